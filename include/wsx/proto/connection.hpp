@@ -1,0 +1,113 @@
+// The per-connection WebSocket state machine (RFC 6455 §5-§7, RFC 7692 §6), for both roles.
+// Bytes in, events out; calls in, bytes out. No sockets, threads or clocks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "wsx/proto/deflate.hpp"
+#include "wsx/proto/errors.hpp"
+#include "wsx/proto/frame.hpp"
+
+namespace wsx::proto {
+
+enum class MessageKind : std::uint8_t { text, binary };
+
+struct ConnectionOptions {
+  Role role = Role::server;
+  std::size_t max_message_size = 16 * 1024 * 1024;  // larger → close 1009
+  std::size_t max_fragments = 4096;  // frames per message, empty ones too → close 1009
+  // Deliver data frames as `fragment` events as they arrive instead of assembling whole
+  // messages (for messages too big to hold). max_message_size still applies.
+  bool deliver_fragments = false;
+  bool auto_pong = true;  // answer each ping with a pong carrying the same payload
+  std::optional<DeflateParams> deflate;  // as negotiated in the handshake
+  DeflateTuning deflate_tuning;
+};
+
+enum class EventKind : std::uint8_t { message, fragment, ping, pong, close, error };
+
+struct Event {
+  EventKind kind = EventKind::message;
+  MessageKind message_kind = MessageKind::text;  // message, fragment
+  // Payload of message, fragment, ping and pong. Valid only during the callback; for an
+  // unfragmented, uncompressed message wholly inside the bytes given to receive() it is a view
+  // into those bytes.
+  std::span<const std::uint8_t> data;
+  bool first = false;  // fragment: first piece of a message
+  bool last = false;   // fragment: last piece of a message
+  std::uint16_t close_code = 0;   // close: the peer's code (1005 if none); error: code we sent
+  std::string_view close_reason;  // close
+  ProtocolError error = ProtocolError::none;  // error
+
+  std::string_view text() const noexcept {
+    return {reinterpret_cast<const char*>(data.data()), data.size()};
+  }
+};
+
+class EventHandler {
+ public:
+  virtual ~EventHandler() = default;
+  virtual void on_event(const Event& event) = 0;
+};
+
+enum class ConnectionState : std::uint8_t {
+  open,
+  closing,  // we sent a close frame and wait for the peer's
+  closed,   // both close frames exchanged: the transport may be closed (server first)
+  failed,   // the peer broke a rule: a close frame is queued, then close the transport
+};
+
+enum class SendResult : std::uint8_t {
+  ok,
+  closed,   // a close frame was already sent: nothing after it (RFC 6455 §5.5.1)
+  invalid,  // misuse: control payload > 125 bytes, unsendable close code, fragment misuse
+};
+
+struct SendFlags {
+  bool compress = true;  // when permessage-deflate was negotiated and above the threshold
+};
+
+class Connection {
+ public:
+  explicit Connection(const ConnectionOptions& options);
+  ~Connection();
+  Connection(Connection&&) noexcept;
+  Connection& operator=(Connection&&) noexcept;
+
+  // Processes bytes from the peer, calling handler.on_event for every event. Unmasks in place,
+  // so the bytes must be writable. A partial frame at the end is kept until more bytes come.
+  // After a close or failure, further bytes are ignored.
+  void receive(std::span<std::uint8_t> bytes, EventHandler& handler);
+
+  SendResult send_text(std::string_view text, SendFlags flags = {});
+  SendResult send_binary(std::span<const std::uint8_t> data, SendFlags flags = {});
+  SendResult send(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags = {});
+  // One piece of a message sent as several frames; `kind` of the first piece sets the type.
+  SendResult send_fragment(MessageKind kind, std::span<const std::uint8_t> data, bool fin,
+                           SendFlags flags = {});
+  SendResult ping(std::span<const std::uint8_t> payload = {});
+  SendResult pong(std::span<const std::uint8_t> payload = {});
+  // Starts the closing handshake. Code 1005 sends an empty close payload.
+  SendResult close(std::uint16_t code = 1000, std::string_view reason = {});
+
+  // Output is pulled: write what you can of pending_output(), then consume_output(n).
+  std::span<const std::uint8_t> pending_output() const noexcept;
+  void consume_output(std::size_t n) noexcept;
+  std::size_t buffered_amount() const noexcept;
+
+  ConnectionState state() const noexcept;
+  Role role() const noexcept;
+  // Closed or failed, and every queued byte consumed: time to close the transport.
+  bool finished() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wsx::proto

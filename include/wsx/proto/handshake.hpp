@@ -1,0 +1,128 @@
+// The opening handshake (RFC 6455 §4) as pure functions: request in, accept or reject out.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "wsx/proto/deflate.hpp"
+#include "wsx/proto/http_head.hpp"
+
+namespace wsx::proto {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")) (RFC 6455 §4.2.2 step 5.4).
+std::string accept_key(std::string_view client_key);
+
+// ---- Server side --------------------------------------------------------------------------
+
+enum class UpgradeError : std::uint8_t {
+  none,
+  method_not_get,            // 405? RFC: 400 — we answer 400 with Allow: GET
+  http_version_too_old,      // before HTTP/1.1
+  missing_host,
+  missing_upgrade_websocket,  // not an upgrade request → 426 (plain HTTP to a WS route)
+  missing_connection_upgrade,
+  missing_key,
+  bad_key,                   // not base64 of exactly 16 bytes, or repeated
+  missing_version,
+  unsupported_version,       // → 426 with Sec-WebSocket-Version: 13
+  bad_extensions,            // Sec-WebSocket-Extensions does not parse
+  bad_protocols,             // Sec-WebSocket-Protocol is not a list of tokens
+};
+
+std::string_view describe(UpgradeError error) noexcept;
+
+// A request that passed RFC 6455 §4.2.1. Views point into the HttpHead's buffer.
+struct UpgradeRequest {
+  const HttpHead* head = nullptr;  // every header, for the application's decision
+  std::string_view target;         // path + "?" + query as sent
+  std::string_view path;
+  std::string_view query;          // without "?"
+  std::string_view host;
+  std::optional<std::string_view> origin;
+  std::string_view key;
+  std::vector<std::string_view> subprotocols;  // in the client's order
+  std::vector<ExtensionOffer> extensions;      // in the client's order
+};
+
+// An HTTP response to send instead of 101.
+struct HttpResponse {
+  int status = 400;
+  std::string reason;  // empty: the standard reason phrase for status
+  HeaderList headers;
+  std::string body;
+};
+std::string serialize(const HttpResponse& response);  // adds Content-Length and Connection: close
+
+struct UpgradeCheck {
+  UpgradeError error = UpgradeError::none;
+  std::optional<UpgradeRequest> request;  // when error == none
+  HttpResponse rejection;                 // when error != none: 400 or 426, ready to send
+};
+UpgradeCheck check_upgrade_request(const HttpHead& head);
+
+struct AcceptOptions {
+  std::vector<std::string> subprotocols;  // server preference; the first one offered wins
+  std::optional<DeflateServerOptions> deflate;
+  HeaderList extra_headers;
+};
+
+struct Accepted {
+  std::string response;                // the whole 101 head, ready to send
+  std::optional<std::string> subprotocol;
+  std::optional<DeflateParams> deflate;
+};
+Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& options);
+
+// ---- Client side --------------------------------------------------------------------------
+
+struct ClientRequestOptions {
+  std::string host;  // name or IP literal (IPv6 without brackets)
+  std::uint16_t port = 80;
+  bool secure = false;            // wss: default port 443
+  std::string target = "/";       // path and query
+  std::optional<std::string> origin;
+  std::vector<std::string> subprotocols;
+  std::optional<DeflateClientOptions> deflate;
+  HeaderList extra_headers;
+};
+
+enum class ClientHandshakeError : std::uint8_t {
+  none,
+  bad_status,             // not 101
+  missing_upgrade,
+  missing_connection,
+  bad_accept,
+  unexpected_subprotocol, // not one we offered, or one when we offered none
+  unexpected_extension,   // one we did not offer
+  bad_extension,          // parameters invalid or not matching our offer
+};
+
+struct ClientHandshakeResult {
+  ClientHandshakeError error = ClientHandshakeError::none;
+  std::string message;  // says exactly what was wrong
+  std::optional<std::string> subprotocol;
+  std::optional<DeflateParams> deflate;
+};
+
+class ClientHandshake {
+ public:
+  // Draws a fresh Sec-WebSocket-Key (16 bytes from the CSPRNG) and builds the request.
+  explicit ClientHandshake(ClientRequestOptions options);
+
+  const std::string& request() const noexcept { return request_; }
+  const std::string& key() const noexcept { return key_; }
+  ClientHandshakeResult check_response(const HttpHead& response) const;
+
+ private:
+  ClientRequestOptions options_;
+  std::string key_;
+  std::string request_;
+};
+
+}  // namespace wsx::proto

@@ -1,0 +1,111 @@
+// Strict, incremental HTTP/1.1 message-head parser (RFC 9112) for the opening handshake.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wsx::proto {
+
+struct HttpHeader {
+  std::string_view name;   // as sent; compare case-insensitively
+  std::string_view value;  // leading/trailing whitespace removed
+};
+
+struct HttpLimits {
+  std::size_t max_head_size = 8192;  // bytes up to and including the blank line
+  std::size_t max_headers = 64;
+};
+
+enum class HttpParseStatus : std::uint8_t { complete, need_more, error };
+
+enum class HttpError : std::uint8_t {
+  none,
+  head_too_large,     // → 431
+  too_many_headers,   // → 431
+  bad_request_line,   // → 400
+  bad_status_line,
+  bad_header,         // malformed field line, obsolete line folding, bad name characters
+  bad_line_ending,    // a bare LF or CR: only CRLF ends a line
+  unsupported_version,  // not HTTP/1.x
+};
+
+std::string_view describe(HttpError error) noexcept;
+
+// A parsed request or response head. All views point into the caller's buffer, which must
+// outlive the head and must not move.
+struct HttpHead {
+  // Request line (requests only)
+  std::string_view method;
+  std::string_view target;
+  // Status line (responses only)
+  int status = 0;
+  std::string_view reason;
+  // Both
+  int version_major = 1;
+  int version_minor = 1;
+  std::vector<HttpHeader> headers;
+
+  // First value of a header, case-insensitive name.
+  std::optional<std::string_view> header(std::string_view name) const noexcept;
+  std::size_t count(std::string_view name) const noexcept;
+  // All values of a repeated header joined with ", " (RFC 9110 §5.3).
+  std::string combined(std::string_view name) const;
+  // True if `token` appears (case-insensitively) in the comma-separated lists of all values of
+  // header `name`, e.g. has_token("Connection", "upgrade") for "Connection: keep-alive, Upgrade".
+  bool has_token(std::string_view name, std::string_view token) const noexcept;
+};
+
+enum class HttpKind : std::uint8_t { request, response };
+
+// Feed it the whole buffer received so far, as often as bytes arrive; it scans only the bytes
+// it has not seen yet for the end of the head, so a head delivered byte by byte costs linear
+// time. On `complete`, head() is filled and head_size() bytes of the buffer belong to the head
+// (anything after them is already WebSocket data).
+class HttpHeadParser {
+ public:
+  explicit HttpHeadParser(HttpKind kind, HttpLimits limits = {}) : kind_(kind), limits_(limits) {}
+
+  HttpParseStatus parse(const char* data, std::size_t size);
+
+  const HttpHead& head() const noexcept { return head_; }
+  HttpHead& head() noexcept { return head_; }
+  std::size_t head_size() const noexcept { return head_size_; }
+  HttpError error() const noexcept { return error_; }
+  void reset();
+
+ private:
+  HttpKind kind_;
+  HttpLimits limits_;
+  HttpHead head_;
+  std::size_t scanned_ = 0;  // bytes already searched for CRLFCRLF
+  std::size_t head_size_ = 0;
+  HttpError error_ = HttpError::none;
+};
+
+// Splits a comma-separated list (RFC 9110 §5.6.1), trimming whitespace and skipping empty
+// elements.
+std::vector<std::string_view> split_list(std::string_view value);
+
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+// One element of a Sec-WebSocket-Extensions list (RFC 6455 §9.1):
+//   extension = token *( ";" param ), param = token [ "=" (token | quoted-string) ]
+struct ExtensionParam {
+  std::string name;
+  std::optional<std::string> value;  // unquoted; nullopt for a parameter without "="
+};
+struct ExtensionOffer {
+  std::string name;
+  std::vector<ExtensionParam> params;
+};
+
+// Parses a whole Sec-WebSocket-Extensions value (or several joined with ", "). Returns nullopt
+// if the syntax is invalid (then the header as a whole is invalid).
+std::optional<std::vector<ExtensionOffer>> parse_extensions(std::string_view value);
+std::string format_extension(const ExtensionOffer& ext);
+
+}  // namespace wsx::proto
