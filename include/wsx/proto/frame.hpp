@@ -20,7 +20,9 @@ enum class Opcode : std::uint8_t {
   pong = 0xA,
 };
 
-constexpr bool is_control(Opcode op) noexcept { return (static_cast<std::uint8_t>(op) & 0x8) != 0; }
+constexpr bool is_control(Opcode op) noexcept {
+  return (static_cast<std::uint8_t>(op) & 0x8) != 0;
+}
 
 using MaskKey = std::array<std::uint8_t, 4>;
 
@@ -42,19 +44,25 @@ enum class DecodeStatus : std::uint8_t { ok, need_more, error };
 
 struct FrameDecodeResult {
   DecodeStatus status = DecodeStatus::need_more;
-  std::size_t header_size = 0;  // bytes of header consumed when status == ok
+  std::size_t header_size = 0;                // bytes of header consumed when status == ok
   ProtocolError error = ProtocolError::none;  // set when status == error
 };
 
 // Decodes one frame header from the start of [data, data+size). Checks the rules that need no
 // connection state: reserved opcodes, control frames (FIN set, at most 125 bytes), minimal
 // length encoding and the high bit of a 64-bit length. Never reads past data+size.
+// Returns need_more until the whole header (mask key included) is present — but an error as
+// soon as the bytes already present break a rule. `out` is written only when status == ok.
 FrameDecodeResult decode_frame_header(const std::uint8_t* data, std::size_t size,
                                       FrameHeader& out) noexcept;
 
-// Checks the rules that depend on the receiver: masking by role (§5.1) and reserved bits
-// (RSV1 allowed only when permessage-deflate was negotiated, and then only on the first frame
-// of a data message — the connection checks the "first frame" part).
+// Checks the rules that depend on the receiver: masking by role (§5.1: a server receiving an
+// unmasked frame → unmasked_client_frame, a client receiving a masked one → masked_server_frame)
+// and reserved bits (RSV2/RSV3 → reserved_bits_set; RSV1 → reserved_bits_set unless
+// permessage-deflate was negotiated, and then only on the first frame of a data message).
+// The RSV1 rule needs no message state, so it is checked here in full: text and binary frames
+// always start a message, and RSV1 on a control frame → compressed_control_frame, on a
+// continuation frame → compressed_continuation (RFC 7692 §6.1).
 ProtocolError check_frame_header(const FrameHeader& header, Role receiver,
                                  bool rsv1_negotiated) noexcept;
 
@@ -64,8 +72,9 @@ constexpr std::size_t frame_header_size(std::uint64_t payload_length, bool maske
   return base + (masked ? 4 : 0);
 }
 
-// Writes the header with the minimal length encoding; `out` must hold max_frame_header_size
-// bytes. Returns the number of bytes written.
+// Writes the header with the minimal length encoding, and the mask key when `masked`; `out` must
+// hold max_frame_header_size bytes. Returns the number of bytes written. Does not validate the
+// header: the caller builds frames that follow the rules (payload_length < 2^63).
 std::size_t encode_frame_header(const FrameHeader& header, std::uint8_t* out) noexcept;
 
 }  // namespace wsx::proto

@@ -10,7 +10,8 @@ namespace wsx::proto {
 
 // XORs data[i] with key[(key_offset + i) % 4] in place, many bytes per step. Returns the key
 // offset for the byte after the last one, so a payload split across reads can be unmasked in
-// pieces: offset = apply_mask(p1, n1, key, 0); apply_mask(p2, n2, key, offset).
+// pieces: offset = apply_mask(p1, n1, key, 0); apply_mask(p2, n2, key, offset). key_offset is
+// taken modulo 4. Any alignment of `data` is fine; AVX2 is used when the CPU has it.
 std::size_t apply_mask(std::uint8_t* data, std::size_t size, const MaskKey& key,
                        std::size_t key_offset = 0) noexcept;
 
