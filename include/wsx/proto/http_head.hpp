@@ -24,12 +24,12 @@ enum class HttpParseStatus : std::uint8_t { complete, need_more, error };
 
 enum class HttpError : std::uint8_t {
   none,
-  head_too_large,     // → 431
-  too_many_headers,   // → 431
-  bad_request_line,   // → 400
+  head_too_large,    // → 431
+  too_many_headers,  // → 431
+  bad_request_line,  // → 400
   bad_status_line,
-  bad_header,         // malformed field line, obsolete line folding, bad name characters
-  bad_line_ending,    // a bare LF or CR: only CRLF ends a line
+  bad_header,           // malformed field line, obsolete line folding, bad name characters
+  bad_line_ending,      // a bare LF or CR: only CRLF ends a line
   unsupported_version,  // not HTTP/1.x
 };
 
@@ -78,6 +78,9 @@ class HttpHeadParser {
   void reset();
 
  private:
+  HttpParseStatus fail(HttpError error);
+  HttpParseStatus parse_lines(std::string_view head);
+
   HttpKind kind_;
   HttpLimits limits_;
   HttpHead head_;
@@ -87,10 +90,14 @@ class HttpHeadParser {
 };
 
 // Splits a comma-separated list (RFC 9110 §5.6.1), trimming whitespace and skipping empty
-// elements.
+// elements. Meant for lists of tokens (Connection, Upgrade, Sec-WebSocket-Protocol): a comma
+// inside a quoted-string is not special here.
 std::vector<std::string_view> split_list(std::string_view value);
 
 bool iequals(std::string_view a, std::string_view b) noexcept;
+
+// True if `s` is a non-empty RFC 9110 §5.6.2 token (1*tchar).
+bool is_token(std::string_view s) noexcept;
 
 // One element of a Sec-WebSocket-Extensions list (RFC 6455 §9.1):
 //   extension = token *( ";" param ), param = token [ "=" (token | quoted-string) ]
@@ -104,8 +111,13 @@ struct ExtensionOffer {
 };
 
 // Parses a whole Sec-WebSocket-Extensions value (or several joined with ", "). Returns nullopt
-// if the syntax is invalid (then the header as a whole is invalid).
+// if the syntax is invalid (then the header as a whole is invalid), including a quoted
+// parameter value that is not a token once unquoted (§9.1). Empty list elements are skipped
+// (RFC 9110 §5.6.1), so "" yields an empty list.
 std::optional<std::vector<ExtensionOffer>> parse_extensions(std::string_view value);
+// "name; param; param=value". A value that is not a token is written as a quoted-string (with
+// '"' and '\\' escaped, control characters other than HTAB dropped) and characters that cannot
+// be in a token are dropped from names, so the result can never break out of its header line.
 std::string format_extension(const ExtensionOffer& ext);
 
 }  // namespace wsx::proto
