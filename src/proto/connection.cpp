@@ -1,0 +1,566 @@
+// The per-connection state machine (RFC 6455 §5-§7, RFC 7692 §6).
+//
+// Receiving is a two-step frame reader (header, payload) feeding a message assembler:
+//   - a header split across reads waits in a 14-byte array;
+//   - payload is unmasked in place in the caller's bytes;
+//   - an unfragmented, uncompressed message whose payload is wholly inside the bytes of one
+//     receive() call is delivered as a view into them (no copy, no allocation);
+//   - anything else (fragments, a payload split across reads, compressed data) is appended to
+//     one message buffer, or handed out piece by piece with deliver_fragments.
+// Limits are checked on the frame header, before any byte of the payload is stored.
+//
+// With deliver_fragments, each data message arrives as one or more `fragment` events whose
+// pieces, concatenated, are the message. Pieces follow the bytes as they arrive, not frame
+// boundaries (a frame split across two receive() calls gives two pieces; a compressed frame
+// gives its inflated output). `first` marks the first piece of a message and `last` the final
+// one; empty pieces are only delivered when they end a message. A text piece is valid UTF-8 so
+// far, but may end inside a character.
+//
+// After the peer's close frame nothing more is read: RFC 6455 §5.5.1 forbids the peer to send
+// data after it, so any further bytes are dropped without an error.
+#include "wsx/proto/connection.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "wsx/proto/close.hpp"
+#include "wsx/proto/mask.hpp"
+#include "wsx/proto/random.hpp"
+#include "wsx/proto/utf8.hpp"
+
+namespace wsx::proto {
+namespace {
+
+// Buffers that grew beyond this are freed once empty, so an idle connection stays small.
+constexpr std::size_t retained_buffer_capacity = 64 * 1024;
+
+void clear_and_trim(std::vector<std::uint8_t>& buffer) {
+  buffer.clear();
+  if (buffer.capacity() > retained_buffer_capacity) std::vector<std::uint8_t>().swap(buffer);
+}
+
+Opcode opcode_for(MessageKind kind) {
+  return kind == MessageKind::text ? Opcode::text : Opcode::binary;
+}
+
+}  // namespace
+
+struct Connection::Impl {
+  explicit Impl(const ConnectionOptions& opts) : options(opts) {}
+
+  ConnectionOptions options;
+  ConnectionState state = ConnectionState::open;
+  bool close_sent = false;
+
+  // --- the frame being read
+  enum class ReadStep : std::uint8_t { header, payload };
+  ReadStep step = ReadStep::header;
+  std::array<std::uint8_t, max_frame_header_size> partial_header{};
+  std::size_t partial_header_size = 0;
+  FrameHeader frame;
+  std::uint64_t frame_remaining = 0;  // payload bytes of `frame` not yet read
+  std::size_t mask_offset = 0;
+  std::array<std::uint8_t, max_control_payload> control_payload{};
+  std::size_t control_size = 0;
+
+  // --- the data message being read
+  bool in_message = false;
+  MessageKind message_kind = MessageKind::text;
+  bool message_compressed = false;
+  bool message_delivered_piece = false;  // deliver_fragments: `first` already sent
+  std::size_t message_frames = 0;
+  std::uint64_t message_wire_size = 0;  // payload bytes of an uncompressed message so far
+  Utf8Validator utf8;
+  std::vector<std::uint8_t> message;  // assembled payload, or inflated output
+  std::unique_ptr<MessageInflater> inflater;
+
+  // --- sending
+  std::vector<std::uint8_t> output;
+  std::size_t output_read = 0;   // bytes of `output` already consumed by the transport
+  bool sending_message = false;  // a fragmented message is in progress
+  bool sending_compressed = false;
+  std::unique_ptr<MessageDeflater> deflater;
+  std::vector<std::uint8_t> deflated;
+
+  bool reading() const noexcept {
+    return state == ConnectionState::open || state == ConnectionState::closing;
+  }
+
+  // ------------------------------------------------------------------ receiving
+
+  void receive(std::uint8_t* data, std::size_t size, EventHandler& handler) {
+    std::size_t pos = 0;
+    while (reading()) {
+      if (step == ReadStep::header) {
+        if (pos == size) break;
+        pos += read_header(data + pos, size - pos, handler);
+        continue;
+      }
+      // An empty payload is processed too, so that zero-length frames take effect at once.
+      const std::size_t available =
+          static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining, size - pos));
+      if (available == 0 && frame_remaining != 0) break;
+      std::uint8_t* chunk = data + pos;
+      pos += available;
+      frame_remaining -= available;
+      read_payload(chunk, available, handler);
+    }
+  }
+
+  // Returns the bytes of `data` consumed.
+  std::size_t read_header(const std::uint8_t* data, std::size_t size, EventHandler& handler) {
+    FrameDecodeResult result;
+    std::size_t consumed = 0;
+    if (partial_header_size == 0) {
+      result = decode_frame_header(data, size, frame);
+      if (result.status == DecodeStatus::need_more) {
+        // need_more means size < header size <= max_frame_header_size.
+        std::memcpy(partial_header.data(), data, size);
+        partial_header_size = size;
+        return size;
+      }
+      consumed = result.header_size;
+    } else {
+      const std::size_t copied = std::min(size, partial_header.size() - partial_header_size);
+      std::memcpy(partial_header.data() + partial_header_size, data, copied);
+      result = decode_frame_header(partial_header.data(), partial_header_size + copied, frame);
+      if (result.status == DecodeStatus::need_more) {
+        partial_header_size += copied;
+        return copied;
+      }
+      consumed =
+          result.header_size > partial_header_size ? result.header_size - partial_header_size : 0;
+      partial_header_size = 0;
+    }
+    if (result.status == DecodeStatus::error) {
+      fail(result.error, handler);
+      return size;
+    }
+    begin_frame(handler);
+    return std::min(consumed, size);
+  }
+
+  void begin_frame(EventHandler& handler) {
+    ProtocolError error = check_frame_header(frame, options.role, options.deflate.has_value());
+    if (error == ProtocolError::none) error = check_frame_in_sequence();
+    if (error != ProtocolError::none) {
+      fail(error, handler);
+      return;
+    }
+    step = ReadStep::payload;
+    frame_remaining = frame.payload_length;
+    mask_offset = 0;
+    control_size = 0;
+    if (!is_control(frame.opcode)) begin_data_frame();
+  }
+
+  // The rules that need the connection's state: fragmentation (§5.4), RSV1 only on the first
+  // frame of a data message (RFC 7692 §6.1), and our limits.
+  ProtocolError check_frame_in_sequence() const noexcept {
+    if (is_control(frame.opcode)) {
+      return frame.rsv1 ? ProtocolError::compressed_control_frame : ProtocolError::none;
+    }
+    const bool continuation = frame.opcode == Opcode::continuation;
+    if (continuation && !in_message) return ProtocolError::unexpected_continuation;
+    if (!continuation && in_message) return ProtocolError::expected_continuation;
+    if (continuation && frame.rsv1) return ProtocolError::compressed_continuation;
+
+    const std::size_t frames_before = continuation ? message_frames : 0;
+    if (frames_before >= options.max_fragments) return ProtocolError::too_many_fragments;
+    const bool compressed = continuation ? message_compressed : frame.rsv1;
+    if (!compressed) {
+      // The declared length is checked, so a huge frame fails before its payload arrives.
+      // (Compressed payloads are limited by their inflated size instead.)
+      const std::uint64_t size_before = continuation ? message_wire_size : 0;
+      if (frame.payload_length > options.max_message_size - size_before) {
+        return ProtocolError::message_too_big;
+      }
+    }
+    return ProtocolError::none;
+  }
+
+  void begin_data_frame() {
+    if (frame.opcode != Opcode::continuation) {
+      in_message = true;
+      message_kind = frame.opcode == Opcode::text ? MessageKind::text : MessageKind::binary;
+      message_compressed = frame.rsv1;
+      message_delivered_piece = false;
+      message_frames = 0;
+      message_wire_size = 0;
+      utf8.reset();
+      message.clear();
+      if (message_compressed && !inflater) create_inflater();
+    }
+    ++message_frames;
+    if (!message_compressed) message_wire_size += frame.payload_length;
+  }
+
+  void create_inflater() {
+    // We inflate what the peer compressed, so the peer's parameters apply.
+    const DeflateParams& params = *options.deflate;
+    const bool peer_is_client = options.role == Role::server;
+    inflater = std::make_unique<MessageInflater>(
+        peer_is_client ? params.client_max_window_bits : params.server_max_window_bits,
+        peer_is_client ? params.client_no_context_takeover : params.server_no_context_takeover);
+  }
+
+  void read_payload(std::uint8_t* chunk, std::size_t size, EventHandler& handler) {
+    const bool frame_done = frame_remaining == 0;
+    if (frame.masked && size > 0) {
+      mask_offset = apply_mask(chunk, size, frame.mask_key, mask_offset);
+    }
+    if (is_control(frame.opcode)) {
+      read_control_payload(chunk, size, frame_done, handler);
+    } else {
+      read_data_payload(chunk, size, frame_done, handler);
+    }
+    if (frame_done) step = ReadStep::header;
+  }
+
+  void read_control_payload(const std::uint8_t* chunk, std::size_t size, bool frame_done,
+                            EventHandler& handler) {
+    if (frame_done && control_size == 0) {
+      handle_control({chunk, size}, handler);  // the whole payload came in one piece
+      return;
+    }
+    std::memcpy(control_payload.data() + control_size, chunk, size);
+    control_size += size;
+    if (frame_done) handle_control({control_payload.data(), control_size}, handler);
+  }
+
+  void read_data_payload(std::uint8_t* chunk, std::size_t size, bool frame_done,
+                         EventHandler& handler) {
+    const bool message_done = frame_done && frame.fin;
+    if (message_compressed) {
+      inflate_payload(chunk, size, message_done, handler);
+      return;
+    }
+    const bool text = message_kind == MessageKind::text;
+    if (options.deliver_fragments) {
+      if (text && !validate_utf8(chunk, size, message_done, handler)) return;
+      if (size > 0 || message_done) deliver_piece({chunk, size}, message_done, handler);
+      if (message_done) end_message();
+      return;
+    }
+    if (message_done && message_frames == 1 && message.empty()) {
+      // The whole message is in this chunk: hand it out in place.
+      if (text && !is_valid_utf8(chunk, size)) {
+        fail(ProtocolError::invalid_utf8, handler);
+        return;
+      }
+      deliver_message({chunk, size}, handler);
+      end_message();
+      return;
+    }
+    if (text && !validate_utf8(chunk, size, message_done, handler)) return;
+    message.insert(message.end(), chunk, chunk + size);
+    if (message_done) {
+      deliver_message(message, handler);
+      end_message();
+    }
+  }
+
+  void inflate_payload(const std::uint8_t* chunk, std::size_t size, bool message_done,
+                       EventHandler& handler) {
+    if (size == 0 && !message_done) return;
+    if (options.deliver_fragments) message.clear();
+    const std::size_t before = message.size();
+    switch (inflater->inflate(chunk, size, message_done, message, options.max_message_size)) {
+      case InflateResult::ok:
+        break;
+      case InflateResult::too_big:
+        fail(ProtocolError::message_too_big, handler);
+        return;
+      case InflateResult::corrupt:
+        fail(ProtocolError::inflate_failed, handler);
+        return;
+    }
+    if (message_kind == MessageKind::text &&
+        !validate_utf8(message.data() + before, message.size() - before, message_done, handler)) {
+      return;
+    }
+    if (options.deliver_fragments) {
+      if (!message.empty() || message_done) deliver_piece(message, message_done, handler);
+    } else if (message_done) {
+      deliver_message(message, handler);
+    }
+    if (message_done) end_message();
+  }
+
+  // Fails the connection (1007) at the first byte that cannot be UTF-8.
+  bool validate_utf8(const std::uint8_t* data, std::size_t size, bool message_done,
+                     EventHandler& handler) {
+    if (!utf8.feed(data, size) || (message_done && !utf8.complete())) {
+      fail(ProtocolError::invalid_utf8, handler);
+      return false;
+    }
+    return true;
+  }
+
+  void deliver_message(std::span<const std::uint8_t> data, EventHandler& handler) {
+    Event event;
+    event.kind = EventKind::message;
+    event.message_kind = message_kind;
+    event.data = data;
+    handler.on_event(event);
+  }
+
+  void deliver_piece(std::span<const std::uint8_t> data, bool last, EventHandler& handler) {
+    Event event;
+    event.kind = EventKind::fragment;
+    event.message_kind = message_kind;
+    event.data = data;
+    event.first = !message_delivered_piece;
+    event.last = last;
+    message_delivered_piece = true;
+    handler.on_event(event);
+  }
+
+  void end_message() {
+    in_message = false;
+    clear_and_trim(message);
+  }
+
+  void handle_control(std::span<const std::uint8_t> payload, EventHandler& handler) {
+    Event event;
+    event.data = payload;
+    switch (frame.opcode) {
+      case Opcode::ping:
+        if (options.auto_pong && !close_sent) {
+          write_frame(Opcode::pong, true, false, payload.data(), payload.size());
+        }
+        event.kind = EventKind::ping;
+        handler.on_event(event);
+        return;
+      case Opcode::pong:
+        event.kind = EventKind::pong;
+        handler.on_event(event);
+        return;
+      case Opcode::close:
+        handle_close(payload, handler);
+        return;
+      default:
+        return;  // decode_frame_header admits no other control opcode
+    }
+  }
+
+  void handle_close(std::span<const std::uint8_t> payload, EventHandler& handler) {
+    ClosePayload close;
+    const ProtocolError error = parse_close_payload(payload.data(), payload.size(), close);
+    if (error != ProtocolError::none) {
+      fail(error, handler);
+      return;
+    }
+    // Echo the code (§5.5.1); an empty close is answered with an empty close (1005 encodes as
+    // an empty payload).
+    if (!close_sent) write_close(close.code, {});
+    state = ConnectionState::closed;
+    in_message = false;
+    Event event;
+    event.kind = EventKind::close;
+    event.data = payload;
+    event.close_code = close.code;
+    event.close_reason = close.reason;
+    handler.on_event(event);
+  }
+
+  // The peer broke a rule (RFC 6455 §7.1.7): queue a close frame with the matching code and
+  // stop reading.
+  void fail(ProtocolError error, EventHandler& handler) {
+    const auto code = static_cast<std::uint16_t>(close_code_for(error));
+    if (!close_sent) write_close(code, describe(error));
+    state = ConnectionState::failed;
+    in_message = false;
+    Event event;
+    event.kind = EventKind::error;
+    event.error = error;
+    event.close_code = code;
+    handler.on_event(event);
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  void write_close(std::uint16_t code, std::string_view reason) {
+    std::array<std::uint8_t, max_control_payload> payload;
+    const std::size_t size = encode_close_payload(code, reason, payload.data());
+    write_frame(Opcode::close, true, false, payload.data(), size);
+    close_sent = true;
+  }
+
+  // Appends one frame; a client masks it in the output buffer (RFC 6455 §5.3).
+  void write_frame(Opcode opcode, bool fin, bool rsv1, const std::uint8_t* payload,
+                   std::size_t size) {
+    FrameHeader header;
+    header.fin = fin;
+    header.rsv1 = rsv1;
+    header.opcode = opcode;
+    header.masked = options.role == Role::client;
+    header.payload_length = size;
+    if (header.masked) header.mask_key = random_mask_key();
+    std::array<std::uint8_t, max_frame_header_size> encoded;
+    const std::size_t header_size = encode_frame_header(header, encoded.data());
+
+    compact_output();
+    const std::size_t start = output.size();
+    output.reserve(start + header_size + size);
+    output.insert(output.end(), encoded.data(), encoded.data() + header_size);
+    if (size > 0) output.insert(output.end(), payload, payload + size);
+    if (header.masked && size > 0) {
+      apply_mask(output.data() + start + header_size, size, header.mask_key);
+    }
+  }
+
+  // Drops consumed bytes once they are at least half the buffer, so appending stays amortised
+  // O(1) while the transport drains slowly.
+  void compact_output() {
+    if (output_read == 0 || output_read < output.size() / 2) return;
+    output.erase(output.begin(), output.begin() + static_cast<std::ptrdiff_t>(output_read));
+    output_read = 0;
+  }
+
+  bool should_compress(SendFlags flags, std::size_t size) const noexcept {
+    return options.deflate && flags.compress && size >= options.deflate_tuning.threshold;
+  }
+
+  MessageDeflater& message_deflater() {
+    if (!deflater) {
+      // Our compressor runs within our side's negotiated parameters.
+      const DeflateParams& params = *options.deflate;
+      const bool server = options.role == Role::server;
+      deflater = std::make_unique<MessageDeflater>(
+          server ? params.server_max_window_bits : params.client_max_window_bits,
+          server ? params.server_no_context_takeover : params.client_no_context_takeover,
+          options.deflate_tuning);
+    }
+    return *deflater;
+  }
+
+  void write_data_frame(Opcode opcode, bool fin, bool compressed, const std::uint8_t* data,
+                        std::size_t size) {
+    if (!compressed) {
+      write_frame(opcode, fin, false, data, size);
+      return;
+    }
+    deflated.clear();
+    message_deflater().compress(data, size, fin, deflated);
+    // RSV1 marks a compressed message on its first frame only (RFC 7692 §6).
+    write_frame(opcode, fin, opcode != Opcode::continuation, deflated.data(), deflated.size());
+    clear_and_trim(deflated);
+  }
+
+  SendResult send(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags) {
+    if (close_sent) return SendResult::closed;
+    if (sending_message) return SendResult::invalid;
+    write_data_frame(opcode_for(kind), true, should_compress(flags, data.size()), data.data(),
+                     data.size());
+    return SendResult::ok;
+  }
+
+  SendResult send_fragment(MessageKind kind, std::span<const std::uint8_t> data, bool fin,
+                           SendFlags flags) {
+    if (close_sent) return SendResult::closed;
+    Opcode opcode = Opcode::continuation;
+    if (!sending_message) {
+      // The total size is unknown, so the threshold does not apply to fragmented messages.
+      opcode = opcode_for(kind);
+      sending_compressed = options.deflate && flags.compress;
+      sending_message = true;
+    }
+    write_data_frame(opcode, fin, sending_compressed, data.data(), data.size());
+    if (fin) sending_message = false;
+    return SendResult::ok;
+  }
+
+  SendResult send_control(Opcode opcode, std::span<const std::uint8_t> payload) {
+    if (close_sent) return SendResult::closed;
+    if (payload.size() > max_control_payload) return SendResult::invalid;
+    write_frame(opcode, true, false, payload.data(), payload.size());
+    return SendResult::ok;
+  }
+
+  SendResult close(std::uint16_t code, std::string_view reason) {
+    if (close_sent) return SendResult::closed;
+    if (code == static_cast<std::uint16_t>(CloseCode::no_status)) {
+      if (!reason.empty()) return SendResult::invalid;  // a reason needs a code
+    } else if (!is_sendable_close_code(code)) {
+      return SendResult::invalid;
+    }
+    if (reason.size() > max_close_reason || !is_valid_utf8(reason)) return SendResult::invalid;
+    write_close(code, reason);
+    if (state == ConnectionState::open) state = ConnectionState::closing;
+    return SendResult::ok;
+  }
+};
+
+Connection::Connection(const ConnectionOptions& options) : impl_(std::make_unique<Impl>(options)) {}
+Connection::~Connection() = default;
+Connection::Connection(Connection&&) noexcept = default;
+Connection& Connection::operator=(Connection&&) noexcept = default;
+
+void Connection::receive(std::span<std::uint8_t> bytes, EventHandler& handler) {
+  impl_->receive(bytes.data(), bytes.size(), handler);
+}
+
+SendResult Connection::send_text(std::string_view text, SendFlags flags) {
+  return impl_->send(MessageKind::text,
+                     {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, flags);
+}
+
+SendResult Connection::send_binary(std::span<const std::uint8_t> data, SendFlags flags) {
+  return impl_->send(MessageKind::binary, data, flags);
+}
+
+SendResult Connection::send(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags) {
+  return impl_->send(kind, data, flags);
+}
+
+SendResult Connection::send_fragment(MessageKind kind, std::span<const std::uint8_t> data, bool fin,
+                                     SendFlags flags) {
+  return impl_->send_fragment(kind, data, fin, flags);
+}
+
+SendResult Connection::ping(std::span<const std::uint8_t> payload) {
+  return impl_->send_control(Opcode::ping, payload);
+}
+
+SendResult Connection::pong(std::span<const std::uint8_t> payload) {
+  return impl_->send_control(Opcode::pong, payload);
+}
+
+SendResult Connection::close(std::uint16_t code, std::string_view reason) {
+  return impl_->close(code, reason);
+}
+
+std::span<const std::uint8_t> Connection::pending_output() const noexcept {
+  return {impl_->output.data() + impl_->output_read, impl_->output.size() - impl_->output_read};
+}
+
+void Connection::consume_output(std::size_t n) noexcept {
+  Impl& impl = *impl_;
+  impl.output_read += std::min(n, impl.output.size() - impl.output_read);
+  if (impl.output_read == impl.output.size()) {
+    impl.output_read = 0;
+    clear_and_trim(impl.output);
+  }
+}
+
+std::size_t Connection::buffered_amount() const noexcept {
+  return impl_->output.size() - impl_->output_read;
+}
+
+ConnectionState Connection::state() const noexcept {
+  return impl_->state;
+}
+
+Role Connection::role() const noexcept {
+  return impl_->options.role;
+}
+
+bool Connection::finished() const noexcept {
+  const ConnectionState s = impl_->state;
+  return (s == ConnectionState::closed || s == ConnectionState::failed) && buffered_amount() == 0;
+}
+
+}  // namespace wsx::proto

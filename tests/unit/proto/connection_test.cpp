@@ -1,0 +1,1265 @@
+#include "wsx/proto/connection.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace wsx::proto {
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// ---------------------------------------------------------------- helpers independent of the
+// library's own frame codec, so the connection is checked against a second implementation.
+
+struct Recorded {
+  EventKind kind = EventKind::message;
+  MessageKind message_kind = MessageKind::text;
+  std::string data;
+  bool first = false;
+  bool last = false;
+  std::uint16_t close_code = 0;
+  std::string close_reason;
+  ProtocolError error = ProtocolError::none;
+  bool operator==(const Recorded&) const = default;
+};
+
+class Recorder : public EventHandler {
+ public:
+  void on_event(const Event& event) override {
+    events.push_back({event.kind, event.message_kind, std::string(event.text()), event.first,
+                      event.last, event.close_code, std::string(event.close_reason), event.error});
+  }
+  std::vector<Recorded> events;
+};
+
+struct FrameSpec {
+  bool fin = true;
+  bool rsv1 = false;
+  bool rsv2 = false;
+  bool rsv3 = false;
+  bool masked = false;
+  MaskKey key{0x37, 0xfa, 0x21, 0x3d};
+};
+
+Bytes make_frame(std::uint8_t opcode, std::string_view payload, FrameSpec spec = {}) {
+  Bytes out;
+  out.push_back(static_cast<std::uint8_t>((spec.fin ? 0x80 : 0) | (spec.rsv1 ? 0x40 : 0) |
+                                          (spec.rsv2 ? 0x20 : 0) | (spec.rsv3 ? 0x10 : 0) |
+                                          opcode));
+  const std::uint8_t mask_bit = spec.masked ? 0x80 : 0;
+  const std::uint64_t n = payload.size();
+  if (n < 126) {
+    out.push_back(static_cast<std::uint8_t>(mask_bit | n));
+  } else if (n <= 0xFFFF) {
+    out.push_back(mask_bit | 126);
+    out.push_back(static_cast<std::uint8_t>(n >> 8));
+    out.push_back(static_cast<std::uint8_t>(n));
+  } else {
+    out.push_back(mask_bit | 127);
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out.push_back(static_cast<std::uint8_t>(n >> shift));
+  }
+  if (spec.masked) out.insert(out.end(), spec.key.begin(), spec.key.end());
+  for (std::size_t i = 0; i < payload.size(); ++i) {
+    out.push_back(static_cast<std::uint8_t>(payload[i]) ^ (spec.masked ? spec.key[i % 4] : 0));
+  }
+  return out;
+}
+
+// A frame as the peer of `receiver` must send it: masked towards a server.
+Bytes peer_frame(Role receiver, std::uint8_t opcode, std::string_view payload,
+                 FrameSpec spec = {}) {
+  spec.masked = receiver == Role::server;
+  return make_frame(opcode, payload, spec);
+}
+
+Bytes concat(std::initializer_list<Bytes> parts) {
+  Bytes out;
+  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+std::string close_payload(std::uint16_t code, std::string_view reason = {}) {
+  std::string s;
+  s.push_back(static_cast<char>(code >> 8));
+  s.push_back(static_cast<char>(code & 0xFF));
+  s.append(reason);
+  return s;
+}
+
+struct WireFrame {
+  bool fin = false;
+  bool rsv1 = false;
+  std::uint8_t opcode = 0;
+  bool masked = false;
+  std::string payload;
+  std::uint16_t close_code() const {
+    return payload.size() < 2
+               ? 1005
+               : static_cast<std::uint16_t>((static_cast<std::uint8_t>(payload[0]) << 8) |
+                                            static_cast<std::uint8_t>(payload[1]));
+  }
+};
+
+std::vector<WireFrame> parse_frames(const Bytes& bytes) {
+  std::vector<WireFrame> frames;
+  std::size_t pos = 0;
+  while (pos < bytes.size()) {
+    WireFrame f;
+    EXPECT_LE(pos + 2, bytes.size());
+    f.fin = bytes[pos] & 0x80;
+    f.rsv1 = bytes[pos] & 0x40;
+    EXPECT_EQ(bytes[pos] & 0x30, 0);
+    f.opcode = bytes[pos] & 0x0F;
+    f.masked = bytes[pos + 1] & 0x80;
+    std::uint64_t n = bytes[pos + 1] & 0x7F;
+    pos += 2;
+    const int extra = n == 126 ? 2 : (n == 127 ? 8 : 0);
+    if (extra) {
+      n = 0;
+      for (int i = 0; i < extra; ++i) n = (n << 8) | bytes[pos++];
+    }
+    MaskKey key{};
+    if (f.masked) {
+      std::memcpy(key.data(), &bytes[pos], 4);
+      pos += 4;
+    }
+    EXPECT_LE(pos + n, bytes.size());
+    for (std::uint64_t i = 0; i < n; ++i) {
+      f.payload.push_back(static_cast<char>(bytes[pos + i] ^ (f.masked ? key[i % 4] : 0)));
+    }
+    pos += n;
+    frames.push_back(std::move(f));
+  }
+  return frames;
+}
+
+Bytes drain(Connection& c) {
+  const auto out = c.pending_output();
+  Bytes bytes(out.begin(), out.end());
+  c.consume_output(bytes.size());
+  return bytes;
+}
+
+std::vector<Recorded> feed(Connection& c, Bytes bytes) {
+  Recorder r;
+  c.receive(bytes, r);
+  return r.events;
+}
+
+std::vector<Recorded> feed_in_pieces(Connection& c, const Bytes& bytes, std::size_t piece) {
+  Recorder r;
+  for (std::size_t pos = 0; pos < bytes.size(); pos += piece) {
+    Bytes part(bytes.begin() + static_cast<std::ptrdiff_t>(pos),
+               bytes.begin() + static_cast<std::ptrdiff_t>(std::min(bytes.size(), pos + piece)));
+    c.receive(part, r);
+  }
+  return r.events;
+}
+
+// Moves everything `from` wrote into `to`.
+std::vector<Recorded> pipe(Connection& from, Connection& to) {
+  return feed(to, drain(from));
+}
+
+ConnectionOptions options_for(Role role) {
+  ConnectionOptions o;
+  o.role = role;
+  return o;
+}
+
+Recorded message(std::string data, MessageKind kind = MessageKind::text) {
+  Recorded r;
+  r.kind = EventKind::message;
+  r.message_kind = kind;
+  r.data = std::move(data);
+  return r;
+}
+
+Recorded fragment(std::string data, bool first, bool last, MessageKind kind = MessageKind::text) {
+  Recorded r = message(std::move(data), kind);
+  r.kind = EventKind::fragment;
+  r.first = first;
+  r.last = last;
+  return r;
+}
+
+Recorded control(EventKind kind, std::string data) {
+  Recorded r;
+  r.kind = kind;
+  r.data = std::move(data);
+  return r;
+}
+
+std::string pattern(std::size_t size, std::uint32_t seed = 1) {
+  // Compressible but not trivial: words from a small vocabulary.
+  static const char* words[] = {"alpha ", "beta ", "gamma ", "delta ", "x", "yz ", "\n"};
+  std::mt19937 rng(seed);
+  std::string s;
+  while (s.size() < size) s += words[rng() % 7];
+  s.resize(size);
+  return s;
+}
+
+std::string random_bytes_string(std::size_t size, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(size, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// Checks the connection failed with `error` and queued exactly one close frame with `code`.
+void expect_failed(Connection& c, const std::vector<Recorded>& events, ProtocolError error,
+                   std::uint16_t code) {
+  EXPECT_EQ(c.state(), ConnectionState::failed);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind, EventKind::error);
+  EXPECT_EQ(events.back().error, error);
+  EXPECT_EQ(events.back().close_code, code);
+  const auto frames = parse_frames(drain(c));
+  ASSERT_FALSE(frames.empty());
+  EXPECT_EQ(frames.back().opcode, 0x8);
+  EXPECT_EQ(frames.back().close_code(), code);
+  EXPECT_EQ(frames.back().payload.substr(2), std::string(describe(error)).substr(0, 123));
+  EXPECT_TRUE(c.finished());
+}
+
+// ---------------------------------------------------------------- RFC 6455 §5.7 examples
+
+TEST(ConnectionRfcExamples, SingleFrameUnmaskedTextToClient) {
+  Connection client(options_for(Role::client));
+  EXPECT_EQ(feed(client, {0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}),
+            std::vector<Recorded>{message("Hello")});
+  EXPECT_EQ(client.buffered_amount(), 0u);
+}
+
+TEST(ConnectionRfcExamples, SingleFrameMaskedTextToServer) {
+  Connection server(options_for(Role::server));
+  EXPECT_EQ(feed(server, {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}),
+            std::vector<Recorded>{message("Hello")});
+}
+
+TEST(ConnectionRfcExamples, MaskedTextToClientFails) {
+  Connection client(options_for(Role::client));
+  const auto events =
+      feed(client, {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58});
+  expect_failed(client, events, ProtocolError::masked_server_frame, 1002);
+}
+
+TEST(ConnectionRfcExamples, FragmentedUnmaskedTextToClient) {
+  Connection client(options_for(Role::client));
+  EXPECT_EQ(feed(client, {0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f}),
+            std::vector<Recorded>{message("Hello")});
+}
+
+TEST(ConnectionRfcExamples, UnmaskedPingToClientIsAnsweredWithMaskedPong) {
+  Connection client(options_for(Role::client));
+  EXPECT_EQ(feed(client, {0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}),
+            std::vector<Recorded>{control(EventKind::ping, "Hello")});
+  const auto frames = parse_frames(drain(client));
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].opcode, 0xA);
+  EXPECT_TRUE(frames[0].masked);
+  EXPECT_EQ(frames[0].payload, "Hello");
+}
+
+TEST(ConnectionRfcExamples, MaskedPongToServer) {
+  Connection server(options_for(Role::server));
+  EXPECT_EQ(feed(server, {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}),
+            std::vector<Recorded>{control(EventKind::pong, "Hello")});
+  EXPECT_EQ(server.buffered_amount(), 0u);
+}
+
+TEST(ConnectionRfcExamples, BinaryWith16And64BitLengthsToClient) {
+  Connection client(options_for(Role::client));
+  const std::string b256 = random_bytes_string(256, 7);
+  Bytes f256 = {0x82, 0x7E, 0x01, 0x00};
+  f256.insert(f256.end(), b256.begin(), b256.end());
+  const std::string b64k = random_bytes_string(65536, 8);
+  Bytes f64k = {0x82, 0x7F, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00};
+  f64k.insert(f64k.end(), b64k.begin(), b64k.end());
+  EXPECT_EQ(feed(client, concat({f256, f64k})),
+            (std::vector<Recorded>{message(b256, MessageKind::binary),
+                                   message(b64k, MessageKind::binary)}));
+}
+
+// ---------------------------------------------------------------- zero copy
+
+class PointerCheck : public EventHandler {
+ public:
+  void on_event(const Event& event) override {
+    ++count;
+    const auto* begin = event.data.data();
+    inside = begin >= input.data() && begin + event.data.size() <= input.data() + input.size();
+    text = std::string(event.text());
+  }
+  std::span<const std::uint8_t> input;
+  int count = 0;
+  bool inside = false;
+  std::string text;
+};
+
+TEST(ConnectionZeroCopy, WholeMessageIsAViewIntoTheInput) {
+  for (Role role : {Role::server, Role::client}) {
+    Connection c(options_for(role));
+    Bytes bytes = concat({peer_frame(role, 0x1, "in place"), peer_frame(role, 0x2, pattern(300))});
+    PointerCheck check;
+    check.input = bytes;
+    c.receive(std::span<std::uint8_t>(bytes.data(), bytes.size() - 300), check);
+    EXPECT_EQ(check.count, 1);
+    EXPECT_TRUE(check.inside);
+    EXPECT_EQ(check.text, "in place");
+  }
+}
+
+TEST(ConnectionZeroCopy, PayloadArrivingAfterASplitHeaderIsStillAView) {
+  Connection c(options_for(Role::server));
+  Bytes bytes = peer_frame(Role::server, 0x1, "header came in two reads");
+  PointerCheck check;
+  c.receive(std::span<std::uint8_t>(bytes.data(), 3), check);
+  EXPECT_EQ(check.count, 0);
+  check.input = std::span<const std::uint8_t>(bytes).subspan(3);
+  c.receive(std::span<std::uint8_t>(bytes).subspan(3), check);
+  EXPECT_EQ(check.count, 1);
+  EXPECT_TRUE(check.inside);
+  EXPECT_EQ(check.text, "header came in two reads");
+}
+
+TEST(ConnectionZeroCopy, FragmentedMessageIsAssembledOutsideTheInput) {
+  Connection c(options_for(Role::client));
+  Bytes bytes = concat({make_frame(0x1, "ab", {.fin = false}), make_frame(0x0, "cd")});
+  PointerCheck check;
+  check.input = bytes;
+  c.receive(bytes, check);
+  EXPECT_EQ(check.count, 1);
+  EXPECT_FALSE(check.inside);
+  EXPECT_EQ(check.text, "abcd");
+}
+
+// ---------------------------------------------------------------- split input
+
+Bytes mixed_stream(Role receiver) {
+  const std::string big = pattern(70000, 3);
+  return concat({
+      peer_frame(receiver, 0x1, "first"),
+      peer_frame(receiver, 0x2, ""),
+      peer_frame(receiver, 0x1, "frag", {.fin = false}),
+      peer_frame(receiver, 0x9, "between"),
+      peer_frame(receiver, 0x0, "mented", {.fin = false}),
+      peer_frame(receiver, 0xA, ""),
+      peer_frame(receiver, 0x0, " \xE2\x82", {.fin = false}),  // "€" split across frames
+      peer_frame(receiver, 0x0, "\xAC"),
+      peer_frame(receiver, 0x2, big),
+      peer_frame(receiver, 0x1, pattern(300, 4)),
+      peer_frame(receiver, 0x8, close_payload(1000, "bye")),
+      peer_frame(receiver, 0x1, "ignored after close"),
+  });
+}
+
+TEST(ConnectionSplitInput, ByteByByteGivesTheSameEventsAsOneShot) {
+  for (Role role : {Role::server, Role::client}) {
+    Connection whole(options_for(role));
+    const auto expected = feed(whole, mixed_stream(role));
+    ASSERT_EQ(expected.size(), 8u);
+    EXPECT_EQ(expected[4], message("fragmented \xE2\x82\xAC"));
+    EXPECT_EQ(expected.back().kind, EventKind::close);
+    const Bytes whole_output = drain(whole);
+    for (std::size_t piece : {1u, 2u, 3u, 7u, 13u, 4096u}) {
+      Connection split(options_for(role));
+      EXPECT_EQ(feed_in_pieces(split, mixed_stream(role), piece), expected) << piece;
+      EXPECT_EQ(parse_frames(drain(split)).size(), parse_frames(whole_output).size());
+      EXPECT_EQ(split.state(), ConnectionState::closed);
+    }
+  }
+}
+
+TEST(ConnectionSplitInput, ErrorInsideASplitStreamIsFoundAtTheSameEvent) {
+  for (std::size_t piece : {1u, 5u, 1000u}) {
+    Connection c(options_for(Role::server));
+    const Bytes bytes = concat({peer_frame(Role::server, 0x1, "ok"),
+                                peer_frame(Role::server, 0x1, "bad \xC0\xAF utf8"),
+                                peer_frame(Role::server, 0x1, "never seen")});
+    const auto events = feed_in_pieces(c, bytes, piece);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[0], message("ok"));
+    expect_failed(c, events, ProtocolError::invalid_utf8, 1007);
+  }
+}
+
+// ---------------------------------------------------------------- role rules (mirrored)
+
+TEST(ConnectionRoleRules, ServerRequiresMaskedFrames) {
+  Connection server(options_for(Role::server));
+  expect_failed(server, feed(server, make_frame(0x1, "plain")),
+                ProtocolError::unmasked_client_frame, 1002);
+}
+
+TEST(ConnectionRoleRules, ClientRequiresUnmaskedFrames) {
+  Connection client(options_for(Role::client));
+  expect_failed(client, feed(client, make_frame(0x1, "hidden", {.masked = true})),
+                ProtocolError::masked_server_frame, 1002);
+}
+
+TEST(ConnectionRoleRules, ServerAcceptsMaskedAndClientAcceptsUnmasked) {
+  Connection server(options_for(Role::server));
+  EXPECT_EQ(feed(server, make_frame(0x2, "m", {.masked = true})),
+            std::vector<Recorded>{message("m", MessageKind::binary)});
+  Connection client(options_for(Role::client));
+  EXPECT_EQ(feed(client, make_frame(0x2, "u")),
+            std::vector<Recorded>{message("u", MessageKind::binary)});
+}
+
+TEST(ConnectionRoleRules, ServerSendsUnmaskedAndClientSendsMasked) {
+  Connection server(options_for(Role::server));
+  Connection client(options_for(Role::client));
+  ASSERT_EQ(server.send_text("down"), SendResult::ok);
+  ASSERT_EQ(client.send_text("up"), SendResult::ok);
+  const Bytes down = drain(server);
+  const Bytes up = drain(client);
+  EXPECT_EQ(down, make_frame(0x1, "down"));
+  const auto up_frames = parse_frames(up);
+  ASSERT_EQ(up_frames.size(), 1u);
+  EXPECT_TRUE(up_frames[0].masked);
+  EXPECT_EQ(up_frames[0].payload, "up");
+  EXPECT_EQ(feed(client, down), std::vector<Recorded>{message("down")});
+  EXPECT_EQ(feed(server, up), std::vector<Recorded>{message("up")});
+}
+
+TEST(ConnectionRoleRules, MaskKeysDifferBetweenFrames) {
+  Connection client(options_for(Role::client));
+  for (int i = 0; i < 8; ++i) client.send_text("same");
+  const Bytes out = drain(client);
+  std::set<std::string> keys;
+  for (std::size_t pos = 0; pos < out.size(); pos += 10) {
+    keys.insert(std::string(out.begin() + static_cast<std::ptrdiff_t>(pos + 2),
+                            out.begin() + static_cast<std::ptrdiff_t>(pos + 6)));
+  }
+  EXPECT_GT(keys.size(), 1u);
+}
+
+class ConnectionBothRoles : public ::testing::TestWithParam<Role> {
+ protected:
+  Role role() const { return GetParam(); }
+  Bytes frame(std::uint8_t opcode, std::string_view payload, FrameSpec spec = {}) const {
+    return peer_frame(role(), opcode, payload, spec);
+  }
+  Connection make(ConnectionOptions o = {}) const {
+    o.role = role();
+    return Connection(o);
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Roles, ConnectionBothRoles, ::testing::Values(Role::server, Role::client),
+                         [](const auto& info) {
+                           return info.param == Role::server ? "Server" : "Client";
+                         });
+
+TEST_P(ConnectionBothRoles, ReservedBitsWithoutDeflateFail) {
+  for (FrameSpec spec :
+       {FrameSpec{.rsv1 = true}, FrameSpec{.rsv2 = true}, FrameSpec{.rsv3 = true}}) {
+    Connection c = make();
+    expect_failed(c, feed(c, frame(0x1, "x", spec)), ProtocolError::reserved_bits_set, 1002);
+  }
+}
+
+TEST_P(ConnectionBothRoles, Rsv2AndRsv3FailEvenWithDeflate) {
+  for (FrameSpec spec : {FrameSpec{.rsv2 = true}, FrameSpec{.rsv3 = true}}) {
+    Connection c = make({.deflate = DeflateParams{}});
+    expect_failed(c, feed(c, frame(0x1, "x", spec)), ProtocolError::reserved_bits_set, 1002);
+  }
+}
+
+TEST_P(ConnectionBothRoles, Rsv1OnContinuationFails) {
+  Connection c = make({.deflate = DeflateParams{}});
+  const auto events =
+      feed(c, concat({frame(0x1, "a", {.fin = false}), frame(0x0, "b", {.rsv1 = true})}));
+  expect_failed(c, events, ProtocolError::compressed_continuation, 1002);
+}
+
+TEST_P(ConnectionBothRoles, Rsv1OnControlFrameFails) {
+  Connection c = make({.deflate = DeflateParams{}});
+  const auto events = feed(c, frame(0x9, "", {.rsv1 = true}));
+  EXPECT_EQ(c.state(), ConnectionState::failed);
+  ASSERT_EQ(events.size(), 1u);
+  // Either the frame codec or the connection names the rule; both are 1002.
+  EXPECT_TRUE(events[0].error == ProtocolError::compressed_control_frame ||
+              events[0].error == ProtocolError::reserved_bits_set);
+  EXPECT_EQ(parse_frames(drain(c)).back().close_code(), 1002);
+}
+
+TEST_P(ConnectionBothRoles, ContinuationWithoutMessageFails) {
+  Connection c = make();
+  expect_failed(c, feed(c, frame(0x0, "orphan")), ProtocolError::unexpected_continuation, 1002);
+}
+
+TEST_P(ConnectionBothRoles, NewDataFrameInsideFragmentedMessageFails) {
+  for (std::uint8_t opcode : {0x1, 0x2}) {
+    Connection c = make();
+    const auto events = feed(c, concat({frame(0x1, "a", {.fin = false}), frame(opcode, "b")}));
+    expect_failed(c, events, ProtocolError::expected_continuation, 1002);
+  }
+}
+
+TEST_P(ConnectionBothRoles, ReservedOpcodesFail) {
+  for (std::uint8_t opcode : {0x3, 0x7, 0xB, 0xF}) {
+    Connection c = make();
+    expect_failed(c, feed(c, frame(opcode, "")), ProtocolError::reserved_opcode, 1002);
+  }
+}
+
+TEST_P(ConnectionBothRoles, FragmentedControlFrameFails) {
+  Connection c = make();
+  expect_failed(c, feed(c, frame(0x9, "p", {.fin = false})),
+                ProtocolError::fragmented_control_frame, 1002);
+}
+
+TEST_P(ConnectionBothRoles, ControlFrameOf125BytesIsAcceptedAnd126Fails) {
+  Connection ok = make();
+  EXPECT_EQ(feed(ok, frame(0x9, std::string(125, 'p'))),
+            std::vector<Recorded>{control(EventKind::ping, std::string(125, 'p'))});
+  Connection bad = make();
+  expect_failed(bad, feed(bad, frame(0x9, std::string(126, 'p'))),
+                ProtocolError::control_frame_too_long, 1002);
+}
+
+TEST_P(ConnectionBothRoles, NonMinimalLengthFails) {
+  Bytes bytes = {0x82, static_cast<std::uint8_t>((role() == Role::server ? 0x80 : 0) | 126), 0, 5};
+  if (role() == Role::server) bytes.insert(bytes.end(), {0, 0, 0, 0});
+  bytes.insert(bytes.end(), 5, 'x');
+  Connection c = make();
+  expect_failed(c, feed(c, bytes), ProtocolError::non_minimal_length, 1002);
+}
+
+TEST_P(ConnectionBothRoles, ControlFramesBetweenFragmentsAreDelivered) {
+  Connection c = make();
+  const auto events =
+      feed(c, concat({frame(0x2, "one ", {.fin = false}), frame(0x9, "p1"),
+                      frame(0x0, "two ", {.fin = false}), frame(0xA, "p2"), frame(0x0, "three")}));
+  EXPECT_EQ(events,
+            (std::vector<Recorded>{control(EventKind::ping, "p1"), control(EventKind::pong, "p2"),
+                                   message("one two three", MessageKind::binary)}));
+  const auto out = parse_frames(drain(c));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].opcode, 0xA);
+  EXPECT_EQ(out[0].payload, "p1");
+}
+
+// ---------------------------------------------------------------- UTF-8
+
+TEST_P(ConnectionBothRoles, InvalidUtf8FailsAtTheFragmentWhereItAppears) {
+  Connection c = make();
+  // The bad byte is in the first fragment: the failure must come before the message ends.
+  const auto events = feed(c, frame(0x1, "ok \xFF", {.fin = false}));
+  expect_failed(c, events, ProtocolError::invalid_utf8, 1007);
+}
+
+TEST_P(ConnectionBothRoles, InvalidUtf8FailsInsideASplitFrame) {
+  Connection c = make();
+  Bytes bytes = frame(0x1, std::string(100, 'a') + "\xED\xA0\x80" + std::string(100, 'b'));
+  bytes.resize(bytes.size() - 50);  // the surrogate is in, the end is not
+  expect_failed(c, feed(c, bytes), ProtocolError::invalid_utf8, 1007);
+}
+
+TEST_P(ConnectionBothRoles, TruncatedCharacterAtMessageEndFails) {
+  Connection c = make();
+  expect_failed(c, feed(c, frame(0x1, "euro \xE2\x82")), ProtocolError::invalid_utf8, 1007);
+  Connection f = make();
+  expect_failed(f, feed(f, concat({frame(0x1, "\xE2", {.fin = false}), frame(0x0, "\x82")})),
+                ProtocolError::invalid_utf8, 1007);
+}
+
+TEST_P(ConnectionBothRoles, BinaryIsNotValidated) {
+  Connection c = make();
+  EXPECT_EQ(feed(c, frame(0x2, "\xFF\xC0")),
+            std::vector<Recorded>{message("\xFF\xC0", MessageKind::binary)});
+}
+
+// ---------------------------------------------------------------- limits
+
+TEST_P(ConnectionBothRoles, MessageExactlyAtTheLimitIsAcceptedOneOverFails) {
+  Connection at = make({.max_message_size = 1000});
+  EXPECT_EQ(feed(at, frame(0x2, std::string(1000, 'a'))),
+            std::vector<Recorded>{message(std::string(1000, 'a'), MessageKind::binary)});
+  Connection over = make({.max_message_size = 1000});
+  expect_failed(over, feed(over, frame(0x2, std::string(1001, 'a'))),
+                ProtocolError::message_too_big, 1009);
+}
+
+TEST_P(ConnectionBothRoles, FragmentedMessageLimitCountsAllFragments) {
+  Connection at = make({.max_message_size = 10});
+  EXPECT_EQ(feed(at, concat({frame(0x1, "12345", {.fin = false}), frame(0x0, "67890")})),
+            std::vector<Recorded>{message("1234567890")});
+  Connection over = make({.max_message_size = 10});
+  const auto events =
+      feed(over, concat({frame(0x1, "12345", {.fin = false}), frame(0x0, "678901")}));
+  expect_failed(over, events, ProtocolError::message_too_big, 1009);
+}
+
+TEST_P(ConnectionBothRoles, HugeDeclaredLengthFailsOnTheHeaderAlone) {
+  Bytes header = {0x82, static_cast<std::uint8_t>((role() == Role::server ? 0x80 : 0) | 127),
+                  0x40, 0,
+                  0,    0,
+                  0,    0,
+                  0,    0};
+  if (role() == Role::server) header.insert(header.end(), {1, 2, 3, 4});
+  Connection c = make();
+  expect_failed(c, feed(c, header), ProtocolError::message_too_big, 1009);
+}
+
+TEST_P(ConnectionBothRoles, FragmentCountLimitIncludesEmptyFragments) {
+  Connection at = make({.max_fragments = 3});
+  EXPECT_EQ(feed(at, concat({frame(0x1, "", {.fin = false}), frame(0x0, "", {.fin = false}),
+                             frame(0x0, "x")})),
+            std::vector<Recorded>{message("x")});
+  Connection over = make({.max_fragments = 3});
+  const auto events =
+      feed(over, concat({frame(0x1, "", {.fin = false}), frame(0x0, "", {.fin = false}),
+                         frame(0x0, "", {.fin = false}), frame(0x0, "")}));
+  expect_failed(over, events, ProtocolError::too_many_fragments, 1009);
+}
+
+TEST_P(ConnectionBothRoles, FragmentCountRestartsWithEachMessage) {
+  Connection c = make({.max_fragments = 2});
+  const Bytes two = concat({frame(0x1, "a", {.fin = false}), frame(0x0, "b")});
+  EXPECT_EQ(feed(c, concat({two, two, two})),
+            (std::vector<Recorded>{message("ab"), message("ab"), message("ab")}));
+}
+
+// ---------------------------------------------------------------- fragment delivery
+
+TEST_P(ConnectionBothRoles, DeliverFragmentsFollowsFramesAndMarksFirstAndLast) {
+  Connection c = make({.deliver_fragments = true});
+  const auto events =
+      feed(c, concat({frame(0x1, "ab", {.fin = false}), frame(0x9, "p"),
+                      frame(0x0, "", {.fin = false}), frame(0x0, "cd"), frame(0x2, "whole"),
+                      frame(0x1, "x", {.fin = false}), frame(0x0, "")}));
+  EXPECT_EQ(events,
+            (std::vector<Recorded>{fragment("ab", true, false), control(EventKind::ping, "p"),
+                                   fragment("cd", false, true),
+                                   fragment("whole", true, true, MessageKind::binary),
+                                   fragment("x", true, false), fragment("", false, true)}));
+}
+
+TEST_P(ConnectionBothRoles, DeliverFragmentsStreamsAPayloadAsItArrives) {
+  const std::string big = pattern(5000, 9);
+  const Bytes bytes =
+      concat({frame(0x1, big.substr(0, 3000), {.fin = false}), frame(0x0, big.substr(3000))});
+  for (std::size_t piece : {1u, 100u, 1024u}) {
+    Connection c = make({.deliver_fragments = true});
+    const auto events = feed_in_pieces(c, bytes, piece);
+    std::string joined;
+    int firsts = 0;
+    int lasts = 0;
+    for (const auto& e : events) {
+      ASSERT_EQ(e.kind, EventKind::fragment);
+      joined += e.data;
+      firsts += e.first;
+      lasts += e.last;
+    }
+    EXPECT_EQ(joined, big);
+    EXPECT_EQ(firsts, 1);
+    EXPECT_EQ(lasts, 1);
+    EXPECT_TRUE(events.front().first);
+    EXPECT_TRUE(events.back().last);
+    if (piece == 100) EXPECT_GT(events.size(), 40u);  // pieces, not one buffered message
+  }
+}
+
+TEST_P(ConnectionBothRoles, DeliverFragmentsStillEnforcesLimitsAndUtf8) {
+  Connection big = make({.max_message_size = 4, .deliver_fragments = true});
+  const auto e1 = feed(big, concat({frame(0x2, "abc", {.fin = false}), frame(0x0, "de")}));
+  ASSERT_EQ(e1.size(), 2u);
+  EXPECT_EQ(e1[0], fragment("abc", true, false, MessageKind::binary));
+  expect_failed(big, e1, ProtocolError::message_too_big, 1009);
+
+  Connection bad = make({.deliver_fragments = true});
+  const auto e2 = feed(bad, concat({frame(0x1, "ok", {.fin = false}), frame(0x0, "\xF8")}));
+  ASSERT_EQ(e2.size(), 2u);
+  expect_failed(bad, e2, ProtocolError::invalid_utf8, 1007);
+}
+
+// ---------------------------------------------------------------- pings
+
+TEST_P(ConnectionBothRoles, AutoPongEchoesThePayload) {
+  Connection c = make();
+  EXPECT_EQ(feed(c, frame(0x9, "echo me")),
+            std::vector<Recorded>{control(EventKind::ping, "echo me")});
+  const auto out = parse_frames(drain(c));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].opcode, 0xA);
+  EXPECT_EQ(out[0].payload, "echo me");
+  EXPECT_EQ(out[0].masked, role() == Role::client);
+}
+
+TEST_P(ConnectionBothRoles, WithoutAutoPongPingIsOnlyReported) {
+  Connection c = make({.auto_pong = false});
+  EXPECT_EQ(feed(c, frame(0x9, "x")), std::vector<Recorded>{control(EventKind::ping, "x")});
+  EXPECT_EQ(c.buffered_amount(), 0u);
+}
+
+TEST_P(ConnectionBothRoles, UnsolicitedPongWithAnyPayloadIsAccepted) {
+  Connection c = make();
+  EXPECT_EQ(
+      feed(c, concat({frame(0xA, ""), frame(0xA, std::string("\xFF\x00 anything", 11))})),
+      (std::vector<Recorded>{control(EventKind::pong, ""),
+                             control(EventKind::pong, std::string("\xFF\x00 anything", 11))}));
+  EXPECT_EQ(c.state(), ConnectionState::open);
+}
+
+TEST_P(ConnectionBothRoles, SplitPingPayloadIsReassembled) {
+  Connection c = make();
+  EXPECT_EQ(feed_in_pieces(c, frame(0x9, std::string(125, 'q')), 3),
+            std::vector<Recorded>{control(EventKind::ping, std::string(125, 'q'))});
+  EXPECT_EQ(parse_frames(drain(c))[0].payload, std::string(125, 'q'));
+}
+
+// ---------------------------------------------------------------- closing
+
+TEST_P(ConnectionBothRoles, PeerCloseIsReportedAndItsCodeEchoed) {
+  Connection c = make();
+  const auto events = feed(c, frame(0x8, close_payload(1001, "going")));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, EventKind::close);
+  EXPECT_EQ(events[0].close_code, 1001);
+  EXPECT_EQ(events[0].close_reason, "going");
+  EXPECT_EQ(c.state(), ConnectionState::closed);
+  EXPECT_FALSE(c.finished());  // the echo is still queued
+  const auto out = parse_frames(drain(c));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].opcode, 0x8);
+  EXPECT_EQ(out[0].payload, close_payload(1001));
+  EXPECT_TRUE(c.finished());
+}
+
+TEST_P(ConnectionBothRoles, EmptyCloseIsReportedAs1005AndAnsweredEmpty) {
+  Connection c = make();
+  const auto events = feed(c, frame(0x8, ""));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].close_code, 1005);
+  EXPECT_EQ(events[0].close_reason, "");
+  const auto out = parse_frames(drain(c));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].opcode, 0x8);
+  EXPECT_EQ(out[0].payload, "");
+}
+
+TEST_P(ConnectionBothRoles, EveryValidReceivedCodeIsEchoed) {
+  for (std::uint16_t code : {1000, 1002, 1003, 1007, 1011, 1014, 3000, 4999}) {
+    Connection c = make();
+    const auto events = feed(c, frame(0x8, close_payload(code)));
+    ASSERT_EQ(events.size(), 1u) << code;
+    EXPECT_EQ(events[0].close_code, code);
+    EXPECT_EQ(parse_frames(drain(c))[0].close_code(), code);
+  }
+}
+
+TEST_P(ConnectionBothRoles, InvalidClosePayloadsFail) {
+  struct Case {
+    std::string payload;
+    ProtocolError error;
+    std::uint16_t code;
+  };
+  const std::vector<Case> cases = {
+      {std::string(1, '\x03'), ProtocolError::close_payload_too_short, 1002},
+      {close_payload(999), ProtocolError::invalid_close_code, 1002},
+      {close_payload(1004), ProtocolError::invalid_close_code, 1002},
+      {close_payload(1005), ProtocolError::invalid_close_code, 1002},
+      {close_payload(1006), ProtocolError::invalid_close_code, 1002},
+      {close_payload(1015), ProtocolError::invalid_close_code, 1002},
+      {close_payload(1016), ProtocolError::invalid_close_code, 1002},
+      {close_payload(2999), ProtocolError::invalid_close_code, 1002},
+      {close_payload(5000), ProtocolError::invalid_close_code, 1002},
+      {close_payload(1000, "bad \xC3\x28"), ProtocolError::invalid_utf8, 1007},
+  };
+  for (const Case& k : cases) {
+    Connection c = make();
+    expect_failed(c, feed(c, frame(0x8, k.payload)), k.error, k.code);
+  }
+  Connection too_long = make();
+  expect_failed(too_long, feed(too_long, frame(0x8, close_payload(1000, std::string(124, 'r')))),
+                ProtocolError::control_frame_too_long, 1002);
+}
+
+TEST_P(ConnectionBothRoles, CloseReasonOf123BytesIsAccepted) {
+  Connection c = make();
+  const auto events = feed(c, frame(0x8, close_payload(1000, std::string(123, 'r'))));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].close_reason, std::string(123, 'r'));
+}
+
+TEST_P(ConnectionBothRoles, WeCloseFirstThenPeerClosesWithoutAnEcho) {
+  Connection c = make();
+  ASSERT_EQ(c.close(4000, "done"), SendResult::ok);
+  EXPECT_EQ(c.state(), ConnectionState::closing);
+  const auto out = parse_frames(drain(c));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, close_payload(4000, "done"));
+  // Data still arrives while closing.
+  const auto events = feed(
+      c, concat({frame(0x1, "late"), frame(0x9, "no pong now"), frame(0x8, close_payload(4000))}));
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0], message("late"));
+  EXPECT_EQ(events[2].close_code, 4000);
+  EXPECT_EQ(c.state(), ConnectionState::closed);
+  EXPECT_EQ(c.buffered_amount(), 0u);  // no pong and no second close after our close
+  EXPECT_TRUE(c.finished());
+}
+
+TEST_P(ConnectionBothRoles, NothingIsSentAfterAClose) {
+  Connection c = make();
+  ASSERT_EQ(c.close(), SendResult::ok);
+  const std::uint8_t b[1] = {1};
+  EXPECT_EQ(c.send_text("x"), SendResult::closed);
+  EXPECT_EQ(c.send_binary(b), SendResult::closed);
+  EXPECT_EQ(c.send_fragment(MessageKind::text, b, false), SendResult::closed);
+  EXPECT_EQ(c.ping(), SendResult::closed);
+  EXPECT_EQ(c.pong(), SendResult::closed);
+  EXPECT_EQ(c.close(), SendResult::closed);
+  EXPECT_EQ(parse_frames(drain(c)).size(), 1u);
+}
+
+TEST_P(ConnectionBothRoles, FramesAfterThePeersCloseAreIgnored) {
+  Connection c = make();
+  const auto events = feed(
+      c, concat({frame(0x8, ""), frame(0x1, "after"), frame(0x9, "x"), Bytes{0xFF, 0xFF, 0xFF}}));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, EventKind::close);
+  EXPECT_TRUE(feed(c, frame(0x1, "later")).empty());
+  EXPECT_EQ(parse_frames(drain(c)).size(), 1u);
+  EXPECT_EQ(c.send_text("x"), SendResult::closed);
+}
+
+TEST_P(ConnectionBothRoles, AfterAFailureInputIsIgnoredAndNothingMoreIsSent) {
+  Connection c = make();
+  const auto events = feed(c, concat({frame(0x0, "bad"), frame(0x1, "after")}));
+  expect_failed(c, events, ProtocolError::unexpected_continuation, 1002);
+  EXPECT_TRUE(feed(c, frame(0x1, "more")).empty());
+  EXPECT_EQ(c.send_text("x"), SendResult::closed);
+  EXPECT_EQ(c.close(), SendResult::closed);
+  EXPECT_EQ(c.buffered_amount(), 0u);
+}
+
+TEST_P(ConnectionBothRoles, FailureWhileClosingSendsNoSecondClose) {
+  Connection c = make();
+  ASSERT_EQ(c.close(1001), SendResult::ok);
+  drain(c);
+  const auto events = feed(c, frame(0x1, "\xFF"));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].error, ProtocolError::invalid_utf8);
+  EXPECT_EQ(c.state(), ConnectionState::failed);
+  EXPECT_EQ(c.buffered_amount(), 0u);
+  EXPECT_TRUE(c.finished());
+}
+
+TEST_P(ConnectionBothRoles, CloseHandshakeBetweenTwoConnections) {
+  Connection a = make();
+  Connection b(options_for(role() == Role::server ? Role::client : Role::server));
+  ASSERT_EQ(a.close(1000, "bye"), SendResult::ok);
+  const auto at_b = pipe(a, b);
+  ASSERT_EQ(at_b.size(), 1u);
+  EXPECT_EQ(at_b[0].close_code, 1000);
+  EXPECT_EQ(at_b[0].close_reason, "bye");
+  EXPECT_EQ(b.state(), ConnectionState::closed);
+  const auto at_a = pipe(b, a);
+  ASSERT_EQ(at_a.size(), 1u);
+  EXPECT_EQ(at_a[0].close_code, 1000);
+  EXPECT_EQ(a.state(), ConnectionState::closed);
+  EXPECT_TRUE(a.finished());
+  EXPECT_TRUE(b.finished());
+}
+
+// ---------------------------------------------------------------- sending
+
+TEST_P(ConnectionBothRoles, SendFragmentTracksTheMessageInProgress) {
+  Connection c = make();
+  const auto piece = [](std::string_view s) {
+    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+  };
+  ASSERT_EQ(c.send_fragment(MessageKind::binary, piece("one"), false), SendResult::ok);
+  EXPECT_EQ(c.send_text("interleaved"), SendResult::invalid);
+  ASSERT_EQ(c.ping(piece("between")), SendResult::ok);
+  // `kind` of later pieces is ignored: the first piece set it.
+  ASSERT_EQ(c.send_fragment(MessageKind::text, piece("two"), false), SendResult::ok);
+  ASSERT_EQ(c.send_fragment(MessageKind::binary, piece("three"), true), SendResult::ok);
+  ASSERT_EQ(c.send_text("next"), SendResult::ok);
+  const auto out = parse_frames(drain(c));
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[0].opcode, 0x2);
+  EXPECT_FALSE(out[0].fin);
+  EXPECT_EQ(out[1].opcode, 0x9);
+  EXPECT_EQ(out[2].opcode, 0x0);
+  EXPECT_FALSE(out[2].fin);
+  EXPECT_EQ(out[3].opcode, 0x0);
+  EXPECT_TRUE(out[3].fin);
+  EXPECT_EQ(out[4].opcode, 0x1);
+  for (const auto& f : out) EXPECT_EQ(f.masked, role() == Role::client);
+}
+
+TEST_P(ConnectionBothRoles, ControlPayloadLimitsAreEnforcedOnSend) {
+  Connection c = make();
+  const std::string p125(125, 'x');
+  const std::string p126(126, 'x');
+  const auto span = [](const std::string& s) {
+    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+  };
+  EXPECT_EQ(c.ping(span(p125)), SendResult::ok);
+  EXPECT_EQ(c.pong(span(p125)), SendResult::ok);
+  EXPECT_EQ(c.ping(span(p126)), SendResult::invalid);
+  EXPECT_EQ(c.pong(span(p126)), SendResult::invalid);
+  EXPECT_EQ(parse_frames(drain(c)).size(), 2u);
+}
+
+TEST_P(ConnectionBothRoles, CloseArgumentsAreChecked) {
+  for (std::uint16_t code : {0, 999, 1004, 1006, 1015, 1016, 2999, 5000}) {
+    Connection c = make();
+    EXPECT_EQ(c.close(code), SendResult::invalid) << code;
+    EXPECT_EQ(c.state(), ConnectionState::open);
+  }
+  Connection reason_too_long = make();
+  EXPECT_EQ(reason_too_long.close(1000, std::string(124, 'r')), SendResult::invalid);
+  Connection bad_utf8 = make();
+  EXPECT_EQ(bad_utf8.close(1000, "\xFF"), SendResult::invalid);
+  Connection reason_without_code = make();
+  EXPECT_EQ(reason_without_code.close(1005, "why"), SendResult::invalid);
+  EXPECT_EQ(reason_without_code.buffered_amount(), 0u);
+
+  Connection longest = make();
+  EXPECT_EQ(longest.close(3999, std::string(123, 'r')), SendResult::ok);
+  EXPECT_EQ(parse_frames(drain(longest))[0].payload, close_payload(3999, std::string(123, 'r')));
+  Connection empty = make();
+  EXPECT_EQ(empty.close(1005), SendResult::ok);
+  EXPECT_EQ(parse_frames(drain(empty))[0].payload, "");
+}
+
+TEST_P(ConnectionBothRoles, OutputIsPulledInPieces) {
+  Connection c = make();
+  ASSERT_EQ(c.send_text("0123456789"), SendResult::ok);
+  const std::size_t frame_size = c.buffered_amount();
+  EXPECT_EQ(frame_size, role() == Role::client ? 16u : 12u);
+  Bytes collected;
+  auto out = c.pending_output();
+  collected.insert(collected.end(), out.begin(), out.begin() + 5);
+  c.consume_output(5);
+  EXPECT_EQ(c.buffered_amount(), frame_size - 5);
+  ASSERT_EQ(c.send_text("abc"), SendResult::ok);
+  out = c.pending_output();
+  collected.insert(collected.end(), out.begin(), out.end());
+  c.consume_output(out.size() + 100);  // over-consuming is clamped
+  EXPECT_EQ(c.buffered_amount(), 0u);
+  EXPECT_TRUE(c.pending_output().empty());
+  const auto frames = parse_frames(collected);
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].payload, "0123456789");
+  EXPECT_EQ(frames[1].payload, "abc");
+}
+
+TEST_P(ConnectionBothRoles, LargeFramesUseExtendedLengths) {
+  Connection c = make();
+  Connection peer(options_for(role() == Role::server ? Role::client : Role::server));
+  for (std::size_t size : {0u, 125u, 126u, 65535u, 65536u}) {
+    const std::string data = random_bytes_string(size, static_cast<std::uint32_t>(size));
+    ASSERT_EQ(c.send_binary({reinterpret_cast<const std::uint8_t*>(data.data()), data.size()}),
+              SendResult::ok);
+    EXPECT_EQ(pipe(c, peer), std::vector<Recorded>{message(data, MessageKind::binary)});
+  }
+}
+
+TEST(ConnectionLifecycle, FinishedOnlyWhenClosedAndDrained) {
+  Connection c(options_for(Role::server));
+  EXPECT_FALSE(c.finished());
+  EXPECT_EQ(c.role(), Role::server);
+  c.close();
+  EXPECT_FALSE(c.finished());
+  drain(c);
+  EXPECT_FALSE(c.finished());  // closing: waiting for the peer
+  feed(c, make_frame(0x8, "", {.masked = true}));
+  EXPECT_TRUE(c.finished());
+}
+
+TEST(ConnectionLifecycle, MovedConnectionKeepsItsState) {
+  Connection a(options_for(Role::client));
+  feed(a, make_frame(0x1, "par", {.fin = false}));
+  Connection b = std::move(a);
+  EXPECT_EQ(feed(b, make_frame(0x0, "tial")), std::vector<Recorded>{message("partial")});
+  EXPECT_EQ(b.role(), Role::client);
+}
+
+// A handler may send from inside an event, e.g. an echo server.
+class Echo : public EventHandler {
+ public:
+  explicit Echo(Connection& c) : connection(c) {}
+  void on_event(const Event& event) override {
+    if (event.kind == EventKind::message) connection.send(event.message_kind, event.data);
+    if (event.kind == EventKind::close) close_result = connection.close();
+  }
+  Connection& connection;
+  SendResult close_result = SendResult::ok;
+};
+
+TEST(ConnectionLifecycle, HandlerMaySendDuringReceive) {
+  Connection server(options_for(Role::server));
+  Connection client(options_for(Role::client));
+  client.send_text("ping-pong");
+  client.close(1000);
+  Echo echo(server);
+  Bytes bytes = drain(client);
+  server.receive(bytes, echo);
+  EXPECT_EQ(echo.close_result, SendResult::closed);  // the echo of the close was already queued
+  EXPECT_EQ(pipe(server, client)[0], message("ping-pong"));
+  EXPECT_EQ(client.state(), ConnectionState::closed);
+}
+
+TEST(ConnectionLifecycle, SixteenMebibyteMessage) {
+  ConnectionOptions server_options = options_for(Role::server);
+  ASSERT_EQ(server_options.max_message_size, 16u * 1024 * 1024);
+  Connection server(server_options);
+  Connection client(options_for(Role::client));
+  const std::string data = random_bytes_string(16 * 1024 * 1024, 16);
+  ASSERT_EQ(client.send_binary({reinterpret_cast<const std::uint8_t*>(data.data()), data.size()}),
+            SendResult::ok);
+  Bytes wire = drain(client);
+  // Arrives in 64 KiB reads, so it is assembled.
+  const auto events = feed_in_pieces(server, wire, 65536);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0].data == data);
+  // One more byte is refused on the header.
+  client.send_binary({reinterpret_cast<const std::uint8_t*>(data.data()), data.size()});
+  Bytes over = drain(client);
+  over.resize(14);
+  over[1] = 0x80 | 127;
+  over[9] = 1;  // 16 MiB + 1
+  expect_failed(server, feed(server, over), ProtocolError::message_too_big, 1009);
+}
+
+// ---------------------------------------------------------------- permessage-deflate
+
+TEST(ConnectionDeflateRfcExamples, ClientInflatesTheRfc7692Examples) {
+  const ConnectionOptions o{.role = Role::client, .deflate = DeflateParams{}};
+  {
+    Connection c(o);  // §7.2.3.1 one compressed frame, and §7.2.3.2 the shared window
+    EXPECT_EQ(feed(c, concat({{0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00},
+                              {0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00}})),
+              (std::vector<Recorded>{message("Hello"), message("Hello")}));
+  }
+  {
+    Connection c(o);  // §7.2.3.1 fragmented
+    EXPECT_EQ(feed(c, {0x41, 0x03, 0xf2, 0x48, 0xcd, 0x80, 0x04, 0xc9, 0xc9, 0x07, 0x00}),
+              std::vector<Recorded>{message("Hello")});
+  }
+  {
+    Connection c(o);  // §7.2.3.3 a stored block
+    EXPECT_EQ(
+        feed(c, {0xc1, 0x0b, 0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00}),
+        std::vector<Recorded>{message("Hello")});
+  }
+  {
+    Connection c(o);  // §7.2.3.4 BFINAL set
+    EXPECT_EQ(feed(c, {0xc1, 0x08, 0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00}),
+              std::vector<Recorded>{message("Hello")});
+  }
+}
+
+TEST(ConnectionDeflate, CorruptCompressedDataFails) {
+  Connection c({.role = Role::client, .deflate = DeflateParams{}});
+  expect_failed(c, feed(c, make_frame(0x2, "\xFF\xFF\xFF\xFF", {.rsv1 = true})),
+                ProtocolError::inflate_failed, 1002);
+}
+
+TEST(ConnectionDeflate, InvalidUtf8InsideACompressedMessageFails) {
+  Connection sender({.role = Role::server, .deflate = DeflateParams{}});
+  const std::string bad = "valid text then \xC0\x80";
+  ASSERT_EQ(sender.send_binary({reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()}),
+            SendResult::ok);
+  Bytes wire = drain(sender);
+  ASSERT_EQ(wire[0], 0xC2);
+  wire[0] = 0xC1;  // relabel as text
+  Connection client({.role = Role::client, .deflate = DeflateParams{}});
+  expect_failed(client, feed(client, wire), ProtocolError::invalid_utf8, 1007);
+}
+
+TEST(ConnectionDeflate, InflatedSizeLimitExactlyAtAndOneOver) {
+  const std::string data = pattern(5000, 21);
+  for (std::size_t limit : {5000u, 4999u}) {
+    for (bool fragments : {false, true}) {
+      Connection server({.role = Role::server, .deflate = DeflateParams{}});
+      ASSERT_EQ(server.send_text(data), SendResult::ok);
+      const Bytes wire = drain(server);
+      ASSERT_LT(wire.size(), 2000u);  // compressed well below the limit
+      Connection client({.role = Role::client,
+                         .max_message_size = limit,
+                         .deliver_fragments = fragments,
+                         .deflate = DeflateParams{}});
+      const auto events = feed(client, wire);
+      if (limit == 5000) {
+        std::string joined;
+        for (const auto& e : events) joined += e.data;
+        EXPECT_EQ(joined, data);
+        EXPECT_EQ(client.state(), ConnectionState::open);
+      } else {
+        expect_failed(client, events, ProtocolError::message_too_big, 1009);
+      }
+    }
+  }
+}
+
+TEST(ConnectionDeflate, DecompressionBombIsStoppedAtTheLimit) {
+  Connection server({.role = Role::server, .deflate = DeflateParams{}});
+  const std::string zeros(8 * 1024 * 1024, '\0');
+  ASSERT_EQ(server.send_binary({reinterpret_cast<const std::uint8_t*>(zeros.data()), zeros.size()}),
+            SendResult::ok);
+  const Bytes wire = drain(server);
+  EXPECT_LT(wire.size(), 20000u);
+  Connection client(
+      {.role = Role::client, .max_message_size = 1024 * 1024, .deflate = DeflateParams{}});
+  expect_failed(client, feed(client, wire), ProtocolError::message_too_big, 1009);
+}
+
+TEST(ConnectionDeflate, ThresholdAndFlagDecideCompression) {
+  DeflateTuning tuning;
+  tuning.threshold = 100;
+  Connection server({.role = Role::server, .deflate = DeflateParams{}, .deflate_tuning = tuning});
+  server.send_text(pattern(99));
+  server.send_text(pattern(100));
+  server.send_text(pattern(1000), {.compress = false});
+  const auto frames = parse_frames(drain(server));
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_FALSE(frames[0].rsv1);
+  EXPECT_TRUE(frames[1].rsv1);
+  EXPECT_FALSE(frames[2].rsv1);
+
+  Connection plain(options_for(Role::server));  // not negotiated: never compressed
+  plain.send_text(pattern(1000));
+  EXPECT_FALSE(parse_frames(drain(plain))[0].rsv1);
+}
+
+TEST(ConnectionDeflate, CompressedFragmentsHaveRsv1OnTheFirstFrameOnly) {
+  Connection client({.role = Role::client, .deflate = DeflateParams{}});
+  const std::string text = pattern(3000, 5);
+  const auto* p = reinterpret_cast<const std::uint8_t*>(text.data());
+  client.send_fragment(MessageKind::text, {p, 1000}, false);
+  client.ping();
+  client.send_fragment(MessageKind::text, {p + 1000, 1000}, false);
+  client.send_fragment(MessageKind::text, {p + 2000, 1000}, true);
+  const Bytes wire = drain(client);
+  const auto frames = parse_frames(wire);
+  ASSERT_EQ(frames.size(), 4u);
+  EXPECT_TRUE(frames[0].rsv1);
+  EXPECT_FALSE(frames[1].rsv1);
+  EXPECT_FALSE(frames[2].rsv1);
+  EXPECT_FALSE(frames[3].rsv1);
+  Connection server({.role = Role::server, .deflate = DeflateParams{}});
+  EXPECT_EQ(feed(server, wire),
+            (std::vector<Recorded>{control(EventKind::ping, ""), message(text)}));
+}
+
+// Both directions, every combination of context takeover and window bits.
+TEST(ConnectionDeflate, EveryParameterCombinationRoundTrips) {
+  const std::string messages[] = {
+      pattern(2000, 1), pattern(2000, 1), pattern(50, 2), "", random_bytes_string(3000, 3),
+      pattern(40000, 4)};
+  const auto kind = [](std::size_t i) { return i == 4 ? MessageKind::binary : MessageKind::text; };
+  for (int takeover = 0; takeover < 4; ++takeover) {
+    for (std::uint8_t server_bits = 8; server_bits <= 15; ++server_bits) {
+      for (std::uint8_t client_bits = 8; client_bits <= 15; ++client_bits) {
+        DeflateParams params;
+        params.server_no_context_takeover = takeover & 1;
+        params.client_no_context_takeover = takeover & 2;
+        params.server_max_window_bits = server_bits;
+        params.client_max_window_bits = client_bits;
+        Connection server({.role = Role::server, .deflate = params});
+        Connection client({.role = Role::client, .deflate = params});
+        const std::string label = std::to_string(takeover) + "/" + std::to_string(server_bits) +
+                                  "/" + std::to_string(client_bits);
+        for (std::size_t i = 0; i < std::size(messages); ++i) {
+          const std::span<const std::uint8_t> m(
+              reinterpret_cast<const std::uint8_t*>(messages[i].data()), messages[i].size());
+          ASSERT_EQ(server.send(kind(i), m), SendResult::ok);
+          ASSERT_EQ(client.send(kind(i), m), SendResult::ok);
+        }
+        const Bytes down = drain(server);
+        const Bytes up = drain(client);
+        EXPECT_TRUE(parse_frames(down)[0].rsv1);
+        const auto at_client = feed(client, down);
+        const auto at_server = feed(server, up);
+        ASSERT_EQ(at_client.size(), std::size(messages)) << label;
+        ASSERT_EQ(at_server.size(), std::size(messages)) << label;
+        for (std::size_t i = 0; i < std::size(messages); ++i) {
+          EXPECT_EQ(at_client[i], message(messages[i], kind(i))) << label << " #" << i;
+          EXPECT_EQ(at_server[i], message(messages[i], kind(i))) << label << " #" << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(ConnectionDeflate, ContextTakeoverMakesARepeatedMessageSmaller) {
+  const std::string m = random_bytes_string(400, 77) + pattern(100);  // poorly compressible
+  std::size_t second_frame_size[2];
+  for (bool no_takeover : {false, true}) {
+    DeflateParams params;
+    params.server_no_context_takeover = no_takeover;
+    Connection server({.role = Role::server, .deflate = params});
+    server.send_text(m);
+    drain(server);
+    server.send_text(m);
+    second_frame_size[no_takeover] = drain(server).size();
+  }
+  EXPECT_LT(second_frame_size[0] * 4, second_frame_size[1]);
+}
+
+TEST(ConnectionDeflate, ByteByByteCompressedStreamGivesTheSameEvents) {
+  DeflateParams params;
+  params.client_max_window_bits = 10;
+  Connection client({.role = Role::client, .deflate = params});
+  const std::string long_text = pattern(20000, 6) + "\xF0\x9F\x98\x80";
+  client.send_text(long_text);
+  client.send_fragment(MessageKind::binary,
+                       {reinterpret_cast<const std::uint8_t*>(long_text.data()), 5000}, false);
+  client.ping();
+  client.send_fragment(MessageKind::binary, {}, true);
+  client.close(1000, "end");
+  const Bytes wire = drain(client);
+  Connection one_shot({.role = Role::server, .deflate = params});
+  const auto expected = feed(one_shot, wire);
+  ASSERT_EQ(expected.size(), 4u);
+  EXPECT_EQ(expected[0], message(long_text));
+  EXPECT_EQ(expected[2], message(long_text.substr(0, 5000), MessageKind::binary));
+  Connection split({.role = Role::server, .deflate = params});
+  EXPECT_EQ(feed_in_pieces(split, wire, 1), expected);
+}
+
+TEST(ConnectionDeflate, DeliverFragmentsGivesInflatedPieces) {
+  Connection server({.role = Role::server, .deflate = DeflateParams{}});
+  const std::string text = pattern(100000, 8);
+  server.send_text(text);
+  const Bytes wire = drain(server);
+  Connection client({.role = Role::client, .deliver_fragments = true, .deflate = DeflateParams{}});
+  const auto events = feed_in_pieces(client, wire, 512);
+  std::string joined;
+  for (const auto& e : events) {
+    ASSERT_EQ(e.kind, EventKind::fragment);
+    joined += e.data;
+  }
+  EXPECT_EQ(joined, text);
+  EXPECT_TRUE(events.front().first);
+  EXPECT_TRUE(events.back().last);
+  EXPECT_GT(events.size(), 1u);
+}
+
+TEST(ConnectionDeflate, SixteenMebibyteCompressedMessage) {
+  Connection server({.role = Role::server, .deflate = DeflateParams{}});
+  Connection client({.role = Role::client, .deflate = DeflateParams{}});
+  const std::string text = pattern(16 * 1024 * 1024, 11);
+  ASSERT_EQ(client.send_text(text), SendResult::ok);
+  const auto events = feed_in_pieces(server, drain(client), 1 << 20);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0] == message(text));
+}
+
+}  // namespace
+}  // namespace wsx::proto
