@@ -1,0 +1,122 @@
+// One epoll event loop per thread: fd readiness, cross-thread posts, timers, end-of-iteration
+// flushes and a cached clock.
+//
+// Level-triggered on purpose. A server reads a bounded amount per socket per wakeup into a
+// buffer lent by the thread, so one busy peer cannot starve the others; with level triggering
+// an unread socket simply reports again next iteration, with no "still readable" list to keep.
+// Write interest is switched on only while output is blocked (backpressure), so the extra
+// epoll_ctl calls happen only in that rare case.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <system_error>
+
+#include "wsx/io/timeout_wheel.hpp"
+
+namespace wsx::io {
+
+enum class Interest : std::uint8_t { none = 0, read = 1, write = 2, read_write = 3 };
+
+constexpr Interest operator|(Interest a, Interest b) noexcept {
+  return static_cast<Interest>(static_cast<std::uint8_t>(a) | static_cast<std::uint8_t>(b));
+}
+constexpr bool has(Interest set, Interest bit) noexcept {
+  return (static_cast<std::uint8_t>(set) & static_cast<std::uint8_t>(bit)) != 0;
+}
+
+// Receives the events of one registered fd. A virtual interface rather than std::function:
+// dispatch is one indirect call and registering allocates nothing.
+class IoHandler {
+ public:
+  virtual void on_readable() {}
+  virtual void on_writable() {}
+  // The fd reported an error; `error` is its SO_ERROR (0 if none). The default reads, which
+  // surfaces the error (ECONNRESET, ...) through the handler's normal read path.
+  virtual void on_error(int error);
+  // Runs once at the end of an iteration in which EventLoop::defer_flush(fd) was called.
+  virtual void on_flush() {}
+
+ protected:
+  ~IoHandler() = default;
+};
+
+namespace detail {
+struct PostQueue;
+}
+
+// Posts to a loop from any thread, and may outlive the loop: posting to a destroyed loop
+// drops the task and returns false. Cheap to copy.
+class LoopHandle {
+ public:
+  LoopHandle() = default;
+  bool post(std::function<void()> task) const;
+
+ private:
+  friend class EventLoop;
+  explicit LoopHandle(std::shared_ptr<detail::PostQueue> queue) : queue_(std::move(queue)) {}
+  std::shared_ptr<detail::PostQueue> queue_;
+};
+
+using TimerId = std::uint64_t;  // 0 is never a valid id
+
+struct EventLoopOptions {
+  TimeoutWheelOptions timeouts;  // resolution and size of the coarse timeout wheel
+  int max_events = 256;          // epoll events handled per wakeup
+};
+
+class EventLoop {
+ public:
+  explicit EventLoop(const EventLoopOptions& options = {});
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Runs iterations until stop(). Call from one thread; handlers, timers and posted tasks run
+  // on it. A stop() that came before run() makes run() return after one iteration.
+  void run();
+  void stop() noexcept;  // any thread
+  bool stopping() const noexcept;
+  bool in_loop_thread() const noexcept;
+
+  // Runs `task` on the loop thread, exactly once, in posting order per thread. Any thread.
+  // Tasks still queued when the loop is destroyed are dropped without running.
+  void post(std::function<void()> task);
+  LoopHandle handle() const;
+
+  // Registration of a non-blocking fd. The handler must outlive the registration; remove()
+  // before closing the fd. Events for a removed fd that are already fetched are dropped, so a
+  // handler may remove (and destroy) itself or any other handler from a callback.
+  std::error_code add(int fd, Interest interest, IoHandler& handler);
+  std::error_code modify(int fd, Interest interest);  // no syscall when unchanged
+  void remove(int fd) noexcept;
+  bool registered(int fd) const noexcept;
+
+  // Calls the fd's handler on_flush() once after this iteration's events, timers and posted
+  // tasks: writes queued during one iteration leave in one writev per socket.
+  void defer_flush(int fd);
+
+  // The time at the start of the current iteration's event processing.
+  Clock::time_point now() const noexcept { return now_; }
+  std::uint64_t iterations() const noexcept { return iterations_; }
+
+  // Precise timers (a heap), for things like reconnect backoff and benchmarks.
+  TimerId run_after(Clock::duration delay, std::function<void()> callback);
+  TimerId run_every(Clock::duration period, std::function<void()> callback);
+  bool cancel(TimerId id) noexcept;  // false if it already fired (one-shot) or is unknown
+
+  // Coarse, O(1) per-connection timeouts: arm(idle, 60s) on every message is a field write.
+  void arm(Timeout& timeout, Clock::duration after) noexcept;
+  TimeoutWheel& timeouts() noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Clock::time_point now_;
+  std::uint64_t iterations_ = 0;
+};
+
+}  // namespace wsx::io

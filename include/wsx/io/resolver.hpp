@@ -1,0 +1,66 @@
+// Host name resolution that never blocks an event loop: getaddrinfo runs on worker threads and
+// the answer is posted back to the loop that asked. IP literals are answered without a thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wsx/io/event_loop.hpp"
+#include "wsx/io/socket_address.hpp"
+
+namespace wsx::io {
+
+struct ResolveResult {
+  std::vector<SocketAddress> addresses;  // in getaddrinfo's order (RFC 6724), no duplicates
+  std::string error;                     // gai_strerror text when resolution failed
+  bool ok() const noexcept { return error.empty() && !addresses.empty(); }
+};
+
+// Cancels delivery of one resolution. Must be used on the requesting loop's thread, where the
+// result is delivered, so after cancel() the callback is guaranteed not to run.
+class ResolveRequest {
+ public:
+  ResolveRequest() = default;
+  void cancel() noexcept {
+    if (cancelled_) cancelled_->store(true);
+  }
+
+ private:
+  friend class Resolver;
+  explicit ResolveRequest(std::shared_ptr<std::atomic<bool>> cancelled)
+      : cancelled_(std::move(cancelled)) {}
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+};
+
+struct ResolverOptions {
+  std::size_t threads = 2;        // concurrent getaddrinfo calls
+  std::size_t max_queued = 4096;  // beyond this, requests fail at once with an error
+};
+
+class Resolver {
+ public:
+  using Callback = std::function<void(ResolveResult result)>;
+
+  explicit Resolver(const ResolverOptions& options = {});
+  // Joins the workers; queued requests are dropped, a running getaddrinfo is waited for.
+  ~Resolver();
+  Resolver(const Resolver&) = delete;
+  Resolver& operator=(const Resolver&) = delete;
+
+  // Any thread. The callback runs on `loop`'s thread (dropped if the loop is gone by then).
+  // `host` may be a name, an IP literal or a bracketed IPv6 literal.
+  ResolveRequest resolve(EventLoop& loop, std::string_view host, std::uint16_t port,
+                         Callback callback);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wsx::io

@@ -1,0 +1,65 @@
+// A connected, non-blocking TCP socket: the owner of one fd. Reads into the caller's buffer,
+// writes one or several buffers in one system call, never raises SIGPIPE.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <system_error>
+
+#include "wsx/io/socket_address.hpp"
+
+namespace wsx::io {
+
+enum class IoStatus : std::uint8_t {
+  ok,           // `bytes` moved (may be fewer than offered: write the rest when writable)
+  would_block,  // nothing moved; wait for readiness
+  closed,       // read: the peer finished sending (EOF)
+  error,        // `error` holds the errno (ECONNRESET, EPIPE, ...)
+};
+
+struct IoResult {
+  IoStatus status = IoStatus::ok;
+  std::size_t bytes = 0;
+  int error = 0;
+};
+
+using ConstBuffer = std::span<const std::uint8_t>;
+
+class TcpSocket {
+ public:
+  // Writes at most this many buffers per call (IOV_MAX is 1024 on Linux; more gains nothing).
+  static constexpr std::size_t max_write_buffers = 64;
+
+  TcpSocket() = default;
+  explicit TcpSocket(int fd) noexcept : fd_(fd) {}  // takes ownership
+  ~TcpSocket();
+  TcpSocket(TcpSocket&& other) noexcept : fd_(other.release()) {}
+  TcpSocket& operator=(TcpSocket&& other) noexcept;
+  TcpSocket(const TcpSocket&) = delete;
+  TcpSocket& operator=(const TcpSocket&) = delete;
+
+  int fd() const noexcept { return fd_; }
+  bool valid() const noexcept { return fd_ >= 0; }
+  int release() noexcept;
+  // Remove the fd from its event loop first.
+  void close() noexcept;
+
+  IoResult read(std::span<std::uint8_t> buffer) noexcept;
+  IoResult write(ConstBuffer buffer) noexcept;
+  // Gathers the buffers in order into one sendmsg; the first max_write_buffers are used.
+  IoResult write(std::span<const ConstBuffer> buffers) noexcept;
+
+  // Half-close: sends FIN after the queued bytes; reading continues.
+  std::error_code shutdown_write() noexcept;
+  std::error_code set_no_delay(bool enabled) noexcept;
+  int pending_error() const noexcept;  // SO_ERROR, cleared by reading it
+
+  SocketAddress local_address() const;
+  SocketAddress peer_address() const;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace wsx::io

@@ -1,0 +1,90 @@
+// Coarse per-connection timeouts (handshake, idle, close) in a hashed timing wheel.
+// Arming, re-arming and cancelling are O(1) and allocation-free: an idle timeout can be pushed
+// back on every message. A timeout fires at most one resolution late and never early.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+namespace wsx::io {
+
+using Clock = std::chrono::steady_clock;
+
+class TimeoutWheel;
+
+// Intrusive list hook: a Timeout lives inside the object it guards (a connection), so the wheel
+// never allocates per timeout.
+struct TimeoutLink {
+  TimeoutLink* prev = this;
+  TimeoutLink* next = this;
+};
+
+class Timeout : private TimeoutLink {
+ public:
+  // The callback is set once (a lambda capturing `this` does not allocate), not on every arm.
+  explicit Timeout(std::function<void()> on_expire = {});
+  ~Timeout();
+  Timeout(const Timeout&) = delete;
+  Timeout& operator=(const Timeout&) = delete;
+
+  void set_callback(std::function<void()> on_expire) { on_expire_ = std::move(on_expire); }
+  void cancel() noexcept;
+  bool armed() const noexcept { return wheel_ != nullptr; }
+  Clock::time_point deadline() const noexcept { return deadline_; }
+
+ private:
+  friend class TimeoutWheel;
+  TimeoutWheel* wheel_ = nullptr;
+  Clock::time_point deadline_{};
+  std::function<void()> on_expire_;
+  bool* destroyed_ = nullptr;  // set while the callback runs: it may destroy its own Timeout
+};
+
+struct TimeoutWheelOptions {
+  Clock::duration resolution = std::chrono::milliseconds(100);
+  std::size_t slots = 1024;  // one rotation = slots × resolution; longer timeouts wait rounds
+};
+
+class TimeoutWheel {
+ public:
+  explicit TimeoutWheel(Clock::time_point start, const TimeoutWheelOptions& options = {});
+  ~TimeoutWheel();  // disarms every timeout still in the wheel
+  TimeoutWheel(const TimeoutWheel&) = delete;
+  TimeoutWheel& operator=(const TimeoutWheel&) = delete;
+
+  // Arms (or re-arms) `timeout` to fire at `deadline`. Moving a deadline later only stores it:
+  // the timeout is re-filed lazily when its old slot comes up.
+  void schedule(Timeout& timeout, Clock::time_point deadline) noexcept;
+
+  // Fires, in no particular order within one tick, every timeout whose deadline is <= now.
+  // Callbacks may arm, cancel or destroy any timeout, including their own.
+  void advance(Clock::time_point now);
+
+  // When advance() next has work to do, if any timeout is armed. May be early (a deadline that
+  // was moved later), never late.
+  std::optional<Clock::time_point> next_check() const noexcept;
+
+  std::size_t size() const noexcept { return armed_; }
+  Clock::duration resolution() const noexcept { return resolution_; }
+
+ private:
+  friend class Timeout;
+  std::uint64_t ceil_tick(Clock::time_point t) const noexcept;
+  std::uint64_t floor_tick(Clock::time_point t) const noexcept;
+  void link(Timeout& timeout, std::uint64_t tick) noexcept;
+  static void unlink(TimeoutLink& link) noexcept;
+  void disarm(Timeout& timeout) noexcept;
+  static void fire(Timeout& timeout);
+
+  Clock::time_point origin_;
+  Clock::duration resolution_;
+  std::uint64_t current_tick_ = 0;  // every tick up to this one has been processed
+  std::size_t armed_ = 0;
+  std::vector<TimeoutLink> slots_;
+};
+
+}  // namespace wsx::io

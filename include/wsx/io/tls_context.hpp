@@ -1,0 +1,60 @@
+// TLS configuration shared by many sessions (an SSL_CTX, kept opaque). OpenSSL 3, TLS 1.2+.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace wsx::io {
+
+enum class TlsRole : unsigned char { client, server };
+
+struct TlsServerOptions {
+  std::string certificate_chain_file;            // PEM: leaf first, then intermediates
+  std::string private_key_file;                  // PEM
+  std::vector<std::string> alpn = {"http/1.1"};  // in preference order; empty: no ALPN
+  // Client certificates: requested when a CA file is set, required when also `require`.
+  std::string client_ca_file;
+  bool require_client_certificate = false;
+  // TLS 1.2 suites (1.3 suites are OpenSSL's defaults): forward secret AEAD only.
+  std::string tls12_ciphers =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+};
+
+struct TlsClientOptions {
+  // The server is verified (chain and host name) unless insecure_skip_verify is set.
+  std::string ca_file;                // PEM bundle to trust; empty: the system store
+  bool use_system_ca = true;          // also trust the system store when ca_file is set
+  bool insecure_skip_verify = false;  // explicit opt-out: no chain or host check at all
+  std::vector<std::string> alpn = {"http/1.1"};
+  std::string certificate_chain_file;  // optional client certificate
+  std::string private_key_file;
+  std::string tls12_ciphers = TlsServerOptions{}.tls12_ciphers;
+};
+
+class TlsContext {
+ public:
+  TlsContext();  // empty: ok() is false
+  static TlsContext server(const TlsServerOptions& options);
+  static TlsContext client(const TlsClientOptions& options);
+  ~TlsContext();
+  TlsContext(TlsContext&&) noexcept;
+  TlsContext& operator=(TlsContext&&) noexcept;
+  // Copies share the same SSL_CTX.
+  TlsContext(const TlsContext&);
+  TlsContext& operator=(const TlsContext&);
+
+  bool ok() const noexcept;
+  // Why creation failed: which file could not be loaded and OpenSSL's reason.
+  const std::string& error() const noexcept;
+  TlsRole role() const noexcept;
+  void* native_handle() const noexcept;  // the SSL_CTX*
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace wsx::io

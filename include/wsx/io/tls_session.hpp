@@ -1,0 +1,86 @@
+// One TLS connection as a byte transform (OpenSSL with memory BIOs): ciphertext from the socket
+// goes in, plaintext comes out, and the reverse. It never touches a socket, so the layer above
+// moves bytes exactly as it does for plain TCP, and tests run it purely in memory.
+//
+// Driving it:
+//   socket readable → feed(bytes); then read() until it returns need_more
+//   app writes      → write(plaintext)   (buffered until the handshake completes)
+//   after any call  → send pending_output(), then consume_output(sent)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "wsx/io/tls_context.hpp"
+
+namespace wsx::io {
+
+enum class TlsState : std::uint8_t {
+  handshaking,
+  open,    // handshake done: application data flows
+  closed,  // the peer sent close_notify: no more plaintext will come
+  failed,  // see error(); send pending_output() (it may hold an alert), then close
+};
+
+enum class TlsReadStatus : std::uint8_t {
+  ok,         // `bytes` of plaintext were read
+  need_more,  // feed more ciphertext (and send pending output: the handshake may be moving)
+  closed,     // the peer's close_notify arrived
+  failed,     // see TlsSession::error()
+};
+
+struct TlsReadResult {
+  TlsReadStatus status = TlsReadStatus::need_more;
+  std::size_t bytes = 0;
+};
+
+class TlsSession {
+ public:
+  // A server session.
+  explicit TlsSession(const TlsContext& context);
+  // A client session: `server_name` is sent as SNI (unless an IP literal) and the certificate
+  // must match it (DNS name, or IP address for a literal) unless the context is insecure. The
+  // ClientHello is ready in pending_output() at once.
+  TlsSession(const TlsContext& context, std::string_view server_name);
+  ~TlsSession();
+  TlsSession(TlsSession&&) noexcept;
+  TlsSession& operator=(TlsSession&&) noexcept;
+
+  // Ciphertext received from the peer; all of it is taken. Advances the handshake.
+  void feed(std::span<const std::uint8_t> ciphertext);
+  // Plaintext, once the handshake is done. Call until need_more after every feed().
+  TlsReadResult read(std::span<std::uint8_t> plaintext);
+  // Encrypts `plaintext` into pending_output(), or holds it until the handshake completes.
+  // Returns false (and takes nothing) when the session failed or was closed by close().
+  bool write(std::span<const std::uint8_t> plaintext);
+  bool write(std::string_view plaintext) {
+    return write({reinterpret_cast<const std::uint8_t*>(plaintext.data()), plaintext.size()});
+  }
+  // Sends close_notify (after any held plaintext). Further writes are refused.
+  void close();
+
+  // Output is pulled, like the protocol core's: a view valid until the next non-const call.
+  std::span<const std::uint8_t> pending_output() const noexcept;
+  void consume_output(std::size_t n) noexcept;
+
+  TlsState state() const noexcept;
+  bool handshake_done() const noexcept;
+  // Why the session failed: "certificate verify failed: Hostname mismatch", "tlsv1 alert
+  // unknown ca", ...
+  const std::string& error() const noexcept;
+  std::string_view alpn() const noexcept;     // negotiated protocol, empty if none
+  std::string_view version() const noexcept;  // "TLSv1.3"
+  bool peer_certificate_present() const noexcept;
+  std::string peer_subject() const;             // one line, e.g. "CN = wsx test client"
+  std::size_t plaintext_held() const noexcept;  // written before the handshake completed
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wsx::io

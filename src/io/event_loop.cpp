@@ -1,0 +1,290 @@
+#include "wsx/io/event_loop.hpp"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <thread>
+#include <vector>
+
+#include "post_queue.hpp"
+#include "timer_queue.hpp"
+
+namespace wsx::io {
+namespace {
+
+// epoll_event.data of the post queue's eventfd; fds are registered as (generation << 32 | fd)
+// and generations start at 1, so this value is never a registration.
+constexpr std::uint64_t post_queue_token = 0xffffffffu;
+
+std::error_code last_error() {
+  return {errno, std::system_category()};
+}
+
+std::uint32_t epoll_mask(Interest interest) {
+  std::uint32_t mask = 0;
+  if (has(interest, Interest::read)) mask |= EPOLLIN;
+  if (has(interest, Interest::write)) mask |= EPOLLOUT;
+  return mask;
+}
+
+int socket_error(int fd) {
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return 0;
+  return error;
+}
+
+}  // namespace
+
+void IoHandler::on_error(int) {
+  on_readable();
+}
+
+bool LoopHandle::post(std::function<void()> task) const {
+  return queue_ != nullptr && queue_->push(std::move(task));
+}
+
+struct EventLoop::Impl {
+  struct Slot {
+    IoHandler* handler = nullptr;
+    std::uint32_t generation = 0;
+    Interest interest = Interest::none;
+    bool flush_queued = false;
+  };
+  struct Flush {
+    int fd;
+    std::uint32_t generation;
+  };
+
+  explicit Impl(const EventLoopOptions& options, Clock::time_point start)
+      : wheel(start, options.timeouts), events(std::max(options.max_events, 1)) {}
+
+  Slot* find(int fd) noexcept {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= slots.size()) return nullptr;
+    Slot& slot = slots[fd];
+    return slot.handler != nullptr ? &slot : nullptr;
+  }
+  bool current(int fd, std::uint32_t generation) noexcept {
+    const Slot* slot = find(fd);
+    return slot != nullptr && slot->generation == generation;
+  }
+  std::error_code control(int op, int fd, const Slot& slot) {
+    epoll_event event{};
+    event.events = epoll_mask(slot.interest);
+    event.data.u64 = (std::uint64_t{slot.generation} << 32) | static_cast<std::uint32_t>(fd);
+    if (::epoll_ctl(epoll_fd, op, fd, &event) != 0) return last_error();
+    return {};
+  }
+  void dispatch(const epoll_event& event);
+  void run_flushes();
+
+  int epoll_fd = -1;
+  std::shared_ptr<detail::PostQueue> posts = std::make_shared<detail::PostQueue>();
+  std::vector<std::function<void()>> running_posts;
+  std::vector<Slot> slots;
+  std::uint32_t next_generation = 1;
+  std::vector<Flush> flushes;
+  std::vector<Flush> running_flushes;
+  detail::TimerQueue timers;
+  TimeoutWheel wheel;
+  std::vector<epoll_event> events;
+  std::atomic<bool> stop{false};
+  std::atomic<std::thread::id> thread{};
+  bool posts_ready = false;
+};
+
+void EventLoop::Impl::dispatch(const epoll_event& event) {
+  if (event.data.u64 == post_queue_token) {
+    posts_ready = true;
+    return;
+  }
+  const int fd = static_cast<int>(event.data.u64 & 0xffffffffu);
+  const auto generation = static_cast<std::uint32_t>(event.data.u64 >> 32);
+  Slot* slot = find(fd);
+  if (slot == nullptr || slot->generation != generation) return;  // removed this iteration
+  IoHandler* handler = slot->handler;
+  const std::uint32_t ready = event.events;
+  if ((ready & EPOLLERR) != 0) {
+    handler->on_error(socket_error(fd));
+    return;
+  }
+  // A hang-up is reported whatever the interest; it goes to the side the handler watches,
+  // where a read returns 0 or a write fails.
+  const bool reading = has(slot->interest, Interest::read);
+  if ((ready & EPOLLIN) != 0 || ((ready & EPOLLHUP) != 0 && reading)) {
+    handler->on_readable();
+    if (!current(fd, generation)) return;
+  }
+  if ((ready & EPOLLOUT) != 0 || ((ready & EPOLLHUP) != 0 && !reading)) handler->on_writable();
+}
+
+void EventLoop::Impl::run_flushes() {
+  // A flush may queue another (a handler writing to a peer it relays to): repeat until quiet.
+  while (!flushes.empty()) {
+    running_flushes.swap(flushes);
+    for (const Flush& flush : running_flushes) {
+      Slot* slot = find(flush.fd);
+      if (slot == nullptr || slot->generation != flush.generation || !slot->flush_queued) continue;
+      slot->flush_queued = false;
+      slot->handler->on_flush();
+    }
+    running_flushes.clear();
+  }
+}
+
+EventLoop::EventLoop(const EventLoopOptions& options)
+    : impl_(std::make_unique<Impl>(options, Clock::now())), now_(Clock::now()) {
+  impl_->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (impl_->epoll_fd < 0) throw std::system_error(last_error(), "epoll_create1");
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = post_queue_token;
+  if (::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_ADD, impl_->posts->event_fd, &event) != 0) {
+    const std::error_code error = last_error();
+    ::close(impl_->epoll_fd);
+    throw std::system_error(error, "epoll_ctl(eventfd)");
+  }
+}
+
+EventLoop::~EventLoop() {
+  impl_->posts->close();
+  ::close(impl_->epoll_fd);
+}
+
+void EventLoop::run() {
+  Impl& impl = *impl_;
+  impl.thread.store(std::this_thread::get_id());
+  do {
+    int timeout_ms = -1;
+    std::optional<Clock::time_point> wake = impl.timers.next_deadline();
+    if (const auto check = impl.wheel.next_check(); check && (!wake || *check < *wake)) {
+      wake = check;
+    }
+    if (impl.stop.load()) {
+      timeout_ms = 0;
+    } else if (wake) {
+      // Rounded up: waking a little early would only spin until the deadline.
+      const auto wait = *wake - Clock::now();
+      const auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(ms, 0, INT_MAX));
+    }
+    int count = ::epoll_wait(impl.epoll_fd, impl.events.data(),
+                             static_cast<int>(impl.events.size()), timeout_ms);
+    if (count < 0) count = 0;  // EINTR: a signal handler ran; just iterate
+    now_ = Clock::now();
+    ++iterations_;
+    for (int i = 0; i < count; ++i) impl.dispatch(impl.events[i]);
+    impl.timers.run_due(now_);
+    impl.wheel.advance(now_);
+    if (impl.posts_ready) {
+      impl.posts_ready = false;
+      impl.posts->drain(impl.running_posts);
+      // Tasks posted by these tasks wait for the next wakeup: one drain per wakeup.
+      for (auto& task : impl.running_posts) task();
+      impl.running_posts.clear();
+    }
+    impl.run_flushes();
+  } while (!impl.stop.load());
+  impl.thread.store(std::thread::id{});
+}
+
+void EventLoop::stop() noexcept {
+  impl_->stop.store(true);
+  impl_->posts->wake();
+}
+
+bool EventLoop::stopping() const noexcept {
+  return impl_->stop.load();
+}
+
+bool EventLoop::in_loop_thread() const noexcept {
+  return impl_->thread.load() == std::this_thread::get_id();
+}
+
+void EventLoop::post(std::function<void()> task) {
+  impl_->posts->push(std::move(task));
+}
+
+LoopHandle EventLoop::handle() const {
+  return LoopHandle(impl_->posts);
+}
+
+std::error_code EventLoop::add(int fd, Interest interest, IoHandler& handler) {
+  if (fd < 0) return std::make_error_code(std::errc::bad_file_descriptor);
+  if (static_cast<std::size_t>(fd) >= impl_->slots.size()) {
+    impl_->slots.resize(std::max<std::size_t>(fd + 1, impl_->slots.size() * 2));
+  }
+  Impl::Slot& slot = impl_->slots[fd];
+  if (slot.handler != nullptr) return std::make_error_code(std::errc::file_exists);
+  Impl::Slot candidate{&handler, impl_->next_generation, interest, false};
+  // Interest none stays out of the epoll set, so a hang-up cannot report endlessly to a
+  // handler that is not listening.
+  if (interest != Interest::none) {
+    if (auto error = impl_->control(EPOLL_CTL_ADD, fd, candidate)) return error;
+  }
+  if (++impl_->next_generation == 0) impl_->next_generation = 1;
+  slot = candidate;
+  return {};
+}
+
+std::error_code EventLoop::modify(int fd, Interest interest) {
+  Impl::Slot* slot = impl_->find(fd);
+  if (slot == nullptr) return std::make_error_code(std::errc::bad_file_descriptor);
+  if (slot->interest == interest) return {};
+  const Interest before = slot->interest;
+  slot->interest = interest;
+  std::error_code error;
+  if (interest == Interest::none) {
+    if (::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_DEL, fd, nullptr) != 0) error = last_error();
+  } else {
+    error = impl_->control(before == Interest::none ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, *slot);
+  }
+  if (error) slot->interest = before;
+  return error;
+}
+
+void EventLoop::remove(int fd) noexcept {
+  Impl::Slot* slot = impl_->find(fd);
+  if (slot == nullptr) return;
+  if (slot->interest != Interest::none) ::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+  *slot = Impl::Slot{};
+}
+
+bool EventLoop::registered(int fd) const noexcept {
+  return impl_->find(fd) != nullptr;
+}
+
+void EventLoop::defer_flush(int fd) {
+  Impl::Slot* slot = impl_->find(fd);
+  if (slot == nullptr || slot->flush_queued) return;
+  slot->flush_queued = true;
+  impl_->flushes.push_back({fd, slot->generation});
+}
+
+TimerId EventLoop::run_after(Clock::duration delay, std::function<void()> callback) {
+  return impl_->timers.add(Clock::now() + delay, Clock::duration::zero(), std::move(callback));
+}
+
+TimerId EventLoop::run_every(Clock::duration period, std::function<void()> callback) {
+  period = std::max(period, Clock::duration(1));
+  return impl_->timers.add(Clock::now() + period, period, std::move(callback));
+}
+
+bool EventLoop::cancel(TimerId id) noexcept {
+  return impl_->timers.cancel(id);
+}
+
+void EventLoop::arm(Timeout& timeout, Clock::duration after) noexcept {
+  impl_->wheel.schedule(timeout, now_ + after);
+}
+
+TimeoutWheel& EventLoop::timeouts() noexcept {
+  return impl_->wheel;
+}
+
+}  // namespace wsx::io

@@ -1,0 +1,195 @@
+#include "wsx/io/tls_context.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "tls_error.hpp"
+
+namespace wsx::io {
+
+struct TlsContext::Impl {
+  ~Impl() { SSL_CTX_free(ctx); }
+  SSL_CTX* ctx = nullptr;
+  TlsRole role = TlsRole::client;
+  std::string error;
+  std::string alpn_wire;  // server: the protocols we accept, in wire format
+};
+
+namespace {
+
+// ALPN wire format: each name prefixed by its length (RFC 7301 §3.1).
+bool alpn_wire_format(const std::vector<std::string>& names, std::string& wire) {
+  wire.clear();
+  for (const std::string& name : names) {
+    if (name.empty() || name.size() > 255) return false;
+    wire += static_cast<char>(name.size());
+    wire += name;
+  }
+  return true;
+}
+
+int select_alpn(SSL*, const unsigned char** out, unsigned char* out_length,
+                const unsigned char* offered, unsigned int offered_length, void* arg) {
+  // `arg` is the context's wire list; every session keeps its context alive.
+  const auto& wire = *static_cast<const std::string*>(arg);
+  unsigned char* selected = nullptr;
+  const auto* ours = reinterpret_cast<const unsigned char*>(wire.data());
+  // Server preference order; no overlap means no ALPN rather than a failed handshake.
+  if (SSL_select_next_proto(&selected, out_length, ours, static_cast<unsigned int>(wire.size()),
+                            offered, offered_length) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+bool common_setup(SSL_CTX* ctx, const std::string& tls12_ciphers, std::string& error) {
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+    error = detail::take_openssl_errors("cannot require TLS 1.2");
+    return false;
+  }
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Idle connections give their record buffers back; memory BIOs never block a write.
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers.c_str()) != 1) {
+    error = detail::take_openssl_errors("invalid TLS 1.2 cipher list");
+    return false;
+  }
+  return true;
+}
+
+bool load_certificate(SSL_CTX* ctx, const std::string& chain, const std::string& key,
+                      std::string& error) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, chain.c_str()) != 1) {
+    error = detail::take_openssl_errors("cannot load certificate chain " + chain);
+    return false;
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    error = detail::take_openssl_errors("cannot load private key " + key);
+    return false;
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    error = detail::take_openssl_errors("private key does not match the certificate");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TlsContext::TlsContext() = default;
+TlsContext::~TlsContext() = default;
+TlsContext::TlsContext(TlsContext&&) noexcept = default;
+TlsContext& TlsContext::operator=(TlsContext&&) noexcept = default;
+TlsContext::TlsContext(const TlsContext&) = default;
+TlsContext& TlsContext::operator=(const TlsContext&) = default;
+
+TlsContext TlsContext::server(const TlsServerOptions& options) {
+  ERR_clear_error();
+  TlsContext context;
+  context.impl_ = std::make_shared<Impl>();
+  Impl& impl = *context.impl_;
+  impl.role = TlsRole::server;
+  impl.ctx = SSL_CTX_new(TLS_server_method());
+  if (impl.ctx == nullptr) {
+    impl.error = detail::take_openssl_errors("cannot create TLS context");
+    return context;
+  }
+  if (!common_setup(impl.ctx, options.tls12_ciphers, impl.error) ||
+      !load_certificate(impl.ctx, options.certificate_chain_file, options.private_key_file,
+                        impl.error)) {
+    return context;
+  }
+  if (!alpn_wire_format(options.alpn, impl.alpn_wire)) {
+    impl.error = "invalid ALPN protocol name (1 to 255 bytes)";
+    return context;
+  }
+  if (!impl.alpn_wire.empty()) SSL_CTX_set_alpn_select_cb(impl.ctx, select_alpn, &impl.alpn_wire);
+  if (!options.client_ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(impl.ctx, options.client_ca_file.c_str(), nullptr) != 1) {
+      impl.error =
+          detail::take_openssl_errors("cannot load client CA file " + options.client_ca_file);
+      return context;
+    }
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.client_ca_file.c_str())) {
+      SSL_CTX_set_client_CA_list(impl.ctx, names);
+    }
+    int mode = SSL_VERIFY_PEER;
+    if (options.require_client_certificate) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(impl.ctx, mode, nullptr);
+  } else if (options.require_client_certificate) {
+    impl.error = "require_client_certificate needs client_ca_file";
+    return context;
+  }
+  // Session tickets let returning clients resume without a full handshake.
+  SSL_CTX_set_session_cache_mode(impl.ctx, SSL_SESS_CACHE_SERVER);
+  return context;
+}
+
+TlsContext TlsContext::client(const TlsClientOptions& options) {
+  ERR_clear_error();
+  TlsContext context;
+  context.impl_ = std::make_shared<Impl>();
+  Impl& impl = *context.impl_;
+  impl.role = TlsRole::client;
+  impl.ctx = SSL_CTX_new(TLS_client_method());
+  if (impl.ctx == nullptr) {
+    impl.error = detail::take_openssl_errors("cannot create TLS context");
+    return context;
+  }
+  if (!common_setup(impl.ctx, options.tls12_ciphers, impl.error)) return context;
+  if (options.insecure_skip_verify) {
+    SSL_CTX_set_verify(impl.ctx, SSL_VERIFY_NONE, nullptr);
+  } else {
+    SSL_CTX_set_verify(impl.ctx, SSL_VERIFY_PEER, nullptr);
+    if (!options.ca_file.empty() &&
+        SSL_CTX_load_verify_locations(impl.ctx, options.ca_file.c_str(), nullptr) != 1) {
+      impl.error = detail::take_openssl_errors("cannot load CA file " + options.ca_file);
+      return context;
+    }
+    if ((options.ca_file.empty() || options.use_system_ca) &&
+        SSL_CTX_set_default_verify_paths(impl.ctx) != 1) {
+      impl.error = detail::take_openssl_errors("cannot load the system CA store");
+      return context;
+    }
+  }
+  std::string wire;
+  if (!alpn_wire_format(options.alpn, wire)) {
+    impl.error = "invalid ALPN protocol name (1 to 255 bytes)";
+    return context;
+  }
+  // Unlike most OpenSSL calls, this one returns 0 on success.
+  if (!wire.empty() &&
+      SSL_CTX_set_alpn_protos(impl.ctx, reinterpret_cast<const unsigned char*>(wire.data()),
+                              static_cast<unsigned int>(wire.size())) != 0) {
+    impl.error = detail::take_openssl_errors("cannot set ALPN protocols");
+    return context;
+  }
+  if (!options.certificate_chain_file.empty() || !options.private_key_file.empty()) {
+    if (!load_certificate(impl.ctx, options.certificate_chain_file, options.private_key_file,
+                          impl.error)) {
+      return context;
+    }
+  }
+  return context;
+}
+
+bool TlsContext::ok() const noexcept {
+  return impl_ != nullptr && impl_->ctx != nullptr && impl_->error.empty();
+}
+
+const std::string& TlsContext::error() const noexcept {
+  static const std::string empty_context = "empty TLS context";
+  return impl_ != nullptr ? impl_->error : empty_context;
+}
+
+TlsRole TlsContext::role() const noexcept {
+  return impl_ != nullptr ? impl_->role : TlsRole::client;
+}
+
+void* TlsContext::native_handle() const noexcept {
+  return ok() ? impl_->ctx : nullptr;
+}
+
+}  // namespace wsx::io
