@@ -76,7 +76,18 @@ std::optional<DeflateParams> accept_deflate_response(const ExtensionOffer& respo
                                                      const DeflateClientOptions& offered,
                                                      std::string* why);
 
-// Compresses whole messages or fragments of one. zlib's state is allocated on first use.
+// Compresses whole messages or fragments of one. zlib's state is allocated on first use (an
+// idle connection that never sends a compressed message costs nothing) and freed with the object.
+//
+// `window_bits` (8-15) is the negotiated limit for our compressor: server_max_window_bits for a
+// server, client_max_window_bits for a client. The window used is that limit capped by
+// tuning.window_bits. Window 8: zlib cannot deflate with a 256-byte window (it silently uses 512,
+// whose distances a peer with an 8-bit window cannot resolve). So when the negotiated limit is 8
+// the deflater emits only stored (uncompressed) DEFLATE blocks: always valid, never smaller than
+// the input. Negotiation should therefore avoid agreeing to 8 for our compressor. When only the
+// tuning asks for 8 (the peer allows more) the deflater uses 9.
+// Throws std::invalid_argument for a window outside 8-15, a level outside 0-9 or a memLevel
+// outside 1-9; tuning.threshold is the caller's business (it decides which messages to compress).
 class MessageDeflater {
  public:
   MessageDeflater(std::uint8_t window_bits, bool no_context_takeover, const DeflateTuning& tuning);
@@ -84,10 +95,18 @@ class MessageDeflater {
   MessageDeflater(const MessageDeflater&) = delete;
   MessageDeflater& operator=(const MessageDeflater&) = delete;
 
-  // Appends the compressed form of [data, data+size) to `out`. With fin, the message ends: the
-  // 00 00 ff ff tail of the sync flush is removed (RFC 7692 §7.2.1) and, without context
-  // takeover, the compressor is reset.
-  void compress(const std::uint8_t* data, std::size_t size, bool fin, std::vector<std::uint8_t>& out);
+  // Appends the compressed form of [data, data+size) to `out`. Every call ends with a sync flush,
+  // so each fragment can be sent at once. With fin, the message ends: the 00 00 ff ff tail of the
+  // sync flush is removed (RFC 7692 §7.2.1) and, without context takeover, the compressor is
+  // reset. An empty final call appends the single octet 0x00 (RFC 7692 §7.2.3.6), so an empty
+  // message compresses to 00. An empty non-final call appends nothing.
+  void compress(const std::uint8_t* data, std::size_t size, bool fin,
+                std::vector<std::uint8_t>& out);
+
+  // True once zlib's state exists (after the first non-empty compress).
+  bool allocated() const noexcept { return state_ != nullptr; }
+  // Bytes this deflater holds for zlib (0 before first use); about 2^(window+2) + 2^(memLevel+9).
+  std::size_t memory_in_use() const noexcept;
 
  private:
   struct State;
@@ -99,7 +118,11 @@ class MessageDeflater {
 
 enum class InflateResult : std::uint8_t { ok, too_big, corrupt };
 
-// Decompresses the payloads of compressed messages, fragment by fragment.
+// Decompresses the payloads of compressed messages, fragment by fragment. `window_bits` (8-15)
+// is the PEER's negotiated window (server_max_window_bits for a client, client_max_window_bits
+// for a server); `no_context_takeover` is the peer's. zlib's state is allocated on the first
+// inflate and freed with the object, or as soon as the inflater fails.
+// Throws std::invalid_argument for a window outside 8-15.
 class MessageInflater {
  public:
   MessageInflater(std::uint8_t window_bits, bool no_context_takeover);
@@ -108,18 +131,41 @@ class MessageInflater {
   MessageInflater& operator=(const MessageInflater&) = delete;
 
   // Appends the inflated bytes of one fragment's payload to `out`; with fin, appends the
-  // 00 00 ff ff tail first and ends the message. Stops with too_big as soon as this message's
-  // output would exceed `max_message_size` (never allocating much beyond it), and with corrupt
-  // on invalid data.
+  // 00 00 ff ff tail first (RFC 7692 §7.2.2) and ends the message. Returns
+  // - too_big as soon as this message's output would exceed `max_message_size`: `out` then holds
+  //   at most max_message_size + 1 bytes of this message and never grew by more than that;
+  // - corrupt on invalid DEFLATE data, or when the message (tail included) does not end on a
+  //   DEFLATE block boundary, i.e. the sender did not end it as RFC 7692 §7.2.1 requires.
+  // DEFLATE blocks with BFINAL set are accepted anywhere (RFC 7692 §7.2.1): decoding continues
+  // with the next block and the LZ77 window is kept. A message whose payload is empty in every
+  // fragment is taken as an empty message (some senders produce that instead of the single 00
+  // of RFC 7692 §7.2.3.6; appending the tail to nothing would be an unfinished block). Both
+  // failures are final: zlib's state is freed and every later call returns the same result (the
+  // connection must fail, 1009 / 1007).
   InflateResult inflate(const std::uint8_t* data, std::size_t size, bool fin,
                         std::vector<std::uint8_t>& out, std::size_t max_message_size);
 
+  // True once zlib's state exists (after the first inflate, until a failure).
+  bool allocated() const noexcept { return state_ != nullptr; }
+  // Bytes this inflater holds for zlib (0 before first use); about 2^window + 7 KiB.
+  std::size_t memory_in_use() const noexcept;
+  // The failure that ended this inflater, or ok.
+  InflateResult failure() const noexcept { return failure_; }
+
+  // Output grows in steps of at most this many bytes (capped by the message limit).
+  static constexpr std::size_t max_output_step = 64 * 1024;
+
  private:
   struct State;
+  InflateResult feed(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out,
+                     std::size_t max_message_size);
+
   std::unique_ptr<State> state_;
   std::uint8_t window_bits_;
   bool no_context_takeover_;
   std::size_t message_output_ = 0;
+  bool message_has_input_ = false;
+  InflateResult failure_ = InflateResult::ok;
 };
 
 }  // namespace wsx::proto
