@@ -1,0 +1,289 @@
+#include "wsx/io/event_loop.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "loop_watchdog.hpp"
+
+namespace wsx::io {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(EventLoop, PostFromManyThreadsRunsEachTaskExactlyOnceInOrder) {
+  EventLoop loop;
+  test::arm_watchdog(loop, 10s);
+  constexpr int threads = 8;
+  constexpr int per_thread = 5000;
+  std::vector<std::vector<int>> runs(threads, std::vector<int>(per_thread, 0));
+  std::vector<int> last(threads, -1);
+  bool in_order = true;
+  int total = 0;
+  std::vector<std::thread> posters;
+  for (int t = 0; t < threads; ++t) {
+    posters.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        loop.post([&, t, i] {
+          EXPECT_TRUE(loop.in_loop_thread());
+          ++runs[t][i];
+          in_order = in_order && last[t] == i - 1;
+          last[t] = i;
+          if (++total == threads * per_thread) loop.stop();
+        });
+      }
+    });
+  }
+  loop.run();
+  for (auto& poster : posters) poster.join();
+  EXPECT_EQ(total, threads * per_thread);
+  EXPECT_TRUE(in_order);
+  for (const auto& per : runs) {
+    for (int count : per) ASSERT_EQ(count, 1);
+  }
+}
+
+TEST(EventLoop, StopFromAnotherThreadEndsRun) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  EXPECT_FALSE(loop.in_loop_thread());
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(50ms);
+    loop.stop();
+  });
+  const auto started = Clock::now();
+  loop.run();
+  stopper.join();
+  EXPECT_GE(Clock::now() - started, 40ms);
+  EXPECT_LT(Clock::now() - started, 4s);
+  EXPECT_TRUE(loop.stopping());
+}
+
+TEST(EventLoop, StopBeforeRunEndsAfterOneIteration) {
+  EventLoop loop;
+  bool ran = false;
+  loop.post([&] { ran = true; });
+  loop.stop();
+  loop.run();
+  EXPECT_TRUE(ran);
+  EXPECT_EQ(loop.iterations(), 1u);
+}
+
+TEST(EventLoop, TimersFireInDeadlineOrderThenCreationOrder) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  std::vector<int> order;
+  const auto started = Clock::now();
+  std::vector<Clock::duration> elapsed;
+  auto record = [&](int id) {
+    return [&, id] {
+      order.push_back(id);
+      elapsed.push_back(Clock::now() - started);
+      if (order.size() == 5) loop.stop();
+    };
+  };
+  loop.run_after(30ms, record(30));
+  loop.run_after(10ms, record(10));
+  loop.run_after(20ms, record(20));
+  loop.run_after(15ms, record(151));
+  loop.run_after(15ms, record(152));
+  loop.run();
+  EXPECT_EQ(order, (std::vector<int>{10, 151, 152, 20, 30}));
+  EXPECT_GE(elapsed.back(), 30ms);  // never early
+}
+
+TEST(EventLoop, CancelledTimerNeverFires) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  bool fired = false;
+  const TimerId id = loop.run_after(10ms, [&] { fired = true; });
+  EXPECT_TRUE(loop.cancel(id));
+  EXPECT_FALSE(loop.cancel(id));
+  EXPECT_FALSE(loop.cancel(0));
+  loop.run_after(40ms, [&] { loop.stop(); });
+  loop.run();
+  EXPECT_FALSE(fired);
+}
+
+TEST(EventLoop, PeriodicTimerRepeatsUntilItCancelsItself) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  int ticks = 0;
+  TimerId id = 0;
+  id = loop.run_every(5ms, [&] {
+    if (++ticks == 3) EXPECT_TRUE(loop.cancel(id));
+  });
+  loop.run_after(100ms, [&] { loop.stop(); });
+  loop.run();
+  EXPECT_EQ(ticks, 3);
+}
+
+TEST(EventLoop, ZeroDelayTimerChainDoesNotStarveTheLoop) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  int chain = 0;
+  std::function<void()> again = [&] {
+    ++chain;
+    loop.run_after(0ms, again);
+  };
+  loop.run_after(0ms, again);
+  loop.post([&] { loop.stop(); });
+  loop.run();
+  EXPECT_LT(chain, 10);  // one link per iteration, not an endless inner loop
+}
+
+TEST(EventLoop, ArmedTimeoutFiresResetPostponesCancelPrevents) {
+  EventLoopOptions options;
+  options.timeouts.resolution = 5ms;
+  EventLoop loop(options);
+  test::arm_watchdog(loop);
+  const auto started = Clock::now();
+  Clock::duration idle_fired_after{};
+  Timeout idle([&] {
+    idle_fired_after = Clock::now() - started;
+    loop.stop();
+  });
+  bool cancelled_fired = false;
+  Timeout cancelled([&] { cancelled_fired = true; });
+  loop.arm(idle, 40ms);
+  loop.arm(cancelled, 20ms);
+  loop.run_after(25ms, [&] { loop.arm(idle, 40ms); });  // activity at 25 ms
+  loop.run_after(10ms, [&] { cancelled.cancel(); });
+  loop.run();
+  EXPECT_FALSE(cancelled_fired);
+  EXPECT_GE(idle_fired_after, 65ms);
+  EXPECT_LT(idle_fired_after, 2s);
+}
+
+// A pipe whose read end is registered; the handler records what happened.
+class PipeHandler final : public IoHandler {
+ public:
+  explicit PipeHandler(EventLoop& loop) : loop_(loop) {
+    EXPECT_EQ(::pipe2(fds_, O_NONBLOCK | O_CLOEXEC), 0);
+  }
+  ~PipeHandler() {
+    loop_.remove(fds_[0]);
+    loop_.remove(fds_[1]);
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  void make_readable() { ASSERT_EQ(::write(fds_[1], "x", 1), 1); }
+  void on_readable() override {
+    ++readable;
+    if (on_read) on_read();
+  }
+  void on_writable() override { ++writable; }
+  void on_flush() override {
+    ++flushes;
+    flushed_at_iteration = loop_.iterations();
+  }
+  int read_fd() const { return fds_[0]; }
+  int write_fd() const { return fds_[1]; }
+
+  int readable = 0;
+  int writable = 0;
+  int flushes = 0;
+  std::uint64_t flushed_at_iteration = 0;
+  std::function<void()> on_read;
+
+ private:
+  EventLoop& loop_;
+  int fds_[2] = {-1, -1};
+};
+
+TEST(EventLoop, DeferredFlushRunsOnceAfterTheIterationsEvents) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  PipeHandler pipe(loop);
+  std::uint64_t read_iteration = 0;
+  pipe.on_read = [&] {
+    read_iteration = loop.iterations();
+    loop.defer_flush(pipe.read_fd());
+    loop.defer_flush(pipe.read_fd());  // queued writes from several events: still one flush
+    EXPECT_EQ(pipe.flushes, 0);
+    loop.remove(pipe.read_fd());
+    loop.add(pipe.read_fd(), Interest::none, pipe);
+    loop.defer_flush(pipe.read_fd());
+    loop.post([&] { loop.stop(); });
+  };
+  ASSERT_FALSE(loop.add(pipe.read_fd(), Interest::read, pipe));
+  pipe.make_readable();
+  loop.run();
+  EXPECT_EQ(pipe.readable, 1);
+  EXPECT_EQ(pipe.flushes, 1);
+  EXPECT_EQ(pipe.flushed_at_iteration, read_iteration);
+}
+
+TEST(EventLoop, HandlerRemovedDuringAnIterationGetsNoStaleEvents) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  auto first = std::make_unique<PipeHandler>(loop);
+  auto second = std::make_unique<PipeHandler>(loop);
+  // Whichever runs first destroys the other, whose event is already fetched.
+  first->on_read = [&] { second.reset(); };
+  second->on_read = [&] { first.reset(); };
+  ASSERT_FALSE(loop.add(first->read_fd(), Interest::read, *first));
+  ASSERT_FALSE(loop.add(second->read_fd(), Interest::read, *second));
+  first->make_readable();
+  second->make_readable();
+  loop.run_after(30ms, [&] { loop.stop(); });
+  loop.run();
+  EXPECT_TRUE((first == nullptr) != (second == nullptr));
+}
+
+TEST(EventLoop, InterestChangesAreHonoured) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  PipeHandler pipe(loop);
+  ASSERT_FALSE(loop.add(pipe.write_fd(), Interest::write, pipe));
+  EXPECT_EQ(loop.add(pipe.write_fd(), Interest::write, pipe),
+            std::make_error_code(std::errc::file_exists));
+  EXPECT_TRUE(loop.registered(pipe.write_fd()));
+  int writable_when_paused = -1;
+  loop.run_after(20ms, [&] {
+    EXPECT_GT(pipe.writable, 0);  // level-triggered: reported every iteration
+    EXPECT_FALSE(loop.modify(pipe.write_fd(), Interest::none));
+    writable_when_paused = pipe.writable;
+  });
+  loop.run_after(60ms, [&] { loop.stop(); });
+  loop.run();
+  EXPECT_EQ(pipe.writable, writable_when_paused);
+  EXPECT_EQ(loop.modify(12345, Interest::read),
+            std::make_error_code(std::errc::bad_file_descriptor));
+  EXPECT_EQ(loop.add(-1, Interest::read, pipe),
+            std::make_error_code(std::errc::bad_file_descriptor));
+}
+
+TEST(EventLoop, NowIsCachedPerIteration) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  Clock::time_point first_now{};
+  loop.post([&] {
+    first_now = loop.now();
+    std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(loop.now(), first_now);
+    loop.run_after(1ms, [&] {
+      EXPECT_GT(loop.now(), first_now);
+      loop.stop();
+    });
+  });
+  loop.run();
+}
+
+TEST(EventLoop, HandleOutlivesTheLoop) {
+  LoopHandle handle;
+  {
+    EventLoop loop;
+    handle = loop.handle();
+    EXPECT_TRUE(handle.post([] {}));
+  }
+  EXPECT_FALSE(handle.post([] { ADD_FAILURE() << "ran on a destroyed loop"; }));
+  EXPECT_FALSE(LoopHandle{}.post([] {}));
+}
+
+}  // namespace
+}  // namespace wsx::io
