@@ -22,17 +22,19 @@ std::string accept_key(std::string_view client_key);
 
 enum class UpgradeError : std::uint8_t {
   none,
-  method_not_get,            // 405? RFC: 400 — we answer 400 with Allow: GET
-  http_version_too_old,      // before HTTP/1.1
+  method_not_get,        // 405? RFC: 400 — we answer 400 with Allow: GET
+  http_version_too_old,  // before HTTP/1.1
   missing_host,
   missing_upgrade_websocket,  // not an upgrade request → 426 (plain HTTP to a WS route)
   missing_connection_upgrade,
   missing_key,
-  bad_key,                   // not base64 of exactly 16 bytes, or repeated
+  bad_key,  // not base64 of exactly 16 bytes, or repeated
   missing_version,
-  unsupported_version,       // → 426 with Sec-WebSocket-Version: 13
-  bad_extensions,            // Sec-WebSocket-Extensions does not parse
-  bad_protocols,             // Sec-WebSocket-Protocol is not a list of tokens
+  unsupported_version,  // → 426 with Sec-WebSocket-Version: 13
+  bad_extensions,       // Sec-WebSocket-Extensions does not parse
+  bad_protocols,        // Sec-WebSocket-Protocol is not a list of distinct tokens
+  bad_target,           // request-target neither origin-form nor ws/wss/http/https absolute-form
+  repeated_origin,      // more than one Origin header: which one would the policy check?
 };
 
 std::string_view describe(UpgradeError error) noexcept;
@@ -42,7 +44,7 @@ struct UpgradeRequest {
   const HttpHead* head = nullptr;  // every header, for the application's decision
   std::string_view target;         // path + "?" + query as sent
   std::string_view path;
-  std::string_view query;          // without "?"
+  std::string_view query;  // without "?"
   std::string_view host;
   std::optional<std::string_view> origin;
   std::string_view key;
@@ -57,13 +59,21 @@ struct HttpResponse {
   HeaderList headers;
   std::string body;
 };
-std::string serialize(const HttpResponse& response);  // adds Content-Length and Connection: close
+// Adds Content-Length and Connection: close (joined to any Connection header given). Headers that
+// would break the framing are dropped, never written: a name that is not a token, a value with
+// CR, LF or another control character, and Content-Length / Transfer-Encoding. A status outside
+// 100-599 becomes 500; an unsafe reason becomes the standard one.
+std::string serialize(const HttpResponse& response);
 
 struct UpgradeCheck {
   UpgradeError error = UpgradeError::none;
   std::optional<UpgradeRequest> request;  // when error == none
   HttpResponse rejection;                 // when error != none: 400 or 426, ready to send
 };
+// Checks in this order: method, Upgrade (426), HTTP version, Host, Connection, key, version
+// (426), Origin, target, subprotocols, extensions. Every 426 carries Upgrade: websocket and
+// Sec-WebSocket-Version: 13. For an absolute-form target, `host` is its authority (RFC 9112
+// §3.2.2) — a Host header is still required.
 UpgradeCheck check_upgrade_request(const HttpHead& head);
 
 struct AcceptOptions {
@@ -73,10 +83,12 @@ struct AcceptOptions {
 };
 
 struct Accepted {
-  std::string response;                // the whole 101 head, ready to send
+  std::string response;  // the whole 101 head, ready to send
   std::optional<std::string> subprotocol;
   std::optional<DeflateParams> deflate;
 };
+// Extra headers that are unsafe (see serialize) or that would contradict the handshake
+// (Upgrade, Connection, Sec-WebSocket-*, Content-Length, Transfer-Encoding) are dropped.
 Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& options);
 
 // ---- Client side --------------------------------------------------------------------------
@@ -84,8 +96,8 @@ Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& opti
 struct ClientRequestOptions {
   std::string host;  // name or IP literal (IPv6 without brackets)
   std::uint16_t port = 80;
-  bool secure = false;            // wss: default port 443
-  std::string target = "/";       // path and query
+  bool secure = false;       // wss: default port 443
+  std::string target = "/";  // path and query
   std::optional<std::string> origin;
   std::vector<std::string> subprotocols;
   std::optional<DeflateClientOptions> deflate;
@@ -94,13 +106,13 @@ struct ClientRequestOptions {
 
 enum class ClientHandshakeError : std::uint8_t {
   none,
-  bad_status,             // not 101
+  bad_status,  // not 101
   missing_upgrade,
   missing_connection,
   bad_accept,
-  unexpected_subprotocol, // not one we offered, or one when we offered none
-  unexpected_extension,   // one we did not offer
-  bad_extension,          // parameters invalid or not matching our offer
+  unexpected_subprotocol,  // not one we offered, or one when we offered none
+  unexpected_extension,    // one we did not offer
+  bad_extension,           // parameters invalid or not matching our offer
 };
 
 struct ClientHandshakeResult {
@@ -112,7 +124,10 @@ struct ClientHandshakeResult {
 
 class ClientHandshake {
  public:
-  // Draws a fresh Sec-WebSocket-Key (16 bytes from the CSPRNG) and builds the request.
+  // Draws a fresh Sec-WebSocket-Key (16 bytes from the CSPRNG) and builds the request. Throws
+  // std::invalid_argument for options that cannot be written safely: an empty host or one with
+  // characters a host cannot have, a target that is not "/..." of visible characters, an Origin
+  // or extra header with control characters, a subprotocol that is not a token or is repeated.
   explicit ClientHandshake(ClientRequestOptions options);
 
   const std::string& request() const noexcept { return request_; }

@@ -1,0 +1,256 @@
+// The server half of the opening handshake (RFC 6455 §4.2): validate, then accept or reject.
+#include <algorithm>
+#include <array>
+
+#include "handshake_text.hpp"
+#include "wsx/proto/handshake.hpp"
+
+namespace wsx::proto {
+
+using handshake_text::append_header;
+using handshake_text::is_safe_header;
+using handshake_text::is_safe_value;
+
+std::string_view describe(UpgradeError error) noexcept {
+  switch (error) {
+    case UpgradeError::none:
+      return "no error";
+    case UpgradeError::method_not_get:
+      return "a WebSocket handshake must use GET (RFC 6455 §4.2.1)";
+    case UpgradeError::http_version_too_old:
+      return "a WebSocket handshake needs HTTP/1.1 or later (RFC 6455 §4.2.1)";
+    case UpgradeError::missing_host:
+      return "Host header missing, empty or repeated (RFC 9112 §3.2)";
+    case UpgradeError::missing_upgrade_websocket:
+      return "this resource speaks WebSocket only: Upgrade: websocket required (RFC 6455 §4.2.1)";
+    case UpgradeError::missing_connection_upgrade:
+      return "Connection header must include the upgrade token (RFC 6455 §4.2.1)";
+    case UpgradeError::missing_key:
+      return "Sec-WebSocket-Key missing (RFC 6455 §4.2.1)";
+    case UpgradeError::bad_key:
+      return "Sec-WebSocket-Key must be one base64 value of 16 bytes (RFC 6455 §4.2.1)";
+    case UpgradeError::missing_version:
+      return "Sec-WebSocket-Version missing; this server speaks version 13 (RFC 6455 §4.2.2)";
+    case UpgradeError::unsupported_version:
+      return "unsupported Sec-WebSocket-Version; this server speaks version 13 (RFC 6455 §4.2.2)";
+    case UpgradeError::bad_extensions:
+      return "Sec-WebSocket-Extensions does not parse (RFC 6455 §9.1)";
+    case UpgradeError::bad_protocols:
+      return "Sec-WebSocket-Protocol must be a list of distinct tokens (RFC 6455 §4.1)";
+    case UpgradeError::bad_target:
+      return "request-target must be a path or a ws/wss/http/https URI (RFC 9112 §3.2)";
+    case UpgradeError::repeated_origin:
+      return "Origin header repeated (RFC 6454 §7)";
+  }
+  return "unknown handshake error";
+}
+
+namespace {
+
+bool is_426(UpgradeError error) {
+  return error == UpgradeError::missing_upgrade_websocket ||
+         error == UpgradeError::missing_version || error == UpgradeError::unsupported_version;
+}
+
+HttpResponse rejection_for(UpgradeError error) {
+  HttpResponse response;
+  if (is_426(error)) {
+    // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to; RFC 6455 §4.2.2: and the version.
+    response.status = 426;
+    response.headers = {
+        {"Upgrade", "websocket"}, {"Connection", "Upgrade"}, {"Sec-WebSocket-Version", "13"}};
+  } else {
+    response.status = 400;
+    if (error == UpgradeError::method_not_get) response.headers = {{"Allow", "GET"}};
+  }
+  response.body = std::string(describe(error)) + "\n";
+  return response;
+}
+
+struct TargetParts {
+  std::string_view target;
+  std::string_view path;
+  std::string_view query;
+  std::optional<std::string_view> authority;  // absolute-form only
+};
+
+// origin-form = absolute-path [ "?" query ]; absolute-form = absolute-URI (RFC 9112 §3.2). The
+// parser already refused whitespace and control characters. A fragment is never sent.
+std::optional<TargetParts> parse_target(std::string_view target) {
+  if (target.find('#') != std::string_view::npos) return std::nullopt;
+  TargetParts parts;
+  std::string_view rest = target;
+  if (rest.empty() || rest.front() != '/') {
+    const std::size_t scheme_end = rest.find("://");
+    if (scheme_end == std::string_view::npos) return std::nullopt;
+    const std::string_view scheme = rest.substr(0, scheme_end);
+    if (!iequals(scheme, "ws") && !iequals(scheme, "wss") && !iequals(scheme, "http") &&
+        !iequals(scheme, "https")) {
+      return std::nullopt;
+    }
+    rest.remove_prefix(scheme_end + 3);
+    const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+    // userinfo is deprecated and a classic way to disguise the real host (RFC 9110 §4.2.4).
+    if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+    parts.authority = authority;
+    rest.remove_prefix(authority.size());
+  }
+  const std::size_t question = rest.find('?');
+  parts.path = rest.substr(0, question);
+  if (question != std::string_view::npos) parts.query = rest.substr(question + 1);
+  parts.target = rest;
+  if (parts.path.empty()) {  // "http://host" and "http://host?q" mean the path "/"
+    parts.path = "/";
+    if (parts.target.empty()) parts.target = "/";
+  }
+  return parts;
+}
+
+// Sec-WebSocket-Protocol = 1#token, possibly over several lines, values unique (RFC 6455 §4.1).
+bool collect_subprotocols(const HttpHead& head, std::vector<std::string_view>& out) {
+  for (const HttpHeader& h : head.headers) {
+    if (!iequals(h.name, "Sec-WebSocket-Protocol")) continue;
+    const std::vector<std::string_view> items = split_list(h.value);
+    if (items.empty()) return false;
+    for (const std::string_view item : items) {
+      if (!is_token(item) || std::find(out.begin(), out.end(), item) != out.end()) return false;
+      out.push_back(item);
+    }
+  }
+  return true;
+}
+
+UpgradeError check(const HttpHead& head, UpgradeRequest& request) {
+  if (head.method != "GET") return UpgradeError::method_not_get;
+  if (!head.has_token("Upgrade", "websocket")) return UpgradeError::missing_upgrade_websocket;
+  if (head.version_major < 1 || (head.version_major == 1 && head.version_minor < 1)) {
+    return UpgradeError::http_version_too_old;
+  }
+  if (head.count("Host") != 1 || head.header("Host")->empty()) return UpgradeError::missing_host;
+  if (!head.has_token("Connection", "upgrade")) return UpgradeError::missing_connection_upgrade;
+
+  const std::size_t keys = head.count("Sec-WebSocket-Key");
+  if (keys == 0) return UpgradeError::missing_key;
+  const std::string_view key = *head.header("Sec-WebSocket-Key");
+  if (keys > 1 || !handshake_text::is_valid_key(key)) return UpgradeError::bad_key;
+
+  const std::size_t versions = head.count("Sec-WebSocket-Version");
+  if (versions == 0) return UpgradeError::missing_version;
+  if (versions > 1 || *head.header("Sec-WebSocket-Version") != "13") {
+    return UpgradeError::unsupported_version;
+  }
+  if (head.count("Origin") > 1) return UpgradeError::repeated_origin;
+
+  const std::optional<TargetParts> target = parse_target(head.target);
+  if (!target) return UpgradeError::bad_target;
+
+  if (!collect_subprotocols(head, request.subprotocols)) return UpgradeError::bad_protocols;
+  if (head.count("Sec-WebSocket-Extensions") > 0) {
+    std::optional<std::vector<ExtensionOffer>> extensions =
+        parse_extensions(head.combined("Sec-WebSocket-Extensions"));
+    if (!extensions) return UpgradeError::bad_extensions;
+    request.extensions = std::move(*extensions);
+  }
+
+  request.head = &head;
+  request.target = target->target;
+  request.path = target->path;
+  request.query = target->query;
+  request.host = target->authority.value_or(*head.header("Host"));
+  request.origin = head.header("Origin");
+  request.key = key;
+  return UpgradeError::none;
+}
+
+// Headers the 101 response writes itself; an application's copy would contradict them.
+bool is_handshake_header(std::string_view name) {
+  static constexpr std::array<std::string_view, 4> reserved = {
+      "Upgrade", "Connection", "Content-Length", "Transfer-Encoding"};
+  constexpr std::string_view websocket_prefix = "Sec-WebSocket-";
+  if (name.size() >= websocket_prefix.size() &&
+      iequals(name.substr(0, websocket_prefix.size()), websocket_prefix)) {
+    return true;
+  }
+  return std::any_of(reserved.begin(), reserved.end(),
+                     [&](std::string_view r) { return iequals(name, r); });
+}
+
+}  // namespace
+
+UpgradeCheck check_upgrade_request(const HttpHead& head) {
+  UpgradeCheck result;
+  UpgradeRequest request;
+  result.error = check(head, request);
+  if (result.error == UpgradeError::none) {
+    result.request = std::move(request);
+  } else {
+    result.rejection = rejection_for(result.error);
+  }
+  return result;
+}
+
+std::string serialize(const HttpResponse& response) {
+  const int status = response.status >= 100 && response.status <= 599 ? response.status : 500;
+  const std::string_view reason = !response.reason.empty() && is_safe_value(response.reason)
+                                      ? std::string_view(response.reason)
+                                      : handshake_text::reason_phrase(status);
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
+  out.append(reason).append("\r\n");
+
+  std::string connection;
+  bool has_close = false;
+  for (const auto& [name, value] : response.headers) {
+    if (!is_safe_header(name, value) || iequals(name, "Content-Length") ||
+        iequals(name, "Transfer-Encoding")) {
+      continue;
+    }
+    if (iequals(name, "Connection")) {
+      for (const std::string_view option : split_list(value)) {
+        if (!connection.empty()) connection += ", ";
+        connection += option;
+        has_close = has_close || iequals(option, "close");
+      }
+      continue;
+    }
+    append_header(out, name, value);
+  }
+  if (!has_close) connection += connection.empty() ? "close" : ", close";
+  append_header(out, "Connection", connection);
+  // RFC 9110 §6.4.1: 1xx, 204 and 304 responses have no content.
+  const bool has_content = status >= 200 && status != 204 && status != 304;
+  if (has_content) append_header(out, "Content-Length", std::to_string(response.body.size()));
+  out += "\r\n";
+  if (has_content) out += response.body;
+  return out;
+}
+
+Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& options) {
+  Accepted accepted;
+  for (const std::string& wanted : options.subprotocols) {
+    if (std::find(request.subprotocols.begin(), request.subprotocols.end(), wanted) !=
+        request.subprotocols.end()) {
+      accepted.subprotocol = wanted;
+      break;
+    }
+  }
+  std::optional<DeflateAgreement> deflate;
+  if (options.deflate) deflate = negotiate_deflate(request.extensions, *options.deflate);
+
+  std::string& out = accepted.response;
+  out = "HTTP/1.1 101 Switching Protocols\r\n";
+  append_header(out, "Upgrade", "websocket");
+  append_header(out, "Connection", "Upgrade");
+  append_header(out, "Sec-WebSocket-Accept", accept_key(request.key));
+  if (accepted.subprotocol) append_header(out, "Sec-WebSocket-Protocol", *accepted.subprotocol);
+  if (deflate) {
+    append_header(out, "Sec-WebSocket-Extensions", deflate->response);
+    accepted.deflate = deflate->params;
+  }
+  for (const auto& [name, value] : options.extra_headers) {
+    if (is_safe_header(name, value) && !is_handshake_header(name)) append_header(out, name, value);
+  }
+  out += "\r\n";
+  return accepted;
+}
+
+}  // namespace wsx::proto
