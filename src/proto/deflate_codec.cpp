@@ -200,7 +200,10 @@ InflateResult MessageInflater::inflate(const std::uint8_t* data, std::size_t siz
     if (rc != Z_OK) throw_init_failure(rc);
     state_ = std::move(state);
   }
-  InflateResult result = feed(data, size, out, max_message_size);
+  // A caller may lower the limit between fragments; what is already out then counts against it.
+  InflateResult result = message_output_ > max_message_size
+                             ? InflateResult::too_big
+                             : feed(data, size, out, max_message_size);
   if (result == InflateResult::ok && fin) {
     result = feed(sync_tail, sizeof sync_tail, out, max_message_size);
     if (result == InflateResult::ok && !state_->at_block_boundary) result = InflateResult::corrupt;

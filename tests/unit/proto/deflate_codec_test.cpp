@@ -587,6 +587,22 @@ TEST(DeflateCodecLimits, LimitEqualToTheMessagePassesOneLessFails) {
   }
 }
 
+TEST(DeflateCodecLimits, LimitLoweredBetweenFragmentsCountsWhatIsAlreadyOut) {
+  const Bytes message = text_bytes(1000, 16);
+  MessageDeflater deflater(15, false, default_tuning());
+  Bytes payload;
+  deflater.compress(message.data(), 600, false, payload);
+  const std::size_t first = payload.size();
+  deflater.compress(message.data() + 600, 400, true, payload);
+  MessageInflater inflater(15, false);
+  Bytes out;
+  ASSERT_EQ(inflater.inflate(payload.data(), first, false, out, 1000), InflateResult::ok);
+  EXPECT_EQ(out.size(), 600u);
+  EXPECT_EQ(inflater.inflate(payload.data() + first, payload.size() - first, true, out, 500),
+            InflateResult::too_big);
+  EXPECT_EQ(out.size(), 600u);
+}
+
 TEST(DeflateCodecLimits, ZeroLimitAllowsOnlyEmptyMessages) {
   MessageInflater inflater(15, false);
   EXPECT_EQ(inflate(inflater, bytes({0x00}), 0).result, InflateResult::ok);
