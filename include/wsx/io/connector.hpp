@@ -17,7 +17,7 @@ struct ConnectOptions {
   Clock::duration timeout = std::chrono::seconds(30);
 };
 
-class Connector : private IoHandler {
+class Connector final : private IoHandler {
  public:
   // Exactly once per connect() unless cancelled: a connected socket and no error, or an
   // invalid socket and the error (connection_refused, timed_out, network_unreachable, ...).

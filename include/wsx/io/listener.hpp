@@ -26,7 +26,7 @@ struct ListenOptions {
   std::chrono::milliseconds resource_pause{100};
 };
 
-class Listener : private IoHandler {
+class Listener final : private IoHandler {
  public:
   // Accepted sockets are non-blocking and close-on-exec. Runs on the loop thread.
   using AcceptCallback = std::function<void(TcpSocket socket, const SocketAddress& peer)>;

@@ -10,7 +10,7 @@
 
 namespace wsx::io {
 
-class SignalWatcher : private IoHandler {
+class SignalWatcher final : private IoHandler {
  public:
   using Callback = std::function<void(int signal)>;
 

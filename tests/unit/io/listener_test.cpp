@@ -1,0 +1,152 @@
+#include "wsx/io/listener.hpp"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "loop_watchdog.hpp"
+
+namespace wsx::io {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A blocking client socket connected to `address`, made without the loop.
+TcpSocket connect_blocking(const SocketAddress& address) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(::connect(fd, static_cast<const sockaddr*>(address.native()),
+                      static_cast<socklen_t>(address.native_size())),
+            0);
+  return TcpSocket(fd);
+}
+
+TEST(Listener, ReusePortSpreadsConnectionsOverLoopsOnTwoThreads) {
+  constexpr int connections = 64;
+  std::atomic<int> accepted_total{0};
+  std::atomic<int> accepted[2] = {0, 0};
+  std::atomic<std::uint16_t> port{0};
+  std::atomic<int> listening{0};
+  EventLoop loops[2];
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&, i] {
+      EventLoop& loop = loops[i];
+      test::arm_watchdog(loop, 10s);
+      Listener listener(loop, [&, i](TcpSocket, const SocketAddress&) {
+        ++accepted[i];
+        if (++accepted_total == connections) {
+          loops[0].stop();
+          loops[1].stop();
+        }
+      });
+      // The first thread picks the port; the second binds the same one.
+      if (i == 1) {
+        while (listening.load() == 0) std::this_thread::sleep_for(1ms);
+      }
+      const std::error_code error = listener.listen(SocketAddress::ipv4_loopback(port.load()));
+      EXPECT_FALSE(error) << error.message();
+      if (i == 0) port = listener.local_address().port();
+      ++listening;
+      loop.run();
+    });
+  }
+  while (listening.load() < 2) std::this_thread::sleep_for(1ms);
+  std::vector<TcpSocket> clients;
+  for (int i = 0; i < connections; ++i) {
+    clients.push_back(connect_blocking(SocketAddress::ipv4_loopback(port.load())));
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(accepted_total.load(), connections);
+  // The kernel hashes each connection to one listener: all 64 on one side is 2^-63 likely.
+  EXPECT_GT(accepted[0].load(), 0);
+  EXPECT_GT(accepted[1].load(), 0);
+}
+
+TEST(Listener, SecondBindWithoutReusePortFails) {
+  EventLoop loop;
+  Listener first(loop, [](TcpSocket, const SocketAddress&) {});
+  ListenOptions exclusive;
+  exclusive.reuse_port = false;
+  ASSERT_FALSE(first.listen(SocketAddress::ipv4_loopback(0), exclusive));
+  EXPECT_TRUE(first.listening());
+  Listener second(loop, [](TcpSocket, const SocketAddress&) {});
+  EXPECT_EQ(second.listen(first.local_address(), exclusive), std::errc::address_in_use);
+  EXPECT_FALSE(second.listening());
+  EXPECT_EQ(second.listen(SocketAddress{}), std::errc::invalid_argument);
+  first.close();
+  EXPECT_FALSE(first.listening());
+  EXPECT_TRUE(first.local_address().empty());
+}
+
+TEST(Listener, AcceptsOverIpv6AndSetsNoDelay) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  int no_delay = -1;
+  std::string peer_text;
+  Listener listener(loop, [&](TcpSocket socket, const SocketAddress& peer) {
+    int value = 0;
+    socklen_t length = sizeof value;
+    ::getsockopt(socket.fd(), IPPROTO_TCP, TCP_NODELAY, &value, &length);
+    no_delay = value;
+    peer_text = peer.to_string();
+    loop.stop();
+  });
+  const std::error_code error = listener.listen(SocketAddress::ipv6_loopback(0));
+  if (error) GTEST_SKIP() << "no IPv6 loopback: " << error.message();
+  const SocketAddress address = listener.local_address();
+  EXPECT_EQ(address.to_string(), "[::1]:" + std::to_string(address.port()));
+  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(::connect(fd, static_cast<const sockaddr*>(address.native()),
+                      static_cast<socklen_t>(address.native_size())),
+            0);
+  TcpSocket client(fd);
+  loop.run();
+  EXPECT_EQ(no_delay, 1);
+  EXPECT_EQ(peer_text, client.local_address().to_string());
+}
+
+// With every descriptor in use, pending connections are shed (accepted and closed) using the
+// reserve descriptor, instead of the listener staying readable and the loop spinning.
+TEST(Listener, OutOfDescriptorsShedsConnectionsWithoutSpinning) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  int accepted = 0;
+  Listener listener(loop, [&](TcpSocket, const SocketAddress&) { ++accepted; });
+  ASSERT_FALSE(listener.listen(SocketAddress::ipv4_loopback(0)));
+  constexpr int clients_count = 5;
+  std::vector<TcpSocket> clients;
+  for (int i = 0; i < clients_count; ++i) {
+    clients.push_back(connect_blocking(listener.local_address()));
+  }
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  const int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free);  // no new descriptor can be opened
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  loop.run_after(200ms, [&] { loop.stop(); });
+  loop.run();
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  EXPECT_EQ(accepted, 0);
+  EXPECT_EQ(listener.shed_connections(), static_cast<std::uint64_t>(clients_count));
+  EXPECT_LT(loop.iterations(), 50u);  // a spinning loop would run thousands
+  // Shed clients learn at once: their connection is closed.
+  std::uint8_t byte;
+  for (TcpSocket& client : clients) {
+    const IoResult result = client.read({&byte, 1});
+    EXPECT_TRUE(result.status == IoStatus::closed || result.status == IoStatus::error);
+  }
+}
+
+}  // namespace
+}  // namespace wsx::io

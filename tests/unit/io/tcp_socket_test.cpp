@@ -1,0 +1,241 @@
+// TcpSocket over real loopback connections made by Listener and Connector on one loop.
+#include "wsx/io/tcp_socket.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <vector>
+
+#include "loop_watchdog.hpp"
+#include "wsx/io/connector.hpp"
+#include "wsx/io/listener.hpp"
+
+namespace wsx::io {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::uint8_t pattern(std::size_t i) {
+  return static_cast<std::uint8_t>(i * 131 + i / 7);
+}
+
+// Echoes everything back; stops reading while too much is unsent (backpressure); answers the
+// peer's FIN with its own once everything is echoed.
+class EchoConnection final : public IoHandler {
+ public:
+  EchoConnection(EventLoop& loop, TcpSocket socket) : loop_(loop), socket_(std::move(socket)) {
+    EXPECT_FALSE(loop_.add(socket_.fd(), Interest::read, *this));
+  }
+  ~EchoConnection() { loop_.remove(socket_.fd()); }
+
+  void on_readable() override {
+    std::uint8_t buffer[65536];
+    const IoResult result = socket_.read(buffer);
+    if (result.status == IoStatus::ok) {
+      pending_.insert(pending_.end(), buffer, buffer + result.bytes);
+    } else if (result.status == IoStatus::closed) {
+      peer_finished_ = true;
+    } else if (result.status == IoStatus::error) {
+      ADD_FAILURE() << "echo read error " << result.error;
+    }
+    loop_.defer_flush(socket_.fd());
+  }
+  void on_writable() override { on_flush(); }
+  void on_flush() override {
+    while (head_ < pending_.size()) {
+      const IoResult result = socket_.write(ConstBuffer(pending_).subspan(head_));
+      if (result.status != IoStatus::ok) break;
+      head_ += result.bytes;
+    }
+    if (head_ == pending_.size()) {
+      pending_.clear();
+      head_ = 0;
+    }
+    const bool blocked = !pending_.empty();
+    const bool reading = !peer_finished_ && pending_.size() < (1u << 20);
+    Interest interest = Interest::none;
+    if (reading) interest = interest | Interest::read;
+    if (blocked) interest = interest | Interest::write;
+    loop_.modify(socket_.fd(), interest);
+    if (peer_finished_ && !blocked && !shut_) {
+      shut_ = true;
+      EXPECT_FALSE(socket_.shutdown_write());
+    }
+  }
+
+  TcpSocket& socket() { return socket_; }
+
+ private:
+  EventLoop& loop_;
+  TcpSocket socket_;
+  std::vector<std::uint8_t> pending_;
+  std::size_t head_ = 0;
+  bool peer_finished_ = false;
+  bool shut_ = false;
+};
+
+// Sends `total` pattern bytes through writev of three buffers at a time, half-closes, and
+// checks that the same bytes come back before the echo's FIN.
+class EchoClient final : public IoHandler {
+ public:
+  EchoClient(EventLoop& loop, TcpSocket socket, std::size_t total)
+      : loop_(loop), socket_(std::move(socket)), data_(total) {
+    for (std::size_t i = 0; i < total; ++i) data_[i] = pattern(i);
+    const int small = 64 * 1024;  // forces partial writes
+    ::setsockopt(socket_.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    EXPECT_FALSE(loop_.add(socket_.fd(), Interest::read_write, *this));
+  }
+  ~EchoClient() { loop_.remove(socket_.fd()); }
+
+  void on_writable() override {
+    while (sent_ < data_.size()) {
+      const ConstBuffer rest = ConstBuffer(data_).subspan(sent_);
+      const std::size_t third = std::min<std::size_t>(rest.size(), 100000);
+      const ConstBuffer pieces[] = {rest.first(third / 3), rest.subspan(third / 3, third / 3),
+                                    rest.subspan(2 * (third / 3), third - 2 * (third / 3))};
+      const IoResult result = socket_.write(pieces);
+      if (result.status == IoStatus::would_block) {
+        ++would_block;
+        return;
+      }
+      ASSERT_EQ(result.status, IoStatus::ok);
+      if (result.bytes < third) ++partial_writes;
+      sent_ += result.bytes;
+    }
+    EXPECT_FALSE(socket_.shutdown_write());
+    loop_.modify(socket_.fd(), Interest::read);
+  }
+  void on_readable() override {
+    std::uint8_t buffer[65536];
+    const IoResult result = socket_.read(buffer);
+    if (result.status == IoStatus::ok) {
+      for (std::size_t i = 0; i < result.bytes; ++i) {
+        if (buffer[i] != pattern(received_ + i)) {
+          ADD_FAILURE() << "byte " << received_ + i << " corrupted";
+          loop_.stop();
+          return;
+        }
+      }
+      received_ += result.bytes;
+    } else if (result.status == IoStatus::closed) {
+      finished = true;
+      loop_.stop();
+    } else if (result.status == IoStatus::error) {
+      ADD_FAILURE() << "client read error " << result.error;
+      loop_.stop();
+    }
+  }
+
+  std::size_t received() const { return received_; }
+  bool finished = false;
+  int would_block = 0;
+  int partial_writes = 0;
+
+ private:
+  EventLoop& loop_;
+  TcpSocket socket_;
+  std::vector<std::uint8_t> data_;
+  std::size_t sent_ = 0;
+  std::size_t received_ = 0;
+};
+
+void run_echo(const SocketAddress& bind_address) {
+  EventLoop loop;
+  test::arm_watchdog(loop, 20s);
+  std::unique_ptr<EchoConnection> server;
+  std::unique_ptr<EchoClient> client;
+  SocketAddress accepted_peer;
+  Listener listener(loop, [&](TcpSocket socket, const SocketAddress& peer) {
+    accepted_peer = peer;
+    // Asked now: once both sides have closed, getpeername() has nothing to report.
+    EXPECT_EQ(peer.to_string(), socket.peer_address().to_string());
+    server = std::make_unique<EchoConnection>(loop, std::move(socket));
+  });
+  const std::error_code error = listener.listen(bind_address);
+  if (error == std::errc::address_not_available ||
+      error == std::errc::address_family_not_supported) {
+    GTEST_SKIP() << "no " << bind_address.ip() << " on this machine";
+  }
+  ASSERT_FALSE(error) << error.message();
+  const SocketAddress address = listener.local_address();
+  ASSERT_NE(address.port(), 0);
+  constexpr std::size_t total = 8 * 1024 * 1024;
+  Connector connector(loop);
+  connector.connect(address, [&](TcpSocket socket, std::error_code connect_error) {
+    ASSERT_FALSE(connect_error) << connect_error.message();
+    EXPECT_EQ(socket.peer_address(), address);
+    client = std::make_unique<EchoClient>(loop, std::move(socket), total);
+  });
+  loop.run();
+  ASSERT_NE(client, nullptr);
+  EXPECT_TRUE(client->finished);
+  EXPECT_EQ(client->received(), total);
+  EXPECT_GT(client->would_block + client->partial_writes, 0);
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(server->socket().local_address().to_string(), address.to_string());
+  EXPECT_EQ(accepted_peer.ip(), bind_address.ip());
+}
+
+TEST(TcpSocket, EchoesEightMebibytesOverIpv4WithPartialWritesAndHalfClose) {
+  run_echo(SocketAddress::ipv4_loopback(0));
+}
+
+TEST(TcpSocket, EchoesEightMebibytesOverIpv6) {
+  run_echo(SocketAddress::ipv6_loopback(0));
+}
+
+// A connected pair without the loop, for the error paths.
+struct Pair {
+  Pair() {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    a = TcpSocket(fds[0]);
+    b = TcpSocket(fds[1]);
+  }
+  TcpSocket a, b;
+};
+
+TEST(TcpSocket, ReadReportsWouldBlockThenEndOfStream) {
+  Pair pair;
+  std::uint8_t buffer[16];
+  EXPECT_EQ(pair.a.read(buffer).status, IoStatus::would_block);
+  const std::uint8_t hello[] = {'h', 'i'};
+  EXPECT_EQ(pair.b.write(hello).bytes, 2u);
+  const IoResult got = pair.a.read(buffer);
+  EXPECT_EQ(got.status, IoStatus::ok);
+  EXPECT_EQ(got.bytes, 2u);
+  EXPECT_FALSE(pair.b.shutdown_write());
+  EXPECT_EQ(pair.a.read(buffer).status, IoStatus::closed);
+  // Half-closed: the other direction still works.
+  EXPECT_EQ(pair.a.write(hello).bytes, 2u);
+  EXPECT_EQ(pair.b.read(buffer).bytes, 2u);
+}
+
+TEST(TcpSocket, WriteToAClosedPeerIsAnErrorNotASignal) {
+  Pair pair;
+  pair.b.close();
+  const std::uint8_t data[] = {1, 2, 3};
+  const ConstBuffer pieces[] = {data, data};
+  const IoResult single = pair.a.write(data);
+  EXPECT_EQ(single.status, IoStatus::error);
+  EXPECT_EQ(single.error, EPIPE);
+  EXPECT_EQ(pair.a.write(pieces).status, IoStatus::error);
+}
+
+TEST(TcpSocket, EmptyWritesAndOwnership) {
+  Pair pair;
+  EXPECT_EQ(pair.a.write(ConstBuffer{}).bytes, 0u);
+  const ConstBuffer none[] = {ConstBuffer{}, ConstBuffer{}};
+  EXPECT_EQ(pair.a.write(none).status, IoStatus::ok);
+  TcpSocket moved = std::move(pair.a);
+  EXPECT_FALSE(pair.a.valid());
+  EXPECT_TRUE(moved.valid());
+  const int fd = moved.release();
+  EXPECT_FALSE(moved.valid());
+  TcpSocket again(fd);
+  EXPECT_EQ(again.fd(), fd);
+}
+
+}  // namespace
+}  // namespace wsx::io
