@@ -7,7 +7,7 @@
 
 #include "mask_internal.hpp"
 
-#if WSX_MASK_X86
+#if WSX_X86_64
 #include <immintrin.h>
 #endif
 
@@ -53,7 +53,7 @@ std::size_t apply_mask_words(std::uint8_t* data, std::size_t size, const MaskKey
   return offset_after(key_offset, size);
 }
 
-#if WSX_MASK_X86
+#if WSX_X86_64
 
 std::size_t apply_mask_sse2(std::uint8_t* data, std::size_t size, const MaskKey& key,
                             std::size_t key_offset) noexcept {
@@ -80,9 +80,8 @@ std::size_t apply_mask_sse2(std::uint8_t* data, std::size_t size, const MaskKey&
   return offset_after(key_offset, size);
 }
 
-__attribute__((target("avx2"))) std::size_t apply_mask_avx2(std::uint8_t* data, std::size_t size,
-                                                            const MaskKey& key,
-                                                            std::size_t key_offset) noexcept {
+WSX_TARGET_AVX2 std::size_t apply_mask_avx2(std::uint8_t* data, std::size_t size,
+                                            const MaskKey& key, std::size_t key_offset) noexcept {
   std::size_t i = 0;
   if (size >= 256) {
     // Large payloads: align the stores so that no 32-byte access straddles two cache lines.
@@ -115,12 +114,7 @@ __attribute__((target("avx2"))) std::size_t apply_mask_avx2(std::uint8_t* data, 
   return offset_after(key_offset, size);
 }
 
-bool cpu_has_avx2() noexcept {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2");
-}
-
-#endif  // WSX_MASK_X86
+#endif  // WSX_X86_64
 
 }  // namespace detail
 
@@ -130,7 +124,7 @@ using MaskFunction = std::size_t (*)(std::uint8_t*, std::size_t, const MaskKey&,
                                      std::size_t) noexcept;
 
 MaskFunction best_mask_function() noexcept {
-#if WSX_MASK_X86
+#if WSX_X86_64
   return detail::cpu_has_avx2() ? detail::apply_mask_avx2 : detail::apply_mask_sse2;
 #else
   return detail::apply_mask_words;

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cpu_features.hpp"
 #include "wsx/proto/frame.hpp"
 
 namespace wsx::proto::detail {
@@ -13,15 +14,13 @@ namespace wsx::proto::detail {
 std::size_t apply_mask_words(std::uint8_t* data, std::size_t size, const MaskKey& key,
                              std::size_t key_offset) noexcept;
 
-#if defined(__x86_64__) || defined(_M_X64)
-#define WSX_MASK_X86 1
+#if WSX_X86_64
 // SSE2 is part of x86-64, so this one needs no CPU check.
 std::size_t apply_mask_sse2(std::uint8_t* data, std::size_t size, const MaskKey& key,
                             std::size_t key_offset) noexcept;
 // Call only when cpu_has_avx2() is true.
 std::size_t apply_mask_avx2(std::uint8_t* data, std::size_t size, const MaskKey& key,
                             std::size_t key_offset) noexcept;
-bool cpu_has_avx2() noexcept;
 #endif
 
 }  // namespace wsx::proto::detail

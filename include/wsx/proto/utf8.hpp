@@ -24,7 +24,7 @@ class Utf8Validator {
   void reset() noexcept { state_ = 0; }
 
  private:
-  static constexpr std::uint32_t reject_state = 1;  // implementation detail of the DFA
+  static constexpr std::uint32_t reject_state = 6;  // see src/proto/utf8_internal.hpp
   std::uint32_t state_ = 0;
 };
 

@@ -23,7 +23,7 @@ struct Variant {
 // Every implementation this CPU can run, the public dispatcher first.
 std::vector<Variant> variants() {
   std::vector<Variant> v = {{"apply_mask", apply_mask}, {"words", detail::apply_mask_words}};
-#if WSX_MASK_X86
+#if WSX_X86_64
   v.push_back({"sse2", detail::apply_mask_sse2});
   if (detail::cpu_has_avx2()) v.push_back({"avx2", detail::apply_mask_avx2});
 #endif
