@@ -21,13 +21,17 @@ struct ClosePayload {
   std::string_view reason;  // view into the parsed bytes
 };
 
-// Parses a received close payload: empty, or a valid code followed by a UTF-8 reason.
-// Returns ProtocolError::none on success.
+// Parses a received close payload: empty (code 1005, no reason), or a valid code followed by a
+// UTF-8 reason. Returns ProtocolError::none on success (and only then writes `out`);
+// close_payload_too_short for 1 byte, invalid_close_code, or invalid_utf8 for the reason.
 ProtocolError parse_close_payload(const std::uint8_t* data, std::size_t size,
                                   ClosePayload& out) noexcept;
 
 // Writes code + reason into `out` (room for 125 bytes). The reason is cut to 123 bytes at a
-// UTF-8 character boundary. A code of 1005 writes an empty payload. Returns bytes written.
+// UTF-8 character boundary — more exactly, to its longest prefix of at most 123 bytes that is
+// well-formed UTF-8, so the peer never gets a reason it must reject. A code that may not be sent
+// (1005, and any other for which is_sendable_close_code is false) writes an empty payload.
+// Returns bytes written.
 std::size_t encode_close_payload(std::uint16_t code, std::string_view reason,
                                  std::uint8_t* out) noexcept;
 
