@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "wsx/proto/close.hpp"
@@ -494,7 +495,25 @@ struct Connection::Impl {
   }
 };
 
-Connection::Connection(const ConnectionOptions& options) : impl_(std::make_unique<Impl>(options)) {}
+namespace {
+
+const ConnectionOptions& checked(const ConnectionOptions& options) {
+  // The inflater and deflater are created lazily, mid-stream; a bad window must fail here.
+  if (options.deflate) {
+    for (std::uint8_t bits :
+         {options.deflate->server_max_window_bits, options.deflate->client_max_window_bits}) {
+      if (bits < min_window_bits || bits > max_window_bits) {
+        throw std::invalid_argument("permessage-deflate window bits must be 8-15");
+      }
+    }
+  }
+  return options;
+}
+
+}  // namespace
+
+Connection::Connection(const ConnectionOptions& options)
+    : impl_(std::make_unique<Impl>(checked(options))) {}
 Connection::~Connection() = default;
 Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;

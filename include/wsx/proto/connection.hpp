@@ -22,9 +22,13 @@ struct ConnectionOptions {
   std::size_t max_message_size = 16 * 1024 * 1024;  // larger → close 1009
   std::size_t max_fragments = 4096;  // frames per message, empty ones too → close 1009
   // Deliver data frames as `fragment` events as they arrive instead of assembling whole
-  // messages (for messages too big to hold). max_message_size still applies.
+  // messages (for messages too big to hold). max_message_size still applies. Every message then
+  // arrives as one or more fragment events: the pieces follow the bytes as they arrive (a frame
+  // split across two receive() calls gives two pieces; a compressed message gives its inflated
+  // output), `first` is set on the first piece and `last` on the final one, and an empty piece
+  // is only delivered when it ends a message. A text piece may end inside a UTF-8 character.
   bool deliver_fragments = false;
-  bool auto_pong = true;  // answer each ping with a pong carrying the same payload
+  bool auto_pong = true;                 // answer each ping with a pong carrying the same payload
   std::optional<DeflateParams> deflate;  // as negotiated in the handshake
   DeflateTuning deflate_tuning;
 };
@@ -38,8 +42,8 @@ struct Event {
   // unfragmented, uncompressed message wholly inside the bytes given to receive() it is a view
   // into those bytes.
   std::span<const std::uint8_t> data;
-  bool first = false;  // fragment: first piece of a message
-  bool last = false;   // fragment: last piece of a message
+  bool first = false;             // fragment: first piece of a message
+  bool last = false;              // fragment: last piece of a message
   std::uint16_t close_code = 0;   // close: the peer's code (1005 if none); error: code we sent
   std::string_view close_reason;  // close
   ProtocolError error = ProtocolError::none;  // error
@@ -74,6 +78,7 @@ struct SendFlags {
 
 class Connection {
  public:
+  // Throws std::invalid_argument when options.deflate holds a window size outside 8-15.
   explicit Connection(const ConnectionOptions& options);
   ~Connection();
   Connection(Connection&&) noexcept;
@@ -81,18 +86,26 @@ class Connection {
 
   // Processes bytes from the peer, calling handler.on_event for every event. Unmasks in place,
   // so the bytes must be writable. A partial frame at the end is kept until more bytes come.
-  // After a close or failure, further bytes are ignored.
+  // After a close or failure, further bytes are ignored (the peer must send nothing after its
+  // close frame, RFC 6455 §5.5.1). The handler may call the send functions of this connection,
+  // but not receive() and must not destroy or move it.
   void receive(std::span<std::uint8_t> bytes, EventHandler& handler);
 
   SendResult send_text(std::string_view text, SendFlags flags = {});
   SendResult send_binary(std::span<const std::uint8_t> data, SendFlags flags = {});
   SendResult send(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags = {});
-  // One piece of a message sent as several frames; `kind` of the first piece sets the type.
+  // One piece of a message sent as several frames; `kind` of the first piece sets the type and
+  // is ignored on later ones. Whether a fragmented message is compressed is decided by the first
+  // piece's flags (the threshold does not apply: the total size is not known). While a
+  // fragmented message is in progress, send()/send_text()/send_binary() return invalid; control
+  // frames may be sent between its pieces.
   SendResult send_fragment(MessageKind kind, std::span<const std::uint8_t> data, bool fin,
                            SendFlags flags = {});
   SendResult ping(std::span<const std::uint8_t> payload = {});
   SendResult pong(std::span<const std::uint8_t> payload = {});
-  // Starts the closing handshake. Code 1005 sends an empty close payload.
+  // Starts the closing handshake. Code 1005 sends an empty close payload. Returns invalid for a
+  // code that may not be sent, a reason with code 1005, or a reason longer than 123 bytes or not
+  // UTF-8 (it is never cut).
   SendResult close(std::uint16_t code = 1000, std::string_view reason = {});
 
   // Output is pulled: write what you can of pending_output(), then consume_output(n).

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -979,6 +980,17 @@ TEST(ConnectionLifecycle, FinishedOnlyWhenClosedAndDrained) {
   EXPECT_FALSE(c.finished());  // closing: waiting for the peer
   feed(c, make_frame(0x8, "", {.masked = true}));
   EXPECT_TRUE(c.finished());
+}
+
+TEST(ConnectionLifecycle, DeflateWindowOutsideEightToFifteenIsRejectedAtConstruction) {
+  for (std::uint8_t bits : {0, 7, 16}) {
+    DeflateParams server_bits;
+    server_bits.server_max_window_bits = bits;
+    EXPECT_THROW(Connection({.deflate = server_bits}), std::invalid_argument);
+    DeflateParams client_bits;
+    client_bits.client_max_window_bits = bits;
+    EXPECT_THROW(Connection({.role = Role::client, .deflate = client_bits}), std::invalid_argument);
+  }
 }
 
 TEST(ConnectionLifecycle, MovedConnectionKeepsItsState) {
