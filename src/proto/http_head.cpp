@@ -232,9 +232,10 @@ HttpParseStatus HttpHeadParser::parse(const char* data, std::size_t size) {
   const std::size_t limit = std::min(size, limits_.max_head_size);
   // Resume one byte early: a CR that ended the previous buffer could not be checked against the
   // byte after it. Looking back from an LF needs no resumption: the whole buffer is passed again.
+  // Nothing at or past `limit` is judged, so the verdict does not depend on how bytes arrive.
   for (std::size_t i = scanned_ > 0 ? scanned_ - 1 : 0; i < limit; ++i) {
     if (data[i] == '\r') {
-      if (i + 1 < size && data[i + 1] != '\n') return fail(HttpError::bad_line_ending);
+      if (i + 1 < limit && data[i + 1] != '\n') return fail(HttpError::bad_line_ending);
     } else if (data[i] == '\n') {
       if (i == 0 || data[i - 1] != '\r') return fail(HttpError::bad_line_ending);
       if (i >= 3 && data[i - 2] == '\n') {  // data[i - 3] is then '\r', checked at i - 2

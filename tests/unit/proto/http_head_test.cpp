@@ -146,6 +146,21 @@ TEST(HttpHeadParser, TooLargeIsReportedBeforeTheBlankLineArrives) {
   EXPECT_EQ(parser.error(), HttpError::head_too_large);
 }
 
+TEST(HttpHeadParser, VerdictAtTheSizeLimitDoesNotDependOnChunking) {
+  // A CR as the last byte the limit allows, followed by a non-LF: the head cannot fit anyway,
+  // so it is too large whether the byte after the CR arrived with it or later.
+  HttpLimits limits;
+  limits.max_head_size = 32;
+  std::string text = "GET / HTTP/1.1\r\nX: " + std::string(12, 'a') + "\rb";
+  ASSERT_EQ(text.size(), 33u);
+  ASSERT_EQ(text[31], '\r');
+  EXPECT_EQ(request_error(text, limits), HttpError::head_too_large);
+  HttpHeadParser parser(HttpKind::request, limits);
+  EXPECT_EQ(parser.parse(text.data(), 31), HttpParseStatus::need_more);
+  EXPECT_EQ(parser.parse(text.data(), 32), HttpParseStatus::error);
+  EXPECT_EQ(parser.error(), HttpError::head_too_large);
+}
+
 TEST(HttpHeadParser, HeaderCountLimit) {
   HttpLimits limits;
   limits.max_headers = 3;
