@@ -191,6 +191,7 @@ void EventLoop::run() {
     impl.run_flushes();
   } while (!impl.stop.load());
   impl.thread.store(std::thread::id{});
+  impl.stop.store(false);  // the loop may run again
 }
 
 void EventLoop::stop() noexcept {

@@ -44,11 +44,13 @@ void PostQueue::wake() noexcept {
 }
 
 void PostQueue::drain(std::vector<std::function<void()>>& out) {
-  // Clear the flag before taking the tasks: a post racing with us either lands in this batch
-  // or writes the eventfd again.
-  wake_pending.store(false);
+  // Order matters. Reset the eventfd first, then clear the flag, then take the tasks: a post
+  // that saw the flag still set pushed its task before we take the batch, and a post after
+  // the flag is cleared writes the eventfd again. (Clearing the flag before the read could
+  // swallow that write and leave a task waiting with the flag stuck on.)
   std::uint64_t count = 0;
   [[maybe_unused]] const auto got = ::read(event_fd, &count, sizeof count);
+  wake_pending.store(false);
   std::lock_guard lock(mutex);
   if (out.empty()) {
     out.swap(tasks);

@@ -76,10 +76,11 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   // Runs iterations until stop(). Call from one thread; handlers, timers and posted tasks run
-  // on it. A stop() that came before run() makes run() return after one iteration.
+  // on it. A stop() that came before run() makes run() return after one iteration. Once run()
+  // returns the loop may run again.
   void run();
   void stop() noexcept;  // any thread
-  bool stopping() const noexcept;
+  bool stopping() const noexcept;  // stop() was called and run() has not returned yet
   bool in_loop_thread() const noexcept;
 
   // Runs `task` on the loop thread, exactly once, in posting order per thread. Any thread.

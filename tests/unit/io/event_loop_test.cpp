@@ -60,7 +60,14 @@ TEST(EventLoop, StopFromAnotherThreadEndsRun) {
   stopper.join();
   EXPECT_GE(Clock::now() - started, 40ms);
   EXPECT_LT(Clock::now() - started, 4s);
-  EXPECT_TRUE(loop.stopping());
+  EXPECT_FALSE(loop.stopping());
+  // It may run again.
+  loop.post([&] {
+    EXPECT_TRUE(loop.in_loop_thread());
+    loop.stop();
+    EXPECT_TRUE(loop.stopping());
+  });
+  loop.run();
 }
 
 TEST(EventLoop, StopBeforeRunEndsAfterOneIteration) {

@@ -119,8 +119,16 @@ TEST(Listener, OutOfDescriptorsShedsConnectionsWithoutSpinning) {
   EventLoop loop;
   test::arm_watchdog(loop);
   int accepted = 0;
-  Listener listener(loop, [&](TcpSocket, const SocketAddress&) { ++accepted; });
+  Listener listener(loop, [&](TcpSocket, const SocketAddress&) {
+    ++accepted;
+    loop.stop();
+  });
   ASSERT_FALSE(listener.listen(SocketAddress::ipv4_loopback(0)));
+  // One ordinary accept first: it also lets the sanitizer runtime, which itself needs
+  // descriptors for some checks, see the handler type while descriptors are still available.
+  TcpSocket first = connect_blocking(listener.local_address());
+  loop.run();
+  ASSERT_EQ(accepted, 1);
   constexpr int clients_count = 5;
   std::vector<TcpSocket> clients;
   for (int i = 0; i < clients_count; ++i) {
@@ -134,12 +142,13 @@ TEST(Listener, OutOfDescriptorsShedsConnectionsWithoutSpinning) {
   rlimit tight = saved;
   tight.rlim_cur = static_cast<rlim_t>(lowest_free);  // no new descriptor can be opened
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  const std::uint64_t iterations_before = loop.iterations();
   loop.run_after(200ms, [&] { loop.stop(); });
   loop.run();
   ::setrlimit(RLIMIT_NOFILE, &saved);
-  EXPECT_EQ(accepted, 0);
+  EXPECT_EQ(accepted, 1);
   EXPECT_EQ(listener.shed_connections(), static_cast<std::uint64_t>(clients_count));
-  EXPECT_LT(loop.iterations(), 50u);  // a spinning loop would run thousands
+  EXPECT_LT(loop.iterations() - iterations_before, 50u);  // a spinning loop would run thousands
   // Shed clients learn at once: their connection is closed.
   std::uint8_t byte;
   for (TcpSocket& client : clients) {
