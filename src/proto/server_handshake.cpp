@@ -20,7 +20,7 @@ std::string_view describe(UpgradeError error) noexcept {
     case UpgradeError::http_version_too_old:
       return "a WebSocket handshake needs HTTP/1.1 or later (RFC 6455 §4.2.1)";
     case UpgradeError::missing_host:
-      return "Host header missing, empty or repeated (RFC 9112 §3.2)";
+      return "Host header missing, repeated or not a host[:port] (RFC 9112 §3.2)";
     case UpgradeError::missing_upgrade_websocket:
       return "this resource speaks WebSocket only: Upgrade: websocket required (RFC 6455 §4.2.1)";
     case UpgradeError::missing_connection_upgrade:
@@ -67,6 +67,39 @@ HttpResponse rejection_for(UpgradeError error) {
   return response;
 }
 
+// ASCII only, whatever the C locale says.
+bool is_alnum(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP literal in brackets, or
+// a reg-name / IPv4 address of unreserved, sub-delims and pct-encoded characters.
+bool is_valid_authority(std::string_view authority) {
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos || close < 2) return false;
+    const std::string_view literal = authority.substr(1, close - 1);
+    const bool literal_ok = std::all_of(literal.begin(), literal.end(), [](char c) {
+      return is_alnum(c) || c == ':' || c == '.' || c == '-' || c == '_' || c == '~' || c == '%';
+    });
+    if (!literal_ok) return false;
+    const std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    port = rest.empty() ? rest : rest.substr(1);
+  } else {
+    const std::size_t colon = authority.find(':');
+    const std::string_view name = authority.substr(0, colon);
+    if (name.empty()) return false;
+    const bool name_ok = std::all_of(name.begin(), name.end(), [](char c) {
+      return is_alnum(c) || std::string_view("-._~!$&'()*+,;=%").find(c) != std::string_view::npos;
+    });
+    if (!name_ok) return false;
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 struct TargetParts {
   std::string_view target;
   std::string_view path;
@@ -90,8 +123,8 @@ std::optional<TargetParts> parse_target(std::string_view target) {
     }
     rest.remove_prefix(scheme_end + 3);
     const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
-    // userinfo is deprecated and a classic way to disguise the real host (RFC 9110 §4.2.4).
-    if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+    // userinfo ("user@") is refused: deprecated, and a classic disguise (RFC 9110 §4.2.4).
+    if (!is_valid_authority(authority)) return std::nullopt;
     parts.authority = authority;
     rest.remove_prefix(authority.size());
   }
@@ -126,7 +159,9 @@ UpgradeError check(const HttpHead& head, UpgradeRequest& request) {
   if (head.version_major < 1 || (head.version_major == 1 && head.version_minor < 1)) {
     return UpgradeError::http_version_too_old;
   }
-  if (head.count("Host") != 1 || head.header("Host")->empty()) return UpgradeError::missing_host;
+  if (head.count("Host") != 1 || !is_valid_authority(*head.header("Host"))) {
+    return UpgradeError::missing_host;
+  }
   if (!head.has_token("Connection", "upgrade")) return UpgradeError::missing_connection_upgrade;
 
   const std::size_t keys = head.count("Sec-WebSocket-Key");

@@ -65,6 +65,12 @@ enum class HttpKind : std::uint8_t { request, response };
 // it has not seen yet for the end of the head, so a head delivered byte by byte costs linear
 // time. On `complete`, head() is filled and head_size() bytes of the buffer belong to the head
 // (anything after them is already WebSocket data).
+//
+// Strict by design: only CRLF ends a line (a bare CR or LF is an error as soon as it is seen);
+// no empty line before the start line (RFC 9112 §2.2 allows skipping one; we don't); field names
+// are tokens with no whitespace before the colon; obs-fold and control characters in values are
+// errors. One leniency: a status line may omit the SP before an empty reason phrase. Errors are
+// final until reset(). The verdict never depends on how the bytes were split into calls.
 class HttpHeadParser {
  public:
   explicit HttpHeadParser(HttpKind kind, HttpLimits limits = {}) : kind_(kind), limits_(limits) {}

@@ -118,6 +118,16 @@ TEST(CheckUpgradeRequest, NeedsExactlyOneNonEmptyHost) {
   EXPECT_EQ(error_of(edited("Host", "Host:")), UpgradeError::missing_host);
   EXPECT_EQ(error_of(with_extra("host: other.example.com")), UpgradeError::missing_host);
   EXPECT_EQ(check(edited("Host", std::nullopt)).check.rejection.status, 400);
+  for (const char* bad :
+       {"Host: a b", "Host: user@h", "Host: h:80x", "Host: :80", "Host: [::1", "Host: []",
+        "Host: [::1]x", "Host: h/p", "Host: h\xC3\xA9", "Host: \"h\""}) {
+    EXPECT_EQ(error_of(edited("Host", std::string(bad))), UpgradeError::missing_host) << bad;
+  }
+  for (const char* good :
+       {"Host: h", "Host: h:", "Host: h:8080", "Host: 192.0.2.1:80", "Host: [::1]",
+        "Host: [2001:db8::1]:9001", "Host: xn--bcher-kva.example", "Host: a%20b"}) {
+    EXPECT_EQ(error_of(edited("Host", std::string(good))), UpgradeError::none) << good;
+  }
 }
 
 TEST(CheckUpgradeRequest, ConnectionMustIncludeUpgrade) {
@@ -209,9 +219,9 @@ TEST(CheckUpgradeRequest, AbsoluteFormTargetGivesPathAndHost) {
 }
 
 TEST(CheckUpgradeRequest, OtherTargetFormsAreRejected) {
-  for (const char* target :
-       {"*", "server.example.com:80", "chat", "ftp://h/chat", "ws:/chat", "ws://", "ws:///chat",
-        "ws://user@h/chat", "http://user:pw@h/", "/chat#frag", "ws://h/chat#frag"}) {
+  for (const char* target : {"*", "server.example.com:80", "chat", "ftp://h/chat", "ws:/chat",
+                             "ws://", "ws:///chat", "ws://user@h/chat", "http://user:pw@h/",
+                             "ws://h:x/", "ws://[::1/", "/chat#frag", "ws://h/chat#frag"}) {
     const Checked c = check(edited("GET", "GET " + std::string(target) + " HTTP/1.1"));
     EXPECT_EQ(c.check.error, UpgradeError::bad_target) << target;
     EXPECT_EQ(c.check.rejection.status, 400);
