@@ -42,10 +42,12 @@ struct Event {
   // unfragmented, uncompressed message wholly inside the bytes given to receive() it is a view
   // into those bytes.
   std::span<const std::uint8_t> data;
-  bool first = false;             // fragment: first piece of a message
-  bool last = false;              // fragment: last piece of a message
-  std::uint16_t close_code = 0;   // close: the peer's code (1005 if none); error: code we sent
-  std::string_view close_reason;  // close
+  bool first = false;  // fragment: first piece of a message
+  bool last = false;   // fragment: last piece of a message
+  // close: the peer's code (1005 if none); error: the code of the broken rule, which went out in
+  // our close frame unless we had already sent one.
+  std::uint16_t close_code = 0;
+  std::string_view close_reason;              // close
   ProtocolError error = ProtocolError::none;  // error
 
   std::string_view text() const noexcept {
@@ -108,7 +110,8 @@ class Connection {
   // UTF-8 (it is never cut).
   SendResult close(std::uint16_t code = 1000, std::string_view reason = {});
 
-  // Output is pulled: write what you can of pending_output(), then consume_output(n).
+  // Output is pulled: write what you can of pending_output(), then consume_output(n). The view
+  // stays valid until the next call that sends or consumes.
   std::span<const std::uint8_t> pending_output() const noexcept;
   void consume_output(std::size_t n) noexcept;
   std::size_t buffered_amount() const noexcept;

@@ -2,12 +2,31 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <random>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+// Counts heap allocations, to check that the zero-copy receive path makes none.
+namespace {
+std::size_t allocation_count = 0;
+}  // namespace
+
+void* operator new(std::size_t size) {
+  ++allocation_count;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace wsx::proto {
 namespace {
@@ -315,6 +334,35 @@ TEST(ConnectionZeroCopy, WholeMessageIsAViewIntoTheInput) {
     EXPECT_EQ(check.count, 1);
     EXPECT_TRUE(check.inside);
     EXPECT_EQ(check.text, "in place");
+  }
+}
+
+class CountingHandler : public EventHandler {
+ public:
+  void on_event(const Event& event) override {
+    ++events;
+    bytes += event.data.size();
+  }
+  std::size_t events = 0;
+  std::size_t bytes = 0;
+};
+
+TEST(ConnectionZeroCopy, WholeMessagesInTheInputAllocateNothing) {
+  for (Role role : {Role::server, Role::client}) {
+    Connection c(options_for(role));
+    Bytes bytes;
+    for (int i = 0; i < 100; ++i) {
+      const Bytes f = i % 2 ? peer_frame(role, 0x1, "caf\xC3\xA9 text")
+                            : peer_frame(role, 0x2, std::string(static_cast<std::size_t>(i), 'b'));
+      bytes.insert(bytes.end(), f.begin(), f.end());
+    }
+    const Bytes pong = peer_frame(role, 0xA, "pong");
+    bytes.insert(bytes.end(), pong.begin(), pong.end());
+    CountingHandler handler;
+    const std::size_t before = allocation_count;
+    c.receive(bytes, handler);
+    EXPECT_EQ(allocation_count, before);
+    EXPECT_EQ(handler.events, 101u);
   }
 }
 
@@ -957,6 +1005,25 @@ TEST_P(ConnectionBothRoles, OutputIsPulledInPieces) {
   ASSERT_EQ(frames.size(), 2u);
   EXPECT_EQ(frames[0].payload, "0123456789");
   EXPECT_EQ(frames[1].payload, "abc");
+}
+
+TEST_P(ConnectionBothRoles, SlowlyDrainedOutputKeepsEveryFrameIntact) {
+  Connection c = make();
+  Bytes collected;
+  std::vector<std::string> sent;
+  for (std::size_t i = 0; i < 300; ++i) {
+    sent.push_back(pattern(i * 7 % 200, static_cast<std::uint32_t>(i)));
+    ASSERT_EQ(c.send_text(sent.back()), SendResult::ok);
+    const auto out = c.pending_output();
+    const std::size_t n = std::min(out.size(), i % 5 == 0 ? std::size_t{0} : i % 97);
+    collected.insert(collected.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n));
+    c.consume_output(n);
+  }
+  const Bytes rest = drain(c);
+  collected.insert(collected.end(), rest.begin(), rest.end());
+  const auto frames = parse_frames(collected);
+  ASSERT_EQ(frames.size(), sent.size());
+  for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(frames[i].payload, sent[i]);
 }
 
 TEST_P(ConnectionBothRoles, LargeFramesUseExtendedLengths) {
