@@ -20,6 +20,20 @@ bool is_host_char(char c) {
          std::string_view("/?#@[]\\\"<>{}|^`").find(c) == std::string_view::npos;
 }
 
+// Headers the request writes itself (or that would give a GET a body): a second copy would make
+// the server refuse the handshake or read it differently.
+bool is_handshake_header(std::string_view name) {
+  static constexpr std::string_view reserved[] = {"Host",   "Upgrade",        "Connection",
+                                                  "Origin", "Content-Length", "Transfer-Encoding"};
+  constexpr std::string_view websocket_prefix = "Sec-WebSocket-";
+  if (name.size() >= websocket_prefix.size() &&
+      iequals(name.substr(0, websocket_prefix.size()), websocket_prefix)) {
+    return true;
+  }
+  return std::any_of(std::begin(reserved), std::end(reserved),
+                     [&](std::string_view r) { return iequals(name, r); });
+}
+
 void validate(const ClientRequestOptions& options) {
   const std::string& host = options.host;
   const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
@@ -45,6 +59,9 @@ void validate(const ClientRequestOptions& options) {
   for (const auto& [name, value] : options.extra_headers) {
     if (!is_safe_header(name, value)) {
       throw std::invalid_argument("header \"" + name + "\" has a bad name or a control character");
+    }
+    if (is_handshake_header(name)) {
+      throw std::invalid_argument("header \"" + name + "\" is written by the handshake itself");
     }
   }
 }

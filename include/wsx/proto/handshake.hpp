@@ -127,7 +127,9 @@ class ClientHandshake {
   // Draws a fresh Sec-WebSocket-Key (16 bytes from the CSPRNG) and builds the request. Throws
   // std::invalid_argument for options that cannot be written safely: an empty host or one with
   // characters a host cannot have, a target that is not "/..." of visible characters, an Origin
-  // or extra header with control characters, a subprotocol that is not a token or is repeated.
+  // or extra header with control characters, a subprotocol that is not a token or is repeated,
+  // an extra header the handshake writes itself (Host, Upgrade, Connection, Origin,
+  // Sec-WebSocket-*, Content-Length, Transfer-Encoding).
   explicit ClientHandshake(ClientRequestOptions options);
 
   const std::string& request() const noexcept { return request_; }

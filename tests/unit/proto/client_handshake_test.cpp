@@ -134,7 +134,17 @@ TEST(ClientHandshake, OptionsThatCannotBeWrittenSafelyThrow) {
     options.subprotocols = protocols;
     throws(options);
   }
-  for (const auto& header : HeaderList{{"X", "a\r\nb"}, {"X Y", "v"}, {"X:", "v"}, {"", "v"}}) {
+  for (const auto& header : HeaderList{{"X", "a\r\nb"},
+                                       {"X Y", "v"},
+                                       {"X:", "v"},
+                                       {"", "v"},
+                                       {"sec-websocket-key", "AAAAAAAAAAAAAAAAAAAAAA=="},
+                                       {"Sec-WebSocket-Version", "8"},
+                                       {"HOST", "evil.example"},
+                                       {"Origin", "https://a.example"},
+                                       {"Connection", "close"},
+                                       {"Upgrade", "h2c"},
+                                       {"Content-Length", "5"}}) {
     ClientRequestOptions options = basic();
     options.extra_headers = {header};
     throws(options);
