@@ -29,7 +29,8 @@ constexpr bool has(Interest set, Interest bit) noexcept {
 }
 
 // Receives the events of one registered fd. A virtual interface rather than std::function:
-// dispatch is one indirect call and registering allocates nothing.
+// dispatch is one indirect call and registering allocates nothing. The destructor is protected
+// and not virtual: derive `final`, or give the derived class a virtual destructor.
 class IoHandler {
  public:
   virtual void on_readable() {}
@@ -79,7 +80,7 @@ class EventLoop {
   // on it. A stop() that came before run() makes run() return after one iteration. Once run()
   // returns the loop may run again.
   void run();
-  void stop() noexcept;  // any thread
+  void stop() noexcept;            // any thread
   bool stopping() const noexcept;  // stop() was called and run() has not returned yet
   bool in_loop_thread() const noexcept;
 

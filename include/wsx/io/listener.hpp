@@ -28,7 +28,8 @@ struct ListenOptions {
 
 class Listener final : private IoHandler {
  public:
-  // Accepted sockets are non-blocking and close-on-exec. Runs on the loop thread.
+  // Accepted sockets are non-blocking and close-on-exec. Runs on the loop thread; it may
+  // close() the listener but must not destroy it.
   using AcceptCallback = std::function<void(TcpSocket socket, const SocketAddress& peer)>;
 
   Listener(EventLoop& loop, AcceptCallback on_accept);
