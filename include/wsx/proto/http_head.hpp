@@ -81,6 +81,9 @@ class HttpHeadParser {
   HttpHead& head() noexcept { return head_; }
   std::size_t head_size() const noexcept { return head_size_; }
   HttpError error() const noexcept { return error_; }
+  // How many bytes of the buffer have been searched for the end of the head; the next parse()
+  // starts there (one byte earlier, to judge a CR that was last), which keeps parsing linear.
+  std::size_t scanned() const noexcept { return scanned_; }
   void reset();
 
  private:

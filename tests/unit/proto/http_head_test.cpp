@@ -118,6 +118,23 @@ TEST(HttpHeadParser, TerminatorStraddlingEveryBoundaryIsFound) {
   }
 }
 
+TEST(HttpHeadParser, EachCallResumesWhereTheLastOneStopped) {
+  // The work of a call is (bytes now) - (bytes scanned before) + 1, so a head trickling in one
+  // byte at a time costs linear time in total.
+  const std::string text = request_of_size(HttpLimits{}.max_head_size);
+  HttpHeadParser parser(HttpKind::request);
+  std::size_t total_work = 0;
+  HttpParseStatus status = HttpParseStatus::need_more;
+  for (std::size_t n = 1; n <= text.size() && status == HttpParseStatus::need_more; ++n) {
+    const std::size_t before = parser.scanned();
+    status = parser.parse(text.data(), n);
+    EXPECT_EQ(parser.scanned(), n);
+    total_work += n - before + 1;
+  }
+  EXPECT_EQ(status, HttpParseStatus::complete);
+  EXPECT_LE(total_work, 2 * text.size());
+}
+
 TEST(HttpHeadParser, MaxSizeHeadDeliveredByteByByteCompletes) {
   // The parser resumes where it stopped, so this is 8192 short scans, not 8192 full rescans.
   const std::string text = request_of_size(HttpLimits{}.max_head_size);
