@@ -67,8 +67,8 @@ void Connector::on_writable() {
   finish(error == 0 ? std::error_code{} : std::error_code{error, std::system_category()});
 }
 
-void Connector::on_error(int error) {
-  if (error == 0) error = socket_.pending_error();
+void Connector::on_error() {
+  int error = socket_.pending_error();
   if (error == 0) error = ECONNREFUSED;  // EPOLLERR without a recorded reason
   finish({error, std::system_category()});
 }

@@ -1,7 +1,6 @@
 #include "wsx/io/event_loop.hpp"
 
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,16 +31,9 @@ std::uint32_t epoll_mask(Interest interest) {
   return mask;
 }
 
-int socket_error(int fd) {
-  int error = 0;
-  socklen_t length = sizeof error;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return 0;
-  return error;
-}
-
 }  // namespace
 
-void IoHandler::on_error(int) {
+void IoHandler::on_error() {
   on_readable();
 }
 
@@ -110,7 +102,7 @@ void EventLoop::Impl::dispatch(const epoll_event& event) {
   IoHandler* handler = slot->handler;
   const std::uint32_t ready = event.events;
   if ((ready & EPOLLERR) != 0) {
-    handler->on_error(socket_error(fd));
+    handler->on_error();
     return;
   }
   // A hang-up is reported whatever the interest; it goes to the side the handler watches,

@@ -85,7 +85,7 @@ void Listener::on_readable() {
 }
 
 // An error on a listening socket is not fatal to it; accept() reports what matters.
-void Listener::on_error(int) {
+void Listener::on_error() {
   accept_ready();
 }
 

@@ -36,7 +36,7 @@ class Connector final : private IoHandler {
 
  private:
   void on_writable() override;
-  void on_error(int error) override;
+  void on_error() override;
   void finish(std::error_code error);
 
   EventLoop& loop_;

@@ -35,9 +35,9 @@ class IoHandler {
  public:
   virtual void on_readable() {}
   virtual void on_writable() {}
-  // The fd reported an error; `error` is its SO_ERROR (0 if none). The default reads, which
-  // surfaces the error (ECONNRESET, ...) through the handler's normal read path.
-  virtual void on_error(int error);
+  // The fd reported an error (EPOLLERR). Its SO_ERROR is left for the handler: the default
+  // reads, which surfaces the error (ECONNRESET, ...) through the normal read path.
+  virtual void on_error();
   // Runs once at the end of an iteration in which EventLoop::defer_flush(fd) was called.
   virtual void on_flush() {}
 

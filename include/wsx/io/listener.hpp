@@ -48,7 +48,7 @@ class Listener final : private IoHandler {
 
  private:
   void on_readable() override;
-  void on_error(int error) override;
+  void on_error() override;
   void accept_ready();
   bool shed_one();  // EMFILE: free the reserve fd, accept and close, take the reserve back
   void pause();

@@ -1,0 +1,101 @@
+// A connected byte stream on an event loop — plain TCP, or TLS through a TlsSession — so the
+// server and client drive a protocol Connection the same way over either.
+//
+// Reads are pushed: plaintext arrives in a buffer the thread lends for the call, writable so
+// the protocol core can unmask in place. Writes are pulled, like the core's output: the owner
+// says request_flush(), and at the end of the loop iteration the stream gathers the owner's
+// buffers and sends them in one writev. While the socket is full the stream stops pulling
+// (the owner sees its own buffered amount grow) and calls on_stream_drained() once it empties.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "wsx/io/event_loop.hpp"
+#include "wsx/io/tcp_socket.hpp"
+#include "wsx/io/tls_session.hpp"
+
+namespace wsx::io {
+
+class StreamHandler {
+ public:
+  // Plaintext from the peer. The bytes are valid during the call only.
+  virtual void on_stream_data(std::span<std::uint8_t> data) = 0;
+  // Fills `out` with the next buffers to send, in order, and returns how many; 0 when there
+  // is nothing to send. The buffers must stay valid until consume_output().
+  virtual std::size_t gather_output(std::span<ConstBuffer> out) = 0;
+  // The first `n` bytes of what gather_output() returned are sent (or, with TLS, encrypted).
+  virtual void consume_output(std::size_t n) = 0;
+  // The socket was full and now everything gathered has left.
+  virtual void on_stream_drained() {}
+  // The peer finished sending (FIN or TLS close_notify). Writing is still possible.
+  virtual void on_stream_end() {}
+  // The stream failed and is closed (reset, TLS failure with its reason). Called once; any
+  // callback may destroy the stream.
+  virtual void on_stream_error(std::string_view reason) = 0;
+
+ protected:
+  ~StreamHandler() = default;
+};
+
+struct StreamOptions {
+  // Plaintext gathered into TLS per flush while the socket accepts everything; bounds the
+  // ciphertext the stream holds when the socket then fills up.
+  std::size_t max_tls_gather = 256 * 1024;
+};
+
+class Stream final : private IoHandler {
+ public:
+  // Read buffer lent to on_stream_data (one per thread, shared by all streams).
+  static constexpr std::size_t read_buffer_size = 64 * 1024;
+
+  Stream(EventLoop& loop, TcpSocket socket, StreamHandler& handler,
+         std::optional<TlsSession> tls = std::nullopt, const StreamOptions& options = {});
+  ~Stream();  // closes the socket at once if still open
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // Output is waiting: it is gathered at the end of this iteration.
+  void request_flush();
+  void pause_reading();
+  void resume_reading();
+  // Graceful: sends what is left, then close_notify (TLS) and FIN. Reading continues until
+  // the peer ends too; then the owner destroys the stream.
+  void shutdown();
+  // Abrupt: closes the socket now. No callback follows.
+  void close() noexcept;
+
+  bool is_open() const noexcept { return socket_.valid(); }
+  bool write_blocked() const noexcept { return blocked_; }
+  std::size_t unsent_bytes() const noexcept;  // ciphertext held by TLS, not yet on the socket
+  const TlsSession* tls() const noexcept { return tls_ ? &*tls_ : nullptr; }
+  const TcpSocket& socket() const noexcept { return socket_; }
+
+ private:
+  void on_readable() override;
+  void on_writable() override;
+  void on_flush() override;
+  bool deliver(std::span<std::uint8_t> data);  // false if the stream was destroyed
+  void flush();
+  bool write_tls_output();  // false while the socket is full
+  void fail(std::string_view reason);
+  void update_interest();
+
+  EventLoop& loop_;
+  TcpSocket socket_;
+  StreamHandler& handler_;
+  std::optional<TlsSession> tls_;
+  StreamOptions options_;
+  bool reading_ = true;
+  bool ended_ = false;  // the peer finished sending
+  bool blocked_ = false;
+  bool shutdown_requested_ = false;
+  bool shutdown_done_ = false;
+  bool* destroyed_ = nullptr;  // set while a callback runs: it may destroy the stream
+};
+
+}  // namespace wsx::io

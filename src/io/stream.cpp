@@ -1,0 +1,242 @@
+#include "wsx/io/stream.hpp"
+
+#include <cstring>
+#include <memory>
+#include <string>
+
+namespace wsx::io {
+namespace {
+
+// One read buffer per thread, lent to whichever stream is reading: idle connections own none.
+std::span<std::uint8_t> read_buffer() {
+  thread_local std::unique_ptr<std::uint8_t[]> buffer;
+  if (!buffer) buffer = std::make_unique<std::uint8_t[]>(Stream::read_buffer_size);
+  return {buffer.get(), Stream::read_buffer_size};
+}
+
+std::string system_reason(const char* what, int error) {
+  return std::string(what) + ": " + std::strerror(error);
+}
+
+// Marks the stack frame of a callback-running entry point so that a callback destroying the
+// stream is noticed before any member is touched again.
+class DestroyGuard {
+ public:
+  explicit DestroyGuard(bool*& slot) : slot_(slot) { slot_ = &destroyed; }
+  ~DestroyGuard() {
+    if (!destroyed) slot_ = nullptr;
+  }
+  DestroyGuard(const DestroyGuard&) = delete;
+  DestroyGuard& operator=(const DestroyGuard&) = delete;
+  bool destroyed = false;
+
+ private:
+  bool*& slot_;
+};
+
+}  // namespace
+
+Stream::Stream(EventLoop& loop, TcpSocket socket, StreamHandler& handler,
+               std::optional<TlsSession> tls, const StreamOptions& options)
+    : loop_(loop),
+      socket_(std::move(socket)),
+      handler_(handler),
+      tls_(std::move(tls)),
+      options_(options) {
+  if (!socket_.valid()) return;
+  if (loop_.add(socket_.fd(), Interest::read, *this)) {
+    socket_.close();  // is_open() tells the owner
+    return;
+  }
+  // A TLS client's ClientHello is already waiting.
+  if (tls_ && !tls_->pending_output().empty()) loop_.defer_flush(socket_.fd());
+}
+
+Stream::~Stream() {
+  close();
+  if (destroyed_ != nullptr) *destroyed_ = true;
+}
+
+void Stream::request_flush() {
+  if (socket_.valid()) loop_.defer_flush(socket_.fd());
+}
+
+void Stream::pause_reading() {
+  reading_ = false;
+  update_interest();
+}
+
+void Stream::resume_reading() {
+  reading_ = true;
+  update_interest();
+}
+
+void Stream::shutdown() {
+  shutdown_requested_ = true;
+  request_flush();
+}
+
+void Stream::close() noexcept {
+  if (!socket_.valid()) return;
+  loop_.remove(socket_.fd());
+  socket_.close();
+}
+
+std::size_t Stream::unsent_bytes() const noexcept {
+  return tls_ ? tls_->pending_output().size() : 0;
+}
+
+void Stream::update_interest() {
+  if (!socket_.valid()) return;
+  Interest interest = Interest::none;
+  if (reading_ && !ended_) interest = interest | Interest::read;
+  if (blocked_) interest = interest | Interest::write;
+  loop_.modify(socket_.fd(), interest);
+}
+
+void Stream::fail(std::string_view reason) {
+  if (!socket_.valid()) return;
+  if (tls_ && !tls_->pending_output().empty()) {
+    socket_.write(tls_->pending_output());  // best effort: the alert that explains why
+  }
+  close();
+  handler_.on_stream_error(reason);  // may destroy this: the caller returns at once
+}
+
+void Stream::on_readable() {
+  DestroyGuard guard(destroyed_);
+  const std::span<std::uint8_t> buffer = read_buffer();
+  const IoResult result = socket_.read(buffer);
+  switch (result.status) {
+    case IoStatus::would_block:
+      return;
+    case IoStatus::error:
+      fail(system_reason("read failed", result.error));
+      return;
+    case IoStatus::closed:
+      ended_ = true;
+      update_interest();
+      handler_.on_stream_end();
+      return;
+    case IoStatus::ok:
+      break;
+  }
+  if (!tls_) {
+    handler_.on_stream_data(buffer.first(result.bytes));
+    return;
+  }
+  tls_->feed(buffer.first(result.bytes));  // copied in: the buffer is free again
+  for (;;) {
+    const TlsReadResult got = tls_->read(buffer);
+    if (got.status == TlsReadStatus::ok) {
+      handler_.on_stream_data(buffer.first(got.bytes));
+      if (guard.destroyed || !socket_.valid()) return;
+      continue;
+    }
+    if (got.status == TlsReadStatus::failed) {
+      fail(tls_->error());
+      return;
+    }
+    if (got.status == TlsReadStatus::closed) {
+      ended_ = true;
+      update_interest();
+      handler_.on_stream_end();
+      if (guard.destroyed || !socket_.valid()) return;
+    }
+    break;
+  }
+  // Handshake flights and alerts are TLS's own output.
+  if (!tls_->pending_output().empty()) loop_.defer_flush(socket_.fd());
+}
+
+void Stream::on_writable() {
+  DestroyGuard guard(destroyed_);
+  flush();
+}
+
+void Stream::on_flush() {
+  DestroyGuard guard(destroyed_);
+  flush();
+}
+
+bool Stream::write_tls_output() {
+  while (!tls_->pending_output().empty()) {
+    const IoResult result = socket_.write(tls_->pending_output());
+    if (result.status == IoStatus::ok) {
+      tls_->consume_output(result.bytes);
+      continue;
+    }
+    if (result.status == IoStatus::error) fail(system_reason("write failed", result.error));
+    return false;
+  }
+  return true;
+}
+
+// Runs under the caller's DestroyGuard; returns at once when the stream was destroyed.
+void Stream::flush() {
+  if (!socket_.valid()) return;
+  const bool was_blocked = blocked_;
+  blocked_ = false;
+  bool* const destroyed = destroyed_;
+  if (!shutdown_done_) {
+    ConstBuffer buffers[TcpSocket::max_write_buffers];
+    for (;;) {
+      if (tls_ && !write_tls_output()) {
+        if (*destroyed || !socket_.valid()) return;
+        blocked_ = true;  // stop pulling plaintext until the ciphertext leaves
+        break;
+      }
+      const std::size_t count = handler_.gather_output(buffers);
+      if (*destroyed || !socket_.valid()) return;
+      if (count == 0) break;
+      const std::span<const ConstBuffer> gathered(buffers, std::min(count, std::size(buffers)));
+      std::size_t total = 0;
+      if (tls_) {
+        for (const ConstBuffer& buffer : gathered) {
+          if (total >= options_.max_tls_gather) break;
+          if (!tls_->write(buffer)) {
+            fail(tls_->error().empty() ? "TLS write after close" : tls_->error());
+            return;
+          }
+          total += buffer.size();
+        }
+        if (total == 0) break;  // only empty buffers: nothing to do
+        handler_.consume_output(total);
+        if (*destroyed || !socket_.valid()) return;
+        continue;
+      }
+      for (const ConstBuffer& buffer : gathered) total += buffer.size();
+      if (total == 0) break;
+      const IoResult result = socket_.write(gathered);
+      if (result.status == IoStatus::error) {
+        fail(system_reason("write failed", result.error));
+        return;
+      }
+      if (result.bytes > 0) {
+        handler_.consume_output(result.bytes);
+        if (*destroyed || !socket_.valid()) return;
+      }
+      if (result.status == IoStatus::would_block || result.bytes < total) {
+        blocked_ = true;
+        break;
+      }
+    }
+  }
+  if (!blocked_ && shutdown_requested_ && !shutdown_done_) {
+    if (tls_) {
+      tls_->close();
+      if (!write_tls_output()) {
+        if (*destroyed || !socket_.valid()) return;
+        blocked_ = true;
+      }
+    }
+    if (!blocked_) {
+      shutdown_done_ = true;
+      socket_.shutdown_write();
+    }
+  }
+  update_interest();
+  if (was_blocked && !blocked_) handler_.on_stream_drained();
+}
+
+}  // namespace wsx::io

@@ -1,0 +1,231 @@
+#include "wsx/io/stream.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "loop_watchdog.hpp"
+#include "test_certs.hpp"
+#include "wsx/io/connector.hpp"
+#include "wsx/io/listener.hpp"
+
+namespace wsx::io {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string pattern_text(std::size_t size, char salt) {
+  std::string text(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) text[i] = static_cast<char>(i * 13 + i / 1000 + salt);
+  return text;
+}
+
+// Owns a Stream; sends `outgoing` (offered as two buffers, to exercise gathering) and records
+// everything the stream reports.
+class Peer final : public StreamHandler {
+ public:
+  Peer(EventLoop& loop, TcpSocket socket, std::optional<TlsSession> tls, std::string outgoing)
+      : outgoing(std::move(outgoing)),
+        stream(std::make_unique<Stream>(loop, std::move(socket), *this, std::move(tls))) {
+    EXPECT_TRUE(stream->is_open());
+    stream->request_flush();
+  }
+
+  void on_stream_data(std::span<std::uint8_t> data) override {
+    received.append(reinterpret_cast<const char*>(data.data()), data.size());
+    if (on_data) on_data();
+  }
+  std::size_t gather_output(std::span<ConstBuffer> out) override {
+    const auto rest =
+        std::span(reinterpret_cast<const std::uint8_t*>(outgoing.data()), outgoing.size())
+            .subspan(sent);
+    if (rest.empty() || out.size() < 2) return 0;
+    out[0] = rest.first(rest.size() / 2);
+    out[1] = rest.subspan(rest.size() / 2);
+    return 2;
+  }
+  void consume_output(std::size_t n) override {
+    sent += n;
+    EXPECT_LE(sent, outgoing.size());
+  }
+  void on_stream_drained() override { ++drained; }
+  void on_stream_end() override {
+    ended = true;
+    if (on_end) on_end();
+  }
+  void on_stream_error(std::string_view reason) override {
+    error = std::string(reason);
+    if (on_error) on_error();
+  }
+
+  std::string outgoing;
+  std::size_t sent = 0;
+  std::string received;
+  int drained = 0;
+  bool ended = false;
+  std::string error;
+  std::function<void()> on_data, on_end, on_error;
+  std::unique_ptr<Stream> stream;
+};
+
+TlsServerOptions server_options() {
+  TlsServerOptions options;
+  options.certificate_chain_file = test::test_pki().server_chain;
+  options.private_key_file = test::test_pki().server_key;
+  return options;
+}
+
+TlsClientOptions client_options() {
+  TlsClientOptions options;
+  options.ca_file = test::test_pki().ca_certificate;
+  options.use_system_ca = false;
+  return options;
+}
+
+// A listener and a connector on one loop, each side wrapped in a Peer.
+struct Link {
+  Link(bool use_tls, std::string from_client, std::string from_server,
+       std::string_view server_name = "localhost")
+      : listener(loop,
+                 [this, use_tls, from_server](TcpSocket socket, const SocketAddress&) {
+                   std::optional<TlsSession> tls;
+                   if (use_tls) tls.emplace(server_tls);
+                   server =
+                       std::make_unique<Peer>(loop, std::move(socket), std::move(tls), from_server);
+                   if (on_server) on_server();
+                 }),
+        connector(loop) {
+    test::arm_watchdog(loop, 20s);
+    EXPECT_FALSE(listener.listen(SocketAddress::ipv4_loopback(0)));
+    connector.connect(listener.local_address(), [this, use_tls, from_client, server_name](
+                                                    TcpSocket socket, std::error_code error) {
+      ASSERT_FALSE(error) << error.message();
+      std::optional<TlsSession> tls;
+      if (use_tls) tls.emplace(client_tls, server_name);
+      client = std::make_unique<Peer>(loop, std::move(socket), std::move(tls), from_client);
+      if (on_client) on_client();
+    });
+  }
+
+  EventLoop loop;
+  TlsContext server_tls = TlsContext::server(server_options());
+  TlsContext client_tls = TlsContext::client(client_options());
+  Listener listener;
+  Connector connector;
+  std::unique_ptr<Peer> server, client;
+  std::function<void()> on_server, on_client;
+};
+
+void exchange_and_shut_down(bool use_tls) {
+  const std::string from_client = pattern_text(4 << 20, 'c');
+  const std::string from_server = pattern_text(3 << 20, 's');
+  Link link(use_tls, from_client, from_server);
+  int ended = 0;
+  auto wire = [&](Peer& peer, std::size_t expect) {
+    peer.on_data = [&peer, expect] {
+      if (peer.received.size() == expect) peer.stream->shutdown();
+    };
+    peer.on_end = [&] {
+      if (++ended == 2) link.loop.stop();
+    };
+    peer.on_error = [&] {
+      ADD_FAILURE() << peer.error;
+      link.loop.stop();
+    };
+  };
+  link.on_server = [&] { wire(*link.server, from_client.size()); };
+  link.on_client = [&] { wire(*link.client, from_server.size()); };
+  link.loop.run();
+  ASSERT_TRUE(link.server && link.client);
+  EXPECT_TRUE(link.server->received == from_client);
+  EXPECT_TRUE(link.client->received == from_server);
+  EXPECT_TRUE(link.server->ended && link.client->ended);
+  EXPECT_GT(link.server->drained + link.client->drained, 0);  // sockets filled up on the way
+  EXPECT_EQ(link.client->stream->unsent_bytes(), 0u);
+  if (use_tls) {
+    EXPECT_EQ(link.client->stream->tls()->alpn(), "http/1.1");
+  } else {
+    EXPECT_EQ(link.client->stream->tls(), nullptr);
+  }
+}
+
+TEST(Stream, PlainExchangeBothWaysThenGracefulShutdown) {
+  exchange_and_shut_down(false);
+}
+
+TEST(Stream, TlsExchangeBothWaysThenGracefulShutdown) {
+  exchange_and_shut_down(true);
+}
+
+TEST(Stream, PausedReadingAppliesBackpressureToTheSender) {
+  const std::string from_client = pattern_text(8 << 20, 'p');
+  Link link(false, from_client, "");
+  link.on_server = [&] { link.server->stream->pause_reading(); };
+  link.loop.run_after(200ms, [&] {
+    ASSERT_TRUE(link.server && link.client);
+    EXPECT_TRUE(link.server->received.empty());
+    EXPECT_TRUE(link.client->stream->write_blocked());
+    EXPECT_LT(link.client->sent, from_client.size());
+    link.server->stream->resume_reading();
+    link.server->on_data = [&] {
+      if (link.server->received.size() == from_client.size()) link.loop.stop();
+    };
+  });
+  link.loop.run();
+  EXPECT_TRUE(link.server->received == from_client);
+  EXPECT_GE(link.client->drained, 1);
+  EXPECT_FALSE(link.client->stream->write_blocked());
+}
+
+TEST(Stream, HandlerMayDestroyItsStreamInsideACallback) {
+  Link link(true, pattern_text(1 << 20, 'd'), "");
+  link.on_server = [&] { link.server->on_data = [&] { link.server->stream.reset(); }; };
+  link.on_client = [&] {
+    link.client->on_end = [&] { link.loop.stop(); };
+    link.client->on_error = [&] { link.loop.stop(); };
+  };
+  link.loop.run();
+  ASSERT_TRUE(link.server);
+  EXPECT_EQ(link.server->stream, nullptr);
+  EXPECT_FALSE(link.server->received.empty());
+  EXPECT_TRUE(link.client->ended || !link.client->error.empty());
+}
+
+TEST(Stream, TlsVerificationFailureReachesBothHandlers) {
+  Link link(true, "hello", "", "example.com");
+  int errors = 0;
+  auto count = [&] {
+    if (++errors == 2) link.loop.stop();
+  };
+  link.on_server = [&] { link.server->on_error = count; };
+  link.on_client = [&] { link.client->on_error = count; };
+  link.loop.run();
+  EXPECT_EQ(link.client->error, "certificate verify failed: hostname mismatch");
+  EXPECT_NE(link.server->error.find("alert"), std::string::npos) << link.server->error;
+  EXPECT_FALSE(link.client->stream->is_open());
+  EXPECT_TRUE(link.server->received.empty());
+}
+
+TEST(Stream, PeerResetIsReportedAsAnError) {
+  Link link(false, "", "");
+  link.on_client = [&] {
+    // Abortive close: SO_LINGER 0 sends RST instead of FIN.
+    const linger abort_now{1, 0};
+    ::setsockopt(link.client->stream->socket().fd(), SOL_SOCKET, SO_LINGER, &abort_now,
+                 sizeof abort_now);
+    link.loop.run_after(20ms, [&] { link.client->stream.reset(); });
+  };
+  link.on_server = [&] {
+    link.server->on_error = [&] { link.loop.stop(); };
+    link.server->on_end = [&] { link.loop.stop(); };
+  };
+  link.loop.run();
+  ASSERT_TRUE(link.server);
+  EXPECT_NE(link.server->error.find("reset"), std::string::npos) << link.server->error;
+}
+
+}  // namespace
+}  // namespace wsx::io
