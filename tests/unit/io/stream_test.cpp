@@ -161,20 +161,24 @@ TEST(Stream, TlsExchangeBothWaysThenGracefulShutdown) {
 }
 
 TEST(Stream, PausedReadingAppliesBackpressureToTheSender) {
-  const std::string from_client = pattern_text(8 << 20, 'p');
+  // More than the kernel buffers of both ends can hold.
+  const std::string from_client = pattern_text(16 << 20, 'p');
   Link link(false, from_client, "");
   link.on_server = [&] { link.server->stream->pause_reading(); };
-  link.loop.run_after(200ms, [&] {
-    ASSERT_TRUE(link.server && link.client);
-    EXPECT_TRUE(link.server->received.empty());
-    EXPECT_TRUE(link.client->stream->write_blocked());
-    EXPECT_LT(link.client->sent, from_client.size());
-    link.server->stream->resume_reading();
-    link.server->on_data = [&] {
-      if (link.server->received.size() == from_client.size()) link.loop.stop();
-    };
-  });
+  link.on_client = [&] {
+    link.loop.run_after(200ms, [&] {
+      ASSERT_TRUE(link.server);
+      EXPECT_TRUE(link.server->received.empty());
+      EXPECT_TRUE(link.client->stream->write_blocked());
+      EXPECT_LT(link.client->sent, from_client.size());
+      link.server->stream->resume_reading();
+      link.server->on_data = [&] {
+        if (link.server->received.size() == from_client.size()) link.loop.stop();
+      };
+    });
+  };
   link.loop.run();
+  ASSERT_TRUE(link.server && link.client);
   EXPECT_TRUE(link.server->received == from_client);
   EXPECT_GE(link.client->drained, 1);
   EXPECT_FALSE(link.client->stream->write_blocked());
