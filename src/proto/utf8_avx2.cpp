@@ -12,11 +12,11 @@
 // A block that passes is a valid prefix: it may end in an unfinished character, which the next
 // block (or the scalar state machine, for the tail) checks. A block that fails is handed to the
 // state machine too, which finds the exact byte.
-#include <immintrin.h>
-
 #include "utf8_internal.hpp"
 
 #if WSX_X86_64
+#include <immintrin.h>
+
 namespace wsx::proto::detail {
 namespace {
 
