@@ -348,21 +348,27 @@ class CountingHandler : public EventHandler {
 };
 
 TEST(ConnectionZeroCopy, WholeMessagesInTheInputAllocateNothing) {
-  for (Role role : {Role::server, Role::client}) {
-    Connection c(options_for(role));
-    Bytes bytes;
-    for (int i = 0; i < 100; ++i) {
-      const Bytes f = i % 2 ? peer_frame(role, 0x1, "caf\xC3\xA9 text")
+  // With permessage-deflate negotiated too: no inflater is made until a compressed message.
+  for (bool deflate : {false, true}) {
+    for (Role role : {Role::server, Role::client}) {
+      ConnectionOptions options = options_for(role);
+      if (deflate) options.deflate = DeflateParams{};
+      Connection c(options);
+      Bytes bytes;
+      for (int i = 0; i < 100; ++i) {
+        const Bytes f = i % 2
+                            ? peer_frame(role, 0x1, "caf\xC3\xA9 text")
                             : peer_frame(role, 0x2, std::string(static_cast<std::size_t>(i), 'b'));
-      bytes.insert(bytes.end(), f.begin(), f.end());
+        bytes.insert(bytes.end(), f.begin(), f.end());
+      }
+      const Bytes pong = peer_frame(role, 0xA, "pong");
+      bytes.insert(bytes.end(), pong.begin(), pong.end());
+      CountingHandler handler;
+      const std::size_t before = allocation_count;
+      c.receive(bytes, handler);
+      EXPECT_EQ(allocation_count, before);
+      EXPECT_EQ(handler.events, 101u);
     }
-    const Bytes pong = peer_frame(role, 0xA, "pong");
-    bytes.insert(bytes.end(), pong.begin(), pong.end());
-    CountingHandler handler;
-    const std::size_t before = allocation_count;
-    c.receive(bytes, handler);
-    EXPECT_EQ(allocation_count, before);
-    EXPECT_EQ(handler.events, 101u);
   }
 }
 
