@@ -1,0 +1,176 @@
+// One WebSocket connection as the application sees it, shared by the server and the client.
+//
+// Callbacks receive a `WebSocket&` on the connection's loop thread; everything on it must be
+// called from that thread. To reach a connection from another thread, take a WebSocketHandle
+// (handle()) and post to it: the work runs on the loop if the connection still exists then.
+//
+// Sending never blocks and never writes at once: frames are queued and every frame queued during
+// one loop iteration leaves in one writev at its end. send() tells the caller what happened
+// (SendStatus): queued, queued but the peer is behind (wait for drain), refused by the
+// backpressure limit, or not sent because the connection is closing.
+//
+// Timeouts (all per connection, one timer in the wheel):
+// - idle: after `idle_timeout` without a byte from the peer a ping is sent; if still nothing
+//   arrives within `idle_ping_wait`, the connection is closed with 1001 (going away: this end
+//   leaves a connection it considers dead; 1011 would claim an internal error, 1008 a policy
+//   breach by the peer). Sending does not count as activity: a peer that only receives must still
+//   answer pings, which every conforming peer does automatically.
+// - closing handshake: after our close frame, `close_timeout` for the peer's reply and its TCP
+//   close; then the connection is dropped and the close callback reports 1006, not clean.
+#pragma once
+
+#include <any>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "wsx/proto/connection.hpp"
+
+namespace wsx {
+
+using MessageKind = proto::MessageKind;
+
+// A whole message. `data` is valid during the callback only (often a view into the read buffer).
+struct Message {
+  std::span<const std::uint8_t> data;
+  MessageKind kind = MessageKind::text;
+
+  std::string_view text() const noexcept {
+    return {reinterpret_cast<const char*>(data.data()), data.size()};
+  }
+};
+
+enum class SendStatus : std::uint8_t {
+  success,       // queued; it leaves at the end of this loop iteration
+  backpressure,  // queued, but the peer is behind (socket full or over the limit): wait for drain
+  dropped,       // NOT queued: over max_backpressure with BackpressurePolicy::refuse
+  closed,        // NOT queued: the connection is closing or closed — also when this very send
+                 // went over max_backpressure with BackpressurePolicy::close (close 1008 follows)
+  invalid,       // NOT queued: misuse (control payload > 125 bytes, unsendable close code, a data
+                 // frame in the middle of our own fragmented message, ...)
+};
+
+// What happens when a send would take the buffered amount over max_backpressure while bytes
+// are already waiting (a single message is always accepted on an empty queue, so a message
+// larger than the limit can still be sent).
+enum class BackpressurePolicy : std::uint8_t {
+  refuse,  // the send returns dropped; the connection stays open (wait for drain, then resend)
+  close,   // the connection is closed with 1008 (policy violation: a consumer too slow)
+};
+
+struct CloseInfo {
+  // The peer's close code (1005 when its close frame had none), or the code of the rule it broke
+  // (1002, 1007, 1009, ...), or 1006 when the transport ended without a closing handshake.
+  std::uint16_t code = 1006;
+  std::string_view reason;
+  bool clean = false;  // true when close frames were exchanged and the peer broke no rule
+};
+
+struct WebSocketOptions {
+  std::size_t max_message_size = 16 * 1024 * 1024;                     // larger → close 1009
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(120);  // 0: never idle out
+  std::chrono::milliseconds idle_ping_wait = std::chrono::seconds(10);
+  std::chrono::milliseconds close_timeout = std::chrono::seconds(5);
+  std::size_t max_backpressure = 4 * 1024 * 1024;  // bytes queued and not yet on the socket
+  BackpressurePolicy backpressure_policy = BackpressurePolicy::refuse;
+};
+
+class WebSocket;
+
+// Type-erased callbacks; every one is optional. They run on the connection's loop thread and may
+// call anything on the WebSocket, including close(). After `close` no callback follows.
+struct WebSocketHandlers {
+  std::function<void(WebSocket&)> open;
+  std::function<void(WebSocket&, Message)> message;
+  // The socket had filled up (a send returned backpressure) and everything queued has now left.
+  std::function<void(WebSocket&)> drain;
+  std::function<void(WebSocket&, std::span<const std::uint8_t>)> ping;  // answered already
+  std::function<void(WebSocket&, std::span<const std::uint8_t>)> pong;
+  std::function<void(WebSocket&, const CloseInfo&)> close;
+};
+
+class WebSocketHandle;
+
+class WebSocket {
+ public:
+  WebSocket(const WebSocket&) = delete;
+  WebSocket& operator=(const WebSocket&) = delete;
+
+  SendStatus send(std::span<const std::uint8_t> data, MessageKind kind = MessageKind::binary,
+                  bool compress = true);
+  SendStatus send(std::string_view text, MessageKind kind = MessageKind::text,
+                  bool compress = true);
+  // One piece of a message sent as several frames (`kind` of the first piece counts). Until the
+  // piece with `fin`, other data sends return invalid (control frames are fine).
+  SendStatus send_fragment(std::span<const std::uint8_t> data, MessageKind kind, bool fin,
+                           bool compress = true);
+  SendStatus ping(std::span<const std::uint8_t> payload = {});
+  SendStatus pong(std::span<const std::uint8_t> payload = {});
+  // Starts the closing handshake (1005 sends no code). The close callback fires when it ends.
+  SendStatus close(std::uint16_t code = 1000, std::string_view reason = {});
+  // Drops the TCP connection now, without a closing handshake (close callback: 1006).
+  void terminate();
+
+  // Bytes queued and not yet handed to the kernel (TLS: ciphertext included).
+  std::size_t buffered_amount() const noexcept;
+  bool is_open() const noexcept;                  // the protocol is open: data may be sent
+  std::string_view subprotocol() const noexcept;  // chosen in the handshake, empty if none
+  bool compressed() const noexcept;               // permessage-deflate negotiated
+  std::string remote_address() const;             // "127.0.0.1:51234", "[::1]:51234"
+
+  // Per-connection application data, set at upgrade (server) or by the user at any time.
+  std::any& user_data() noexcept;
+  template <class T>
+  T* data() noexcept {
+    return std::any_cast<T>(&user_data());
+  }
+
+  // Pub/sub (server connections; a client connection has no topics and returns false / 0).
+  bool subscribe(std::string_view topic);
+  bool unsubscribe(std::string_view topic);
+  bool subscribed(std::string_view topic) const;
+  // Publishes to every subscriber of `topic` on every thread except this connection. Returns
+  // false when the connection has no topics.
+  bool publish(std::string_view topic, std::span<const std::uint8_t> data,
+               MessageKind kind = MessageKind::binary);
+  bool publish(std::string_view topic, std::string_view text, MessageKind kind = MessageKind::text);
+
+  // A thread-safe handle to this connection.
+  WebSocketHandle handle();
+
+ protected:
+  WebSocket() = default;
+  ~WebSocket() = default;
+};
+
+namespace detail {
+struct HandleState;
+}
+
+// Reaches a connection from any thread. Copyable; may outlive the connection and its loop:
+// work for a connection that is gone by the time it runs is dropped. Each function returns
+// false when the work could not even be handed to the loop (the loop no longer exists or the
+// handle is empty); true does not mean the connection still existed.
+class WebSocketHandle {
+ public:
+  WebSocketHandle() = default;
+
+  bool send(std::span<const std::uint8_t> data, MessageKind kind = MessageKind::binary);
+  bool send(std::string_view text, MessageKind kind = MessageKind::text);
+  bool close(std::uint16_t code = 1000, std::string_view reason = {});
+  // Runs `task` on the connection's loop with the connection, if it still exists then.
+  bool post(std::function<void(WebSocket&)> task);
+  bool empty() const noexcept { return state_ == nullptr; }
+
+ private:
+  friend class WebSocket;
+  explicit WebSocketHandle(std::shared_ptr<detail::HandleState> state) : state_(std::move(state)) {}
+  std::shared_ptr<detail::HandleState> state_;
+};
+
+}  // namespace wsx

@@ -1,0 +1,440 @@
+#include "session/session.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "session/handle_state.hpp"
+#include "session/topics.hpp"
+#include "wsx/proto/errors.hpp"
+
+namespace wsx::session {
+
+void Handshake::on_timeout(Session& session) {
+  session.abort();
+}
+
+void Handshake::on_failed(Session&, std::string_view) {}
+
+Session::Entry::~Entry() {
+  if (--session_.depth_ != 0) return;
+  if (session_.handshake_ended_ && session_.handshake_) session_.handshake_.reset();
+  if (session_.transport_closed_) session_.owner_.release(session_);  // destroys the session
+}
+
+Session::Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::TlsSession> tls,
+                 const SessionConfig& config, SessionOwner& owner,
+                 std::unique_ptr<Handshake> handshake)
+    : loop_(loop),
+      config_(&config),
+      owner_(owner),
+      stream_(loop, std::move(socket), *this, std::move(tls)),
+      handshake_(std::move(handshake)),
+      timeout_([this] { on_timeout(); }) {}
+
+Session::~Session() {
+  if (topics_registry_ != nullptr) topics_registry_->unsubscribe_all(*this);
+  if (handle_state_) handle_state_->connection = nullptr;
+}
+
+bool Session::start(io::Clock::duration handshake_timeout) {
+  if (!stream_.is_open()) return false;
+  if (handshake_timeout > io::Clock::duration::zero()) loop_.arm(timeout_, handshake_timeout);
+  return true;
+}
+
+proto::ConnectionState Session::protocol_state() const noexcept {
+  return connection_ ? connection_->state() : proto::ConnectionState::open;
+}
+
+// ------------------------------------------------------------------ handshake phase
+
+void Session::write_raw(std::string_view bytes) {
+  raw_output_.append(bytes);
+  stream_.request_flush();
+}
+
+void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
+  proto::ConnectionOptions options;
+  options.role = params.role;
+  options.max_message_size = config_->options.max_message_size;
+  options.deflate = params.deflate;
+  options.deflate_tuning = config_->deflate_tuning;
+  connection_.emplace(options);
+  compressed_ = params.deflate.has_value();
+  subprotocol_ = std::move(params.subprotocol);
+  user_data_ = std::move(params.user_data);
+  handshake_ended_ = true;
+  phase_ = Phase::idle;
+  if (config_->options.idle_timeout.count() > 0) {
+    loop_.arm(timeout_, config_->options.idle_timeout);
+  } else {
+    timeout_.cancel();
+  }
+  if (config_->handlers.open) config_->handlers.open(*this);
+  if (!rest.empty() && !transport_closed_) {
+    receive(rest);
+  } else {
+    after_output();
+  }
+}
+
+void Session::reject() {
+  handshake_ended_ = true;
+  phase_ = Phase::closing;
+  loop_.arm(timeout_, config_->options.close_timeout);
+  shutdown_sent_ = true;
+  stream_.shutdown();
+}
+
+void Session::abort() {
+  handshake_ended_ = true;
+  stream_.close();
+  finish();
+}
+
+// ------------------------------------------------------------------ entry points
+
+void Session::on_stream_data(std::span<std::uint8_t> data) {
+  Entry entry(*this);
+  if (!connection_) {
+    if (handshake_ && !handshake_ended_) handshake_->on_data(*this, data);
+    return;
+  }
+  if (phase_ == Phase::idle || phase_ == Phase::ping_sent) {
+    phase_ = Phase::idle;
+    if (config_->options.idle_timeout.count() > 0) {
+      loop_.arm(timeout_, config_->options.idle_timeout);  // a field write while moving later
+    }
+  }
+  receive(data);
+}
+
+void Session::receive(std::span<std::uint8_t> data) {
+  connection_->receive(data, *this);
+  after_output();
+}
+
+void Session::on_event(const proto::Event& event) {
+  const WebSocketHandlers& handlers = config_->handlers;
+  switch (event.kind) {
+    case proto::EventKind::message:
+    case proto::EventKind::fragment:  // not enabled: whole messages only
+      if (handlers.message) handlers.message(*this, Message{event.data, event.message_kind});
+      return;
+    case proto::EventKind::ping:
+      if (handlers.ping) handlers.ping(*this, event.data);
+      return;
+    case proto::EventKind::pong:
+      if (handlers.pong) handlers.pong(*this, event.data);
+      return;
+    case proto::EventKind::close:
+      closing_started();
+      report_close(event.close_code, event.close_reason, true);
+      return;
+    case proto::EventKind::error:
+      closing_started();
+      report_close(event.close_code, proto::describe(event.error), false);
+      return;
+  }
+}
+
+void Session::on_timeout() {
+  Entry entry(*this);
+  switch (phase_) {
+    case Phase::handshake:
+      if (handshake_ && !handshake_ended_) {
+        handshake_->on_timeout(*this);
+      } else {
+        abort();
+      }
+      return;
+    case Phase::idle:
+      // Silence: ask the peer for a sign of life before giving up on it.
+      connection_->ping();
+      phase_ = Phase::ping_sent;
+      loop_.arm(timeout_, config_->options.idle_ping_wait);
+      after_output();
+      return;
+    case Phase::ping_sent:
+      start_close(1001, "idle timeout");
+      return;
+    case Phase::closing:
+      report_close(1006, "closing handshake timed out", false);
+      stream_.close();
+      finish();
+      return;
+    case Phase::done:
+      return;
+  }
+}
+
+void Session::on_stream_end() {
+  Entry entry(*this);
+  if (!connection_) {
+    if (handshake_ && !handshake_ended_) handshake_->on_failed(*this, {});
+  } else {
+    report_close(1006, "connection closed without a closing handshake", false);
+  }
+  stream_.close();
+  finish();
+}
+
+void Session::on_stream_error(std::string_view reason) {
+  Entry entry(*this);
+  if (!connection_) {
+    if (handshake_ && !handshake_ended_) handshake_->on_failed(*this, reason);
+  } else {
+    report_close(1006, reason, false);
+  }
+  finish();
+}
+
+void Session::run(const std::function<void(WebSocket&)>& task) {
+  Entry entry(*this);
+  if (transport_closed_) return;
+  task(*this);
+}
+
+void Session::going_away() {
+  Entry entry(*this);
+  if (transport_closed_) return;
+  if (!connection_) {
+    abort();
+    return;
+  }
+  if (connection_->state() == proto::ConnectionState::open) start_close(1001, "server going away");
+}
+
+// ------------------------------------------------------------------ output
+
+std::size_t Session::queued_bytes() const noexcept {
+  return raw_output_.size() + shared_bytes_ + (connection_ ? connection_->buffered_amount() : 0);
+}
+
+std::size_t Session::gather_output(std::span<io::ConstBuffer> out) {
+  std::size_t n = 0;
+  if (out.empty()) return 0;
+  if (!raw_output_.empty()) {
+    out[n++] = {reinterpret_cast<const std::uint8_t*>(raw_output_.data()), raw_output_.size()};
+  }
+  if (!connection_) return n;
+  const std::span<const std::uint8_t> pending = connection_->pending_output();
+  std::uint64_t position = connection_consumed_;
+  // Connection output and shared frames interleave in the order they were queued: each shared
+  // frame follows the Connection bytes that existed when it was queued.
+  for (std::size_t i = shared_head_; i < shared_.size(); ++i) {
+    if (n == out.size()) return n;
+    const QueuedFrame& queued = shared_[i];
+    if (queued.after > position) {
+      out[n++] = pending.subspan(position - connection_consumed_, queued.after - position);
+      position = queued.after;
+      if (n == out.size()) return n;
+    }
+    std::span<const std::uint8_t> frame(queued.frame->bytes);
+    if (i == shared_head_) frame = frame.subspan(shared_offset_);
+    out[n++] = frame;
+  }
+  const std::uint64_t end = connection_consumed_ + pending.size();
+  if (n < out.size() && position < end) out[n++] = pending.subspan(position - connection_consumed_);
+  return n;
+}
+
+void Session::consume_output(std::size_t n) {
+  Entry entry(*this);
+  if (!raw_output_.empty()) {
+    const std::size_t taken = std::min(n, raw_output_.size());
+    raw_output_.erase(0, taken);
+    n -= taken;
+    if (raw_output_.empty()) std::string().swap(raw_output_);  // handshake bytes: not kept
+  }
+  while (n > 0 && connection_) {
+    if (shared_head_ < shared_.size() && shared_[shared_head_].after == connection_consumed_) {
+      QueuedFrame& queued = shared_[shared_head_];
+      const std::size_t left = queued.frame->bytes.size() - shared_offset_;
+      const std::size_t taken = std::min(n, left);
+      shared_offset_ += taken;
+      shared_bytes_ -= taken;
+      n -= taken;
+      if (taken == left) {
+        queued.frame.reset();
+        shared_offset_ = 0;
+        if (++shared_head_ == shared_.size()) {
+          shared_.clear();
+          shared_head_ = 0;
+        }
+      }
+      continue;
+    }
+    const std::uint64_t limit = shared_head_ < shared_.size()
+                                    ? shared_[shared_head_].after - connection_consumed_
+                                    : connection_->buffered_amount();
+    const std::size_t taken = static_cast<std::size_t>(std::min<std::uint64_t>(n, limit));
+    if (taken == 0) break;  // more consumed than gathered: cannot happen, never loop on it
+    connection_->consume_output(taken);
+    connection_consumed_ += taken;
+    n -= taken;
+  }
+  if (paused_reading_ && buffered_amount() <= config_->options.max_backpressure / 2) {
+    paused_reading_ = false;
+    stream_.resume_reading();
+  }
+  if (saw_backpressure_ && queued_bytes() == 0 && !close_reported_ && connection_ &&
+      connection_->state() == proto::ConnectionState::open) {
+    saw_backpressure_ = false;
+    if (config_->handlers.drain) config_->handlers.drain(*this);
+  }
+}
+
+void Session::on_stream_drained() {
+  Entry entry(*this);
+  if (paused_reading_) {
+    paused_reading_ = false;
+    stream_.resume_reading();
+  }
+  if (saw_backpressure_ && queued_bytes() == 0 && !close_reported_ && connection_ &&
+      connection_->state() == proto::ConnectionState::open) {
+    saw_backpressure_ = false;
+    if (config_->handlers.drain) config_->handlers.drain(*this);
+  }
+}
+
+void Session::after_output() {
+  if (transport_closed_) return;
+  if (queued_bytes() > 0) stream_.request_flush();
+  if (!connection_) return;
+  const proto::ConnectionState state = connection_->state();
+  if ((state == proto::ConnectionState::closed || state == proto::ConnectionState::failed) &&
+      !shutdown_sent_) {
+    // Closing handshake done (or the peer failed it): the server closes TCP first (RFC 6455
+    // §7.1.1). The stream sends what is left, then FIN; the peer's FIN ends the session.
+    shutdown_sent_ = true;
+    stream_.shutdown();
+  }
+  // A peer that sends but does not read (pings, or requests whose answers pile up) must not
+  // grow our output without bound: stop reading until it catches up.
+  if (!paused_reading_ && buffered_amount() > config_->options.max_backpressure) {
+    paused_reading_ = true;
+    stream_.pause_reading();
+  }
+}
+
+void Session::closing_started() {
+  if (phase_ == Phase::closing || phase_ == Phase::done) return;
+  phase_ = Phase::closing;
+  loop_.arm(timeout_, config_->options.close_timeout);
+}
+
+void Session::report_close(std::uint16_t code, std::string_view reason, bool clean) {
+  if (close_reported_ || !connection_) return;
+  close_reported_ = true;
+  if (config_->handlers.close) config_->handlers.close(*this, CloseInfo{code, reason, clean});
+}
+
+void Session::finish() {
+  if (transport_closed_) return;
+  transport_closed_ = true;
+  phase_ = Phase::done;
+  timeout_.cancel();
+  stream_.close();
+  if (depth_ > 0) return;  // the outermost entry point releases
+  // Called from outside any entry point (user code on the loop): release from a posted task,
+  // so that the caller may still touch the WebSocket until it returns.
+  std::shared_ptr<detail::HandleState> state = make_handle();
+  loop_.post([state] {
+    if (state->connection != nullptr) static_cast<Session*>(state->connection)->run([](auto&) {});
+  });
+}
+
+// ------------------------------------------------------------------ sending
+
+SendStatus Session::admit(std::size_t size) {
+  if (!connection_ || transport_closed_ || connection_->state() != proto::ConnectionState::open) {
+    return SendStatus::closed;
+  }
+  const std::size_t buffered = buffered_amount();
+  if (buffered > 0 && buffered + size > config_->options.max_backpressure) {
+    saw_backpressure_ = true;
+    if (config_->options.backpressure_policy == BackpressurePolicy::refuse) {
+      return SendStatus::dropped;
+    }
+    start_close(1008, "send buffer limit exceeded: peer too slow");
+    return SendStatus::closed;
+  }
+  return SendStatus::success;
+}
+
+SendStatus Session::sent(proto::SendResult result) {
+  switch (result) {
+    case proto::SendResult::ok:
+      break;
+    case proto::SendResult::closed:
+      return SendStatus::closed;
+    case proto::SendResult::invalid:
+      return SendStatus::invalid;
+  }
+  after_output();
+  if (stream_.write_blocked() || buffered_amount() > config_->options.max_backpressure) {
+    saw_backpressure_ = true;
+    return SendStatus::backpressure;
+  }
+  return SendStatus::success;
+}
+
+SendStatus Session::send_message(std::span<const std::uint8_t> data, MessageKind kind,
+                                 bool compress) {
+  if (sending_fragments_) return SendStatus::invalid;
+  const SendStatus admitted = admit(data.size());
+  if (admitted != SendStatus::success) return admitted;
+  return sent(connection_->send(kind, data, proto::SendFlags{compress}));
+}
+
+SendStatus Session::send_piece(std::span<const std::uint8_t> data, MessageKind kind, bool fin,
+                               bool compress) {
+  const SendStatus admitted = admit(data.size());
+  if (admitted != SendStatus::success) return admitted;
+  const proto::SendResult result =
+      connection_->send_fragment(kind, data, fin, proto::SendFlags{compress});
+  if (result == proto::SendResult::ok) sending_fragments_ = !fin;
+  return sent(result);
+}
+
+SendStatus Session::send_control(bool ping, std::span<const std::uint8_t> payload) {
+  const SendStatus admitted = admit(payload.size());
+  if (admitted != SendStatus::success) return admitted;
+  return sent(ping ? connection_->ping(payload) : connection_->pong(payload));
+}
+
+SendStatus Session::start_close(std::uint16_t code, std::string_view reason) {
+  if (!connection_ || transport_closed_) return SendStatus::closed;
+  const proto::SendResult result = connection_->close(code, reason);
+  if (result == proto::SendResult::ok) {
+    closing_started();
+    after_output();
+    return SendStatus::success;
+  }
+  return result == proto::SendResult::closed ? SendStatus::closed : SendStatus::invalid;
+}
+
+SendStatus Session::send_shared(const std::shared_ptr<const SharedFrame>& frame) {
+  if (sending_fragments_) return SendStatus::invalid;  // cannot interleave with our fragments
+  const SendStatus admitted = admit(frame->bytes.size());
+  if (admitted != SendStatus::success) return admitted;
+  const std::span<const std::uint8_t> payload = frame->payload();
+  if (compressed_ && payload.size() >= config_->deflate_tuning.threshold) {
+    return sent(connection_->send(frame->kind, payload, proto::SendFlags{true}));
+  }
+  shared_.push_back({frame, connection_consumed_ + connection_->buffered_amount()});
+  shared_bytes_ += frame->bytes.size();
+  return sent(proto::SendResult::ok);
+}
+
+std::shared_ptr<detail::HandleState> Session::make_handle() {
+  if (!handle_state_) {
+    handle_state_ = std::make_shared<detail::HandleState>();
+    handle_state_->loop = loop_.handle();
+    handle_state_->connection = this;
+  }
+  return handle_state_;
+}
+
+}  // namespace wsx::session

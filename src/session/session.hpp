@@ -1,0 +1,211 @@
+// The per-connection runtime behind wsx::WebSocket, shared by the server and the client.
+//
+// A Session owns the Stream (TCP or TLS) and, once the opening handshake is done, the protocol
+// Connection. It has two phases:
+//   1. handshake: bytes from the peer go to a Handshake object (the server's request parser or
+//      the client's response checker), which may write_raw() HTTP bytes and finally calls
+//      open() (WebSocket protocol starts), reject() (send a response, then close) or abort().
+//   2. open: bytes go to Connection::receive, events become the WebSocketHandlers callbacks,
+//      Connection output (plus frames shared by publish) is pulled into the Stream.
+//
+// Lifetime: the session is created by its owner (server worker or client) and tells the owner
+// when it is done through SessionOwner::release(), which must destroy it. release() is only ever
+// called when no session code is on the stack (from the outermost entry point), so the owner may
+// delete the session at once. Everything runs on the loop thread.
+//
+// Stable interface for the client layer: the constructor, start(), write_raw(), open(),
+// reject(), abort(), going_away(), and the Handshake / SessionOwner interfaces below.
+#pragma once
+
+#include <any>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wsx/io/event_loop.hpp"
+#include "wsx/io/stream.hpp"
+#include "wsx/io/tcp_socket.hpp"
+#include "wsx/io/timeout_wheel.hpp"
+#include "wsx/io/tls_session.hpp"
+#include "wsx/proto/connection.hpp"
+#include "wsx/websocket.hpp"
+
+namespace wsx::session {
+
+class Session;
+class TopicRegistry;
+struct SharedFrame;
+struct Topic;
+
+// Shared by every connection of a route (server) or of a client; must outlive its sessions.
+struct SessionConfig {
+  WebSocketOptions options;
+  WebSocketHandlers handlers;
+  proto::DeflateTuning deflate_tuning;  // how our compressor runs when deflate is negotiated
+};
+
+// Drives the opening handshake. Owned by the session and destroyed (after the call that ended
+// it returns) once open(), reject() or abort() was called.
+class Handshake {
+ public:
+  virtual ~Handshake() = default;
+  // Bytes from the peer (valid during the call). Keep what you need.
+  virtual void on_data(Session& session, std::span<std::uint8_t> data) = 0;
+  // The handshake did not finish within its timeout. The default drops the connection.
+  virtual void on_timeout(Session& session);
+  // The transport ended or failed before open(); the session is released right after.
+  // `reason` is empty when the peer just closed.
+  virtual void on_failed(Session& session, std::string_view reason);
+};
+
+class SessionOwner {
+ public:
+  // The session is finished and its transport closed: destroy it now.
+  virtual void release(Session& session) noexcept = 0;
+
+ protected:
+  ~SessionOwner() = default;
+};
+
+// What the protocol phase starts with.
+struct OpenParams {
+  proto::Role role = proto::Role::server;
+  std::optional<proto::DeflateParams> deflate;  // as negotiated
+  std::string subprotocol;
+  std::any user_data;
+};
+
+class Session final : public WebSocket, private io::StreamHandler, private proto::EventHandler {
+ public:
+  Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::TlsSession> tls,
+          const SessionConfig& config, SessionOwner& owner, std::unique_ptr<Handshake> handshake);
+  ~Session();
+
+  // Arms the handshake timeout (0: none). Returns false when the transport could not even be
+  // registered; the owner then destroys the session itself (release() is not called).
+  bool start(io::Clock::duration handshake_timeout);
+
+  // ---- handshake phase (from Handshake callbacks or right after start())
+  // Queues bytes to send before any WebSocket frame (an HTTP request or response head).
+  void write_raw(std::string_view bytes);
+  // Starts the WebSocket protocol: the open callback fires, then `rest` (bytes that followed
+  // the handshake head) is processed as frames. Throws std::invalid_argument for deflate
+  // params with a window outside 8-15 (negotiation never yields those).
+  void open(OpenParams params, std::span<std::uint8_t> rest = {});
+  // Sends what write_raw() queued (say a rejection), then closes the transport gracefully.
+  void reject();
+  // Drops the transport now. No WebSocket callback fires after this.
+  void abort();
+
+  // ---- any phase
+  // Graceful shutdown: an open connection gets close 1001 and close_timeout to answer; one still
+  // in its handshake is dropped.
+  void going_away();
+  // Queues a frame built once for many connections (server role). With permessage-deflate and
+  // a message the route compresses, the payload is compressed for this connection instead
+  // (context takeover makes the compressed bytes differ per connection).
+  SendStatus send_shared(const std::shared_ptr<const SharedFrame>& frame);
+  // Runs `task` as an entry point (for work posted to the loop: a task that closes or
+  // terminates the connection is safe).
+  void run(const std::function<void(WebSocket&)>& task);
+
+  io::EventLoop& loop() noexcept { return loop_; }
+  const SessionConfig& config() const noexcept { return *config_; }
+  bool handshaking() const noexcept { return !connection_.has_value(); }
+  proto::ConnectionState protocol_state() const noexcept;
+  void set_topics(TopicRegistry* registry) noexcept { topics_registry_ = registry; }
+  TopicRegistry* topics_registry() const noexcept { return topics_registry_; }
+  const io::Stream& stream() const noexcept { return stream_; }
+
+  // Intrusive links for the owner's list of live sessions (to reach all of them at shutdown).
+  Session* owner_prev = nullptr;
+  Session* owner_next = nullptr;
+
+ private:
+  friend class WebSocket;
+  friend class TopicRegistry;
+  enum class Phase : std::uint8_t { handshake, idle, ping_sent, closing, done };
+
+  struct QueuedFrame {
+    std::shared_ptr<const SharedFrame> frame;
+    std::uint64_t after = 0;  // position in the Connection's output stream it must follow
+  };
+
+  // Runs at the start of every entry point (stream callbacks, timeout, posted tasks); the
+  // outermost one releases the session once it is done.
+  class Entry {
+   public:
+    explicit Entry(Session& session) : session_(session) { ++session_.depth_; }
+    ~Entry();
+    Entry(const Entry&) = delete;
+    Entry& operator=(const Entry&) = delete;
+
+   private:
+    Session& session_;
+  };
+
+  // io::StreamHandler
+  void on_stream_data(std::span<std::uint8_t> data) override;
+  std::size_t gather_output(std::span<io::ConstBuffer> out) override;
+  void consume_output(std::size_t n) override;
+  void on_stream_drained() override;
+  void on_stream_end() override;
+  void on_stream_error(std::string_view reason) override;
+  // proto::EventHandler
+  void on_event(const proto::Event& event) override;
+
+  void on_timeout();
+  void receive(std::span<std::uint8_t> data);
+  void after_output();  // flush, close-state bookkeeping, backpressure reading pause
+  void closing_started();
+  void report_close(std::uint16_t code, std::string_view reason, bool clean);
+  void finish();  // transport closed: release when the outermost entry returns
+  SendStatus admit(std::size_t size);
+  SendStatus sent(proto::SendResult result);
+  std::size_t queued_bytes() const noexcept;
+
+  // WebSocket implementation
+  SendStatus send_message(std::span<const std::uint8_t> data, MessageKind kind, bool compress);
+  SendStatus send_piece(std::span<const std::uint8_t> data, MessageKind kind, bool fin,
+                        bool compress);
+  SendStatus send_control(bool ping, std::span<const std::uint8_t> payload);
+  SendStatus start_close(std::uint16_t code, std::string_view reason);
+  std::shared_ptr<detail::HandleState> make_handle();
+
+  io::EventLoop& loop_;
+  const SessionConfig* config_;
+  SessionOwner& owner_;
+  io::Stream stream_;
+  std::optional<proto::Connection> connection_;
+  std::unique_ptr<Handshake> handshake_;   // until the protocol starts
+  std::string raw_output_;                 // HTTP bytes before any frame
+  std::vector<QueuedFrame> shared_;        // frames shared with other connections
+  std::size_t shared_head_ = 0;            // first entry of shared_ not yet fully sent
+  std::size_t shared_offset_ = 0;          // bytes of that entry already sent
+  std::size_t shared_bytes_ = 0;           // bytes of shared_ not yet sent
+  std::uint64_t connection_consumed_ = 0;  // Connection output bytes consumed so far
+  io::Timeout timeout_;
+  std::any user_data_;
+  std::string subprotocol_;
+  std::vector<Topic*> topics_;
+  TopicRegistry* topics_registry_ = nullptr;
+  std::shared_ptr<detail::HandleState> handle_state_;  // created on the first handle()
+  Phase phase_ = Phase::handshake;
+  std::uint8_t depth_ = 0;
+  bool close_reported_ = false;
+  bool handshake_ended_ = false;  // open/reject/abort called: delete handshake_ when safe
+  bool sending_fragments_ = false;
+  bool saw_backpressure_ = false;  // a send returned backpressure: drain is due
+  bool paused_reading_ = false;
+  bool transport_closed_ = false;
+  bool shutdown_sent_ = false;
+  bool compressed_ = false;  // permessage-deflate negotiated
+};
+
+}  // namespace wsx::session

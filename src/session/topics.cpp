@@ -1,0 +1,117 @@
+#include "session/topics.hpp"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "session/session.hpp"
+#include "wsx/proto/frame.hpp"
+
+namespace wsx::session {
+
+std::shared_ptr<const SharedFrame> make_shared_frame(MessageKind kind,
+                                                     std::span<const std::uint8_t> payload) {
+  auto frame = std::make_shared<SharedFrame>();
+  proto::FrameHeader header;
+  header.opcode = kind == MessageKind::text ? proto::Opcode::text : proto::Opcode::binary;
+  header.payload_length = payload.size();
+  frame->bytes.resize(proto::frame_header_size(payload.size(), false) + payload.size());
+  frame->header_size = proto::encode_frame_header(header, frame->bytes.data());
+  std::copy(payload.begin(), payload.end(), frame->bytes.begin() + frame->header_size);
+  frame->kind = kind;
+  return frame;
+}
+
+TopicRegistry::~TopicRegistry() {
+  for (auto& [name, topic] : topics_) {
+    for (Session* session : topic.subscribers) session->topics_.clear();
+  }
+}
+
+bool TopicRegistry::subscribe(Session& session, std::string_view name) {
+  auto found = topics_.find(name);
+  if (found == topics_.end()) {
+    found = topics_.emplace(std::string(name), Topic{std::string(name), {}}).first;
+  }
+  Topic& topic = found->second;
+  if (std::find(session.topics_.begin(), session.topics_.end(), &topic) != session.topics_.end()) {
+    return false;
+  }
+  topic.subscribers.push_back(&session);
+  session.topics_.push_back(&topic);
+  return true;
+}
+
+bool TopicRegistry::unsubscribe(Session& session, std::string_view name) {
+  const auto found = topics_.find(name);
+  if (found == topics_.end()) return false;
+  Topic& topic = found->second;
+  const auto mine = std::find(session.topics_.begin(), session.topics_.end(), &topic);
+  if (mine == session.topics_.end()) return false;
+  *mine = session.topics_.back();
+  session.topics_.pop_back();
+  const auto entry = std::find(topic.subscribers.begin(), topic.subscribers.end(), &session);
+  *entry = topic.subscribers.back();
+  topic.subscribers.pop_back();
+  if (topic.subscribers.empty()) topics_.erase(found);
+  return true;
+}
+
+void TopicRegistry::unsubscribe_all(Session& session) {
+  while (!session.topics_.empty()) {
+    const std::string name = session.topics_.back()->name;
+    unsubscribe(session, name);
+  }
+}
+
+bool TopicRegistry::subscribed(const Session& session, std::string_view name) const {
+  const auto found = topics_.find(name);
+  if (found == topics_.end()) return false;
+  const Topic* topic = &found->second;
+  return std::find(session.topics_.begin(), session.topics_.end(), topic) != session.topics_.end();
+}
+
+std::size_t TopicRegistry::subscribers(std::string_view name) const {
+  const auto found = topics_.find(name);
+  return found == topics_.end() ? 0 : found->second.subscribers.size();
+}
+
+std::size_t TopicRegistry::deliver(std::string_view name,
+                                   const std::shared_ptr<const SharedFrame>& frame,
+                                   const Session* exclude) {
+  const auto found = topics_.find(name);
+  if (found == topics_.end()) return 0;
+  std::size_t delivered = 0;
+  // Sending never destroys a session or changes subscriptions (no callback runs), so the list
+  // is stable while we walk it.
+  for (Session* session : found->second.subscribers) {
+    if (session == exclude) continue;
+    const SendStatus status = session->send_shared(frame);
+    if (status == SendStatus::success || status == SendStatus::backpressure) ++delivered;
+  }
+  return delivered;
+}
+
+void TopicHub::attach(io::EventLoop& loop, TopicRegistry& registry) {
+  members_.push_back({&loop, loop.handle(), &registry});
+}
+
+bool TopicHub::publish(std::string_view topic, MessageKind kind,
+                       std::span<const std::uint8_t> payload, const Session* exclude) {
+  const std::shared_ptr<const SharedFrame> frame = make_shared_frame(kind, payload);
+  bool all = true;
+  std::shared_ptr<const std::string> name;
+  for (const Member& member : members_) {
+    if (member.loop->in_loop_thread()) {
+      member.registry->deliver(topic, frame, exclude);
+      continue;
+    }
+    if (!name) name = std::make_shared<const std::string>(topic);
+    TopicRegistry* registry = member.registry;
+    all &=
+        member.handle.post([registry, name, frame] { registry->deliver(*name, frame, nullptr); });
+  }
+  return all;
+}
+
+}  // namespace wsx::session

@@ -1,0 +1,96 @@
+// Pub/sub for server connections. A published message is framed ONCE (server frames are not
+// masked) into a SharedFrame, and the same bytes are queued on every subscriber of every loop:
+// nothing is re-framed per subscriber. Exception: a subscriber with permessage-deflate whose route
+// would compress the message gets it compressed by its own compressor (context takeover makes
+// compressed bytes depend on each connection's history).
+//
+// Each loop has a TopicRegistry (its subscribers, touched only on that loop's thread); the
+// server's TopicHub fans a publish out to every registry: directly for the caller's own loop,
+// through one posted task per other loop.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "wsx/io/event_loop.hpp"
+#include "wsx/websocket.hpp"
+
+namespace wsx::session {
+
+class Session;
+
+struct SharedFrame {
+  std::vector<std::uint8_t> bytes;  // header + payload
+  std::size_t header_size = 0;
+  MessageKind kind = MessageKind::binary;
+
+  std::span<const std::uint8_t> payload() const noexcept {
+    return std::span<const std::uint8_t>(bytes).subspan(header_size);
+  }
+};
+
+// One unmasked, uncompressed, unfragmented data frame (server role).
+std::shared_ptr<const SharedFrame> make_shared_frame(MessageKind kind,
+                                                     std::span<const std::uint8_t> payload);
+
+struct Topic {
+  std::string name;
+  std::vector<Session*> subscribers;
+};
+
+class TopicHub;
+
+// Loop thread only.
+class TopicRegistry {
+ public:
+  explicit TopicRegistry(TopicHub* hub = nullptr) : hub_(hub) {}
+  ~TopicRegistry();
+  TopicRegistry(const TopicRegistry&) = delete;
+  TopicRegistry& operator=(const TopicRegistry&) = delete;
+
+  bool subscribe(Session& session, std::string_view topic);  // false if already subscribed
+  bool unsubscribe(Session& session, std::string_view topic);
+  void unsubscribe_all(Session& session);
+  bool subscribed(const Session& session, std::string_view topic) const;
+  std::size_t subscribers(std::string_view topic) const;
+  // Queues `frame` on every subscriber except `exclude`; returns how many got it.
+  std::size_t deliver(std::string_view topic, const std::shared_ptr<const SharedFrame>& frame,
+                      const Session* exclude);
+  TopicHub* hub() const noexcept { return hub_; }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, Topic, Hash, std::equal_to<>> topics_;
+  TopicHub* hub_;
+};
+
+// Any thread. Loops are attached before they run and must outlive the hub's use.
+class TopicHub {
+ public:
+  void attach(io::EventLoop& loop, TopicRegistry& registry);
+  // Frames the message once and delivers it on every attached loop. `exclude` (a connection of
+  // the calling loop) is skipped. Returns false if some loop could not take it (stopped).
+  bool publish(std::string_view topic, MessageKind kind, std::span<const std::uint8_t> payload,
+               const Session* exclude = nullptr);
+
+ private:
+  struct Member {
+    io::EventLoop* loop;
+    io::LoopHandle handle;
+    TopicRegistry* registry;
+  };
+  std::vector<Member> members_;
+};
+
+}  // namespace wsx::session
