@@ -92,6 +92,8 @@ class Session final : public WebSocket, private io::StreamHandler, private proto
   bool start(io::Clock::duration handshake_timeout);
 
   // ---- handshake phase (from Handshake callbacks or right after start())
+  // Switches to the configuration of the route the request chose (before open()).
+  void set_config(const SessionConfig& config) noexcept { config_ = &config; }
   // Queues bytes to send before any WebSocket frame (an HTTP request or response head).
   void write_raw(std::string_view bytes);
   // Starts the WebSocket protocol: the open callback fires, then `rest` (bytes that followed

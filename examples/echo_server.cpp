@@ -1,0 +1,60 @@
+// Echoes every message with its opcode, on any path. Stops gracefully on SIGINT / SIGTERM.
+//   echo_server [--host 127.0.0.1] [--port 9001] [--threads N] [--compress]
+//               [--max-message BYTES] [--tls-cert FILE --tls-key FILE]
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "wsx/server.hpp"
+
+int main(int argc, char** argv) {
+  std::string host = "127.0.0.1", cert, key;
+  unsigned long port = 9001, threads = 1, max_message = 16 * 1024 * 1024;
+  bool compress = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (flag == "--compress" || flag == "--deflate") {
+      compress = true;
+    } else if (value != nullptr && flag == "--host") {
+      host = argv[++i];
+    } else if (value != nullptr && flag == "--port") {
+      port = std::strtoul(argv[++i], nullptr, 10);
+    } else if (value != nullptr && flag == "--threads") {
+      threads = std::strtoul(argv[++i], nullptr, 10);
+    } else if (value != nullptr && flag == "--max-message") {
+      max_message = std::strtoul(argv[++i], nullptr, 10);
+    } else if (value != nullptr && flag == "--tls-cert") {
+      cert = argv[++i];
+    } else if (value != nullptr && flag == "--tls-key") {
+      key = argv[++i];
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--host H] [--port N] [--threads N] [--compress] "
+                   "[--max-message BYTES] [--tls-cert FILE --tls-key FILE]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+
+  wsx::ServerOptions options{.threads = static_cast<unsigned>(threads), .handle_signals = true};
+  if (!cert.empty() || !key.empty()) options.tls = wsx::ServerTlsOptions{cert, key};
+  wsx::Server server(options);
+  wsx::Behavior echo{
+      .max_message_size = max_message,
+      .max_backpressure = 2 * max_message + 1024 * 1024,  // a pipelined echo of big messages
+      .message = [](wsx::WebSocket& ws, wsx::Message msg) { ws.send(msg.data, msg.kind); },
+  };
+  if (compress) echo.deflate = wsx::proto::DeflateServerOptions{};
+  server.route("/*", std::move(echo));
+  if (const std::error_code error = server.listen(host, static_cast<std::uint16_t>(port))) {
+    std::fprintf(stderr, "cannot listen on %s:%lu: %s %s\n", host.c_str(), port,
+                 error.message().c_str(), server.tls_error().c_str());
+    return 1;
+  }
+  std::printf("echo_server listening on %s:%u\n", host.c_str(), server.port());
+  std::fflush(stdout);
+  server.run();
+  return 0;
+}

@@ -1,0 +1,188 @@
+// A WebSocket server: N threads, each with its own event loop and its own SO_REUSEPORT listener
+// on the same port, routes by path, behaviours per route, TLS, pub/sub topics, graceful shutdown.
+//
+//   wsx::Server server({.threads = 2});
+//   server.route("/echo", {.message = [](wsx::WebSocket& ws, wsx::Message msg) {
+//     ws.send(msg.data, msg.kind);
+//   }});
+//   server.listen("127.0.0.1", 9001);
+//   server.run();
+//
+// Routes: "/chat" matches that path exactly; "/rooms/*" every path starting with "/rooms/";
+// "/*" every path. An exact route beats a prefix route; the longest prefix wins. Add routes
+// before run().
+//
+// What a request gets, in this order: an oversized head 431, a malformed one 400; an unknown
+// path 404; a request that is not a WebSocket upgrade 426 (Upgrade Required), other handshake
+// errors 400 (RFC 6455 §4.2.1); an Origin the route's policy refuses 403; then the route's
+// upgrade callback decides (accept, or any status/headers/body). Over `max_connections`, 503.
+// A handshake not finished within `handshake_timeout` is dropped without an answer.
+#pragma once
+
+#include <any>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "wsx/proto/deflate.hpp"
+#include "wsx/proto/handshake.hpp"
+#include "wsx/proto/http_head.hpp"
+#include "wsx/websocket.hpp"
+
+namespace wsx {
+
+// The request, as the upgrade callback sees it. Views are valid during the callback only.
+struct UpgradeRequest {
+  std::string_view method;
+  std::string_view target;  // path + "?" + query as sent
+  std::string_view path;
+  std::string_view query;  // without "?"
+  std::string_view host;
+  std::optional<std::string_view> origin;
+  std::string_view remote_address;                 // "127.0.0.1:51234"
+  std::span<const std::string_view> subprotocols;  // offered, in the client's order
+  const proto::HttpHead* head = nullptr;           // every header
+
+  std::optional<std::string_view> header(std::string_view name) const noexcept {
+    return head != nullptr ? head->header(name) : std::nullopt;
+  }
+};
+
+struct UpgradeDecision {
+  bool accepted = true;
+  // Accept: the subprotocol to use; it must be one the client offered (otherwise none is sent).
+  // Empty: the route's `subprotocols` preference list decides.
+  std::string subprotocol;
+  std::any user_data;  // becomes WebSocket::user_data()
+  // Reject: status, headers and body of the answer. Accept: extra headers on the 101.
+  int status = 0;
+  proto::HeaderList headers;
+  std::string body;
+
+  static UpgradeDecision accept(std::string subprotocol = {}, std::any user_data = {},
+                                proto::HeaderList headers = {}) {
+    UpgradeDecision decision;
+    decision.subprotocol = std::move(subprotocol);
+    decision.user_data = std::move(user_data);
+    decision.headers = std::move(headers);
+    return decision;
+  }
+  static UpgradeDecision reject(int status, std::string body = {}, proto::HeaderList headers = {}) {
+    UpgradeDecision decision;
+    decision.accepted = false;
+    decision.status = status;
+    decision.body = std::move(body);
+    decision.headers = std::move(headers);
+    return decision;
+  }
+};
+
+// Which browser pages may open a connection (RFC 6455 §10.2). A request without Origin does
+// not come from a browser and passes unless `required`. Refused requests get 403.
+struct OriginPolicy {
+  enum class Mode : std::uint8_t {
+    any,          // every Origin
+    same_origin,  // the Origin's host[:port] equals the Host header (default ports ignored)
+    allow_list,   // one of `allowed`, compared case-insensitively ("https://example.com")
+  };
+  Mode mode = Mode::any;
+  std::vector<std::string> allowed;
+  bool required = false;
+
+  static OriginPolicy allow_any() { return {}; }
+  static OriginPolicy same_origin(bool required = false) {
+    return {Mode::same_origin, {}, required};
+  }
+  static OriginPolicy allow(std::vector<std::string> origins, bool required = false) {
+    return {Mode::allow_list, std::move(origins), required};
+  }
+  bool permits(std::optional<std::string_view> origin, std::string_view host) const;
+};
+
+// One route: its upgrade policy, its options and its callbacks (see WebSocketHandlers).
+struct Behavior {
+  std::function<UpgradeDecision(const UpgradeRequest&)> upgrade;  // empty: accept all
+  std::vector<std::string> subprotocols;  // our preference; the first one the client offers wins
+  OriginPolicy origin;
+  std::size_t max_message_size = WebSocketOptions{}.max_message_size;
+  std::chrono::milliseconds idle_timeout = WebSocketOptions{}.idle_timeout;
+  std::chrono::milliseconds idle_ping_wait = WebSocketOptions{}.idle_ping_wait;
+  std::chrono::milliseconds close_timeout = WebSocketOptions{}.close_timeout;
+  std::size_t max_backpressure = WebSocketOptions{}.max_backpressure;
+  BackpressurePolicy backpressure_policy = WebSocketOptions{}.backpressure_policy;
+  // Accept permessage-deflate offers with these parameters (nullopt: decline them). The
+  // tuning (level, memLevel, window, threshold) is how our compressor runs.
+  std::optional<proto::DeflateServerOptions> deflate;
+
+  std::function<void(WebSocket&)> open;
+  std::function<void(WebSocket&, Message)> message;
+  std::function<void(WebSocket&)> drain;
+  std::function<void(WebSocket&, std::span<const std::uint8_t>)> ping;
+  std::function<void(WebSocket&, std::span<const std::uint8_t>)> pong;
+  std::function<void(WebSocket&, const CloseInfo&)> close;
+};
+
+struct ServerTlsOptions {
+  std::string certificate_chain_file;  // PEM, leaf first
+  std::string private_key_file;        // PEM
+  std::string client_ca_file;          // request client certificates signed by this CA
+  bool require_client_certificate = false;
+};
+
+struct ServerOptions {
+  unsigned threads = 0;                  // 0: one per hardware thread
+  std::size_t max_connections = 100000;  // handshaking ones included; more get 503
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);  // TLS included
+  std::size_t max_head_size = 8192;  // request head bytes; more → 431
+  std::size_t max_headers = 64;      // more → 431
+  // stop(): how long connections get to answer close 1001 before they are dropped.
+  std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(5);
+  bool handle_signals = false;          // run(): SIGINT / SIGTERM start a graceful stop()
+  std::optional<ServerTlsOptions> tls;  // wss:// on every listener
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  Server& route(std::string pattern, Behavior behavior);
+
+  // Binds `host` (an IP literal, or "localhost" for 127.0.0.1) on every thread. Port 0 picks a
+  // free port: see port(). Call before run(); may be called for several addresses.
+  std::error_code listen(std::string_view host, std::uint16_t port);
+  std::uint16_t port() const noexcept;  // of the first listener
+  // Why the TLS context could not be created (certificate or key file), empty if fine.
+  const std::string& tls_error() const noexcept;
+
+  // Serves until stop() (or a signal with handle_signals) and the graceful shutdown are done.
+  // Thread 0 is the calling thread.
+  void run();
+  // Any thread: stop accepting, close every connection with 1001, wait for the answers up to
+  // shutdown_timeout, then run() returns.
+  void stop();
+
+  // Any thread: frames the message once and queues it on every subscriber of `topic`.
+  bool publish(std::string_view topic, std::span<const std::uint8_t> data,
+               MessageKind kind = MessageKind::binary);
+  bool publish(std::string_view topic, std::string_view text, MessageKind kind = MessageKind::text);
+
+  std::size_t connections() const noexcept;  // open or handshaking, all threads
+  unsigned threads() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wsx

@@ -1,0 +1,114 @@
+#include "wsx/server.hpp"
+
+#include <csignal>
+#include <thread>
+
+#include "server/worker.hpp"
+#include "wsx/io/signal_watcher.hpp"
+#include "wsx/io/socket_address.hpp"
+
+namespace wsx {
+
+struct Server::Impl {
+  server::ServerShared shared;
+  std::vector<std::unique_ptr<server::Worker>> workers;
+  std::string tls_error;
+  std::atomic<bool> stop_requested{false};
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+  impl_->shared.options = std::move(options);
+  const ServerOptions& opts = impl_->shared.options;
+  impl_->shared.handshake_config.options.close_timeout = std::chrono::seconds(2);
+  if (opts.tls) {
+    io::TlsServerOptions tls;
+    tls.certificate_chain_file = opts.tls->certificate_chain_file;
+    tls.private_key_file = opts.tls->private_key_file;
+    tls.client_ca_file = opts.tls->client_ca_file;
+    tls.require_client_certificate = opts.tls->require_client_certificate;
+    io::TlsContext context = io::TlsContext::server(tls);
+    if (context.ok()) {
+      impl_->shared.tls.emplace(std::move(context));
+    } else {
+      impl_->tls_error = context.error();
+    }
+  }
+  for (unsigned i = 0; i < opts.threads; ++i) {
+    impl_->workers.push_back(std::make_unique<server::Worker>(impl_->shared));
+  }
+}
+
+Server::~Server() = default;
+
+Server& Server::route(std::string pattern, Behavior behavior) {
+  impl_->shared.router.add(std::move(pattern), std::move(behavior));
+  return *this;
+}
+
+std::error_code Server::listen(std::string_view host, std::uint16_t port) {
+  if (!impl_->tls_error.empty()) return std::make_error_code(std::errc::invalid_argument);
+  std::optional<io::SocketAddress> address = host == "localhost"
+                                                 ? io::SocketAddress::ipv4_loopback(port)
+                                                 : io::SocketAddress::parse(host, port);
+  if (!address) return std::make_error_code(std::errc::invalid_argument);
+  for (auto& worker : impl_->workers) {
+    if (const std::error_code error = worker->listen(*address)) return error;
+    // Port 0: the first worker picked one; the others join it.
+    if (address->port() == 0) address = io::SocketAddress::parse(address->ip(), worker->port());
+  }
+  return {};
+}
+
+std::uint16_t Server::port() const noexcept {
+  return impl_->workers.front()->port();
+}
+
+const std::string& Server::tls_error() const noexcept {
+  return impl_->tls_error;
+}
+
+void Server::run() {
+  std::optional<io::SignalWatcher> signals;
+  server::Worker& first = *impl_->workers.front();
+  if (impl_->shared.options.handle_signals) {
+    // Before the other threads start, so that they inherit the blocked mask.
+    signals.emplace(first.loop(), std::initializer_list<int>{SIGINT, SIGTERM},
+                    [this](int) { stop(); });
+  }
+  if (impl_->stop_requested.load()) {
+    for (auto& worker : impl_->workers)
+      worker->loop().post([w = worker.get()] { w->begin_shutdown(); });
+  }
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < impl_->workers.size(); ++i) {
+    threads.emplace_back([worker = impl_->workers[i].get()] { worker->loop().run(); });
+  }
+  first.loop().run();
+  for (std::thread& thread : threads) thread.join();
+}
+
+void Server::stop() {
+  if (impl_->stop_requested.exchange(true)) return;
+  for (auto& worker : impl_->workers) {
+    worker->loop().post([w = worker.get()] { w->begin_shutdown(); });
+  }
+}
+
+bool Server::publish(std::string_view topic, std::span<const std::uint8_t> data, MessageKind kind) {
+  return impl_->shared.topics.publish(topic, kind, data);
+}
+
+bool Server::publish(std::string_view topic, std::string_view text, MessageKind kind) {
+  return publish(topic, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, kind);
+}
+
+std::size_t Server::connections() const noexcept {
+  return impl_->shared.connections.load();
+}
+
+unsigned Server::threads() const noexcept {
+  return static_cast<unsigned>(impl_->workers.size());
+}
+
+}  // namespace wsx

@@ -1,0 +1,112 @@
+#include "server/worker.hpp"
+
+#include "server/upgrade_handshake.hpp"
+
+namespace wsx::server {
+namespace {
+
+// Connections past max_connections still get their 503 (a closed socket would look like a
+// network failure), up to this many extra; beyond that they are closed at once.
+std::size_t refusal_allowance(std::size_t max_connections) {
+  return std::max<std::size_t>(64, max_connections / 8);
+}
+
+}  // namespace
+
+Worker::Worker(ServerShared& shared) : shared_(shared), topics_(&shared.topics) {
+  shared_.topics.attach(loop_, topics_);
+}
+
+Worker::~Worker() {
+  listeners_.clear();
+  destroy_all();
+}
+
+std::error_code Worker::listen(const io::SocketAddress& address) {
+  auto listener = std::make_unique<io::Listener>(
+      loop_, [this](io::TcpSocket socket, const io::SocketAddress& peer) {
+        accept(std::move(socket), peer);
+      });
+  io::ListenOptions options;
+  options.reuse_port = true;
+  if (const std::error_code error = listener->listen(address, options)) return error;
+  listeners_.push_back(std::move(listener));
+  return {};
+}
+
+std::uint16_t Worker::port() const {
+  return listeners_.empty() ? 0 : listeners_.front()->local_address().port();
+}
+
+void Worker::accept(io::TcpSocket socket, const io::SocketAddress&) {
+  const std::size_t max = shared_.options.max_connections;
+  const std::size_t count = shared_.connections.fetch_add(1) + 1;
+  if (stopping_ || count > max + refusal_allowance(max)) {
+    shared_.connections.fetch_sub(1);
+    return;  // the socket closes as it goes out of scope
+  }
+  std::optional<io::TlsSession> tls;
+  if (shared_.tls) tls.emplace(*shared_.tls);
+  auto* session =
+      new session::Session(loop_, std::move(socket), std::move(tls), shared_.handshake_config,
+                           *this, std::make_unique<UpgradeHandshake>(shared_));
+  if (!session->start(shared_.options.handshake_timeout)) {
+    delete session;
+    shared_.connections.fetch_sub(1);
+    return;
+  }
+  session->set_topics(&topics_);
+  session->owner_next = sessions_;
+  if (sessions_ != nullptr) sessions_->owner_prev = session;
+  sessions_ = session;
+  if (count > max) UpgradeHandshake::refuse(*session, 503);
+}
+
+void Worker::unlink(session::Session& session) noexcept {
+  if (session.owner_prev != nullptr) session.owner_prev->owner_next = session.owner_next;
+  if (session.owner_next != nullptr) session.owner_next->owner_prev = session.owner_prev;
+  if (sessions_ == &session) sessions_ = session.owner_next;
+  session.owner_prev = session.owner_next = nullptr;
+}
+
+void Worker::release(session::Session& session) noexcept {
+  unlink(session);
+  delete &session;
+  shared_.connections.fetch_sub(1);
+  if (stopping_ && sessions_ == nullptr) loop_.stop();
+}
+
+void Worker::destroy_all() noexcept {
+  while (sessions_ != nullptr) {
+    session::Session* session = sessions_;
+    unlink(*session);
+    delete session;
+    shared_.connections.fetch_sub(1);
+  }
+}
+
+void Worker::begin_shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  for (auto& listener : listeners_) listener->close();
+  // going_away() may release the session it is called on (one still handshaking): step first.
+  for (session::Session* session = sessions_; session != nullptr;) {
+    session::Session* next = session->owner_next;
+    session->going_away();
+    session = next;
+  }
+  if (sessions_ == nullptr) {
+    loop_.stop();
+    return;
+  }
+  shutdown_timer_ = loop_.run_after(shared_.options.shutdown_timeout, [this] {
+    for (session::Session* session = sessions_; session != nullptr;) {
+      session::Session* next = session->owner_next;
+      session->terminate();
+      session = next;
+    }
+    loop_.stop();
+  });
+}
+
+}  // namespace wsx::server

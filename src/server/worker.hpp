@@ -1,0 +1,63 @@
+// One server thread: its event loop, its listeners (SO_REUSEPORT on the shared port), its live
+// sessions and its topic registry. Everything here runs on the worker's loop thread, except
+// begin_shutdown() which is posted to it.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/router.hpp"
+#include "session/session.hpp"
+#include "session/topics.hpp"
+#include "wsx/io/event_loop.hpp"
+#include "wsx/io/listener.hpp"
+#include "wsx/io/tls_context.hpp"
+#include "wsx/server.hpp"
+
+namespace wsx::server {
+
+// What the workers of one server share (read-only once run() started, but the counter).
+struct ServerShared {
+  ServerOptions options;
+  Router router;
+  session::SessionConfig handshake_config;  // before a route is chosen (rejections)
+  std::optional<io::TlsContext> tls;
+  session::TopicHub topics;
+  std::atomic<std::size_t> connections{0};
+};
+
+class Worker final : private session::SessionOwner {
+ public:
+  explicit Worker(ServerShared& shared);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  io::EventLoop& loop() noexcept { return loop_; }
+  session::TopicRegistry& topics() noexcept { return topics_; }
+  ServerShared& shared() noexcept { return shared_; }
+  std::error_code listen(const io::SocketAddress& address);
+  std::uint16_t port() const;
+  // Loop thread: stop accepting, close 1001 everywhere, stop the loop when all are gone or
+  // when the shutdown timeout passes.
+  void begin_shutdown();
+
+ private:
+  void accept(io::TcpSocket socket, const io::SocketAddress& peer);
+  void release(session::Session& session) noexcept override;
+  void unlink(session::Session& session) noexcept;
+  void destroy_all() noexcept;
+
+  ServerShared& shared_;
+  io::EventLoop loop_;
+  session::TopicRegistry topics_;
+  std::vector<std::unique_ptr<io::Listener>> listeners_;
+  session::Session* sessions_ = nullptr;  // intrusive list through owner_prev / owner_next
+  bool stopping_ = false;
+  io::TimerId shutdown_timer_ = 0;
+};
+
+}  // namespace wsx::server
