@@ -1,0 +1,164 @@
+// A WebSocket client: connect by URL (ws:// or wss://) on an event loop, with subprotocols,
+// extra headers, Origin, a permessage-deflate offer, TLS options, timeouts and optional
+// reconnection with exponential backoff.
+//
+//   wsx::ClientOptions options;
+//   options.url = "wss://example.com/chat";
+//   wsx::ClientHandlers handlers;
+//   handlers.open = [](wsx::WebSocket& ws) { ws.send("hello"); };
+//   handlers.message = [](wsx::WebSocket& ws, wsx::Message m) { ...; ws.close(); };
+//   handlers.error = [](const wsx::ClientError& e) { std::cerr << e.message << "\n"; };
+//   wsx::ClientResult result = wsx::run_client(options, handlers);  // or Client on your loop
+//
+// The connection itself is the same wsx::WebSocket the server hands out, with the same
+// callbacks; `error` adds what only a client can meet: a name that does not resolve, a refused
+// TCP connection, a TLS failure, a handshake refused with an HTTP status, or none in time.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "wsx/backoff.hpp"
+#include "wsx/proto/deflate.hpp"
+#include "wsx/url.hpp"
+#include "wsx/websocket.hpp"
+
+namespace wsx {
+
+namespace io {
+class EventLoop;
+}
+
+// What the TLS layer does for a wss:// URL. The server is verified (certificate chain against
+// the trusted CAs, and the URL's host name or IP address) unless insecure_skip_verify is set.
+struct ClientTlsOptions {
+  std::string ca_file;                 // PEM bundle to trust; empty: the system store
+  bool use_system_ca = true;           // also trust the system store when ca_file is set
+  bool insecure_skip_verify = false;   // for testing only: no chain or host check at all
+  std::string certificate_chain_file;  // optional client certificate (PEM, leaf first)
+  std::string private_key_file;
+};
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct ClientOptions {
+  std::string url;                        // ws://host[:port]/path?query or wss://...
+  std::vector<std::string> subprotocols;  // offered in this order
+  std::optional<std::string> origin;      // the Origin header, if any
+  HeaderList extra_headers;  // e.g. Authorization; not the ones the handshake writes itself
+  std::optional<proto::DeflateClientOptions> deflate;  // offer permessage-deflate
+  ClientTlsOptions tls;
+  // Name resolution and TCP connect, per address tried (each resolved address in turn).
+  std::chrono::milliseconds connect_timeout{10'000};
+  // From the TCP connection to the server's 101 (the TLS handshake included).
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::size_t max_response_head = 16 * 1024;  // the server's handshake response head
+  std::size_t max_error_body = 16 * 1024;     // body of a refusal kept for ClientError::body
+  WebSocketOptions websocket;  // message size limit, idle and close timeouts, backpressure
+  ReconnectOptions reconnect;
+  std::uint64_t reconnect_seed = 0;  // jitter seed; 0 draws one
+};
+
+enum class ClientErrorKind : std::uint8_t {
+  resolve_failed,     // the host name did not resolve
+  connect_failed,     // TCP: refused, unreachable, ... (every address was tried)
+  connect_timeout,    // TCP: no answer within connect_timeout
+  tls_failed,         // TLS handshake: verification failed, alert from the server, ...
+  handshake_timeout,  // no complete 101 response within handshake_timeout
+  handshake_refused,  // the server answered with another status: see status, headers, body
+  handshake_invalid,  // the response broke RFC 6455 §4.1 / RFC 7692 or was not HTTP
+  connection_lost,    // the transport ended before the handshake completed
+};
+
+std::string_view describe(ClientErrorKind kind) noexcept;
+
+struct ClientError {
+  ClientErrorKind kind = ClientErrorKind::connection_lost;
+  std::string message;  // precise: "connect to 127.0.0.1:9 failed: Connection refused", ...
+  std::string address;  // the address the failure happened on ("[::1]:443"), if any
+  // handshake_refused (and handshake_invalid when the response head parsed): the response.
+  int status = 0;
+  std::string reason;
+  HeaderList headers;
+  std::string body;  // at most max_error_body bytes
+  // Whether a reconnect follows, and when.
+  bool will_retry = false;
+  std::chrono::milliseconds retry_in{0};
+};
+
+struct ClientHandlers : WebSocketHandlers {
+  // A connection attempt failed (see ClientError). Not called for a connection that opened:
+  // its end is reported by `close`.
+  std::function<void(const ClientError&)> error;
+  // The client has nothing more to do: the connection ended (or never opened) and no reconnect
+  // follows. Called once per connect().
+  std::function<void()> done;
+};
+
+class Client {
+ public:
+  // Everything runs on `loop`'s thread: call connect(), close() and the rest from it (or before
+  // the loop runs, from the thread that will run it). The loop must outlive the client.
+  Client(io::EventLoop& loop, ClientOptions options, ClientHandlers handlers);
+  // Drops any connection or attempt at once; no callback follows. Do not destroy the client
+  // from inside one of its callbacks (post the destruction to the loop instead).
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Starts connecting (resolution never blocks the loop). Throws std::invalid_argument, with a
+  // message saying what is wrong, for a bad URL, options the handshake cannot send (a header with
+  // CR/LF, a repeated subprotocol, ...) or a TLS configuration that fails to load. Calling it
+  // again while connecting or connected does nothing.
+  void connect();
+  // Ends the connection and any reconnecting: an open connection gets a closing handshake, an
+  // attempt in progress is abandoned (then `done`).
+  void close(std::uint16_t code = 1000, std::string_view reason = {});
+
+  // The open connection, or nullptr.
+  WebSocket* socket() noexcept;
+  bool is_open() const noexcept;
+  // Sends on the open connection; closed when there is none.
+  SendStatus send(std::string_view text, MessageKind kind = MessageKind::text);
+  SendStatus send(std::span<const std::uint8_t> data, MessageKind kind = MessageKind::binary);
+
+  const Url& url() const noexcept;
+  // Headers of the last 101 response (valid once open).
+  const HeaderList& response_headers() const noexcept;
+  // Negotiated permessage-deflate parameters of the open connection.
+  const std::optional<proto::DeflateParams>& deflate() const noexcept;
+  // The address of the current or last connection attempt ("127.0.0.1:9000").
+  const std::string& address() const noexcept;
+  // Connections opened so far, and failed attempts since the last one opened.
+  std::size_t connections_opened() const noexcept;
+  std::size_t failed_attempts() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// How a blocking run ended.
+struct ClientResult {
+  bool opened = false;               // a connection opened at least once
+  std::optional<ClientError> error;  // the last failed attempt, if the last thing was a failure
+  std::uint16_t close_code = 1006;   // of the last connection that opened
+  std::string close_reason;
+  bool clean = false;
+};
+
+// Runs a client on its own event loop on the calling thread until `done`. The handlers may use
+// the WebSocket they receive as usual; a connection is closed by calling close() on it. Throws
+// like Client::connect().
+ClientResult run_client(const ClientOptions& options, ClientHandlers handlers);
+
+}  // namespace wsx

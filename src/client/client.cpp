@@ -1,0 +1,401 @@
+#include "wsx/client.hpp"
+
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include "handshake_driver.hpp"
+#include "reconnect_policy.hpp"
+#include "session/session.hpp"
+#include "wsx/io/connector.hpp"
+#include "wsx/io/resolver.hpp"
+#include "wsx/io/tls_context.hpp"
+#include "wsx/proto/handshake.hpp"
+
+namespace wsx {
+namespace {
+
+// One resolver for every client of the process: its worker threads are shared instead of
+// started per client (a load generator may hold thousands of clients).
+io::Resolver& shared_resolver() {
+  static io::Resolver resolver;
+  return resolver;
+}
+
+}  // namespace
+
+struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListener {
+  enum class State : std::uint8_t { idle, resolving, connecting, handshaking, open, waiting };
+
+  Impl(io::EventLoop& event_loop, ClientOptions client_options, ClientHandlers client_handlers)
+      : loop(event_loop),
+        options(std::move(client_options)),
+        handlers(std::move(client_handlers)),
+        backoff(options.reconnect, options.reconnect_seed),
+        connector(event_loop) {
+    config.options = options.websocket;
+    if (options.deflate) config.deflate_tuning = options.deflate->tuning;
+    config.handlers.open = [this](WebSocket& ws) { on_open(ws); };
+    config.handlers.message = [this](WebSocket& ws, Message message) {
+      if (handlers.message) handlers.message(ws, message);
+    };
+    config.handlers.drain = [this](WebSocket& ws) {
+      if (handlers.drain) handlers.drain(ws);
+    };
+    config.handlers.ping = [this](WebSocket& ws, std::span<const std::uint8_t> payload) {
+      if (handlers.ping) handlers.ping(ws, payload);
+    };
+    config.handlers.pong = [this](WebSocket& ws, std::span<const std::uint8_t> payload) {
+      if (handlers.pong) handlers.pong(ws, payload);
+    };
+    config.handlers.close = [this](WebSocket& ws, const CloseInfo& info) {
+      close_code = info.code;
+      close_clean = info.clean;
+      if (handlers.close) handlers.close(ws, info);
+    };
+  }
+
+  ~Impl() {
+    cancel_pending();
+    delete session;  // no callback follows: the session's own destructor reports nothing
+  }
+
+  void connect();
+  void close(std::uint16_t code, std::string_view reason);
+  void start_attempt();
+  void on_resolved(io::ResolveResult result);
+  void connect_next();
+  void on_connected(io::TcpSocket socket);
+  void on_open(WebSocket& ws);
+  void fail(ClientError error);
+  void retry_or_finish(std::optional<ClientError> error);
+  void finish();
+  void cancel_pending() noexcept;
+
+  // session::SessionOwner
+  void release(session::Session& finished) noexcept override;
+  // client_detail::HandshakeListener
+  void handshake_accepted(const proto::HttpHead& response,
+                          const proto::ClientHandshakeResult& result) override;
+  void handshake_failed(ClientError error) override { pending_error = std::move(error); }
+
+  io::EventLoop& loop;
+  ClientOptions options;
+  ClientHandlers handlers;
+  session::SessionConfig config;
+  Url url;
+  std::optional<io::TlsContext> tls;
+  proto::ClientRequestOptions request;
+  Backoff backoff;
+  io::Connector connector;
+  io::ResolveRequest resolve_request;
+  io::TimerId timer = 0;  // resolution deadline or reconnect delay
+  std::vector<io::SocketAddress> addresses;
+  std::size_t next_address = 0;
+  std::optional<ClientError> last_connect_error;
+  session::Session* session = nullptr;
+  State state = State::idle;
+  bool user_closed = false;
+  std::uint64_t generation = 0;  // bumped by connect(): tells a stale `done` from a new run
+  std::optional<ClientError> pending_error;
+  std::uint16_t close_code = 1006;
+  bool close_clean = false;
+  HeaderList response_headers;
+  std::optional<proto::DeflateParams> deflate;
+  std::string address;
+  std::size_t opened = 0;
+  std::size_t failed = 0;
+};
+
+void Client::Impl::connect() {
+  if (state != State::idle) return;
+  UrlParseResult parsed = parse_url(options.url);
+  if (!parsed.ok())
+    throw std::invalid_argument("invalid URL \"" + options.url + "\": " + parsed.error);
+  url = std::move(*parsed.url);
+  if (url.secure && !tls) {
+    io::TlsClientOptions tls_options;
+    tls_options.ca_file = options.tls.ca_file;
+    tls_options.use_system_ca = options.tls.use_system_ca;
+    tls_options.insecure_skip_verify = options.tls.insecure_skip_verify;
+    tls_options.certificate_chain_file = options.tls.certificate_chain_file;
+    tls_options.private_key_file = options.tls.private_key_file;
+    io::TlsContext context = io::TlsContext::client(tls_options);
+    if (!context.ok()) throw std::invalid_argument("TLS configuration: " + context.error());
+    tls = std::move(context);
+  }
+  request = {};
+  request.host = url.host;
+  request.port = url.port;
+  request.secure = url.secure;
+  request.target = url.target();
+  request.origin = options.origin;
+  request.subprotocols = options.subprotocols;
+  request.deflate = options.deflate;
+  request.extra_headers = options.extra_headers;
+  proto::ClientHandshake check(request);  // throws std::invalid_argument for unsafe options
+  user_closed = false;
+  ++generation;
+  backoff.reset();
+  failed = 0;
+  start_attempt();
+}
+
+void Client::Impl::start_attempt() {
+  state = State::resolving;
+  pending_error.reset();
+  last_connect_error.reset();
+  addresses.clear();
+  next_address = 0;
+  address = url.authority();
+  resolve_request = shared_resolver().resolve(
+      loop, url.host, url.port,
+      [this](io::ResolveResult result) { on_resolved(std::move(result)); });
+  if (options.connect_timeout.count() > 0) {
+    timer = loop.run_after(options.connect_timeout, [this] {
+      timer = 0;
+      resolve_request.cancel();
+      ClientError error;
+      error.kind = ClientErrorKind::resolve_failed;
+      error.message = "resolving \"" + url.host + "\" did not finish within " +
+                      std::to_string(options.connect_timeout.count()) + " ms";
+      fail(std::move(error));
+    });
+  }
+}
+
+void Client::Impl::on_resolved(io::ResolveResult result) {
+  if (timer != 0) loop.cancel(timer);
+  timer = 0;
+  if (!result.ok()) {
+    ClientError error;
+    error.kind = ClientErrorKind::resolve_failed;
+    error.message = "cannot resolve \"" + url.host +
+                    "\": " + (result.error.empty() ? std::string("no address") : result.error);
+    fail(std::move(error));
+    return;
+  }
+  addresses = std::move(result.addresses);
+  connect_next();
+}
+
+void Client::Impl::connect_next() {
+  const io::SocketAddress target = addresses[next_address++];
+  address = target.to_string();
+  state = State::connecting;
+  io::ConnectOptions connect_options;
+  connect_options.timeout = options.connect_timeout;
+  connector.connect(
+      target,
+      [this](io::TcpSocket socket, std::error_code error) {
+        if (!error) {
+          on_connected(std::move(socket));
+          return;
+        }
+        ClientError failure;
+        failure.address = address;
+        if (error == std::errc::timed_out) {
+          failure.kind = ClientErrorKind::connect_timeout;
+          failure.message = "connecting to " + address + " timed out after " +
+                            std::to_string(options.connect_timeout.count()) + " ms";
+        } else {
+          failure.kind = ClientErrorKind::connect_failed;
+          failure.message = "connecting to " + address + " failed: " + error.message();
+        }
+        // Every resolved address is tried in order (RFC 6724's); the last failure is reported.
+        if (next_address < addresses.size()) {
+          last_connect_error = std::move(failure);
+          connect_next();
+        } else {
+          fail(std::move(failure));
+        }
+      },
+      connect_options);
+}
+
+void Client::Impl::on_connected(io::TcpSocket socket) {
+  std::optional<io::TlsSession> tls_session;
+  if (url.secure) tls_session.emplace(*tls, url.host);
+  client_detail::HandshakeLimits limits;
+  limits.max_response_head = options.max_response_head;
+  limits.max_error_body = options.max_error_body;
+  limits.timeout = options.handshake_timeout;
+  auto driver = std::make_unique<client_detail::HandshakeDriver>(
+      *this, proto::ClientHandshake(request), limits);
+  client_detail::HandshakeDriver& handshake = *driver;
+  session = new session::Session(loop, std::move(socket), std::move(tls_session), config, *this,
+                                 std::move(driver));
+  if (!session->start(options.handshake_timeout)) {
+    delete session;
+    session = nullptr;
+    ClientError error;
+    error.kind = ClientErrorKind::connection_lost;
+    error.address = address;
+    error.message = "the connection to " + address + " could not be registered on the loop";
+    fail(std::move(error));
+    return;
+  }
+  state = State::handshaking;
+  handshake.send_request(*session);
+}
+
+void Client::Impl::handshake_accepted(const proto::HttpHead& response,
+                                      const proto::ClientHandshakeResult& result) {
+  response_headers.clear();
+  for (const proto::HttpHeader& header : response.headers) {
+    response_headers.emplace_back(std::string(header.name), std::string(header.value));
+  }
+  deflate = result.deflate;
+}
+
+void Client::Impl::on_open(WebSocket& ws) {
+  state = State::open;
+  ++opened;
+  failed = 0;
+  backoff.reset();
+  close_code = 1006;
+  close_clean = false;
+  if (handlers.open) handlers.open(ws);
+}
+
+void Client::Impl::release(session::Session& finished) noexcept {
+  const bool was_open = state == State::open;
+  if (&finished == session) session = nullptr;
+  delete &finished;
+  if (was_open) {
+    state = State::idle;
+    deflate.reset();
+    if (!user_closed && client_detail::should_reconnect_after_close(close_code, close_clean)) {
+      retry_or_finish(std::nullopt);
+    } else {
+      finish();
+    }
+    return;
+  }
+  if (user_closed) {
+    state = State::idle;
+    finish();
+    return;
+  }
+  ClientError error = pending_error.value_or(ClientError{
+      ClientErrorKind::connection_lost, "the connection ended during the opening handshake"});
+  pending_error.reset();
+  if (error.address.empty()) error.address = address;
+  fail(std::move(error));
+}
+
+void Client::Impl::fail(ClientError error) {
+  ++failed;
+  state = State::idle;
+  retry_or_finish(std::move(error));
+}
+
+void Client::Impl::retry_or_finish(std::optional<ClientError> error) {
+  const bool transient = !error || client_detail::is_transient(*error);
+  std::optional<std::chrono::milliseconds> delay;
+  if (!user_closed && transient) delay = backoff.next();
+  if (delay) {
+    state = State::waiting;
+    timer = loop.run_after(*delay, [this] {
+      timer = 0;
+      start_attempt();
+    });
+    if (error) {
+      error->will_retry = true;
+      error->retry_in = *delay;
+      if (handlers.error) handlers.error(*error);
+    }
+    return;
+  }
+  const std::uint64_t run = generation;
+  if (error && handlers.error) handlers.error(*error);
+  // The error handler may have called connect() again: then this run is not done.
+  if (run == generation && state == State::idle) finish();
+}
+
+void Client::Impl::finish() {
+  if (handlers.done) handlers.done();
+}
+
+void Client::Impl::cancel_pending() noexcept {
+  resolve_request.cancel();
+  connector.cancel();
+  if (timer != 0) loop.cancel(timer);
+  timer = 0;
+}
+
+void Client::Impl::close(std::uint16_t code, std::string_view reason) {
+  user_closed = true;
+  switch (state) {
+    case State::idle:
+      return;
+    case State::resolving:
+    case State::connecting:
+    case State::waiting:
+      cancel_pending();
+      state = State::idle;
+      finish();
+      return;
+    case State::handshaking:
+      if (session != nullptr) session->abort();  // release() follows from the loop, then done
+      return;
+    case State::open:
+      if (session != nullptr && session->close(code, reason) == SendStatus::invalid) {
+        session->close(1000);  // an unsendable code or reason must still end the connection
+      }
+      return;
+  }
+}
+
+Client::Client(io::EventLoop& loop, ClientOptions options, ClientHandlers handlers)
+    : impl_(std::make_unique<Impl>(loop, std::move(options), std::move(handlers))) {}
+
+Client::~Client() = default;
+
+void Client::connect() {
+  impl_->connect();
+}
+
+void Client::close(std::uint16_t code, std::string_view reason) {
+  impl_->close(code, reason);
+}
+
+WebSocket* Client::socket() noexcept {
+  return impl_->state == Impl::State::open ? impl_->session : nullptr;
+}
+
+bool Client::is_open() const noexcept {
+  return impl_->state == Impl::State::open && impl_->session != nullptr &&
+         impl_->session->is_open();
+}
+
+SendStatus Client::send(std::string_view text, MessageKind kind) {
+  WebSocket* ws = socket();
+  return ws != nullptr ? ws->send(text, kind) : SendStatus::closed;
+}
+
+SendStatus Client::send(std::span<const std::uint8_t> data, MessageKind kind) {
+  WebSocket* ws = socket();
+  return ws != nullptr ? ws->send(data, kind) : SendStatus::closed;
+}
+
+const Url& Client::url() const noexcept {
+  return impl_->url;
+}
+const HeaderList& Client::response_headers() const noexcept {
+  return impl_->response_headers;
+}
+const std::optional<proto::DeflateParams>& Client::deflate() const noexcept {
+  return impl_->deflate;
+}
+const std::string& Client::address() const noexcept {
+  return impl_->address;
+}
+std::size_t Client::connections_opened() const noexcept {
+  return impl_->opened;
+}
+std::size_t Client::failed_attempts() const noexcept {
+  return impl_->failed;
+}
+
+}  // namespace wsx
