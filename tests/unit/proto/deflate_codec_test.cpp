@@ -96,6 +96,14 @@ DeflateTuning default_tuning() {
   return DeflateTuning{};
 }
 
+// zlib's own defaults (window 15, memLevel 8), for tests that need a window wider than ours.
+DeflateTuning zlib_default_tuning() {
+  DeflateTuning tuning;
+  tuning.window_bits = 15;
+  tuning.mem_level = 8;
+  return tuning;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The examples of RFC 7692 §7.2.3
 
@@ -391,8 +399,8 @@ TEST(DeflateCodecRoundTrips, AllLevelsAndMemLevels) {
 
 TEST(DeflateCodecRoundTrips, ContextTakeoverMakesARepeatedMessageSmall) {
   const Bytes message = text_bytes(4000, 6);
-  MessageDeflater takeover(15, false, default_tuning());
-  MessageDeflater resetting(15, true, default_tuning());
+  MessageDeflater takeover(15, false, zlib_default_tuning());
+  MessageDeflater resetting(15, true, zlib_default_tuning());
   const auto first = compress(takeover, message);
   const auto second = compress(takeover, message);
   EXPECT_LT(second.size() * 10, first.size());
@@ -687,13 +695,14 @@ TEST(DeflateCodecMemory, ZlibStateIsAllocatedOnFirstUseOnly) {
   EXPECT_EQ(inflate(inflater, payload).data, hello);
   EXPECT_TRUE(inflater.allocated());
 
-  // zlib: 2^(w+2) + 2^(m+9) to deflate, 2^w (plus ~7 KiB of state) to inflate.
+  // zlib: 2^(w+2) + 2^(m+9) to deflate, 2^w (plus ~7 KiB of state) to inflate. The default
+  // tuning (window 11, memLevel 4) keeps the compressor near 22 KiB although 15 was negotiated.
   const std::size_t deflate_bytes = deflater.memory_in_use();
   const std::size_t inflate_bytes = inflater.memory_in_use();
   std::printf("zlib memory at default tuning: deflate %zu bytes, inflate %zu bytes\n",
               deflate_bytes, inflate_bytes);
-  EXPECT_GE(deflate_bytes, (1u << 17) + (1u << 17));
-  EXPECT_LT(deflate_bytes, (1u << 17) + (1u << 17) + 16 * 1024);
+  EXPECT_GE(deflate_bytes, (1u << 13) + (1u << 13));
+  EXPECT_LT(deflate_bytes, (1u << 13) + (1u << 13) + 16 * 1024);
   EXPECT_GE(inflate_bytes, 1u << 15);
   EXPECT_LT(inflate_bytes, (1u << 15) + 16 * 1024);
 }

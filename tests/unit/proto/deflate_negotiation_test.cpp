@@ -5,14 +5,23 @@
 namespace wsx::proto {
 namespace {
 
-std::optional<DeflateAgreement> negotiate(const std::string& header,
-                                          const DeflateServerOptions& options = {}) {
+// A server that leaves the client's window alone (client_max_window_bits 15), as the RFC's
+// examples assume; wsx's default asks for 11 (see DefaultsAskForASmallClientWindow).
+DeflateServerOptions unlimited_server() {
+  DeflateServerOptions options;
+  options.client_max_window_bits = 15;
+  return options;
+}
+
+std::optional<DeflateAgreement> negotiate(
+    const std::string& header, const DeflateServerOptions& options = unlimited_server()) {
   const auto offers = parse_extensions(header);
   EXPECT_TRUE(offers.has_value()) << header;
   return negotiate_deflate(offers.value_or(std::vector<ExtensionOffer>{}), options);
 }
 
-std::string answer(const std::string& header, const DeflateServerOptions& options = {}) {
+std::string answer(const std::string& header,
+                   const DeflateServerOptions& options = unlimited_server()) {
   const auto agreement = negotiate(header, options);
   return agreement ? agreement->response : "(declined)";
 }
@@ -212,10 +221,24 @@ TEST(NegotiateDeflate, ClientWindowIsAnsweredOnlyWhenOffered) {
   EXPECT_EQ(negotiate("permessage-deflate; client_max_window_bits=8", options)
                 ->params.client_max_window_bits,
             8);
-  // With our default of 15, an offered value below 15 is answered so both sides agree on it.
+  // With a limit of 15, an offered value below 15 is answered so both sides agree on it.
   EXPECT_EQ(answer("permessage-deflate; client_max_window_bits=11"),
             "permessage-deflate; client_max_window_bits=11");
   EXPECT_EQ(answer("permessage-deflate; client_max_window_bits"), "permessage-deflate");
+}
+
+TEST(NegotiateDeflate, DefaultsAskForASmallClientWindow) {
+  // Browsers offer a valueless client_max_window_bits; by default wsx answers 11 so that its
+  // inflater needs 2 KiB of window instead of 32 KiB.
+  const DeflateServerOptions defaults;
+  EXPECT_EQ(answer("permessage-deflate; client_max_window_bits", defaults),
+            "permessage-deflate; client_max_window_bits=11");
+  EXPECT_EQ(negotiate("permessage-deflate; client_max_window_bits", defaults)
+                ->params.client_max_window_bits,
+            11);
+  // Not offered: the client's window cannot be limited.
+  EXPECT_EQ(answer("permessage-deflate", defaults), "permessage-deflate");
+  EXPECT_EQ(negotiate("permessage-deflate", defaults)->params.client_max_window_bits, 15);
 }
 
 TEST(NegotiateDeflate, EverythingAtOnce) {
