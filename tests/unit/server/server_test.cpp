@@ -1,0 +1,702 @@
+// The server end to end: a real Server on loopback, driven by a raw client built from the
+// protocol core. Every read has a timeout and every server is stopped by its fixture.
+#include "wsx/server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "raw_ws_client.hpp"
+#include "test_certs.hpp"
+
+namespace wsx {
+namespace {
+
+using namespace std::chrono_literals;
+using test::RawWsClient;
+using test::RecordedEvent;
+
+std::vector<std::uint8_t> pattern(std::size_t size) {
+  std::vector<std::uint8_t> bytes(size);
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::uint8_t>(i * 31 + 7);
+  return bytes;
+}
+
+Behavior echo_behavior() {
+  return {.message = [](WebSocket& ws, Message msg) { ws.send(msg.data, msg.kind); }};
+}
+
+// Runs a server on a thread; stops it (gracefully) and joins in the destructor.
+class RunningServer {
+ public:
+  explicit RunningServer(Server& server) : server_(server) {
+    EXPECT_FALSE(server_.listen("127.0.0.1", 0));
+    thread_ = std::thread([this] {
+      server_.run();
+      returned_ = true;
+    });
+  }
+  ~RunningServer() { stop(); }
+  void stop() {
+    if (!thread_.joinable()) return;
+    server_.stop();
+    thread_.join();
+  }
+  std::uint16_t port() const { return server_.port(); }
+  bool returned() const { return returned_; }
+
+ private:
+  Server& server_;
+  std::thread thread_;
+  std::atomic<bool> returned_{false};
+};
+
+// Collects close callbacks from the server threads.
+struct CloseLog {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<CloseInfo> closes;
+  std::vector<std::string> reasons;
+
+  void add(const CloseInfo& info) {
+    std::lock_guard lock(mutex);
+    closes.push_back(info);
+    reasons.emplace_back(info.reason);
+    changed.notify_all();
+  }
+  bool wait(std::size_t count, std::chrono::milliseconds timeout = 5s) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, timeout, [&] { return closes.size() >= count; });
+  }
+};
+
+TEST(Server, EchoesTextAndBinaryOfEverySize) {
+  Server server({.threads = 1});
+  server.route("/echo", echo_behavior());
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake({}, "/echo"));
+  for (std::size_t size : {0u, 125u, 126u, 65535u, 65536u, 16u * 1024 * 1024}) {
+    const std::vector<std::uint8_t> payload = pattern(size);
+    ASSERT_TRUE(client.send(payload, proto::MessageKind::binary));
+    std::optional<RecordedEvent> echo = client.next_message(10s);
+    ASSERT_TRUE(echo) << size;
+    EXPECT_EQ(echo->message_kind, proto::MessageKind::binary);
+    EXPECT_EQ(echo->data, payload) << size;
+    const std::string text(size > 70000 ? 70000 : size, 'x');
+    ASSERT_TRUE(client.send(text));
+    echo = client.next_message();
+    ASSERT_TRUE(echo);
+    EXPECT_EQ(echo->message_kind, proto::MessageKind::text);
+    EXPECT_EQ(echo->text(), text);
+  }
+}
+
+TEST(Server, FragmentedMessageIsEchoedWhole) {
+  Server server({.threads = 1});
+  server.route("/*", echo_behavior());
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake({}, "/any/path"));
+  const std::string a = "Hello, ", b = "fragmented ", c = "world";
+  auto bytes = [](const std::string& s) {
+    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+  };
+  ASSERT_TRUE(client.send_fragment(bytes(a), proto::MessageKind::text, false));
+  ASSERT_TRUE(client.ping("in between"));
+  ASSERT_TRUE(client.send_fragment(bytes(b), proto::MessageKind::text, false));
+  ASSERT_TRUE(client.send_fragment(bytes(c), proto::MessageKind::text, true));
+  std::optional<RecordedEvent> pong = client.next_event();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->kind, proto::EventKind::pong);
+  EXPECT_EQ(pong->text(), "in between");
+  std::optional<RecordedEvent> echo = client.next_message();
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->text(), a + b + c);
+}
+
+TEST(Server, PingIsAnsweredAndReported) {
+  std::atomic<int> pings{0};
+  Server server({.threads = 1});
+  server.route("/", {.ping = [&](WebSocket&, std::span<const std::uint8_t>) { ++pings; }});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  ASSERT_TRUE(client.ping("abc"));
+  std::optional<RecordedEvent> pong = client.next_event();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->kind, proto::EventKind::pong);
+  EXPECT_EQ(pong->text(), "abc");
+  EXPECT_EQ(pings.load(), 1);
+}
+
+TEST(Server, ClientCloseIsEchoedAndReportedClean) {
+  CloseLog log;
+  Server server({.threads = 1});
+  server.route("/", {.close = [&](WebSocket&, const CloseInfo& info) { log.add(info); }});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  ASSERT_TRUE(client.close(4000, "bye"));
+  std::optional<RecordedEvent> reply = client.next_event();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->kind, proto::EventKind::close);
+  EXPECT_EQ(reply->close_code, 4000);
+  EXPECT_TRUE(client.wait_eof());  // the server closes TCP first
+  ASSERT_TRUE(log.wait(1));
+  EXPECT_EQ(log.closes[0].code, 4000);
+  EXPECT_EQ(log.reasons[0], "bye");
+  EXPECT_TRUE(log.closes[0].clean);
+}
+
+TEST(Server, ServerCloseCarriesCodeAndReason) {
+  CloseLog log;
+  Server server({.threads = 1});
+  server.route("/", {.message = [](WebSocket& ws, Message) { ws.close(4001, "done"); },
+                     .close = [&](WebSocket&, const CloseInfo& info) { log.add(info); }});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  ASSERT_TRUE(client.send("close me"));
+  std::optional<RecordedEvent> close = client.next_event();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->kind, proto::EventKind::close);
+  EXPECT_EQ(close->close_code, 4001);
+  EXPECT_EQ(close->close_reason, "done");
+  ASSERT_TRUE(client.flush());  // our reply
+  EXPECT_TRUE(client.wait_eof());
+  ASSERT_TRUE(log.wait(1));
+  EXPECT_EQ(log.closes[0].code, 4001);  // the peer's echo
+  EXPECT_TRUE(log.closes[0].clean);
+}
+
+TEST(Server, ProtocolViolationClosesWith1002AndIsNotClean) {
+  CloseLog log;
+  Server server({.threads = 1});
+  server.route("/", {.close = [&](WebSocket&, const CloseInfo& info) { log.add(info); }});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  const std::uint8_t unmasked[] = {0x81, 0x02, 'h', 'i'};  // clients must mask
+  ASSERT_TRUE(client.write_all(unmasked));
+  std::optional<RecordedEvent> close = client.next_event();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->close_code, 1002);
+  ASSERT_TRUE(log.wait(1));
+  EXPECT_EQ(log.closes[0].code, 1002);
+  EXPECT_FALSE(log.closes[0].clean);
+}
+
+TEST(Server, ChoosesSubprotocolByPreferenceOrDecision) {
+  Server server({.threads = 1});
+  server.route("/pref", {.subprotocols = {"v2.chat", "v1.chat"}});
+  server.route("/decide", {.upgrade = [](const UpgradeRequest& request) {
+                 EXPECT_EQ(request.subprotocols.size(), 2u);
+                 return UpgradeDecision::accept(std::string(request.subprotocols[1]));
+               }});
+  RunningServer running(server);
+  RawWsClient a(running.port());
+  ASSERT_TRUE(a.handshake({.subprotocols = {"v1.chat", "v2.chat"}}, "/pref"));
+  EXPECT_EQ(a.handshake_result().subprotocol, "v2.chat");
+  RawWsClient b(running.port());
+  ASSERT_TRUE(b.handshake({.subprotocols = {"x", "y"}}, "/decide"));
+  EXPECT_EQ(b.handshake_result().subprotocol, "y");
+  RawWsClient c(running.port());
+  ASSERT_TRUE(c.handshake({.subprotocols = {"other"}}, "/pref"));
+  EXPECT_FALSE(c.handshake_result().subprotocol);
+}
+
+TEST(Server, UpgradeDecisionSeesRequestAndSetsUserData) {
+  Server server({.threads = 1});
+  server.route("/rooms/*",
+               {.upgrade =
+                    [](const UpgradeRequest& request) {
+                      EXPECT_EQ(request.method, "GET");
+                      EXPECT_EQ(request.query, "token=abc");
+                      EXPECT_EQ(request.header("X-Extra"), "yes");
+                      EXPECT_TRUE(request.remote_address.starts_with("127.0.0.1:"));
+                      if (request.path != "/rooms/blue") {
+                        return UpgradeDecision::reject(401, "no", {{"WWW-Authenticate", "Token"}});
+                      }
+                      return UpgradeDecision::accept({}, std::string("blue"));
+                    },
+                .message = [](WebSocket& ws, Message) { ws.send(*ws.data<std::string>()); }});
+  RunningServer running(server);
+  RawWsClient ok(running.port());
+  ASSERT_TRUE(ok.handshake({.extra_headers = {{"X-Extra", "yes"}}}, "/rooms/blue?token=abc"));
+  ASSERT_TRUE(ok.send("who am i"));
+  std::optional<RecordedEvent> reply = ok.next_message();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->text(), "blue");
+  RawWsClient refused(running.port());
+  EXPECT_FALSE(refused.handshake({.extra_headers = {{"X-Extra", "yes"}}}, "/rooms/red?token=abc"));
+  EXPECT_EQ(refused.status(), 401);
+  EXPECT_NE(refused.response_head().find("WWW-Authenticate: Token"), std::string::npos);
+  EXPECT_NE(refused.response_head().find("\r\n\r\nno"), std::string::npos);
+}
+
+TEST(Server, OriginPolicies) {
+  Server server({.threads = 1});
+  server.route("/list", {.origin = OriginPolicy::allow({"https://good.example"})});
+  server.route("/same", {.origin = OriginPolicy::same_origin()});
+  server.route("/required", {.origin = OriginPolicy::allow_any()});
+  server.route("/strict", {.origin = OriginPolicy::allow({"https://good.example"}, true)});
+  RunningServer running(server);
+  auto status = [&](std::string path, std::optional<std::string> origin,
+                    std::string host = "127.0.0.1") {
+    RawWsClient client(running.port());
+    client.handshake({.host = host, .origin = origin}, path);
+    return client.status();
+  };
+  EXPECT_EQ(status("/list", "https://good.example"), 101);
+  EXPECT_EQ(status("/list", "https://GOOD.example"), 101);
+  EXPECT_EQ(status("/list", "https://evil.example"), 403);
+  EXPECT_EQ(status("/list", std::nullopt), 101);  // not a browser
+  EXPECT_EQ(status("/strict", std::nullopt), 403);
+  EXPECT_EQ(status("/same", "http://app.example:8080", "app.example"), 403);
+  EXPECT_EQ(status("/same", "https://app.example", "app.example"), 101);
+  EXPECT_EQ(status("/same", "https://other.example", "app.example"), 403);
+  EXPECT_EQ(status("/same", "null", "app.example"), 403);
+}
+
+TEST(OriginPolicy, SameOriginIgnoresDefaultPortsAndCase) {
+  const OriginPolicy same = OriginPolicy::same_origin();
+  EXPECT_TRUE(same.permits("https://App.Example", "app.example:443"));
+  EXPECT_TRUE(same.permits("http://app.example:80", "app.example"));
+  EXPECT_TRUE(same.permits("http://[::1]:9000", "[::1]:9000"));
+  EXPECT_FALSE(same.permits("http://[::1]:9000", "[::1]:9001"));
+  EXPECT_FALSE(same.permits("https://app.example:8443", "app.example"));
+  EXPECT_FALSE(same.permits("https://app.example/path", "app.example"));
+  EXPECT_TRUE(same.permits(std::nullopt, "app.example"));
+  EXPECT_FALSE(OriginPolicy::same_origin(true).permits(std::nullopt, "app.example"));
+}
+
+TEST(Server, HttpErrors404And426And431And400) {
+  Server server({.threads = 1, .max_head_size = 1024});
+  server.route("/ws", {});
+  RunningServer running(server);
+  {
+    RawWsClient client(running.port());
+    EXPECT_EQ(client.http_exchange("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"), 404);
+  }
+  {
+    RawWsClient client(running.port());
+    EXPECT_EQ(client.http_exchange("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"), 426);
+    EXPECT_NE(client.response_head().find("Sec-WebSocket-Version: 13"), std::string::npos);
+  }
+  {
+    RawWsClient client(running.port());
+    const std::string big =
+        "GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n";
+    EXPECT_EQ(client.http_exchange(big), 431);
+  }
+  {
+    RawWsClient client(running.port());
+    EXPECT_EQ(client.http_exchange("GARBAGE\r\n\r\n"), 400);
+  }
+  {
+    RawWsClient client(running.port());
+    EXPECT_EQ(client.http_exchange("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                   "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"),
+              400);  // no key
+  }
+}
+
+TEST(Server, OverTheConnectionLimitGets503) {
+  Server server({.threads = 1, .max_connections = 2});
+  server.route("/", {});
+  RunningServer running(server);
+  RawWsClient a(running.port()), b(running.port());
+  ASSERT_TRUE(a.handshake());
+  ASSERT_TRUE(b.handshake());
+  RawWsClient c(running.port());
+  EXPECT_EQ(c.http_exchange(""), 503);  // answered at once, before any request
+  EXPECT_TRUE(c.wait_eof());
+  EXPECT_TRUE(a.send("the first two still work"));
+}
+
+TEST(Server, UnfinishedHandshakeIsDropped) {
+  Server server({.threads = 1, .handshake_timeout = 200ms});
+  server.route("/", {});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.write_all("GET / HTTP/1.1\r\nHost: x\r\n"));  // never finished
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client.wait_eof(3s));
+  EXPECT_TRUE(client.read_some(10ms).empty());  // no answer, just dropped
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST(Server, IdleConnectionIsPingedThenClosedWith1001) {
+  CloseLog log;
+  Server server({.threads = 1});
+  server.route("/", {.idle_timeout = 200ms,
+                     .idle_ping_wait = 200ms,
+                     .close = [&](WebSocket&, const CloseInfo& info) { log.add(info); }});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  // Read raw frames without answering: a dead peer.
+  std::vector<std::uint8_t> seen;
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < deadline && seen.size() < 2 + 2 + 14) {
+    std::vector<std::uint8_t> bytes = client.read_some(100ms);
+    seen.insert(seen.end(), bytes.begin(), bytes.end());
+    if (client.eof()) break;
+  }
+  ASSERT_GE(seen.size(), 4u);
+  EXPECT_EQ(seen[0], 0x89);  // ping first
+  EXPECT_EQ(seen[1], 0x00);
+  EXPECT_EQ(seen[2], 0x88);  // then close
+  EXPECT_EQ((seen[4] << 8) | seen[5], 1001);
+}
+
+TEST(Server, IdleConnectionThatAnswersPingsStaysOpen) {
+  std::atomic<int> pongs{0};
+  Server server({.threads = 1});
+  server.route("/", {.idle_timeout = 150ms,
+                     .idle_ping_wait = 150ms,
+                     .pong = [&](WebSocket&, std::span<const std::uint8_t>) { ++pongs; }});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  // next_event answers pings automatically; no close may come.
+  const auto deadline = std::chrono::steady_clock::now() + 800ms;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::optional<RecordedEvent> event = client.next_event(100ms);
+    if (event) EXPECT_NE(event->kind, proto::EventKind::close);
+  }
+  EXPECT_GE(pongs.load(), 2);
+  ASSERT_TRUE(client.send("still here"));
+}
+
+// A server that floods a client which does not read.
+struct FloodResult {
+  std::mutex mutex;
+  std::vector<SendStatus> statuses;
+  std::size_t max_buffered = 0;
+  std::atomic<int> drains{0};
+};
+
+TEST(Server, BackpressureRefusePolicyDropsAndDrains) {
+  FloodResult result;
+  const std::vector<std::uint8_t> chunk = pattern(256 * 1024);
+  Server server({.threads = 1});
+  server.route("/", {.max_backpressure = 1024 * 1024,
+                     .backpressure_policy = BackpressurePolicy::refuse,
+                     .open =
+                         [&](WebSocket& ws) {
+                           for (int i = 0; i < 200; ++i) {
+                             const SendStatus status = ws.send(chunk);
+                             std::lock_guard lock(result.mutex);
+                             result.statuses.push_back(status);
+                             result.max_buffered =
+                                 std::max(result.max_buffered, ws.buffered_amount());
+                             if (status == SendStatus::dropped) break;
+                           }
+                         },
+                     .drain =
+                         [&](WebSocket& ws) {
+                           ++result.drains;
+                           ws.send("drained");
+                         }});
+  RunningServer running(server);
+  RawWsClient client(running.port(), false, 4096);
+  ASSERT_TRUE(client.handshake());
+  std::this_thread::sleep_for(200ms);  // let the server hit the limit
+  {
+    std::lock_guard lock(result.mutex);
+    ASSERT_FALSE(result.statuses.empty());
+    EXPECT_EQ(result.statuses.back(), SendStatus::dropped);
+    EXPECT_LE(result.max_buffered, 1024u * 1024 + chunk.size() + 16);
+  }
+  // Now read everything: the queue drains, the drain callback sends its message.
+  int binaries = 0;
+  for (;;) {
+    std::optional<RecordedEvent> event = client.next_message(5s);
+    ASSERT_TRUE(event);
+    if (event->message_kind == proto::MessageKind::text) {
+      EXPECT_EQ(event->text(), "drained");
+      break;
+    }
+    ++binaries;
+  }
+  EXPECT_EQ(binaries, 3);  // 3 × (256 KiB + header) fit in 1 MiB; the 4th was refused
+  EXPECT_EQ(result.drains.load(), 1);
+}
+
+TEST(Server, BackpressureClosePolicyClosesWith1008) {
+  FloodResult result;
+  CloseLog log;
+  const std::vector<std::uint8_t> chunk = pattern(256 * 1024);
+  Server server({.threads = 1});
+  server.route("/",
+               {.close_timeout = 200ms,
+                .max_backpressure = 1024 * 1024,
+                .backpressure_policy = BackpressurePolicy::close,
+                .open =
+                    [&](WebSocket& ws) {
+                      for (int i = 0; i < 200; ++i) {
+                        const SendStatus status = ws.send(chunk);
+                        std::lock_guard lock(result.mutex);
+                        result.statuses.push_back(status);
+                        if (status != SendStatus::success && status != SendStatus::backpressure) {
+                          break;
+                        }
+                      }
+                      std::lock_guard lock(result.mutex);
+                      result.statuses.push_back(ws.send("after"));
+                    },
+                .close = [&](WebSocket&, const CloseInfo& info) { log.add(info); }});
+  RunningServer running(server);
+  RawWsClient client(running.port(), false, 4096);
+  ASSERT_TRUE(client.handshake());
+  // The client never reads: the close handshake cannot finish and times out.
+  ASSERT_TRUE(log.wait(1, 3s));
+  EXPECT_EQ(log.closes[0].code, 1006);
+  EXPECT_FALSE(log.closes[0].clean);
+  std::lock_guard lock(result.mutex);
+  ASSERT_GE(result.statuses.size(), 2u);
+  EXPECT_EQ(result.statuses[result.statuses.size() - 2], SendStatus::closed);
+  EXPECT_EQ(result.statuses.back(), SendStatus::closed);
+}
+
+TEST(Server, BackpressureClosePolicySends1008ToAReaderThatCatchesUp) {
+  const std::vector<std::uint8_t> chunk = pattern(256 * 1024);
+  Server server({.threads = 1});
+  server.route("/", {.max_backpressure = 512 * 1024,
+                     .backpressure_policy = BackpressurePolicy::close,
+                     .open = [&](WebSocket& ws) {
+                       while (ws.send(chunk) != SendStatus::closed) {
+                       }
+                     }});
+  RunningServer running(server);
+  RawWsClient client(running.port(), false, 4096);
+  ASSERT_TRUE(client.handshake());
+  std::this_thread::sleep_for(100ms);
+  for (;;) {
+    std::optional<RecordedEvent> event = client.next_event(5s);
+    ASSERT_TRUE(event);
+    if (event->kind == proto::EventKind::close) {
+      EXPECT_EQ(event->close_code, 1008);
+      break;
+    }
+  }
+}
+
+TEST(Server, GracefulShutdownSends1001AndRunReturns) {
+  CloseLog log;
+  Server server({.threads = 2, .shutdown_timeout = 3s});
+  server.route("/", {.close = [&](WebSocket&, const CloseInfo& info) { log.add(info); }});
+  RunningServer running(server);
+  RawWsClient a(running.port()), b(running.port());
+  ASSERT_TRUE(a.handshake());
+  ASSERT_TRUE(b.handshake());
+  std::thread stopper([&] { server.stop(); });
+  for (RawWsClient* client : {&a, &b}) {
+    std::optional<RecordedEvent> close = client->next_event();
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->kind, proto::EventKind::close);
+    EXPECT_EQ(close->close_code, 1001);
+    client->flush();
+  }
+  stopper.join();
+  running.stop();
+  EXPECT_TRUE(running.returned());
+  ASSERT_TRUE(log.wait(2));
+  EXPECT_TRUE(log.closes[0].clean);
+  EXPECT_EQ(server.connections(), 0u);
+}
+
+TEST(Server, ShutdownDropsPeersThatDoNotAnswer) {
+  Server server({.threads = 1, .shutdown_timeout = 200ms});
+  server.route("/", {});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  const auto start = std::chrono::steady_clock::now();
+  running.stop();  // the client never answers the 1001
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_TRUE(client.wait_eof(2s));
+}
+
+TEST(Server, SecureWebSocketWithTestCertificates) {
+  const test::TestPki& pki = test::test_pki();
+  Server server({.threads = 1,
+                 .tls = ServerTlsOptions{.certificate_chain_file = pki.server_chain,
+                                         .private_key_file = pki.server_key}});
+  ASSERT_EQ(server.tls_error(), "");
+  server.route("/", echo_behavior());
+  RunningServer running(server);
+  io::TlsClientOptions tls_options;
+  tls_options.ca_file = pki.ca_certificate;
+  tls_options.use_system_ca = false;
+  const io::TlsContext context = io::TlsContext::client(tls_options);
+  RawWsClient client(running.port());
+  client.use_tls(context, "localhost");
+  ASSERT_TRUE(client.handshake({.host = "localhost", .secure = true}));
+  const std::vector<std::uint8_t> payload = pattern(300000);
+  ASSERT_TRUE(client.send(payload, proto::MessageKind::binary));
+  std::optional<RecordedEvent> echo = client.next_message();
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->data, payload);
+}
+
+TEST(Server, BadCertificateFileIsReported) {
+  Server server({.threads = 1, .tls = ServerTlsOptions{"/nonexistent.pem", "/nonexistent.key"}});
+  EXPECT_NE(server.tls_error(), "");
+  EXPECT_TRUE(server.listen("127.0.0.1", 0));
+}
+
+TEST(Server, DeflateIsNegotiatedAndMessagesRoundTrip) {
+  Server server({.threads = 1});
+  Behavior behavior = echo_behavior();
+  behavior.deflate = proto::DeflateServerOptions{};
+  server.route("/", behavior);
+  server.route("/plain", echo_behavior());
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake({.deflate = proto::DeflateClientOptions{}}));
+  ASSERT_TRUE(client.handshake_result().deflate);
+  for (int i = 0; i < 5; ++i) {
+    const std::string text = "compress me " + std::string(2000, static_cast<char>('a' + i));
+    ASSERT_TRUE(client.send(text));
+    std::optional<RecordedEvent> echo = client.next_message();
+    ASSERT_TRUE(echo);
+    EXPECT_EQ(echo->text(), text);
+  }
+  RawWsClient plain(running.port());
+  ASSERT_TRUE(plain.handshake({.deflate = proto::DeflateClientOptions{}}, "/plain"));
+  EXPECT_FALSE(plain.handshake_result().deflate);  // that route declines
+}
+
+TEST(Server, ManyThreadsServeManyClients) {
+  std::mutex mutex;
+  std::set<std::thread::id> threads_seen;
+  Server server({.threads = 2});
+  server.route("/", {.message = [&](WebSocket& ws, Message msg) {
+                 {
+                   std::lock_guard lock(mutex);
+                   threads_seen.insert(std::this_thread::get_id());
+                 }
+                 ws.send(msg.data, msg.kind);
+               }});
+  EXPECT_EQ(server.threads(), 2u);
+  RunningServer running(server);
+  std::vector<std::unique_ptr<RawWsClient>> clients;
+  for (int i = 0; i < 16; ++i) {
+    clients.push_back(std::make_unique<RawWsClient>(running.port(), i % 2 == 1));
+    ASSERT_TRUE(clients.back()->connected() || i % 2 == 1);
+  }
+  for (auto& client : clients) {
+    if (!client->connected()) continue;  // ::1 may be missing; IPv4 covers the rest
+    ASSERT_TRUE(client->handshake());
+    ASSERT_TRUE(client->send("hello"));
+  }
+  for (auto& client : clients) {
+    if (!client->connected()) continue;
+    std::optional<RecordedEvent> echo = client->next_message();
+    ASSERT_TRUE(echo);
+    EXPECT_EQ(echo->text(), "hello");
+  }
+  std::lock_guard lock(mutex);
+  EXPECT_GE(threads_seen.size(), 1u);
+}
+
+TEST(Server, TopicsBroadcastToEverySubscriberOnEveryThread) {
+  std::atomic<int> opened{0};
+  Server server({.threads = 2});
+  server.route("/room", {.open =
+                             [&](WebSocket& ws) {
+                               EXPECT_TRUE(ws.subscribe("room"));
+                               EXPECT_FALSE(ws.subscribe("room"));
+                               EXPECT_TRUE(ws.subscribed("room"));
+                               ++opened;
+                             },
+                         .message =
+                             [](WebSocket& ws, Message msg) {
+                               ws.publish("room", msg.data,
+                                          msg.kind);  // to everyone but the sender
+                             }});
+  RunningServer running(server);
+  std::vector<std::unique_ptr<RawWsClient>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(std::make_unique<RawWsClient>(running.port()));
+    ASSERT_TRUE(clients.back()->handshake({}, "/room"));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (opened.load() < 6 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(opened.load(), 6);
+  EXPECT_TRUE(server.publish("room", "from the server"));
+  for (auto& client : clients) {
+    std::optional<RecordedEvent> message = client->next_message();
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->text(), "from the server");
+  }
+  ASSERT_TRUE(clients[0]->send("from client 0"));
+  for (std::size_t i = 1; i < clients.size(); ++i) {
+    std::optional<RecordedEvent> message = clients[i]->next_message();
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->text(), "from client 0");
+  }
+  EXPECT_FALSE(clients[0]->next_message(200ms));  // the sender is excluded
+}
+
+TEST(Server, SendFromAnotherThreadThroughAHandle) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::optional<WebSocketHandle> handle;
+  CloseLog log;
+  Server server({.threads = 1});
+  server.route("/", {.open =
+                         [&](WebSocket& ws) {
+                           std::lock_guard lock(mutex);
+                           handle = ws.handle();
+                           changed.notify_all();
+                         },
+                     .close = [&](WebSocket&, const CloseInfo& info) { log.add(info); }});
+  RunningServer running(server);
+  {
+    RawWsClient client(running.port());
+    ASSERT_TRUE(client.handshake());
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, 5s, [&] { return handle.has_value(); }));
+    WebSocketHandle copy = *handle;
+    lock.unlock();
+    std::thread sender([copy]() mutable { EXPECT_TRUE(copy.send("from a thread")); });
+    sender.join();
+    std::optional<RecordedEvent> message = client.next_message();
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->text(), "from a thread");
+    std::atomic<bool> ran{false};
+    EXPECT_TRUE(copy.post([&](WebSocket& ws) {
+      ran = true;
+      ws.close(4002, "bye");
+    }));
+    std::optional<RecordedEvent> close = client.next_event();
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->close_code, 4002);
+    EXPECT_TRUE(ran.load());
+    client.flush();
+    EXPECT_TRUE(client.wait_eof());
+  }
+  ASSERT_TRUE(log.wait(1));
+  // The connection is gone: work for it is dropped, nothing crashes.
+  std::atomic<bool> ran_after{false};
+  EXPECT_TRUE(handle->post([&](WebSocket&) { ran_after = true; }));
+  EXPECT_TRUE(handle->send("nobody"));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(ran_after.load());
+}
+
+}  // namespace
+}  // namespace wsx
