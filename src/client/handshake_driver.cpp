@@ -49,6 +49,11 @@ void HandshakeDriver::on_data(session::Session& session, std::span<std::uint8_t>
 void HandshakeDriver::on_head(session::Session& session) {
   const proto::HttpHead& head = parser_.head();
   if (head.status != 101) {
+    // The head's views point into buffer_, which the body may reallocate: copy them now.
+    std::string message =
+        "the server refused the WebSocket upgrade: HTTP " + std::to_string(head.status);
+    if (!head.reason.empty()) message += " " + std::string(head.reason);
+    refusal_ = response_error(ClientErrorKind::handshake_refused, std::move(message));
     head_done_ = true;
     const auto length = head.header("Content-Length");
     std::size_t declared = 0;
@@ -97,11 +102,7 @@ ClientError HandshakeDriver::response_error(ClientErrorKind kind, std::string me
 }
 
 void HandshakeDriver::report_refusal(session::Session& session) {
-  const proto::HttpHead& head = parser_.head();
-  std::string message =
-      "the server refused the WebSocket upgrade: HTTP " + std::to_string(head.status);
-  if (!head.reason.empty()) message += " " + std::string(head.reason);
-  ClientError error = response_error(ClientErrorKind::handshake_refused, std::move(message));
+  ClientError error = std::move(refusal_);
   const std::size_t body_size =
       std::min(buffer_.size() - parser_.head_size(), limits_.max_error_body);
   error.body = buffer_.substr(parser_.head_size(), body_size);

@@ -56,6 +56,7 @@ class HandshakeDriver final : public session::Handshake {
   proto::HttpHeadParser parser_;
   std::string buffer_;
   bool head_done_ = false;         // a non-101 head arrived: collecting its body
+  ClientError refusal_;            // that head, copied: buffer_ may move under its views
   std::size_t body_wanted_ = 0;    // bytes of body to wait for (capped)
   bool body_until_close_ = false;  // no Content-Length: the body ends with the connection
   bool finished_ = false;

@@ -294,6 +294,33 @@ TEST(Client, RefusalBodyIsCappedAtMaxErrorBody) {
   EXPECT_EQ(recorder.errors[0].body, std::string(100, 'b'));
 }
 
+TEST(Client, RefusalWithABodyLargerThanOneReadKeepsItsHead) {
+  // The body arrives over several reads (the read buffer is 64 KiB): the head must survive the
+  // receive buffer growing under it.
+  io::EventLoop loop;
+  test::arm_watchdog(loop);
+  std::string body;
+  for (int i = 0; body.size() < 200'000; ++i) body += "line " + std::to_string(i) + "\n";
+  test::TestServerOptions server_options;
+  server_options.refuse = proto::HttpResponse{401, "", {{"WWW-Authenticate", "Bearer"}}, body};
+  test::TestServer server(loop, server_options);
+  Recorder recorder(loop);
+  ClientOptions options = options_for(server.url());
+  options.max_error_body = 150'000;
+  Client client(loop, options, recorder.handlers());
+  client.connect();
+  loop.run();
+  ASSERT_EQ(recorder.errors.size(), 1u);
+  const ClientError& error = recorder.errors[0];
+  EXPECT_EQ(error.status, 401);
+  EXPECT_EQ(error.reason, "Unauthorized");
+  EXPECT_EQ(error.body, body.substr(0, 150'000));
+  bool found = false;
+  for (const auto& [name, value] : error.headers)
+    found |= name == "WWW-Authenticate" && value == "Bearer";
+  EXPECT_TRUE(found);
+}
+
 TEST(Client, TransientRefusalIsRetriedUntilAttemptsRunOut) {
   io::EventLoop loop;
   test::arm_watchdog(loop);

@@ -1,0 +1,82 @@
+"""Shared by the Python interop peers: command-line options, TLS contexts and the scenario list.
+
+The peers import websockets from Debian's python3-websockets (10.4); run them with /usr/bin/python3.
+"""
+import argparse
+import ssl
+import sys
+
+sys.path.insert(0, "/usr/lib/python3/dist-packages")
+
+from websockets.extensions.permessage_deflate import (  # noqa: E402
+    ClientPerMessageDeflateFactory,
+    ServerPerMessageDeflateFactory,
+)
+
+# Sizes every peer exchanges in both kinds: the frame-length boundaries of RFC 6455 §5.2
+# (125 / 126, 65535 / 65536) and a message far beyond the read buffers.
+SIZES = [0, 1, 125, 126, 65535, 65536, 16 * 1024 * 1024]
+
+
+def pattern_text(size, salt=0):
+    """ASCII text, varied enough to be compressible but not trivially so."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return "".join(alphabet[(i * 7 + i // 91 + salt) % len(alphabet)] for i in range(size))
+
+
+def pattern_bytes(size, salt=0):
+    return bytes(((i * 13) ^ (i >> 8) ^ salt) & 0xFF for i in range(size))
+
+
+def parse_deflate(spec):
+    """'off' → None; 'on' or 'k[=v],k[=v]' → a dict of permessage-deflate parameters."""
+    if spec in (None, "", "off"):
+        return None
+    params = {}
+    if spec == "on":
+        return params
+    for item in spec.split(","):
+        name, _, value = item.partition("=")
+        params[name.strip()] = int(value) if value else True
+    return params
+
+
+def server_deflate_factory(params):
+    return ServerPerMessageDeflateFactory(
+        server_no_context_takeover=bool(params.get("server_no_context_takeover")),
+        client_no_context_takeover=bool(params.get("client_no_context_takeover")),
+        server_max_window_bits=params.get("server_max_window_bits"),
+        client_max_window_bits=params.get("client_max_window_bits"),
+    )
+
+
+def client_deflate_factory(params):
+    # client_max_window_bits: True offers the parameter without a value (the default).
+    cmwb = params.get("client_max_window_bits", True)
+    return ClientPerMessageDeflateFactory(
+        server_no_context_takeover=bool(params.get("server_no_context_takeover")),
+        client_no_context_takeover=bool(params.get("client_no_context_takeover")),
+        server_max_window_bits=params.get("server_max_window_bits"),
+        client_max_window_bits=cmwb,
+    )
+
+
+def common_arguments(parser: argparse.ArgumentParser):
+    parser.add_argument("--deflate", default="off", help="off | on | name[=value],...")
+    parser.add_argument("--subprotocols", default="", help="comma-separated")
+    parser.add_argument("--max-lifetime", type=float, default=120.0)
+
+
+def server_tls(cert, key):
+    if not cert:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def client_tls(url, ca):
+    if not url.startswith("wss:"):
+        return None
+    context = ssl.create_default_context(cafile=ca or None)
+    return context
