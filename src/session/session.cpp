@@ -274,6 +274,7 @@ void Session::consume_output(std::size_t n) {
     connection_consumed_ += taken;
     n -= taken;
   }
+  if (connection_ && !transport_closed_ && close_when_sent()) return;
   if (paused_reading_ && buffered_amount() <= config_->options.max_backpressure / 2) {
     paused_reading_ = false;
     stream_.resume_reading();
@@ -302,20 +303,34 @@ void Session::after_output() {
   if (transport_closed_) return;
   if (queued_bytes() > 0) stream_.request_flush();
   if (!connection_) return;
-  const proto::ConnectionState state = connection_->state();
-  if ((state == proto::ConnectionState::closed || state == proto::ConnectionState::failed) &&
-      !shutdown_sent_) {
-    // Closing handshake done (or the peer failed it): the server closes TCP first (RFC 6455
-    // §7.1.1). The stream sends what is left, then FIN; the peer's FIN ends the session.
-    shutdown_sent_ = true;
-    stream_.shutdown();
-  }
+  if (close_when_sent()) return;
   // A peer that sends but does not read (pings, or requests whose answers pile up) must not
   // grow our output without bound: stop reading until it catches up.
   if (!paused_reading_ && buffered_amount() > config_->options.max_backpressure) {
     paused_reading_ = true;
     stream_.pause_reading();
   }
+}
+
+bool Session::close_when_sent() {
+  const proto::ConnectionState state = connection_->state();
+  if (state != proto::ConnectionState::closed && state != proto::ConnectionState::failed) {
+    return false;
+  }
+  // Closing handshake done (or the peer failed it): the server closes TCP first (RFC 6455
+  // §7.1.1). Over plain TCP the socket is closed as soon as our last frame is handed to the
+  // kernel (which still delivers it, then FIN); nothing waits for the peer's FIN. TLS shuts
+  // down with close_notify and waits for the peer, bounded by close_timeout.
+  if (queued_bytes() == 0 && stream_.tls() == nullptr) {
+    stream_.close();
+    finish();
+    return true;
+  }
+  if (!shutdown_sent_) {
+    shutdown_sent_ = true;
+    stream_.shutdown();
+  }
+  return false;
 }
 
 void Session::closing_started() {

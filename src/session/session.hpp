@@ -164,7 +164,8 @@ class Session final : public WebSocket, private io::StreamHandler, private proto
 
   void on_timeout();
   void receive(std::span<std::uint8_t> data);
-  void after_output();  // flush, close-state bookkeeping, backpressure reading pause
+  void after_output();     // flush, close-state bookkeeping, backpressure reading pause
+  bool close_when_sent();  // true when the transport was closed
   void closing_started();
   void report_close(std::uint16_t code, std::string_view reason, bool clean);
   void finish();  // transport closed: release when the outermost entry returns
