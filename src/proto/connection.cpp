@@ -42,6 +42,14 @@ void clear_and_trim(std::vector<std::uint8_t>& buffer) {
   if (buffer.capacity() > retained_buffer_capacity) std::vector<std::uint8_t>().swap(buffer);
 }
 
+// Makes room for `extra` more bytes, at least doubling the capacity when it grows: an exact
+// reserve per frame would copy everything still queued on every frame a stalled transport
+// leaves behind, O(n^2) in the frames queued.
+void reserve_more(std::vector<std::uint8_t>& buffer, std::size_t extra) {
+  const std::size_t needed = buffer.size() + extra;
+  if (needed > buffer.capacity()) buffer.reserve(std::max(needed, 2 * buffer.capacity()));
+}
+
 Opcode opcode_for(MessageKind kind) {
   return kind == MessageKind::text ? Opcode::text : Opcode::binary;
 }
@@ -405,7 +413,7 @@ struct Connection::Impl {
 
     compact_output();
     const std::size_t start = output.size();
-    output.reserve(start + header_size + size);
+    reserve_more(output, header_size + size);
     output.insert(output.end(), encoded.data(), encoded.data() + header_size);
     if (size > 0) output.insert(output.end(), payload, payload + size);
     if (header.masked && size > 0) {

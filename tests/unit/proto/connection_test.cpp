@@ -1032,6 +1032,19 @@ TEST_P(ConnectionBothRoles, SlowlyDrainedOutputKeepsEveryFrameIntact) {
   for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(frames[i].payload, sent[i]);
 }
 
+// A connection whose transport is stalled keeps queueing frames (a broadcast, auto-pongs): each
+// frame must not reallocate and copy everything queued before it, or N frames cost O(N^2).
+TEST_P(ConnectionBothRoles, QueueingManyFramesGrowsTheOutputGeometrically) {
+  Connection c = make();
+  constexpr int frames = 20000;
+  const std::size_t before = allocation_count;
+  for (int i = 0; i < frames; ++i) ASSERT_EQ(c.send_text("0123456789"), SendResult::ok);
+  EXPECT_LT(allocation_count - before, 64u);
+  const auto out = parse_frames(drain(c));
+  ASSERT_EQ(out.size(), static_cast<std::size_t>(frames));
+  EXPECT_EQ(out.back().payload, "0123456789");
+}
+
 TEST_P(ConnectionBothRoles, LargeFramesUseExtendedLengths) {
   Connection c = make();
   Connection peer(options_for(role() == Role::server ? Role::client : Role::server));
