@@ -11,13 +11,16 @@
 #include <string>
 #include <vector>
 
-// Counts heap allocations, to check that the zero-copy receive path makes none.
+// Counts heap allocations, to check that the zero-copy receive path makes none, and records the
+// largest, to check that limits bound what is allocated.
 namespace {
 std::size_t allocation_count = 0;
+std::size_t largest_allocation = 0;
 }  // namespace
 
 void* operator new(std::size_t size) {
   ++allocation_count;
+  if (size > largest_allocation) largest_allocation = size;
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
@@ -495,6 +498,43 @@ TEST(ConnectionRoleRules, MaskKeysDifferBetweenFrames) {
                             out.begin() + static_cast<std::ptrdiff_t>(pos + 6)));
   }
   EXPECT_GT(keys.size(), 1u);
+}
+
+// Every frame a client writes, whatever wrote it (a send, an automatic pong, the echo of a close,
+// the close of a failure), is masked with a key of its own from the CSPRNG; a server masks none.
+TEST(ConnectionRoleRules, EveryClientFrameIsMaskedWithAFreshKey) {
+  for (Role role : {Role::client, Role::server}) {
+    Connection c(options_for(role));
+    const std::uint8_t data[3] = {1, 2, 3};
+    for (int i = 0; i < 16; ++i) {
+      c.send_text("same");
+      c.send_binary(data);
+      c.send_fragment(MessageKind::binary, data, false);
+      c.ping(data);
+      c.send_fragment(MessageKind::binary, {}, true);
+      c.pong();
+      feed(c, peer_frame(role, 0x9, "auto"));
+    }
+    feed(c, peer_frame(role, 0x1, "\xFF"));  // fails: a close frame with 1007
+    const Bytes out = drain(c);
+    std::set<std::string> keys;
+    std::size_t frames = 0;
+    for (std::size_t pos = 0; pos < out.size(); ++frames) {
+      const bool masked = out[pos + 1] & 0x80;
+      const std::size_t length = out[pos + 1] & 0x7F;
+      ASSERT_LT(length, 126u);
+      EXPECT_EQ(masked, role == Role::client);
+      if (masked) {
+        keys.insert(std::string(out.begin() + static_cast<std::ptrdiff_t>(pos + 2),
+                                out.begin() + static_cast<std::ptrdiff_t>(pos + 6)));
+      }
+      pos += 2 + (masked ? 4 : 0) + length;
+    }
+    EXPECT_EQ(frames, 16u * 7 + 1);
+    // 113 keys of 32 random bits collide with probability below 2^-18.
+    if (role == Role::client) EXPECT_EQ(keys.size(), frames);
+    EXPECT_EQ(parse_frames(out).back().close_code(), 1007);
+  }
 }
 
 class ConnectionBothRoles : public ::testing::TestWithParam<Role> {
@@ -1212,9 +1252,38 @@ TEST(ConnectionDeflate, DecompressionBombIsStoppedAtTheLimit) {
             SendResult::ok);
   const Bytes wire = drain(server);
   EXPECT_LT(wire.size(), 20000u);
-  Connection client(
-      {.role = Role::client, .max_message_size = 1024 * 1024, .deflate = DeflateParams{}});
-  expect_failed(client, feed(client, wire), ProtocolError::message_too_big, 1009);
+  for (bool fragments : {false, true}) {
+    Connection client({.role = Role::client,
+                       .max_message_size = 1024 * 1024,
+                       .deliver_fragments = fragments,
+                       .deflate = DeflateParams{}});
+    Bytes input = wire;
+    Recorder recorder;
+    largest_allocation = 0;
+    client.receive(input, recorder);
+    // Nothing near the 8 MiB the message would inflate to: at most the limit (plus one byte).
+    EXPECT_LE(largest_allocation, 1024u * 1024 + 64);
+    expect_failed(client, recorder.events, ProtocolError::message_too_big, 1009);
+  }
+}
+
+// The invalid byte is in the first fragment of a compressed text message: the connection fails
+// as soon as that fragment is inflated, without waiting for the rest (Autobahn 6.4.x, 12-13).
+TEST(ConnectionDeflate, InvalidUtf8InTheFirstCompressedFragmentFailsAtOnce) {
+  for (Role receiver : {Role::server, Role::client}) {
+    Connection sender({.role = receiver == Role::server ? Role::client : Role::server,
+                       .deflate = DeflateParams{}});
+    const std::string bad = "valid text then \xF4\x90";  // above U+10FFFF: wrong at the 0x90
+    ASSERT_EQ(sender.send_fragment(MessageKind::binary,
+                                   {reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size()},
+                                   false),
+              SendResult::ok);
+    Bytes wire = drain(sender);
+    ASSERT_EQ(wire[0], 0x42);  // RSV1, binary, no FIN
+    wire[0] = 0x41;            // relabel as text
+    Connection c({.role = receiver, .deflate = DeflateParams{}});
+    expect_failed(c, feed(c, wire), ProtocolError::invalid_utf8, 1007);
+  }
 }
 
 TEST(ConnectionDeflate, ThresholdAndFlagDecideCompression) {
