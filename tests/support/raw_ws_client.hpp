@@ -66,6 +66,11 @@ class RawWsClient : private proto::EventHandler {
     }
     connected_ = result == 0;
   }
+  // Takes over a connected socket (one end of a socketpair, say).
+  struct Adopt {
+    int fd;
+  };
+  explicit RawWsClient(Adopt adopt) : fd_(adopt.fd), connected_(adopt.fd >= 0) {}
   ~RawWsClient() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -173,6 +178,11 @@ class RawWsClient : private proto::EventHandler {
       connection_->receive(rest, *this);
     }
     return true;
+  }
+  // Starts the protocol without an opening handshake (the peer is a bare Session).
+  void start_protocol(proto::ConnectionOptions options = {}) {
+    options.role = proto::Role::client;
+    connection_.emplace(options);
   }
   const proto::ClientHandshakeResult& handshake_result() const { return result_; }
   int status() const { return status_; }

@@ -1,0 +1,207 @@
+// Session without a server: one end of a socketpair on an event loop thread, the other end a
+// raw protocol-core client in the test thread.
+#include "session/session.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "loop_watchdog.hpp"
+#include "raw_ws_client.hpp"
+#include "session/topics.hpp"
+
+namespace wsx::session {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Owner final : public SessionOwner {
+ public:
+  void release(Session& session) noexcept override {
+    delete &session;
+    released = true;
+  }
+  std::atomic<bool> released{false};
+};
+
+class SessionFixture : public ::testing::Test {
+ protected:
+  void start(SessionConfig config) {
+    config_ = std::move(config);
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    peer_ = std::make_unique<test::RawWsClient>(test::RawWsClient::Adopt{fds[1]});
+    peer_->start_protocol();
+    // the peer end blocks with poll timeouts; make it blocking for plain send()
+    const int peer_flags = ::fcntl(fds[1], F_GETFL);
+    ::fcntl(fds[1], F_SETFL, peer_flags & ~O_NONBLOCK);
+    session_ = new Session(loop_, io::TcpSocket(fds[0]), std::nullopt, config_, owner_, nullptr);
+    ASSERT_TRUE(session_->start(io::Clock::duration::zero()));
+    watchdog_ = test::arm_watchdog(loop_, 10s);
+    thread_ = std::thread([this] { loop_.run(); });
+    on_loop([this] { session_->open({}); });
+  }
+  void TearDown() override {
+    if (thread_.joinable()) {
+      loop_.post([this] {
+        if (!owner_.released) delete session_;
+        loop_.stop();
+      });
+      thread_.join();
+    }
+  }
+  // Runs `task` on the loop and waits for it.
+  void on_loop(std::function<void()> task) {
+    std::promise<void> done;
+    loop_.post([&] {
+      task();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  io::EventLoop loop_;
+  Owner owner_;
+  SessionConfig config_;
+  Session* session_ = nullptr;
+  std::unique_ptr<test::RawWsClient> peer_;
+  std::thread thread_;
+  io::TimerId watchdog_ = 0;
+};
+
+std::span<const std::uint8_t> bytes(std::string_view text) {
+  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+}
+
+TEST_F(SessionFixture, SharedFramesKeepTheirPlaceAmongOwnFrames) {
+  start({});
+  on_loop([this] {
+    EXPECT_EQ(session_->send("one"), SendStatus::success);
+    EXPECT_EQ(session_->send_shared(make_shared_frame(MessageKind::text, bytes("two"))),
+              SendStatus::success);
+    EXPECT_EQ(session_->send(bytes("three"), MessageKind::binary), SendStatus::success);
+    EXPECT_EQ(session_->send_shared(make_shared_frame(MessageKind::binary, bytes("four"))),
+              SendStatus::success);
+    EXPECT_EQ(session_->send_shared(make_shared_frame(MessageKind::text, bytes("five"))),
+              SendStatus::success);
+    EXPECT_GT(session_->buffered_amount(), 0u);
+  });
+  for (const char* expected : {"one", "two", "three", "four", "five"}) {
+    std::optional<test::RecordedEvent> message = peer_->next_message();
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->text(), expected);
+  }
+  on_loop([this] { EXPECT_EQ(session_->buffered_amount(), 0u); });
+}
+
+TEST_F(SessionFixture, FragmentedSendRefusesInterleavedDataFrames) {
+  start({});
+  on_loop([this] {
+    EXPECT_EQ(session_->send_fragment(bytes("ab"), MessageKind::text, false), SendStatus::success);
+    EXPECT_EQ(session_->send("no"), SendStatus::invalid);
+    EXPECT_EQ(session_->send_shared(make_shared_frame(MessageKind::text, bytes("no"))),
+              SendStatus::invalid);
+    EXPECT_EQ(session_->ping(bytes("p")), SendStatus::success);
+    EXPECT_EQ(session_->send_fragment(bytes("cd"), MessageKind::text, true), SendStatus::success);
+    EXPECT_EQ(session_->send("yes"), SendStatus::success);
+    EXPECT_EQ(session_->ping(std::vector<std::uint8_t>(126)), SendStatus::invalid);
+  });
+  std::optional<test::RecordedEvent> message = peer_->next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->text(), "abcd");
+  message = peer_->next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->text(), "yes");
+}
+
+TEST_F(SessionFixture, CloseTimeoutReportsAbnormalClosure) {
+  std::promise<CloseInfo> closed;
+  SessionConfig config;
+  config.options.close_timeout = 150ms;
+  config.handlers.close = [&](WebSocket&, const CloseInfo& info) { closed.set_value(info); };
+  start(config);
+  on_loop([this] {
+    EXPECT_EQ(session_->close(4000, "bye"), SendStatus::success);
+    EXPECT_EQ(session_->send("late"), SendStatus::closed);
+    EXPECT_FALSE(session_->is_open());
+  });
+  // The peer never answers.
+  std::future<CloseInfo> result = closed.get_future();
+  ASSERT_EQ(result.wait_for(3s), std::future_status::ready);
+  const CloseInfo info = result.get();
+  EXPECT_EQ(info.code, 1006);
+  EXPECT_FALSE(info.clean);
+  EXPECT_TRUE(peer_->wait_eof());
+  for (int i = 0; i < 100 && !owner_.released; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(owner_.released);
+}
+
+TEST_F(SessionFixture, PeerVanishingReports1006) {
+  std::promise<CloseInfo> closed;
+  SessionConfig config;
+  config.handlers.close = [&](WebSocket&, const CloseInfo& info) { closed.set_value(info); };
+  start(config);
+  peer_.reset();  // closes the socket without a close frame
+  std::future<CloseInfo> result = closed.get_future();
+  ASSERT_EQ(result.wait_for(3s), std::future_status::ready);
+  EXPECT_EQ(result.get().code, 1006);
+  for (int i = 0; i < 100 && !owner_.released; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(owner_.released);
+}
+
+TEST_F(SessionFixture, HandleWorkForAGoneConnectionIsDropped) {
+  start({});
+  WebSocketHandle handle;
+  on_loop([&] { handle = session_->handle(); });
+  std::atomic<int> runs{0};
+  ASSERT_TRUE(handle.post([&](WebSocket& ws) {
+    ++runs;
+    ws.send("via handle");
+  }));
+  std::optional<test::RecordedEvent> message = peer_->next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->text(), "via handle");
+  ASSERT_TRUE(handle.post([](WebSocket& ws) { ws.terminate(); }));
+  EXPECT_TRUE(peer_->wait_eof());
+  for (int i = 0; i < 100 && !owner_.released; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(owner_.released);
+  EXPECT_TRUE(handle.post([&](WebSocket&) { ++runs; }));  // the loop takes it, drops it
+  on_loop([] {});
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_FALSE(WebSocketHandle().send("empty handle"));
+}
+
+TEST_F(SessionFixture, IdleTimeoutPingsFirst) {
+  std::atomic<int> pongs{0};
+  SessionConfig config;
+  config.options.idle_timeout = 100ms;
+  config.options.idle_ping_wait = 5s;
+  config.handlers.pong = [&](WebSocket&, std::span<const std::uint8_t>) { ++pongs; };
+  start(config);
+  std::optional<test::RecordedEvent> ping = peer_->next_event(3s);
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(ping->kind, proto::EventKind::ping);  // next_event answered it
+  for (int i = 0; i < 100 && pongs.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_GE(pongs.load(), 1);
+}
+
+TEST_F(SessionFixture, UserDataAndNoTopicsWithoutARegistry) {
+  start({});
+  on_loop([this] {
+    session_->user_data() = 42;
+    ASSERT_NE(session_->data<int>(), nullptr);
+    EXPECT_EQ(*session_->data<int>(), 42);
+    EXPECT_EQ(session_->data<std::string>(), nullptr);
+    EXPECT_FALSE(session_->subscribe("t"));
+    EXPECT_FALSE(session_->publish("t", "x"));
+    EXPECT_EQ(session_->subprotocol(), "");
+    EXPECT_FALSE(session_->compressed());
+  });
+}
+
+}  // namespace
+}  // namespace wsx::session
