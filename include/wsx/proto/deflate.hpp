@@ -144,7 +144,7 @@ class MessageInflater {
   // fragment is taken as an empty message (some senders produce that instead of the single 00
   // of RFC 7692 §7.2.3.6; appending the tail to nothing would be an unfinished block). Both
   // failures are final: zlib's state is freed and every later call returns the same result (the
-  // connection must fail, 1009 / 1007).
+  // connection must fail: 1009 for too_big, 1002 for corrupt).
   InflateResult inflate(const std::uint8_t* data, std::size_t size, bool fin,
                         std::vector<std::uint8_t>& out, std::size_t max_message_size);
 

@@ -1304,6 +1304,29 @@ TEST(ConnectionDeflate, ThresholdAndFlagDecideCompression) {
   EXPECT_FALSE(parse_frames(drain(plain))[0].rsv1);
 }
 
+// The first piece's flags decide for the whole fragmented message; later pieces' flags are
+// ignored, since RSV1 can only be set on the first frame.
+TEST(ConnectionDeflate, FirstFragmentDecidesWhetherAFragmentedMessageIsCompressed) {
+  const std::string text = pattern(2000, 12);
+  const auto* p = reinterpret_cast<const std::uint8_t*>(text.data());
+  for (bool compress : {false, true}) {
+    Connection client({.role = Role::client, .deflate = DeflateParams{}});
+    ASSERT_EQ(client.send_fragment(MessageKind::text, {p, 1000}, false, {.compress = compress}),
+              SendResult::ok);
+    ASSERT_EQ(
+        client.send_fragment(MessageKind::text, {p + 1000, 1000}, true, {.compress = !compress}),
+        SendResult::ok);
+    const Bytes wire = drain(client);
+    const auto frames = parse_frames(wire);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].rsv1, compress);
+    EXPECT_FALSE(frames[1].rsv1);
+    if (!compress) EXPECT_EQ(frames[0].payload + frames[1].payload, text);
+    Connection server({.role = Role::server, .deflate = DeflateParams{}});
+    EXPECT_EQ(feed(server, wire), std::vector<Recorded>{message(text)});
+  }
+}
+
 TEST(ConnectionDeflate, CompressedFragmentsHaveRsv1OnTheFirstFrameOnly) {
   Connection client({.role = Role::client, .deflate = DeflateParams{}});
   const std::string text = pattern(3000, 5);
