@@ -11,7 +11,8 @@ HandshakeDriver::HandshakeDriver(HandshakeListener& listener, proto::ClientHands
     : listener_(listener),
       handshake_(std::move(handshake)),
       limits_(limits),
-      parser_(proto::HttpKind::response, proto::HttpLimits{limits.max_response_head, 100}) {}
+      parser_(proto::HttpKind::response,
+              proto::HttpLimits{limits.max_response_head, proto::HttpLimits{}.max_headers}) {}
 
 void HandshakeDriver::send_request(session::Session& session) {
   session.write_raw(handshake_.request());
