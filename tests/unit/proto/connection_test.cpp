@@ -1202,6 +1202,16 @@ TEST(ConnectionDeflateRfcExamples, ClientInflatesTheRfc7692Examples) {
   }
 }
 
+// The sending side of the same examples: a server's "Hello" twice, sharing the window, is
+// byte for byte the frames of RFC 7692 §7.2.3.1 and §7.2.3.2.
+TEST(ConnectionDeflateRfcExamples, ServerSendsTheRfc7692Frames) {
+  Connection server({.role = Role::server, .deflate = DeflateParams{}});
+  ASSERT_EQ(server.send_text("Hello"), SendResult::ok);
+  ASSERT_EQ(server.send_text("Hello"), SendResult::ok);
+  EXPECT_EQ(drain(server), (Bytes{0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00,  //
+                                  0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00}));
+}
+
 TEST(ConnectionDeflate, CorruptCompressedDataFails) {
   Connection c({.role = Role::client, .deflate = DeflateParams{}});
   expect_failed(c, feed(c, make_frame(0x2, "\xFF\xFF\xFF\xFF", {.rsv1 = true})),
