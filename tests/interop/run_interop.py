@@ -117,22 +117,29 @@ def main():
     try:
         if args.tls:
             make_certificates(directory)
-        values = {
-            "port": free_port(), "dir": directory, "here": HERE,
-            "cert": os.path.join(directory, "server.pem"),
-            "key": os.path.join(directory, "server.key"),
-            "ca": os.path.join(directory, "ca.pem"),
-        }
-        server_command = shlex.split(args.server.format(**values))
-        client_command = shlex.split(args.client.format(**values))
-        print("server:", " ".join(server_command))
-        print("client:", " ".join(client_command), flush=True)
         environment = dict(os.environ, NODE_PATH="/usr/share/nodejs")
         server_log = open(os.path.join(directory, "server.log"), "w+")
-        server = subprocess.Popen(server_command, stdout=server_log, stderr=subprocess.STDOUT,
-                                  preexec_fn=die_with_parent, env=environment)
         deadline = time.monotonic() + args.timeout
-        if not wait_listening(values["port"], server, min(deadline, time.monotonic() + 15)):
+        # The port is free when chosen but could be taken before the server binds it (tests run
+        # in parallel): a server that exits without listening gets another port.
+        for attempt in range(3):
+            values = {
+                "port": free_port(), "dir": directory, "here": HERE,
+                "cert": os.path.join(directory, "server.pem"),
+                "key": os.path.join(directory, "server.key"),
+                "ca": os.path.join(directory, "ca.pem"),
+            }
+            server_command = shlex.split(args.server.format(**values))
+            client_command = shlex.split(args.client.format(**values))
+            print("server:", " ".join(server_command))
+            print("client:", " ".join(client_command), flush=True)
+            server = subprocess.Popen(server_command, stdout=server_log, stderr=subprocess.STDOUT,
+                                      preexec_fn=die_with_parent, env=environment)
+            if wait_listening(values["port"], server, min(deadline, time.monotonic() + 15)):
+                break
+            stop(server)
+            print("the server did not start listening (attempt %d)" % (attempt + 1), flush=True)
+        else:
             print("FAIL: the server did not start listening")
             return 1
         try:
