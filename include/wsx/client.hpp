@@ -50,6 +50,14 @@ struct ClientTlsOptions {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+// Sees the opening handshake as it goes over the wire, for tracing tools: the request head as
+// sent, and the response head (status line and headers, up to the blank line) as received — the
+// 101 or a refusal. Each is optional.
+struct HandshakeTrace {
+  std::function<void(std::string_view head)> request;
+  std::function<void(std::string_view head)> response;
+};
+
 struct ClientOptions {
   std::string url;                        // ws://host[:port]/path?query or wss://...
   std::vector<std::string> subprotocols;  // offered in this order
@@ -64,6 +72,7 @@ struct ClientOptions {
   std::size_t max_response_head = 16 * 1024;  // the server's handshake response head
   std::size_t max_error_body = 16 * 1024;     // body of a refusal kept for ClientError::body
   WebSocketOptions websocket;  // message size limit, idle and close timeouts, backpressure
+  HandshakeTrace handshake_trace;
   ReconnectOptions reconnect;
   std::uint64_t reconnect_seed = 0;  // jitter seed; 0 draws one
 };

@@ -78,6 +78,8 @@ struct WebSocketOptions {
   std::chrono::milliseconds close_timeout = std::chrono::seconds(5);
   std::size_t max_backpressure = 4 * 1024 * 1024;  // bytes queued and not yet on the socket
   BackpressurePolicy backpressure_policy = BackpressurePolicy::refuse;
+  // Sees every frame sent and received (tracing); not owned, must outlive the connections.
+  proto::FrameObserver* frame_observer = nullptr;
 };
 
 class WebSocket;

@@ -223,6 +223,7 @@ void Client::Impl::on_connected(io::TcpSocket socket) {
   auto driver = std::make_unique<client_detail::HandshakeDriver>(
       *this, proto::ClientHandshake(request), limits);
   client_detail::HandshakeDriver& handshake = *driver;
+  handshake.set_trace(options.handshake_trace);
   session = new session::Session(loop, std::move(socket), std::move(tls_session), config, *this,
                                  std::move(driver));
   if (!session->start(options.handshake_timeout)) {

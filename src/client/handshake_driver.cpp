@@ -15,6 +15,7 @@ HandshakeDriver::HandshakeDriver(HandshakeListener& listener, proto::ClientHands
               proto::HttpLimits{limits.max_response_head, proto::HttpLimits{}.max_headers}) {}
 
 void HandshakeDriver::send_request(session::Session& session) {
+  if (trace_ != nullptr && trace_->request) trace_->request(handshake_.request());
   session.write_raw(handshake_.request());
 }
 
@@ -49,6 +50,9 @@ void HandshakeDriver::on_data(session::Session& session, std::span<std::uint8_t>
 
 void HandshakeDriver::on_head(session::Session& session) {
   const proto::HttpHead& head = parser_.head();
+  if (trace_ != nullptr && trace_->response) {
+    trace_->response(std::string_view(buffer_).substr(0, parser_.head_size()));
+  }
   if (head.status != 101) {
     // The head's views point into buffer_, which the body may reallocate: copy them now.
     std::string message =

@@ -37,6 +37,8 @@ class HandshakeDriver final : public session::Handshake {
   HandshakeDriver(HandshakeListener& listener, proto::ClientHandshake handshake,
                   const HandshakeLimits& limits);
 
+  // Reports the request and the response head to `trace` (which must outlive the driver).
+  void set_trace(const HandshakeTrace& trace) { trace_ = &trace; }
   // Queues the request on the session (call right after Session::start()).
   void send_request(session::Session& session);
 
@@ -53,6 +55,7 @@ class HandshakeDriver final : public session::Handshake {
   HandshakeListener& listener_;
   proto::ClientHandshake handshake_;
   HandshakeLimits limits_;
+  const HandshakeTrace* trace_ = nullptr;
   proto::HttpHeadParser parser_;
   std::string buffer_;
   bool head_done_ = false;         // a non-101 head arrived: collecting its body

@@ -220,6 +220,10 @@ struct Connection::Impl {
     if (frame.masked && size > 0) {
       mask_offset = apply_mask(chunk, size, frame.mask_key, mask_offset);
     }
+    // The first chunk of a frame is the one that holds its first payload byte (or none).
+    if (options.frame_observer != nullptr && frame_remaining + size == frame.payload_length) {
+      options.frame_observer->on_frame(false, frame, {chunk, size});
+    }
     if (is_control(frame.opcode)) {
       read_control_payload(chunk, size, frame_done, handler);
     } else {
@@ -418,6 +422,9 @@ struct Connection::Impl {
     if (size > 0) output.insert(output.end(), payload, payload + size);
     if (header.masked && size > 0) {
       apply_mask(output.data() + start + header_size, size, header.mask_key);
+    }
+    if (options.frame_observer != nullptr) {
+      options.frame_observer->on_frame(true, header, {payload, size});
     }
   }
 

@@ -59,6 +59,7 @@ void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
   options.max_message_size = config_->options.max_message_size;
   options.deflate = params.deflate;
   options.deflate_tuning = config_->deflate_tuning;
+  options.frame_observer = config_->options.frame_observer;
   connection_.emplace(options);
   compressed_ = params.deflate.has_value();
   subprotocol_ = std::move(params.subprotocol);

@@ -17,6 +17,20 @@ namespace wsx::proto {
 
 enum class MessageKind : std::uint8_t { text, binary };
 
+// Sees every frame the connection sends and receives, control frames included, for tracing
+// tools (`wsx connect --trace`). Unset, it costs one pointer test per frame.
+class FrameObserver {
+ public:
+  virtual ~FrameObserver() = default;
+  // `payload` is unmasked. Sent frames: the whole payload as it goes out (compressed, when the
+  // message is), reported when the frame is queued. Received frames: the payload bytes that
+  // came with the frame's first chunk — the whole payload unless the frame was split across
+  // receive() calls — reported before the frame takes effect (a ping before its pong).
+  // A received frame whose header breaks a rule is not reported (an error event follows).
+  virtual void on_frame(bool outgoing, const FrameHeader& header,
+                        std::span<const std::uint8_t> payload) = 0;
+};
+
 struct ConnectionOptions {
   Role role = Role::server;
   std::size_t max_message_size = 16 * 1024 * 1024;  // larger → close 1009
@@ -31,6 +45,7 @@ struct ConnectionOptions {
   bool auto_pong = true;                 // answer each ping with a pong carrying the same payload
   std::optional<DeflateParams> deflate;  // as negotiated in the handshake
   DeflateTuning deflate_tuning;
+  FrameObserver* frame_observer = nullptr;  // not owned; must outlive the connection
 };
 
 enum class EventKind : std::uint8_t { message, fragment, ping, pong, close, error };

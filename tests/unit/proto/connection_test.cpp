@@ -1461,5 +1461,149 @@ TEST(ConnectionDeflate, SixteenMebibyteCompressedMessage) {
   EXPECT_TRUE(events[0] == message(text));
 }
 
+// ---------------------------------------------------------------- frame observer
+
+struct ObservedFrame {
+  bool outgoing = false;
+  FrameHeader header;
+  std::string payload;
+};
+
+class FrameLog : public FrameObserver {
+ public:
+  void on_frame(bool outgoing, const FrameHeader& header,
+                std::span<const std::uint8_t> payload) override {
+    frames.push_back({outgoing, header,
+                      std::string(reinterpret_cast<const char*>(payload.data()), payload.size())});
+  }
+  std::vector<ObservedFrame> frames;
+};
+
+// Records the order of observed frames and delivered events in one list.
+class OrderLog : public FrameObserver, public EventHandler {
+ public:
+  void on_frame(bool outgoing, const FrameHeader& header, std::span<const std::uint8_t>) override {
+    order.push_back(std::string(outgoing ? "out " : "in ") +
+                    std::to_string(static_cast<int>(header.opcode)));
+  }
+  void on_event(const Event& event) override {
+    order.push_back("event " + std::to_string(static_cast<int>(event.kind)));
+  }
+  std::vector<std::string> order;
+};
+
+TEST(ConnectionFrameObserver, SeesEverySentFrameUnmaskedWithItsHeader) {
+  FrameLog log;
+  ConnectionOptions options = options_for(Role::client);
+  options.frame_observer = &log;
+  Connection client(options);
+  client.send_text("Hello");
+  client.send_fragment(MessageKind::binary, std::span<const std::uint8_t>(), false);
+  const Bytes tail{1, 2, 3};
+  client.send_fragment(MessageKind::binary, tail, true);
+  client.ping(tail);
+  client.close(1000, "bye");
+  const auto wire = parse_frames(drain(client));
+  ASSERT_EQ(log.frames.size(), 5u);
+  ASSERT_EQ(wire.size(), 5u);
+  for (std::size_t i = 0; i < wire.size(); ++i) {
+    const ObservedFrame& seen = log.frames[i];
+    EXPECT_TRUE(seen.outgoing);
+    EXPECT_TRUE(seen.header.masked);  // a client masks every frame...
+    EXPECT_EQ(static_cast<int>(seen.header.opcode), wire[i].opcode);
+    EXPECT_EQ(seen.header.fin, wire[i].fin);
+    EXPECT_EQ(seen.header.payload_length, wire[i].payload.size());
+    EXPECT_EQ(seen.payload, wire[i].payload);  // ...and the observer sees the plain payload
+  }
+  EXPECT_EQ(log.frames[0].payload, "Hello");
+  EXPECT_FALSE(log.frames[1].header.fin);
+  EXPECT_EQ(log.frames[2].header.opcode, Opcode::continuation);
+  EXPECT_EQ(log.frames[3].header.opcode, Opcode::ping);
+  EXPECT_EQ(log.frames[4].payload, close_payload(1000, "bye"));
+}
+
+TEST(ConnectionFrameObserver, SeesReceivedFramesOnceEvenWhenSplit) {
+  FrameLog log;
+  ConnectionOptions options = options_for(Role::server);
+  options.frame_observer = &log;
+  Connection server(options);
+  const Bytes wire =
+      concat({peer_frame(Role::server, 0x1, "Hel", {.fin = false}),
+              peer_frame(Role::server, 0x9, ""), peer_frame(Role::server, 0x0, "lo")});
+  // Byte by byte: every frame is reported once, at its first payload byte (or its header).
+  const auto events = feed_in_pieces(server, wire, 1);
+  ASSERT_EQ(log.frames.size(), 4u);  // three received, one pong sent
+  EXPECT_FALSE(log.frames[0].outgoing);
+  EXPECT_TRUE(log.frames[0].header.masked);
+  EXPECT_FALSE(log.frames[0].header.fin);
+  EXPECT_EQ(log.frames[0].header.payload_length, 3u);
+  EXPECT_EQ(log.frames[0].payload, "H");  // only the first chunk, unmasked
+  EXPECT_EQ(log.frames[1].header.opcode, Opcode::ping);
+  EXPECT_FALSE(log.frames[1].outgoing);
+  EXPECT_EQ(log.frames[2].header.opcode, Opcode::pong);  // the automatic answer
+  EXPECT_TRUE(log.frames[2].outgoing);
+  EXPECT_FALSE(log.frames[2].header.masked);
+  EXPECT_EQ(log.frames[3].header.opcode, Opcode::continuation);
+  EXPECT_EQ(log.frames[3].payload, "l");
+  ASSERT_FALSE(events.empty());
+  EXPECT_TRUE(events.back() == message("Hello"));
+
+  // In one piece, the whole unmasked payload.
+  log.frames.clear();
+  feed(server, peer_frame(Role::server, 0x2, "whole"));
+  ASSERT_EQ(log.frames.size(), 1u);
+  EXPECT_EQ(log.frames[0].payload, "whole");
+  EXPECT_EQ(log.frames[0].header.opcode, Opcode::binary);
+}
+
+TEST(ConnectionFrameObserver, ReportsAFrameBeforeItsEventAndItsAnswer) {
+  OrderLog log;
+  ConnectionOptions options = options_for(Role::client);
+  options.frame_observer = &log;
+  Connection client(options);
+  Bytes wire = concat(
+      {peer_frame(Role::client, 0x9, "p"), peer_frame(Role::client, 0x8, close_payload(1000))});
+  client.receive(wire, log);
+  const std::vector<std::string> expected = {
+      "in 9", "out 10", "event " + std::to_string(static_cast<int>(EventKind::ping)),
+      "in 8", "out 8",  "event " + std::to_string(static_cast<int>(EventKind::close))};
+  EXPECT_EQ(log.order, expected);
+}
+
+TEST(ConnectionFrameObserver, CompressedFramesShowTheWireBytesAndRsv1) {
+  FrameLog sent;
+  FrameLog received;
+  ConnectionOptions server_options{.role = Role::server, .deflate = DeflateParams{}};
+  server_options.frame_observer = &sent;
+  ConnectionOptions client_options{.role = Role::client, .deflate = DeflateParams{}};
+  client_options.frame_observer = &received;
+  Connection server(server_options);
+  Connection client(client_options);
+  const std::string text = pattern(4000, 3);
+  server.send_text(text);
+  const auto events = pipe(server, client);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0] == message(text));
+  ASSERT_EQ(sent.frames.size(), 1u);
+  ASSERT_EQ(received.frames.size(), 1u);
+  EXPECT_TRUE(sent.frames[0].header.rsv1);
+  EXPECT_TRUE(received.frames[0].header.rsv1);
+  EXPECT_LT(sent.frames[0].payload.size(), text.size());
+  EXPECT_EQ(received.frames[0].payload, sent.frames[0].payload);
+}
+
+TEST(ConnectionFrameObserver, AFrameBreakingARuleIsNotReported) {
+  FrameLog log;
+  ConnectionOptions options = options_for(Role::server);
+  options.frame_observer = &log;
+  Connection server(options);
+  // Unmasked towards a server: refused on the header; only our close frame is seen.
+  const auto events = feed(server, make_frame(0x1, "x"));
+  expect_failed(server, events, ProtocolError::unmasked_client_frame, 1002);
+  ASSERT_EQ(log.frames.size(), 1u);
+  EXPECT_TRUE(log.frames[0].outgoing);
+  EXPECT_EQ(log.frames[0].header.opcode, Opcode::close);
+}
+
 }  // namespace
 }  // namespace wsx::proto
