@@ -16,6 +16,7 @@
 // path 404; a request that is not a WebSocket upgrade 426 (Upgrade Required), other handshake
 // errors 400 (RFC 6455 §4.2.1); an Origin the route's policy refuses 403; then the route's
 // upgrade callback decides (accept, or any status/headers/body). Over `max_connections`, 503.
+// A plain HTTP request on a path without a route goes to ServerOptions::http when it is set.
 // A handshake not finished within `handshake_timeout` is dropped without an answer.
 #pragma once
 
@@ -54,6 +55,33 @@ struct UpgradeRequest {
   std::optional<std::string_view> header(std::string_view name) const noexcept {
     return head != nullptr ? head->header(name) : std::nullopt;
   }
+};
+
+// A plain HTTP request (no Upgrade header) on a path without a WebSocket route, as
+// ServerOptions::http sees it. Views are valid during the callback only.
+struct HttpRequest {
+  std::string_view method;
+  std::string_view target;  // as sent
+  std::string_view path;    // of the target, without the query
+  std::string_view query;   // without "?"
+  std::string_view remote_address;
+  const proto::HttpHead* head = nullptr;  // every header
+
+  std::optional<std::string_view> header(std::string_view name) const noexcept {
+    return head != nullptr ? head->header(name) : std::nullopt;
+  }
+};
+
+// One answered request, for ServerOptions::access_log. Views are valid during the callback only.
+struct AccessRecord {
+  std::string_view remote_address;
+  std::string_view method;  // empty when the head did not parse (400, 431) or was never read (503)
+  std::string_view target;
+  std::optional<std::string_view> origin;
+  int status = 0;                // 101 for an accepted upgrade
+  std::string_view subprotocol;  // chosen, empty if none
+  std::string_view extensions;   // the Sec-WebSocket-Extensions answered, empty if none
+  std::size_t body_size = 0;     // of a refusal or a plain HTTP answer
 };
 
 struct UpgradeDecision {
@@ -147,6 +175,13 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(5);
   bool handle_signals = false;          // run(): SIGINT / SIGTERM start a graceful stop()
   std::optional<ServerTlsOptions> tls;  // wss:// on every listener
+  // Answers plain HTTP requests (no Upgrade header) on paths no route matches — a page, files —
+  // instead of 404. The connection closes after the answer (Connection: close); a HEAD request
+  // gets the head only. Runs on a server thread: it must not block for long.
+  std::function<proto::HttpResponse(const HttpRequest&)> http;
+  // Called once per answered request (upgrade accepted or refused, plain HTTP, 503), on the
+  // thread that answered it.
+  std::function<void(const AccessRecord&)> access_log;
 };
 
 class Server {

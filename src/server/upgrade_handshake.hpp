@@ -18,11 +18,13 @@ class UpgradeHandshake final : public session::Handshake {
   void on_data(session::Session& session, std::span<std::uint8_t> data) override;
 
   // Answers `status` at once (503 over the connection limit) and closes after sending.
-  static void refuse(session::Session& session, int status);
+  static void refuse(ServerShared& shared, session::Session& session, int status);
 
  private:
-  void handle(session::Session& session, const proto::HttpHead& head, std::size_t head_size);
-  static void respond(session::Session& session, const proto::HttpResponse& response);
+  // Sends `response` (its head only for HEAD), closes after sending, and logs the answer.
+  static void respond(ServerShared& shared, session::Session& session,
+                      const proto::HttpResponse& response, const proto::HttpHead* head);
+  void answer_plain_http(session::Session& session, const proto::HttpHead& head);
 
   ServerShared& shared_;
   std::string buffer_;  // the request head so far (and any bytes after it)

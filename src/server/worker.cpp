@@ -59,7 +59,7 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress&) {
   session->owner_next = sessions_;
   if (sessions_ != nullptr) sessions_->owner_prev = session;
   sessions_ = session;
-  if (count > max) UpgradeHandshake::refuse(*session, 503);
+  if (count > max) UpgradeHandshake::refuse(shared_, *session, 503);
 }
 
 void Worker::unlink(session::Session& session) noexcept {
