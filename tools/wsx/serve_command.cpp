@@ -1,0 +1,255 @@
+// `wsx serve`: a ready WebSocket server — /echo, /chat[/ROOM], a web console at "/", optional
+// static files — with an access line per request and a summary on exit.
+#include <malloc.h>
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "commands.hpp"
+#include "serve_access_log.hpp"
+#include "serve_listen_address.hpp"
+#include "serve_static_files.hpp"
+#include "serve_web_console.hpp"
+#include "wsx/server.hpp"
+
+namespace wsx::tool {
+namespace {
+
+struct ServeArguments {
+  std::vector<std::string> listen;
+  std::string static_dir;
+  std::string cert, key;
+  std::vector<std::string> allowed_origins;
+  std::size_t max_message = WebSocketOptions{}.max_message_size;
+  bool compress = false;
+  unsigned threads = 1;
+  double idle_timeout = 120;
+  bool quiet = false;
+};
+
+// Counted on every server thread; printed once on exit.
+struct Totals {
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> messages{0};
+  std::atomic<std::uint64_t> bytes{0};
+};
+
+constexpr std::string_view chat_topic_prefix = "chat:";
+
+// "/chat" → the room "", "/chat/lobby" → "lobby".
+std::string chat_room(std::string_view path) {
+  constexpr std::string_view base = "/chat";
+  path.remove_prefix(base.size());
+  if (path.starts_with('/')) path.remove_prefix(1);
+  return std::string(path);
+}
+
+Behavior base_behavior(const ServeArguments& args, Totals& totals) {
+  Behavior behavior;
+  if (!args.allowed_origins.empty()) behavior.origin = OriginPolicy::allow(args.allowed_origins);
+  behavior.max_message_size = args.max_message;
+  // An echo of big pipelined messages needs room for two of them in flight.
+  behavior.max_backpressure =
+      std::max(behavior.max_backpressure, 2 * args.max_message + 1024 * 1024);
+  behavior.idle_timeout =
+      std::chrono::milliseconds(static_cast<long long>(args.idle_timeout * 1000));
+  if (args.compress) behavior.deflate = proto::DeflateServerOptions{};
+  behavior.open = [&totals](WebSocket&) { totals.connections.fetch_add(1); };
+  return behavior;
+}
+
+void count(Totals& totals, const Message& message) {
+  totals.messages.fetch_add(1, std::memory_order_relaxed);
+  totals.bytes.fetch_add(message.data.size(), std::memory_order_relaxed);
+}
+
+void add_routes(Server& server, const ServeArguments& args, Totals& totals) {
+  Behavior echo = base_behavior(args, totals);
+  echo.message = [&totals](WebSocket& ws, Message message) {
+    count(totals, message);
+    ws.send(message.data, message.kind);
+  };
+  server.route("/echo", std::move(echo));
+
+  Behavior chat = base_behavior(args, totals);
+  chat.upgrade = [](const UpgradeRequest& request) {
+    return UpgradeDecision::accept({}, std::string(chat_topic_prefix) + chat_room(request.path));
+  };
+  chat.open = [&totals](WebSocket& ws) {
+    totals.connections.fetch_add(1);
+    ws.subscribe(*ws.data<std::string>());
+  };
+  // Everyone in the room, the sender included: the sender sees its message in the room's order.
+  chat.message = [&totals, &server](WebSocket& ws, Message message) {
+    count(totals, message);
+    server.publish(*ws.data<std::string>(), message.data, message.kind);
+  };
+  server.route("/chat", chat);
+  server.route("/chat/*", std::move(chat));
+}
+
+proto::HttpResponse plain(int status, std::string body) {
+  proto::HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  response.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
+  return response;
+}
+
+std::function<proto::HttpResponse(const HttpRequest&)> http_handler(
+    std::shared_ptr<const StaticFiles> files) {
+  return [files = std::move(files)](const HttpRequest& request) {
+    if (request.method != "GET" && request.method != "HEAD") {
+      proto::HttpResponse response = plain(405, "only GET and HEAD here\n");
+      response.headers.emplace_back("Allow", "GET, HEAD");
+      return response;
+    }
+    if (files) {
+      if (std::optional<proto::HttpResponse> file = files->lookup(request.path)) return *file;
+    }
+    if (request.path == "/") {
+      proto::HttpResponse response;
+      response.status = 200;
+      response.body = std::string(web_console_page());
+      response.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
+      response.headers.emplace_back("Content-Security-Policy", std::string(web_console_csp));
+      response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+      response.headers.emplace_back("Cache-Control", "no-cache");
+      return response;
+    }
+    return plain(404, "not found\n");
+  };
+}
+
+int serve(const ServeArguments& args) {
+  std::vector<ListenAddress> addresses;
+  for (const std::string& text :
+       args.listen.empty() ? std::vector<std::string>{"127.0.0.1:8080"} : args.listen) {
+    std::optional<ListenAddress> address = parse_listen_address(text);
+    if (!address) {
+      std::fprintf(stderr, "wsx serve: --listen %s: expected HOST:PORT or [IPv6]:PORT\n",
+                   text.c_str());
+      return exit_usage;
+    }
+    // The server reports the port it picked for its first address only.
+    if (address->port == 0 && !addresses.empty()) {
+      std::fprintf(stderr, "wsx serve: --listen %s: port 0 only for the first address\n",
+                   text.c_str());
+      return exit_usage;
+    }
+    addresses.push_back(std::move(*address));
+  }
+  std::shared_ptr<const StaticFiles> files;
+  if (!args.static_dir.empty()) {
+    files = std::make_shared<const StaticFiles>(args.static_dir);
+    if (!files->ok()) {
+      std::fprintf(stderr, "wsx serve: --static %s: not a directory\n", args.static_dir.c_str());
+      return exit_usage;
+    }
+  }
+  if (args.cert.empty() != args.key.empty()) {
+    std::fprintf(stderr, "wsx serve: --cert and --key go together\n");
+    return exit_usage;
+  }
+
+  // Keep freed message buffers in the heap (see examples/echo_server.cpp: large echoes would
+  // otherwise map and unmap their buffers per message).
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+
+  Totals totals;
+  ServerOptions options;
+  options.threads = args.threads;
+  options.handle_signals = true;
+  if (!args.cert.empty()) options.tls = ServerTlsOptions{args.cert, args.key};
+  options.http = http_handler(files);
+  if (!args.quiet) {
+    options.access_log = [](const AccessRecord& record) {
+      const std::string line = format_access_line(record, std::chrono::system_clock::now()) + "\n";
+      std::fwrite(line.data(), 1, line.size(), stderr);  // one write per line: threads don't mix
+    };
+  }
+  Server server(options);
+  if (!server.tls_error().empty()) {
+    std::fprintf(stderr, "wsx serve: TLS: %s\n", server.tls_error().c_str());
+    return exit_runtime_error;
+  }
+  add_routes(server, args, totals);
+
+  const std::string ws_scheme = args.cert.empty() ? "ws://" : "wss://";
+  const std::string http_scheme = args.cert.empty() ? "http://" : "https://";
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    ListenAddress& address = addresses[i];
+    if (const std::error_code error = server.listen(address.host, address.port)) {
+      std::fprintf(stderr, "wsx serve: cannot listen on %s: %s\n", address.authority().c_str(),
+                   error.message().c_str());
+      return exit_runtime_error;
+    }
+    if (i == 0) address.port = server.port();  // port 0: the one picked
+    std::fprintf(stderr, "wsx serve: listening on %s (%s/echo, %s/chat, console %s/)\n",
+                 address.authority().c_str(), (ws_scheme + address.authority()).c_str(),
+                 (ws_scheme + address.authority()).c_str(),
+                 (http_scheme + address.authority()).c_str());
+  }
+  const auto started = std::chrono::steady_clock::now();
+  server.run();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::fprintf(stderr,
+               "wsx serve: stopped after %.1f s: %llu connections, %llu messages received "
+               "(%llu bytes)\n",
+               seconds, static_cast<unsigned long long>(totals.connections.load()),
+               static_cast<unsigned long long>(totals.messages.load()),
+               static_cast<unsigned long long>(totals.bytes.load()));
+  return exit_ok;
+}
+
+}  // namespace
+
+Command add_serve_command(CLI::App& app) {
+  auto args = std::make_shared<ServeArguments>();
+  CLI::App* command = app.add_subcommand(
+      "serve",
+      "Serve /echo (echo with opcode), /chat and /chat/ROOM (broadcast to the room) and a web "
+      "console at / (default: 127.0.0.1:8080). SIGINT/SIGTERM: close 1001 to all, exit 0.");
+  command
+      ->add_option("--listen", args->listen,
+                   "HOST:PORT or [IPv6]:PORT (repeatable; port 0 picks one)")
+      ->type_name("ADDR");
+  command
+      ->add_option("--static", args->static_dir,
+                   "Serve files under DIR for plain GET (a directory: its index.html)")
+      ->type_name("DIR");
+  command
+      ->add_option("--cert", args->cert, "TLS certificate chain (PEM): serve wss:// and https://")
+      ->type_name("FILE");
+  command->add_option("--key", args->key, "TLS private key (PEM)")->type_name("FILE");
+  command
+      ->add_option("--allow-origin", args->allowed_origins,
+                   "Accept WebSockets only from this Origin (repeatable; others get 403)")
+      ->type_name("ORIGIN");
+  command
+      ->add_option("--max-message", args->max_message, "Largest message; bigger closes with 1009")
+      ->type_name("BYTES")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40))
+      ->capture_default_str();
+  command->add_flag("--compress", args->compress, "Accept permessage-deflate");
+  command->add_option("--threads", args->threads, "Server threads (0: one per core)")
+      ->check(CLI::Range(0u, 1024u))
+      ->capture_default_str();
+  command
+      ->add_option("--idle-timeout", args->idle_timeout,
+                   "Ping a silent peer after SECONDS, close 1001 if it stays silent (0: never)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  command->add_flag("-q,--quiet", args->quiet, "No access lines");
+  return [args] { return serve(*args); };
+}
+
+}  // namespace wsx::tool
