@@ -1,0 +1,339 @@
+// `wsx bench URL`: N connections each keep K messages in flight to an echo endpoint for a
+// fixed time; latency is measured from the send to the echo (FIFO per connection).
+//
+// Bounded in time: sending stops at --duration; echoes still in flight get `drain_grace`, then
+// every connection is closed, and the loop ends at the latest `close_grace` later.
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_report.hpp"
+#include "commands.hpp"
+#include "wsx/client.hpp"
+#include "wsx/io/event_loop.hpp"
+
+namespace wsx::tool {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto drain_grace = std::chrono::seconds(2);
+constexpr auto close_grace = std::chrono::seconds(3);
+constexpr std::size_t max_error_messages = 5;
+
+struct BenchArguments {
+  std::string url;
+  std::size_t connections = 1;
+  std::size_t size = 32;
+  bool binary = false;
+  std::size_t in_flight = 1;
+  double duration = 5;
+  bool compress = false;
+  unsigned threads = 1;
+  bool json = false;
+  std::string ca_file;
+  bool insecure = false;
+};
+
+std::string make_payload(std::size_t size, bool binary) {
+  std::string payload(size, '\0');
+  std::uint32_t state = 0x9e3779b9u;
+  for (std::size_t i = 0; i < size; ++i) {
+    if (binary) {
+      state = state * 1664525u + 1013904223u;  // incompressible enough to exercise deflate
+      payload[i] = static_cast<char>(state >> 24);
+    } else {
+      payload[i] = static_cast<char>('a' + i % 26);
+    }
+  }
+  return payload;
+}
+
+// What one thread measured; merged into the report at the end.
+struct ThreadStats {
+  std::uint64_t messages = 0;
+  std::uint64_t bytes = 0;
+  LatencyHistogram latency;
+  std::uint64_t errors = 0;
+  std::vector<std::string> error_messages;
+  std::map<std::uint16_t, std::uint64_t> close_codes;
+  std::size_t opened = 0;
+  Clock::time_point last_echo{};
+  std::optional<ClientErrorKind> first_failure;
+
+  void error(std::string message) {
+    ++errors;
+    if (error_messages.size() < max_error_messages &&
+        std::find(error_messages.begin(), error_messages.end(), message) == error_messages.end()) {
+      error_messages.push_back(std::move(message));
+    }
+  }
+};
+
+// The connections of one thread, on one event loop.
+class BenchThread {
+ public:
+  BenchThread(const BenchArguments& args, const std::string& payload, std::size_t connections,
+              Clock::time_point deadline, std::atomic<std::uint64_t>& progress)
+      : args_(args), payload_(payload), deadline_(deadline), progress_(progress) {
+    ClientOptions options;
+    options.url = args.url;
+    if (args.compress) options.deflate = proto::DeflateClientOptions{};
+    options.tls.ca_file = args.ca_file;
+    options.tls.insecure_skip_verify = args.insecure;
+    options.websocket.max_message_size = std::max(options.websocket.max_message_size, args.size);
+    options.websocket.max_backpressure =
+        std::max(options.websocket.max_backpressure, 2 * args.in_flight * (args.size + 16));
+    options.websocket.idle_timeout = std::chrono::milliseconds(0);
+    for (std::size_t i = 0; i < connections; ++i) {
+      auto connection = std::make_unique<Connection>();
+      connection->client = std::make_unique<Client>(loop_, options, handlers(*connection));
+      connections_.push_back(std::move(connection));
+    }
+    remaining_ = connections;
+  }
+
+  // Throws std::invalid_argument for a URL or TLS setup the client refuses.
+  void prepare() {
+    for (auto& connection : connections_) connection->client->connect();
+  }
+
+  void run() {
+    if (remaining_ == 0) return;
+    const auto until_deadline = deadline_ - Clock::now();
+    loop_.run_after(until_deadline, [this] { stop_sending(); });
+    loop_.run_after(until_deadline + drain_grace, [this] {
+      for (auto& connection : connections_) connection->client->close(1000, "bench done");
+    });
+    loop_.run_after(until_deadline + drain_grace + close_grace, [this] { loop_.stop(); });
+    loop_.run();
+    for (auto& connection : connections_) {
+      if (!connection->finished) stats_.error("connection still open at the end");
+    }
+  }
+
+  io::EventLoop& loop() { return loop_; }
+  const ThreadStats& stats() const { return stats_; }
+
+ private:
+  struct Connection {
+    std::unique_ptr<Client> client;
+    std::deque<Clock::time_point> sent;  // send times of the messages in flight, oldest first
+    bool finished = false;
+  };
+
+  MessageKind kind() const { return args_.binary ? MessageKind::binary : MessageKind::text; }
+
+  void send_one(WebSocket& ws, Connection& connection) {
+    connection.sent.push_back(Clock::now());
+    const SendStatus status = ws.send(payload_, kind());
+    if (status == SendStatus::success || status == SendStatus::backpressure) return;
+    connection.sent.pop_back();
+    stats_.error("send refused");
+  }
+
+  void stop_sending() {
+    sending_ = false;
+    for (auto& connection : connections_) {
+      if (connection->sent.empty()) connection->client->close(1000, "bench done");
+    }
+  }
+
+  void finish(Connection& connection) {
+    if (connection.finished) return;
+    connection.finished = true;
+    if (--remaining_ == 0) loop_.stop();
+  }
+
+  ClientHandlers handlers(Connection& connection) {
+    ClientHandlers handlers;
+    handlers.open = [this, &connection](WebSocket& ws) {
+      ++stats_.opened;
+      if (!sending_) {
+        ws.close(1000, "bench done");
+        return;
+      }
+      for (std::size_t i = 0; i < args_.in_flight; ++i) send_one(ws, connection);
+    };
+    handlers.message = [this, &connection](WebSocket& ws, Message message) {
+      const Clock::time_point now = Clock::now();
+      if (connection.sent.empty()) {
+        stats_.error("a message nobody sent");
+        return;
+      }
+      stats_.latency.record(now - connection.sent.front());
+      connection.sent.pop_front();
+      if (message.data.size() != payload_.size() || message.kind != kind()) {
+        stats_.error("echo differs from the message sent");
+      }
+      ++stats_.messages;
+      stats_.bytes += message.data.size();
+      stats_.last_echo = now;
+      progress_.fetch_add(1, std::memory_order_relaxed);
+      if (sending_) {
+        send_one(ws, connection);
+      } else if (connection.sent.empty()) {
+        ws.close(1000, "bench done");
+      }
+    };
+    handlers.close = [this](WebSocket&, const CloseInfo& info) {
+      ++stats_.close_codes[info.code];
+      if (info.code != 1000) {
+        stats_.error("closed with " + std::to_string(info.code) +
+                     (info.reason.empty() ? "" : " " + std::string(info.reason)));
+      }
+    };
+    handlers.error = [this](const ClientError& error) {
+      if (!stats_.first_failure) stats_.first_failure = error.kind;
+      stats_.error(error.message);
+    };
+    handlers.done = [this, &connection] { finish(connection); };
+    return handlers;
+  }
+
+  const BenchArguments& args_;
+  const std::string& payload_;
+  const Clock::time_point deadline_;
+  std::atomic<std::uint64_t>& progress_;
+  io::EventLoop loop_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::size_t remaining_ = 0;
+  bool sending_ = true;
+  ThreadStats stats_;
+};
+
+BenchReport merge(const BenchArguments& args,
+                  const std::vector<std::unique_ptr<BenchThread>>& threads,
+                  Clock::time_point start) {
+  BenchReport report;
+  report.url = args.url;
+  report.connections = args.connections;
+  report.message_size = args.size;
+  report.binary = args.binary;
+  report.in_flight = args.in_flight;
+  report.compress = args.compress;
+  Clock::time_point last_echo = start;
+  for (const auto& thread : threads) {
+    const ThreadStats& stats = thread->stats();
+    report.opened += stats.opened;
+    report.messages += stats.messages;
+    report.bytes += stats.bytes;
+    report.latency.merge(stats.latency);
+    report.errors += stats.errors;
+    for (const std::string& message : stats.error_messages) {
+      if (report.error_messages.size() < max_error_messages &&
+          std::find(report.error_messages.begin(), report.error_messages.end(), message) ==
+              report.error_messages.end()) {
+        report.error_messages.push_back(message);
+      }
+    }
+    for (const auto& [code, count] : stats.close_codes) report.close_codes[code] += count;
+    last_echo = std::max(last_echo, stats.last_echo);
+  }
+  report.elapsed_seconds = std::chrono::duration<double>(last_echo - start).count();
+  return report;
+}
+
+int exit_code(const BenchReport& report, const std::vector<std::unique_ptr<BenchThread>>& threads) {
+  if (report.errors == 0) return exit_ok;
+  if (report.opened > 0) return exit_runtime_error;
+  for (const auto& thread : threads) {
+    if (thread->stats().first_failure == ClientErrorKind::handshake_refused) {
+      return exit_handshake_refused;
+    }
+  }
+  return exit_connect_failed;
+}
+
+int bench(const BenchArguments& args) {
+  const std::string payload = make_payload(args.size, args.binary);
+  const unsigned thread_count =
+      static_cast<unsigned>(std::min<std::size_t>(std::max(1u, args.threads), args.connections));
+  std::atomic<std::uint64_t> progress{0};
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline = start + std::chrono::duration_cast<Clock::duration>(
+                                                 std::chrono::duration<double>(args.duration));
+  std::vector<std::unique_ptr<BenchThread>> threads;
+  try {
+    for (unsigned t = 0; t < thread_count; ++t) {
+      // Connections spread evenly: the first threads take one more when it does not divide.
+      const std::size_t share =
+          args.connections / thread_count + (t < args.connections % thread_count);
+      threads.push_back(std::make_unique<BenchThread>(args, payload, share, deadline, progress));
+      threads.back()->prepare();
+    }
+  } catch (const std::invalid_argument& error) {
+    std::fprintf(stderr, "wsx bench: %s\n", error.what());
+    return exit_usage;
+  }
+
+  // A live line on a terminal only: on a pipe the output is the result alone.
+  const bool live = ::isatty(STDOUT_FILENO) == 1 && !args.json;
+  if (live) {
+    threads.front()->loop().run_every(std::chrono::milliseconds(500), [&] {
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      const std::uint64_t echoes = progress.load(std::memory_order_relaxed);
+      std::printf("\r\033[K  %5.1f s  %llu echoes  %.0f msg/s", seconds,
+                  static_cast<unsigned long long>(echoes),
+                  seconds > 0 ? static_cast<double>(echoes) / seconds : 0.0);
+      std::fflush(stdout);
+    });
+  }
+  std::vector<std::thread> others;
+  for (std::size_t t = 1; t < threads.size(); ++t) {
+    others.emplace_back([thread = threads[t].get()] { thread->run(); });
+  }
+  threads.front()->run();
+  for (std::thread& other : others) other.join();
+  if (live) std::printf("\r\033[K");
+
+  const BenchReport report = merge(args, threads, start);
+  const std::string text = args.json ? format_json(report) : format_table(report);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  return exit_code(report, threads);
+}
+
+}  // namespace
+
+Command add_bench_command(CLI::App& app) {
+  auto args = std::make_shared<BenchArguments>();
+  CLI::App* command = app.add_subcommand(
+      "bench",
+      "Load-test an echo endpoint: connections keep messages in flight for a while; prints "
+      "messages/s, MB/s, latency percentiles (send to echo), errors and close codes.");
+  command->add_option("url", args->url, "ws:// or wss:// URL of an echo endpoint")->required();
+  command->add_option("-c,--connections", args->connections, "Connections")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->capture_default_str();
+  command->add_option("-s,--size", args->size, "Message size in bytes")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 30))
+      ->capture_default_str();
+  command->add_flag("-b,--binary", args->binary, "Binary messages (default: text)");
+  command->add_option("-n,--in-flight", args->in_flight, "Messages in flight per connection")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->capture_default_str();
+  command->add_option("-d,--duration", args->duration, "Seconds of sending")
+      ->check(CLI::Range(0.01, 86400.0))
+      ->capture_default_str();
+  command->add_flag("--compress", args->compress, "Offer permessage-deflate");
+  command->add_option("-t,--threads", args->threads, "Client threads, each with its own loop")
+      ->check(CLI::Range(1u, 1024u))
+      ->capture_default_str();
+  command->add_flag("--json", args->json, "One JSON object instead of the table");
+  command->add_option("--ca", args->ca_file, "Trust this CA (PEM) for wss://")->type_name("FILE");
+  command->add_flag("--insecure", args->insecure, "wss://: skip certificate verification");
+  return [args] { return bench(*args); };
+}
+
+}  // namespace wsx::tool

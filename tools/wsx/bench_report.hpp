@@ -1,0 +1,37 @@
+// The results of a `wsx bench` run and how they are printed: a table for people, one JSON
+// object for scripts.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench_latency.hpp"
+
+namespace wsx::tool {
+
+struct BenchReport {
+  std::string url;
+  std::size_t connections = 0;  // asked for
+  std::size_t opened = 0;       // that completed the handshake
+  std::size_t message_size = 0;
+  bool binary = false;
+  std::size_t in_flight = 0;
+  bool compress = false;
+  double elapsed_seconds = 0;  // from the start to the last echo
+  std::uint64_t messages = 0;  // echoes received
+  std::uint64_t bytes = 0;     // payload bytes echoed
+  LatencyHistogram latency;
+  std::uint64_t errors = 0;
+  std::vector<std::string> error_messages;             // the first few, distinct
+  std::map<std::uint16_t, std::uint64_t> close_codes;  // what ended each opened connection
+
+  double messages_per_second() const;
+  double megabytes_per_second() const;  // payload echoed, 10^6 bytes
+};
+
+std::string format_table(const BenchReport& report);
+std::string format_json(const BenchReport& report);
+
+}  // namespace wsx::tool
