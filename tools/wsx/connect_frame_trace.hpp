@@ -1,0 +1,32 @@
+// How `wsx connect --trace` shows a frame, as the browsers' developer tools do: time,
+// direction, opcode, FIN, RSV1-3, masked, payload length and the first bytes of the payload.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "wsx/proto/frame.hpp"
+
+namespace wsx::tool {
+
+// Payload bytes shown per frame; the length field always gives the full size.
+inline constexpr std::size_t trace_preview_bytes = 64;
+
+std::string_view opcode_name(proto::Opcode opcode);
+
+// "12:34:56.789" in local time.
+std::string clock_time(std::chrono::system_clock::time_point when);
+
+// The first bytes of a payload, readable: quoted text when they are printable UTF-8, hex
+// otherwise; "..." marks a cut. A close frame shows its code and reason.
+std::string payload_preview(const proto::FrameHeader& header,
+                            std::span<const std::uint8_t> payload);
+
+// "> text fin=1 rsv=000 masked=1 len=5 "hello"" ('>' sent, '<' received).
+std::string describe_frame(bool outgoing, const proto::FrameHeader& header,
+                           std::span<const std::uint8_t> payload);
+
+}  // namespace wsx::tool

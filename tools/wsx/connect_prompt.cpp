@@ -1,0 +1,89 @@
+#include "connect_prompt.hpp"
+
+#include <charconv>
+
+namespace wsx::tool {
+namespace {
+
+PromptAction invalid(std::string why) {
+  PromptAction action;
+  action.kind = PromptAction::invalid;
+  action.text = std::move(why);
+  return action;
+}
+
+std::string_view trim_left(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  return text;
+}
+
+PromptAction parse_close(std::string_view args) {
+  PromptAction action;
+  action.kind = PromptAction::close;
+  args = trim_left(args);
+  if (args.empty()) return action;
+  const std::string_view code_text = args.substr(0, args.find(' '));
+  unsigned value = 0;
+  const auto [end, error] =
+      std::from_chars(code_text.data(), code_text.data() + code_text.size(), value);
+  if (error != std::errc{} || end != code_text.data() + code_text.size() || value > 0xFFFF) {
+    return invalid("/close takes a close code (1000, 3000-4999, ...) then an optional reason");
+  }
+  action.code = static_cast<std::uint16_t>(value);
+  if (code_text.size() < args.size())
+    action.text = std::string(trim_left(args.substr(code_text.size())));
+  return action;
+}
+
+}  // namespace
+
+PromptAction parse_prompt_line(std::string_view line) {
+  PromptAction action;
+  if (line.empty()) return action;  // nothing: an empty line sends nothing
+  if (line.front() != '/' || line.starts_with("//")) {
+    action.kind = PromptAction::send_text;
+    action.text = std::string(line.starts_with("//") ? line.substr(1) : line);
+    return action;
+  }
+  const std::size_t space = line.find(' ');
+  const std::string_view name = line.substr(1, space == std::string_view::npos ? space : space - 1);
+  const std::string_view args =
+      space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
+  if (name == "binary" || name == "hex") {
+    auto bytes = decode_hex(args);
+    if (!bytes) return invalid("/binary takes hexadecimal bytes, e.g. /binary 48 65 6c 6c 6f");
+    action.kind = PromptAction::send_binary;
+    action.data = std::move(*bytes);
+  } else if (name == "base64") {
+    auto bytes = decode_base64(args);
+    if (!bytes) return invalid("/base64 takes base64 data, e.g. /base64 SGVsbG8=");
+    action.kind = PromptAction::send_binary;
+    action.data = std::move(*bytes);
+  } else if (name == "ping") {
+    const Bytes payload(args.begin(), args.end());
+    if (payload.size() > 125) return invalid("a ping payload holds at most 125 bytes");
+    action.kind = PromptAction::ping;
+    action.data = payload;
+  } else if (name == "close") {
+    return parse_close(args);
+  } else if (name == "help" || name == "?") {
+    action.kind = PromptAction::help;
+  } else if (name == "quit" || name == "exit" || name == "q") {
+    action.kind = PromptAction::quit;
+  } else {
+    return invalid("unknown command /" + std::string(name) + " (try /help)");
+  }
+  return action;
+}
+
+std::string_view prompt_help() {
+  return "text             send a text message (start it with // to send a leading /)\n"
+         "/binary HEX      send a binary message given in hex (\"/binary 01 ff 7e\")\n"
+         "/base64 DATA     send a binary message given in base64\n"
+         "/ping [TEXT]     send a ping with an optional payload (at most 125 bytes)\n"
+         "/close [CODE [REASON]]  start the closing handshake (default 1000)\n"
+         "/help            this list\n"
+         "/quit            close with 1000 and exit (also Ctrl-D)";
+}
+
+}  // namespace wsx::tool

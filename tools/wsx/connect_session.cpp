@@ -1,0 +1,368 @@
+#include "connect_session.hpp"
+
+#include <unistd.h>
+
+#include <strings.h>
+#include <csignal>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "commands.hpp"
+#include "connect_codecs.hpp"
+#include "connect_console.hpp"
+#include "connect_line_editor.hpp"
+#include "connect_printer.hpp"
+#include "connect_prompt.hpp"
+#include "connect_stdin.hpp"
+#include "wsx/client.hpp"
+#include "wsx/io/event_loop.hpp"
+#include "wsx/io/signal_watcher.hpp"
+
+namespace wsx::tool {
+namespace {
+
+enum class Mode { execute, echo, interactive, pipe };
+
+// Sends to whichever console is current: the line editor while the prompt is up.
+class SwitchConsole final : public Console {
+ public:
+  explicit SwitchConsole(Console& initial) : target(&initial) {}
+  void out(std::string_view text) override { target->out(text); }
+  void err(std::string_view text) override { target->err(text); }
+  Console* target;
+};
+
+std::string trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return std::string(text);
+}
+
+std::chrono::milliseconds to_millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+}
+
+ClientOptions client_options(const ConnectSettings& settings) {
+  ClientOptions options;
+  options.url = settings.url;
+  options.subprotocols = settings.subprotocols;
+  if (!settings.origin.empty()) options.origin = settings.origin;
+  for (const std::string& header : settings.headers) {
+    const std::size_t colon = header.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      throw std::invalid_argument("a header is \"Name: value\", not \"" + header + "\"");
+    }
+    options.extra_headers.emplace_back(trim(header.substr(0, colon)),
+                                       trim(header.substr(colon + 1)));
+  }
+  if (!settings.auth.empty()) {
+    if (settings.auth.find(':') == std::string::npos) {
+      throw std::invalid_argument("--auth takes user:password");
+    }
+    options.extra_headers.emplace_back("Authorization",
+                                       "Basic " + encode_base64(as_bytes(settings.auth)));
+  }
+  if (settings.compress) {
+    proto::DeflateClientOptions deflate;
+    deflate.client_no_context_takeover = settings.client_no_context_takeover;
+    deflate.server_no_context_takeover = settings.server_no_context_takeover;
+    deflate.client_max_window_bits =
+        settings.client_max_window_bits != 0
+            ? static_cast<std::uint8_t>(settings.client_max_window_bits)
+            : 16;
+    deflate.server_max_window_bits = static_cast<std::uint8_t>(settings.server_max_window_bits);
+    options.deflate = deflate;
+  }
+  options.tls.ca_file = settings.ca_file;
+  options.tls.insecure_skip_verify = settings.insecure;
+  options.tls.certificate_chain_file = settings.cert_file;
+  options.tls.private_key_file = settings.key_file;
+  if (settings.cert_file.empty() != settings.key_file.empty()) {
+    throw std::invalid_argument("--cert and --key go together");
+  }
+  options.connect_timeout = to_millis(settings.connect_timeout);
+  options.handshake_timeout = to_millis(settings.connect_timeout);
+  options.websocket.max_message_size = settings.max_message;
+  return options;
+}
+
+std::string header_value(const HeaderList& headers, std::string_view name) {
+  for (const auto& [key, value] : headers) {
+    if (key.size() == name.size() && ::strncasecmp(key.data(), name.data(), name.size()) == 0) {
+      return value;
+    }
+  }
+  return {};
+}
+
+bool normal_close_code(std::uint16_t code) {
+  return code == 1000 || code == 1001 || code == 1005;  // 1005: a close frame without a code
+}
+
+class Runner final : public proto::FrameObserver {
+ public:
+  explicit Runner(const ConnectSettings& settings)
+      : settings_(settings),
+        mode_(choose_mode(settings)),
+        console_(plain_),
+        printer_(console_, style(settings, mode_)),
+        signals_(loop_, {SIGINT, SIGTERM}, [this](int) { on_signal(); }) {}
+
+  int run() {
+    ClientOptions options = client_options(settings_);
+    if (settings_.trace || settings_.show_ping_pong) options.websocket.frame_observer = this;
+    if (settings_.trace) {
+      options.handshake_trace.request = [this](std::string_view head) {
+        printer_.handshake(true, head);
+      };
+      options.handshake_trace.response = [this](std::string_view head) {
+        printer_.handshake(false, head);
+      };
+    }
+    client_ = std::make_unique<Client>(loop_, std::move(options), handlers());
+    client_->connect();  // throws for a bad URL or options
+    loop_.run();
+    reader_.reset();
+    editor_.reset();
+    return exit_code();
+  }
+
+  void on_frame(bool outgoing, const proto::FrameHeader& header,
+                std::span<const std::uint8_t> payload) override {
+    if (settings_.trace) {
+      printer_.frame(outgoing, header, payload);
+    } else if (outgoing && settings_.show_ping_pong &&
+               (header.opcode == proto::Opcode::ping || header.opcode == proto::Opcode::pong)) {
+      printer_.control(true, header.opcode, payload);
+    }
+  }
+
+ private:
+  static Mode choose_mode(const ConnectSettings& settings) {
+    if (!settings.execute.empty()) return Mode::execute;
+    if (settings.echo) return Mode::echo;
+    if (::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO)) return Mode::interactive;
+    return Mode::pipe;
+  }
+
+  static PrinterStyle style(const ConnectSettings& settings, Mode mode) {
+    PrinterStyle style;
+    style.json = settings.json;
+    style.interactive = mode == Mode::interactive;
+    const char* term = std::getenv("TERM");
+    style.color = !settings.json && !settings.no_color && ::isatty(STDOUT_FILENO) &&
+                  std::getenv("NO_COLOR") == nullptr &&
+                  !(term != nullptr && std::string_view(term) == "dumb");
+    return style;
+  }
+
+  ClientHandlers handlers() {
+    ClientHandlers h;
+    h.open = [this](WebSocket& ws) { on_open(ws); };
+    h.message = [this](WebSocket& ws, Message message) {
+      printer_.message(message.kind, message.data);
+      if (settings_.echo) ws.send(message.data, message.kind);
+    };
+    h.drain = [this](WebSocket&) {
+      if (reader_) reader_->resume();
+    };
+    h.ping = [this](WebSocket&, std::span<const std::uint8_t> payload) {
+      if (show_received_control()) printer_.control(false, proto::Opcode::ping, payload);
+    };
+    h.pong = [this](WebSocket&, std::span<const std::uint8_t> payload) {
+      if (show_received_control()) printer_.control(false, proto::Opcode::pong, payload);
+    };
+    h.close = [this](WebSocket&, const CloseInfo& info) { on_close(info); };
+    h.error = [this](const ClientError& error) {
+      error_ = error;
+      printer_.failed(error);
+    };
+    h.done = [this] { loop_.stop(); };
+    return h;
+  }
+
+  bool show_received_control() const {
+    return settings_.json || (settings_.show_ping_pong && !settings_.trace);
+  }
+
+  void on_open(WebSocket& ws) {
+    opened_ = true;
+    printer_.opened(client_->url().to_string(), ws.subprotocol(),
+                    header_value(client_->response_headers(), "Sec-WebSocket-Extensions"));
+    switch (mode_) {
+      case Mode::execute:
+        for (const std::string& message : settings_.execute)
+          send(MessageKind::text, as_bytes(message));
+        wait_then_close(settings_.wait.value_or(default_execute_wait));
+        return;
+      case Mode::echo:
+        return;
+      case Mode::interactive:
+        editor_ = std::make_unique<LineEditor>(
+            "> ", [this](std::optional<std::string> line) { on_prompt_line(std::move(line)); });
+        console_.target = editor_.get();
+        reader_ = std::make_unique<StdinReader>(loop_, [this] {
+          if (editor_) editor_->on_input();
+        });
+        reader_->start();
+        return;
+      case Mode::pipe:
+        reader_ = std::make_unique<StdinReader>(
+            loop_,
+            StdinReader::Handlers{
+                .line = [this](std::string_view line) { send(MessageKind::text, as_bytes(line)); },
+                .end = [this] { wait_then_close(settings_.wait.value_or(0)); },
+            });
+        reader_->start();
+        return;
+    }
+  }
+
+  void wait_then_close(double seconds) {
+    if (seconds <= 0) {
+      start_close(1000, {});
+      return;
+    }
+    loop_.run_after(to_millis(seconds), [this] { start_close(1000, {}); });
+  }
+
+  void send(MessageKind kind, std::span<const std::uint8_t> data) {
+    WebSocket* ws = client_->socket();
+    const SendStatus status = ws != nullptr ? ws->send(data, kind) : SendStatus::closed;
+    switch (status) {
+      case SendStatus::success:
+        return;
+      case SendStatus::backpressure:
+        if (reader_) reader_->pause();  // resumed by the drain callback
+        return;
+      case SendStatus::dropped:
+        printer_.problem("not sent: too much data is waiting for the server");
+        return;
+      case SendStatus::closed:
+        printer_.problem("not sent: the connection is closing");
+        return;
+      case SendStatus::invalid:
+        printer_.problem("not sent: invalid now (inside a fragmented message)");
+        return;
+    }
+  }
+
+  void on_prompt_line(std::optional<std::string> line) {
+    if (!line) {
+      start_close(1000, {});  // Ctrl-D
+      return;
+    }
+    PromptAction action = parse_prompt_line(*line);
+    switch (action.kind) {
+      case PromptAction::send_text:
+        send(MessageKind::text, as_bytes(action.text));
+        return;
+      case PromptAction::send_binary:
+        send(MessageKind::binary, action.data);
+        return;
+      case PromptAction::ping: {
+        WebSocket* ws = client_->socket();
+        if (ws == nullptr || ws->ping(action.data) != SendStatus::success) {
+          printer_.problem("ping not sent: the connection is closing");
+        }
+        return;
+      }
+      case PromptAction::close:
+        start_close(action.code, action.text);
+        return;
+      case PromptAction::quit:
+        start_close(1000, {});
+        return;
+      case PromptAction::help:
+        printer_.notice(prompt_help());
+        return;
+      case PromptAction::invalid:
+        printer_.problem(action.text);
+        return;
+      case PromptAction::nothing:
+        return;
+    }
+  }
+
+  void start_close(std::uint16_t code, std::string_view reason) {
+    WebSocket* ws = client_->socket();
+    if (ws == nullptr) {
+      client_->close(code, reason);  // still connecting: give up
+      return;
+    }
+    const SendStatus status = ws->close(code, reason);
+    if (status == SendStatus::invalid) {
+      printer_.problem("cannot close with code " + std::to_string(code) +
+                       (reason.empty() ? std::string() : " and that reason") +
+                       ": use 1000-1003, 1007-1014 or 3000-4999, a reason of at most 123 bytes");
+      return;
+    }
+    if (status == SendStatus::success || status == SendStatus::backpressure) we_closed_ = true;
+  }
+
+  void on_close(const CloseInfo& info) {
+    closed_ = true;
+    close_code_ = info.code;
+    close_reason_ = std::string(info.reason);
+    clean_ = info.clean;
+    if (reader_) reader_->stop();
+    printer_.closed(info.code, info.reason, info.clean);
+    // Not from inside libedit's callback: the editor goes on the next turn of the loop.
+    loop_.post([this] {
+      console_.target = &plain_;
+      editor_.reset();
+    });
+  }
+
+  void on_signal() {
+    ++signals_seen_;
+    WebSocket* ws = client_ ? client_->socket() : nullptr;
+    if (signals_seen_ == 1 && ws != nullptr) {
+      start_close(1000, {});
+    } else if (ws != nullptr) {
+      ws->terminate();  // a second Ctrl-C: do not wait for the server
+    } else if (client_) {
+      client_->close();
+    }
+  }
+
+  int exit_code() const {
+    if (!opened_) {
+      return error_ && error_->kind == ClientErrorKind::handshake_refused ? exit_handshake_refused
+                                                                          : exit_connect_failed;
+    }
+    if (closed_ && clean_ && (normal_close_code(close_code_) || we_closed_)) return exit_ok;
+    return exit_abnormal_close;
+  }
+
+  const ConnectSettings& settings_;
+  Mode mode_;
+  io::EventLoop loop_;
+  PlainConsole plain_;
+  SwitchConsole console_;
+  EventPrinter printer_;
+  io::SignalWatcher signals_;
+  std::unique_ptr<Client> client_;
+  std::unique_ptr<LineEditor> editor_;
+  std::unique_ptr<StdinReader> reader_;
+  bool opened_ = false;
+  bool closed_ = false;
+  bool clean_ = false;
+  bool we_closed_ = false;
+  std::uint16_t close_code_ = 1006;
+  std::string close_reason_;
+  std::optional<ClientError> error_;
+  int signals_seen_ = 0;
+};
+
+}  // namespace
+
+int run_connect(const ConnectSettings& settings) {
+  Runner runner(settings);
+  return runner.run();
+}
+
+}  // namespace wsx::tool

@@ -1,0 +1,42 @@
+// Everything `wsx connect` was asked to do, as parsed from its command line.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace wsx::tool {
+
+struct ConnectSettings {
+  std::string url;
+  // Handshake
+  std::vector<std::string> headers;  // "Name: value"
+  std::vector<std::string> subprotocols;
+  std::string origin;
+  std::string auth;  // user:pass for HTTP Basic
+  bool compress = false;
+  bool client_no_context_takeover = false;
+  bool server_no_context_takeover = false;
+  unsigned client_max_window_bits = 0;  // 0: offer the parameter without a value
+  unsigned server_max_window_bits = 0;  // 0: do not ask
+  bool insecure = false;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  double connect_timeout = 10;  // seconds, for TCP and for the handshake each
+  std::uint64_t max_message = 16 * 1024 * 1024;
+  // Behaviour
+  std::vector<std::string> execute;  // -x: send these, wait, close
+  std::optional<double> wait;        // -w seconds
+  bool echo = false;
+  bool json = false;
+  bool show_ping_pong = false;
+  bool trace = false;
+  bool no_color = false;
+};
+
+// How long -x waits after sending when -w is not given.
+inline constexpr double default_execute_wait = 2.0;
+
+}  // namespace wsx::tool
