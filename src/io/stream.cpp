@@ -10,7 +10,8 @@ namespace {
 // One read buffer per thread, lent to whichever stream is reading: idle connections own none.
 std::span<std::uint8_t> read_buffer() {
   thread_local std::unique_ptr<std::uint8_t[]> buffer;
-  if (!buffer) buffer = std::make_unique<std::uint8_t[]>(Stream::read_buffer_size);
+  // Not zeroed: only the pages reads reach become resident.
+  if (!buffer) buffer = std::make_unique_for_overwrite<std::uint8_t[]>(Stream::read_buffer_size);
   return {buffer.get(), Stream::read_buffer_size};
 }
 
@@ -59,6 +60,12 @@ Stream::~Stream() {
 
 void Stream::request_flush() {
   if (socket_.valid()) loop_.defer_flush(socket_.fd());
+}
+
+std::size_t Stream::write_now(std::span<const ConstBuffer> buffers) noexcept {
+  if (!socket_.valid() || tls_ || blocked_ || shutdown_requested_) return 0;
+  const IoResult result = socket_.write(buffers);
+  return result.status == IoStatus::ok ? result.bytes : 0;
 }
 
 void Stream::pause_reading() {

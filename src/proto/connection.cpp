@@ -34,8 +34,16 @@
 namespace wsx::proto {
 namespace {
 
-// Buffers that grew beyond this are freed once empty, so an idle connection stays small.
-constexpr std::size_t retained_buffer_capacity = 64 * 1024;
+// Buffers that grew beyond this are freed once empty, so an idle connection stays small. A
+// 64 KiB message with its frame header still fits: echoing such messages reuses the buffers
+// instead of freeing and faulting them in again for every message.
+constexpr std::size_t retained_buffer_capacity = 64 * 1024 + max_frame_header_size;
+
+// A frame payload that has to be assembled (split across receive() calls) gets room for its
+// declared length at once, up to this much, so it is not copied again as it grows. Larger
+// frames grow geometrically with the bytes that actually arrive: a declared length alone
+// must not make us allocate much.
+constexpr std::size_t max_reserve_ahead = 1024 * 1024;
 
 void clear_and_trim(std::vector<std::uint8_t>& buffer) {
   buffer.clear();
@@ -59,6 +67,18 @@ Opcode opcode_for(MessageKind kind) {
 struct Connection::Impl {
   explicit Impl(const ConnectionOptions& opts) : options(opts) {}
 
+  // Our compressor and its output buffer, created with the first compressed message.
+  struct Compressor {
+    Compressor(std::uint8_t window_bits, bool no_context_takeover, const DeflateTuning& tuning)
+        : deflater(window_bits, no_context_takeover, tuning) {}
+    MessageDeflater deflater;
+    std::vector<std::uint8_t> deflated;
+  };
+  using ControlBuffer = std::array<std::uint8_t, max_control_payload>;
+
+  // Fields are ordered and sized so that an idle connection stays small: what most
+  // connections never use (a control frame split across reads, compression) lives behind
+  // pointers allocated on first use.
   ConnectionOptions options;
   ConnectionState state = ConnectionState::open;
   bool close_sent = false;
@@ -66,32 +86,30 @@ struct Connection::Impl {
   // --- the frame being read
   enum class ReadStep : std::uint8_t { header, payload };
   ReadStep step = ReadStep::header;
+  std::uint8_t partial_header_size = 0;
   std::array<std::uint8_t, max_frame_header_size> partial_header{};
-  std::size_t partial_header_size = 0;
   FrameHeader frame;
   std::uint64_t frame_remaining = 0;  // payload bytes of `frame` not yet read
-  std::size_t mask_offset = 0;
-  std::array<std::uint8_t, max_control_payload> control_payload{};
-  std::size_t control_size = 0;
-
+  std::uint8_t mask_offset = 0;       // 0-3
+  std::uint8_t control_size = 0;      // bytes of a split control payload in control_buffer
   // --- the data message being read
   bool in_message = false;
   MessageKind message_kind = MessageKind::text;
   bool message_compressed = false;
   bool message_delivered_piece = false;  // deliver_fragments: `first` already sent
+  bool sending_message = false;          // a fragmented message is in progress
+  bool sending_compressed = false;
+  Utf8Validator utf8;
   std::size_t message_frames = 0;
   std::uint64_t message_wire_size = 0;  // payload bytes of an uncompressed message so far
-  Utf8Validator utf8;
-  std::vector<std::uint8_t> message;  // assembled payload, or inflated output
+  std::vector<std::uint8_t> message;    // assembled payload, or inflated output
   std::unique_ptr<MessageInflater> inflater;
+  std::unique_ptr<ControlBuffer> control_buffer;  // a control payload split across reads
 
   // --- sending
   std::vector<std::uint8_t> output;
-  std::size_t output_read = 0;   // bytes of `output` already consumed by the transport
-  bool sending_message = false;  // a fragmented message is in progress
-  bool sending_compressed = false;
-  std::unique_ptr<MessageDeflater> deflater;
-  std::vector<std::uint8_t> deflated;
+  std::size_t output_read = 0;  // bytes of `output` already consumed by the transport
+  std::unique_ptr<Compressor> compressor;
 
   bool reading() const noexcept {
     return state == ConnectionState::open || state == ConnectionState::closing;
@@ -127,7 +145,7 @@ struct Connection::Impl {
       if (result.status == DecodeStatus::need_more) {
         // need_more means size < header size <= max_frame_header_size.
         std::memcpy(partial_header.data(), data, size);
-        partial_header_size = size;
+        partial_header_size = static_cast<std::uint8_t>(size);
         return size;
       }
       consumed = result.header_size;
@@ -136,7 +154,7 @@ struct Connection::Impl {
       std::memcpy(partial_header.data() + partial_header_size, data, copied);
       result = decode_frame_header(partial_header.data(), partial_header_size + copied, frame);
       if (result.status == DecodeStatus::need_more) {
-        partial_header_size += copied;
+        partial_header_size += static_cast<std::uint8_t>(copied);
         return copied;
       }
       consumed =
@@ -218,7 +236,7 @@ struct Connection::Impl {
   void read_payload(std::uint8_t* chunk, std::size_t size, EventHandler& handler) {
     const bool frame_done = frame_remaining == 0;
     if (frame.masked && size > 0) {
-      mask_offset = apply_mask(chunk, size, frame.mask_key, mask_offset);
+      mask_offset = static_cast<std::uint8_t>(apply_mask(chunk, size, frame.mask_key, mask_offset));
     }
     // The first chunk of a frame is the one that holds its first payload byte (or none).
     if (options.frame_observer != nullptr && frame_remaining + size == frame.payload_length) {
@@ -238,9 +256,11 @@ struct Connection::Impl {
       handle_control({chunk, size}, handler);  // the whole payload came in one piece
       return;
     }
-    std::memcpy(control_payload.data() + control_size, chunk, size);
-    control_size += size;
-    if (frame_done) handle_control({control_payload.data(), control_size}, handler);
+    if (!control_buffer) control_buffer = std::make_unique<ControlBuffer>();
+    // size <= frame length <= max_control_payload, checked with the header.
+    std::memcpy(control_buffer->data() + control_size, chunk, size);
+    control_size = static_cast<std::uint8_t>(control_size + size);
+    if (frame_done) handle_control({control_buffer->data(), control_size}, handler);
   }
 
   void read_data_payload(std::uint8_t* chunk, std::size_t size, bool frame_done,
@@ -268,10 +288,23 @@ struct Connection::Impl {
       return;
     }
     if (text && !validate_utf8(chunk, size, message_done, handler)) return;
+    reserve_frame(size);
     message.insert(message.end(), chunk, chunk + size);
     if (message_done) {
       deliver_message(message, handler);
       end_message();
+    }
+  }
+
+  // Room for the rest of the frame whose `chunk` is about to be appended to `message`.
+  void reserve_frame(std::size_t chunk) {
+    const std::uint64_t rest = chunk + frame_remaining;
+    if (message.size() + rest <= message.capacity()) return;
+    if (rest <= max_reserve_ahead) {
+      // Exact when this is the message's only frame (the common case: no copy as it grows).
+      reserve_more(message, static_cast<std::size_t>(rest));
+    } else {
+      reserve_more(message, chunk);
     }
   }
 
@@ -403,8 +436,9 @@ struct Connection::Impl {
   }
 
   // Appends one frame; a client masks it in the output buffer (RFC 6455 §5.3).
+  // With `direct` (send_direct) the frame is first offered to the transport.
   void write_frame(Opcode opcode, bool fin, bool rsv1, const std::uint8_t* payload,
-                   std::size_t size) {
+                   std::size_t size, DirectOutput* direct = nullptr) {
     FrameHeader header;
     header.fin = fin;
     header.rsv1 = rsv1;
@@ -414,6 +448,10 @@ struct Connection::Impl {
     if (header.masked) header.mask_key = random_mask_key();
     std::array<std::uint8_t, max_frame_header_size> encoded;
     const std::size_t header_size = encode_frame_header(header, encoded.data());
+    if (direct != nullptr) {
+      write_frame_direct(header, {encoded.data(), header_size}, {payload, size}, *direct);
+      return;
+    }
 
     compact_output();
     const std::size_t start = output.size();
@@ -428,6 +466,25 @@ struct Connection::Impl {
     }
   }
 
+  // Offers the frame to the transport and queues what it did not take. Only for an unmasked
+  // frame with nothing queued ahead of it.
+  void write_frame_direct(const FrameHeader& header, std::span<const std::uint8_t> encoded,
+                          std::span<const std::uint8_t> payload, DirectOutput& direct) {
+    const std::size_t total = encoded.size() + payload.size();
+    const std::size_t written = std::min(direct.write_now(encoded, payload), total);
+    if (written < total) {
+      compact_output();
+      const std::size_t header_left = encoded.size() - std::min(written, encoded.size());
+      const std::size_t payload_from = written - (encoded.size() - header_left);
+      reserve_more(output, total - written);
+      output.insert(output.end(), encoded.end() - static_cast<std::ptrdiff_t>(header_left),
+                    encoded.end());
+      output.insert(output.end(), payload.begin() + static_cast<std::ptrdiff_t>(payload_from),
+                    payload.end());
+    }
+    if (options.frame_observer != nullptr) options.frame_observer->on_frame(true, header, payload);
+  }
+
   // Drops consumed bytes once they are at least half the buffer, so appending stays amortised
   // O(1) while the transport drains slowly.
   void compact_output() {
@@ -440,17 +497,17 @@ struct Connection::Impl {
     return options.deflate && flags.compress && size >= options.deflate_tuning.threshold;
   }
 
-  MessageDeflater& message_deflater() {
-    if (!deflater) {
+  Compressor& message_compressor() {
+    if (!compressor) {
       // Our compressor runs within our side's negotiated parameters.
       const DeflateParams& params = *options.deflate;
       const bool server = options.role == Role::server;
-      deflater = std::make_unique<MessageDeflater>(
+      compressor = std::make_unique<Compressor>(
           server ? params.server_max_window_bits : params.client_max_window_bits,
           server ? params.server_no_context_takeover : params.client_no_context_takeover,
           options.deflate_tuning);
     }
-    return *deflater;
+    return *compressor;
   }
 
   void write_data_frame(Opcode opcode, bool fin, bool compressed, const std::uint8_t* data,
@@ -459,11 +516,12 @@ struct Connection::Impl {
       write_frame(opcode, fin, false, data, size);
       return;
     }
-    deflated.clear();
-    message_deflater().compress(data, size, fin, deflated);
+    Compressor& c = message_compressor();
+    c.deflated.clear();
+    c.deflater.compress(data, size, fin, c.deflated);
     // RSV1 marks a compressed message on its first frame only (RFC 7692 §6).
-    write_frame(opcode, fin, opcode != Opcode::continuation, deflated.data(), deflated.size());
-    clear_and_trim(deflated);
+    write_frame(opcode, fin, opcode != Opcode::continuation, c.deflated.data(), c.deflated.size());
+    clear_and_trim(c.deflated);
   }
 
   SendResult send(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags) {
@@ -471,6 +529,18 @@ struct Connection::Impl {
     if (sending_message) return SendResult::invalid;
     write_data_frame(opcode_for(kind), true, should_compress(flags, data.size()), data.data(),
                      data.size());
+    return SendResult::ok;
+  }
+
+  SendResult send_direct(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags,
+                         DirectOutput& out) {
+    if (close_sent) return SendResult::closed;
+    if (sending_message) return SendResult::invalid;
+    if (should_compress(flags, data.size()) || options.role != Role::server ||
+        output.size() != output_read) {
+      return send(kind, data, flags);
+    }
+    write_frame(opcode_for(kind), true, false, data.data(), data.size(), &out);
     return SendResult::ok;
   }
 
@@ -548,6 +618,11 @@ SendResult Connection::send_binary(std::span<const std::uint8_t> data, SendFlags
 
 SendResult Connection::send(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags) {
   return impl_->send(kind, data, flags);
+}
+
+SendResult Connection::send_direct(MessageKind kind, std::span<const std::uint8_t> data,
+                                   SendFlags flags, DirectOutput& out) {
+  return impl_->send_direct(kind, data, flags, out);
 }
 
 SendResult Connection::send_fragment(MessageKind kind, std::span<const std::uint8_t> data, bool fin,

@@ -49,7 +49,8 @@ proto::ConnectionState Session::protocol_state() const noexcept {
 // ------------------------------------------------------------------ handshake phase
 
 void Session::write_raw(std::string_view bytes) {
-  raw_output_.append(bytes);
+  if (!raw_output_) raw_output_ = std::make_unique<std::string>();
+  raw_output_->append(bytes);
   stream_.request_flush();
 }
 
@@ -209,70 +210,77 @@ void Session::going_away() {
 // ------------------------------------------------------------------ output
 
 std::size_t Session::queued_bytes() const noexcept {
-  return raw_output_.size() + shared_bytes_ + (connection_ ? connection_->buffered_amount() : 0);
+  return (raw_output_ ? raw_output_->size() : 0) + (shared_ ? shared_->bytes : 0) +
+         (connection_ ? connection_->buffered_amount() : 0);
 }
 
 std::size_t Session::gather_output(std::span<io::ConstBuffer> out) {
   std::size_t n = 0;
   if (out.empty()) return 0;
-  if (!raw_output_.empty()) {
-    out[n++] = {reinterpret_cast<const std::uint8_t*>(raw_output_.data()), raw_output_.size()};
+  if (raw_output_) {
+    out[n++] = {reinterpret_cast<const std::uint8_t*>(raw_output_->data()), raw_output_->size()};
   }
   if (!connection_) return n;
   const std::span<const std::uint8_t> pending = connection_->pending_output();
-  std::uint64_t position = connection_consumed_;
+  if (!shared_) {
+    if (n < out.size() && !pending.empty()) out[n++] = pending;
+    return n;
+  }
+  const SharedQueue& queue = *shared_;
+  std::uint64_t position = queue.consumed;
   // Connection output and shared frames interleave in the order they were queued: each shared
   // frame follows the Connection bytes that existed when it was queued.
-  for (std::size_t i = shared_head_; i < shared_.size(); ++i) {
+  for (std::size_t i = queue.head; i < queue.frames.size(); ++i) {
     if (n == out.size()) return n;
-    const QueuedFrame& queued = shared_[i];
+    const QueuedFrame& queued = queue.frames[i];
     if (queued.after > position) {
-      out[n++] = pending.subspan(position - connection_consumed_, queued.after - position);
+      out[n++] = pending.subspan(position - queue.consumed, queued.after - position);
       position = queued.after;
       if (n == out.size()) return n;
     }
     std::span<const std::uint8_t> frame(queued.frame->bytes);
-    if (i == shared_head_) frame = frame.subspan(shared_offset_);
+    if (i == queue.head) frame = frame.subspan(queue.offset);
     out[n++] = frame;
   }
-  const std::uint64_t end = connection_consumed_ + pending.size();
-  if (n < out.size() && position < end) out[n++] = pending.subspan(position - connection_consumed_);
+  const std::uint64_t end = queue.consumed + pending.size();
+  if (n < out.size() && position < end) out[n++] = pending.subspan(position - queue.consumed);
   return n;
 }
 
 void Session::consume_output(std::size_t n) {
   Entry entry(*this);
-  if (!raw_output_.empty()) {
-    const std::size_t taken = std::min(n, raw_output_.size());
-    raw_output_.erase(0, taken);
+  if (raw_output_) {
+    const std::size_t taken = std::min(n, raw_output_->size());
+    raw_output_->erase(0, taken);
     n -= taken;
-    if (raw_output_.empty()) std::string().swap(raw_output_);  // handshake bytes: not kept
+    if (raw_output_->empty()) raw_output_.reset();  // handshake bytes: not kept
   }
   while (n > 0 && connection_) {
-    if (shared_head_ < shared_.size() && shared_[shared_head_].after == connection_consumed_) {
-      QueuedFrame& queued = shared_[shared_head_];
-      const std::size_t left = queued.frame->bytes.size() - shared_offset_;
+    SharedQueue* const queue = shared_.get();
+    const bool frame_next = queue != nullptr && queue->head < queue->frames.size();
+    if (frame_next && queue->frames[queue->head].after == queue->consumed) {
+      QueuedFrame& queued = queue->frames[queue->head];
+      const std::size_t left = queued.frame->bytes.size() - queue->offset;
       const std::size_t taken = std::min(n, left);
-      shared_offset_ += taken;
-      shared_bytes_ -= taken;
+      queue->offset += taken;
+      queue->bytes -= taken;
       n -= taken;
       if (taken == left) {
         queued.frame.reset();
-        shared_offset_ = 0;
-        if (++shared_head_ == shared_.size()) {
-          shared_.clear();
-          shared_head_ = 0;
+        queue->offset = 0;
+        if (++queue->head == queue->frames.size()) {
+          queue->frames.clear();
+          queue->head = 0;
         }
       }
       continue;
     }
-    const std::uint64_t limit = shared_head_ < shared_.size()
-                                    ? shared_[shared_head_].after - connection_consumed_
-                                    : connection_->buffered_amount();
+    const std::uint64_t limit = frame_next ? queue->frames[queue->head].after - queue->consumed
+                                           : connection_->buffered_amount();
     const std::size_t taken = static_cast<std::size_t>(std::min<std::uint64_t>(n, limit));
     if (taken == 0) break;  // more consumed than gathered: cannot happen, never loop on it
     connection_->consume_output(taken);
-    connection_consumed_ += taken;
+    if (queue != nullptr) queue->consumed += taken;
     n -= taken;
   }
   if (connection_ && !transport_closed_ && close_when_sent()) return;
@@ -401,7 +409,16 @@ SendStatus Session::send_message(std::span<const std::uint8_t> data, MessageKind
   if (sending_fragments_) return SendStatus::invalid;
   const SendStatus admitted = admit(data.size());
   if (admitted != SendStatus::success) return admitted;
+  if (data.size() >= direct_send_threshold && stream_.tls() == nullptr && queued_bytes() == 0) {
+    return sent(connection_->send_direct(kind, data, proto::SendFlags{compress}, *this));
+  }
   return sent(connection_->send(kind, data, proto::SendFlags{compress}));
+}
+
+std::size_t Session::write_now(std::span<const std::uint8_t> header,
+                               std::span<const std::uint8_t> payload) {
+  const io::ConstBuffer buffers[] = {header, payload};
+  return stream_.write_now(buffers);
 }
 
 SendStatus Session::send_piece(std::span<const std::uint8_t> data, MessageKind kind, bool fin,
@@ -439,8 +456,10 @@ SendStatus Session::send_shared(const std::shared_ptr<const SharedFrame>& frame)
   if (compressed_ && payload.size() >= config_->deflate_tuning.threshold) {
     return sent(connection_->send(frame->kind, payload, proto::SendFlags{true}));
   }
-  shared_.push_back({frame, connection_consumed_ + connection_->buffered_amount()});
-  shared_bytes_ += frame->bytes.size();
+  if (!shared_) shared_ = std::make_unique<SharedQueue>();
+  SharedQueue& queue = *shared_;
+  queue.frames.push_back({frame, queue.consumed + connection_->buffered_amount()});
+  queue.bytes += frame->bytes.size();
   return sent(proto::SendResult::ok);
 }
 

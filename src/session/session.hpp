@@ -81,7 +81,34 @@ struct OpenParams {
   std::any user_data;
 };
 
-class Session final : public WebSocket, private io::StreamHandler, private proto::EventHandler {
+// A string that is usually empty (the subprotocol), one pointer wide until it is not.
+class RareString {
+ public:
+  RareString& operator=(std::string value) {
+    if (value.empty()) {
+      value_.reset();
+    } else {
+      value_ = std::make_unique<std::string>(std::move(value));
+    }
+    return *this;
+  }
+  operator std::string_view() const noexcept {
+    return value_ ? std::string_view(*value_) : std::string_view();
+  }
+
+ private:
+  std::unique_ptr<std::string> value_;
+};
+
+// Sends below this size are only queued, so that the frames of one loop iteration leave in one
+// writev; larger ones are offered to the socket at once from the caller's buffer when nothing
+// is queued (the copy then costs more than the extra system call).
+inline constexpr std::size_t direct_send_threshold = 16 * 1024;
+
+class Session final : public WebSocket,
+                      private io::StreamHandler,
+                      private proto::EventHandler,
+                      private proto::DirectOutput {
  public:
   Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::TlsSession> tls,
           const SessionConfig& config, SessionOwner& owner, std::unique_ptr<Handshake> handshake);
@@ -138,6 +165,14 @@ class Session final : public WebSocket, private io::StreamHandler, private proto
     std::shared_ptr<const SharedFrame> frame;
     std::uint64_t after = 0;  // position in the Connection's output stream it must follow
   };
+  // Frames shared with other connections (publish), created with the first one.
+  struct SharedQueue {
+    std::vector<QueuedFrame> frames;
+    std::size_t head = 0;        // first entry of frames not yet fully sent
+    std::size_t offset = 0;      // bytes of that entry already sent
+    std::size_t bytes = 0;       // bytes of frames not yet sent
+    std::uint64_t consumed = 0;  // Connection output bytes consumed since its creation
+  };
 
   // Runs at the start of every entry point (stream callbacks, timeout, posted tasks); the
   // outermost one releases the session once it is done.
@@ -161,6 +196,9 @@ class Session final : public WebSocket, private io::StreamHandler, private proto
   void on_stream_error(std::string_view reason) override;
   // proto::EventHandler
   void on_event(const proto::Event& event) override;
+  // proto::DirectOutput
+  std::size_t write_now(std::span<const std::uint8_t> header,
+                        std::span<const std::uint8_t> payload) override;
 
   void on_timeout();
   void receive(std::span<std::uint8_t> data);
@@ -186,16 +224,14 @@ class Session final : public WebSocket, private io::StreamHandler, private proto
   SessionOwner& owner_;
   io::Stream stream_;
   std::optional<proto::Connection> connection_;
-  std::unique_ptr<Handshake> handshake_;   // until the protocol starts
-  std::string raw_output_;                 // HTTP bytes before any frame
-  std::vector<QueuedFrame> shared_;        // frames shared with other connections
-  std::size_t shared_head_ = 0;            // first entry of shared_ not yet fully sent
-  std::size_t shared_offset_ = 0;          // bytes of that entry already sent
-  std::size_t shared_bytes_ = 0;           // bytes of shared_ not yet sent
-  std::uint64_t connection_consumed_ = 0;  // Connection output bytes consumed so far
+  // Members most connections never use are pointers, allocated on first use: an idle
+  // connection's footprint is what the server holds per client.
+  std::unique_ptr<Handshake> handshake_;     // until the protocol starts
+  std::unique_ptr<std::string> raw_output_;  // HTTP bytes before any frame, while unsent
+  std::unique_ptr<SharedQueue> shared_;
   io::Timeout timeout_;
   std::any user_data_;
-  std::string subprotocol_;
+  RareString subprotocol_;
   std::vector<Topic*> topics_;
   TopicRegistry* topics_registry_ = nullptr;
   std::shared_ptr<detail::HandleState> handle_state_;  // created on the first handle()

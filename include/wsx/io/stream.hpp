@@ -50,8 +50,10 @@ struct StreamOptions {
 
 class Stream final : private IoHandler {
  public:
-  // Read buffer lent to on_stream_data (one per thread, shared by all streams).
-  static constexpr std::size_t read_buffer_size = 64 * 1024;
+  // Read buffer lent to on_stream_data (one per thread, shared by all streams). Large enough
+  // that a 64 KiB message with its frame header usually arrives in one read and can be handed
+  // out in place; untouched pages cost nothing (it is not zeroed).
+  static constexpr std::size_t read_buffer_size = 256 * 1024;
 
   Stream(EventLoop& loop, TcpSocket socket, StreamHandler& handler,
          std::optional<TlsSession> tls = std::nullopt, const StreamOptions& options = {});
@@ -61,6 +63,11 @@ class Stream final : private IoHandler {
 
   // Output is waiting: it is gathered at the end of this iteration.
   void request_flush();
+  // Writes `buffers` now, in one system call, when nothing can be waiting ahead of them: plain
+  // TCP, not blocked, not shut down. Returns the bytes the kernel took (0 when it cannot write
+  // now; an error is left for the next flush to report). For a large payload sent straight
+  // from the caller's buffer: the caller queues whatever was not taken.
+  std::size_t write_now(std::span<const ConstBuffer> buffers) noexcept;
   void pause_reading();
   void resume_reading();
   // Graceful: sends what is left, then close_notify (TLS) and FIN. Reading continues until

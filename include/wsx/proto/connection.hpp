@@ -93,6 +93,18 @@ struct SendFlags {
   bool compress = true;  // when permessage-deflate was negotiated and above the threshold
 };
 
+// The transport, offered a frame to write at once by Connection::send_direct().
+class DirectOutput {
+ public:
+  // Writes what it can of `header` then `payload` (one gathered write) and returns the bytes
+  // taken, 0 if none; never more than offered.
+  virtual std::size_t write_now(std::span<const std::uint8_t> header,
+                                std::span<const std::uint8_t> payload) = 0;
+
+ protected:
+  ~DirectOutput() = default;
+};
+
 class Connection {
  public:
   // Throws std::invalid_argument when options.deflate holds a window size outside 8-15.
@@ -111,6 +123,13 @@ class Connection {
   SendResult send_text(std::string_view text, SendFlags flags = {});
   SendResult send_binary(std::span<const std::uint8_t> data, SendFlags flags = {});
   SendResult send(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags = {});
+  // send(), but a large message need not be copied: when no output is pending and the message
+  // goes out as one unmasked, uncompressed frame (server role), its header and `data` are first
+  // offered to `out`, and only the bytes `out` did not take are queued (copied). Otherwise the
+  // same as send(), `out` unused. Worth it for large payloads (the transport's write is a
+  // system call of its own).
+  SendResult send_direct(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags,
+                         DirectOutput& out);
   // One piece of a message sent as several frames; `kind` of the first piece sets the type and
   // is ignored on later ones. Whether a fragmented message is compressed is decided by the first
   // piece's flags (the threshold does not apply: the total size is not known). While a
