@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -128,6 +129,14 @@ std::function<proto::HttpResponse(const HttpRequest&)> http_handler(
 }
 
 int serve(const ServeArguments& args) {
+  // Blocked from the start: a signal before run() waits for the server's watcher (a signalfd
+  // sees pending signals), and one during the shutdown cannot kill the process before the
+  // summary (the watcher restores the mask it found).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::vector<ListenAddress> addresses;
   for (const std::string& text :
        args.listen.empty() ? std::vector<std::string>{"127.0.0.1:8080"} : args.listen) {

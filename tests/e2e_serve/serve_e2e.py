@@ -1,0 +1,430 @@
+#!/usr/bin/python3
+"""End-to-end tests of `wsx serve` and `wsx bench`: serve_e2e.py WSX_BINARY CASE.
+
+Every case starts its own server on 127.0.0.1 port 0 (the line "listening on HOST:PORT" on
+stderr tells the port), has a deadline for every wait, and kills the server at the end.
+Exit 0: passed, 1: failed, 77: skipped (e.g. no IPv6 loopback).
+"""
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import websockets
+
+WSX = sys.argv[1]
+TIMEOUT = 10
+
+
+class Serve:
+    """A running `wsx serve`; stderr is collected on a thread."""
+
+    def __init__(self, *args, listen="127.0.0.1:0"):
+        command = [WSX, "serve", "--listen", listen, *args]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+        self.lines = []
+        self.changed = threading.Condition()
+        threading.Thread(target=self._collect, daemon=True).start()
+        match = self.wait_line(r"listening on (\S+?):(\d+) ")
+        if match is None:
+            self.process.kill()
+            raise AssertionError("no 'listening on' line: %r" % self.lines)
+        self.port = int(match.group(2))
+
+    def _collect(self):
+        for line in self.process.stderr:
+            with self.changed:
+                self.lines.append(line.rstrip("\n"))
+                self.changed.notify_all()
+        with self.changed:
+            self.lines.append(None)  # EOF
+            self.changed.notify_all()
+
+    def wait_line(self, pattern, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for line in self.lines:
+                    if line is not None:
+                        match = re.search(pattern, line)
+                        if match:
+                            return match
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.lines and self.lines[-1] is None):
+                    return None
+                self.changed.wait(left)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError("wsx serve did not exit within %ds" % TIMEOUT)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def http(port, request, host="127.0.0.1"):
+    """Sends raw request bytes; returns (status, headers dict lower-case, body bytes)."""
+    with socket.create_connection((host, port), timeout=TIMEOUT) as connection:
+        connection.sendall(request.encode("latin-1"))
+        data = b""
+        while True:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body
+
+
+def get(port, path, extra=""):
+    return http(port, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\n" % (path, port, extra))
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, TIMEOUT))
+
+
+def upgrade_status(port, path, origin=None):
+    """The status a WebSocket handshake gets (101 or the refusal's)."""
+    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n" % (path, port))
+    if origin:
+        request += "Origin: %s\r\n" % origin
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as connection:
+        connection.sendall((request + "\r\n").encode())
+        head = connection.recv(4096).decode("latin-1")
+    return int(head.split(" ")[1])
+
+
+# ---- cases -------------------------------------------------------------------------------
+
+def case_echo():
+    with Serve() as serve:
+        async def talk():
+            async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port) as ws:
+                await ws.send("héllo")
+                check(await ws.recv() == "héllo", "text echo")
+                await ws.send(b"\x00\x01\xfe\xff")
+                reply = await ws.recv()
+                check(reply == b"\x00\x01\xfe\xff" and isinstance(reply, bytes),
+                      "binary echo keeps the opcode")
+                big = "x" * 200000
+                await ws.send(big)
+                check(await ws.recv() == big, "200 kB echo")
+                pong = await ws.ping(b"p")
+                await asyncio.wait_for(pong, TIMEOUT)
+        run(talk())
+        check(serve.stop() == 0, "exit 0")
+
+
+def case_chat():
+    with Serve() as serve:
+        async def talk():
+            base = "ws://127.0.0.1:%d" % serve.port
+            async with websockets.connect(base + "/chat/room1") as a, \
+                    websockets.connect(base + "/chat/room1") as b, \
+                    websockets.connect(base + "/chat/room2") as other, \
+                    websockets.connect(base + "/chat") as lobby:
+                await a.send("hello room1")
+                check(await b.recv() == "hello room1", "b receives a's message")
+                check(await a.recv() == "hello room1", "the sender receives it too")
+                await lobby.send("hello lobby")
+                check(await lobby.recv() == "hello lobby", "/chat is a room of its own")
+                await other.send("ping room2")
+                check(await other.recv() == "ping room2", "room2 echo")
+                try:
+                    leaked = await asyncio.wait_for(b.recv(), 0.3)
+                    raise AssertionError("b got a message of another room: %r" % leaked)
+                except asyncio.TimeoutError:
+                    pass
+        run(talk())
+
+
+def case_console():
+    with Serve() as serve:
+        status, headers, body = get(serve.port, "/")
+        check(status == 200, "GET / is 200, got %d" % status)
+        check(headers.get("content-type", "").startswith("text/html"), "text/html: %r" % headers)
+        check("connect-src ws: wss:" in headers.get("content-security-policy", ""), "CSP")
+        page = body.decode()
+        check("<script>" in page and "new WebSocket(" in page, "the console's script is there")
+        check("/echo" in page, "defaults to this server's /echo")
+        check(not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no external resource")
+
+
+def case_head_and_methods():
+    with Serve() as serve:
+        _, get_headers, get_body = get(serve.port, "/")
+        status, headers, body = http(serve.port, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(status == 200 and body == b"", "HEAD: 200 without body")
+        check(headers["content-length"] == str(len(get_body)), "HEAD: the GET's Content-Length")
+        status, headers, _ = http(serve.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        check(status == 405 and "GET" in headers.get("allow", ""), "POST: 405 with Allow")
+        status, _, _ = get(serve.port, "/echo")
+        check(status == 426, "plain GET on a WebSocket route: 426, got %d" % status)
+
+
+def case_static_files():
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "sub"))
+        with open(os.path.join(root, "hello.txt"), "w") as f:
+            f.write("hello file\n")
+        with open(os.path.join(root, "app.js"), "w") as f:
+            f.write("console.log(1)")
+        with open(os.path.join(root, "sub", "index.html"), "w") as f:
+            f.write("<p>sub</p>")
+        with open(os.path.join(root, "a b.css"), "w") as f:
+            f.write("p{}")
+        with Serve("--static", root) as serve:
+            status, headers, body = get(serve.port, "/hello.txt")
+            check(status == 200 and body == b"hello file\n", "file served: %d %r" % (status, body))
+            check(headers["content-type"] == "text/plain; charset=utf-8", headers["content-type"])
+            status, headers, _ = get(serve.port, "/app.js?v=2")
+            check(status == 200 and headers["content-type"].startswith("text/javascript"), "js")
+            status, _, body = get(serve.port, "/sub/")
+            check(status == 200 and body == b"<p>sub</p>", "directory index")
+            status, headers, _ = get(serve.port, "/a%20b.css")
+            check(status == 200 and headers["content-type"].startswith("text/css"), "escaped name")
+            check(get(serve.port, "/missing.txt")[0] == 404, "missing file: 404")
+            status, _, body = get(serve.port, "/")
+            check(status == 200 and b"new WebSocket(" in body, "/ still the console")
+            check(upgrade_status(serve.port, "/echo") == 101, "WebSocket routes still work")
+
+
+def case_static_traversal():
+    with tempfile.TemporaryDirectory() as top:
+        root = os.path.join(top, "public")
+        os.makedirs(root)
+        with open(os.path.join(top, "secret.txt"), "w") as f:
+            f.write("SECRET")
+        with open(os.path.join(root, ".hidden"), "w") as f:
+            f.write("SECRET")
+        os.symlink(os.path.join(top, "secret.txt"), os.path.join(root, "link.txt"))
+        with Serve("--static", root) as serve:
+            for path in ["/../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E%2Fsecret.txt",
+                         "/sub/../../secret.txt", "/.hidden", "/link.txt", "/..%5csecret.txt",
+                         "/%00", "/%zz"]:
+                status, _, body = get(serve.port, path)
+                check(status == 404 and b"SECRET" not in body, "%s: got %d" % (path, status))
+
+
+def case_origin():
+    with Serve("--allow-origin", "http://good.example", "--allow-origin",
+               "https://also.example") as serve:
+        check(upgrade_status(serve.port, "/echo", "http://good.example") == 101, "allowed")
+        check(upgrade_status(serve.port, "/chat", "https://also.example") == 101, "allowed too")
+        check(upgrade_status(serve.port, "/echo", "http://evil.example") == 403, "other: 403")
+        check(upgrade_status(serve.port, "/echo") == 101, "no Origin: not a browser, allowed")
+        check(serve.wait_line(r'"GET /echo" 403 origin="http://evil\.example"'), "logged 403")
+
+
+def case_not_found():
+    with Serve() as serve:
+        check(upgrade_status(serve.port, "/nothing") == 404, "unknown WebSocket path: 404")
+        check(get(serve.port, "/nothing")[0] == 404, "unknown plain path: 404")
+
+
+def case_access_log():
+    with Serve("--compress") as serve:
+        async def talk():
+            async with websockets.connect("ws://127.0.0.1:%d/echo?x=1" % serve.port,
+                                          origin="http://page.example",
+                                          subprotocols=["chat.v1"]) as ws:
+                await ws.send("hi")
+                await ws.recv()
+        try:
+            run(talk())
+        except websockets.exceptions.InvalidHandshake:
+            pass  # no subprotocol chosen: some versions refuse; the line is what matters
+        line = serve.wait_line(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z 127\.0\.0\.1:\d+ '
+                               r'"GET /echo\?x=1" 101 origin="http://page\.example" '
+                               r'subprotocol="-" extensions="permessage-deflate[^"]*"$')
+        check(line, "access line: %r" % serve.lines)
+        get(serve.port, "/")
+        check(serve.wait_line(r'"GET /" 200 origin="-"'), "plain GET logged")
+        check(serve.stop() == 0, "exit 0")
+        check(serve.wait_line(r"stopped after .*: 1 connections, 1 messages received \(2 bytes\)"),
+              "summary: %r" % serve.lines)
+
+
+def make_certificates(directory):
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True,
+                       timeout=TIMEOUT)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=wsx e2e CA")
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(directory, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    return [os.path.join(directory, name) for name in ("ca.pem", "server.pem", "server.key")]
+
+
+def case_wss():
+    with tempfile.TemporaryDirectory() as directory:
+        ca, cert, key = make_certificates(directory)
+        with Serve("--cert", cert, "--key", key) as serve:
+            check(serve.wait_line(r"wss://127\.0\.0\.1:\d+/echo"), "announces wss://")
+            context = ssl.create_default_context(cafile=ca)
+            async def talk():
+                async with websockets.connect("wss://127.0.0.1:%d/echo" % serve.port,
+                                              ssl=context) as ws:
+                    await ws.send("secure")
+                    check(await ws.recv() == "secure", "wss echo")
+            run(talk())
+            with socket.create_connection(("127.0.0.1", serve.port), timeout=TIMEOUT) as raw:
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                    tls.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    data = b""
+                    while chunk := tls.recv(65536):
+                        data += chunk
+            check(data.startswith(b"HTTP/1.1 200") and b"new WebSocket(" in data, "https console")
+            untrusting = ssl.create_default_context()
+            async def refused():
+                try:
+                    async with websockets.connect("wss://127.0.0.1:%d/echo" % serve.port,
+                                                  ssl=untrusting):
+                        raise AssertionError("a client without the CA connected")
+                except ssl.SSLCertVerificationError:
+                    pass
+            run(refused())
+
+
+def case_sigterm():
+    with Serve() as serve:
+        async def talk():
+            async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port) as ws:
+                await ws.send("before")
+                await ws.recv()
+                serve.process.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(ws.recv(), TIMEOUT)
+                    raise AssertionError("a message instead of the close")
+                except websockets.exceptions.ConnectionClosed as closed:
+                    code = closed.rcvd.code if closed.rcvd else None
+                    check(code == 1001, "close 1001 on SIGTERM, got %r" % code)
+        run(talk())
+        check(serve.stop() == 0, "exit 0 after SIGTERM")
+        check(serve.wait_line(r"stopped after"), "summary printed")
+    with Serve() as serve:
+        check(serve.stop(signal.SIGINT) == 0, "exit 0 after SIGINT")
+
+
+def bench_json(*args):
+    result = subprocess.run([WSX, "bench", *args, "--duration", "1", "--json"],
+                            capture_output=True, text=True, timeout=30)
+    check(result.returncode == 0, "bench exit %d: %s %s" % (result.returncode, result.stdout,
+                                                           result.stderr))
+    check("\r" not in result.stdout, "no progress line on a pipe")
+    report = json.loads(result.stdout)
+    check(report["messages"] > 0 and report["messages_per_s"] > 0 and report["mb_per_s"] > 0,
+          "non-zero throughput: %r" % report)
+    check(report["errors"] == 0 and report["error_messages"] == [], "no errors: %r" % report)
+    latency = report["latency_us"]
+    check(0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"],
+          "ordered percentiles: %r" % latency)
+    return report
+
+
+def case_bench():
+    with Serve("--threads", "2", "--compress", "-q") as serve:
+        url = "ws://127.0.0.1:%d/echo" % serve.port
+        report = bench_json(url, "--connections", "4", "--in-flight", "8", "--size", "100")
+        check(report["opened"] == 4 and report["close_codes"] == {"1000": 4}, repr(report))
+        report = bench_json(url, "-c", "3", "-t", "2", "--binary", "--compress", "--size", "5000")
+        check(report["bytes"] == report["messages"] * 5000 and report["binary"], repr(report))
+        table = subprocess.run([WSX, "bench", url, "-d", "0.3"], capture_output=True, text=True,
+                               timeout=30)
+        check(table.returncode == 0 and "msg/s" in table.stdout and "p99" in table.stdout,
+              table.stdout)
+        refused = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/nope" % serve.port, "-d",
+                                  "0.3", "--json"], capture_output=True, text=True, timeout=30)
+        check(refused.returncode == 4, "refused handshake: exit 4, got %d" % refused.returncode)
+        check(json.loads(refused.stdout)["errors"] == 1, refused.stdout)
+        check(serve.stop() == 0, "exit 0")
+
+
+def case_bench_wss():
+    with tempfile.TemporaryDirectory() as directory:
+        ca, cert, key = make_certificates(directory)
+        with Serve("--cert", cert, "--key", key, "-q") as serve:
+            bench_json("wss://127.0.0.1:%d/echo" % serve.port, "--ca", ca, "-c", "2")
+
+
+def case_usage():
+    for args in (["--listen", "nonsense"], ["--listen", "::1:80"], ["--static", "/nonexistent/dir"],
+                 ["--cert", "only-cert.pem"], ["--threads", "x"]):
+        result = subprocess.run([WSX, "serve", *args], capture_output=True, text=True, timeout=30)
+        check(result.returncode == 2, "%r: exit 2, got %d" % (args, result.returncode))
+    result = subprocess.run([WSX, "serve", "--help"], capture_output=True, text=True, timeout=30)
+    check(result.returncode == 0 and "--allow-origin" in result.stdout, "serve --help")
+    result = subprocess.run([WSX, "bench", "--help"], capture_output=True, text=True, timeout=30)
+    check(result.returncode == 0 and "--in-flight" in result.stdout, "bench --help")
+    with socket.socket() as occupant:  # no SO_REUSEPORT: wsx cannot share its port
+        occupant.bind(("127.0.0.1", 0))
+        occupant.listen()
+        port = occupant.getsockname()[1]
+        taken = subprocess.run([WSX, "serve", "--listen", "127.0.0.1:%d" % port],
+                               capture_output=True, text=True, timeout=30)
+        check(taken.returncode == 6 and "cannot listen" in taken.stderr,
+              "port in use: exit 6, got %d %s" % (taken.returncode, taken.stderr))
+
+
+def case_ipv6():
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        sys.exit(77)
+    with Serve(listen="[::1]:0") as serve:
+        check(serve.wait_line(r"listening on \[::1\]:%d" % serve.port), "announces [::1]")
+        async def talk():
+            async with websockets.connect("ws://[::1]:%d/echo" % serve.port) as ws:
+                await ws.send("six")
+                check(await ws.recv() == "six", "IPv6 echo")
+        run(talk())
+        check(serve.wait_line(r'\[::1\]:\d+ "GET /echo" 101'), "IPv6 remote in the access line")
+
+
+if __name__ == "__main__":
+    name = sys.argv[2]
+    try:
+        globals()["case_" + name]()
+    except AssertionError as error:
+        print("FAILED %s: %s" % (name, error), file=sys.stderr)
+        sys.exit(1)
+    print("passed", name)
