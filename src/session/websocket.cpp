@@ -50,11 +50,12 @@ SendStatus WebSocket::close(std::uint16_t code, std::string_view reason) {
 }
 
 void WebSocket::terminate() {
+  // Not through Session::run(): run() is an entry point and would release the session before
+  // returning, leaving the caller's WebSocket& dangling. finish() releases from a posted task
+  // when called outside an entry point, and at the end of the entry point when inside one.
   session::Session& session = impl(*this);
-  session.run([&session](WebSocket&) {
-    session.report_close(1006, "terminated", false);
-    session.finish();
-  });
+  session.report_close(1006, "terminated", false);
+  session.finish();
 }
 
 std::size_t WebSocket::buffered_amount() const noexcept {

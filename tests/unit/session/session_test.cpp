@@ -205,3 +205,33 @@ TEST_F(SessionFixture, UserDataAndNoTopicsWithoutARegistry) {
 
 }  // namespace
 }  // namespace wsx::session
+
+namespace wsx::session {
+namespace {
+
+// terminate() from user code on the loop thread, outside any callback: the WebSocket must stay
+// valid until the caller returns, and the release happens afterwards (posted).
+TEST_F(SessionFixture, TerminateOutsideACallbackKeepsTheWebSocketValidUntilReturn) {
+  std::promise<CloseInfo> closed;
+  SessionConfig config;
+  config.handlers.close = [&](WebSocket&, const CloseInfo& info) { closed.set_value(info); };
+  start(config);
+  on_loop([this] {
+    WebSocket& ws = *session_;
+    ws.terminate();
+    EXPECT_FALSE(ws.is_open());  // use after terminate(): a use-after-free if released inline
+    EXPECT_EQ(ws.send("late"), SendStatus::closed);
+    EXPECT_FALSE(owner_.released);
+  });
+  std::future<CloseInfo> result = closed.get_future();
+  ASSERT_EQ(result.wait_for(3s), std::future_status::ready);
+  const CloseInfo info = result.get();
+  EXPECT_EQ(info.code, 1006);
+  EXPECT_FALSE(info.clean);
+  EXPECT_TRUE(peer_->wait_eof());
+  for (int i = 0; i < 100 && !owner_.released; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(owner_.released);
+}
+
+}  // namespace
+}  // namespace wsx::session
