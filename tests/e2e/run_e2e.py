@@ -1,0 +1,679 @@
+#!/usr/bin/python3
+"""End-to-end tests of the `wsx` command: each case runs the real binary against a real server
+on 127.0.0.1 (a free port chosen now) and checks its output and exit code.
+
+    run_e2e.py --wsx PATH --echo-server PATH CASE     # one case (CTest runs each separately)
+    run_e2e.py --wsx PATH --echo-server PATH --list   # the case names
+
+Servers: examples/echo_server, `wsx serve`, the interop peers (tests/interop/py_server.py and
+node_server.js, used as they are), and small raw-socket servers written here for what no real
+server does on demand (drop the connection, send messages first for --echo). Every process is
+started in its own session, dies with this script (PR_SET_PDEATHSIG) and is killed at the end;
+every wait is bounded. Exit status: 0 passed, 1 failed, 77 skipped (a peer is not installed).
+"""
+import argparse
+import base64
+import ctypes
+import hashlib
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+INTEROP = os.path.join(os.path.dirname(HERE), "interop")
+PYTHON = "/usr/bin/python3"
+SKIP = 77
+RUN_TIMEOUT = 30  # seconds any single wsx run may take
+
+# Exit codes of `wsx` (tools/wsx/commands.hpp).
+EXIT_OK, EXIT_USAGE, EXIT_CONNECT_FAILED, EXIT_REFUSED, EXIT_ABNORMAL = 0, 2, 3, 4, 5
+
+
+class Skip(Exception):
+    pass
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, message, *details):
+    if not condition:
+        raise Failure(message + "".join("\n--- " + str(d) for d in details))
+
+
+def orphan_proof():
+    """In the child: own process group, and killed when the test runner dies."""
+    os.setsid()
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port, process, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise Failure("the server exited early with %s" % process.returncode)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise Failure("nothing accepted on port %d within %ds" % (port, timeout))
+
+
+class Harness:
+    def __init__(self, args):
+        self.wsx = args.wsx
+        self.echo_server = args.echo_server
+        self.dir = tempfile.mkdtemp(prefix="wsx-e2e-")
+        self.processes = []
+        self.certs = None
+
+    def close(self):
+        for process in self.processes:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ---------------------------------------------------------------- servers
+
+    def start(self, argv, port):
+        log = open(os.path.join(self.dir, "server-%d.log" % port), "w")
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, preexec_fn=orphan_proof)
+        self.processes.append(process)
+        wait_for_port(port, process)
+        return process
+
+    def echo(self, tls=False, compress=False):
+        port = free_port()
+        argv = [self.echo_server, "--host", "127.0.0.1", "--port", str(port)]
+        if tls:
+            ca, cert, key = self.certificates()
+            argv += ["--tls-cert", cert, "--tls-key", key]
+        if compress:
+            argv.append("--compress")
+        self.start(argv, port)
+        return port
+
+    def serve(self, *extra):
+        port = free_port()
+        self.start([self.wsx, "serve", "--listen", "127.0.0.1:%d" % port, *extra], port)
+        return port
+
+    def py_peer(self, *extra):
+        if not os.path.exists(PYTHON) or subprocess.run(
+                [PYTHON, "-c", "import websockets"], capture_output=True).returncode != 0:
+            raise Skip("python3-websockets is not installed")
+        port = free_port()
+        self.start([PYTHON, os.path.join(INTEROP, "py_server.py"), "--port", str(port), *extra],
+                   port)
+        return port
+
+    def node_peer(self, *extra):
+        if shutil.which("node") is None or not os.path.isdir("/usr/share/nodejs/ws"):
+            raise Skip("node and node-ws are not installed")
+        port = free_port()
+        self.start(["node", os.path.join(INTEROP, "node_server.js"), "--port", str(port), *extra],
+                   port)
+        return port
+
+    def certificates(self):
+        """A CA and a server certificate for 127.0.0.1 / localhost, made by the openssl CLI."""
+        if self.certs:
+            return self.certs
+        if shutil.which("openssl") is None:
+            raise Skip("the openssl command is not installed")
+        d = self.dir
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+
+        def openssl(*args):
+            subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+        openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+                "-subj", "/CN=wsx e2e test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign")
+        openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+        with open(os.path.join(d, "server.ext"), "w") as ext:
+            ext.write("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                      "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "server.ext")
+        self.certs = tuple(os.path.join(d, n) for n in ("ca.pem", "server.pem", "server.key"))
+        return self.certs
+
+    # ---------------------------------------------------------------- the client
+
+    def connect(self, *args, stdin=b"", timeout=RUN_TIMEOUT):
+        """Runs `wsx connect ARGS`; stdin is bytes (a pipe), or a path (a regular file)."""
+        command = [self.wsx, "connect", *args]
+        env = dict(os.environ, NO_COLOR="1")
+        if isinstance(stdin, str):
+            with open(stdin, "rb") as source:
+                result = subprocess.run(command, stdin=source, capture_output=True,
+                                        timeout=timeout, env=env, preexec_fn=orphan_proof)
+        else:
+            result = subprocess.run(command, input=stdin, capture_output=True, timeout=timeout,
+                                    env=env, preexec_fn=orphan_proof)
+        result.out = result.stdout.decode("utf-8", "replace")
+        result.err = result.stderr.decode("utf-8", "replace")
+        result.show = "exit %d\nstdout:\n%s\nstderr:\n%s" % (result.returncode, result.out,
+                                                             result.err)
+        return result
+
+
+def json_events(result):
+    events = []
+    for line in result.out.splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            raise Failure("not a JSON line: %r" % line, result.show)
+    return events
+
+
+# -------------------------------------------------------------------- raw servers for odd cases
+
+def accept_key(key):
+    digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def raw_handshake(conn):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed during the handshake")
+        data += chunk
+    key = ""
+    for line in data.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "sec-websocket-key":
+            key = value.strip()
+    conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n" % accept_key(key))
+                 .encode())
+
+
+def frame(opcode, payload):
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    if n < 126:
+        head += bytes([n])
+    elif n < 65536:
+        head += bytes([126]) + struct.pack("!H", n)
+    else:
+        head += bytes([127]) + struct.pack("!Q", n)
+    return head + payload
+
+
+def read_exact(conn, n):
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
+def read_frame(conn):
+    b0, b1 = read_exact(conn, 2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", read_exact(conn, 2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", read_exact(conn, 8))[0]
+    key = read_exact(conn, 4) if b1 & 0x80 else b"\0\0\0\0"
+    payload = bytes(c ^ key[i % 4] for i, c in enumerate(read_exact(conn, n)))
+    return b0 & 0x0F, bool(b1 & 0x80), payload
+
+
+class RawServer:
+    """One connection on a free port, handled by `script(conn)` on a thread."""
+
+    def __init__(self, script):
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(RUN_TIMEOUT)
+        self.port = self.listener.getsockname()[1]
+        self.error = None
+        self.result = None
+        self.thread = threading.Thread(target=self.run, args=(script,), daemon=True)
+        self.thread.start()
+
+    def run(self, script):
+        try:
+            conn, _ = self.listener.accept()
+            conn.settimeout(RUN_TIMEOUT)
+            with conn:
+                raw_handshake(conn)
+                self.result = script(conn)
+        except Exception as e:  # reported by finish()
+            self.error = e
+        finally:
+            self.listener.close()
+
+    def finish(self):
+        self.thread.join(RUN_TIMEOUT)
+        check(not self.thread.is_alive(), "the raw server is still running")
+        check(self.error is None, "raw server: %r" % (self.error,))
+        return self.result
+
+
+# -------------------------------------------------------------------- cases
+
+CASES = {}
+
+
+def case(function):
+    CASES[function.__name__] = function
+    return function
+
+
+@case
+def execute_prints_the_echo(h):
+    port = h.echo()
+    r = h.connect("-x", "hello", "-x", "two words", "-w", "1", "ws://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_OK, "exit 0 after a normal close", r.show)
+    check(r.out.splitlines() == ["< hello", "< two words"], "both echoes, in order", r.show)
+    check("\x1b" not in r.out + r.err, "no escape codes on a pipe", r.show)
+
+
+@case
+def pipe_mode_sends_each_line(h):
+    port = h.echo()
+    r = h.connect("ws://127.0.0.1:%d/" % port, stdin=b"one\ntwo words\r\n\nlast without newline")
+    check(r.returncode == EXIT_OK, "EOF closes with 1000: exit 0", r.show)
+    check(r.out.splitlines() == ["< one", "< two words", "< ", "< last without newline"],
+          "one message per line (CRLF too, empty lines too), in order", r.show)
+    check("Disconnected (code 1000)" in r.err, "the close is reported on stderr", r.show)
+
+
+@case
+def pipe_mode_from_a_regular_file_and_many_lines(h):
+    # A regular file cannot be watched by epoll: the reader must fall back to plain reads.
+    port = h.echo()
+    path = os.path.join(h.dir, "lines.txt")
+    lines = ["line %d %s" % (i, "x" * (i % 300)) for i in range(5000)]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    r = h.connect("ws://127.0.0.1:%d/" % port, stdin=path)
+    check(r.returncode == EXIT_OK, "exit 0", r.show[:2000])
+    check(r.out.splitlines() == ["< " + line for line in lines], "every line echoed in order",
+          r.show[:2000])
+
+
+@case
+def json_events_parse(h):
+    port = h.echo()
+    r = h.connect("--json", "-P", "ws://127.0.0.1:%d/json" % port, stdin="héllo \"quoted\"\n".encode())
+    check(r.returncode == EXIT_OK, "exit 0", r.show)
+    events = json_events(r)
+    kinds = [e["event"] for e in events]
+    check(kinds == ["open", "message", "close"], "open, message, close", r.show)
+    check(events[0]["url"] == "ws://127.0.0.1:%d/json" % port and events[0]["subprotocol"] == ""
+          and "extensions" in events[0], "open has url, subprotocol, extensions", r.show)
+    check(events[1]["type"] == "text" and events[1]["data"] == "héllo \"quoted\"",
+          "a text message with its data", r.show)
+    check(events[2]["code"] == 1000 and events[2]["clean"] is True and events[2]["reason"] == "",
+          "close with code, reason and clean", r.show)
+    check(all(isinstance(e["time"], float) for e in events), "every event has a time", r.show)
+
+
+@case
+def json_binary_ping_pong_and_close_reason(h):
+    # The Python peer: an echoed binary message (base64), a server ping (!ping), a server close
+    # with a code and reason.
+    port = h.py_peer()
+    r = h.connect("--json", "-P", "-x", "!ping abc", "-x", "!close 4000 see you", "-w", "3",
+                  "ws://127.0.0.1:%d/" % port)
+    events = json_events(r)
+    pings = [e for e in events if e["event"] == "ping"]
+    pongs = [e for e in events if e["event"] == "pong"]
+    check(pings and pings[0]["direction"] == "in" and pings[0]["data"] == "abc",
+          "the server's ping", r.show)
+    check(pongs and pongs[0]["direction"] == "out" and pongs[0]["data"] == "abc",
+          "our automatic pong (with --show-ping-pong)", r.show)
+    closes = [e for e in events if e["event"] == "close"]
+    check(closes and closes[0]["code"] == 4000 and closes[0]["reason"] == "see you",
+          "the server's close code and reason", r.show)
+    check(r.returncode == EXIT_ABNORMAL, "4000 from the server is not a normal close: exit 5",
+          r.show)
+    port = h.echo()
+    r = h.connect("--json", "ws://127.0.0.1:%d/" % port, stdin=b"")
+    check([e["event"] for e in json_events(r)] == ["open", "close"], "no message", r.show)
+
+
+@case
+def json_error_for_a_refusal(h):
+    port = h.py_peer()
+    r = h.connect("--json", "-x", "x", "ws://127.0.0.1:%d/reject/404" % port)
+    check(r.returncode == EXIT_REFUSED, "exit 4", r.show)
+    events = json_events(r)
+    check(len(events) == 1 and events[0]["event"] == "error", "one error event", r.show)
+    e = events[0]
+    check(e["kind"] == "handshake_refused" and e["status"] == 404, "kind and status", r.show)
+    check(["X-Reject", "interop"] in e["headers"] and e["body"] == "no", "headers, body", r.show)
+
+
+@case
+def trace_shows_frames_and_handshake(h):
+    port = h.echo()
+    r = h.connect("--trace", "-x", "hi", "-w", "0.5", "ws://127.0.0.1:%d/traced" % port)
+    check(r.returncode == EXIT_OK, "exit 0", r.show)
+    check(r.out.splitlines() == ["< hi"], "messages still on stdout", r.show)
+    for expected in ["> GET /traced HTTP/1.1", "> Upgrade: websocket", "> Sec-WebSocket-Key: ",
+                     "> Sec-WebSocket-Version: 13", "< HTTP/1.1 101 Switching Protocols",
+                     "< Sec-WebSocket-Accept: ",
+                     '> text fin=1 rsv=000 masked=1 len=2 "hi"',
+                     '< text fin=1 rsv=000 masked=0 len=2 "hi"',
+                     "> close fin=1 rsv=000 masked=1 len=2 code=1000",
+                     "< close fin=1 rsv=000 masked=0 len=2 code=1000"]:
+        check(expected in r.err, "trace line %r" % expected, r.show)
+    lines = [l for l in r.err.splitlines() if "fin=" in l]
+    check(all(len(l) > 13 and l[2] == ":" and l[8] == "." for l in lines),
+          "every frame line starts with a time HH:MM:SS.mmm", r.show)
+
+
+@case
+def trace_compressed_frames_and_ping(h):
+    port = h.echo(compress=True)
+    text = "compress me " * 50
+    r = h.connect("--trace", "-c", "--server-no-context-takeover", "-x", text, "-w", "0.5",
+                  "ws://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_OK, "exit 0", r.show)
+    check("< Sec-WebSocket-Extensions: permessage-deflate" in r.err, "negotiated", r.show)
+    check("server_no_context_takeover" in r.err, "the parameter was offered and kept", r.show)
+    sent = [l for l in r.err.splitlines() if "> text" in l]
+    check(sent and "rsv=100" in sent[0] and "len=%d" % len(text) not in sent[0],
+          "RSV1 set, compressed length", r.show)
+    check(r.out.strip() == "< " + text.rstrip(), "the message arrives whole", r.show)
+
+
+@case
+def refused_404_prints_status_and_headers(h):
+    port = h.py_peer()
+    r = h.connect("-x", "x", "ws://127.0.0.1:%d/reject/404" % port)
+    check(r.returncode == EXIT_REFUSED, "exit 4", r.show)
+    check("HTTP/1.1 404" in r.err and "X-Reject: interop" in r.err, "status and headers", r.show)
+    check(r.out == "", "nothing on stdout", r.show)
+
+
+@case
+def refused_403_for_an_origin_by_wsx_serve(h):
+    port = h.serve("--allow-origin", "https://good.example")
+    r = h.connect("-o", "https://evil.example", "-x", "x", "ws://127.0.0.1:%d/echo" % port)
+    check(r.returncode == EXIT_REFUSED, "a disallowed Origin: exit 4", r.show)
+    check("403" in r.err, "the status is printed", r.show)
+    r = h.connect("-o", "https://good.example", "-x", "fine", "-w", "1",
+                  "ws://127.0.0.1:%d/echo" % port)
+    check(r.returncode == EXIT_OK and "< fine" in r.out, "an allowed Origin works", r.show)
+
+
+@case
+def serve_echo_and_pipe(h):
+    port = h.serve()
+    r = h.connect("-x", "hello", "-w", "1", "ws://127.0.0.1:%d/echo" % port)
+    check(r.returncode == EXIT_OK and r.out.splitlines() == ["< hello"], "echo via -x", r.show)
+    r = h.connect("--json", "ws://127.0.0.1:%d/echo" % port, stdin=b"a\nb\n")
+    data = [e.get("data") for e in json_events(r) if e["event"] == "message"]
+    check(r.returncode == EXIT_OK and data == ["a", "b"], "echo via stdin, as JSON", r.show)
+
+
+@case
+def serve_chat_between_two_clients(h):
+    port = h.serve()
+    url = "ws://127.0.0.1:%d/chat" % port
+    listener = subprocess.Popen([h.wsx, "connect", "--json", url], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=orphan_proof)
+    h.processes.append(listener)
+    try:
+        first = json.loads(read_line(listener.stdout, 10))
+        check(first["event"] == "open", "the listener is connected")
+        r = h.connect("-x", "hi all", "-w", "0.5", url)
+        check(r.returncode == EXIT_OK, "the speaker exits 0", r.show)
+        got = json.loads(read_line(listener.stdout, 10))
+        check(got["event"] == "message" and got["data"] == "hi all", "broadcast received: %r" % got)
+    finally:
+        listener.stdin.close()
+    check(listener.wait(timeout=15) == EXIT_OK, "the listener closes at EOF with exit 0")
+
+
+def read_line(stream, timeout):
+    ready, _, _ = select.select([stream], [], [], timeout)
+    check(ready, "no output within %ds" % timeout)
+    return stream.readline().decode()
+
+
+@case
+def connection_refused_exits_3(h):
+    port = free_port()  # nothing listens there
+    r = h.connect("-x", "x", "ws://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_CONNECT_FAILED, "exit 3", r.show)
+    check("refused" in r.err.lower(), "the reason is printed", r.show)
+
+
+@case
+def server_close_1011_exits_5(h):
+    port = h.py_peer()
+    r = h.connect("-x", "!close 1011 internal trouble", "-w", "5", "ws://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_ABNORMAL, "exit 5", r.show)
+    check("1011" in r.err and "internal trouble" in r.err, "code and reason printed", r.show)
+
+
+@case
+def server_dropping_exits_5(h):
+    def drop(conn):
+        read_frame(conn)  # our message, then hang up without a close frame
+        conn.shutdown(socket.SHUT_RDWR)
+
+    server = RawServer(drop)
+    r = h.connect("-x", "x", "-w", "5", "ws://127.0.0.1:%d/" % server.port)
+    server.finish()
+    check(r.returncode == EXIT_ABNORMAL, "exit 5", r.show)
+    check("1006" in r.err, "1006 (no close frame) is printed", r.show)
+
+
+@case
+def echo_mode_reflects_with_the_type(h):
+    def script(conn):
+        conn.sendall(frame(0x1, "héllo".encode()) + frame(0x2, bytes([0, 255, 7])) +
+                     frame(0x9, b"p"))
+        got = [read_frame(conn) for _ in range(3)]
+        conn.sendall(frame(0x8, struct.pack("!H", 1000)))
+        closing = read_frame(conn)
+        return got, closing
+
+    server = RawServer(script)
+    r = h.connect("--echo", "ws://127.0.0.1:%d/" % server.port, stdin=b"ignored\n")
+    got, closing = server.finish()
+    frames = sorted((op, payload) for op, masked, payload in got)
+    check(frames == [(0x1, "héllo".encode()), (0x2, bytes([0, 255, 7])), (0xA, b"p")],
+          "text back as text, binary as binary, the ping answered: %r" % (got,), r.show)
+    check(all(masked for _, masked, _ in got), "client frames are masked")
+    check(closing[0] == 0x8 and closing[2][:2] == struct.pack("!H", 1000), "the close answered")
+    check(r.returncode == EXIT_OK, "exit 0 when the server closes normally", r.show)
+    check("< [binary 3 bytes] 00ff07" in r.out, "binary shown as hex", r.show)
+
+
+@case
+def wss_with_ca_and_insecure(h):
+    port = h.echo(tls=True)
+    ca, _, _ = h.certificates()
+    r = h.connect("--ca", ca, "-x", "secure", "-w", "1", "wss://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_OK and r.out.splitlines() == ["< secure"], "verified by --ca",
+          r.show)
+    r = h.connect("--ca", ca, "-x", "by name", "-w", "1", "wss://localhost:%d/" % port)
+    check(r.returncode == EXIT_OK, "host name verified too", r.show)
+    r = h.connect("-x", "untrusted", "wss://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_CONNECT_FAILED, "an unknown CA fails: exit 3", r.show)
+    r = h.connect("--insecure", "-x", "anyway", "-w", "1", "wss://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_OK and "< anyway" in r.out, "--insecure skips verification",
+          r.show)
+
+
+@case
+def handshake_options_reach_the_server(h):
+    port = h.py_peer("--subprotocols", "chat.v2", "--deflate", "on")
+    r = h.connect("--json", "-s", "wsx.unknown", "-s", "chat.v2", "-c", "-o", "https://me.example",
+                  "-H", "X-Custom:  spaced value ", "--auth", "user:pa:ss",
+                  "-x", "!header X-Custom", "-x", "!header Authorization", "-x", "!header Origin",
+                  "-x", "!header Sec-WebSocket-Protocol", "-w", "1", "ws://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_OK, "exit 0", r.show)
+    events = json_events(r)
+    check(events[0]["subprotocol"] == "chat.v2", "subprotocol chosen", r.show)
+    check(events[0]["extensions"].startswith("permessage-deflate"), "deflate negotiated", r.show)
+    data = [e["data"] for e in events if e["event"] == "message"]
+    basic = base64.b64encode(b"user:pa:ss").decode()
+    check(data == ["!header spaced value", "!header Basic " + basic,
+                   "!header https://me.example", "!header wsx.unknown, chat.v2"],
+          "headers as sent", r.show)
+
+
+@case
+def interop_python_server(h):
+    port = h.py_peer("--deflate", "on")
+    # -w: websockets sends nothing after it has read our close, so give the echoes time.
+    r = h.connect("-c", "--client-max-window-bits", "12", "-w", "1", "ws://127.0.0.1:%d/" % port,
+                  stdin=("x" * 70000 + "\nsmall\n").encode())
+    check(r.returncode == EXIT_OK, "exit 0", r.show[:3000])
+    check(r.out.splitlines() == ["< " + "x" * 70000, "< small"], "echoes", r.show[:3000])
+
+
+@case
+def interop_node_server(h):
+    port = h.node_peer("--subprotocols", "chat.v2", "--deflate", "on")
+    r = h.connect("--json", "-c", "-s", "chat.v2", "-x", "node?", "-x", "!ping from-node",
+                  "-w", "2", "ws://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_OK, "exit 0", r.show)
+    events = json_events(r)
+    check(events[0]["subprotocol"] == "chat.v2", "subprotocol", r.show)
+    data = [e["data"] for e in events if e["event"] == "message"]
+    check(data == ["node?", "!pong from-node"], "echo and the pong round trip", r.show)
+    check(any(e["event"] == "ping" and e["data"] == "from-node" for e in events), "ping event",
+          r.show)
+    r = h.connect("-x", "x", "ws://127.0.0.1:%d/reject/403" % port)
+    check(r.returncode == EXIT_REFUSED and "403" in r.err, "refusal from Node", r.show)
+
+
+@case
+def usage_errors_exit_2(h):
+    for args in (["-H", "no colon here", "ws://127.0.0.1:1/"], ["http://127.0.0.1:1/"],
+                 ["ws://127.0.0.1:1/#fragment"], ["--client-max-window-bits", "9", "ws://h/"],
+                 []):
+        r = h.connect(*args)
+        check(r.returncode == EXIT_USAGE, "usage error for %r" % (args,), r.show)
+    r = subprocess.run([h.wsx, "connect", "--help"], capture_output=True, timeout=10)
+    text = r.stdout.decode()
+    check(r.returncode == 0 and "--execute" in text and "--trace" in text and "Exit codes" in text,
+          "--help", text)
+
+
+@case
+def interactive_prompt_on_a_terminal(h):
+    port = h.echo()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["TERM"] = "xterm"
+        os.environ["NO_COLOR"] = "1"
+        os.execv(h.wsx, [h.wsx, "connect", "-P", "ws://127.0.0.1:%d/" % port])
+    output = b""
+
+    def expect(text, timeout=10):
+        nonlocal output
+        deadline = time.monotonic() + timeout
+        while text.encode() not in output:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0, remaining))
+            check(ready, "the terminal never showed %r" % text, output.decode("utf-8", "replace"))
+            try:
+                output += os.read(fd, 4096)
+            except OSError:
+                break
+        check(text.encode() in output, "the terminal shows %r" % text,
+              output.decode("utf-8", "replace"))
+
+    try:
+        expect("/help for commands")
+        os.write(fd, b"hello there\r")
+        expect("< hello there")
+        os.write(fd, b"/binary 01 02 ff\r")
+        expect("< [binary 3 bytes] 0102ff")
+        os.write(fd, b"/ping abc\r")
+        expect('< pong "abc"')
+        os.write(fd, b"/nonsense\r")
+        expect("unknown command /nonsense")
+        os.write(fd, b"/close 4001 done here\r")
+        expect("Disconnected (code 4001")
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_OK,
+              "exit 0 after the close we asked for (status %d)" % status,
+              output.decode("utf-8", "replace"))
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--wsx")
+    parser.add_argument("--echo-server")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("case", nargs="?")
+    args = parser.parse_args()
+    if args.list:
+        print("\n".join(CASES))
+        return 0
+    if not args.wsx or not args.echo_server:
+        parser.error("--wsx and --echo-server are required to run a case")
+    if args.case not in CASES:
+        print("unknown case %r; --list shows them" % args.case, file=sys.stderr)
+        return 2
+    harness = Harness(args)
+    try:
+        CASES[args.case](harness)
+    except Skip as e:
+        print("skipped: %s" % e)
+        return SKIP
+    except Failure as e:
+        print("FAILED: %s" % e)
+        return 1
+    except subprocess.TimeoutExpired as e:
+        print("FAILED: timed out: %s" % e)
+        return 1
+    finally:
+        harness.close()
+    print("passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
