@@ -1605,5 +1605,256 @@ TEST(ConnectionFrameObserver, AFrameBreakingARuleIsNotReported) {
   EXPECT_EQ(log.frames[0].header.opcode, Opcode::close);
 }
 
+// ---------------------------------------------------------------- buffers and footprint
+
+// Echoes every message back through send(), as an echo server does.
+class CountingEcho : public EventHandler {
+ public:
+  explicit CountingEcho(Connection& c) : connection(c) {}
+  void on_event(const Event& event) override {
+    if (event.kind == EventKind::message) connection.send(event.message_kind, event.data);
+    ++messages;
+  }
+  Connection& connection;
+  int messages = 0;
+};
+
+TEST(ConnectionBuffers, SixtyFourKiBEchoReusesItsBuffersFromTheSecondMessageOn) {
+  // A 64 KiB message split across two reads is assembled, and its echo (64 KiB + a 10-byte
+  // header) is queued: both buffers are kept between messages instead of being freed and
+  // faulted in again for every message.
+  Connection c(options_for(Role::server));
+  const std::string payload = pattern(64 * 1024, 7);
+  Bytes frame = peer_frame(Role::server, 0x2, payload);
+  const Bytes original = frame;
+  CountingEcho echo(c);
+  std::size_t after_first = 0;
+  for (int i = 0; i < 4; ++i) {
+    frame = original;  // same capacity: no allocation (unmasking works in place)
+    const std::span<std::uint8_t> bytes(frame);
+    c.receive(bytes.first(40000), echo);
+    c.receive(bytes.subspan(40000), echo);
+    ASSERT_EQ(echo.messages, i + 1);
+    const auto out = c.pending_output();
+    ASSERT_EQ(out.size(), payload.size() + 10);
+    if (i == 0) {
+      const auto frames = parse_frames(Bytes(out.begin(), out.end()));
+      ASSERT_EQ(frames.size(), 1u);
+      EXPECT_EQ(frames[0].payload, payload);
+      after_first = allocation_count;
+    }
+    c.consume_output(1000);  // the transport takes it in pieces
+    c.consume_output(out.size() - 1000);
+  }
+  EXPECT_EQ(allocation_count, after_first);
+}
+
+TEST(ConnectionBuffers, MessagesAboveTheRetainedSizeFreeTheirBuffers) {
+  Connection c(options_for(Role::server));
+  const Bytes original = peer_frame(Role::server, 0x2, pattern(200 * 1024, 8));
+  CountingEcho echo(c);
+  for (int i = 0; i < 2; ++i) {
+    Bytes frame = original;
+    const std::span<std::uint8_t> bytes(frame);
+    const std::size_t before = allocation_count;
+    c.receive(bytes.first(1000), echo);
+    c.receive(bytes.subspan(1000), echo);
+    EXPECT_EQ(allocation_count - before, 2u);  // message and output buffers, every time
+    c.consume_output(c.pending_output().size());
+  }
+  EXPECT_EQ(echo.messages, 2);
+}
+
+TEST(ConnectionBuffers, SplitFrameGetsRoomForItsDeclaredLengthOnce) {
+  Connection c(options_for(Role::server));
+  const std::string payload = pattern(300 * 1024, 9);
+  const Bytes frame = peer_frame(Role::server, 0x2, payload);
+  Recorder r;
+  std::vector<Bytes> pieces;
+  for (std::size_t pos = 0; pos < frame.size(); pos += 10000) {
+    pieces.emplace_back(
+        frame.begin() + static_cast<std::ptrdiff_t>(pos),
+        frame.begin() + static_cast<std::ptrdiff_t>(std::min(frame.size(), pos + 10000)));
+  }
+  r.events.reserve(1);
+  const std::size_t before = allocation_count;
+  for (std::size_t i = 0; i + 1 < pieces.size(); ++i) c.receive(pieces[i], r);
+  EXPECT_EQ(allocation_count - before, 1u);  // one buffer of the frame's length, no regrowth
+  c.receive(pieces.back(), r);
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0].data, payload);
+}
+
+TEST(ConnectionBuffers, DeclaredLengthAloneDoesNotReserveALargeBuffer) {
+  // A peer that announces a 4 MiB frame and sends 100 bytes of it gets a buffer in proportion
+  // to what it sent, not to what it announced.
+  Connection c(options_for(Role::server));
+  FrameSpec spec;
+  spec.masked = true;
+  Bytes frame = make_frame(0x2, pattern(4 * 1024 * 1024, 10), spec);
+  frame.resize(frame.size() - 4 * 1024 * 1024 + 100);
+  Recorder r;
+  largest_allocation = 0;
+  c.receive(frame, r);
+  EXPECT_TRUE(r.events.empty());
+  EXPECT_LT(largest_allocation, 64u * 1024);
+}
+
+TEST(ConnectionFootprint, IdleConnectionIsOneSmallAllocation) {
+  // What a server holds per idle client: no buffer, compressor or control-frame scratch space
+  // until one is needed (permessage-deflate negotiated or not).
+  for (bool deflate : {false, true}) {
+    ConnectionOptions options = options_for(Role::server);
+    if (deflate) options.deflate = DeflateParams{};
+    const std::size_t before = allocation_count;
+    largest_allocation = 0;
+    Connection c(options);
+    EXPECT_EQ(allocation_count - before, 1u);
+    EXPECT_LE(largest_allocation, 256u);
+  }
+}
+
+TEST(ConnectionFootprint, ControlFrameSplitAcrossReadsStillArrivesWhole) {
+  // Its scratch buffer is made on demand, in the middle of a fragmented message too.
+  Connection c(options_for(Role::server));
+  const Bytes stream = concat({peer_frame(Role::server, 0x1, "frag", {.fin = false}),
+                               peer_frame(Role::server, 0x9, pattern(125, 11)),
+                               peer_frame(Role::server, 0x0, "ment")});
+  const auto events = feed_in_pieces(c, stream, 7);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0], control(EventKind::ping, pattern(125, 11)));
+  EXPECT_EQ(events[1], message("fragment"));
+  const auto frames = parse_frames(drain(c));
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].opcode, 0xA);
+  EXPECT_EQ(frames[0].payload, pattern(125, 11));
+}
+
+// ---------------------------------------------------------------- send_direct
+
+// Takes up to `limit` bytes of what it is offered.
+class FakeTransport : public DirectOutput {
+ public:
+  explicit FakeTransport(std::size_t limit) : limit(limit) {}
+  std::size_t write_now(std::span<const std::uint8_t> header,
+                        std::span<const std::uint8_t> payload) override {
+    ++calls;
+    std::size_t taken = 0;
+    for (auto part : {header, payload}) {
+      const std::size_t n = std::min(part.size(), limit - taken);
+      written.insert(written.end(), part.begin(), part.begin() + static_cast<std::ptrdiff_t>(n));
+      taken += n;
+    }
+    return taken;
+  }
+  std::size_t limit;
+  int calls = 0;
+  Bytes written;
+};
+
+std::span<const std::uint8_t> as_bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+// The frame send() would queue for `payload`.
+Bytes queued_frame(const std::string& payload) {
+  Connection c(options_for(Role::server));
+  c.send(MessageKind::binary, as_bytes(payload));
+  return drain(c);
+}
+
+TEST(ConnectionSendDirect, WholeFrameTakenQueuesAndAllocatesNothing) {
+  Connection c(options_for(Role::server));
+  const std::string payload = pattern(100 * 1024, 12);
+  FakeTransport transport(SIZE_MAX);
+  transport.written.reserve(payload.size() + 100);
+  const std::size_t before = allocation_count;
+  EXPECT_EQ(c.send_direct(MessageKind::binary, as_bytes(payload), {}, transport), SendResult::ok);
+  EXPECT_EQ(allocation_count, before);
+  EXPECT_EQ(transport.calls, 1);
+  EXPECT_EQ(c.buffered_amount(), 0u);
+  EXPECT_EQ(transport.written, queued_frame(payload));
+}
+
+TEST(ConnectionSendDirect, WhatTheTransportDidNotTakeIsQueuedInOrder) {
+  const std::string payload = pattern(70000, 13);
+  const Bytes expected = queued_frame(payload);  // header of 4 bytes
+  for (std::size_t limit : {std::size_t{0}, std::size_t{1}, std::size_t{4}, std::size_t{5},
+                            std::size_t{40000}, expected.size() - 1}) {
+    Connection c(options_for(Role::server));
+    FakeTransport transport(limit);
+    EXPECT_EQ(c.send_direct(MessageKind::binary, as_bytes(payload), {}, transport), SendResult::ok);
+    EXPECT_EQ(transport.written.size(), limit);
+    EXPECT_EQ(c.buffered_amount(), expected.size() - limit);
+    const Bytes rest = drain(c);
+    Bytes all = transport.written;
+    all.insert(all.end(), rest.begin(), rest.end());
+    EXPECT_EQ(all, expected) << "limit " << limit;
+  }
+}
+
+TEST(ConnectionSendDirect, QueuesInsteadWhenTheFrameCannotGoOutAsIs) {
+  const std::string payload = pattern(20000, 14);
+  {  // output already pending: the frame must follow it
+    Connection c(options_for(Role::server));
+    c.ping(as_bytes("p"));
+    FakeTransport transport(SIZE_MAX);
+    EXPECT_EQ(c.send_direct(MessageKind::binary, as_bytes(payload), {}, transport), SendResult::ok);
+    EXPECT_EQ(transport.calls, 0);
+    const auto frames = parse_frames(drain(c));
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].opcode, 0x9);
+    EXPECT_EQ(frames[1].payload, payload);
+  }
+  {  // a client masks its frames: they are built in the output buffer
+    Connection c(options_for(Role::client));
+    FakeTransport transport(SIZE_MAX);
+    EXPECT_EQ(c.send_direct(MessageKind::text, as_bytes(payload), {}, transport), SendResult::ok);
+    EXPECT_EQ(transport.calls, 0);
+    const auto frames = parse_frames(drain(c));
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_TRUE(frames[0].masked);
+  }
+  {  // compressed: goes through the compressor; uncompressed on request: direct
+    ConnectionOptions options = options_for(Role::server);
+    options.deflate = DeflateParams{};
+    Connection c(options);
+    FakeTransport transport(SIZE_MAX);
+    EXPECT_EQ(c.send_direct(MessageKind::binary, as_bytes(payload), {}, transport), SendResult::ok);
+    EXPECT_EQ(transport.calls, 0);
+    const auto frames = parse_frames(drain(c));
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_TRUE(frames[0].rsv1);
+    EXPECT_EQ(c.send_direct(MessageKind::binary, as_bytes(payload), {.compress = false}, transport),
+              SendResult::ok);
+    EXPECT_EQ(transport.calls, 1);
+    EXPECT_EQ(transport.written, queued_frame(payload));
+  }
+}
+
+TEST(ConnectionSendDirect, RefusedLikeSend) {
+  FakeTransport transport(SIZE_MAX);
+  Connection c(options_for(Role::server));
+  c.send_fragment(MessageKind::text, as_bytes("a"), false);
+  EXPECT_EQ(c.send_direct(MessageKind::text, as_bytes("b"), {}, transport), SendResult::invalid);
+  c.send_fragment(MessageKind::text, as_bytes("c"), true);
+  c.close();
+  EXPECT_EQ(c.send_direct(MessageKind::text, as_bytes("d"), {}, transport), SendResult::closed);
+  EXPECT_EQ(transport.calls, 0);
+}
+
+TEST(ConnectionSendDirect, FrameObserverSeesTheDirectFrame) {
+  FrameLog log;
+  ConnectionOptions options = options_for(Role::server);
+  options.frame_observer = &log;
+  Connection c(options);
+  FakeTransport transport(3);
+  c.send_direct(MessageKind::binary, as_bytes("direct"), {}, transport);
+  ASSERT_EQ(log.frames.size(), 1u);
+  EXPECT_TRUE(log.frames[0].outgoing);
+  EXPECT_EQ(log.frames[0].header.opcode, Opcode::binary);
+  EXPECT_EQ(log.frames[0].payload, "direct");
+}
+
 }  // namespace
 }  // namespace wsx::proto
