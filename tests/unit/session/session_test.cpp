@@ -203,6 +203,40 @@ TEST_F(SessionFixture, UserDataAndNoTopicsWithoutARegistry) {
   });
 }
 
+TEST_F(SessionFixture, LargeSendGoesOutFromTheCallersBufferAndKeepsItsPlace) {
+  start({});
+  const std::string big(1 << 20, 'B');
+  const std::string other(direct_send_threshold, 'o');
+  on_loop([&] {
+    // Written at once (the socket is empty): only what the socket did not take is queued.
+    EXPECT_EQ(session_->send(bytes(big), MessageKind::binary), SendStatus::success);
+    EXPECT_LT(session_->buffered_amount(), big.size());
+    // Behind it, in order: a shared frame, a small frame, and a large one that now must queue.
+    EXPECT_EQ(session_->send_shared(make_shared_frame(MessageKind::text, bytes("shared"))),
+              SendStatus::success);
+    EXPECT_EQ(session_->send("small"), SendStatus::success);
+    EXPECT_EQ(session_->send(bytes(other), MessageKind::binary), SendStatus::success);
+  });
+  for (const std::string& expected : {big, std::string("shared"), std::string("small"), other}) {
+    std::optional<test::RecordedEvent> message = peer_->next_message();
+    ASSERT_TRUE(message);
+    EXPECT_TRUE(message->text() == expected) << expected.size();
+  }
+  on_loop([this] { EXPECT_EQ(session_->buffered_amount(), 0u); });
+}
+
+TEST(SessionFootprint, IdleSessionStaysSmall) {
+  // What the server holds per idle connection besides the protocol core (one small block):
+  // handshake bytes, shared-frame queue and subprotocol are allocated only when used.
+  EXPECT_LE(sizeof(Session), 344u);
+  RareString value;
+  EXPECT_EQ(std::string_view(value), "");
+  value = "chat";
+  EXPECT_EQ(std::string_view(value), "chat");
+  value = "";
+  EXPECT_EQ(std::string_view(value), "");
+}
+
 }  // namespace
 }  // namespace wsx::session
 
