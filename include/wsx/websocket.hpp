@@ -4,8 +4,10 @@
 // called from that thread. To reach a connection from another thread, take a WebSocketHandle
 // (handle()) and post to it: the work runs on the loop if the connection still exists then.
 //
-// Sending never blocks and never writes at once: frames are queued and every frame queued during
-// one loop iteration leaves in one writev at its end. send() tells the caller what happened
+// Sending never blocks: frames are queued and every frame queued during one loop iteration
+// leaves in one writev at its end. The exception is a large message (16 KiB or more) sent over
+// plain TCP while nothing is queued: it is written to the socket at once from the caller's
+// buffer, and only what the socket did not take is copied. send() tells the caller what happened
 // (SendStatus): queued, queued but the peer is behind (wait for drain), refused by the
 // backpressure limit, or not sent because the connection is closing.
 //
@@ -46,7 +48,7 @@ struct Message {
 };
 
 enum class SendStatus : std::uint8_t {
-  success,       // queued; it leaves at the end of this loop iteration
+  success,       // queued (or already written); it leaves at the end of this loop iteration
   backpressure,  // queued, but the peer is behind (socket full or over the limit): wait for drain
   dropped,       // NOT queued: over max_backpressure with BackpressurePolicy::refuse
   closed,        // NOT queued: the connection is closing or closed — also when this very send
