@@ -9,6 +9,43 @@
 
 namespace wsx::session {
 
+namespace {
+
+// The session receiving on this thread and the bytes it was given: payloads inside them may be
+// borrowed by that session's sends until it returns (see settle_borrowed).
+struct Receiving {
+  const Session* session = nullptr;
+  std::span<const std::uint8_t> bytes;
+};
+thread_local Receiving receiving;
+
+// The part of `frame` left after `offset` bytes, as at most two buffers; returns how many.
+template <typename Frame>
+std::size_t frame_buffers(const Frame& frame, std::size_t offset, io::ConstBuffer* out,
+                          std::size_t room) {
+  if (room == 0) return 0;
+  if (frame.frame) {
+    out[0] = std::span<const std::uint8_t>(frame.frame->bytes).subspan(offset);
+    return 1;
+  }
+  const std::span<const std::uint8_t> header(frame.header.data(), frame.header_size);
+  std::size_t n = 0;
+  if (offset < header.size()) {
+    out[n++] = header.subspan(offset);
+    offset = 0;
+  } else {
+    offset -= header.size();
+  }
+  if (n < room) out[n++] = frame.payload.subspan(offset);
+  return n;
+}
+
+}  // namespace
+
+std::size_t Session::QueuedFrame::size() const noexcept {
+  return frame ? frame->bytes.size() : header_size + payload.size();
+}
+
 void Handshake::on_timeout(Session& session) {
   session.abort();
 }
@@ -108,7 +145,46 @@ void Session::on_stream_data(std::span<std::uint8_t> data) {
       loop_.arm(timeout_, config_->options.idle_timeout);  // a field write while moving later
     }
   }
+  receiving = {this, data};
   receive(data);
+  receiving = {};
+  settle_borrowed();
+}
+
+bool Session::borrowable(std::span<const std::uint8_t> data) const noexcept {
+  const std::span<const std::uint8_t> input = receiving.bytes;
+  return receiving.session == this && stream_.tls() == nullptr && !data.empty() &&
+         data.data() >= input.data() && data.data() + data.size() <= input.data() + input.size();
+}
+
+void Session::settle_borrowed() {
+  if (!shared_ || shared_->frames.empty()) return;
+  const auto borrowed = [](const QueuedFrame& queued) { return !queued.frame; };
+  if (std::none_of(shared_->frames.begin(), shared_->frames.end(), borrowed)) return;
+  // Everything queued so far leaves in one writev now, while the borrowed payloads are valid.
+  if (!transport_closed_) {
+    io::ConstBuffer buffers[io::TcpSocket::max_write_buffers];
+    const std::size_t count = gather_output(buffers);
+    const std::size_t written = stream_.write_now({buffers, count});
+    if (written > 0) consume_output(written);
+  }
+  if (!shared_) return;
+  // What the socket did not take is copied: the received bytes are about to be reused.
+  SharedQueue& queue = *shared_;
+  for (std::size_t i = queue.head; i < queue.frames.size(); ++i) {
+    QueuedFrame& queued = queue.frames[i];
+    if (queued.frame) continue;
+    const std::size_t offset = i == queue.head ? queue.offset : 0;
+    io::ConstBuffer parts[2];
+    const std::size_t count = frame_buffers(queued, offset, parts, 2);
+    auto copy = std::make_shared<SharedFrame>();
+    for (std::size_t k = 0; k < count; ++k) {
+      copy->bytes.insert(copy->bytes.end(), parts[k].begin(), parts[k].end());
+    }
+    queued.frame = std::move(copy);
+    queued.payload = {};
+    if (i == queue.head) queue.offset = 0;
+  }
 }
 
 void Session::receive(std::span<std::uint8_t> data) {
@@ -238,9 +314,7 @@ std::size_t Session::gather_output(std::span<io::ConstBuffer> out) {
       position = queued.after;
       if (n == out.size()) return n;
     }
-    std::span<const std::uint8_t> frame(queued.frame->bytes);
-    if (i == queue.head) frame = frame.subspan(queue.offset);
-    out[n++] = frame;
+    n += frame_buffers(queued, i == queue.head ? queue.offset : 0, out.data() + n, out.size() - n);
   }
   const std::uint64_t end = queue.consumed + pending.size();
   if (n < out.size() && position < end) out[n++] = pending.subspan(position - queue.consumed);
@@ -260,7 +334,7 @@ void Session::consume_output(std::size_t n) {
     const bool frame_next = queue != nullptr && queue->head < queue->frames.size();
     if (frame_next && queue->frames[queue->head].after == queue->consumed) {
       QueuedFrame& queued = queue->frames[queue->head];
-      const std::size_t left = queued.frame->bytes.size() - queue->offset;
+      const std::size_t left = queued.size() - queue->offset;
       const std::size_t taken = std::min(n, left);
       queue->offset += taken;
       queue->bytes -= taken;
@@ -409,16 +483,35 @@ SendStatus Session::send_message(std::span<const std::uint8_t> data, MessageKind
   if (sending_fragments_) return SendStatus::invalid;
   const SendStatus admitted = admit(data.size());
   if (admitted != SendStatus::success) return admitted;
-  if (data.size() >= direct_send_threshold && stream_.tls() == nullptr && queued_bytes() == 0) {
-    return sent(connection_->send_direct(kind, data, proto::SendFlags{compress}, *this));
+  if (data.size() >= direct_send_threshold && stream_.tls() == nullptr) {
+    borrow_next_ = borrowable(data);
+    if (borrow_next_ || queued_bytes() == 0) {
+      const proto::SendResult result =
+          connection_->send_direct(kind, data, proto::SendFlags{compress}, *this);
+      borrow_next_ = false;
+      return sent(result);
+    }
   }
   return sent(connection_->send(kind, data, proto::SendFlags{compress}));
 }
 
 std::size_t Session::write_now(std::span<const std::uint8_t> header,
                                std::span<const std::uint8_t> payload) {
-  const io::ConstBuffer buffers[] = {header, payload};
-  return stream_.write_now(buffers);
+  if (!borrow_next_) {
+    const io::ConstBuffer buffers[] = {header, payload};
+    return stream_.write_now(buffers);
+  }
+  // Queued by reference; settle_borrowed() sends or copies it before the bytes go.
+  if (!shared_) shared_ = std::make_unique<SharedQueue>();
+  SharedQueue& queue = *shared_;
+  QueuedFrame queued;
+  queued.after = queue.consumed + connection_->buffered_amount();
+  std::copy(header.begin(), header.end(), queued.header.begin());
+  queued.header_size = static_cast<std::uint8_t>(header.size());
+  queued.payload = payload;
+  queue.frames.push_back(std::move(queued));
+  queue.bytes += header.size() + payload.size();
+  return header.size() + payload.size();
 }
 
 SendStatus Session::send_piece(std::span<const std::uint8_t> data, MessageKind kind, bool fin,

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <any>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -100,9 +101,11 @@ class RareString {
   std::unique_ptr<std::string> value_;
 };
 
-// Sends below this size are only queued, so that the frames of one loop iteration leave in one
-// writev; larger ones are offered to the socket at once from the caller's buffer when nothing
-// is queued (the copy then costs more than the extra system call).
+// Sends below this size are copied into the output queue, so that the frames of one loop
+// iteration leave in one writev. Larger ones (plain TCP) are not copied when that can be
+// avoided: a payload inside the bytes being received (an echo, a forward) is queued by
+// reference and goes out before those bytes are released, with the frames around it in one
+// writev; any other is offered to the socket at once when nothing is queued.
 inline constexpr std::size_t direct_send_threshold = 16 * 1024;
 
 class Session final : public WebSocket,
@@ -162,8 +165,16 @@ class Session final : public WebSocket,
   enum class Phase : std::uint8_t { handshake, idle, ping_sent, closing, done };
 
   struct QueuedFrame {
-    std::shared_ptr<const SharedFrame> frame;
+    std::shared_ptr<const SharedFrame> frame;  // null for a borrowed frame
     std::uint64_t after = 0;  // position in the Connection's output stream it must follow
+    // A borrowed frame: one of ours whose payload lies in the bytes being received. Its header
+    // is kept here and its payload referenced until on_stream_data returns (then copied if
+    // still unsent).
+    std::array<std::uint8_t, proto::max_frame_header_size> header{};
+    std::uint8_t header_size = 0;
+    std::span<const std::uint8_t> payload;
+
+    std::size_t size() const noexcept;
   };
   // Frames shared with other connections (publish), created with the first one.
   struct SharedQueue {
@@ -202,6 +213,8 @@ class Session final : public WebSocket,
 
   void on_timeout();
   void receive(std::span<std::uint8_t> data);
+  bool borrowable(std::span<const std::uint8_t> data) const noexcept;
+  void settle_borrowed();  // before the received bytes go: send, or copy, borrowed frames
   void after_output();     // flush, close-state bookkeeping, backpressure reading pause
   bool close_when_sent();  // true when the transport was closed
   void closing_started();
@@ -244,7 +257,8 @@ class Session final : public WebSocket,
   bool paused_reading_ = false;
   bool transport_closed_ = false;
   bool shutdown_sent_ = false;
-  bool compressed_ = false;  // permessage-deflate negotiated
+  bool compressed_ = false;   // permessage-deflate negotiated
+  bool borrow_next_ = false;  // write_now() queues the frame by reference
 };
 
 }  // namespace wsx::session

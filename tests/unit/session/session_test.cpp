@@ -225,6 +225,51 @@ TEST_F(SessionFixture, LargeSendGoesOutFromTheCallersBufferAndKeepsItsPlace) {
   on_loop([this] { EXPECT_EQ(session_->buffered_amount(), 0u); });
 }
 
+TEST_F(SessionFixture, EchoesOfReceivedBytesKeepTheirOrderWithOtherFrames) {
+  // Large echoes of messages that arrived in one read are queued by reference to the read
+  // buffer and must be sent, or copied, before it is reused. The socket is kept full (the peer
+  // reads nothing at first), so they are copied; a pong and a small echo come between them.
+  SessionConfig config;
+  config.handlers.message = [](WebSocket& ws, Message message) {
+    ws.send(message.data, message.kind);
+  };
+  start(config);
+  const std::string z(1 << 20, 'z'), a(20000, 'a'), b(30000, 'b'), d(40000, 'd');
+  // Shared, so that the Connection's own output stays empty and echoes may borrow.
+  on_loop([&] {
+    EXPECT_EQ(session_->send_shared(make_shared_frame(MessageKind::binary, bytes(z))),
+              SendStatus::success);
+  });
+  proto::ConnectionOptions options;
+  options.role = proto::Role::client;
+  proto::Connection frames(options);
+  frames.send_binary(bytes(a));
+  frames.send_binary(bytes(b));
+  frames.ping(bytes("p"));
+  frames.send_text("tail");
+  frames.send_binary(bytes(d));
+  ASSERT_TRUE(peer_->write_all(frames.pending_output()));
+  std::this_thread::sleep_for(50ms);  // echoed (queued) before the peer starts reading
+  // The next read reuses the read buffer the echoes were borrowed from.
+  proto::Connection more(options);
+  more.send_text("later");
+  ASSERT_TRUE(peer_->write_all(more.pending_output()));
+  std::this_thread::sleep_for(50ms);
+  const std::string pong = "p", tail = "tail", later = "later";
+  const std::pair<proto::EventKind, const std::string*> expected[] = {
+      {proto::EventKind::message, &z},    {proto::EventKind::message, &a},
+      {proto::EventKind::message, &b},    {proto::EventKind::pong, &pong},
+      {proto::EventKind::message, &tail}, {proto::EventKind::message, &d},
+      {proto::EventKind::message, &later}};
+  for (const auto& [kind, data] : expected) {
+    std::optional<test::RecordedEvent> event = peer_->next_event();
+    ASSERT_TRUE(event);
+    EXPECT_EQ(event->kind, kind);
+    EXPECT_TRUE(event->text() == *data) << data->size();
+  }
+  on_loop([this] { EXPECT_EQ(session_->buffered_amount(), 0u); });
+}
+
 TEST(SessionFootprint, IdleSessionStaysSmall) {
   // What the server holds per idle connection besides the protocol core (one small block):
   // handshake bytes, shared-frame queue and subprotocol are allocated only when used.
