@@ -594,52 +594,93 @@ def usage_errors_exit_2(h):
           "--help", text)
 
 
+class Terminal:
+    """`wsx connect ARGS` on a pseudo-terminal, as a person at a terminal would run it."""
+
+    def __init__(self, h, *args):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.environ["TERM"] = "xterm"
+            os.environ["NO_COLOR"] = "1"
+            os.execv(h.wsx, [h.wsx, "connect", *args])
+        self.output = b""
+
+    def type(self, text):
+        os.write(self.fd, text.encode())
+
+    def expect(self, text, timeout=10):
+        """Waits until `text` appears in the output after the last expected text."""
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.output:
+            ready, _, _ = select.select([self.fd], [], [], max(0, deadline - time.monotonic()))
+            check(ready, "the terminal never showed %r" % text, self.shown())
+            try:
+                self.output += os.read(self.fd, 4096)
+            except OSError:
+                break
+        check(text.encode() in self.output, "the terminal shows %r" % text, self.shown())
+        rest = self.output[self.output.index(text.encode()) + len(text.encode()):]
+        self.output = rest
+
+    def shown(self):
+        return self.output.decode("utf-8", "replace")
+
+    def exit_status(self):
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = 0
+        return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+
+    def close(self):
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
 @case
 def interactive_prompt_on_a_terminal(h):
     port = h.echo()
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ["TERM"] = "xterm"
-        os.environ["NO_COLOR"] = "1"
-        os.execv(h.wsx, [h.wsx, "connect", "-P", "ws://127.0.0.1:%d/" % port])
-    output = b""
-
-    def expect(text, timeout=10):
-        nonlocal output
-        deadline = time.monotonic() + timeout
-        while text.encode() not in output:
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([fd], [], [], max(0, remaining))
-            check(ready, "the terminal never showed %r" % text, output.decode("utf-8", "replace"))
-            try:
-                output += os.read(fd, 4096)
-            except OSError:
-                break
-        check(text.encode() in output, "the terminal shows %r" % text,
-              output.decode("utf-8", "replace"))
-
+    term = Terminal(h, "-P", "ws://127.0.0.1:%d/" % port)
     try:
-        expect("/help for commands")
-        os.write(fd, b"hello there\r")
-        expect("< hello there")
-        os.write(fd, b"/binary 01 02 ff\r")
-        expect("< [binary 3 bytes] 0102ff")
-        os.write(fd, b"/ping abc\r")
-        expect('< pong "abc"')
-        os.write(fd, b"/nonsense\r")
-        expect("unknown command /nonsense")
-        os.write(fd, b"/close 4001 done here\r")
-        expect("Disconnected (code 4001")
-        _, status = os.waitpid(pid, 0)
-        pid = 0
-        check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_OK,
-              "exit 0 after the close we asked for (status %d)" % status,
-              output.decode("utf-8", "replace"))
+        term.expect("/help for commands")
+        term.type("hello there\r")
+        term.expect("< hello there")
+        term.type("/binary 01 02 ff\r")
+        term.expect("< [binary 3 bytes] 0102ff")
+        term.type("/base64 AAE=\r")
+        term.expect("< [binary 2 bytes] 0001")
+        term.type("/ping abc\r")
+        term.expect('< pong "abc"')
+        term.type("/nonsense\r")
+        term.expect("unknown command /nonsense")
+        term.type("/close 4001 done here\r")
+        term.expect("Disconnected (code 4001")
+        check(term.exit_status() == EXIT_OK, "exit 0 after the close we asked for", term.shown())
     finally:
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(fd)
+        term.close()
+
+
+@case
+def interactive_line_survives_incoming_messages(h):
+    # A message arriving while a line is half typed is printed above the prompt, and the half
+    # line is drawn again after it, ready to be finished.
+    port = h.serve()
+    url = "ws://127.0.0.1:%d/chat" % port
+    term = Terminal(h, url)
+    try:
+        term.expect("/help for commands")
+        term.type("half typ")
+        term.expect("half typ")
+        r = h.connect("-x", "incoming!", "-w", "0.3", url)
+        check(r.returncode == EXIT_OK, "the other client ran", r.show)
+        term.expect("< incoming!")
+        term.expect("> half typ")  # the prompt and the partial line, redrawn
+        term.type("ed\r")
+        term.type("\x04")  # Ctrl-D on an empty line: close with 1000
+        term.expect("Disconnected (code 1000")
+        check(term.exit_status() == EXIT_OK, "exit 0 after Ctrl-D", term.shown())
+    finally:
+        term.close()
 
 
 def main():

@@ -2,6 +2,9 @@
 
 #include <editline/readline.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
 #include <utility>
@@ -10,6 +13,31 @@ namespace wsx::tool {
 namespace {
 
 LineEditor* active_editor = nullptr;  // libedit's line callback takes no context
+bool end_of_input = false;            // stdin ended
+bool fresh_line = true;               // nothing typed since the last line was entered
+int pushed_key = -1;                  // a key read by on_input() for libedit to take next
+
+constexpr int ctrl_d = 4;
+
+int read_key(std::FILE* stream) {
+  if (pushed_key >= 0) {
+    const int key = pushed_key;
+    pushed_key = -1;
+    fresh_line = false;
+    return key;
+  }
+  unsigned char key = 0;
+  ssize_t n = 0;
+  do {
+    n = ::read(fileno(stream), &key, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    end_of_input = true;
+    return EOF;
+  }
+  fresh_line = false;
+  return key;
+}
 
 }  // namespace
 
@@ -20,6 +48,10 @@ LineEditor::LineEditor(std::string prompt, LineHandler on_line)
   // Signals are the event loop's business (it turns Ctrl-C into a close).
   rl_catch_signals = 0;
   rl_catch_sigwinch = 0;
+  rl_getc_function = read_key;
+  end_of_input = false;
+  fresh_line = true;
+  pushed_key = -1;
   rl_callback_handler_install(prompt_.c_str(), &LineEditor::line_entered);
 }
 
@@ -31,7 +63,26 @@ LineEditor::~LineEditor() {
 }
 
 void LineEditor::on_input() {
+  // libedit's callback mode mishandles Ctrl-D on a fresh line: right after a line was entered
+  // its buffer still holds that line (until the next key), so Ctrl-D is not seen as end of input
+  // and it then blocks reading more. So the first key of a line is read here.
+  if (fresh_line) {
+    unsigned char key = 0;
+    ssize_t n = 0;
+    do {
+      n = ::read(STDIN_FILENO, &key, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0 || key == ctrl_d) {
+      on_line_(std::nullopt);
+      return;
+    }
+    pushed_key = key;
+  }
   rl_callback_read_char();
+  if (end_of_input) {
+    end_of_input = false;
+    on_line_(std::nullopt);
+  }
 }
 
 void LineEditor::line_entered(char* line) {
@@ -40,6 +91,7 @@ void LineEditor::line_entered(char* line) {
     std::free(line);
     return;
   }
+  fresh_line = true;
   std::optional<std::string> text;
   if (line != nullptr) {
     text.emplace(line);
@@ -57,7 +109,14 @@ void LineEditor::print(std::FILE* stream, std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), stream);
   std::fputc('\n', stream);
   std::fflush(stream);
-  rl_forced_update_display();
+  if (fresh_line) {
+    // libedit still holds the line just entered (until the next key): a redraw would show it as
+    // if it were being typed again. Nothing is typed yet, so the prompt alone is the truth.
+    std::fputs(prompt_.c_str(), stdout);
+    std::fflush(stdout);
+  } else {
+    rl_forced_update_display();
+  }
 }
 
 }  // namespace wsx::tool
