@@ -698,5 +698,222 @@ TEST(Server, SendFromAnotherThreadThroughAHandle) {
   EXPECT_FALSE(ran_after.load());
 }
 
+// ---- Per-route options and hostile peers
+
+// A client frame header (FIN, masked) declaring `length` bytes, with a zero mask key.
+std::vector<std::uint8_t> masked_header(std::uint8_t opcode, std::uint64_t length) {
+  std::vector<std::uint8_t> header{static_cast<std::uint8_t>(0x80 | opcode)};
+  if (length < 126) {
+    header.push_back(static_cast<std::uint8_t>(0x80 | length));
+  } else if (length <= 0xFFFF) {
+    header.push_back(0x80 | 126);
+    header.push_back(static_cast<std::uint8_t>(length >> 8));
+    header.push_back(static_cast<std::uint8_t>(length));
+  } else {
+    header.push_back(0x80 | 127);
+    for (int shift = 56; shift >= 0; shift -= 8)
+      header.push_back(static_cast<std::uint8_t>(length >> shift));
+  }
+  header.insert(header.end(), 4, 0);  // mask key 0: the payload goes as is
+  return header;
+}
+
+TEST(Server, MaxMessageSizeIsPerRoute) {
+  Server server({.threads = 1});
+  Behavior small = echo_behavior();
+  small.max_message_size = 1000;
+  server.route("/small", small);
+  server.route("/big", echo_behavior());
+  RunningServer running(server);
+  RawWsClient big(running.port());
+  ASSERT_TRUE(big.handshake({}, "/big"));
+  ASSERT_TRUE(big.send(std::string(5000, 'b')));
+  std::optional<RecordedEvent> echo = big.next_message();
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->data.size(), 5000u);
+  RawWsClient small_client(running.port());
+  ASSERT_TRUE(small_client.handshake({}, "/small"));
+  ASSERT_TRUE(small_client.send(std::string(1000, 's')));  // exactly the limit passes
+  echo = small_client.next_message();
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->data.size(), 1000u);
+  ASSERT_TRUE(small_client.send(std::string(1001, 's')));
+  std::optional<RecordedEvent> close = small_client.next_event();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->kind, proto::EventKind::close);
+  EXPECT_EQ(close->close_code, 1009);
+}
+
+TEST(Server, HugeDeclaredFrameIsRefusedWith1009BeforeItsPayload) {
+  CloseLog log;
+  Server server({.threads = 1});
+  server.route("/", {.close = [&](WebSocket&, const CloseInfo& info) { log.add(info); }});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  // 1 GiB declared (over the 16 MiB default), a few bytes sent: the answer cannot wait for the
+  // payload, so the server neither buffers nor reserves it.
+  std::vector<std::uint8_t> frame = masked_header(0x2, 1ull << 30);
+  frame.insert(frame.end(), 16, 0x55);
+  ASSERT_TRUE(client.write_all(frame));
+  std::vector<std::uint8_t> seen;
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (seen.size() < 4 && std::chrono::steady_clock::now() < deadline && !client.eof()) {
+    std::vector<std::uint8_t> bytes = client.read_some(100ms);
+    seen.insert(seen.end(), bytes.begin(), bytes.end());
+  }
+  ASSERT_GE(seen.size(), 4u);
+  EXPECT_EQ(seen[0], 0x88);
+  EXPECT_EQ((seen[2] << 8) | seen[3], 1009);
+  ASSERT_TRUE(log.wait(1));
+  EXPECT_EQ(log.closes[0].code, 1009);
+  EXPECT_FALSE(log.closes[0].clean);
+  // The largest length the format allows (2^63 - 1) is refused the same way.
+  RawWsClient largest(running.port());
+  ASSERT_TRUE(largest.handshake());
+  ASSERT_TRUE(largest.write_all(masked_header(0x1, 0x7FFFFFFFFFFFFFFFull)));
+  std::optional<RecordedEvent> close = largest.next_event(3s);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->close_code, 1009);
+}
+
+TEST(Server, SlowlorisHeadIsDroppedByTheHandshakeTimeout) {
+  Server server({.threads = 1, .handshake_timeout = 300ms});
+  server.route("/", {});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  // One byte every 40 ms, each one in time for any per-read timer: the deadline is the whole
+  // head's.
+  const std::string head = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(200, 'a');
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t sent = 0;
+  while (sent < head.size() && !client.eof()) {
+    if (!client.write_all(std::string_view(head).substr(sent, 1))) break;
+    ++sent;
+    EXPECT_TRUE(client.read_some(40ms).empty());  // never an answer
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(sent, head.size());
+  EXPECT_GE(elapsed, 250ms);
+  EXPECT_LT(elapsed, 2s);
+}
+
+TEST(Server, ConnectionsDroppedMidHandshakeAreReleased) {
+  const test::TestPki& pki = test::test_pki();
+  Server server({.threads = 2});
+  server.route("/", {});
+  Server secure({.threads = 1,
+                 .tls = ServerTlsOptions{.certificate_chain_file = pki.server_chain,
+                                         .private_key_file = pki.server_key}});
+  secure.route("/", {});
+  RunningServer running(server);
+  RunningServer running_secure(secure);
+  io::TlsClientOptions tls_options;
+  tls_options.ca_file = pki.ca_certificate;
+  tls_options.use_system_ca = false;
+  const io::TlsContext context = io::TlsContext::client(tls_options);
+  const std::string partial = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n";
+  for (int i = 0; i < 60; ++i) {
+    RawWsClient plain(running.port());
+    if (i % 3 == 1) ASSERT_TRUE(plain.write_all(partial));
+    if (i % 3 == 2) ASSERT_TRUE(plain.write_all(partial.substr(0, 5)));
+    RawWsClient tls(running_secure.port());
+    if (i % 2 == 1) tls.use_tls(context, "localhost");  // ClientHello sent, the rest never read
+  }  // every socket closes here, before its handshake ended
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while ((server.connections() != 0 || secure.connections() != 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(server.connections(), 0u);
+  EXPECT_EQ(secure.connections(), 0u);
+  RawWsClient after(running.port());  // still serving
+  EXPECT_TRUE(after.handshake());
+}
+
+TEST(Server, EchoToAClientThatNeverReadsStaysBounded) {
+  constexpr std::size_t limit = 256 * 1024;
+  constexpr std::size_t message = 32 * 1024;
+  std::mutex mutex;
+  std::size_t max_buffered = 0;
+  int dropped = 0;
+  Server server({.threads = 1});
+  server.route("/", {.max_backpressure = limit, .message = [&](WebSocket& ws, Message msg) {
+                       const SendStatus status = ws.send(msg.data, msg.kind);
+                       std::lock_guard lock(mutex);
+                       if (status == SendStatus::dropped) ++dropped;
+                       max_buffered = std::max(max_buffered, ws.buffered_amount());
+                     }});
+  RunningServer running(server);
+  RawWsClient client(running.port(), false, 4096);
+  ASSERT_TRUE(client.handshake());
+  const timeval send_timeout{2,
+                             0};  // a server that stopped reading fails the send, not the test run
+  ::setsockopt(client.fd(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
+  const std::vector<std::uint8_t> payload = pattern(message);
+  for (int i = 0; i < 256; ++i) {  // 8 MiB, never reading an echo
+    if (!client.send(payload, proto::MessageKind::binary)) break;
+  }
+  std::this_thread::sleep_for(100ms);
+  std::lock_guard lock(mutex);
+  EXPECT_GT(dropped, 0);
+  EXPECT_LE(max_buffered, limit + message + 16);
+}
+
+TEST(Server, DeflateThresholdLeavesShortMessagesUncompressed) {
+  Server server({.threads = 1});
+  proto::DeflateServerOptions deflate;
+  deflate.tuning.threshold = 64;
+  server.route("/", {.deflate = deflate,
+                     .message = [](WebSocket& ws, Message msg) { ws.send(msg.data, msg.kind); }});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake({.deflate = proto::DeflateClientOptions{}}));
+  ASSERT_TRUE(client.handshake_result().deflate);
+  ASSERT_TRUE(client.send(std::string(63, 's')));
+  ASSERT_TRUE(client.send(std::string(64, 'l')));
+  // Read the raw frames (a server's are unmasked): RSV1 marks a compressed message.
+  std::vector<std::uint8_t> seen;
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  auto second_frame_at = [&]() -> std::size_t {
+    return seen.size() >= 2 ? 2u + (seen[1] & 0x7Fu) : 0u;
+  };
+  while ((seen.size() < 2 || seen.size() < second_frame_at() + 2) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::vector<std::uint8_t> bytes = client.read_some(100ms);
+    seen.insert(seen.end(), bytes.begin(), bytes.end());
+  }
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen[0], 0x81);  // 63 bytes: under the threshold, plain
+  EXPECT_EQ(seen[1], 63);
+  ASSERT_GE(seen.size(), second_frame_at() + 2);
+  EXPECT_EQ(seen[second_frame_at()], 0xC1);  // 64 bytes: compressed
+  EXPECT_LT(seen[second_frame_at() + 1], 64);
+}
+
+TEST(Server, DeflateParametersArePerRoute) {
+  Server server({.threads = 1});
+  proto::DeflateServerOptions strict;
+  strict.server_no_context_takeover = true;
+  strict.client_no_context_takeover = true;
+  strict.server_max_window_bits = 10;
+  server.route("/strict", {.deflate = strict});
+  server.route("/default", {.deflate = proto::DeflateServerOptions{}});
+  RunningServer running(server);
+  RawWsClient a(running.port());
+  ASSERT_TRUE(a.handshake({.deflate = proto::DeflateClientOptions{}}, "/strict"));
+  ASSERT_TRUE(a.handshake_result().deflate);
+  const proto::DeflateParams& got = *a.handshake_result().deflate;
+  EXPECT_TRUE(got.server_no_context_takeover);
+  EXPECT_TRUE(got.client_no_context_takeover);
+  EXPECT_EQ(got.server_max_window_bits, 10);
+  RawWsClient b(running.port());
+  ASSERT_TRUE(b.handshake({.deflate = proto::DeflateClientOptions{}}, "/default"));
+  ASSERT_TRUE(b.handshake_result().deflate);
+  EXPECT_FALSE(b.handshake_result().deflate->server_no_context_takeover);
+  EXPECT_FALSE(b.handshake_result().deflate->client_no_context_takeover);
+  EXPECT_EQ(b.handshake_result().deflate->server_max_window_bits, 15);
+}
+
 }  // namespace
 }  // namespace wsx
