@@ -683,6 +683,28 @@ def interactive_line_survives_incoming_messages(h):
         term.close()
 
 
+@case
+def interactive_help_history_and_quit(h):
+    # /help lists the commands; the up arrow recalls the last line (libedit history); /quit
+    # closes with 1000 and exits 0.
+    port = h.echo()
+    term = Terminal(h, "ws://127.0.0.1:%d/" % port)
+    try:
+        term.expect("/help for commands")
+        term.type("/help\r")
+        term.expect("/ping [TEXT]")
+        term.expect("/quit")
+        term.type("remember me\r")
+        term.expect("< remember me")
+        term.type("\x1b[A\r")  # up arrow, enter: the same line again
+        term.expect("< remember me")
+        term.type("/quit\r")
+        term.expect("Disconnected (code 1000")
+        check(term.exit_status() == EXIT_OK, "exit 0 after /quit", term.shown())
+    finally:
+        term.close()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--wsx")
