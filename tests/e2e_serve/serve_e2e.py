@@ -404,6 +404,56 @@ def case_usage():
               "port in use: exit 6, got %d %s" % (taken.returncode, taken.stderr))
 
 
+def case_max_message():
+    with Serve("--max-message", "100", "-q") as serve:
+        async def talk():
+            async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port) as ws:
+                await ws.send("x" * 100)
+                check(await ws.recv() == "x" * 100, "a message of exactly --max-message is echoed")
+                await ws.send("x" * 101)
+                try:
+                    await ws.recv()
+                    raise AssertionError("a message over --max-message was echoed")
+                except websockets.ConnectionClosed:
+                    pass
+                check(ws.close_code == 1009, "over --max-message: close %s" % ws.close_code)
+        run(talk())
+
+
+def case_idle_timeout():
+    with Serve("--idle-timeout", "0.3", "-q") as serve:
+        # A raw client that never answers: the server pings it after the idle time.
+        request = ("GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", serve.port), timeout=TIMEOUT) as connection:
+            connection.sendall(request.encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = connection.recv(4096)
+                check(chunk, "the handshake was answered")
+                data += chunk
+            check(data.startswith(b"HTTP/1.1 101"), "upgraded: %r" % data[:40])
+            frames = data.partition(b"\r\n\r\n")[2]
+            start = time.monotonic()
+            while len(frames) < 2:
+                chunk = connection.recv(4096)
+                check(chunk, "a ping came before the connection ended")
+                frames += chunk
+            waited = time.monotonic() - start
+            check(frames[0] == 0x89, "the first frame after the idle time is a ping: %r" % frames)
+            check(0.2 <= waited < 3, "pinged after %.2f s for --idle-timeout 0.3" % waited)
+
+        # A client that answers pings (websockets does) stays open through several idle times.
+        async def talk():
+            async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port,
+                                          ping_interval=None) as ws:
+                await asyncio.sleep(1.2)
+                await ws.send("still here")
+                check(await ws.recv() == "still here", "open after 4 idle times")
+        run(talk())
+
+
 def case_ipv6():
     try:
         with socket.socket(socket.AF_INET6) as probe:
