@@ -5,9 +5,11 @@
 // (handle()) and post to it: the work runs on the loop if the connection still exists then.
 //
 // Sending never blocks: frames are queued and every frame queued during one loop iteration
-// leaves in one writev at its end. The exception is a large message (16 KiB or more) sent over
-// plain TCP while nothing is queued: it is written to the socket at once from the caller's
-// buffer, and only what the socket did not take is copied. send() tells the caller what happened
+// leaves in one writev at its end. Large messages (16 KiB or more) over plain TCP are not
+// copied when that can be avoided: one whose payload lies in the message being handled (an
+// echo) is referenced and leaves, with the frames around it, before the callback's read ends;
+// another is written at once when nothing is queued. Only what the socket did not take is
+// copied. send() tells the caller what happened
 // (SendStatus): queued, queued but the peer is behind (wait for drain), refused by the
 // backpressure limit, or not sent because the connection is closing.
 //
