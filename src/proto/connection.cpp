@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "buffer_pool.hpp"
 #include "wsx/proto/close.hpp"
 #include "wsx/proto/mask.hpp"
 #include "wsx/proto/random.hpp"
@@ -45,17 +46,21 @@ constexpr std::size_t retained_buffer_capacity = 64 * 1024 + max_frame_header_si
 // must not make us allocate much.
 constexpr std::size_t max_reserve_ahead = 1024 * 1024;
 
+// Larger buffers go back to the thread's pool (or are freed when it has no use for them).
 void clear_and_trim(std::vector<std::uint8_t>& buffer) {
   buffer.clear();
-  if (buffer.capacity() > retained_buffer_capacity) std::vector<std::uint8_t>().swap(buffer);
+  if (buffer.capacity() > retained_buffer_capacity) detail::return_buffer(buffer);
 }
 
 // Makes room for `extra` more bytes, at least doubling the capacity when it grows: an exact
 // reserve per frame would copy everything still queued on every frame a stalled transport
 // leaves behind, O(n^2) in the frames queued.
+// An empty buffer first tries to borrow already-mapped storage from the thread's pool.
 void reserve_more(std::vector<std::uint8_t>& buffer, std::size_t extra) {
   const std::size_t needed = buffer.size() + extra;
-  if (needed > buffer.capacity()) buffer.reserve(std::max(needed, 2 * buffer.capacity()));
+  if (needed <= buffer.capacity()) return;
+  if (needed > retained_buffer_capacity && detail::borrow_buffer(buffer, needed)) return;
+  buffer.reserve(std::max(needed, 2 * buffer.capacity()));
 }
 
 Opcode opcode_for(MessageKind kind) {
