@@ -1,56 +1,56 @@
 #include "buffer_pool.hpp"
 
-#include <algorithm>
+#include <array>
 #include <utility>
 
 namespace wsx::proto::detail {
 namespace {
 
+using Buffer = std::vector<std::uint8_t>;
+
 // thread_local rather than a lock: buffers are borrowed and returned by connections running on
 // this thread's event loop; a buffer returned on another thread simply joins that one's pool.
-thread_local std::vector<std::vector<std::uint8_t>> pool;
+// A fixed array of slots (an empty slot has no storage), so keeping the pool allocates nothing.
+thread_local std::array<Buffer, pooled_buffers_per_thread> slots;
 
 }  // namespace
 
-bool borrow_buffer(std::vector<std::uint8_t>& buffer, std::size_t capacity) {
+bool borrow_buffer(Buffer& buffer, std::size_t capacity) {
   if (!buffer.empty() || buffer.capacity() >= capacity) return false;
-  auto best = pool.end();
-  for (auto it = pool.begin(); it != pool.end(); ++it) {
-    if (it->capacity() >= capacity && (best == pool.end() || it->capacity() < best->capacity())) {
-      best = it;
+  Buffer* best = nullptr;
+  for (Buffer& slot : slots) {
+    if (slot.capacity() >= capacity && (best == nullptr || slot.capacity() < best->capacity())) {
+      best = &slot;
     }
   }
-  if (best == pool.end()) return false;
+  if (best == nullptr) return false;
   buffer.swap(*best);
-  pool.erase(best);  // frees the small storage `buffer` had, if any
+  Buffer().swap(*best);  // frees the small storage `buffer` had, if any; the slot is free
   return true;
 }
 
-void return_buffer(std::vector<std::uint8_t>& buffer) {
+void return_buffer(Buffer& buffer) {
   buffer.clear();
   const std::size_t capacity = buffer.capacity();
-  if (capacity > pooled_buffer_max_capacity || capacity == 0) {
-    std::vector<std::uint8_t>().swap(buffer);
-    return;
+  if (capacity > 0 && capacity <= pooled_buffer_max_capacity) {
+    // Into a free slot, or in place of the smallest pooled buffer if this one is larger.
+    Buffer* target = &slots[0];
+    for (Buffer& slot : slots) {
+      if (slot.capacity() < target->capacity()) target = &slot;
+    }
+    if (target->capacity() < capacity) target->swap(buffer);
   }
-  if (pool.size() < pooled_buffers_per_thread) {
-    pool.emplace_back().swap(buffer);
-    return;
-  }
-  // Full: keep the larger of this buffer and the smallest pooled one.
-  auto smallest = std::min_element(pool.begin(), pool.end(), [](const auto& a, const auto& b) {
-    return a.capacity() < b.capacity();
-  });
-  if (smallest->capacity() < capacity) smallest->swap(buffer);
-  std::vector<std::uint8_t>().swap(buffer);
+  Buffer().swap(buffer);
 }
 
 std::size_t pooled_buffer_count() {
-  return pool.size();
+  std::size_t count = 0;
+  for (const Buffer& slot : slots) count += slot.capacity() > 0 ? 1 : 0;
+  return count;
 }
 
 void clear_buffer_pool() {
-  pool.clear();
+  for (Buffer& slot : slots) Buffer().swap(slot);
 }
 
 }  // namespace wsx::proto::detail
