@@ -15,24 +15,6 @@ namespace proto = wsx::proto;
 
 namespace {
 
-const char* opcode_name(proto::Opcode op) {
-  switch (op) {
-    case proto::Opcode::continuation:
-      return "cont";
-    case proto::Opcode::text:
-      return "text";
-    case proto::Opcode::binary:
-      return "binary";
-    case proto::Opcode::close:
-      return "close";
-    case proto::Opcode::ping:
-      return "ping";
-    case proto::Opcode::pong:
-      return "pong";
-  }
-  return "?";
-}
-
 // Prints each whole frame in `wire` (bytes as sent, before the receiver unmasks them).
 void trace_frames(const char* direction, const std::vector<std::uint8_t>& wire) {
   std::size_t pos = 0;
@@ -40,8 +22,9 @@ void trace_frames(const char* direction, const std::vector<std::uint8_t>& wire) 
     proto::FrameHeader h;
     auto r = proto::decode_frame_header(wire.data() + pos, wire.size() - pos, h);
     if (r.status != proto::DecodeStatus::ok) break;
-    std::printf("  %s %-6s fin=%d rsv1=%d masked=%d len=%llu\n", direction, opcode_name(h.opcode),
-                h.fin, h.rsv1, h.masked, static_cast<unsigned long long>(h.payload_length));
+    std::printf("  %s %-6s fin=%d rsv1=%d masked=%d len=%llu\n", direction,
+                proto::opcode_name(h.opcode).data(), h.fin, h.rsv1, h.masked,
+                static_cast<unsigned long long>(h.payload_length));
     pos += r.header_size + h.payload_length;
   }
 }

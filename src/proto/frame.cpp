@@ -131,4 +131,22 @@ std::size_t encode_frame_header(const FrameHeader& header, std::uint8_t* out) no
   return size;
 }
 
+std::string_view opcode_name(Opcode op) noexcept {
+  switch (op) {
+    case Opcode::continuation:
+      return "cont";
+    case Opcode::text:
+      return "text";
+    case Opcode::binary:
+      return "binary";
+    case Opcode::close:
+      return "close";
+    case Opcode::ping:
+      return "ping";
+    case Opcode::pong:
+      return "pong";
+  }
+  return "?";
+}
+
 }  // namespace wsx::proto

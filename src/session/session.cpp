@@ -362,6 +362,11 @@ void Session::consume_output(std::size_t n) {
     paused_reading_ = false;
     stream_.resume_reading();
   }
+  report_drain_if_due();
+}
+
+// The drain callback fires once after a send met backpressure and everything queued has left.
+void Session::report_drain_if_due() {
   if (saw_backpressure_ && queued_bytes() == 0 && !close_reported_ && connection_ &&
       connection_->state() == proto::ConnectionState::open) {
     saw_backpressure_ = false;
@@ -375,11 +380,7 @@ void Session::on_stream_drained() {
     paused_reading_ = false;
     stream_.resume_reading();
   }
-  if (saw_backpressure_ && queued_bytes() == 0 && !close_reported_ && connection_ &&
-      connection_->state() == proto::ConnectionState::open) {
-    saw_backpressure_ = false;
-    if (config_->handlers.drain) config_->handlers.drain(*this);
-  }
+  report_drain_if_due();
 }
 
 void Session::after_output() {

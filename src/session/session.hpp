@@ -215,6 +215,7 @@ class Session final : public WebSocket,
   void receive(std::span<std::uint8_t> data);
   bool borrowable(std::span<const std::uint8_t> data) const noexcept;
   void settle_borrowed();  // before the received bytes go: send, or copy, borrowed frames
+  void report_drain_if_due();
   void after_output();     // flush, close-state bookkeeping, backpressure reading pause
   bool close_when_sent();  // true when the transport was closed
   void closing_started();

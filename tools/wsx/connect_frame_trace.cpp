@@ -30,24 +30,6 @@ std::string_view utf8_prefix(std::string_view text) {
 
 }  // namespace
 
-std::string_view opcode_name(proto::Opcode opcode) {
-  switch (opcode) {
-    case proto::Opcode::continuation:
-      return "cont";
-    case proto::Opcode::text:
-      return "text";
-    case proto::Opcode::binary:
-      return "binary";
-    case proto::Opcode::close:
-      return "close";
-    case proto::Opcode::ping:
-      return "ping";
-    case proto::Opcode::pong:
-      return "pong";
-  }
-  return "?";
-}
-
 std::string clock_time(std::chrono::system_clock::time_point when) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
   const auto millis =

@@ -15,8 +15,6 @@ namespace wsx::tool {
 // Payload bytes shown per frame; the length field always gives the full size.
 inline constexpr std::size_t trace_preview_bytes = 64;
 
-std::string_view opcode_name(proto::Opcode opcode);
-
 // "12:34:56.789" in local time.
 std::string clock_time(std::chrono::system_clock::time_point when);
 

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "wsx/proto/errors.hpp"
 
@@ -23,6 +24,9 @@ enum class Opcode : std::uint8_t {
 constexpr bool is_control(Opcode op) noexcept {
   return (static_cast<std::uint8_t>(op) & 0x8) != 0;
 }
+
+// "cont", "text", "binary", "close", "ping", "pong" (as developer tools name them), "?" else.
+std::string_view opcode_name(Opcode op) noexcept;
 
 using MaskKey = std::array<std::uint8_t, 4>;
 

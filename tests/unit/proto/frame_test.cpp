@@ -399,3 +399,19 @@ TEST(FrameCheck, NegotiatedRsv1OnlyOnDataOpcodes) {
 
 }  // namespace
 }  // namespace wsx::proto
+
+namespace wsx::proto {
+namespace {
+
+TEST(OpcodeName, NamesEveryOpcodeAsDeveloperToolsDo) {
+  EXPECT_EQ(opcode_name(Opcode::continuation), "cont");
+  EXPECT_EQ(opcode_name(Opcode::text), "text");
+  EXPECT_EQ(opcode_name(Opcode::binary), "binary");
+  EXPECT_EQ(opcode_name(Opcode::close), "close");
+  EXPECT_EQ(opcode_name(Opcode::ping), "ping");
+  EXPECT_EQ(opcode_name(Opcode::pong), "pong");
+  EXPECT_EQ(opcode_name(static_cast<Opcode>(0x3)), "?");
+}
+
+}  // namespace
+}  // namespace wsx::proto
