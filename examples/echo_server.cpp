@@ -1,7 +1,6 @@
 // Echoes every message with its opcode, on any path. Stops gracefully on SIGINT / SIGTERM.
 //   echo_server [--host 127.0.0.1] [--port 9001] [--threads N] [--compress]
 //               [--max-message BYTES] [--tls-cert FILE --tls-key FILE]
-#include <malloc.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -39,12 +38,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-
-  // Keep freed message buffers in the heap: the protocol core releases buffers above 64 KiB
-  // after each message, and glibc would otherwise hand them back to the kernel and fault them
-  // in again for the next one (measured: 2.3x the CPU per 64 KiB echo).
-  mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
 
   wsx::ServerOptions options{.threads = static_cast<unsigned>(threads), .handle_signals = true};
   if (!cert.empty() || !key.empty()) options.tls = wsx::ServerTlsOptions{cert, key};

@@ -1,6 +1,5 @@
 // `wsx serve`: a ready WebSocket server — /echo, /chat[/ROOM], a web console at "/", optional
 // static files — with an access line per request and a summary on exit.
-#include <malloc.h>
 #include <CLI/CLI.hpp>
 
 #include <atomic>
@@ -166,10 +165,6 @@ int serve(const ServeArguments& args) {
     std::fprintf(stderr, "wsx serve: --cert and --key go together\n");
     return exit_usage;
   }
-
-  // Keep freed message buffers in the heap (see examples/echo_server.cpp: large echoes would
-  // otherwise map and unmap their buffers per message).
-  mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
 
   Totals totals;
   ServerOptions options;
