@@ -1,19 +1,9 @@
 #include "connect_codecs.hpp"
 
-#include <array>
+#include <openssl/evp.h>
 
 namespace wsx::tool {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-constexpr char base64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int base64_value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -30,6 +20,13 @@ bool is_space(char c) {
 
 }  // namespace
 
+int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 std::optional<Bytes> decode_hex(std::string_view text) {
   Bytes out;
   int high = -1;
@@ -38,7 +35,7 @@ std::optional<Bytes> decode_hex(std::string_view text) {
       if (high >= 0) return std::nullopt;  // a separator inside a byte
       continue;
     }
-    const int value = hex_value(c);
+    const int value = hex_digit_value(c);
     if (value < 0) return std::nullopt;
     if (high < 0) {
       high = value;
@@ -94,24 +91,13 @@ std::optional<Bytes> decode_base64(std::string_view text) {
   return out;
 }
 
+// OpenSSL's encoder (already linked for the handshake); decoding stays ours because it accepts
+// unpadded input and whitespace, which EVP_DecodeBlock does not.
 std::string encode_base64(std::span<const std::uint8_t> bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t group = bytes[i] << 16 | bytes[i + 1] << 8 | bytes[i + 2];
-    for (int shift = 18; shift >= 0; shift -= 6)
-      out.push_back(base64_alphabet[group >> shift & 63]);
-  }
-  const std::size_t rest = bytes.size() - i;
-  if (rest > 0) {
-    std::uint32_t group = static_cast<std::uint32_t>(bytes[i]) << 16;
-    if (rest == 2) group |= static_cast<std::uint32_t>(bytes[i + 1]) << 8;
-    out.push_back(base64_alphabet[group >> 18 & 63]);
-    out.push_back(base64_alphabet[group >> 12 & 63]);
-    out.push_back(rest == 2 ? base64_alphabet[group >> 6 & 63] : '=');
-    out.push_back('=');
-  }
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');  // EVP_EncodeBlock writes a NUL
+  const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
+                                     static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(length));
   return out;
 }
 

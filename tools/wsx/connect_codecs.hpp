@@ -13,6 +13,9 @@ namespace wsx::tool {
 
 using Bytes = std::vector<std::uint8_t>;
 
+// 0-15 for a hex digit of either case, -1 for anything else (also used to percent-decode paths).
+int hex_digit_value(char c);
+
 // "48656c6c6f", "48 65 6c", "48:65:6C"; nullopt for an odd digit count or another character.
 std::optional<Bytes> decode_hex(std::string_view text);
 std::string encode_hex(std::span<const std::uint8_t> bytes);

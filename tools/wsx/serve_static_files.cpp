@@ -9,17 +9,11 @@
 #include <iterator>
 #include <utility>
 
+#include "connect_codecs.hpp"
 #include "wsx/proto/http_head.hpp"
 
 namespace wsx::tool {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // "/a%20b/c.txt" → "a b/c.txt" relative to the root; nullopt for anything unsafe.
 std::optional<std::string> safe_relative_path(std::string_view path) {
@@ -30,7 +24,7 @@ std::optional<std::string> safe_relative_path(std::string_view path) {
       continue;
     }
     if (i + 2 >= path.size()) return std::nullopt;
-    const int high = hex_value(path[i + 1]), low = hex_value(path[i + 2]);
+    const int high = hex_digit_value(path[i + 1]), low = hex_digit_value(path[i + 2]);
     if (high < 0 || low < 0) return std::nullopt;
     decoded += static_cast<char>(high * 16 + low);
     i += 2;
