@@ -61,26 +61,67 @@ IoResult TcpSocket::write(ConstBuffer buffer) noexcept {
   }
 }
 
-IoResult TcpSocket::write(std::span<const ConstBuffer> buffers) noexcept {
-  iovec vectors[max_write_buffers];
-  std::size_t count = 0;
-  for (const ConstBuffer& buffer : buffers) {
-    if (count == max_write_buffers) break;
-    if (buffer.empty()) continue;
-    vectors[count].iov_base = const_cast<std::uint8_t*>(buffer.data());
-    vectors[count].iov_len = buffer.size();
-    ++count;
-  }
-  if (count == 0) return {};
+namespace {
+
+// A write larger than this is made as two system calls: its first `lead_write_size` bytes,
+// then the rest. Measured on the shared harness's 1 MiB echo over loopback (one message in
+// flight): one 1 MiB sendmsg cost the server 30-40 % more CPU per message than a 128 KiB
+// sendmsg followed by one for the rest, and the raw TCP echo it is compared with never writes
+// more than it read (256 KiB) at once. The likely cause: one call holds the socket for the
+// whole copy, so transmission and the peer's acknowledgements wait behind it, while a short
+// first call gets the transfer going before the bulk is copied.
+constexpr std::size_t split_write_above = 256 * 1024;
+constexpr std::size_t lead_write_size = 128 * 1024;
+
+IoResult send_vectors(int fd, iovec* vectors, std::size_t count) noexcept {
   msghdr message{};
   message.msg_iov = vectors;
   message.msg_iovlen = count;
   for (;;) {
     // sendmsg rather than writev: only send* take MSG_NOSIGNAL.
-    const ssize_t n = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
+    const ssize_t n = ::sendmsg(fd, &message, MSG_NOSIGNAL);
     if (n >= 0) return {IoStatus::ok, static_cast<std::size_t>(n), 0};
     if (errno != EINTR) return failure();
   }
+}
+
+}  // namespace
+
+IoResult TcpSocket::write(std::span<const ConstBuffer> buffers) noexcept {
+  iovec vectors[max_write_buffers];
+  std::size_t count = 0;
+  std::size_t total = 0;
+  for (const ConstBuffer& buffer : buffers) {
+    if (count == max_write_buffers) break;
+    if (buffer.empty()) continue;
+    vectors[count].iov_base = const_cast<std::uint8_t*>(buffer.data());
+    vectors[count].iov_len = buffer.size();
+    total += buffer.size();
+    ++count;
+  }
+  if (count == 0) return {};
+  if (total <= split_write_above) return send_vectors(fd_, vectors, count);
+
+  // The lead: whole vectors up to lead_write_size, the one it ends in cut short.
+  std::size_t lead_count = 0;
+  std::size_t lead_bytes = 0;
+  while (lead_bytes + vectors[lead_count].iov_len < lead_write_size) {
+    lead_bytes += vectors[lead_count++].iov_len;
+  }
+  iovec& cut = vectors[lead_count];
+  const std::size_t cut_keep = lead_write_size - lead_bytes;
+  const std::size_t cut_size = cut.iov_len;
+  cut.iov_len = cut_keep;
+  const IoResult lead = send_vectors(fd_, vectors, lead_count + 1);
+  if (lead.status != IoStatus::ok || lead.bytes < lead_write_size) return lead;
+
+  cut.iov_base = static_cast<std::uint8_t*>(cut.iov_base) + cut_keep;
+  cut.iov_len = cut_size - cut_keep;
+  std::size_t first = lead_count;
+  if (cut.iov_len == 0) ++first;
+  const IoResult rest = send_vectors(fd_, vectors + first, count - first);
+  // The lead's bytes are sent: report them even when the rest could not go now.
+  return {IoStatus::ok, lead_write_size + (rest.status == IoStatus::ok ? rest.bytes : 0), 0};
 }
 
 std::error_code TcpSocket::shutdown_write() noexcept {

@@ -1,5 +1,5 @@
 // A connected, non-blocking TCP socket: the owner of one fd. Reads into the caller's buffer,
-// writes one or several buffers in one system call, never raises SIGPIPE.
+// writes one or several buffers in one gathered call, never raises SIGPIPE.
 #pragma once
 
 #include <cstddef>
@@ -47,7 +47,9 @@ class TcpSocket {
 
   IoResult read(std::span<std::uint8_t> buffer) noexcept;
   IoResult write(ConstBuffer buffer) noexcept;
-  // Gathers the buffers in order into one sendmsg; the first max_write_buffers are used.
+  // Gathers the buffers in order into one sendmsg (two for more than 256 KiB: see the
+  // source); the first max_write_buffers are used. Returns ok with the bytes sent when any
+  // were, even if the second call then failed (the failure shows again on the next write).
   IoResult write(std::span<const ConstBuffer> buffers) noexcept;
 
   // Half-close: sends FIN after the queued bytes; reading continues.

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <poll.h>
+
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "loop_watchdog.hpp"
@@ -221,6 +224,82 @@ TEST(TcpSocket, WriteToAClosedPeerIsAnErrorNotASignal) {
   EXPECT_EQ(single.status, IoStatus::error);
   EXPECT_EQ(single.error, EPIPE);
   EXPECT_EQ(pair.a.write(pieces).status, IoStatus::error);
+}
+
+// Writes above 256 KiB are made as two system calls, the first cut inside a buffer or at its
+// end. Every layout must still deliver each byte once, in order, and count it once — also when
+// the socket takes only part of a call.
+TEST(TcpSocket, LargeGatheredWritesArriveIntactWhateverTheLayout) {
+  const std::vector<std::vector<std::size_t>> layouts = {
+      {300000},
+      {131072, 200000},
+      {131071, 1, 1, 200000},
+      {100, 131072, 300000},
+      {1 << 20},
+      {std::vector<std::size_t>(64, 5000)},
+      {262145},
+  };
+  for (const std::vector<std::size_t>& sizes : layouts) {
+    for (const int send_buffer : {0, 32 * 1024}) {
+      SCOPED_TRACE(testing::Message() << sizes.size() << " buffers, first " << sizes[0]
+                                      << ", send buffer " << send_buffer);
+      Pair pair;
+      if (send_buffer > 0) {
+        ::setsockopt(pair.a.fd(), SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer);
+      }
+      std::size_t total = 0;
+      for (const std::size_t size : sizes) total += size;
+      std::vector<std::uint8_t> data(total);
+      for (std::size_t i = 0; i < total; ++i) data[i] = pattern(i);
+
+      std::vector<std::uint8_t> received;
+      std::thread reader([&] {
+        std::vector<std::uint8_t> buffer(65536);
+        for (;;) {
+          const IoResult got = pair.b.read(buffer);
+          if (got.status == IoStatus::ok) {
+            received.insert(received.end(), buffer.begin(), buffer.begin() + got.bytes);
+          } else if (got.status == IoStatus::would_block) {
+            pollfd readable{pair.b.fd(), POLLIN, 0};
+            ::poll(&readable, 1, 1000);
+          } else {
+            return;  // closed (or an error, which the comparison below shows)
+          }
+        }
+      });
+
+      std::size_t sent = 0;
+      int partial = 0;
+      while (sent < total) {
+        // The not yet sent part of the layout, as buffers.
+        std::vector<ConstBuffer> buffers;
+        std::size_t start = 0;
+        for (const std::size_t size : sizes) {
+          const std::size_t end = start + size;
+          if (end > sent) {
+            const std::size_t from = std::max(start, sent);
+            buffers.emplace_back(data.data() + from, end - from);
+          }
+          start = end;
+        }
+        const IoResult result = pair.a.write(buffers);
+        if (result.status == IoStatus::would_block) {
+          pollfd writable{pair.a.fd(), POLLOUT, 0};
+          ::poll(&writable, 1, 1000);
+          continue;
+        }
+        ASSERT_EQ(result.status, IoStatus::ok);
+        ASSERT_LE(result.bytes, total - sent);
+        if (result.bytes < total - sent) ++partial;
+        sent += result.bytes;
+      }
+      EXPECT_FALSE(pair.a.shutdown_write());
+      reader.join();
+      ASSERT_EQ(received.size(), total);
+      EXPECT_TRUE(received == data) << "bytes lost, repeated or reordered";
+      if (send_buffer > 0) EXPECT_GT(partial, 0);
+    }
+  }
 }
 
 TEST(TcpSocket, EmptyWritesAndOwnership) {
