@@ -65,8 +65,14 @@ struct ClientOptions {
   HeaderList extra_headers;  // e.g. Authorization; not the ones the handshake writes itself
   std::optional<proto::DeflateClientOptions> deflate;  // offer permessage-deflate
   ClientTlsOptions tls;
-  // Name resolution and TCP connect, per address tried (each resolved address in turn).
+  // Bounds name resolution, and then, separately, the TCP connect phase: every resolved
+  // address raced together (see connection_attempt_delay).
   std::chrono::milliseconds connect_timeout{10'000};
+  // Happy Eyeballs (RFC 8305 §5): the next resolved address is tried this long after the
+  // previous attempt started if that one has neither connected nor failed yet (a failure starts
+  // the next at once); earlier attempts keep running and the first to connect wins. The
+  // address families alternate, the resolver's first choice first. Zero: one at a time.
+  std::chrono::milliseconds connection_attempt_delay{250};
   // From the TCP connection to the server's 101 (the TLS handshake included).
   std::chrono::milliseconds handshake_timeout{10'000};
   std::size_t max_response_head = 16 * 1024;  // the server's handshake response head
@@ -80,7 +86,7 @@ struct ClientOptions {
 enum class ClientErrorKind : std::uint8_t {
   resolve_failed,     // the host name did not resolve
   connect_failed,     // TCP: refused, unreachable, ... (every address was tried)
-  connect_timeout,    // TCP: no answer within connect_timeout
+  connect_timeout,    // TCP: no address answered within connect_timeout
   tls_failed,         // TLS handshake: verification failed, alert from the server, ...
   handshake_timeout,  // no complete 101 response within handshake_timeout
   handshake_refused,  // the server answered with another status: see status, headers, body

@@ -4,10 +4,11 @@
 #include <system_error>
 #include <utility>
 
+#include "connect_error.hpp"
 #include "handshake_driver.hpp"
 #include "reconnect_policy.hpp"
 #include "session/session.hpp"
-#include "wsx/io/connector.hpp"
+#include "wsx/io/racing_connector.hpp"
 #include "wsx/io/resolver.hpp"
 #include "wsx/io/tls_context.hpp"
 #include "wsx/proto/handshake.hpp"
@@ -64,7 +65,7 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
   void close(std::uint16_t code, std::string_view reason);
   void start_attempt();
   void on_resolved(io::ResolveResult result);
-  void connect_next();
+  void race_addresses();
   void on_connected(io::TcpSocket socket);
   void on_open(WebSocket& ws);
   void fail(ClientError error);
@@ -87,12 +88,10 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
   std::optional<io::TlsContext> tls;
   proto::ClientRequestOptions request;
   Backoff backoff;
-  io::Connector connector;
+  io::RacingConnector connector;
   io::ResolveRequest resolve_request;
   io::TimerId timer = 0;  // resolution deadline or reconnect delay
   std::vector<io::SocketAddress> addresses;
-  std::size_t next_address = 0;
-  std::optional<ClientError> last_connect_error;
   session::Session* session = nullptr;
   State state = State::idle;
   bool user_closed = false;
@@ -144,9 +143,7 @@ void Client::Impl::connect() {
 void Client::Impl::start_attempt() {
   state = State::resolving;
   pending_error.reset();
-  last_connect_error.reset();
   addresses.clear();
-  next_address = 0;
   address = url.authority();
   resolve_request = shared_resolver().resolve(
       loop, url.host, url.port,
@@ -175,42 +172,30 @@ void Client::Impl::on_resolved(io::ResolveResult result) {
     fail(std::move(error));
     return;
   }
-  addresses = std::move(result.addresses);
-  connect_next();
+  addresses = io::interleave_families(result.addresses);
+  race_addresses();
 }
 
-void Client::Impl::connect_next() {
-  const io::SocketAddress target = addresses[next_address++];
-  address = target.to_string();
+void Client::Impl::race_addresses() {
+  address = addresses.front().to_string();
   state = State::connecting;
-  io::ConnectOptions connect_options;
-  connect_options.timeout = options.connect_timeout;
+  io::RaceOptions race_options;
+  race_options.attempt_delay = options.connection_attempt_delay;
+  race_options.timeout = options.connect_timeout;
   connector.connect(
-      target,
-      [this](io::TcpSocket socket, std::error_code error) {
-        if (!error) {
-          on_connected(std::move(socket));
+      addresses,
+      [this](io::RaceResult race) {
+        if (race.ok()) {
+          address = race.address.to_string();
+          on_connected(std::move(race.socket));
           return;
         }
-        ClientError failure;
-        failure.address = address;
-        if (error == std::errc::timed_out) {
-          failure.kind = ClientErrorKind::connect_timeout;
-          failure.message = "connecting to " + address + " timed out after " +
-                            std::to_string(options.connect_timeout.count()) + " ms";
-        } else {
-          failure.kind = ClientErrorKind::connect_failed;
-          failure.message = "connecting to " + address + " failed: " + error.message();
-        }
-        // Every resolved address is tried in order (RFC 6724's); the last failure is reported.
-        if (next_address < addresses.size()) {
-          last_connect_error = std::move(failure);
-          connect_next();
-        } else {
-          fail(std::move(failure));
-        }
+        ClientError failure =
+            client_detail::connect_error(race, addresses.size(), options.connect_timeout);
+        address = failure.address;
+        fail(std::move(failure));
       },
-      connect_options);
+      race_options);
 }
 
 void Client::Impl::on_connected(io::TcpSocket socket) {

@@ -3,14 +3,17 @@
 #include "wsx/client.hpp"
 
 #include <gtest/gtest.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "blackhole_listener.hpp"
 #include "loop_watchdog.hpp"
 #include "test_certs.hpp"
 #include "test_ws_server.hpp"
@@ -937,6 +940,54 @@ TEST(RunClient, BlocksUntilDone) {
 
   server_loop.stop();
   thread.join();
+}
+
+// The address families "localhost" resolves to, in the resolver's order.
+std::vector<io::AddressFamily> localhost_families() {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  std::vector<io::AddressFamily> families;
+  if (::getaddrinfo("localhost", nullptr, &hints, &list) != 0) return families;
+  for (const addrinfo* entry = list; entry != nullptr; entry = entry->ai_next) {
+    const io::AddressFamily family =
+        entry->ai_family == AF_INET6 ? io::AddressFamily::ipv6 : io::AddressFamily::ipv4;
+    if (std::find(families.begin(), families.end(), family) == families.end()) {
+      families.push_back(family);
+    }
+  }
+  ::freeaddrinfo(list);
+  return families;
+}
+
+// Happy Eyeballs end to end: the first family "localhost" resolves to silently drops SYNs, the
+// other one serves; the client opens after one attempt delay instead of the connect timeout.
+TEST(Client, OutrunsABlackholedFirstAddressFamily) {
+  const std::vector<io::AddressFamily> families = localhost_families();
+  if (families.size() < 2) GTEST_SKIP() << "\"localhost\" resolves to one address family here";
+  const bool blackhole_ipv6 = families.front() == io::AddressFamily::ipv6;
+  io::EventLoop loop;
+  test::arm_watchdog(loop, 20s);
+  test::TestServerOptions server_options;
+  server_options.ipv6 = !blackhole_ipv6;
+  test::TestServer server(loop, server_options);
+  test::BlackholeListener hole(blackhole_ipv6 ? io::SocketAddress::ipv6_loopback(server.port())
+                                              : io::SocketAddress::ipv4_loopback(server.port()));
+  ASSERT_TRUE(hole.ok());
+  Recorder recorder(loop);
+  recorder.on_open = [](WebSocket& ws) { ws.close(1000); };
+  ClientOptions options = options_for("ws://localhost:" + std::to_string(server.port()) + "/");
+  options.connect_timeout = 60s;
+  options.connection_attempt_delay = 100ms;
+  Client client(loop, options, recorder.handlers());
+  const auto start = std::chrono::steady_clock::now();
+  client.connect();
+  loop.run();
+  EXPECT_EQ(recorder.opens, 1);
+  EXPECT_TRUE(recorder.errors.empty());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);
+  EXPECT_EQ(client.address(),
+            (blackhole_ipv6 ? "127.0.0.1:" : "[::1]:") + std::to_string(server.port()));
 }
 
 }  // namespace
