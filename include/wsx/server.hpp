@@ -17,7 +17,27 @@
 // errors 400 (RFC 6455 §4.2.1); an Origin the route's policy refuses 403; then the route's
 // upgrade callback decides (accept, or any status/headers/body). Over `max_connections`, 503.
 // A plain HTTP request on a path without a route goes to ServerOptions::http when it is set.
-// A handshake not finished within `handshake_timeout` is dropped without an answer.
+// A handshake not finished within `handshake_timeout` is dropped without an answer — unless
+// its request is complete and an `upgrade_async` decision is pending: that one gets 503.
+//
+// A decision that needs something slow (a session store, an auth service) is made without
+// blocking the server thread by `upgrade_async`: copy what you need from the request (its
+// views die with the call), keep the responder, answer from any thread when ready.
+//
+//   server.route("/chat", {.upgrade_async = [&](const wsx::UpgradeRequest& request,
+//                                               wsx::UpgradeResponder responder) {
+//     std::string cookie(request.header("Cookie").value_or(""));
+//     pool.submit([&sessions, cookie, responder = std::move(responder)]() mutable {
+//       if (std::optional<User> user = sessions.lookup(cookie)) {  // slow: another thread
+//         responder.accept({}, *user);                               // becomes user_data
+//       } else {
+//         responder.reject(401, "log in first\n");
+//       }
+//     });
+//   }});
+//
+// The responder is move-only: a callback API that needs a copyable callable (std::function)
+// can hold it in a std::shared_ptr.
 #pragma once
 
 #include <any>
@@ -40,7 +60,8 @@
 
 namespace wsx {
 
-// The request, as the upgrade callback sees it. Views are valid during the callback only.
+// The request, as the upgrade callback sees it. Views are valid during the callback only: an
+// upgrade_async callback copies what its decision needs (std::string(request.path), ...).
 struct UpgradeRequest {
   std::string_view method;
   std::string_view target;  // path + "?" + query as sent
@@ -135,9 +156,52 @@ struct OriginPolicy {
   bool permits(std::optional<std::string_view> origin, std::string_view host) const;
 };
 
+namespace detail {
+struct PendingUpgrade;
+}
+namespace server {
+class UpgradeHandshake;
+}
+
+// Answers one upgrade_async request, exactly once, from any thread: the decision is posted to
+// the connection's thread and applied there as a synchronous one would be. Movable, not
+// copyable. Answering a connection that no longer waits (the client left, the handshake
+// timeout answered 503, the server stopped) does nothing. A responder destroyed (or assigned
+// over) without answering rejects with 500: a forgotten responder never leaves a client
+// hanging until the timeout.
+class UpgradeResponder {
+ public:
+  UpgradeResponder() = default;  // answers nothing
+  UpgradeResponder(UpgradeResponder&& other) noexcept = default;
+  UpgradeResponder& operator=(UpgradeResponder&& other) noexcept;
+  ~UpgradeResponder();
+
+  // False when this responder already answered (or is empty), or the connection no longer
+  // waits; true when the decision was posted (the client may still leave before it applies).
+  bool respond(UpgradeDecision decision);
+  bool accept(std::string subprotocol = {}, std::any user_data = {},
+              proto::HeaderList headers = {});
+  bool reject(int status, std::string body = {}, proto::HeaderList headers = {});
+  // Any thread: the client is still connected and waiting for this responder's answer.
+  bool connection_alive() const noexcept;
+
+ private:
+  friend class server::UpgradeHandshake;
+  explicit UpgradeResponder(std::shared_ptr<detail::PendingUpgrade> pending) noexcept
+      : pending_(std::move(pending)) {}
+  void abandon() noexcept;
+
+  std::shared_ptr<detail::PendingUpgrade> pending_;
+};
+
 // One route: its upgrade policy, its options and its callbacks (see WebSocketHandlers).
 struct Behavior {
   std::function<UpgradeDecision(const UpgradeRequest&)> upgrade;  // empty: accept all
+  // Instead of `upgrade` (setting both is an error): called after the same checks, on the
+  // server thread; it must return quickly and answer later through the responder. Bytes the
+  // client sends meanwhile (frames right behind its request) are kept, up to
+  // ServerOptions::max_early_data, and delivered once accepted.
+  std::function<void(const UpgradeRequest&, UpgradeResponder)> upgrade_async;
   std::vector<std::string> subprotocols;  // our preference; the first one the client offers wins
   OriginPolicy origin;
   std::size_t max_message_size = WebSocketOptions{}.max_message_size;
@@ -171,6 +235,9 @@ struct ServerOptions {
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);  // TLS included
   std::size_t max_head_size = 8192;  // request head bytes; more → 431
   std::size_t max_headers = 64;      // more → 431
+  // Bytes a client may send behind its request while an upgrade_async decision is pending;
+  // more drops the connection.
+  std::size_t max_early_data = 64 * 1024;
   // stop(): how long connections get to answer close 1001 before they are dropped.
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(5);
   bool handle_signals = false;          // run(): SIGINT / SIGTERM start a graceful stop()
@@ -191,6 +258,7 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // Throws std::invalid_argument when the behavior sets both upgrade and upgrade_async.
   Server& route(std::string pattern, Behavior behavior);
 
   // Binds `host` (an IP literal, or "localhost" for 127.0.0.1) on every thread. Port 0 picks a

@@ -1,6 +1,7 @@
 #include "wsx/server.hpp"
 
 #include <csignal>
+#include <stdexcept>
 #include <thread>
 
 #include "server/worker.hpp"
@@ -42,6 +43,10 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
 Server::~Server() = default;
 
 Server& Server::route(std::string pattern, Behavior behavior) {
+  if (behavior.upgrade && behavior.upgrade_async) {
+    throw std::invalid_argument("wsx::Server::route(\"" + pattern +
+                                "\"): set upgrade or upgrade_async, not both");
+  }
   impl_->shared.router.add(std::move(pattern), std::move(behavior));
   return *this;
 }

@@ -3,8 +3,6 @@
 #include <utility>
 #include <vector>
 
-#include "wsx/proto/handshake.hpp"
-
 namespace wsx::server {
 namespace {
 
@@ -38,12 +36,36 @@ void log_access(const ServerShared& shared, session::Session& session, AccessRec
   shared.options.access_log(record);
 }
 
+// What the route's upgrade callback sees; its views point into `head`, `request` and `remote`.
+UpgradeRequest request_view(const proto::HttpHead& head, const proto::UpgradeRequest& request,
+                            std::string_view remote) {
+  UpgradeRequest view;
+  view.method = head.method;
+  view.target = request.target;
+  view.path = request.path;
+  view.query = request.query;
+  view.host = request.host;
+  view.origin = request.origin;
+  view.remote_address = remote;
+  view.subprotocols = request.subprotocols;
+  view.head = &head;
+  return view;
+}
+
+std::span<std::uint8_t> writable_bytes(std::string& bytes) {
+  return {reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size()};
+}
+
 }  // namespace
 
 UpgradeHandshake::UpgradeHandshake(ServerShared& shared)
     : shared_(shared),
       parser_(proto::HttpKind::request,
               proto::HttpLimits{shared.options.max_head_size, shared.options.max_headers}) {}
+
+UpgradeHandshake::~UpgradeHandshake() {
+  stop_waiting();
+}
 
 void UpgradeHandshake::respond(ServerShared& shared, session::Session& session,
                                const proto::HttpResponse& response, const proto::HttpHead* head) {
@@ -77,6 +99,10 @@ void UpgradeHandshake::answer_plain_http(session::Session& session, const proto:
 }
 
 void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t> data) {
+  if (waiting_) {
+    keep_early_data(session, data);
+    return;
+  }
   // Usually the whole head arrives in one read: parse it where it lies, copy nothing.
   const bool in_place = buffer_.empty();
   if (!in_place) buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
@@ -123,21 +149,102 @@ void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t
     respond(shared_, session, plain_response(403, "origin not allowed\n"), &head);
     return;
   }
+  if (behavior.upgrade_async) {
+    wait_for_decision(session, *route, std::string_view(base, head_size), rest);
+    return;
+  }
   UpgradeDecision decision;
   if (behavior.upgrade) {
     const std::string remote = session.remote_address();
-    UpgradeRequest view;
-    view.method = head.method;
-    view.target = request.target;
-    view.path = request.path;
-    view.query = request.query;
-    view.host = request.host;
-    view.origin = request.origin;
-    view.remote_address = remote;
-    view.subprotocols = request.subprotocols;
-    view.head = &head;
-    decision = behavior.upgrade(view);
+    decision = behavior.upgrade(request_view(head, request, remote));
   }
+  // `rest` (frames the client sent right behind its request) lives in `data` or `buffer_`,
+  // both valid until this call returns.
+  apply(session, *route, request, std::move(decision), rest);
+}
+
+void UpgradeHandshake::wait_for_decision(session::Session& session, const Route& route,
+                                         std::string_view head,
+                                         std::span<const std::uint8_t> rest) {
+  if (rest.size() > shared_.options.max_early_data) {
+    session.abort();
+    return;
+  }
+  auto waiting = std::make_unique<Waiting>();
+  waiting->route = &route;
+  waiting->early_data.assign(reinterpret_cast<const char*>(rest.data()), rest.size());
+  // The head may lie in the read buffer, which the next read reuses: keep a copy and parse it
+  // again there, so that the request's views stay valid until the decision comes.
+  std::string kept(head);
+  buffer_ = std::move(kept);
+  parser_.reset();
+  if (parser_.parse(buffer_.data(), buffer_.size()) != proto::HttpParseStatus::complete) {
+    session.abort();  // the same bytes parsed a moment ago: cannot happen
+    return;
+  }
+  proto::UpgradeCheck check = proto::check_upgrade_request(parser_.head());
+  if (!check.request) {
+    session.abort();  // likewise
+    return;
+  }
+  waiting->request = std::move(*check.request);
+  waiting->pending = std::make_shared<detail::PendingUpgrade>();
+  waiting->pending->loop = session.loop().handle();
+  waiting->pending->handshake = this;
+  waiting->pending->session = &session;
+  waiting_ = std::move(waiting);
+  const std::string remote = session.remote_address();
+  route.behavior.upgrade_async(request_view(parser_.head(), waiting_->request, remote),
+                               UpgradeResponder(waiting_->pending));
+}
+
+void UpgradeHandshake::keep_early_data(session::Session& session,
+                                       std::span<const std::uint8_t> data) {
+  std::string& kept = waiting_->early_data;
+  if (data.size() > shared_.options.max_early_data - kept.size()) {
+    session.abort();
+    return;
+  }
+  kept.append(reinterpret_cast<const char*>(data.data()), data.size());
+}
+
+void UpgradeHandshake::decide_later(detail::PendingUpgrade& pending, UpgradeDecision decision) {
+  if (pending.handshake == nullptr) return;  // the connection no longer waits
+  UpgradeHandshake& handshake = *pending.handshake;
+  session::Session& session = *pending.session;
+  // An entry point of the session: whatever the decision does to it, it is released safely.
+  session.run([&](WebSocket&) {
+    handshake.stop_waiting();
+    Waiting& waiting = *handshake.waiting_;
+    handshake.apply(session, *waiting.route, waiting.request, std::move(decision),
+                    writable_bytes(waiting.early_data));
+  });
+}
+
+void UpgradeHandshake::on_timeout(session::Session& session) {
+  if (!waiting_ || !waiting_->pending) {
+    session.abort();
+    return;
+  }
+  // The client sent a whole request and waited: tell it we were the slow ones.
+  stop_waiting();
+  respond(shared_, session, plain_response(503, "the upgrade decision took too long\n"),
+          &parser_.head());
+}
+
+void UpgradeHandshake::stop_waiting() noexcept {
+  if (!waiting_ || !waiting_->pending) return;
+  detail::PendingUpgrade& pending = *waiting_->pending;
+  pending.handshake = nullptr;
+  pending.session = nullptr;
+  pending.waiting.store(false, std::memory_order_release);
+  waiting_->pending.reset();
+}
+
+void UpgradeHandshake::apply(session::Session& session, const Route& route,
+                             const proto::UpgradeRequest& request, UpgradeDecision decision,
+                             std::span<std::uint8_t> rest) {
+  const proto::HttpHead& head = parser_.head();
   if (!decision.accepted) {
     proto::HttpResponse response;
     response.status = decision.status;
@@ -150,9 +257,9 @@ void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t
   if (!decision.subprotocol.empty()) {
     accept.subprotocols.push_back(std::move(decision.subprotocol));
   } else {
-    accept.subprotocols = behavior.subprotocols;
+    accept.subprotocols = route.behavior.subprotocols;
   }
-  accept.deflate = behavior.deflate;
+  accept.deflate = route.behavior.deflate;
   accept.extra_headers = std::move(decision.headers);
   proto::Accepted accepted = proto::accept_upgrade(request, accept);
   session.write_raw(accepted.response);
@@ -166,8 +273,6 @@ void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t
   params.deflate = accepted.deflate;
   params.subprotocol = accepted.subprotocol.value_or(std::string());
   params.user_data = std::move(decision.user_data);
-  // `rest` (frames the client sent right behind its request) lives in `data` or `buffer_`,
-  // both valid until this call returns.
   session.open(std::move(params), rest);
 }
 

@@ -1,13 +1,17 @@
 // The server side of the opening handshake for one connection: collects the request head,
-// routes it, applies the Origin policy and the route's upgrade decision, and answers with 101
-// (then the session opens) or an HTTP error (then the session closes after sending it).
+// routes it, applies the Origin policy and the route's upgrade decision — made at once
+// (`upgrade`) or later from any thread (`upgrade_async`) — and answers with 101 (then the
+// session opens) or an HTTP error (then the session closes after sending it).
 #pragma once
 
+#include <memory>
 #include <span>
 #include <string>
 
+#include "server/pending_upgrade.hpp"
 #include "server/worker.hpp"
 #include "session/session.hpp"
+#include "wsx/proto/handshake.hpp"
 #include "wsx/proto/http_head.hpp"
 
 namespace wsx::server {
@@ -15,20 +19,44 @@ namespace wsx::server {
 class UpgradeHandshake final : public session::Handshake {
  public:
   explicit UpgradeHandshake(ServerShared& shared);
+  ~UpgradeHandshake() override;
   void on_data(session::Session& session, std::span<std::uint8_t> data) override;
+  // An upgrade_async decision still pending gets 503; an unfinished request is dropped.
+  void on_timeout(session::Session& session) override;
 
   // Answers `status` at once (503 over the connection limit) and closes after sending.
   static void refuse(ServerShared& shared, session::Session& session, int status);
+  // Loop thread (a task posted by UpgradeResponder): applies `decision` if the connection
+  // still waits for it.
+  static void decide_later(detail::PendingUpgrade& pending, UpgradeDecision decision);
 
  private:
+  // A complete request waiting for its upgrade_async decision: the head (parsed in place in
+  // buffer_, which no longer changes) and the bytes that came after it.
+  struct Waiting {
+    const Route* route = nullptr;
+    proto::UpgradeRequest request;
+    std::string early_data;
+    std::shared_ptr<detail::PendingUpgrade> pending;
+  };
+
   // Sends `response` (its head only for HEAD), closes after sending, and logs the answer.
   static void respond(ServerShared& shared, session::Session& session,
                       const proto::HttpResponse& response, const proto::HttpHead* head);
   void answer_plain_http(session::Session& session, const proto::HttpHead& head);
+  // Keeps the request and hands it to the route's upgrade_async with a responder.
+  void wait_for_decision(session::Session& session, const Route& route, std::string_view head,
+                         std::span<const std::uint8_t> rest);
+  void keep_early_data(session::Session& session, std::span<const std::uint8_t> data);
+  // The one place a decision, synchronous or not, becomes a 101 or a refusal.
+  void apply(session::Session& session, const Route& route, const proto::UpgradeRequest& request,
+             UpgradeDecision decision, std::span<std::uint8_t> rest);
+  void stop_waiting() noexcept;
 
   ServerShared& shared_;
   std::string buffer_;  // the request head so far (and any bytes after it)
   proto::HttpHeadParser parser_;
+  std::unique_ptr<Waiting> waiting_;
 };
 
 }  // namespace wsx::server

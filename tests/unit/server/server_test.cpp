@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "raw_ws_client.hpp"
+#include "running_server.hpp"
 #include "test_certs.hpp"
 
 namespace wsx {
@@ -22,6 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::RawWsClient;
 using test::RecordedEvent;
+using test::RunningServer;
 
 std::vector<std::uint8_t> pattern(std::size_t size) {
   std::vector<std::uint8_t> bytes(size);
@@ -32,31 +34,6 @@ std::vector<std::uint8_t> pattern(std::size_t size) {
 Behavior echo_behavior() {
   return {.message = [](WebSocket& ws, Message msg) { ws.send(msg.data, msg.kind); }};
 }
-
-// Runs a server on a thread; stops it (gracefully) and joins in the destructor.
-class RunningServer {
- public:
-  explicit RunningServer(Server& server) : server_(server) {
-    EXPECT_FALSE(server_.listen("127.0.0.1", 0));
-    thread_ = std::thread([this] {
-      server_.run();
-      returned_ = true;
-    });
-  }
-  ~RunningServer() { stop(); }
-  void stop() {
-    if (!thread_.joinable()) return;
-    server_.stop();
-    thread_.join();
-  }
-  std::uint16_t port() const { return server_.port(); }
-  bool returned() const { return returned_; }
-
- private:
-  Server& server_;
-  std::thread thread_;
-  std::atomic<bool> returned_{false};
-};
 
 // Collects close callbacks from the server threads.
 struct CloseLog {
