@@ -100,6 +100,10 @@ void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
   options.frame_observer = config_->options.frame_observer;
   connection_.emplace(options);
   compressed_ = params.deflate.has_value();
+  if (compressed_ && params.role == proto::Role::server &&
+      params.deflate->server_no_context_takeover) {
+    stateless_compression_window_ = params.deflate->server_max_window_bits;
+  }
   subprotocol_ = std::move(params.subprotocol);
   user_data_ = std::move(params.user_data);
   handshake_ended_ = true;
@@ -547,7 +551,7 @@ SendStatus Session::send_shared(const std::shared_ptr<const SharedFrame>& frame)
   const SendStatus admitted = admit(frame->bytes.size());
   if (admitted != SendStatus::success) return admitted;
   const std::span<const std::uint8_t> payload = frame->payload();
-  if (compressed_ && payload.size() >= config_->deflate_tuning.threshold) {
+  if (!frame->compressed && compressed_ && payload.size() >= config_->deflate_tuning.threshold) {
     return sent(connection_->send(frame->kind, payload, proto::SendFlags{true}));
   }
   if (!shared_) shared_ = std::make_unique<SharedQueue>();
@@ -555,6 +559,10 @@ SendStatus Session::send_shared(const std::shared_ptr<const SharedFrame>& frame)
   queue.frames.push_back({frame, queue.consumed + connection_->buffered_amount()});
   queue.bytes += frame->bytes.size();
   return sent(proto::SendResult::ok);
+}
+
+std::uint8_t Session::shared_compression_window(std::size_t size) const noexcept {
+  return size >= config_->deflate_tuning.threshold ? stateless_compression_window_ : 0;
 }
 
 std::shared_ptr<detail::HandleState> Session::make_handle() {

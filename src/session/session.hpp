@@ -139,10 +139,16 @@ class Session final : public WebSocket,
   // Graceful shutdown: an open connection gets close 1001 and close_timeout to answer; one still
   // in its handshake is dropped.
   void going_away();
-  // Queues a frame built once for many connections (server role). With permessage-deflate and
-  // a message the route compresses, the payload is compressed for this connection instead
-  // (context takeover makes the compressed bytes differ per connection).
+  // Queues a frame built once for many connections (server role). An uncompressed frame whose
+  // message this connection would compress is compressed for this connection instead (context
+  // takeover makes the compressed bytes differ per connection); a compressed one (see
+  // shared_compression_window) is queued as it is.
   SendStatus send_shared(const std::shared_ptr<const SharedFrame>& frame);
+  // Non-zero when this connection would compress a message of `size` bytes and its compressed
+  // form may be shared: our compressor resets after every message (server_no_context_takeover
+  // negotiated), so the bytes depend only on the message, this window size and the route's
+  // tuning. Zero otherwise.
+  std::uint8_t shared_compression_window(std::size_t size) const noexcept;
   // Runs `task` as an entry point (for work posted to the loop: a task that closes or
   // terminates the connection is safe).
   void run(const std::function<void(WebSocket&)>& task);
@@ -258,7 +264,9 @@ class Session final : public WebSocket,
   bool paused_reading_ = false;
   bool transport_closed_ = false;
   bool shutdown_sent_ = false;
-  bool compressed_ = false;   // permessage-deflate negotiated
+  bool compressed_ = false;  // permessage-deflate negotiated
+  // Our compressor's negotiated window when it resets after every message, else 0.
+  std::uint8_t stateless_compression_window_ = 0;
   bool borrow_next_ = false;  // write_now() queues the frame by reference
 };
 

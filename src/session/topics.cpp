@@ -9,17 +9,64 @@
 
 namespace wsx::session {
 
-std::shared_ptr<const SharedFrame> make_shared_frame(MessageKind kind,
-                                                     std::span<const std::uint8_t> payload) {
+namespace {
+
+std::shared_ptr<SharedFrame> frame_of(MessageKind kind, std::span<const std::uint8_t> payload,
+                                      bool compressed) {
   auto frame = std::make_shared<SharedFrame>();
   proto::FrameHeader header;
   header.opcode = kind == MessageKind::text ? proto::Opcode::text : proto::Opcode::binary;
+  header.rsv1 = compressed;
   header.payload_length = payload.size();
   frame->bytes.resize(proto::frame_header_size(payload.size(), false) + payload.size());
   frame->header_size = proto::encode_frame_header(header, frame->bytes.data());
   std::copy(payload.begin(), payload.end(), frame->bytes.begin() + frame->header_size);
   frame->kind = kind;
+  frame->compressed = compressed;
   return frame;
+}
+
+// Compressed frames made during one deliver(), one per route and window. Few distinct keys
+// exist (routes × negotiated windows), so a linear search is enough.
+class CompressedFrames {
+ public:
+  explicit CompressedFrames(const SharedFrame& plain) : plain_(plain) {}
+
+  const std::shared_ptr<const SharedFrame>& get(const SessionConfig& config,
+                                                std::uint8_t window_bits) {
+    for (const Entry& entry : entries_) {
+      if (entry.config == &config && entry.window_bits == window_bits) return entry.frame;
+    }
+    entries_.push_back({&config, window_bits,
+                        make_compressed_shared_frame(plain_.kind, plain_.payload(), window_bits,
+                                                     config.deflate_tuning)});
+    return entries_.back().frame;
+  }
+
+ private:
+  struct Entry {
+    const SessionConfig* config;
+    std::uint8_t window_bits;
+    std::shared_ptr<const SharedFrame> frame;
+  };
+  const SharedFrame& plain_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace
+
+std::shared_ptr<const SharedFrame> make_shared_frame(MessageKind kind,
+                                                     std::span<const std::uint8_t> payload) {
+  return frame_of(kind, payload, false);
+}
+
+std::shared_ptr<const SharedFrame> make_compressed_shared_frame(
+    MessageKind kind, std::span<const std::uint8_t> payload, std::uint8_t window_bits,
+    const proto::DeflateTuning& tuning) {
+  proto::MessageDeflater deflater(window_bits, true, tuning);
+  std::vector<std::uint8_t> deflated;
+  deflater.compress(payload.data(), payload.size(), true, deflated);
+  return frame_of(kind, deflated, true);
 }
 
 TopicRegistry::~TopicRegistry() {
@@ -82,11 +129,14 @@ std::size_t TopicRegistry::deliver(std::string_view name,
   const auto found = topics_.find(name);
   if (found == topics_.end()) return 0;
   std::size_t delivered = 0;
+  CompressedFrames compressed(*frame);
   // Sending never destroys a session or changes subscriptions (no callback runs), so the list
   // is stable while we walk it.
   for (Session* session : found->second.subscribers) {
     if (session == exclude) continue;
-    const SendStatus status = session->send_shared(frame);
+    const std::uint8_t window = session->shared_compression_window(frame->payload().size());
+    const SendStatus status =
+        session->send_shared(window != 0 ? compressed.get(session->config(), window) : frame);
     if (status == SendStatus::success || status == SendStatus::backpressure) ++delivered;
   }
   return delivered;

@@ -1,8 +1,10 @@
 // Pub/sub for server connections. A published message is framed ONCE (server frames are not
 // masked) into a SharedFrame, and the same bytes are queued on every subscriber of every loop:
-// nothing is re-framed per subscriber. Exception: a subscriber with permessage-deflate whose route
-// would compress the message gets it compressed by its own compressor (context takeover makes
-// compressed bytes depend on each connection's history).
+// nothing is re-framed per subscriber. With permessage-deflate, a subscriber whose compressor
+// resets after every message (server_no_context_takeover) gets a compressed frame shared by
+// every such subscriber of the loop with the same route and window; any other subscriber whose
+// route would compress the message compresses it itself (context takeover makes its compressed
+// bytes depend on its own history).
 //
 // Each loop has a TopicRegistry (its subscribers, touched only on that loop's thread); the
 // server's TopicHub fans a publish out to every registry: directly for the caller's own loop,
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "wsx/io/event_loop.hpp"
+#include "wsx/proto/deflate.hpp"
 #include "wsx/websocket.hpp"
 
 namespace wsx::session {
@@ -29,6 +32,7 @@ struct SharedFrame {
   std::vector<std::uint8_t> bytes;  // header + payload
   std::size_t header_size = 0;
   MessageKind kind = MessageKind::binary;
+  bool compressed = false;  // RSV1 set, the payload deflated (RFC 7692)
 
   std::span<const std::uint8_t> payload() const noexcept {
     return std::span<const std::uint8_t>(bytes).subspan(header_size);
@@ -38,6 +42,12 @@ struct SharedFrame {
 // One unmasked, uncompressed, unfragmented data frame (server role).
 std::shared_ptr<const SharedFrame> make_shared_frame(MessageKind kind,
                                                      std::span<const std::uint8_t> payload);
+// The same message compressed as a server compressor without context takeover, using a window
+// of `window_bits` (as negotiated) and `tuning`, would send it: the frame any such connection
+// would produce.
+std::shared_ptr<const SharedFrame> make_compressed_shared_frame(
+    MessageKind kind, std::span<const std::uint8_t> payload, std::uint8_t window_bits,
+    const proto::DeflateTuning& tuning);
 
 struct Topic {
   std::string name;
