@@ -120,8 +120,15 @@ IoResult TcpSocket::write(std::span<const ConstBuffer> buffers) noexcept {
   std::size_t first = lead_count;
   if (cut.iov_len == 0) ++first;
   const IoResult rest = send_vectors(fd_, vectors + first, count - first);
-  // The lead's bytes are sent: report them even when the rest could not go now.
-  return {IoStatus::ok, lead_write_size + (rest.status == IoStatus::ok ? rest.bytes : 0), 0};
+  switch (rest.status) {
+    case IoStatus::ok:
+      return {IoStatus::ok, lead_write_size + rest.bytes, 0};
+    case IoStatus::error:
+      // Reported now: Linux hands out a reset once, and the connection is over anyway.
+      return {IoStatus::error, lead_write_size, rest.error};
+    default:
+      return {IoStatus::ok, lead_write_size, 0};  // full for now: the lead went
+  }
 }
 
 std::error_code TcpSocket::shutdown_write() noexcept {

@@ -48,8 +48,8 @@ class TcpSocket {
   IoResult read(std::span<std::uint8_t> buffer) noexcept;
   IoResult write(ConstBuffer buffer) noexcept;
   // Gathers the buffers in order into one sendmsg (two for more than 256 KiB: see the
-  // source); the first max_write_buffers are used. Returns ok with the bytes sent when any
-  // were, even if the second call then failed (the failure shows again on the next write).
+  // source); the first max_write_buffers are used. When the second call fails, the result is
+  // the error, with `bytes` counting what the first one sent.
   IoResult write(std::span<const ConstBuffer> buffers) noexcept;
 
   // Half-close: sends FIN after the queued bytes; reading continues.

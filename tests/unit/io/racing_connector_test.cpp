@@ -294,6 +294,42 @@ TEST(RacingConnector, TheCallbackMayDestroyTheRacer) {
   EXPECT_EQ(racer, nullptr);
 }
 
+// A lost race may start the next one from its callback (a client retrying at once).
+TEST(RacingConnector, TheCallbackMayStartAnotherRace) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  Server server(loop);
+  RacingConnector racer(loop);
+  std::vector<std::error_code> outcomes;
+  RaceOptions options;
+  options.attempt_delay = 10ms;
+  racer.connect(
+      {closed_port(), closed_port()},
+      [&](RaceResult lost) {
+        outcomes.push_back(lost.error);
+        EXPECT_FALSE(lost.socket.valid());
+        EXPECT_EQ(lost.tried.size(), 2u);
+        racer.connect(
+            {closed_port(), server.address()},
+            [&](RaceResult won) {
+              outcomes.push_back(won.error);
+              EXPECT_TRUE(won.ok());
+              EXPECT_EQ(won.address, server.address());
+              EXPECT_EQ(won.tried.size(), 2u);  // nothing left over from the first race
+              EXPECT_EQ(won.failures.size(), 1u);
+              loop.stop();
+            },
+            options);
+      },
+      options);
+  loop.run();
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_EQ(outcomes[0], std::errc::connection_refused);
+  EXPECT_FALSE(outcomes[1]);
+  EXPECT_FALSE(racer.in_progress());
+  EXPECT_EQ(racer.attempts_running(), 0u);
+}
+
 // The shape of a blackholed IPv6 route with working IPv4: the resolver lists IPv6 first.
 TEST(RacingConnector, BlackholedIpv6FallsBackToIpv4AfterOneDelay) {
   EventLoop loop;
