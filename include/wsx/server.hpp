@@ -220,6 +220,10 @@ struct Behavior {
   std::function<void(WebSocket&, std::span<const std::uint8_t>)> ping;
   std::function<void(WebSocket&, std::span<const std::uint8_t>)> pong;
   std::function<void(WebSocket&, const CloseInfo&)> close;
+  // Every frame of the route's connections, for traces (see WebSocketHandlers::frame).
+  std::function<void(WebSocket&, bool outgoing, const proto::FrameHeader&,
+                     std::span<const std::uint8_t> payload)>
+      frame;
 };
 
 struct ServerTlsOptions {

@@ -98,6 +98,13 @@ struct WebSocketHandlers {
   std::function<void(WebSocket&, std::span<const std::uint8_t>)> ping;  // answered already
   std::function<void(WebSocket&, std::span<const std::uint8_t>)> pong;
   std::function<void(WebSocket&, const CloseInfo&)> close;
+  // Every frame sent and received, control frames and pub/sub frames included, for traces:
+  // `outgoing`, the header, and the payload as proto::FrameObserver describes it (unmasked; a
+  // received frame split across reads shows its first part). Observe only: do not send or
+  // close from it. Unset, it costs nothing.
+  std::function<void(WebSocket&, bool outgoing, const proto::FrameHeader&,
+                     std::span<const std::uint8_t> payload)>
+      frame;
 };
 
 class WebSocketHandle;

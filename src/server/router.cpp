@@ -31,6 +31,7 @@ session::SessionConfig make_session_config(const Behavior& behavior) {
   config.handlers.ping = behavior.ping;
   config.handlers.pong = behavior.pong;
   config.handlers.close = behavior.close;
+  config.handlers.frame = behavior.frame;
   if (behavior.deflate) config.deflate_tuning = behavior.deflate->tuning;
   return config;
 }

@@ -6,6 +6,7 @@
 #include "session/handle_state.hpp"
 #include "session/topics.hpp"
 #include "wsx/proto/errors.hpp"
+#include "wsx/proto/frame.hpp"
 
 namespace wsx::session {
 
@@ -97,7 +98,9 @@ void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
   options.max_message_size = config_->options.max_message_size;
   options.deflate = params.deflate;
   options.deflate_tuning = config_->deflate_tuning;
-  options.frame_observer = config_->options.frame_observer;
+  if (config_->options.frame_observer != nullptr || config_->handlers.frame) {
+    options.frame_observer = this;
+  }
   connection_.emplace(options);
   compressed_ = params.deflate.has_value();
   if (compressed_ && params.role == proto::Role::server &&
@@ -218,6 +221,14 @@ void Session::on_event(const proto::Event& event) {
       report_close(event.close_code, proto::describe(event.error), false);
       return;
   }
+}
+
+void Session::on_frame(bool outgoing, const proto::FrameHeader& header,
+                       std::span<const std::uint8_t> payload) {
+  if (proto::FrameObserver* observer = config_->options.frame_observer) {
+    observer->on_frame(outgoing, header, payload);
+  }
+  if (config_->handlers.frame) config_->handlers.frame(*this, outgoing, header, payload);
 }
 
 void Session::on_timeout() {
@@ -558,6 +569,12 @@ SendStatus Session::send_shared(const std::shared_ptr<const SharedFrame>& frame)
   SharedQueue& queue = *shared_;
   queue.frames.push_back({frame, queue.consumed + connection_->buffered_amount()});
   queue.bytes += frame->bytes.size();
+  if (config_->options.frame_observer != nullptr || config_->handlers.frame) {
+    // Queued beside the Connection, which never sees it: reported here.
+    proto::FrameHeader header;
+    proto::decode_frame_header(frame->bytes.data(), frame->header_size, header);
+    on_frame(true, header, frame->payload());
+  }
   return sent(proto::SendResult::ok);
 }
 

@@ -111,6 +111,7 @@ inline constexpr std::size_t direct_send_threshold = 16 * 1024;
 class Session final : public WebSocket,
                       private io::StreamHandler,
                       private proto::EventHandler,
+                      private proto::FrameObserver,
                       private proto::DirectOutput {
  public:
   Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::TlsSession> tls,
@@ -213,6 +214,9 @@ class Session final : public WebSocket,
   void on_stream_error(std::string_view reason) override;
   // proto::EventHandler
   void on_event(const proto::Event& event) override;
+  // proto::FrameObserver: the route's observer and frame handler (installed when either is set)
+  void on_frame(bool outgoing, const proto::FrameHeader& header,
+                std::span<const std::uint8_t> payload) override;
   // proto::DirectOutput
   std::size_t write_now(std::span<const std::uint8_t> header,
                         std::span<const std::uint8_t> payload) override;

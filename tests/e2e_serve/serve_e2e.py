@@ -279,6 +279,30 @@ def case_access_log():
               "summary: %r" % serve.lines)
 
 
+def case_trace():
+    with Serve("--trace", "--quiet") as serve:
+        async def talk():
+            async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port,
+                                          compression=None) as ws:
+                await ws.send("trace me")
+                check(await ws.recv() == "trace me", "echo")
+                pong = await ws.ping(b"p1")
+                await asyncio.wait_for(pong, TIMEOUT)
+        run(talk())
+        peer = r"\d\d:\d\d:\d\d\.\d{3} 127\.0\.0\.1:\d+ "
+        for pattern, what in [
+                (peer + r'< text fin=1 rsv=000 masked=1 len=8 "trace me"$', "received text"),
+                (peer + r'> text fin=1 rsv=000 masked=0 len=8 "trace me"$', "sent echo"),
+                (peer + r'< ping fin=1 rsv=000 masked=1 len=2 "p1"$', "received ping"),
+                (peer + r'> pong fin=1 rsv=000 masked=0 len=2 "p1"$', "automatic pong"),
+                (peer + r"< close fin=1 rsv=000 masked=1 len=2 code=1000$", "client's close"),
+                (peer + r"> close fin=1 rsv=000 masked=0 len=2 code=1000$", "close echoed")]:
+            check(serve.wait_line(pattern), "%s traced: %r" % (what, serve.lines))
+        check(not any(line and '"GET /echo"' in line for line in serve.lines),
+              "--quiet still hides access lines")
+        check(serve.stop() == 0, "exit 0")
+
+
 def make_certificates(directory):
     def openssl(*args):
         subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True,

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "connect_codecs.hpp"
-#include "connect_frame_trace.hpp"
+#include "frame_trace.hpp"
 #include "connect_json.hpp"
 #include "wsx/proto/utf8.hpp"
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "frame_trace.hpp"
 #include "serve_access_log.hpp"
 #include "serve_listen_address.hpp"
 #include "serve_static_files.hpp"
@@ -31,6 +32,7 @@ struct ServeArguments {
   unsigned threads = 1;
   double idle_timeout = 120;
   bool quiet = false;
+  bool trace = false;
 };
 
 // Counted on every server thread; printed once on exit.
@@ -50,6 +52,16 @@ std::string chat_room(std::string_view path) {
   return std::string(path);
 }
 
+// "12:34:56.789 127.0.0.1:51234 < text fin=1 rsv=000 masked=1 len=5 "hello"": one write per
+// line, so that the lines of several threads do not mix.
+void trace_frame(WebSocket& ws, bool outgoing, const proto::FrameHeader& header,
+                 std::span<const std::uint8_t> payload) {
+  const std::string line = clock_time(std::chrono::system_clock::now()) + " " +
+                           ws.remote_address() + " " + describe_frame(outgoing, header, payload) +
+                           "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
 Behavior base_behavior(const ServeArguments& args, Totals& totals) {
   Behavior behavior;
   if (!args.allowed_origins.empty()) behavior.origin = OriginPolicy::allow(args.allowed_origins);
@@ -61,6 +73,7 @@ Behavior base_behavior(const ServeArguments& args, Totals& totals) {
       std::chrono::milliseconds(static_cast<long long>(args.idle_timeout * 1000));
   if (args.compress) behavior.deflate = proto::DeflateServerOptions{};
   behavior.open = [&totals](WebSocket&) { totals.connections.fetch_add(1); };
+  if (args.trace) behavior.frame = trace_frame;
   return behavior;
 }
 
@@ -253,6 +266,8 @@ Command add_serve_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 1e6))
       ->capture_default_str();
   command->add_flag("-q,--quiet", args->quiet, "No access lines");
+  command->add_flag("--trace", args->trace,
+                    "Print every WebSocket frame, both ways, with the peer's address");
   return [args] { return serve(*args); };
 }
 

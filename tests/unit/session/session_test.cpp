@@ -8,7 +8,10 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "loop_watchdog.hpp"
 #include "raw_ws_client.hpp"
@@ -268,6 +271,69 @@ TEST_F(SessionFixture, EchoesOfReceivedBytesKeepTheirOrderWithOtherFrames) {
     EXPECT_TRUE(event->text() == *data) << data->size();
   }
   on_loop([this] { EXPECT_EQ(session_->buffered_amount(), 0u); });
+}
+
+// The frame handler (and a route's FrameObserver) sees every frame both ways, in wire order:
+// data, control frames answered by the core, frames sent through the shared queue, the close.
+class CountingObserver final : public proto::FrameObserver {
+ public:
+  void on_frame(bool, const proto::FrameHeader&, std::span<const std::uint8_t>) override {
+    ++frames;
+  }
+  std::atomic<int> frames{0};
+};
+
+TEST_F(SessionFixture, FrameHandlerSeesEveryFrameBothWays) {
+  struct Seen {
+    bool outgoing;
+    proto::Opcode opcode;
+    std::string payload;
+    bool operator==(const Seen&) const = default;
+  };
+  std::mutex mutex;
+  std::vector<Seen> seen;
+  CountingObserver observer;
+  SessionConfig config;
+  config.options.frame_observer = &observer;
+  config.handlers.frame = [&](WebSocket&, bool outgoing, const proto::FrameHeader& header,
+                              std::span<const std::uint8_t> payload) {
+    std::lock_guard lock(mutex);
+    seen.push_back({outgoing, header.opcode, std::string(payload.begin(), payload.end())});
+  };
+  start(std::move(config));
+  on_loop([this] {
+    EXPECT_EQ(session_->send("yo"), SendStatus::success);
+    EXPECT_EQ(session_->send_shared(make_shared_frame(MessageKind::text, bytes("pub"))),
+              SendStatus::success);
+  });
+  ASSERT_TRUE(peer_->send("hi"));
+  ASSERT_TRUE(peer_->ping("p"));
+  for (const char* expected : {"yo", "pub"}) {
+    std::optional<test::RecordedEvent> message = peer_->next_message();
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->text(), expected);
+  }
+  std::optional<test::RecordedEvent> pong = peer_->next_event();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->kind, proto::EventKind::pong);
+  ASSERT_TRUE(peer_->close(1000, "bye"));
+  std::optional<test::RecordedEvent> close = peer_->next_event();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->kind, proto::EventKind::close);
+
+  const std::string close_payload{'\x03', '\xe8', 'b', 'y', 'e'};  // 1000, "bye"
+  const std::vector<Seen> expected = {
+      {true, proto::Opcode::text, "yo"},
+      {true, proto::Opcode::text, "pub"},
+      {false, proto::Opcode::text, "hi"},
+      {false, proto::Opcode::ping, "p"},
+      {true, proto::Opcode::pong, "p"},
+      {false, proto::Opcode::close, close_payload},
+      {true, proto::Opcode::close, std::string{'\x03', '\xe8'}},
+  };
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(observer.frames.load(), static_cast<int>(expected.size()));
 }
 
 TEST(SessionFootprint, IdleSessionStaysSmall) {

@@ -1,4 +1,4 @@
-#include "connect_frame_trace.hpp"
+#include "frame_trace.hpp"
 
 #include <algorithm>
 #include <ctime>

@@ -1,5 +1,6 @@
-// How `wsx connect --trace` shows a frame, as the browsers' developer tools do: time,
-// direction, opcode, FIN, RSV1-3, masked, payload length and the first bytes of the payload.
+// How `wsx connect --trace` and `wsx serve --trace` show a frame, as the browsers' developer
+// tools do: time, direction, opcode, FIN, RSV1-3, masked, payload length and the first bytes of
+// the payload.
 #pragma once
 
 #include <chrono>
