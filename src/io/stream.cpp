@@ -152,8 +152,11 @@ void Stream::on_readable() {
     }
     break;
   }
-  // Handshake flights and alerts are TLS's own output.
-  if (!tls_->pending_output().empty()) loop_.defer_flush(socket_.fd());
+  // Handshake flights and alerts are TLS's own output; a shutdown may have waited for the
+  // handshake to end.
+  if (!tls_->pending_output().empty() || (shutdown_requested_ && !shutdown_done_)) {
+    loop_.defer_flush(socket_.fd());
+  }
 }
 
 void Stream::on_writable() {
@@ -229,7 +232,10 @@ void Stream::flush() {
       }
     }
   }
-  if (!blocked_ && shutdown_requested_ && !shutdown_done_) {
+  // A FIN in the middle of the TLS handshake would cut it (and any plaintext held for after
+  // it) short: the shutdown waits until the handshake is over (see on_readable).
+  const bool handshaking = tls_ && tls_->state() == TlsState::handshaking;
+  if (!blocked_ && shutdown_requested_ && !shutdown_done_ && !handshaking) {
     if (tls_) {
       tls_->close();
       if (!write_tls_output()) {

@@ -219,6 +219,26 @@ TEST(Stream, WriteNowSendsAtOnceOverPlainTcpOnly) {
   }
 }
 
+// A client that says everything and shuts down at once, before its TLS handshake is over:
+// the FIN must wait for the handshake, or the server never gets the data (nor the end).
+TEST(Stream, ShutdownDuringTheTlsHandshakeWaitsForIt) {
+  const std::string said = pattern_text(200000, 'h');
+  Link link(true, said, "");
+  bool handshaking_at_shutdown = false;
+  link.on_client = [&] {
+    Stream& stream = *link.client->stream;
+    handshaking_at_shutdown = stream.tls()->state() == TlsState::handshaking;
+    stream.shutdown();
+  };
+  link.on_server = [&] { link.server->on_end = [&] { link.loop.stop(); }; };
+  link.loop.run();
+  EXPECT_TRUE(handshaking_at_shutdown);
+  ASSERT_TRUE(link.server);
+  EXPECT_TRUE(link.server->ended);
+  EXPECT_TRUE(link.server->error.empty()) << link.server->error;
+  EXPECT_TRUE(link.server->received == said) << link.server->received.size() << " bytes";
+}
+
 TEST(Stream, ReadBufferHoldsA64KiBMessageWithItsHeader) {
   // So that such a message can be handed out in place from one read.
   EXPECT_GE(Stream::read_buffer_size, 64u * 1024 + 14);
