@@ -3,8 +3,8 @@
 #include <string>
 
 #include "connect_codecs.hpp"
-#include "frame_trace.hpp"
 #include "connect_json.hpp"
+#include "frame_trace.hpp"
 #include "wsx/proto/utf8.hpp"
 
 namespace wsx::tool {
