@@ -65,7 +65,7 @@ namespace {
 
 // A write larger than this is made as two system calls: its first `lead_write_size` bytes,
 // then the rest. Measured on the shared harness's 1 MiB echo over loopback (one message in
-// flight): one 1 MiB sendmsg cost the server 30-40 % more CPU per message than a 128 KiB
+// flight): one 1 MiB sendmsg cost the server about 40 % more CPU per message than a 128 KiB
 // sendmsg followed by one for the rest, and the raw TCP echo it is compared with never writes
 // more than it read (256 KiB) at once. The likely cause: one call holds the socket for the
 // whole copy, so transmission and the peer's acknowledgements wait behind it, while a short
