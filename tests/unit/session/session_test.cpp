@@ -57,6 +57,18 @@ class SessionFixture : public ::testing::Test {
       thread_.join();
     }
   }
+  // The close callback reports 1006 (not clean), the socket is closed, and the owner releases
+  // the session.
+  void expect_abnormal_close_then_release(std::promise<CloseInfo>& closed) {
+    std::future<CloseInfo> result = closed.get_future();
+    ASSERT_EQ(result.wait_for(3s), std::future_status::ready);
+    const CloseInfo info = result.get();
+    EXPECT_EQ(info.code, 1006);
+    EXPECT_FALSE(info.clean);
+    EXPECT_TRUE(peer_->wait_eof());
+    for (int i = 0; i < 100 && !owner_.released; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(owner_.released);
+  }
   // Runs `task` on the loop and waits for it.
   void on_loop(std::function<void()> task) {
     std::promise<void> done;
@@ -133,14 +145,7 @@ TEST_F(SessionFixture, CloseTimeoutReportsAbnormalClosure) {
     EXPECT_FALSE(session_->is_open());
   });
   // The peer never answers.
-  std::future<CloseInfo> result = closed.get_future();
-  ASSERT_EQ(result.wait_for(3s), std::future_status::ready);
-  const CloseInfo info = result.get();
-  EXPECT_EQ(info.code, 1006);
-  EXPECT_FALSE(info.clean);
-  EXPECT_TRUE(peer_->wait_eof());
-  for (int i = 0; i < 100 && !owner_.released; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(owner_.released);
+  expect_abnormal_close_then_release(closed);
 }
 
 TEST_F(SessionFixture, PeerVanishingReports1006) {
@@ -368,14 +373,7 @@ TEST_F(SessionFixture, TerminateOutsideACallbackKeepsTheWebSocketValidUntilRetur
     EXPECT_EQ(ws.send("late"), SendStatus::closed);
     EXPECT_FALSE(owner_.released);
   });
-  std::future<CloseInfo> result = closed.get_future();
-  ASSERT_EQ(result.wait_for(3s), std::future_status::ready);
-  const CloseInfo info = result.get();
-  EXPECT_EQ(info.code, 1006);
-  EXPECT_FALSE(info.clean);
-  EXPECT_TRUE(peer_->wait_eof());
-  for (int i = 0; i < 100 && !owner_.released; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(owner_.released);
+  expect_abnormal_close_then_release(closed);
 }
 
 }  // namespace
