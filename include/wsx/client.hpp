@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "wsx/backoff.hpp"
+#include "wsx/error_report.hpp"
 #include "wsx/proto/deflate.hpp"
 #include "wsx/url.hpp"
 #include "wsx/websocket.hpp"
@@ -81,6 +82,9 @@ struct ClientOptions {
   HandshakeTrace handshake_trace;
   ReconnectOptions reconnect;
   std::uint64_t reconnect_seed = 0;  // jitter seed; 0 draws one
+  // Exceptions escaping the handlers (see error_report.hpp: the connection fails with 1011).
+  // Empty: one line per failure on stderr.
+  ErrorHook error_hook;
 };
 
 enum class ClientErrorKind : std::uint8_t {

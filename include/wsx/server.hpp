@@ -53,6 +53,7 @@
 #include <system_error>
 #include <vector>
 
+#include "wsx/error_report.hpp"
 #include "wsx/proto/deflate.hpp"
 #include "wsx/proto/handshake.hpp"
 #include "wsx/proto/http_head.hpp"
@@ -253,6 +254,9 @@ struct ServerOptions {
   // Called once per answered request (upgrade accepted or refused, plain HTTP, 503), on the
   // thread that answered it.
   std::function<void(const AccessRecord&)> access_log;
+  // Exceptions from the application's callbacks, failed TLS handshakes, signal watcher failures
+  // (see error_report.hpp for the policy). Empty: one line per failure on stderr.
+  ErrorHook error_hook;
 };
 
 class Server {
