@@ -284,7 +284,10 @@ void Session::on_stream_error(std::string_view reason) {
 
 void Session::run(const std::function<void(WebSocket&)>& task) {
   Entry entry(*this);
-  if (transport_closed_) return;
+  // After the close callback the connection is over for the application, even while its TCP
+  // connection still lingers (waiting for the peer's FIN): work posted through a handle is
+  // dropped then, as for a connection that is gone, so no user code follows `close`.
+  if (transport_closed_ || close_reported_) return;
   task(*this);
 }
 

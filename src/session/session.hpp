@@ -151,7 +151,7 @@ class Session final : public WebSocket,
   // tuning. Zero otherwise.
   std::uint8_t shared_compression_window(std::size_t size) const noexcept;
   // Runs `task` as an entry point (for work posted to the loop: a task that closes or
-  // terminates the connection is safe).
+  // terminates the connection is safe). Does nothing once the close callback has run.
   void run(const std::function<void(WebSocket&)>& task);
 
   io::EventLoop& loop() noexcept { return loop_; }
