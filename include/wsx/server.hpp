@@ -272,7 +272,9 @@ class Server {
   // Binds `host` (an IP literal, or "localhost" for 127.0.0.1) on every thread. Port 0 picks a
   // free port: see port(). Call before run(); may be called for several addresses.
   std::error_code listen(std::string_view host, std::uint16_t port);
-  std::uint16_t port() const noexcept;  // of the first listener
+  // The port of the first listen() (the one picked for port 0), 0 before it. Any thread; it
+  // stays the same after stop().
+  std::uint16_t port() const noexcept;
   // Why the TLS context could not be created (certificate or key file), empty if fine.
   const std::string& tls_error() const noexcept;
 

@@ -15,6 +15,9 @@ struct Server::Impl {
   std::vector<std::unique_ptr<server::Worker>> workers;
   std::string tls_error;
   std::atomic<bool> stop_requested{false};
+  // Of the first listen(), kept here: port() may be called from any thread, while the loop
+  // threads close their listeners at stop().
+  std::uint16_t port = 0;
 };
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -62,11 +65,12 @@ std::error_code Server::listen(std::string_view host, std::uint16_t port) {
     // Port 0: the first worker picked one; the others join it.
     if (address->port() == 0) address = io::SocketAddress::parse(address->ip(), worker->port());
   }
+  if (impl_->port == 0) impl_->port = address->port();
   return {};
 }
 
 std::uint16_t Server::port() const noexcept {
-  return impl_->workers.front()->port();
+  return impl_->port;
 }
 
 const std::string& Server::tls_error() const noexcept {

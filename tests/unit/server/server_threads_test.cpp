@@ -18,6 +18,7 @@
 
 #include "raw_ws_client.hpp"
 #include "running_server.hpp"
+#include "test_certs.hpp"
 #include "wsx/server.hpp"
 
 namespace wsx {
@@ -280,6 +281,26 @@ TEST(ServerThreads, StopFromOtherThreadsWhileClientsConnect) {
   EXPECT_EQ(server.connections(), 0u);
 }
 
+TEST(ServerThreads, PortIsReadFromAnyThreadWhileTheServerStops) {
+  Server server({.threads = 2});
+  server.route("/", {});
+  ASSERT_FALSE(server.listen("127.0.0.1", 0));
+  const std::uint16_t port = server.port();
+  ASSERT_NE(port, 0);
+  std::thread runner([&] { server.run(); });
+  RawWsClient client(port);
+  ASSERT_TRUE(client.handshake());  // the loops run
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done.load()) ASSERT_EQ(server.port(), port);
+  });
+  server.stop();  // the loop threads close the listeners meanwhile
+  runner.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(server.port(), port);  // still the port it served on
+}
+
 TEST(ServerThreads, AsyncUpgradesAnsweredFromOtherThreadsWhileClientsLeave) {
   constexpr int clients = 3;
   constexpr int rounds = 10;
@@ -352,6 +373,40 @@ TEST(ServerThreads, AsyncUpgradesAnsweredFromOtherThreadsWhileClientsLeave) {
     changed.notify_all();
   }
   for (std::thread& decider : deciders) decider.join();
+  EXPECT_TRUE(wait_for_no_connections(server));
+}
+
+TEST(ServerThreads, TlsConnectionsOnEveryThreadAtOnce) {
+  constexpr int clients = 3;
+  constexpr int rounds = 4;
+  const test::TestPki& pki = test::test_pki();
+  Server server({.threads = 2,
+                 .tls = ServerTlsOptions{.certificate_chain_file = pki.server_chain,
+                                         .private_key_file = pki.server_key}});
+  ASSERT_EQ(server.tls_error(), "");
+  server.route("/", {.message = [](WebSocket& ws, Message msg) { ws.send(msg.data, msg.kind); }});
+  RunningServer running(server);
+  io::TlsClientOptions tls_options;
+  tls_options.ca_file = pki.ca_certificate;
+  tls_options.use_system_ca = false;
+  const io::TlsContext context = io::TlsContext::client(tls_options);  // shared by the threads
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      for (int round = 0; round < rounds; ++round) {
+        RawWsClient client(running.port());
+        client.use_tls(context, "localhost");
+        ASSERT_TRUE(client.handshake({.host = "localhost", .secure = true}));
+        const std::string text(20000 + c * 1000 + round, static_cast<char>('a' + c));
+        ASSERT_TRUE(client.send(text));
+        std::optional<RecordedEvent> echo = client.next_message();
+        ASSERT_TRUE(echo);
+        EXPECT_EQ(echo->text(), text);
+        EXPECT_TRUE(close_cleanly(client));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
   EXPECT_TRUE(wait_for_no_connections(server));
 }
 
