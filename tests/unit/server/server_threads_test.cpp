@@ -288,11 +288,17 @@ TEST(ServerThreads, PortIsReadFromAnyThreadWhileTheServerStops) {
   const std::uint16_t port = server.port();
   ASSERT_NE(port, 0);
   std::thread runner([&] { server.run(); });
-  RawWsClient client(port);
-  ASSERT_TRUE(client.handshake());  // the loops run
+  {
+    RawWsClient client(port);
+    ASSERT_TRUE(client.handshake());  // the loops run
+  }
+  ASSERT_TRUE(wait_for_no_connections(server));  // so that stop() has no one to wait for
   std::atomic<bool> done{false};
   std::thread reader([&] {
-    while (!done.load()) ASSERT_EQ(server.port(), port);
+    while (!done.load()) {
+      ASSERT_EQ(server.port(), port);
+      std::this_thread::yield();
+    }
   });
   server.stop();  // the loop threads close the listeners meanwhile
   runner.join();
