@@ -79,25 +79,29 @@ TEST(ServerThreads, PublishersOnManyThreadsWhileSubscribersComeAndGo) {
   Counter opened;
   Counter closed;
   Server server({.threads = 2});
-  server.route("/room", {.open =
-                             [&](WebSocket& ws) {
-                               EXPECT_TRUE(ws.subscribe("room"));
-                               opened.add();
-                             },
-                         .message =
-                             [](WebSocket& ws, Message msg) {
-                               if (msg.text() == "unsubscribe") {
-                                 EXPECT_TRUE(ws.unsubscribe("room"));
-                               } else if (msg.text() == "subscribe") {
-                                 EXPECT_TRUE(ws.subscribe("room"));
-                               } else {
-                                 ws.publish("room", msg.data, msg.kind);
-                               }
-                             },
-                         .close = [&](WebSocket&, const CloseInfo&) { closed.add(); }});
+  server.route("/room",
+               {.open =
+                    [&](WebSocket& ws) {
+                      EXPECT_TRUE(ws.subscribe("room"));
+                      opened.add();
+                    },
+                .message =
+                    [](WebSocket& ws, Message msg) {
+                      if (msg.text() == "unsubscribe") {
+                        EXPECT_TRUE(ws.unsubscribe("room"));
+                      } else if (msg.text() == "subscribe") {
+                        EXPECT_TRUE(ws.subscribe("room"));
+                      } else {
+                        ws.publish("room", msg.data, msg.kind);
+                      }
+                    },
+                .close = [&](WebSocket&, const CloseInfo&) { closed.add(); },
+                // Compressed frames shared per loop, next to the plain shared frames.
+                .deflate = proto::DeflateServerOptions{.server_no_context_takeover = true}});
   RunningServer running(server);
   RawWsClient witness(running.port());
-  ASSERT_TRUE(witness.handshake({}, "/room"));
+  ASSERT_TRUE(witness.handshake({.deflate = proto::DeflateClientOptions{}}, "/room"));
+  ASSERT_TRUE(witness.handshake_result().deflate);
   ASSERT_TRUE(opened.wait_for(1));
 
   std::vector<std::thread> threads;
@@ -112,7 +116,9 @@ TEST(ServerThreads, PublishersOnManyThreadsWhileSubscribersComeAndGo) {
     threads.emplace_back([&, c] {
       for (int round = 0; round < rounds; ++round) {
         RawWsClient client(running.port());
-        ASSERT_TRUE(client.handshake({}, "/room"));
+        proto::ClientRequestOptions offer;
+        if (c % 2 == 1) offer.deflate = proto::DeflateClientOptions{};
+        ASSERT_TRUE(client.handshake(offer, "/room"));
         ASSERT_TRUE(client.send("unsubscribe"));
         ASSERT_TRUE(client.send("subscribe"));
         if (round % 2 == 0) {
