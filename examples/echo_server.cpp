@@ -1,11 +1,14 @@
 // Echoes every message with its opcode, on any path. Stops gracefully on SIGINT / SIGTERM.
 //   echo_server [--host 127.0.0.1] [--port 9001] [--threads N] [--compress]
 //               [--max-message BYTES] [--tls-cert FILE --tls-key FILE]
+//               [--allow-origin ORIGIN]...
+// Browser pages of other origins than the server's get 403 unless listed with --allow-origin.
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "wsx/server.hpp"
 
@@ -13,6 +16,7 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1", cert, key;
   unsigned long port = 9001, threads = 1, max_message = 16 * 1024 * 1024;
   bool compress = false;
+  std::vector<std::string> allowed_origins;
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -30,10 +34,13 @@ int main(int argc, char** argv) {
       cert = argv[++i];
     } else if (value != nullptr && flag == "--tls-key") {
       key = argv[++i];
+    } else if (value != nullptr && flag == "--allow-origin") {
+      allowed_origins.emplace_back(argv[++i]);
     } else {
       std::fprintf(stderr,
                    "usage: %s [--host H] [--port N] [--threads N] [--compress] "
-                   "[--max-message BYTES] [--tls-cert FILE --tls-key FILE]\n",
+                   "[--max-message BYTES] [--tls-cert FILE --tls-key FILE] "
+                   "[--allow-origin ORIGIN]...\n",
                    argv[0]);
       return 2;
     }
@@ -43,6 +50,7 @@ int main(int argc, char** argv) {
   if (!cert.empty() || !key.empty()) options.tls = wsx::ServerTlsOptions{cert, key};
   wsx::Server server(options);
   wsx::Behavior echo{
+      .origin = wsx::OriginPolicy::same_origin(false, allowed_origins),
       .max_message_size = max_message,
       .max_backpressure = 2 * max_message + 1024 * 1024,  // a pipelined echo of big messages
       .message = [](wsx::WebSocket& ws, wsx::Message msg) { ws.send(msg.data, msg.kind); },

@@ -14,8 +14,9 @@
 //
 // What a request gets, in this order: an oversized head 431, a malformed one 400; an unknown
 // path 404; a request that is not a WebSocket upgrade 426 (Upgrade Required), other handshake
-// errors 400 (RFC 6455 §4.2.1); an Origin the route's policy refuses 403; then the route's
-// upgrade callback decides (accept, or any status/headers/body). Over `max_connections`, 503.
+// errors 400 (RFC 6455 §4.2.1); an Origin the route's policy refuses 403 (by default: a page
+// of another origin, see OriginPolicy); then the route's upgrade callback decides (accept, or
+// any status/headers/body). Over `max_connections`, 503.
 // A plain HTTP request on a path without a route goes to ServerOptions::http when it is set.
 // A handshake not finished within `handshake_timeout` is dropped without an answer — unless
 // its request is complete and an `upgrade_async` decision is pending: that one gets 503.
@@ -135,21 +136,33 @@ struct UpgradeDecision {
   }
 };
 
-// Which browser pages may open a connection (RFC 6455 §10.2). A request without Origin does
-// not come from a browser and passes unless `required`. Refused requests get 403.
+// Which browser pages may open a connection (RFC 6455 §10.2, RFC 6454 origins). A request
+// without Origin does not come from a browser and passes unless `required`. Refused requests get
+// 403. The default is same-origin: a page elsewhere cannot open a connection with the user's
+// cookies (cross-site WebSocket hijacking) unless the route asks for allow_any() or lists it.
+//
+// Comparison: scheme and host case-insensitively, ports as numbers with the scheme's default
+// filled in ("https://a.example" is "https://a.example:443"); no other normalisation — a
+// trailing dot, another spelling of an IPv6 address or an IDN in another form is another
+// origin, as browsers send one form only. "null" (sandboxed pages, file://) matches nothing.
+// Same-origin compares host and port with the Host header; the Host header has no scheme, so a
+// Host without a port takes the default port of the Origin's scheme (80 for http/ws, 443 for
+// https/wss), and only those four schemes can be same-origin.
 struct OriginPolicy {
   enum class Mode : std::uint8_t {
     any,          // every Origin
-    same_origin,  // the Origin's host[:port] equals the Host header (default ports ignored)
-    allow_list,   // one of `allowed`, compared case-insensitively ("https://example.com")
+    same_origin,  // the Origin's host and port are the Host header's, or it is in `allowed`
+    allow_list,   // one of `allowed` only ("https://example.com")
   };
-  Mode mode = Mode::any;
+  Mode mode = Mode::same_origin;
   std::vector<std::string> allowed;
   bool required = false;
 
-  static OriginPolicy allow_any() { return {}; }
-  static OriginPolicy same_origin(bool required = false) {
-    return {Mode::same_origin, {}, required};
+  static OriginPolicy allow_any() { return {Mode::any, {}, false}; }
+  // `also_allowed`: pages on other origins that may connect as well.
+  static OriginPolicy same_origin(bool required = false,
+                                  std::vector<std::string> also_allowed = {}) {
+    return {Mode::same_origin, std::move(also_allowed), required};
   }
   static OriginPolicy allow(std::vector<std::string> origins, bool required = false) {
     return {Mode::allow_list, std::move(origins), required};
@@ -245,7 +258,10 @@ struct ServerOptions {
   std::size_t max_early_data = 64 * 1024;
   // stop(): how long connections get to answer close 1001 before they are dropped.
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(5);
-  bool handle_signals = false;          // run(): SIGINT / SIGTERM start a graceful stop()
+  // run(): SIGINT / SIGTERM start a graceful stop(), whichever thread takes them (threads the
+  // application started before run() included); the previous handlers are back once run()
+  // returns. A watcher that cannot be installed or fails goes to error_hook (ErrorSource::signals).
+  bool handle_signals = false;
   std::optional<ServerTlsOptions> tls;  // wss:// on every listener
   // Answers plain HTTP requests (no Upgrade header) on paths no route matches — a page, files —
   // instead of 404. The connection closes after the answer (Connection: close); a HEAD request
@@ -270,7 +286,9 @@ class Server {
   Server& route(std::string pattern, Behavior behavior);
 
   // Binds `host` (an IP literal, or "localhost" for 127.0.0.1) on every thread. Port 0 picks a
-  // free port: see port(). Call before run(); may be called for several addresses.
+  // free port: see port(). Call before run(); may be called for several addresses. The threads
+  // share the port (SO_REUSEPORT) with each other only: errc::address_in_use when any other
+  // socket listens there (another process, another Server, this one's earlier listen()).
   std::error_code listen(std::string_view host, std::uint16_t port);
   // The port of the first listen() (the one picked for port 0), 0 before it. Any thread; it
   // stays the same after stop().

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "server/worker.hpp"
+#include "wsx/io/port_owners.hpp"
 #include "wsx/io/signal_watcher.hpp"
 #include "wsx/io/socket_address.hpp"
 
@@ -60,10 +61,25 @@ std::error_code Server::listen(std::string_view host, std::uint16_t port) {
                                                  ? io::SocketAddress::ipv4_loopback(port)
                                                  : io::SocketAddress::parse(host, port);
   if (!address) return std::make_error_code(std::errc::invalid_argument);
+  std::vector<int> group;  // this address's listeners, one per worker
+  std::error_code error;
   for (auto& worker : impl_->workers) {
-    if (const std::error_code error = worker->listen(*address)) return error;
+    if ((error = worker->listen(*address))) break;
+    group.push_back(worker->last_listener_fd());
     // Port 0: the first worker picked one; the others join it.
     if (address->port() == 0) address = io::SocketAddress::parse(address->ip(), worker->port());
+  }
+  // SO_REUSEPORT lets our threads share the port, and would let any other socket of this user
+  // (another wsx serve) join them as silently and take a share of the connections. So, once the
+  // whole group is bound, the kernel's table must show no listener but ours. Checked after
+  // binding rather than by a probe bind without SO_REUSEPORT before: between a probe and the
+  // real bind another server could slip in unseen. Checked after, of two servers racing for one
+  // port the later one always sees the earlier (at worst both see each other and both fail);
+  // none silently serves half the traffic.
+  if (!error) error = io::check_no_other_listener(*address, group);
+  if (error) {
+    for (std::size_t i = 0; i < group.size(); ++i) impl_->workers[i]->close_last_listener();
+    return error;
   }
   if (impl_->port == 0) impl_->port = address->port();
   return {};
@@ -81,9 +97,17 @@ void Server::run() {
   std::optional<io::SignalWatcher> signals;
   server::Worker& first = *impl_->workers.front();
   if (impl_->shared.options.handle_signals) {
-    // Before the other threads start, so that they inherit the blocked mask.
-    signals.emplace(first.loop(), std::initializer_list<int>{SIGINT, SIGTERM},
-                    [this](int) { stop(); });
+    // Before the other threads start, so that they inherit a mask with the signals unblocked.
+    // A handler, not a per-thread mask: threads the application started before run() take
+    // the signals the same way (see signal_watcher.hpp).
+    const ErrorHook& hook = impl_->shared.options.error_hook;
+    auto report = [&hook](std::error_code error) {
+      const std::string message = "SIGINT/SIGTERM will not stop the server: " + error.message();
+      report_error(hook, {.source = ErrorSource::signals, .message = message});
+    };
+    signals.emplace(
+        first.loop(), std::initializer_list<int>{SIGINT, SIGTERM}, [this](int) { stop(); }, report);
+    if (signals->error()) report(signals->error());
   }
   if (impl_->stop_requested.load()) {
     for (auto& worker : impl_->workers)

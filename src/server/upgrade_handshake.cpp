@@ -58,13 +58,29 @@ std::span<std::uint8_t> writable_bytes(std::string& bytes) {
 
 }  // namespace
 
-UpgradeHandshake::UpgradeHandshake(ServerShared& shared)
+UpgradeHandshake::UpgradeHandshake(ServerShared& shared, const io::SocketAddress& peer)
     : shared_(shared),
+      peer_(peer),
       parser_(proto::HttpKind::request,
               proto::HttpLimits{shared.options.max_head_size, shared.options.max_headers}) {}
 
 UpgradeHandshake::~UpgradeHandshake() {
   stop_waiting();
+}
+
+// Without this, a client that cannot connect over wss:// (plain HTTP to the port, a CA it does
+// not trust, no common cipher) leaves no trace on the server, and its operator no clue.
+void UpgradeHandshake::on_failed(session::Session& session, std::string_view reason) {
+  const io::TlsSession* tls = session.stream().tls();
+  if (tls == nullptr || tls->handshake_done() || tls->state() != io::TlsState::failed) return;
+  std::string_view message = tls->error().empty() ? reason : std::string_view(tls->error());
+  // The report names its source already ("TLS handshake failed"): OpenSSL's reason is the rest.
+  constexpr std::string_view said_already = "TLS handshake failed: ";
+  if (message.starts_with(said_already)) message.remove_prefix(said_already.size());
+  const std::string remote = peer_.to_string();
+  report_error(
+      shared_.options.error_hook,
+      {.source = ErrorSource::tls_handshake, .message = message, .remote_address = remote});
 }
 
 void UpgradeHandshake::respond(ServerShared& shared, session::Session& session,

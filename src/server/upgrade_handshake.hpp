@@ -11,6 +11,7 @@
 #include "server/pending_upgrade.hpp"
 #include "server/worker.hpp"
 #include "session/session.hpp"
+#include "wsx/io/socket_address.hpp"
 #include "wsx/proto/handshake.hpp"
 #include "wsx/proto/http_head.hpp"
 
@@ -18,11 +19,15 @@ namespace wsx::server {
 
 class UpgradeHandshake final : public session::Handshake {
  public:
-  explicit UpgradeHandshake(ServerShared& shared);
+  // `peer`: the client's address, kept for reports after its socket is gone.
+  UpgradeHandshake(ServerShared& shared, const io::SocketAddress& peer);
   ~UpgradeHandshake() override;
   void on_data(session::Session& session, std::span<std::uint8_t> data) override;
   // An upgrade_async decision still pending gets 503; an unfinished request is dropped.
   void on_timeout(session::Session& session) override;
+  // A failed TLS handshake goes to the error hook (ErrorSource::tls_handshake) with the peer
+  // and OpenSSL's reason; a client that just leaves (a TCP health check) is not reported.
+  void on_failed(session::Session& session, std::string_view reason) override;
 
   // Answers `status` at once (503 over the connection limit) and closes after sending.
   static void refuse(ServerShared& shared, session::Session& session, int status);
@@ -54,6 +59,7 @@ class UpgradeHandshake final : public session::Handshake {
   void stop_waiting() noexcept;
 
   ServerShared& shared_;
+  io::SocketAddress peer_;
   std::string buffer_;  // the request head so far (and any bytes after it)
   proto::HttpHeadParser parser_;
   std::unique_ptr<Waiting> waiting_;

@@ -34,11 +34,19 @@ std::error_code Worker::listen(const io::SocketAddress& address) {
   return {};
 }
 
+int Worker::last_listener_fd() const noexcept {
+  return listeners_.empty() ? -1 : listeners_.back()->native_handle();
+}
+
+void Worker::close_last_listener() noexcept {
+  if (!listeners_.empty()) listeners_.pop_back();
+}
+
 std::uint16_t Worker::port() const {
   return listeners_.empty() ? 0 : listeners_.front()->local_address().port();
 }
 
-void Worker::accept(io::TcpSocket socket, const io::SocketAddress&) {
+void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
   const std::size_t max = shared_.options.max_connections;
   const std::size_t count = shared_.connections.fetch_add(1) + 1;
   if (stopping_ || count > max + refusal_allowance(max)) {
@@ -49,7 +57,7 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress&) {
   if (shared_.tls) tls.emplace(*shared_.tls);
   auto* session =
       new session::Session(loop_, std::move(socket), std::move(tls), shared_.handshake_config,
-                           *this, std::make_unique<UpgradeHandshake>(shared_));
+                           *this, std::make_unique<UpgradeHandshake>(shared_, peer));
   if (!session->start(shared_.options.handshake_timeout)) {
     delete session;
     shared_.connections.fetch_sub(1);

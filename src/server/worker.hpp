@@ -40,6 +40,10 @@ class Worker final : private session::SessionOwner {
   session::TopicRegistry& topics() noexcept { return topics_; }
   ServerShared& shared() noexcept { return shared_; }
   std::error_code listen(const io::SocketAddress& address);
+  // The listener the last successful listen() added: its descriptor, and undoing it when the
+  // address turns out to be someone else's (Server::listen).
+  int last_listener_fd() const noexcept;
+  void close_last_listener() noexcept;
   std::uint16_t port() const;
   // Loop thread: stop accepting, close 1001 everywhere, stop the loop when all are gone or
   // when the shutdown timeout passes.

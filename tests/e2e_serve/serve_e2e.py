@@ -39,6 +39,7 @@ class Serve:
             self.process.kill()
             raise AssertionError("no 'listening on' line: %r" % self.lines)
         self.port = int(match.group(2))
+        self.started = time.monotonic()
 
     def _collect(self):
         for line in self.process.stderr:
@@ -241,13 +242,106 @@ def case_static_traversal():
 
 
 def case_origin():
+    # The web console's page comes from the server itself: its Origin is the server's.
+    with Serve() as serve:
+        own = "http://127.0.0.1:%d" % serve.port
+        check(upgrade_status(serve.port, "/echo", own) == 101, "same origin (the console)")
+        check(upgrade_status(serve.port, "/chat/room", own.upper()) == 101, "case-insensitive")
+        check(upgrade_status(serve.port, "/echo", "http://evil.example") == 403,
+              "another site's page: 403 by default")
+        check(upgrade_status(serve.port, "/echo", "http://127.0.0.1:%d" % (serve.port + 1)) == 403,
+              "another port is another origin")
+        check(upgrade_status(serve.port, "/echo", "null") == 403, "opaque origin: 403")
+        check(upgrade_status(serve.port, "/echo") == 101, "no Origin: not a browser, allowed")
+        check(serve.wait_line(r'"GET /echo" 403 origin="http://evil\.example"'), "logged 403")
     with Serve("--allow-origin", "http://good.example", "--allow-origin",
                "https://also.example") as serve:
         check(upgrade_status(serve.port, "/echo", "http://good.example") == 101, "allowed")
-        check(upgrade_status(serve.port, "/chat", "https://also.example") == 101, "allowed too")
+        check(upgrade_status(serve.port, "/chat", "https://also.example:443") == 101, "allowed too")
         check(upgrade_status(serve.port, "/echo", "http://evil.example") == 403, "other: 403")
-        check(upgrade_status(serve.port, "/echo") == 101, "no Origin: not a browser, allowed")
-        check(serve.wait_line(r'"GET /echo" 403 origin="http://evil\.example"'), "logged 403")
+        check(upgrade_status(serve.port, "/echo", "http://127.0.0.1:%d" % serve.port) == 101,
+              "the console still works with --allow-origin")
+    with Serve("--allow-any-origin") as serve:
+        check(upgrade_status(serve.port, "/echo", "http://evil.example") == 101,
+              "--allow-any-origin opts out")
+
+
+def case_console_connects():
+    """What the console page does in a browser: load "/", then open its WebSocket with the
+    page's origin (websockets sends it like a browser would)."""
+    with Serve() as serve:
+        status, _, _ = get(serve.port, "/")
+        check(status == 200, "console page served")
+        async def talk():
+            async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port,
+                                          origin="http://127.0.0.1:%d" % serve.port) as ws:
+                await ws.send("from the console")
+                check(await ws.recv() == "from the console", "console echo")
+        run(talk())
+        check(serve.wait_line(r'"GET /echo" 101 origin="http://127\.0\.0\.1:%d"' % serve.port),
+              "logged with its origin")
+
+
+def case_plain_ws_warning():
+    # 192.0.2.1 (TEST-NET-1, RFC 5737) is not local: the warning comes first, then the listen
+    # fails, so no socket is ever opened outside loopback.
+    result = subprocess.run([WSX, "serve", "--listen", "192.0.2.1:0"], capture_output=True,
+                            text=True, timeout=30)
+    check("use --cert/--key for wss://" in result.stderr and "192.0.2.1:0" in result.stderr,
+          "warning for plain ws:// off loopback: %r" % result.stderr)
+    check(result.returncode == 3 and "cannot listen" in result.stderr,
+          "not a local address: exit 3, got %d %s" % (result.returncode, result.stderr))
+    with Serve() as serve:
+        check(serve.stop() == 0, "exit 0")
+        check(not any(line and "warning" in line for line in serve.lines),
+              "no warning on loopback: %r" % serve.lines)
+
+
+def case_port_in_use():
+    with Serve() as first:
+        second = subprocess.run([WSX, "serve", "--listen", "127.0.0.1:%d" % first.port],
+                                capture_output=True, text=True, timeout=30)
+        check(second.returncode == 3, "a second wsx serve on the port: exit 3, got %d %s" %
+              (second.returncode, second.stderr))
+        check("cannot listen on 127.0.0.1:%d: Address already in use" % first.port in second.stderr,
+              "says why: %r" % second.stderr)
+        # The first one still has the port to itself and serves.
+        for _ in range(4):
+            check(upgrade_status(first.port, "/echo") == 101, "the first server still answers")
+        check(first.stop() == 0, "first exits 0")
+    with Serve("--threads", "2") as serve:
+        async def talk():
+            for i in range(4):
+                async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port) as ws:
+                    await ws.send("t%d" % i)
+                    check(await ws.recv() == "t%d" % i, "two threads share their own port")
+        run(talk())
+
+
+def case_tls_failures():
+    with tempfile.TemporaryDirectory() as directory:
+        ca, cert, key = make_certificates(directory)
+        with Serve("--cert", cert, "--key", key, "-q") as serve:
+            attempts = 30
+            for _ in range(attempts):
+                with socket.create_connection(("127.0.0.1", serve.port), timeout=TIMEOUT) as raw:
+                    raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # plain HTTP to TLS
+                    try:
+                        while raw.recv(4096):
+                            pass
+                    except OSError:
+                        pass  # a reset after the alert is fine
+            check(serve.wait_line(r"TLS handshake failed \(peer 127\.0\.0\.1:\d+\): \S"),
+                  "a line with the peer and OpenSSL's reason: %r" % serve.lines)
+            check(serve.stop() == 0, "exit 0")
+            shown = sum(1 for line in serve.lines if line and "TLS handshake failed" in line)
+            held = sum(int(m.group(1)) for m in
+                       (re.search(r"\.\.\. (\d+) more errors", line or "") for line in serve.lines)
+                       if m)
+            check(shown + held == attempts, "every failure shown or counted: %d + %d, %r" %
+                  (shown, held, serve.lines))
+            check(shown <= 10 * (1 + int(time.monotonic() - serve.started)),
+                  "at most 10 lines per second: %d" % shown)
 
 
 def case_not_found():
@@ -257,7 +351,7 @@ def case_not_found():
 
 
 def case_access_log():
-    with Serve("--compress") as serve:
+    with Serve("--compress", "--allow-origin", "http://page.example") as serve:
         async def talk():
             async with websockets.connect("ws://127.0.0.1:%d/echo?x=1" % serve.port,
                                           origin="http://page.example",
@@ -415,7 +509,8 @@ def case_usage():
         result = subprocess.run([WSX, "serve", *args], capture_output=True, text=True, timeout=30)
         check(result.returncode == 2, "%r: exit 2, got %d" % (args, result.returncode))
     result = subprocess.run([WSX, "serve", "--help"], capture_output=True, text=True, timeout=30)
-    check(result.returncode == 0 and "--allow-origin" in result.stdout, "serve --help")
+    check(result.returncode == 0 and "--allow-origin" in result.stdout and
+          "--allow-any-origin" in result.stdout and "Exit 3" in result.stdout, "serve --help")
     result = subprocess.run([WSX, "bench", "--help"], capture_output=True, text=True, timeout=30)
     check(result.returncode == 0 and "--in-flight" in result.stdout, "bench --help")
     with socket.socket() as occupant:  # no SO_REUSEPORT: wsx cannot share its port
@@ -424,8 +519,12 @@ def case_usage():
         port = occupant.getsockname()[1]
         taken = subprocess.run([WSX, "serve", "--listen", "127.0.0.1:%d" % port],
                                capture_output=True, text=True, timeout=30)
-        check(taken.returncode == 6 and "cannot listen" in taken.stderr,
-              "port in use: exit 6, got %d %s" % (taken.returncode, taken.stderr))
+        check(taken.returncode == 3 and "Address already in use" in taken.stderr,
+              "port in use: exit 3, got %d %s" % (taken.returncode, taken.stderr))
+    both = subprocess.run([WSX, "serve", "--allow-origin", "https://a.example",
+                           "--allow-any-origin"], capture_output=True, text=True, timeout=30)
+    check(both.returncode == 2, "--allow-origin with --allow-any-origin: exit 2, got %d" %
+          both.returncode)
 
 
 def case_max_message():

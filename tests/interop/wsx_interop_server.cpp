@@ -179,6 +179,8 @@ int main(int argc, char** argv) {
   behavior.subprotocols = split(subprotocols, ',');
   behavior.deflate = parse_deflate(deflate);
   behavior.max_message_size = 32 * 1024 * 1024;
+  // The peers' clients send a made-up Origin, and "!header Origin" reports what arrived.
+  behavior.origin = wsx::OriginPolicy::allow_any();
   behavior.max_backpressure = 64 * 1024 * 1024;
   behavior.upgrade = [](const wsx::UpgradeRequest& request) {
     if (request.path.starts_with("/reject/")) {

@@ -78,6 +78,14 @@ class RawWsClient : private proto::EventHandler {
   RawWsClient& operator=(const RawWsClient&) = delete;
 
   bool connected() const { return connected_; }
+  std::uint16_t local_port() const {
+    sockaddr_storage storage{};
+    socklen_t length = sizeof storage;
+    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&storage), &length) != 0) return 0;
+    return storage.ss_family == AF_INET6
+               ? ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port)
+               : ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+  }
   int fd() const { return fd_; }
 
   // Wraps the connection in TLS (before anything is sent); the handshake runs as bytes flow.

@@ -16,10 +16,10 @@ using Command = std::function<int()>;
 enum ExitCode : int {
   exit_ok = 0,                 // normal close (1000) or a finished run
   exit_usage = 2,              // bad arguments
-  exit_connect_failed = 3,     // name, TCP or TLS failure
+  exit_connect_failed = 3,     // name, TCP or TLS failure; serve: cannot listen (port in use)
   exit_handshake_refused = 4,  // the server answered the upgrade with another status
   exit_abnormal_close = 5,     // closed with a code other than 1000/1001, or without a close
-  exit_runtime_error = 6,      // anything else (e.g. a port already in use)
+  exit_runtime_error = 6,      // anything else (e.g. a certificate that does not load)
 };
 
 Command add_connect_command(CLI::App& app);

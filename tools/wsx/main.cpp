@@ -10,8 +10,8 @@ int main(int argc, char** argv) {
   CLI::App app{"wsx — a WebSocket toolkit: connect (interactive client), serve, bench"};
   app.require_subcommand(1);
   app.footer(
-      "Exit codes: 0 normal close, 2 usage, 3 connection failed, 4 handshake refused,\n"
-      "5 abnormal close, 6 other errors.");
+      "Exit codes: 0 normal close, 2 usage, 3 connection failed (serve: cannot listen, e.g.\n"
+      "address in use), 4 handshake refused, 5 abnormal close, 6 other errors.");
   // Each add_*_command registers the subcommand of that name.
   const std::vector<std::pair<std::string, wsx::tool::Command>> commands = {
       {"connect", wsx::tool::add_connect_command(app)},

@@ -14,9 +14,11 @@
 #include "commands.hpp"
 #include "frame_trace.hpp"
 #include "serve_access_log.hpp"
+#include "serve_error_log.hpp"
 #include "serve_listen_address.hpp"
 #include "serve_static_files.hpp"
 #include "serve_web_console.hpp"
+#include "wsx/io/socket_address.hpp"
 #include "wsx/server.hpp"
 
 namespace wsx::tool {
@@ -27,6 +29,7 @@ struct ServeArguments {
   std::string static_dir;
   std::string cert, key;
   std::vector<std::string> allowed_origins;
+  bool allow_any_origin = false;
   std::size_t max_message = WebSocketOptions{}.max_message_size;
   bool compress = false;
   unsigned threads = 1;
@@ -64,7 +67,9 @@ void trace_frame(WebSocket& ws, bool outgoing, const proto::FrameHeader& header,
 
 Behavior base_behavior(const ServeArguments& args, Totals& totals) {
   Behavior behavior;
-  if (!args.allowed_origins.empty()) behavior.origin = OriginPolicy::allow(args.allowed_origins);
+  // Same-origin by default: the web console (served here) connects, other sites' pages do not.
+  behavior.origin = args.allow_any_origin ? OriginPolicy::allow_any()
+                                          : OriginPolicy::same_origin(false, args.allowed_origins);
   behavior.max_message_size = args.max_message;
   // An echo of big pipelined messages needs room for two of them in flight.
   behavior.max_backpressure =
@@ -140,6 +145,12 @@ std::function<proto::HttpResponse(const HttpRequest&)> http_handler(
   };
 }
 
+bool is_loopback(const ListenAddress& address) {
+  if (address.host == "localhost") return true;
+  const std::optional<io::SocketAddress> parsed = io::SocketAddress::parse(address.host, 0);
+  return parsed && parsed->is_loopback();
+}
+
 int serve(const ServeArguments& args) {
   // Blocked from the start: a signal before run() waits for the server's watcher (a signalfd
   // sees pending signals), and one during the shutdown cannot kill the process before the
@@ -180,11 +191,13 @@ int serve(const ServeArguments& args) {
   }
 
   Totals totals;
+  ErrorLog error_log;
   ServerOptions options;
   options.threads = args.threads;
   options.handle_signals = true;
   if (!args.cert.empty()) options.tls = ServerTlsOptions{args.cert, args.key};
   options.http = http_handler(files);
+  options.error_hook = [&error_log](const ErrorReport& report) { error_log.report(report); };
   if (!args.quiet) {
     options.access_log = [](const AccessRecord& record) {
       const std::string line = format_access_line(record, std::chrono::system_clock::now()) + "\n";
@@ -202,10 +215,17 @@ int serve(const ServeArguments& args) {
   const std::string http_scheme = args.cert.empty() ? "http://" : "https://";
   for (std::size_t i = 0; i < addresses.size(); ++i) {
     ListenAddress& address = addresses[i];
+    if (args.cert.empty() && !is_loopback(address)) {
+      std::fprintf(stderr,
+                   "wsx serve: warning: plain ws:// on %s, which is not a loopback address: "
+                   "anyone on the network can read and change the traffic; use --cert/--key "
+                   "for wss://\n",
+                   address.authority().c_str());
+    }
     if (const std::error_code error = server.listen(address.host, address.port)) {
       std::fprintf(stderr, "wsx serve: cannot listen on %s: %s\n", address.authority().c_str(),
                    error.message().c_str());
-      return exit_runtime_error;
+      return exit_connect_failed;
     }
     if (i == 0) address.port = server.port();  // port 0: the one picked
     std::fprintf(stderr, "wsx serve: listening on %s (%s/echo, %s/chat, console %s/)\n",
@@ -215,6 +235,7 @@ int serve(const ServeArguments& args) {
   }
   const auto started = std::chrono::steady_clock::now();
   server.run();
+  error_log.flush();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::fprintf(stderr,
@@ -233,7 +254,9 @@ Command add_serve_command(CLI::App& app) {
   CLI::App* command = app.add_subcommand(
       "serve",
       "Serve /echo (echo with opcode), /chat and /chat/ROOM (broadcast to the room) and a web "
-      "console at / (default: 127.0.0.1:8080). SIGINT/SIGTERM: close 1001 to all, exit 0.");
+      "console at / (default: 127.0.0.1:8080). SIGINT/SIGTERM: close 1001 to all, exit 0. "
+      "Exit 3 when an address cannot be listened on (already in use, not local). Browser pages "
+      "of other origins get 403 unless allowed.");
   command
       ->add_option("--listen", args->listen,
                    "HOST:PORT or [IPv6]:PORT (repeatable; port 0 picks one)")
@@ -246,10 +269,18 @@ Command add_serve_command(CLI::App& app) {
       ->add_option("--cert", args->cert, "TLS certificate chain (PEM): serve wss:// and https://")
       ->type_name("FILE");
   command->add_option("--key", args->key, "TLS private key (PEM)")->type_name("FILE");
+  CLI::Option* allow_origin =
+      command
+          ->add_option("--allow-origin", args->allowed_origins,
+                       "Also accept WebSockets from pages of this origin, e.g. "
+                       "https://app.example (repeatable; by default only the server's own "
+                       "origin, and clients that send no Origin; others get 403)")
+          ->type_name("ORIGIN");
   command
-      ->add_option("--allow-origin", args->allowed_origins,
-                   "Accept WebSockets only from this Origin (repeatable; others get 403)")
-      ->type_name("ORIGIN");
+      ->add_flag("--allow-any-origin", args->allow_any_origin,
+                 "Accept WebSockets from pages of any origin (cross-site pages can then use "
+                 "their visitors' connections)")
+      ->excludes(allow_origin);
   command
       ->add_option("--max-message", args->max_message, "Largest message; bigger closes with 1009")
       ->type_name("BYTES")

@@ -41,6 +41,7 @@ class Listener final : private IoHandler {
   std::error_code listen(const SocketAddress& address, const ListenOptions& options = {});
   void close() noexcept;
   bool listening() const noexcept { return fd_ >= 0; }
+  int native_handle() const noexcept { return fd_; }  // -1 when not listening
   SocketAddress local_address() const;
 
   // Connections accepted and closed at once because the process ran out of descriptors.

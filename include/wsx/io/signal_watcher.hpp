@@ -1,10 +1,24 @@
-// Delivers process signals (SIGINT, SIGTERM, ...) to an event loop as ordinary events, through
-// a signalfd, for graceful shutdown. No code runs in signal-handler context.
+// Delivers process signals (SIGINT, SIGTERM, ...) to an event loop as ordinary events, for
+// graceful shutdown, whatever thread the kernel picks to take them.
+//
+// A signal's disposition is process-wide but a blocked-signal mask is per thread: blocking the
+// signals in one thread (for a signalfd) leaves every thread the application started before to
+// take them the default way, and SIGTERM then kills the process without a closing handshake.
+// So the watcher installs a handler (sigaction) instead. The handler only writes the signal's
+// number to a pipe (write() is async-signal-safe, and errno is kept); the loop reads the pipe
+// and runs the callback as an ordinary event. The watcher also unblocks its signals in the
+// calling thread (threads started afterwards inherit that), so a signal that arrived while
+// they were blocked — say before the server started — is delivered now.
+//
+// One watcher per signal at a time: a newer watcher takes the signal over, and each destructor
+// puts back what its constructor found (handler and mask), so watchers must end in reverse
+// order of creation.
 #pragma once
 
 #include <functional>
 #include <initializer_list>
 #include <system_error>
+#include <vector>
 
 #include "wsx/io/event_loop.hpp"
 
@@ -13,25 +27,41 @@ namespace wsx::io {
 class SignalWatcher final : private IoHandler {
  public:
   using Callback = std::function<void(int signal)>;
+  // The watcher failed while waiting (the pipe reported an error): signals no longer arrive.
+  using ErrorCallback = std::function<void(std::error_code error)>;
 
-  // Blocks `signals` in the calling thread so they queue on the signalfd instead of running
-  // their default action. Construct it before starting other threads: they inherit the mask;
-  // a thread that does not block a signal may still take it the default way.
-  SignalWatcher(EventLoop& loop, std::initializer_list<int> signals, Callback callback);
-  // Unregisters; restores the calling thread's previous mask when destroyed on that thread.
+  SignalWatcher(EventLoop& loop, std::initializer_list<int> signals, Callback callback,
+                ErrorCallback on_error = {});
+  // Unregisters; restores the calling thread's mask (when destroyed on that thread) and then
+  // the previous handlers.
   ~SignalWatcher();
   SignalWatcher(const SignalWatcher&) = delete;
   SignalWatcher& operator=(const SignalWatcher&) = delete;
 
-  std::error_code error() const noexcept { return error_; }  // set if the signalfd failed
+  // Set when the watcher could not be installed (pipe, loop registration, sigaction); then no
+  // signal is watched and every disposition is as it was.
+  std::error_code error() const noexcept { return error_; }
 
  private:
+  struct Installed {
+    int signal = 0;
+    alignas(8) unsigned char previous_action[256] = {};  // a struct sigaction, kept opaque
+    int previous_pipe = 0;                               // as stored in the handler's table
+  };
+
   void on_readable() override;
+  void on_error() override;
+  void fail(std::error_code error);
+  void uninstall() noexcept;
 
   EventLoop& loop_;
   Callback callback_;
-  int fd_ = -1;
+  ErrorCallback on_error_;
+  int read_fd_ = -1;
+  int write_fd_ = -1;
+  bool registered_ = false;
   std::error_code error_;
+  std::vector<Installed> installed_;
   alignas(8) unsigned char previous_mask_[128] = {};  // a sigset_t, kept opaque
   unsigned long owner_thread_ = 0;                    // a pthread_t
   bool mask_changed_ = false;

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "loop_watchdog.hpp"
@@ -17,8 +19,16 @@ bool blocked(int signal) {
   return sigismember(&mask, signal) == 1;
 }
 
-TEST(SignalWatcher, DeliversSignalsToTheLoopAndRestoresTheMask) {
-  ASSERT_FALSE(blocked(SIGUSR1));
+using Handler = void (*)(int);
+
+Handler handler_of(int signal) {
+  struct sigaction action {};
+  sigaction(signal, nullptr, &action);
+  return action.sa_handler;
+}
+
+TEST(SignalWatcher, DeliversSignalsToTheLoopAndRestoresTheHandlers) {
+  ASSERT_EQ(handler_of(SIGUSR1), SIG_DFL);
   EventLoop loop;
   test::arm_watchdog(loop);
   std::vector<int> received;
@@ -28,25 +38,95 @@ TEST(SignalWatcher, DeliversSignalsToTheLoopAndRestoresTheMask) {
       if (received.size() == 2) loop.stop();
     });
     ASSERT_FALSE(watcher.error()) << watcher.error().message();
-    EXPECT_TRUE(blocked(SIGUSR1));
-    EXPECT_TRUE(blocked(SIGTERM));
-    // Blocked, so instead of killing the test they wait on the signalfd.
+    EXPECT_NE(handler_of(SIGUSR1), SIG_DFL);
+    EXPECT_NE(handler_of(SIGTERM), SIG_DFL);
+    // Handled, so instead of killing the test they wait in the watcher's pipe.
     ASSERT_EQ(::raise(SIGTERM), 0);
     ASSERT_EQ(::raise(SIGUSR1), 0);
     loop.run();
   }
-  EXPECT_FALSE(blocked(SIGUSR1));
-  EXPECT_FALSE(blocked(SIGTERM));
-  ASSERT_EQ(received.size(), 2u);
-  // Standard signals queue by number, not by arrival.
-  EXPECT_EQ(received[0], SIGUSR1);
-  EXPECT_EQ(received[1], SIGTERM);
+  EXPECT_EQ(handler_of(SIGUSR1), SIG_DFL);
+  EXPECT_EQ(handler_of(SIGTERM), SIG_DFL);
+  EXPECT_EQ(received, (std::vector<int>{SIGTERM, SIGUSR1}));  // in the order they came
+}
+
+TEST(SignalWatcher, ASignalTakenByAnyThreadReachesTheLoop) {
+  // The thread exists before the watcher and never blocked anything: with a per-thread mask
+  // it would take SIGUSR2 the default way (the process would die).
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  std::vector<int> received;
+  std::thread other;
+  {
+    SignalWatcher watcher(loop, {SIGUSR2}, [&](int signal) {
+      received.push_back(signal);
+      loop.stop();
+    });
+    ASSERT_FALSE(watcher.error());
+    other = std::thread([] { ::pthread_kill(::pthread_self(), SIGUSR2); });
+    loop.run();
+    other.join();
+  }
+  EXPECT_EQ(received, std::vector<int>{SIGUSR2});
+}
+
+TEST(SignalWatcher, UnblocksItsSignalsWhileItLivesAndRestoresTheMask) {
+  // A program that blocked the signals early (so none is lost before the watcher exists) gets
+  // the pending one delivered once the watcher is there, and its mask back afterwards.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &set, nullptr), 0);
+  ASSERT_EQ(::raise(SIGUSR1), 0);  // pending
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  std::vector<int> received;
+  {
+    SignalWatcher watcher(loop, {SIGUSR1}, [&](int signal) {
+      received.push_back(signal);
+      loop.stop();
+    });
+    ASSERT_FALSE(watcher.error());
+    EXPECT_FALSE(blocked(SIGUSR1));
+    loop.run();
+  }
+  EXPECT_TRUE(blocked(SIGUSR1));
+  EXPECT_EQ(handler_of(SIGUSR1), SIG_DFL);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  EXPECT_EQ(received, std::vector<int>{SIGUSR1});
+}
+
+TEST(SignalWatcher, NestedWatchersHandTheSignalBack) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  std::vector<std::string> received;
+  SignalWatcher outer(loop, {SIGUSR1}, [&](int) {
+    received.emplace_back("outer");
+    loop.stop();
+  });
+  {
+    SignalWatcher inner(loop, {SIGUSR1}, [&](int) {
+      received.emplace_back("inner");
+      loop.stop();
+    });
+    ASSERT_EQ(::raise(SIGUSR1), 0);
+    loop.run();
+  }
+  ASSERT_EQ(::raise(SIGUSR1), 0);
+  loop.run();
+  EXPECT_EQ(received, (std::vector<std::string>{"inner", "outer"}));
+}
+
+TEST(SignalWatcher, ASignalThatCannotBeHandledIsAnError) {
+  EventLoop loop;
+  SignalWatcher watcher(loop, {SIGUSR2, SIGKILL}, [](int) {});
+  EXPECT_EQ(watcher.error(), std::errc::invalid_argument);
+  EXPECT_EQ(handler_of(SIGUSR2), SIG_DFL);  // nothing left half installed
 }
 
 TEST(SignalWatcher, UnknownSignalNumbersAreIgnored) {
   EventLoop loop;
   SignalWatcher watcher(loop, {SIGUSR2, 999}, [](int) {});
-  // sigaddset ignores 999; the watcher still works for SIGUSR2.
   EXPECT_FALSE(watcher.error());
 }
 

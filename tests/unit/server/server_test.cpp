@@ -3,6 +3,11 @@
 #include "wsx/server.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "example_process.hpp"
 #include "raw_ws_client.hpp"
 #include "running_server.hpp"
 #include "test_certs.hpp"
@@ -223,7 +229,8 @@ TEST(Server, OriginPolicies) {
   Server server({.threads = 1});
   server.route("/list", {.origin = OriginPolicy::allow({"https://good.example"})});
   server.route("/same", {.origin = OriginPolicy::same_origin()});
-  server.route("/required", {.origin = OriginPolicy::allow_any()});
+  server.route("/any", {.origin = OriginPolicy::allow_any()});
+  server.route("/default", {});
   server.route("/strict", {.origin = OriginPolicy::allow({"https://good.example"}, true)});
   RunningServer running(server);
   auto status = [&](std::string path, std::optional<std::string> origin,
@@ -241,18 +248,11 @@ TEST(Server, OriginPolicies) {
   EXPECT_EQ(status("/same", "https://app.example", "app.example"), 101);
   EXPECT_EQ(status("/same", "https://other.example", "app.example"), 403);
   EXPECT_EQ(status("/same", "null", "app.example"), 403);
-}
-
-TEST(OriginPolicy, SameOriginIgnoresDefaultPortsAndCase) {
-  const OriginPolicy same = OriginPolicy::same_origin();
-  EXPECT_TRUE(same.permits("https://App.Example", "app.example:443"));
-  EXPECT_TRUE(same.permits("http://app.example:80", "app.example"));
-  EXPECT_TRUE(same.permits("http://[::1]:9000", "[::1]:9000"));
-  EXPECT_FALSE(same.permits("http://[::1]:9000", "[::1]:9001"));
-  EXPECT_FALSE(same.permits("https://app.example:8443", "app.example"));
-  EXPECT_FALSE(same.permits("https://app.example/path", "app.example"));
-  EXPECT_TRUE(same.permits(std::nullopt, "app.example"));
-  EXPECT_FALSE(OriginPolicy::same_origin(true).permits(std::nullopt, "app.example"));
+  EXPECT_EQ(status("/any", "https://evil.example"), 101);
+  // Secure by default: a route that says nothing is same-origin.
+  EXPECT_EQ(status("/default", "https://evil.example", "app.example"), 403);
+  EXPECT_EQ(status("/default", "https://app.example", "app.example"), 101);
+  EXPECT_EQ(status("/default", std::nullopt, "app.example"), 101);
 }
 
 TEST(Server, HttpErrors404And426And431And400) {
@@ -890,6 +890,165 @@ TEST(Server, DeflateParametersArePerRoute) {
   EXPECT_FALSE(b.handshake_result().deflate->server_no_context_takeover);
   EXPECT_FALSE(b.handshake_result().deflate->client_no_context_takeover);
   EXPECT_EQ(b.handshake_result().deflate->server_max_window_bits, 15);
+}
+
+}  // namespace
+}  // namespace wsx
+
+namespace wsx {
+namespace {
+
+// ---- a port in use is an error (SO_REUSEPORT is for the server's own threads only)
+
+bool upgrades(std::uint16_t port) {
+  RawWsClient client(port);
+  return client.handshake({}, "/echo") && client.status() == 101;
+}
+
+TEST(ServerListen, ASecondServerOnTheSamePortIsRefused) {
+  Server first({.threads = 2});
+  first.route("/echo", echo_behavior());
+  RunningServer running(first);
+  Server second({.threads = 2});
+  second.route("/echo", echo_behavior());
+  EXPECT_EQ(second.listen("127.0.0.1", running.port()), std::errc::address_in_use);
+  // The second one kept no listener: were one left in the group, the kernel would hand it
+  // some of these connections, and nobody accepts them there.
+  for (int i = 0; i < 16; ++i) EXPECT_TRUE(upgrades(running.port())) << i;
+}
+
+TEST(ServerListen, AnotherProgramsSocketOnThePortIsRefused) {
+  for (const bool reuse_port : {false, true}) {
+    const int occupant = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    if (reuse_port) ::setsockopt(occupant, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(occupant, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    ASSERT_EQ(::listen(occupant, 8), 0);
+    socklen_t length = sizeof address;
+    ::getsockname(occupant, reinterpret_cast<sockaddr*>(&address), &length);
+    Server server({.threads = 2});
+    EXPECT_EQ(server.listen("127.0.0.1", ntohs(address.sin_port)), std::errc::address_in_use)
+        << "SO_REUSEPORT on the occupant: " << reuse_port;
+    ::close(occupant);
+  }
+}
+
+TEST(ServerListen, TheSameAddressTwiceOnOneServerIsRefused) {
+  Server server({.threads = 1});
+  ASSERT_FALSE(server.listen("127.0.0.1", 0));
+  EXPECT_EQ(server.listen("127.0.0.1", server.port()), std::errc::address_in_use);
+}
+
+TEST(ServerListen, ThreadsShareTheirOwnPort) {
+  Server server({.threads = 3});
+  server.route("/echo", echo_behavior());
+  RunningServer running(server);
+  ASSERT_NE(running.port(), 0);
+  for (int i = 0; i < 12; ++i) {
+    RawWsClient client(running.port());
+    ASSERT_TRUE(client.handshake({}, "/echo"));
+    ASSERT_TRUE(client.send("over every thread"));
+    std::optional<RecordedEvent> echo = client.next_message();
+    ASSERT_TRUE(echo);
+    EXPECT_EQ(echo->text(), "over every thread");
+  }
+}
+
+// ---- signals
+
+TEST(ServerSignals, SigtermStopsGracefullyWhenAnotherThreadWasStartedBeforeRun) {
+  test::ExampleProcess process(WSX_SERVER_WITH_EARLY_THREAD, {});
+  ASSERT_NE(process.port(), 0);
+  RawWsClient client(process.port());
+  ASSERT_TRUE(client.handshake());
+  ASSERT_TRUE(client.send("running"));
+  std::optional<RecordedEvent> echo = client.next_message();
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->text(), "running");
+  int status = -2;
+  std::thread stopper([&] { status = process.terminate(20s); });
+  std::optional<RecordedEvent> close = client.next_event(20s);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->kind, proto::EventKind::close);
+  EXPECT_EQ(close->close_code, 1001);
+  client.flush();  // our close reply: the server may finish at once
+  stopper.join();
+  EXPECT_EQ(status, 0) << "128 + 15: killed by SIGTERM";
+}
+
+TEST(ServerSignals, AWatcherThatCannotStartIsReported) {
+  // In a child: no descriptor left for the watcher's pipe once the server exists.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    {  // The same path once with descriptors to spare: UBSan's type checks open a pipe the
+       // first time they meet a type, which they could not do below.
+      Server warm_up({.threads = 1, .handle_signals = true});
+      warm_up.stop();
+      warm_up.run();
+      (void)std::error_code(EMFILE, std::system_category()).message();
+    }
+    std::vector<std::string> reports;
+    Server server(
+        {.threads = 1, .handle_signals = true, .error_hook = [&](const ErrorReport& report) {
+           if (report.source == ErrorSource::signals) {
+             reports.emplace_back(report.message);
+           }
+         }});
+    rlimit limit{};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = 64;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(2);
+    while (::dup(STDERR_FILENO) >= 0) {
+    }
+    server.stop();  // run() returns once it started
+    server.run();
+    const bool reported =
+        reports.size() == 1 && reports[0].find("Too many open files") != std::string::npos;
+    ::_exit(reported ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// ---- TLS failures are reported
+
+TEST(ServerTls, AFailedHandshakeIsReportedWithPeerAndReason) {
+  const test::TestPki& pki = test::test_pki();
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::pair<std::string, std::string>> reports;  // peer, message
+  Server server({.threads = 1,
+                 .tls = ServerTlsOptions{.certificate_chain_file = pki.server_chain,
+                                         .private_key_file = pki.server_key},
+                 .error_hook = [&](const ErrorReport& report) {
+                   if (report.source != ErrorSource::tls_handshake) return;
+                   std::lock_guard lock(mutex);
+                   reports.emplace_back(report.remote_address, report.message);
+                   changed.notify_all();
+                 }});
+  ASSERT_EQ(server.tls_error(), "");
+  server.route("/", echo_behavior());
+  RunningServer running(server);
+  {  // a client that just connects and leaves (a health check) is no failure
+    RawWsClient leaving(running.port());
+    ASSERT_TRUE(leaving.connected());
+  }
+  RawWsClient garbage(running.port());
+  ASSERT_TRUE(garbage.write_all("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  EXPECT_TRUE(garbage.wait_eof(20s));
+  std::unique_lock lock(mutex);
+  ASSERT_TRUE(changed.wait_for(lock, 20s, [&] { return !reports.empty(); }));
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].first, "127.0.0.1:" + std::to_string(garbage.local_port()));
+  EXPECT_FALSE(reports[0].second.empty());
+  // OpenSSL's reason for plain HTTP on a TLS port (OpenSSL 3, Debian 12).
+  EXPECT_EQ(reports[0].second, "http request");
 }
 
 }  // namespace
