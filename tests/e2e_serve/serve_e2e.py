@@ -505,7 +505,8 @@ def case_bench_wss():
 
 def case_usage():
     for args in (["--listen", "nonsense"], ["--listen", "::1:80"], ["--static", "/nonexistent/dir"],
-                 ["--cert", "only-cert.pem"], ["--threads", "x"]):
+                 ["--cert", "only-cert.pem"], ["--threads", "x"],
+                 ["--allow-origin", "app.example"], ["--allow-origin", "https://app.example/"]):
         result = subprocess.run([WSX, "serve", *args], capture_output=True, text=True, timeout=30)
         check(result.returncode == 2, "%r: exit 2, got %d" % (args, result.returncode))
     result = subprocess.run([WSX, "serve", "--help"], capture_output=True, text=True, timeout=30)

@@ -152,9 +152,9 @@ bool is_loopback(const ListenAddress& address) {
 }
 
 int serve(const ServeArguments& args) {
-  // Blocked from the start: a signal before run() waits for the server's watcher (a signalfd
-  // sees pending signals), and one during the shutdown cannot kill the process before the
-  // summary (the watcher restores the mask it found).
+  // Blocked from the start: a signal before run() stays pending until the server's watcher
+  // unblocks it (then it stops the server at once), and one after run() cannot kill the process
+  // before the summary (the watcher puts this mask back).
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -182,6 +182,16 @@ int serve(const ServeArguments& args) {
     files = std::make_shared<const StaticFiles>(args.static_dir);
     if (!files->ok()) {
       std::fprintf(stderr, "wsx serve: --static %s: not a directory\n", args.static_dir.c_str());
+      return exit_usage;
+    }
+  }
+  for (const std::string& origin : args.allowed_origins) {
+    // An entry that is no origin would never match: say so rather than 403 every page.
+    if (!OriginPolicy::allow({origin}).permits(origin, {})) {
+      std::fprintf(stderr,
+                   "wsx serve: --allow-origin %s: expected SCHEME://HOST[:PORT], e.g. "
+                   "https://app.example\n",
+                   origin.c_str());
       return exit_usage;
     }
   }

@@ -145,7 +145,9 @@ TEST(AccessLog, RecordsAcceptedUpgradesWithSubprotocolAndExtensions) {
   ServerOptions options{.threads = 1};
   options.access_log = log.callback();
   Server server(options);
-  server.route("/chat", {.subprotocols = {"chat.v1"}, .deflate = proto::DeflateServerOptions{}});
+  server.route("/chat", {.subprotocols = {"chat.v1"},
+                         .origin = OriginPolicy::allow({"http://page.example"}),
+                         .deflate = proto::DeflateServerOptions{}});
   RunningServer running(server);
   RawWsClient client(running.port());
   proto::ClientRequestOptions request;
