@@ -66,8 +66,11 @@ std::error_code Server::listen(std::string_view host, std::uint16_t port) {
   for (auto& worker : impl_->workers) {
     if ((error = worker->listen(*address))) break;
     group.push_back(worker->last_listener_fd());
-    // Port 0: the first worker picked one; the others join it.
-    if (address->port() == 0) address = io::SocketAddress::parse(address->ip(), worker->port());
+    // Port 0: the first worker picked one; the others join it (its port for this address, not
+    // that of an earlier listen()).
+    if (address->port() == 0) {
+      address = io::SocketAddress::parse(address->ip(), worker->last_listener_port());
+    }
   }
   // SO_REUSEPORT lets our threads share the port, and would let any other socket of this user
   // (another wsx serve) join them as silently and take a share of the connections. So, once the

@@ -38,6 +38,10 @@ int Worker::last_listener_fd() const noexcept {
   return listeners_.empty() ? -1 : listeners_.back()->native_handle();
 }
 
+std::uint16_t Worker::last_listener_port() const {
+  return listeners_.empty() ? 0 : listeners_.back()->local_address().port();
+}
+
 void Worker::close_last_listener() noexcept {
   if (!listeners_.empty()) listeners_.pop_back();
 }

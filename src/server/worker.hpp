@@ -43,6 +43,7 @@ class Worker final : private session::SessionOwner {
   // The listener the last successful listen() added: its descriptor, and undoing it when the
   // address turns out to be someone else's (Server::listen).
   int last_listener_fd() const noexcept;
+  std::uint16_t last_listener_port() const;
   void close_last_listener() noexcept;
   std::uint16_t port() const;
   // Loop thread: stop accepting, close 1001 everywhere, stop the loop when all are gone or

@@ -11,8 +11,8 @@
 int main() {
   wsx::Server server({.threads = 2, .handle_signals = true});
   server.route("/*", {.message = [](wsx::WebSocket& ws, wsx::Message message) {
-                        ws.send(message.data, message.kind);
-                      }});
+                 ws.send(message.data, message.kind);
+               }});
   if (server.listen("127.0.0.1", 0)) return 1;
   std::mutex mutex;
   std::condition_variable changed;

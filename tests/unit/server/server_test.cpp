@@ -2,6 +2,7 @@
 // protocol core. Every read has a timeout and every server is stopped by its fixture.
 #include "wsx/server.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -1049,6 +1050,31 @@ TEST(ServerTls, AFailedHandshakeIsReportedWithPeerAndReason) {
   EXPECT_FALSE(reports[0].second.empty());
   // OpenSSL's reason for plain HTTP on a TLS port (OpenSSL 3, Debian 12).
   EXPECT_EQ(reports[0].second, "http request");
+}
+
+}  // namespace
+}  // namespace wsx
+
+namespace wsx {
+namespace {
+
+TEST(ServerListen, PortZeroOnASecondAddressGivesEveryThreadItsNewPort) {
+  // A stranger on 127.0.0.2 holds the port our first address uses on 127.0.0.1 (127/8 is all
+  // loopback). Port 0 on 127.0.0.2 must pick one new port for every thread, not reuse the
+  // first address's port (which the second thread would then find taken).
+  const int stranger = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  ASSERT_EQ(::inet_pton(AF_INET, "127.0.0.2", &address.sin_addr), 1);
+  ASSERT_EQ(::bind(stranger, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(stranger, 8), 0);
+  socklen_t length = sizeof address;
+  ::getsockname(stranger, reinterpret_cast<sockaddr*>(&address), &length);
+  const std::uint16_t taken = ntohs(address.sin_port);
+  Server server({.threads = 2});
+  ASSERT_FALSE(server.listen("127.0.0.1", taken));
+  EXPECT_FALSE(server.listen("127.0.0.2", 0));
+  ::close(stranger);
 }
 
 }  // namespace
