@@ -972,11 +972,11 @@ TEST(ServerSignals, SigtermStopsGracefullyWhenAnotherThreadWasStartedBeforeRun) 
   int status = -2;
   std::thread stopper([&] { status = process.terminate(20s); });
   std::optional<RecordedEvent> close = client.next_event(20s);
-  ASSERT_TRUE(close);
+  client.flush();  // our close reply: the server may finish at once
+  stopper.join();  // before any ASSERT can leave with the thread running
+  ASSERT_TRUE(close) << "no close frame: the process died";
   EXPECT_EQ(close->kind, proto::EventKind::close);
   EXPECT_EQ(close->close_code, 1001);
-  client.flush();  // our close reply: the server may finish at once
-  stopper.join();
   EXPECT_EQ(status, 0) << "128 + 15: killed by SIGTERM";
 }
 
