@@ -147,7 +147,8 @@ struct UpgradeDecision {
 // origin, as browsers send one form only. "null" (sandboxed pages, file://) matches nothing.
 // Same-origin compares host and port with the Host header; the Host header has no scheme, so a
 // Host without a port takes the default port of the Origin's scheme (80 for http/ws, 443 for
-// https/wss), and only those four schemes can be same-origin.
+// https/wss), and only those four schemes can be same-origin. Behind a proxy that rewrites Host,
+// list the public origin in `allowed`.
 struct OriginPolicy {
   enum class Mode : std::uint8_t {
     any,          // every Origin
