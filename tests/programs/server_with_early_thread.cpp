@@ -1,5 +1,5 @@
 // A server process whose application starts a thread of its own before Server::run(), as a
-// thread pool would. server_test sends it SIGTERM: its client must see close 1001 and the
+// thread pool would. server_signals_test sends it SIGTERM: its client must see close 1001 and the
 // process must exit 0 — the signal may be taken by that thread, which never blocked it.
 #include <condition_variable>
 #include <cstdio>
