@@ -20,11 +20,31 @@ std::string_view describe(ErrorSource source) noexcept {
   return "error";
 }
 
+namespace {
+
+// The message and the names come from exceptions and peers: a CR, LF or escape sequence in them
+// must not forge a second log line or drive the terminal, so control bytes are written as \xNN.
+void append_escaped(std::string& line, std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      line += "\\x";
+      line += hex[byte >> 4];
+      line += hex[byte & 0xf];
+    } else {
+      line += c;
+    }
+  }
+}
+
+}  // namespace
+
 std::string format_error_report(const ErrorReport& report) {
   std::string line = "wsx: ";
   if (report.source == ErrorSource::callback) {
     line += "exception in '";
-    line += report.callback.empty() ? std::string_view("unknown") : report.callback;
+    append_escaped(line, report.callback.empty() ? std::string_view("unknown") : report.callback);
     line += "' callback";
   } else {
     line += describe(report.source);
@@ -35,18 +55,18 @@ std::string format_error_report(const ErrorReport& report) {
     line += " (";
     if (has_route) {
       line += "route ";
-      line += report.route;
+      append_escaped(line, report.route);
     }
     if (has_route && has_peer) line += ", ";
     if (has_peer) {
       line += "peer ";
-      line += report.remote_address;
+      append_escaped(line, report.remote_address);
     }
     line += ")";
   }
   if (!report.message.empty()) {
     line += ": ";
-    line += report.message;
+    append_escaped(line, report.message);
   }
   return line;
 }

@@ -26,6 +26,14 @@ TEST(ErrorReport, FormatsOtherSourcesWithWhatIsKnown) {
             "wsx: exception in 'unknown' callback (route ws://h/)");
 }
 
+TEST(ErrorReport, ControlBytesCannotForgeALineOrDriveTheTerminal) {
+  const ErrorReport report{ErrorSource::callback, "bad\r\nwsx: forged\x1b[2J", "message", "/a\nb",
+                           ""};
+  EXPECT_EQ(format_error_report(report),
+            "wsx: exception in 'message' callback (route /a\\x0ab): "
+            "bad\\x0d\\x0awsx: forged\\x1b[2J");
+}
+
 TEST(ErrorReport, GoesToTheHookWhenOneIsSet) {
   std::string seen;
   const ErrorHook hook = [&](const ErrorReport& r) {
