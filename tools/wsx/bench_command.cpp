@@ -19,6 +19,7 @@
 
 #include "bench_report.hpp"
 #include "commands.hpp"
+#include "help_format.hpp"
 #include "wsx/client.hpp"
 #include "wsx/io/event_loop.hpp"
 
@@ -312,27 +313,38 @@ Command add_bench_command(CLI::App& app) {
       "bench",
       "Load-test an echo endpoint: connections keep messages in flight for a while; prints "
       "messages/s, MB/s, latency percentiles (send to echo), errors and close codes.");
-  command->add_option("url", args->url, "ws:// or wss:// URL of an echo endpoint")->required();
-  command->add_option("-c,--connections", args->connections, "Connections")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
-      ->capture_default_str();
-  command->add_option("-s,--size", args->size, "Message size in bytes")
-      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 30))
-      ->capture_default_str();
-  command->add_flag("-b,--binary", args->binary, "Binary messages (default: text)");
-  command->add_option("-n,--in-flight", args->in_flight, "Messages in flight per connection")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
-      ->capture_default_str();
-  command->add_option("-d,--duration", args->duration, "Seconds of sending")
-      ->check(CLI::Range(0.01, 86400.0))
-      ->capture_default_str();
-  command->add_flag("--compress", args->compress, "Offer permessage-deflate");
-  command->add_option("-t,--threads", args->threads, "Client threads, each with its own loop")
-      ->check(CLI::Range(1u, 1024u))
-      ->capture_default_str();
-  command->add_flag("--json", args->json, "One JSON object instead of the table");
-  command->add_option("--ca", args->ca_file, "Trust this CA (PEM) for wss://")->type_name("FILE");
-  command->add_flag("--insecure", args->insecure, "wss://: skip certificate verification");
+  command->footer(
+      "Ctrl-C stops sending and prints what ran so far (twice: at once, still with the "
+      "summary). An endpoint that answers with anything but the message sent, in order, stops "
+      "the run at once: it is not an echo endpoint.\n"
+      "Exit codes: 0 every message echoed, 2 usage, 3 no connection could be made, 4 handshake "
+      "refused, 6 errors during the run (a wrong echo, no echo at all, a close other than "
+      "1000).\n"
+      "Example:\n"
+      "  wsx bench ws://127.0.0.1:8080/echo -c 8 -n 16 -d 5");
+  command->add_option("URL", args->url, "ws:// or wss:// URL of an echo endpoint")->required();
+  command->add_option("-c,--connections", args->connections, "connections (default 1)")
+      ->type_name("N")
+      ->check(quiet(CLI::Range(std::size_t{1}, std::size_t{100000})));
+  command->add_option("--size", args->size, "message size in bytes (default 32)")
+      ->type_name("BYTES")
+      ->check(quiet(CLI::Range(std::size_t{0}, std::size_t{1} << 30)));
+  command->add_flag("-b,--binary", args->binary, "binary messages (default: text)");
+  command->add_option("-n,--in-flight", args->in_flight,
+                      "messages in flight per connection (default 1)")
+      ->type_name("N")
+      ->check(quiet(CLI::Range(std::size_t{1}, std::size_t{100000})));
+  command->add_option("-d,--duration", args->duration, "seconds of sending (default 5)")
+      ->type_name("SECONDS")
+      ->check(quiet(CLI::Range(0.01, 86400.0)));
+  command->add_flag("--compress", args->compress, "offer permessage-deflate");
+  command->add_option("-t,--threads", args->threads,
+                      "client threads, each with its own loop (default 1)")
+      ->type_name("N")
+      ->check(quiet(CLI::Range(1u, 1024u)));
+  command->add_flag("--json", args->json, "one JSON object instead of the table");
+  command->add_option("--ca", args->ca_file, "trust this CA (PEM) for wss://")->type_name("FILE");
+  command->add_flag("-k,--insecure", args->insecure, "wss://: skip certificate verification");
   return [args] { return bench(*args); };
 }
 

@@ -1,5 +1,6 @@
 // `wsx connect URL`: the command line. What it does is in connect_session.cpp.
 #include <CLI/CLI.hpp>
+
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
@@ -7,6 +8,7 @@
 #include "commands.hpp"
 #include "connect_session.hpp"
 #include "connect_settings.hpp"
+#include "help_format.hpp"
 
 namespace wsx::tool {
 
@@ -17,99 +19,156 @@ Command add_connect_command(CLI::App& app) {
       "Connect to a WebSocket server: an interactive prompt on a terminal, one message per line "
       "of stdin otherwise");
   cmd->footer(
-      "At the prompt: text is sent as a text message; /binary HEX, /base64 DATA, /ping [TEXT],\n"
-      "/close [CODE [REASON]], /help, /quit (or Ctrl-D). Ctrl-C closes with 1000 (twice: at "
-      "once).\n"
-      "Output: received messages as \"< text\" on stdout; status, pings and traces on stderr.\n"
-      "Exit codes: 0 normal close (1000/1001, or the close we asked for), 3 connection failed,\n"
-      "4 handshake refused (status and headers on stderr), 5 abnormal close, 2 usage.\n"
+      "URL, as people type it: ws://HOST[:PORT]/PATH, wss://..., http(s):// (taken as ws(s)://), "
+      "ws.PROTO:// or wss.PROTO:// (offers the subprotocol PROTO), user:password@HOST (HTTP "
+      "Basic credentials); without a scheme: ws:// for a loopback host, wss:// for any other.\n"
+      "\n"
+      "At the prompt: text is sent as a text message (exactly the UTF-8 typed); /binary HEX, "
+      "/base64 DATA, /ping [TEXT], /close [CODE [REASON]], /help, /quit (or Ctrl-D). Ctrl-C "
+      "closes with 1000 (twice: at once).\n"
+      "\n"
+      "stdin (not a terminal): each line is one message, whatever its length, without its "
+      "\"\\n\" (and \"\\r\\n\" in text mode). Text mode: a line that is not valid UTF-8 is not "
+      "sent; nothing after it is sent, the connection closes with 1000 and wsx exits 6. "
+      "-b/--binary: each line is sent as a binary message, bytes as they are (a \"\\r\" is "
+      "kept). --whole: all of stdin is one message (text, or binary with -b). A line or message "
+      "longer than --max-message is not sent either (exit 6). At the end of stdin: wait -w "
+      "seconds, then close with 1000.\n"
+      "\n"
+      "Output: received messages as \"< text\" (binary: \"< [binary N bytes] HEX\") on stdout; "
+      "status, pings and traces on stderr. -r/--raw: stdout carries the payloads alone, each "
+      "followed by \"\\n\", binary written as it is (for jq, grep, files). --json: one JSON "
+      "object per event.\n"
+      "\n"
+      "Exit codes: 0 closed normally (the server's close code was 1000 or 1001, or it answered "
+      "the close we asked for with the same code), 2 usage, 3 connection failed (name, TCP, "
+      "TLS), 4 handshake refused (status and headers on stderr), 5 abnormal close (another "
+      "close code, e.g. 1009 for a message too big, or no closing handshake), 6 input not sent "
+      "(invalid UTF-8 in text mode, a line too long) or another error.\n"
+      "\n"
       "Examples:\n"
       "  wsx connect ws://127.0.0.1:8080/echo\n"
       "  wsx connect -x hello -x world -w 1 wss://example.com/ws\n"
-      "  printf 'a\\nb\\n' | wsx connect --json ws://127.0.0.1:8080/echo");
-  cmd->add_option("url", settings->url, "ws:// or wss:// URL")->required();
+      "  printf 'a\\nb\\n' | wsx connect --json ws://127.0.0.1:8080/echo\n"
+      "  wsx connect -r ws://127.0.0.1:8080/chat | jq .\n"
+      "  wsx connect -b --whole ws://127.0.0.1:8080/echo < image.png");
+  cmd->add_option("URL", settings->url, "the server's URL (see below)")
+      ->type_name("URL")
+      ->required();
 
   const char* handshake = "Handshake";
-  cmd->add_option("-H,--header", settings->headers, "extra request header \"Name: value\"")
+  cmd->add_option("-H,--header", settings->headers,
+                  "extra request header \"Name: value\" (repeatable); a User-Agent given here "
+                  "replaces the default wsx/VERSION")
+      ->type_name("HEADER")
       ->group(handshake)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("-s,--subprotocol", settings->subprotocols, "offer this subprotocol (repeatable)")
+  cmd->add_option("-s,--subprotocol", settings->subprotocols,
+                  "offer this subprotocol (repeatable)")
+      ->type_name("NAME")
       ->group(handshake)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("-o,--origin", settings->origin, "Origin header")->group(handshake);
-  cmd->add_option("--auth", settings->auth, "HTTP Basic authentication user:password")
+  cmd->add_option("-o,--origin", settings->origin, "the Origin header")
+      ->type_name("ORIGIN")
       ->group(handshake);
-  auto* compress = cmd->add_flag("-c,--compress", settings->compress, "offer permessage-deflate")
+  cmd->add_option("--auth", settings->auth, "HTTP Basic authentication, as user:password")
+      ->type_name("CREDENTIALS")
+      ->group(handshake);
+  auto* compress = cmd->add_flag("--compress", settings->compress, "offer permessage-deflate")
                        ->group(handshake);
   cmd->add_flag("--client-no-context-takeover", settings->client_no_context_takeover,
-                "deflate: we reset our compressor after each message")
+                "with --compress: we reset our compressor after each message")
       ->group(handshake)
       ->needs(compress);
   cmd->add_flag("--server-no-context-takeover", settings->server_no_context_takeover,
-                "deflate: ask the server to reset its compressor after each message")
+                "with --compress: ask the server to reset its compressor after each message")
       ->group(handshake)
       ->needs(compress);
   cmd->add_option("--client-max-window-bits", settings->client_max_window_bits,
-                  "deflate: the window our compressor uses at most (8-15)")
+                  "with --compress: the window our compressor uses at most (8-15)")
+      ->type_name("BITS")
       ->group(handshake)
-      ->check(CLI::Range(8, 15))
+      ->check(quiet(CLI::Range(8, 15)))
       ->needs(compress);
   cmd->add_option("--server-max-window-bits", settings->server_max_window_bits,
-                  "deflate: ask the server for at most this window (8-15)")
+                  "with --compress: ask the server for at most this window (8-15)")
+      ->type_name("BITS")
       ->group(handshake)
-      ->check(CLI::Range(8, 15))
+      ->check(quiet(CLI::Range(8, 15)))
       ->needs(compress);
   cmd->add_option("--connect-timeout", settings->connect_timeout,
-                  "seconds for the TCP connection, and again for the handshake")
+                  "for the TCP connection, and again for the handshake (default 10)")
+      ->type_name("SECONDS")
       ->group(handshake)
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+      ->check(quiet(CLI::PositiveNumber));
   cmd->add_option("--max-message", settings->max_message,
-                  "largest message accepted (bytes); larger ones close with 1009")
+                  "largest message either way (default 16 MiB): a larger one received closes "
+                  "with 1009; a longer stdin line is not sent")
+      ->type_name("BYTES")
       ->group(handshake)
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+      ->check(quiet(CLI::PositiveNumber));
 
   const char* tls = "TLS (wss://)";
   cmd->add_flag("-k,--insecure", settings->insecure,
                 "do not verify the server's certificate (testing only)")
       ->group(tls);
   cmd->add_option("--ca", settings->ca_file, "PEM file of CA certificates to trust")
+      ->type_name("FILE")
       ->group(tls)
-      ->check(CLI::ExistingFile);
+      ->check(quiet(CLI::ExistingFile));
   cmd->add_option("--cert", settings->cert_file, "client certificate (PEM)")
+      ->type_name("FILE")
       ->group(tls)
-      ->check(CLI::ExistingFile);
+      ->check(quiet(CLI::ExistingFile));
   cmd->add_option("--key", settings->key_file, "client private key (PEM)")
+      ->type_name("FILE")
       ->group(tls)
-      ->check(CLI::ExistingFile);
+      ->check(quiet(CLI::ExistingFile));
 
-  const char* behaviour = "Behaviour";
+  const char* input = "Input";
   cmd->add_option("-x,--execute", settings->execute,
                   "send this text message once connected (repeatable), wait, then close")
-      ->group(behaviour)
+      ->type_name("TEXT")
+      ->group(input)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("-w,--wait", settings->wait,
-                  "seconds to wait before closing, after -x (default 2) or after the end of stdin "
+                  "wait before closing, after -x (default 2) or after the end of stdin "
                   "(default 0)")
-      ->group(behaviour)
-      ->check(CLI::NonNegativeNumber);
+      ->type_name("SECONDS")
+      ->group(input)
+      ->check(quiet(CLI::NonNegativeNumber));
+  cmd->add_flag("-b,--binary", settings->binary,
+                "send stdin lines (or, with --whole, all of stdin) as binary messages")
+      ->group(input);
+  cmd->add_flag("--whole", settings->whole, "send all of stdin as one message")->group(input);
   cmd->add_flag("--echo", settings->echo,
                 "send every message received back with its type; exit when the server closes")
-      ->group(behaviour);
+      ->group(input);
+  cmd->add_flag("--reconnect", settings->reconnect,
+                "when the connection is lost or cannot be made, try again with backoff (0.5 s "
+                "doubling to 30 s, 10 attempts); stdin waits meanwhile, lines typed are "
+                "refused with a message")
+      ->group(input);
+
+  const char* output = "Output";
+  auto* raw = cmd->add_flag("-r,--raw", settings->raw,
+                            "stdout: each message's payload and \"\\n\", nothing else; binary "
+                            "as it is")
+                  ->group(output);
   cmd->add_flag("--json", settings->json,
                 "one JSON object per event on stdout (open, message, ping, pong, close, error, "
                 "and with --trace frame, handshake)")
-      ->group(behaviour);
+      ->group(output)
+      ->excludes(raw);
   cmd->add_flag("-P,--show-ping-pong", settings->show_ping_pong,
                 "show pings and pongs, sent and received")
-      ->group(behaviour);
+      ->group(output);
   cmd->add_flag("--trace", settings->trace,
-                "show every frame (time, direction, opcode, FIN, RSV, mask, length, first bytes) "
-                "and the handshake headers")
-      ->group(behaviour);
+                "show every frame (time, direction, opcode, FIN, RSV, mask, length, first "
+                "bytes) and the handshake headers")
+      ->group(output);
   cmd->add_flag("--no-color", settings->no_color, "no colours even on a terminal")
-      ->group(behaviour);
+      ->group(output);
 
   return [settings]() -> int {
     try {

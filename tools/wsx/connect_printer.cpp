@@ -115,6 +115,10 @@ void EventPrinter::message(MessageKind kind, std::span<const std::uint8_t> data)
     emit_json(object.str());
     return;
   }
+  if (style_.raw) {
+    console_.out(as_text(data));
+    return;
+  }
   std::string line = style_.color ? std::string(cyan) + "<" + reset + " " : "< ";
   if (kind == MessageKind::text) {
     line += as_text(data);

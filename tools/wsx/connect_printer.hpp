@@ -2,6 +2,7 @@
 // - for people: received messages as "< text", status lines, and on a terminal some colour;
 //   messages go to stdout, status and traces to stderr (unless interactive, where everything
 //   appears above the prompt), so a pipe carries only the messages;
+// - with --raw: as for people, but a message is its payload alone, binary as it is;
 // - with --json: one JSON object per line on stdout for every event (see docs of each call).
 #pragma once
 
@@ -20,6 +21,7 @@ struct PrinterStyle {
   bool json = false;
   bool color = false;        // ANSI colours (a terminal, and NO_COLOR unset)
   bool interactive = false;  // status lines go to stdout, above the prompt
+  bool raw = false;          // messages: the payload alone (binary as it is), then "\n"
 };
 
 class EventPrinter {

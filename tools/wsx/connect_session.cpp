@@ -4,6 +4,7 @@
 
 #include <strings.h>
 #include <csignal>
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "wsx/client.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/signal_watcher.hpp"
+#include "wsx/proto/utf8.hpp"
 
 namespace wsx::tool {
 namespace {
@@ -86,6 +88,10 @@ ClientOptions client_options(const ConnectSettings& settings) {
   options.connect_timeout = to_millis(settings.connect_timeout);
   options.handshake_timeout = to_millis(settings.connect_timeout);
   options.websocket.max_message_size = settings.max_message;
+  // Room for a whole stdin line of --max-message on top of what waits: a line is never dropped
+  // for want of buffer (stdin pauses while the server is behind).
+  options.websocket.max_backpressure =
+      std::max<std::size_t>(options.websocket.max_backpressure, 2 * settings.max_message + 65536);
   return options;
 }
 
@@ -151,6 +157,7 @@ class Runner final : public proto::FrameObserver {
   static PrinterStyle style(const ConnectSettings& settings, Mode mode) {
     PrinterStyle style;
     style.json = settings.json;
+    style.raw = settings.raw;
     style.interactive = mode == Mode::interactive;
     const char* term = std::getenv("TERM");
     style.color = !settings.json && !settings.no_color && ::isatty(STDOUT_FILENO) &&
@@ -210,15 +217,59 @@ class Runner final : public proto::FrameObserver {
         reader_->start();
         return;
       case Mode::pipe:
-        reader_ = std::make_unique<StdinReader>(
-            loop_,
-            StdinReader::Handlers{
-                .line = [this](std::string_view line) { send(MessageKind::text, as_bytes(line)); },
-                .end = [this] { wait_then_close(settings_.wait.value_or(0)); },
-            });
-        reader_->start();
+        start_pipe();
         return;
     }
+  }
+
+  void start_pipe() {
+    if (reader_) {  // reconnected: carry on where stdin was
+      reader_->resume();
+      return;
+    }
+    StdinReader::Framing framing;
+    framing.whole = settings_.whole;
+    framing.strip_cr = !settings_.binary;
+    framing.limit = settings_.max_message;
+    reader_ = std::make_unique<StdinReader>(
+        loop_,
+        StdinReader::Handlers{
+            .line = [this](std::string_view line) { on_stdin_line(line); },
+            .end = [this] { wait_then_close(settings_.wait.value_or(0)); },
+            .too_long =
+                [this] {
+                  refuse_input((settings_.whole ? std::string("stdin")
+                                                : "stdin line " + std::to_string(lines_ + 1)) +
+                               " is longer than --max-message (" +
+                               std::to_string(settings_.max_message) + " bytes)");
+                },
+        },
+        framing);
+    reader_->start();
+  }
+
+  void on_stdin_line(std::string_view line) {
+    ++lines_;
+    if (settings_.binary) {
+      send(MessageKind::binary, as_bytes(line));
+      return;
+    }
+    if (!proto::is_valid_utf8(reinterpret_cast<const std::uint8_t*>(line.data()), line.size())) {
+      refuse_input((settings_.whole ? std::string("stdin")
+                                    : "stdin line " + std::to_string(lines_)) +
+                   " is not valid UTF-8, which a text message must be (-b sends binary)");
+      return;
+    }
+    send(MessageKind::text, as_bytes(line));
+  }
+
+  // Input that cannot be sent as it is stops the input: what follows is not sent either (a
+  // conversation with a hole in it is worse than one cut short), and the exit code says so.
+  void refuse_input(const std::string& why) {
+    input_refused_ = true;
+    if (reader_) reader_->stop();
+    printer_.problem("wsx connect: " + why + ": not sent, nor anything after it");
+    start_close(1000, {});
   }
 
   void wait_then_close(double seconds) {
@@ -239,7 +290,12 @@ class Runner final : public proto::FrameObserver {
         if (reader_) reader_->pause();  // resumed by the drain callback
         return;
       case SendStatus::dropped:
-        printer_.problem("not sent: too much data is waiting for the server");
+        if (mode_ == Mode::pipe) {
+          refuse_input("stdin line " + std::to_string(lines_) +
+                       " could not be queued: too much data is waiting for the server");
+        } else {
+          printer_.problem("not sent: too much data is waiting for the server");
+        }
         return;
       case SendStatus::closed:
         printer_.problem("not sent: the connection is closing");
@@ -253,6 +309,13 @@ class Runner final : public proto::FrameObserver {
   void on_prompt_line(std::optional<std::string> line) {
     if (!line) {
       start_close(1000, {});  // Ctrl-D
+      return;
+    }
+    if (!proto::is_valid_utf8(*line)) {
+      // The terminal sent bytes that are not UTF-8 (shown as U+FFFD): sending them would break
+      // the text message, and replacing them would alter it.
+      printer_.problem(
+          "not sent: the line is not valid UTF-8 (is the terminal's encoding UTF-8?)");
       return;
     }
     PromptAction action = parse_prompt_line(*line);
@@ -300,7 +363,10 @@ class Runner final : public proto::FrameObserver {
                        ": use 1000-1003, 1007-1014 or 3000-4999, a reason of at most 123 bytes");
       return;
     }
-    if (status == SendStatus::success || status == SendStatus::backpressure) we_closed_ = true;
+    if (status == SendStatus::success || status == SendStatus::backpressure) {
+      we_closed_ = true;
+      our_close_code_ = code;
+    }
   }
 
   void on_close(const CloseInfo& info) {
@@ -334,8 +400,14 @@ class Runner final : public proto::FrameObserver {
       return error_ && error_->kind == ClientErrorKind::handshake_refused ? exit_handshake_refused
                                                                           : exit_connect_failed;
     }
-    if (closed_ && clean_ && (normal_close_code(close_code_) || we_closed_)) return exit_ok;
-    return exit_abnormal_close;
+    // What the peer's close frame said decides, whoever closed first: a server that closes with
+    // 1009 while our own close is on its way still rejected what we sent. Our own close only
+    // counts when the peer answered it with the same code (a /close 4001 we asked for).
+    if (!closed_ || !clean_) return exit_abnormal_close;
+    const bool normal =
+        normal_close_code(close_code_) || (we_closed_ && close_code_ == our_close_code_);
+    if (!normal) return exit_abnormal_close;
+    return input_refused_ ? exit_runtime_error : exit_ok;
   }
 
   const ConnectSettings& settings_;
@@ -352,10 +424,13 @@ class Runner final : public proto::FrameObserver {
   bool closed_ = false;
   bool clean_ = false;
   bool we_closed_ = false;
+  std::uint16_t our_close_code_ = 1000;
   std::uint16_t close_code_ = 1006;
   std::string close_reason_;
   std::optional<ClientError> error_;
   int signals_seen_ = 0;
+  std::size_t lines_ = 0;  // stdin lines read
+  bool input_refused_ = false;
 };
 
 }  // namespace

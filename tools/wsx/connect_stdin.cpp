@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <memory>
@@ -14,8 +15,8 @@ constexpr std::size_t read_chunk_size = 64 * 1024;
 
 }  // namespace
 
-StdinReader::StdinReader(io::EventLoop& loop, Handlers handlers)
-    : loop_(loop), handlers_(std::move(handlers)) {}
+StdinReader::StdinReader(io::EventLoop& loop, Handlers handlers, Framing framing)
+    : loop_(loop), handlers_(std::move(handlers)), framing_(framing) {}
 
 StdinReader::StdinReader(io::EventLoop& loop, std::function<void()> readable)
     : loop_(loop), readable_(std::move(readable)) {}
@@ -98,23 +99,37 @@ void StdinReader::read_chunk() {
 void StdinReader::process() {
   const std::shared_ptr<bool> alive = alive_;
   std::size_t start = 0;
+  std::size_t searched = 0;  // bytes of the partial line left that hold no newline
   while (!paused_ && !stopped_) {
-    const std::size_t newline = input_.find('\n', start);
+    const std::size_t newline = framing_.whole
+                                    ? std::string::npos
+                                    : input_.find('\n', std::max(start, scanned_));
+    const std::size_t length = (newline == std::string::npos ? input_.size() : newline) - start;
+    if (length > framing_.limit) {
+      stop();
+      input_.clear();
+      if (handlers_.too_long) handlers_.too_long();
+      return;
+    }
     std::string line;
     if (newline != std::string::npos) {
       line = input_.substr(start, newline - start);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (framing_.strip_cr && !line.empty() && line.back() == '\r') line.pop_back();
       start = newline + 1;
-    } else if (input_.size() - start >= max_line || (end_of_input_ && start < input_.size())) {
-      line = input_.substr(start, max_line);  // a piece of a long line, or the last line
-      start += line.size();
+    } else if (end_of_input_ && (start < input_.size() || (framing_.whole && !whole_sent_))) {
+      line = input_.substr(start);  // the last line, without a newline, or all of stdin
+      start = input_.size();
+      whole_sent_ = true;
     } else {
+      searched = input_.size() - start;  // all of the partial line was searched
       break;
     }
     handlers_.line(line);
     if (!*alive) return;
   }
   input_.erase(0, start);
+  // A long line arrives in many chunks: each is searched once, not the whole line again.
+  scanned_ = searched;
   if (end_of_input_ && input_.empty() && !stopped_ && !paused_) {
     stop();
     if (handlers_.end) handlers_.end();

@@ -1,30 +1,116 @@
 // wsx — connect to, serve and load-test WebSockets.
 #include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "commands.hpp"
+#include "help_format.hpp"
+
+namespace {
+
+// Levenshtein distance, for "did you mean" (names are a few letters: the quadratic cost is nil).
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// "unknown subcommand 'conect'; did you mean 'connect'?" — CLI11 alone would only say that an
+// argument was not expected.
+int unknown_subcommand(std::string_view name, const std::vector<std::string>& known) {
+  std::string best;
+  std::size_t best_distance = 3;  // more than 2 edits away is not a typo
+  for (const std::string& candidate : known) {
+    const std::size_t distance = candidate.starts_with(name) ? 0 : edit_distance(name, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  std::string message = "wsx: unknown subcommand '" + std::string(name) + "'";
+  if (!best.empty()) {
+    message += "; did you mean '" + best + "'?";
+  } else {
+    message += " (subcommands:";
+    for (const std::string& candidate : known) message += " " + candidate;
+    message += ")";
+  }
+  std::fprintf(stderr, "%s\nRun 'wsx --help' for more information.\n", message.c_str());
+  return wsx::tool::exit_usage;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"wsx — a WebSocket toolkit: connect (interactive client), serve, bench"};
+  // The name is given so that usage lines say "wsx", not the path the binary was run by.
+  CLI::App app{
+      "wsx — a WebSocket toolkit: connect (interactive client and pipe), serve (a ready "
+      "server), bench (load test of an echo endpoint)",
+      "wsx"};
+  app.formatter(std::make_shared<wsx::tool::HelpFormatter>());  // inherited by subcommands
+  app.set_version_flag("--version", "wsx " WSX_VERSION, "print the version and exit");
+  app.set_help_flag("-h,--help", "print this help and exit");
   app.require_subcommand(1);
   app.footer(
-      "Exit codes: 0 normal close, 2 usage, 3 connection failed (serve: cannot listen, e.g.\n"
-      "address in use), 4 handshake refused, 5 abnormal close, 6 other errors.");
+      "Run 'wsx help SUBCOMMAND' (or 'wsx SUBCOMMAND --help') for the options of each.\n"
+      "Exit codes: 0 success, 2 usage, 3 connection failed (serve: cannot listen, e.g. address "
+      "in use), 4 handshake refused, 5 abnormal close, 6 other errors; each subcommand's help "
+      "says which it uses.");
   // Each add_*_command registers the subcommand of that name.
-  const std::vector<std::pair<std::string, wsx::tool::Command>> commands = {
+  std::vector<std::pair<std::string, wsx::tool::Command>> commands = {
       {"connect", wsx::tool::add_connect_command(app)},
       {"serve", wsx::tool::add_serve_command(app)},
       {"bench", wsx::tool::add_bench_command(app)},
   };
+  std::string help_topic;
+  CLI::App* help = app.add_subcommand("help", "show the help of wsx, or of one subcommand");
+  help->add_option("subcommand", help_topic, "connect, serve or bench")->type_name("SUBCOMMAND");
+  std::vector<std::string> known;
+  for (const auto& [name, run] : commands) known.push_back(name);
+  known.emplace_back("help");
+
+  if (argc >= 2 && argv[1][0] != '-' &&
+      std::find(known.begin(), known.end(), argv[1]) == known.end()) {
+    return unknown_subcommand(argv[1], known);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (argc < 2 && dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+      std::cerr << app.help();  // plain `wsx`: what it can do, not a terse error
+      return wsx::tool::exit_usage;
+    }
     const int code = app.exit(e);
     return code == 0 ? wsx::tool::exit_ok : wsx::tool::exit_usage;
   }
   const std::string chosen = app.get_subcommands().front()->get_name();
+  if (chosen == "help") {
+    if (help_topic.empty()) {
+      std::cout << app.help();
+      return wsx::tool::exit_ok;
+    }
+    if (std::find(known.begin(), known.end(), help_topic) == known.end()) {
+      return unknown_subcommand(help_topic, known);
+    }
+    std::cout << app.get_subcommand(help_topic)->help("wsx");
+    return wsx::tool::exit_ok;
+  }
   for (const auto& [name, run] : commands) {
     if (name == chosen) return run();
   }

@@ -13,6 +13,7 @@
 
 #include "commands.hpp"
 #include "frame_trace.hpp"
+#include "help_format.hpp"
 #include "serve_access_log.hpp"
 #include "serve_error_log.hpp"
 #include "serve_listen_address.hpp"
@@ -265,11 +266,19 @@ Command add_serve_command(CLI::App& app) {
       "serve",
       "Serve /echo (echo with opcode), /chat and /chat/ROOM (broadcast to the room) and a web "
       "console at / (default: 127.0.0.1:8080). SIGINT/SIGTERM: close 1001 to all, exit 0. "
-      "Exit 3 when an address cannot be listened on (already in use, not local). Browser pages "
-      "of other origins get 403 unless allowed.");
+      "Browser pages of other origins get 403 unless allowed.");
+  command->footer(
+      "Exit codes: 0 stopped by SIGINT/SIGTERM, 2 usage (a bad --listen, --static, "
+      "--allow-origin or --cert/--key), 3 an address cannot be listened on (already in use, "
+      "not local), 6 other errors (TLS files that do not load).\n"
+      "Examples:\n"
+      "  wsx serve --listen 9000\n"
+      "  wsx serve --listen 0.0.0.0:8443 --cert c.pem --key k.pem --static ./public\n"
+      "  wsx serve --allow-origin https://app.example");
   command
       ->add_option("--listen", args->listen,
-                   "HOST:PORT or [IPv6]:PORT (repeatable; port 0 picks one)")
+                   "HOST:PORT, [IPv6]:PORT, or PORT alone for 127.0.0.1:PORT (repeatable; port 0 "
+                   "picks one)")
       ->type_name("ADDR");
   command
       ->add_option("--static", args->static_dir,
@@ -292,20 +301,20 @@ Command add_serve_command(CLI::App& app) {
                  "their visitors' connections)")
       ->excludes(allow_origin);
   command
-      ->add_option("--max-message", args->max_message, "Largest message; bigger closes with 1009")
+      ->add_option("--max-message", args->max_message,
+                   "Largest message; bigger closes with 1009 (default 16 MiB)")
       ->type_name("BYTES")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40))
-      ->capture_default_str();
+      ->check(quiet(CLI::Range(std::size_t{1}, std::size_t{1} << 40)));
   command->add_flag("--compress", args->compress, "Accept permessage-deflate");
-  command->add_option("--threads", args->threads, "Server threads (0: one per core)")
-      ->check(CLI::Range(0u, 1024u))
-      ->capture_default_str();
+  command->add_option("-t,--threads", args->threads, "Server threads (0: one per core; default 1)")
+      ->type_name("N")
+      ->check(quiet(CLI::Range(0u, 1024u)));
   command
       ->add_option("--idle-timeout", args->idle_timeout,
-                   "Ping a silent peer after SECONDS, close 1001 if it stays silent (0: never)")
+                   "Ping a silent peer after SECONDS, close 1001 if it stays silent (0: never; "
+                   "default 120)")
       ->type_name("SECONDS")
-      ->check(CLI::Range(0.0, 1e6))
-      ->capture_default_str();
+      ->check(quiet(CLI::Range(0.0, 1e6)));
   command->add_flag("-q,--quiet", args->quiet, "No access lines");
   command->add_flag("--trace", args->trace,
                     "Print every WebSocket frame, both ways, with the peer's address");

@@ -12,7 +12,10 @@ std::string ListenAddress::authority() const {
 std::optional<ListenAddress> parse_listen_address(std::string_view text) {
   ListenAddress address;
   std::string_view port_text;
-  if (text.starts_with('[')) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos) {
+    address.host = "127.0.0.1";  // a port alone: loopback, as the default address is
+    port_text = text;
+  } else if (text.starts_with('[')) {
     const std::size_t close = text.find(']');
     if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
       return std::nullopt;

@@ -1,4 +1,5 @@
-// `--listen HOST:PORT` for `wsx serve`: "127.0.0.1:8080", "[::1]:8080", "localhost:0".
+// `--listen HOST:PORT` for `wsx serve`: "127.0.0.1:8080", "[::1]:8080", "localhost:0", or a
+// port alone, "9000", which means 127.0.0.1:9000 (loopback unless a host is named).
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,7 @@ struct ListenAddress {
   std::string authority() const;
 };
 
-// Nullopt when the text is not HOST:PORT with a port 0-65535 (an IPv6 host needs brackets).
+// Nullopt when the text is not HOST:PORT or PORT with a port 0-65535 (an IPv6 host needs brackets).
 std::optional<ListenAddress> parse_listen_address(std::string_view text);
 
 }  // namespace wsx::tool
