@@ -10,7 +10,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <csignal>
 #include <deque>
+#include <mutex>
 #include <memory>
 #include <set>
 #include <string>
@@ -22,6 +24,7 @@
 #include "help_format.hpp"
 #include "wsx/client.hpp"
 #include "wsx/io/event_loop.hpp"
+#include "wsx/io/signal_watcher.hpp"
 
 namespace wsx::tool {
 namespace {
@@ -118,6 +121,7 @@ class BenchThread {
     });
     loop_.run_after(until_deadline + drain_grace + close_grace, [this] { loop_.stop(); });
     loop_.run();
+    if (stopped_early_) return;
     for (auto& connection : connections_) {
       if (!connection->finished) stats_.error("connection still open at the end");
     }
@@ -125,6 +129,21 @@ class BenchThread {
 
   io::EventLoop& loop() { return loop_; }
   const ThreadStats& stats() const { return stats_; }
+
+  // Called (on this thread) when the run must end before its time: stop sending and close
+  // every connection now; echoes still in flight are not waited for.
+  void stop_now() {
+    stopped_early_ = true;
+    sending_ = false;
+    for (auto& connection : connections_) connection->client->close(1000, "bench stopped");
+  }
+  // The last resort (a second Ctrl-C): leave the loop whatever is still open.
+  void leave() {
+    stopped_early_ = true;
+    loop_.stop();
+  }
+  // How this thread reports a failure that ends the whole run (set before run()).
+  void on_abort(std::function<void(std::string)> abort) { abort_ = std::move(abort); }
 
  private:
   struct Connection {
@@ -169,13 +188,21 @@ class BenchThread {
     handlers.message = [this, &connection](WebSocket& ws, Message message) {
       const Clock::time_point now = Clock::now();
       if (connection.sent.empty()) {
-        stats_.error("a message nobody sent");
+        not_an_echo("a message came before anything was sent, or one more than was sent");
         return;
       }
       stats_.latency.record(now - connection.sent.front());
       connection.sent.pop_front();
-      if (message.data.size() != payload_.size() || message.kind != kind()) {
-        stats_.error("echo differs from the message sent");
+      if (message.kind != kind()) {
+        not_an_echo(std::string("a ") + (message.kind == MessageKind::text ? "text" : "binary") +
+                    " message came back for a " + (args_.binary ? "binary" : "text") + " one");
+        return;
+      }
+      if (message.text() != payload_) {
+        not_an_echo("a message of " + std::to_string(message.data.size()) +
+                    " bytes came back for one of " + std::to_string(payload_.size()) +
+                    (message.data.size() == payload_.size() ? " with other bytes" : ""));
+        return;
       }
       ++stats_.messages;
       stats_.bytes += message.data.size();
@@ -202,8 +229,15 @@ class BenchThread {
     return handlers;
   }
 
+  void not_an_echo(const std::string& what) {
+    stats_.error("not an echo: " + what);
+    if (abort_) abort_("not an echo endpoint: " + what);
+  }
+
   const BenchArguments& args_;
   const std::string& payload_;
+  std::function<void(std::string)> abort_;
+  bool stopped_early_ = false;
   const Clock::time_point deadline_;
   std::atomic<std::uint64_t>& progress_;
   io::EventLoop loop_;
@@ -256,6 +290,26 @@ int exit_code(const BenchReport& report, const std::vector<std::unique_ptr<Bench
   return exit_connect_failed;
 }
 
+// Why a run failed, for people: the abort reason, or what the errors say.
+std::string failure_reason(const BenchReport& report, const std::string& abort_reason,
+                           double duration) {
+  if (!abort_reason.empty()) return abort_reason;
+  if (report.opened == 0) {
+    std::string reason = "no connection opened";
+    if (!report.error_messages.empty()) reason += ": " + report.error_messages.front();
+    return reason;
+  }
+  if (report.messages == 0) {
+    char text[128];
+    std::snprintf(text, sizeof text, "no echo came back in %.2f s: is %s an echo endpoint?",
+                  duration, report.url.c_str());
+    std::string reason = text;
+    if (!report.error_messages.empty()) reason += " (" + report.error_messages.front() + ")";
+    return reason;
+  }
+  return {};
+}
+
 int bench(const BenchArguments& args) {
   const std::string payload = make_payload(args.size, args.binary);
   const unsigned thread_count =
@@ -278,6 +332,35 @@ int bench(const BenchArguments& args) {
     return exit_usage;
   }
 
+  // Ending early, from any thread: the first reason wins, every thread stops at once.
+  std::mutex abort_mutex;
+  std::string abort_reason;
+  auto stop_all = [&threads] {
+    for (auto& thread : threads) thread->loop().post([t = thread.get()] { t->stop_now(); });
+  };
+  for (auto& thread : threads) {
+    thread->on_abort([&](std::string reason) {
+      const std::lock_guard lock(abort_mutex);
+      if (!abort_reason.empty()) return;
+      abort_reason = std::move(reason);
+      stop_all();
+    });
+  }
+  // Ctrl-C (or SIGTERM): stop and report what ran so far; a second one leaves at once. Made
+  // before the other threads start, so that they inherit the blocked signals.
+  std::atomic<bool> interrupted{false};
+  Clock::time_point interrupted_at{};
+  int signals_seen = 0;
+  io::SignalWatcher signals(threads.front()->loop(), {SIGINT, SIGTERM}, [&](int) {
+    if (++signals_seen == 1) {
+      interrupted = true;
+      interrupted_at = Clock::now();
+      stop_all();
+    } else {
+      for (auto& thread : threads) thread->loop().post([t = thread.get()] { t->leave(); });
+    }
+  });
+
   // A live line on a terminal only: on a pipe the output is the result alone.
   const bool live = ::isatty(STDOUT_FILENO) == 1 && !args.json;
   if (live) {
@@ -299,9 +382,26 @@ int bench(const BenchArguments& args) {
   if (live) std::printf("\r\033[K");
 
   const BenchReport report = merge(args, threads, start);
-  const std::string text = args.json ? format_json(report) : format_table(report);
-  std::fwrite(text.data(), 1, text.size(), stdout);
+  const double ran = std::chrono::duration<double>(
+                         (interrupted ? interrupted_at : std::min(Clock::now(), deadline)) - start)
+                         .count();
+  const std::string reason = failure_reason(report, abort_reason, ran);
+  if (args.json) {
+    std::string text = format_json(report);
+    // Two more fields, so scripts see why a run ended early.
+    text.insert(text.size() - 2, std::string(",\"interrupted\":") +
+                                     (interrupted ? "true" : "false") +
+                                     ",\"failure\":" + json_quote(reason));
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  } else if (!reason.empty()) {
+    std::fprintf(stderr, "wsx bench: %s\n", reason.c_str());  // not a table of zeros
+  } else {
+    std::string text = format_table(report);
+    if (interrupted) text += "  (interrupted after " + std::to_string(ran).substr(0, 4) + " s)\n";
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  }
   std::fflush(stdout);
+  if (!reason.empty() && report.opened > 0) return exit_runtime_error;
   return exit_code(report, threads);
 }
 

@@ -15,7 +15,9 @@ double microseconds(std::chrono::nanoseconds value) {
   return static_cast<double>(value.count()) / 1000.0;
 }
 
-std::string json_string(const std::string& text) {
+}  // namespace
+
+std::string json_quote(const std::string& text) {
   std::string out = "\"";
   for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
@@ -32,8 +34,6 @@ std::string json_string(const std::string& text) {
   }
   return out + "\"";
 }
-
-}  // namespace
 
 double BenchReport::messages_per_second() const {
   return elapsed_seconds > 0 ? static_cast<double>(messages) / elapsed_seconds : 0;
@@ -77,7 +77,7 @@ std::string format_table(const BenchReport& report) {
 
 std::string format_json(const BenchReport& report) {
   std::string out = "{";
-  out += "\"url\":" + json_string(report.url);
+  out += "\"url\":" + json_quote(report.url);
   out += ",\"connections\":" + std::to_string(report.connections);
   out += ",\"opened\":" + std::to_string(report.opened);
   out += ",\"size\":" + std::to_string(report.message_size);
@@ -98,7 +98,7 @@ std::string format_json(const BenchReport& report) {
   out += ",\"errors\":" + std::to_string(report.errors);
   out += ",\"error_messages\":[";
   for (std::size_t i = 0; i < report.error_messages.size(); ++i) {
-    out += (i > 0 ? "," : "") + json_string(report.error_messages[i]);
+    out += (i > 0 ? "," : "") + json_quote(report.error_messages[i]);
   }
   out += "],\"close_codes\":{";
   bool first = true;

@@ -33,5 +33,7 @@ struct BenchReport {
 
 std::string format_table(const BenchReport& report);
 std::string format_json(const BenchReport& report);
+// A JSON string literal.
+std::string json_quote(const std::string& text);
 
 }  // namespace wsx::tool
