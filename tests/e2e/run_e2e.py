@@ -403,7 +403,7 @@ def trace_shows_frames_and_handshake(h):
 def trace_compressed_frames_and_ping(h):
     port = h.echo(compress=True)
     text = "compress me " * 50
-    r = h.connect("--trace", "-c", "--server-no-context-takeover", "-x", text, "-w", "0.5",
+    r = h.connect("--trace", "--compress", "--server-no-context-takeover", "-x", text, "-w", "0.5",
                   "ws://127.0.0.1:%d/" % port)
     check(r.returncode == EXIT_OK, "exit 0", r.show)
     check("< Sec-WebSocket-Extensions: permessage-deflate" in r.err, "negotiated", r.show)
@@ -540,7 +540,7 @@ def wss_with_ca_and_insecure(h):
 @case
 def handshake_options_reach_the_server(h):
     port = h.py_peer("--subprotocols", "chat.v2", "--deflate", "on")
-    r = h.connect("--json", "-s", "wsx.unknown", "-s", "chat.v2", "-c", "-o", "https://me.example",
+    r = h.connect("--json", "-s", "wsx.unknown", "-s", "chat.v2", "--compress", "-o", "https://me.example",
                   "-H", "X-Custom:  spaced value ", "--auth", "user:pa:ss",
                   "-x", "!header X-Custom", "-x", "!header Authorization", "-x", "!header Origin",
                   "-x", "!header Sec-WebSocket-Protocol", "-w", "1", "ws://127.0.0.1:%d/" % port)
@@ -559,7 +559,7 @@ def handshake_options_reach_the_server(h):
 def interop_python_server(h):
     port = h.py_peer("--deflate", "on")
     # -w: websockets sends nothing after it has read our close, so give the echoes time.
-    r = h.connect("-c", "--client-max-window-bits", "12", "-w", "1", "ws://127.0.0.1:%d/" % port,
+    r = h.connect("--compress", "--client-max-window-bits", "12", "-w", "1", "ws://127.0.0.1:%d/" % port,
                   stdin=("x" * 70000 + "\nsmall\n").encode())
     check(r.returncode == EXIT_OK, "exit 0", r.show[:3000])
     check(r.out.splitlines() == ["< " + "x" * 70000, "< small"], "echoes", r.show[:3000])
@@ -568,7 +568,7 @@ def interop_python_server(h):
 @case
 def interop_node_server(h):
     port = h.node_peer("--subprotocols", "chat.v2", "--deflate", "on")
-    r = h.connect("--json", "-c", "-s", "chat.v2", "-x", "node?", "-x", "!ping from-node",
+    r = h.connect("--json", "--compress", "-s", "chat.v2", "-x", "node?", "-x", "!ping from-node",
                   "-w", "2", "ws://127.0.0.1:%d/" % port)
     check(r.returncode == EXIT_OK, "exit 0", r.show)
     events = json_events(r)
@@ -597,16 +597,21 @@ def usage_errors_exit_2(h):
 class Terminal:
     """`wsx connect ARGS` on a pseudo-terminal, as a person at a terminal would run it."""
 
-    def __init__(self, h, *args):
+    def __init__(self, h, *args, lang=None):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             os.environ["TERM"] = "xterm"
             os.environ["NO_COLOR"] = "1"
+            if lang is not None:
+                os.environ.pop("LC_ALL", None)
+                os.environ.pop("LC_CTYPE", None)
+                os.environ["LANG"] = lang
             os.execv(h.wsx, [h.wsx, "connect", *args])
         self.output = b""
+        self.everything = b""  # all the output so far, for checks on the whole screen
 
     def type(self, text):
-        os.write(self.fd, text.encode())
+        os.write(self.fd, text if isinstance(text, bytes) else text.encode())
 
     def expect(self, text, timeout=10):
         """Waits until `text` appears in the output after the last expected text."""
@@ -615,9 +620,11 @@ class Terminal:
             ready, _, _ = select.select([self.fd], [], [], max(0, deadline - time.monotonic()))
             check(ready, "the terminal never showed %r" % text, self.shown())
             try:
-                self.output += os.read(self.fd, 4096)
+                chunk = os.read(self.fd, 4096)
             except OSError:
                 break
+            self.output += chunk
+            self.everything += chunk
         check(text.encode() in self.output, "the terminal shows %r" % text, self.shown())
         rest = self.output[self.output.index(text.encode()) + len(text.encode()):]
         self.output = rest
@@ -703,6 +710,173 @@ def interactive_help_history_and_quit(h):
         check(term.exit_status() == EXIT_OK, "exit 0 after /quit", term.shown())
     finally:
         term.close()
+
+
+@case
+def interactive_utf8_is_sent_exactly(h):
+    # Non-ASCII typed at the prompt reaches the server byte for byte, in a UTF-8 locale and in
+    # the C locale (the terminal's bytes are UTF-8 either way); bytes that are not UTF-8 are
+    # refused with a message, not sent altered.
+    port = h.echo()
+    typed = "héllo 日本 ✓ Ωmega 🙂"
+    for lang in ("C.UTF-8", "C"):
+        term = Terminal(h, "ws://127.0.0.1:%d/" % port, lang=lang)
+        try:
+            term.expect("/help for commands")
+            term.type(typed + "\r")
+            term.expect("< " + typed)
+            term.type("caf\xe9 in latin-1\r".encode("latin-1"))
+            term.expect("not sent: the line is not valid UTF-8")
+            term.type("/quit\r")
+            term.expect("Disconnected (code 1000")
+            check(term.exit_status() == EXIT_OK, "exit 0 (LANG=%s)" % lang, term.shown())
+            check(b"< caf" not in term.everything, "the Latin-1 line was not sent (LANG=%s)" % lang,
+                  term.everything)
+        finally:
+            term.close()
+    # The same bytes through a pipe, for comparison: the server got exactly what was typed.
+    r = h.connect("-r", "ws://127.0.0.1:%d/" % port, stdin=(typed + "\n").encode())
+    check(r.stdout == (typed + "\n").encode(), "pipe: the same bytes", r.show)
+
+
+@case
+def interactive_lines_are_shown_once_and_up_recalls(h):
+    # Each typed line appears once (it used to be drawn twice from the second line on), and the
+    # Up key on an empty line recalls the last line without printing "^[[A".
+    port = h.echo()
+    term = Terminal(h, "ws://127.0.0.1:%d/" % port)
+    try:
+        term.expect("/help for commands")
+        for line in ("first line", "second line", "third line"):
+            term.type(line + "\r")
+            term.expect("< " + line)
+        for line in ("first line", "second line", "third line"):
+            check(term.everything.count(("> " + line).encode()) == 1,
+                  "%r is shown once" % line, term.everything)
+        term.type("\x1b[A")
+        term.expect("> third line")
+        term.type("\x1b[A\x1b[A\x1b[B")  # up twice more, down once: the second line
+        term.expect("> second line")
+        term.type("\r")
+        term.expect("< second line")
+        check(b"^[" not in term.everything and b"[A" not in term.everything,
+              "no escape sequence is printed", term.everything)
+        term.type("abc\x1b[D\x1b[DX\x01>\x05<\r")  # left, left, X, Home, >, End, <
+        term.expect("< >aXbc<")
+        term.type("\x04")
+        term.expect("Disconnected (code 1000")
+        check(term.exit_status() == EXIT_OK, "exit 0 after Ctrl-D", term.shown())
+    finally:
+        term.close()
+
+
+@case
+def pipe_exit_code_follows_the_servers_close(h):
+    # The server closes with 1009 (message too big) while our close (end of stdin) is on its
+    # way: whichever crosses first, the exit code is 5. Many runs, to show there is no race.
+    port = h.serve("--max-message", "10", "-q")
+    url = "ws://127.0.0.1:%d/echo" % port
+    for run in range(20):
+        r = h.connect(url, stdin=b"this message is longer than ten bytes\n")
+        check(r.returncode == EXIT_ABNORMAL, "run %d: exit 5 after a 1009 close" % run, r.show)
+        check("1009" in r.err, "run %d: the code is printed" % run, r.show)
+    r = h.connect("-w", "0.5", url, stdin=b"this message is longer than ten bytes\n")
+    check(r.returncode == EXIT_ABNORMAL, "with -w: exit 5 too", r.show)
+    r = h.connect(url, stdin=b"short\n")
+    check(r.returncode == EXIT_OK and r.out == "< short\n", "a short message: exit 0", r.show)
+
+
+@case
+def pipe_refuses_invalid_utf8_and_never_splits(h):
+    port = h.echo()
+    url = "ws://127.0.0.1:%d/" % port
+    # Text mode: the line that is not UTF-8 is not sent, nor anything after it; exit 6.
+    r = h.connect(url, stdin=b"fine\nbad \xff\xfe bytes\nafter\n")
+    check(r.returncode == 6, "exit 6 for refused input", r.show)
+    check(r.out == "< fine\n", "only the line before was sent", r.show)
+    check("stdin line 2 is not valid UTF-8" in r.err, "the line is named", r.show)
+    # A line over 1 MiB is one message, not several.
+    big = "y" * (3 * 1024 * 1024 + 17)
+    r = h.connect("-r", url, stdin=(big + "\nsmall\n").encode())
+    check(r.returncode == EXIT_OK, "exit 0", r.show[:2000])
+    check(r.out.split("\n") == [big, "small", ""], "two messages, whole", r.show[:2000])
+    # Longer than --max-message: refused, not split.
+    r = h.connect("--max-message", "1000", url, stdin=b"ok\n" + b"z" * 1001 + b"\nnext\n")
+    check(r.returncode == 6 and r.out == "< ok\n", "the long line is not sent: exit 6", r.show)
+    check("stdin line 2 is longer than --max-message (1000 bytes)" in r.err, "why", r.show)
+
+
+@case
+def pipe_raw_and_binary_modes(h):
+    port = h.echo()
+    url = "ws://127.0.0.1:%d/" % port
+    # -r: payloads alone, for jq.
+    r = h.connect("-r", url, stdin=b'{"a": 1}\n{"b": [2]}\n')
+    check(r.returncode == EXIT_OK and r.stdout == b'{"a": 1}\n{"b": [2]}\n', "raw text", r.show)
+    if shutil.which("jq"):
+        jq = subprocess.run(["jq", "-c", "."], input=r.stdout, capture_output=True, timeout=10)
+        check(jq.returncode == 0 and jq.stdout == b'{"a":1}\n{"b":[2]}\n', "jq reads it",
+              jq.stdout, jq.stderr)
+    # -b: each line a binary message, bytes as they are (invalid UTF-8 and a "\r" kept).
+    r = h.connect("-r", "-b", url, stdin=b"\x00\x01\xff\r\nsecond\n")
+    check(r.returncode == EXIT_OK and r.stdout == b"\x00\x01\xff\r\nsecond\n", "raw binary lines",
+          r.show)
+    r = h.connect("-b", url, stdin=b"\x00\xff\n")
+    check(r.out == "< [binary 2 bytes] 00ff\n", "without -r: binary in hex, as before", r.show)
+    # --whole -b: all of stdin is one binary message, newlines included.
+    data = bytes(range(256)) * 3 + b"\n\nend"
+    r = h.connect("-r", "-b", "--whole", url, stdin=data)
+    check(r.returncode == EXIT_OK and r.stdout == data + b"\n", "one binary message", r.show)
+    r = h.connect("--json", "--whole", url, stdin=b"line one\nline two\n")
+    messages = [e for e in json_events(r) if e["event"] == "message"]
+    check(len(messages) == 1 and messages[0]["data"] == "line one\nline two\n",
+          "--whole text: one message", r.show)
+    r = h.connect("--json", "-r", url, stdin=b"")
+    check(r.returncode == EXIT_USAGE, "--json and --raw exclude each other", r.show)
+
+
+@case
+def command_line_conventions(h):
+    def wsx(*args):
+        r = subprocess.run([h.wsx, *args], capture_output=True, timeout=10)
+        r.out, r.err = r.stdout.decode(), r.stderr.decode()
+        return r
+
+    r = wsx("--version")
+    check(r.returncode == 0 and r.out.startswith("wsx "), "--version", r.out, r.err)
+    r = wsx("conect", "ws://x/")
+    check(r.returncode == EXIT_USAGE and
+          "unknown subcommand 'conect'; did you mean 'connect'?" in r.err, "a typo", r.err)
+    r = wsx("frobnicate")
+    check(r.returncode == EXIT_USAGE and "unknown subcommand 'frobnicate'" in r.err and
+          "connect" in r.err, "an unknown name lists the subcommands", r.err)
+    for name in ("connect", "serve", "bench"):
+        r = wsx("help", name)
+        check(r.returncode == 0 and "Usage: wsx %s " % name in r.out, "wsx help " + name, r.out)
+        check(r.out == wsx(name, "--help").out, "the same as %s --help" % name)
+        check("Exit codes:" in r.out, "%s lists its exit codes" % name, r.out)
+        options = "\n".join(l for l in r.out.splitlines() if l.startswith("  -"))
+        for clutter in (" TEXT", "UINT", "FLOAT", "Needs:", "Excludes:", "INT in [", "=1"):
+            check(clutter not in options, "no %r in %s --help" % (clutter, name), r.out)
+        long = [line for line in r.out.splitlines() if len(line) > 80]
+        check(not long, "%s --help is wrapped at 80 columns" % name, long)
+        check(h.wsx not in r.out or h.wsx == "wsx", "the usage says wsx, not the path")
+    r = wsx("--help")
+    check(r.returncode == 0 and "Usage: wsx " in r.out, "wsx --help", r.out)
+    # One meaning per short flag: -c is --connections (bench), -s is --subprotocol (connect).
+    check("-c,--connections" in wsx("bench", "--help").out, "bench -c")
+    check("-s,--subprotocol" in wsx("connect", "--help").out, "connect -s")
+    check("-s," not in wsx("bench", "--help").out, "bench has no -s")
+    check(wsx("connect", "-c", "ws://127.0.0.1:1/").returncode == EXIT_USAGE, "connect has no -c")
+    # --listen PORT alone is loopback.
+    port = free_port()
+    serve = subprocess.Popen([h.wsx, "serve", "--listen", str(port)], stderr=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, preexec_fn=orphan_proof)
+    h.processes.append(serve)
+    line = read_line(serve.stderr, 10)
+    check("listening on 127.0.0.1:%d " % port in line, "--listen PORT: 127.0.0.1", line)
+    r = h.connect("-x", "hi", "-w", "0.3", "ws://127.0.0.1:%d/echo" % port)
+    check(r.returncode == EXIT_OK and r.out == "< hi\n", "and it serves", r.show)
 
 
 def main():

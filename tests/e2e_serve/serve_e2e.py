@@ -462,8 +462,8 @@ def case_sigterm():
         check(serve.stop(signal.SIGINT) == 0, "exit 0 after SIGINT")
 
 
-def bench_json(*args):
-    result = subprocess.run([WSX, "bench", *args, "--duration", "1", "--json"],
+def bench_json(*args, duration="1"):
+    result = subprocess.run([WSX, "bench", *args, "--duration", duration, "--json"],
                             capture_output=True, text=True, timeout=30)
     check(result.returncode == 0, "bench exit %d: %s %s" % (result.returncode, result.stdout,
                                                            result.stderr))
@@ -496,11 +496,86 @@ def case_bench():
         check(serve.stop() == 0, "exit 0")
 
 
+class PythonServer:
+    """A websockets server on a thread, answering each message with `reply(message)` (None:
+    nothing), for endpoints that are not echoes."""
+
+    def __init__(self, reply):
+        self.port = None
+        ready = threading.Event()
+
+        async def handler(ws, *_):
+            async for message in ws:
+                answer = reply(message)
+                if answer is not None:
+                    await ws.send(answer)
+
+        async def main():
+            async with websockets.serve(handler, "127.0.0.1", 0) as server:
+                self.port = server.sockets[0].getsockname()[1]
+                ready.set()
+                await asyncio.Future()
+
+        threading.Thread(target=lambda: asyncio.run(main()), daemon=True).start()
+        check(ready.wait(TIMEOUT), "the Python server started")
+
+
+def case_bench_not_an_echo():
+    # An endpoint that answers with something else stops the run at once, with the reason;
+    # one that answers nothing is reported as such; neither prints a table of zeros.
+    other = PythonServer(lambda message: "not what you sent")
+    start = time.monotonic()
+    result = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/" % other.port, "-d", "20"],
+                            capture_output=True, text=True, timeout=30)
+    check(time.monotonic() - start < 10, "stopped at once, not after the 20 s of the run")
+    check(result.returncode == 6, "exit 6, got %d" % result.returncode)
+    check("not an echo endpoint" in result.stderr and "17 bytes came back for one of 32"
+          in result.stderr, "the reason: %r" % result.stderr)
+    check(result.stdout == "", "no table: %r" % result.stdout)
+    silent = PythonServer(lambda message: None)
+    result = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/" % silent.port, "-d", "0.5"],
+                            capture_output=True, text=True, timeout=30)
+    check(result.returncode == 6 and "no echo came back" in result.stderr and
+          result.stdout == "", "a silent endpoint: %d %r" % (result.returncode, result.stderr))
+    result = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/" % silent.port, "-d", "0.5",
+                             "--json"], capture_output=True, text=True, timeout=30)
+    check(json.loads(result.stdout)["failure"].startswith("no echo came back"), result.stdout)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    result = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/" % port, "-d", "0.5"],
+                            capture_output=True, text=True, timeout=30)
+    check(result.returncode == 3 and "no connection opened" in result.stderr and
+          "refused" in result.stderr and result.stdout == "",
+          "refused: %d %r %r" % (result.returncode, result.stdout, result.stderr))
+
+
+def case_bench_interrupted():
+    # Ctrl-C prints the summary of what ran so far.
+    with Serve("-q") as serve:
+        bench = subprocess.Popen([WSX, "bench", "ws://127.0.0.1:%d/echo" % serve.port, "-d", "60",
+                                  "-c", "2", "-t", "2"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)  # let it run a while: this is the run's length, not synchronisation
+        start = time.monotonic()
+        bench.send_signal(signal.SIGINT)
+        out, err = bench.communicate(timeout=TIMEOUT)
+        check(time.monotonic() - start < 5, "ended soon after SIGINT")
+        check(bench.returncode == 0, "exit 0: %d %s" % (bench.returncode, err))
+        check("interrupted after" in out and "msg/s" in out and "close codes    1000 x2" in out,
+              "the summary so far: %r" % out)
+        echoes = int(re.search(r"echoes\s+(\d+)", out).group(1))
+        check(echoes > 0, "echoes counted: %r" % out)
+
+
 def case_bench_wss():
     with tempfile.TemporaryDirectory() as directory:
         ca, cert, key = make_certificates(directory)
         with Serve("--cert", cert, "--key", key, "-q") as serve:
-            bench_json("wss://127.0.0.1:%d/echo" % serve.port, "--ca", ca, "-c", "2")
+            # The run includes the TLS handshakes, which take over a second in a sanitizer
+            # build on a loaded machine (loading the system CA store among others).
+            bench_json("wss://127.0.0.1:%d/echo" % serve.port, "--ca", ca, "-c", "2",
+                       duration="5")
 
 
 def case_usage():

@@ -121,9 +121,13 @@ class BenchThread {
     });
     loop_.run_after(until_deadline + drain_grace + close_grace, [this] { loop_.stop(); });
     loop_.run();
-    if (stopped_early_) return;
     for (auto& connection : connections_) {
-      if (!connection->finished) stats_.error("connection still open at the end");
+      // Abandoned while connecting (the run ended first): no error callback says so.
+      if (!connection->opened && !connection->failed) {
+        stats_.error("still connecting when the run ended");
+      } else if (!connection->finished && !stopped_early_) {
+        stats_.error("connection still open at the end");
+      }
     }
   }
 
@@ -149,6 +153,8 @@ class BenchThread {
   struct Connection {
     std::unique_ptr<Client> client;
     std::deque<Clock::time_point> sent;  // send times of the messages in flight, oldest first
+    bool opened = false;
+    bool failed = false;  // the error callback came
     bool finished = false;
   };
 
@@ -179,6 +185,7 @@ class BenchThread {
     ClientHandlers handlers;
     handlers.open = [this, &connection](WebSocket& ws) {
       ++stats_.opened;
+      connection.opened = true;
       if (!sending_) {
         ws.close(1000, "bench done");
         return;
@@ -221,7 +228,8 @@ class BenchThread {
                      (info.reason.empty() ? "" : " " + std::string(info.reason)));
       }
     };
-    handlers.error = [this](const ClientError& error) {
+    handlers.error = [this, &connection](const ClientError& error) {
+      connection.failed = true;
       if (!stats_.first_failure) stats_.first_failure = error.kind;
       stats_.error(error.message);
     };
@@ -311,6 +319,14 @@ std::string failure_reason(const BenchReport& report, const std::string& abort_r
 }
 
 int bench(const BenchArguments& args) {
+  // Blocked before any thread starts (the client's name resolution has threads of its own):
+  // every thread inherits the mask, so SIGINT/SIGTERM reach the watcher below and never kill
+  // the process before it prints the summary.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   const std::string payload = make_payload(args.size, args.binary);
   const unsigned thread_count =
       static_cast<unsigned>(std::min<std::size_t>(std::max(1u, args.threads), args.connections));
@@ -422,7 +438,9 @@ Command add_bench_command(CLI::App& app) {
       "1000).\n"
       "Example:\n"
       "  wsx bench ws://127.0.0.1:8080/echo -c 8 -n 16 -d 5");
-  command->add_option("URL", args->url, "ws:// or wss:// URL of an echo endpoint")->required();
+  command->add_option("URL", args->url, "ws:// or wss:// URL of an echo endpoint")
+      ->type_name("")
+      ->required();
   command->add_option("-c,--connections", args->connections, "connections (default 1)")
       ->type_name("N")
       ->check(quiet(CLI::Range(std::size_t{1}, std::size_t{100000})));

@@ -53,7 +53,7 @@ Command add_connect_command(CLI::App& app) {
       "  wsx connect -r ws://127.0.0.1:8080/chat | jq .\n"
       "  wsx connect -b --whole ws://127.0.0.1:8080/echo < image.png");
   cmd->add_option("URL", settings->url, "the server's URL (see below)")
-      ->type_name("URL")
+      ->type_name("")
       ->required();
 
   const char* handshake = "Handshake";
@@ -128,7 +128,7 @@ Command add_connect_command(CLI::App& app) {
   const char* input = "Input";
   cmd->add_option("-x,--execute", settings->execute,
                   "send this text message once connected (repeatable), wait, then close")
-      ->type_name("TEXT")
+      ->type_name("MESSAGE")
       ->group(input)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("-w,--wait", settings->wait,
