@@ -583,7 +583,7 @@ def interop_node_server(h):
 
 @case
 def usage_errors_exit_2(h):
-    for args in (["-H", "no colon here", "ws://127.0.0.1:1/"], ["http://127.0.0.1:1/"],
+    for args in (["-H", "no colon here", "ws://127.0.0.1:1/"], ["ftp://127.0.0.1:1/"],
                  ["ws://127.0.0.1:1/#fragment"], ["--client-max-window-bits", "9", "ws://h/"],
                  []):
         r = h.connect(*args)
@@ -877,6 +877,32 @@ def command_line_conventions(h):
     check("listening on 127.0.0.1:%d " % port in line, "--listen PORT: 127.0.0.1", line)
     r = h.connect("-x", "hi", "-w", "0.3", "ws://127.0.0.1:%d/echo" % port)
     check(r.returncode == EXIT_OK and r.out == "< hi\n", "and it serves", r.show)
+
+
+@case
+def urls_as_people_type_them(h):
+    # ws.PROTO:// offers PROTO, user:pass@ becomes Basic credentials (percent-decoded), a
+    # default User-Agent is sent; http:// is ws://; no scheme to a loopback host is ws://.
+    port = h.py_peer("--subprotocols", "chat.v2")
+    r = h.connect("--json", "-x", "!header Authorization", "-x", "!header User-Agent", "-w", "1",
+                  "ws.chat.v2://alice:p%%40ss@127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_OK, "exit 0", r.show)
+    events = json_events(r)
+    check(events[0]["subprotocol"] == "chat.v2", "the subprotocol of ws.chat.v2://", r.show)
+    check(events[0]["url"] == "ws://127.0.0.1:%d/" % port, "credentials not in the URL", r.show)
+    data = [e["data"] for e in events if e["event"] == "message"]
+    basic = base64.b64encode(b"alice:p@ss").decode()
+    check(data[0] == "!header Basic " + basic, "Basic credentials from the URL", r.show)
+    check(data[1].startswith("!header wsx/"), "User-Agent: wsx/VERSION", r.show)
+    r = h.connect("--json", "-H", "User-Agent: mine", "-x", "!header User-Agent", "-w", "1",
+                  "http://127.0.0.1:%d/" % port)
+    data = [e["data"] for e in json_events(r) if e["event"] == "message"]
+    check(r.returncode == EXIT_OK and data == ["!header mine"], "http:// and -H User-Agent",
+          r.show)
+    echo = h.echo()
+    r = h.connect("-x", "plain", "-w", "0.5", "127.0.0.1:%d/path" % echo)
+    check(r.returncode == EXIT_OK and r.out == "< plain\n" and
+          "ws://127.0.0.1:%d/path" % echo in r.err, "no scheme: ws:// on loopback", r.show)
 
 
 def main():

@@ -9,11 +9,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <csignal>
+#include <cstdio>
 #include <deque>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -448,16 +448,18 @@ Command add_bench_command(CLI::App& app) {
       ->type_name("BYTES")
       ->check(quiet(CLI::Range(std::size_t{0}, std::size_t{1} << 30)));
   command->add_flag("-b,--binary", args->binary, "binary messages (default: text)");
-  command->add_option("-n,--in-flight", args->in_flight,
-                      "messages in flight per connection (default 1)")
+  command
+      ->add_option("-n,--in-flight", args->in_flight,
+                   "messages in flight per connection (default 1)")
       ->type_name("N")
       ->check(quiet(CLI::Range(std::size_t{1}, std::size_t{100000})));
   command->add_option("-d,--duration", args->duration, "seconds of sending (default 5)")
       ->type_name("SECONDS")
       ->check(quiet(CLI::Range(0.01, 86400.0)));
   command->add_flag("--compress", args->compress, "offer permessage-deflate");
-  command->add_option("-t,--threads", args->threads,
-                      "client threads, each with its own loop (default 1)")
+  command
+      ->add_option("-t,--threads", args->threads,
+                   "client threads, each with its own loop (default 1)")
       ->type_name("N")
       ->check(quiet(CLI::Range(1u, 1024u)));
   command->add_flag("--json", args->json, "one JSON object instead of the table");

@@ -52,9 +52,7 @@ Command add_connect_command(CLI::App& app) {
       "  printf 'a\\nb\\n' | wsx connect --json ws://127.0.0.1:8080/echo\n"
       "  wsx connect -r ws://127.0.0.1:8080/chat | jq .\n"
       "  wsx connect -b --whole ws://127.0.0.1:8080/echo < image.png");
-  cmd->add_option("URL", settings->url, "the server's URL (see below)")
-      ->type_name("")
-      ->required();
+  cmd->add_option("URL", settings->url, "the server's URL (see below)")->type_name("")->required();
 
   const char* handshake = "Handshake";
   cmd->add_option("-H,--header", settings->headers,
@@ -63,8 +61,7 @@ Command add_connect_command(CLI::App& app) {
       ->type_name("HEADER")
       ->group(handshake)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("-s,--subprotocol", settings->subprotocols,
-                  "offer this subprotocol (repeatable)")
+  cmd->add_option("-s,--subprotocol", settings->subprotocols, "offer this subprotocol (repeatable)")
       ->type_name("NAME")
       ->group(handshake)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -74,8 +71,8 @@ Command add_connect_command(CLI::App& app) {
   cmd->add_option("--auth", settings->auth, "HTTP Basic authentication, as user:password")
       ->type_name("CREDENTIALS")
       ->group(handshake);
-  auto* compress = cmd->add_flag("--compress", settings->compress, "offer permessage-deflate")
-                       ->group(handshake);
+  auto* compress =
+      cmd->add_flag("--compress", settings->compress, "offer permessage-deflate")->group(handshake);
   cmd->add_flag("--client-no-context-takeover", settings->client_no_context_takeover,
                 "with --compress: we reset our compressor after each message")
       ->group(handshake)
@@ -144,11 +141,6 @@ Command add_connect_command(CLI::App& app) {
   cmd->add_flag("--echo", settings->echo,
                 "send every message received back with its type; exit when the server closes")
       ->group(input);
-  cmd->add_flag("--reconnect", settings->reconnect,
-                "when the connection is lost or cannot be made, try again with backoff (0.5 s "
-                "doubling to 30 s, 10 attempts); stdin waits meanwhile, lines typed are "
-                "refused with a message")
-      ->group(input);
 
   const char* output = "Output";
   auto* raw = cmd->add_flag("-r,--raw", settings->raw,
@@ -167,8 +159,7 @@ Command add_connect_command(CLI::App& app) {
                 "show every frame (time, direction, opcode, FIN, RSV, mask, length, first "
                 "bytes) and the handshake headers")
       ->group(output);
-  cmd->add_flag("--no-color", settings->no_color, "no colours even on a terminal")
-      ->group(output);
+  cmd->add_flag("--no-color", settings->no_color, "no colours even on a terminal")->group(output);
 
   return [settings]() -> int {
     try {

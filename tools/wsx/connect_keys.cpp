@@ -6,7 +6,6 @@
 namespace wsx::tool {
 namespace {
 
-
 struct Decoded {
   std::optional<Key> key;  // nothing: a sequence without a meaning here (ignored)
   std::size_t used = 0;    // 0: incomplete, wait for more bytes

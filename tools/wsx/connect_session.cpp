@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <strings.h>
-#include <csignal>
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -18,6 +18,7 @@
 #include "connect_printer.hpp"
 #include "connect_prompt.hpp"
 #include "connect_stdin.hpp"
+#include "connect_typed_url.hpp"
 #include "wsx/client.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/signal_watcher.hpp"
@@ -49,8 +50,12 @@ std::chrono::milliseconds to_millis(double seconds) {
 
 ClientOptions client_options(const ConnectSettings& settings) {
   ClientOptions options;
-  options.url = settings.url;
-  options.subprotocols = settings.subprotocols;
+  const TypedUrl typed = interpret_typed_url(settings.url);
+  options.url = typed.url;
+  if (typed.subprotocol) options.subprotocols.push_back(*typed.subprotocol);
+  for (const std::string& subprotocol : settings.subprotocols) {
+    if (subprotocol != typed.subprotocol) options.subprotocols.push_back(subprotocol);
+  }
   if (!settings.origin.empty()) options.origin = settings.origin;
   for (const std::string& header : settings.headers) {
     const std::size_t colon = header.find(':');
@@ -60,13 +65,20 @@ ClientOptions client_options(const ConnectSettings& settings) {
     options.extra_headers.emplace_back(trim(header.substr(0, colon)),
                                        trim(header.substr(colon + 1)));
   }
-  if (!settings.auth.empty()) {
-    if (settings.auth.find(':') == std::string::npos) {
-      throw std::invalid_argument("--auth takes user:password");
-    }
-    options.extra_headers.emplace_back("Authorization",
-                                       "Basic " + encode_base64(as_bytes(settings.auth)));
+  if (!settings.auth.empty() && settings.auth.find(':') == std::string::npos) {
+    throw std::invalid_argument("--auth takes user:password");
   }
+  // --auth wins over credentials in the URL.
+  const std::string credentials =
+      !settings.auth.empty() ? settings.auth : typed.credentials.value_or("");
+  if (!credentials.empty()) {
+    options.extra_headers.emplace_back("Authorization",
+                                       "Basic " + encode_base64(as_bytes(credentials)));
+  }
+  const bool user_agent_given = std::any_of(
+      options.extra_headers.begin(), options.extra_headers.end(),
+      [](const auto& header) { return ::strcasecmp(header.first.c_str(), "User-Agent") == 0; });
+  if (!user_agent_given) options.extra_headers.emplace_back("User-Agent", "wsx/" WSX_VERSION);
   if (settings.compress) {
     proto::DeflateClientOptions deflate;
     deflate.client_no_context_takeover = settings.client_no_context_takeover;
@@ -255,9 +267,9 @@ class Runner final : public proto::FrameObserver {
       return;
     }
     if (!proto::is_valid_utf8(reinterpret_cast<const std::uint8_t*>(line.data()), line.size())) {
-      refuse_input((settings_.whole ? std::string("stdin")
-                                    : "stdin line " + std::to_string(lines_)) +
-                   " is not valid UTF-8, which a text message must be (-b sends binary)");
+      refuse_input(
+          (settings_.whole ? std::string("stdin") : "stdin line " + std::to_string(lines_)) +
+          " is not valid UTF-8, which a text message must be (-b sends binary)");
       return;
     }
     send(MessageKind::text, as_bytes(line));
@@ -314,8 +326,7 @@ class Runner final : public proto::FrameObserver {
     if (!proto::is_valid_utf8(*line)) {
       // The terminal sent bytes that are not UTF-8 (shown as U+FFFD): sending them would break
       // the text message, and replacing them would alter it.
-      printer_.problem(
-          "not sent: the line is not valid UTF-8 (is the terminal's encoding UTF-8?)");
+      printer_.problem("not sent: the line is not valid UTF-8 (is the terminal's encoding UTF-8?)");
       return;
     }
     PromptAction action = parse_prompt_line(*line);

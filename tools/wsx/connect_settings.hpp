@@ -24,7 +24,7 @@ struct ConnectSettings {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
-  double connect_timeout = 10;  // seconds, for TCP and for the handshake each
+  double connect_timeout = 10;                   // seconds, for TCP and for the handshake each
   std::uint64_t max_message = 16 * 1024 * 1024;  // either way: received, or a line to send
   // Input
   std::vector<std::string> execute;  // -x: send these, wait, close
@@ -32,7 +32,6 @@ struct ConnectSettings {
   bool echo = false;
   bool binary = false;  // stdin lines (or all of stdin) go as binary messages
   bool whole = false;   // all of stdin is one message
-  bool reconnect = false;
   // Output
   bool raw = false;  // stdout: payloads only, one per line
   bool json = false;

@@ -101,9 +101,8 @@ void StdinReader::process() {
   std::size_t start = 0;
   std::size_t searched = 0;  // bytes of the partial line left that hold no newline
   while (!paused_ && !stopped_) {
-    const std::size_t newline = framing_.whole
-                                    ? std::string::npos
-                                    : input_.find('\n', std::max(start, scanned_));
+    const std::size_t newline =
+        framing_.whole ? std::string::npos : input_.find('\n', std::max(start, scanned_));
     const std::size_t length = (newline == std::string::npos ? input_.size() : newline) - start;
     if (length > framing_.limit) {
       stop();

@@ -1,8 +1,8 @@
 // Reads stdin on the event loop, line by line or whole, for `wsx connect` in pipe mode (or raw
 // bytes for the line editor). Data is never altered or split: a line is handed out whole, or
-// refused whole when it is longer than the limit. A pipe, terminal or socket is watched with epoll; a regular file or
-// /dev/null cannot be (epoll refuses them) and never blocks, so it is read in posted chunks
-// instead. Reading can pause while the connection is behind (backpressure).
+// refused whole when it is longer than the limit. A pipe, terminal or socket is watched with epoll;
+// a regular file or /dev/null cannot be (epoll refuses them) and never blocks, so it is read in
+// posted chunks instead. Reading can pause while the connection is behind (backpressure).
 #pragma once
 
 #include <cstddef>

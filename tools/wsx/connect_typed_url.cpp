@@ -1,0 +1,84 @@
+#include "connect_typed_url.hpp"
+
+#include <cctype>
+
+#include "connect_codecs.hpp"
+
+namespace wsx::tool {
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// "%40" → "@"; a "%" without two hex digits stays as it is.
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex_digit_value(text[i + 1]) >= 0 &&
+        hex_digit_value(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit_value(text[i + 1]) * 16 + hex_digit_value(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+bool is_loopback(std::string_view host) {
+  const std::string name = lower(host);
+  return name == "localhost" || name.starts_with("127.") || name == "[::1]" ||
+         name.ends_with(".localhost");
+}
+
+}  // namespace
+
+TypedUrl interpret_typed_url(std::string_view text) {
+  TypedUrl typed;
+  std::string scheme;
+  std::string_view rest = text;
+  if (const std::size_t separator = text.find("://"); separator != std::string_view::npos) {
+    scheme = lower(text.substr(0, separator));
+    rest = text.substr(separator + 3);
+    for (const char* base : {"ws.", "wss."}) {
+      if (scheme.starts_with(base) && scheme.size() > std::string_view(base).size()) {
+        // The subprotocol keeps its case: only the scheme part was lowered.
+        typed.subprotocol = std::string(
+            text.substr(std::string_view(base).size(), separator - std::string_view(base).size()));
+        scheme = std::string(base, std::string_view(base).size() - 1);
+      }
+    }
+    if (scheme == "http") scheme = "ws";
+    if (scheme == "https") scheme = "wss";
+  }
+  // The authority ends at the path, the query or a fragment; user information before its
+  // last "@" (a password may hold an "@" typed as it is).
+  const std::size_t authority_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authority_end);
+  const std::string_view tail =
+      authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+  if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    const std::string_view user_info = authority.substr(0, at);
+    typed.credentials = user_info.find(':') == std::string_view::npos
+                            ? percent_decode(user_info) + ":"
+                            : percent_decode(user_info.substr(0, user_info.find(':'))) + ":" +
+                                  percent_decode(user_info.substr(user_info.find(':') + 1));
+    authority.remove_prefix(at + 1);
+  }
+  if (scheme.empty()) {
+    std::string_view host = authority;
+    if (host.starts_with('[')) {
+      host = host.substr(0, host.find(']') + 1);
+    } else {
+      host = host.substr(0, host.find(':'));
+    }
+    scheme = is_loopback(host) ? "ws" : "wss";
+  }
+  typed.url = scheme + "://" + std::string(authority) + std::string(tail);
+  return typed;
+}
+
+}  // namespace wsx::tool
