@@ -533,11 +533,12 @@ def case_bench_not_an_echo():
           in result.stderr, "the reason: %r" % result.stderr)
     check(result.stdout == "", "no table: %r" % result.stdout)
     silent = PythonServer(lambda message: None)
-    result = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/" % silent.port, "-d", "0.5"],
+    # -d 2: the handshake must fit in the run, even on a loaded machine.
+    result = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/" % silent.port, "-d", "2"],
                             capture_output=True, text=True, timeout=30)
     check(result.returncode == 6 and "no echo came back" in result.stderr and
           result.stdout == "", "a silent endpoint: %d %r" % (result.returncode, result.stderr))
-    result = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/" % silent.port, "-d", "0.5",
+    result = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/" % silent.port, "-d", "2",
                              "--json"], capture_output=True, text=True, timeout=30)
     check(json.loads(result.stdout)["failure"].startswith("no echo came back"), result.stdout)
     with socket.socket() as unused:
