@@ -905,6 +905,106 @@ def urls_as_people_type_them(h):
           "ws://127.0.0.1:%d/path" % echo in r.err, "no scheme: ws:// on loopback", r.show)
 
 
+class TwoConnectionServer:
+    """Takes a connection, reads one message and drops it (no close frame); then answers the
+    next connection's handshake once `release` is set, and echoes until the client closes."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.listener.settimeout(RUN_TIMEOUT)
+        self.port = self.listener.getsockname()[1]
+        self.release = threading.Event()
+        self.received = []
+        self.error = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        try:
+            conn, _ = self.listener.accept()
+            with conn:
+                raw_handshake(conn)
+                self.received.append(read_frame(conn)[2])
+            conn, _ = self.listener.accept()
+            conn.settimeout(RUN_TIMEOUT)
+            with conn:
+                check(self.release.wait(RUN_TIMEOUT), "released")
+                raw_handshake(conn)
+                while True:
+                    opcode, _, payload = read_frame(conn)
+                    if opcode == 0x8:
+                        conn.sendall(frame(0x8, payload[:2]))
+                        break
+                    self.received.append(payload)
+                    conn.sendall(frame(opcode, payload))
+        except Exception as e:
+            self.error = e
+        finally:
+            self.listener.close()
+
+    def finish(self):
+        self.thread.join(RUN_TIMEOUT)
+        check(self.error is None, "server: %r" % (self.error,))
+
+
+@case
+def reconnect_keeps_piped_lines_and_refuses_typed_ones(h):
+    # Pipe: lines that come while the connection is down wait for the next one; none is lost.
+    server = TwoConnectionServer()
+    server.release.set()
+    process = subprocess.Popen([h.wsx, "connect", "--reconnect", "-r",
+                                "ws://127.0.0.1:%d/" % server.port], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=orphan_proof)
+    h.processes.append(process)
+    process.stdin.write(b"one\n")
+    process.stdin.flush()
+    seen = ""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while "reconnecting" not in seen:  # the drop was noticed: what follows is written meanwhile
+        ready, _, _ = select.select([process.stderr], [], [], max(0, deadline - time.monotonic()))
+        check(ready, "no 'reconnecting' on stderr", seen)
+        chunk = os.read(process.stderr.fileno(), 4096)  # unbuffered: communicate() gets the rest
+        check(chunk, "stderr ended early", seen)
+        seen += chunk.decode()
+    process.stdin.write(b"two\nthree\n")
+    process.stdin.close()
+    process.stdin = None  # closed already: communicate() must not flush it
+    out, err = process.communicate(timeout=RUN_TIMEOUT)
+    server.finish()
+    show = "exit %s\n%s\n%s%s" % (process.returncode, out, seen, err.decode())
+    check(server.received == [b"one", b"two", b"three"], "every line arrived: %r" %
+          server.received, show)
+    check(out == b"two\nthree\n", "the echoes of the second connection", show)
+    check(process.returncode == EXIT_OK, "exit 0: the last connection closed normally", show)
+    check("Disconnected (code 1006" in seen and seen.count("Connected to") == 1,
+          "the drop is reported", show)
+    check("Connected to" in err.decode(), "and the new connection", show)
+
+    # Prompt: a line typed while not connected is refused with a message, not lost silently.
+    server = TwoConnectionServer()
+    term = Terminal(h, "--reconnect", "ws://127.0.0.1:%d/" % server.port)
+    try:
+        term.expect("/help for commands")
+        term.type("first\r")
+        term.expect("Disconnected (code 1006")
+        term.type("while down\r")
+        term.expect("not sent: not connected (reconnecting)")
+        server.release.set()
+        term.expect("Connected to")
+        term.type("after\r")
+        term.expect("< after")
+        term.type("/quit\r")
+        term.expect("Disconnected (code 1000")
+        check(term.exit_status() == EXIT_OK, "exit 0", term.shown())
+    finally:
+        term.close()
+    server.finish()
+    check(server.received == [b"first", b"after"], "sent: %r" % server.received)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--wsx")

@@ -123,11 +123,12 @@ Command add_connect_command(CLI::App& app) {
       ->check(quiet(CLI::ExistingFile));
 
   const char* input = "Input";
-  cmd->add_option("-x,--execute", settings->execute,
-                  "send this text message once connected (repeatable), wait, then close")
-      ->type_name("MESSAGE")
-      ->group(input)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  auto* execute =
+      cmd->add_option("-x,--execute", settings->execute,
+                      "send this text message once connected (repeatable), wait, then close")
+          ->type_name("MESSAGE")
+          ->group(input)
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("-w,--wait", settings->wait,
                   "wait before closing, after -x (default 2) or after the end of stdin "
                   "(default 0)")
@@ -138,6 +139,13 @@ Command add_connect_command(CLI::App& app) {
                 "send stdin lines (or, with --whole, all of stdin) as binary messages")
       ->group(input);
   cmd->add_flag("--whole", settings->whole, "send all of stdin as one message")->group(input);
+  cmd->add_flag("--reconnect", settings->reconnect,
+                "when the connection is lost or cannot be made, try again with backoff (0.5 s "
+                "doubling to 30 s, jittered, 10 attempts; not after a clean 1000 or a refusal). "
+                "Meanwhile stdin waits (a line the lost connection refused is sent on the next) "
+                "and lines typed at the prompt are refused with a message.")
+      ->group(input)
+      ->excludes(execute);
   cmd->add_flag("--echo", settings->echo,
                 "send every message received back with its type; exit when the server closes")
       ->group(input);

@@ -44,6 +44,12 @@ std::string trim(std::string_view text) {
   return std::string(text);
 }
 
+std::string seconds_text(std::chrono::milliseconds delay) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f s", static_cast<double>(delay.count()) / 1000.0);
+  return text;
+}
+
 std::chrono::milliseconds to_millis(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
 }
@@ -100,6 +106,7 @@ ClientOptions client_options(const ConnectSettings& settings) {
   options.connect_timeout = to_millis(settings.connect_timeout);
   options.handshake_timeout = to_millis(settings.connect_timeout);
   options.websocket.max_message_size = settings.max_message;
+  options.reconnect.enabled = settings.reconnect;
   // Room for a whole stdin line of --max-message on top of what waits: a line is never dropped
   // for want of buffer (stdin pauses while the server is behind).
   options.websocket.max_backpressure =
@@ -197,9 +204,22 @@ class Runner final : public proto::FrameObserver {
     h.close = [this](WebSocket&, const CloseInfo& info) { on_close(info); };
     h.error = [this](const ClientError& error) {
       error_ = error;
+      failed_last_ = !error.will_retry;
       printer_.failed(error);
+      if (error.will_retry) {
+        printer_.notice("reconnecting in " + seconds_text(error.retry_in) + " (--reconnect)");
+      }
     };
-    h.done = [this] { loop_.stop(); };
+    h.done = [this] {
+      done_ = true;
+      // Not from inside a callback of the editor or the reader: they go on the next turn.
+      loop_.post([this] {
+        reader_.reset();
+        console_.target = &plain_;
+        editor_.reset();
+        loop_.stop();
+      });
+    };
     return h;
   }
 
@@ -208,7 +228,11 @@ class Runner final : public proto::FrameObserver {
   }
 
   void on_open(WebSocket& ws) {
+    const bool again = opened_;
     opened_ = true;
+    closed_ = false;
+    failed_last_ = false;
+    we_closed_ = false;
     printer_.opened(client_->url().to_string(), ws.subprotocol(),
                     header_value(client_->response_headers(), "Sec-WebSocket-Extensions"));
     switch (mode_) {
@@ -220,6 +244,7 @@ class Runner final : public proto::FrameObserver {
       case Mode::echo:
         return;
       case Mode::interactive:
+        if (again) return;  // --reconnect: the prompt stayed up meanwhile
         editor_ = std::make_unique<LineEditor>(
             "> ", [this](std::optional<std::string> line) { on_prompt_line(std::move(line)); });
         console_.target = editor_.get();
@@ -235,7 +260,12 @@ class Runner final : public proto::FrameObserver {
   }
 
   void start_pipe() {
-    if (reader_) {  // reconnected: carry on where stdin was
+    if (reader_) {  // reconnected: the line refused by the lost connection first, then stdin
+      if (held_line_) {
+        const auto [kind, line] = std::move(*held_line_);
+        held_line_.reset();
+        send(kind, as_bytes(line));
+      }
       reader_->resume();
       return;
     }
@@ -310,7 +340,18 @@ class Runner final : public proto::FrameObserver {
         }
         return;
       case SendStatus::closed:
-        printer_.problem("not sent: the connection is closing");
+        if (mode_ == Mode::pipe && settings_.reconnect) {
+          // Kept for the next connection, and stdin waits for it.
+          held_line_.emplace(kind, std::string(as_text(data)));
+          if (reader_) reader_->pause();
+        } else if (mode_ == Mode::pipe) {
+          refuse_input("stdin line " + std::to_string(lines_) +
+                       " came after the connection started closing");
+        } else {
+          printer_.problem(settings_.reconnect && ws == nullptr
+                               ? "not sent: not connected (reconnecting)"
+                               : "not sent: the connection is closing");
+        }
         return;
       case SendStatus::invalid:
         printer_.problem("not sent: invalid now (inside a fragmented message)");
@@ -385,13 +426,18 @@ class Runner final : public proto::FrameObserver {
     close_code_ = info.code;
     close_reason_ = std::string(info.reason);
     clean_ = info.clean;
-    if (reader_) reader_->stop();
     printer_.closed(info.code, info.reason, info.clean);
-    // Not from inside libedit's callback: the editor goes on the next turn of the loop.
-    loop_.post([this] {
-      console_.target = &plain_;
-      editor_.reset();
-    });
+    if (reader_ && mode_ == Mode::pipe && settings_.reconnect) {
+      reader_->pause();  // stdin waits for the next connection, if one comes
+    } else if (reader_ && mode_ == Mode::pipe) {
+      reader_->stop();
+    }
+    if (settings_.reconnect) {
+      // The client decides after this callback whether to reconnect (`done` if not).
+      loop_.post([this] {
+        if (!done_ && client_->socket() == nullptr) printer_.notice("reconnecting (--reconnect)");
+      });
+    }
   }
 
   void on_signal() {
@@ -407,7 +453,7 @@ class Runner final : public proto::FrameObserver {
   }
 
   int exit_code() const {
-    if (!opened_) {
+    if (!opened_ || failed_last_) {
       return error_ && error_->kind == ClientErrorKind::handshake_refused ? exit_handshake_refused
                                                                           : exit_connect_failed;
     }
@@ -440,7 +486,10 @@ class Runner final : public proto::FrameObserver {
   std::string close_reason_;
   std::optional<ClientError> error_;
   int signals_seen_ = 0;
-  std::size_t lines_ = 0;  // stdin lines read
+  bool done_ = false;         // the client has nothing more to do
+  bool failed_last_ = false;  // the last attempt (after reconnects) failed to connect
+  std::optional<std::pair<MessageKind, std::string>> held_line_;  // for the next connection
+  std::size_t lines_ = 0;                                         // stdin lines read
   bool input_refused_ = false;
 };
 

@@ -32,6 +32,7 @@ struct ConnectSettings {
   bool echo = false;
   bool binary = false;  // stdin lines (or all of stdin) go as binary messages
   bool whole = false;   // all of stdin is one message
+  bool reconnect = false;
   // Output
   bool raw = false;  // stdout: payloads only, one per line
   bool json = false;
