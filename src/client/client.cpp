@@ -54,6 +54,8 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
       close_clean = info.clean;
       if (handlers.close) handlers.close(ws, info);
     };
+    // Copied only when set: the session observes frames only when a frame handler exists.
+    config.handlers.frame = handlers.frame;
   }
 
   ~Impl() {

@@ -138,6 +138,30 @@ TEST(Client, ConnectsEchoesAndClosesCleanly) {
   EXPECT_EQ(client.send("late"), SendStatus::closed);
 }
 
+// ClientHandlers::frame sees what goes over the wire both ways, control frames included.
+TEST(Client, FrameHandlerSeesEveryFrameBothWays) {
+  io::EventLoop loop;
+  test::arm_watchdog(loop);
+  test::TestServer server(loop, {});
+  Recorder recorder(loop);
+  echo_then_close(recorder, {"hi"});
+  ClientHandlers handlers = recorder.handlers();
+  std::vector<std::string> frames;
+  handlers.frame = [&](WebSocket&, bool outgoing, const proto::FrameHeader& header,
+                       std::span<const std::uint8_t> payload) {
+    frames.push_back(std::string(outgoing ? "> " : "< ") +
+                     std::to_string(static_cast<int>(header.opcode)) + " " +
+                     (header.masked ? "masked " : "") +
+                     std::string(reinterpret_cast<const char*>(payload.data()),
+                                 header.opcode == proto::Opcode::text ? payload.size() : 0));
+  };
+  Client client(loop, options_for(server.url()), handlers);
+  client.connect();
+  loop.run();
+  EXPECT_EQ(recorder.messages, std::vector<std::string>{"hi"});
+  EXPECT_EQ(frames, (std::vector<std::string>{"> 1 masked hi", "< 1 hi", "> 8 masked ", "< 8 "}));
+}
+
 TEST(Client, BinaryPingAndAccessors) {
   io::EventLoop loop;
   test::arm_watchdog(loop);
