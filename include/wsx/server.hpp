@@ -298,13 +298,15 @@ class Server {
   const std::string& tls_error() const noexcept;
 
   // Serves until stop() (or a signal with handle_signals) and the graceful shutdown are done.
-  // Thread 0 is the calling thread.
+  // Thread 0 is the calling thread. A server runs once: once run() has returned, publish()
+  // and the connections' handles return false (nothing is queued), and run() returns at once.
   void run();
   // Any thread: stop accepting, close every connection with 1001, wait for the answers up to
   // shutdown_timeout, then run() returns.
   void stop();
 
-  // Any thread: frames the message once and queues it on every subscriber of `topic`.
+  // Any thread: frames the message once and queues it on every subscriber of `topic`. False
+  // when some server thread could not take it (run() has returned).
   bool publish(std::string_view topic, std::span<const std::uint8_t> data,
                MessageKind kind = MessageKind::binary);
   bool publish(std::string_view topic, std::string_view text, MessageKind kind = MessageKind::text);

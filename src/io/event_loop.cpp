@@ -203,6 +203,10 @@ void EventLoop::post(std::function<void()> task) {
   impl_->posts->push(std::move(task));
 }
 
+void EventLoop::refuse_posts() noexcept {
+  impl_->posts->close();
+}
+
 LoopHandle EventLoop::handle() const {
   return LoopHandle(impl_->posts);
 }

@@ -19,6 +19,7 @@ struct Server::Impl {
   // Of the first listen(), kept here: port() may be called from any thread, while the loop
   // threads close their listeners at stop().
   std::uint16_t port = 0;
+  bool ran = false;  // run() was called: a server serves once
 };
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -97,6 +98,8 @@ const std::string& Server::tls_error() const noexcept {
 }
 
 void Server::run() {
+  if (impl_->ran) return;  // its loops no longer take work (see below): nothing to serve
+  impl_->ran = true;
   std::optional<io::SignalWatcher> signals;
   server::Worker& first = *impl_->workers.front();
   if (impl_->shared.options.handle_signals) {
@@ -122,6 +125,10 @@ void Server::run() {
   }
   first.loop().run();
   for (std::thread& thread : threads) thread.join();
+  // No loop runs again: a publish or a handle's send from now on must not queue work that
+  // would only be freed with the server (a publisher thread outliving run() would grow memory
+  // without bound). They return false instead.
+  for (auto& worker : impl_->workers) worker->loop().refuse_posts();
 }
 
 void Server::stop() {

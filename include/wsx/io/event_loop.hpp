@@ -88,6 +88,10 @@ class EventLoop {
   // Tasks still queued when the loop is destroyed are dropped without running.
   void post(std::function<void()> task);
   LoopHandle handle() const;
+  // For an owner whose loop will not run again: drops the queued tasks and refuses new ones
+  // from now on (LoopHandle::post returns false, post() drops the task), so work handed to a
+  // loop nobody runs is freed at once instead of piling up until the loop is destroyed.
+  void refuse_posts() noexcept;
 
   // Registration of a non-blocking fd. The handler must outlive the registration; remove()
   // before closing the fd. Events for a removed fd that are already fetched are dropped, so a

@@ -80,6 +80,21 @@ TEST(EventLoop, StopBeforeRunEndsAfterOneIteration) {
   EXPECT_EQ(loop.iterations(), 1u);
 }
 
+// A loop that will not run again frees what was posted to it at once, and takes nothing new.
+TEST(EventLoop, RefusedPostsAreFreedAtOnce) {
+  EventLoop loop;
+  const auto payload = std::make_shared<int>(1);
+  loop.post([payload] {});
+  const LoopHandle handle = loop.handle();
+  EXPECT_TRUE(handle.post([payload] {}));
+  EXPECT_EQ(payload.use_count(), 3);  // both tasks queued
+  loop.refuse_posts();
+  EXPECT_EQ(payload.use_count(), 1);  // dropped with the queue
+  EXPECT_FALSE(handle.post([payload] {}));
+  loop.post([payload] {});
+  EXPECT_EQ(payload.use_count(), 1);  // refused: nothing kept
+}
+
 TEST(EventLoop, TimersFireInDeadlineOrderThenCreationOrder) {
   EventLoop loop;
   test::arm_watchdog(loop);

@@ -673,6 +673,49 @@ TEST(Server, SendFromAnotherThreadThroughAHandle) {
   EXPECT_FALSE(ran_after.load());
 }
 
+// Once run() has returned no loop runs again: a publish or a handle's send must not queue work
+// that only the server's destruction would free (a publisher outliving run() would grow without
+// bound). Each returns false and keeps nothing.
+TEST(Server, PublishAndHandleSendsAfterRunReturnedKeepNothing) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::optional<WebSocketHandle> handle;
+  Server server({.threads = 2});
+  server.route("/", {.open = [&](WebSocket& ws) {
+                 ws.subscribe("news");
+                 std::lock_guard lock(mutex);
+                 handle = ws.handle();
+                 changed.notify_all();
+               }});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, 5s, [&] { return handle.has_value(); }));
+  }
+  EXPECT_TRUE(server.publish("news", "while running"));
+  std::optional<RecordedEvent> message = client.next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->text(), "while running");
+  std::thread closer([&] {
+    EXPECT_TRUE(client.next_event());  // the 1001, answered
+    client.wait_eof();
+  });
+  running.stop();
+  closer.join();
+  ASSERT_TRUE(running.returned());
+
+  const auto payload = std::make_shared<std::vector<std::uint8_t>>(64 * 1024, 0x5A);
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_FALSE(server.publish("news", *payload)) << i;
+    EXPECT_FALSE(handle->send(*payload)) << i;
+    EXPECT_FALSE(handle->post([payload](WebSocket&) {})) << i;
+  }
+  EXPECT_EQ(payload.use_count(), 1);  // no task holds it
+  server.run();                       // a second run returns at once
+}
+
 // ---- Per-route options and hostile peers
 
 // A client frame header (FIN, masked) declaring `length` bytes, with a zero mask key.
