@@ -42,7 +42,6 @@ namespace wsx::session {
 class Session;
 class TopicRegistry;
 struct SharedFrame;
-struct Topic;
 
 // Shared by every connection of a route (server) or of a client; must outlive its sessions.
 struct SessionConfig {
@@ -168,7 +167,6 @@ class Session final : public WebSocket,
 
  private:
   friend class WebSocket;
-  friend class TopicRegistry;
   enum class Phase : std::uint8_t { handshake, idle, ping_sent, closing, done };
 
   struct QueuedFrame {
@@ -256,7 +254,6 @@ class Session final : public WebSocket,
   io::Timeout timeout_;
   std::any user_data_;
   RareString subprotocol_;
-  std::vector<Topic*> topics_;
   TopicRegistry* topics_registry_ = nullptr;
   std::shared_ptr<detail::HandleState> handle_state_;  // created on the first handle()
   Phase phase_ = Phase::handshake;

@@ -70,69 +70,39 @@ std::shared_ptr<const SharedFrame> make_compressed_shared_frame(
 }
 
 TopicRegistry::~TopicRegistry() {
-  for (auto& [name, topic] : topics_) {
-    for (Session* session : topic.subscribers) session->topics_.clear();
-  }
+  subscriptions_.for_each_subscriber([](Session& session) { session.set_topics(nullptr); });
 }
 
 bool TopicRegistry::subscribe(Session& session, std::string_view name) {
-  auto found = topics_.find(name);
-  if (found == topics_.end()) {
-    found = topics_.emplace(std::string(name), Topic{std::string(name), {}}).first;
-  }
-  Topic& topic = found->second;
-  if (std::find(session.topics_.begin(), session.topics_.end(), &topic) != session.topics_.end()) {
-    return false;
-  }
-  topic.subscribers.push_back(&session);
-  session.topics_.push_back(&topic);
-  return true;
+  return subscriptions_.add(session, name);
 }
 
 bool TopicRegistry::unsubscribe(Session& session, std::string_view name) {
-  const auto found = topics_.find(name);
-  if (found == topics_.end()) return false;
-  Topic& topic = found->second;
-  const auto mine = std::find(session.topics_.begin(), session.topics_.end(), &topic);
-  if (mine == session.topics_.end()) return false;
-  *mine = session.topics_.back();
-  session.topics_.pop_back();
-  const auto entry = std::find(topic.subscribers.begin(), topic.subscribers.end(), &session);
-  *entry = topic.subscribers.back();
-  topic.subscribers.pop_back();
-  if (topic.subscribers.empty()) topics_.erase(found);
-  return true;
+  return subscriptions_.remove(session, name);
 }
 
 void TopicRegistry::unsubscribe_all(Session& session) {
-  while (!session.topics_.empty()) {
-    const std::string name = session.topics_.back()->name;
-    unsubscribe(session, name);
-  }
+  subscriptions_.remove_all(session);
 }
 
 bool TopicRegistry::subscribed(const Session& session, std::string_view name) const {
-  const auto found = topics_.find(name);
-  if (found == topics_.end()) return false;
-  const Topic* topic = &found->second;
-  return std::find(session.topics_.begin(), session.topics_.end(), topic) != session.topics_.end();
+  return subscriptions_.contains(session, name);
 }
 
 std::size_t TopicRegistry::subscribers(std::string_view name) const {
-  const auto found = topics_.find(name);
-  return found == topics_.end() ? 0 : found->second.subscribers.size();
+  return subscriptions_.subscribers(name).size();
 }
 
 std::size_t TopicRegistry::deliver(std::string_view name,
                                    const std::shared_ptr<const SharedFrame>& frame,
                                    const Session* exclude) {
-  const auto found = topics_.find(name);
-  if (found == topics_.end()) return 0;
+  const std::span<Session* const> subscribers = subscriptions_.subscribers(name);
+  if (subscribers.empty()) return 0;
   std::size_t delivered = 0;
   CompressedFrames compressed(*frame);
   // Sending never destroys a session or changes subscriptions (no callback runs), so the list
   // is stable while we walk it.
-  for (Session* session : found->second.subscribers) {
+  for (Session* session : subscribers) {
     if (session == exclude) continue;
     const std::uint8_t window = session->shared_compression_window(frame->payload().size());
     const SendStatus status =

@@ -17,9 +17,9 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "session/subscriptions.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/proto/deflate.hpp"
 #include "wsx/websocket.hpp"
@@ -49,17 +49,14 @@ std::shared_ptr<const SharedFrame> make_compressed_shared_frame(
     MessageKind kind, std::span<const std::uint8_t> payload, std::uint8_t window_bits,
     const proto::DeflateTuning& tuning);
 
-struct Topic {
-  std::string name;
-  std::vector<Session*> subscribers;
-};
-
 class TopicHub;
 
-// Loop thread only.
+// Loop thread only. Every operation but deliver() is O(1) per subscription (see
+// subscriptions.hpp); deliver() walks the topic's subscribers once.
 class TopicRegistry {
  public:
   explicit TopicRegistry(TopicHub* hub = nullptr) : hub_(hub) {}
+  // Detaches the sessions still subscribed (they no longer reach the registry).
   ~TopicRegistry();
   TopicRegistry(const TopicRegistry&) = delete;
   TopicRegistry& operator=(const TopicRegistry&) = delete;
@@ -75,13 +72,7 @@ class TopicRegistry {
   TopicHub* hub() const noexcept { return hub_; }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
-  std::unordered_map<std::string, Topic, Hash, std::equal_to<>> topics_;
+  Subscriptions<Session> subscriptions_;
   TopicHub* hub_;
 };
 

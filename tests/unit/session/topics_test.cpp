@@ -125,6 +125,19 @@ TEST_F(RegistryTest, SubscribeUnsubscribeAndCleanupOnDestruction) {
   EXPECT_EQ(registry_.subscribers("sport"), 0u);
 }
 
+// A registry that goes first detaches its sessions: they must not reach it from their
+// destructors.
+TEST_F(RegistryTest, RegistryDestroyedFirstDetachesItsSessions) {
+  auto a = make_session();
+  {
+    TopicRegistry early;
+    a->set_topics(&early);
+    EXPECT_TRUE(early.subscribe(*a, "t"));
+    EXPECT_TRUE(early.subscribe(*a, "u"));
+  }
+  EXPECT_EQ(a->topics_registry(), nullptr);
+}
+
 TEST_F(RegistryTest, DeliverSkipsConnectionsThatAreNotOpen) {
   auto a = make_session();
   registry_.subscribe(*a, "t");
