@@ -36,17 +36,6 @@ session::SessionConfig make_session_config(const Behavior& behavior) {
   return config;
 }
 
-std::string_view target_path(std::string_view target) noexcept {
-  if (!target.starts_with('/')) {
-    const std::size_t scheme_end = target.find("://");
-    if (scheme_end == std::string_view::npos) return {};
-    const std::size_t path_start = target.find_first_of("/?", scheme_end + 3);
-    if (path_start == std::string_view::npos || target[path_start] == '?') return "/";
-    target = target.substr(path_start);
-  }
-  return target.substr(0, target.find('?'));
-}
-
 void Router::add(std::string pattern, Behavior behavior) {
   auto route = std::make_unique<Route>();
   route->config = make_session_config(behavior);

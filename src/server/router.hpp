@@ -1,4 +1,5 @@
-// Routes by path: exact patterns ("/chat") and prefixes ("/rooms/*", "/*").
+// Routes by path: exact patterns ("/chat") and prefixes ("/rooms/*", "/*"). The path comes from
+// proto::parse_request_target, the parse the handshake validates.
 #pragma once
 
 #include <memory>
@@ -19,10 +20,6 @@ struct Route {
 };
 
 session::SessionConfig make_session_config(const Behavior& behavior);
-
-// The path of a request-target, for routing before the request is validated: origin-form
-// "/a?b" → "/a"; absolute-form "ws://h/a?b" → "/a" ("/" when it has no path); else empty.
-std::string_view target_path(std::string_view target) noexcept;
 
 class Router {
  public:

@@ -100,15 +100,14 @@ void UpgradeHandshake::refuse(ServerShared& shared, session::Session& session, i
   respond(shared, session, plain_response(status), nullptr);
 }
 
-void UpgradeHandshake::answer_plain_http(session::Session& session, const proto::HttpHead& head) {
+void UpgradeHandshake::answer_plain_http(session::Session& session, const proto::HttpHead& head,
+                                         const proto::RequestTarget& target) {
   const std::string remote = session.remote_address();
-  const std::string_view path = target_path(head.target);
   HttpRequest request;
   request.method = head.method;
   request.target = head.target;
-  request.path = path;
-  const std::size_t question = head.target.find('?');
-  if (question != std::string_view::npos) request.query = head.target.substr(question + 1);
+  request.path = target.path;
+  request.query = target.query;
   request.remote_address = remote;
   request.head = &head;
   respond(shared_, session, shared_.options.http(request), &head);
@@ -143,10 +142,19 @@ void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t
   const std::span<std::uint8_t> rest(reinterpret_cast<std::uint8_t*>(base) + head_size,
                                      size - head_size);
   const proto::HttpHead& head = parser_.head();
-  const Route* route = shared_.router.match(target_path(head.target));
+  // One parse of the target for the route, the http handler and the handshake (which parses
+  // it again with the same function): a target one of them would refuse reaches none of them.
+  const std::optional<proto::RequestTarget> target = proto::parse_request_target(head.target);
+  if (!target) {
+    respond(shared_, session,
+            plain_response(400, std::string(describe(proto::UpgradeError::bad_target)) + "\n"),
+            &head);
+    return;
+  }
+  const Route* route = shared_.router.match(target->path);
   if (route == nullptr) {
     if (shared_.options.http && !head.header("Upgrade")) {
-      answer_plain_http(session, head);
+      answer_plain_http(session, head, *target);
       return;
     }
     respond(shared_, session, plain_response(404, "no WebSocket endpoint at this path\n"), &head);

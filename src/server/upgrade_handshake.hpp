@@ -14,6 +14,7 @@
 #include "wsx/io/socket_address.hpp"
 #include "wsx/proto/handshake.hpp"
 #include "wsx/proto/http_head.hpp"
+#include "wsx/proto/request_target.hpp"
 
 namespace wsx::server {
 
@@ -48,7 +49,8 @@ class UpgradeHandshake final : public session::Handshake {
   // Sends `response` (its head only for HEAD), closes after sending, and logs the answer.
   static void respond(ServerShared& shared, session::Session& session,
                       const proto::HttpResponse& response, const proto::HttpHead* head);
-  void answer_plain_http(session::Session& session, const proto::HttpHead& head);
+  void answer_plain_http(session::Session& session, const proto::HttpHead& head,
+                         const proto::RequestTarget& target);
   // Keeps the request and hands it to the route's upgrade_async with a responder.
   void wait_for_decision(session::Session& session, const Route& route, std::string_view head,
                          std::span<const std::uint8_t> rest);

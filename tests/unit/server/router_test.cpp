@@ -79,15 +79,5 @@ TEST(Router, EachRouteCarriesItsOwnSessionOptions) {
   EXPECT_EQ(router.match("/fast")->config.options.idle_timeout, WebSocketOptions{}.idle_timeout);
 }
 
-TEST(TargetPath, OriginAndAbsoluteForms) {
-  EXPECT_EQ(target_path("/a/b?c=d"), "/a/b");
-  EXPECT_EQ(target_path("/"), "/");
-  EXPECT_EQ(target_path("ws://host:1/chat?x"), "/chat");
-  EXPECT_EQ(target_path("wss://host"), "/");
-  EXPECT_EQ(target_path("ws://host?q"), "/");
-  EXPECT_EQ(target_path("*"), "");
-  EXPECT_EQ(target_path("host:80"), "");
-}
-
 }  // namespace
 }  // namespace wsx::server

@@ -140,6 +140,36 @@ TEST(PlainHttp, WithoutHandlerUnknownPathsStay404) {
       fetch(running.port(), "GET /page HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 404 "));
 }
 
+// The router and the handshake share one parse of the request-target. Before, the router took
+// a path from any "scheme://" and kept a fragment, so the route (or the http handler) saw a path
+// the handshake would refuse: "ftp://h/page" reached the page, "/page#x" was a 404 while the
+// handshake said 400, "/chat#x" on a WebSocket route was a 404 too.
+TEST(PlainHttp, TargetsTheHandshakeRefusesReachNoRouteAndNoHandler) {
+  Server server(with_http());
+  server.route("/chat", {});
+  RunningServer running(server);
+  const std::string upgrade =
+      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+  for (const char* target :
+       {"ftp://h/page", "/page#x", "gopher://h/page?a=1", "ws://user@h/page", "/page?a#b"}) {
+    const std::string response =
+        fetch(running.port(), "GET " + std::string(target) + " HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_TRUE(response.starts_with("HTTP/1.1 400 ")) << target << "\n" << response;
+  }
+  for (const char* target : {"/chat#x", "ftp://h/chat", "ws:///chat", "ws://h#/chat"}) {
+    const std::string response =
+        fetch(running.port(),
+              "GET " + std::string(target) + " HTTP/1.1\r\nHost: h\r\n" + upgrade + "\r\n");
+    EXPECT_TRUE(response.starts_with("HTTP/1.1 400 ")) << target << "\n" << response;
+  }
+  // The forms both accept still route the same way.
+  EXPECT_TRUE(fetch(running.port(), "GET http://h/page?a=2 HTTP/1.1\r\nHost: h\r\n\r\n")
+                  .ends_with("<p>GET a=2 -</p>"));
+  EXPECT_TRUE(fetch(running.port(), "GET wss://h/chat HTTP/1.1\r\nHost: h\r\n" + upgrade + "\r\n")
+                  .starts_with("HTTP/1.1 101 "));
+}
+
 TEST(AccessLog, RecordsAcceptedUpgradesWithSubprotocolAndExtensions) {
   AccessLog log;
   ServerOptions options{.threads = 1};
