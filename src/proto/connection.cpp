@@ -188,16 +188,13 @@ struct Connection::Impl {
     if (!is_control(frame.opcode)) begin_data_frame();
   }
 
-  // The rules that need the connection's state: fragmentation (§5.4), RSV1 only on the first
-  // frame of a data message (RFC 7692 §6.1), and our limits.
+  // The rules that need the connection's state: fragmentation (§5.4) and our limits. (RSV1 on
+  // a control or continuation frame, RFC 7692 §6.1, is a header rule: check_frame_header.)
   ProtocolError check_frame_in_sequence() const noexcept {
-    if (is_control(frame.opcode)) {
-      return frame.rsv1 ? ProtocolError::compressed_control_frame : ProtocolError::none;
-    }
+    if (is_control(frame.opcode)) return ProtocolError::none;
     const bool continuation = frame.opcode == Opcode::continuation;
     if (continuation && !in_message) return ProtocolError::unexpected_continuation;
     if (!continuation && in_message) return ProtocolError::expected_continuation;
-    if (continuation && frame.rsv1) return ProtocolError::compressed_continuation;
 
     const std::size_t frames_before = continuation ? message_frames : 0;
     if (frames_before >= options.max_fragments) return ProtocolError::too_many_fragments;
@@ -590,12 +587,8 @@ namespace {
 const ConnectionOptions& checked(const ConnectionOptions& options) {
   // The inflater and deflater are created lazily, mid-stream; a bad window must fail here.
   if (options.deflate) {
-    for (std::uint8_t bits :
-         {options.deflate->server_max_window_bits, options.deflate->client_max_window_bits}) {
-      if (bits < min_window_bits || bits > max_window_bits) {
-        throw std::invalid_argument("permessage-deflate window bits must be 8-15");
-      }
-    }
+    check_window_bits(options.deflate->server_max_window_bits);
+    check_window_bits(options.deflate->client_max_window_bits);
   }
   return options;
 }

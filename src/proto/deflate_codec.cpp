@@ -40,11 +40,6 @@ void counting_free(voidpf opaque, voidpf address) {
   std::free(block);
 }
 
-void check_window(std::uint8_t window_bits) {
-  if (window_bits < min_window_bits || window_bits > max_window_bits)
-    throw std::invalid_argument("permessage-deflate window bits must be 8-15");
-}
-
 // A z_stream set up for counting_alloc; init/end are the deflate or inflate pair.
 struct ZStream {
   z_stream stream{};
@@ -79,6 +74,12 @@ void grow(std::vector<std::uint8_t>& out, std::size_t used, std::size_t step,
 
 }  // namespace
 
+void check_window_bits(std::uint8_t window_bits) {
+  if (!is_valid_window_bits(window_bits)) {
+    throw std::invalid_argument("permessage-deflate window bits must be 8-15");
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // MessageDeflater
 
@@ -89,8 +90,8 @@ struct MessageDeflater::State : ZStream {
 MessageDeflater::MessageDeflater(std::uint8_t window_bits, bool no_context_takeover,
                                  const DeflateTuning& tuning)
     : window_bits_(window_bits), no_context_takeover_(no_context_takeover), tuning_(tuning) {
-  check_window(window_bits);
-  check_window(tuning.window_bits);
+  check_window_bits(window_bits);
+  check_window_bits(tuning.window_bits);
   if (tuning.level < 0 || tuning.level > 9)
     throw std::invalid_argument("permessage-deflate level must be 0-9");
   if (tuning.mem_level < 1 || tuning.mem_level > 9)
@@ -179,7 +180,7 @@ struct MessageInflater::State : ZStream {
 
 MessageInflater::MessageInflater(std::uint8_t window_bits, bool no_context_takeover)
     : window_bits_(window_bits), no_context_takeover_(no_context_takeover) {
-  check_window(window_bits);
+  check_window_bits(window_bits);
 }
 
 MessageInflater::~MessageInflater() = default;

@@ -38,7 +38,7 @@ std::optional<std::uint8_t> parse_window_bits(std::string_view text) {
     if (c < '0' || c > '9') return std::nullopt;
     value = value * 10 + (c - '0');
   }
-  if (value < min_window_bits || value > max_window_bits) return std::nullopt;
+  if (!is_valid_window_bits(value)) return std::nullopt;
   return static_cast<std::uint8_t>(value);
 }
 
