@@ -40,6 +40,22 @@ ResolveResult lookup(const std::string& host, std::uint16_t port) {
 
 }  // namespace
 
+bool is_localhost_name(std::string_view host) noexcept {
+  if (host.ends_with('.')) host.remove_suffix(1);
+  constexpr std::string_view name = "localhost";
+  if (host.size() < name.size()) return false;
+  const std::string_view tail = host.substr(host.size() - name.size());
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = tail[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != name[i]) return false;
+  }
+  return host.size() == name.size() || host[host.size() - name.size() - 1] == '.';
+}
+
+std::vector<SocketAddress> localhost_addresses(std::uint16_t port) {
+  return {SocketAddress::ipv4_loopback(port), SocketAddress::ipv6_loopback(port)};
+}
+
 struct Resolver::Impl {
   struct Job {
     std::string host;
@@ -102,6 +118,12 @@ ResolveRequest Resolver::resolve(EventLoop& loop, std::string_view host, std::ui
   if (auto literal = SocketAddress::parse(host, port)) {
     ResolveResult result;
     result.addresses.push_back(*literal);
+    Impl::deliver(job, std::move(result));
+    return ResolveRequest(cancelled);
+  }
+  if (is_localhost_name(host)) {
+    ResolveResult result;
+    result.addresses = localhost_addresses(port);
     Impl::deliver(job, std::move(result));
     return ResolveRequest(cancelled);
   }

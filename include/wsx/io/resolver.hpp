@@ -1,5 +1,8 @@
 // Host name resolution that never blocks an event loop: getaddrinfo runs on worker threads and
-// the answer is posted back to the loop that asked. IP literals are answered without a thread.
+// the answer is posted back to the loop that asked. IP literals are answered without a thread,
+// and so are localhost names ("localhost", "x.localhost", with or without the final dot, any
+// case): RFC 6761 §6.3 says they always mean loopback and are not to be looked up, so they work
+// where /etc/hosts is missing or maps "localhost" to one family only.
 #pragma once
 
 #include <atomic>
@@ -42,6 +45,13 @@ struct ResolverOptions {
   std::size_t threads = 2;        // concurrent getaddrinfo calls
   std::size_t max_queued = 4096;  // beyond this, requests fail at once with an error
 };
+
+// "localhost" and names under ".localhost" (RFC 6761 §6.3), case-insensitive, final dot allowed.
+bool is_localhost_name(std::string_view host) noexcept;
+// What a localhost name resolves to: 127.0.0.1 then ::1. IPv4 first because it exists on every
+// host (::1 can be disabled) and "localhost" means 127.0.0.1 to wsx's own Server::listen; a
+// client races both (Happy Eyeballs), so a server on ::1 only is still reached.
+std::vector<SocketAddress> localhost_addresses(std::uint16_t port);
 
 class Resolver {
  public:

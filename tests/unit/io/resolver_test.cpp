@@ -25,14 +25,29 @@ std::optional<ResolveResult> resolve_once(Resolver& resolver, std::string_view h
   return answer;
 }
 
-TEST(Resolver, LocalhostResolvesToLoopbackAddresses) {
-  Resolver resolver;
-  const auto answer = resolve_once(resolver, "localhost", 8080);
-  ASSERT_TRUE(answer.has_value());
-  ASSERT_TRUE(answer->ok()) << answer->error;
-  for (const SocketAddress& address : answer->addresses) {
-    EXPECT_TRUE(address.is_loopback()) << address.to_string();
-    EXPECT_EQ(address.port(), 8080);
+// A name getaddrinfo answers without asking DNS (inet_aton's short form of 127.0.0.1), so the
+// tests that need the worker threads stay on the machine.
+constexpr std::string_view looked_up_name = "127.1";
+
+// RFC 6761 §6.3: localhost names are loopback, answered without a lookup — so they work where
+// /etc/hosts is missing, and mean the same here as everywhere. A resolver without worker
+// threads free (max_queued 0: any lookup fails at once) still answers them.
+TEST(Resolver, LocalhostNamesAreLoopbackWithoutALookup) {
+  Resolver resolver(ResolverOptions{1, 0});
+  for (std::string_view name :
+       {"localhost", "LocalHost", "localhost.", "foo.localhost", "a.b.LOCALHOST."}) {
+    const auto answer = resolve_once(resolver, name, 8080);
+    ASSERT_TRUE(answer.has_value()) << name;
+    ASSERT_TRUE(answer->ok()) << name << ": " << answer->error;
+    ASSERT_EQ(answer->addresses.size(), 2u) << name;
+    EXPECT_EQ(answer->addresses[0].to_string(), "127.0.0.1:8080") << name;
+    EXPECT_EQ(answer->addresses[1].to_string(), "[::1]:8080") << name;
+  }
+  for (std::string_view name : {"notlocalhost", "localhost.example", "localhostx", "local"}) {
+    EXPECT_FALSE(is_localhost_name(name)) << name;
+    const auto answer = resolve_once(resolver, name, 80);
+    ASSERT_TRUE(answer.has_value());
+    EXPECT_EQ(answer->error, "too many pending resolutions") << name;  // it needed a lookup
   }
 }
 
@@ -68,7 +83,7 @@ TEST(Resolver, CancelledRequestNeverCallsBack) {
   ResolveRequest literal =
       resolver.resolve(loop, "127.0.0.1", 80, [&](ResolveResult) { called = true; });
   ResolveRequest name =
-      resolver.resolve(loop, "localhost", 80, [&](ResolveResult) { called = true; });
+      resolver.resolve(loop, looked_up_name, 80, [&](ResolveResult) { called = true; });
   literal.cancel();
   name.cancel();
   loop.run_after(200ms, [&] { loop.stop(); });
@@ -83,7 +98,7 @@ TEST(Resolver, ManyConcurrentRequestsAllAnswer) {
   constexpr int requests = 50;
   int answered = 0;
   for (int i = 0; i < requests; ++i) {
-    resolver.resolve(loop, "localhost", static_cast<std::uint16_t>(1000 + i),
+    resolver.resolve(loop, looked_up_name, static_cast<std::uint16_t>(1000 + i),
                      [&, i](ResolveResult result) {
                        EXPECT_TRUE(result.ok()) << result.error;
                        if (!result.addresses.empty()) {
@@ -98,7 +113,7 @@ TEST(Resolver, ManyConcurrentRequestsAllAnswer) {
 
 TEST(Resolver, QueueLimitFailsExcessRequestsAtOnce) {
   Resolver resolver(ResolverOptions{1, 0});
-  const auto answer = resolve_once(resolver, "localhost", 80);
+  const auto answer = resolve_once(resolver, looked_up_name, 80);
   ASSERT_TRUE(answer.has_value());
   EXPECT_FALSE(answer->ok());
   EXPECT_EQ(answer->error, "too many pending resolutions");
@@ -109,7 +124,7 @@ TEST(Resolver, LoopDestroyedBeforeTheAnswer) {
   Resolver resolver;
   {
     EventLoop loop;
-    resolver.resolve(loop, "localhost", 80,
+    resolver.resolve(loop, looked_up_name, 80,
                      [](ResolveResult) { ADD_FAILURE() << "delivered to a destroyed loop"; });
   }
   std::this_thread::sleep_for(50ms);
