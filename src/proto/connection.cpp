@@ -106,8 +106,9 @@ struct Connection::Impl {
   bool sending_compressed = false;
   Utf8Validator utf8;
   std::size_t message_frames = 0;
-  std::uint64_t message_wire_size = 0;  // payload bytes of an uncompressed message so far
-  std::vector<std::uint8_t> message;    // assembled payload, or inflated output
+  std::uint64_t message_wire_size = 0;    // payload bytes of an uncompressed message so far
+  std::uint64_t message_frame_bytes = 0;  // declared payload bytes of its frames (saturating)
+  std::vector<std::uint8_t> message;      // assembled payload, or inflated output
   std::unique_ptr<MessageInflater> inflater;
   std::unique_ptr<ControlBuffer> control_buffer;  // a control payload split across reads
 
@@ -197,7 +198,11 @@ struct Connection::Impl {
     if (!continuation && in_message) return ProtocolError::expected_continuation;
 
     const std::size_t frames_before = continuation ? message_frames : 0;
-    if (frames_before >= options.max_fragments) return ProtocolError::too_many_fragments;
+    if (fragments_too_small(
+            frames_before + 1,
+            saturating_add(continuation ? message_frame_bytes : 0, frame.payload_length))) {
+      return ProtocolError::fragments_too_small;
+    }
     const bool compressed = continuation ? message_compressed : frame.rsv1;
     if (!compressed) {
       // The declared length is checked, so a huge frame fails before its payload arrives.
@@ -210,6 +215,17 @@ struct Connection::Impl {
     return ProtocolError::none;
   }
 
+  static std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+  }
+
+  // `frames` frames carrying `bytes` in all: beyond free_fragments, each must bring
+  // min_fragment_average bytes on average.
+  bool fragments_too_small(std::size_t frames, std::uint64_t bytes) const noexcept {
+    if (frames <= options.free_fragments || options.min_fragment_average == 0) return false;
+    return frames - options.free_fragments > bytes / options.min_fragment_average;
+  }
+
   void begin_data_frame() {
     if (frame.opcode != Opcode::continuation) {
       in_message = true;
@@ -218,11 +234,13 @@ struct Connection::Impl {
       message_delivered_piece = false;
       message_frames = 0;
       message_wire_size = 0;
+      message_frame_bytes = 0;
       utf8.reset();
       message.clear();
       if (message_compressed && !inflater) create_inflater();
     }
     ++message_frames;
+    message_frame_bytes = saturating_add(message_frame_bytes, frame.payload_length);
     if (!message_compressed) message_wire_size += frame.payload_length;
   }
 

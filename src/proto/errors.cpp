@@ -7,8 +7,11 @@ CloseCode close_code_for(ProtocolError error) noexcept {
     case ProtocolError::invalid_utf8:
       return CloseCode::invalid_payload;
     case ProtocolError::message_too_big:
-    case ProtocolError::too_many_fragments:
       return CloseCode::message_too_big;
+    // RFC 6455 §7.4.1: 1009 is for a message "too big to process"; a flood of tiny fragments is
+    // not big, it breaks our policy on what a frame must carry, which is what 1008 names.
+    case ProtocolError::fragments_too_small:
+      return CloseCode::policy_violation;
     case ProtocolError::none:
       return CloseCode::normal;
     default:
@@ -40,8 +43,8 @@ std::string_view describe(ProtocolError error) noexcept {
       return "continuation frame without a message in progress (RFC 6455 §5.4)";
     case ProtocolError::expected_continuation:
       return "new data frame inside a fragmented message (RFC 6455 §5.4)";
-    case ProtocolError::too_many_fragments:
-      return "message split into more fragments than allowed";
+    case ProtocolError::fragments_too_small:
+      return "message split into too many fragments for the payload they carry";
     case ProtocolError::message_too_big:
       return "message larger than the configured maximum";
     case ProtocolError::invalid_utf8:

@@ -167,7 +167,7 @@ inline int run_connection_fuzz(Role role, const std::uint8_t* data, std::size_t 
   options.deliver_fragments = option_bits & 0x02;
   if (option_bits & 0x04) {
     options.max_message_size = 1024;
-    options.max_fragments = 8;
+    options.free_fragments = 8;  // small, so the fragmentation policy is reached
   } else {
     options.max_message_size = 256 * 1024;
   }
@@ -185,7 +185,7 @@ inline int run_connection_fuzz(Role role, const std::uint8_t* data, std::size_t 
   ConnectionOptions peer_options = options;
   peer_options.role = role == Role::server ? Role::client : Role::server;
   peer_options.max_message_size = 64 * 1024 * 1024;
-  peer_options.max_fragments = 1 << 20;
+  peer_options.free_fragments = 1 << 20;
   peer_options.deliver_fragments = true;  // no need to hold whole messages
 
   Connection connection(options);

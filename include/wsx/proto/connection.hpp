@@ -34,7 +34,17 @@ class FrameObserver {
 struct ConnectionOptions {
   Role role = Role::server;
   std::size_t max_message_size = 16 * 1024 * 1024;  // larger → close 1009
-  std::size_t max_fragments = 4096;  // frames per message, empty ones too → close 1009
+  // What fragmentation may cost. Every frame costs a header's decoding and checks whatever it
+  // carries, so a message of endless empty fragments would hold a connection busy without ever
+  // reaching max_message_size. A message may use `free_fragments` frames whatever they carry;
+  // beyond that its frames must carry `min_fragment_average` payload bytes each on average
+  // (counted on the wire, compressed or not), else close 1008 (policy violation: the message
+  // is not too big, its fragmentation breaks this policy). The defaults let any message that
+  // needs no more than 4096 frames, or whose frames carry 16 bytes or more, through: 4 MiB in
+  // 64-byte fragments passes (65,536 frames); an endless stream of empty fragments stops at
+  // frame 4097. min_fragment_average 0: no bound.
+  std::size_t free_fragments = 4096;
+  std::size_t min_fragment_average = 16;
   // Deliver data frames as `fragment` events as they arrive instead of assembling whole
   // messages (for messages too big to hold). max_message_size still applies. Every message then
   // arrives as one or more fragment events: the pieces follow the bytes as they arrive (a frame

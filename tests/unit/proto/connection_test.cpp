@@ -708,23 +708,69 @@ TEST_P(ConnectionBothRoles, HugeDeclaredLengthFailsOnTheHeaderAlone) {
   expect_failed(c, feed(c, header), ProtocolError::message_too_big, 1009);
 }
 
-TEST_P(ConnectionBothRoles, FragmentCountLimitIncludesEmptyFragments) {
-  Connection at = make({.max_fragments = 3});
+// A message of `frames` fragments of `size` bytes each (the last one with FIN).
+Bytes fragmented(Role role, std::size_t frames, std::size_t size, std::uint8_t opcode = 0x2) {
+  const std::string piece(size, 'f');
+  Bytes bytes;
+  for (std::size_t i = 0; i < frames; ++i) {
+    const Bytes one = peer_frame(role, i == 0 ? opcode : 0x0, piece, {.fin = i + 1 == frames});
+    bytes.insert(bytes.end(), one.begin(), one.end());
+  }
+  return bytes;
+}
+
+// Issue 8: 4 MiB in 64- or 256-byte fragments (65,536 / 16,384 frames) is what a conformant
+// peer may send; the former limit of 4096 frames refused it with 1009.
+TEST_P(ConnectionBothRoles, SmallFragmentsThatCarryPayloadPassAtTheDefaults) {
+  for (const std::size_t size : {64u, 256u}) {
+    Connection c = make({.max_message_size = 32 * 1024 * 1024});
+    const std::vector<Recorded> events = feed(c, fragmented(role(), (4u << 20) / size, size));
+    ASSERT_EQ(events.size(), 1u) << size;
+    EXPECT_EQ(events[0].kind, EventKind::message);
+    EXPECT_EQ(events[0].data.size(), 4u << 20);
+    EXPECT_EQ(c.state(), ConnectionState::open);
+  }
+  Connection at_default_size = make();  // 16 MiB
+  EXPECT_EQ(feed(at_default_size, fragmented(role(), 16384, 256, 0x1)).size(), 1u);
+}
+
+// An endless stream of empty fragments is cut off after the free allowance: 1008, since the
+// message is not big, its fragmentation breaks the policy (RFC 6455 §7.4.1).
+TEST_P(ConnectionBothRoles, EmptyFragmentsBeyondTheAllowanceFailWith1008) {
+  Connection at = make({.free_fragments = 3});
   EXPECT_EQ(feed(at, concat({frame(0x1, "", {.fin = false}), frame(0x0, "", {.fin = false}),
                              frame(0x0, "x")})),
             std::vector<Recorded>{message("x")});
-  Connection over = make({.max_fragments = 3});
+  Connection over = make({.free_fragments = 3});
   const auto events =
       feed(over, concat({frame(0x1, "", {.fin = false}), frame(0x0, "", {.fin = false}),
                          frame(0x0, "", {.fin = false}), frame(0x0, "")}));
-  expect_failed(over, events, ProtocolError::too_many_fragments, 1009);
+  expect_failed(over, events, ProtocolError::fragments_too_small, 1008);
+  // At the defaults: frame 4097 of empty fragments, before its payload.
+  Connection flood = make();
+  const std::vector<Recorded> flooded = feed(flood, fragmented(role(), 100'000, 0));
+  expect_failed(flood, flooded, ProtocolError::fragments_too_small, 1008);
 }
 
-TEST_P(ConnectionBothRoles, FragmentCountRestartsWithEachMessage) {
-  Connection c = make({.max_fragments = 2});
-  const Bytes two = concat({frame(0x1, "a", {.fin = false}), frame(0x0, "b")});
+// The exact bound at the defaults for 1-byte fragments: frame k passes while k - 4096 <= k / 16,
+// so 4369 frames pass and the 4370th fails.
+TEST_P(ConnectionBothRoles, OneByteFragmentsPassUpToTheAverageBound) {
+  Connection at = make();
+  const std::vector<Recorded> passed = feed(at, fragmented(role(), 4369, 1, 0x1));
+  ASSERT_EQ(passed.size(), 1u);
+  EXPECT_EQ(passed[0].data, std::string(4369, 'f'));
+  Connection over = make();
+  expect_failed(over, feed(over, fragmented(role(), 4370, 1, 0x1)),
+                ProtocolError::fragments_too_small, 1008);
+  Connection unbounded = make({.min_fragment_average = 0});
+  EXPECT_EQ(feed(unbounded, fragmented(role(), 10'000, 0)).size(), 1u);
+}
+
+TEST_P(ConnectionBothRoles, FragmentAllowanceRestartsWithEachMessage) {
+  Connection c = make({.free_fragments = 2});
+  const Bytes two = concat({frame(0x1, "", {.fin = false}), frame(0x0, "")});
   EXPECT_EQ(feed(c, concat({two, two, two})),
-            (std::vector<Recorded>{message("ab"), message("ab"), message("ab")}));
+            (std::vector<Recorded>{message(""), message(""), message("")}));
 }
 
 // ---------------------------------------------------------------- fragment delivery

@@ -11,7 +11,7 @@ TEST(CloseCodeFor, Utf8IsInvalidPayload1007) {
 
 TEST(CloseCodeFor, SizeLimitsAreMessageTooBig1009) {
   EXPECT_EQ(close_code_for(ProtocolError::message_too_big), CloseCode::message_too_big);
-  EXPECT_EQ(close_code_for(ProtocolError::too_many_fragments), CloseCode::message_too_big);
+  EXPECT_EQ(close_code_for(ProtocolError::fragments_too_small), CloseCode::policy_violation);
 }
 
 TEST(CloseCodeFor, FramingErrorsAreProtocolError1002) {

@@ -62,6 +62,49 @@ TEST(EchoServerBinary, EchoesWithOpcodeAndStopsGracefullyOnSigterm) {
   stopper.join();
 }
 
+// Queues a whole message as `frames` fragments of `piece` and sends it in one write.
+bool send_in_fragments(wsx::test::RawWsClient& client, std::size_t frames,
+                       const std::vector<std::uint8_t>& piece, wsx::proto::MessageKind kind) {
+  for (std::size_t i = 0; i < frames; ++i) {
+    if (client.connection().send_fragment(kind, piece, i + 1 == frames) !=
+        wsx::proto::SendResult::ok) {
+      return false;
+    }
+  }
+  return client.flush();
+}
+
+// Issue 8, as reported: `echo_server --max-message 33554432` refused 4 MiB sent in 64- or
+// 256-byte fragments with 1009, because of a fixed limit of 4096 frames per message. Such a
+// message now passes; a message of endless empty fragments is still cut off, with 1008.
+TEST(EchoServerBinary, SmallFragmentsPassAndAnEmptyFragmentFloodGets1008) {
+  EchoServerProcess server({"--port", "0", "--max-message", "33554432"});
+  ASSERT_NE(server.port(), 0);
+  {
+    wsx::test::RawWsClient client(server.port());
+    ASSERT_TRUE(client.handshake());
+    for (const std::size_t size : {64u, 256u}) {
+      const auto kind =
+          size == 64 ? wsx::proto::MessageKind::binary : wsx::proto::MessageKind::text;
+      const std::vector<std::uint8_t> piece(size, 'a' + size % 26);
+      ASSERT_TRUE(send_in_fragments(client, (4u << 20) / size, piece, kind));
+      std::optional<wsx::test::RecordedEvent> echo = client.next_message(60s);
+      ASSERT_TRUE(echo) << size;
+      ASSERT_EQ(echo->kind, wsx::proto::EventKind::message) << echo->close_code;
+      EXPECT_EQ(echo->message_kind, kind);
+      EXPECT_EQ(echo->data, std::vector<std::uint8_t>(4u << 20, piece[0]));
+    }
+  }
+  wsx::test::RawWsClient flood(server.port());
+  ASSERT_TRUE(flood.handshake());
+  ASSERT_TRUE(send_in_fragments(flood, 6000, {}, wsx::proto::MessageKind::binary));
+  std::optional<wsx::test::RecordedEvent> close = flood.next_event(30s);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->kind, wsx::proto::EventKind::close);
+  EXPECT_EQ(close->close_code, 1008);
+  EXPECT_TRUE(flood.wait_eof(10s));
+}
+
 TEST(EchoServerBinary, CompressFlagNegotiatesDeflate) {
   EchoServerProcess server({"--port", "0", "--compress"});
   ASSERT_NE(server.port(), 0);
