@@ -92,11 +92,13 @@ TEST(ClientThreads, ClientsOnTheirOwnLoopsWithHandlesUsedFromOtherThreads) {
         handlers.open = [&](WebSocket& ws) {
           // Another thread sends through the handle; the echoes come back on this loop.
           sender = std::thread([&, handle = ws.handle()]() mutable {
+            // Each send goes last in its turn: the echo of the last one, which ends the run
+            // and the loop, cannot come back before this thread is done with the handle.
             for (int i = 0; i < messages; ++i) {
-              EXPECT_TRUE(handle.send("message " + std::to_string(i)));
               EXPECT_TRUE(handle.post([&](WebSocket&) {
                 if (std::this_thread::get_id() != loop_thread) ++ran_elsewhere;
               }));
+              EXPECT_TRUE(handle.send("message " + std::to_string(i)));
             }
           });
         };
