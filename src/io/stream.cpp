@@ -1,5 +1,7 @@
 #include "wsx/io/stream.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -69,6 +71,7 @@ std::size_t Stream::write_now(std::span<const ConstBuffer> buffers) noexcept {
 }
 
 void Stream::pause_reading() {
+  if (lingering_) return;  // the peer's FIN must still be seen
   reading_ = false;
   update_interest();
 }
@@ -81,6 +84,17 @@ void Stream::resume_reading() {
 void Stream::shutdown() {
   shutdown_requested_ = true;
   request_flush();
+}
+
+void Stream::close_gracefully(std::size_t discard_limit, bool send_fin) {
+  if (!socket_.valid() || lingering_) return;
+  lingering_ = true;
+  send_fin_ = send_fin;
+  discard_left_ = static_cast<std::uint32_t>(std::min<std::size_t>(discard_limit, UINT32_MAX));
+  shutdown_requested_ = true;
+  reading_ = true;
+  update_interest();
+  request_flush();  // the output, then the shutdown; ends the linger if the peer already left
 }
 
 void Stream::close() noexcept {
@@ -112,6 +126,12 @@ void Stream::fail(std::string_view reason) {
 
 void Stream::on_readable() {
   DestroyGuard guard(destroyed_);
+  // A TLS handshake still running must finish before close_notify can go: its records are
+  // processed as usual (the plaintext that may follow is dropped below).
+  if (lingering_ && !(tls_ && tls_->state() == TlsState::handshaking)) {
+    discard_input();
+    return;
+  }
   const std::span<std::uint8_t> buffer = read_buffer();
   const IoResult result = socket_.read(buffer);
   switch (result.status) {
@@ -132,10 +152,12 @@ void Stream::on_readable() {
     handler_.on_stream_data(buffer.first(result.bytes));
     return;
   }
+  if (lingering_) discard_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(discard_left_, result.bytes));
   tls_->feed(buffer.first(result.bytes));  // copied in: the buffer is free again
   for (;;) {
     const TlsReadResult got = tls_->read(buffer);
     if (got.status == TlsReadStatus::ok) {
+      if (lingering_) continue;  // the protocol is over: nothing more is delivered
       handler_.on_stream_data(buffer.first(got.bytes));
       if (guard.destroyed || !socket_.valid()) return;
       continue;
@@ -157,6 +179,38 @@ void Stream::on_readable() {
   if (!tls_->pending_output().empty() || (shutdown_requested_ && !shutdown_done_)) {
     loop_.defer_flush(socket_.fd());
   }
+}
+
+// Runs under on_readable's DestroyGuard.
+void Stream::discard_input() {
+  const std::span<std::uint8_t> buffer = read_buffer();
+  // One byte more than allowed is enough to know the peer went over.
+  const std::size_t room = std::min<std::size_t>(buffer.size(), std::size_t{discard_left_} + 1);
+  const IoResult result = socket_.read(buffer.first(room));
+  switch (result.status) {
+    case IoStatus::would_block:
+      return;
+    case IoStatus::error:
+      fail(system_reason("read failed", result.error));
+      return;
+    case IoStatus::closed:
+      ended_ = true;
+      update_interest();
+      if (shutdown_done_) end_linger();  // else the flush that sends the rest ends it
+      return;
+    case IoStatus::ok:
+      break;
+  }
+  if (result.bytes > discard_left_) {
+    fail("the peer kept sending after the close");  // RST: the bound is reached
+    return;
+  }
+  discard_left_ -= static_cast<std::uint32_t>(result.bytes);
+}
+
+void Stream::end_linger() {
+  close();
+  handler_.on_stream_end();  // may destroy this
 }
 
 void Stream::on_writable() {
@@ -245,7 +299,11 @@ void Stream::flush() {
     }
     if (!blocked_) {
       shutdown_done_ = true;
-      socket_.shutdown_write();
+      if (send_fin_) socket_.shutdown_write();
+      if (lingering_ && ended_) {
+        end_linger();
+        return;
+      }
     }
   }
   update_interest();

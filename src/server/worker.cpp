@@ -112,11 +112,15 @@ void Worker::begin_shutdown() {
     return;
   }
   shutdown_timer_ = loop_.run_after(shared_.options.shutdown_timeout, [this] {
+    // Whoever is not done by now (no answer to the 1001, or a peer that does not close TCP
+    // after it) is dropped: reported, then destroyed here rather than by the releases
+    // terminate() posts, which the stopped loop would never run.
     for (session::Session* session = sessions_; session != nullptr;) {
       session::Session* next = session->owner_next;
       session->terminate();
       session = next;
     }
+    destroy_all();
     loop_.stop();
   });
 }

@@ -126,10 +126,7 @@ void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
 
 void Session::reject() {
   handshake_ended_ = true;
-  phase_ = Phase::closing;
-  loop_.arm(timeout_, config_->options.close_timeout);
-  shutdown_sent_ = true;
-  stream_.shutdown();
+  linger();  // the response must not be lost to a reset: a client may still be sending
 }
 
 void Session::abort() {
@@ -256,6 +253,10 @@ void Session::on_timeout() {
       stream_.close();
       finish();
       return;
+    case Phase::lingering:  // the peer did not close TCP in time: our part is done
+      stream_.close();
+      finish();
+      return;
     case Phase::done:
       return;
   }
@@ -263,6 +264,10 @@ void Session::on_timeout() {
 
 void Session::on_stream_end() {
   Entry entry(*this);
+  if (phase_ == Phase::lingering) {  // the lingering close is over, the socket closed
+    finish();
+    return;
+  }
   if (!connection_) {
     if (handshake_ && !handshake_ended_) handshake_->on_failed(*this, {});
   } else {
@@ -293,7 +298,7 @@ void Session::run(const std::function<void(WebSocket&)>& task) {
 
 void Session::going_away() {
   Entry entry(*this);
-  if (transport_closed_) return;
+  if (transport_closed_ || phase_ == Phase::lingering) return;  // ends by itself, soon
   if (!connection_) {
     abort();
     return;
@@ -375,7 +380,7 @@ void Session::consume_output(std::size_t n) {
     if (queue != nullptr) queue->consumed += taken;
     n -= taken;
   }
-  if (connection_ && !transport_closed_ && close_when_sent()) return;
+  if (connection_ && !transport_closed_ && linger_when_over()) return;
   if (paused_reading_ && buffered_amount() <= config_->options.max_backpressure / 2) {
     paused_reading_ = false;
     stream_.resume_reading();
@@ -404,8 +409,7 @@ void Session::on_stream_drained() {
 void Session::after_output() {
   if (transport_closed_) return;
   if (queued_bytes() > 0) stream_.request_flush();
-  if (!connection_) return;
-  if (close_when_sent()) return;
+  if (!connection_ || linger_when_over()) return;
   // A peer that sends but does not read (pings, or requests whose answers pile up) must not
   // grow our output without bound: stop reading until it catches up.
   if (!paused_reading_ && buffered_amount() > config_->options.max_backpressure) {
@@ -414,29 +418,30 @@ void Session::after_output() {
   }
 }
 
-bool Session::close_when_sent() {
+bool Session::linger_when_over() {
+  if (phase_ == Phase::lingering) return true;
   const proto::ConnectionState state = connection_->state();
   if (state != proto::ConnectionState::closed && state != proto::ConnectionState::failed) {
     return false;
   }
-  // Closing handshake done (or the peer failed it): the server closes TCP first (RFC 6455
-  // §7.1.1). Over plain TCP the socket is closed as soon as our last frame is handed to the
-  // kernel (which still delivers it, then FIN); nothing waits for the peer's FIN. TLS shuts
-  // down with close_notify and waits for the peer, bounded by close_timeout.
-  if (queued_bytes() == 0 && stream_.tls() == nullptr) {
-    stream_.close();
-    finish();
-    return true;
-  }
-  if (!shutdown_sent_) {
-    shutdown_sent_ = true;
-    stream_.shutdown();
-  }
-  return false;
+  linger();
+  return true;
+}
+
+// The protocol is over (or never started: a rejection). RFC 6455 §7.1.1: the server closes TCP
+// first, so that TIME_WAIT stays with it; a client waits for the server's FIN, except when it
+// failed the connection itself (§7.1.7: then it closes). Either way the input is drained, not
+// left unread, until the peer's FIN, for close_timeout and linger_discard_limit bytes at most.
+void Session::linger() {
+  phase_ = Phase::lingering;
+  loop_.arm(timeout_, config_->options.close_timeout);
+  const bool client_waits = connection_ && connection_->role() == proto::Role::client &&
+                            connection_->state() == proto::ConnectionState::closed;
+  stream_.close_gracefully(linger_discard_limit, !client_waits);
 }
 
 void Session::closing_started() {
-  if (phase_ == Phase::closing || phase_ == Phase::done) return;
+  if (phase_ == Phase::closing || phase_ == Phase::lingering || phase_ == Phase::done) return;
   phase_ = Phase::closing;
   loop_.arm(timeout_, config_->options.close_timeout);
 }

@@ -107,6 +107,11 @@ class RareString {
 // writev; any other is offered to the socket at once when nothing is queued.
 inline constexpr std::size_t direct_send_threshold = 16 * 1024;
 
+// After the closing handshake (or a failure), input is drained while our close frame reaches
+// the peer: at most this many bytes, then the connection is reset. Enough for the rest of a
+// refused upload of moderate size; a flood is cut off.
+inline constexpr std::size_t linger_discard_limit = 1024 * 1024;
+
 class Session final : public WebSocket,
                       private io::StreamHandler,
                       private proto::EventHandler,
@@ -167,7 +172,7 @@ class Session final : public WebSocket,
 
  private:
   friend class WebSocket;
-  enum class Phase : std::uint8_t { handshake, idle, ping_sent, closing, done };
+  enum class Phase : std::uint8_t { handshake, idle, ping_sent, closing, lingering, done };
 
   struct QueuedFrame {
     std::shared_ptr<const SharedFrame> frame;  // null for a borrowed frame
@@ -224,8 +229,9 @@ class Session final : public WebSocket,
   bool borrowable(std::span<const std::uint8_t> data) const noexcept;
   void settle_borrowed();  // before the received bytes go: send, or copy, borrowed frames
   void report_drain_if_due();
-  void after_output();     // flush, close-state bookkeeping, backpressure reading pause
-  bool close_when_sent();  // true when the transport was closed
+  void after_output();      // flush, close-state bookkeeping, backpressure reading pause
+  bool linger_when_over();  // the protocol is over: linger() (once); true when lingering
+  void linger();            // the lingering close: see its definition
   void closing_started();
   void report_close(std::uint16_t code, std::string_view reason, bool clean);
   void finish();  // transport closed: release when the outermost entry returns
@@ -264,7 +270,6 @@ class Session final : public WebSocket,
   bool saw_backpressure_ = false;  // a send returned backpressure: drain is due
   bool paused_reading_ = false;
   bool transport_closed_ = false;
-  bool shutdown_sent_ = false;
   bool compressed_ = false;  // permessage-deflate negotiated
   // Our compressor's negotiated window when it resets after every message, else 0.
   std::uint8_t stateless_compression_window_ = 0;

@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -86,6 +88,11 @@ class RawWsClient : private proto::EventHandler {
                ? ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port)
                : ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
   }
+  // Closes the socket now (as a client does once the server closed TCP, RFC 6455 §7.1.1).
+  void close_socket() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
   int fd() const { return fd_; }
 
   // Wraps the connection in TLS (before anything is sent); the handshake runs as bytes flow.
@@ -147,6 +154,72 @@ class RawWsClient : private proto::EventHandler {
     return out;
   }
   bool eof() const { return eof_; }
+
+  // A full-duplex peer (a browser uploading while it receives): writes `bytes` whenever the
+  // socket takes more, at most `read_chunk` bytes read per turn in between, until everything is
+  // written and the peer closed (or failed) the connection, or `timeout` passes. Write errors
+  // (the peer reset or stopped reading) end the writing, not the reading.
+  struct DuplexResult {
+    std::size_t written = 0;
+    std::vector<std::uint8_t> received;  // plaintext
+    bool write_failed = false;
+    bool ended = false;  // EOF, reset or TLS failure
+  };
+  DuplexResult write_while_reading(std::span<const std::uint8_t> bytes,
+                                   std::chrono::milliseconds timeout,
+                                   std::size_t read_chunk = 65536) {
+    DuplexResult result;
+    const Clock::time_point deadline = Clock::now() + timeout;
+    std::vector<std::uint8_t> buffer(std::max<std::size_t>(read_chunk, 16384));
+    while (!result.ended && Clock::now() < deadline) {
+      const bool writing = !result.write_failed && result.written < bytes.size();
+      if (tls_ && writing && tls_->pending_output().empty()) {
+        const std::size_t piece = std::min<std::size_t>(16384, bytes.size() - result.written);
+        if (!tls_->write(bytes.subspan(result.written, piece))) {
+          result.write_failed = true;
+        } else {
+          result.written += piece;
+        }
+      }
+      const bool output_waiting =
+          tls_ ? !tls_->pending_output().empty() : (writing && !result.write_failed);
+      pollfd waiting{fd_, static_cast<short>(POLLIN | (output_waiting ? POLLOUT : 0)), 0};
+      if (::poll(&waiting, 1, 50) < 0) break;
+      if ((waiting.revents & POLLOUT) != 0 && output_waiting) {
+        const std::span<const std::uint8_t> out =
+            tls_ ? tls_->pending_output() : bytes.subspan(result.written);
+        const ssize_t n = ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+          if (tls_) {
+            tls_->consume_output(static_cast<std::size_t>(n));
+          } else {
+            result.written += static_cast<std::size_t>(n);
+          }
+        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          result.write_failed = true;
+        }
+      }
+      if ((waiting.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+      const ssize_t got = ::recv(fd_, buffer.data(), read_chunk, MSG_DONTWAIT);
+      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+      if (got <= 0) {
+        result.ended = true;
+        break;
+      }
+      if (!tls_) {
+        result.received.insert(result.received.end(), buffer.data(), buffer.data() + got);
+        continue;
+      }
+      tls_->feed({buffer.data(), static_cast<std::size_t>(got)});
+      for (;;) {
+        const io::TlsReadResult plain = tls_->read(buffer);
+        if (plain.status != io::TlsReadStatus::ok) break;
+        result.received.insert(result.received.end(), buffer.data(), buffer.data() + plain.bytes);
+      }
+    }
+    eof_ = eof_ || result.ended;
+    return result;
+  }
 
   // Reads until the peer closes the connection; true if it did within `timeout`.
   bool wait_eof(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
@@ -217,6 +290,12 @@ class RawWsClient : private proto::EventHandler {
     const bool ok = write_all(pending);
     connection_->consume_output(pending.size());
     return ok;
+  }
+
+  // Bytes received some other way (write_while_reading) go through the protocol: their events
+  // come out of next_event().
+  void process(std::vector<std::uint8_t> bytes) {
+    if (!bytes.empty()) connection_->receive(bytes, *this);
   }
 
   // The next event (message, ping, pong, close, error), waiting up to `timeout`.

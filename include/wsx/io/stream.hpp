@@ -33,6 +33,8 @@ class StreamHandler {
   // The socket was full and now everything gathered has left.
   virtual void on_stream_drained() {}
   // The peer finished sending (FIN or TLS close_notify). Writing is still possible.
+  // After close_gracefully(): the lingering close is over (everything sent, the peer's FIN
+  // read) and the socket is closed.
   virtual void on_stream_end() {}
   // The stream failed and is closed (reset, TLS failure with its reason). Called once; any
   // callback may destroy the stream.
@@ -73,10 +75,21 @@ class Stream final : private IoHandler {
   // Graceful: sends what is left, then close_notify (TLS) and FIN. Reading continues until
   // the peer ends too; then the owner destroys the stream.
   void shutdown();
+  // A lingering close, for a connection whose protocol is over. Closing a socket that still has
+  // unread input makes the kernel send RST, which destroys what we sent last (a close frame, an
+  // error response) if the peer has not read it yet (RFC 9112 §9.6). So: what is left of the
+  // output goes out, then close_notify (TLS), then FIN unless `send_fin` is false (the peer is
+  // to close TCP first: a WebSocket client waits for the server's FIN, RFC 6455 §7.1.1). Input
+  // is read and dropped meanwhile — no on_stream_data, TLS records not even decrypted once the
+  // handshake is over — up to `discard_limit` bytes; more fails the stream (on_stream_error).
+  // When the output is out and the peer's FIN has been read, the socket is closed and
+  // on_stream_end() follows. Bounding the time it may take is the owner's job.
+  void close_gracefully(std::size_t discard_limit, bool send_fin = true);
   // Abrupt: closes the socket now. No callback follows.
   void close() noexcept;
 
   bool is_open() const noexcept { return socket_.valid(); }
+  bool closing_gracefully() const noexcept { return lingering_; }
   bool write_blocked() const noexcept { return blocked_; }
   std::size_t unsent_bytes() const noexcept;  // ciphertext held by TLS, not yet on the socket
   const TlsSession* tls() const noexcept { return tls_ ? &*tls_ : nullptr; }
@@ -86,7 +99,8 @@ class Stream final : private IoHandler {
   void on_readable() override;
   void on_writable() override;
   void on_flush() override;
-  bool deliver(std::span<std::uint8_t> data);  // false if the stream was destroyed
+  void discard_input();  // on_readable while lingering
+  void end_linger();     // output out and the peer's FIN read: close, tell the handler
   void flush();
   bool write_tls_output();  // false while the socket is full
   void fail(std::string_view reason);
@@ -94,6 +108,7 @@ class Stream final : private IoHandler {
 
   EventLoop& loop_;
   TcpSocket socket_;
+  std::uint32_t discard_left_ = 0;  // close_gracefully(): input bytes still allowed (fills a gap)
   StreamHandler& handler_;
   std::optional<TlsSession> tls_;
   StreamOptions options_;
@@ -102,6 +117,8 @@ class Stream final : private IoHandler {
   bool blocked_ = false;
   bool shutdown_requested_ = false;
   bool shutdown_done_ = false;
+  bool lingering_ = false;  // close_gracefully(): input is dropped
+  bool send_fin_ = true;
   bool* destroyed_ = nullptr;  // set while a callback runs: it may destroy the stream
 };
 

@@ -481,6 +481,8 @@ TEST(Server, GracefulShutdownSends1001AndRunReturns) {
     EXPECT_EQ(close->kind, proto::EventKind::close);
     EXPECT_EQ(close->close_code, 1001);
     client->flush();
+    EXPECT_TRUE(client->wait_eof());  // the server closes TCP first; then the client does
+    client->close_socket();
   }
   stopper.join();
   running.stop();
