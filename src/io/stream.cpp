@@ -152,7 +152,8 @@ void Stream::on_readable() {
     handler_.on_stream_data(buffer.first(result.bytes));
     return;
   }
-  if (lingering_) discard_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(discard_left_, result.bytes));
+  if (lingering_)
+    discard_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(discard_left_, result.bytes));
   tls_->feed(buffer.first(result.bytes));  // copied in: the buffer is free again
   for (;;) {
     const TlsReadResult got = tls_->read(buffer);

@@ -1,10 +1,12 @@
 // The closing handshake of a real Server, byte by byte on the wire: who closes TCP first, and
 // that a peer failed while it is still sending reads the whole close frame (no RST eats it).
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "raw_ws_client.hpp"
@@ -115,6 +117,130 @@ TEST(ClosingHandshake, PeerStillSendingReadsTheWhole1009CloseFrameOverTls) {
   RunningServer running(server);
   const io::TlsContext context = trusting_client_context();
   expect_every_upload_reads_1009(running.port(), &context);
+}
+
+// Polls the server's connection count (it changes on the server thread).
+bool connections_drop_to_zero(const Server& server, std::chrono::milliseconds timeout = 5s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (server.connections() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  return server.connections() == 0;
+}
+
+// After a clean close the server sends its FIN first (the client sees EOF while its own end is
+// still open), then drains until the client's FIN instead of closing at once; the client's
+// FIN releases the connection.
+void expect_server_closes_first(Server& server, std::uint16_t port, bool client_starts) {
+  RawWsClient client(port);
+  ASSERT_TRUE(client.handshake());
+  if (client_starts) {
+    ASSERT_TRUE(client.close(4000, "bye"));
+  } else {
+    ASSERT_TRUE(client.send("close me"));
+  }
+  std::optional<test::RecordedEvent> close = client.next_event();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->kind, proto::EventKind::close);
+  ASSERT_TRUE(client.flush());  // our reply, when the server started
+  EXPECT_TRUE(client.wait_eof());
+  // Bytes after the close (a TLS client's close_notify, say) are drained, not answered with a
+  // reset as a closed socket would: no error comes within 300 ms.
+  ASSERT_TRUE(client.write_all("late"));
+  pollfd errors_only{client.fd(), 0, 0};
+  EXPECT_EQ(::poll(&errors_only, 1, 300), 0) << "the server reset the connection";
+  client.close_socket();
+  EXPECT_TRUE(connections_drop_to_zero(server));
+}
+
+Behavior closing_route(std::chrono::milliseconds close_timeout) {
+  Behavior behavior;
+  behavior.close_timeout = close_timeout;
+  behavior.message = [](WebSocket& ws, Message) { ws.close(4001, "done"); };
+  return behavior;
+}
+
+TEST(ClosingHandshake, ServerClosesTcpFirstWhenTheClientCloses) {
+  Server server({.threads = 1});
+  server.route("/", closing_route(60s));  // the close timeout is not what ends anything here
+  RunningServer running(server);
+  expect_server_closes_first(server, running.port(), true);
+}
+
+TEST(ClosingHandshake, ServerClosesTcpFirstWhenItCloses) {
+  Server server({.threads = 1});
+  server.route("/", closing_route(60s));
+  RunningServer running(server);
+  expect_server_closes_first(server, running.port(), false);
+}
+
+// The idle timeout's 1001 is answered, but the client never closes TCP: the server's lingering
+// socket goes after close_timeout.
+TEST(ClosingHandshake, ClientThatNeverClosesTcpIsReleasedAfterTheCloseTimeout) {
+  Server server({.threads = 1});
+  Behavior behavior;
+  behavior.idle_timeout = 100ms;
+  behavior.idle_ping_wait = 100ms;
+  behavior.close_timeout = 300ms;
+  server.route("/", behavior);
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  // Raw frames, so that the ping is not answered: a ping (2 bytes), then the close.
+  std::vector<std::uint8_t> seen;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (seen.size() < 6 && std::chrono::steady_clock::now() < deadline && !client.eof()) {
+    std::vector<std::uint8_t> bytes = client.read_some(100ms);
+    seen.insert(seen.end(), bytes.begin(), bytes.end());
+  }
+  ASSERT_GE(seen.size(), 6u);
+  EXPECT_EQ(seen[0], 0x89);
+  EXPECT_EQ(seen[2], 0x88);
+  EXPECT_EQ((seen[4] << 8) | seen[5], 1001);
+  ASSERT_TRUE(client.close(1001));  // the answer
+  EXPECT_TRUE(client.wait_eof());
+  EXPECT_TRUE(connections_drop_to_zero(server));  // the client's socket is still open
+}
+
+// A peer that floods after the closing handshake is cut off once the linger has discarded its
+// bound (1 MiB), long before the close timeout.
+TEST(ClosingHandshake, FloodAfterTheCloseIsCutOffByTheDiscardBound) {
+  Server server({.threads = 1});
+  server.route("/", closing_route(60s));
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  ASSERT_TRUE(client.close());
+  const std::vector<std::uint8_t> flood(64 << 20, 0x33);
+  const RawWsClient::DuplexResult result = client.write_while_reading(flood, 20s);
+  EXPECT_TRUE(result.ended);
+  EXPECT_TRUE(result.write_failed);  // reset by the server
+  EXPECT_LT(result.written, flood.size());
+  client.process(result.received);
+  std::optional<test::RecordedEvent> reply = client.next_event(0ms);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->kind, proto::EventKind::close);
+  EXPECT_TRUE(connections_drop_to_zero(server));
+}
+
+// stop(): a client that answers the 1001 but never closes TCP is dropped at shutdown_timeout,
+// and run() returns with every connection released.
+TEST(ClosingHandshake, StopReleasesALingeringConnection) {
+  Server server({.threads = 1, .shutdown_timeout = 300ms});
+  server.route("/", {});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  std::thread stopper([&] { server.stop(); });
+  std::optional<test::RecordedEvent> close = client.next_event();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->close_code, 1001);
+  ASSERT_TRUE(client.flush());
+  EXPECT_TRUE(client.wait_eof());
+  stopper.join();
+  running.stop();
+  EXPECT_TRUE(running.returned());
+  EXPECT_EQ(server.connections(), 0u);
 }
 
 }  // namespace
