@@ -19,8 +19,17 @@
 //   leaves a connection it considers dead; 1011 would claim an internal error, 1008 a policy
 //   breach by the peer). Sending does not count as activity: a peer that only receives must still
 //   answer pings, which every conforming peer does automatically.
-// - closing handshake: after our close frame, `close_timeout` for the peer's reply and its TCP
-//   close; then the connection is dropped and the close callback reports 1006, not clean.
+// - closing handshake: after our close frame, `close_timeout` for the peer's reply; then the
+//   connection is dropped and the close callback reports 1006, not clean.
+// - lingering close: the close callback fires as soon as the closing handshake ends (the peer's
+//   close frame arrived) or the peer broke a rule (1002, 1007, 1009, ...: our close frame is
+//   queued), but TCP is closed with care: our close frame goes out, then our FIN — the server
+//   closes TCP first; a client after a clean close waits for the server's FIN instead (RFC 6455
+//   §7.1.1) — and whatever the peer still sends is read and dropped, because closing a socket
+//   with unread input resets the connection, which can destroy the close frame before the peer
+//   reads it. It ends at the peer's FIN, after `close_timeout`, or once 1 MiB was dropped (then
+//   the connection is reset). No callback fires meanwhile; a client's `done` (and reconnect)
+//   comes after it.
 #pragma once
 
 #include <any>

@@ -291,5 +291,100 @@ TEST(Stream, PeerResetIsReportedAsAnError) {
   EXPECT_NE(link.server->error.find("reset"), std::string::npos) << link.server->error;
 }
 
+// close_gracefully(): what was queued goes out, then the FIN; the input that follows is read and
+// dropped (never delivered) until the peer's FIN, and then the stream closes and says so.
+TEST(Stream, LingeringCloseDropsInputUntilThePeersFin) {
+  for (const bool use_tls : {false, true}) {
+    SCOPED_TRACE(use_tls ? "TLS" : "plain TCP");
+    const std::string from_client = pattern_text(1 << 20, 'l');
+    Link link(use_tls, from_client, "bye");
+    std::size_t delivered_before = 0;
+    bool closed_at_end = false;
+    link.on_server = [&] {
+      link.server->on_data = [&] {
+        Peer& server = *link.server;
+        if (server.stream->closing_gracefully()) return;
+        delivered_before = server.received.size();
+        server.stream->close_gracefully(16 << 20);
+      };
+      link.server->on_end = [&] {
+        closed_at_end = !link.server->stream->is_open();
+        link.loop.stop();
+      };
+    };
+    // The client ends its side once the server has ended its own.
+    link.on_client = [&] { link.client->on_end = [&] { link.client->stream->shutdown(); }; };
+    link.loop.run();
+    ASSERT_TRUE(link.server && link.client);
+    EXPECT_TRUE(link.server->error.empty()) << link.server->error;
+    EXPECT_TRUE(link.server->ended);
+    EXPECT_TRUE(closed_at_end);
+    EXPECT_EQ(link.server->received.size(), delivered_before);  // nothing after the close
+    EXPECT_LT(link.server->received.size(), from_client.size());
+    EXPECT_EQ(link.client->received, "bye");
+  }
+}
+
+TEST(Stream, LingeringCloseResetsAPeerThatSendsMoreThanTheBound) {
+  for (const bool use_tls : {false, true}) {
+    SCOPED_TRACE(use_tls ? "TLS" : "plain TCP");
+    Link link(use_tls, pattern_text(1 << 20, 'f'), "");
+    link.on_server = [&] {
+      link.server->on_data = [&] {
+        Stream& stream = *link.server->stream;
+        if (!stream.closing_gracefully()) stream.close_gracefully(64 * 1024);
+      };
+      link.server->on_error = [&] { link.loop.stop(); };
+      link.server->on_end = [&] { link.loop.stop(); };
+    };
+    link.loop.run();
+    ASSERT_TRUE(link.server);
+    EXPECT_FALSE(link.server->ended);
+    EXPECT_EQ(link.server->error, "the peer kept sending after the close");
+    EXPECT_FALSE(link.server->stream->is_open());
+  }
+}
+
+// Without the FIN (a WebSocket client after a clean close): close_notify only, and the socket
+// stays open until the peer closes TCP.
+TEST(Stream, LingeringCloseWithoutFinLeavesTheTcpCloseToThePeer) {
+  for (const bool use_tls : {false, true}) {
+    SCOPED_TRACE(use_tls ? "TLS" : "plain TCP");
+    Link link(use_tls, "", "bye");
+    bool fin_seen = true;
+    bool closed_at_end = false;
+    link.on_server = [&] {
+      link.server->stream->close_gracefully(1 << 20, false);  // TLS: during the handshake
+      link.server->on_end = [&] {
+        closed_at_end = !link.server->stream->is_open();
+        link.loop.stop();
+      };
+    };
+    const auto check_then_close = [&] {
+      // A FIN sent with the rest would have arrived by now: look for it without reading.
+      link.loop.run_after(200ms, [&] {
+        Stream& stream = *link.client->stream;
+        char byte = 0;
+        fin_seen = ::recv(stream.socket().fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+        stream.shutdown();
+      });
+    };
+    link.on_client = [&] {
+      link.client->on_data = [&] {
+        if (link.client->received == "bye" && !use_tls) check_then_close();
+      };
+      link.client->on_end = [&] {  // TLS: the server's close_notify
+        if (use_tls) check_then_close();
+      };
+    };
+    link.loop.run();
+    ASSERT_TRUE(link.server && link.client);
+    EXPECT_FALSE(fin_seen);
+    EXPECT_TRUE(link.server->ended);
+    EXPECT_TRUE(closed_at_end);
+    EXPECT_EQ(link.client->received, "bye");
+  }
+}
+
 }  // namespace
 }  // namespace wsx::io
