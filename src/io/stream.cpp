@@ -152,8 +152,13 @@ void Stream::on_readable() {
     handler_.on_stream_data(buffer.first(result.bytes));
     return;
   }
-  if (lingering_)
-    discard_left_ -= static_cast<std::uint32_t>(std::min<std::size_t>(discard_left_, result.bytes));
+  if (lingering_) {  // still in the TLS handshake: the bound counts its ciphertext
+    if (result.bytes > discard_left_) {
+      fail("the peer kept sending after the close");
+      return;
+    }
+    discard_left_ -= static_cast<std::uint32_t>(result.bytes);
+  }
   tls_->feed(buffer.first(result.bytes));  // copied in: the buffer is free again
   for (;;) {
     const TlsReadResult got = tls_->read(buffer);

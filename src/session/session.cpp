@@ -298,7 +298,12 @@ void Session::run(const std::function<void(WebSocket&)>& task) {
 
 void Session::going_away() {
   Entry entry(*this);
-  if (transport_closed_ || phase_ == Phase::lingering) return;  // ends by itself, soon
+  if (transport_closed_) return;
+  if (phase_ == Phase::lingering) {  // our last frame is out: no reason to hold the stop
+    stream_.close();
+    finish();
+    return;
+  }
   if (!connection_) {
     abort();
     return;
@@ -424,6 +429,17 @@ bool Session::linger_when_over() {
   if (state != proto::ConnectionState::closed && state != proto::ConnectionState::failed) {
     return false;
   }
+  // A server's clean close that it started: the peer's reply shows it has read our close frame,
+  // so a reset can no longer destroy anything it needs. Over plain TCP the socket closes as soon
+  // as our last bytes are in the kernel (FIN follows them): a graceful stop does not wait for
+  // every client's FIN.
+  if (state == proto::ConnectionState::closed && closed_first_ &&
+      connection_->role() == proto::Role::server && stream_.tls() == nullptr) {
+    if (queued_bytes() > 0) return false;
+    stream_.close();
+    finish();
+    return true;
+  }
   linger();
   return true;
 }
@@ -431,7 +447,8 @@ bool Session::linger_when_over() {
 // The protocol is over (or never started: a rejection). RFC 6455 §7.1.1: the server closes TCP
 // first, so that TIME_WAIT stays with it; a client waits for the server's FIN, except when it
 // failed the connection itself (§7.1.7: then it closes). Either way the input is drained, not
-// left unread, until the peer's FIN, for close_timeout and linger_discard_limit bytes at most.
+// left unread, until the peer's FIN, for close_timeout and linger_discard_limit bytes at most:
+// a socket closed with unread input sends RST, which can destroy our last frame unread.
 void Session::linger() {
   phase_ = Phase::lingering;
   loop_.arm(timeout_, config_->options.close_timeout);
@@ -558,6 +575,7 @@ SendStatus Session::start_close(std::uint16_t code, std::string_view reason) {
   if (!connection_ || transport_closed_) return SendStatus::closed;
   const proto::SendResult result = connection_->close(code, reason);
   if (result == proto::SendResult::ok) {
+    closed_first_ = true;
     closing_started();
     after_output();
     return SendStatus::success;

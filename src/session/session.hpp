@@ -265,6 +265,7 @@ class Session final : public WebSocket,
   Phase phase_ = Phase::handshake;
   std::uint8_t depth_ = 0;
   bool close_reported_ = false;
+  bool closed_first_ = false;     // our close frame went first (start_close)
   bool handshake_ended_ = false;  // open/reject/abort called: delete handshake_ when safe
   bool sending_fragments_ = false;
   bool saw_backpressure_ = false;  // a send returned backpressure: drain is due

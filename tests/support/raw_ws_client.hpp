@@ -157,8 +157,8 @@ class RawWsClient : private proto::EventHandler {
 
   // A full-duplex peer (a browser uploading while it receives): writes `bytes` whenever the
   // socket takes more, at most `read_chunk` bytes read per turn in between, until everything is
-  // written and the peer closed (or failed) the connection, or `timeout` passes. Write errors
-  // (the peer reset or stopped reading) end the writing, not the reading.
+  // written (or a write failed: the peer reset) and the peer closed or reset the connection, or
+  // `timeout` passes. The peer's FIN ends the reading, not the writing.
   struct DuplexResult {
     std::size_t written = 0;
     std::vector<std::uint8_t> received;  // plaintext
@@ -171,8 +171,9 @@ class RawWsClient : private proto::EventHandler {
     DuplexResult result;
     const Clock::time_point deadline = Clock::now() + timeout;
     std::vector<std::uint8_t> buffer(std::max<std::size_t>(read_chunk, 16384));
-    while (!result.ended && Clock::now() < deadline) {
+    while (Clock::now() < deadline) {
       const bool writing = !result.write_failed && result.written < bytes.size();
+      if (result.ended && !writing) break;
       if (tls_ && writing && tls_->pending_output().empty()) {
         const std::size_t piece = std::min<std::size_t>(16384, bytes.size() - result.written);
         if (!tls_->write(bytes.subspan(result.written, piece))) {
@@ -182,10 +183,13 @@ class RawWsClient : private proto::EventHandler {
         }
       }
       const bool output_waiting =
-          tls_ ? !tls_->pending_output().empty() : (writing && !result.write_failed);
-      pollfd waiting{fd_, static_cast<short>(POLLIN | (output_waiting ? POLLOUT : 0)), 0};
+          !result.write_failed && (tls_ ? !tls_->pending_output().empty() : writing);
+      const short events =
+          static_cast<short>((result.ended ? 0 : POLLIN) | (output_waiting ? POLLOUT : 0));
+      pollfd waiting{fd_, events, 0};
       if (::poll(&waiting, 1, 50) < 0) break;
-      if ((waiting.revents & POLLOUT) != 0 && output_waiting) {
+      // After a reset the socket is not writable but in error: the send reports it.
+      if ((waiting.revents & (POLLOUT | POLLERR | POLLHUP)) != 0 && output_waiting) {
         const std::span<const std::uint8_t> out =
             tls_ ? tls_->pending_output() : bytes.subspan(result.written);
         const ssize_t n = ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -199,12 +203,12 @@ class RawWsClient : private proto::EventHandler {
           result.write_failed = true;
         }
       }
-      if ((waiting.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+      if (result.ended || (waiting.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
       const ssize_t got = ::recv(fd_, buffer.data(), read_chunk, MSG_DONTWAIT);
       if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
       if (got <= 0) {
-        result.ended = true;
-        break;
+        result.ended = true;  // writing goes on until done or refused
+        continue;
       }
       if (!tls_) {
         result.received.insert(result.received.end(), buffer.data(), buffer.data() + got);

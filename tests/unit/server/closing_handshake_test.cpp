@@ -128,9 +128,10 @@ bool connections_drop_to_zero(const Server& server, std::chrono::milliseconds ti
   return server.connections() == 0;
 }
 
-// After a clean close the server sends its FIN first (the client sees EOF while its own end is
-// still open), then drains until the client's FIN instead of closing at once; the client's
-// FIN releases the connection.
+// After a clean close the server sends its FIN first: the client sees EOF while its own end is
+// still open. When the client started the close, the server then drains until the client's
+// FIN instead of closing at once (our reply may still be unread); when the server started it,
+// the client's reply shows it read our close frame, and the connection goes at once.
 void expect_server_closes_first(Server& server, std::uint16_t port, bool client_starts) {
   RawWsClient client(port);
   ASSERT_TRUE(client.handshake());
@@ -144,6 +145,10 @@ void expect_server_closes_first(Server& server, std::uint16_t port, bool client_
   EXPECT_EQ(close->kind, proto::EventKind::close);
   ASSERT_TRUE(client.flush());  // our reply, when the server started
   EXPECT_TRUE(client.wait_eof());
+  if (!client_starts) {
+    EXPECT_TRUE(connections_drop_to_zero(server));  // without our FIN
+    return;
+  }
   // Bytes after the close (a TLS client's close_notify, say) are drained, not answered with a
   // reset as a closed socket would: no error comes within 300 ms.
   ASSERT_TRUE(client.write_all("late"));
@@ -223,22 +228,25 @@ TEST(ClosingHandshake, FloodAfterTheCloseIsCutOffByTheDiscardBound) {
   EXPECT_TRUE(connections_drop_to_zero(server));
 }
 
-// stop(): a client that answers the 1001 but never closes TCP is dropped at shutdown_timeout,
-// and run() returns with every connection released.
-TEST(ClosingHandshake, StopReleasesALingeringConnection) {
+// stop(): a connection lingering after a failure (the client never closes TCP) does not hold
+// the stop, and one that never answers the 1001 is dropped at shutdown_timeout; run() returns
+// with every connection released.
+TEST(ClosingHandshake, StopReleasesLingeringAndSilentConnections) {
   Server server({.threads = 1, .shutdown_timeout = 300ms});
-  server.route("/", {});
+  Behavior behavior;
+  behavior.close_timeout = 60s;
+  server.route("/", behavior);
   RunningServer running(server);
-  RawWsClient client(running.port());
-  ASSERT_TRUE(client.handshake());
-  std::thread stopper([&] { server.stop(); });
-  std::optional<test::RecordedEvent> close = client.next_event();
+  RawWsClient failed(running.port()), silent(running.port());
+  ASSERT_TRUE(failed.handshake());
+  ASSERT_TRUE(silent.handshake());
+  const std::uint8_t unmasked[] = {0x81, 0x02, 'h', 'i'};  // 1002: the server lingers
+  ASSERT_TRUE(failed.write_all(unmasked));
+  std::optional<test::RecordedEvent> close = failed.next_event();
   ASSERT_TRUE(close);
-  EXPECT_EQ(close->close_code, 1001);
-  ASSERT_TRUE(client.flush());
-  EXPECT_TRUE(client.wait_eof());
-  stopper.join();
-  running.stop();
+  EXPECT_EQ(close->close_code, 1002);
+  EXPECT_TRUE(failed.wait_eof());
+  running.stop();  // the silent client never answers its 1001
   EXPECT_TRUE(running.returned());
   EXPECT_EQ(server.connections(), 0u);
 }
