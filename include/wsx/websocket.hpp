@@ -29,7 +29,8 @@
 //   with unread input resets the connection, which can destroy the close frame before the peer
 //   reads it. It ends at the peer's FIN, after `close_timeout`, or once 1 MiB was dropped (then
 //   the connection is reset). No callback fires meanwhile; a client's `done` (and reconnect)
-//   comes after it.
+//   comes after it. Not needed after a server's own close over plain TCP: the peer's reply shows
+//   it read our close frame, so the socket closes once the reply is in (FIN first still).
 #pragma once
 
 #include <any>
