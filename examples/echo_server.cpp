@@ -1,6 +1,6 @@
 // Echoes every message with its opcode, on any path. Stops gracefully on SIGINT / SIGTERM.
 //   echo_server [--host 127.0.0.1] [--port 9001] [--threads N] [--compress]
-//               [--max-message BYTES] [--tls-cert FILE --tls-key FILE]
+//               [--max-message BYTES] [--max-buffered BYTES] [--tls-cert FILE --tls-key FILE]
 //               [--allow-origin ORIGIN]...
 // Browser pages of other origins than the server's get 403 unless listed with --allow-origin.
 
@@ -15,6 +15,7 @@
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1", cert, key;
   unsigned long port = 9001, threads = 1, max_message = 16 * 1024 * 1024;
+  unsigned long long max_buffered = wsx::ServerOptions{}.max_buffered_bytes;
   bool compress = false;
   std::vector<std::string> allowed_origins;
   for (int i = 1; i < argc; ++i) {
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
       threads = std::strtoul(argv[++i], nullptr, 10);
     } else if (value != nullptr && flag == "--max-message") {
       max_message = std::strtoul(argv[++i], nullptr, 10);
+    } else if (value != nullptr && flag == "--max-buffered") {
+      max_buffered = std::strtoull(argv[++i], nullptr, 10);
     } else if (value != nullptr && flag == "--tls-cert") {
       cert = argv[++i];
     } else if (value != nullptr && flag == "--tls-key") {
@@ -39,14 +42,17 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--host H] [--port N] [--threads N] [--compress] "
-                   "[--max-message BYTES] [--tls-cert FILE --tls-key FILE] "
-                   "[--allow-origin ORIGIN]...\n",
+                   "[--max-message BYTES] [--max-buffered BYTES] [--tls-cert FILE --tls-key FILE] "
+                   "[--allow-origin ORIGIN]...
+                   ",
                    argv[0]);
       return 2;
     }
   }
 
-  wsx::ServerOptions options{.threads = static_cast<unsigned>(threads), .handle_signals = true};
+  wsx::ServerOptions options{.threads = static_cast<unsigned>(threads),
+                             .max_buffered_bytes = max_buffered,
+                             .handle_signals = true};
   if (!cert.empty() || !key.empty()) options.tls = wsx::ServerTlsOptions{cert, key};
   wsx::Server server(options);
   wsx::Behavior echo{

@@ -257,6 +257,15 @@ struct ServerOptions {
   // Bytes a client may send behind its request while an upgrade_async decision is pending;
   // more drops the connection.
   std::size_t max_early_data = 64 * 1024;
+  // A ceiling on the bytes held for all connections together (all threads): messages being
+  // assembled and output not yet sent. Near it, the connections holding the most stop reading
+  // (light ones go on); at it, every connection holding anything does; a connection still
+  // stopped after `over_budget_timeout` while the server stays over is closed with 1013 (try
+  // again later), the heaviest first. It bounds what peers that send without reading can make
+  // the server hold (each may otherwise hold its max_backpressure plus a message). What one
+  // read per connection brings may pass it briefly. 0: no ceiling.
+  std::size_t max_buffered_bytes = 128 * 1024 * 1024;
+  std::chrono::milliseconds over_budget_timeout = std::chrono::seconds(2);
   // stop(): how long connections get to answer close 1001 before they are dropped.
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(5);
   // run(): SIGINT / SIGTERM start a graceful stop(), whichever thread takes them (threads the

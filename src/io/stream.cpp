@@ -132,8 +132,10 @@ void Stream::on_readable() {
     discard_input();
     return;
   }
+  const std::size_t allowance = handler_.read_allowance();
+  if (allowance == 0) return;
   const std::span<std::uint8_t> buffer = read_buffer();
-  const IoResult result = socket_.read(buffer);
+  const IoResult result = socket_.read(buffer.first(std::min(allowance, buffer.size())));
   switch (result.status) {
     case IoStatus::would_block:
       return;

@@ -675,6 +675,10 @@ std::size_t Connection::buffered_amount() const noexcept {
   return impl_->output.size() - impl_->output_read;
 }
 
+std::size_t Connection::assembling_amount() const noexcept {
+  return impl_->message.size();
+}
+
 ConnectionState Connection::state() const noexcept {
   return impl_->state;
 }

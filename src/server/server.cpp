@@ -26,6 +26,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
   impl_->shared.options = std::move(options);
   const ServerOptions& opts = impl_->shared.options;
+  impl_->shared.memory.configure(opts.max_buffered_bytes, opts.over_budget_timeout);
   impl_->shared.handshake_config.options.close_timeout = std::chrono::seconds(2);
   if (opts.tls) {
     io::TlsServerOptions tls;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "server/router.hpp"
+#include "session/memory_budget.hpp"
 #include "session/session.hpp"
 #include "session/topics.hpp"
 #include "wsx/io/event_loop.hpp"
@@ -27,6 +28,7 @@ struct ServerShared {
   std::optional<io::TlsContext> tls;
   session::TopicHub topics;
   std::atomic<std::size_t> connections{0};
+  session::MemoryBudget memory;  // configured from options before run()
 };
 
 class Worker final : private session::SessionOwner {
@@ -59,6 +61,7 @@ class Worker final : private session::SessionOwner {
   ServerShared& shared_;
   io::EventLoop loop_;
   session::TopicRegistry topics_;
+  session::BudgetLedger budget_;
   std::vector<std::unique_ptr<io::Listener>> listeners_;
   session::Session* sessions_ = nullptr;  // intrusive list through owner_prev / owner_next
   bool stopping_ = false;

@@ -56,7 +56,11 @@ void Handshake::on_failed(Session&, std::string_view) {}
 Session::Entry::~Entry() {
   if (--session_.depth_ != 0) return;
   if (session_.handshake_ended_ && session_.handshake_) session_.handshake_.reset();
-  if (session_.transport_closed_) session_.owner_.release(session_);  // destroys the session
+  if (session_.transport_closed_) {
+    session_.owner_.release(session_);  // destroys the session
+    return;
+  }
+  if (session_.budget_.ledger != nullptr) session_.budget_.ledger->update(session_);
 }
 
 Session::Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::TlsSession> tls,
@@ -70,6 +74,7 @@ Session::Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::Tl
       timeout_([this] { on_timeout(); }) {}
 
 Session::~Session() {
+  if (budget_.ledger != nullptr) budget_.ledger->forget(*this);
   if (topics_registry_ != nullptr) topics_registry_->unsubscribe_all(*this);
   if (handle_state_) handle_state_->connection = nullptr;
 }
@@ -388,7 +393,7 @@ void Session::consume_output(std::size_t n) {
   if (connection_ && !transport_closed_ && linger_when_over()) return;
   if (paused_reading_ && buffered_amount() <= config_->options.max_backpressure / 2) {
     paused_reading_ = false;
-    stream_.resume_reading();
+    if (!budget_.stopped) stream_.resume_reading();
   }
   report_drain_if_due();
 }
@@ -406,7 +411,7 @@ void Session::on_stream_drained() {
   Entry entry(*this);
   if (paused_reading_) {
     paused_reading_ = false;
-    stream_.resume_reading();
+    if (!budget_.stopped) stream_.resume_reading();
   }
   report_drain_if_due();
 }
@@ -512,6 +517,11 @@ SendStatus Session::sent(proto::SendResult result) {
       return SendStatus::invalid;
   }
   after_output();
+  // Sends from outside this session's entry points (publish from another connection's callback)
+  // are counted here; inside one, the entry's end counts them.
+  if (depth_ == 0 && budget_.ledger != nullptr && !transport_closed_) {
+    budget_.ledger->update(*this);
+  }
   if (stream_.write_blocked() || buffered_amount() > config_->options.max_backpressure) {
     saw_backpressure_ = true;
     return SendStatus::backpressure;

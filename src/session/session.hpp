@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "session/memory_budget.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/stream.hpp"
 #include "wsx/io/tcp_socket.hpp"
@@ -166,6 +167,19 @@ class Session final : public WebSocket,
   TopicRegistry* topics_registry() const noexcept { return topics_registry_; }
   const io::Stream& stream() const noexcept { return stream_; }
 
+  // ---- the server's memory budget (see memory_budget.hpp)
+  // Counts this session on `ledger` (its thread's) from now on.
+  void set_budget(BudgetLedger* ledger) noexcept { budget_.ledger = ledger; }
+  BudgetAccount& budget_account() noexcept { return budget_; }
+  // Bytes held for this connection: message being assembled, output not yet sent, TLS
+  // ciphertext not yet on the socket.
+  std::size_t buffered_footprint() const noexcept;
+  void set_budget_stopped(bool stopped);
+  bool open_for_messages() const noexcept;  // protocol started, no close frame sent yet
+  // Starts the closing handshake with 1013 and drops the transport if it has not ended within
+  // `drop_after` (or close_timeout when shorter). An entry point.
+  void close_over_budget(std::chrono::milliseconds drop_after);
+
   // Intrusive links for the owner's list of live sessions (to reach all of them at shutdown).
   Session* owner_prev = nullptr;
   Session* owner_next = nullptr;
@@ -210,6 +224,7 @@ class Session final : public WebSocket,
 
   // io::StreamHandler
   void on_stream_data(std::span<std::uint8_t> data) override;
+  std::size_t read_allowance() override;
   std::size_t gather_output(std::span<io::ConstBuffer> out) override;
   void consume_output(std::size_t n) override;
   void on_stream_drained() override;
@@ -262,6 +277,7 @@ class Session final : public WebSocket,
   RareString subprotocol_;
   TopicRegistry* topics_registry_ = nullptr;
   std::shared_ptr<detail::HandleState> handle_state_;  // created on the first handle()
+  BudgetAccount budget_;
   Phase phase_ = Phase::handshake;
   std::uint8_t depth_ = 0;
   bool close_reported_ = false;

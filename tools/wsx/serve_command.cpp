@@ -32,6 +32,7 @@ struct ServeArguments {
   std::vector<std::string> allowed_origins;
   bool allow_any_origin = false;
   std::size_t max_message = WebSocketOptions{}.max_message_size;
+  std::size_t max_buffered = ServerOptions{}.max_buffered_bytes;
   bool compress = false;
   unsigned threads = 1;
   double idle_timeout = 120;
@@ -206,6 +207,7 @@ int serve(const ServeArguments& args) {
   ServerOptions options;
   options.threads = args.threads;
   options.handle_signals = true;
+  options.max_buffered_bytes = args.max_buffered;
   if (!args.cert.empty()) options.tls = ServerTlsOptions{args.cert, args.key};
   options.http = http_handler(files);
   options.error_hook = [&error_log](const ErrorReport& report) { error_log.report(report); };
@@ -305,6 +307,13 @@ Command add_serve_command(CLI::App& app) {
                    "Largest message; bigger closes with 1009 (default 16 MiB)")
       ->type_name("BYTES")
       ->check(quiet(CLI::Range(std::size_t{1}, std::size_t{1} << 40)));
+  command
+      ->add_option("--max-buffered", args->max_buffered,
+                   "Bytes held for all connections together (messages being received, output "
+                   "not yet sent); over it the heaviest stop being read, then close with 1013 "
+                   "(0: no limit; default 134217728 = 128 MiB)")
+      ->type_name("BYTES")
+      ->check(quiet(CLI::Range(std::size_t{0}, std::size_t{1} << 50)));
   command->add_flag("--compress", args->compress, "Accept permessage-deflate");
   command->add_option("-t,--threads", args->threads, "Server threads (0: one per core; default 1)")
       ->type_name("N")

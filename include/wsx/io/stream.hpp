@@ -25,6 +25,10 @@ class StreamHandler {
  public:
   // Plaintext from the peer. The bytes are valid during the call only.
   virtual void on_stream_data(std::span<std::uint8_t> data) = 0;
+  // Asked before every read: at most how many bytes to read now (a memory budget may want
+  // fewer than the read buffer holds). 0 reads nothing; the handler must then have paused
+  // reading, or it is asked again at once.
+  virtual std::size_t read_allowance() { return SIZE_MAX; }
   // Fills `out` with the next buffers to send, in order, and returns how many; 0 when there
   // is nothing to send. The buffers must stay valid until consume_output().
   virtual std::size_t gather_output(std::span<ConstBuffer> out) = 0;

@@ -159,6 +159,9 @@ class Connection {
   std::span<const std::uint8_t> pending_output() const noexcept;
   void consume_output(std::size_t n) noexcept;
   std::size_t buffered_amount() const noexcept;
+  // Payload bytes of the message being received, held until it is complete (its assembled or
+  // inflated part; 0 between messages; with deliver_fragments at most one inflated piece).
+  std::size_t assembling_amount() const noexcept;
 
   ConnectionState state() const noexcept;
   Role role() const noexcept;

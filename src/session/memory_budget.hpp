@@ -1,0 +1,154 @@
+// A server-wide ceiling on the bytes held for connections: messages being assembled and output
+// not yet sent (protocol output, shared frames, HTTP bytes, TLS ciphertext), all threads
+// together. Without it, every peer that sends but never reads may hold its route's
+// max_backpressure of queued answers plus a message being assembled, and a few hundred such
+// peers exhaust the machine.
+//
+// How it is enforced: reading is what makes a connection hold more (a read assembles a message,
+// and its answers are queued), so the ceiling decides, after every entry point of a session and
+// before its next read, whether the session may read again:
+//   - below the soft limit (7/8 of the ceiling) everyone reads;
+//   - between the soft limit and the ceiling, connections holding more than a normal message
+//     (heavy_footprint) stop reading; light ones go on, so well-behaved clients are served;
+//   - at the ceiling, only connections holding nothing read.
+// A stopped connection reads again as soon as the rule allows it (it drained, or others freed
+// memory). Those that stay stopped and heavy for `timeout` while the server is still above the
+// soft limit are closed with 1013 (try again later), the heaviest first, until what they hold
+// would bring the server back under it. Growth past a decision is bounded by what one read
+// brings per connection (Stream::read_buffer_size of input, and the answers it produces).
+//
+// Threads: each server thread has a BudgetLedger; sessions charge it as their footprint
+// changes, and it forwards its balance to the shared MemoryBudget (one atomic) only in chunks,
+// so the hot path is a few additions and one relaxed load.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "wsx/io/event_loop.hpp"
+
+namespace wsx::session {
+
+class Session;
+class BudgetLedger;
+
+// A footprint up to this is a normal message in flight (a 64 KiB message with its header, as
+// the protocol core retains): it keeps reading until the ceiling itself is reached.
+inline constexpr std::size_t heavy_footprint = 64 * 1024 + 14;
+
+// Under pressure, connections that may still read take this much at a time: enough for the
+// small messages of well-behaved clients, while a read cannot add much to the total.
+inline constexpr std::size_t pressured_read_size = 16 * 1024;
+
+enum class MemoryPressure : std::uint8_t { none, high, full };
+
+// The pure rules (no clock, no thread): unit-tested on their own.
+struct BudgetPolicy {
+  std::size_t limit = 0;  // 0: no ceiling
+
+  std::size_t soft_limit() const noexcept { return limit - limit / 8; }
+  MemoryPressure pressure(std::size_t used) const noexcept;
+  // How many bytes a connection holding `footprint` may read now while the server holds
+  // `used`: unlimited (SIZE_MAX) without pressure, pressured_read_size for those that still
+  // read under pressure, 0 for those that must stop.
+  std::size_t read_allowance(std::size_t used, std::size_t footprint) const noexcept;
+  bool may_read(std::size_t used, std::size_t footprint) const noexcept {
+    return read_allowance(used, footprint) != 0;
+  }
+};
+
+// A stopped connection, as the choice of which ones to close sees it.
+struct StoppedConnection {
+  std::size_t footprint = 0;
+  std::chrono::nanoseconds stopped_for{0};
+  bool closable = true;  // open (not already closing)
+};
+
+// Which of `stopped` to close with 1013 while the server holds `used` bytes: those stopped for
+// at least `timeout`, heavy, and closable, heaviest first, until what they hold brings `used`
+// under the soft limit (what the ones already closing hold counts as freed). Returns their
+// indices in that order.
+std::vector<std::size_t> choose_connections_to_close(std::span<const StoppedConnection> stopped,
+                                                     std::size_t used, const BudgetPolicy& policy,
+                                                     std::chrono::nanoseconds timeout);
+
+// Shared by the threads of one server.
+class MemoryBudget {
+ public:
+  MemoryBudget() = default;
+  MemoryBudget(std::size_t limit, std::chrono::milliseconds timeout) noexcept
+      : policy_{limit}, timeout_(timeout) {}
+  // Before any thread uses it.
+  void configure(std::size_t limit, std::chrono::milliseconds timeout) noexcept {
+    policy_.limit = limit;
+    timeout_ = timeout;
+  }
+
+  const BudgetPolicy& policy() const noexcept { return policy_; }
+  std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+  std::int64_t shared_balance() const noexcept { return used_.load(std::memory_order_relaxed); }
+  void add(std::int64_t bytes) noexcept { used_.fetch_add(bytes, std::memory_order_relaxed); }
+
+ private:
+  BudgetPolicy policy_;
+  std::chrono::milliseconds timeout_{0};
+  std::atomic<std::int64_t> used_{0};
+};
+
+// What a session carries for its thread's ledger.
+struct BudgetAccount {
+  BudgetLedger* ledger = nullptr;  // none: not counted (client sessions)
+  std::size_t charged = 0;         // footprint last charged
+  std::uint32_t slot = 0;          // index in the ledger's stopped list, while stopped
+  bool stopped = false;            // reading stopped by the ledger
+};
+
+// One per server thread (used on that thread only): the sessions' charges, the sessions it
+// stopped, and the periodic look at them while there are any.
+class BudgetLedger {
+ public:
+  // Balances smaller than this stay on the thread: the shared total may lag by this much per
+  // thread, which is what keeps the atomic off the per-message path.
+  static constexpr std::int64_t forward_chunk = 256 * 1024;
+  static constexpr std::chrono::milliseconds check_period{50};
+
+  BudgetLedger(io::EventLoop& loop, MemoryBudget& budget) noexcept : loop_(loop), budget_(budget) {}
+  ~BudgetLedger();
+  BudgetLedger(const BudgetLedger&) = delete;
+  BudgetLedger& operator=(const BudgetLedger&) = delete;
+
+  // The session's footprint may have changed: charge the difference, then stop or resume its
+  // reading as the rules say.
+  void update(Session& session);
+  // Before the session reads: how much it may read now (see BudgetPolicy::read_allowance);
+  // when 0, the session is stopped.
+  std::size_t read_allowance(Session& session);
+  // The session is going away: its charge is returned and it is no longer watched.
+  void forget(Session& session) noexcept;
+
+  std::size_t used() const noexcept;  // this thread's view of the server's total
+  std::size_t stopped_count() const noexcept { return stopped_.size(); }
+
+ private:
+  struct Stopped {
+    Session* session;
+    io::Clock::time_point since;
+  };
+
+  void charge(std::int64_t delta) noexcept;
+  void stop(Session& session);
+  void resume(Session& session);
+  void check();  // periodic, while sessions are stopped
+
+  io::EventLoop& loop_;
+  MemoryBudget& budget_;
+  std::int64_t local_ = 0;  // not yet forwarded to budget_
+  std::vector<Stopped> stopped_;
+  io::TimerId timer_ = 0;
+};
+
+}  // namespace wsx::session

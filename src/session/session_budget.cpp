@@ -1,0 +1,41 @@
+// The Session's side of the server's memory budget (memory_budget.hpp): what it holds, and what
+// the ledger may do to it. Apart from session.cpp so that the hooks there stay small.
+#include <algorithm>
+
+#include "session/session.hpp"
+
+namespace wsx::session {
+
+std::size_t Session::buffered_footprint() const noexcept {
+  return queued_bytes() + (connection_ ? connection_->assembling_amount() : 0) +
+         stream_.unsent_bytes();
+}
+
+std::size_t Session::read_allowance() {
+  return budget_.ledger != nullptr ? budget_.ledger->read_allowance(*this) : SIZE_MAX;
+}
+
+void Session::set_budget_stopped(bool stopped) {
+  budget_.stopped = stopped;
+  if (stopped) {
+    stream_.pause_reading();
+  } else if (!paused_reading_) {  // the backpressure pause (after_output) still holds otherwise
+    stream_.resume_reading();
+  }
+}
+
+bool Session::open_for_messages() const noexcept {
+  return connection_ && !transport_closed_ && connection_->state() == proto::ConnectionState::open;
+}
+
+void Session::close_over_budget(std::chrono::milliseconds drop_after) {
+  Entry entry(*this);
+  if (start_close(1013, "server memory budget exceeded: try again later") != SendStatus::success) {
+    return;
+  }
+  // A peer that let this much pile up is unlikely to read the close frame behind it: its
+  // memory is given back after `drop_after` rather than the full close timeout.
+  loop_.arm(timeout_, std::min(drop_after, config_->options.close_timeout));
+}
+
+}  // namespace wsx::session
