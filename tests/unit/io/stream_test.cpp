@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,9 +36,11 @@ class Peer final : public StreamHandler {
   }
 
   void on_stream_data(std::span<std::uint8_t> data) override {
+    largest_piece = std::max(largest_piece, data.size());
     received.append(reinterpret_cast<const char*>(data.data()), data.size());
     if (on_data) on_data();
   }
+  std::size_t read_allowance() override { return allowance; }
   std::size_t gather_output(std::span<ConstBuffer> out) override {
     const auto rest =
         std::span(reinterpret_cast<const std::uint8_t*>(outgoing.data()), outgoing.size())
@@ -64,6 +67,8 @@ class Peer final : public StreamHandler {
   std::string outgoing;
   std::size_t sent = 0;
   std::string received;
+  std::size_t allowance = SIZE_MAX;
+  std::size_t largest_piece = 0;
   int drained = 0;
   bool ended = false;
   std::string error;
@@ -182,6 +187,22 @@ TEST(Stream, PausedReadingAppliesBackpressureToTheSender) {
   EXPECT_TRUE(link.server->received == from_client);
   EXPECT_GE(link.client->drained, 1);
   EXPECT_FALSE(link.client->stream->write_blocked());
+}
+
+TEST(Stream, ReadsNoMoreThanTheHandlerAllows) {
+  const std::string from_client = pattern_text(1 << 20, 'a');
+  Link link(false, from_client, "");
+  link.on_server = [&] {
+    link.server->allowance = 1000;
+    link.server->on_data = [&] {
+      if (link.server->received.size() == from_client.size()) link.loop.stop();
+    };
+  };
+  link.loop.run();
+  ASSERT_TRUE(link.server);
+  EXPECT_TRUE(link.server->received == from_client);
+  EXPECT_LE(link.server->largest_piece, 1000u);
+  EXPECT_GT(link.server->largest_piece, 0u);
 }
 
 TEST(Stream, WriteNowSendsAtOnceOverPlainTcpOnly) {
