@@ -16,6 +16,7 @@ std::size_t refusal_allowance(std::size_t max_connections) {
 Worker::Worker(ServerShared& shared)
     : shared_(shared), topics_(&shared.topics), budget_(loop_, shared.memory) {
   shared_.topics.attach(loop_, topics_);
+  if (shared_.options.max_buffered_bytes > 0) budget_ledger = &budget_;
 }
 
 Worker::~Worker() {
@@ -69,7 +70,6 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
     return;
   }
   session->set_topics(&topics_);
-  if (shared_.options.max_buffered_bytes > 0) session->set_budget(&budget_);
   session->owner_next = sessions_;
   if (sessions_ != nullptr) sessions_->owner_prev = session;
   sessions_ = session;

@@ -71,40 +71,42 @@ void BudgetLedger::charge(std::int64_t delta) noexcept {
 }
 
 void BudgetLedger::update(Session& session) {
-  BudgetAccount& account = session.budget_account();
+  std::size_t& charged = session.budget_charged();
   const std::size_t footprint = session.buffered_footprint();
   // The common case of a well-behaved connection: nothing held, nothing to decide.
-  if (footprint == 0 && account.charged == 0 && !account.stopped) return;
-  if (footprint != account.charged) {
-    charge(static_cast<std::int64_t>(footprint) - static_cast<std::int64_t>(account.charged));
-    account.charged = footprint;
+  if (footprint == 0 && charged == 0 && !session.budget_stopped()) return;
+  if (footprint != charged) {
+    charge(static_cast<std::int64_t>(footprint) - static_cast<std::int64_t>(charged));
+    charged = footprint;
   }
   const bool may_read = budget_.policy().may_read(used(), footprint);
-  if (!may_read && !account.stopped) {
+  if (!may_read && !session.budget_stopped()) {
     stop(session);
-  } else if (may_read && account.stopped) {
+  } else if (may_read && session.budget_stopped()) {
     resume(session);
   }
 }
 
 std::size_t BudgetLedger::read_allowance(Session& session) {
-  const std::size_t allowance =
-      budget_.policy().read_allowance(used(), session.budget_account().charged);
-  if (allowance == 0 && !session.budget_account().stopped) stop(session);
+  const std::size_t allowance = budget_.policy().read_allowance(used(), session.budget_charged());
+  if (allowance == 0 && !session.budget_stopped()) stop(session);
   return allowance;
 }
 
 void BudgetLedger::forget(Session& session) noexcept {
-  BudgetAccount& account = session.budget_account();
-  charge(-static_cast<std::int64_t>(account.charged));
-  account.charged = 0;
-  if (!account.stopped) return;
-  // Out of the stopped list (swap with the last), without calling into the dying session.
-  const std::uint32_t slot = account.slot;
-  stopped_[slot] = stopped_.back();
-  stopped_[slot].session->budget_account().slot = slot;
+  charge(-static_cast<std::int64_t>(session.budget_charged()));
+  session.budget_charged() = 0;
+  // Out of the stopped list, without calling into the dying session.
+  if (session.budget_stopped()) unlist(session);
+}
+
+void BudgetLedger::unlist(Session& session) noexcept {
+  // Swapped with the last entry; slots are indices + 1 (0: not stopped).
+  const std::uint32_t slot = session.budget_slot();
+  stopped_[slot - 1] = stopped_.back();
+  stopped_[slot - 1].session->budget_slot() = slot;
   stopped_.pop_back();
-  account.stopped = false;
+  session.budget_slot() = 0;
   if (stopped_.empty() && timer_ != 0) {
     loop_.cancel(timer_);
     timer_ = 0;
@@ -112,22 +114,15 @@ void BudgetLedger::forget(Session& session) noexcept {
 }
 
 void BudgetLedger::stop(Session& session) {
-  session.budget_account().slot = static_cast<std::uint32_t>(stopped_.size());
   stopped_.push_back({&session, loop_.now()});
+  session.budget_slot() = static_cast<std::uint32_t>(stopped_.size());
   session.set_budget_stopped(true);
   if (timer_ == 0) timer_ = loop_.run_every(check_period, [this] { check(); });
 }
 
 void BudgetLedger::resume(Session& session) {
-  const std::uint32_t slot = session.budget_account().slot;
-  stopped_[slot] = stopped_.back();
-  stopped_[slot].session->budget_account().slot = slot;
-  stopped_.pop_back();
+  unlist(session);
   session.set_budget_stopped(false);
-  if (stopped_.empty() && timer_ != 0) {
-    loop_.cancel(timer_);
-    timer_ = 0;
-  }
 }
 
 void BudgetLedger::check() {
@@ -137,15 +132,15 @@ void BudgetLedger::check() {
   // Backwards, because resume() moves the last entry into the freed slot.
   for (std::size_t i = stopped_.size(); i-- > 0;) {
     Session& session = *stopped_[i].session;
-    if (policy.may_read(used, session.budget_account().charged)) resume(session);
+    if (policy.may_read(used, session.budget_charged())) resume(session);
   }
   if (policy.pressure(used) == MemoryPressure::none || stopped_.empty()) return;
   std::vector<StoppedConnection> view;
   view.reserve(stopped_.size());
   const io::Clock::time_point now = loop_.now();
   for (const Stopped& entry : stopped_) {
-    view.push_back({entry.session->budget_account().charged, now - entry.since,
-                    entry.session->open_for_messages()});
+    view.push_back(
+        {entry.session->budget_charged(), now - entry.since, entry.session->open_for_messages()});
   }
   std::vector<Session*> chosen;
   for (const std::size_t i : choose_connections_to_close(view, used, policy, budget_.timeout())) {

@@ -99,14 +99,6 @@ class MemoryBudget {
   std::atomic<std::int64_t> used_{0};
 };
 
-// What a session carries for its thread's ledger.
-struct BudgetAccount {
-  BudgetLedger* ledger = nullptr;  // none: not counted (client sessions)
-  std::size_t charged = 0;         // footprint last charged
-  std::uint32_t slot = 0;          // index in the ledger's stopped list, while stopped
-  bool stopped = false;            // reading stopped by the ledger
-};
-
 // One per server thread (used on that thread only): the sessions' charges, the sessions it
 // stopped, and the periodic look at them while there are any.
 class BudgetLedger {
@@ -142,7 +134,8 @@ class BudgetLedger {
   void charge(std::int64_t delta) noexcept;
   void stop(Session& session);
   void resume(Session& session);
-  void check();  // periodic, while sessions are stopped
+  void unlist(Session& session) noexcept;  // out of stopped_
+  void check();                            // periodic, while sessions are stopped
 
   io::EventLoop& loop_;
   MemoryBudget& budget_;

@@ -60,7 +60,7 @@ Session::Entry::~Entry() {
     session_.owner_.release(session_);  // destroys the session
     return;
   }
-  if (session_.budget_.ledger != nullptr) session_.budget_.ledger->update(session_);
+  if (BudgetLedger* ledger = session_.budget_ledger()) ledger->update(session_);
 }
 
 Session::Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::TlsSession> tls,
@@ -74,7 +74,7 @@ Session::Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::Tl
       timeout_([this] { on_timeout(); }) {}
 
 Session::~Session() {
-  if (budget_.ledger != nullptr) budget_.ledger->forget(*this);
+  if (BudgetLedger* ledger = budget_ledger()) ledger->forget(*this);
   if (topics_registry_ != nullptr) topics_registry_->unsubscribe_all(*this);
   if (handle_state_) handle_state_->connection = nullptr;
 }
@@ -393,7 +393,7 @@ void Session::consume_output(std::size_t n) {
   if (connection_ && !transport_closed_ && linger_when_over()) return;
   if (paused_reading_ && buffered_amount() <= config_->options.max_backpressure / 2) {
     paused_reading_ = false;
-    if (!budget_.stopped) stream_.resume_reading();
+    if (!budget_stopped()) stream_.resume_reading();
   }
   report_drain_if_due();
 }
@@ -411,7 +411,7 @@ void Session::on_stream_drained() {
   Entry entry(*this);
   if (paused_reading_) {
     paused_reading_ = false;
-    if (!budget_.stopped) stream_.resume_reading();
+    if (!budget_stopped()) stream_.resume_reading();
   }
   report_drain_if_due();
 }
@@ -519,8 +519,8 @@ SendStatus Session::sent(proto::SendResult result) {
   after_output();
   // Sends from outside this session's entry points (publish from another connection's callback)
   // are counted here; inside one, the entry's end counts them.
-  if (depth_ == 0 && budget_.ledger != nullptr && !transport_closed_) {
-    budget_.ledger->update(*this);
+  if (depth_ == 0 && budget_ledger() != nullptr && !transport_closed_) {
+    budget_ledger()->update(*this);
   }
   if (stream_.write_blocked() || buffered_amount() > config_->options.max_backpressure) {
     saw_backpressure_ = true;

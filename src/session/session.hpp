@@ -67,6 +67,10 @@ class Handshake {
 
 class SessionOwner {
  public:
+  // The memory budget of the owner's thread (server workers), or none: sessions are counted
+  // there (see memory_budget.hpp).
+  BudgetLedger* budget_ledger = nullptr;
+
   // The session is finished and its transport closed: destroy it now.
   virtual void release(Session& session) noexcept = 0;
 
@@ -168,13 +172,15 @@ class Session final : public WebSocket,
   const io::Stream& stream() const noexcept { return stream_; }
 
   // ---- the server's memory budget (see memory_budget.hpp)
-  // Counts this session on `ledger` (its thread's) from now on.
-  void set_budget(BudgetLedger* ledger) noexcept { budget_.ledger = ledger; }
-  BudgetAccount& budget_account() noexcept { return budget_; }
+  BudgetLedger* budget_ledger() const noexcept { return owner_.budget_ledger; }
+  std::size_t& budget_charged() noexcept { return budget_charged_; }  // footprint last charged
+  // Index + 1 in the ledger's list of stopped sessions; 0 while not stopped.
+  std::uint32_t& budget_slot() noexcept { return budget_slot_; }
+  bool budget_stopped() const noexcept { return budget_slot_ != 0; }
   // Bytes held for this connection: message being assembled, output not yet sent, TLS
   // ciphertext not yet on the socket.
   std::size_t buffered_footprint() const noexcept;
-  void set_budget_stopped(bool stopped);
+  void set_budget_stopped(bool stopped);    // pauses or resumes reading (the ledger's list aside)
   bool open_for_messages() const noexcept;  // protocol started, no close frame sent yet
   // Starts the closing handshake with 1013 and drops the transport if it has not ended within
   // `drop_after` (or close_timeout when shorter). An entry point.
@@ -277,7 +283,7 @@ class Session final : public WebSocket,
   RareString subprotocol_;
   TopicRegistry* topics_registry_ = nullptr;
   std::shared_ptr<detail::HandleState> handle_state_;  // created on the first handle()
-  BudgetAccount budget_;
+  std::size_t budget_charged_ = 0;
   Phase phase_ = Phase::handshake;
   std::uint8_t depth_ = 0;
   bool close_reported_ = false;
@@ -291,6 +297,7 @@ class Session final : public WebSocket,
   // Our compressor's negotiated window when it resets after every message, else 0.
   std::uint8_t stateless_compression_window_ = 0;
   bool borrow_next_ = false;  // write_now() queues the frame by reference
+  std::uint32_t budget_slot_ = 0;
 };
 
 }  // namespace wsx::session

@@ -12,11 +12,11 @@ std::size_t Session::buffered_footprint() const noexcept {
 }
 
 std::size_t Session::read_allowance() {
-  return budget_.ledger != nullptr ? budget_.ledger->read_allowance(*this) : SIZE_MAX;
+  BudgetLedger* ledger = budget_ledger();
+  return ledger != nullptr ? ledger->read_allowance(*this) : SIZE_MAX;
 }
 
 void Session::set_budget_stopped(bool stopped) {
-  budget_.stopped = stopped;
   if (stopped) {
     stream_.pause_reading();
   } else if (!paused_reading_) {  // the backpressure pause (after_output) still holds otherwise
