@@ -73,6 +73,9 @@ class Abusers:
         # A small receive window: what the server sends stays in its own memory instead of
         # filling megabytes of socket buffers first, so the test needs less time and CPU.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        # A small send buffer too: the kernel's own socket memory stays low (under TCP memory
+        # pressure the kernel would slow every connection, the normal clients' as well).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
         sock.setblocking(False)
         sock.connect_ex(("127.0.0.1", self.port))
         self.connects += 1
