@@ -43,8 +43,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: %s [--host H] [--port N] [--threads N] [--compress] "
                    "[--max-message BYTES] [--max-buffered BYTES] [--tls-cert FILE --tls-key FILE] "
-                   "[--allow-origin ORIGIN]...
-                   ",
+                   "[--allow-origin ORIGIN]...\n",
                    argv[0]);
       return 2;
     }
