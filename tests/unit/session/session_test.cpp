@@ -343,10 +343,8 @@ TEST_F(SessionFixture, FrameHandlerSeesEveryFrameBothWays) {
 
 TEST(SessionFootprint, IdleSessionStaysSmall) {
   // What the server holds per idle connection besides the protocol core (one small block):
-  // handshake bytes, shared-frame queue and subprotocol are allocated only when used. The
-  // memory budget's charge (8 bytes) and stopped-list slot (in the tail padding) are the last
-  // additions.
-  EXPECT_LE(sizeof(Session), 352u);
+  // handshake bytes, shared-frame queue and subprotocol are allocated only when used.
+  EXPECT_LE(sizeof(Session), 344u);
   RareString value;
   EXPECT_EQ(std::string_view(value), "");
   value = "chat";
