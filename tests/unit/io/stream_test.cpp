@@ -96,6 +96,7 @@ struct Link {
        std::string_view server_name = "localhost")
       : listener(loop,
                  [this, use_tls, from_server](TcpSocket socket, const SocketAddress&) {
+                   shrink_buffers(socket);
                    std::optional<TlsSession> tls;
                    if (use_tls) tls.emplace(server_tls);
                    server =
@@ -108,6 +109,7 @@ struct Link {
     connector.connect(listener.local_address(), [this, use_tls, from_client, server_name](
                                                     TcpSocket socket, std::error_code error) {
       ASSERT_FALSE(error) << error.message();
+      shrink_buffers(socket);
       std::optional<TlsSession> tls;
       if (use_tls) tls.emplace(client_tls, server_name);
       client = std::make_unique<Peer>(loop, std::move(socket), std::move(tls), from_client);
@@ -115,6 +117,16 @@ struct Link {
     });
   }
 
+  // Kernel buffers of loopback sockets grow to several MiB, so a test that must see the sockets
+  // fill up (drained) cannot count on its data being larger than them: it sets them small.
+  void shrink_buffers(const TcpSocket& socket) const {
+    if (socket_buffer == 0) return;
+    const int size = socket_buffer;
+    EXPECT_EQ(::setsockopt(socket.fd(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size), 0);
+    EXPECT_EQ(::setsockopt(socket.fd(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size), 0);
+  }
+
+  int socket_buffer = 0;  // SO_SNDBUF and SO_RCVBUF of both ends; 0: the kernel's default
   EventLoop loop;
   TlsContext server_tls = TlsContext::server(server_options());
   TlsContext client_tls = TlsContext::client(client_options());
@@ -128,6 +140,7 @@ void exchange_and_shut_down(bool use_tls) {
   const std::string from_client = pattern_text(4 << 20, 'c');
   const std::string from_server = pattern_text(3 << 20, 's');
   Link link(use_tls, from_client, from_server);
+  link.socket_buffer = 64 * 1024;  // so that the sockets do fill up on the way
   int ended = 0;
   auto wire = [&](Peer& peer, std::size_t expect) {
     peer.on_data = [&peer, expect] {
