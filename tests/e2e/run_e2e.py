@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -597,7 +598,8 @@ def usage_errors_exit_2(h):
 class Terminal:
     """`wsx connect ARGS` on a pseudo-terminal, as a person at a terminal would run it."""
 
-    def __init__(self, h, *args, lang=None):
+    def __init__(self, h, *args, lang=None, shell=None):
+        """`shell`: a sh script run instead, with "$@" as the wsx command line."""
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             os.environ["TERM"] = "xterm"
@@ -606,6 +608,8 @@ class Terminal:
                 os.environ.pop("LC_ALL", None)
                 os.environ.pop("LC_CTYPE", None)
                 os.environ["LANG"] = lang
+            if shell is not None:
+                os.execv("/bin/sh", ["sh", "-c", shell, "sh", h.wsx, "connect", *args])
             os.execv(h.wsx, [h.wsx, "connect", *args])
         self.output = b""
         self.everything = b""  # all the output so far, for checks on the whole screen
@@ -766,6 +770,41 @@ def interactive_lines_are_shown_once_and_up_recalls(h):
         term.type("\x04")
         term.expect("Disconnected (code 1000")
         check(term.exit_status() == EXIT_OK, "exit 0 after Ctrl-D", term.shown())
+    finally:
+        term.close()
+
+
+@case
+def interactive_typed_ahead_ctrl_c_and_terminal_restored(h):
+    # Lines typed faster than they are handled (all in one write) are each sent and shown once;
+    # Ctrl-C stays a signal at the prompt (close with 1000, exit 0); afterwards the terminal's
+    # settings are exactly as they were before (the line editor put them back).
+    port = h.echo()
+    # The shell gets the Ctrl-C too (same process group): it must outlive it to report.
+    script = ('trap true INT; echo "before=$(stty -g)"; "$@"; echo "exit=$?"; '
+              'echo "after=$(stty -g)"')
+    term = Terminal(h, "ws://127.0.0.1:%d/" % port, lang="C", shell=script)
+    try:
+        term.expect("/help for commands")
+        lines = ["ahead %d \u2713" % i for i in range(8)]
+        term.type("".join(line + "\r" for line in lines))
+        for line in lines:
+            term.expect("< " + line)
+        for line in lines:
+            check(term.everything.count(("> " + line).encode()) == 1, "%r is shown once" % line,
+                  term.everything)
+        term.type("half typed")
+        term.expect("half typed")
+        term.type("\x03")
+        term.expect("Disconnected (code 1000")
+        term.expect("exit=0")
+        term.expect("after=")
+        term.expect("\n")
+        check(term.exit_status() == EXIT_OK, "the shell ended", term.everything)
+        before = re.search(rb"before=(\S+)", term.everything)
+        after = re.search(rb"after=(\S+)", term.everything)
+        check(before and after and before.group(1) == after.group(1),
+              "the terminal's settings are restored", term.everything)
     finally:
         term.close()
 

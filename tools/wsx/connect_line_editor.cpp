@@ -1,288 +1,250 @@
 #include "connect_line_editor.hpp"
 
-#include <sys/ioctl.h>
+#include <histedit.h>
+#include <langinfo.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <clocale>
+#include <cstdint>
+#include <cstring>
+#include <cwchar>
+#include <memory>
+#include <stdexcept>
 #include <utility>
 
 namespace wsx::tool {
 namespace {
 
-constexpr std::size_t max_history = 1000;
-constexpr std::string_view replacement_character = "\xEF\xBF\xBD";  // U+FFFD
+constexpr int history_size = 1000;
+constexpr wchar_t ctrl_d = 4;
+// A byte that is not UTF-8 travels through libedit as a lone low surrogate, which no valid
+// character decodes to, and is turned back into the byte when the line is taken.
+constexpr wchar_t escaped_byte_base = 0xDC00;
+// The rest of a key's escape sequence (an arrow key: ESC [ A) is written by the terminal at
+// once; waiting this long for it is far longer than it ever takes and too short to notice.
+constexpr int sequence_wait_ms = 200;
 
-char32_t code_point(std::string_view c) {
-  const auto byte = [&](std::size_t i) { return static_cast<char32_t>(c[i]) & 0xFF; };
-  switch (c.size()) {
-    case 1:
-      return byte(0);
-    case 2:
-      return ((byte(0) & 0x1F) << 6) | (byte(1) & 0x3F);
-    case 3:
-      return ((byte(0) & 0x0F) << 12) | ((byte(1) & 0x3F) << 6) | (byte(2) & 0x3F);
-    default:
-      return ((byte(0) & 0x07) << 18) | ((byte(1) & 0x3F) << 12) | ((byte(2) & 0x3F) << 6) |
-             (byte(3) & 0x3F);
+bool codeset_is_utf8() {
+  const char* codeset = nl_langinfo(CODESET);
+  return codeset != nullptr &&
+         (std::strcmp(codeset, "UTF-8") == 0 || std::strcmp(codeset, "utf8") == 0);
+}
+
+// The user's character set, but UTF-8 when it is not: libedit decides when it starts whether
+// multibyte input and output are UTF-8 (from LC_CTYPE), and what is typed and shown here is
+// UTF-8 whatever the locale says (a WebSocket text message is UTF-8). In the C locale libedit
+// would take each byte of "é" for a character of its own. Only LC_CTYPE: numbers and messages
+// keep the C locale's form, as in every other mode of the tool.
+void use_utf8_characters() {
+  std::setlocale(LC_CTYPE, "");
+  if (!codeset_is_utf8()) std::setlocale(LC_CTYPE, "C.UTF-8");
+}
+
+void append_utf8(std::string& out, wchar_t c) {
+  const auto cp = static_cast<std::uint32_t>(c);
+  if (cp >= escaped_byte_base + 0x80 && cp <= escaped_byte_base + 0xFF) {
+    out += static_cast<char>(cp - escaped_byte_base);
+  } else if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
   }
-}
-
-struct Range {
-  char32_t first, last;
-};
-
-bool in(const Range* ranges, std::size_t count, char32_t cp) {
-  for (std::size_t i = 0; i < count; ++i) {
-    if (cp >= ranges[i].first && cp <= ranges[i].last) return true;
-  }
-  return false;
-}
-
-std::size_t terminal_columns() {
-  winsize size{};
-  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
-  return 80;
-}
-
-bool is_space(const std::string& c) {
-  return c == " " || c == "\t";
 }
 
 }  // namespace
 
-std::size_t display_width(std::string_view character) {
-  // The common ranges, not all of Unicode's tables: enough for a prompt that must not drift.
-  static constexpr Range zero[] = {{0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD},
-                                   {0x0610, 0x061A}, {0x064B, 0x065F}, {0x1AB0, 0x1AFF},
-                                   {0x1DC0, 0x1DFF}, {0x200B, 0x200F}, {0x20D0, 0x20FF},
-                                   {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F}, {0xE0100, 0xE01EF}};
-  static constexpr Range wide[] = {{0x1100, 0x115F},   {0x2E80, 0x303E},   {0x3041, 0x33FF},
-                                   {0x3400, 0x4DBF},   {0x4E00, 0x9FFF},   {0xA000, 0xA4CF},
-                                   {0xAC00, 0xD7A3},   {0xF900, 0xFAFF},   {0xFE30, 0xFE4F},
-                                   {0xFF00, 0xFF60},   {0xFFE0, 0xFFE6},   {0x1F300, 0x1F64F},
-                                   {0x1F900, 0x1F9FF}, {0x20000, 0x2FFFD}, {0x30000, 0x3FFFD}};
-  if (character.size() == 1 && static_cast<unsigned char>(character[0]) >= 0x80) return 1;
-  const char32_t cp = code_point(character);
-  if (in(zero, std::size(zero), cp)) return 0;
-  if (in(wide, std::size(wide), cp)) return 2;
-  return 1;
-}
+struct LineEditor::Library {
+  EditLine* el = nullptr;
+  HistoryW* history = nullptr;
+
+  Library() = default;
+  Library(const Library&) = delete;
+  Library& operator=(const Library&) = delete;
+  ~Library() {
+    if (el != nullptr) el_end(el);  // the terminal as it was
+    if (history != nullptr) history_wend(history);
+  }
+};
 
 LineEditor::LineEditor(std::string prompt, LineHandler on_line)
-    : prompt_(std::move(prompt)), on_line_(std::move(on_line)) {
-  // Keys one at a time and no echo (the editor draws the line); Ctrl-C and Ctrl-\ stay
-  // signals, and output processing stays on so "\n" still returns the carriage.
-  if (::tcgetattr(STDIN_FILENO, &saved_) == 0) {
-    terminal_saved_ = true;
-    termios raw = saved_;
-    raw.c_iflag &= ~static_cast<tcflag_t>(ICRNL | INLCR | IGNCR | IXON | ISTRIP);
-    raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO | IEXTEN);
-    raw.c_cc[VMIN] = 1;
-    raw.c_cc[VTIME] = 0;
-    ::tcsetattr(STDIN_FILENO, TCSADRAIN, &raw);
+    : prompt_(std::move(prompt)), on_line_(std::move(on_line)), lib_(std::make_unique<Library>()) {
+  use_utf8_characters();
+  lib_->el = el_init("wsx", stdin, stdout, stderr);
+  lib_->history = history_winit();
+  if (lib_->el == nullptr || lib_->history == nullptr) {
+    throw std::runtime_error("cannot start the line editor (libedit)");
   }
-  render();
+  HistEventW event;
+  history_w(lib_->history, &event, H_SETSIZE, history_size);
+  history_w(lib_->history, &event, H_SETUNIQUE, 1);
+  EditLine* el = lib_->el;
+  el_set(el, EL_CLIENTDATA, this);
+  el_set(el, EL_EDITOR, "emacs");
+  el_set(el, EL_PROMPT, &LineEditor::prompt_of);
+  el_wset(el, EL_HIST, history_w, lib_->history);
+  el_set(el, EL_GETCFN, &LineEditor::get_char);
+  el_source(el, nullptr);  // the user's ~/.editrc, as every libedit program reads it
+  // One key per el_wgets() call, so the event loop stays in charge. Turning it on puts the
+  // terminal in libedit's edit mode (no echo, keys one at a time, signals kept) and draws the
+  // prompt; the terminal stays so until the destructor.
+  el_set(el, EL_UNBUFFERED, 1);
 }
 
 LineEditor::~LineEditor() {
-  std::fputs("\r\x1b[K", stdout);  // erase the abandoned prompt
-  std::fflush(stdout);
-  if (terminal_saved_) ::tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_);
+  wipe();  // the abandoned prompt; then lib_ gives the terminal back as it was
 }
 
-void LineEditor::on_input() {
-  if (ended_) return;
+const char* LineEditor::prompt_of(EditLine* el) {
+  void* self = nullptr;
+  el_get(el, EL_CLIENTDATA, &self);
+  return static_cast<LineEditor*>(self)->prompt_.c_str();
+}
+
+int LineEditor::get_char(EditLine* el, wchar_t* c) {
+  void* self = nullptr;
+  el_get(el, EL_CLIENTDATA, &self);
+  return static_cast<LineEditor*>(self)->next_char(c);
+}
+
+bool LineEditor::char_ready() const {
+  if (input_.empty()) return false;
+  std::mbstate_t state{};
+  wchar_t c = 0;
+  return std::mbrtowc(&c, input_.data(), input_.size(), &state) != static_cast<std::size_t>(-2);
+}
+
+int LineEditor::next_char(wchar_t* c) {
+  if (!char_ready()) {
+    // In the middle of a key's sequence: its rest is on its way.
+    pollfd fd{STDIN_FILENO, POLLIN, 0};
+    if (::poll(&fd, 1, sequence_wait_ms) <= 0 || !read_more() || !char_ready()) {
+      *c = 0;
+      errno = EAGAIN;
+      return -1;  // libedit drops the unfinished sequence; nothing else is lost
+    }
+  }
+  std::mbstate_t state{};
+  wchar_t decoded = 0;
+  const std::size_t length = std::mbrtowc(&decoded, input_.data(), input_.size(), &state);
+  if (length == static_cast<std::size_t>(-1)) {
+    decoded = escaped_byte_base + static_cast<unsigned char>(input_[0]);
+    input_.erase(0, 1);
+  } else {
+    input_.erase(0, length == 0 ? 1 : length);  // 0: a NUL byte
+  }
+  *c = decoded;
+  last_char_ = decoded;
+  return 1;
+}
+
+bool LineEditor::read_more() {
   std::array<char, 4096> buffer;
   ssize_t n = 0;
   do {
     n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
   } while (n < 0 && errno == EINTR);
-  if (n < 0 && errno == EAGAIN) return;
-  if (n <= 0) {
+  if (n < 0 && errno == EAGAIN) return true;
+  if (n <= 0) return false;
+  input_.append(buffer.data(), static_cast<std::size_t>(n));
+  return true;
+}
+
+void LineEditor::on_input() {
+  if (ended_) return;
+  if (!read_more()) {
     ended_ = true;
     on_line_(std::nullopt);
     return;
   }
-  std::vector<Key> keys;
-  decoder_.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)), keys);
-  bool drawn = true;  // enter() draws the fresh prompt itself
-  for (const Key& key : keys) {
-    if (!handle(key)) return;
-    drawn = key.kind == Key::enter;
-  }
-  if (!drawn) render();
-}
-
-bool LineEditor::handle(const Key& key) {
-  switch (key.kind) {
-    case Key::character:
-    case Key::invalid_byte:
-      chars_.insert(chars_.begin() + static_cast<std::ptrdiff_t>(cursor_), key.bytes);
-      ++cursor_;
-      break;
-    case Key::enter:
-      enter();
-      return !ended_;
-    case Key::backspace:
-      if (cursor_ > 0) chars_.erase(chars_.begin() + static_cast<std::ptrdiff_t>(--cursor_));
-      break;
-    case Key::ctrl_d:
-      if (chars_.empty()) {
-        ended_ = true;
-        on_line_(std::nullopt);
-        return false;
-      }
-      [[fallthrough]];
-    case Key::delete_forward:
-      if (cursor_ < chars_.size())
-        chars_.erase(chars_.begin() + static_cast<std::ptrdiff_t>(cursor_));
-      break;
-    case Key::left:
-      if (cursor_ > 0) --cursor_;
-      break;
-    case Key::right:
-      if (cursor_ < chars_.size()) ++cursor_;
-      break;
-    case Key::word_left:
-      cursor_ = word_start();
-      break;
-    case Key::word_right:
-      cursor_ = word_end();
-      break;
-    case Key::home:
-      cursor_ = 0;
-      break;
-    case Key::end:
-      cursor_ = chars_.size();
-      break;
-    case Key::up:
-      if (history_index_ > 0) recall(history_index_ - 1);
-      break;
-    case Key::down:
-      if (history_index_ < history_.size()) recall(history_index_ + 1);
-      break;
-    case Key::kill_to_end:
-      chars_.resize(cursor_);
-      break;
-    case Key::kill_to_start:
-      chars_.erase(chars_.begin(), chars_.begin() + static_cast<std::ptrdiff_t>(cursor_));
-      cursor_ = 0;
-      break;
-    case Key::kill_word: {
-      const std::size_t start = word_start();
-      chars_.erase(chars_.begin() + static_cast<std::ptrdiff_t>(start),
-                   chars_.begin() + static_cast<std::ptrdiff_t>(cursor_));
-      cursor_ = start;
-      break;
+  el_resize(lib_->el);  // the terminal may have changed size (libedit leaves SIGWINCH to us)
+  while (char_ready()) {
+    const int entry_before = history_entry();
+    int count = 0;
+    const wchar_t* line = el_wgets(lib_->el, &count);
+    if (history_entry() != entry_before) redraw();
+    if (line == nullptr || count <= 0) continue;
+    const std::wstring_view typed(line, static_cast<std::size_t>(count));
+    if (last_char_ == ctrl_d && typed.size() == 1 && typed[0] == ctrl_d) {
+      // Ctrl-D on an empty line: libedit's "end of file" in unbuffered mode.
+      ended_ = true;
+      on_line_(std::nullopt);
+      return;
     }
-    case Key::clear_screen:
-      std::fputs("\x1b[H\x1b[2J", stdout);
-      break;
-  }
-  return true;
-}
-
-void LineEditor::enter() {
-  std::string line = text();
-  render(true);  // the whole end of the line stays on screen, as typed
-  std::fputs("\n", stdout);
-  chars_.clear();
-  cursor_ = 0;
-  first_visible_ = 0;
-  draft_.clear();
-  if (!line.empty() && (history_.empty() || history_.back() != line)) {
-    history_.push_back(line);
-    if (history_.size() > max_history) history_.erase(history_.begin());
-  }
-  history_index_ = history_.size();
-  render();
-  on_line_(std::move(line));
-}
-
-void LineEditor::recall(std::size_t index) {
-  if (history_index_ == history_.size()) draft_ = text();
-  history_index_ = index;
-  const std::string& line = index == history_.size() ? draft_ : history_[index];
-  chars_.clear();
-  KeyDecoder splitter;  // the same split into characters as when it was typed
-  std::vector<Key> keys;
-  splitter.feed(line, keys);
-  for (Key& key : keys) chars_.push_back(std::move(key.bytes));
-  cursor_ = chars_.size();
-  first_visible_ = 0;
-}
-
-std::string LineEditor::text() const {
-  std::string line;
-  for (const std::string& c : chars_) line += c;
-  return line;
-}
-
-std::size_t LineEditor::word_start() const {
-  std::size_t i = cursor_;
-  while (i > 0 && is_space(chars_[i - 1])) --i;
-  while (i > 0 && !is_space(chars_[i - 1])) --i;
-  return i;
-}
-
-std::size_t LineEditor::word_end() const {
-  std::size_t i = cursor_;
-  while (i < chars_.size() && is_space(chars_[i])) ++i;
-  while (i < chars_.size() && !is_space(chars_[i])) ++i;
-  return i;
-}
-
-void LineEditor::render(bool cursor_at_end) {
-  const std::size_t cursor = cursor_at_end ? chars_.size() : cursor_;
-  std::size_t prompt_width = 0;
-  {
-    KeyDecoder splitter;
-    std::vector<Key> keys;
-    splitter.feed(prompt_, keys);
-    for (const Key& key : keys) prompt_width += display_width(key.bytes);
-  }
-  const std::size_t columns = terminal_columns();
-  // The last column stays free: writing there makes some terminals wrap early.
-  const std::size_t room = columns > prompt_width + 2 ? columns - prompt_width - 1 : 1;
-  auto width_between = [this](std::size_t from, std::size_t to) {
-    std::size_t width = 0;
-    for (std::size_t i = from; i < to; ++i) width += display_width(chars_[i]);
-    return width;
-  };
-  if (first_visible_ > cursor) first_visible_ = cursor;
-  while (first_visible_ < cursor && width_between(first_visible_, cursor) >= room) {
-    ++first_visible_;
-  }
-  std::string out = "\r" + prompt_;
-  std::size_t used = 0;
-  for (std::size_t i = first_visible_; i < chars_.size(); ++i) {
-    const std::size_t width = display_width(chars_[i]);
-    if (used + width > room) break;
-    used += width;
-    if (chars_[i] == "\t") {
-      out += ' ';  // a tab is sent as typed, shown as one column
-    } else if (chars_[i].size() == 1 && static_cast<unsigned char>(chars_[i][0]) >= 0x80) {
-      out += replacement_character;
-    } else {
-      out += chars_[i];
+    if ((last_char_ != L'\r' && last_char_ != L'\n') || typed.back() != L'\n') continue;
+    std::string text;
+    for (wchar_t c : typed.substr(0, typed.size() - 1)) append_utf8(text, c);
+    if (!text.empty()) {
+      HistEventW event;
+      const std::wstring entry(typed.substr(0, typed.size() - 1));
+      history_w(lib_->history, &event, H_ENTER, entry.c_str());
     }
+    start_line();
+    on_line_(std::move(text));
+    // The session may end while handling the line; it destroys the editor on a later turn.
+    if (ended_) return;
   }
-  out += "\x1b[K\r";
-  const std::size_t column = prompt_width + width_between(first_visible_, cursor);
-  if (column > 0) out += "\x1b[" + std::to_string(column) + "C";
-  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+void LineEditor::start_line() {
+  // Leaving unbuffered mode and entering it again is libedit's way to a fresh line (it empties
+  // the buffer and draws the prompt). Leaving it would also restore the terminal's normal mode
+  // for a moment, in which keys typed meanwhile would be echoed by the terminal and show twice;
+  // with editing off, libedit leaves the terminal alone.
+  EditLine* el = lib_->el;
+  el_set(el, EL_EDITMODE, 0);
+  el_set(el, EL_UNBUFFERED, 0);
+  el_set(el, EL_EDITMODE, 1);
+  el_set(el, EL_UNBUFFERED, 1);
+}
+
+int LineEditor::history_entry() const {
+  HistEventW event;
+  return history_w(lib_->history, &event, H_CURR) == 0 ? event.num : -1;
+}
+
+void LineEditor::wipe() {
+  // From the cursor back to where the prompt starts (the line may wrap), then clear below.
+  int columns = 0;
+  if (el_get(lib_->el, EL_GETTC, "co", &columns) != 0 || columns <= 0) columns = 80;
+  const LineInfoW* line = el_wline(lib_->el);
+  std::size_t width = prompt_.size();
+  for (const wchar_t* c = line->buffer; c < line->cursor; ++c) {
+    const int w = ::wcwidth(*c);
+    width += w >= 0 ? static_cast<std::size_t>(w) : 4;  // libedit shows it escaped, as \ooo
+  }
+  const std::size_t rows_up = width / static_cast<std::size_t>(columns);
+  if (rows_up > 0) std::fprintf(stdout, "\x1b[%zuA", rows_up);
+  std::fputs("\r\x1b[J", stdout);
   std::fflush(stdout);
+}
+
+void LineEditor::redraw() {
+  // A line recalled from the history is drawn whole (libedit would patch the old one in
+  // place, which reads the same on the screen but is hard to follow in a terminal's log).
+  wipe();
+  el_set(lib_->el, EL_REFRESH);
 }
 
 void LineEditor::print(std::FILE* stream, std::string_view text) {
-  // Wipe the prompt and the partial line, print, then draw them again.
-  std::fputs("\r\x1b[K", stdout);
-  std::fflush(stdout);
+  // Wipe the prompt and the partial line, print, then let libedit draw them again.
+  wipe();
   std::fwrite(text.data(), 1, text.size(), stream);
   std::fputc('\n', stream);
   std::fflush(stream);
-  render();
+  el_set(lib_->el, EL_REFRESH);
 }
 
 }  // namespace wsx::tool

@@ -1,30 +1,30 @@
-// The interactive prompt of `wsx connect`: a small line editor driven by the event loop (stdin
-// is registered in the loop and on_input() takes what is readable), so incoming messages are
-// printed above the prompt while a line is being typed, which is then drawn again as it was.
+// The interactive prompt of `wsx connect`: libedit (native API, in its one-key-at-a-time
+// "unbuffered" mode) driven by the event loop — stdin is registered in the loop and on_input()
+// takes what is readable, so incoming messages are printed above the prompt while a line is
+// being typed, which libedit then draws again as it was.
 //
-// Written here rather than taken from libedit, whose readline emulation in callback mode fed
-// each byte to the editor as a character of its own (non-ASCII was lost), showed every line
-// twice and printed "^[[A" for an arrow key on a fresh line. This one takes the bytes typed as
-// UTF-8 whatever the locale (a text message is UTF-8), sends exactly the bytes typed, and keeps
-// the terminal's signals (Ctrl-C stays SIGINT, which the event loop turns into a close).
+// The bytes typed are decoded here (UTF-8, the wire's encoding) and handed to libedit as wide
+// characters through EL_GETCFN; a byte that is not UTF-8 goes in as U+DC80+byte (as Python's
+// surrogateescape does) and comes out as that byte again, so the line holds exactly the bytes
+// typed and the session can refuse it rather than send it altered. Keys are libedit's emacs
+// set (and ~/.editrc); history is libedit's. Signals stay the terminal's: Ctrl-C is SIGINT,
+// which the event loop turns into a close. Ctrl-D on an empty line ends the input.
 //
-// Keys: the usual Emacs-like set — arrows, Home/End (Ctrl-A/E), Backspace, Delete, Ctrl-K/U/W,
-// Ctrl-L, Up/Down (Ctrl-P/N) for history, Ctrl-D to end on an empty line. A line longer than
-// the terminal scrolls sideways.
+// libedit reads the locale's character set when it starts, so the constructor makes LC_CTYPE
+// UTF-8 first (see connect_line_editor.cpp). libedit keeps its state per EditLine, but the
+// terminal is one: one LineEditor at a time.
 #pragma once
 
-#include <termios.h>
-
-#include <cstddef>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "connect_console.hpp"
-#include "connect_keys.hpp"
+
+struct editline;
 
 namespace wsx::tool {
 
@@ -41,39 +41,36 @@ class LineEditor final : public Console {
   LineEditor(const LineEditor&) = delete;
   LineEditor& operator=(const LineEditor&) = delete;
 
-  // stdin is readable: read what is there and act on it.
+  // stdin is readable: read what is there and let libedit act on it.
   void on_input();
 
   void out(std::string_view text) override { print(stdout, text); }
   void err(std::string_view text) override { print(stderr, text); }
 
  private:
+  struct Library;  // libedit's handles
+
   void print(std::FILE* stream, std::string_view text);
-  // Returns false once the input has ended (nothing more may be handled).
-  bool handle(const Key& key);
-  void enter();
-  void recall(std::size_t index);  // shows history entry `index` (history_.size(): the draft)
-  void render(bool cursor_at_end = false);
-  std::string text() const;
-  std::size_t word_start() const;  // where Ctrl-W and Alt-B go from the cursor
-  std::size_t word_end() const;
+  void start_line();
+  int history_entry() const;  // where in the history the line comes from (-1: none)
+  void wipe();                // erases the prompt and the line being typed
+  void redraw();  // draws them whole again  // an empty line after the prompt, without leaving
+                  // libedit's raw mode
+  // Reads what stdin has now into input_; false at end of input or on an error.
+  bool read_more();
+  // The next character of input_ (1), nothing complete yet (0) — libedit's EL_GETCFN.
+  int next_char(wchar_t* c);
+  // A whole character (or an invalid byte) waits in input_.
+  bool char_ready() const;
+  static int get_char(editline* el, wchar_t* c);
+  static const char* prompt_of(editline* el);
 
   std::string prompt_;
   LineHandler on_line_;
-  KeyDecoder decoder_;
-  std::vector<std::string> chars_;  // the line: one code point (or invalid byte) each
-  std::size_t cursor_ = 0;          // index into chars_
-  std::size_t first_visible_ = 0;   // the first char shown when the line scrolls sideways
-  std::vector<std::string> history_;
-  std::size_t history_index_ = 0;  // history_.size() while editing the draft
-  std::string draft_;              // the line being typed when Up was pressed
+  std::unique_ptr<Library> lib_;
+  std::string input_;      // bytes read and not yet given to libedit
+  wchar_t last_char_ = 0;  // the last character given to libedit
   bool ended_ = false;
-  bool terminal_saved_ = false;
-  termios saved_{};
 };
-
-// Columns a code point given as UTF-8 takes on a terminal: 0 for combining marks, 2 for East
-// Asian wide and emoji, 1 otherwise (and for an invalid byte, shown as U+FFFD).
-std::size_t display_width(std::string_view character);
 
 }  // namespace wsx::tool
