@@ -64,6 +64,14 @@ void append_utf8(std::string& out, wchar_t c) {
   }
 }
 
+// Columns libedit takes to show a character: what wcwidth says, or its escaped form.
+std::size_t shown_width(wchar_t c) {
+  const int width = ::wcwidth(c);
+  if (width >= 0) return static_cast<std::size_t>(width);
+  if (c < 0x20 || c == 0x7F) return 2;  // ^X
+  return c > 0xFFFF ? 8 : 7;            // \U+XXXX (an escaped byte: \U+DCE9)
+}
+
 }  // namespace
 
 struct LineEditor::Library {
@@ -221,10 +229,7 @@ void LineEditor::wipe() {
   if (el_get(lib_->el, EL_GETTC, "co", &columns) != 0 || columns <= 0) columns = 80;
   const LineInfoW* line = el_wline(lib_->el);
   std::size_t width = prompt_.size();
-  for (const wchar_t* c = line->buffer; c < line->cursor; ++c) {
-    const int w = ::wcwidth(*c);
-    width += w >= 0 ? static_cast<std::size_t>(w) : 4;  // libedit shows it escaped, as \ooo
-  }
+  for (const wchar_t* c = line->buffer; c < line->cursor; ++c) width += shown_width(*c);
   const std::size_t rows_up = width / static_cast<std::size_t>(columns);
   if (rows_up > 0) std::fprintf(stdout, "\x1b[%zuA", rows_up);
   std::fputs("\r\x1b[J", stdout);
