@@ -328,12 +328,37 @@ struct Connection::Impl {
     }
   }
 
+  // deliver_fragments: takes inflated output as it is produced, so a small compressed chunk
+  // that inflates to a lot is handed out in bounded pieces instead of held whole.
+  struct PieceSink final : InflateSink {
+    PieceSink(Impl& connection, EventHandler& event_handler)
+        : impl(connection), handler(event_handler) {}
+    bool on_inflated(std::span<const std::uint8_t> piece) override {
+      if (impl.message_kind == MessageKind::text &&
+          !impl.validate_utf8(piece.data(), piece.size(), false, handler)) {
+        return false;
+      }
+      impl.deliver_piece(piece, false, handler);
+      return impl.reading();  // the handler may have failed the connection
+    }
+    Impl& impl;
+    EventHandler& handler;
+  };
+
   void inflate_payload(const std::uint8_t* chunk, std::size_t size, bool message_done,
                        EventHandler& handler) {
     if (size == 0 && !message_done) return;
+    InflateResult result;
     if (options.deliver_fragments) message.clear();
-    const std::size_t before = message.size();
-    switch (inflater->inflate(chunk, size, message_done, message, options.max_message_size)) {
+    const std::size_t before = message.size();  // output of earlier fragments is validated
+    if (options.deliver_fragments) {
+      PieceSink sink(*this, handler);
+      result =
+          inflater->inflate(chunk, size, message_done, message, options.max_message_size, sink);
+    } else {
+      result = inflater->inflate(chunk, size, message_done, message, options.max_message_size);
+    }
+    switch (result) {
       case InflateResult::ok:
         break;
       case InflateResult::too_big:
@@ -342,6 +367,8 @@ struct Connection::Impl {
       case InflateResult::corrupt:
         fail(ProtocolError::inflate_failed, handler);
         return;
+      case InflateResult::stopped:
+        return;  // the sink failed the connection (invalid UTF-8, or the handler did)
     }
     if (message_kind == MessageKind::text &&
         !validate_utf8(message.data() + before, message.size() - before, message_done, handler)) {
@@ -586,16 +613,28 @@ struct Connection::Impl {
     return SendResult::ok;
   }
 
+  static bool sendable_close(std::uint16_t code, std::string_view reason) {
+    if (code == static_cast<std::uint16_t>(CloseCode::no_status)) {
+      if (!reason.empty()) return false;  // a reason needs a code
+    } else if (!is_sendable_close_code(code)) {
+      return false;
+    }
+    return reason.size() <= max_close_reason && is_valid_utf8(reason);
+  }
+
   SendResult close(std::uint16_t code, std::string_view reason) {
     if (close_sent) return SendResult::closed;
-    if (code == static_cast<std::uint16_t>(CloseCode::no_status)) {
-      if (!reason.empty()) return SendResult::invalid;  // a reason needs a code
-    } else if (!is_sendable_close_code(code)) {
-      return SendResult::invalid;
-    }
-    if (reason.size() > max_close_reason || !is_valid_utf8(reason)) return SendResult::invalid;
+    if (!sendable_close(code, reason)) return SendResult::invalid;
     write_close(code, reason);
     if (state == ConnectionState::open) state = ConnectionState::closing;
+    return SendResult::ok;
+  }
+
+  SendResult fail_locally(std::uint16_t code, std::string_view reason) {
+    if (!sendable_close(code, reason)) return SendResult::invalid;
+    if (!close_sent) write_close(code, reason);
+    state = ConnectionState::failed;
+    in_message = false;
     return SendResult::ok;
   }
 };
@@ -656,6 +695,10 @@ SendResult Connection::pong(std::span<const std::uint8_t> payload) {
 
 SendResult Connection::close(std::uint16_t code, std::string_view reason) {
   return impl_->close(code, reason);
+}
+
+SendResult Connection::fail(std::uint16_t code, std::string_view reason) {
+  return impl_->fail_locally(code, reason);
 }
 
 std::span<const std::uint8_t> Connection::pending_output() const noexcept {

@@ -192,6 +192,18 @@ std::size_t MessageInflater::memory_in_use() const noexcept {
 InflateResult MessageInflater::inflate(const std::uint8_t* data, std::size_t size, bool fin,
                                        std::vector<std::uint8_t>& out,
                                        std::size_t max_message_size) {
+  return inflate_into(data, size, fin, out, max_message_size, nullptr);
+}
+
+InflateResult MessageInflater::inflate(const std::uint8_t* data, std::size_t size, bool fin,
+                                       std::vector<std::uint8_t>& out, std::size_t max_message_size,
+                                       InflateSink& sink) {
+  return inflate_into(data, size, fin, out, max_message_size, &sink);
+}
+
+InflateResult MessageInflater::inflate_into(const std::uint8_t* data, std::size_t size, bool fin,
+                                            std::vector<std::uint8_t>& out,
+                                            std::size_t max_message_size, InflateSink* sink) {
   if (failure_ != InflateResult::ok) return failure_;
   if (size == 0 && (!fin || !message_has_input_)) return InflateResult::ok;
   message_has_input_ = true;
@@ -204,9 +216,9 @@ InflateResult MessageInflater::inflate(const std::uint8_t* data, std::size_t siz
   // A caller may lower the limit between fragments; what is already out then counts against it.
   InflateResult result = message_output_ > max_message_size
                              ? InflateResult::too_big
-                             : feed(data, size, out, max_message_size);
+                             : feed(data, size, out, max_message_size, sink);
   if (result == InflateResult::ok && fin) {
-    result = feed(sync_tail, sizeof sync_tail, out, max_message_size);
+    result = feed(sync_tail, sizeof sync_tail, out, max_message_size, sink);
     if (result == InflateResult::ok && !state_->at_block_boundary) result = InflateResult::corrupt;
   }
   if (result != InflateResult::ok) {
@@ -223,7 +235,8 @@ InflateResult MessageInflater::inflate(const std::uint8_t* data, std::size_t siz
 }
 
 InflateResult MessageInflater::feed(const std::uint8_t* data, std::size_t size,
-                                    std::vector<std::uint8_t>& out, std::size_t max_message_size) {
+                                    std::vector<std::uint8_t>& out, std::size_t max_message_size,
+                                    InflateSink* sink) {
   z_stream& z = state_->stream;
   constexpr std::size_t min_step = 256;
   const std::size_t start = out.size();
@@ -250,6 +263,14 @@ InflateResult MessageInflater::feed(const std::uint8_t* data, std::size_t size,
     }
     // Stop when all input is in and zlib had output space to spare (nothing left pending).
     if (z.avail_in == 0 && !output_was_full) break;
+    if (used == out.size() && sink != nullptr && used >= max_output_step) {
+      // Hand the output over and reuse its room instead of growing.
+      if (!sink->on_inflated({out.data(), used})) {
+        out.clear();
+        return InflateResult::stopped;
+      }
+      used = 0;
+    }
     if (used == out.size()) {
       grow(out, used, std::min(step, room_left()), capacity_limit);
       step = std::min(step * 2, max_output_step);

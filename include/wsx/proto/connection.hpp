@@ -49,8 +49,10 @@ struct ConnectionOptions {
   // messages (for messages too big to hold). max_message_size still applies. Every message then
   // arrives as one or more fragment events: the pieces follow the bytes as they arrive (a frame
   // split across two receive() calls gives two pieces; a compressed message gives its inflated
-  // output), `first` is set on the first piece and `last` on the final one, and an empty piece
-  // is only delivered when it ends a message. A text piece may end inside a UTF-8 character.
+  // output, in pieces of about MessageInflater::max_output_step at most), `first` is set on the
+  // first piece and `last` on the final one, and an empty piece is only delivered when it ends a
+  // message. Nothing of a message is kept between pieces, so memory does not grow with its size.
+  // A text piece is valid UTF-8 so far but may end inside a character (validated across pieces).
   bool deliver_fragments = false;
   bool auto_pong = true;                 // answer each ping with a pong carrying the same payload
   std::optional<DeflateParams> deflate;  // as negotiated in the handshake
@@ -90,7 +92,8 @@ enum class ConnectionState : std::uint8_t {
   open,
   closing,  // we sent a close frame and wait for the peer's
   closed,   // both close frames exchanged: the transport may be closed (server first)
-  failed,   // the peer broke a rule: a close frame is queued, then close the transport
+  failed,   // the peer broke a rule, or fail() was called: a close frame is queued, then close
+            // the transport
 };
 
 enum class SendResult : std::uint8_t {
@@ -153,6 +156,12 @@ class Connection {
   // code that may not be sent, a reason with code 1005, or a reason longer than 123 bytes or not
   // UTF-8 (it is never cut).
   SendResult close(std::uint16_t code = 1000, std::string_view reason = {});
+  // Fails the connection from this side (RFC 6455 §7.1.7), for a reason of our own such as an
+  // internal error (1011): queues a close frame with `code` unless one was already sent, stops
+  // reading (the rest of a receive() in progress is dropped, no event follows) and enters
+  // `failed`: close the transport once the output is out, without waiting for the peer's close.
+  // Returns invalid, changing nothing, for a code or reason close() would refuse.
+  SendResult fail(std::uint16_t code, std::string_view reason = {});
 
   // Output is pulled: write what you can of pending_output(), then consume_output(n). The view
   // stays valid until the next call that sends or consumes.

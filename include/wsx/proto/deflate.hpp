@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -128,7 +129,24 @@ class MessageDeflater {
   DeflateTuning tuning_;
 };
 
-enum class InflateResult : std::uint8_t { ok, too_big, corrupt };
+enum class InflateResult : std::uint8_t {
+  ok,
+  too_big,
+  corrupt,
+  stopped,  // an InflateSink asked to stop (see inflate() with a sink)
+};
+
+// Takes inflated output piece by piece, so that one fragment inflating to gigabytes (a message
+// streamed to disk, or a compression bomb under a raised limit) never sits in memory whole.
+class InflateSink {
+ public:
+  // `piece` is valid during the call only. Return false to stop: the rest of the input is
+  // dropped and the inflater is done (the caller is failing the connection).
+  virtual bool on_inflated(std::span<const std::uint8_t> piece) = 0;
+
+ protected:
+  ~InflateSink() = default;
+};
 
 // Decompresses the payloads of compressed messages, fragment by fragment. `window_bits` (8-15)
 // is the PEER's negotiated window (server_max_window_bits for a client, client_max_window_bits
@@ -156,6 +174,14 @@ class MessageInflater {
   // connection must fail: 1009 for too_big, 1002 for corrupt).
   InflateResult inflate(const std::uint8_t* data, std::size_t size, bool fin,
                         std::vector<std::uint8_t>& out, std::size_t max_message_size);
+  // The same, but whenever `out` holds max_output_step bytes or more they are handed to `sink`
+  // (with any bytes `out` held before the call) and removed from `out`, its capacity kept: `out`
+  // stays within about 2 * max_output_step however much the input inflates to. Bytes left in
+  // `out` at return were not handed to the sink. A sink that returns false ends the call with
+  // `stopped`, which is final like a failure.
+  InflateResult inflate(const std::uint8_t* data, std::size_t size, bool fin,
+                        std::vector<std::uint8_t>& out, std::size_t max_message_size,
+                        InflateSink& sink);
 
   // True once zlib's state exists (after the first inflate, until a failure).
   bool allocated() const noexcept { return state_ != nullptr; }
@@ -169,8 +195,11 @@ class MessageInflater {
 
  private:
   struct State;
+  InflateResult inflate_into(const std::uint8_t* data, std::size_t size, bool fin,
+                             std::vector<std::uint8_t>& out, std::size_t max_message_size,
+                             InflateSink* sink);
   InflateResult feed(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out,
-                     std::size_t max_message_size);
+                     std::size_t max_message_size, InflateSink* sink);
 
   std::unique_ptr<State> state_;
   std::uint8_t window_bits_;

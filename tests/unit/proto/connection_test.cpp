@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -1200,6 +1201,71 @@ TEST(ConnectionLifecycle, HandlerMaySendDuringReceive) {
   EXPECT_EQ(client.state(), ConnectionState::closed);
 }
 
+TEST(ConnectionLifecycle, FailQueuesOurCloseAndStopsReading) {
+  Connection c(options_for(Role::server));
+  EXPECT_EQ(c.fail(1011, "internal error"), SendResult::ok);
+  EXPECT_EQ(c.state(), ConnectionState::failed);
+  const auto frames = parse_frames(drain(c));
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].opcode, 0x8);
+  EXPECT_EQ(frames[0].close_code(), 1011);
+  EXPECT_EQ(frames[0].payload.substr(2), "internal error");
+  EXPECT_TRUE(c.finished());  // the transport may close now, without the peer's close
+  EXPECT_TRUE(feed(c, make_frame(0x1, "late", {.masked = true})).empty());
+  EXPECT_EQ(c.send_text("late"), SendResult::closed);
+  EXPECT_EQ(c.fail(1011), SendResult::ok);  // failing twice sends no second close
+  EXPECT_TRUE(drain(c).empty());
+}
+
+TEST(ConnectionLifecycle, FailAfterOurCloseSendsNoSecondClose) {
+  Connection c(options_for(Role::client));
+  c.close(1000);
+  drain(c);
+  EXPECT_EQ(c.fail(1011), SendResult::ok);
+  EXPECT_EQ(c.state(), ConnectionState::failed);
+  EXPECT_TRUE(drain(c).empty());
+}
+
+TEST(ConnectionLifecycle, FailRefusesWhatCloseRefusesAndChangesNothing) {
+  Connection c(options_for(Role::server));
+  EXPECT_EQ(c.fail(1006), SendResult::invalid);  // may not be sent
+  EXPECT_EQ(c.fail(1011, std::string(124, 'x')), SendResult::invalid);
+  EXPECT_EQ(c.state(), ConnectionState::open);
+  EXPECT_TRUE(drain(c).empty());
+}
+
+// A handler that fails the connection at the first message (an application callback threw):
+// the rest of the same input is not read and no further event follows.
+class FailAtFirstEvent : public EventHandler {
+ public:
+  explicit FailAtFirstEvent(Connection& c) : connection(c) {}
+  void on_event(const Event& event) override {
+    ++events;
+    if (event.kind == EventKind::message || event.kind == EventKind::fragment) {
+      connection.fail(1011);
+    }
+  }
+  Connection& connection;
+  int events = 0;
+};
+
+TEST(ConnectionLifecycle, FailFromTheHandlerDropsTheRestOfTheInput) {
+  for (bool fragments : {false, true}) {
+    Connection c({.role = Role::server, .deliver_fragments = fragments});
+    Bytes input =
+        concat({make_frame(0x1, "one", {.masked = true}), make_frame(0x1, "two", {.masked = true}),
+                make_frame(0x9, "ping", {.masked = true}),
+                make_frame(0x8, close_payload(1000), {.masked = true})});
+    FailAtFirstEvent handler(c);
+    c.receive(input, handler);
+    EXPECT_EQ(handler.events, 1);
+    EXPECT_EQ(c.state(), ConnectionState::failed);
+    const auto frames = parse_frames(drain(c));
+    ASSERT_EQ(frames.size(), 1u);  // our close only: no pong, no echo of the peer's close
+    EXPECT_EQ(frames[0].close_code(), 1011);
+  }
+}
+
 TEST(ConnectionLifecycle, SixteenMebibyteMessage) {
   ConnectionOptions server_options = options_for(Role::server);
   ASSERT_EQ(server_options.max_message_size, 16u * 1024 * 1024);
@@ -1497,6 +1563,93 @@ TEST(ConnectionDeflate, DeliverFragmentsGivesInflatedPieces) {
   EXPECT_TRUE(events.front().first);
   EXPECT_TRUE(events.back().last);
   EXPECT_GT(events.size(), 1u);
+}
+
+// One small compressed frame that inflates to 16 MiB, under a limit raised for it: with
+// deliver_fragments it comes out in bounded pieces, never as one 16 MiB buffer.
+TEST(ConnectionDeflate, DeliverFragmentsInflatesAHugeFrameInBoundedPieces) {
+  Connection server({.role = Role::server, .deflate = DeflateParams{}});
+  const std::size_t size = 16 * 1024 * 1024;
+  std::string text = pattern(4096, 12);
+  while (text.size() < size) text += text;
+  ASSERT_EQ(server.send_text(text), SendResult::ok);
+  Bytes wire = drain(server);
+  Connection client({.role = Role::client,
+                     .max_message_size = 1024 * 1024 * 1024,
+                     .deliver_fragments = true,
+                     .deflate = DeflateParams{}});
+  class Checker : public EventHandler {
+   public:
+    explicit Checker(const std::string& expected) : text(expected) {}
+    void on_event(const Event& event) override {
+      ASSERT_EQ(event.kind, EventKind::fragment);
+      ++pieces;
+      largest = std::max(largest, event.data.size());
+      matches = matches && text.compare(offset, event.data.size(), event.text()) == 0;
+      offset += event.data.size();
+      lasts += event.last;
+    }
+    const std::string& text;
+    std::size_t offset = 0;
+    std::size_t pieces = 0;
+    std::size_t largest = 0;
+    int lasts = 0;
+    bool matches = true;
+  } checker(text);
+  largest_allocation = 0;
+  client.receive(wire, checker);
+  EXPECT_EQ(client.state(), ConnectionState::open);
+  EXPECT_EQ(checker.offset, size);
+  EXPECT_TRUE(checker.matches);
+  EXPECT_EQ(checker.lasts, 1);
+  EXPECT_GT(checker.pieces, size / (2 * MessageInflater::max_output_step));
+  EXPECT_LE(checker.largest, 2 * MessageInflater::max_output_step);
+  EXPECT_LT(largest_allocation, 1024u * 1024);  // nothing near the message's size
+}
+
+// A compressed text message whose characters are split between inflated pieces is valid; an
+// invalid byte deep inside fails it with 1007 after the pieces before it were delivered.
+TEST(ConnectionDeflate, DeliverFragmentsValidatesUtf8AcrossInflatedPieces) {
+  std::string text;
+  while (text.size() < 1024 * 1024)
+    text += "\xC3\xA9t\xC3\xA9 \xE2\x82\xAC\xF0\x9F\x98\x80";  // 2, 3 and 4 bytes
+  for (bool corrupt : {false, true}) {
+    std::string sent = text;
+    if (corrupt) sent[sent.size() / 2 + 1] = '\xFF';
+    Connection server({.role = Role::server, .deflate = DeflateParams{}});
+    ASSERT_EQ(server.send_text(sent), SendResult::ok);
+    Connection client({.role = Role::client,
+                       .max_message_size = 1024 * 1024 * 1024,
+                       .deliver_fragments = true,
+                       .deflate = DeflateParams{}});
+    const auto events = feed(client, drain(server));
+    ASSERT_GT(events.size(), 2u);
+    if (!corrupt) {
+      std::string joined;
+      for (const auto& e : events) joined += e.data;
+      EXPECT_EQ(joined, text);
+      EXPECT_EQ(client.state(), ConnectionState::open);
+    } else {
+      EXPECT_EQ(events.front().kind, EventKind::fragment);  // pieces before the bad byte
+      expect_failed(client, events, ProtocolError::invalid_utf8, 1007);
+    }
+  }
+}
+
+// The handler fails the connection on the first inflated piece: inflating stops there.
+TEST(ConnectionDeflate, FailingFromAnInflatedPieceStopsInflating) {
+  Connection server({.role = Role::server, .deflate = DeflateParams{}});
+  const std::string zeros(16 * 1024 * 1024, '\0');
+  server.send_binary({reinterpret_cast<const std::uint8_t*>(zeros.data()), zeros.size()});
+  Bytes wire = drain(server);
+  Connection client({.role = Role::client,
+                     .max_message_size = 1024 * 1024 * 1024,
+                     .deliver_fragments = true,
+                     .deflate = DeflateParams{}});
+  FailAtFirstEvent handler(client);
+  client.receive(wire, handler);
+  EXPECT_EQ(handler.events, 1);
+  EXPECT_EQ(client.state(), ConnectionState::failed);
 }
 
 TEST(ConnectionDeflate, SixteenMebibyteCompressedMessage) {

@@ -625,6 +625,69 @@ TEST(DeflateCodecLimits, OutputAppendsToExistingContent) {
   EXPECT_EQ(out, text("abcHello"));  // the limit counts this message only
 }
 
+// Collects what an InflateSink is handed; stops after `stop_after` pieces when that is set.
+class PieceLog : public InflateSink {
+ public:
+  bool on_inflated(std::span<const std::uint8_t> piece) override {
+    joined.insert(joined.end(), piece.begin(), piece.end());
+    largest = std::max(largest, piece.size());
+    ++pieces;
+    return stop_after == 0 || pieces < stop_after;
+  }
+  Bytes joined;
+  std::size_t largest = 0;
+  std::size_t pieces = 0;
+  std::size_t stop_after = 0;
+};
+
+TEST(DeflateCodecSink, OutputIsHandedOverInBoundedPiecesAndTheLimitStillCountsTheWhole) {
+  const Bytes message = text_bytes(3'000'000, 17);
+  MessageDeflater deflater(15, false, default_tuning());
+  const Bytes payload = compress(deflater, message);
+  for (std::size_t cut : {payload.size(), std::size_t{1000}}) {
+    MessageInflater inflater(15, false);
+    PieceLog sink;
+    Bytes out;
+    std::size_t largest_out = 0;
+    for (std::size_t begin = 0; begin < payload.size(); begin += cut) {
+      const std::size_t size = std::min(cut, payload.size() - begin);
+      const bool fin = begin + size == payload.size();
+      ASSERT_EQ(inflater.inflate(payload.data() + begin, size, fin, out, 64 << 20, sink),
+                InflateResult::ok);
+      largest_out = std::max(largest_out, out.capacity());
+      sink.joined.insert(sink.joined.end(), out.begin(), out.end());  // the rest is the caller's
+      out.clear();
+    }
+    EXPECT_EQ(sink.joined, message);
+    if (cut == payload.size()) EXPECT_GT(sink.pieces, 10u);  // one call, many pieces
+    EXPECT_LE(sink.largest, 2 * MessageInflater::max_output_step);
+    EXPECT_LE(largest_out, 2 * MessageInflater::max_output_step);
+  }
+  MessageInflater limited(15, false);
+  PieceLog sink;
+  Bytes out;
+  EXPECT_EQ(limited.inflate(payload.data(), payload.size(), true, out, 1'000'000, sink),
+            InflateResult::too_big);
+  EXPECT_LE(sink.joined.size() + out.size(), 1'000'001u);
+}
+
+TEST(DeflateCodecSink, ASinkThatStopsEndsTheInflaterForGood) {
+  const Bytes zeros(4'000'000, 0);
+  MessageDeflater deflater(15, false, default_tuning());
+  const Bytes payload = compress(deflater, zeros);
+  MessageInflater inflater(15, false);
+  PieceLog sink;
+  sink.stop_after = 2;
+  Bytes out;
+  EXPECT_EQ(inflater.inflate(payload.data(), payload.size(), true, out, 64 << 20, sink),
+            InflateResult::stopped);
+  EXPECT_EQ(sink.pieces, 2u);
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(inflater.allocated());
+  EXPECT_EQ(inflater.inflate(hello_compressed.data(), hello_compressed.size(), true, out, 100),
+            InflateResult::stopped);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Corrupt input
 
