@@ -13,6 +13,13 @@
 // The connection itself is the same wsx::WebSocket the server hands out, with the same
 // callbacks; `error` adds what only a client can meet: a name that does not resolve, a refused
 // TCP connection, a TLS failure, a handshake refused with an HTTP status, or none in time.
+//
+// Exceptions (the policy is in error_report.hpp): whatever a handler throws stays inside the
+// client's loop. One from a connection's callback (open, message, fragment, drain, ping, pong,
+// close, frame, a posted task) fails that connection with 1011, like on the server; one from
+// `error`, `done` or a HandshakeTrace callback is only reported (the client carries on as if it
+// had returned). ClientOptions::error_hook gets the message, the callback's name, the URL and
+// the server's address; without a hook, one line goes to stderr.
 #pragma once
 
 #include <chrono>
@@ -53,7 +60,7 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // Sees the opening handshake as it goes over the wire, for tracing tools: the request head as
 // sent, and the response head (status line and headers, up to the blank line) as received — the
-// 101 or a refusal. Each is optional.
+// 101 or a refusal. Each is optional; an exception from one is reported and otherwise ignored.
 struct HandshakeTrace {
   std::function<void(std::string_view head)> request;
   std::function<void(std::string_view head)> response;
@@ -82,8 +89,8 @@ struct ClientOptions {
   HandshakeTrace handshake_trace;
   ReconnectOptions reconnect;
   std::uint64_t reconnect_seed = 0;  // jitter seed; 0 draws one
-  // Exceptions escaping the handlers (see error_report.hpp: the connection fails with 1011).
-  // Empty: one line per failure on stderr.
+  // Exceptions escaping the handlers (see above and error_report.hpp: a connection's callback
+  // fails it with 1011). Empty: one line per failure on stderr.
   ErrorHook error_hook;
 };
 

@@ -6,10 +6,13 @@
 // The exception policy, for every callback the library calls (upgrade, upgrade_async, open,
 // message, fragment, drain, ping, pong, close, frame, the http handler, access_log, a task posted
 // through a WebSocketHandle, the client's callbacks): an exception never leaves the event loop.
-// The connection it belongs to fails with close code 1011 (internal error; an http handler's
-// request gets 500, an upgrade decision 500), the thread goes on serving every other connection,
-// and the hook is told. An exception thrown by the hook itself is swallowed after one line on
-// stderr.
+// The connection it belongs to fails with close code 1011 (internal error: our close frame, then
+// the transport closes; the close callback still fires once with 1011 unless it was the one that
+// threw), an http handler's request or an upgrade decision gets 500, the thread goes on serving
+// every other connection, and the hook is told. Callbacks that belong to no connection
+// (access_log, a client's error, done and handshake trace) are only reported. The peer never
+// sees what() (it may hold secrets): the close reason is "internal error". An exception thrown
+// by the hook itself is swallowed after one line on stderr.
 #pragma once
 
 #include <cstdint>
@@ -35,8 +38,10 @@ struct ErrorReport {
   // The exception's what() ("unknown exception" for one not derived from std::exception),
   // OpenSSL's reason, the system error, ...
   std::string_view message;
-  std::string_view callback;        // which callback threw ("message", "upgrade", "http", ...)
-  std::string_view route;           // the route pattern ("/rooms/*") or the client's URL
+  std::string_view callback;  // which callback threw ("message", "upgrade", "http", ...)
+  // The route pattern ("/rooms/*"); the request's path for the http handler and access_log;
+  // the URL for a client.
+  std::string_view route;
   std::string_view remote_address;  // "127.0.0.1:51234"; empty when there is no peer
 };
 

@@ -39,6 +39,14 @@
 //
 // The responder is move-only: a callback API that needs a copyable callable (std::function)
 // can hold it in a std::shared_ptr.
+//
+// Exceptions (the policy is in error_report.hpp): whatever a callback throws stays inside the
+// server. An upgrade or upgrade_async callback that throws answers 500, the `http` handler 500;
+// a connection's callback (open, message, fragment, drain, ping, pong, close, frame) or a task
+// posted through its handle fails that connection with 1011; an access_log that throws is only
+// reported. Every other connection on the thread is served on, and ServerOptions::error_hook
+// gets the exception's message, the callback's name, the route and the peer's address (without
+// a hook: one line on stderr).
 #pragma once
 
 #include <any>
@@ -231,6 +239,9 @@ struct Behavior {
 
   std::function<void(WebSocket&)> open;
   std::function<void(WebSocket&, Message)> message;
+  // Streaming receive (see websocket.hpp): messages arrive in pieces here, `message` is unused.
+  // For uploads larger than memory, raise max_message_size with it.
+  std::function<void(WebSocket&, Fragment)> fragment;
   std::function<void(WebSocket&)> drain;
   std::function<void(WebSocket&, std::span<const std::uint8_t>)> ping;
   std::function<void(WebSocket&, std::span<const std::uint8_t>)> pong;

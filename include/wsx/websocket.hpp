@@ -31,6 +31,21 @@
 //   the connection is reset). No callback fires meanwhile; a client's `done` (and reconnect)
 //   comes after it. Not needed after a server's own close over plain TCP: the peer's reply shows
 //   it read our close frame, so the socket closes once the reply is in (FIN first still).
+//
+// Exceptions: a callback that throws never takes the thread down. The connection it belongs to
+// fails with close code 1011 (our close frame goes out, then the lingering close), the close
+// callback still fires once with 1011 so the application can clean up (unless it was the close
+// callback that threw), every other connection goes on, and the error hook is told (see
+// error_report.hpp: ServerOptions::error_hook, ClientOptions::error_hook; stderr without one).
+//
+// Streaming receive: set `fragment` instead of `message` to receive each message as it arrives,
+// in pieces, without the library ever holding it whole: the way to take uploads larger than
+// memory (raise max_message_size for them; it still bounds each message's total). Pieces follow
+// the bytes as they come off the socket (a frame larger than one read arrives in several
+// pieces, a compressed one as its inflated output in pieces of at most ~128 KiB), `first` marks
+// a message's first piece and `fin` its last one (which may be empty). A text message is checked
+// for UTF-8 across pieces (1007 at the first invalid byte; a piece may end inside a character),
+// and permessage-deflate works as usual. With `fragment` set, `message` is never called.
 #pragma once
 
 #include <any>
@@ -53,6 +68,19 @@ using MessageKind = proto::MessageKind;
 struct Message {
   std::span<const std::uint8_t> data;
   MessageKind kind = MessageKind::text;
+
+  std::string_view text() const noexcept {
+    return {reinterpret_cast<const char*>(data.data()), data.size()};
+  }
+};
+
+// A piece of a message being received (WebSocketHandlers::fragment). `data` is valid during the
+// callback only.
+struct Fragment {
+  std::span<const std::uint8_t> data;
+  MessageKind kind = MessageKind::text;  // of the whole message
+  bool first = false;                    // the message's first piece
+  bool fin = false;                      // the message's last piece: it is complete
 
   std::string_view text() const noexcept {
     return {reinterpret_cast<const char*>(data.data()), data.size()};
@@ -99,10 +127,17 @@ struct WebSocketOptions {
 class WebSocket;
 
 // Type-erased callbacks; every one is optional. They run on the connection's loop thread and may
-// call anything on the WebSocket, including close(). After `close` no callback follows.
+// call anything on the WebSocket, including close(). After `close` no callback follows; after
+// close() or terminate() (from a callback or not) no message, fragment, ping or pong callback
+// follows either, even for frames that arrived in the same read: only `close`, when the closing
+// handshake ends (at once for terminate()). An exception escaping a callback fails the
+// connection with 1011 (see the top of this file).
 struct WebSocketHandlers {
   std::function<void(WebSocket&)> open;
   std::function<void(WebSocket&, Message)> message;
+  // Streaming receive (see the top of this file): when set, every message arrives as pieces
+  // here and `message` is not called.
+  std::function<void(WebSocket&, Fragment)> fragment;
   // The socket had filled up (a send returned backpressure) and everything queued has now left.
   std::function<void(WebSocket&)> drain;
   std::function<void(WebSocket&, std::span<const std::uint8_t>)> ping;  // answered already
@@ -134,7 +169,8 @@ class WebSocket {
                            bool compress = true);
   SendStatus ping(std::span<const std::uint8_t> payload = {});
   SendStatus pong(std::span<const std::uint8_t> payload = {});
-  // Starts the closing handshake (1005 sends no code). The close callback fires when it ends.
+  // Starts the closing handshake (1005 sends no code). The close callback fires when it ends;
+  // messages still arriving until then are dropped (as browsers do).
   SendStatus close(std::uint16_t code = 1000, std::string_view reason = {});
   // Drops the TCP connection now, without a closing handshake (close callback: 1006).
   void terminate();
@@ -186,7 +222,8 @@ class WebSocketHandle {
   bool send(std::span<const std::uint8_t> data, MessageKind kind = MessageKind::binary);
   bool send(std::string_view text, MessageKind kind = MessageKind::text);
   bool close(std::uint16_t code = 1000, std::string_view reason = {});
-  // Runs `task` on the connection's loop with the connection, if it still exists then.
+  // Runs `task` on the connection's loop with the connection, if it still exists then. A task
+  // that throws fails that connection with 1011, like a callback.
   bool post(std::function<void(WebSocket&)> task);
   bool empty() const noexcept { return state_ == nullptr; }
 

@@ -7,6 +7,7 @@
 #include "connect_error.hpp"
 #include "handshake_driver.hpp"
 #include "reconnect_policy.hpp"
+#include "session/callback_exception.hpp"
 #include "session/session.hpp"
 #include "wsx/io/racing_connector.hpp"
 #include "wsx/io/resolver.hpp"
@@ -36,10 +37,17 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
         connector(event_loop) {
     config.options = options.websocket;
     if (options.deflate) config.deflate_tuning = options.deflate->tuning;
+    config.error_hook = &options.error_hook;
+    config.route = options.url;
     config.handlers.open = [this](WebSocket& ws) { on_open(ws); };
     config.handlers.message = [this](WebSocket& ws, Message message) {
       if (handlers.message) handlers.message(ws, message);
     };
+    if (handlers.fragment) {  // set only when asked for: it switches the session to pieces
+      config.handlers.fragment = [this](WebSocket& ws, Fragment piece) {
+        handlers.fragment(ws, piece);
+      };
+    }
     config.handlers.drain = [this](WebSocket& ws) {
       if (handlers.drain) handlers.drain(ws);
     };
@@ -73,6 +81,7 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
   void fail(ClientError error);
   void retry_or_finish(std::optional<ClientError> error);
   void finish();
+  void report_error_to_handler(const ClientError& error);
   void cancel_pending() noexcept;
 
   // session::SessionOwner
@@ -291,18 +300,34 @@ void Client::Impl::retry_or_finish(std::optional<ClientError> error) {
     if (error) {
       error->will_retry = true;
       error->retry_in = *delay;
-      if (handlers.error) handlers.error(*error);
+      report_error_to_handler(*error);
     }
     return;
   }
   const std::uint64_t run = generation;
-  if (error && handlers.error) handlers.error(*error);
+  if (error) report_error_to_handler(*error);
   // The error handler may have called connect() again: then this run is not done.
   if (run == generation && state == State::idle) finish();
 }
 
+// `error` and `done` run outside any connection (there is none to fail): an exception from
+// them is reported and the client carries on as if they had returned.
+void Client::Impl::report_error_to_handler(const ClientError& error) {
+  if (!handlers.error) return;
+  try {
+    handlers.error(error);
+  } catch (...) {
+    session::report_current_exception(&options.error_hook, "error", options.url, error.address);
+  }
+}
+
 void Client::Impl::finish() {
-  if (handlers.done) handlers.done();
+  if (!handlers.done) return;
+  try {
+    handlers.done();
+  } catch (...) {
+    session::report_current_exception(&options.error_hook, "done", options.url, address);
+  }
 }
 
 void Client::Impl::cancel_pending() noexcept {

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <utility>
 
+#include "session/callback_exception.hpp"
+
 namespace wsx::client_detail {
 
 HandshakeDriver::HandshakeDriver(HandshakeListener& listener, proto::ClientHandshake handshake,
@@ -14,8 +16,29 @@ HandshakeDriver::HandshakeDriver(HandshakeListener& listener, proto::ClientHands
       parser_(proto::HttpKind::response,
               proto::HttpLimits{limits.max_response_head, proto::HttpLimits{}.max_headers}) {}
 
+namespace {
+
+// A trace only watches: an exception from it is reported and changes nothing else.
+template <typename Trace>
+void call_trace(session::Session& session, const Trace& trace, std::string_view head) {
+  try {
+    trace(head);
+  } catch (...) {
+    std::string remote;
+    try {
+      remote = session.remote_address();
+    } catch (...) {
+    }
+    session::report_current_exception(session.config().error_hook, "handshake_trace",
+                                      session.config().route, remote);
+  }
+}
+
+}  // namespace
+
 void HandshakeDriver::send_request(session::Session& session) {
-  if (trace_ != nullptr && trace_->request) trace_->request(handshake_.request());
+  if (trace_ != nullptr && trace_->request)
+    call_trace(session, trace_->request, handshake_.request());
   session.write_raw(handshake_.request());
 }
 
@@ -51,7 +74,7 @@ void HandshakeDriver::on_data(session::Session& session, std::span<std::uint8_t>
 void HandshakeDriver::on_head(session::Session& session) {
   const proto::HttpHead& head = parser_.head();
   if (trace_ != nullptr && trace_->response) {
-    trace_->response(std::string_view(buffer_).substr(0, parser_.head_size()));
+    call_trace(session, trace_->response, std::string_view(buffer_).substr(0, parser_.head_size()));
   }
   if (head.status != 101) {
     // The head's views point into buffer_, which the body may reallocate: copy them now.

@@ -25,8 +25,8 @@ ClientResult run_client(const ClientOptions& options, ClientHandlers handlers) {
     if (handlers.error) handlers.error(error);
   };
   wrapped.done = [&] {
+    loop.stop();  // first: a `done` that throws must not leave the loop running
     if (handlers.done) handlers.done();
-    loop.stop();
   };
   Client client(loop, options, std::move(wrapped));
   client.connect();

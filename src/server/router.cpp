@@ -17,8 +17,11 @@ std::string_view prefix_of(std::string_view pattern) noexcept {
 
 }  // namespace
 
-session::SessionConfig make_session_config(const Behavior& behavior) {
+session::SessionConfig make_session_config(const Behavior& behavior, std::string pattern,
+                                           const ErrorHook* error_hook) {
   session::SessionConfig config;
+  config.route = std::move(pattern);
+  config.error_hook = error_hook;
   config.options.max_message_size = behavior.max_message_size;
   config.options.idle_timeout = behavior.idle_timeout;
   config.options.idle_ping_wait = behavior.idle_ping_wait;
@@ -27,6 +30,7 @@ session::SessionConfig make_session_config(const Behavior& behavior) {
   config.options.backpressure_policy = behavior.backpressure_policy;
   config.handlers.open = behavior.open;
   config.handlers.message = behavior.message;
+  config.handlers.fragment = behavior.fragment;
   config.handlers.drain = behavior.drain;
   config.handlers.ping = behavior.ping;
   config.handlers.pong = behavior.pong;
@@ -36,9 +40,9 @@ session::SessionConfig make_session_config(const Behavior& behavior) {
   return config;
 }
 
-void Router::add(std::string pattern, Behavior behavior) {
+void Router::add(std::string pattern, Behavior behavior, const ErrorHook* error_hook) {
   auto route = std::make_unique<Route>();
-  route->config = make_session_config(behavior);
+  route->config = make_session_config(behavior, pattern, error_hook);
   route->behavior = std::move(behavior);
   route->pattern = pattern;
   if (!is_prefix_pattern(pattern)) {

@@ -19,12 +19,14 @@ struct Route {
   session::SessionConfig config;  // shared by every connection of the route
 };
 
-session::SessionConfig make_session_config(const Behavior& behavior);
+// `error_hook` (not owned, may be null) receives exceptions from the route's callbacks.
+session::SessionConfig make_session_config(const Behavior& behavior, std::string pattern,
+                                           const ErrorHook* error_hook);
 
 class Router {
  public:
-  // Replaces a route with the same pattern.
-  void add(std::string pattern, Behavior behavior);
+  // Replaces a route with the same pattern. `error_hook`: see make_session_config.
+  void add(std::string pattern, Behavior behavior, const ErrorHook* error_hook = nullptr);
   const Route* match(std::string_view path) const noexcept;
   bool empty() const noexcept { return exact_.empty() && prefixes_.empty(); }
 

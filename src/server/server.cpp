@@ -28,6 +28,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   const ServerOptions& opts = impl_->shared.options;
   impl_->shared.memory.configure(opts.max_buffered_bytes, opts.over_budget_timeout);
   impl_->shared.handshake_config.options.close_timeout = std::chrono::seconds(2);
+  impl_->shared.handshake_config.error_hook = &opts.error_hook;
   if (opts.tls) {
     io::TlsServerOptions tls;
     tls.certificate_chain_file = opts.tls->certificate_chain_file;
@@ -53,7 +54,8 @@ Server& Server::route(std::string pattern, Behavior behavior) {
     throw std::invalid_argument("wsx::Server::route(\"" + pattern +
                                 "\"): set upgrade or upgrade_async, not both");
   }
-  impl_->shared.router.add(std::move(pattern), std::move(behavior));
+  impl_->shared.router.add(std::move(pattern), std::move(behavior),
+                           &impl_->shared.options.error_hook);
   return *this;
 }
 

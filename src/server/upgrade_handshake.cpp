@@ -3,6 +3,8 @@
 #include <utility>
 #include <vector>
 
+#include "session/callback_exception.hpp"
+
 namespace wsx::server {
 namespace {
 
@@ -23,6 +25,12 @@ std::string_view answered_extensions(std::string_view response) {
   return rest.substr(0, rest.find("\r\n"));
 }
 
+// A request's answer for an exception in the application's decision or handler: no detail,
+// what() may hold secrets (the error hook gets it).
+proto::HttpResponse internal_error() {
+  return plain_response(500, "internal server error\n");
+}
+
 void log_access(const ServerShared& shared, session::Session& session, AccessRecord& record,
                 const proto::HttpHead* head) {
   if (!shared.options.access_log) return;
@@ -33,7 +41,16 @@ void log_access(const ServerShared& shared, session::Session& session, AccessRec
     record.target = head->target;
     record.origin = head->header("Origin");
   }
-  shared.options.access_log(record);
+  try {
+    shared.options.access_log(record);
+  } catch (...) {
+    // The answer stands; only the log line is lost.
+    // The route field is the request's path, from the parse the router and handshake use; a
+    // target that does not parse (answered 400) reports none.
+    const std::optional<proto::RequestTarget> target = proto::parse_request_target(record.target);
+    session::report_current_exception(&shared.options.error_hook, "access_log",
+                                      target ? target->path : std::string_view{}, remote);
+  }
 }
 
 // What the route's upgrade callback sees; its views point into `head`, `request` and `remote`.
@@ -110,7 +127,14 @@ void UpgradeHandshake::answer_plain_http(session::Session& session, const proto:
   request.query = target.query;
   request.remote_address = remote;
   request.head = &head;
-  respond(shared_, session, shared_.options.http(request), &head);
+  proto::HttpResponse response;
+  try {
+    response = shared_.options.http(request);
+  } catch (...) {
+    session::report_current_exception(&shared_.options.error_hook, "http", target.path, remote);
+    response = internal_error();
+  }
+  respond(shared_, session, response, &head);
 }
 
 void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t> data) {
@@ -180,7 +204,14 @@ void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t
   UpgradeDecision decision;
   if (behavior.upgrade) {
     const std::string remote = session.remote_address();
-    decision = behavior.upgrade(request_view(head, request, remote));
+    try {
+      decision = behavior.upgrade(request_view(head, request, remote));
+    } catch (...) {
+      session::report_current_exception(&shared_.options.error_hook, "upgrade", route->pattern,
+                                        remote);
+      respond(shared_, session, internal_error(), &head);
+      return;
+    }
   }
   // `rest` (frames the client sent right behind its request) lives in `data` or `buffer_`,
   // both valid until this call returns.
@@ -218,8 +249,16 @@ void UpgradeHandshake::wait_for_decision(session::Session& session, const Route&
   waiting->pending->session = &session;
   waiting_ = std::move(waiting);
   const std::string remote = session.remote_address();
-  route.behavior.upgrade_async(request_view(parser_.head(), waiting_->request, remote),
-                               UpgradeResponder(waiting_->pending));
+  try {
+    route.behavior.upgrade_async(request_view(parser_.head(), waiting_->request, remote),
+                                 UpgradeResponder(waiting_->pending));
+  } catch (...) {
+    // A responder the callback kept (or the one it dropped) now answers nothing.
+    stop_waiting();
+    session::report_current_exception(&shared_.options.error_hook, "upgrade_async", route.pattern,
+                                      remote);
+    respond(shared_, session, internal_error(), &parser_.head());
+  }
 }
 
 void UpgradeHandshake::keep_early_data(session::Session& session,

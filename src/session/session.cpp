@@ -5,7 +5,6 @@
 
 #include "session/handle_state.hpp"
 #include "session/topics.hpp"
-#include "wsx/proto/errors.hpp"
 #include "wsx/proto/frame.hpp"
 
 namespace wsx::session {
@@ -103,6 +102,7 @@ void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
   options.max_message_size = config_->options.max_message_size;
   options.deflate = params.deflate;
   options.deflate_tuning = config_->deflate_tuning;
+  options.deliver_fragments = static_cast<bool>(config_->handlers.fragment);
   if (config_->options.frame_observer != nullptr || config_->handlers.frame) {
     options.frame_observer = this;
   }
@@ -121,7 +121,7 @@ void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
   } else {
     timeout_.cancel();
   }
-  if (config_->handlers.open) config_->handlers.open(*this);
+  if (config_->handlers.open) call("open", config_->handlers.open);
   if (!rest.empty() && !transport_closed_) {
     receive(rest);
   } else {
@@ -201,38 +201,6 @@ void Session::receive(std::span<std::uint8_t> data) {
   after_output();
 }
 
-void Session::on_event(const proto::Event& event) {
-  const WebSocketHandlers& handlers = config_->handlers;
-  switch (event.kind) {
-    case proto::EventKind::message:
-    case proto::EventKind::fragment:  // not enabled: whole messages only
-      if (handlers.message) handlers.message(*this, Message{event.data, event.message_kind});
-      return;
-    case proto::EventKind::ping:
-      if (handlers.ping) handlers.ping(*this, event.data);
-      return;
-    case proto::EventKind::pong:
-      if (handlers.pong) handlers.pong(*this, event.data);
-      return;
-    case proto::EventKind::close:
-      closing_started();
-      report_close(event.close_code, event.close_reason, true);
-      return;
-    case proto::EventKind::error:
-      closing_started();
-      report_close(event.close_code, proto::describe(event.error), false);
-      return;
-  }
-}
-
-void Session::on_frame(bool outgoing, const proto::FrameHeader& header,
-                       std::span<const std::uint8_t> payload) {
-  if (proto::FrameObserver* observer = config_->options.frame_observer) {
-    observer->on_frame(outgoing, header, payload);
-  }
-  if (config_->handlers.frame) config_->handlers.frame(*this, outgoing, header, payload);
-}
-
 void Session::on_timeout() {
   Entry entry(*this);
   switch (phase_) {
@@ -299,6 +267,12 @@ void Session::run(const std::function<void(WebSocket&)>& task) {
   // dropped then, as for a connection that is gone, so no user code follows `close`.
   if (transport_closed_ || close_reported_) return;
   task(*this);
+}
+
+void Session::run_task(const std::function<void(WebSocket&)>& task) {
+  Entry entry(*this);
+  if (transport_closed_) return;
+  call("task", task);
 }
 
 void Session::going_away() {
@@ -403,7 +377,7 @@ void Session::report_drain_if_due() {
   if (saw_backpressure_ && queued_bytes() == 0 && !close_reported_ && connection_ &&
       connection_->state() == proto::ConnectionState::open) {
     saw_backpressure_ = false;
-    if (config_->handlers.drain) config_->handlers.drain(*this);
+    if (config_->handlers.drain) call("drain", config_->handlers.drain);
   }
 }
 
@@ -471,7 +445,8 @@ void Session::closing_started() {
 void Session::report_close(std::uint16_t code, std::string_view reason, bool clean) {
   if (close_reported_ || !connection_) return;
   close_reported_ = true;
-  if (config_->handlers.close) config_->handlers.close(*this, CloseInfo{code, reason, clean});
+  if (config_->handlers.close)
+    call("close", config_->handlers.close, CloseInfo{code, reason, clean});
 }
 
 void Session::finish() {

@@ -27,9 +27,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "session/memory_budget.hpp"
+#include "wsx/error_report.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/stream.hpp"
 #include "wsx/io/tcp_socket.hpp"
@@ -45,10 +47,13 @@ class TopicRegistry;
 struct SharedFrame;
 
 // Shared by every connection of a route (server) or of a client; must outlive its sessions.
+// What reports need lives here, not in each session, so that an idle connection stays small.
 struct SessionConfig {
   WebSocketOptions options;
   WebSocketHandlers handlers;
-  proto::DeflateTuning deflate_tuning;  // how our compressor runs when deflate is negotiated
+  proto::DeflateTuning deflate_tuning;    // how our compressor runs when deflate is negotiated
+  const ErrorHook* error_hook = nullptr;  // exceptions from the handlers; null: stderr
+  std::string route;                      // for those reports: the route pattern, or the URL
 };
 
 // Drives the opening handshake. Owned by the session and destroyed (after the call that ended
@@ -162,6 +167,9 @@ class Session final : public WebSocket,
   // Runs `task` as an entry point (for work posted to the loop: a task that closes or
   // terminates the connection is safe). Does nothing once the close callback has run.
   void run(const std::function<void(WebSocket&)>& task);
+  // run() for the application's own task (WebSocketHandle::post): an exception it throws
+  // fails the connection like one from a callback.
+  void run_task(const std::function<void(WebSocket&)>& task);
 
   io::EventLoop& loop() noexcept { return loop_; }
   const SessionConfig& config() const noexcept { return *config_; }
@@ -244,6 +252,22 @@ class Session final : public WebSocket,
   // proto::DirectOutput
   std::size_t write_now(std::span<const std::uint8_t> header,
                         std::span<const std::uint8_t> payload) override;
+
+  // Calls an application callback (dispatch.cpp). An exception it throws goes no further: the
+  // connection fails with 1011 and the error hook is told. Costs nothing while nothing throws.
+  template <typename Callback, typename... Args>
+  void call(std::string_view name, const Callback& callback, Args&&... args) {
+    try {
+      callback(*this, std::forward<Args>(args)...);
+    } catch (...) {
+      callback_failed(name);
+    }
+  }
+  // From inside the handler that caught it: report the exception, fail the connection (1011).
+  void callback_failed(std::string_view callback) noexcept;
+  // Data and ping/pong events reach the application only while it has not closed (close(),
+  // terminate(), a failure): nothing after `close`, nothing after asking to close.
+  bool delivering() const noexcept;
 
   void on_timeout();
   void receive(std::span<std::uint8_t> data);

@@ -126,7 +126,7 @@ WebSocketHandle WebSocket::handle() {
 bool WebSocketHandle::post(std::function<void(WebSocket&)> task) {
   if (!state_) return false;
   return state_->loop.post([state = state_, task = std::move(task)] {
-    if (state->connection != nullptr) impl(*state->connection).run(task);
+    if (state->connection != nullptr) impl(*state->connection).run_task(task);
   });
 }
 

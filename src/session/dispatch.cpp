@@ -1,0 +1,93 @@
+// Session: protocol events to the application's handlers, and the boundary around them.
+//
+// Application code is a boundary (DESIGN.md): every callback is called through Session::call(),
+// which catches what it throws. The exception is reported to the error hook with the callback's
+// name, the route and the peer, and the connection fails with 1011: our close frame is queued,
+// the protocol stops reading (the rest of the read is dropped), the close callback fires with
+// 1011 and the transport closes once the frame is out. Every other connection of the thread goes
+// on. A try block costs nothing on the path that does not throw.
+//
+// No callback after close: once the application asked to close (close(), terminate()) or the
+// close was reported, data and ping/pong events of the same read are not delivered.
+#include <string>
+
+#include "session/callback_exception.hpp"
+#include "session/session.hpp"
+#include "wsx/proto/errors.hpp"
+
+namespace wsx::session {
+
+bool Session::delivering() const noexcept {
+  return !close_reported_ && !transport_closed_ && connection_ &&
+         connection_->state() == proto::ConnectionState::open;
+}
+
+void Session::on_event(const proto::Event& event) {
+  const WebSocketHandlers& handlers = config_->handlers;
+  switch (event.kind) {
+    case proto::EventKind::message:
+      if (handlers.message && delivering()) {
+        call("message", handlers.message, Message{event.data, event.message_kind});
+      }
+      return;
+    case proto::EventKind::fragment:  // enabled when handlers.fragment is set
+      if (handlers.fragment && delivering()) {
+        call("fragment", handlers.fragment,
+             Fragment{event.data, event.message_kind, event.first, event.last});
+      }
+      return;
+    case proto::EventKind::ping:
+      if (handlers.ping && delivering()) call("ping", handlers.ping, event.data);
+      return;
+    case proto::EventKind::pong:
+      if (handlers.pong && delivering()) call("pong", handlers.pong, event.data);
+      return;
+    case proto::EventKind::close:
+      closing_started();
+      report_close(event.close_code, event.close_reason, true);
+      return;
+    case proto::EventKind::error:
+      closing_started();
+      report_close(event.close_code, proto::describe(event.error), false);
+      return;
+  }
+}
+
+void Session::on_frame(bool outgoing, const proto::FrameHeader& header,
+                       std::span<const std::uint8_t> payload) {
+  if (close_reported_) return;  // frames of a read that went on after terminate()
+  try {
+    if (proto::FrameObserver* observer = config_->options.frame_observer) {
+      observer->on_frame(outgoing, header, payload);
+    }
+    if (config_->handlers.frame) config_->handlers.frame(*this, outgoing, header, payload);
+  } catch (...) {
+    callback_failed("frame");
+  }
+}
+
+void Session::callback_failed(std::string_view callback) noexcept {
+  std::string remote;
+  try {
+    remote = remote_address();
+  } catch (...) {
+  }
+  report_current_exception(config_->error_hook, callback, config_->route, remote);
+
+  // The close callback already ran (or is the one that threw): the connection is ending anyway.
+  if (close_reported_ || transport_closed_ || !connection_) return;
+  try {
+    // The peer learns no more than "internal error": what() may hold application secrets.
+    connection_->fail(1011, "internal error");
+    closing_started();
+    report_close(1011, "internal error: an application callback threw", false);
+    after_output();
+  } catch (...) {
+    // Out of memory while failing: drop the connection without its close frame.
+    report_close(1006, "internal error: an application callback threw", false);
+    stream_.close();
+    finish();
+  }
+}
+
+}  // namespace wsx::session
