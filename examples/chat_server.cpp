@@ -21,8 +21,11 @@ int main(int argc, char** argv) {
                {
                    .upgrade =
                        [](const wsx::UpgradeRequest& request) {
-                         const std::string_view room =
-                             request.path.substr(std::string_view("/rooms/").size());
+                         // "/rooms" itself reaches this route too: it has no room part.
+                         constexpr std::string_view prefix = "/rooms/";
+                         const std::string_view room = request.path.starts_with(prefix)
+                                                           ? request.path.substr(prefix.size())
+                                                           : std::string_view();
                          if (room.empty())
                            return wsx::UpgradeDecision::reject(400, "which room?\n");
                          return wsx::UpgradeDecision::accept(

@@ -96,6 +96,17 @@ TEST(ChatServerBinary, RefusesARoomlessPathAndOtherPaths) {
   RawWsClient no_room(server.port());
   EXPECT_FALSE(no_room.handshake({}, "/rooms/"));
   EXPECT_EQ(no_room.status(), 400);
+  // The prefix route covers its bare directory too: once a crash of the whole server.
+  RawWsClient bare(server.port());
+  EXPECT_FALSE(bare.handshake({}, "/rooms"));
+  EXPECT_EQ(bare.status(), 400);
+  RawWsClient after(server.port());
+  ASSERT_TRUE(after.handshake({}, "/rooms/lobby"));
+  wait_joined(after, "after");
+  ASSERT_TRUE(after.close());  // so that SIGTERM need not wait for it
+  std::optional<RecordedEvent> closed = after.next_event();
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->kind, wsx::proto::EventKind::close);
   RawWsClient elsewhere(server.port());
   EXPECT_FALSE(elsewhere.handshake({}, "/echo"));
   EXPECT_EQ(elsewhere.status(), 404);
