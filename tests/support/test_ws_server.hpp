@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "session/session.hpp"
 #include "wsx/io/listener.hpp"
@@ -55,6 +56,7 @@ class TestServer final : public session::SessionOwner {
     };
     config_.handlers.close = [this](WebSocket&, const CloseInfo& info) {
       ++closed;
+      close_codes.push_back(info.code);
       last_close_code = info.code;
       last_close_reason = std::string(info.reason);
     };
@@ -93,6 +95,7 @@ class TestServer final : public session::SessionOwner {
   int messages = 0;
   int closed = 0;
   std::uint16_t last_close_code = 0;
+  std::vector<std::uint16_t> close_codes;  // of every connection, in order
   std::string last_close_reason;
   std::string last_subprotocol;
   bool last_compressed = false;
