@@ -478,8 +478,10 @@ struct Connection::Impl {
   void write_close(std::uint16_t code, std::string_view reason) {
     std::array<std::uint8_t, max_control_payload> payload;
     const std::size_t size = encode_close_payload(code, reason, payload.data());
-    write_frame(Opcode::close, true, false, payload.data(), size);
+    // Before the frame: an observer that closes or fails from inside write_frame must find it
+    // sent, or a second close frame would follow the first.
     close_sent = true;
+    write_frame(Opcode::close, true, false, payload.data(), size);
   }
 
   // Appends one frame; a client masks it in the output buffer (RFC 6455 §5.3).

@@ -1266,6 +1266,34 @@ TEST(ConnectionLifecycle, FailFromTheHandlerDropsTheRestOfTheInput) {
   }
 }
 
+// An observer that fails the connection when it sees our close frame go out (a session whose
+// frame callback threw): still exactly one close frame.
+TEST(ConnectionLifecycle, FailFromTheObserverOfOurCloseSendsOneClose) {
+  class FailOnClose : public FrameObserver {
+   public:
+    void on_frame(bool outgoing, const FrameHeader& header,
+                  std::span<const std::uint8_t>) override {
+      if (outgoing && header.opcode == Opcode::close) connection->fail(1011);
+    }
+    Connection* connection = nullptr;
+  } observer;
+  for (bool peer_error : {false, true}) {
+    ConnectionOptions options = options_for(Role::server);
+    options.frame_observer = &observer;
+    Connection c(options);
+    observer.connection = &c;
+    if (peer_error) {
+      feed(c, make_frame(0x1, "unmasked"));  // breaks the rule: our 1002 goes out
+    } else {
+      c.close(1000);
+    }
+    const auto frames = parse_frames(drain(c));
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].close_code(), peer_error ? 1002 : 1000);
+    EXPECT_EQ(c.state(), ConnectionState::failed);
+  }
+}
+
 TEST(ConnectionLifecycle, SixteenMebibyteMessage) {
   ConnectionOptions server_options = options_for(Role::server);
   ASSERT_EQ(server_options.max_message_size, 16u * 1024 * 1024);
