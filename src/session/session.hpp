@@ -5,7 +5,8 @@
 //   1. handshake: bytes from the peer go to a Handshake object (the server's request parser or
 //      the client's response checker), which may write_raw() HTTP bytes and finally calls
 //      open() (WebSocket protocol starts), reject() (send a response, then close) or abort().
-//   2. open: bytes go to Connection::receive, events become the WebSocketHandlers callbacks,
+//   2. open: bytes go to Connection::receive, events become the WebSocketHandlers callbacks
+//      (dispatch.cpp: every call into application code is guarded there, see Session::call),
 //      Connection output (plus frames shared by publish) is pulled into the Stream.
 //
 // Lifetime: the session is created by its owner (server worker or client) and tells the owner
