@@ -271,7 +271,7 @@ void Session::run(const std::function<void(WebSocket&)>& task) {
 
 void Session::run_task(const std::function<void(WebSocket&)>& task) {
   Entry entry(*this);
-  if (transport_closed_) return;
+  if (transport_closed_ || close_reported_) return;  // as run(): no user code after `close`
   call("task", task);
 }
 
