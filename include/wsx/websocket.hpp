@@ -127,11 +127,10 @@ struct WebSocketOptions {
 class WebSocket;
 
 // Type-erased callbacks; every one is optional. They run on the connection's loop thread and may
-// call anything on the WebSocket, including close(). After `close` no callback follows; after
-// close() or terminate() (from a callback or not) no message, fragment, ping or pong callback
-// follows either, even for frames that arrived in the same read: only `close`, when the closing
-// handshake ends (at once for terminate()). An exception escaping a callback fails the
-// connection with 1011 (see the top of this file).
+// call anything on the WebSocket, including close(). After `close` no callback follows, even
+// for frames that arrived in the same read (terminate() reports `close` at once, so nothing of
+// that read follows it; after close() the peer's messages still arrive until its close frame).
+// An exception escaping a callback fails the connection with 1011 (see the top of this file).
 struct WebSocketHandlers {
   std::function<void(WebSocket&)> open;
   std::function<void(WebSocket&, Message)> message;
@@ -170,7 +169,7 @@ class WebSocket {
   SendStatus ping(std::span<const std::uint8_t> payload = {});
   SendStatus pong(std::span<const std::uint8_t> payload = {});
   // Starts the closing handshake (1005 sends no code). The close callback fires when it ends;
-  // messages still arriving until then are dropped (as browsers do).
+  // until then the peer's messages may still arrive.
   SendStatus close(std::uint16_t code = 1000, std::string_view reason = {});
   // Drops the TCP connection now, without a closing handshake (close callback: 1006).
   void terminate();

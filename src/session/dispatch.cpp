@@ -7,8 +7,8 @@
 // 1011 and the transport closes once the frame is out. Every other connection of the thread goes
 // on. A try block costs nothing on the path that does not throw.
 //
-// No callback after close: once the application asked to close (close(), terminate()) or the
-// close was reported, data and ping/pong events of the same read are not delivered.
+// No callback after close: once the close callback ran (terminate(), a failure, the end of the
+// closing handshake), data and ping/pong events of the same read are not delivered.
 #include <string>
 
 #include "session/callback_exception.hpp"
@@ -18,8 +18,9 @@
 namespace wsx::session {
 
 bool Session::delivering() const noexcept {
-  return !close_reported_ && !transport_closed_ && connection_ &&
-         connection_->state() == proto::ConnectionState::open;
+  // After our own close() the peer's messages still arrive until its close frame (RFC 6455
+  // §1.4: it may still be sending); only the close callback, or the transport's end, stops them.
+  return !close_reported_ && !transport_closed_;
 }
 
 void Session::on_event(const proto::Event& event) {

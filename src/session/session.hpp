@@ -266,8 +266,8 @@ class Session final : public WebSocket,
   }
   // From inside the handler that caught it: report the exception, fail the connection (1011).
   void callback_failed(std::string_view callback) noexcept;
-  // Data and ping/pong events reach the application only while it has not closed (close(),
-  // terminate(), a failure): nothing after `close`, nothing after asking to close.
+  // Data and ping/pong events reach the application only until the close callback (terminate(),
+  // a failure, the end of the closing handshake) and never after the transport closed.
   bool delivering() const noexcept;
 
   void on_timeout();
