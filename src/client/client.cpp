@@ -48,6 +48,8 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
         handlers.fragment(ws, piece);
       };
     }
+    // Copied only when set: the session observes frames only when a frame handler exists.
+    config.handlers.frame = handlers.frame;
     config.handlers.drain = [this](WebSocket& ws) {
       if (handlers.drain) handlers.drain(ws);
     };
@@ -62,8 +64,6 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
       close_clean = info.clean;
       if (handlers.close) handlers.close(ws, info);
     };
-    // Copied only when set: the session observes frames only when a frame handler exists.
-    config.handlers.frame = handlers.frame;
   }
 
   ~Impl() {
