@@ -4,8 +4,9 @@
 // which catches what it throws. The exception is reported to the error hook with the callback's
 // name, the route and the peer, and the connection fails with 1011: our close frame is queued,
 // the protocol stops reading (the rest of the read is dropped), the close callback fires with
-// 1011 and the transport closes once the frame is out. Every other connection of the thread goes
-// on. A try block costs nothing on the path that does not throw.
+// 1011 and the lingering close follows (the frame goes out, then our FIN, the peer's late input
+// drained; see Session::linger). Every other connection of the thread goes on. A try block costs
+// nothing on the path that does not throw.
 //
 // No callback after close: once the close callback ran (terminate(), a failure, the end of the
 // closing handshake), data and ping/pong events of the same read are not delivered.

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -230,6 +231,22 @@ TEST_F(ExceptionBoundary, MessageFailsTheConnectionWith1011) {
   expect_close(*client, 1011);
   EXPECT_TRUE(client->wait_eof());
   expect_reported("message", *client);
+}
+
+// A failure of ours still closes with the lingering close: our close frame, then our FIN, and
+// what the peer sends afterwards is drained, not answered with a reset that could destroy the
+// close frame before the peer reads it.
+TEST_F(ExceptionBoundary, FailedConnectionLingersInsteadOfResetting) {
+  start({.message = [](WebSocket&, Message) { throw std::runtime_error("boom in message"); }});
+  std::unique_ptr<RawWsClient> client = connect_boom();
+  ASSERT_TRUE(client->send("hello"));
+  expect_close(*client, 1011);
+  EXPECT_TRUE(client->wait_eof());  // the server's FIN, while our end is still open
+  ASSERT_TRUE(client->write_all("late"));
+  pollfd errors_only{client->fd(), 0, 0};
+  EXPECT_EQ(::poll(&errors_only, 1, 300), 0) << "the server reset the connection";
+  expect_reported("message", *client);
+  client->close_socket();
 }
 
 TEST_F(ExceptionBoundary, ExceptionNotDerivedFromStdExceptionIsCaughtToo) {
