@@ -7,10 +7,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include "wsx/export.hpp"
 
 namespace wsx {
 
-struct ReconnectOptions {
+struct WSX_API ReconnectOptions {
   bool enabled = false;
   // Attempts after a connection is lost or fails, before giving up; the count starts again once
   // a connection opens. 0 means no attempt (the same as disabled).
@@ -23,7 +24,7 @@ struct ReconnectOptions {
   double jitter = 0.5;
 };
 
-class Backoff {
+class WSX_API Backoff {
  public:
   // seed 0 draws a random seed.
   explicit Backoff(const ReconnectOptions& options, std::uint64_t seed = 0);

@@ -36,6 +36,7 @@
 
 #include "wsx/backoff.hpp"
 #include "wsx/error_report.hpp"
+#include "wsx/export.hpp"
 #include "wsx/proto/deflate.hpp"
 #include "wsx/url.hpp"
 #include "wsx/websocket.hpp"
@@ -48,7 +49,7 @@ class EventLoop;
 
 // What the TLS layer does for a wss:// URL. The server is verified (certificate chain against
 // the trusted CAs, and the URL's host name or IP address) unless insecure_skip_verify is set.
-struct ClientTlsOptions {
+struct WSX_API ClientTlsOptions {
   std::string ca_file;                 // PEM bundle to trust; empty: the system store
   bool use_system_ca = true;           // also trust the system store when ca_file is set
   bool insecure_skip_verify = false;   // for testing only: no chain or host check at all
@@ -61,12 +62,12 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 // Sees the opening handshake as it goes over the wire, for tracing tools: the request head as
 // sent, and the response head (status line and headers, up to the blank line) as received — the
 // 101 or a refusal. Each is optional; an exception from one is reported and otherwise ignored.
-struct HandshakeTrace {
+struct WSX_API HandshakeTrace {
   std::function<void(std::string_view head)> request;
   std::function<void(std::string_view head)> response;
 };
 
-struct ClientOptions {
+struct WSX_API ClientOptions {
   std::string url;                        // ws://host[:port]/path?query or wss://...
   std::vector<std::string> subprotocols;  // offered in this order
   std::optional<std::string> origin;      // the Origin header, if any
@@ -105,9 +106,9 @@ enum class ClientErrorKind : std::uint8_t {
   connection_lost,    // the transport ended before the handshake completed
 };
 
-std::string_view describe(ClientErrorKind kind) noexcept;
+WSX_API std::string_view describe(ClientErrorKind kind) noexcept;
 
-struct ClientError {
+struct WSX_API ClientError {
   ClientErrorKind kind = ClientErrorKind::connection_lost;
   std::string message;  // precise: "connect to 127.0.0.1:9 failed: Connection refused", ...
   std::string address;  // the address the failure happened on ("[::1]:443"), if any
@@ -121,7 +122,7 @@ struct ClientError {
   std::chrono::milliseconds retry_in{0};
 };
 
-struct ClientHandlers : WebSocketHandlers {
+struct WSX_API ClientHandlers : WebSocketHandlers {
   // A connection attempt failed (see ClientError). Not called for a connection that opened:
   // its end is reported by `close`.
   std::function<void(const ClientError&)> error;
@@ -130,7 +131,7 @@ struct ClientHandlers : WebSocketHandlers {
   std::function<void()> done;
 };
 
-class Client {
+class WSX_API Client {
  public:
   // Everything runs on `loop`'s thread: call connect(), close() and the rest from it (or before
   // the loop runs, from the thread that will run it). The loop must outlive the client.
@@ -174,7 +175,7 @@ class Client {
 };
 
 // How a blocking run ended.
-struct ClientResult {
+struct WSX_API ClientResult {
   bool opened = false;               // a connection opened at least once
   std::optional<ClientError> error;  // the last failed attempt, if the last thing was a failure
   std::uint16_t close_code = 1006;   // of the last connection that opened
@@ -185,6 +186,6 @@ struct ClientResult {
 // Runs a client on its own event loop on the calling thread until `done`. The handlers may use
 // the WebSocket they receive as usual; a connection is closed by calling close() on it. Throws
 // like Client::connect().
-ClientResult run_client(const ClientOptions& options, ClientHandlers handlers);
+WSX_API ClientResult run_client(const ClientOptions& options, ClientHandlers handlers);
 
 }  // namespace wsx

@@ -19,6 +19,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include "wsx/export.hpp"
 
 namespace wsx {
 
@@ -30,10 +31,10 @@ enum class ErrorSource : std::uint8_t {
 };
 
 // "callback exception", "TLS handshake failed", ...
-std::string_view describe(ErrorSource source) noexcept;
+WSX_API std::string_view describe(ErrorSource source) noexcept;
 
 // Views are valid during the hook's call only.
-struct ErrorReport {
+struct WSX_API ErrorReport {
   ErrorSource source = ErrorSource::callback;
   // The exception's what() ("unknown exception" for one not derived from std::exception),
   // OpenSSL's reason, the system error, ...
@@ -52,9 +53,9 @@ using ErrorHook = std::function<void(const ErrorReport&)>;
 // Hands `report` to `hook`, or writes one line to stderr when the hook is empty:
 //   wsx: exception in 'message' callback (route /rooms/*, peer 127.0.0.1:51234): <what>
 // Never throws.
-void report_error(const ErrorHook& hook, const ErrorReport& report) noexcept;
+WSX_API void report_error(const ErrorHook& hook, const ErrorReport& report) noexcept;
 
 // The line report_error() writes for `report`, without the trailing newline.
-std::string format_error_report(const ErrorReport& report);
+WSX_API std::string format_error_report(const ErrorReport& report);
 
 }  // namespace wsx

@@ -63,6 +63,7 @@
 #include <vector>
 
 #include "wsx/error_report.hpp"
+#include "wsx/export.hpp"
 #include "wsx/proto/deflate.hpp"
 #include "wsx/proto/handshake.hpp"
 #include "wsx/proto/http_head.hpp"
@@ -72,7 +73,7 @@ namespace wsx {
 
 // The request, as the upgrade callback sees it. Views are valid during the callback only: an
 // upgrade_async callback copies what its decision needs (std::string(request.path), ...).
-struct UpgradeRequest {
+struct WSX_API UpgradeRequest {
   std::string_view method;
   std::string_view target;  // path + "?" + query as sent
   std::string_view path;
@@ -90,7 +91,7 @@ struct UpgradeRequest {
 
 // A plain HTTP request (no Upgrade header) on a path without a WebSocket route, as
 // ServerOptions::http sees it. Views are valid during the callback only.
-struct HttpRequest {
+struct WSX_API HttpRequest {
   std::string_view method;
   std::string_view target;  // as sent
   std::string_view path;    // of the target, without the query
@@ -104,7 +105,7 @@ struct HttpRequest {
 };
 
 // One answered request, for ServerOptions::access_log. Views are valid during the callback only.
-struct AccessRecord {
+struct WSX_API AccessRecord {
   std::string_view remote_address;
   std::string_view method;  // empty when the head did not parse (400, 431) or was never read (503)
   std::string_view target;
@@ -115,7 +116,7 @@ struct AccessRecord {
   std::size_t body_size = 0;     // of a refusal or a plain HTTP answer
 };
 
-struct UpgradeDecision {
+struct WSX_API UpgradeDecision {
   bool accepted = true;
   // Accept: the subprotocol to use; it must be one the client offered (otherwise none is sent).
   // Empty: the route's `subprotocols` preference list decides.
@@ -157,7 +158,7 @@ struct UpgradeDecision {
 // Host without a port takes the default port of the Origin's scheme (80 for http/ws, 443 for
 // https/wss), and only those four schemes can be same-origin. Behind a proxy that rewrites Host,
 // list the public origin in `allowed`.
-struct OriginPolicy {
+struct WSX_API OriginPolicy {
   enum class Mode : std::uint8_t {
     any,          // every Origin
     same_origin,  // the Origin's host and port are the Host header's, or it is in `allowed`
@@ -192,7 +193,7 @@ class UpgradeHandshake;
 // timeout answered 503, the server stopped) does nothing. A responder destroyed (or assigned
 // over) without answering rejects with 500: a forgotten responder never leaves a client
 // hanging until the timeout.
-class UpgradeResponder {
+class WSX_API UpgradeResponder {
  public:
   UpgradeResponder() = default;  // answers nothing
   UpgradeResponder(UpgradeResponder&& other) noexcept = default;
@@ -218,7 +219,7 @@ class UpgradeResponder {
 };
 
 // One route: its upgrade policy, its options and its callbacks (see WebSocketHandlers).
-struct Behavior {
+struct WSX_API Behavior {
   std::function<UpgradeDecision(const UpgradeRequest&)> upgrade;  // empty: accept all
   // Instead of `upgrade` (setting both is an error): called after the same checks, on the
   // server thread; it must return quickly and answer later through the responder. Bytes the
@@ -252,14 +253,14 @@ struct Behavior {
       frame;
 };
 
-struct ServerTlsOptions {
+struct WSX_API ServerTlsOptions {
   std::string certificate_chain_file;  // PEM, leaf first
   std::string private_key_file;        // PEM
   std::string client_ca_file;          // request client certificates signed by this CA
   bool require_client_certificate = false;
 };
 
-struct ServerOptions {
+struct WSX_API ServerOptions {
   unsigned threads = 0;                  // 0: one per hardware thread
   std::size_t max_connections = 100000;  // handshaking ones included; more get 503
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);  // TLS included
@@ -296,7 +297,7 @@ struct ServerOptions {
   ErrorHook error_hook;
 };
 
-class Server {
+class WSX_API Server {
  public:
   explicit Server(ServerOptions options = {});
   ~Server();

@@ -6,10 +6,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include "wsx/export.hpp"
 
 namespace wsx {
 
-struct Url {
+struct WSX_API Url {
   bool secure = false;  // wss
   std::string host;     // lower-case name, IPv4 literal, or IPv6 literal without brackets
   bool ipv6_literal = false;
@@ -27,7 +28,7 @@ struct Url {
   std::string to_string() const;
 };
 
-struct UrlParseResult {
+struct WSX_API UrlParseResult {
   std::optional<Url> url;
   std::string error;  // why the text is not a usable WebSocket URL; empty on success
   bool ok() const noexcept { return url.has_value(); }
@@ -39,6 +40,6 @@ struct UrlParseResult {
 // Spaces and non-ASCII bytes in the path or query are percent-encoded, as browsers do; a
 // malformed percent-escape, a control character, a fragment ("#", RFC 6455 §3), user
 // information ("user@host"), an IPv6 zone identifier and every other scheme are rejected.
-UrlParseResult parse_url(std::string_view text);
+WSX_API UrlParseResult parse_url(std::string_view text);
 
 }  // namespace wsx

@@ -58,6 +58,7 @@
 #include <string>
 #include <string_view>
 
+#include "wsx/export.hpp"
 #include "wsx/proto/connection.hpp"
 
 namespace wsx {
@@ -65,7 +66,7 @@ namespace wsx {
 using MessageKind = proto::MessageKind;
 
 // A whole message. `data` is valid during the callback only (often a view into the read buffer).
-struct Message {
+struct WSX_API Message {
   std::span<const std::uint8_t> data;
   MessageKind kind = MessageKind::text;
 
@@ -105,7 +106,7 @@ enum class BackpressurePolicy : std::uint8_t {
   close,   // the connection is closed with 1008 (policy violation: a consumer too slow)
 };
 
-struct CloseInfo {
+struct WSX_API CloseInfo {
   // The peer's close code (1005 when its close frame had none), or the code of the rule it broke
   // (1002, 1007, 1009, ...), or 1006 when the transport ended without a closing handshake.
   std::uint16_t code = 1006;
@@ -113,7 +114,7 @@ struct CloseInfo {
   bool clean = false;  // true when close frames were exchanged and the peer broke no rule
 };
 
-struct WebSocketOptions {
+struct WSX_API WebSocketOptions {
   std::size_t max_message_size = 16 * 1024 * 1024;                     // larger → close 1009
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(120);  // 0: never idle out
   std::chrono::milliseconds idle_ping_wait = std::chrono::seconds(10);
@@ -131,7 +132,7 @@ class WebSocket;
 // for frames that arrived in the same read (terminate() reports `close` at once, so nothing of
 // that read follows it; after close() the peer's messages still arrive until its close frame).
 // An exception escaping a callback fails the connection with 1011 (see the top of this file).
-struct WebSocketHandlers {
+struct WSX_API WebSocketHandlers {
   std::function<void(WebSocket&)> open;
   std::function<void(WebSocket&, Message)> message;
   // Streaming receive (see the top of this file): when set, every message arrives as pieces
@@ -153,7 +154,7 @@ struct WebSocketHandlers {
 
 class WebSocketHandle;
 
-class WebSocket {
+class WSX_API WebSocket {
  public:
   WebSocket(const WebSocket&) = delete;
   WebSocket& operator=(const WebSocket&) = delete;
@@ -214,7 +215,7 @@ struct HandleState;
 // work for a connection that is gone by the time it runs is dropped. Each function returns
 // false when the work could not even be handed to the loop (the loop no longer exists or the
 // handle is empty); true does not mean the connection still existed.
-class WebSocketHandle {
+class WSX_API WebSocketHandle {
  public:
   WebSocketHandle() = default;
 

@@ -2,12 +2,13 @@
 // thread only, the connection while it exists.
 #pragma once
 
+#include "session/layer_export.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/websocket.hpp"
 
 namespace wsx::detail {
 
-struct HandleState {
+struct WSX_LAYER_API HandleState {
   io::LoopHandle loop;
   WebSocket* connection = nullptr;  // read and cleared on the loop thread only
 };

@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "session/layer_export.hpp"
 #include "session/memory_budget.hpp"
 #include "wsx/error_report.hpp"
 #include "wsx/io/event_loop.hpp"
@@ -49,7 +50,7 @@ struct SharedFrame;
 
 // Shared by every connection of a route (server) or of a client; must outlive its sessions.
 // What reports need lives here, not in each session, so that an idle connection stays small.
-struct SessionConfig {
+struct WSX_LAYER_API SessionConfig {
   WebSocketOptions options;
   WebSocketHandlers handlers;
   proto::DeflateTuning deflate_tuning;    // how our compressor runs when deflate is negotiated
@@ -59,7 +60,7 @@ struct SessionConfig {
 
 // Drives the opening handshake. Owned by the session and destroyed (after the call that ended
 // it returns) once open(), reject() or abort() was called.
-class Handshake {
+class WSX_LAYER_API Handshake {
  public:
   virtual ~Handshake() = default;
   // Bytes from the peer (valid during the call). Keep what you need.
@@ -71,7 +72,7 @@ class Handshake {
   virtual void on_failed(Session& session, std::string_view reason);
 };
 
-class SessionOwner {
+class WSX_LAYER_API SessionOwner {
  public:
   // The memory budget of the owner's thread (server workers), or none: sessions are counted
   // there (see memory_budget.hpp).
@@ -85,7 +86,7 @@ class SessionOwner {
 };
 
 // What the protocol phase starts with.
-struct OpenParams {
+struct WSX_LAYER_API OpenParams {
   proto::Role role = proto::Role::server;
   std::optional<proto::DeflateParams> deflate;  // as negotiated
   std::string subprotocol;
@@ -93,7 +94,7 @@ struct OpenParams {
 };
 
 // A string that is usually empty (the subprotocol), one pointer wide until it is not.
-class RareString {
+class WSX_LAYER_API RareString {
  public:
   RareString& operator=(std::string value) {
     if (value.empty()) {

@@ -28,7 +28,7 @@ namespace wsx::session {
 
 class Session;
 
-struct SharedFrame {
+struct WSX_LAYER_API SharedFrame {
   std::vector<std::uint8_t> bytes;  // header + payload
   std::size_t header_size = 0;
   MessageKind kind = MessageKind::binary;
@@ -40,12 +40,12 @@ struct SharedFrame {
 };
 
 // One unmasked, uncompressed, unfragmented data frame (server role).
-std::shared_ptr<const SharedFrame> make_shared_frame(MessageKind kind,
-                                                     std::span<const std::uint8_t> payload);
+WSX_LAYER_API std::shared_ptr<const SharedFrame> make_shared_frame(
+    MessageKind kind, std::span<const std::uint8_t> payload);
 // The same message compressed as a server compressor without context takeover, using a window
 // of `window_bits` (as negotiated) and `tuning`, would send it: the frame any such connection
 // would produce.
-std::shared_ptr<const SharedFrame> make_compressed_shared_frame(
+WSX_LAYER_API std::shared_ptr<const SharedFrame> make_compressed_shared_frame(
     MessageKind kind, std::span<const std::uint8_t> payload, std::uint8_t window_bits,
     const proto::DeflateTuning& tuning);
 
@@ -77,7 +77,7 @@ class TopicRegistry {
 };
 
 // Any thread. Loops are attached before they run and must outlive the hub's use.
-class TopicHub {
+class WSX_LAYER_API TopicHub {
  public:
   void attach(io::EventLoop& loop, TopicRegistry& registry);
   // Frames the message once and delivers it on every attached loop. `exclude` (a connection of

@@ -5,19 +5,20 @@
 #include <functional>
 #include <system_error>
 
+#include "wsx/export.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/socket_address.hpp"
 #include "wsx/io/tcp_socket.hpp"
 
 namespace wsx::io {
 
-struct ConnectOptions {
+struct WSX_API ConnectOptions {
   bool no_delay = true;  // TCP_NODELAY on the connected socket
   // Deadline for the whole attempt; zero waits for the kernel (minutes for a dead host).
   Clock::duration timeout = std::chrono::seconds(30);
 };
 
-class Connector final : private IoHandler {
+class WSX_API Connector final : private IoHandler {
  public:
   // Exactly once per connect() unless cancelled: a connected socket and no error, or an
   // invalid socket and the error (connection_refused, timed_out, network_unreachable, ...).

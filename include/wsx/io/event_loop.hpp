@@ -15,6 +15,7 @@
 #include <memory>
 #include <system_error>
 
+#include "wsx/export.hpp"
 #include "wsx/io/timeout_wheel.hpp"
 
 namespace wsx::io {
@@ -31,7 +32,7 @@ constexpr bool has(Interest set, Interest bit) noexcept {
 // Receives the events of one registered fd. A virtual interface rather than std::function:
 // dispatch is one indirect call and registering allocates nothing. The destructor is protected
 // and not virtual: derive `final`, or give the derived class a virtual destructor.
-class IoHandler {
+class WSX_API IoHandler {
  public:
   virtual void on_readable() {}
   virtual void on_writable() {}
@@ -51,7 +52,7 @@ struct PostQueue;
 
 // Posts to a loop from any thread, and may outlive the loop: posting to a destroyed loop
 // drops the task and returns false. Cheap to copy.
-class LoopHandle {
+class WSX_API LoopHandle {
  public:
   LoopHandle() = default;
   bool post(std::function<void()> task) const;
@@ -64,12 +65,12 @@ class LoopHandle {
 
 using TimerId = std::uint64_t;  // 0 is never a valid id
 
-struct EventLoopOptions {
+struct WSX_API EventLoopOptions {
   TimeoutWheelOptions timeouts;  // resolution and size of the coarse timeout wheel
   int max_events = 256;          // epoll events handled per wakeup
 };
 
-class EventLoop {
+class WSX_API EventLoop {
  public:
   explicit EventLoop(const EventLoopOptions& options = {});
   ~EventLoop();

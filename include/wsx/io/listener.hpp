@@ -7,13 +7,14 @@
 #include <functional>
 #include <system_error>
 
+#include "wsx/export.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/socket_address.hpp"
 #include "wsx/io/tcp_socket.hpp"
 
 namespace wsx::io {
 
-struct ListenOptions {
+struct WSX_API ListenOptions {
   bool reuse_port = true;     // SO_REUSEPORT: several listeners (threads) share the port
   bool reuse_address = true;  // SO_REUSEADDR: restart while old connections sit in TIME_WAIT
   bool ipv6_only = true;      // an IPv6 listener does not also take IPv4-mapped connections
@@ -26,7 +27,7 @@ struct ListenOptions {
   std::chrono::milliseconds resource_pause{100};
 };
 
-class Listener final : private IoHandler {
+class WSX_API Listener final : private IoHandler {
  public:
   // Accepted sockets are non-blocking and close-on-exec. Runs on the loop thread; it may
   // close() the listener but must not destroy it.

@@ -12,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include "wsx/export.hpp"
 #include "wsx/io/connector.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/socket_address.hpp"
@@ -21,9 +22,9 @@ namespace wsx::io {
 
 // RFC 8305 §4: the first address keeps its place (the resolver's preferred family first),
 // then the families alternate; within a family the resolver's order is kept.
-std::vector<SocketAddress> interleave_families(const std::vector<SocketAddress>& addresses);
+WSX_API std::vector<SocketAddress> interleave_families(const std::vector<SocketAddress>& addresses);
 
-struct RaceOptions {
+struct WSX_API RaceOptions {
   // Started this long after the previous attempt when that one has neither connected nor
   // failed (RFC 8305 §5 recommends 250 ms). Zero: strictly one attempt at a time.
   Clock::duration attempt_delay = std::chrono::milliseconds(250);
@@ -32,12 +33,12 @@ struct RaceOptions {
   bool no_delay = true;  // TCP_NODELAY on the winning socket
 };
 
-struct RaceFailure {
+struct WSX_API RaceFailure {
   SocketAddress address;
   std::error_code error;
 };
 
-struct RaceResult {
+struct WSX_API RaceResult {
   TcpSocket socket;       // the winner's connected socket; invalid when the race was lost
   SocketAddress address;  // the winner, or on failure the address whose error is reported
   // None on success; timed_out when the race's timeout ended it; otherwise the last failure
@@ -48,7 +49,7 @@ struct RaceResult {
   bool ok() const noexcept { return !error && socket.valid(); }
 };
 
-class RacingConnector {
+class WSX_API RacingConnector {
  public:
   // Exactly once per connect() unless cancelled; always on the loop thread, never from inside
   // connect(). The callback may destroy the RacingConnector or start another race.

@@ -14,12 +14,13 @@
 #include <string_view>
 #include <vector>
 
+#include "wsx/export.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/socket_address.hpp"
 
 namespace wsx::io {
 
-struct ResolveResult {
+struct WSX_API ResolveResult {
   std::vector<SocketAddress> addresses;  // in getaddrinfo's order (RFC 6724), no duplicates
   std::string error;                     // gai_strerror text when resolution failed
   bool ok() const noexcept { return error.empty() && !addresses.empty(); }
@@ -27,7 +28,7 @@ struct ResolveResult {
 
 // Cancels delivery of one resolution. Must be used on the requesting loop's thread, where the
 // result is delivered, so after cancel() the callback is guaranteed not to run.
-class ResolveRequest {
+class WSX_API ResolveRequest {
  public:
   ResolveRequest() = default;
   void cancel() noexcept {
@@ -41,7 +42,7 @@ class ResolveRequest {
   std::shared_ptr<std::atomic<bool>> cancelled_;
 };
 
-struct ResolverOptions {
+struct WSX_API ResolverOptions {
   std::size_t threads = 2;        // concurrent getaddrinfo calls
   std::size_t max_queued = 4096;  // beyond this, requests fail at once with an error
 };

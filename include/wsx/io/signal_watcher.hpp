@@ -20,11 +20,12 @@
 #include <system_error>
 #include <vector>
 
+#include "wsx/export.hpp"
 #include "wsx/io/event_loop.hpp"
 
 namespace wsx::io {
 
-class SignalWatcher final : private IoHandler {
+class WSX_API SignalWatcher final : private IoHandler {
  public:
   using Callback = std::function<void(int signal)>;
   // The watcher failed while waiting (the pipe reported an error): signals no longer arrive.

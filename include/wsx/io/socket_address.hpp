@@ -7,12 +7,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include "wsx/export.hpp"
 
 namespace wsx::io {
 
 enum class AddressFamily : std::uint8_t { unspecified, ipv4, ipv6 };
 
-class SocketAddress {
+class WSX_API SocketAddress {
  public:
   SocketAddress() = default;
 
@@ -35,7 +36,7 @@ class SocketAddress {
   std::size_t native_size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
 
-  friend bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept;
+  friend WSX_API bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept;
 
  private:
   alignas(8) std::array<std::byte, 28> storage_{};  // large enough for sockaddr_in6
@@ -44,6 +45,6 @@ class SocketAddress {
 
 // True for an IPv4 or IPv6 literal (brackets allowed): such hosts need no resolution, get no
 // SNI and are verified against the certificate's IP addresses.
-bool is_ip_literal(std::string_view host);
+WSX_API bool is_ip_literal(std::string_view host);
 
 }  // namespace wsx::io

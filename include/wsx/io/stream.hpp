@@ -15,13 +15,14 @@
 #include <span>
 #include <string_view>
 
+#include "wsx/export.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/tcp_socket.hpp"
 #include "wsx/io/tls_session.hpp"
 
 namespace wsx::io {
 
-class StreamHandler {
+class WSX_API StreamHandler {
  public:
   // Plaintext from the peer. The bytes are valid during the call only.
   virtual void on_stream_data(std::span<std::uint8_t> data) = 0;
@@ -48,13 +49,13 @@ class StreamHandler {
   ~StreamHandler() = default;
 };
 
-struct StreamOptions {
+struct WSX_API StreamOptions {
   // Plaintext gathered into TLS per flush while the socket accepts everything; bounds the
   // ciphertext the stream holds when the socket then fills up.
   std::size_t max_tls_gather = 256 * 1024;
 };
 
-class Stream final : private IoHandler {
+class WSX_API Stream final : private IoHandler {
  public:
   // Read buffer lent to on_stream_data (one per thread, shared by all streams). Large enough
   // that a 64 KiB message with its frame header usually arrives in one read and can be handed

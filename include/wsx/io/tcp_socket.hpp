@@ -7,6 +7,7 @@
 #include <span>
 #include <system_error>
 
+#include "wsx/export.hpp"
 #include "wsx/io/socket_address.hpp"
 
 namespace wsx::io {
@@ -18,7 +19,7 @@ enum class IoStatus : std::uint8_t {
   error,        // `error` holds the errno (ECONNRESET, EPIPE, ...)
 };
 
-struct IoResult {
+struct WSX_API IoResult {
   IoStatus status = IoStatus::ok;
   std::size_t bytes = 0;
   int error = 0;
@@ -26,7 +27,7 @@ struct IoResult {
 
 using ConstBuffer = std::span<const std::uint8_t>;
 
-class TcpSocket {
+class WSX_API TcpSocket {
  public:
   // Writes at most this many buffers per call (IOV_MAX is 1024 on Linux; more gains nothing).
   static constexpr std::size_t max_write_buffers = 64;

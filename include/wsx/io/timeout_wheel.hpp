@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <vector>
+#include "wsx/export.hpp"
 
 namespace wsx::io {
 
@@ -18,12 +19,12 @@ class TimeoutWheel;
 
 // Intrusive list hook: a Timeout lives inside the object it guards (a connection), so the wheel
 // never allocates per timeout.
-struct TimeoutLink {
+struct WSX_API TimeoutLink {
   TimeoutLink* prev = this;
   TimeoutLink* next = this;
 };
 
-class Timeout : private TimeoutLink {
+class WSX_API Timeout : private TimeoutLink {
  public:
   // The callback is set once (a lambda capturing `this` does not allocate), not on every arm.
   explicit Timeout(std::function<void()> on_expire = {});
@@ -44,12 +45,12 @@ class Timeout : private TimeoutLink {
   bool* destroyed_ = nullptr;  // set while the callback runs: it may destroy its own Timeout
 };
 
-struct TimeoutWheelOptions {
+struct WSX_API TimeoutWheelOptions {
   Clock::duration resolution = std::chrono::milliseconds(100);
   std::size_t slots = 1024;  // one rotation = slots × resolution; longer timeouts wait rounds
 };
 
-class TimeoutWheel {
+class WSX_API TimeoutWheel {
  public:
   explicit TimeoutWheel(Clock::time_point start, const TimeoutWheelOptions& options = {});
   ~TimeoutWheel();  // disarms every timeout still in the wheel

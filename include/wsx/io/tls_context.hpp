@@ -4,12 +4,13 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include "wsx/export.hpp"
 
 namespace wsx::io {
 
 enum class TlsRole : unsigned char { client, server };
 
-struct TlsServerOptions {
+struct WSX_API TlsServerOptions {
   std::string certificate_chain_file;            // PEM: leaf first, then intermediates
   std::string private_key_file;                  // PEM
   std::vector<std::string> alpn = {"http/1.1"};  // in preference order; empty: no ALPN
@@ -23,7 +24,7 @@ struct TlsServerOptions {
       "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 };
 
-struct TlsClientOptions {
+struct WSX_API TlsClientOptions {
   // The server is verified (chain and host name) unless insecure_skip_verify is set.
   std::string ca_file;                // PEM bundle to trust; empty: the system store
   bool use_system_ca = true;          // also trust the system store when ca_file is set
@@ -34,7 +35,7 @@ struct TlsClientOptions {
   std::string tls12_ciphers = TlsServerOptions{}.tls12_ciphers;
 };
 
-class TlsContext {
+class WSX_API TlsContext {
  public:
   TlsContext();  // empty: ok() is false
   static TlsContext server(const TlsServerOptions& options);

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "wsx/export.hpp"
 #include "wsx/io/tls_context.hpp"
 
 namespace wsx::io {
@@ -33,12 +34,12 @@ enum class TlsReadStatus : std::uint8_t {
   failed,     // see TlsSession::error()
 };
 
-struct TlsReadResult {
+struct WSX_API TlsReadResult {
   TlsReadStatus status = TlsReadStatus::need_more;
   std::size_t bytes = 0;
 };
 
-class TlsSession {
+class WSX_API TlsSession {
  public:
   // A server session.
   explicit TlsSession(const TlsContext& context);

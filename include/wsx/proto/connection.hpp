@@ -9,6 +9,7 @@
 #include <span>
 #include <string_view>
 
+#include "wsx/export.hpp"
 #include "wsx/proto/deflate.hpp"
 #include "wsx/proto/errors.hpp"
 #include "wsx/proto/frame.hpp"
@@ -19,7 +20,7 @@ enum class MessageKind : std::uint8_t { text, binary };
 
 // Sees every frame the connection sends and receives, control frames included, for tracing
 // tools (`wsx connect --trace`). Unset, it costs one pointer test per frame.
-class FrameObserver {
+class WSX_API FrameObserver {
  public:
   virtual ~FrameObserver() = default;
   // `payload` is unmasked. Sent frames: the whole payload as it goes out (compressed, when the
@@ -31,7 +32,7 @@ class FrameObserver {
                         std::span<const std::uint8_t> payload) = 0;
 };
 
-struct ConnectionOptions {
+struct WSX_API ConnectionOptions {
   Role role = Role::server;
   std::size_t max_message_size = 16 * 1024 * 1024;  // larger → close 1009
   // What fragmentation may cost. Every frame costs a header's decoding and checks whatever it
@@ -62,7 +63,7 @@ struct ConnectionOptions {
 
 enum class EventKind : std::uint8_t { message, fragment, ping, pong, close, error };
 
-struct Event {
+struct WSX_API Event {
   EventKind kind = EventKind::message;
   MessageKind message_kind = MessageKind::text;  // message, fragment
   // Payload of message, fragment, ping and pong. Valid only during the callback; for an
@@ -82,7 +83,7 @@ struct Event {
   }
 };
 
-class EventHandler {
+class WSX_API EventHandler {
  public:
   virtual ~EventHandler() = default;
   virtual void on_event(const Event& event) = 0;
@@ -102,12 +103,12 @@ enum class SendResult : std::uint8_t {
   invalid,  // misuse: control payload > 125 bytes, unsendable close code, fragment misuse
 };
 
-struct SendFlags {
+struct WSX_API SendFlags {
   bool compress = true;  // when permessage-deflate was negotiated and above the threshold
 };
 
 // The transport, offered a frame to write at once by Connection::send_direct().
-class DirectOutput {
+class WSX_API DirectOutput {
  public:
   // Writes what it can of `header` then `payload` (one gathered write) and returns the bytes
   // taken, 0 if none; never more than offered.
@@ -118,7 +119,7 @@ class DirectOutput {
   ~DirectOutput() = default;
 };
 
-class Connection {
+class WSX_API Connection {
  public:
   // Throws std::invalid_argument when options.deflate holds a window size outside 8-15.
   explicit Connection(const ConnectionOptions& options);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "wsx/export.hpp"
 #include "wsx/proto/http_head.hpp"
 
 namespace wsx::proto {
@@ -27,7 +28,7 @@ void check_window_bits(std::uint8_t window_bits);
 
 // What both ends agreed on (RFC 7692 §7.1). "server_*" applies to the server's compressor and
 // the client's decompressor, "client_*" the other way round.
-struct DeflateParams {
+struct WSX_API DeflateParams {
   bool server_no_context_takeover = false;
   bool client_no_context_takeover = false;
   std::uint8_t server_max_window_bits = 15;
@@ -38,7 +39,7 @@ struct DeflateParams {
 // smaller window than negotiated). The defaults keep a compressing connection small: zlib
 // needs about 2^(window+2) + 2^(mem_level+9) bytes to deflate, so 11/4 costs ~16 KiB plus
 // zlib's fixed state (~22 KiB in all, measured) where zlib's own 15/8 costs ~268 KiB.
-struct DeflateTuning {
+struct WSX_API DeflateTuning {
   int level = 6;                  // zlib level 0-9
   int mem_level = 4;              // zlib memLevel 1-9
   std::uint8_t window_bits = 11;  // capped at the negotiated value
@@ -46,7 +47,7 @@ struct DeflateTuning {
 };
 
 // A server route's permessage-deflate policy.
-struct DeflateServerOptions {
+struct WSX_API DeflateServerOptions {
   // Largest window our compressor may use; answered as server_max_window_bits when below 15
   // or when the client asked for a limit.
   std::uint8_t server_max_window_bits = 15;
@@ -60,7 +61,7 @@ struct DeflateServerOptions {
 };
 
 // A client's offer.
-struct DeflateClientOptions {
+struct WSX_API DeflateClientOptions {
   bool client_no_context_takeover = false;
   bool server_no_context_takeover = false;
   // 0: don't send the parameter; 16: send "client_max_window_bits" without a value (we can
@@ -70,24 +71,24 @@ struct DeflateClientOptions {
   DeflateTuning tuning;
 };
 
-struct DeflateAgreement {
+struct WSX_API DeflateAgreement {
   DeflateParams params;
   std::string response;  // the extension element for the server's Sec-WebSocket-Extensions
 };
 
 // Server: the first acceptable permessage-deflate offer among `offers` (other extensions are
 // ignored). Offers with unknown, duplicate or out-of-range parameters are declined, not fatal.
-std::optional<DeflateAgreement> negotiate_deflate(const std::vector<ExtensionOffer>& offers,
-                                                  const DeflateServerOptions& options);
+WSX_API std::optional<DeflateAgreement> negotiate_deflate(const std::vector<ExtensionOffer>& offers,
+                                                          const DeflateServerOptions& options);
 
 // Client: the extension element to put in Sec-WebSocket-Extensions.
-std::string deflate_offer(const DeflateClientOptions& options);
+WSX_API std::string deflate_offer(const DeflateClientOptions& options);
 
 // Client: checks the server's answer against our offer. On failure returns nullopt and says
 // why in `why` (the client must then fail the connection, RFC 7692 §5.1 / RFC 6455 §9.1).
-std::optional<DeflateParams> accept_deflate_response(const ExtensionOffer& response,
-                                                     const DeflateClientOptions& offered,
-                                                     std::string* why);
+WSX_API std::optional<DeflateParams> accept_deflate_response(const ExtensionOffer& response,
+                                                             const DeflateClientOptions& offered,
+                                                             std::string* why);
 
 // Compresses whole messages or fragments of one. zlib's state is allocated on first use (an
 // idle connection that never sends a compressed message costs nothing) and freed with the object.
@@ -101,7 +102,7 @@ std::optional<DeflateParams> accept_deflate_response(const ExtensionOffer& respo
 // tuning asks for 8 (the peer allows more) the deflater uses 9.
 // Throws std::invalid_argument for a window outside 8-15, a level outside 0-9 or a memLevel
 // outside 1-9; tuning.threshold is the caller's business (it decides which messages to compress).
-class MessageDeflater {
+class WSX_API MessageDeflater {
  public:
   MessageDeflater(std::uint8_t window_bits, bool no_context_takeover, const DeflateTuning& tuning);
   ~MessageDeflater();
@@ -153,7 +154,7 @@ class InflateSink {
 // for a server); `no_context_takeover` is the peer's. zlib's state is allocated on the first
 // inflate and freed with the object, or as soon as the inflater fails.
 // Throws std::invalid_argument for a window outside 8-15.
-class MessageInflater {
+class WSX_API MessageInflater {
  public:
   MessageInflater(std::uint8_t window_bits, bool no_context_takeover);
   ~MessageInflater();

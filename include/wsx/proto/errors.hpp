@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include "wsx/export.hpp"
 
 namespace wsx::proto {
 
@@ -57,9 +58,9 @@ enum class ProtocolError : std::uint8_t {
 };
 
 // The close code to send when the peer broke `error`'s rule (1002, 1007, 1009, ...).
-CloseCode close_code_for(ProtocolError error) noexcept;
+WSX_API CloseCode close_code_for(ProtocolError error) noexcept;
 
 // A sentence naming the rule, e.g. "client frame was not masked (RFC 6455 §5.1)".
-std::string_view describe(ProtocolError error) noexcept;
+WSX_API std::string_view describe(ProtocolError error) noexcept;
 
 }  // namespace wsx::proto

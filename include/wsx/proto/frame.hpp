@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "wsx/export.hpp"
 #include "wsx/proto/errors.hpp"
 
 namespace wsx::proto {
@@ -26,11 +27,11 @@ constexpr bool is_control(Opcode op) noexcept {
 }
 
 // "cont", "text", "binary", "close", "ping", "pong" (as developer tools name them), "?" else.
-std::string_view opcode_name(Opcode op) noexcept;
+WSX_API std::string_view opcode_name(Opcode op) noexcept;
 
 using MaskKey = std::array<std::uint8_t, 4>;
 
-struct FrameHeader {
+struct WSX_API FrameHeader {
   bool fin = true;
   bool rsv1 = false;
   bool rsv2 = false;
@@ -46,7 +47,7 @@ constexpr std::size_t max_control_payload = 125;
 
 enum class DecodeStatus : std::uint8_t { ok, need_more, error };
 
-struct FrameDecodeResult {
+struct WSX_API FrameDecodeResult {
   DecodeStatus status = DecodeStatus::need_more;
   std::size_t header_size = 0;                // bytes of header consumed when status == ok
   ProtocolError error = ProtocolError::none;  // set when status == error
@@ -57,8 +58,8 @@ struct FrameDecodeResult {
 // length encoding and the high bit of a 64-bit length. Never reads past data+size.
 // Returns need_more until the whole header (mask key included) is present — but an error as
 // soon as the bytes already present break a rule. `out` is written only when status == ok.
-FrameDecodeResult decode_frame_header(const std::uint8_t* data, std::size_t size,
-                                      FrameHeader& out) noexcept;
+WSX_API FrameDecodeResult decode_frame_header(const std::uint8_t* data, std::size_t size,
+                                              FrameHeader& out) noexcept;
 
 // Checks the rules that depend on the receiver: masking by role (§5.1: a server receiving an
 // unmasked frame → unmasked_client_frame, a client receiving a masked one → masked_server_frame)
@@ -67,8 +68,8 @@ FrameDecodeResult decode_frame_header(const std::uint8_t* data, std::size_t size
 // The RSV1 rule needs no message state, so it is checked here in full: text and binary frames
 // always start a message, and RSV1 on a control frame → compressed_control_frame, on a
 // continuation frame → compressed_continuation (RFC 7692 §6.1).
-ProtocolError check_frame_header(const FrameHeader& header, Role receiver,
-                                 bool rsv1_negotiated) noexcept;
+WSX_API ProtocolError check_frame_header(const FrameHeader& header, Role receiver,
+                                         bool rsv1_negotiated) noexcept;
 
 // Bytes the header of a frame with this payload length takes (2, 4 or 10, plus 4 if masked).
 constexpr std::size_t frame_header_size(std::uint64_t payload_length, bool masked) noexcept {
@@ -79,6 +80,6 @@ constexpr std::size_t frame_header_size(std::uint64_t payload_length, bool maske
 // Writes the header with the minimal length encoding, and the mask key when `masked`; `out` must
 // hold max_frame_header_size bytes. Returns the number of bytes written. Does not validate the
 // header: the caller builds frames that follow the rules (payload_length < 2^63).
-std::size_t encode_frame_header(const FrameHeader& header, std::uint8_t* out) noexcept;
+WSX_API std::size_t encode_frame_header(const FrameHeader& header, std::uint8_t* out) noexcept;
 
 }  // namespace wsx::proto

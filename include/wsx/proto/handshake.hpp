@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "wsx/export.hpp"
 #include "wsx/proto/deflate.hpp"
 #include "wsx/proto/http_head.hpp"
 
@@ -16,7 +17,7 @@ namespace wsx::proto {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")) (RFC 6455 §4.2.2 step 5.4).
-std::string accept_key(std::string_view client_key);
+WSX_API std::string accept_key(std::string_view client_key);
 
 // ---- Server side --------------------------------------------------------------------------
 
@@ -37,10 +38,10 @@ enum class UpgradeError : std::uint8_t {
   repeated_origin,      // more than one Origin header: which one would the policy check?
 };
 
-std::string_view describe(UpgradeError error) noexcept;
+WSX_API std::string_view describe(UpgradeError error) noexcept;
 
 // A request that passed RFC 6455 §4.2.1. Views point into the HttpHead's buffer.
-struct UpgradeRequest {
+struct WSX_API UpgradeRequest {
   const HttpHead* head = nullptr;  // every header, for the application's decision
   std::string_view target;         // path + "?" + query as sent
   std::string_view path;
@@ -53,7 +54,7 @@ struct UpgradeRequest {
 };
 
 // An HTTP response to send instead of 101.
-struct HttpResponse {
+struct WSX_API HttpResponse {
   int status = 400;
   std::string reason;  // empty: the standard reason phrase for status
   HeaderList headers;
@@ -63,9 +64,9 @@ struct HttpResponse {
 // would break the framing are dropped, never written: a name that is not a token, a value with
 // CR, LF or another control character, and Content-Length / Transfer-Encoding. A status outside
 // 100-599 becomes 500; an unsafe reason becomes the standard one.
-std::string serialize(const HttpResponse& response);
+WSX_API std::string serialize(const HttpResponse& response);
 
-struct UpgradeCheck {
+struct WSX_API UpgradeCheck {
   UpgradeError error = UpgradeError::none;
   std::optional<UpgradeRequest> request;  // when error == none
   HttpResponse rejection;                 // when error != none: 400 or 426, ready to send
@@ -74,26 +75,26 @@ struct UpgradeCheck {
 // (426), Origin, target, subprotocols, extensions. Every 426 carries Upgrade: websocket and
 // Sec-WebSocket-Version: 13. For an absolute-form target, `host` is its authority (RFC 9112
 // §3.2.2) — a Host header is still required.
-UpgradeCheck check_upgrade_request(const HttpHead& head);
+WSX_API UpgradeCheck check_upgrade_request(const HttpHead& head);
 
-struct AcceptOptions {
+struct WSX_API AcceptOptions {
   std::vector<std::string> subprotocols;  // server preference; the first one offered wins
   std::optional<DeflateServerOptions> deflate;
   HeaderList extra_headers;
 };
 
-struct Accepted {
+struct WSX_API Accepted {
   std::string response;  // the whole 101 head, ready to send
   std::optional<std::string> subprotocol;
   std::optional<DeflateParams> deflate;
 };
 // Extra headers that are unsafe (see serialize) or that would contradict the handshake
 // (Upgrade, Connection, Sec-WebSocket-*, Content-Length, Transfer-Encoding) are dropped.
-Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& options);
+WSX_API Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& options);
 
 // ---- Client side --------------------------------------------------------------------------
 
-struct ClientRequestOptions {
+struct WSX_API ClientRequestOptions {
   std::string host;  // name or IP literal (IPv6 without brackets)
   std::uint16_t port = 80;
   bool secure = false;       // wss: default port 443
@@ -115,14 +116,14 @@ enum class ClientHandshakeError : std::uint8_t {
   bad_extension,           // parameters invalid or not matching our offer
 };
 
-struct ClientHandshakeResult {
+struct WSX_API ClientHandshakeResult {
   ClientHandshakeError error = ClientHandshakeError::none;
   std::string message;  // says exactly what was wrong
   std::optional<std::string> subprotocol;
   std::optional<DeflateParams> deflate;
 };
 
-class ClientHandshake {
+class WSX_API ClientHandshake {
  public:
   // Draws a fresh Sec-WebSocket-Key (16 bytes from the CSPRNG) and builds the request. Throws
   // std::invalid_argument for options that cannot be written safely: an empty host or one with

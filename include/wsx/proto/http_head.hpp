@@ -7,15 +7,16 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "wsx/export.hpp"
 
 namespace wsx::proto {
 
-struct HttpHeader {
+struct WSX_API HttpHeader {
   std::string_view name;   // as sent; compare case-insensitively
   std::string_view value;  // leading/trailing whitespace removed
 };
 
-struct HttpLimits {
+struct WSX_API HttpLimits {
   std::size_t max_head_size = 8192;  // bytes up to and including the blank line
   std::size_t max_headers = 64;
 };
@@ -33,11 +34,11 @@ enum class HttpError : std::uint8_t {
   unsupported_version,  // not HTTP/1.x
 };
 
-std::string_view describe(HttpError error) noexcept;
+WSX_API std::string_view describe(HttpError error) noexcept;
 
 // A parsed request or response head. All views point into the caller's buffer, which must
 // outlive the head and must not move.
-struct HttpHead {
+struct WSX_API HttpHead {
   // Request line (requests only)
   std::string_view method;
   std::string_view target;
@@ -71,7 +72,7 @@ enum class HttpKind : std::uint8_t { request, response };
 // are tokens with no whitespace before the colon; obs-fold and control characters in values are
 // errors. One leniency: a status line may omit the SP before an empty reason phrase. Errors are
 // final until reset(). The verdict never depends on how the bytes were split into calls.
-class HttpHeadParser {
+class WSX_API HttpHeadParser {
  public:
   explicit HttpHeadParser(HttpKind kind, HttpLimits limits = {}) : kind_(kind), limits_(limits) {}
 
@@ -101,20 +102,20 @@ class HttpHeadParser {
 // Splits a comma-separated list (RFC 9110 §5.6.1), trimming whitespace and skipping empty
 // elements. Meant for lists of tokens (Connection, Upgrade, Sec-WebSocket-Protocol): a comma
 // inside a quoted-string is not special here.
-std::vector<std::string_view> split_list(std::string_view value);
+WSX_API std::vector<std::string_view> split_list(std::string_view value);
 
-bool iequals(std::string_view a, std::string_view b) noexcept;
+WSX_API bool iequals(std::string_view a, std::string_view b) noexcept;
 
 // True if `s` is a non-empty RFC 9110 §5.6.2 token (1*tchar).
-bool is_token(std::string_view s) noexcept;
+WSX_API bool is_token(std::string_view s) noexcept;
 
 // One element of a Sec-WebSocket-Extensions list (RFC 6455 §9.1):
 //   extension = token *( ";" param ), param = token [ "=" (token | quoted-string) ]
-struct ExtensionParam {
+struct WSX_API ExtensionParam {
   std::string name;
   std::optional<std::string> value;  // unquoted; nullopt for a parameter without "="
 };
-struct ExtensionOffer {
+struct WSX_API ExtensionOffer {
   std::string name;
   std::vector<ExtensionParam> params;
 };
@@ -123,10 +124,10 @@ struct ExtensionOffer {
 // if the syntax is invalid (then the header as a whole is invalid), including a quoted
 // parameter value that is not a token once unquoted (§9.1). Empty list elements are skipped
 // (RFC 9110 §5.6.1), so "" yields an empty list.
-std::optional<std::vector<ExtensionOffer>> parse_extensions(std::string_view value);
+WSX_API std::optional<std::vector<ExtensionOffer>> parse_extensions(std::string_view value);
 // "name; param; param=value". A value that is not a token is written as a quoted-string (with
 // '"' and '\\' escaped, control characters other than HTAB dropped) and characters that cannot
 // be in a token are dropped from names, so the result can never break out of its header line.
-std::string format_extension(const ExtensionOffer& ext);
+WSX_API std::string format_extension(const ExtensionOffer& ext);
 
 }  // namespace wsx::proto

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "wsx/export.hpp"
 #include "wsx/proto/frame.hpp"
 
 namespace wsx::proto {
@@ -12,11 +13,11 @@ namespace wsx::proto {
 // offset for the byte after the last one, so a payload split across reads can be unmasked in
 // pieces: offset = apply_mask(p1, n1, key, 0); apply_mask(p2, n2, key, offset). key_offset is
 // taken modulo 4. Any alignment of `data` is fine; AVX2 is used when the CPU has it.
-std::size_t apply_mask(std::uint8_t* data, std::size_t size, const MaskKey& key,
-                       std::size_t key_offset = 0) noexcept;
+WSX_API std::size_t apply_mask(std::uint8_t* data, std::size_t size, const MaskKey& key,
+                               std::size_t key_offset = 0) noexcept;
 
 // The same, one byte at a time: the reference the fast version is tested against.
-std::size_t apply_mask_bytewise(std::uint8_t* data, std::size_t size, const MaskKey& key,
-                                std::size_t key_offset = 0) noexcept;
+WSX_API std::size_t apply_mask_bytewise(std::uint8_t* data, std::size_t size, const MaskKey& key,
+                                        std::size_t key_offset = 0) noexcept;
 
 }  // namespace wsx::proto

@@ -4,15 +4,16 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "wsx/export.hpp"
 #include "wsx/proto/frame.hpp"
 
 namespace wsx::proto {
 
 // Fills `out` from OpenSSL's CSPRNG. Throws std::runtime_error if the CSPRNG fails.
-void random_bytes(std::uint8_t* out, std::size_t size);
+WSX_API void random_bytes(std::uint8_t* out, std::size_t size);
 
 // A masking key from a per-thread buffer refilled from the CSPRNG a few KiB at a time, so a
 // key costs a copy, not a call into OpenSSL, per frame.
-MaskKey random_mask_key();
+WSX_API MaskKey random_mask_key();
 
 }  // namespace wsx::proto

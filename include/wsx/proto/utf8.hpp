@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include "wsx/export.hpp"
 
 namespace wsx::proto {
 
@@ -11,7 +12,7 @@ namespace wsx::proto {
 // (U+D800..U+DFFF), nothing above U+10FFFF. Input may arrive in pieces split anywhere; feed()
 // returns false as soon as a byte is seen that cannot start or continue a valid sequence, so a
 // fragmented message fails at its first bad byte, not at its end.
-class Utf8Validator {
+class WSX_API Utf8Validator {
  public:
   // Returns false if the bytes so far can no longer be valid UTF-8 (and stays false).
   bool feed(const std::uint8_t* data, std::size_t size) noexcept;
@@ -29,7 +30,7 @@ class Utf8Validator {
 };
 
 // Whole-buffer check: valid and complete.
-bool is_valid_utf8(const std::uint8_t* data, std::size_t size) noexcept;
+WSX_API bool is_valid_utf8(const std::uint8_t* data, std::size_t size) noexcept;
 inline bool is_valid_utf8(std::string_view s) noexcept {
   return is_valid_utf8(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
 }

@@ -1,0 +1,19 @@
+# cpack -G DEB: one package with the libraries, headers, CMake and pkg-config files, and the wsx
+# command with its man page and bash completion (scripts/package.sh builds it).
+set(CPACK_PACKAGE_NAME wsx)
+set(CPACK_PACKAGE_VENDOR "the wsx authors")
+set(CPACK_PACKAGE_CONTACT "the wsx authors <wsx@invalid>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
+set(CPACK_DEBIAN_PACKAGE_SECTION libs)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_HOMEPAGE ${PROJECT_HOMEPAGE_URL})
+# The runtime libraries the shared libraries and the command are linked with (Debian 12 names).
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+    "libc6 (>= 2.34), libstdc++6 (>= 12), libgcc-s1, libssl3 (>= 3.0.0), zlib1g (>= 1:1.2.0), libedit2 (>= 3.1)")
+# Building against the static flavour needs the development files of the same libraries.
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libssl-dev, zlib1g-dev, pkg-config, cmake")
+set(CPACK_DEB_COMPONENT_INSTALL OFF)
+set(CPACK_STRIP_FILES ON)
+include(CPack)
