@@ -122,7 +122,19 @@ struct WSX_API ClientError {
   std::chrono::milliseconds retry_in{0};
 };
 
-struct WSX_API ClientHandlers : WebSocketHandlers {
+// The callbacks of a client connection: those of WebSocketHandlers (same names, same meaning,
+// same thread), plus `error` and `done`. A plain aggregate, so a designated initializer can set
+// any of them: {.open = ..., .message = ..., .error = ...}.
+struct WSX_API ClientHandlers {
+  std::function<void(WebSocket&)> open;
+  std::function<void(WebSocket&, Message)> message;
+  std::function<void(WebSocket&)> drain;
+  std::function<void(WebSocket&, std::span<const std::uint8_t>)> ping;  // answered already
+  std::function<void(WebSocket&, std::span<const std::uint8_t>)> pong;
+  std::function<void(WebSocket&, const CloseInfo&)> close;
+  std::function<void(WebSocket&, bool outgoing, const proto::FrameHeader&,
+                     std::span<const std::uint8_t> payload)>
+      frame;  // see WebSocketHandlers::frame
   // A connection attempt failed (see ClientError). Not called for a connection that opened:
   // its end is reported by `close`.
   std::function<void(const ClientError&)> error;

@@ -4,6 +4,7 @@
 #include <system_error>
 #include <utility>
 
+#include "aggregate_fields.hpp"
 #include "connect_error.hpp"
 #include "handshake_driver.hpp"
 #include "reconnect_policy.hpp"
@@ -15,6 +16,13 @@
 #include "wsx/proto/handshake.hpp"
 
 namespace wsx {
+
+// ClientHandlers = WebSocketHandlers' callbacks + error + done: a callback added to
+// WebSocketHandlers must be added to ClientHandlers, and wired in Impl below.
+static_assert(client_detail::aggregate_member_count<ClientHandlers>() ==
+                  client_detail::aggregate_member_count<WebSocketHandlers>() + 2,
+              "ClientHandlers must repeat every callback of WebSocketHandlers");
+
 namespace {
 
 // One resolver for every client of the process: its worker threads are shared instead of

@@ -162,6 +162,37 @@ TEST(Client, FrameHandlerSeesEveryFrameBothWays) {
   EXPECT_EQ(frames, (std::vector<std::string>{"> 1 masked hi", "< 1 hi", "> 8 masked ", "< 8 "}));
 }
 
+// ClientHandlers is a plain aggregate: one designated initializer sets a connection callback
+// and a client-only one (with a base class, gcc refuses {.open = ..., .error = ...}). The
+// frame callback reaches the client's connection as it does a server's.
+TEST(Client, DesignatedHandlersIncludingFrameAndError) {
+  io::EventLoop loop;
+  test::arm_watchdog(loop);
+  test::TestServer server(loop, {});
+  std::vector<std::string> frames;
+  int errors = 0;
+  ClientHandlers handlers{
+      .open = [](WebSocket& ws) { ws.send("hi"); },
+      .message = [](WebSocket& ws, Message) { ws.close(1000); },
+      .frame =
+          [&](WebSocket&, bool outgoing, const proto::FrameHeader& header,
+              std::span<const std::uint8_t>) {
+            frames.push_back(std::string(outgoing ? "out " : "in ") +
+                             std::string(proto::opcode_name(header.opcode)));
+          },
+      .error = [&](const ClientError&) { ++errors; },
+      .done = [&] { loop.stop(); },
+  };
+  Client client(loop, options_for(server.url()), std::move(handlers));
+  client.connect();
+  loop.run();
+  EXPECT_EQ(errors, 0);
+  ASSERT_GE(frames.size(), 3u);
+  EXPECT_EQ(frames[0], "out text");
+  EXPECT_EQ(frames[1], "in text");
+  EXPECT_EQ(frames[2], "out close");
+}
+
 TEST(Client, BinaryPingAndAccessors) {
   io::EventLoop loop;
   test::arm_watchdog(loop);
