@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   zlib1g-dev libssl-dev openssl libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-websockets nodejs node-ws libcli11-dev libedit-dev
+  python3 python3-websockets nodejs node-ws libcli11-dev libedit-dev doxygen
 )
 missing=()
 for p in "${packages[@]}"; do
