@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+
 #include "wsx/export.hpp"
 
 namespace wsx {

@@ -19,6 +19,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+
 #include "wsx/export.hpp"
 
 namespace wsx {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
 #include "wsx/export.hpp"
 
 namespace wsx::io {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <vector>
+
 #include "wsx/export.hpp"
 
 namespace wsx::io {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <vector>
+
 #include "wsx/export.hpp"
 
 namespace wsx::io {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string_view>
+
 #include "wsx/export.hpp"
 
 namespace wsx::proto {

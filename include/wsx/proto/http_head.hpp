@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
 #include "wsx/export.hpp"
 
 namespace wsx::proto {

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+
 #include "wsx/export.hpp"
 
 namespace wsx::proto {
