@@ -50,11 +50,21 @@ install(FILES ${PROJECT_BINARY_DIR}/wsx.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/p
 
 if(TARGET wsx)
   install(TARGETS wsx RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT command)
-  install(FILES ${PROJECT_SOURCE_DIR}/tools/wsx/wsx.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
-          COMPONENT command)
+  # Man pages are installed compressed (Debian policy 12.1); -n keeps the archive reproducible.
+  set(man_gz ${PROJECT_BINARY_DIR}/wsx.1.gz)
+  add_custom_command(OUTPUT ${man_gz}
+                     COMMAND gzip -9n -c ${PROJECT_SOURCE_DIR}/tools/wsx/wsx.1 > ${man_gz}
+                     DEPENDS ${PROJECT_SOURCE_DIR}/tools/wsx/wsx.1 VERBATIM)
+  add_custom_target(wsx_man_page ALL DEPENDS ${man_gz})
+  install(FILES ${man_gz} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT command)
   install(FILES ${PROJECT_SOURCE_DIR}/tools/wsx/wsx.bash-completion
           DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME wsx
           COMPONENT command)
 endif()
-install(FILES ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/CHANGELOG.md
-        DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT library)
+install(FILES ${PROJECT_SOURCE_DIR}/CHANGELOG.md DESTINATION ${CMAKE_INSTALL_DOCDIR}
+        COMPONENT library)
+# Debian looks for the licence as /usr/share/doc/<package>/copyright.
+install(FILES ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME copyright
+        COMPONENT library)
+file(GLOB wsx_guides CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
+install(FILES ${wsx_guides} DESTINATION ${CMAKE_INSTALL_DOCDIR}/guides COMPONENT development)

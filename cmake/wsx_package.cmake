@@ -15,5 +15,8 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS
 # Building against the static flavour needs the development files of the same libraries.
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libssl-dev, zlib1g-dev, pkg-config, cmake")
 set(CPACK_DEB_COMPONENT_INSTALL OFF)
+# A shlibs file and the ldconfig trigger, so that the dynamic linker finds the libraries at once.
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 set(CPACK_STRIP_FILES ON)
 include(CPack)

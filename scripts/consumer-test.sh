@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
-# wsx as its users get it: builds the libraries shared, with g++ 12 and -Werror (the gcc half of
-# "warning-free on both compilers"; scripts/test.sh builds with clang), installs them into a
-# temporary prefix, then builds and runs a project outside the tree against that prefix twice:
-# with find_package(wsx) and with pkg-config. Both programs call into every layer, so a public
+# wsx as its users get it: builds the Debian package (scripts/package.sh: shared libraries and
+# the wsx command, with g++ 12 and -Werror, the gcc half of "warning-free on both compilers";
+# scripts/test.sh builds with clang) and checks its contents and dependencies
+# (tests/package/check_deb.sh), installs the same build into a temporary prefix, then builds
+# and runs a project outside the tree against that prefix twice: with find_package(wsx) and with
+# pkg-config. Both programs call into every layer, so a public
 # function the shared libraries do not export fails here. The code samples of docs/ are compiled
 # and linked against the same prefix (scripts/check-doc-samples.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-build=${WSX_CONSUMER_BUILD_DIR:-build-consumer}
+build=${WSX_CONSUMER_BUILD_DIR:-build-package}
 jobs=${WSX_JOBS:-$(nproc)}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
-  -DBUILD_SHARED_LIBS=ON -DWSX_WERROR=ON -DWSX_TESTS=OFF -DWSX_BENCH=OFF -DWSX_FUZZ=OFF \
-  -DWSX_SANITIZE=OFF -DWSX_TOOLS=OFF -DWSX_EXAMPLES=OFF -DCMAKE_INSTALL_PREFIX=/usr/local
-cmake --build "$build" -j "$jobs"
+# The package build: shared libraries, the wsx command, g++, -Werror.
+deb=$(WSX_PACKAGE_BUILD_DIR=$build WSX_WERROR=ON CXX=g++ bash scripts/package.sh | tail -n 1)
+bash tests/package/check_deb.sh "$deb"
 cmake --install "$build" --prefix "$prefix" > "$work/install.log"
 
 # Nothing of the source tree may leak into the installed interface.
-if grep -rn -e "$root/src" -e "$root/include" "$prefix" > "$work/leaks"; then
+if grep -rn --include='*.cmake' --include='*.pc' --include='*.hpp' -e "$root" "$prefix" \
+    > "$work/leaks"; then
   echo "FAIL: the installed files name the source tree:"; cat "$work/leaks"; exit 1
 fi
 libdir=$(dirname "$(find "$prefix" -name 'libwsx_proto.so' | head -n 1)")
