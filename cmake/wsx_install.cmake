@@ -44,6 +44,7 @@ else()
   set(WSX_PC_LIBS_PRIVATE "")
 endif()
 file(RELATIVE_PATH WSX_PC_TO_PREFIX /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
+string(REGEX REPLACE "/$" "" WSX_PC_TO_PREFIX "${WSX_PC_TO_PREFIX}")
 configure_file(cmake/wsx.pc.in ${PROJECT_BINARY_DIR}/wsx.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/wsx.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
         COMPONENT development)

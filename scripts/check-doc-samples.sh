@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compiles and links every ```cpp block of the guides in docs/ (each is a complete file) against
-# an installed wsx, with g++ and clang++ under -Wall -Wextra -Wpedantic -Werror: a sample that
+# an installed wsx, with g++ and clang++ under -Wall -Wextra -Wpedantic -Werror (and
+# -Wno-missing-field-initializers: see docs/01-getting-started.md): a sample that
 # no longer builds fails the test command. Run by scripts/consumer-test.sh with its prefix.
 # usage: check-doc-samples.sh PREFIX
 set -euo pipefail
@@ -26,7 +27,7 @@ samples=("$work"/*.cpp)
 [ -e "${samples[0]}" ] || { echo "no cpp samples found in docs/"; exit 1; }
 compile() {  # compile SAMPLE COMPILER
   local sample=$1 compiler=$2
-  if ! "$compiler" -std=c++20 -Wall -Wextra -Wpedantic -Werror "$sample" -o "$sample.$compiler" \
+  if ! "$compiler" -std=c++20 -Wall -Wextra -Wpedantic -Werror -Wno-missing-field-initializers "$sample" -o "$sample.$compiler" \
        $flags 2> "$sample.$compiler.log"; then
     echo "FAIL: $(basename "$sample") (docs/$(basename "$sample" | sed 's/_[0-9]*\.cpp$/.md/')) with $compiler:"
     cat "$sample.$compiler.log"
