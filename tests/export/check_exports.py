@@ -21,7 +21,7 @@ def public_names(include_dir):
     types, functions = set(), set()
     for header in pathlib.Path(include_dir).rglob("*.hpp"):
         text = re.sub(r"//[^\n]*", "", header.read_text())
-        for m in re.finditer(r"\b(?:class|struct)\s+(?:WSX_API\s+)?(\w+)\s*(?:final\s*)?[:{]", text):
+        for m in re.finditer(r"\b(?:class|struct)\s+(?:WSX_API\s+)?(\w+)\s*(?:final\s*)?(?:\{|:(?!:))", text):
             types.add(m.group(1))
         # Namespace-scope declarations start in column 0 (clang-format), members are indented.
         for m in re.finditer(r"^(?!\s)[^\n#]*?\b(operator\s*\S+?|\w+)\s*\(", text, re.MULTILINE):
