@@ -27,6 +27,9 @@ def main():
     for line in lines:
         stripped = line.lstrip()
         indent = line[: len(line) - len(stripped)]
+        if stripped.startswith("///"):
+            out.append(line)  # already documentation
+            continue
         if stripped.startswith("//"):
             text = stripped[2:]
             if in_file_comment:
