@@ -71,7 +71,7 @@ class WSX_API RacingConnector {
   std::size_t attempts_running() const noexcept;
 
  private:
-  struct WSX_API Attempt {
+  struct Attempt {
     SocketAddress address;
     std::unique_ptr<Connector> connector;  // null once the attempt has failed
   };
