@@ -38,6 +38,16 @@ for file in cmake/wsx/wsxConfig.cmake cmake/wsx/wsxConfigVersion.cmake cmake/wsx
 done
 if grep -E '/src/|\.a$' <<< "$contents"; then fail "private sources or static archives packaged"; fi
 
+# The package that installed a library, however the path is spelled (merged /usr, symlinks).
+owner_of() {
+  local candidate owner
+  for candidate in "$1" "$(readlink -f "$1")" "/usr$1" "${1#/usr}"; do
+    owner=$(dpkg -S "$candidate" 2> /dev/null | head -n 1 | cut -d: -f1) || true
+    if [ -n "$owner" ]; then echo "$owner"; return 0; fi
+  done
+  return 1
+}
+
 # Every NEEDED library of every ELF file: ours, or from a package in Depends.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -49,8 +59,7 @@ for library in $needed; do
   case $library in libwsx_*) continue ;; esac
   path=$(ldconfig -p | awk -v l="$library" '$1 == l && /x86-64/ {print $NF; exit}')
   [ -n "$path" ] || fail "$library not found on this system"
-  owner=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -n 1 | cut -d: -f1) ||
-    owner=$(dpkg -S "$path" | head -n 1 | cut -d: -f1)
+  owner=$(owner_of "$path") || fail "no package owns $path"
   grep -qE "(^|, )$owner( |,|$)" <<< "$depends" || fail "$library comes from $owner, not in Depends"
 done
 echo "$(basename "$deb"): $(wc -l <<< "$contents") entries, Depends: $depends"
