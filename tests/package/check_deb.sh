@@ -14,8 +14,10 @@ version=$(dpkg-deb -f "$deb" Version)
 [ "$version" = "$(sed -n 's/^project(wsx VERSION \([0-9.]*\).*/\1/p' "$(dirname "$0")/../../CMakeLists.txt")" ] ||
   fail "version $version differs from CMakeLists.txt"
 depends=$(dpkg-deb -f "$deb" Depends)
+# The package names alone, one a line (no versions): "libstdc++6" is no regular expression.
+depends_names=$(sed -e 's/ *([^)]*)//g' -e 's/, */\n/g' <<< "$depends")
 for package in libssl3 zlib1g libedit2 libc6 libstdc++6; do
-  grep -qE "(^|, )$package( |,|$)" <<< "$depends" || fail "Depends lacks $package: $depends"
+  grep -qxF "$package" <<< "$depends_names" || fail "Depends lacks $package: $depends"
 done
 grep -q 'shlibs' <<< "$info" || fail "no shlibs control file"
 
@@ -57,9 +59,10 @@ needed=$(find "$work" -type f \( -name '*.so*' -o -path '*/bin/*' \) -exec reade
 [ -n "$needed" ] || fail "no NEEDED entries found"
 for library in $needed; do
   case $library in libwsx_*) continue ;; esac
-  path=$(ldconfig -p | awk -v l="$library" '$1 == l && /x86-64/ {print $NF; exit}')
+  # (awk reads to the end: an early exit would kill ldconfig with SIGPIPE under pipefail)
+  path=$(ldconfig -p | awk -v l="$library" '!found && $1 == l && /x86-64/ {print $NF; found = 1}')
   [ -n "$path" ] || fail "$library not found on this system"
   owner=$(owner_of "$path") || fail "no package owns $path"
-  grep -qE "(^|, )$owner( |,|$)" <<< "$depends" || fail "$library comes from $owner, not in Depends"
+  grep -qxF "$owner" <<< "$depends_names" || fail "$library comes from $owner, not in Depends"
 done
 echo "$(basename "$deb"): $(wc -l <<< "$contents") entries, Depends: $depends"
