@@ -124,11 +124,11 @@ inline constexpr std::size_t direct_send_threshold = 16 * 1024;
 // refused upload of moderate size; a flood is cut off.
 inline constexpr std::size_t linger_discard_limit = 1024 * 1024;
 
-class Session final : public WebSocket,
-                      private io::StreamHandler,
-                      private proto::EventHandler,
-                      private proto::FrameObserver,
-                      private proto::DirectOutput {
+class WSX_LAYER_API Session final : public WebSocket,
+                                    private io::StreamHandler,
+                                    private proto::EventHandler,
+                                    private proto::FrameObserver,
+                                    private proto::DirectOutput {
  public:
   Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::TlsSession> tls,
           const SessionConfig& config, SessionOwner& owner, std::unique_ptr<Handshake> handshake);

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "session/layer_export.hpp"
 #include "session/subscriptions.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/proto/deflate.hpp"
@@ -53,7 +54,7 @@ class TopicHub;
 
 // Loop thread only. Every operation but deliver() is O(1) per subscription (see
 // subscriptions.hpp); deliver() walks the topic's subscribers once.
-class TopicRegistry {
+class WSX_LAYER_API TopicRegistry {
  public:
   explicit TopicRegistry(TopicHub* hub = nullptr) : hub_(hub) {}
   // Detaches the sessions still subscribed (they no longer reach the registry).

@@ -48,13 +48,13 @@ struct WSX_API ResolverOptions {
 };
 
 // "localhost" and names under ".localhost" (RFC 6761 §6.3), case-insensitive, final dot allowed.
-bool is_localhost_name(std::string_view host) noexcept;
+WSX_API bool is_localhost_name(std::string_view host) noexcept;
 // What a localhost name resolves to: 127.0.0.1 then ::1. IPv4 first because it exists on every
 // host (::1 can be disabled) and "localhost" means 127.0.0.1 to wsx's own Server::listen; a
 // client races both (Happy Eyeballs), so a server on ::1 only is still reached.
-std::vector<SocketAddress> localhost_addresses(std::uint16_t port);
+WSX_API std::vector<SocketAddress> localhost_addresses(std::uint16_t port);
 
-class Resolver {
+class WSX_API Resolver {
  public:
   using Callback = std::function<void(ResolveResult result)>;
 

@@ -24,7 +24,7 @@ constexpr bool is_valid_window_bits(int bits) noexcept {
 // Throws std::invalid_argument ("permessage-deflate window bits must be 8-15") unless valid:
 // the check of every constructor that takes a window (MessageDeflater, MessageInflater, and
 // Connection, which creates them lazily and so must fail before any byte flows).
-void check_window_bits(std::uint8_t window_bits);
+WSX_API void check_window_bits(std::uint8_t window_bits);
 
 // What both ends agreed on (RFC 7692 §7.1). "server_*" applies to the server's compressor and
 // the client's decompressor, "client_*" the other way round.

@@ -5,10 +5,11 @@
 
 #include <optional>
 #include <string_view>
+#include "wsx/export.hpp"
 
 namespace wsx::proto {
 
-struct RequestTarget {
+struct WSX_API RequestTarget {
   std::string_view target;                    // path + "?" + query as sent (the origin-form part)
   std::string_view path;                      // "/" for an absolute-form target without a path
   std::string_view query;                     // without "?"; empty when there is none
@@ -19,10 +20,10 @@ struct RequestTarget {
 // authority without userinfo. Anything else — the asterisk-form, the authority-form, other
 // schemes, a '#' (a fragment is never sent, RFC 9112 §3.2) — is nullopt: a 400. Views point into
 // `target`. The head parser has already refused whitespace and control characters.
-std::optional<RequestTarget> parse_request_target(std::string_view target);
+WSX_API std::optional<RequestTarget> parse_request_target(std::string_view target);
 
 // Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP literal in brackets, or a
 // reg-name / IPv4 address of unreserved, sub-delims and pct-encoded characters; no userinfo.
-bool is_valid_authority(std::string_view authority);
+WSX_API bool is_valid_authority(std::string_view authority);
 
 }  // namespace wsx::proto
