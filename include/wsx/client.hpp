@@ -128,6 +128,7 @@ struct WSX_API ClientError {
 struct WSX_API ClientHandlers {
   std::function<void(WebSocket&)> open;
   std::function<void(WebSocket&, Message)> message;
+  std::function<void(WebSocket&, Fragment)> fragment;  // see WebSocketHandlers::fragment
   std::function<void(WebSocket&)> drain;
   std::function<void(WebSocket&, std::span<const std::uint8_t>)> ping;  // answered already
   std::function<void(WebSocket&, std::span<const std::uint8_t>)> pong;

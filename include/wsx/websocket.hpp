@@ -77,7 +77,7 @@ struct WSX_API Message {
 
 // A piece of a message being received (WebSocketHandlers::fragment). `data` is valid during the
 // callback only.
-struct Fragment {
+struct WSX_API Fragment {
   std::span<const std::uint8_t> data;
   MessageKind kind = MessageKind::text;  // of the whole message
   bool first = false;                    // the message's first piece

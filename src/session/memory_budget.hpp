@@ -29,6 +29,7 @@
 #include <span>
 #include <vector>
 
+#include "session/layer_export.hpp"
 #include "wsx/io/event_loop.hpp"
 
 namespace wsx::session {
@@ -101,7 +102,7 @@ class MemoryBudget {
 
 // One per server thread (used on that thread only): the sessions' charges, the sessions it
 // stopped, and the periodic look at them while there are any.
-class BudgetLedger {
+class WSX_LAYER_API BudgetLedger {
  public:
   // Balances smaller than this stay on the thread: the shared total may lag by this much per
   // thread, which is what keeps the atomic off the per-message path.

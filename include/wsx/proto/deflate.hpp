@@ -139,7 +139,7 @@ enum class InflateResult : std::uint8_t {
 
 // Takes inflated output piece by piece, so that one fragment inflating to gigabytes (a message
 // streamed to disk, or a compression bomb under a raised limit) never sits in memory whole.
-class InflateSink {
+class WSX_API InflateSink {
  public:
   // `piece` is valid during the call only. Return false to stop: the rest of the input is
   // dropped and the inflater is done (the caller is failing the connection).
