@@ -16,7 +16,7 @@ version=$(dpkg-deb -f "$deb" Version)
 depends=$(dpkg-deb -f "$deb" Depends)
 # The package names alone, one a line (no versions): "libstdc++6" is no regular expression.
 depends_names=$(sed -e 's/ *([^)]*)//g' -e 's/, */\n/g' <<< "$depends")
-for package in libssl3 zlib1g libc6 libstdc++6; do
+for package in libssl3 zlib1g libedit2 libc6 libstdc++6; do
   grep -qxF "$package" <<< "$depends_names" || fail "Depends lacks $package: $depends"
 done
 grep -q 'shlibs' <<< "$info" || fail "no shlibs control file"
