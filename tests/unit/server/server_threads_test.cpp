@@ -80,7 +80,9 @@ TEST(ServerThreads, PublishersOnManyThreadsWhileSubscribersComeAndGo) {
   Counter closed;
   Server server({.threads = 2});
   server.route("/room",
-               {.open =
+               {// Compressed frames shared per loop, next to the plain shared frames.
+                .deflate = proto::DeflateServerOptions{.server_no_context_takeover = true},
+                .open =
                     [&](WebSocket& ws) {
                       EXPECT_TRUE(ws.subscribe("room"));
                       opened.add();
@@ -95,9 +97,7 @@ TEST(ServerThreads, PublishersOnManyThreadsWhileSubscribersComeAndGo) {
                         ws.publish("room", msg.data, msg.kind);
                       }
                     },
-                .close = [&](WebSocket&, const CloseInfo&) { closed.add(); },
-                // Compressed frames shared per loop, next to the plain shared frames.
-                .deflate = proto::DeflateServerOptions{.server_no_context_takeover = true}});
+                .close = [&](WebSocket&, const CloseInfo&) { closed.add(); }});
   RunningServer running(server);
   RawWsClient witness(running.port());
   ASSERT_TRUE(witness.handshake({.deflate = proto::DeflateClientOptions{}}, "/room"));
