@@ -5,6 +5,10 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   zlib1g-dev libssl-dev openssl libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-websockets nodejs node-ws libcli11-dev libedit-dev doxygen
+  # Browser tests of the web console (tests/browser): Debian's chromium, driven by playwright-core
+  # from npm; a CJK font so that screenshots show non-Latin text. The admin endpoint's tests
+  # make a network namespace (unshare from util-linux, ip from iproute2).
+  chromium fonts-wqy-microhei util-linux iproute2
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -15,4 +19,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -q
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# playwright-core at the version tests/browser/package-lock.json pins (it drives the chromium
+# above: no browser download). npm comes with some nodejs builds and is Debian's `npm` package
+# otherwise. Skipped when the pinned version is already there.
+if ! command -v npm >/dev/null; then
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends npm
+fi
+browser_tests="$(cd "$(dirname "$0")/../tests/browser" && pwd)"
+wanted=$(node -p "require('$browser_tests/package-lock.json').packages['node_modules/playwright-core'].version")
+installed=$(node -p "try { require('$browser_tests/node_modules/playwright-core/package.json').version } catch (e) { '' }")
+if [ "$wanted" != "$installed" ]; then
+  (cd "$browser_tests" && npm ci --no-audit --no-fund)
 fi

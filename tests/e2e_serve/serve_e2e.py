@@ -178,11 +178,19 @@ def case_console():
         status, headers, body = get(serve.port, "/")
         check(status == 200, "GET / is 200, got %d" % status)
         check(headers.get("content-type", "").startswith("text/html"), "text/html: %r" % headers)
-        check("connect-src ws: wss:" in headers.get("content-security-policy", ""), "CSP")
+        csp = headers.get("content-security-policy", "")
+        check("connect-src 'self' ws: wss:" in csp, "CSP: %r" % csp)
+        check("script-src 'self';" in csp and "unsafe-inline" not in csp, "no inline code: %r" % csp)
         page = body.decode()
-        check("<script>" in page and "new WebSocket(" in page, "the console's script is there")
-        check("/echo" in page, "defaults to this server's /echo")
+        check('<script src="/console.js"' in page, "the console's script is referenced")
         check(not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no external resource")
+        status, headers, script = get(serve.port, "/console.js")
+        check(status == 200 and headers.get("content-type", "").startswith("text/javascript"),
+              "console.js: %d %r" % (status, headers))
+        check(b"new WebSocket(" in script and b'"/echo"' in script, "defaults to this /echo")
+        status, headers, _ = get(serve.port, "/console.css")
+        check(status == 200 and headers.get("content-type", "").startswith("text/css"), "css")
+        check(get(serve.port, "/console.missing")[0] == 404, "other names: 404")
 
 
 def case_head_and_methods():
@@ -220,7 +228,7 @@ def case_static_files():
             check(status == 200 and headers["content-type"].startswith("text/css"), "escaped name")
             check(get(serve.port, "/missing.txt")[0] == 404, "missing file: 404")
             status, _, body = get(serve.port, "/")
-            check(status == 200 and b"new WebSocket(" in body, "/ still the console")
+            check(status == 200 and b"/console.js" in body, "/ still the console")
             check(upgrade_status(serve.port, "/echo") == 101, "WebSocket routes still work")
 
 
@@ -430,7 +438,7 @@ def case_wss():
                     data = b""
                     while chunk := tls.recv(65536):
                         data += chunk
-            check(data.startswith(b"HTTP/1.1 200") and b"new WebSocket(" in data, "https console")
+            check(data.startswith(b"HTTP/1.1 200") and b"/console.js" in data, "https console")
             untrusting = ssl.create_default_context()
             async def refused():
                 try:

@@ -15,6 +15,8 @@
 #include "frame_trace.hpp"
 #include "help_format.hpp"
 #include "serve_access_log.hpp"
+#include "serve_admin.hpp"
+#include "serve_connections.hpp"
 #include "serve_error_log.hpp"
 #include "serve_listen_address.hpp"
 #include "serve_static_files.hpp"
@@ -38,6 +40,15 @@ struct ServeArguments {
   double idle_timeout = 120;
   bool quiet = false;
   bool trace = false;
+  std::string admin_token;
+};
+
+// What each connection carries (its user_data): the path it asked for, the chat room's topic,
+// and its entry in the registry of live connections (the admin endpoint's table).
+struct ServeConnection {
+  std::string path;
+  std::string topic;  // chat routes only
+  std::shared_ptr<ConnectionRecord> record;
 };
 
 // Counted on every server thread; printed once on exit.
@@ -48,6 +59,8 @@ struct Totals {
 };
 
 constexpr std::string_view chat_topic_prefix = "chat:";
+// A shorter token could be guessed by trying: 16 characters of `openssl rand -hex` are 64 bits.
+constexpr std::size_t min_admin_token_size = 16;
 
 // "/chat" → the room "", "/chat/lobby" → "lobby".
 std::string chat_room(std::string_view path) {
@@ -67,7 +80,7 @@ void trace_frame(WebSocket& ws, bool outgoing, const proto::FrameHeader& header,
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-Behavior base_behavior(const ServeArguments& args, Totals& totals) {
+Behavior base_behavior(const ServeArguments& args, Totals& totals, ConnectionRegistry& registry) {
   Behavior behavior;
   // Same-origin by default: the web console (served here) connects, other sites' pages do not.
   behavior.origin = args.allow_any_origin ? OriginPolicy::allow_any()
@@ -79,8 +92,32 @@ Behavior base_behavior(const ServeArguments& args, Totals& totals) {
   behavior.idle_timeout =
       std::chrono::milliseconds(static_cast<long long>(args.idle_timeout * 1000));
   if (args.compress) behavior.deflate = proto::DeflateServerOptions{};
-  behavior.open = [&totals](WebSocket&) { totals.connections.fetch_add(1); };
-  if (args.trace) behavior.frame = trace_frame;
+  behavior.upgrade = [](const UpgradeRequest& request) {
+    return UpgradeDecision::accept({}, ServeConnection{std::string(request.path), {}, nullptr});
+  };
+  behavior.open = [&totals, &registry](WebSocket& ws) {
+    totals.connections.fetch_add(1);
+    ServeConnection* connection = ws.data<ServeConnection>();
+    connection->record =
+        registry.open(ws.remote_address(), connection->path, std::string(ws.subprotocol()),
+                      ws.compressed() ? "permessage-deflate" : "");
+  };
+  behavior.close = [&registry](WebSocket& ws, const CloseInfo&) {
+    if (const ServeConnection* connection = ws.data<ServeConnection>();
+        connection != nullptr && connection->record) {
+      registry.close(*connection->record);
+    }
+  };
+  // Counts every data frame both ways (published chat frames included) for the admin table.
+  behavior.frame = [trace = args.trace](WebSocket& ws, bool outgoing,
+                                        const proto::FrameHeader& header,
+                                        std::span<const std::uint8_t> payload) {
+    if (const ServeConnection* connection = ws.data<ServeConnection>();
+        connection != nullptr && connection->record) {
+      connection->record->count_frame(outgoing, header);
+    }
+    if (trace) trace_frame(ws, outgoing, header, payload);
+  };
   return behavior;
 }
 
@@ -89,26 +126,29 @@ void count(Totals& totals, const Message& message) {
   totals.bytes.fetch_add(message.data.size(), std::memory_order_relaxed);
 }
 
-void add_routes(Server& server, const ServeArguments& args, Totals& totals) {
-  Behavior echo = base_behavior(args, totals);
+void add_routes(Server& server, const ServeArguments& args, Totals& totals,
+                ConnectionRegistry& registry) {
+  Behavior echo = base_behavior(args, totals, registry);
   echo.message = [&totals](WebSocket& ws, Message message) {
     count(totals, message);
     ws.send(message.data, message.kind);
   };
   server.route("/echo", std::move(echo));
 
-  Behavior chat = base_behavior(args, totals);
+  Behavior chat = base_behavior(args, totals, registry);
   chat.upgrade = [](const UpgradeRequest& request) {
-    return UpgradeDecision::accept({}, std::string(chat_topic_prefix) + chat_room(request.path));
+    return UpgradeDecision::accept(
+        {}, ServeConnection{std::string(request.path),
+                            std::string(chat_topic_prefix) + chat_room(request.path), nullptr});
   };
-  chat.open = [&totals](WebSocket& ws) {
-    totals.connections.fetch_add(1);
-    ws.subscribe(*ws.data<std::string>());
+  chat.open = [open = chat.open](WebSocket& ws) {
+    open(ws);
+    ws.subscribe(ws.data<ServeConnection>()->topic);
   };
   // Everyone in the room, the sender included: the sender sees its message in the room's order.
   chat.message = [&totals, &server](WebSocket& ws, Message message) {
     count(totals, message);
-    server.publish(*ws.data<std::string>(), message.data, message.kind);
+    server.publish(ws.data<ServeConnection>()->topic, message.data, message.kind);
   };
   server.route("/chat", chat);
   server.route("/chat/*", std::move(chat));
@@ -123,8 +163,14 @@ proto::HttpResponse plain(int status, std::string body) {
 }
 
 std::function<proto::HttpResponse(const HttpRequest&)> http_handler(
-    std::shared_ptr<const StaticFiles> files) {
-  return [files = std::move(files)](const HttpRequest& request) {
+    std::shared_ptr<const StaticFiles> files, const ConnectionRegistry& registry,
+    std::string admin_token) {
+  return [files = std::move(files), &registry,
+          admin_token = std::move(admin_token)](const HttpRequest& request) {
+    // First: no static file can stand in for the admin endpoint.
+    if (request.path == admin_connections_path) {
+      return admin_response(request, admin_token, registry);
+    }
     if (request.method != "GET" && request.method != "HEAD") {
       proto::HttpResponse response = plain(405, "only GET and HEAD here\n");
       response.headers.emplace_back("Allow", "GET, HEAD");
@@ -133,15 +179,8 @@ std::function<proto::HttpResponse(const HttpRequest&)> http_handler(
     if (files) {
       if (std::optional<proto::HttpResponse> file = files->lookup(request.path)) return *file;
     }
-    if (request.path == "/") {
-      proto::HttpResponse response;
-      response.status = 200;
-      response.body = std::string(web_console_page());
-      response.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
-      response.headers.emplace_back("Content-Security-Policy", std::string(web_console_csp));
-      response.headers.emplace_back("X-Content-Type-Options", "nosniff");
-      response.headers.emplace_back("Cache-Control", "no-cache");
-      return response;
+    if (std::optional<proto::HttpResponse> page = web_console_response(request.path)) {
+      return *page;
     }
     return plain(404, "not found\n");
   };
@@ -201,28 +240,41 @@ int serve(const ServeArguments& args) {
     std::fprintf(stderr, "wsx serve: --cert and --key go together\n");
     return exit_usage;
   }
+  if (!args.admin_token.empty() && args.admin_token.size() < min_admin_token_size) {
+    std::fprintf(stderr,
+                 "wsx serve: --admin-token: at least %zu characters (e.g. openssl rand "
+                 "-hex 16)\n",
+                 min_admin_token_size);
+    return exit_usage;
+  }
 
   Totals totals;
+  ConnectionRegistry registry;
   ErrorLog error_log;
   ServerOptions options;
   options.threads = args.threads;
   options.handle_signals = true;
   options.max_buffered_bytes = args.max_buffered;
   if (!args.cert.empty()) options.tls = ServerTlsOptions{args.cert, args.key};
-  options.http = http_handler(files);
+  options.http = http_handler(files, registry, args.admin_token);
   options.error_hook = [&error_log](const ErrorReport& report) { error_log.report(report); };
-  if (!args.quiet) {
-    options.access_log = [](const AccessRecord& record) {
-      const std::string line = format_access_line(record, std::chrono::system_clock::now()) + "\n";
-      std::fwrite(line.data(), 1, line.size(), stderr);  // one write per line: threads don't mix
-    };
-  }
+  options.access_log = [&registry, quiet = args.quiet](const AccessRecord& record) {
+    const auto now = std::chrono::system_clock::now();
+    // Kept for the console: a browser cannot see why its WebSocket was refused.
+    if (record.status >= 400) {
+      registry.refused({now, std::string(record.remote_address), std::string(record.target),
+                        std::string(record.origin.value_or("")), record.status});
+    }
+    if (quiet) return;
+    const std::string line = format_access_line(record, now) + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);  // one write per line: threads don't mix
+  };
   Server server(options);
   if (!server.tls_error().empty()) {
     std::fprintf(stderr, "wsx serve: TLS: %s\n", server.tls_error().c_str());
     return exit_runtime_error;
   }
-  add_routes(server, args, totals);
+  add_routes(server, args, totals, registry);
 
   const std::string ws_scheme = args.cert.empty() ? "ws://" : "wss://";
   const std::string http_scheme = args.cert.empty() ? "http://" : "https://";
@@ -324,6 +376,14 @@ Command add_serve_command(CLI::App& app) {
                    "default 120)")
       ->type_name("SECONDS")
       ->check(quiet(CLI::Range(0.0, 1e6)));
+  command
+      ->add_option("--admin-token", args->admin_token,
+                   "Also show the live connections (GET /admin/connections, the console's "
+                   "panel) to clients off this machine that send Authorization: Bearer TOKEN "
+                   "(at least 16 characters; also from $WSX_ADMIN_TOKEN, which ps does not "
+                   "show). Without it only loopback clients see them")
+      ->type_name("TOKEN")
+      ->envname("WSX_ADMIN_TOKEN");
   command->add_flag("-q,--quiet", args->quiet, "No access lines");
   command->add_flag("--trace", args->trace,
                     "Print every WebSocket frame, both ways, with the peer's address");

@@ -1,0 +1,259 @@
+// Browser tests of the web console of `wsx serve` (tools/wsx/console): node console_test.js
+// WSX_BINARY CASE. Each case loads the console in headless chromium, drives it as a person
+// would (click, type, keys) and reads what the page shows.
+// WSX_SCREENSHOT_DIR=dir: the `tour` case leaves its screenshots there (default: a temp dir).
+"use strict";
+const fs = require("node:fs");
+const net = require("node:net");
+const os = require("node:os");
+const path = require("node:path");
+const { check, runCase } = require("./harness.js");
+
+const NON_ASCII = "h\u00e9llo \u65e5\u672c \u2713";  // héllo 日本 ✓: 17 bytes of UTF-8
+
+async function openConsole(page, base, query = "") {
+  await page.goto(base + "/" + query);
+  await page.waitForSelector("#state.closed");
+}
+async function connect(page, base, query = "") {
+  await openConsole(page, base, query);
+  await page.click("#connect");
+  await page.waitForSelector("#state.open");
+}
+async function type(page, text) {
+  await page.fill("#message", text);
+  await page.press("#message", "Enter");
+}
+// The rows of the message table as the page shows them.
+function rows(page, onlyVisible = false) {
+  return page.$$eval("#messages tbody tr", (trs, visible) => trs.filter((tr) => !visible || !tr.hidden).map((tr) => ({
+    dir: tr.className.split(" ")[0], kind: tr.dataset.kind, time: tr.cells[0].textContent,
+    length: tr.cells[3].textContent, data: tr.cells[4].textContent,
+  })), onlyVisible);
+}
+async function waitRows(page, predicate, description) {
+  const deadline = Date.now() + 20000;
+  let last = [];
+  while (Date.now() < deadline) {
+    last = await rows(page);
+    if (predicate(last)) return last;
+    await page.waitForTimeout(50);
+  }
+  throw new Error("timed out waiting for " + description + "; rows: " + JSON.stringify(last));
+}
+const received = (list, kind, data) => list.some((r) => r.dir === "received" && r.kind === kind && r.data === data);
+
+const cases = {
+  // Text with non-ASCII characters goes out and comes back whole; the input is cleared; the time
+  // column is the local time of day.
+  async echo_non_ascii({ page, base }) {
+    await connect(page, base);
+    await type(page, NON_ASCII);
+    check(await page.inputValue("#message") === "", "the input is cleared after sending");
+    const list = await waitRows(page, (l) => received(l, "text", NON_ASCII), "the echo");
+    const sent = list.find((r) => r.dir === "sent" && r.kind === "text");
+    const echo = list.find((r) => r.dir === "received" && r.kind === "text");
+    check(sent && sent.data === NON_ASCII && sent.length === "17", "sent row: " + JSON.stringify(sent));
+    check(echo.length === "17", "17 bytes of UTF-8: " + JSON.stringify(echo));
+    check(/^\d\d:\d\d:\d\d\.\d\d\d$/.test(echo.time), "time as HH:MM:SS.mmm: " + echo.time);
+    const pageHour = await page.evaluate(() => new Date().getHours());
+    check(Number(echo.time.slice(0, 2)) === pageHour || Number(echo.time.slice(0, 2)) === (pageHour + 23) % 24,
+          "local hour " + pageHour + ": " + echo.time);
+  },
+
+  async filter({ page, base }) {
+    await connect(page, base);
+    for (const text of ["alpha", "beta one", "beta two"]) await type(page, text);
+    await waitRows(page, (l) => l.filter((r) => r.dir === "received").length === 3, "3 echoes");
+    await page.fill("#filter", "beta");
+    let shown = await rows(page, true);
+    check(shown.length === 4 && shown.every((r) => r.data.startsWith("beta")), "'beta': 2 sent + 2 received: " + JSON.stringify(shown));
+    check((await page.textContent("#count")).startsWith("4 of "), "count says 4 of all");
+    await page.fill("#filter", "/^alpha$/");
+    shown = await rows(page, true);
+    check(shown.length === 2 && shown.every((r) => r.data === "alpha"), "regex filter: " + JSON.stringify(shown));
+    await page.fill("#filter", "");
+    await page.click("[data-show=received]");
+    shown = await rows(page, true);
+    check(shown.length === 3 && shown.every((r) => r.dir === "received"), "received only: " + JSON.stringify(shown));
+    await page.click("[data-show=events]");
+    shown = await rows(page, true);
+    check(shown.length >= 2 && shown.every((r) => r.dir === "event"), "events only (connect, open): " + JSON.stringify(shown));
+  },
+
+  async detail_json({ page, base }) {
+    await connect(page, base);
+    const value = { user: NON_ASCII, list: [1, 2.5, null], nested: { ok: true, empty: [] }, quote: "<b>\"x\"</b>" };
+    await type(page, JSON.stringify(value));
+    await waitRows(page, (l) => received(l, "text", JSON.stringify(value)), "the JSON echo");
+    await page.click("#messages tbody tr.received[data-kind=text]");
+    await page.waitForSelector("#detail:not([hidden])");
+    const shown = await page.textContent("#detail-body");
+    check(shown === JSON.stringify(value, null, 2), "pretty-printed JSON:\n" + shown);
+    check(await page.$eval("[data-view=json]", (b) => b.classList.contains("on")), "JSON view chosen");
+    check(await page.$$eval("#detail-body b", (b) => b.length) === 0, "no markup from the message");
+    await page.click("[data-view=text]");
+    check(await page.textContent("#detail-body") === JSON.stringify(value), "the raw text view");
+  },
+
+  async detail_binary({ page, base }) {
+    await connect(page, base);
+    await page.selectOption("#kind", "hex");
+    await type(page, "00 01 7f 80 ff 41 42 0a");
+    await waitRows(page, (l) => l.some((r) => r.dir === "received" && r.kind === "binary"), "the binary echo");
+    const echo = (await rows(page)).find((r) => r.dir === "received" && r.kind === "binary");
+    check(echo.length === "8" && echo.data === "00 01 7f 80 ff 41 42 0a", "binary row: " + JSON.stringify(echo));
+    await page.click("#messages tbody tr.received[data-kind=binary]");
+    const dump = await page.textContent("#detail-body");
+    check(dump.startsWith("00000000  00 01 7f 80 ff 41 42 0a  ") && dump.trimEnd().endsWith(".....AB."),
+          "hex dump with offsets and ASCII: " + JSON.stringify(dump));
+    check(await page.$eval("[data-view=hex]", (b) => b.classList.contains("on")), "hex view chosen for binary");
+  },
+
+  async close_code({ page, base }) {
+    await connect(page, base);
+    await page.fill("#code", "4001");
+    await page.fill("#reason", "bye \u2713");
+    await page.click("#close");
+    await page.waitForSelector("#state.closed");
+    const list = await rows(page);
+    const sent = list.find((r) => r.dir === "sent" && r.kind === "close");
+    const got = list.find((r) => r.dir === "received" && r.kind === "close");
+    check(sent && sent.data.includes("4001") && sent.data.includes("bye \u2713"), "our close in the list: " + JSON.stringify(sent));
+    // The server answers with our code (RFC 6455 §5.5.1); its reason is its own (none here).
+    check(got && got.data.startsWith("4001") && !got.data.includes("not clean"),
+          "the server's close frame, clean: " + JSON.stringify(got));
+    const normal = list.length;
+    await page.click("#connect");
+    await page.waitForSelector("#state.open");
+    await page.fill("#code", "1000");
+    await page.click("#close");
+    await page.waitForSelector("#state.closed");
+    const after = await rows(page);
+    check(after.length > normal && after[after.length - 1].data.startsWith("1000 (Normal Closure)"),
+          "a second session appends to the list: " + JSON.stringify(after.slice(normal)));
+  },
+
+  // The server refused: the console shows the HTTP status the browser's API hides.
+  async refused_status({ page, base }) {
+    await openConsole(page, base, "?url=" + encodeURIComponent(base.replace("http:", "ws:") + "/nope?x=1"));
+    await page.click("#connect");
+    await page.waitForSelector("#state.failed");
+    await page.waitForSelector("#failure:not([hidden])");
+    const text = await page.textContent("#failure");
+    check(text.includes("HTTP 404") && text.includes("nothing is served at this path"), "404 explained: " + text);
+    const list = await rows(page);
+    check(list.some((r) => r.kind === "close" && r.data.startsWith("1006")), "close 1006 in the list: " + JSON.stringify(list));
+  },
+
+  // Nothing listens on the port: said so, not a status.
+  async unreachable({ page, base }) {
+    const port = await new Promise((resolve) => {
+      const probe = net.createServer().listen(0, "127.0.0.1", () => { const p = probe.address().port; probe.close(() => resolve(p)); });
+    });
+    await openConsole(page, base, "?url=" + encodeURIComponent("ws://127.0.0.1:" + port + "/echo"));
+    await page.click("#connect");
+    await page.waitForSelector("#failure:not([hidden])");
+    const text = await page.textContent("#failure");
+    check(text.includes("Cannot reach the server") && text.includes("refused"), "unreachable explained: " + text);
+  },
+
+  // A page of another origin (localhost vs 127.0.0.1) is refused (403); the browser hides the
+  // status from that page, and the console says what it can tell: an HTTP server refused.
+  async refused_other_origin({ page, base }) {
+    const other = base.replace("127.0.0.1", "localhost");
+    await openConsole(page, other, "?url=" + encodeURIComponent(base.replace("http:", "ws:") + "/echo"));
+    await page.click("#connect");
+    await page.waitForSelector("#failure:not([hidden])");
+    const text = await page.textContent("#failure");
+    check(text.includes("Handshake refused") && text.includes("refused the WebSocket handshake"), "explained: " + text);
+  },
+
+  async history({ page, base }) {
+    await connect(page, base);
+    await type(page, "one");
+    await type(page, NON_ASCII);
+    await page.fill("#message", "draft");
+    await page.press("#message", "ArrowUp");
+    check(await page.inputValue("#message") === NON_ASCII, "Up: the last line sent");
+    await page.press("#message", "ArrowUp");
+    check(await page.inputValue("#message") === "one", "Up again: the one before");
+    await page.press("#message", "ArrowUp");
+    check(await page.inputValue("#message") === "one", "Up at the oldest stays there");
+    await page.press("#message", "ArrowDown");
+    await page.press("#message", "ArrowDown");
+    check(await page.inputValue("#message") === "draft", "Down past the newest: the draft is back");
+    await page.press("#message", "ArrowUp");
+    await page.press("#message", "Enter");
+    await waitRows(page, (l) => l.filter((r) => received([r], "text", NON_ASCII)).length === 2, "the recalled line sent again");
+  },
+
+  async connections_panel({ page, base }) {
+    await connect(page, base);
+    await type(page, "abc");
+    await type(page, NON_ASCII);
+    await waitRows(page, (l) => received(l, "text", NON_ASCII), "the echoes");
+    await page.click("#tab-connections");
+    const row = await page.waitForSelector("#connections tbody tr[data-path='/echo']");
+    const cells = await row.$$eval("td", (tds) => tds.map((td) => td.textContent));
+    check(/^127\.0\.0\.1:\d+$/.test(cells[0]), "peer: " + cells[0]);
+    check(cells[1] === "/echo" && cells[2] === "\u2014", "path, no subprotocol: " + cells);
+    check(/^\d+ s$/.test(cells[4]), "age: " + cells[4]);
+    check(cells[5] === "2" && cells[6] === "20 B" && cells[7] === "2" && cells[8] === "20 B",
+          "2 messages of 3 + 17 bytes each way: " + cells);
+    check((await page.textContent("#connections-note")).startsWith("1 connection"), "one connection");
+    check(await page.isHidden("#admin-token"), "no token field from loopback");
+  },
+};
+
+// Every view of a realistic session, light and dark, as screenshots to look at.
+cases.tour = async ({ page, base, context }) => {
+  const dir = process.env.WSX_SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "wsx-console-"));
+  fs.mkdirSync(dir, { recursive: true });
+  const shots = [];
+  const shoot = async (name) => {
+    const file = path.join(dir, name + ".png");
+    await page.screenshot({ path: file });
+    check(fs.statSync(file).size > 10000, "screenshot " + file + " is empty");
+    shots.push(file);
+  };
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await connect(page, base);
+    await type(page, NON_ASCII);
+    await type(page, JSON.stringify({ type: "order", id: 4711, items: [{ sku: "A-1", qty: 2 }, { sku: "B-7", qty: 1 }], note: NON_ASCII }));
+    await type(page, "a longer line of text to show how the preview column ends with an ellipsis when the message does not fit in the table ".repeat(3));
+    await page.selectOption("#kind", "hex");
+    await type(page, "89 50 4e 47 0d 0a 1a 0a 00 00 00 0d 49 48 44 52 00 00 01 00");
+    await page.selectOption("#kind", "text");
+    await waitRows(page, (l) => l.filter((r) => r.dir === "received").length === 4, "4 echoes");
+    await page.click("#messages tbody tr.received[data-kind=text] >> nth=1");
+    await shoot("console-" + scheme + "-json");
+    await page.click("#messages tbody tr.received[data-kind=binary]");
+    await shoot("console-" + scheme + "-hex");
+    await page.click("#tab-connections");
+    await page.waitForSelector("#connections tbody tr");
+    await shoot("console-" + scheme + "-connections");
+    await page.click("#tab-messages");
+    await page.fill("#code", "4001");
+    await page.fill("#reason", "done");
+    await page.click("#close");
+    await page.waitForSelector("#state.closed");
+    await page.fill("#url", base.replace("http:", "ws:") + "/missing");
+    await page.click("#connect");
+    await page.waitForSelector("#failure:not([hidden])");
+    await shoot("console-" + scheme + "-failure");
+  }
+  console.log("screenshots:\n" + shots.join("\n"));
+};
+
+const name = process.argv[3];
+if (!cases[name]) {
+  console.error("unknown case " + name + "; cases: " + Object.keys(cases).join(" "));
+  process.exit(2);
+}
+// A refused or unreachable WebSocket is logged by chromium itself as a console error.
+const refusedSocket = [/WebSocket connection to .* failed/, /Failed to load resource/, /Access to fetch at/, /net::ERR_/];
+runCase(name, cases[name], {
+  allowedErrors: ["refused_status", "unreachable", "refused_other_origin", "tour"].includes(name) ? refusedSocket : [],
+});

@@ -1,0 +1,115 @@
+// What every browser test needs: `wsx serve` on a free loopback port, headless Debian chromium
+// driven by playwright-core (installed by scripts/install-deps.sh: `npm ci` here), a deadline
+// for the whole test, and cleanup of both processes and the browser profile whatever happens.
+"use strict";
+const { spawn } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+
+const CHROMIUM = process.env.WSX_CHROMIUM || "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+const WAIT_MS = 20000;  // any single wait: generous for a loaded 2-core machine
+
+class Failure extends Error {}
+function check(condition, message) {
+  if (!condition) throw new Failure(message);
+}
+
+function loadPlaywright() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Failure(CHROMIUM + " is missing: install Debian's chromium (bash scripts/install-deps.sh)");
+  }
+  try {
+    return require(path.join(__dirname, "node_modules", "playwright-core"));
+  } catch (error) {
+    throw new Failure("playwright-core is not installed: run `npm ci` in tests/browser " +
+                      "(bash scripts/install-deps.sh does): " + error.message);
+  }
+}
+
+// Starts `wsx serve --listen 127.0.0.1:0 ARGS`; resolves with {port, process, lines}.
+function startServe(wsx, args = [], env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(wsx, ["serve", "--listen", "127.0.0.1:0", ...args],
+                        { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } });
+    const server = { process: child, lines: [], port: 0 };
+    let buffered = "";
+    const timer = setTimeout(() => reject(new Failure("no 'listening on' line: " + server.lines.join("\n"))), WAIT_MS);
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk) => {
+      buffered += chunk;
+      let newline;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        server.lines.push(line);
+        const match = /listening on 127\.0\.0\.1:(\d+) /.exec(line);
+        if (match && server.port === 0) {
+          server.port = Number(match[1]);
+          clearTimeout(timer);
+          resolve(server);
+        }
+      }
+    });
+    child.on("error", (error) => { clearTimeout(timer); reject(error); });
+    child.on("exit", (code) => {
+      if (server.port === 0) { clearTimeout(timer); reject(new Failure("wsx serve exited " + code + ": " + server.lines.join("\n"))); }
+    });
+  });
+}
+
+// Runs `body({page, server, browser, errors, url})` with a fresh browser profile; exits the
+// process with 0 (passed) or 1 (failed, with the reason). `options.serveArgs` go to wsx serve;
+// `options.allowedErrors` are regexes of console errors the case expects (a refused WebSocket).
+async function runCase(name, body, options = {}) {
+  const wsx = process.argv[2];
+  let server = null;
+  let context = null;
+  let profile = null;
+  const deadline = setTimeout(() => {
+    console.error("FAILED " + name + ": no result within 90 s");
+    if (server) server.process.kill("SIGKILL");
+    process.exit(1);
+  }, 90000);
+  let failed = null;
+  try {
+    check(wsx && fs.existsSync(wsx), "usage: node TEST.js WSX_BINARY");
+    const { chromium } = loadPlaywright();
+    server = await startServe(wsx, options.serveArgs || [], options.serveEnv || {});
+    profile = fs.mkdtempSync(path.join(os.tmpdir(), "wsx-chromium-"));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: WAIT_MS,
+      viewport: { width: 1280, height: 720 }, colorScheme: options.colorScheme || "light",
+    });
+    context.setDefaultTimeout(WAIT_MS);
+    const page = context.pages()[0] || await context.newPage();
+    const errors = [];
+    page.on("pageerror", (error) => errors.push("page error: " + error.message));
+    page.on("console", (message) => {
+      if (message.type() !== "error") return;
+      const text = message.text();
+      if (!(options.allowedErrors || []).some((re) => re.test(text))) errors.push("console error: " + text);
+    });
+    const base = "http://127.0.0.1:" + server.port;
+    await body({ page, server, context, errors, base, wsx });
+    check(errors.length === 0, "the page reported errors (a CSP violation, a script error):\n" + errors.join("\n"));
+  } catch (error) {
+    failed = error;
+  } finally {
+    if (context) await context.close().catch(() => {});
+    if (server) server.process.kill("SIGTERM");
+    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+    clearTimeout(deadline);
+  }
+  if (failed) {
+    console.error("FAILED " + name + ": " + (failed instanceof Failure ? failed.message : failed.stack));
+    process.exit(1);
+  }
+  console.log("passed " + name);
+}
+
+module.exports = { check, runCase, startServe, WAIT_MS };
