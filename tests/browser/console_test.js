@@ -219,6 +219,8 @@ cases.tour = async ({ page, base, context }) => {
   };
   for (const scheme of ["light", "dark"]) {
     await page.emulateMedia({ colorScheme: scheme });
+    await openConsole(page, base);
+    await shoot("console-" + scheme + "-empty");
     await connect(page, base);
     await type(page, NON_ASCII);
     await type(page, JSON.stringify({ type: "order", id: 4711, items: [{ sku: "A-1", qty: 2 }, { sku: "B-7", qty: 1 }], note: NON_ASCII }));
@@ -255,5 +257,6 @@ if (!cases[name]) {
 // A refused or unreachable WebSocket is logged by chromium itself as a console error.
 const refusedSocket = [/WebSocket connection to .* failed/, /Failed to load resource/, /Access to fetch at/, /net::ERR_/];
 runCase(name, cases[name], {
+  serveArgs: name === "tour" ? ["--compress"] : [],
   allowedErrors: ["refused_status", "unreachable", "refused_other_origin", "tour"].includes(name) ? refusedSocket : [],
 });

@@ -77,6 +77,22 @@ def case_loopback():
         check(json.loads(body)["connections"] == [], "closed connections leave the list: %r" % body)
 
 
+def case_extensions():
+    """The extensions as answered, with their parameters; the subprotocol chosen."""
+    with Serve("--compress") as serve:
+        async def talk():
+            url = "ws://127.0.0.1:%d/echo" % serve.port
+            async with websockets.connect(url, compression="deflate"), \
+                    websockets.connect(url, compression=None):
+                _, _, body = admin(serve.port)
+                listed = sorted(json.loads(body)["connections"], key=lambda c: c["id"])
+                check(len(listed) == 2, "two connections: %r" % listed)
+                check(listed[0]["extensions"].startswith("permessage-deflate;"),
+                      "the answered header with its parameters: %r" % listed[0])
+                check(listed[1]["extensions"] == "", "not compressed: %r" % listed[1])
+        run(talk())
+
+
 def case_loopback_refusals():
     """DNS rebinding and cross-site pages are refused; refused upgrades are remembered."""
     with Serve() as serve:

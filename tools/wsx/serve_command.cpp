@@ -98,9 +98,10 @@ Behavior base_behavior(const ServeArguments& args, Totals& totals, ConnectionReg
   behavior.open = [&totals, &registry](WebSocket& ws) {
     totals.connections.fetch_add(1);
     ServeConnection* connection = ws.data<ServeConnection>();
-    connection->record =
-        registry.open(ws.remote_address(), connection->path, std::string(ws.subprotocol()),
-                      ws.compressed() ? "permessage-deflate" : "");
+    std::string peer = ws.remote_address();
+    std::string extensions = accepted_extensions(peer, ws.compressed());
+    connection->record = registry.open(std::move(peer), connection->path,
+                                       std::string(ws.subprotocol()), std::move(extensions));
   };
   behavior.close = [&registry](WebSocket& ws, const CloseInfo&) {
     if (const ServeConnection* connection = ws.data<ServeConnection>();
@@ -260,6 +261,7 @@ int serve(const ServeArguments& args) {
   options.error_hook = [&error_log](const ErrorReport& report) { error_log.report(report); };
   options.access_log = [&registry, quiet = args.quiet](const AccessRecord& record) {
     const auto now = std::chrono::system_clock::now();
+    if (record.status == 101) note_accepted_extensions(record.remote_address, record.extensions);
     // Kept for the console: a browser cannot see why its WebSocket was refused.
     if (record.status >= 400) {
       registry.refused({now, std::string(record.remote_address), std::string(record.target),

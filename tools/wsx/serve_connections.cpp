@@ -18,7 +18,26 @@ std::string traffic_json(const Traffic& traffic) {
       .str();
 }
 
+struct AcceptedExtensions {
+  std::string peer;
+  std::string extensions;
+};
+thread_local AcceptedExtensions last_accepted;
+
 }  // namespace
+
+void note_accepted_extensions(std::string_view peer, std::string_view extensions) {
+  last_accepted.peer.assign(peer);
+  last_accepted.extensions.assign(extensions);
+}
+
+std::string accepted_extensions(std::string_view peer, bool compressed) {
+  std::string extensions;
+  if (last_accepted.peer == peer) extensions.swap(last_accepted.extensions);
+  last_accepted.peer.clear();
+  if (extensions.empty() && compressed) extensions = "permessage-deflate";
+  return extensions;
+}
 
 void ConnectionRecord::count_frame(bool outgoing, const proto::FrameHeader& header) noexcept {
   if (proto::is_control(header.opcode)) return;

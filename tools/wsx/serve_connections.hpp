@@ -52,6 +52,13 @@ struct Refusal {
   int status = 0;
 };
 
+// The Sec-WebSocket-Extensions the server answered, with their parameters, for the connection
+// that opens next on this thread: the access log sees the 101 right before the open callback
+// runs on the same thread (upgrade_handshake.cpp), and the WebSocket itself only tells whether
+// it is compressed. When the peers differ (that order changed), the name alone is shown.
+void note_accepted_extensions(std::string_view peer, std::string_view extensions);
+std::string accepted_extensions(std::string_view peer, bool compressed);
+
 class ConnectionRegistry {
  public:
   static constexpr std::size_t max_refusals = 32;

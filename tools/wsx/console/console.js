@@ -169,6 +169,7 @@ function select(row) {
   selected = row;
   row.node.classList.add("selected");
   $("detail").hidden = false;
+  $("splitter").hidden = false;
   const views = availableViews(row);
   for (const button of document.querySelectorAll("[data-view]")) {
     button.disabled = !views.includes(button.dataset.view);
@@ -433,7 +434,9 @@ async function refreshConnections() {
     tr.dataset.path = c.path;
     for (const value of [c.peer, c.path, c.protocol || "\u2014", c.extensions || "\u2014", formatAge(c.age_ms),
                          c.received.messages, formatBytes(c.received.bytes), c.sent.messages, formatBytes(c.sent.bytes)]) {
-      tr.appendChild(el("td", "", String(value)));
+      const cell = el("td", "", String(value));
+      cell.title = String(value);
+      tr.appendChild(cell);
     }
     tr.cells[0].title = "connected at " + localTime(new Date(c.opened_ms));
     tbody.appendChild(tr);
@@ -529,6 +532,7 @@ function init() {
   }
   $("detail-close").onclick = () => {
     $("detail").hidden = true;
+    $("splitter").hidden = true;
     if (selected) selected.node.classList.remove("selected");
     selected = null;
   };
@@ -538,6 +542,21 @@ function init() {
     $("detail-close").click();
     updateCount();
   };
+  // Dragging the splitter sets the detail pane's width, as devtools' panes do.
+  $("splitter").addEventListener("pointerdown", (event) => {
+    const splitter = event.target;
+    splitter.setPointerCapture(event.pointerId);
+    splitter.classList.add("dragging");
+    const move = (e) => {
+      const right = splitter.parentElement.getBoundingClientRect().right;
+      $("detail").style.flexBasis = Math.max(200, right - e.clientX) + "px";
+    };
+    splitter.addEventListener("pointermove", move);
+    splitter.addEventListener("pointerup", () => {
+      splitter.classList.remove("dragging");
+      splitter.removeEventListener("pointermove", move);
+    }, { once: true });
+  });
   for (const tab of document.querySelectorAll(".tab")) tab.onclick = () => showTab(tab);
   $("refresh").onclick = refreshConnections;
   $("admin-token").addEventListener("change", refreshConnections);
