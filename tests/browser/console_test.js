@@ -7,7 +7,8 @@ const fs = require("node:fs");
 const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
-const { check, runCase } = require("./harness.js");
+const { execFileSync } = require("node:child_process");
+const { check, runCase, startServe } = require("./harness.js");
 
 const NON_ASCII = "h\u00e9llo \u65e5\u672c \u2713";  // héllo 日本 ✓: 17 bytes of UTF-8
 
@@ -169,6 +170,30 @@ const cases = {
     check(text.includes("Handshake refused") && text.includes("refused the WebSocket handshake"), "explained: " + text);
   },
 
+  // A wss:// server whose certificate the browser does not trust (self-signed): the console
+  // cannot see the TLS error either, and says that an untrusted certificate is one reason.
+  async untrusted_certificate({ page, base, wsx }) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wsx-cert-"));
+    let tls = null;
+    try {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                               "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
+      tls = await startServe(wsx, ["--cert", path.join(dir, "cert.pem"), "--key", path.join(dir, "key.pem")]);
+      await openConsole(page, base, "?url=" + encodeURIComponent("wss://127.0.0.1:" + tls.port + "/echo"));
+      await page.click("#connect");
+      await page.waitForSelector("#failure:not([hidden])");
+      const text = await page.textContent("#failure");
+      check(text.includes("over TLS") && text.includes("certificate this browser does not trust") &&
+            text.includes("https://127.0.0.1:" + tls.port + "/echo"), "certificate explained: " + text);
+      const sawTls = () => tls.lines.some((line) => /TLS|certificate|handshake/i.test(line));
+      for (let waited = 0; !sawTls() && waited < 10000; waited += 100) await page.waitForTimeout(100);
+      check(sawTls(), "the server saw the failed TLS handshake: " + tls.lines.join("\n"));
+    } finally {
+      if (tls) tls.process.kill("SIGTERM");
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+
   async history({ page, base }) {
     await connect(page, base);
     await type(page, "one");
@@ -258,5 +283,5 @@ if (!cases[name]) {
 const refusedSocket = [/WebSocket connection to .* failed/, /Failed to load resource/, /Access to fetch at/, /net::ERR_/];
 runCase(name, cases[name], {
   serveArgs: name === "tour" ? ["--compress"] : [],
-  allowedErrors: ["refused_status", "unreachable", "refused_other_origin", "tour"].includes(name) ? refusedSocket : [],
+  allowedErrors: ["refused_status", "unreachable", "refused_other_origin", "untrusted_certificate", "tour"].includes(name) ? refusedSocket : [],
 });
