@@ -213,7 +213,7 @@ const cases = {
     await waitRows(page, (l) => l.filter((r) => received([r], "text", NON_ASCII)).length === 2, "the recalled line sent again");
   },
 
-  async connections_panel({ page, base }) {
+  async connections_panel({ page, base, server }) {
     await connect(page, base);
     await type(page, "abc");
     await type(page, NON_ASCII);
@@ -228,6 +228,24 @@ const cases = {
           "2 messages of 3 + 17 bytes each way: " + cells);
     check((await page.textContent("#connections-note")).startsWith("1 connection"), "one connection");
     check(await page.isHidden("#admin-token"), "no token field from loopback");
+
+    // A peer's path is shown as text, never as markup: a raw upgrade with markup in its target.
+    const hostile = "/chat/<img/src=x/onerror=window.pwned=1>";
+    const socket = net.createConnection(server.port, "127.0.0.1");
+    try {
+      await new Promise((resolve, reject) => {
+        socket.once("error", reject);
+        socket.once("data", (data) => (String(data).startsWith("HTTP/1.1 101") ? resolve() : reject(new Error(String(data)))));
+        socket.write("GET " + hostile + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+      });
+      await page.click("#refresh");
+      await page.waitForFunction((p) => [...document.querySelectorAll("#connections td")].some((td) => td.textContent === p), hostile);
+      check(await page.$$eval("#connections img", (imgs) => imgs.length) === 0, "no element made from the path");
+      check(await page.evaluate(() => window.pwned === undefined), "no script ran");
+    } finally {
+      socket.destroy();
+    }
   },
 };
 
