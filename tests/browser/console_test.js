@@ -82,7 +82,7 @@ const cases = {
     check(shown.length >= 2 && shown.every((r) => r.dir === "event"), "events only (connect, open): " + JSON.stringify(shown));
   },
 
-  async detail_json({ page, base }) {
+  async detail_json({ page, base, context }) {
     await connect(page, base);
     const value = { user: NON_ASCII, list: [1, 2.5, null], nested: { ok: true, empty: [] }, quote: "<b>\"x\"</b>" };
     await type(page, JSON.stringify(value));
@@ -95,6 +95,10 @@ const cases = {
     check(await page.$$eval("#detail-body b", (b) => b.length) === 0, "no markup from the message");
     await page.click("[data-view=text]");
     check(await page.textContent("#detail-body") === JSON.stringify(value), "the raw text view");
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+    await page.click("#detail-copy");
+    await page.waitForSelector("#detail-copy:text('Copied')");
+    check(await page.evaluate(() => navigator.clipboard.readText()) === JSON.stringify(value), "Copy: the payload whole");
   },
 
   async detail_binary({ page, base }) {
@@ -227,6 +231,7 @@ const cases = {
     check(cells[5] === "2" && cells[6] === "20 B" && cells[7] === "2" && cells[8] === "20 B",
           "2 messages of 3 + 17 bytes each way: " + cells);
     check((await page.textContent("#connections-note")).startsWith("1 connection"), "one connection");
+    check(await page.textContent("#tab-connections") === "Server connections (1)", "the count on the tab");
     check(await page.isHidden("#admin-token"), "no token field from loopback");
 
     // A peer's path is shown as text, never as markup: a raw upgrade with markup in its target.

@@ -441,6 +441,7 @@ async function refreshConnections() {
     tr.cells[0].title = "connected at " + localTime(new Date(c.opened_ms));
     tbody.appendChild(tr);
   }
+  $("tab-connections").textContent = "Server connections (" + data.connections.length + ")";
   note.textContent = data.connections.length === 0 ? "No open connections." :
     data.connections.length + (data.connections.length === 1 ? " connection" : " connections") +
     " \u00b7 updated " + localTime(new Date());
@@ -530,6 +531,15 @@ function init() {
   for (const button of document.querySelectorAll("[data-view]")) {
     button.onclick = () => { if (selected) { detailView = button.dataset.view; renderDetail(); } };
   }
+  $("detail-copy").onclick = async () => {
+    try {
+      await navigator.clipboard.writeText($("detail-body").textContent);
+      $("detail-copy").textContent = "Copied";
+    } catch (e) {
+      $("detail-copy").textContent = "Cannot copy";
+    }
+    setTimeout(() => { $("detail-copy").textContent = "Copy"; }, 1500);
+  };
   $("detail-close").onclick = () => {
     $("detail").hidden = true;
     $("splitter").hidden = true;
