@@ -292,6 +292,7 @@ function connect() {
     addRow("event", "open", null, "open" + (socket.protocol ? "  subprotocol: " + socket.protocol : "") +
            (socket.extensions ? "  extensions: " + socket.extensions : ""));
     setState("open");
+    refreshConnections();  // the tab's count follows this page's own connections
     for (const text of pending) send(text, "text");
     pending = [];
   };
@@ -308,6 +309,8 @@ function connect() {
                     (event.wasClean ? "" : "  (not clean)");
     addRow(opened ? "received" : "event", "close", null, summary, !event.wasClean);
     ws = null;
+    // The server may still be finishing its side of the close: a moment later, not at once.
+    setTimeout(refreshConnections, 300);
     if (!opened) {
       setState("failed");
       diagnose(url, connectStarted);
