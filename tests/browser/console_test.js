@@ -113,6 +113,9 @@ const cases = {
     check(dump.startsWith("00000000  00 01 7f 80 ff 41 42 0a  ") && dump.trimEnd().endsWith(".....AB."),
           "hex dump with offsets and ASCII: " + JSON.stringify(dump));
     check(await page.$eval("[data-view=hex]", (b) => b.classList.contains("on")), "hex view chosen for binary");
+    await page.keyboard.press("ArrowUp");  // the list has the focus after a click
+    check((await page.textContent("#detail-meta")).startsWith("sent binary"), "Up: the row above, the one sent");
+    check(await page.$eval("#messages tr.selected", (tr) => tr.classList.contains("sent")), "selection moved");
   },
 
   async close_code({ page, base }) {

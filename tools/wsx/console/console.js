@@ -124,7 +124,7 @@ function renderRow(row) {
   const data = el("td", "data", preview.replace(/[\r\n\t]+/g, " "));
   data.title = row.text.length > 2000 ? row.text.slice(0, 2000) + "\u2026" : row.text;
   tr.appendChild(data);
-  tr.addEventListener("click", () => select(row));
+  tr.addEventListener("click", () => { select(row); $("list").focus({ preventScroll: true }); });
   return tr;
 }
 function filterMatcher() {
@@ -522,6 +522,18 @@ function init() {
     const after = box.value.slice(box.selectionEnd);
     if (event.key === "ArrowUp" && !before.includes("\n")) { event.preventDefault(); recall(-1); }
     if (event.key === "ArrowDown" && !after.includes("\n")) { event.preventDefault(); recall(1); }
+  });
+  // Up/Down in the list move the selection over the rows shown, as in devtools.
+  $("list").addEventListener("keydown", (event) => {
+    if (event.key !== "ArrowUp" && event.key !== "ArrowDown") return;
+    const shown = rows.filter((r) => !r.node.hidden);
+    if (shown.length === 0) return;
+    event.preventDefault();
+    const at = selected ? shown.indexOf(selected) : -1;
+    const next = at < 0 ? (event.key === "ArrowUp" ? shown.length - 1 : 0)
+                        : Math.min(shown.length - 1, Math.max(0, at + (event.key === "ArrowUp" ? -1 : 1)));
+    select(shown[next]);
+    shown[next].node.scrollIntoView({ block: "nearest" });
   });
   $("filter").addEventListener("input", refilter);
   for (const button of document.querySelectorAll("[data-show]")) {
