@@ -6,7 +6,7 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: false });
-const maxRows = 5000;          // older rows are dropped: a long session stays fast
+const maxRows = 2000;          // older rows are dropped: the table stays quick to lay out
 const previewChars = 300;
 const closeCodes = {
   1000: "Normal Closure", 1001: "Going Away", 1002: "Protocol Error", 1003: "Unsupported Data",
@@ -34,6 +34,7 @@ let echoesAwaited = 0;
 const rows = [];             // {id, time, dir, kind, length, data (string|Uint8Array|null), text}
 let nextId = 1;
 let selected = null;
+let shownCount = 0;          // rows the filter lets through (kept as rows come and go)
 let show = "all";
 let detailView = null;
 const history = loadHistory();
@@ -93,19 +94,36 @@ function addRow(dir, kind, data, summary, bad) {
   }
   if (summary !== undefined && data !== null) row.text = summary;
   rows.push(row);
-  const tbody = $("messages").tBodies[0];
+  row.node = renderRow(row);
+  applyFilter(row);
+  if (!row.node.hidden) shownCount++;
   if (rows.length > maxRows) {
     const dropped = rows.shift();
-    if (dropped.node) dropped.node.remove();
+    if (!dropped.node.hidden) shownCount--;
+    dropped.node.remove();
+    unrendered.delete(dropped);
   }
+  unrendered.add(row);
+  if (!renderScheduled) {
+    renderScheduled = true;
+    requestAnimationFrame(renderPending);
+  }
+  return row;
+}
+// Rows reach the table once per frame, together: reading the scroll position after every
+// append made the browser lay the table out once per message (1000 echoes took a minute).
+const unrendered = new Set();
+let renderScheduled = false;
+function renderPending() {
+  renderScheduled = false;
   const list = $("list");
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
-  row.node = renderRow(row);
-  tbody.appendChild(row.node);
-  applyFilter(row);
+  const fragment = document.createDocumentFragment();
+  for (const row of unrendered) fragment.appendChild(row.node);
+  unrendered.clear();
+  $("messages").tBodies[0].appendChild(fragment);
   updateCount();
   if (atBottom) list.scrollTop = list.scrollHeight;
-  return row;
 }
 function renderRow(row) {
   const tr = el("tr", row.dir + (row.bad ? " bad" : ""));
@@ -148,13 +166,17 @@ function applyFilter(row) {
   row.node.hidden = !shown;
 }
 function updateCount() {
-  const shown = rows.filter((r) => !r.node.hidden).length;
+  const shown = shownCount;
   $("count").textContent = shown === rows.length ? rows.length + " messages" : shown + " of " + rows.length;
   $("empty").hidden = rows.length > 0;
 }
 function refilter() {
   matcher = filterMatcher();
-  for (const row of rows) applyFilter(row);
+  shownCount = 0;
+  for (const row of rows) {
+    applyFilter(row);
+    if (!row.node.hidden) shownCount++;
+  }
   updateCount();
 }
 
@@ -563,6 +585,8 @@ function init() {
   };
   $("clear").onclick = () => {
     rows.length = 0;
+    unrendered.clear();
+    shownCount = 0;
     $("messages").tBodies[0].textContent = "";
     $("detail-close").click();
     updateCount();
