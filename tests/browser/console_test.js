@@ -220,6 +220,30 @@ const cases = {
     await waitRows(page, (l) => l.filter((r) => received([r], "text", NON_ASCII)).length === 2, "the recalled line sent again");
   },
 
+  // A burst of messages: the table keeps the last rows (?rows=200 here; 2000 by default), in
+  // order, and the filter and count still work (a burst once laid the table out per message).
+  async many_messages({ page, base }) {
+    await connect(page, base, "?rows=200");
+    await page.evaluate(() => {
+      for (let i = 0; i < 120; i++) {
+        document.getElementById("message").value = "m" + i;
+        document.getElementById("send").click();
+      }
+    });
+    await page.waitForFunction(() => {
+      const trs = document.querySelectorAll("#messages tbody tr");
+      return trs.length === 200 && trs[trs.length - 1].classList.contains("received") &&
+             trs[trs.length - 1].cells[4].textContent === "m119";
+    }, null, { timeout: 60000, polling: 250 });
+    check(await page.textContent("#count") === "200 messages", "count: " + await page.textContent("#count"));
+    const first = await page.$eval("#messages tbody tr", (tr) => tr.cells[4].textContent);
+    // connect, open, 120 sent (all sent before the first echo arrives), 120 echoes: the oldest
+    // 42 go (connect, open, m0-m39 sent).
+    check(first === "m40", "the oldest 42 rows dropped: first is " + first);
+    await page.fill("#filter", "/^m11\\d$/");
+    check(await page.textContent("#count") === "20 of 200", "m110-m119 both ways: " + await page.textContent("#count"));
+  },
+
   async connections_panel({ page, base, server }) {
     await connect(page, base);
     await type(page, "abc");

@@ -6,7 +6,8 @@
 //
 // Query parameters, for links and scripted use: url=ws://... (default: this server's /echo),
 // protocols=a,b, send=TEXT (repeatable: sent in order once open), auto=1 (connect on load),
-// close=1 (close with 1000 once every `send` has been echoed).
+// close=1 (close with 1000 once every `send` has been echoed), rows=N (keep the last N rows of
+// the message table, default 2000).
 #pragma once
 
 #include <optional>

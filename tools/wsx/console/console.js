@@ -6,7 +6,8 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: false });
-const maxRows = 2000;          // older rows are dropped: the table stays quick to lay out
+// Older rows are dropped: the table stays quick to lay out (?rows=N keeps more or fewer).
+const maxRows = Math.max(100, Number(params.get("rows")) || 2000);
 const previewChars = 300;
 const closeCodes = {
   1000: "Normal Closure", 1001: "Going Away", 1002: "Protocol Error", 1003: "Unsupported Data",
