@@ -33,7 +33,7 @@ function rows(page, onlyVisible = false) {
   })), onlyVisible);
 }
 async function waitRows(page, predicate, description) {
-  const deadline = Date.now() + 20000;
+  const deadline = Date.now() + 30000;
   let last = [];
   while (Date.now() < deadline) {
     last = await rows(page);

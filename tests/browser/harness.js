@@ -12,7 +12,7 @@ const CHROMIUM_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ];
-const WAIT_MS = 20000;  // any single wait: generous for a loaded 2-core machine
+const WAIT_MS = 30000;  // any single wait: generous for a loaded 2-core machine
 
 class Failure extends Error {}
 function check(condition, message) {
@@ -71,10 +71,10 @@ async function runCase(name, body, options = {}) {
   let context = null;
   let profile = null;
   const deadline = setTimeout(() => {
-    console.error("FAILED " + name + ": no result within 90 s");
+    console.error("FAILED " + name + ": no result within 110 s");
     if (server) server.process.kill("SIGKILL");
     process.exit(1);
-  }, 90000);
+  }, 110000);
   let failed = null;
   try {
     check(wsx && fs.existsSync(wsx), "usage: node TEST.js WSX_BINARY");
