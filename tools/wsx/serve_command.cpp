@@ -383,7 +383,7 @@ Command add_serve_command(CLI::App& app) {
                    "Also show the live connections (GET /admin/connections, the console's "
                    "panel) to clients off this machine that send Authorization: Bearer TOKEN "
                    "(at least 16 characters; also from $WSX_ADMIN_TOKEN, which ps does not "
-                   "show). Without it only loopback clients see them")
+                   "show); without it, only clients on this machine see them")
       ->type_name("TOKEN")
       ->envname("WSX_ADMIN_TOKEN");
   command->add_flag("-q,--quiet", args->quiet, "No access lines");
