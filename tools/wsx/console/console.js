@@ -38,8 +38,8 @@ let selected = null;
 let shownCount = 0;          // rows the filter lets through (kept as rows come and go)
 let show = "all";
 let detailView = null;
-const history = loadHistory();
-let historyIndex = history.length;
+const sentLines = loadHistory();   // lines sent, oldest first (not window.history)
+let historyIndex = sentLines.length;
 let draft = "";
 
 // ---- helpers --------------------------------------------------------------------------------
@@ -492,19 +492,19 @@ function loadHistory() {
   try { return JSON.parse(localStorage.getItem("wsx.history") || "[]").slice(-100); } catch (e) { return []; }
 }
 function remember(text) {
-  if (text === "" || history[history.length - 1] === text) { historyIndex = history.length; return; }
-  history.push(text);
-  if (history.length > 100) history.shift();
-  historyIndex = history.length;
-  try { localStorage.setItem("wsx.history", JSON.stringify(history)); } catch (e) { /* private mode */ }
+  if (text === "" || sentLines[sentLines.length - 1] === text) { historyIndex = sentLines.length; return; }
+  sentLines.push(text);
+  if (sentLines.length > 100) sentLines.shift();
+  historyIndex = sentLines.length;
+  try { localStorage.setItem("wsx.history", JSON.stringify(sentLines)); } catch (e) { /* private mode */ }
 }
 function recall(step) {
   const box = $("message");
-  if (historyIndex === history.length) draft = box.value;
+  if (historyIndex === sentLines.length) draft = box.value;
   const next = historyIndex + step;
-  if (next < 0 || next > history.length) return;
+  if (next < 0 || next > sentLines.length) return;
   historyIndex = next;
-  box.value = next === history.length ? draft : history[next];
+  box.value = next === sentLines.length ? draft : sentLines[next];
   box.setSelectionRange(box.value.length, box.value.length);
 }
 
