@@ -38,6 +38,7 @@
 #include "wsx/error_report.hpp"
 #include "wsx/export.hpp"
 #include "wsx/proto/deflate.hpp"
+#include "wsx/proxy.hpp"
 #include "wsx/url.hpp"
 #include "wsx/websocket.hpp"
 
@@ -65,6 +66,11 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 struct WSX_API HandshakeTrace {
   std::function<void(std::string_view head)> request;
   std::function<void(std::string_view head)> response;
+  // A redirect being followed (ClientOptions::follow_redirects): the status and the absolute
+  // URL of the next hop. The next hop's request and response follow as above.
+  std::function<void(int status, std::string_view next_url)> redirect;
+  // The tunnel through ClientOptions::proxy is open: "CONNECT via http://proxy:3128", ...
+  std::function<void(std::string_view summary)> proxy;
 };
 
 struct WSX_API ClientOptions {
@@ -88,6 +94,16 @@ struct WSX_API ClientOptions {
   std::size_t max_error_body = 16 * 1024;     // body of a refusal kept for ClientError::body
   WebSocketOptions websocket;  // message size limit, idle and close timeouts, backpressure
   HandshakeTrace handshake_trace;
+  // A proxy URL (see wsx/proxy.hpp): http://[USER:PASSWORD@]HOST:PORT for HTTP CONNECT,
+  // socks5h:// or socks5:// for SOCKS5. Empty: connect directly. The library does not read the
+  // environment; wsx::proxy_from_environment() gives what *_proxy and no_proxy say.
+  std::string proxy;
+  // Follow 301, 302, 303, 307 and 308 answers to the handshake to their Location (resolved
+  // against the request URL), at most max_redirects times. Never from wss:// to ws://; when
+  // the next hop's origin (scheme, host, port) differs, Authorization and Cookie headers are
+  // not sent to it. Off: a 3xx is handshake_refused with its Location in the headers.
+  bool follow_redirects = false;
+  unsigned max_redirects = 5;
   ReconnectOptions reconnect;
   std::uint64_t reconnect_seed = 0;  // jitter seed; 0 draws one
   // Exceptions escaping the handlers (see above and error_report.hpp: a connection's callback
@@ -104,6 +120,10 @@ enum class ClientErrorKind : std::uint8_t {
   handshake_refused,  // the server answered with another status: see status, headers, body
   handshake_invalid,  // the response broke RFC 6455 §4.1 / RFC 7692 or was not HTTP
   connection_lost,    // the transport ended before the handshake completed
+  proxy_unreachable,  // the proxy's name did not resolve, or TCP to it failed or timed out
+  proxy_refused,      // the proxy said no: HTTP status (407, 403, 502, ...) or SOCKS5 reply
+  proxy_failed,       // the proxy broke its protocol, closed early, or did not answer in time
+  redirect_failed,    // a 3xx that is not followed: too many, wss:// to ws://, bad Location
 };
 
 WSX_API std::string_view describe(ClientErrorKind kind) noexcept;
@@ -112,11 +132,13 @@ struct WSX_API ClientError {
   ClientErrorKind kind = ClientErrorKind::connection_lost;
   std::string message;  // precise: "connect to 127.0.0.1:9 failed: Connection refused", ...
   std::string address;  // the address the failure happened on ("[::1]:443"), if any
-  // handshake_refused (and handshake_invalid when the response head parsed): the response.
+  // handshake_refused, redirect_failed (and handshake_invalid when the response head parsed):
+  // the response; proxy_refused by an HTTP proxy: its reply.
   int status = 0;
   std::string reason;
   HeaderList headers;
-  std::string body;  // at most max_error_body bytes
+  std::string body;     // at most max_error_body bytes
+  int socks_reply = 0;  // proxy_refused by a SOCKS5 proxy's CONNECT: its reply code (1-255)
   // Whether a reconnect follows, and when.
   bool will_retry = false;
   std::chrono::milliseconds retry_in{0};

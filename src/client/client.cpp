@@ -1,5 +1,7 @@
 #include "wsx/client.hpp"
 
+#include <strings.h>
+
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -7,7 +9,10 @@
 #include "aggregate_fields.hpp"
 #include "connect_error.hpp"
 #include "handshake_driver.hpp"
+#include "proxy_negotiation.hpp"
+#include "proxy_tunnel.hpp"
 #include "reconnect_policy.hpp"
+#include "redirect.hpp"
 #include "session/callback_exception.hpp"
 #include "session/session.hpp"
 #include "wsx/io/racing_connector.hpp"
@@ -35,7 +40,15 @@ io::Resolver& shared_resolver() {
 }  // namespace
 
 struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListener {
-  enum class State : std::uint8_t { idle, resolving, connecting, handshaking, open, waiting };
+  enum class State : std::uint8_t {
+    idle,
+    resolving,
+    connecting,
+    tunneling,  // through the proxy, before the WebSocket handshake
+    handshaking,
+    open,
+    waiting
+  };
 
   Impl(io::EventLoop& event_loop, ClientOptions client_options, ClientHandlers client_handlers)
       : loop(event_loop),
@@ -81,10 +94,16 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
 
   void connect();
   void close(std::uint16_t code, std::string_view reason);
+  void aim_at(Url target);
   void start_attempt();
+  void resolve(const std::string& host, std::uint16_t port, bool of_proxy,
+               std::function<void(io::ResolveResult)> then);
   void on_resolved(io::ResolveResult result);
+  void on_target_resolved_for_socks(io::ResolveResult result);
   void race_addresses();
+  void open_tunnel(io::TcpSocket socket);
   void on_connected(io::TcpSocket socket);
+  bool follow_redirect(ClientError& error);
   void on_open(WebSocket& ws);
   void fail(ClientError error);
   void retry_or_finish(std::optional<ClientError> error);
@@ -103,7 +122,12 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
   ClientOptions options;
   ClientHandlers handlers;
   session::SessionConfig config;
-  Url url;
+  Url url;  // where the current attempt goes: options.url, or where a redirect led
+  Url first_url;
+  std::optional<Proxy> proxy;
+  std::optional<io::SocketAddress> socks_target;  // socks5:// resolves the target here
+  std::unique_ptr<client_detail::ProxyTunnel> tunnel;
+  unsigned redirects = 0;
   std::optional<io::TlsContext> tls;
   proto::ClientRequestOptions request;
   Backoff backoff;
@@ -130,7 +154,33 @@ void Client::Impl::connect() {
   UrlParseResult parsed = parse_url(options.url);
   if (!parsed.ok())
     throw std::invalid_argument("invalid URL \"" + options.url + "\": " + parsed.error);
-  url = std::move(*parsed.url);
+  proxy.reset();
+  if (!options.proxy.empty()) {
+    ProxyParseResult parsed_proxy = parse_proxy_url(options.proxy);
+    if (!parsed_proxy.ok()) throw std::invalid_argument("proxy: " + parsed_proxy.error);
+    proxy = std::move(parsed_proxy.proxy);
+  }
+  request = {};
+  request.origin = options.origin;
+  request.subprotocols = options.subprotocols;
+  request.deflate = options.deflate;
+  request.extra_headers = options.extra_headers;
+  first_url = *parsed.url;
+  aim_at(std::move(*parsed.url));
+  proto::ClientHandshake check(request);  // throws std::invalid_argument for unsafe options
+  user_closed = false;
+  ++generation;
+  backoff.reset();
+  failed = 0;
+  redirects = 0;
+  start_attempt();
+}
+
+// Points the next attempt at `target` (the URL given, or a redirect's): the request's host and
+// target, and a TLS context when it is the first wss:// one.
+void Client::Impl::aim_at(Url target) {
+  url = std::move(target);
+  config.route = url.to_string();
   if (url.secure && !tls) {
     io::TlsClientOptions tls_options;
     tls_options.ca_file = options.tls.ca_file;
@@ -142,38 +192,63 @@ void Client::Impl::connect() {
     if (!context.ok()) throw std::invalid_argument("TLS configuration: " + context.error());
     tls = std::move(context);
   }
-  request = {};
   request.host = url.host;
   request.port = url.port;
   request.secure = url.secure;
   request.target = url.target();
-  request.origin = options.origin;
-  request.subprotocols = options.subprotocols;
-  request.deflate = options.deflate;
-  request.extra_headers = options.extra_headers;
-  proto::ClientHandshake check(request);  // throws std::invalid_argument for unsafe options
-  user_closed = false;
-  ++generation;
-  backoff.reset();
-  failed = 0;
-  start_attempt();
 }
 
 void Client::Impl::start_attempt() {
   state = State::resolving;
   pending_error.reset();
   addresses.clear();
-  address = url.authority();
-  resolve_request = shared_resolver().resolve(
-      loop, url.host, url.port,
-      [this](io::ResolveResult result) { on_resolved(std::move(result)); });
+  socks_target.reset();
+  if (!proxy) {
+    address = url.authority();
+    resolve(url.host, url.port, false,
+            [this](io::ResolveResult result) { on_resolved(std::move(result)); });
+  } else if (proxy->kind == ProxyKind::socks5 && !io::is_ip_literal(url.host)) {
+    // socks5:// (as curl): the target's name is resolved here, its address goes to the proxy.
+    address = url.authority();
+    resolve(url.host, url.port, false,
+            [this](io::ResolveResult result) { on_target_resolved_for_socks(std::move(result)); });
+  } else {
+    address = proxy->authority();
+    resolve(proxy->host, proxy->port, true,
+            [this](io::ResolveResult result) { on_resolved(std::move(result)); });
+  }
+}
+
+void Client::Impl::on_target_resolved_for_socks(io::ResolveResult result) {
+  if (timer != 0) loop.cancel(timer);
+  timer = 0;
+  if (!result.ok()) {
+    ClientError error;
+    error.kind = ClientErrorKind::resolve_failed;
+    error.message = "cannot resolve \"" + url.host + "\" (socks5:// resolves the target here; " +
+                    "socks5h:// lets the proxy do it): " +
+                    (result.error.empty() ? std::string("no address") : result.error);
+    fail(std::move(error));
+    return;
+  }
+  socks_target = io::interleave_families(result.addresses).front();
+  address = proxy->authority();
+  resolve(proxy->host, proxy->port, true,
+          [this](io::ResolveResult proxy_result) { on_resolved(std::move(proxy_result)); });
+}
+
+void Client::Impl::resolve(const std::string& host, std::uint16_t port, bool of_proxy,
+                           std::function<void(io::ResolveResult)> then) {
+  state = State::resolving;
+  resolve_request = shared_resolver().resolve(loop, host, port, std::move(then));
   if (options.connect_timeout.count() > 0) {
-    timer = loop.run_after(options.connect_timeout, [this] {
+    timer = loop.run_after(options.connect_timeout, [this, host, of_proxy] {
       timer = 0;
       resolve_request.cancel();
       ClientError error;
-      error.kind = ClientErrorKind::resolve_failed;
-      error.message = "resolving \"" + url.host + "\" did not finish within " +
+      error.kind = of_proxy ? ClientErrorKind::proxy_unreachable : ClientErrorKind::resolve_failed;
+      error.message = std::string(of_proxy ? "resolving the proxy \"" : "resolving \"") + host +
+                      "\" did not finish within " +
                       std::to_string(options.connect_timeout.count()) + " ms";
       fail(std::move(error));
     });
@@ -185,9 +260,14 @@ void Client::Impl::on_resolved(io::ResolveResult result) {
   timer = 0;
   if (!result.ok()) {
     ClientError error;
-    error.kind = ClientErrorKind::resolve_failed;
-    error.message = "cannot resolve \"" + url.host +
-                    "\": " + (result.error.empty() ? std::string("no address") : result.error);
+    const std::string why = result.error.empty() ? std::string("no address") : result.error;
+    if (proxy) {
+      error.kind = ClientErrorKind::proxy_unreachable;
+      error.message = "cannot resolve the proxy \"" + proxy->host + "\": " + why;
+    } else {
+      error.kind = ClientErrorKind::resolve_failed;
+      error.message = "cannot resolve \"" + url.host + "\": " + why;
+    }
     fail(std::move(error));
     return;
   }
@@ -206,15 +286,58 @@ void Client::Impl::race_addresses() {
       [this](io::RaceResult race) {
         if (race.ok()) {
           address = race.address.to_string();
-          on_connected(std::move(race.socket));
+          if (proxy) {
+            open_tunnel(std::move(race.socket));
+          } else {
+            on_connected(std::move(race.socket));
+          }
           return;
         }
         ClientError failure =
             client_detail::connect_error(race, addresses.size(), options.connect_timeout);
         address = failure.address;
+        if (proxy) {
+          failure.kind = ClientErrorKind::proxy_unreachable;
+          failure.message =
+              "the proxy " + proxy->to_string() + " is unreachable: " + failure.message;
+        }
         fail(std::move(failure));
       },
       race_options);
+}
+
+void Client::Impl::open_tunnel(io::TcpSocket socket) {
+  state = State::tunneling;
+  client_detail::TunnelTarget target;
+  target.host = url.host;
+  target.port = url.port;
+  target.resolved = socks_target;
+  std::unique_ptr<client_detail::ProxyNegotiation> negotiation =
+      proxy->kind == ProxyKind::http
+          ? client_detail::make_http_connect(*proxy, target, options.max_response_head)
+          : client_detail::make_socks5(*proxy, target);
+  tunnel = std::make_unique<client_detail::ProxyTunnel>(
+      loop, std::move(socket), std::move(negotiation), proxy->to_string(),
+      options.handshake_timeout, [this](io::TcpSocket tunneled, std::optional<ClientError> error) {
+        tunnel.reset();  // allowed from here (see ProxyTunnel::Done)
+        if (error) {
+          if (error->address.empty()) error->address = address;
+          fail(std::move(*error));
+          return;
+        }
+        if (options.handshake_trace.proxy) {
+          const std::string how = proxy->kind == ProxyKind::http ? "HTTP CONNECT" : "SOCKS5";
+          try {
+            options.handshake_trace.proxy("tunnel to " + url.authority() + " through " + how +
+                                          " proxy " + proxy->to_string() + " (" + address + ")");
+          } catch (...) {
+            session::report_current_exception(&options.error_hook, "handshake_trace", options.url,
+                                              address);
+          }
+        }
+        on_connected(std::move(tunneled));
+      });
+  tunnel->start();
 }
 
 void Client::Impl::on_connected(io::TcpSocket socket) {
@@ -290,9 +413,64 @@ void Client::Impl::release(session::Session& finished) noexcept {
 }
 
 void Client::Impl::fail(ClientError error) {
+  if (follow_redirect(error)) return;
   ++failed;
   state = State::idle;
   retry_or_finish(std::move(error));
+}
+
+// A 3xx answer to the handshake: with follow_redirects, the next attempt goes to its Location
+// (no backoff: the server answered); otherwise `error` says where it leads. True when a new
+// attempt started; false leaves `error` (perhaps now redirect_failed) to be reported.
+bool Client::Impl::follow_redirect(ClientError& error) {
+  if (error.kind != ClientErrorKind::handshake_refused ||
+      !client_detail::is_redirect_status(error.status))
+    return false;
+  std::optional<std::string> location;
+  for (const auto& [name, value] : error.headers) {
+    if (name.size() == 8 && ::strncasecmp(name.c_str(), "Location", 8) == 0) location = value;
+  }
+  const auto refuse = [&](std::string why) {
+    error.kind = ClientErrorKind::redirect_failed;
+    error.message += "; " + why;
+    return false;
+  };
+  UrlParseResult next;
+  if (location) next = client_detail::resolve_location(url, *location);
+  if (!options.follow_redirects) {
+    if (next.ok()) {
+      error.message += " (a redirect to " + next.url->to_string() +
+                       ", not followed: redirects are followed only when asked)";
+    }
+    return false;
+  }
+  if (!location) return refuse("it has no Location header");
+  if (!next.ok()) return refuse("its Location \"" + *location + "\" is not usable: " + next.error);
+  const std::string next_text = next.url->to_string();
+  if (url.secure && !next.url->secure)
+    return refuse("refusing to follow a redirect from wss:// to ws:// (" + next_text + ")");
+  if (redirects >= options.max_redirects) {
+    return refuse("too many redirects (" + std::to_string(redirects) + " followed, the limit is " +
+                  std::to_string(options.max_redirects) + "); this one leads to " + next_text);
+  }
+  const bool same = client_detail::same_origin(url, *next.url);
+  try {
+    aim_at(std::move(*next.url));
+  } catch (const std::exception& e) {
+    return refuse(std::string("cannot go to ") + next_text + ": " + e.what());
+  }
+  ++redirects;
+  request.extra_headers = client_detail::headers_for_next_hop(request.extra_headers, same);
+  if (options.handshake_trace.redirect) {
+    try {
+      options.handshake_trace.redirect(error.status, next_text);
+    } catch (...) {
+      session::report_current_exception(&options.error_hook, "handshake_trace", options.url,
+                                        error.address);
+    }
+  }
+  start_attempt();
+  return true;
 }
 
 void Client::Impl::retry_or_finish(std::optional<ClientError> error) {
@@ -303,6 +481,12 @@ void Client::Impl::retry_or_finish(std::optional<ClientError> error) {
     state = State::waiting;
     timer = loop.run_after(*delay, [this] {
       timer = 0;
+      // A new attempt starts from the URL given, with its headers, not where redirects led.
+      if (redirects > 0) {
+        request.extra_headers = options.extra_headers;
+        aim_at(first_url);
+        redirects = 0;
+      }
       start_attempt();
     });
     if (error) {
@@ -340,6 +524,7 @@ void Client::Impl::finish() {
 
 void Client::Impl::cancel_pending() noexcept {
   resolve_request.cancel();
+  tunnel.reset();
   connector.cancel();
   if (timer != 0) loop.cancel(timer);
   timer = 0;
@@ -352,6 +537,7 @@ void Client::Impl::close(std::uint16_t code, std::string_view reason) {
       return;
     case State::resolving:
     case State::connecting:
+    case State::tunneling:
     case State::waiting:
       cancel_pending();
       state = State::idle;

@@ -20,6 +20,14 @@ std::string_view describe(ClientErrorKind kind) noexcept {
       return "invalid handshake response";
     case ClientErrorKind::connection_lost:
       return "connection lost during the handshake";
+    case ClientErrorKind::proxy_unreachable:
+      return "proxy unreachable";
+    case ClientErrorKind::proxy_refused:
+      return "proxy refused the tunnel";
+    case ClientErrorKind::proxy_failed:
+      return "proxy failed";
+    case ClientErrorKind::redirect_failed:
+      return "redirect not followed";
   }
   return "unknown client error";
 }
@@ -33,7 +41,17 @@ bool is_transient(const ClientError& error) noexcept {
     case ClientErrorKind::connect_timeout:
     case ClientErrorKind::handshake_timeout:
     case ClientErrorKind::connection_lost:
+    case ClientErrorKind::proxy_unreachable:
+    case ClientErrorKind::proxy_failed:
       return true;
+    case ClientErrorKind::proxy_refused:
+      // An HTTP proxy's 502/503/504 and a SOCKS5 proxy's network-level replies (general failure,
+      // unreachable, refused, TTL expired) may pass; 407/403 and "not allowed" are decisions.
+      if (error.socks_reply != 0)
+        return error.socks_reply == 1 || (error.socks_reply >= 3 && error.socks_reply <= 6);
+      return error.status >= 500;
+    case ClientErrorKind::redirect_failed:
+      return false;
     case ClientErrorKind::handshake_refused:
       // 408 Request Timeout, 429 Too Many Requests and 5xx (503 over capacity, 502/504 from a
       // proxy whose backend restarts) may pass later; other refusals are decisions.

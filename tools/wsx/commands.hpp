@@ -20,6 +20,7 @@ enum ExitCode : int {
   exit_handshake_refused = 4,  // the server answered the upgrade with another status
   exit_abnormal_close = 5,     // closed with a code other than 1000/1001, or without a close
   exit_runtime_error = 6,      // anything else (e.g. a certificate that does not load)
+  exit_proxy_failed = 7,       // the proxy: unreachable, refused the tunnel, or broke protocol
 };
 
 Command add_connect_command(CLI::App& app);

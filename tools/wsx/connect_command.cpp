@@ -36,6 +36,19 @@ Command add_connect_command(CLI::App& app) {
       "server started closing. At the end of stdin: wait -w "
       "seconds, then close with 1000.\n"
       "\n"
+      "Proxies: --proxy URL, else the environment as curl reads it: https_proxy (or "
+      "HTTPS_PROXY) for wss://, http_proxy for ws://, then all_proxy (or ALL_PROXY); no_proxy (or "
+      "NO_PROXY) lists hosts reached directly: \"*\", names (each also covers the names under "
+      "it), IP addresses, ranges such as 10.0.0.0/8, HOST:PORT; loopback is not special, name it "
+      "there (\"localhost,127.0.0.1,::1\"). Proxy URLs: http://[USER:PASSWORD@]HOST[:PORT] (HTTP "
+      "CONNECT, Basic credentials), socks5h://... (SOCKS5, the proxy resolves the server's name), "
+      "socks5://... (SOCKS5, the name is resolved here); the port defaults to 1080. wss:// runs "
+      "TLS inside the tunnel and verifies the server, not the proxy.\n"
+      "\n"
+      "Redirects: a 301, 302, 303, 307 or 308 answer is shown with its Location (exit 4); with "
+      "-L it is followed, at most --max-redirs times, never from wss:// to ws://; Authorization "
+      "and Cookie headers are not sent to another origin. --trace shows each hop.\n"
+      "\n"
       "Output: received messages as \"< text\" (binary: \"< [binary N bytes] HEX\") on stdout; "
       "status, pings and traces on stderr. -r/--raw: stdout carries the payloads alone, each "
       "followed by \"\\n\", binary written as it is (for jq, grep, files). --json: one JSON "
@@ -43,16 +56,21 @@ Command add_connect_command(CLI::App& app) {
       "\n"
       "Exit codes: 0 closed normally (the server's close code was 1000 or 1001, or it answered "
       "the close we asked for with the same code), 2 usage, 3 connection failed (name, TCP, "
-      "TLS), 4 handshake refused (status and headers on stderr), 5 abnormal close (another "
+      "TLS), 4 handshake refused (status and headers on stderr; a redirect not followed), 5 "
+      "abnormal close (another "
       "close code, e.g. 1009 for a message too big, or no closing handshake), 6 input not sent "
-      "(invalid UTF-8 in text mode, a line too long) or another error.\n"
+      "(invalid UTF-8 in text mode, a line too long) or another error, 7 proxy failed "
+      "(unreachable, "
+      "refused the tunnel: its HTTP status or SOCKS5 reply on stderr, or broke its protocol).\n"
       "\n"
       "Examples:\n"
       "  wsx connect ws://127.0.0.1:8080/echo\n"
       "  wsx connect -x hello -x world -w 1 wss://example.com/ws\n"
       "  printf 'a\\nb\\n' | wsx connect --json ws://127.0.0.1:8080/echo\n"
       "  wsx connect -r ws://127.0.0.1:8080/chat | jq .\n"
-      "  wsx connect -b --whole ws://127.0.0.1:8080/echo < image.png");
+      "  wsx connect -b --whole ws://127.0.0.1:8080/echo < image.png\n"
+      "  wsx connect --proxy socks5h://127.0.0.1:1080 wss://example.com/ws\n"
+      "  https_proxy=http://user:pw@proxy:3128 wsx connect -L wss://example.com/old");
   cmd->add_option("URL", settings->url, "the server's URL (see below)")->type_name("")->required();
 
   const char* handshake = "Handshake";
@@ -94,6 +112,18 @@ Command add_connect_command(CLI::App& app) {
       ->group(handshake)
       ->check(quiet(CLI::Range(8, 15)))
       ->needs(compress);
+  cmd->add_option("--proxy", settings->proxy,
+                  "connect through this proxy: http://, socks5:// or socks5h:// (see below); "
+                  "default: from the environment")
+      ->type_name("URL")
+      ->group(handshake);
+  cmd->add_flag("-L,--location", settings->location,
+                "follow redirects of the handshake (301, 302, 303, 307, 308)")
+      ->group(handshake);
+  cmd->add_option("--max-redirs", settings->max_redirects,
+                  "with -L: follow at most this many redirects (default 5)")
+      ->type_name("N")
+      ->group(handshake);
   cmd->add_option("--connect-timeout", settings->connect_timeout,
                   "for the TCP connection, and again for the handshake (default 10)")
       ->type_name("SECONDS")

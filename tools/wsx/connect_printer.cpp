@@ -56,6 +56,14 @@ std::string_view error_kind_name(ClientErrorKind kind) {
       return "handshake_invalid";
     case ClientErrorKind::connection_lost:
       return "connection_lost";
+    case ClientErrorKind::proxy_unreachable:
+      return "proxy_unreachable";
+    case ClientErrorKind::proxy_refused:
+      return "proxy_refused";
+    case ClientErrorKind::proxy_failed:
+      return "proxy_failed";
+    case ClientErrorKind::redirect_failed:
+      return "redirect_failed";
   }
   return "unknown";
 }
@@ -176,6 +184,8 @@ void EventPrinter::failed(const ClientError& error) {
   std::string text = style_.color ? std::string(red) + "error: " + reset : "error: ";
   text += error.message;
   if (error.kind == ClientErrorKind::handshake_refused ||
+      error.kind == ClientErrorKind::redirect_failed ||
+      (error.kind == ClientErrorKind::proxy_refused && error.status != 0) ||
       (error.kind == ClientErrorKind::handshake_invalid && error.status != 0)) {
     text += "\nHTTP/1.1 " + std::to_string(error.status) + " " + error.reason;
     for (const auto& [name, value] : error.headers) text += "\n" + name + ": " + value;
@@ -224,6 +234,24 @@ void EventPrinter::handshake(bool outgoing, std::string_view head) {
     text += prefix + std::string(line);
   }
   status(text, dim);
+}
+
+void EventPrinter::redirect(int status, std::string_view url) {
+  if (style_.json) {
+    emit_json(event("redirect").add("status", status).add("url", url).str());
+    return;
+  }
+  this->status(clock_time(std::chrono::system_clock::now()) + " redirect (HTTP " +
+                   std::to_string(status) + ") to " + std::string(url),
+               dim);
+}
+
+void EventPrinter::tunnel(std::string_view summary) {
+  if (style_.json) {
+    emit_json(event("proxy").add("tunnel", summary).str());
+    return;
+  }
+  status(clock_time(std::chrono::system_clock::now()) + " " + std::string(summary), dim);
 }
 
 void EventPrinter::notice(std::string_view text) {

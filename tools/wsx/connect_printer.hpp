@@ -45,6 +45,10 @@ class EventPrinter {
              std::span<const std::uint8_t> payload);
   // {"event":"handshake","direction":"out"|"in","head":..}
   void handshake(bool outgoing, std::string_view head);
+  // With --trace: a redirect followed, {"event":"redirect","status":..,"url":..}, and the tunnel
+  // through a proxy, {"event":"proxy","tunnel":..}.
+  void redirect(int status, std::string_view url);
+  void tunnel(std::string_view summary);
   // Status for people (connected, help, a mistyped command); not part of the JSON stream.
   void notice(std::string_view text);
   void problem(std::string_view text);  // a local error, in red on a terminal

@@ -103,6 +103,15 @@ ClientOptions client_options(const ConnectSettings& settings) {
   if (settings.cert_file.empty() != settings.key_file.empty()) {
     throw std::invalid_argument("--cert and --key go together");
   }
+  // --proxy wins; else the environment's, as curl reads it (a URL that does not parse is
+  // reported by connect()).
+  if (!settings.proxy.empty()) {
+    options.proxy = settings.proxy;
+  } else if (const UrlParseResult target = parse_url(options.url); target.ok()) {
+    options.proxy = proxy_from_environment(*target.url);
+  }
+  options.follow_redirects = settings.location;
+  options.max_redirects = settings.max_redirects;
   options.connect_timeout = to_millis(settings.connect_timeout);
   options.handshake_timeout = to_millis(settings.connect_timeout);
   options.websocket.max_message_size = settings.max_message;
@@ -145,6 +154,12 @@ class Runner final : public proto::FrameObserver {
       };
       options.handshake_trace.response = [this](std::string_view head) {
         printer_.handshake(false, head);
+      };
+      options.handshake_trace.redirect = [this](int status, std::string_view url) {
+        printer_.redirect(status, url);
+      };
+      options.handshake_trace.proxy = [this](std::string_view summary) {
+        printer_.tunnel(summary);
       };
     }
     client_ = std::make_unique<Client>(loop_, std::move(options), handlers());
@@ -454,8 +469,18 @@ class Runner final : public proto::FrameObserver {
 
   int exit_code() const {
     if (!opened_ || failed_last_) {
-      return error_ && error_->kind == ClientErrorKind::handshake_refused ? exit_handshake_refused
-                                                                          : exit_connect_failed;
+      if (!error_) return exit_connect_failed;
+      switch (error_->kind) {
+        case ClientErrorKind::handshake_refused:
+        case ClientErrorKind::redirect_failed:
+          return exit_handshake_refused;
+        case ClientErrorKind::proxy_unreachable:
+        case ClientErrorKind::proxy_refused:
+        case ClientErrorKind::proxy_failed:
+          return exit_proxy_failed;
+        default:
+          return exit_connect_failed;
+      }
     }
     // What the peer's close frame said decides, whoever closed first: a server that closes with
     // 1009 while our own close is on its way still rejected what we sent. Our own close only

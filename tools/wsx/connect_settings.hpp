@@ -24,6 +24,9 @@ struct ConnectSettings {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
+  std::string proxy;      // --proxy URL; empty: the environment's
+  bool location = false;  // -L: follow redirects
+  unsigned max_redirects = 5;
   double connect_timeout = 10;                   // seconds, for TCP and for the handshake each
   std::uint64_t max_message = 16 * 1024 * 1024;  // either way: received, or a line to send
   // Input

@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
   app.footer(
       "Run 'wsx help SUBCOMMAND' (or 'wsx SUBCOMMAND --help') for the options of each.\n"
       "Exit codes: 0 success, 2 usage, 3 connection failed (serve: cannot listen, e.g. address "
-      "in use), 4 handshake refused, 5 abnormal close, 6 other errors; each subcommand's help "
+      "in use), 4 handshake refused, 5 abnormal close, 6 other errors, 7 proxy failed; each "
+      "subcommand's help "
       "says which it uses.");
   // Each add_*_command registers the subcommand of that name.
   std::vector<std::pair<std::string, wsx::tool::Command>> commands = {
