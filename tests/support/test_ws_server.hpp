@@ -25,7 +25,9 @@ struct TestServerOptions {
   std::optional<proto::DeflateServerOptions> deflate;
   std::optional<proto::HttpResponse> refuse;  // answer every upgrade with this
   std::optional<std::string> raw_response;    // answer with these bytes instead of a 101
-  bool silent = false;                        // accept TCP, never answer the handshake
+  // Per request: bytes to answer with instead of a 101 (a redirect, ...), or nullopt to go on.
+  std::function<std::optional<std::string>(const std::string& request_head)> respond;
+  bool silent = false;  // accept TCP, never answer the handshake
   std::optional<io::TlsServerOptions> tls;
   bool ipv6 = false;
 };
@@ -119,6 +121,13 @@ class TestServer final : public session::SessionOwner {
         session.write_raw(*server_.options_.raw_response);
         session.reject();
         return;
+      }
+      if (server_.options_.respond) {
+        if (const auto answer = server_.options_.respond(server_.last_request)) {
+          session.write_raw(*answer);
+          session.reject();
+          return;
+        }
       }
       const proto::UpgradeCheck check = proto::check_upgrade_request(parser_.head());
       if (check.error != proto::UpgradeError::none) {
