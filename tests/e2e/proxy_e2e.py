@@ -304,6 +304,27 @@ def redirects_followed_with_L_and_traced(h):
     check(len(loop.seen) == 4, "3 followed, then stopped", len(loop.seen))
 
 
+@case
+def bench_through_a_proxy(h):
+    port = h.echo()
+    proxy = Socks5Proxy()
+    environment = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}
+    environment["all_proxy"] = "socks5h://127.0.0.1:%d" % proxy.port
+    result = subprocess.run([h.wsx, "bench", "-c", "2", "-d", "0.5", "--json",
+                             "ws://localhost:%d/" % port], capture_output=True, text=True,
+                            timeout=RUN_TIMEOUT, env=environment, preexec_fn=orphan_proof)
+    check(result.returncode == EXIT_OK, "bench through SOCKS5 from all_proxy exits 0",
+          result.stdout, result.stderr)
+    check(proxy.seen == ["atyp 3 localhost:%d" % port] * 2, "both connections tunneled",
+          proxy.seen)
+    dead = subprocess.run([h.wsx, "bench", "-d", "0.5", "--proxy",
+                           "http://127.0.0.1:%d" % free_port(), "ws://127.0.0.1:%d/" % port],
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                          preexec_fn=orphan_proof)
+    check(dead.returncode == EXIT_PROXY and "unreachable" in dead.stderr,
+          "bench exits 7 when the proxy is unreachable", dead.stdout, dead.stderr)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--wsx")

@@ -47,6 +47,7 @@ struct BenchArguments {
   bool json = false;
   std::string ca_file;
   bool insecure = false;
+  std::string proxy;  // empty: the environment's (as wsx connect)
 };
 
 std::string make_payload(std::size_t size, bool binary) {
@@ -95,6 +96,11 @@ class BenchThread {
     if (args.compress) options.deflate = proto::DeflateClientOptions{};
     options.tls.ca_file = args.ca_file;
     options.tls.insecure_skip_verify = args.insecure;
+    if (!args.proxy.empty()) {
+      options.proxy = args.proxy;
+    } else if (const UrlParseResult target = parse_url(args.url); target.ok()) {
+      options.proxy = proxy_from_environment(*target.url);
+    }
     options.websocket.max_message_size = std::max(options.websocket.max_message_size, args.size);
     options.websocket.max_backpressure =
         std::max(options.websocket.max_backpressure, 2 * args.in_flight * (args.size + 16));
@@ -291,8 +297,17 @@ int exit_code(const BenchReport& report, const std::vector<std::unique_ptr<Bench
   if (report.errors == 0) return exit_ok;
   if (report.opened > 0) return exit_runtime_error;
   for (const auto& thread : threads) {
-    if (thread->stats().first_failure == ClientErrorKind::handshake_refused) {
-      return exit_handshake_refused;
+    if (!thread->stats().first_failure) continue;
+    switch (*thread->stats().first_failure) {
+      case ClientErrorKind::handshake_refused:
+      case ClientErrorKind::redirect_failed:
+        return exit_handshake_refused;
+      case ClientErrorKind::proxy_unreachable:
+      case ClientErrorKind::proxy_refused:
+      case ClientErrorKind::proxy_failed:
+        return exit_proxy_failed;
+      default:
+        break;
     }
   }
   return exit_connect_failed;
@@ -435,7 +450,7 @@ Command add_bench_command(CLI::App& app) {
       "the run at once: it is not an echo endpoint.\n"
       "Exit codes: 0 every message echoed, 2 usage, 3 no connection could be made, 4 handshake "
       "refused, 6 errors during the run (a wrong echo, no echo at all, a close other than "
-      "1000).\n"
+      "1000), 7 the proxy failed.\n"
       "Example:\n"
       "  wsx bench ws://127.0.0.1:8080/echo -c 8 -n 16 -d 5");
   command->add_option("URL", args->url, "ws:// or wss:// URL of an echo endpoint")
@@ -465,6 +480,11 @@ Command add_bench_command(CLI::App& app) {
   command->add_flag("--json", args->json, "one JSON object instead of the table");
   command->add_option("--ca", args->ca_file, "trust this CA (PEM) for wss://")->type_name("FILE");
   command->add_flag("-k,--insecure", args->insecure, "wss://: skip certificate verification");
+  command
+      ->add_option("--proxy", args->proxy,
+                   "connect through this proxy (http://, socks5://, socks5h://); default: "
+                   "from the environment, as wsx connect")
+      ->type_name("URL");
   return [args] { return bench(*args); };
 }
 
