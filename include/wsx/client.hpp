@@ -96,7 +96,9 @@ struct WSX_API ClientOptions {
   HandshakeTrace handshake_trace;
   // A proxy URL (see wsx/proxy.hpp): http://[USER:PASSWORD@]HOST:PORT for HTTP CONNECT,
   // socks5h:// or socks5:// for SOCKS5. Empty: connect directly. The library does not read the
-  // environment; wsx::proxy_from_environment() gives what *_proxy and no_proxy say.
+  // environment; wsx::proxy_from_environment() gives what *_proxy and no_proxy say. The proxy
+  // is reached within connect_timeout and must open the tunnel within handshake_timeout; the
+  // WebSocket handshake then has its own handshake_timeout. Redirects keep the same proxy.
   std::string proxy;
   // Follow 301, 302, 303, 307 and 308 answers to the handshake to their Location (resolved
   // against the request URL), at most max_redirects times. Never from wss:// to ws://; when

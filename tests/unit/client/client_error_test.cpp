@@ -17,7 +17,7 @@ ClientError error_of(ClientErrorKind kind, int status = 0) {
 }
 
 TEST(ClientError, EveryKindIsDescribed) {
-  for (int k = 0; k <= static_cast<int>(ClientErrorKind::connection_lost); ++k) {
+  for (int k = 0; k <= static_cast<int>(ClientErrorKind::redirect_failed); ++k) {
     EXPECT_NE(describe(static_cast<ClientErrorKind>(k)), "unknown client error") << k;
   }
   EXPECT_EQ(describe(ClientErrorKind::handshake_refused), "server refused the WebSocket upgrade");
@@ -29,6 +29,27 @@ TEST(ClientError, NetworkFailuresAreTransient) {
   EXPECT_TRUE(is_transient(error_of(ClientErrorKind::connect_timeout)));
   EXPECT_TRUE(is_transient(error_of(ClientErrorKind::handshake_timeout)));
   EXPECT_TRUE(is_transient(error_of(ClientErrorKind::connection_lost)));
+}
+
+TEST(ClientError, ProxyFailuresAreRetriedUnlessTheProxyDecided) {
+  EXPECT_TRUE(is_transient(error_of(ClientErrorKind::proxy_unreachable)));
+  EXPECT_TRUE(is_transient(error_of(ClientErrorKind::proxy_failed)));
+  EXPECT_FALSE(is_transient(error_of(ClientErrorKind::redirect_failed, 301)));
+  for (int status : {403, 407}) {
+    EXPECT_FALSE(is_transient(error_of(ClientErrorKind::proxy_refused, status))) << status;
+  }
+  for (int status : {502, 503, 504}) {
+    EXPECT_TRUE(is_transient(error_of(ClientErrorKind::proxy_refused, status))) << status;
+  }
+  ClientError socks = error_of(ClientErrorKind::proxy_refused);
+  for (int reply = 1; reply <= 8; ++reply) {
+    socks.socks_reply = reply;
+    // General failure, network/host unreachable, refused, TTL expired may pass; a ruleset, an
+    // unsupported command or address type will not.
+    const bool expected = reply == 1 || (reply >= 3 && reply <= 6);
+    EXPECT_EQ(is_transient(socks), expected) << reply;
+  }
+  EXPECT_FALSE(is_transient(error_of(ClientErrorKind::proxy_refused)));  // method refused
 }
 
 TEST(ClientError, DecisionsAndBrokenPeersAreNotRetried) {
