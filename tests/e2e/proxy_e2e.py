@@ -21,7 +21,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run_e2e import (RUN_TIMEOUT, SKIP, Failure, Harness, Skip, check,  # noqa: E402
-                     free_port, orphan_proof)
+                     free_port, json_events, orphan_proof)
 
 EXIT_OK, EXIT_REFUSED, EXIT_PROXY = 0, 4, 7
 PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
@@ -267,6 +267,14 @@ def proxy_failures_exit_7(h):
                       "ws://127.0.0.1:%d/" % free_port())
     check(refused.returncode == EXIT_PROXY, "exit 7 for a SOCKS5 refusal", refused.show)
     check("connection refused (reply 0x05)" in refused.err, "the reply is named", refused.show)
+    as_json = connect(h, "--json", "--proxy", "socks5h://127.0.0.1:%d" % socks.port, "-x", "x",
+                      "ws://127.0.0.1:%d/" % free_port())
+    errors = [e for e in json_events(as_json) if e["event"] == "error"]
+    check(errors and errors[0]["kind"] == "proxy_refused" and errors[0]["socks_reply"] == 5,
+          "--json names the kind and the SOCKS5 reply", as_json.show)
+    from_env = connect(h, "-x", "x", "wss://example.test/", env={"HTTPS_PROXY": "https://p:1"})
+    check(from_env.returncode == 2 and "the proxy from the environment" in from_env.err,
+          "a bad proxy in the environment is said to come from there", from_env.show)
     bad = connect(h, "--proxy", "ftp://x", "-x", "x", "ws://127.0.0.1:1/")
     check(bad.returncode == 2 and "unknown proxy scheme" in bad.err, "a bad proxy URL is usage",
           bad.show)

@@ -177,6 +177,7 @@ void EventPrinter::failed(const ClientError& error) {
           .add_json("headers", headers_json(error.headers))
           .add("body", error.body);
     }
+    if (error.socks_reply != 0) object.add("socks_reply", error.socks_reply);
     emit_json(object.str());
     return;
   }

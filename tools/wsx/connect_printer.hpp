@@ -37,7 +37,7 @@ class EventPrinter {
   // {"event":"close","code":..,"reason":..,"clean":..}
   void closed(std::uint16_t code, std::string_view reason, bool clean);
   // {"event":"error","kind":..,"message":..[,"status":..,"reason":..,"headers":[[n,v],..],
-  //  "body":..]}
+  //  "body":..][,"socks_reply":..]}
   void failed(const ClientError& error);
   // {"event":"frame","direction":..,"opcode":..,"fin":..,"rsv1":..,"rsv2":..,"rsv3":..,
   //  "masked":..,"length":..,"preview":..}

@@ -109,6 +109,12 @@ ClientOptions client_options(const ConnectSettings& settings) {
     options.proxy = settings.proxy;
   } else if (const UrlParseResult target = parse_url(options.url); target.ok()) {
     options.proxy = proxy_from_environment(*target.url);
+    // Said here, so the user looks at the environment rather than at the command line.
+    if (const ProxyParseResult parsed = parse_proxy_url(options.proxy);
+        !options.proxy.empty() && !parsed.ok()) {
+      throw std::invalid_argument("the proxy from the environment, \"" + options.proxy +
+                                  "\": " + parsed.error);
+    }
   }
   options.follow_redirects = settings.location;
   options.max_redirects = settings.max_redirects;
