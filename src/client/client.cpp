@@ -439,8 +439,8 @@ bool Client::Impl::follow_redirect(ClientError& error) {
   if (location) next = client_detail::resolve_location(url, *location);
   if (!options.follow_redirects) {
     if (next.ok()) {
-      error.message += " (a redirect to " + next.url->to_string() +
-                       ", not followed: redirects are followed only when asked)";
+      error.message +=
+          " (a redirect to " + next.url->to_string() + ", not followed: follow_redirects is off)";
     }
     return false;
   }

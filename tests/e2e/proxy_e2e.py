@@ -301,7 +301,8 @@ def redirects_followed_with_L_and_traced(h):
 
     plain = connect(h, "-x", "hi", url)
     check(plain.returncode == EXIT_REFUSED, "without -L: exit 4", plain.show)
-    check("Location: /second" in plain.err and "not followed" in plain.err,
+    check("Location: /second" in plain.err and "not followed" in plain.err and
+          "-L follows redirects" in plain.err,
           "the Location is shown", plain.show)
 
     loop = Redirector(lambda path: (302, "/again"))

@@ -191,6 +191,9 @@ void EventPrinter::failed(const ClientError& error) {
     text += "\nHTTP/1.1 " + std::to_string(error.status) + " " + error.reason;
     for (const auto& [name, value] : error.headers) text += "\n" + name + ": " + value;
     if (!error.body.empty()) text += "\n\n" + error.body;
+    if (error.kind == ClientErrorKind::handshake_refused && error.status >= 300 &&
+        error.status < 400 && error.message.find("not followed") != std::string::npos)
+      text += "\n(-L follows redirects)";
   }
   console_.err(text);
 }
