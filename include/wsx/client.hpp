@@ -98,8 +98,12 @@ struct WSX_API ClientOptions {
   // socks5h:// or socks5:// for SOCKS5. Empty: connect directly. The library does not read the
   // environment; wsx::proxy_from_environment() gives what *_proxy and no_proxy say. The proxy
   // is reached within connect_timeout and must open the tunnel within handshake_timeout; the
-  // WebSocket handshake then has its own handshake_timeout. Redirects keep the same proxy.
+  // WebSocket handshake then has its own handshake_timeout.
   std::string proxy;
+  // When set, asked for the proxy of each hop (the URL given, then each redirect's), instead of
+  // `proxy`; e.g. [](const Url& u) { return wsx::proxy_from_environment(u); }. An exception
+  // from it fails connect() (std::invalid_argument) or that redirect (redirect_failed).
+  std::function<std::string(const Url& target)> proxy_for;
   // Follow 301, 302, 303, 307 and 308 answers to the handshake to their Location (resolved
   // against the request URL), at most max_redirects times. Never from wss:// to ws://; when
   // the next hop's origin (scheme, host, port) differs, Authorization and Cookie headers are

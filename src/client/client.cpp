@@ -154,12 +154,6 @@ void Client::Impl::connect() {
   UrlParseResult parsed = parse_url(options.url);
   if (!parsed.ok())
     throw std::invalid_argument("invalid URL \"" + options.url + "\": " + parsed.error);
-  proxy.reset();
-  if (!options.proxy.empty()) {
-    ProxyParseResult parsed_proxy = parse_proxy_url(options.proxy);
-    if (!parsed_proxy.ok()) throw std::invalid_argument("proxy: " + parsed_proxy.error);
-    proxy = std::move(parsed_proxy.proxy);
-  }
   request = {};
   request.origin = options.origin;
   request.subprotocols = options.subprotocols;
@@ -181,6 +175,15 @@ void Client::Impl::connect() {
 void Client::Impl::aim_at(Url target) {
   url = std::move(target);
   config.route = url.to_string();
+  // Each hop may need its own proxy (a redirect from ws:// to wss:// goes from http_proxy's
+  // to https_proxy's, or to a host in no_proxy).
+  const std::string proxy_url = options.proxy_for ? options.proxy_for(url) : options.proxy;
+  proxy.reset();
+  if (!proxy_url.empty()) {
+    ProxyParseResult parsed_proxy = parse_proxy_url(proxy_url);
+    if (!parsed_proxy.ok()) throw std::invalid_argument("proxy: " + parsed_proxy.error);
+    proxy = std::move(parsed_proxy.proxy);
+  }
   if (url.secure && !tls) {
     io::TlsClientOptions tls_options;
     tls_options.ca_file = options.tls.ca_file;
@@ -484,8 +487,16 @@ void Client::Impl::retry_or_finish(std::optional<ClientError> error) {
       // A new attempt starts from the URL given, with its headers, not where redirects led.
       if (redirects > 0) {
         request.extra_headers = options.extra_headers;
-        aim_at(first_url);
         redirects = 0;
+        try {
+          aim_at(first_url);
+        } catch (const std::exception& e) {  // proxy_for changed its mind: nothing to try
+          ClientError error;
+          error.kind = ClientErrorKind::proxy_failed;
+          error.message = std::string("no proxy for ") + first_url.to_string() + ": " + e.what();
+          fail(std::move(error));
+          return;
+        }
       }
       start_attempt();
     });

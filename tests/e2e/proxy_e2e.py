@@ -237,6 +237,22 @@ def wss_through_https_proxy_from_the_environment(h):
 
 
 @case
+def redirect_from_ws_to_wss_takes_https_proxy(h):
+    port = h.echo(tls=True)
+    ca, _, _ = h.certificates()
+    proxy = HttpProxy()
+    redirector = Redirector(lambda path: (308, "wss://localhost:%d/" % port))
+    result = connect(h, "-L", "--ca", ca, "-x", "hop", "-w", "0.5",
+                     "ws://127.0.0.1:%d/" % redirector.port,
+                     env={"https_proxy": "http://127.0.0.1:%d" % proxy.port})
+    check(result.returncode == EXIT_OK and "< hop" in result.out, "followed to wss://",
+          result.show)
+    check(len(redirector.seen) == 1, "the ws:// hop went direct (no http_proxy)", redirector.seen)
+    check(len(proxy.seen) == 1 and proxy.seen[0].startswith("CONNECT localhost:%d " % port),
+          "the wss:// hop went through https_proxy", proxy.seen)
+
+
+@case
 def socks5h_with_credentials_right_and_wrong(h):
     port = h.echo()
     proxy = Socks5Proxy(credentials=("bob", "pw"))

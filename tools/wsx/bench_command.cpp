@@ -98,8 +98,8 @@ class BenchThread {
     options.tls.insecure_skip_verify = args.insecure;
     if (!args.proxy.empty()) {
       options.proxy = args.proxy;
-    } else if (const UrlParseResult target = parse_url(args.url); target.ok()) {
-      options.proxy = proxy_from_environment(*target.url);
+    } else {
+      options.proxy_for = [](const Url& target) { return proxy_from_environment(target); };
     }
     options.websocket.max_message_size = std::max(options.websocket.max_message_size, args.size);
     options.websocket.max_backpressure =

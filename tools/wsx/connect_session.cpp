@@ -107,14 +107,17 @@ ClientOptions client_options(const ConnectSettings& settings) {
   // reported by connect()).
   if (!settings.proxy.empty()) {
     options.proxy = settings.proxy;
-  } else if (const UrlParseResult target = parse_url(options.url); target.ok()) {
-    options.proxy = proxy_from_environment(*target.url);
-    // Said here, so the user looks at the environment rather than at the command line.
-    if (const ProxyParseResult parsed = parse_proxy_url(options.proxy);
-        !options.proxy.empty() && !parsed.ok()) {
-      throw std::invalid_argument("the proxy from the environment, \"" + options.proxy +
-                                  "\": " + parsed.error);
-    }
+  } else {
+    // Asked again for each redirect's URL: ws:// and wss:// hops take different variables.
+    options.proxy_for = [](const Url& target) {
+      std::string proxy = proxy_from_environment(target);
+      // Said here, so the user looks at the environment rather than at the command line.
+      if (!proxy.empty() && !parse_proxy_url(proxy).ok()) {
+        throw std::invalid_argument("the proxy from the environment, \"" + proxy +
+                                    "\": " + parse_proxy_url(proxy).error);
+      }
+      return proxy;
+    };
   }
   options.follow_redirects = settings.location;
   options.max_redirects = settings.max_redirects;

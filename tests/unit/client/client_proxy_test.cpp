@@ -287,6 +287,36 @@ TEST(ClientProxy, BrokenSilentAndMissingProxies) {
   EXPECT_NE(outcome.errors[0].message.find("cannot resolve the proxy"), std::string::npos);
 }
 
+TEST(ClientProxy, ProxyForIsAskedForEveryHop) {
+  io::EventLoop loop;
+  test::arm_watchdog(loop);
+  test::TestServerOptions secure_options;
+  secure_options.tls = tls_server();
+  test::TestServer secure(loop, secure_options);
+  test::TestServerOptions plain_options;
+  const std::string next = "wss://localhost:" + port_of(secure) + "/";
+  plain_options.respond = [&](const std::string&) -> std::optional<std::string> {
+    return "HTTP/1.1 301 Moved\r\nLocation: " + next + "\r\nContent-Length: 0\r\n\r\n";
+  };
+  test::TestServer plain(loop, plain_options);
+  TestProxy proxy({});
+  std::vector<std::string> asked;
+  ClientOptions options = trusting_test_ca(plain.url("/"));
+  options.follow_redirects = true;
+  options.proxy = "http://not-used.invalid:1";  // proxy_for wins
+  options.proxy_for = [&](const Url& target) {
+    asked.push_back(target.to_string());
+    return target.secure ? proxy.url() : std::string();
+  };
+  const Outcome outcome = run(loop, options);
+  ASSERT_TRUE(outcome.errors.empty()) << outcome.errors[0].message;
+  EXPECT_TRUE(outcome.echoed);
+  EXPECT_EQ(asked, (std::vector<std::string>{plain.url("/"), next}));
+  ASSERT_EQ(proxy.requests().size(), 1u);  // the first hop went direct
+  EXPECT_TRUE(proxy.requests()[0].starts_with("CONNECT localhost:" + port_of(secure) + " "));
+  EXPECT_EQ(plain.accepted, 1);
+}
+
 TEST(ClientProxy, BadProxyUrlThrowsFromConnect) {
   io::EventLoop loop;
   ClientOptions options;
