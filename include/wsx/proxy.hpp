@@ -17,13 +17,14 @@
 #include <string>
 #include <string_view>
 
+#include "wsx/export.hpp"
 #include "wsx/url.hpp"
 
 namespace wsx {
 
 enum class ProxyKind : std::uint8_t { http, socks5, socks5h };
 
-struct Proxy {
+struct WSX_API Proxy {
   ProxyKind kind = ProxyKind::http;
   std::string host;  // as in Url: lower-case name, IPv4, or IPv6 without brackets
   bool ipv6_literal = false;
@@ -37,13 +38,13 @@ struct Proxy {
   std::string to_string() const;
 };
 
-struct ProxyParseResult {
+struct WSX_API ProxyParseResult {
   std::optional<Proxy> proxy;
   std::string error;  // why the text is not a usable proxy URL; empty on success
   bool ok() const noexcept { return proxy.has_value(); }
 };
 
-ProxyParseResult parse_proxy_url(std::string_view text);
+WSX_API ProxyParseResult parse_proxy_url(std::string_view text);
 
 // Reads an environment variable: nullptr when unset. ::getenv by default.
 using EnvironmentLookup = std::function<const char*(const char* name)>;
@@ -53,13 +54,13 @@ using EnvironmentLookup = std::function<const char*(const char* name)>;
 // a CGI program gets HTTP_PROXY from a request's "Proxy:" header), then all_proxy/ALL_PROXY.
 // no_proxy (or NO_PROXY) lists hosts reached directly (see no_proxy_matches). Loopback targets
 // are not special: name them in no_proxy (curl does the same).
-std::string proxy_from_environment(const Url& target, const EnvironmentLookup& getenv = {});
+WSX_API std::string proxy_from_environment(const Url& target, const EnvironmentLookup& getenv = {});
 
 // no_proxy: entries separated by commas or spaces. "*" matches every host; a name matches itself
 // and every name under it ("example.com" and ".example.com" both match "ws.example.com", not
 // "badexample.com"); an IP literal matches that address only, "10.0.0.0/8" a range of addresses
 // (IPv6 in brackets or not); "HOST:PORT" matches that host on that port only. Names are compared
 // as written, case-insensitively: nothing is resolved.
-bool no_proxy_matches(std::string_view no_proxy, const Url& target);
+WSX_API bool no_proxy_matches(std::string_view no_proxy, const Url& target);
 
 }  // namespace wsx
