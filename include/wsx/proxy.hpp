@@ -46,7 +46,7 @@ struct WSX_API ProxyParseResult {
 
 WSX_API ProxyParseResult parse_proxy_url(std::string_view text);
 
-// Reads an environment variable: nullptr when unset. ::getenv by default.
+// Reads an environment variable: nullptr when unset. The C library's getenv by default.
 using EnvironmentLookup = std::function<const char*(const char* name)>;
 
 // The proxy URL the environment gives for `target`, or an empty string for a direct connection.

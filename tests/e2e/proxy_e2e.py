@@ -335,7 +335,7 @@ def bench_through_a_proxy(h):
     proxy = Socks5Proxy()
     environment = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}
     environment["all_proxy"] = "socks5h://127.0.0.1:%d" % proxy.port
-    result = subprocess.run([h.wsx, "bench", "-c", "2", "-d", "0.5", "--json",
+    result = subprocess.run([h.wsx, "bench", "-c", "2", "-d", "2", "--json",
                              "ws://localhost:%d/" % port], capture_output=True, text=True,
                             timeout=RUN_TIMEOUT, env=environment, preexec_fn=orphan_proof)
     check(result.returncode == EXIT_OK, "bench through SOCKS5 from all_proxy exits 0",
