@@ -62,6 +62,7 @@
 #include <system_error>
 #include <vector>
 
+#include "wsx/csrf.hpp"
 #include "wsx/error_report.hpp"
 #include "wsx/export.hpp"
 #include "wsx/proto/deflate.hpp"
@@ -114,6 +115,9 @@ struct WSX_API AccessRecord {
   std::string_view subprotocol;  // chosen, empty if none
   std::string_view extensions;   // the Sec-WebSocket-Extensions answered, empty if none
   std::size_t body_size = 0;     // of a refusal or a plain HTTP answer
+  // Why the server refused the request, empty otherwise or when the status says it all:
+  // "csrf token expired", "handshake rate of this address exceeded", ...
+  std::string_view reason;
 };
 
 struct WSX_API UpgradeDecision {
@@ -237,6 +241,9 @@ struct WSX_API Behavior {
   // Accept permessage-deflate offers with these parameters (nullopt: decline them). The
   // tuning (level, memLevel, window, threshold) is how our compressor runs.
   std::optional<proto::DeflateServerOptions> deflate;
+  // Require a CSRF token (see csrf.hpp), checked after the Origin and before `upgrade` /
+  // `upgrade_async`: without a valid one, 403 with the reason ("csrf token expired").
+  std::optional<CsrfCheck> csrf;
 
   std::function<void(WebSocket&)> open;
   std::function<void(WebSocket&, Message)> message;
@@ -260,9 +267,33 @@ struct WSX_API ServerTlsOptions {
   bool require_client_certificate = false;
 };
 
+// Limits per client address, checked as a connection is accepted, before anything is read: one
+// client cannot take the server's connections or its handshake CPU (TLS) from the others. A
+// client is an IPv4 address or an IPv6 network of `ipv6_prefix_length` bits. Over the rate:
+// 429 with Retry-After (when the next handshake would pass); over the count: 503 with
+// Retry-After: 5. Each refusal is counted (Server::address_limit_stats) and reaches access_log
+// with its reason.
+//
+// Loopback clients (this machine) are exempt by default: they are the developer's browser, the
+// tests, `wsx bench` and a reverse proxy on the same host (whose clients would otherwise share
+// one loopback address and one limit); exempt_loopback = false limits them too.
+struct WSX_API AddressLimits {
+  std::size_t max_connections = 1024;  // open and handshaking, per client; 0: no limit
+  double handshakes_per_second = 50;   // the bucket's refill; 0: no limit
+  double handshake_burst = 200;        // the bucket's size (at least 1)
+  bool exempt_loopback = true;
+  unsigned ipv6_prefix_length = 64;
+};
+
+struct WSX_API AddressLimitStats {
+  std::uint64_t refused_rate = 0;         // 429s
+  std::uint64_t refused_connections = 0;  // 503s
+};
+
 struct WSX_API ServerOptions {
   unsigned threads = 0;                  // 0: one per hardware thread
   std::size_t max_connections = 100000;  // handshaking ones included; more get 503
+  AddressLimits address_limits;          // per client address
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);  // TLS included
   std::size_t max_head_size = 8192;  // request head bytes; more → 431
   std::size_t max_headers = 64;      // more → 431
@@ -332,7 +363,8 @@ class WSX_API Server {
                MessageKind kind = MessageKind::binary);
   bool publish(std::string_view topic, std::string_view text, MessageKind kind = MessageKind::text);
 
-  std::size_t connections() const noexcept;  // open or handshaking, all threads
+  std::size_t connections() const noexcept;                // open or handshaking, all threads
+  AddressLimitStats address_limit_stats() const noexcept;  // refusals so far, all threads
   unsigned threads() const noexcept;
 
  private:

@@ -27,6 +27,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->shared.options = std::move(options);
   const ServerOptions& opts = impl_->shared.options;
   impl_->shared.memory.configure(opts.max_buffered_bytes, opts.over_budget_timeout);
+  impl_->shared.address_limits.configure(opts.address_limits);
   impl_->shared.handshake_config.options.close_timeout = std::chrono::seconds(2);
   impl_->shared.handshake_config.error_hook = &opts.error_hook;
   if (opts.tls) {
@@ -151,6 +152,10 @@ bool Server::publish(std::string_view topic, std::string_view text, MessageKind 
 
 std::size_t Server::connections() const noexcept {
   return impl_->shared.connections.load();
+}
+
+AddressLimitStats Server::address_limit_stats() const noexcept {
+  return impl_->shared.address_limits.stats();
 }
 
 unsigned Server::threads() const noexcept {

@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/csrf_gate.hpp"
 #include "session/callback_exception.hpp"
 
 namespace wsx::server {
@@ -101,13 +102,15 @@ void UpgradeHandshake::on_failed(session::Session& session, std::string_view rea
 }
 
 void UpgradeHandshake::respond(ServerShared& shared, session::Session& session,
-                               const proto::HttpResponse& response, const proto::HttpHead* head) {
+                               const proto::HttpResponse& response, const proto::HttpHead* head,
+                               std::string_view reason) {
   std::string bytes = proto::serialize(response);
   // HEAD: the same head (Content-Length included), no body (RFC 9110 §9.3.2).
   if (head != nullptr && head->method == "HEAD") bytes.resize(bytes.find("\r\n\r\n") + 4);
   AccessRecord record;  // before reject(), which may release the session
   record.status = response.status;
   record.body_size = response.body.size();
+  record.reason = reason;
   log_access(shared, session, record, head);
   session.write_raw(bytes);
   session.reject();
@@ -115,6 +118,16 @@ void UpgradeHandshake::respond(ServerShared& shared, session::Session& session,
 
 void UpgradeHandshake::refuse(ServerShared& shared, session::Session& session, int status) {
   respond(shared, session, plain_response(status), nullptr);
+}
+
+void UpgradeHandshake::refuse_client(ServerShared& shared, session::Session& session,
+                                     const AddressLimiter::Admission& admission) {
+  const bool too_fast = admission.verdict == AddressLimiter::Verdict::too_fast;
+  const std::string_view reason = too_fast ? "handshake rate of this address exceeded"
+                                           : "too many connections from this address";
+  proto::HttpResponse response = plain_response(too_fast ? 429 : 503, std::string(reason) + "\n");
+  response.headers.emplace_back("Retry-After", std::to_string(admission.retry_after.count()));
+  respond(shared, session, response, nullptr, reason);
 }
 
 void UpgradeHandshake::answer_plain_http(session::Session& session, const proto::HttpHead& head,
@@ -185,18 +198,27 @@ void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t
     return;
   }
   session.set_config(route->config);
-  const proto::UpgradeCheck check = proto::check_upgrade_request(head);
+  proto::UpgradeCheck check = proto::check_upgrade_request(head);
   if (check.error != proto::UpgradeError::none) {
     respond(shared_, session, check.rejection,
             &head);  // 426 for plain HTTP, 400 for a broken handshake
     return;
   }
-  const proto::UpgradeRequest& request = *check.request;
+  proto::UpgradeRequest& request = *check.request;
   const Behavior& behavior = route->behavior;
   if (!behavior.origin.permits(request.origin, request.host)) {
     respond(shared_, session, plain_response(403, "origin not allowed\n"), &head);
     return;
   }
+  if (behavior.csrf) {
+    const CsrfVerdict verdict = check_csrf(*behavior.csrf, request);
+    if (verdict != CsrfVerdict::valid) {
+      const std::string_view reason = describe(verdict);
+      respond(shared_, session, plain_response(403, std::string(reason) + "\n"), &head, reason);
+      return;
+    }
+  }
+  drop_csrf_subprotocols(request.subprotocols);
   if (behavior.upgrade_async) {
     wait_for_decision(session, *route, std::string_view(base, head_size), rest);
     return;
@@ -242,6 +264,7 @@ void UpgradeHandshake::wait_for_decision(session::Session& session, const Route&
     session.abort();  // likewise
     return;
   }
+  drop_csrf_subprotocols(check.request->subprotocols);
   waiting->request = std::move(*check.request);
   waiting->pending = std::make_shared<detail::PendingUpgrade>();
   waiting->pending->loop = session.loop().handle();

@@ -32,6 +32,9 @@ class UpgradeHandshake final : public session::Handshake {
 
   // Answers `status` at once (503 over the connection limit) and closes after sending.
   static void refuse(ServerShared& shared, session::Session& session, int status);
+  // Answers a client over its per-address limits at once: 429 or 503 with Retry-After.
+  static void refuse_client(ServerShared& shared, session::Session& session,
+                            const AddressLimiter::Admission& admission);
   // Loop thread (a task posted by UpgradeResponder): applies `decision` if the connection
   // still waits for it.
   static void decide_later(detail::PendingUpgrade& pending, UpgradeDecision decision);
@@ -46,9 +49,11 @@ class UpgradeHandshake final : public session::Handshake {
     std::shared_ptr<detail::PendingUpgrade> pending;
   };
 
-  // Sends `response` (its head only for HEAD), closes after sending, and logs the answer.
+  // Sends `response` (its head only for HEAD), closes after sending, and logs the answer with
+  // `reason` (why it was refused, if the status does not say).
   static void respond(ServerShared& shared, session::Session& session,
-                      const proto::HttpResponse& response, const proto::HttpHead* head);
+                      const proto::HttpResponse& response, const proto::HttpHead* head,
+                      std::string_view reason = {});
   void answer_plain_http(session::Session& session, const proto::HttpHead& head,
                          const proto::RequestTarget& target);
   // Keeps the request and hands it to the route's upgrade_async with a responder.

@@ -59,6 +59,9 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
     shared_.connections.fetch_sub(1);
     return;  // the socket closes as it goes out of scope
   }
+  // Over the server's limit, the 503 below answers; the client's own limits are not consumed.
+  AddressLimiter::Admission admission;
+  if (count <= max) admission = shared_.address_limits.admit(peer);
   std::optional<io::TlsSession> tls;
   if (shared_.tls) tls.emplace(*shared_.tls);
   auto* session =
@@ -73,7 +76,13 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
   session->owner_next = sessions_;
   if (sessions_ != nullptr) sessions_->owner_prev = session;
   sessions_ = session;
-  if (count > max) UpgradeHandshake::refuse(shared_, *session, 503);
+  if (count > max) {
+    UpgradeHandshake::refuse(shared_, *session, 503);
+  } else if (admission.verdict != AddressLimiter::Verdict::admitted) {
+    UpgradeHandshake::refuse_client(shared_, *session, admission);
+  } else if (admission.slot.counted()) {
+    address_slots_.emplace(session, std::move(admission.slot));
+  }
 }
 
 void Worker::unlink(session::Session& session) noexcept {
@@ -85,6 +94,7 @@ void Worker::unlink(session::Session& session) noexcept {
 
 void Worker::release(session::Session& session) noexcept {
   unlink(session);
+  if (!address_slots_.empty()) address_slots_.erase(&session);
   delete &session;
   shared_.connections.fetch_sub(1);
   if (stopping_ && sessions_ == nullptr) loop_.stop();
@@ -97,6 +107,7 @@ void Worker::destroy_all() noexcept {
     delete session;
     shared_.connections.fetch_sub(1);
   }
+  address_slots_.clear();
 }
 
 void Worker::begin_shutdown() {

@@ -7,8 +7,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "server/address_limiter.hpp"
 #include "server/router.hpp"
 #include "session/memory_budget.hpp"
 #include "session/session.hpp"
@@ -28,7 +30,8 @@ struct ServerShared {
   std::optional<io::TlsContext> tls;
   session::TopicHub topics;
   std::atomic<std::size_t> connections{0};
-  session::MemoryBudget memory;  // configured from options before run()
+  session::MemoryBudget memory;   // configured from options before run()
+  AddressLimiter address_limits;  // likewise
 };
 
 class Worker final : private session::SessionOwner {
@@ -64,6 +67,9 @@ class Worker final : private session::SessionOwner {
   session::BudgetLedger budget_;
   std::vector<std::unique_ptr<io::Listener>> listeners_;
   session::Session* sessions_ = nullptr;  // intrusive list through owner_prev / owner_next
+  // The per-address slots of the sessions that count against a client's limit (not exempt),
+  // kept here rather than in every Session: an idle session's size is what a client costs.
+  std::unordered_map<const session::Session*, AddressSlot> address_slots_;
   bool stopping_ = false;
   io::TimerId shutdown_timer_ = 0;
 };

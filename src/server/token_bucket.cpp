@@ -1,0 +1,33 @@
+#include "server/token_bucket.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace wsx::server {
+
+double TokenBucket::level(double rate, double capacity, Clock::time_point now) const noexcept {
+  // A clock that went back (it cannot: steady) or a call with an older `now` adds nothing.
+  const double elapsed = std::max(0.0, std::chrono::duration<double>(now - updated_).count());
+  return std::min(capacity, tokens_ + elapsed * rate);
+}
+
+bool TokenBucket::take(double rate, double capacity, Clock::time_point now) noexcept {
+  tokens_ = level(rate, capacity, now);
+  updated_ = std::max(updated_, now);
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
+TokenBucket::Clock::duration TokenBucket::time_to_token(double rate) const noexcept {
+  if (tokens_ >= 1.0) return Clock::duration::zero();
+  if (rate <= 0) return std::chrono::hours(24);
+  return std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>((1.0 - tokens_) / rate));
+}
+
+bool TokenBucket::full(double rate, double capacity, Clock::time_point now) const noexcept {
+  return level(rate, capacity, now) >= capacity;
+}
+
+}  // namespace wsx::server
