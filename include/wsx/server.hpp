@@ -88,6 +88,8 @@ struct WSX_API UpgradeRequest {
   std::optional<std::string_view> header(std::string_view name) const noexcept {
     return head != nullptr ? head->header(name) : std::nullopt;
   }
+  // The value of the first cookie called `name` (RFC 6265 §5.4), nullopt if there is none.
+  std::optional<std::string_view> cookie(std::string_view name) const noexcept;
 };
 
 // A plain HTTP request (no Upgrade header) on a path without a WebSocket route, as
@@ -103,6 +105,8 @@ struct WSX_API HttpRequest {
   std::optional<std::string_view> header(std::string_view name) const noexcept {
     return head != nullptr ? head->header(name) : std::nullopt;
   }
+  // The value of the first cookie called `name` (RFC 6265 §5.4), nullopt if there is none.
+  std::optional<std::string_view> cookie(std::string_view name) const noexcept;
 };
 
 // One answered request, for ServerOptions::access_log. Views are valid during the callback only.

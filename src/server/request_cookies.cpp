@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include "wsx/server.hpp"
+
 namespace wsx::server {
 namespace {
 
@@ -46,3 +48,15 @@ std::optional<std::string_view> find_cookie(const proto::HttpHead& head,
 }
 
 }  // namespace wsx::server
+
+namespace wsx {
+
+std::optional<std::string_view> UpgradeRequest::cookie(std::string_view name) const noexcept {
+  return head != nullptr ? server::find_cookie(*head, name) : std::nullopt;
+}
+
+std::optional<std::string_view> HttpRequest::cookie(std::string_view name) const noexcept {
+  return head != nullptr ? server::find_cookie(*head, name) : std::nullopt;
+}
+
+}  // namespace wsx

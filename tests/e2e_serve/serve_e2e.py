@@ -679,6 +679,173 @@ def case_ipv6():
         check(serve.wait_line(r'\[::1\]:\d+ "GET /echo" 101'), "IPv6 remote in the access line")
 
 
+def console_token(serve, cookie=None):
+    """GET / as a browser does: the page's token and the session cookie (the one sent if kept)."""
+    status, headers, body = get(serve.port, "/", "Cookie: %s\r\n" % cookie if cookie else "")
+    check(status == 200, "console page served")
+    match = re.search(rb'<meta name="wsx-csrf-token" content="([A-Za-z0-9_-]{96})">', body)
+    check(match, "the page carries a token")
+    set_cookie = headers.get("set-cookie")
+    if cookie is None:
+        check(set_cookie and re.fullmatch(
+            r"wsx_session=[A-Za-z0-9_-]{43}; Path=/; HttpOnly; SameSite=Strict", set_cookie),
+            "session cookie set HttpOnly, SameSite=Strict: %r" % set_cookie)
+        cookie = set_cookie.split(";")[0]
+    else:
+        check(set_cookie is None, "a session the browser has is kept")
+    check(headers.get("cache-control") == "no-store", "a page with a token is not cached")
+    check("access-control-allow-origin" not in headers, "no CORS: other origins cannot read it")
+    return match.group(1).decode(), cookie
+
+
+def upgrade_response(port, path, headers=""):
+    """Status and body of a handshake's refusal (or 101 and b"")."""
+    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:%d\r\n%s\r\n"
+               % (path, port, port, headers))
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as connection:
+        connection.sendall(request.encode())
+        data = b""
+        while b"\r\n\r\n" not in data or not data.startswith(b"HTTP/1.1 101"):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), head.decode("latin-1"), body
+
+
+def forge(token):
+    """The same token with one character changed (still base64url, still 96 characters)."""
+    middle = 50
+    return token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1:]
+
+
+def case_csrf():
+    """wsx serve --csrf: the console page's token (with its cookie) opens /echo and /chat over
+    the subprotocol and the query; anything else is 403 with the reason, logged."""
+    with Serve("--csrf") as serve:
+        check(serve.wait_line(r"require a CSRF token"), "announced")
+        token, cookie = console_token(serve)
+        origin = "http://127.0.0.1:%d" % serve.port
+        async def talk():
+            async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port, origin=origin,
+                                          subprotocols=["csrf." + token],
+                                          extra_headers={"Cookie": cookie}) as ws:
+                check(ws.subprotocol is None, "the token entry is not echoed")
+                await ws.send("with a token")
+                check(await ws.recv() == "with a token", "echo with the console's token")
+            async with websockets.connect("ws://127.0.0.1:%d/chat/room?csrf=%s"
+                                          % (serve.port, token), origin=origin,
+                                          extra_headers={"Cookie": cookie}) as ws:
+                await ws.send("in the room")
+                check(await ws.recv() == "in the room", "chat with the token in the query")
+        run(talk())
+        # The same browser loading the page again keeps its session; both tokens work.
+        again, _ = console_token(serve, cookie)
+        check(again != token, "a fresh token per page")
+        check(upgrade_response(serve.port, "/echo?csrf=" + again, "Cookie: %s\r\n" % cookie)[0]
+              == 101, "second page's token")
+        refusals = [
+            ("/echo", "Cookie: %s\r\n" % cookie, "csrf token missing"),
+            ("/echo?csrf=" + forge(token), "Cookie: %s\r\n" % cookie, "csrf token forged"),
+            ("/echo", "Cookie: %s\r\nSec-WebSocket-Protocol: csrf.%s\r\n" % (cookie, forge(token)),
+             "csrf token forged"),
+            ("/chat?csrf=" + token, "", "no session cookie for the csrf token"),
+            ("/echo?csrf=" + token, "Cookie: wsx_session=%s\r\n" % ("A" * 43),
+             "csrf token of another session"),
+            ("/echo?csrf=" + token[:-1], "Cookie: %s\r\n" % cookie, "csrf token malformed"),
+        ]
+        for path, headers, reason in refusals:
+            status, _, body = upgrade_response(serve.port, path, headers)
+            check(status == 403, "%s %r: %d" % (path, reason, status))
+            check(body == (reason + "\n").encode(), "reason in the body: %r" % body)
+            check(serve.wait_line(r'" 403 .* reason="%s"' % re.escape(reason)),
+                  "reason in the access line: %s" % reason)
+        # A page elsewhere: even holding a valid token and the cookie, its Origin is refused.
+        check(upgrade_status(serve.port, "/echo?csrf=" + token, "http://evil.example") == 403,
+              "another origin")
+        check(serve.wait_line(r'"GET /echo\?csrf=\[redacted\]" 403'), "tokens are not logged")
+        check(not any(token in (line or "") for line in serve.lines), "no token in any line")
+    # Without --csrf nothing changes: no token, no cookie.
+    with Serve() as serve:
+        status, headers, body = get(serve.port, "/")
+        check(b"<meta name=\"wsx-csrf-token\"" not in body and "set-cookie" not in headers,
+              "off by default")
+        check(upgrade_status(serve.port, "/echo") == 101, "no token needed")
+
+
+def case_csrf_secret():
+    """--csrf-secret FILE: at least 32 bytes, tokens valid across a restart with the same file."""
+    with tempfile.TemporaryDirectory() as directory:
+        short = os.path.join(directory, "short")
+        with open(short, "wb") as file:
+            file.write(os.urandom(31))
+        result = subprocess.run([WSX, "serve", "--listen", "0", "--csrf-secret", short],
+                                capture_output=True, text=True, timeout=TIMEOUT)
+        check(result.returncode == 2, "short secret: usage error, got %d" % result.returncode)
+        check("at least 32 random bytes" in result.stderr, result.stderr)
+        missing = subprocess.run([WSX, "serve", "--csrf-secret", os.path.join(directory, "none")],
+                                 capture_output=True, text=True, timeout=TIMEOUT)
+        check(missing.returncode == 2 and "cannot read it" in missing.stderr, missing.stderr)
+        both = subprocess.run([WSX, "serve", "--csrf", "--csrf-secret", short],
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        check(both.returncode == 2, "--csrf and --csrf-secret exclude each other")
+        secret = os.path.join(directory, "secret")
+        with open(secret, "wb") as file:
+            file.write(os.urandom(32))
+        os.chmod(secret, 0o600)
+        with Serve("--csrf-secret", secret) as serve:
+            token, cookie = console_token(serve)
+            check(not serve.wait_line(r"warning: --csrf-secret", timeout=0.5), "no warning at 600")
+        with Serve("--csrf-secret", secret) as serve:  # a restart: the same secret
+            check(upgrade_response(serve.port, "/echo?csrf=" + token,
+                                   "Cookie: %s\r\n" % cookie)[0] == 101, "valid after restart")
+        with Serve("--csrf") as serve:  # a generated secret: the old token is forged
+            status, _, body = upgrade_response(serve.port, "/echo?csrf=" + token,
+                                               "Cookie: %s\r\n" % cookie)
+            check(status == 403 and body == b"csrf token forged\n", "other secret: %r" % body)
+        os.chmod(secret, 0o644)
+        with Serve("--csrf-secret", secret) as serve:
+            check(serve.wait_line(r"warning: --csrf-secret .*chmod 600"), "readable by others")
+
+
+def case_address_limits():
+    """--limit-loopback with small limits: 503 at the count and 429 past the rate, with
+    Retry-After, in the access lines and the summary; loopback is exempt without the flag."""
+    with Serve("--limit-loopback", "--max-per-address", "2", "--handshake-rate", "0") as serve:
+        async def hold():
+            async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port):
+                async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port):
+                    status, head, _ = upgrade_response(serve.port, "/echo")
+                    check(status == 503, "third connection: %d" % status)
+                    check("\r\nRetry-After: 5" in head, head)
+            # Both closed: their places are free again (the server sees the closes shortly).
+            deadline = time.monotonic() + TIMEOUT
+            while upgrade_response(serve.port, "/echo")[0] != 101:
+                check(time.monotonic() < deadline, "places given back")
+                await asyncio.sleep(0.05)
+        run(hold())
+        check(serve.wait_line(r'"-" 503 .*reason="too many connections from this address"'),
+              "logged 503")
+        check(serve.stop() == 0, "exit 0")
+        check(serve.wait_line(r"refused 0 handshakes \(429, rate\) and 1 connections"),
+              "summary")
+    with Serve("--limit-loopback", "--handshake-rate", "0.01", "--handshake-burst", "3") as serve:
+        statuses = [upgrade_response(serve.port, "/echo")[0] for _ in range(3)]
+        check(statuses == [101, 101, 101], "the burst: %r" % statuses)
+        status, head, body = upgrade_response(serve.port, "/echo")
+        check(status == 429 and b"handshake rate" in body, "past the burst: %d" % status)
+        match = re.search(r"\r\nRetry-After: (\d+)", head)
+        check(match and 1 <= int(match.group(1)) <= 100, head)
+        check(serve.wait_line(r'" 429 .*reason="handshake rate of this address exceeded"'),
+              "logged 429")
+    with Serve("--max-per-address", "1", "--handshake-rate", "0.01", "--handshake-burst", "1") as serve:
+        statuses = [upgrade_response(serve.port, "/echo")[0] for _ in range(5)]
+        check(statuses == [101] * 5, "loopback exempt by default: %r" % statuses)
+
+
 if __name__ == "__main__":
     name = sys.argv[2]
     try:

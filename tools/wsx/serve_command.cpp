@@ -17,6 +17,7 @@
 #include "serve_access_log.hpp"
 #include "serve_admin.hpp"
 #include "serve_connections.hpp"
+#include "serve_csrf.hpp"
 #include "serve_error_log.hpp"
 #include "serve_listen_address.hpp"
 #include "serve_static_files.hpp"
@@ -41,6 +42,11 @@ struct ServeArguments {
   bool quiet = false;
   bool trace = false;
   std::string admin_token;
+  bool csrf = false;
+  std::string csrf_secret_file;
+  double csrf_lifetime = 3600;
+  AddressLimits address_limits;
+  bool limit_loopback = false;
 };
 
 // What each connection carries (its user_data): the path it asked for, the chat room's topic,
@@ -80,8 +86,10 @@ void trace_frame(WebSocket& ws, bool outgoing, const proto::FrameHeader& header,
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-Behavior base_behavior(const ServeArguments& args, Totals& totals, ConnectionRegistry& registry) {
+Behavior base_behavior(const ServeArguments& args, Totals& totals, ConnectionRegistry& registry,
+                       const std::optional<ServeCsrf>& csrf) {
   Behavior behavior;
+  if (csrf) behavior.csrf = CsrfCheck{csrf->tokens, csrf->cookie_name};
   // Same-origin by default: the web console (served here) connects, other sites' pages do not.
   behavior.origin = args.allow_any_origin ? OriginPolicy::allow_any()
                                           : OriginPolicy::same_origin(false, args.allowed_origins);
@@ -128,15 +136,15 @@ void count(Totals& totals, const Message& message) {
 }
 
 void add_routes(Server& server, const ServeArguments& args, Totals& totals,
-                ConnectionRegistry& registry) {
-  Behavior echo = base_behavior(args, totals, registry);
+                ConnectionRegistry& registry, const std::optional<ServeCsrf>& csrf) {
+  Behavior echo = base_behavior(args, totals, registry, csrf);
   echo.message = [&totals](WebSocket& ws, Message message) {
     count(totals, message);
     ws.send(message.data, message.kind);
   };
   server.route("/echo", std::move(echo));
 
-  Behavior chat = base_behavior(args, totals, registry);
+  Behavior chat = base_behavior(args, totals, registry, csrf);
   chat.upgrade = [](const UpgradeRequest& request) {
     return UpgradeDecision::accept(
         {}, ServeConnection{std::string(request.path),
@@ -165,9 +173,9 @@ proto::HttpResponse plain(int status, std::string body) {
 
 std::function<proto::HttpResponse(const HttpRequest&)> http_handler(
     std::shared_ptr<const StaticFiles> files, const ConnectionRegistry& registry,
-    std::string admin_token) {
-  return [files = std::move(files), &registry,
-          admin_token = std::move(admin_token)](const HttpRequest& request) {
+    std::string admin_token, std::optional<ServeCsrf> csrf) {
+  return [files = std::move(files), &registry, admin_token = std::move(admin_token),
+          csrf = std::move(csrf)](const HttpRequest& request) {
     // First: no static file can stand in for the admin endpoint.
     if (request.path == admin_connections_path) {
       return admin_response(request, admin_token, registry);
@@ -181,6 +189,9 @@ std::function<proto::HttpResponse(const HttpRequest&)> http_handler(
       if (std::optional<proto::HttpResponse> file = files->lookup(request.path)) return *file;
     }
     if (std::optional<proto::HttpResponse> page = web_console_response(request.path)) {
+      if (csrf && (request.path == "/" || request.path == "/index.html")) {
+        add_csrf_token(*page, request, *csrf);
+      }
       return *page;
     }
     return plain(404, "not found\n");
@@ -249,15 +260,34 @@ int serve(const ServeArguments& args) {
     return exit_usage;
   }
 
+  std::optional<ServeCsrf> csrf;
+  if (args.csrf || !args.csrf_secret_file.empty()) {
+    std::string error, warning;
+    csrf = make_serve_csrf(args.csrf_secret_file,
+                           std::chrono::seconds(static_cast<long long>(args.csrf_lifetime)),
+                           !args.cert.empty(), error, warning);
+    if (!csrf) {
+      std::fprintf(stderr, "wsx serve: --csrf-secret %s: %s\n", args.csrf_secret_file.c_str(),
+                   error.c_str());
+      return exit_usage;
+    }
+    if (!warning.empty()) {
+      std::fprintf(stderr, "wsx serve: warning: --csrf-secret %s: %s\n",
+                   args.csrf_secret_file.c_str(), warning.c_str());
+    }
+  }
+
   Totals totals;
   ConnectionRegistry registry;
   ErrorLog error_log;
   ServerOptions options;
+  options.address_limits = args.address_limits;
+  options.address_limits.exempt_loopback = !args.limit_loopback;
   options.threads = args.threads;
   options.handle_signals = true;
   options.max_buffered_bytes = args.max_buffered;
   if (!args.cert.empty()) options.tls = ServerTlsOptions{args.cert, args.key};
-  options.http = http_handler(files, registry, args.admin_token);
+  options.http = http_handler(files, registry, args.admin_token, csrf);
   options.error_hook = [&error_log](const ErrorReport& report) { error_log.report(report); };
   options.access_log = [&registry, quiet = args.quiet](const AccessRecord& record) {
     const auto now = std::chrono::system_clock::now();
@@ -276,7 +306,7 @@ int serve(const ServeArguments& args) {
     std::fprintf(stderr, "wsx serve: TLS: %s\n", server.tls_error().c_str());
     return exit_runtime_error;
   }
-  add_routes(server, args, totals, registry);
+  add_routes(server, args, totals, registry, csrf);
 
   const std::string ws_scheme = args.cert.empty() ? "ws://" : "wss://";
   const std::string http_scheme = args.cert.empty() ? "http://" : "https://";
@@ -300,6 +330,13 @@ int serve(const ServeArguments& args) {
                  (ws_scheme + address.authority()).c_str(),
                  (http_scheme + address.authority()).c_str());
   }
+  if (csrf) {
+    std::fprintf(stderr,
+                 "wsx serve: /echo and /chat require a CSRF token (%s); the console at / has "
+                 "one\n",
+                 args.csrf_secret_file.empty() ? "secret generated for this run"
+                                               : "secret from --csrf-secret");
+  }
   const auto started = std::chrono::steady_clock::now();
   server.run();
   error_log.flush();
@@ -311,6 +348,14 @@ int serve(const ServeArguments& args) {
                seconds, static_cast<unsigned long long>(totals.connections.load()),
                static_cast<unsigned long long>(totals.messages.load()),
                static_cast<unsigned long long>(totals.bytes.load()));
+  const AddressLimitStats refused = server.address_limit_stats();
+  if (refused.refused_rate + refused.refused_connections > 0) {
+    std::fprintf(stderr,
+                 "wsx serve: per-address limits refused %llu handshakes (429, rate) and %llu "
+                 "connections (503, count)\n",
+                 static_cast<unsigned long long>(refused.refused_rate),
+                 static_cast<unsigned long long>(refused.refused_connections));
+  }
   return exit_ok;
 }
 
@@ -325,12 +370,14 @@ Command add_serve_command(CLI::App& app) {
       "Browser pages of other origins get 403 unless allowed.");
   command->footer(
       "Exit codes: 0 stopped by SIGINT/SIGTERM, 2 usage (a bad --listen, --static, "
-      "--allow-origin or --cert/--key), 3 an address cannot be listened on (already in use, "
+      "--allow-origin, --cert/--key or --csrf-secret), 3 an address cannot be listened on (already "
+      "in use, "
       "not local), 6 other errors (TLS files that do not load).\n"
       "Examples:\n"
       "  wsx serve --listen 9000\n"
       "  wsx serve --listen 0.0.0.0:8443 --cert c.pem --key k.pem --static ./public\n"
-      "  wsx serve --allow-origin https://app.example");
+      "  wsx serve --allow-origin https://app.example\n"
+      "  wsx serve --csrf-secret csrf.key --handshake-rate 5");
   command
       ->add_option("--listen", args->listen,
                    "HOST:PORT, [IPv6]:PORT, or PORT alone for 127.0.0.1:PORT (repeatable; port 0 "
@@ -386,6 +433,44 @@ Command add_serve_command(CLI::App& app) {
                    "show); without it, only clients on this machine see them")
       ->type_name("TOKEN")
       ->envname("WSX_ADMIN_TOKEN");
+  CLI::Option* csrf =
+      command->add_flag("--csrf", args->csrf,
+                        "Require a CSRF token on /echo and /chat, with a secret generated at "
+                        "start (tokens end with the process). The console at / carries one, "
+                        "bound to a session cookie the server sets; pages of other origins "
+                        "cannot get one");
+  command
+      ->add_option("--csrf-secret", args->csrf_secret_file,
+                   "As --csrf, with the secret in FILE (at least 32 random bytes: head -c 32 "
+                   "/dev/urandom > FILE): tokens stay valid across restarts and servers "
+                   "sharing FILE")
+      ->type_name("FILE")
+      ->excludes(csrf);
+  command
+      ->add_option("--csrf-lifetime", args->csrf_lifetime,
+                   "How long a token is valid (default 3600)")
+      ->type_name("SECONDS")
+      ->check(quiet(CLI::Range(1.0, 1e7)));
+  command
+      ->add_option("--max-per-address", args->address_limits.max_connections,
+                   "Connections a client address (IPv4, IPv6 /64) may hold, handshaking ones "
+                   "included; more get 503 (0: no limit; default 1024)")
+      ->type_name("N")
+      ->check(quiet(CLI::Range(std::size_t{0}, std::size_t{1} << 32)));
+  command
+      ->add_option("--handshake-rate", args->address_limits.handshakes_per_second,
+                   "Handshakes a second per client address, in bursts up to --handshake-burst; "
+                   "faster gets 429 (0: no limit; default 50)")
+      ->type_name("N")
+      ->check(quiet(CLI::Range(0.0, 1e9)));
+  command
+      ->add_option("--handshake-burst", args->address_limits.handshake_burst,
+                   "Handshakes a client address may make at once (default 200)")
+      ->type_name("N")
+      ->check(quiet(CLI::Range(1.0, 1e9)));
+  command->add_flag("--limit-loopback", args->limit_loopback,
+                    "Apply the per-address limits to loopback clients too (exempt by default: "
+                    "they are this machine's browser, tools and proxies)");
   command->add_flag("-q,--quiet", args->quiet, "No access lines");
   command->add_flag("--trace", args->trace,
                     "Print every WebSocket frame, both ways, with the peer's address");

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "wsx/server.hpp"
+
 namespace wsx::server {
 namespace {
 
@@ -28,6 +30,14 @@ TEST(RequestCookies, LooksInEveryCookieHeader) {
   EXPECT_EQ(find_cookie(parser.head(), "session"), "abc");
   EXPECT_EQ(find_cookie(parser.head(), "a"), "1");
   EXPECT_EQ(find_cookie(parser.head(), "b"), std::nullopt);
+  // The same through the requests the application sees.
+  HttpRequest request;
+  request.head = &parser.head();
+  EXPECT_EQ(request.cookie("session"), "abc");
+  UpgradeRequest upgrade;
+  EXPECT_EQ(upgrade.cookie("session"), std::nullopt);  // no head
+  upgrade.head = &parser.head();
+  EXPECT_EQ(upgrade.cookie("a"), "1");
 }
 
 }  // namespace

@@ -297,8 +297,19 @@ function connect() {
   addRow("event", "connect", null, "connecting to " + url + (protocols.length ? "  subprotocols: " + protocols.join(", ") : ""));
   opened = false;
   connectStarted = Date.now();
+  // wsx serve --csrf: this page carries a token for this server; it goes to this server only,
+  // in the query (browsers fail a handshake whose answer names no subprotocol they offered).
+  let target = url;
+  const csrf = document.querySelector('meta[name="wsx-csrf-token"]');
   try {
-    ws = new WebSocket(url, protocols);
+    const parsed = new URL(url);
+    if (csrf && parsed.host === location.host) {
+      parsed.searchParams.set("csrf", csrf.content);
+      target = parsed.href;
+    }
+  } catch (e) { /* not a URL: the WebSocket constructor says so below */ }
+  try {
+    ws = new WebSocket(target, protocols);
   } catch (e) {
     addRow("event", "error", null, e.message, true);
     showFailure("Cannot connect:", e.name === "SecurityError"
