@@ -10,7 +10,9 @@
 // A route requires one with Behavior::csrf: the token comes in the query (`?csrf=TOKEN`) or as
 // an entry `csrf.TOKEN` of Sec-WebSocket-Protocol, the session in a cookie; anything else is
 // refused with 403 and the reason, before the upgrade callback runs. Entries `csrf.*` are never
-// chosen as the subprotocol nor shown to the application, on any route.
+// chosen as the subprotocol nor shown to the application, on any route. Browsers fail a
+// handshake whose answer names no subprotocol when they offered some (Chromium does): offer
+// `csrf.TOKEN` only beside a subprotocol the route will choose, else put the token in the query.
 #pragma once
 
 #include <chrono>

@@ -15,7 +15,7 @@ std::optional<std::string_view> query_parameter(std::string_view query,
     query = end == std::string_view::npos ? std::string_view{} : query.substr(end + 1);
     const std::size_t equals = pair.find('=');
     if (pair.substr(0, equals) != name) continue;
-    return equals == std::string_view::npos ? std::string_view{} : pair.substr(equals + 1);
+    return equals == std::string_view::npos ? pair.substr(pair.size()) : pair.substr(equals + 1);
   }
   return std::nullopt;
 }
