@@ -370,7 +370,7 @@ Command add_serve_command(CLI::App& app) {
       "Browser pages of other origins get 403 unless allowed.");
   command->footer(
       "Exit codes: 0 stopped by SIGINT/SIGTERM, 2 usage (a bad --listen, --static, "
-      "--allow-origin, --cert/--key or --csrf-secret), 3 an address cannot be listened on (already "
+      "--allow-origin, --cert/--key, --csrf-secret), 3 an address cannot be listened on (already "
       "in use, "
       "not local), 6 other errors (TLS files that do not load).\n"
       "Examples:\n"
