@@ -13,6 +13,10 @@
 // chosen as the subprotocol nor shown to the application, on any route. Browsers fail a
 // handshake whose answer names no subprotocol when they offered some (Chromium does): offer
 // `csrf.TOKEN` only beside a subprotocol the route will choose, else put the token in the query.
+//
+// The application puts a token in each page it renders for a session (an http handler:
+// `tokens->issue(*request.cookie("sid"))`), where only its own origin can read it, and sets
+// that cookie HttpOnly and SameSite=Strict. `wsx serve --csrf` does exactly this (serve_csrf.cpp).
 #pragma once
 
 #include <chrono>
