@@ -271,12 +271,12 @@ struct WSX_API ServerTlsOptions {
   bool require_client_certificate = false;
 };
 
-// Limits per client address, checked as a connection is accepted, before anything is read: one
-// client cannot take the server's connections or its handshake CPU (TLS) from the others. A
-// client is an IPv4 address or an IPv6 network of `ipv6_prefix_length` bits. Over the rate:
-// 429 with Retry-After (when the next handshake would pass); over the count: 503 with
-// Retry-After: 5. Each refusal is counted (Server::address_limit_stats) and reaches access_log
-// with its reason.
+// Limits per client address, checked as a connection is accepted (plain HTTP requests too: each
+// connection is one handshake), before anything is read: one client cannot take the server's
+// connections or its handshake CPU (TLS) from the others. A client is an IPv4 address or an IPv6
+// network of `ipv6_prefix_length` bits. Over the rate: 429 with Retry-After (when the next
+// handshake would pass); over the count: 503 with Retry-After: 5. Each refusal is counted
+// (Server::address_limit_stats) and reaches access_log with its reason.
 //
 // Loopback clients (this machine) are exempt by default: they are the developer's browser, the
 // tests, `wsx bench` and a reverse proxy on the same host (whose clients would otherwise share
