@@ -166,6 +166,30 @@ const cases = {
     check(text.includes("Cannot reach the server") && text.includes("refused"), "unreachable explained: " + text);
   },
 
+  // wsx serve --csrf: the console connects with the token of its page (and the session cookie
+  // the server set, which the page cannot read); the same page with its token changed is
+  // refused (403, "csrf token forged" in the access line); the cookie is HttpOnly.
+  async csrf({ page, base, server }) {
+    await connect(page, base);
+    await type(page, "with the page's token");
+    await waitRows(page, (l) => received(l, "text", "with the page's token"), "the echo");
+    check(await page.evaluate(() => document.cookie) === "", "the session cookie is HttpOnly");
+    await page.click("#close");
+    await page.waitForSelector("#state.closed");
+    await page.evaluate(() => {
+      const meta = document.querySelector('meta[name="wsx-csrf-token"]');
+      const token = meta.content;
+      meta.content = token.slice(0, 50) + (token[50] === "A" ? "B" : "A") + token.slice(51);
+    });
+    await page.click("#connect");
+    await page.waitForSelector("#state.failed");
+    for (let waited = 0; !server.lines.some((l) => /" 403 .*reason="csrf token forged"/.test(l)) && waited < 10000; waited += 100) {
+      await page.waitForTimeout(100);
+    }
+    check(server.lines.some((l) => /"GET \/echo\?csrf=\[redacted\]" 403 .*reason="csrf token forged"/.test(l)),
+          "the tampered token refused: " + server.lines.join("\n"));
+  },
+
   // A page of another origin (localhost vs 127.0.0.1) is refused (403); the browser hides the
   // status from that page, and the console says what it can tell: an HTTP server refused.
   async refused_other_origin({ page, base }) {
@@ -332,6 +356,6 @@ if (!cases[name]) {
 // A refused or unreachable WebSocket is logged by chromium itself as a console error.
 const refusedSocket = [/WebSocket connection to .* failed/, /Failed to load resource/, /Access to fetch at/, /net::ERR_/];
 runCase(name, cases[name], {
-  serveArgs: name === "tour" ? ["--compress"] : [],
-  allowedErrors: ["refused_status", "unreachable", "refused_other_origin", "untrusted_certificate", "tour"].includes(name) ? refusedSocket : [],
+  serveArgs: name === "tour" ? ["--compress"] : name === "csrf" ? ["--csrf"] : [],
+  allowedErrors: ["refused_status", "unreachable", "refused_other_origin", "untrusted_certificate", "tour", "csrf"].includes(name) ? refusedSocket : [],
 });
