@@ -16,12 +16,15 @@
 #include "help_format.hpp"
 #include "serve_access_log.hpp"
 #include "serve_admin.hpp"
+#include "serve_broadcast.hpp"
 #include "serve_connections.hpp"
 #include "serve_csrf.hpp"
 #include "serve_error_log.hpp"
+#include "serve_exec.hpp"
 #include "serve_listen_address.hpp"
 #include "serve_static_files.hpp"
 #include "serve_web_console.hpp"
+#include "shell_words.hpp"
 #include "wsx/io/socket_address.hpp"
 #include "wsx/server.hpp"
 
@@ -47,6 +50,12 @@ struct ServeArguments {
   double csrf_lifetime = 3600;
   AddressLimits address_limits;
   bool limit_loopback = false;
+  // Script modes: one route at `path`.
+  bool broadcast_stdin = false;
+  std::string exec;
+  std::string path = "/ws";
+  std::size_t max_processes = 64;
+  bool exec_binary = false;
 };
 
 // What each connection carries (its user_data): the path it asked for, the chat room's topic,
@@ -55,7 +64,10 @@ struct ServeConnection {
   std::string path;
   std::string topic;  // chat routes only
   std::shared_ptr<ConnectionRecord> record;
+  std::shared_ptr<ExecTicket> exec;  // --exec routes only
 };
+
+constexpr std::string_view broadcast_topic = "broadcast-stdin";
 
 // Counted on every server thread; printed once on exit.
 struct Totals {
@@ -135,8 +147,48 @@ void count(Totals& totals, const Message& message) {
   totals.bytes.fetch_add(message.data.size(), std::memory_order_relaxed);
 }
 
+// --exec: the base behaviour (registry, counters, origin policy) with a process per connection.
+Behavior exec_behavior(Behavior base, ExecSupervisor& exec) {
+  base.upgrade = [&exec, upgrade = std::move(base.upgrade)](const UpgradeRequest& request) {
+    UpgradeDecision decision = upgrade(request);  // a refusal (CSRF, ...) comes before a 503
+    if (!decision.accepted) return decision;
+    std::shared_ptr<ExecTicket> ticket = exec.admit(request);
+    if (!ticket) return exec.busy();
+    std::any_cast<ServeConnection&>(decision.user_data).exec = std::move(ticket);
+    return decision;
+  };
+  base.open = [&exec, open = std::move(base.open)](WebSocket& ws) {
+    open(ws);
+    exec.start(ws, ws.data<ServeConnection>()->exec);
+  };
+  base.message = [&exec](WebSocket& ws, Message message) {
+    exec.deliver(*ws.data<ServeConnection>()->exec, message);
+  };
+  base.drain = [&exec](WebSocket& ws) { exec.drained(*ws.data<ServeConnection>()->exec); };
+  base.close = [&exec, close = std::move(base.close)](WebSocket& ws, const CloseInfo& info) {
+    close(ws, info);
+    exec.closed(*ws.data<ServeConnection>()->exec);
+  };
+  return base;
+}
+
 void add_routes(Server& server, const ServeArguments& args, Totals& totals,
-                ConnectionRegistry& registry, const std::optional<ServeCsrf>& csrf) {
+                ConnectionRegistry& registry, const std::optional<ServeCsrf>& csrf,
+                ExecSupervisor* exec) {
+  if (args.broadcast_stdin || exec != nullptr) {
+    Behavior base = base_behavior(args, totals, registry, csrf);
+    Behavior script = exec != nullptr
+                          ? exec_behavior(std::move(base), *exec)
+                          : broadcast_behavior(std::move(base), std::string(broadcast_topic));
+    // Counted for the summary like the echo's and the chat's.
+    script.message = [&totals, handle = std::move(script.message)](WebSocket& ws, Message message) {
+      count(totals, message);
+      handle(ws, message);
+    };
+    // PATH and what lies under it (PATH_INFO for --exec).
+    server.route(args.path, script);
+    server.route(args.path + "/*", std::move(script));
+  }
   Behavior echo = base_behavior(args, totals, registry, csrf);
   echo.message = [&totals](WebSocket& ws, Message message) {
     count(totals, message);
@@ -259,6 +311,42 @@ int serve(const ServeArguments& args) {
                  min_admin_token_size);
     return exit_usage;
   }
+  if (!args.path.starts_with('/') || args.path == "/" || args.path.ends_with('/') ||
+      args.path == "/echo" || args.path == "/chat") {
+    std::fprintf(stderr, "wsx serve: --path %s: expected /NAME[/NAME...], not /, /echo or /chat\n",
+                 args.path.c_str());
+    return exit_usage;
+  }
+  std::unique_ptr<ExecSupervisor> exec;  // declared before the server: it outlives its routes
+  if (!args.exec.empty()) {
+    std::optional<std::vector<std::string>> words = split_shell_words(args.exec);
+    if (!words) {
+      std::fprintf(stderr, "wsx serve: --exec %s: unterminated quote or trailing backslash\n",
+                   args.exec.c_str());
+      return exit_usage;
+    }
+    if (words->empty()) {
+      std::fprintf(stderr, "wsx serve: --exec: empty command\n");
+      return exit_usage;
+    }
+    if (!command_exists(words->front())) {
+      std::fprintf(stderr, "wsx serve: --exec: %s: no such executable%s\n", words->front().c_str(),
+                   words->front().find('/') == std::string::npos ? " in PATH" : "");
+      return exit_usage;
+    }
+    // Writing to a process that has exited must fail with EPIPE, not kill the server.
+    std::signal(SIGPIPE, SIG_IGN);
+    ExecSettings settings;
+    settings.argv = std::move(*words);
+    settings.max_processes = args.max_processes;
+    settings.binary = args.exec_binary;
+    settings.quiet = args.quiet;
+    settings.max_line = std::min<std::size_t>(args.max_message, settings.max_line);
+    settings.site.route = args.path;
+    settings.site.tls = !args.cert.empty();
+    settings.site.version = WSX_VERSION;
+    exec = std::make_unique<ExecSupervisor>(std::move(settings));
+  }
 
   std::optional<ServeCsrf> csrf;
   if (args.csrf || !args.csrf_secret_file.empty()) {
@@ -306,7 +394,7 @@ int serve(const ServeArguments& args) {
     std::fprintf(stderr, "wsx serve: TLS: %s\n", server.tls_error().c_str());
     return exit_runtime_error;
   }
-  add_routes(server, args, totals, registry, csrf);
+  add_routes(server, args, totals, registry, csrf, exec.get());
 
   const std::string ws_scheme = args.cert.empty() ? "ws://" : "wss://";
   const std::string http_scheme = args.cert.empty() ? "http://" : "https://";
@@ -325,6 +413,7 @@ int serve(const ServeArguments& args) {
       return exit_connect_failed;
     }
     if (i == 0) address.port = server.port();  // port 0: the one picked
+    if (i == 0 && exec) exec->settings().site.server_port = std::to_string(address.port);
     std::fprintf(stderr, "wsx serve: listening on %s (%s/echo, %s/chat, console %s/)\n",
                  address.authority().c_str(), (ws_scheme + address.authority()).c_str(),
                  (ws_scheme + address.authority()).c_str(),
@@ -337,8 +426,18 @@ int serve(const ServeArguments& args) {
                  args.csrf_secret_file.empty() ? "secret generated for this run"
                                                : "secret from --csrf-secret");
   }
+  if (args.broadcast_stdin || exec) {
+    std::fprintf(stderr, "wsx serve: %s at %s%s%s\n", exec ? "--exec" : "--broadcast-stdin",
+                 ws_scheme.c_str(), addresses.front().authority().c_str(), args.path.c_str());
+  }
+  // After the routes exist: no line is read before a client could be there to get it.
+  std::unique_ptr<StdinBroadcaster> broadcaster;
+  if (args.broadcast_stdin)
+    broadcaster = std::make_unique<StdinBroadcaster>(server, std::string(broadcast_topic));
   const auto started = std::chrono::steady_clock::now();
   server.run();
+  if (broadcaster) broadcaster->stop();
+  if (exec) exec->shutdown();
   error_log.flush();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -372,12 +471,15 @@ Command add_serve_command(CLI::App& app) {
       "Exit codes: 0 stopped by SIGINT/SIGTERM, 2 usage (a bad --listen, --static, "
       "--allow-origin, --cert/--key, --csrf-secret), 3 an address cannot be listened on (already "
       "in use, "
-      "not local), 6 other errors (TLS files that do not load).\n"
+      "not local), 6 other errors (TLS files that do not load). A bad --path or an --exec "
+      "command not found is a usage error (2).\n"
       "Examples:\n"
       "  wsx serve --listen 9000\n"
       "  wsx serve --listen 0.0.0.0:8443 --cert c.pem --key k.pem --static ./public\n"
       "  wsx serve --allow-origin https://app.example\n"
-      "  wsx serve --csrf-secret csrf.key --handshake-rate 5");
+      "  wsx serve --csrf-secret csrf.key --handshake-rate 5\n"
+      "  tail -f app.log | wsx serve --broadcast-stdin --path /log\n"
+      "  wsx serve --exec './count.sh --from 1' --path /count --max-processes 8");
   command
       ->add_option("--listen", args->listen,
                    "HOST:PORT, [IPv6]:PORT, or PORT alone for 127.0.0.1:PORT (repeatable; port 0 "
@@ -474,6 +576,38 @@ Command add_serve_command(CLI::App& app) {
   command->add_flag("-q,--quiet", args->quiet, "No access lines");
   command->add_flag("--trace", args->trace,
                     "Print every WebSocket frame, both ways, with the peer's address");
+  CLI::Option* broadcast =
+      command->add_flag("--broadcast-stdin", args->broadcast_stdin,
+                        "Send each line of stdin to every client of --path (text when valid "
+                        "UTF-8, else binary); print what clients send on stdout, one line per "
+                        "message. At EOF the server goes on serving");
+  CLI::Option* exec =
+      command
+          ->add_option("--exec", args->exec,
+                       "Run CMD for each client of --path: each line it prints is a message, "
+                       "each message a line on its stdin; the request is in CGI variables "
+                       "(REMOTE_ADDR, QUERY_STRING, HTTP_*...). Split into words like a shell "
+                       "does ('...', \"...\", \\), never run by one. It exits: close 1000 "
+                       "(status 0) or 1011; the client leaves: SIGTERM, SIGKILL 2 s later")
+          ->type_name("CMD")
+          ->excludes(broadcast);
+  command
+      ->add_option("--path", args->path,
+                   "WebSocket path of --exec or --broadcast-stdin, and "
+                   "what lies under it (default /ws)")
+      ->type_name("PATH");
+  command
+      ->add_option("--max-processes", args->max_processes,
+                   "--exec processes at once; more clients get 503 with Retry-After "
+                   "(default 64)")
+      ->type_name("N")
+      ->check(quiet(CLI::Range(std::size_t{1}, std::size_t{100000})))
+      ->needs(exec);
+  command
+      ->add_flag("--exec-binary", args->exec_binary,
+                 "--exec without lines: each read of its stdout is a binary message, each "
+                 "message goes to its stdin as is")
+      ->needs(exec);
   return [args] { return serve(*args); };
 }
 
