@@ -363,6 +363,9 @@ def case_exec_missing():
     check(code == 2 and "unterminated quote" in err, "bad quoting: %r" % err)
     code, err = usage("--max-processes", "3")
     check(code == 2, "--max-processes without --exec: %d" % code)
+    code, err = usage("--path", "/x")
+    check(code == 2 and "--path goes with --exec or --broadcast-stdin" in err,
+          "--path alone: %d %r" % (code, err))
     code, err = usage("--exec", "cat", "--broadcast-stdin")
     check(code == 2, "--exec with --broadcast-stdin: %d" % code)
     code, err = usage("--exec", "cat", "--path", "/echo")

@@ -54,6 +54,7 @@ struct ServeArguments {
   bool broadcast_stdin = false;
   std::string exec;
   std::string path = "/ws";
+  bool path_given = false;
   std::size_t max_processes = 64;
   bool exec_binary = false;
 };
@@ -315,6 +316,10 @@ int serve(const ServeArguments& args) {
       args.path == "/echo" || args.path == "/chat") {
     std::fprintf(stderr, "wsx serve: --path %s: expected /NAME[/NAME...], not /, /echo or /chat\n",
                  args.path.c_str());
+    return exit_usage;
+  }
+  if (args.path_given && !args.broadcast_stdin && args.exec.empty()) {
+    std::fprintf(stderr, "wsx serve: --path goes with --exec or --broadcast-stdin\n");
     return exit_usage;
   }
   std::unique_ptr<ExecSupervisor> exec;  // declared before the server: it outlives its routes
@@ -591,11 +596,11 @@ Command add_serve_command(CLI::App& app) {
                        "(status 0) or 1011; the client leaves: SIGTERM, SIGKILL 2 s later")
           ->type_name("CMD")
           ->excludes(broadcast);
-  command
-      ->add_option("--path", args->path,
-                   "WebSocket path of --exec or --broadcast-stdin, and "
-                   "what lies under it (default /ws)")
-      ->type_name("PATH");
+  CLI::Option* path = command
+                          ->add_option("--path", args->path,
+                                       "WebSocket path of --exec or --broadcast-stdin, and "
+                                       "what lies under it (default /ws)")
+                          ->type_name("PATH");
   command
       ->add_option("--max-processes", args->max_processes,
                    "--exec processes at once; more clients get 503 with Retry-After "
@@ -608,7 +613,10 @@ Command add_serve_command(CLI::App& app) {
                  "--exec without lines: each read of its stdout is a binary message, each "
                  "message goes to its stdin as is")
       ->needs(exec);
-  return [args] { return serve(*args); };
+  return [args, path] {
+    args->path_given = path->count() > 0;
+    return serve(*args);
+  };
 }
 
 }  // namespace wsx::tool
