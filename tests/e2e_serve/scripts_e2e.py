@@ -349,6 +349,23 @@ def case_exec_limit():
                               count=4), "every cat ended: %r" % serve.lines)
 
 
+def case_exec_csrf():
+    # --csrf protects the --exec route like /echo: no token, 403; a refusal takes no slot of
+    # --max-processes and starts no process.
+    with Serve("--csrf", "--exec", "cat", "--path", "/cat", "--max-processes", "1") as serve:
+        async def talk():
+            for _ in range(3):  # more than --max-processes: no slot is taken by a refusal
+                try:
+                    await websockets.connect(serve.url("/cat"))
+                    raise AssertionError("accepted without a CSRF token")
+                except websockets.exceptions.InvalidStatusCode as error:
+                    check(error.status_code == 403, "status %d" % error.status_code)
+        run(talk())
+        check(serve.wait_line(r'"GET /cat" 403', count=3), "three 403: %r" % serve.lines)
+        check(not serve.wait_line(r"\] started", timeout=0.5), "no process started")
+        check(serve.stop() == 0, "exit 0")
+
+
 def case_exec_missing():
     def usage(*args):
         result = subprocess.run([WSX, "serve", "--listen", "127.0.0.1:0", *args],
