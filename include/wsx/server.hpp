@@ -65,6 +65,7 @@
 #include "wsx/csrf.hpp"
 #include "wsx/error_report.hpp"
 #include "wsx/export.hpp"
+#include "wsx/metrics.hpp"
 #include "wsx/proto/deflate.hpp"
 #include "wsx/proto/handshake.hpp"
 #include "wsx/proto/http_head.hpp"
@@ -330,6 +331,9 @@ struct WSX_API ServerOptions {
   // Exceptions from the application's callbacks, failed TLS handshakes, signal watcher failures
   // (see error_report.hpp for the policy). Empty: one line per failure on stderr.
   ErrorHook error_hook;
+  // Where the server counts its wsx_ metrics (see metrics.hpp), shared with what else the
+  // application (or a broker) registers there. Empty: the server makes its own (metrics()).
+  std::shared_ptr<MetricsRegistry> metrics;
 };
 
 class WSX_API Server {
@@ -370,6 +374,9 @@ class WSX_API Server {
   std::size_t connections() const noexcept;                // open or handshaking, all threads
   AddressLimitStats address_limit_stats() const noexcept;  // refusals so far, all threads
   unsigned threads() const noexcept;
+  // The registry the server counts in (ServerOptions::metrics or its own); serve it with
+  // metrics_response() (metrics_endpoint.hpp).
+  MetricsRegistry& metrics() const noexcept;
 
  private:
   struct Impl;

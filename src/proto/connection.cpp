@@ -78,6 +78,7 @@ struct Connection::Impl {
         : deflater(window_bits, no_context_takeover, tuning) {}
     MessageDeflater deflater;
     std::vector<std::uint8_t> deflated;
+    DeflateTotals totals;  // for metrics: what went in and came out, since creation
   };
   using ControlBuffer = std::array<std::uint8_t, max_control_payload>;
 
@@ -87,6 +88,7 @@ struct Connection::Impl {
   ConnectionOptions options;
   ConnectionState state = ConnectionState::open;
   bool close_sent = false;
+  std::uint16_t sent_close_code = 0;  // of our close frame, once sent (1005: none)
 
   // --- the frame being read
   enum class ReadStep : std::uint8_t { header, payload };
@@ -397,6 +399,8 @@ struct Connection::Impl {
     event.kind = EventKind::message;
     event.message_kind = message_kind;
     event.data = data;
+    event.compressed = message_compressed;
+    event.wire_size = message_frame_bytes;
     handler.on_event(event);
   }
 
@@ -407,6 +411,8 @@ struct Connection::Impl {
     event.data = data;
     event.first = !message_delivered_piece;
     event.last = last;
+    event.compressed = message_compressed;
+    if (last) event.wire_size = message_frame_bytes;
     message_delivered_piece = true;
     handler.on_event(event);
   }
@@ -481,6 +487,7 @@ struct Connection::Impl {
     // Before the frame: an observer that closes or fails from inside write_frame must find it
     // sent, or a second close frame would follow the first.
     close_sent = true;
+    sent_close_code = code;
     write_frame(Opcode::close, true, false, payload.data(), size);
   }
 
@@ -568,6 +575,8 @@ struct Connection::Impl {
     Compressor& c = message_compressor();
     c.deflated.clear();
     c.deflater.compress(data, size, fin, c.deflated);
+    c.totals.plain += size;
+    c.totals.compressed += c.deflated.size();
     // RSV1 marks a compressed message on its first frame only (RFC 7692 §6).
     write_frame(opcode, fin, opcode != Opcode::continuation, c.deflated.data(), c.deflated.size());
     clear_and_trim(c.deflated);
@@ -714,6 +723,14 @@ void Connection::consume_output(std::size_t n) noexcept {
     impl.output_read = 0;
     clear_and_trim(impl.output);
   }
+}
+
+std::uint16_t Connection::sent_close_code() const noexcept {
+  return impl_->sent_close_code;
+}
+
+DeflateTotals Connection::deflate_totals() const noexcept {
+  return impl_->compressor ? impl_->compressor->totals : DeflateTotals{};
 }
 
 std::size_t Connection::buffered_amount() const noexcept {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "server/worker.hpp"
+#include "session/connection_metrics.hpp"
 #include "wsx/io/port_owners.hpp"
 #include "wsx/io/signal_watcher.hpp"
 #include "wsx/io/socket_address.hpp"
@@ -25,7 +26,11 @@ struct Server::Impl {
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
   impl_->shared.options = std::move(options);
+  if (!impl_->shared.options.metrics) {
+    impl_->shared.options.metrics = std::make_shared<MetricsRegistry>();
+  }
   const ServerOptions& opts = impl_->shared.options;
+  impl_->shared.topics.set_publish_counter(session::register_builtin_metrics(*opts.metrics));
   impl_->shared.memory.configure(opts.max_buffered_bytes, opts.over_budget_timeout);
   impl_->shared.address_limits.configure(opts.address_limits);
   impl_->shared.handshake_config.options.close_timeout = std::chrono::seconds(2);
@@ -160,6 +165,10 @@ AddressLimitStats Server::address_limit_stats() const noexcept {
 
 unsigned Server::threads() const noexcept {
   return static_cast<unsigned>(impl_->workers.size());
+}
+
+MetricsRegistry& Server::metrics() const noexcept {
+  return *impl_->shared.options.metrics;
 }
 
 }  // namespace wsx

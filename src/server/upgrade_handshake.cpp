@@ -5,6 +5,7 @@
 
 #include "server/csrf_gate.hpp"
 #include "session/callback_exception.hpp"
+#include "session/connection_metrics.hpp"
 
 namespace wsx::server {
 namespace {
@@ -103,10 +104,16 @@ void UpgradeHandshake::on_failed(session::Session& session, std::string_view rea
 
 void UpgradeHandshake::respond(ServerShared& shared, session::Session& session,
                                const proto::HttpResponse& response, const proto::HttpHead* head,
-                               std::string_view reason) {
+                               std::string_view reason, bool upgrade) {
   std::string bytes = proto::serialize(response);
   // HEAD: the same head (Content-Length included), no body (RFC 9110 §9.3.2).
   if (head != nullptr && head->method == "HEAD") bytes.resize(bytes.find("\r\n\r\n") + 4);
+  // Plain HTTP (ServerOptions::http) is no upgrade: only WebSocket-side answers are counted.
+  if (upgrade) {
+    if (session::ConnectionMetrics* metrics = session.metrics()) {
+      metrics->upgrade_answered(response.status);
+    }
+  }
   AccessRecord record;  // before reject(), which may release the session
   record.status = response.status;
   record.body_size = response.body.size();
@@ -147,7 +154,7 @@ void UpgradeHandshake::answer_plain_http(session::Session& session, const proto:
     session::report_current_exception(&shared_.options.error_hook, "http", target.path, remote);
     response = internal_error();
   }
-  respond(shared_, session, response, &head);
+  respond(shared_, session, response, &head, {}, false);
 }
 
 void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t> data) {
@@ -349,6 +356,7 @@ void UpgradeHandshake::apply(session::Session& session, const Route& route,
   accept.extra_headers = std::move(decision.headers);
   proto::Accepted accepted = proto::accept_upgrade(request, accept);
   session.write_raw(accepted.response);
+  if (session::ConnectionMetrics* metrics = session.metrics()) metrics->upgrade_answered(101);
   AccessRecord record;
   record.status = 101;
   record.subprotocol = accepted.subprotocol ? std::string_view(*accepted.subprotocol) : "";

@@ -50,10 +50,11 @@ class UpgradeHandshake final : public session::Handshake {
   };
 
   // Sends `response` (its head only for HEAD), closes after sending, and logs the answer with
-  // `reason` (why it was refused, if the status does not say).
+  // `reason` (why it was refused, if the status does not say); counts it in wsx_upgrades_total
+  // unless it answers plain HTTP (`upgrade` false).
   static void respond(ServerShared& shared, session::Session& session,
                       const proto::HttpResponse& response, const proto::HttpHead* head,
-                      std::string_view reason = {});
+                      std::string_view reason = {}, bool upgrade = true);
   void answer_plain_http(session::Session& session, const proto::HttpHead& head,
                          const proto::RequestTarget& target);
   // Keeps the request and hands it to the route's upgrade_async with a responder.

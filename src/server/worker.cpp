@@ -14,8 +14,13 @@ std::size_t refusal_allowance(std::size_t max_connections) {
 }  // namespace
 
 Worker::Worker(ServerShared& shared)
-    : shared_(shared), topics_(&shared.topics), budget_(loop_, shared.memory) {
+    : shared_(shared),
+      topics_(&shared.topics),
+      budget_(loop_, shared.memory),
+      metrics_(*shared.options.metrics) {
   shared_.topics.attach(loop_, topics_);
+  topics_.set_metrics(&metrics_);
+  SessionOwner::metrics = &metrics_;
   if (shared_.options.max_buffered_bytes > 0) budget_ledger = &budget_;
 }
 

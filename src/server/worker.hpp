@@ -12,6 +12,7 @@
 
 #include "server/address_limiter.hpp"
 #include "server/router.hpp"
+#include "session/connection_metrics.hpp"
 #include "session/memory_budget.hpp"
 #include "session/session.hpp"
 #include "session/topics.hpp"
@@ -44,6 +45,7 @@ class Worker final : private session::SessionOwner {
   io::EventLoop& loop() noexcept { return loop_; }
   session::TopicRegistry& topics() noexcept { return topics_; }
   ServerShared& shared() noexcept { return shared_; }
+  session::ConnectionMetrics& metrics() noexcept { return metrics_; }
   std::error_code listen(const io::SocketAddress& address);
   // The listener the last successful listen() added: its descriptor, and undoing it when the
   // address turns out to be someone else's (Server::listen).
@@ -65,6 +67,7 @@ class Worker final : private session::SessionOwner {
   io::EventLoop loop_;
   session::TopicRegistry topics_;
   session::BudgetLedger budget_;
+  session::ConnectionMetrics metrics_;  // this thread's counts of the server's wsx_ metrics
   std::vector<std::unique_ptr<io::Listener>> listeners_;
   session::Session* sessions_ = nullptr;  // intrusive list through owner_prev / owner_next
   // The per-address slots of the sessions that count against a client's limit (not exempt),

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "session/callback_exception.hpp"
+#include "session/connection_metrics.hpp"
 #include "session/session.hpp"
 #include "wsx/proto/errors.hpp"
 
@@ -28,11 +29,19 @@ void Session::on_event(const proto::Event& event) {
   const WebSocketHandlers& handlers = config_->handlers;
   switch (event.kind) {
     case proto::EventKind::message:
+      if (ConnectionMetrics* metrics = owner_.metrics) {
+        metrics->message_received(event.message_kind, event.data.size());
+        if (event.compressed) metrics->deflate_received(event.wire_size, event.data.size());
+      }
       if (handlers.message && delivering()) {
         call("message", handlers.message, Message{event.data, event.message_kind});
       }
       return;
     case proto::EventKind::fragment:  // enabled when handlers.fragment is set
+      if (ConnectionMetrics* metrics = owner_.metrics) {
+        metrics->piece_received(event.message_kind, event.data.size(), event.last);
+        if (event.compressed) metrics->deflate_received(event.wire_size, event.data.size());
+      }
       if (handlers.fragment && delivering()) {
         call("fragment", handlers.fragment,
              Fragment{event.data, event.message_kind, event.first, event.last});
@@ -45,6 +54,7 @@ void Session::on_event(const proto::Event& event) {
       if (handlers.pong && delivering()) call("pong", handlers.pong, event.data);
       return;
     case proto::EventKind::close:
+      if (ConnectionMetrics* metrics = owner_.metrics) metrics->close_received(event.close_code);
       closing_started();
       report_close(event.close_code, event.close_reason, true);
       return;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "session/connection_metrics.hpp"
 #include "session/handle_state.hpp"
 #include "session/topics.hpp"
 #include "wsx/proto/frame.hpp"
@@ -73,6 +74,7 @@ Session::Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::Tl
       timeout_([this] { on_timeout(); }) {}
 
 Session::~Session() {
+  if (!transport_closed_) count_end();  // destroyed by its owner without finishing (shutdown)
   if (BudgetLedger* ledger = budget_ledger()) ledger->forget(*this);
   if (topics_registry_ != nullptr) topics_registry_->unsubscribe_all(*this);
   if (handle_state_) handle_state_->connection = nullptr;
@@ -107,6 +109,7 @@ void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
     options.frame_observer = this;
   }
   connection_.emplace(options);
+  if (ConnectionMetrics* metrics = owner_.metrics) metrics->connection_opened();
   compressed_ = params.deflate.has_value();
   if (compressed_ && params.role == proto::Role::server &&
       params.deflate->server_no_context_takeover) {
@@ -449,8 +452,16 @@ void Session::report_close(std::uint16_t code, std::string_view reason, bool cle
     call("close", config_->handlers.close, CloseInfo{code, reason, clean});
 }
 
+void Session::count_end() noexcept {
+  ConnectionMetrics* metrics = owner_.metrics;
+  if (metrics == nullptr || !connection_) return;
+  metrics->connection_closed();
+  if (const std::uint16_t code = connection_->sent_close_code()) metrics->close_sent(code);
+}
+
 void Session::finish() {
   if (transport_closed_) return;
+  count_end();
   transport_closed_ = true;
   phase_ = Phase::done;
   timeout_.cancel();
@@ -474,6 +485,7 @@ SendStatus Session::admit(std::size_t size) {
   if (buffered > 0 && buffered + size > config_->options.max_backpressure) {
     saw_backpressure_ = true;
     if (config_->options.backpressure_policy == BackpressurePolicy::refuse) {
+      if (ConnectionMetrics* metrics = owner_.metrics) metrics->dropped();
       return SendStatus::dropped;
     }
     start_close(1008, "send buffer limit exceeded: peer too slow");
@@ -499,13 +511,36 @@ SendStatus Session::sent(proto::SendResult result) {
   }
   if (stream_.write_blocked() || buffered_amount() > config_->options.max_backpressure) {
     saw_backpressure_ = true;
+    if (ConnectionMetrics* metrics = owner_.metrics) metrics->backpressure();
     return SendStatus::backpressure;
   }
   return SendStatus::success;
 }
 
+void Session::count_sent(SendStatus status, MessageKind kind, std::size_t size, bool last,
+                         const proto::DeflateTotals& before) noexcept {
+  ConnectionMetrics* metrics = owner_.metrics;
+  if (status != SendStatus::success && status != SendStatus::backpressure) return;
+  metrics->piece_sent(kind, size, last);
+  if (!compressed_) return;
+  const proto::DeflateTotals after = connection_->deflate_totals();
+  if (after.plain != before.plain) {
+    metrics->deflate_sent(after.plain - before.plain, after.compressed - before.compressed);
+  }
+}
+
 SendStatus Session::send_message(std::span<const std::uint8_t> data, MessageKind kind,
                                  bool compress) {
+  if (owner_.metrics == nullptr) return send_uncounted(data, kind, compress);
+  const proto::DeflateTotals before =
+      compressed_ && connection_ ? connection_->deflate_totals() : proto::DeflateTotals{};
+  const SendStatus status = send_uncounted(data, kind, compress);
+  count_sent(status, kind, data.size(), true, before);
+  return status;
+}
+
+SendStatus Session::send_uncounted(std::span<const std::uint8_t> data, MessageKind kind,
+                                   bool compress) {
   if (sending_fragments_) return SendStatus::invalid;
   const SendStatus admitted = admit(data.size());
   if (admitted != SendStatus::success) return admitted;
@@ -544,10 +579,15 @@ SendStatus Session::send_piece(std::span<const std::uint8_t> data, MessageKind k
                                bool compress) {
   const SendStatus admitted = admit(data.size());
   if (admitted != SendStatus::success) return admitted;
+  const proto::DeflateTotals before = owner_.metrics != nullptr && compressed_
+                                          ? connection_->deflate_totals()
+                                          : proto::DeflateTotals{};
   const proto::SendResult result =
       connection_->send_fragment(kind, data, fin, proto::SendFlags{compress});
   if (result == proto::SendResult::ok) sending_fragments_ = !fin;
-  return sent(result);
+  const SendStatus status = sent(result);
+  if (owner_.metrics != nullptr) count_sent(status, kind, data.size(), fin, before);
+  return status;
 }
 
 SendStatus Session::send_control(bool ping, std::span<const std::uint8_t> payload) {
@@ -574,7 +614,11 @@ SendStatus Session::send_shared(const std::shared_ptr<const SharedFrame>& frame)
   if (admitted != SendStatus::success) return admitted;
   const std::span<const std::uint8_t> payload = frame->payload();
   if (!frame->compressed && compressed_ && payload.size() >= config_->deflate_tuning.threshold) {
-    return sent(connection_->send(frame->kind, payload, proto::SendFlags{true}));
+    const proto::DeflateTotals before =
+        owner_.metrics != nullptr ? connection_->deflate_totals() : proto::DeflateTotals{};
+    const SendStatus status = sent(connection_->send(frame->kind, payload, proto::SendFlags{true}));
+    if (owner_.metrics != nullptr) count_sent(status, frame->kind, payload.size(), true, before);
+    return status;
   }
   if (!shared_) shared_ = std::make_unique<SharedQueue>();
   SharedQueue& queue = *shared_;
@@ -586,7 +630,12 @@ SendStatus Session::send_shared(const std::shared_ptr<const SharedFrame>& frame)
     proto::decode_frame_header(frame->bytes.data(), frame->header_size, header);
     on_frame(true, header, frame->payload());
   }
-  return sent(proto::SendResult::ok);
+  const SendStatus status = sent(proto::SendResult::ok);
+  // A frame compressed once for many (topics.cpp) counts its compression there, once.
+  if (owner_.metrics != nullptr) {
+    owner_.metrics->message_sent(frame->kind, frame->message_size);
+  }
+  return status;
 }
 
 std::uint8_t Session::shared_compression_window(std::size_t size) const noexcept {

@@ -44,6 +44,7 @@
 
 namespace wsx::session {
 
+class ConnectionMetrics;
 class Session;
 class TopicRegistry;
 struct SharedFrame;
@@ -77,6 +78,8 @@ class WSX_LAYER_API SessionOwner {
   // The memory budget of the owner's thread (server workers), or none: sessions are counted
   // there (see memory_budget.hpp).
   BudgetLedger* budget_ledger = nullptr;
+  // The owner's thread's counters of the server's metrics (server workers), or none.
+  ConnectionMetrics* metrics = nullptr;
 
   // The session is finished and its transport closed: destroy it now.
   virtual void release(Session& session) noexcept = 0;
@@ -180,6 +183,7 @@ class WSX_LAYER_API Session final : public WebSocket,
   void set_topics(TopicRegistry* registry) noexcept { topics_registry_ = registry; }
   TopicRegistry* topics_registry() const noexcept { return topics_registry_; }
   const io::Stream& stream() const noexcept { return stream_; }
+  ConnectionMetrics* metrics() const noexcept { return owner_.metrics; }
 
   // ---- the server's memory budget (see memory_budget.hpp)
   BudgetLedger* budget_ledger() const noexcept { return owner_.budget_ledger; }
@@ -281,13 +285,18 @@ class WSX_LAYER_API Session final : public WebSocket,
   void linger();            // the lingering close: see its definition
   void closing_started();
   void report_close(std::uint16_t code, std::string_view reason, bool clean);
-  void finish();  // transport closed: release when the outermost entry returns
+  void finish();              // transport closed: release when the outermost entry returns
+  void count_end() noexcept;  // metrics: the connection is no longer open, our close code
+  // metrics: a send of a message (or a piece of one) and what our compressor did for it.
+  void count_sent(SendStatus status, MessageKind kind, std::size_t size, bool last,
+                  const proto::DeflateTotals& before) noexcept;
   SendStatus admit(std::size_t size);
   SendStatus sent(proto::SendResult result);
   std::size_t queued_bytes() const noexcept;
 
   // WebSocket implementation
   SendStatus send_message(std::span<const std::uint8_t> data, MessageKind kind, bool compress);
+  SendStatus send_uncounted(std::span<const std::uint8_t> data, MessageKind kind, bool compress);
   SendStatus send_piece(std::span<const std::uint8_t> data, MessageKind kind, bool fin,
                         bool compress);
   SendStatus send_control(bool ping, std::span<const std::uint8_t> payload);

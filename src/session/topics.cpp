@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "session/connection_metrics.hpp"
 #include "session/session.hpp"
 #include "wsx/proto/frame.hpp"
 
@@ -23,6 +24,7 @@ std::shared_ptr<SharedFrame> frame_of(MessageKind kind, std::span<const std::uin
   std::copy(payload.begin(), payload.end(), frame->bytes.begin() + frame->header_size);
   frame->kind = kind;
   frame->compressed = compressed;
+  frame->message_size = payload.size();
   return frame;
 }
 
@@ -30,7 +32,8 @@ std::shared_ptr<SharedFrame> frame_of(MessageKind kind, std::span<const std::uin
 // exist (routes × negotiated windows), so a linear search is enough.
 class CompressedFrames {
  public:
-  explicit CompressedFrames(const SharedFrame& plain) : plain_(plain) {}
+  CompressedFrames(const SharedFrame& plain, ConnectionMetrics* metrics)
+      : plain_(plain), metrics_(metrics) {}
 
   const std::shared_ptr<const SharedFrame>& get(const SessionConfig& config,
                                                 std::uint8_t window_bits) {
@@ -40,6 +43,10 @@ class CompressedFrames {
     entries_.push_back({&config, window_bits,
                         make_compressed_shared_frame(plain_.kind, plain_.payload(), window_bits,
                                                      config.deflate_tuning)});
+    // Compressed once here for every subscriber that shares it: counted once.
+    if (metrics_ != nullptr) {
+      metrics_->deflate_sent(plain_.payload().size(), entries_.back().frame->payload().size());
+    }
     return entries_.back().frame;
   }
 
@@ -50,6 +57,7 @@ class CompressedFrames {
     std::shared_ptr<const SharedFrame> frame;
   };
   const SharedFrame& plain_;
+  ConnectionMetrics* metrics_;
   std::vector<Entry> entries_;
 };
 
@@ -66,7 +74,9 @@ std::shared_ptr<const SharedFrame> make_compressed_shared_frame(
   proto::MessageDeflater deflater(window_bits, true, tuning);
   std::vector<std::uint8_t> deflated;
   deflater.compress(payload.data(), payload.size(), true, deflated);
-  return frame_of(kind, deflated, true);
+  std::shared_ptr<SharedFrame> frame = frame_of(kind, deflated, true);
+  frame->message_size = payload.size();
+  return frame;
 }
 
 TopicRegistry::~TopicRegistry() {
@@ -95,11 +105,12 @@ std::size_t TopicRegistry::subscribers(std::string_view name) const {
 
 std::size_t TopicRegistry::deliver(std::string_view name,
                                    const std::shared_ptr<const SharedFrame>& frame,
-                                   const Session* exclude) {
+                                   const Session* exclude,
+                                   std::chrono::steady_clock::time_point published) {
   const std::span<Session* const> subscribers = subscriptions_.subscribers(name);
   if (subscribers.empty()) return 0;
   std::size_t delivered = 0;
-  CompressedFrames compressed(*frame);
+  CompressedFrames compressed(*frame, metrics_);
   // Sending never destroys a session or changes subscriptions (no callback runs), so the list
   // is stable while we walk it.
   for (Session* session : subscribers) {
@@ -108,6 +119,13 @@ std::size_t TopicRegistry::deliver(std::string_view name,
     const SendStatus status =
         session->send_shared(window != 0 ? compressed.get(session->config(), window) : frame);
     if (status == SendStatus::success || status == SendStatus::backpressure) ++delivered;
+  }
+  if (metrics_ != nullptr) {
+    metrics_->deliveries(delivered);
+    if (published != std::chrono::steady_clock::time_point{}) {
+      metrics_->fanout_seconds(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - published).count());
+    }
   }
   return delivered;
 }
@@ -118,18 +136,21 @@ void TopicHub::attach(io::EventLoop& loop, TopicRegistry& registry) {
 
 bool TopicHub::publish(std::string_view topic, MessageKind kind,
                        std::span<const std::uint8_t> payload, const Session* exclude) {
+  publishes_.add();
+  const auto published = std::chrono::steady_clock::now();
   const std::shared_ptr<const SharedFrame> frame = make_shared_frame(kind, payload);
   bool all = true;
   std::shared_ptr<const std::string> name;
   for (const Member& member : members_) {
     if (member.loop->in_loop_thread()) {
-      member.registry->deliver(topic, frame, exclude);
+      member.registry->deliver(topic, frame, exclude, published);
       continue;
     }
     if (!name) name = std::make_shared<const std::string>(topic);
     TopicRegistry* registry = member.registry;
-    all &=
-        member.handle.post([registry, name, frame] { registry->deliver(*name, frame, nullptr); });
+    all &= member.handle.post([registry, name, frame, published] {
+      registry->deliver(*name, frame, nullptr, published);
+    });
   }
   return all;
 }

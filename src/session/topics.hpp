@@ -11,6 +11,7 @@
 // through one posted task per other loop.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "session/layer_export.hpp"
 #include "session/subscriptions.hpp"
 #include "wsx/io/event_loop.hpp"
+#include "wsx/metrics.hpp"
 #include "wsx/proto/deflate.hpp"
 #include "wsx/websocket.hpp"
 
@@ -33,7 +35,8 @@ struct WSX_LAYER_API SharedFrame {
   std::vector<std::uint8_t> bytes;  // header + payload
   std::size_t header_size = 0;
   MessageKind kind = MessageKind::binary;
-  bool compressed = false;  // RSV1 set, the payload deflated (RFC 7692)
+  bool compressed = false;       // RSV1 set, the payload deflated (RFC 7692)
+  std::size_t message_size = 0;  // the message's own size (before compression)
 
   std::span<const std::uint8_t> payload() const noexcept {
     return std::span<const std::uint8_t>(bytes).subspan(header_size);
@@ -50,6 +53,7 @@ WSX_LAYER_API std::shared_ptr<const SharedFrame> make_compressed_shared_frame(
     MessageKind kind, std::span<const std::uint8_t> payload, std::uint8_t window_bits,
     const proto::DeflateTuning& tuning);
 
+class ConnectionMetrics;
 class TopicHub;
 
 // Loop thread only. Every operation but deliver() is O(1) per subscription (see
@@ -67,20 +71,27 @@ class WSX_LAYER_API TopicRegistry {
   void unsubscribe_all(Session& session);
   bool subscribed(const Session& session, std::string_view topic) const;
   std::size_t subscribers(std::string_view topic) const;
-  // Queues `frame` on every subscriber except `exclude`; returns how many got it.
+  // Queues `frame` on every subscriber except `exclude`; returns how many got it. With
+  // metrics, counts the deliveries and, when there were subscribers, the time since
+  // `published` (the publish() call).
   std::size_t deliver(std::string_view topic, const std::shared_ptr<const SharedFrame>& frame,
-                      const Session* exclude);
+                      const Session* exclude, std::chrono::steady_clock::time_point published = {});
   TopicHub* hub() const noexcept { return hub_; }
+  // This loop's counters (server workers), set before the loop runs.
+  void set_metrics(ConnectionMetrics* metrics) noexcept { metrics_ = metrics; }
 
  private:
   Subscriptions<Session> subscriptions_;
   TopicHub* hub_;
+  ConnectionMetrics* metrics_ = nullptr;
 };
 
 // Any thread. Loops are attached before they run and must outlive the hub's use.
 class WSX_LAYER_API TopicHub {
  public:
   void attach(io::EventLoop& loop, TopicRegistry& registry);
+  // Counts every publish() here (set before the loops run).
+  void set_publish_counter(Counter publishes) noexcept { publishes_ = publishes; }
   // Frames the message once and delivers it on every attached loop. `exclude` (a connection of
   // the calling loop) is skipped. Returns false if some loop could not take it (stopped).
   bool publish(std::string_view topic, MessageKind kind, std::span<const std::uint8_t> payload,
@@ -93,6 +104,7 @@ class WSX_LAYER_API TopicHub {
     TopicRegistry* registry;
   };
   std::vector<Member> members_;
+  Counter publishes_;
 };
 
 }  // namespace wsx::session

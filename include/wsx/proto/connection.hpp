@@ -70,8 +70,12 @@ struct WSX_API Event {
   // unfragmented, uncompressed message wholly inside the bytes given to receive() it is a view
   // into those bytes.
   std::span<const std::uint8_t> data;
-  bool first = false;  // fragment: first piece of a message
-  bool last = false;   // fragment: last piece of a message
+  bool first = false;       // fragment: first piece of a message
+  bool last = false;        // fragment: last piece of a message
+  bool compressed = false;  // message, fragment: the message came compressed (RFC 7692)
+  // message, and a message's last fragment: its payload bytes as they came on the wire (the
+  // compressed size when `compressed`; saturates at 2^64-1). 0 on other events.
+  std::uint64_t wire_size = 0;
   // close: the peer's code (1005 if none); error: the code of the broken rule, which went out in
   // our close frame unless we had already sent one.
   std::uint16_t close_code = 0;
@@ -101,6 +105,12 @@ enum class SendResult : std::uint8_t {
   ok,
   closed,   // a close frame was already sent: nothing after it (RFC 6455 §5.5.1)
   invalid,  // misuse: control payload > 125 bytes, unsendable close code, fragment misuse
+};
+
+// What our compressor took and gave since the connection started (metrics).
+struct WSX_API DeflateTotals {
+  std::uint64_t plain = 0;       // message bytes given to it
+  std::uint64_t compressed = 0;  // payload bytes it produced
 };
 
 struct WSX_API SendFlags {
@@ -175,6 +185,9 @@ class WSX_API Connection {
 
   ConnectionState state() const noexcept;
   Role role() const noexcept;
+  // The code of our close frame once one is queued (1005 when it carries none), else 0.
+  std::uint16_t sent_close_code() const noexcept;
+  DeflateTotals deflate_totals() const noexcept;
   // Closed or failed, and every queued byte consumed: time to close the transport.
   bool finished() const noexcept;
 
