@@ -26,6 +26,7 @@
 #include "serve_web_console.hpp"
 #include "shell_words.hpp"
 #include "wsx/io/socket_address.hpp"
+#include "wsx/metrics_endpoint.hpp"
 #include "wsx/server.hpp"
 
 namespace wsx::tool {
@@ -57,6 +58,8 @@ struct ServeArguments {
   bool path_given = false;
   std::size_t max_processes = 64;
   bool exec_binary = false;
+  bool metrics = false;
+  std::vector<std::string> metrics_allow;  // CIDR blocks; empty: loopback
 };
 
 // What each connection carries (its user_data): the path it asked for, the chat room's topic,
@@ -224,14 +227,23 @@ proto::HttpResponse plain(int status, std::string body) {
   return response;
 }
 
+// `metrics`: serve the registry at /metrics to the peers `access` permits (null: no /metrics).
 std::function<proto::HttpResponse(const HttpRequest&)> http_handler(
     std::shared_ptr<const StaticFiles> files, const ConnectionRegistry& registry,
-    std::string admin_token, std::optional<ServeCsrf> csrf) {
+    std::string admin_token, std::optional<ServeCsrf> csrf,
+    std::shared_ptr<const MetricsRegistry> metrics, std::shared_ptr<const MetricsAccess> access) {
   return [files = std::move(files), &registry, admin_token = std::move(admin_token),
-          csrf = std::move(csrf)](const HttpRequest& request) {
+          csrf = std::move(csrf), metrics = std::move(metrics),
+          access = std::move(access)](const HttpRequest& request) {
     // First: no static file can stand in for the admin endpoint.
     if (request.path == admin_connections_path) {
       return admin_response(request, admin_token, registry);
+    }
+    if (metrics) {
+      if (std::optional<proto::HttpResponse> answer =
+              metrics_response(*metrics, request, *access)) {
+        return *answer;
+      }
     }
     if (request.method != "GET" && request.method != "HEAD") {
       proto::HttpResponse response = plain(405, "only GET and HEAD here\n");
@@ -370,17 +382,30 @@ int serve(const ServeArguments& args) {
     }
   }
 
+  std::shared_ptr<const MetricsAccess> metrics_access;
+  if (args.metrics || !args.metrics_allow.empty()) {
+    try {
+      metrics_access = std::make_shared<const MetricsAccess>(args.metrics_allow);
+    } catch (const std::invalid_argument& error) {
+      std::fprintf(stderr, "wsx serve: --metrics-allow: %s (expected ADDRESS or ADDRESS/BITS)\n",
+                   error.what());
+      return exit_usage;
+    }
+  }
+
   Totals totals;
   ConnectionRegistry registry;
   ErrorLog error_log;
   ServerOptions options;
   options.address_limits = args.address_limits;
   options.address_limits.exempt_loopback = !args.limit_loopback;
+  options.metrics = std::make_shared<MetricsRegistry>();
   options.threads = args.threads;
   options.handle_signals = true;
   options.max_buffered_bytes = args.max_buffered;
   if (!args.cert.empty()) options.tls = ServerTlsOptions{args.cert, args.key};
-  options.http = http_handler(files, registry, args.admin_token, csrf);
+  options.http = http_handler(files, registry, args.admin_token, csrf,
+                              metrics_access ? options.metrics : nullptr, metrics_access);
   options.error_hook = [&error_log](const ErrorReport& report) { error_log.report(report); };
   options.access_log = [&registry, quiet = args.quiet](const AccessRecord& record) {
     const auto now = std::chrono::system_clock::now();
@@ -423,6 +448,11 @@ int serve(const ServeArguments& args) {
                  address.authority().c_str(), (ws_scheme + address.authority()).c_str(),
                  (ws_scheme + address.authority()).c_str(),
                  (http_scheme + address.authority()).c_str());
+    if (metrics_access) {
+      std::fprintf(stderr, "wsx serve: metrics at %s/metrics (%s)\n",
+                   (http_scheme + address.authority()).c_str(),
+                   args.metrics_allow.empty() ? "loopback peers only" : "--metrics-allow peers");
+    }
   }
   if (csrf) {
     std::fprintf(stderr,
@@ -484,7 +514,9 @@ Command add_serve_command(CLI::App& app) {
       "  wsx serve --allow-origin https://app.example\n"
       "  wsx serve --csrf-secret csrf.key --handshake-rate 5\n"
       "  tail -f app.log | wsx serve --broadcast-stdin --path /log\n"
-      "  wsx serve --exec './count.sh --from 1' --path /count --max-processes 8");
+      "  wsx serve --exec './count.sh --from 1' --path /count --max-processes 8\n"
+
+      "  wsx serve --metrics --metrics-allow 10.0.0.0/8");
   command
       ->add_option("--listen", args->listen,
                    "HOST:PORT, [IPv6]:PORT, or PORT alone for 127.0.0.1:PORT (repeatable; port 0 "
@@ -613,6 +645,14 @@ Command add_serve_command(CLI::App& app) {
                  "--exec without lines: each read of its stdout is a binary message, each "
                  "message goes to its stdin as is")
       ->needs(exec);
+  command->add_flag("--metrics", args->metrics,
+                    "Serve Prometheus metrics (text format) at /metrics, to loopback peers only "
+                    "unless --metrics-allow says otherwise; others get 403");
+  command
+      ->add_option("--metrics-allow", args->metrics_allow,
+                   "Peers allowed to read /metrics, as ADDRESS or ADDRESS/BITS (repeatable; "
+                   "replaces the loopback default; implies --metrics)")
+      ->type_name("CIDR");
   return [args, path] {
     args->path_given = path->count() > 0;
     return serve(*args);
