@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -95,6 +96,14 @@ class MetricsRegistry {
   Counter counter(std::string_view name, std::string_view help, const MetricLabels& labels = {});
   Gauge gauge(std::string_view name, std::string_view help, const MetricLabels& labels = {});
   Histogram histogram(std::string_view name, std::string_view help, std::vector<double> bounds,
+                      const MetricLabels& labels = {});
+  // A counter or gauge whose value is kept elsewhere (a component's own atomic counters, a
+  // size): `read` is called by every scrape, on the scraping thread, under the registry's lock,
+  // so it must be thread-safe, quick, and must not use this registry. Registering the series
+  // again replaces its function. Same exceptions as above.
+  void counter_callback(std::string_view name, std::string_view help, std::function<double()> read,
+                        const MetricLabels& labels = {});
+  void gauge_callback(std::string_view name, std::string_view help, std::function<double()> read,
                       const MetricLabels& labels = {});
 
   // Any thread: every metric in the text exposition format 0.0.4, families in the order they

@@ -1,5 +1,6 @@
 // MetricsRegistry: registration under a lock, counting in per-thread shards, scrape by summing.
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "session/metrics_state.hpp"
@@ -66,6 +67,15 @@ void append_sample_name(std::string& out, std::string_view name, std::string_vie
   out += '}';
 }
 
+// A callback that throws (or is empty) shows NaN rather than failing the whole scrape.
+double read_callback(const std::function<double()>& read) {
+  try {
+    return read ? read() : std::numeric_limits<double>::quiet_NaN();
+  } catch (...) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
 }  // namespace
 
 Shard::~Shard() {
@@ -85,7 +95,8 @@ RegistryState::~RegistryState() = default;
 
 Series RegistryState::add_series(std::string_view name, std::string_view help, MetricType type,
                                  Storage storage, const MetricLabels& labels,
-                                 const std::vector<double>* series_bounds) {
+                                 const std::vector<double>* series_bounds,
+                                 std::function<double()> read) {
   if (!valid_metric_name(name)) {
     throw std::invalid_argument("metrics: invalid metric name '" + std::string(name) + "'");
   }
@@ -108,6 +119,7 @@ Series RegistryState::add_series(std::string_view name, std::string_view help, M
       throw std::invalid_argument("metrics: '" + std::string(name) +
                                   "' is registered with other buckets or storage");
     }
+    if (storage == Storage::callback) *existing.read = std::move(read);
     return existing;
   }
   Series series;
@@ -115,6 +127,8 @@ Series RegistryState::add_series(std::string_view name, std::string_view help, M
   series.storage = storage;
   if (storage == Storage::shared_value) {
     series.value = &shared_values.emplace_back(0.0);
+  } else if (storage == Storage::callback) {
+    series.read = &callbacks.emplace_back(std::move(read));
   } else {
     const std::uint32_t needed = cells_for(type, series_bounds);
     if (needed > Shard::max_cells - next_cell) {
@@ -187,6 +201,9 @@ std::string RegistryState::scrape() const {
             break;
           case Storage::shared_value:
             append_value(out, series.value->load(std::memory_order_relaxed));
+            break;
+          case Storage::callback:
+            append_value(out, read_callback(*series.read));
             break;
         }
         out += '\n';
@@ -285,6 +302,18 @@ Histogram MetricsRegistry::histogram(std::string_view name, std::string_view hel
       state_->add_series(name, help, metrics_detail::MetricType::histogram,
                          metrics_detail::Storage::cells, labels, &bounds);
   return Histogram(state_.get(), series.cell, series.bounds);
+}
+
+void MetricsRegistry::counter_callback(std::string_view name, std::string_view help,
+                                       std::function<double()> read, const MetricLabels& labels) {
+  state_->add_series(name, help, metrics_detail::MetricType::counter,
+                     metrics_detail::Storage::callback, labels, nullptr, std::move(read));
+}
+
+void MetricsRegistry::gauge_callback(std::string_view name, std::string_view help,
+                                     std::function<double()> read, const MetricLabels& labels) {
+  state_->add_series(name, help, metrics_detail::MetricType::gauge,
+                     metrics_detail::Storage::callback, labels, nullptr, std::move(read));
 }
 
 std::string MetricsRegistry::scrape() const {

@@ -2,7 +2,7 @@
 // the series count in.
 //
 // A series owns a fixed range of cell numbers (a counter one, a histogram one per bucket plus
-// +Inf, sum and count). Every writing thread has its own Shard, holding a cell for every
+// +Inf, and the sum). Every writing thread has its own Shard, holding a cell for every
 // number; scrape() adds up the shards. A cell has a single writer, so counting is a relaxed
 // load and a relaxed store (plain moves on x86 and ARM), never a locked instruction, and TSan
 // sees no race with the scraper's relaxed loads. Shards grow in chunks allocated by their
@@ -14,6 +14,7 @@
 #include <bit>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,6 +73,7 @@ enum class Storage : std::uint8_t {
   cells,         // per-thread cells, summed (counters, histograms)
   summed_gauge,  // per-thread signed deltas, summed (a gauge counted by server threads)
   shared_value,  // one std::atomic<double> (Gauge)
+  callback,      // read at scrape time
 };
 
 struct Series {
@@ -80,6 +82,7 @@ struct Series {
   std::uint32_t cell = 0;
   std::atomic<double>* value = nullptr;         // shared_value
   const std::vector<double>* bounds = nullptr;  // histogram
+  std::function<double()>* read = nullptr;      // callback
 };
 
 struct Family {
@@ -97,7 +100,8 @@ struct RegistryState {
   // Registration (any thread, under the lock). Returns the series, existing or new (a copy:
   // the family's list may move once the lock is released).
   Series add_series(std::string_view name, std::string_view help, MetricType type, Storage storage,
-                    const MetricLabels& labels, const std::vector<double>* bounds);
+                    const MetricLabels& labels, const std::vector<double>* bounds,
+                    std::function<double()> read = {});
   // A shard for one writer that is not found by its thread (a server thread's own).
   Shard& new_shard();
   // The calling thread's shard, made on its first use of this registry.
@@ -111,6 +115,7 @@ struct RegistryState {
   std::uint32_t next_cell = 0;
   std::deque<std::atomic<double>> shared_values;
   std::deque<std::vector<double>> bounds;
+  std::deque<std::function<double()>> callbacks;
   std::deque<Shard> shards;
   std::map<std::thread::id, Shard*> thread_shards;
 

@@ -121,6 +121,27 @@ TEST(MetricsRegistry, GaugeSetsAndAdds) {
             "broker_state 1.5\n");
 }
 
+TEST(MetricsRegistry, CallbackSeriesAreReadAtEachScrape) {
+  MetricsRegistry registry;
+  std::atomic<std::uint64_t> failures{0};
+  registry.counter_callback("ext_failures_total", "Failures kept elsewhere.",
+                            [&failures] { return static_cast<double>(failures.load()); },
+                            {{"broker", "redis"}});
+  registry.gauge_callback("ext_queue", "Queue length.", [] { return 7.0; });
+  EXPECT_EQ(sample(registry.scrape(), "ext_failures_total{broker=\"redis\"}"), 0);
+  failures = 3;
+  const std::string text = registry.scrape();
+  EXPECT_EQ(sample(text, "ext_failures_total{broker=\"redis\"}"), 3);
+  EXPECT_EQ(sample(text, "ext_queue"), 7);
+  EXPECT_NE(text.find("# TYPE ext_failures_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE ext_queue gauge\n"), std::string::npos);
+  // Registering it again replaces the function; one that throws shows NaN, the rest stays.
+  registry.gauge_callback("ext_queue", "Queue length.", []() -> double { throw 1; });
+  EXPECT_NE(registry.scrape().find("ext_queue NaN\n"), std::string::npos);
+  EXPECT_EQ(sample(registry.scrape(), "ext_failures_total{broker=\"redis\"}"), 3);
+  EXPECT_THROW(registry.counter("ext_queue", "Queue length."), std::invalid_argument);
+}
+
 TEST(MetricsRegistry, NumbersAreWrittenAsTheFormatSpellsThem) {
   MetricsRegistry registry;
   registry.gauge("g", "G.", {{"v", "big"}}).set(1e20);
