@@ -2090,5 +2090,66 @@ TEST(ConnectionSendDirect, FrameObserverSeesTheDirectFrame) {
   EXPECT_EQ(log.frames[0].payload, "direct");
 }
 
+// ---------------------------------------------------------------- what the server's metrics read
+
+class WireSizeRecorder : public EventHandler {
+ public:
+  void on_event(const Event& event) override {
+    compressed.push_back(event.compressed);
+    wire_sizes.push_back(event.wire_size);
+  }
+  std::vector<bool> compressed;
+  std::vector<std::uint64_t> wire_sizes;
+};
+
+TEST(ConnectionMetricsInputs, MessagesSayWhetherTheyCameCompressedAndTheirWireSize) {
+  Connection c({.role = Role::client, .deflate = DeflateParams{}});
+  WireSizeRecorder r;
+  Bytes bytes = concat({{0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00},  // "Hello"
+                        make_frame(0x1, "plain", {.masked = false})});
+  c.receive(bytes, r);
+  EXPECT_EQ(r.compressed, (std::vector<bool>{true, false}));
+  EXPECT_EQ(r.wire_sizes, (std::vector<std::uint64_t>{7, 5}));
+}
+
+TEST(ConnectionMetricsInputs, AFragmentedCompressedMessageGivesItsWireSizeWithTheLastPiece) {
+  Connection c({.role = Role::client, .deliver_fragments = true, .deflate = DeflateParams{}});
+  WireSizeRecorder r;
+  Bytes bytes{0x41, 0x03, 0xf2, 0x48, 0xcd, 0x80, 0x04, 0xc9, 0xc9, 0x07, 0x00};  // RFC 7692
+  c.receive(bytes, r);
+  ASSERT_FALSE(r.wire_sizes.empty());
+  EXPECT_EQ(r.wire_sizes.back(), 7u);
+  for (std::size_t i = 0; i + 1 < r.wire_sizes.size(); ++i) EXPECT_EQ(r.wire_sizes[i], 0u);
+  for (const bool compressed : r.compressed) EXPECT_TRUE(compressed);
+}
+
+TEST(ConnectionMetricsInputs, SentCloseCodeIsTheCodeOfOurCloseFrameWhoeverCausedIt) {
+  Connection ours(options_for(Role::server));
+  EXPECT_EQ(ours.sent_close_code(), 0);
+  ASSERT_EQ(ours.close(4001), SendResult::ok);
+  EXPECT_EQ(ours.sent_close_code(), 4001);
+
+  Connection echoing(options_for(Role::server));  // the peer's close, answered
+  feed(echoing, make_frame(0x8, close_payload(1001), {.masked = true}));
+  EXPECT_EQ(echoing.sent_close_code(), 1001);
+
+  Connection failing(options_for(Role::server));  // an unmasked frame from a client: 1002
+  feed(failing, make_frame(0x1, "x", {.masked = false}));
+  EXPECT_EQ(failing.sent_close_code(), 1002);
+}
+
+TEST(ConnectionMetricsInputs, DeflateTotalsCountWhatOurCompressorTookAndGave) {
+  Connection c({.deflate = DeflateParams{}});
+  EXPECT_EQ(c.deflate_totals().plain, 0u);
+  ASSERT_EQ(c.send_text(std::string(1000, 'a')), SendResult::ok);
+  const std::vector<WireFrame> frames = parse_frames(drain(c));
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_TRUE(frames[0].rsv1);
+  EXPECT_EQ(c.deflate_totals().plain, 1000u);
+  EXPECT_EQ(c.deflate_totals().compressed, frames[0].payload.size());
+  ASSERT_EQ(c.send_text("b", {.compress = false}), SendResult::ok);  // not through it
+  EXPECT_EQ(c.deflate_totals().plain, 1000u);
+}
+
 }  // namespace
 }  // namespace wsx::proto
