@@ -32,6 +32,8 @@
 #include <utility>
 #include <vector>
 
+#include "wsx/export.hpp"
+
 namespace wsx {
 
 namespace metrics_detail {
@@ -40,7 +42,7 @@ struct RegistryState;
 
 using MetricLabels = std::vector<std::pair<std::string, std::string>>;
 
-class Counter {
+class WSX_API Counter {
  public:
   Counter() = default;  // counts nothing
   void add(std::uint64_t n = 1) const noexcept;
@@ -53,7 +55,7 @@ class Counter {
   std::uint32_t cell_ = 0;
 };
 
-class Gauge {
+class WSX_API Gauge {
  public:
   Gauge() = default;  // holds nothing
   void set(double value) const noexcept;
@@ -67,7 +69,7 @@ class Gauge {
 };
 
 // Observations counted in buckets by upper bound (`le`), with their sum and count.
-class Histogram {
+class WSX_API Histogram {
  public:
   Histogram() = default;  // observes nothing
   void observe(double value) const noexcept;
@@ -83,7 +85,7 @@ class Histogram {
   const std::vector<double>* bounds_ = nullptr;
 };
 
-class MetricsRegistry {
+class WSX_API MetricsRegistry {
  public:
   MetricsRegistry();
   ~MetricsRegistry();

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "wsx/export.hpp"
 #include "wsx/metrics.hpp"
 #include "wsx/proto/handshake.hpp"
 #include "wsx/server.hpp"
@@ -27,7 +28,7 @@
 namespace wsx {
 
 // Which peers may read the metrics.
-class MetricsAccess {
+class WSX_API MetricsAccess {
  public:
   // `allowed`: addresses or CIDR blocks ("10.1.2.3", "10.0.0.0/8", "fd00::/8"); empty: loopback
   // only (127.0.0.0/8 and ::1). Throws std::invalid_argument for one that does not parse.
@@ -48,9 +49,9 @@ class MetricsAccess {
 // The answer to `request` when its path is `path`: 200 with the registry's scrape for GET (the
 // head only for HEAD), 405 for another method, 403 for a peer `access` refuses. nullopt for
 // any other path, so that the application's own handler can answer it.
-std::optional<proto::HttpResponse> metrics_response(const MetricsRegistry& registry,
-                                                    const HttpRequest& request,
-                                                    const MetricsAccess& access,
-                                                    std::string_view path = "/metrics");
+WSX_API std::optional<proto::HttpResponse> metrics_response(const MetricsRegistry& registry,
+                                                            const HttpRequest& request,
+                                                            const MetricsAccess& access,
+                                                            std::string_view path = "/metrics");
 
 }  // namespace wsx

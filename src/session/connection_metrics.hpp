@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "session/layer_export.hpp"
 #include "session/metrics_state.hpp"
 #include "wsx/metrics.hpp"
 #include "wsx/websocket.hpp"
@@ -42,9 +43,9 @@ namespace wsx::session {
 
 // Registers the built-in families (so that a scrape shows them before any traffic) and
 // returns the registry-wide counter of publish() calls.
-Counter register_builtin_metrics(MetricsRegistry& registry);
+WSX_LAYER_API Counter register_builtin_metrics(MetricsRegistry& registry);
 
-class ConnectionMetrics {
+class WSX_LAYER_API ConnectionMetrics {
  public:
   // Registers the built-in series and takes a shard for the calling server thread; from then on
   // only that thread (or one that follows it, such as a join) may count here.

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "session/layer_export.hpp"
 #include "wsx/metrics.hpp"
 
 namespace wsx::metrics_detail {
@@ -37,7 +38,7 @@ inline void add_double(Cell& cell, double value) noexcept {
   cell.store(std::bit_cast<std::uint64_t>(sum), std::memory_order_relaxed);
 }
 
-class Shard {
+class WSX_LAYER_API Shard {
  public:
   static constexpr std::uint32_t chunk_cells = 256;
   static constexpr std::uint32_t max_chunks = 256;
@@ -93,7 +94,7 @@ struct Family {
   std::map<std::string, std::size_t, std::less<>> by_labels;
 };
 
-struct RegistryState {
+struct WSX_LAYER_API RegistryState {
   RegistryState();
   ~RegistryState();
 
