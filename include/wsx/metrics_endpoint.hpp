@@ -34,7 +34,7 @@ class WSX_API MetricsAccess {
   // only (127.0.0.0/8 and ::1). Throws std::invalid_argument for one that does not parse.
   explicit MetricsAccess(const std::vector<std::string>& allowed = {});
   // `remote_address` as HttpRequest gives it ("127.0.0.1:51234", "[::1]:51234"); an IPv4 peer
-  // seen through an IPv6 socket (::ffff:a.b.c.d) is matched as IPv4.
+  // seen through an IPv6 socket (an IPv4-mapped address) is matched as IPv4.
   bool permits(std::string_view remote_address) const;
 
  private:
