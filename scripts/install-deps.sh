@@ -4,7 +4,9 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   zlib1g-dev libssl-dev openssl libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-websockets python3-prometheus-client nodejs node-ws libcli11-dev libedit-dev doxygen
+  python3 python3-websockets nodejs node-ws libcli11-dev libedit-dev doxygen
+  # The metrics test parses /metrics with the Prometheus project's own text-format parser.
+  python3-prometheus-client
   # Browser tests of the web console (tests/browser): Debian's chromium, driven by playwright-core
   # from npm; a CJK font so that screenshots show non-Latin text. The admin endpoint's tests
   # make a network namespace (unshare from util-linux, ip from iproute2).
