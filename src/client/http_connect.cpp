@@ -1,5 +1,5 @@
-// HTTP CONNECT: one request, one reply head; 2xx opens the tunnel, anything else is the
-// proxy's refusal, reported with its status and headers.
+// HTTP CONNECT: one request, one reply head (after any interim 1xx); 2xx opens the tunnel,
+// anything else is the proxy's refusal, reported with its status and headers.
 #include <utility>
 
 #include "base64.hpp"
@@ -11,6 +11,8 @@ namespace {
 
 class HttpConnect final : public ProxyNegotiation {
  public:
+  static constexpr int kMaxInterimReplies = 8;
+
   HttpConnect(const Proxy& proxy, const TunnelTarget& target, std::size_t max_head)
       : parser_(proto::HttpKind::response,
                 proto::HttpLimits{max_head, proto::HttpLimits{}.max_headers}),
@@ -30,15 +32,30 @@ class HttpConnect final : public ProxyNegotiation {
 
   TunnelStatus feed(std::string_view bytes) override {
     buffer_.append(bytes);
-    switch (parser_.parse(buffer_.data(), buffer_.size())) {
-      case proto::HttpParseStatus::need_more:
-        return TunnelStatus::need_more;
-      case proto::HttpParseStatus::error:
+    for (;;) {
+      switch (parser_.parse(buffer_.data(), buffer_.size())) {
+        case proto::HttpParseStatus::need_more:
+          return TunnelStatus::need_more;
+        case proto::HttpParseStatus::error:
+          return fail(ClientErrorKind::proxy_failed,
+                      "the proxy " + proxy_ + " did not answer CONNECT with valid HTTP: " +
+                          std::string(proto::describe(parser_.error())));
+        case proto::HttpParseStatus::complete:
+          break;
+      }
+      // An interim 1xx reply (100 Continue, 103 Early Hints...) is not the answer: the final
+      // one follows it (RFC 9110 §15.2). 101 is a final answer, and not a tunnel. A proxy that
+      // sends interim replies without end is cut off rather than read forever.
+      const int status = parser_.head().status;
+      if (status < 100 || status > 199 || status == 101) break;
+      if (++interim_replies_ > kMaxInterimReplies) {
         return fail(ClientErrorKind::proxy_failed,
-                    "the proxy " + proxy_ + " did not answer CONNECT with valid HTTP: " +
-                        std::string(proto::describe(parser_.error())));
-      case proto::HttpParseStatus::complete:
-        break;
+                    "the proxy " + proxy_ + " sent more than " +
+                        std::to_string(kMaxInterimReplies) +
+                        " interim 1xx replies to CONNECT and no final one");
+      }
+      buffer_.erase(0, parser_.head_size());
+      parser_.reset();
     }
     const proto::HttpHead& head = parser_.head();
     if (head.status < 200 || head.status > 299) return refuse(head);
@@ -90,6 +107,7 @@ class HttpConnect final : public ProxyNegotiation {
   proto::HttpHeadParser parser_;
   std::string proxy_;
   bool credentials_;
+  int interim_replies_ = 0;
   std::string target_;
   std::string output_;
   std::string buffer_;

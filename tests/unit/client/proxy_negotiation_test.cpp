@@ -60,6 +60,33 @@ TEST(HttpConnect, TwoHundredOpensTheTunnelWhateverTheSplit) {
   }
 }
 
+TEST(HttpConnect, InterimRepliesAreSkippedWhateverTheSplit) {
+  // RFC 9110 §15.2: 1xx replies other than 101 are interim; the final reply decides.
+  const std::string reply =
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+      "HTTP/1.1 200 Connection established\r\n\r\n";
+  for (std::size_t split = 0; split <= reply.size(); ++split) {
+    auto n = make_http_connect(proxy_of("http://p:1"), target("h", 80), 16384);
+    TunnelStatus status = n->feed(reply.substr(0, split));
+    if (split < reply.size()) {
+      ASSERT_EQ(status, TunnelStatus::need_more) << split;
+      status = n->feed(reply.substr(split));
+    }
+    EXPECT_EQ(status, TunnelStatus::established) << split << ": " << n->error().message;
+  }
+  auto refused = make_http_connect(proxy_of("http://p:1"), target("h", 80), 16384);
+  ASSERT_EQ(refused->feed("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 No\r\n\r\n"),
+            TunnelStatus::failed);
+  EXPECT_EQ(refused->error().status, 403);
+
+  auto endless = make_http_connect(proxy_of("http://p:1"), target("h", 80), 16384);
+  TunnelStatus status = TunnelStatus::need_more;
+  for (int i = 0; i < 100 && status == TunnelStatus::need_more; ++i)
+    status = endless->feed("HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_EQ(status, TunnelStatus::failed);
+  EXPECT_NE(endless->error().message.find("interim"), std::string::npos);
+}
+
 TEST(HttpConnect, RefusalsCarryTheStatusAndSayWhatToDo) {
   auto n = make_http_connect(proxy_of("http://p:1"), target("h", 80), 16384);
   ASSERT_EQ(n->feed("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n"
