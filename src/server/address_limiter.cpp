@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace wsx::server {
@@ -12,6 +14,23 @@ namespace {
 constexpr std::chrono::seconds retry_after_connections{5};
 
 }  // namespace
+
+void validate_address_limits(const AddressLimits& limits) {
+  const double rate = limits.handshakes_per_second;
+  if (!std::isfinite(rate) || rate < 0 || (rate > 0 && rate < min_handshake_rate)) {
+    throw std::invalid_argument("AddressLimits::handshakes_per_second of " + std::to_string(rate) +
+                                ": use 0 (no limit) or a rate of at least one handshake a day (" +
+                                std::to_string(min_handshake_rate) + " a second)");
+  }
+  if (!std::isfinite(limits.handshake_burst)) {
+    throw std::invalid_argument("AddressLimits::handshake_burst must be a finite number");
+  }
+}
+
+void AddressLimiter::configure(const AddressLimits& limits) {
+  validate_address_limits(limits);
+  limits_ = limits;
+}
 
 AddressSlot::AddressSlot(AddressSlot&& other) noexcept
     : limiter_(std::exchange(other.limiter_, nullptr)),

@@ -21,6 +21,14 @@ namespace wsx::server {
 
 class AddressLimiter;
 
+// The smallest handshake rate other than 0 (no limit): one a day. Below it a client would wait
+// longer than any Retry-After worth sending, and the arithmetic leaves the clock's range.
+constexpr double min_handshake_rate = 1.0 / (24 * 3600);
+
+// Throws std::invalid_argument naming the bad field: a rate that is negative, not finite or
+// between 0 and min_handshake_rate, a burst that is not finite.
+void validate_address_limits(const AddressLimits& limits);
+
 // One connection counted against its client's limit, released when destroyed. Empty (counts
 // nothing) for an exempt client. Movable, not copyable; must not outlive its limiter.
 class AddressSlot {
@@ -53,9 +61,10 @@ class AddressLimiter {
   };
 
   AddressLimiter() = default;
-  explicit AddressLimiter(const AddressLimits& limits) : limits_(limits) {}
+  // Both throw std::invalid_argument for limits that make no sense (validate_address_limits).
+  explicit AddressLimiter(const AddressLimits& limits) { configure(limits); }
   // Before any admission (Server's constructor).
-  void configure(const AddressLimits& limits) noexcept { limits_ = limits; }
+  void configure(const AddressLimits& limits);
   AddressLimiter(const AddressLimiter&) = delete;
   AddressLimiter& operator=(const AddressLimiter&) = delete;
 

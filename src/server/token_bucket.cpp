@@ -21,9 +21,12 @@ bool TokenBucket::take(double rate, double capacity, Clock::time_point now) noex
 
 TokenBucket::Clock::duration TokenBucket::time_to_token(double rate) const noexcept {
   if (tokens_ >= 1.0) return Clock::duration::zero();
+  // Capped before the conversion: a tiny rate (1e-12 a second) would make a wait of 1e21 ns,
+  // which does not fit the clock's integer count (undefined behaviour, not just a big number).
+  constexpr double max_wait_seconds = 24 * 3600;
   if (rate <= 0) return std::chrono::hours(24);
-  return std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>((1.0 - tokens_) / rate));
+  const double wait = std::min(max_wait_seconds, (1.0 - tokens_) / rate);
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));
 }
 
 bool TokenBucket::full(double rate, double capacity, Clock::time_point now) const noexcept {

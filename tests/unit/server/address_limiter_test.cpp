@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -66,6 +68,23 @@ TEST(AddressLimiter, HandshakeBucketRefusesWithRetryAfter) {
   EXPECT_EQ(limiter.stats().refused_rate, 1u);
   // A refused handshake takes no connection.
   EXPECT_EQ(limiter.connections_of(address("192.0.2.1")), 3u);
+}
+
+TEST(AddressLimiter, TheSlowestRateWaitsADayAndSlowerRatesAreRefused) {
+  // One a day: the wait is computed without leaving the clock's range and said in seconds.
+  AddressLimiter limiter(limits(0, min_handshake_rate, 1));
+  ASSERT_EQ(limiter.admit(address("192.0.2.1"), t0).verdict, Verdict::admitted);
+  const AddressLimiter::Admission refused = limiter.admit(address("192.0.2.1"), t0);
+  EXPECT_EQ(refused.verdict, Verdict::too_fast);
+  EXPECT_GE(refused.retry_after, 86399s);
+  EXPECT_LE(refused.retry_after, 86401s);
+  for (double absurd : {1e-12, min_handshake_rate / 2, -1.0, std::nan(""), HUGE_VAL}) {
+    EXPECT_THROW(AddressLimiter{limits(0, absurd, 1)}, std::invalid_argument) << absurd;
+    AddressLimiter other;
+    EXPECT_THROW(other.configure(limits(0, absurd, 1)), std::invalid_argument) << absurd;
+  }
+  EXPECT_THROW(AddressLimiter{limits(0, 1, HUGE_VAL)}, std::invalid_argument);
+  EXPECT_NO_THROW(AddressLimiter{limits(0, 0, 0)});
 }
 
 TEST(AddressLimiter, LoopbackIsExemptUnlessAsked) {

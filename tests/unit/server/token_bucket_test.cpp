@@ -34,5 +34,15 @@ TEST(TokenBucket, AnOlderTimeAddsNothing) {
   EXPECT_TRUE(bucket.take(1, 1, t0 + 11s));
 }
 
+TEST(TokenBucket, AnyRateWaitsAtMostADay) {
+  // 1e-12 a second is 1e12 s to a token: as nanoseconds (1e21) it is outside the clock's range,
+  // which UBSan reports and which used to turn into a garbage Retry-After.
+  TokenBucket bucket(1, t0);
+  EXPECT_TRUE(bucket.take(1e-12, 1, t0));
+  EXPECT_EQ(bucket.time_to_token(1e-12), 24h);
+  EXPECT_EQ(bucket.time_to_token(1e-300), 24h);
+  EXPECT_EQ(bucket.time_to_token(1), 1s);
+}
+
 }  // namespace
 }  // namespace wsx::server
