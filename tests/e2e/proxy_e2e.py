@@ -291,6 +291,11 @@ def proxy_failures_exit_7(h):
     from_env = connect(h, "-x", "x", "wss://example.test/", env={"HTTPS_PROXY": "https://p:1"})
     check(from_env.returncode == 2 and "the proxy from the environment" in from_env.err,
           "a bad proxy in the environment is said to come from there", from_env.show)
+    secret = connect(h, "-x", "x", "wss://example.test/",
+                     env={"https_proxy": "https://alice:S3cretPw@proxy.example:3128"})
+    check(secret.returncode == 2 and "https://alice@proxy.example:3128" in secret.err,
+          "the bad proxy from the environment is shown with its user", secret.show)
+    check("S3cretPw" not in secret.err + secret.out, "and without its password", secret.show)
     bad = connect(h, "--proxy", "ftp://x", "-x", "x", "ws://127.0.0.1:1/")
     check(bad.returncode == 2 and "unknown proxy scheme" in bad.err, "a bad proxy URL is usage",
           bad.show)

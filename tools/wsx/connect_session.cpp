@@ -27,6 +27,20 @@
 namespace wsx::tool {
 namespace {
 
+// A proxy URL as typed, for a message, without the password: "http://alice@proxy:3128" for
+// "http://alice:secret@proxy:3128". Works on text that does not parse (that is when it is
+// shown), so it only looks for the last "@" before the path, as the URL parser does.
+std::string proxy_url_without_password(std::string_view url) {
+  const std::size_t scheme_end = url.find("://");
+  const std::size_t start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  const std::size_t end = std::min(url.size(), url.find_first_of("/?#", start));
+  const std::size_t at = url.substr(0, end).rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(url);
+  const std::size_t colon = url.substr(start, at - start).find(':');
+  if (colon == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, start + colon)) + std::string(url.substr(at));
+}
+
 enum class Mode { execute, echo, interactive, pipe };
 
 // Sends to whichever console is current: the line editor while the prompt is up.
@@ -113,7 +127,8 @@ ClientOptions client_options(const ConnectSettings& settings) {
       std::string proxy = proxy_from_environment(target);
       // Said here, so the user looks at the environment rather than at the command line.
       if (!proxy.empty() && !parse_proxy_url(proxy).ok()) {
-        throw std::invalid_argument("the proxy from the environment, \"" + proxy +
+        throw std::invalid_argument("the proxy from the environment, \"" +
+                                    proxy_url_without_password(proxy) +
                                     "\": " + parse_proxy_url(proxy).error);
       }
       return proxy;
