@@ -196,10 +196,10 @@ def case_console():
 def case_head_and_methods():
     with Serve() as serve:
         _, get_headers, get_body = get(serve.port, "/")
-        status, headers, body = http(serve.port, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = http(serve.port, "HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         check(status == 200 and body == b"", "HEAD: 200 without body")
         check(headers["content-length"] == str(len(get_body)), "HEAD: the GET's Content-Length")
-        status, headers, _ = http(serve.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        status, headers, _ = http(serve.port, "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
         check(status == 405 and "GET" in headers.get("allow", ""), "POST: 405 with Allow")
         status, _, _ = get(serve.port, "/echo")
         check(status == 426, "plain GET on a WebSocket route: 426, got %d" % status)
@@ -768,6 +768,14 @@ def case_csrf():
               "another origin")
         check(serve.wait_line(r'"GET /echo\?csrf=\[redacted\]" 403'), "tokens are not logged")
         check(not any(token in (line or "") for line in serve.lines), "no token in any line")
+        # /admin/connections (the console's source of refusal reasons) keeps no token either.
+        status, _, body = get(serve.port, "/admin/connections")
+        check(status == 200, "admin list: %d" % status)
+        listed = json.loads(body)["refused"]
+        check(any(r["target"] == "/echo?csrf=[redacted]" and r["status"] == 403 for r in listed),
+              "the refusal is listed with its token redacted: %r" % listed)
+        check(token not in body.decode() and forge(token) not in body.decode(),
+              "no token in the refusal list")
     # Without --csrf nothing changes: no token, no cookie.
     with Serve() as serve:
         status, headers, body = get(serve.port, "/")
@@ -802,6 +810,36 @@ def case_csrf_secret():
         with Serve("--csrf-secret", secret) as serve:  # a restart: the same secret
             check(upgrade_response(serve.port, "/echo?csrf=" + token,
                                    "Cookie: %s\r\n" % cookie)[0] == 101, "valid after restart")
+        # Raw bytes are kept as they are, a final "\n" included (it used to be stripped, which
+        # left 31 bytes of this file); hex text, as openssl rand -hex 32 writes it, is decoded.
+        raw_newline = os.path.join(directory, "raw_newline")
+        with open(raw_newline, "wb") as file:
+            file.write(os.urandom(31) + b"\n")
+        os.chmod(raw_newline, 0o600)
+        with Serve("--csrf-secret", raw_newline) as serve:
+            token_raw, cookie_raw = console_token(serve)
+            check(upgrade_response(serve.port, "/echo?csrf=" + token_raw,
+                                   "Cookie: %s\r\n" % cookie_raw)[0] == 101, "raw secret with \\n")
+        key = os.urandom(32)
+        hex_file, raw_file = os.path.join(directory, "hex"), os.path.join(directory, "raw")
+        with open(hex_file, "w") as file:
+            file.write(key.hex() + "\n")
+        with open(raw_file, "wb") as file:
+            file.write(key)
+        os.chmod(hex_file, 0o600)
+        os.chmod(raw_file, 0o600)
+        with Serve("--csrf-secret", hex_file) as serve:
+            token_hex, cookie_hex = console_token(serve)
+        with Serve("--csrf-secret", raw_file) as serve:  # the same key, written raw
+            check(upgrade_response(serve.port, "/echo?csrf=" + token_hex,
+                                   "Cookie: %s\r\n" % cookie_hex)[0] == 101,
+                  "a hex file is the key it spells")
+        short_hex = os.path.join(directory, "short_hex")
+        with open(short_hex, "w") as file:
+            file.write(os.urandom(16).hex() + "\n")
+        result = subprocess.run([WSX, "serve", "--listen", "0", "--csrf-secret", short_hex],
+                                capture_output=True, text=True, timeout=TIMEOUT)
+        check(result.returncode == 2 and "16 bytes" in result.stderr, result.stderr)
         with Serve("--csrf") as serve:  # a generated secret: the old token is forged
             status, _, body = upgrade_response(serve.port, "/echo?csrf=" + token,
                                                "Cookie: %s\r\n" % cookie)
@@ -811,9 +849,70 @@ def case_csrf_secret():
             check(serve.wait_line(r"warning: --csrf-secret .*chmod 600"), "readable by others")
 
 
+def host_status(port, host, path="/", upgrade=False, origin=None):
+    """The status of a request with this Host header (and an Origin, as a browser page sends)."""
+    request = "GET %s HTTP/1.1\r\nHost: %s\r\n" % (path, host)
+    if upgrade:
+        request += ("Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
+    if origin:
+        request += "Origin: %s\r\n" % origin
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as connection:
+        connection.sendall((request + "\r\n").encode("latin-1"))
+        data = b""
+        # Read to the end (the server closes after a refusal or a page) or to a 101's head.
+        while not (data.startswith(b"HTTP/1.1 101") and b"\r\n\r\n" in data):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+def case_host_guard():
+    """DNS rebinding: on loopback, a Host that is not this machine gets 421 (the console, its
+    token, the admin list and every WebSocket route); --allow-host adds names."""
+    with Serve("--csrf") as serve:
+        for host in ("evil.example", "evil.example:%d" % serve.port, "192.0.2.1:%d" % serve.port):
+            for path in ("/", "/admin/connections", "/console.js"):
+                status, body = host_status(serve.port, host, path)
+                check(status == 421 and b"wsx-csrf-token" not in body,
+                      "Host %s %s: %d" % (host, path, status))
+                check(b"--allow-host" in body, "the refusal says what to do: %r" % body)
+            for path in ("/echo", "/chat/lobby"):
+                status, _ = host_status(serve.port, host, path, upgrade=True,
+                                        origin="http://" + host)
+                check(status in (403, 421), "upgrade with Host %s %s: %d" % (host, path, status))
+        for host in ("localhost:%d" % serve.port, "LOCALHOST", "127.0.0.1:%d" % serve.port,
+                     "127.0.0.2", "[::1]:%d" % serve.port):
+            status, body = host_status(serve.port, host)
+            check(status == 200 and b"wsx-csrf-token" in body, "Host %s: %d" % (host, status))
+    with Serve() as serve:  # without --csrf the upgrade itself is refused, not only the page
+        status, _ = host_status(serve.port, "evil.example", "/echo", upgrade=True,
+                                origin="http://evil.example")
+        check(status == 421, "rebinding upgrade: %d" % status)
+        check(serve.wait_line(r'"GET /echo" 421'), "logged")
+        check(host_status(serve.port, "127.0.0.1:%d" % serve.port, "/echo", upgrade=True,
+                          origin="http://127.0.0.1:%d" % serve.port)[0] == 101, "loopback Host")
+    with Serve("--allow-host", "ws.example.com") as serve:
+        check(host_status(serve.port, "WS.example.com:443")[0] == 200, "an allowed name")
+        check(host_status(serve.port, "ws.example.com", "/echo", upgrade=True)[0] == 101,
+              "an allowed name upgrades")
+        check(host_status(serve.port, "other.example.com")[0] == 421, "only the allowed name")
+    text = subprocess.run([WSX, "help", "serve"], capture_output=True, text=True,
+                          timeout=TIMEOUT).stdout
+    check("--allow-host" in text and "421" in text, "wsx help serve documents --allow-host")
+
+
 def case_address_limits():
     """--limit-loopback with small limits: 503 at the count and 429 past the rate, with
     Retry-After, in the access lines and the summary; loopback is exempt without the flag."""
+    # A rate so small that the wait before a token leaves the clock's range: a usage error.
+    tiny = subprocess.run([WSX, "serve", "--listen", "0", "--handshake-rate", "1e-12"],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    check(tiny.returncode == 2 and "one handshake a day" in tiny.stderr,
+          "--handshake-rate 1e-12: %d %r" % (tiny.returncode, tiny.stderr))
     with Serve("--limit-loopback", "--max-per-address", "2", "--handshake-rate", "0") as serve:
         async def hold():
             async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port):

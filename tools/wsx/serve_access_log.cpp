@@ -44,7 +44,8 @@ std::string utc_timestamp(std::chrono::system_clock::time_point when) {
   return result;
 }
 
-// A CSRF token in the query is a credential of its session for an hour: logs keep it out.
+}  // namespace
+
 std::string without_csrf_token(std::string_view target) {
   std::string out(target);
   const std::size_t query = out.find('?');
@@ -60,8 +61,6 @@ std::string without_csrf_token(std::string_view target) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string format_access_line(const AccessRecord& record,
                                std::chrono::system_clock::time_point when) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include "wsx/server.hpp"
 
@@ -14,5 +15,9 @@ namespace wsx::tool {
 // hostile header cannot forge a line.
 std::string format_access_line(const AccessRecord& record,
                                std::chrono::system_clock::time_point when);
+
+// The request target with each csrf= query value replaced by "[redacted]": a CSRF token is a
+// credential of its session for an hour, so neither the log nor /admin/connections keeps it.
+std::string without_csrf_token(std::string_view target);
 
 }  // namespace wsx::tool

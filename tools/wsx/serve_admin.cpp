@@ -84,6 +84,15 @@ bool tokens_equal(std::string_view presented, std::string_view expected) {
   return CRYPTO_memcmp(a, b, sizeof a) == 0;
 }
 
+bool HostGuard::permits(std::string_view host_header) const {
+  if (!enabled || is_loopback_host(host_header)) return true;
+  const std::string_view host = host_part(host_header);
+  if (host.empty()) return false;
+  return std::any_of(allowed.begin(), allowed.end(), [host](const std::string& name) {
+    return name.size() == host.size() && iequals_prefix(host, name);
+  });
+}
+
 AdminVerdict admin_verdict(const HttpRequest& request, std::string_view token) {
   if (!token.empty()) {
     if (const std::optional<std::string_view> presented = bearer_token(request)) {

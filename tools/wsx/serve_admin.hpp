@@ -16,7 +16,10 @@
 #include <string>
 #include <string_view>
 
+#include <string>
+#include <vector>
 #include "serve_connections.hpp"
+
 #include "wsx/server.hpp"
 
 namespace wsx::tool {
@@ -30,6 +33,18 @@ bool is_loopback_peer(std::string_view remote_address);
 // "localhost", "localhost:8080", "127.0.0.1:8080", "[::1]:8080"; not "evil.example".
 bool is_loopback_host(std::string_view host_header);
 bool tokens_equal(std::string_view presented, std::string_view expected);
+
+// DNS rebinding: a page of evil.example whose name an attacker points at 127.0.0.1 reaches a
+// loopback server as a same-origin page (its Origin and Host are both evil.example). A server
+// listening on loopback only therefore answers only Hosts that name this machine (localhost,
+// loopback addresses) or one of `allowed` (--allow-host, for a reverse proxy's public name);
+// others get 421 Misdirected Request. Disabled (all pass) when some listener is not loopback.
+struct HostGuard {
+  bool enabled = false;
+  std::vector<std::string> allowed;  // host names without port, compared case-insensitively
+  bool permits(std::string_view host_header) const;
+};
+inline constexpr int host_guard_status = 421;
 
 // `token` empty: no token configured (loopback only).
 AdminVerdict admin_verdict(const HttpRequest& request, std::string_view token);

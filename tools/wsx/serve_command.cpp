@@ -2,10 +2,12 @@
 // static files — with an access line per request and a summary on exit.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +39,7 @@ struct ServeArguments {
   std::string static_dir;
   std::string cert, key;
   std::vector<std::string> allowed_origins;
+  std::vector<std::string> allowed_hosts;
   bool allow_any_origin = false;
   std::size_t max_message = WebSocketOptions{}.max_message_size;
   std::size_t max_buffered = ServerOptions{}.max_buffered_bytes;
@@ -83,6 +86,9 @@ struct Totals {
 constexpr std::string_view chat_topic_prefix = "chat:";
 // A shorter token could be guessed by trying: 16 characters of `openssl rand -hex` are 64 bits.
 constexpr std::size_t min_admin_token_size = 16;
+constexpr std::string_view host_guard_refusal =
+    "this server listens on loopback and answers only Host: localhost or a loopback address "
+    "(DNS rebinding); behind a proxy, start it with --allow-host NAME\n";
 
 // "/chat" → the room "", "/chat/lobby" → "lobby".
 std::string chat_room(std::string_view path) {
@@ -103,7 +109,7 @@ void trace_frame(WebSocket& ws, bool outgoing, const proto::FrameHeader& header,
 }
 
 Behavior base_behavior(const ServeArguments& args, Totals& totals, ConnectionRegistry& registry,
-                       const std::optional<ServeCsrf>& csrf) {
+                       const std::optional<ServeCsrf>& csrf, const HostGuard& guard) {
   Behavior behavior;
   if (csrf) behavior.csrf = CsrfCheck{csrf->tokens, csrf->cookie_name};
   // Same-origin by default: the web console (served here) connects, other sites' pages do not.
@@ -116,7 +122,10 @@ Behavior base_behavior(const ServeArguments& args, Totals& totals, ConnectionReg
   behavior.idle_timeout =
       std::chrono::milliseconds(static_cast<long long>(args.idle_timeout * 1000));
   if (args.compress) behavior.deflate = proto::DeflateServerOptions{};
-  behavior.upgrade = [](const UpgradeRequest& request) {
+  behavior.upgrade = [guard](const UpgradeRequest& request) {
+    if (!guard.permits(request.header("Host").value_or(""))) {
+      return UpgradeDecision::reject(host_guard_status, std::string(host_guard_refusal));
+    }
     return UpgradeDecision::accept({}, ServeConnection{std::string(request.path), {}, nullptr});
   };
   behavior.open = [&totals, &registry](WebSocket& ws) {
@@ -178,9 +187,9 @@ Behavior exec_behavior(Behavior base, ExecSupervisor& exec) {
 
 void add_routes(Server& server, const ServeArguments& args, Totals& totals,
                 ConnectionRegistry& registry, const std::optional<ServeCsrf>& csrf,
-                ExecSupervisor* exec) {
+                const HostGuard& guard, ExecSupervisor* exec) {
   if (args.broadcast_stdin || exec != nullptr) {
-    Behavior base = base_behavior(args, totals, registry, csrf);
+    Behavior base = base_behavior(args, totals, registry, csrf, guard);
     Behavior script = exec != nullptr
                           ? exec_behavior(std::move(base), *exec)
                           : broadcast_behavior(std::move(base), std::string(broadcast_topic));
@@ -193,14 +202,14 @@ void add_routes(Server& server, const ServeArguments& args, Totals& totals,
     server.route(args.path, script);
     server.route(args.path + "/*", std::move(script));
   }
-  Behavior echo = base_behavior(args, totals, registry, csrf);
+  Behavior echo = base_behavior(args, totals, registry, csrf, guard);
   echo.message = [&totals](WebSocket& ws, Message message) {
     count(totals, message);
     ws.send(message.data, message.kind);
   };
   server.route("/echo", std::move(echo));
 
-  Behavior chat = base_behavior(args, totals, registry, csrf);
+  Behavior chat = base_behavior(args, totals, registry, csrf, guard);
   chat.upgrade = [](const UpgradeRequest& request) {
     return UpgradeDecision::accept(
         {}, ServeConnection{std::string(request.path),
@@ -230,11 +239,15 @@ proto::HttpResponse plain(int status, std::string body) {
 // `metrics`: serve the registry at /metrics to the peers `access` permits (null: no /metrics).
 std::function<proto::HttpResponse(const HttpRequest&)> http_handler(
     std::shared_ptr<const StaticFiles> files, const ConnectionRegistry& registry,
-    std::string admin_token, std::optional<ServeCsrf> csrf,
+    std::string admin_token, std::optional<ServeCsrf> csrf, HostGuard guard,
     std::shared_ptr<const MetricsRegistry> metrics, std::shared_ptr<const MetricsAccess> access) {
   return [files = std::move(files), &registry, admin_token = std::move(admin_token),
-          csrf = std::move(csrf), metrics = std::move(metrics),
+          csrf = std::move(csrf), guard = std::move(guard), metrics = std::move(metrics),
           access = std::move(access)](const HttpRequest& request) {
+    // Before anything: a rebinding page must get neither the console, a token nor the list.
+    if (!guard.permits(request.header("Host").value_or(""))) {
+      return plain(host_guard_status, std::string(host_guard_refusal));
+    }
     // First: no static file can stand in for the admin endpoint.
     if (request.path == admin_connections_path) {
       return admin_response(request, admin_token, registry);
@@ -295,6 +308,12 @@ int serve(const ServeArguments& args) {
     }
     addresses.push_back(std::move(*address));
   }
+  // Loopback listeners only answer this machine's names (DNS rebinding); see HostGuard.
+  HostGuard guard;
+  guard.allowed = args.allowed_hosts;
+  guard.enabled = std::all_of(addresses.begin(), addresses.end(), [](const ListenAddress& a) {
+    return is_loopback_host(a.authority());
+  });
   std::shared_ptr<const StaticFiles> files;
   if (!args.static_dir.empty()) {
     files = std::make_shared<const StaticFiles>(args.static_dir);
@@ -404,7 +423,7 @@ int serve(const ServeArguments& args) {
   options.handle_signals = true;
   options.max_buffered_bytes = args.max_buffered;
   if (!args.cert.empty()) options.tls = ServerTlsOptions{args.cert, args.key};
-  options.http = http_handler(files, registry, args.admin_token, csrf,
+  options.http = http_handler(files, registry, args.admin_token, csrf, guard,
                               metrics_access ? options.metrics : nullptr, metrics_access);
   options.error_hook = [&error_log](const ErrorReport& report) { error_log.report(report); };
   options.access_log = [&registry, quiet = args.quiet](const AccessRecord& record) {
@@ -412,7 +431,7 @@ int serve(const ServeArguments& args) {
     if (record.status == 101) note_accepted_extensions(record.remote_address, record.extensions);
     // Kept for the console: a browser cannot see why its WebSocket was refused.
     if (record.status >= 400) {
-      registry.refused({now, std::string(record.remote_address), std::string(record.target),
+      registry.refused({now, std::string(record.remote_address), without_csrf_token(record.target),
                         std::string(record.origin.value_or("")), record.status});
     }
     if (quiet) return;
@@ -424,7 +443,7 @@ int serve(const ServeArguments& args) {
     std::fprintf(stderr, "wsx serve: TLS: %s\n", server.tls_error().c_str());
     return exit_runtime_error;
   }
-  add_routes(server, args, totals, registry, csrf, exec.get());
+  add_routes(server, args, totals, registry, csrf, guard, exec.get());
 
   const std::string ws_scheme = args.cert.empty() ? "ws://" : "wss://";
   const std::string http_scheme = args.cert.empty() ? "http://" : "https://";
@@ -538,6 +557,12 @@ Command add_serve_command(CLI::App& app) {
                        "origin, and clients that send no Origin; others get 403)")
           ->type_name("ORIGIN");
   command
+      ->add_option("--allow-host", args->allowed_hosts,
+                   "On a loopback listener, also answer requests for this host name (repeatable; "
+                   "e.g. a reverse proxy's public name). By default a loopback listener answers "
+                   "only Host: localhost or a loopback address, others get 421 (DNS rebinding)")
+      ->type_name("NAME");
+  command
       ->add_flag("--allow-any-origin", args->allow_any_origin,
                  "Accept WebSockets from pages of any origin (cross-site pages can then use "
                  "their visitors' connections)")
@@ -580,9 +605,9 @@ Command add_serve_command(CLI::App& app) {
                         "cannot get one");
   command
       ->add_option("--csrf-secret", args->csrf_secret_file,
-                   "As --csrf, with the secret in FILE (at least 32 random bytes: head -c 32 "
-                   "/dev/urandom > FILE): tokens stay valid across restarts and servers "
-                   "sharing FILE")
+                   "As --csrf, with the secret in FILE (at least 32 random bytes, as hex text or "
+                   "raw: openssl rand -hex 32 > FILE): tokens stay valid across restarts and "
+                   "servers sharing FILE")
       ->type_name("FILE")
       ->excludes(csrf);
   command
@@ -601,7 +626,17 @@ Command add_serve_command(CLI::App& app) {
                    "Handshakes a second per client address, in bursts up to --handshake-burst; "
                    "faster gets 429 (0: no limit; default 50)")
       ->type_name("N")
-      ->check(quiet(CLI::Range(0.0, 1e9)));
+      ->check(quiet(CLI::Range(0.0, 1e9)))
+      // Below one a day the wait before a token is beyond any Retry-After (the library
+      // refuses such limits too).
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            const double rate = std::strtod(text.c_str(), nullptr);
+            return rate > 0 && rate < 1.0 / 86400
+                       ? "use 0 (no limit) or at least one handshake a day (0.0000116)"
+                       : "";
+          },
+          ""));
   command
       ->add_option("--handshake-burst", args->address_limits.handshake_burst,
                    "Handshakes a client address may make at once (default 200)")

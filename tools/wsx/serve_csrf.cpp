@@ -54,6 +54,32 @@ std::string escape_attribute(std::string_view value) {
   return out;
 }
 
+// The secret file's format: a file that is all hex digits (an even number of them, as
+// `openssl rand -hex 32` writes), with or without one line end, is decoded; any other file is
+// the secret byte for byte, line ends included. Raw random bytes are never edited: stripping a
+// final "\n" from them shortened one random file in 256.
+void decode_if_hex(std::vector<std::uint8_t>& secret) {
+  std::size_t size = secret.size();
+  if (size > 0 && secret[size - 1] == '\n') --size;
+  if (size > 0 && secret[size - 1] == '\r') --size;
+  if (size == 0 || size % 2 != 0) return;
+  const auto nibble = [](std::uint8_t c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < size; ++i) {
+    if (nibble(secret[i]) < 0) return;
+  }
+  std::vector<std::uint8_t> decoded(size / 2);
+  for (std::size_t i = 0; i < decoded.size(); ++i) {
+    decoded[i] = static_cast<std::uint8_t>(nibble(secret[2 * i]) << 4 | nibble(secret[2 * i + 1]));
+  }
+  std::fill(secret.begin(), secret.end(), 0);
+  secret.swap(decoded);
+}
+
 }  // namespace
 
 std::optional<ServeCsrf> make_serve_csrf(const std::string& secret_file,
@@ -75,12 +101,11 @@ std::optional<ServeCsrf> make_serve_csrf(const std::string& secret_file,
   }
   std::vector<std::uint8_t> secret((std::istreambuf_iterator<char>(file)),
                                    std::istreambuf_iterator<char>());
-  if (!secret.empty() && secret.back() == '\n') secret.pop_back();
-  if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+  decode_if_hex(secret);
   if (secret.size() < CsrfTokens::min_secret_size) {
     error = std::to_string(secret.size()) + " bytes; at least " +
             std::to_string(CsrfTokens::min_secret_size) +
-            " random bytes are needed (head -c 32 /dev/urandom > FILE)";
+            " random bytes are needed (openssl rand -hex 32 > FILE)";
     return std::nullopt;
   }
   struct stat status {};

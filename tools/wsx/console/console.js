@@ -382,7 +382,8 @@ async function diagnose(url, since) {
   let httpUrl;
   try {
     const parsed = new URL(url);
-    target = parsed.pathname + parsed.search;
+    // The server lists refused targets with their CSRF token redacted (it is a credential).
+    target = (parsed.pathname + parsed.search).replace(/([?&]csrf=)[^&]+/g, "$1[redacted]");
     parsed.protocol = parsed.protocol === "wss:" ? "https:" : "http:";
     httpUrl = parsed.href;
   } catch (e) {
