@@ -190,6 +190,23 @@ const cases = {
           "the tampered token refused: " + server.lines.join("\n"));
   },
 
+  // wsx serve --csrf: a link from anywhere with auto=1 and send= neither connects nor sends
+  // (the page would send the linking site's text with this visitor's token); a click connects
+  // and only what the person types goes out.
+  async csrf_link_needs_a_click({ page, base, server }) {
+    const url = base.replace("http:", "ws:") + "/echo";
+    await openConsole(page, base, "?url=" + encodeURIComponent(url) + "&send=from-the-link&auto=1");
+    await page.waitForLoadState("load");
+    check(await page.$("#state.closed") !== null, "auto=1 did not connect");
+    check(!server.lines.some((l) => l.includes('"GET /echo')), "no handshake: " + server.lines.join("\n"));
+    await page.click("#connect");
+    await page.waitForSelector("#state.open");
+    await type(page, "typed");
+    // The echo of what was typed comes after the echo of anything sent at open.
+    const list = await waitRows(page, (l) => received(l, "text", "typed"), "the typed echo");
+    check(!list.some((r) => r.data === "from-the-link"), "send= was ignored: " + JSON.stringify(list));
+  },
+
   // A page of another origin (localhost vs 127.0.0.1) is refused (403); the browser hides the
   // status from that page, and the console says what it can tell: an HTTP server refused.
   async refused_other_origin({ page, base }) {
@@ -356,6 +373,6 @@ if (!cases[name]) {
 // A refused or unreachable WebSocket is logged by chromium itself as a console error.
 const refusedSocket = [/WebSocket connection to .* failed/, /Failed to load resource/, /Access to fetch at/, /net::ERR_/];
 runCase(name, cases[name], {
-  serveArgs: name === "tour" ? ["--compress"] : name === "csrf" ? ["--csrf"] : [],
+  serveArgs: name === "tour" ? ["--compress"] : ["csrf", "csrf_link_needs_a_click"].includes(name) ? ["--csrf"] : [],
   allowedErrors: ["refused_status", "unreachable", "refused_other_origin", "untrusted_certificate", "tour", "csrf"].includes(name) ? refusedSocket : [],
 });

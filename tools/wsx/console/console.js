@@ -30,7 +30,11 @@ const httpReasons = {
 let ws = null;
 let opened = false;          // this socket reached OPEN (a close before it is a failure)
 let connectStarted = 0;
-let pending = params.getAll("send");
+// A page with a CSRF token (wsx serve --csrf) ignores the link parameters that act by
+// themselves (auto=1 connects, send= sends): any site may link here, and the page would then
+// send that site's text with this visitor's token. A person must click Connect.
+const actsOnlyOnClick = document.querySelector('meta[name="wsx-csrf-token"]') !== null;
+let pending = actsOnlyOnClick ? [] : params.getAll("send");
 let echoesAwaited = 0;
 const rows = [];             // {id, time, dir, kind, length, data (string|Uint8Array|null), text}
 let nextId = 1;
@@ -624,6 +628,6 @@ function init() {
   $("admin-token").addEventListener("change", refreshConnections);
   setState("closed");
   updateCount();
-  if (params.get("auto") === "1") connect();
+  if (params.get("auto") === "1" && !actsOnlyOnClick) connect();
 }
 init();
