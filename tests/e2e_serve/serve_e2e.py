@@ -742,6 +742,14 @@ def case_csrf():
                 await ws.send("in the room")
                 check(await ws.recv() == "in the room", "chat with the token in the query")
         run(talk())
+        # A page reached from another site gets no token and leaves the session alone.
+        for site in ("cross-site", "same-site"):
+            status, headers, body = get(serve.port, "/", "Sec-Fetch-Site: %s\r\n" % site)
+            check(status == 200 and b"wsx-csrf-token" not in body and "set-cookie" not in headers,
+                  "%s navigation: no token, no new session: %r" % (site, headers))
+        for site in ("none", "same-origin"):
+            status, headers, body = get(serve.port, "/", "Sec-Fetch-Site: %s\r\n" % site)
+            check(b"wsx-csrf-token" in body and "set-cookie" in headers, "%s: a token" % site)
         # The same browser loading the page again keeps its session; both tokens work.
         again, _ = console_token(serve, cookie)
         check(again != token, "a fresh token per page")

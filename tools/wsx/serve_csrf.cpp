@@ -118,6 +118,17 @@ std::optional<ServeCsrf> make_serve_csrf(const std::string& secret_file,
 }
 
 void add_csrf_token(proto::HttpResponse& page, const HttpRequest& request, const ServeCsrf& csrf) {
+  // A page reached from another site (a link, a form, a frame: Sec-Fetch-Site cross-site or
+  // same-site) gets no token and no new session: that site chose the URL, and its visit must
+  // not replace the visitor's session (a SameSite=Strict cookie is not sent on it, so it would
+  // look like a first visit). Typed, bookmarked and reloaded pages say none or same-origin;
+  // clients that are not browsers send no Sec-Fetch-Site.
+  const std::string_view fetch_site = request.header("Sec-Fetch-Site").value_or("none");
+  if (fetch_site != "none" && fetch_site != "same-origin") {
+    std::erase_if(page.headers, [](const auto& header) { return header.first == "Cache-Control"; });
+    page.headers.emplace_back("Cache-Control", "no-store");
+    return;
+  }
   std::string session;
   if (const auto value = request.cookie(csrf.cookie_name); value && looks_like_ours(*value)) {
     session = *value;
