@@ -163,9 +163,12 @@ TEST(EventLoop, ZeroDelayTimerChainDoesNotStarveTheLoop) {
 TEST(EventLoop, ArmedTimeoutFiresResetPostponesCancelPrevents) {
   EventLoopOptions options;
   options.timeouts.resolution = 5ms;
+  // Before the loop exists: the loop arms from the time it read last (at construction), so a
+  // start taken after it (the watchdog in between, a descheduled thread) would shorten the
+  // measured wait on a loaded machine.
+  const auto started = Clock::now();
   EventLoop loop(options);
   test::arm_watchdog(loop);
-  const auto started = Clock::now();
   Clock::duration idle_fired_after{};
   Timeout idle([&] {
     idle_fired_after = Clock::now() - started;
@@ -174,9 +177,11 @@ TEST(EventLoop, ArmedTimeoutFiresResetPostponesCancelPrevents) {
   bool cancelled_fired = false;
   Timeout cancelled([&] { cancelled_fired = true; });
   loop.arm(idle, 40ms);
-  loop.arm(cancelled, 20ms);
+  // Due at 55 ms, well before the idle timeout fires (65 ms at the earliest), cancelled at 5 ms:
+  // a loaded machine that wakes the loop late still runs the cancel first (it was due first).
+  loop.arm(cancelled, 55ms);
   loop.run_after(25ms, [&] { loop.arm(idle, 40ms); });  // activity at 25 ms
-  loop.run_after(10ms, [&] { cancelled.cancel(); });
+  loop.run_after(5ms, [&] { cancelled.cancel(); });
   loop.run();
   EXPECT_FALSE(cancelled_fired);
   EXPECT_GE(idle_fired_after, 65ms);
