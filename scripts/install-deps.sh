@@ -11,6 +11,8 @@ packages=(
   # from npm; a CJK font so that screenshots show non-Latin text. The admin endpoint's tests
   # make a network namespace (unshare from util-linux, ip from iproute2).
   chromium fonts-wqy-microhei util-linux iproute2
+  # The Redis broker (hiredis) and its tests (a private redis-server).
+  libhiredis-dev redis-server
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -62,6 +62,7 @@
 #include <system_error>
 #include <vector>
 
+#include "wsx/broker.hpp"
 #include "wsx/csrf.hpp"
 #include "wsx/error_report.hpp"
 #include "wsx/export.hpp"
@@ -334,6 +335,9 @@ struct WSX_API ServerOptions {
   // Where the server counts its wsx_ metrics (see metrics.hpp), shared with what else the
   // application (or a broker) registers there. Empty: the server makes its own (metrics()).
   std::shared_ptr<MetricsRegistry> metrics;
+  // Topics across processes (see broker.hpp; make_redis_broker in redis_broker.hpp). Empty:
+  // topics reach this server's connections only. The broker runs on the first server thread.
+  std::shared_ptr<Broker> broker;
 };
 
 class WSX_API Server {
@@ -366,7 +370,9 @@ class WSX_API Server {
   void stop();
 
   // Any thread: frames the message once and queues it on every subscriber of `topic`. False
-  // when some server thread could not take it (run() has returned).
+  // when some server thread could not take it (run() has returned). With a broker: every node's
+  // subscribers get it, framed once per node; false when the broker refused it (not connected,
+  // queue full).
   bool publish(std::string_view topic, std::span<const std::uint8_t> data,
                MessageKind kind = MessageKind::binary);
   bool publish(std::string_view topic, std::string_view text, MessageKind kind = MessageKind::text);

@@ -54,6 +54,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -154,6 +155,26 @@ struct WSX_API WebSocketHandlers {
 
 class WebSocketHandle;
 
+// What a recovering subscriber is told, after what it missed and before live messages.
+enum class RecoveryStatus : std::uint8_t {
+  complete,     // every message after `since` was delivered: no gap
+  truncated,    // the history no longer reaches back to `since`: what it still holds was
+                // delivered, older messages are lost
+  unavailable,  // nothing could be recovered (no broker with history, broker down, `since`
+                // malformed); live messages follow
+};
+
+// A subscription that wants to know where it is in the topic (a server with a broker that
+// keeps history, see broker.hpp). `positions`: every message arrives as "<position>\n<payload>"
+// in its own kind (an empty position when the topic keeps no history). `since`: first the
+// messages published after that position, in order, then `recovered` (on the connection's
+// thread), then the live ones — no gap and no duplicate between them.
+struct WSX_API SubscribeOptions {
+  bool positions = false;
+  std::optional<std::string> since;
+  std::function<void(WebSocket&, RecoveryStatus)> recovered;
+};
+
 class WSX_API WebSocket {
  public:
   WebSocket(const WebSocket&) = delete;
@@ -191,6 +212,9 @@ class WSX_API WebSocket {
 
   // Pub/sub (server connections; a client connection has no topics and returns false / 0).
   bool subscribe(std::string_view topic);
+  // With options: positions, and recovery of what was missed (see SubscribeOptions). False when
+  // already subscribed (or recovering) to `topic`, or without topics.
+  bool subscribe(std::string_view topic, SubscribeOptions options);
   bool unsubscribe(std::string_view topic);
   bool subscribed(std::string_view topic) const;
   // Publishes to every subscriber of `topic` on every thread except this connection. Returns

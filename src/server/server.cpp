@@ -48,6 +48,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
       impl_->tls_error = context.error();
     }
   }
+  impl_->shared.topics.set_broker(opts.broker.get());
   for (unsigned i = 0; i < opts.threads; ++i) {
     impl_->workers.push_back(std::make_unique<server::Worker>(impl_->shared));
   }
@@ -128,12 +129,16 @@ void Server::run() {
     for (auto& worker : impl_->workers)
       worker->loop().post([w = worker.get()] { w->begin_shutdown(); });
   }
+  // On the first loop's thread, before any connection can subscribe.
+  Broker* broker = impl_->shared.options.broker.get();
+  if (broker != nullptr) broker->start(first.loop(), impl_->shared.topics);
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < impl_->workers.size(); ++i) {
     threads.emplace_back([worker = impl_->workers[i].get()] { worker->loop().run(); });
   }
   first.loop().run();
   for (std::thread& thread : threads) thread.join();
+  if (broker != nullptr) broker->stop();
   // No loop runs again: a publish or a handle's send from now on must not queue work that
   // would only be freed with the server (a publisher thread outliving run() would grow memory
   // without bound). They return false instead.

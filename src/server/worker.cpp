@@ -15,7 +15,7 @@ std::size_t refusal_allowance(std::size_t max_connections) {
 
 Worker::Worker(ServerShared& shared)
     : shared_(shared),
-      topics_(&shared.topics),
+      topics_(&shared.topics, &loop_),
       budget_(loop_, shared.memory),
       metrics_(*shared.options.metrics) {
   shared_.topics.attach(loop_, topics_);

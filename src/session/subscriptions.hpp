@@ -87,6 +87,13 @@ class Subscriptions {
     const auto mine = topics_of_.find(const_cast<Subscriber*>(&subscriber));
     return mine == topics_of_.end() ? 0 : mine->second.size();
   }
+  // Calls f(topic name) for each topic `subscriber` is subscribed to.
+  template <class F>
+  void for_each_topic_of(const Subscriber& subscriber, F&& f) const {
+    const auto mine = topics_of_.find(const_cast<Subscriber*>(&subscriber));
+    if (mine == topics_of_.end()) return;
+    for (const Topic* topic : mine->second) f(std::string_view(*topic->name));
+  }
   // Calls f(subscriber) once for each subscriber with at least one subscription.
   template <class F>
   void for_each_subscriber(F&& f) const {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "session/connection_metrics.hpp"
+#include "session/position.hpp"
 #include "session/session.hpp"
 #include "wsx/proto/frame.hpp"
 
@@ -79,35 +80,157 @@ std::shared_ptr<const SharedFrame> make_compressed_shared_frame(
   return frame;
 }
 
+namespace {
+
+std::shared_ptr<const SharedFrame> positioned_frame(const Publication& message) {
+  const std::span<const std::uint8_t> payload = message.plain->payload();
+  std::vector<std::uint8_t> bytes;
+  bytes.reserve(message.position.size() + 1 + payload.size());
+  bytes.insert(bytes.end(), message.position.begin(), message.position.end());
+  bytes.push_back('\n');
+  bytes.insert(bytes.end(), payload.begin(), payload.end());
+  return make_shared_frame(message.plain->kind, bytes);
+}
+
+// Delivered after `last` (a recovering subscriber already has everything up to it)? A message
+// without a position (a topic without history) always is.
+bool after(const Publication& message, const std::optional<Position>& last) {
+  if (!last) return true;
+  const std::optional<Position> position = parse_position(message.position);
+  return !position || *position > *last;
+}
+
+}  // namespace
+
 TopicRegistry::~TopicRegistry() {
   subscriptions_.for_each_subscriber([](Session& session) { session.set_topics(nullptr); });
+  positioned_.for_each_subscriber([](Session& session) { session.set_topics(nullptr); });
+  for (Recovering& entry : recovering_) entry.session->set_topics(nullptr);
+}
+
+std::size_t TopicRegistry::local_count(std::string_view name) const {
+  std::size_t count =
+      subscriptions_.subscribers(name).size() + positioned_.subscribers(name).size();
+  for (const Recovering& entry : recovering_) count += entry.topic == name ? 1 : 0;
+  return count;
+}
+
+void TopicRegistry::gained(std::string_view name) {
+  if (hub_ != nullptr && hub_->broker() != nullptr && local_count(name) == 1)
+    hub_->loop_gained(name);
+}
+
+void TopicRegistry::lost(std::string_view name) {
+  if (hub_ != nullptr && hub_->broker() != nullptr && local_count(name) == 0) hub_->loop_lost(name);
 }
 
 bool TopicRegistry::subscribe(Session& session, std::string_view name) {
-  return subscriptions_.add(session, name);
+  return subscribe(session, name, {});
+}
+
+bool TopicRegistry::subscribe(Session& session, std::string_view name, SubscribeOptions options) {
+  if (subscribed(session, name)) return false;
+  if (!options.since) {
+    Subscriptions<Session>& set = options.positions ? positioned_ : subscriptions_;
+    set.add(session, name);
+    gained(name);
+    return true;
+  }
+  const std::uint64_t id = next_recovery_++;
+  recovering_.push_back({id, &session, std::string(name), std::move(options), {}});
+  gained(name);
+  const std::string since = *recovering_.back().options.since;
+  if (hub_ != nullptr && loop_ != nullptr) {
+    hub_->recover(name, since, *loop_, *this, id);
+  } else {
+    // A registry outside a server (tests): nothing to recover from, live messages only.
+    Recovering entry = std::move(recovering_.back());
+    recovering_.pop_back();
+    (entry.options.positions ? positioned_ : subscriptions_).add(session, name);
+  }
+  return true;
+}
+
+void TopicRegistry::recovered(std::uint64_t id, RecoveryResult result) {
+  const auto found = std::find_if(recovering_.begin(), recovering_.end(),
+                                  [id](const Recovering& entry) { return entry.id == id; });
+  if (found == recovering_.end()) return;  // the subscriber left meanwhile
+  Recovering entry = std::move(*found);
+  recovering_.erase(found);
+  Session& session = *entry.session;
+  const bool positions = entry.options.positions;
+  // What the subscriber has from here on: the messages up to `since` (it said so), then each
+  // recovered one. Live messages up to the last of those are duplicates.
+  std::optional<Position> last = parse_position(*entry.options.since);
+  for (const RecoveredMessage& missed : result.messages) {
+    Publication message{make_shared_frame(missed.kind, missed.payload), missed.position};
+    session.send_shared(positions ? positioned_frame(message) : message.plain);
+    if (std::optional<Position> position = parse_position(missed.position)) last = position;
+  }
+  // Without a usable position nothing was recovered: every live message is new.
+  if (result.status == RecoveryStatus::unavailable) last.reset();
+  for (const auto& message : entry.live) {
+    if (!after(*message, last)) continue;
+    session.send_shared(positions ? positioned_frame(*message) : message->plain);
+  }
+  (positions ? positioned_ : subscriptions_).add(session, entry.topic);
+  if (entry.options.recovered) {
+    const auto callback = std::move(entry.options.recovered);
+    const RecoveryStatus status = result.status;
+    session.run_task([&callback, status](WebSocket& ws) { callback(ws, status); });
+  }
 }
 
 bool TopicRegistry::unsubscribe(Session& session, std::string_view name) {
-  return subscriptions_.remove(session, name);
+  bool removed = subscriptions_.remove(session, name) || positioned_.remove(session, name);
+  if (!removed) {
+    const auto found = std::find_if(recovering_.begin(), recovering_.end(), [&](const auto& e) {
+      return e.session == &session && e.topic == name;
+    });
+    if (found == recovering_.end()) return false;
+    recovering_.erase(found);
+  }
+  lost(name);
+  return true;
 }
 
 void TopicRegistry::unsubscribe_all(Session& session) {
+  const bool counting = hub_ != nullptr && hub_->broker() != nullptr;
+  std::vector<std::string> names;
+  if (counting) {
+    auto collect = [&names](std::string_view name) { names.emplace_back(name); };
+    subscriptions_.for_each_topic_of(session, collect);
+    positioned_.for_each_topic_of(session, collect);
+  }
   subscriptions_.remove_all(session);
+  positioned_.remove_all(session);
+  for (auto it = recovering_.begin(); it != recovering_.end();) {
+    if (it->session == &session) {
+      if (counting) names.push_back(it->topic);
+      it = recovering_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const std::string& name : names) lost(name);
 }
 
 bool TopicRegistry::subscribed(const Session& session, std::string_view name) const {
-  return subscriptions_.contains(session, name);
+  if (subscriptions_.contains(session, name) || positioned_.contains(session, name)) return true;
+  return std::any_of(recovering_.begin(), recovering_.end(), [&](const Recovering& entry) {
+    return entry.session == &session && entry.topic == name;
+  });
 }
 
 std::size_t TopicRegistry::subscribers(std::string_view name) const {
-  return subscriptions_.subscribers(name).size();
+  return local_count(name);
 }
 
-std::size_t TopicRegistry::deliver(std::string_view name,
-                                   const std::shared_ptr<const SharedFrame>& frame,
-                                   const Session* exclude,
-                                   std::chrono::steady_clock::time_point published) {
-  const std::span<Session* const> subscribers = subscriptions_.subscribers(name);
+std::size_t TopicRegistry::deliver_to(const Subscriptions<Session>& set, std::string_view name,
+                                      const std::shared_ptr<const SharedFrame>& frame,
+                                      const Session* exclude,
+                                      std::chrono::steady_clock::time_point published) {
+  const std::span<Session* const> subscribers = set.subscribers(name);
   if (subscribers.empty()) return 0;
   std::size_t delivered = 0;
   CompressedFrames compressed(*frame, metrics_);
@@ -130,6 +253,28 @@ std::size_t TopicRegistry::deliver(std::string_view name,
   return delivered;
 }
 
+std::size_t TopicRegistry::deliver(std::string_view name,
+                                   const std::shared_ptr<const Publication>& message,
+                                   const Session* exclude,
+                                   std::chrono::steady_clock::time_point published) {
+  std::size_t delivered = deliver_to(subscriptions_, name, message->plain, exclude, published);
+  if (!positioned_.subscribers(name).empty()) {
+    delivered += deliver_to(positioned_, name, positioned_frame(*message), exclude, published);
+  }
+  for (Recovering& entry : recovering_) {
+    if (entry.topic == name && entry.session != exclude) entry.live.push_back(message);
+  }
+  return delivered;
+}
+
+std::size_t TopicRegistry::deliver(std::string_view name,
+                                   const std::shared_ptr<const SharedFrame>& frame,
+                                   const Session* exclude,
+                                   std::chrono::steady_clock::time_point published) {
+  return deliver(name, std::make_shared<const Publication>(Publication{frame, {}}), exclude,
+                 published);
+}
+
 void TopicHub::attach(io::EventLoop& loop, TopicRegistry& registry) {
   members_.push_back({&loop, loop.handle(), &registry});
 }
@@ -137,22 +282,77 @@ void TopicHub::attach(io::EventLoop& loop, TopicRegistry& registry) {
 bool TopicHub::publish(std::string_view topic, MessageKind kind,
                        std::span<const std::uint8_t> payload, const Session* exclude) {
   publishes_.add();
+  if (broker_ != nullptr) {
+    return broker_->publish(topic, kind, payload, reinterpret_cast<std::uintptr_t>(exclude));
+  }
   const auto published = std::chrono::steady_clock::now();
-  const std::shared_ptr<const SharedFrame> frame = make_shared_frame(kind, payload);
+  auto message =
+      std::make_shared<const Publication>(Publication{make_shared_frame(kind, payload), {}});
   bool all = true;
   std::shared_ptr<const std::string> name;
   for (const Member& member : members_) {
     if (member.loop->in_loop_thread()) {
-      member.registry->deliver(topic, frame, exclude, published);
+      member.registry->deliver(topic, message, exclude, published);
       continue;
     }
     if (!name) name = std::make_shared<const std::string>(topic);
     TopicRegistry* registry = member.registry;
-    all &= member.handle.post([registry, name, frame, published] {
-      registry->deliver(*name, frame, nullptr, published);
+    all &= member.handle.post([registry, name, message, published] {
+      registry->deliver(*name, message, nullptr, published);
     });
   }
   return all;
+}
+
+void TopicHub::deliver(const BrokerMessage& message) {
+  auto publication = std::make_shared<const Publication>(
+      Publication{make_shared_frame(message.kind, message.payload), std::string(message.position)});
+  // A WebSocket::publish skips its own connection; only this node can have it.
+  const Session* exclude =
+      message.local ? reinterpret_cast<const Session*>(message.origin) : nullptr;
+  std::shared_ptr<const std::string> name;
+  for (const Member& member : members_) {
+    if (member.loop->in_loop_thread()) {
+      member.registry->deliver(message.topic, publication, exclude);
+      continue;
+    }
+    if (!name) name = std::make_shared<const std::string>(message.topic);
+    TopicRegistry* registry = member.registry;
+    member.handle.post(
+        [registry, name, publication, exclude] { registry->deliver(*name, publication, exclude); });
+  }
+}
+
+void TopicHub::loop_gained(std::string_view topic) {
+  std::lock_guard lock(loops_mutex_);
+  // Told to the broker under the lock, so that its subscribe/unsubscribe calls for one topic
+  // alternate in the order the counts changed.
+  if (++loops_per_topic_[std::string(topic)] == 1) broker_->subscribe(topic);
+}
+
+void TopicHub::loop_lost(std::string_view topic) {
+  std::lock_guard lock(loops_mutex_);
+  const auto found = loops_per_topic_.find(std::string(topic));
+  if (found == loops_per_topic_.end()) return;
+  if (--found->second == 0) {
+    loops_per_topic_.erase(found);
+    broker_->unsubscribe(topic);
+  }
+}
+
+void TopicHub::recover(std::string_view topic, std::string_view since, io::EventLoop& loop,
+                       TopicRegistry& registry, std::uint64_t id) {
+  io::LoopHandle handle = loop.handle();
+  if (broker_ == nullptr) {
+    handle.post([&registry, id] { registry.recovered(id, {}); });
+    return;
+  }
+  broker_->recover(topic, since, [handle, &registry, id](RecoveryResult result) {
+    // Posted even to the broker's own loop: live messages delivered before this task ran are
+    // in the recovering entry and are filtered there.
+    auto shared = std::make_shared<RecoveryResult>(std::move(result));
+    handle.post([&registry, id, shared] { registry.recovered(id, std::move(*shared)); });
+  });
 }
 
 }  // namespace wsx::session

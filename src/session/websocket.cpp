@@ -93,6 +93,13 @@ bool WebSocket::subscribe(std::string_view topic) {
   return registry != nullptr && !session.transport_closed_ && registry->subscribe(session, topic);
 }
 
+bool WebSocket::subscribe(std::string_view topic, SubscribeOptions options) {
+  session::Session& session = impl(*this);
+  session::TopicRegistry* registry = session.topics_registry();
+  return registry != nullptr && !session.transport_closed_ &&
+         registry->subscribe(session, topic, std::move(options));
+}
+
 bool WebSocket::unsubscribe(std::string_view topic) {
   session::Session& session = impl(*this);
   session::TopicRegistry* registry = session.topics_registry();

@@ -1,5 +1,6 @@
 // `wsx serve`: a ready WebSocket server — /echo, /chat[/ROOM], a web console at "/", optional
 // static files — with an access line per request and a summary on exit.
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "serve_access_log.hpp"
 #include "serve_admin.hpp"
 #include "serve_broadcast.hpp"
+#include "serve_chat_query.hpp"
 #include "serve_connections.hpp"
 #include "serve_csrf.hpp"
 #include "serve_error_log.hpp"
@@ -29,6 +31,7 @@
 #include "shell_words.hpp"
 #include "wsx/io/socket_address.hpp"
 #include "wsx/metrics_endpoint.hpp"
+#include "wsx/redis_broker.hpp"
 #include "wsx/server.hpp"
 
 namespace wsx::tool {
@@ -61,6 +64,10 @@ struct ServeArguments {
   bool path_given = false;
   std::size_t max_processes = 64;
   bool exec_binary = false;
+  std::string redis;  // redis://HOST:PORT: /chat rooms span every node on that Redis
+  std::string node;   // this node's name, shown in the console
+  std::size_t history = 0;
+  double history_age = 0;  // seconds, 0: no age bound
   bool metrics = false;
   std::vector<std::string> metrics_allow;  // CIDR blocks; empty: loopback
 };
@@ -72,6 +79,7 @@ struct ServeConnection {
   std::string topic;  // chat routes only
   std::shared_ptr<ConnectionRecord> record;
   std::shared_ptr<ExecTicket> exec;  // --exec routes only
+  ChatQuery query;                   // chat routes: positions, recovery (serve_chat_query.hpp)
 };
 
 constexpr std::string_view broadcast_topic = "broadcast-stdin";
@@ -211,13 +219,26 @@ void add_routes(Server& server, const ServeArguments& args, Totals& totals,
 
   Behavior chat = base_behavior(args, totals, registry, csrf, guard);
   chat.upgrade = [](const UpgradeRequest& request) {
+    std::optional<ChatQuery> query = parse_chat_query(request.query);
+    if (!query) return UpgradeDecision::reject(400, "since: expected a position like 1733-0\n");
     return UpgradeDecision::accept(
         {}, ServeConnection{std::string(request.path),
-                            std::string(chat_topic_prefix) + chat_room(request.path), nullptr});
+                            std::string(chat_topic_prefix) + chat_room(request.path), nullptr,
+                            nullptr, *query});
   };
   chat.open = [open = chat.open](WebSocket& ws) {
     open(ws);
-    ws.subscribe(ws.data<ServeConnection>()->topic);
+    const ServeConnection& member = *ws.data<ServeConnection>();
+    SubscribeOptions options;
+    options.positions = member.query.positions;
+    options.since = member.query.since;
+    if (options.since) {
+      // Where the missed messages end and live ones begin, and whether some were lost.
+      options.recovered = [](WebSocket& socket, RecoveryStatus status) {
+        socket.send("-\n" + std::string(describe(status)), MessageKind::text);
+      };
+    }
+    ws.subscribe(member.topic, std::move(options));
   };
   // Everyone in the room, the sender included: the sender sees its message in the room's order.
   chat.message = [&totals, &server](WebSocket& ws, Message message) {
@@ -236,14 +257,49 @@ proto::HttpResponse plain(int status, std::string body) {
   return response;
 }
 
+std::string html_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// The console names the node it came from (several nodes behind one Redis look alike).
+void name_node(proto::HttpResponse& page, std::string_view node) {
+  if (node.empty()) return;
+  constexpr std::string_view brand = "<span class=\"brand\">wsx</span>";
+  const std::size_t at = page.body.find(brand);
+  if (at != std::string::npos) {
+    page.body.insert(at + brand.size(),
+                     "\n  <span id=\"node\" class=\"brand\">node " + html_escape(node) + "</span>");
+  }
+}
+
 // `metrics`: serve the registry at /metrics to the peers `access` permits (null: no /metrics).
 std::function<proto::HttpResponse(const HttpRequest&)> http_handler(
     std::shared_ptr<const StaticFiles> files, const ConnectionRegistry& registry,
     std::string admin_token, std::optional<ServeCsrf> csrf, HostGuard guard,
-    std::shared_ptr<const MetricsRegistry> metrics, std::shared_ptr<const MetricsAccess> access) {
+    std::shared_ptr<const MetricsRegistry> metrics, std::shared_ptr<const MetricsAccess> access,
+    std::string node) {
   return [files = std::move(files), &registry, admin_token = std::move(admin_token),
           csrf = std::move(csrf), guard = std::move(guard), metrics = std::move(metrics),
-          access = std::move(access)](const HttpRequest& request) {
+          access = std::move(access), node = std::move(node)](const HttpRequest& request) {
     // Before anything: a rebinding page must get neither the console, a token nor the list.
     if (!guard.permits(request.header("Host").value_or(""))) {
       return plain(host_guard_status, std::string(host_guard_refusal));
@@ -270,6 +326,7 @@ std::function<proto::HttpResponse(const HttpRequest&)> http_handler(
       if (csrf && (request.path == "/" || request.path == "/index.html")) {
         add_csrf_token(*page, request, *csrf);
       }
+      if (request.path == "/") name_node(*page, node);
       return *page;
     }
     return plain(404, "not found\n");
@@ -423,8 +480,36 @@ int serve(const ServeArguments& args) {
   options.handle_signals = true;
   options.max_buffered_bytes = args.max_buffered;
   if (!args.cert.empty()) options.tls = ServerTlsOptions{args.cert, args.key};
+  std::string node = args.node;
+  if (node.empty() && !args.redis.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    node = std::string(host) + ":" + std::to_string(getpid());
+  }
+  std::shared_ptr<RedisBroker> broker;
+  if (!args.redis.empty()) {
+    RedisBrokerOptions broker_options;
+    broker_options.url = args.redis;
+    broker_options.history = args.history;
+    broker_options.history_age =
+        std::chrono::milliseconds(static_cast<long long>(args.history_age * 1000));
+    broker_options.log = [node = node](std::string_view line) {
+      const std::string text = "wsx serve: node " + node + ": redis: " + std::string(line) + "\n";
+      std::fwrite(text.data(), 1, text.size(), stderr);
+    };
+    try {
+      broker = make_redis_broker(std::move(broker_options));
+    } catch (const std::invalid_argument& error) {
+      std::fprintf(stderr, "wsx serve: --redis: %s\n", error.what());
+      return exit_usage;
+    }
+    options.broker = broker;
+  } else if (args.history > 0) {
+    std::fprintf(stderr, "wsx serve: --history needs --redis\n");
+    return exit_usage;
+  }
   options.http = http_handler(files, registry, args.admin_token, csrf, guard,
-                              metrics_access ? options.metrics : nullptr, metrics_access);
+                              metrics_access ? options.metrics : nullptr, metrics_access, node);
   options.error_hook = [&error_log](const ErrorReport& report) { error_log.report(report); };
   options.access_log = [&registry, quiet = args.quiet](const AccessRecord& record) {
     const auto now = std::chrono::system_clock::now();
@@ -488,6 +573,13 @@ int serve(const ServeArguments& args) {
   std::unique_ptr<StdinBroadcaster> broadcaster;
   if (args.broadcast_stdin)
     broadcaster = std::make_unique<StdinBroadcaster>(server, std::string(broadcast_topic));
+  if (broker) {
+    std::fprintf(stderr, "wsx serve: node %s: /chat rooms shared through %s%s\n", node.c_str(),
+                 args.redis.c_str(),
+                 args.history > 0
+                     ? (", history " + std::to_string(args.history) + " per room").c_str()
+                     : "");
+  }
   const auto started = std::chrono::steady_clock::now();
   server.run();
   if (broadcaster) broadcaster->stop();
@@ -508,6 +600,15 @@ int serve(const ServeArguments& args) {
                  "connections (503, count)\n",
                  static_cast<unsigned long long>(refused.refused_rate),
                  static_cast<unsigned long long>(refused.refused_connections));
+  }
+  if (broker) {
+    std::fprintf(stderr,
+                 "wsx serve: node %s: redis: %llu publishes, %llu failed, %llu reconnects, %llu "
+                 "received\n",
+                 node.c_str(), static_cast<unsigned long long>(broker->publishes()),
+                 static_cast<unsigned long long>(broker->publish_failures()),
+                 static_cast<unsigned long long>(broker->reconnects()),
+                 static_cast<unsigned long long>(broker->received()));
   }
   return exit_ok;
 }
@@ -646,6 +747,25 @@ Command add_serve_command(CLI::App& app) {
                     "Apply the per-address limits to loopback clients too (exempt by default: "
                     "they are this machine's browser, tools and proxies)");
   command->add_flag("-q,--quiet", args->quiet, "No access lines");
+  command
+      ->add_option("--redis", args->redis,
+                   "Share /chat rooms with every wsx serve on this Redis (redis://[user:pass@]"
+                   "HOST:PORT/); messages sent while Redis is unreachable are refused and logged")
+      ->type_name("URL");
+  command->add_option("--node", args->node, "This node's name, shown in the console")
+      ->type_name("NAME");
+  command
+      ->add_option("--history", args->history,
+                   "With --redis: keep the last N messages of each room, so a client that comes "
+                   "back with ?since=POSITION gets what it missed (?positions: prefix each "
+                   "message with its position)")
+      ->type_name("N")
+      ->check(quiet(CLI::Range(std::size_t{0}, std::size_t{1} << 30)));
+  command
+      ->add_option("--history-age", args->history_age,
+                   "With --history: also forget messages older than SECONDS (0: never)")
+      ->type_name("SECONDS")
+      ->check(quiet(CLI::Range(0.0, 1e9)));
   command->add_flag("--trace", args->trace,
                     "Print every WebSocket frame, both ways, with the peer's address");
   CLI::Option* broadcast =

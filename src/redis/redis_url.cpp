@@ -1,0 +1,110 @@
+#include <charconv>
+
+#include "wsx/redis_broker.hpp"
+
+namespace wsx {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Credentials may hold any byte, written %XX as in every URL.
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    const int high = hex_value(text[i + 1]);
+    const int low = hex_value(text[i + 2]);
+    if (high < 0 || low < 0) return std::nullopt;
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
+template <class T>
+bool parse_number(std::string_view text, T& value) {
+  if (text.empty()) return false;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+std::optional<RedisEndpoint> fail(std::string* error, std::string message) {
+  if (error != nullptr) *error = std::move(message);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<RedisEndpoint> parse_redis_url(std::string_view url, std::string* error) {
+  constexpr std::string_view scheme = "redis://";
+  if (url.substr(0, scheme.size()) != scheme) {
+    return fail(error, "not a redis:// URL (rediss:// and unix sockets are not supported)");
+  }
+  std::string_view rest = url.substr(scheme.size());
+  const std::size_t path_start = rest.find('/');
+  const std::string_view path =
+      path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start + 1);
+  std::string_view authority = rest.substr(0, path_start);
+  RedisEndpoint endpoint;
+
+  const std::size_t at = authority.rfind('@');
+  if (at != std::string_view::npos) {
+    const std::string_view userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    const std::size_t colon = userinfo.find(':');
+    if (colon == std::string_view::npos) {
+      return fail(error, "credentials without a password (write user:password@ or :password@)");
+    }
+    std::optional<std::string> user = percent_decode(userinfo.substr(0, colon));
+    std::optional<std::string> password = percent_decode(userinfo.substr(colon + 1));
+    if (!user || !password) return fail(error, "malformed %-escape in the credentials");
+    endpoint.user = std::move(*user);
+    endpoint.password = std::move(*password);
+    endpoint.has_password = true;
+  }
+
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) return fail(error, "unterminated [IPv6] host");
+    endpoint.host = std::string(authority.substr(1, close - 1));
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return fail(error, "junk after the [IPv6] host");
+      port = after.substr(1);
+      if (port.empty()) return fail(error, "empty port");
+    }
+  } else {
+    const std::size_t colon = authority.find(':');
+    endpoint.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port = authority.substr(colon + 1);
+      if (port.empty()) return fail(error, "empty port");
+    }
+  }
+  if (endpoint.host.empty()) return fail(error, "no host");
+  if (!port.empty()) {
+    unsigned value = 0;
+    if (!parse_number(port, value) || value == 0 || value > 65535) {
+      return fail(error, "port must be a number from 1 to 65535");
+    }
+    endpoint.port = static_cast<std::uint16_t>(value);
+  }
+  if (!path.empty()) {
+    if (!parse_number(path, endpoint.database) || endpoint.database < 0) {
+      return fail(error, "the path must be a database number (/0)");
+    }
+  }
+  return endpoint;
+}
+
+}  // namespace wsx
