@@ -39,6 +39,15 @@ WSX_API std::string_view describe(BrokerState state) noexcept;
 
 WSX_API std::string_view describe(RecoveryStatus status) noexcept;
 
+// What a broker counts since it started, read by the server's metrics at every scrape
+// (wsx_broker_*). Any thread.
+struct BrokerCounters {
+  std::uint64_t publishes = 0;         // accepted by publish()
+  std::uint64_t publish_failures = 0;  // refused, or lost after being accepted
+  std::uint64_t reconnects = 0;        // connections re-established after a loss
+  std::uint64_t received = 0;          // messages that came from the broker
+};
+
 struct BrokerMessage {
   std::string_view topic;
   std::string_view position;  // empty when the topic keeps no history
@@ -101,6 +110,8 @@ class WSX_API Broker {
                        std::function<void(RecoveryResult)> done) = 0;
 
   virtual BrokerState state() const noexcept = 0;
+  // Any thread. A broker that counts nothing may keep the default.
+  virtual BrokerCounters counters() const noexcept { return {}; }
 };
 
 }  // namespace wsx

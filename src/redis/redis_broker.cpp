@@ -139,6 +139,9 @@ class RedisBrokerImpl final : public RedisBroker {
   std::uint64_t publish_failures() const noexcept override { return failures_.load(); }
   std::uint64_t reconnects() const noexcept override { return reconnects_.load(); }
   std::uint64_t received() const noexcept override { return received_.load(); }
+  BrokerCounters counters() const noexcept override {
+    return {publishes(), publish_failures(), reconnects(), received()};
+  }
 
  private:
   void on_loop(std::function<void()> task) {

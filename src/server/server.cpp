@@ -6,11 +6,42 @@
 
 #include "server/worker.hpp"
 #include "session/connection_metrics.hpp"
+#include "wsx/broker.hpp"
 #include "wsx/io/port_owners.hpp"
 #include "wsx/io/signal_watcher.hpp"
 #include "wsx/io/socket_address.hpp"
 
 namespace wsx {
+namespace {
+
+// The broker's state (one series per state, 1 for the current one) and counters, read at
+// every scrape. The functions keep the broker alive: the registry may outlive the server.
+void register_broker_metrics(MetricsRegistry& registry, const std::shared_ptr<Broker>& broker) {
+  for (const BrokerState state :
+       {BrokerState::idle, BrokerState::connecting, BrokerState::connected,
+        BrokerState::disconnected, BrokerState::stopped}) {
+    registry.gauge_callback("wsx_broker_state",
+                            "The broker's connection state (1 for the current one).",
+                            [broker, state] { return broker->state() == state ? 1.0 : 0.0; },
+                            {{"state", std::string(describe(state))}});
+  }
+  const auto counter = [&](std::string_view name, std::string_view help,
+                           std::uint64_t BrokerCounters::*field) {
+    registry.counter_callback(
+        name, help, [broker, field] { return static_cast<double>(broker->counters().*field); });
+  };
+  counter("wsx_broker_publishes_total", "Publishes the broker accepted.",
+          &BrokerCounters::publishes);
+  counter("wsx_broker_publish_failures_total",
+          "Publishes the broker refused or lost (not delivered to other nodes).",
+          &BrokerCounters::publish_failures);
+  counter("wsx_broker_reconnects_total", "Connections to the broker re-established after a loss.",
+          &BrokerCounters::reconnects);
+  counter("wsx_broker_received_total", "Messages received from the broker.",
+          &BrokerCounters::received);
+}
+
+}  // namespace
 
 struct Server::Impl {
   server::ServerShared shared;
@@ -49,6 +80,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     }
   }
   impl_->shared.topics.set_broker(opts.broker.get());
+  if (opts.broker) register_broker_metrics(*opts.metrics, opts.broker);
   for (unsigned i = 0; i < opts.threads; ++i) {
     impl_->workers.push_back(std::make_unique<server::Worker>(impl_->shared));
   }

@@ -13,6 +13,7 @@
 #include "raw_ws_client.hpp"
 #include "redis_process.hpp"
 #include "running_server.hpp"
+#include "wsx/metrics.hpp"
 #include "wsx/server.hpp"
 
 namespace wsx {
@@ -72,6 +73,11 @@ struct Node {
   std::optional<RunningServer> running;
 };
 
+// `text` is a whole line of the exposition.
+bool has_line(const std::string& scrape, std::string_view text) {
+  return ("\n" + scrape).find("\n" + std::string(text) + "\n") != std::string::npos;
+}
+
 std::string text_of(const std::optional<test::RecordedEvent>& event) {
   if (!event) return "<nothing>";
   return std::string(event->data.begin(), event->data.end());
@@ -121,6 +127,13 @@ TEST(RedisBroker, TwoServersShareATopicExactlyOnceAndThePublisherIsSkipped) {
   EXPECT_EQ(a.broker->received(), 3u);  // each node receives every message once
   EXPECT_EQ(b.broker->received(), 3u);
   EXPECT_EQ(a.broker->publish_failures(), 0u);
+  // The server's metrics read the same counts at scrape time.
+  const std::string scrape = a.server.metrics().scrape();
+  EXPECT_TRUE(has_line(scrape, "wsx_broker_publishes_total 2")) << scrape;
+  EXPECT_TRUE(has_line(scrape, "wsx_broker_received_total 3")) << scrape;
+  EXPECT_TRUE(has_line(scrape, "wsx_broker_publish_failures_total 0")) << scrape;
+  EXPECT_TRUE(has_line(scrape, "wsx_broker_state{state=\"connected\"} 1")) << scrape;
+  EXPECT_TRUE(has_line(scrape, "wsx_broker_state{state=\"disconnected\"} 0")) << scrape;
 }
 
 TEST(RedisBroker, TheNodeSubscribesWithItsFirstSubscriberAndLeavesWithItsLast) {
@@ -191,6 +204,10 @@ TEST(RedisBroker, RestartedRedisGetsEveryTopicSubscribedAgain) {
   ASSERT_TRUE(on_a->send("after the restart"));
   EXPECT_EQ(text_of(on_b->next_message()), "after the restart");
   EXPECT_GE(a.broker->publish_failures(), 1u);
+  const std::string scrape = a.server.metrics().scrape();
+  EXPECT_FALSE(has_line(scrape, "wsx_broker_reconnects_total 0")) << scrape;
+  EXPECT_FALSE(has_line(scrape, "wsx_broker_publish_failures_total 0")) << scrape;
+  EXPECT_TRUE(scrape.find("wsx_broker_reconnects_total ") != std::string::npos) << scrape;
 }
 
 TEST(RedisBroker, SilentRedisBoundsPendingPublishesThenCountsAsLost) {
