@@ -491,10 +491,10 @@ void Client::Impl::retry_or_finish(std::optional<ClientError> error) {
         try {
           aim_at(first_url);
         } catch (const std::exception& e) {  // proxy_for changed its mind: nothing to try
-          ClientError error;
-          error.kind = ClientErrorKind::proxy_failed;
-          error.message = std::string("no proxy for ") + first_url.to_string() + ": " + e.what();
-          fail(std::move(error));
+          ClientError no_proxy;
+          no_proxy.kind = ClientErrorKind::proxy_failed;
+          no_proxy.message = std::string("no proxy for ") + first_url.to_string() + ": " + e.what();
+          fail(std::move(no_proxy));
           return;
         }
       }
