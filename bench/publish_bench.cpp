@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "session/session.hpp"
+#include "session/tcp_carrier.hpp"
 #include "session/topics.hpp"
 
 namespace {
@@ -41,8 +42,8 @@ void publish_to_deflate_subscribers(benchmark::State& state) {
     }
     const int size = 4 << 20;
     ::setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    sessions.push_back(std::make_unique<session::Session>(loop, io::TcpSocket(fds[0]), std::nullopt,
-                                                          config, owner, nullptr));
+    sessions.push_back(std::make_unique<session::TcpSession>(config, owner, nullptr, loop,
+                                                             io::TcpSocket(fds[0]), std::nullopt));
     sessions.back()->set_topics(&registry);
     sessions.back()->open({.role = proto::Role::server, .deflate = params});
     registry.subscribe(*sessions.back(), "t");

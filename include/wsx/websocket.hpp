@@ -175,6 +175,14 @@ struct WSX_API SubscribeOptions {
   std::function<void(WebSocket&, RecoveryStatus)> recovered;
 };
 
+// What a WebSocket runs on (WebSocket::transport()). The API is the same on every one; whether
+// the bytes are encrypted (TLS) is a separate matter.
+enum class Transport : std::uint8_t {
+  http1,         // an HTTP/1.1 upgrade on its own TCP (or TLS) connection
+  http2,         // a stream of an HTTP/2 connection (RFC 8441)
+  long_polling,  // the HTTP long-polling fallback
+};
+
 class WSX_API WebSocket {
  public:
   WebSocket(const WebSocket&) = delete;
@@ -202,6 +210,7 @@ class WSX_API WebSocket {
   std::string_view subprotocol() const noexcept;  // chosen in the handshake, empty if none
   bool compressed() const noexcept;               // permessage-deflate negotiated
   std::string remote_address() const;             // "127.0.0.1:51234", "[::1]:51234"
+  Transport transport() const noexcept;           // what the connection runs on
 
   // Per-connection application data, set at upgrade (server) or by the user at any time.
   std::any& user_data() noexcept;

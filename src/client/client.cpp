@@ -15,6 +15,7 @@
 #include "redirect.hpp"
 #include "session/callback_exception.hpp"
 #include "session/session.hpp"
+#include "session/tcp_carrier.hpp"
 #include "wsx/io/racing_connector.hpp"
 #include "wsx/io/resolver.hpp"
 #include "wsx/io/tls_context.hpp"
@@ -354,8 +355,8 @@ void Client::Impl::on_connected(io::TcpSocket socket) {
       *this, proto::ClientHandshake(request), limits);
   client_detail::HandshakeDriver& handshake = *driver;
   handshake.set_trace(options.handshake_trace);
-  session = new session::Session(loop, std::move(socket), std::move(tls_session), config, *this,
-                                 std::move(driver));
+  session = new session::TcpSession(config, *this, std::move(driver), loop, std::move(socket),
+                                    std::move(tls_session));
   if (!session->start(options.handshake_timeout)) {
     delete session;
     session = nullptr;

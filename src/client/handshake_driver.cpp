@@ -149,7 +149,7 @@ void HandshakeDriver::on_timeout(session::Session& session) {
     report_refusal(session);
     return;
   }
-  const io::TlsSession* tls = session.stream().tls();
+  const io::TlsSession* tls = session.carrier().tls();
   ClientError error;
   error.kind = ClientErrorKind::handshake_timeout;
   const std::string limit = std::to_string(limits_.timeout.count()) + " ms";
@@ -170,7 +170,7 @@ void HandshakeDriver::on_failed(session::Session& session, std::string_view reas
     return;
   }
   finished_ = true;
-  const io::TlsSession* tls = session.stream().tls();
+  const io::TlsSession* tls = session.carrier().tls();
   ClientError error;
   if (tls != nullptr && !tls->handshake_done()) {
     error.kind = ClientErrorKind::tls_failed;

@@ -90,7 +90,7 @@ UpgradeHandshake::~UpgradeHandshake() {
 // Without this, a client that cannot connect over wss:// (plain HTTP to the port, a CA it does
 // not trust, no common cipher) leaves no trace on the server, and its operator no clue.
 void UpgradeHandshake::on_failed(session::Session& session, std::string_view reason) {
-  const io::TlsSession* tls = session.stream().tls();
+  const io::TlsSession* tls = session.carrier().tls();
   if (tls == nullptr || tls->handshake_done() || tls->state() != io::TlsState::failed) return;
   std::string_view message = tls->error().empty() ? reason : std::string_view(tls->error());
   // The report names its source already ("TLS handshake failed"): OpenSSL's reason is the rest.

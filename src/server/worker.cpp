@@ -1,6 +1,7 @@
 #include "server/worker.hpp"
 
 #include "server/upgrade_handshake.hpp"
+#include "session/tcp_carrier.hpp"
 
 namespace wsx::server {
 namespace {
@@ -69,9 +70,9 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
   if (count <= max) admission = shared_.address_limits.admit(peer);
   std::optional<io::TlsSession> tls;
   if (shared_.tls) tls.emplace(*shared_.tls);
-  auto* session =
-      new session::Session(loop_, std::move(socket), std::move(tls), shared_.handshake_config,
-                           *this, std::make_unique<UpgradeHandshake>(shared_, peer));
+  auto* session = new session::TcpSession(shared_.handshake_config, *this,
+                                          std::make_unique<UpgradeHandshake>(shared_, peer), loop_,
+                                          std::move(socket), std::move(tls));
   if (!session->start(shared_.options.handshake_timeout)) {
     delete session;
     shared_.connections.fetch_sub(1);

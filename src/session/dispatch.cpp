@@ -97,7 +97,7 @@ void Session::callback_failed(std::string_view callback) noexcept {
   } catch (...) {
     // Out of memory while failing: drop the connection without its close frame.
     report_close(1006, "internal error: an application callback threw", false);
-    stream_.close();
+    carrier().close();
     finish();
   }
 }

@@ -63,13 +63,10 @@ Session::Entry::~Entry() {
   if (BudgetLedger* ledger = session_.budget_ledger()) ledger->update(session_);
 }
 
-Session::Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::TlsSession> tls,
-                 const SessionConfig& config, SessionOwner& owner,
+Session::Session(const SessionConfig& config, SessionOwner& owner,
                  std::unique_ptr<Handshake> handshake)
-    : loop_(loop),
-      config_(&config),
+    : config_(&config),
       owner_(owner),
-      stream_(loop, std::move(socket), *this, std::move(tls)),
       handshake_(std::move(handshake)),
       timeout_([this] { on_timeout(); }) {}
 
@@ -81,8 +78,8 @@ Session::~Session() {
 }
 
 bool Session::start(io::Clock::duration handshake_timeout) {
-  if (!stream_.is_open()) return false;
-  if (handshake_timeout > io::Clock::duration::zero()) loop_.arm(timeout_, handshake_timeout);
+  if (!carrier().is_open()) return false;
+  if (handshake_timeout > io::Clock::duration::zero()) loop().arm(timeout_, handshake_timeout);
   return true;
 }
 
@@ -95,7 +92,7 @@ proto::ConnectionState Session::protocol_state() const noexcept {
 void Session::write_raw(std::string_view bytes) {
   if (!raw_output_) raw_output_ = std::make_unique<std::string>();
   raw_output_->append(bytes);
-  stream_.request_flush();
+  carrier().request_flush();
 }
 
 void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
@@ -120,7 +117,7 @@ void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
   handshake_ended_ = true;
   phase_ = Phase::idle;
   if (config_->options.idle_timeout.count() > 0) {
-    loop_.arm(timeout_, config_->options.idle_timeout);
+    loop().arm(timeout_, config_->options.idle_timeout);
   } else {
     timeout_.cancel();
   }
@@ -139,13 +136,13 @@ void Session::reject() {
 
 void Session::abort() {
   handshake_ended_ = true;
-  stream_.close();
+  carrier().close();
   finish();
 }
 
 // ------------------------------------------------------------------ entry points
 
-void Session::on_stream_data(std::span<std::uint8_t> data) {
+void Session::carrier_data(std::span<std::uint8_t> data) {
   Entry entry(*this);
   if (!connection_) {
     if (handshake_ && !handshake_ended_) handshake_->on_data(*this, data);
@@ -154,7 +151,7 @@ void Session::on_stream_data(std::span<std::uint8_t> data) {
   if (phase_ == Phase::idle || phase_ == Phase::ping_sent) {
     phase_ = Phase::idle;
     if (config_->options.idle_timeout.count() > 0) {
-      loop_.arm(timeout_, config_->options.idle_timeout);  // a field write while moving later
+      loop().arm(timeout_, config_->options.idle_timeout);  // a field write while moving later
     }
   }
   receiving = {this, data};
@@ -165,7 +162,7 @@ void Session::on_stream_data(std::span<std::uint8_t> data) {
 
 bool Session::borrowable(std::span<const std::uint8_t> data) const noexcept {
   const std::span<const std::uint8_t> input = receiving.bytes;
-  return receiving.session == this && stream_.tls() == nullptr && !data.empty() &&
+  return receiving.session == this && carrier().writes_in_place() && !data.empty() &&
          data.data() >= input.data() && data.data() + data.size() <= input.data() + input.size();
 }
 
@@ -175,10 +172,10 @@ void Session::settle_borrowed() {
   if (std::none_of(shared_->frames.begin(), shared_->frames.end(), borrowed)) return;
   // Everything queued so far leaves in one writev now, while the borrowed payloads are valid.
   if (!transport_closed_) {
-    io::ConstBuffer buffers[io::TcpSocket::max_write_buffers];
-    const std::size_t count = gather_output(buffers);
-    const std::size_t written = stream_.write_now({buffers, count});
-    if (written > 0) consume_output(written);
+    io::ConstBuffer buffers[max_gather_buffers];
+    const std::size_t count = carrier_gather(buffers);
+    const std::size_t written = carrier().write_now({buffers, count});
+    if (written > 0) carrier_consume(written);
   }
   if (!shared_) return;
   // What the socket did not take is copied: the received bytes are about to be reused.
@@ -218,7 +215,7 @@ void Session::on_timeout() {
       // Silence: ask the peer for a sign of life before giving up on it.
       connection_->ping();
       phase_ = Phase::ping_sent;
-      loop_.arm(timeout_, config_->options.idle_ping_wait);
+      loop().arm(timeout_, config_->options.idle_ping_wait);
       after_output();
       return;
     case Phase::ping_sent:
@@ -226,11 +223,11 @@ void Session::on_timeout() {
       return;
     case Phase::closing:
       report_close(1006, "closing handshake timed out", false);
-      stream_.close();
+      carrier().close();
       finish();
       return;
     case Phase::lingering:  // the peer did not close TCP in time: our part is done
-      stream_.close();
+      carrier().close();
       finish();
       return;
     case Phase::done:
@@ -238,7 +235,7 @@ void Session::on_timeout() {
   }
 }
 
-void Session::on_stream_end() {
+void Session::carrier_end() {
   Entry entry(*this);
   if (phase_ == Phase::lingering) {  // the lingering close is over, the socket closed
     finish();
@@ -249,11 +246,11 @@ void Session::on_stream_end() {
   } else {
     report_close(1006, "connection closed without a closing handshake", false);
   }
-  stream_.close();
+  carrier().close();
   finish();
 }
 
-void Session::on_stream_error(std::string_view reason) {
+void Session::carrier_error(std::string_view reason) {
   Entry entry(*this);
   if (!connection_) {
     if (handshake_ && !handshake_ended_) handshake_->on_failed(*this, reason);
@@ -282,7 +279,7 @@ void Session::going_away() {
   Entry entry(*this);
   if (transport_closed_) return;
   if (phase_ == Phase::lingering) {  // our last frame is out: no reason to hold the stop
-    stream_.close();
+    carrier().close();
     finish();
     return;
   }
@@ -300,7 +297,7 @@ std::size_t Session::queued_bytes() const noexcept {
          (connection_ ? connection_->buffered_amount() : 0);
 }
 
-std::size_t Session::gather_output(std::span<io::ConstBuffer> out) {
+std::size_t Session::carrier_gather(std::span<io::ConstBuffer> out) {
   std::size_t n = 0;
   if (out.empty()) return 0;
   if (raw_output_) {
@@ -331,7 +328,7 @@ std::size_t Session::gather_output(std::span<io::ConstBuffer> out) {
   return n;
 }
 
-void Session::consume_output(std::size_t n) {
+void Session::carrier_consume(std::size_t n) {
   Entry entry(*this);
   if (raw_output_) {
     const std::size_t taken = std::min(n, raw_output_->size());
@@ -370,7 +367,7 @@ void Session::consume_output(std::size_t n) {
   if (connection_ && !transport_closed_ && linger_when_over()) return;
   if (paused_reading_ && buffered_amount() <= config_->options.max_backpressure / 2) {
     paused_reading_ = false;
-    if (!budget_stopped()) stream_.resume_reading();
+    if (!budget_stopped()) carrier().resume_reading();
   }
   report_drain_if_due();
 }
@@ -384,24 +381,24 @@ void Session::report_drain_if_due() {
   }
 }
 
-void Session::on_stream_drained() {
+void Session::carrier_drained() {
   Entry entry(*this);
   if (paused_reading_) {
     paused_reading_ = false;
-    if (!budget_stopped()) stream_.resume_reading();
+    if (!budget_stopped()) carrier().resume_reading();
   }
   report_drain_if_due();
 }
 
 void Session::after_output() {
   if (transport_closed_) return;
-  if (queued_bytes() > 0) stream_.request_flush();
+  if (queued_bytes() > 0) carrier().request_flush();
   if (!connection_ || linger_when_over()) return;
   // A peer that sends but does not read (pings, or requests whose answers pile up) must not
   // grow our output without bound: stop reading until it catches up.
   if (!paused_reading_ && buffered_amount() > config_->options.max_backpressure) {
     paused_reading_ = true;
-    stream_.pause_reading();
+    carrier().pause_reading();
   }
 }
 
@@ -416,9 +413,9 @@ bool Session::linger_when_over() {
   // as our last bytes are in the kernel (FIN follows them): a graceful stop does not wait for
   // every client's FIN.
   if (state == proto::ConnectionState::closed && closed_first_ &&
-      connection_->role() == proto::Role::server && stream_.tls() == nullptr) {
+      connection_->role() == proto::Role::server && carrier().consumed_is_delivered()) {
     if (queued_bytes() > 0) return false;
-    stream_.close();
+    carrier().close();
     finish();
     return true;
   }
@@ -433,16 +430,16 @@ bool Session::linger_when_over() {
 // a socket closed with unread input sends RST, which can destroy our last frame unread.
 void Session::linger() {
   phase_ = Phase::lingering;
-  loop_.arm(timeout_, config_->options.close_timeout);
+  loop().arm(timeout_, config_->options.close_timeout);
   const bool client_waits = connection_ && connection_->role() == proto::Role::client &&
                             connection_->state() == proto::ConnectionState::closed;
-  stream_.close_gracefully(linger_discard_limit, !client_waits);
+  carrier().close_gracefully(linger_discard_limit, !client_waits);
 }
 
 void Session::closing_started() {
   if (phase_ == Phase::closing || phase_ == Phase::lingering || phase_ == Phase::done) return;
   phase_ = Phase::closing;
-  loop_.arm(timeout_, config_->options.close_timeout);
+  loop().arm(timeout_, config_->options.close_timeout);
 }
 
 void Session::report_close(std::uint16_t code, std::string_view reason, bool clean) {
@@ -469,12 +466,12 @@ void Session::finish() {
   transport_closed_ = true;
   phase_ = Phase::done;
   timeout_.cancel();
-  stream_.close();
+  carrier().close();
   if (depth_ > 0) return;  // the outermost entry point releases
   // Called from outside any entry point (user code on the loop): release from a posted task,
   // so that the caller may still touch the WebSocket until it returns.
   std::shared_ptr<detail::HandleState> state = make_handle();
-  loop_.post([state] {
+  loop().post([state] {
     if (state->connection != nullptr) static_cast<Session*>(state->connection)->run([](auto&) {});
   });
 }
@@ -513,7 +510,7 @@ SendStatus Session::sent(proto::SendResult result) {
   if (depth_ == 0 && budget_ledger() != nullptr && !transport_closed_) {
     budget_ledger()->update(*this);
   }
-  if (stream_.write_blocked() || buffered_amount() > config_->options.max_backpressure) {
+  if (carrier().write_blocked() || buffered_amount() > config_->options.max_backpressure) {
     saw_backpressure_ = true;
     if (ConnectionMetrics* metrics = owner_.metrics) metrics->backpressure();
     return SendStatus::backpressure;
@@ -548,7 +545,7 @@ SendStatus Session::send_uncounted(std::span<const std::uint8_t> data, MessageKi
   if (sending_fragments_) return SendStatus::invalid;
   const SendStatus admitted = admit(data.size());
   if (admitted != SendStatus::success) return admitted;
-  if (data.size() >= direct_send_threshold && stream_.tls() == nullptr) {
+  if (data.size() >= direct_send_threshold && carrier().writes_in_place()) {
     borrow_next_ = borrowable(data);
     if (borrow_next_ || queued_bytes() == 0) {
       const proto::SendResult result =
@@ -564,7 +561,7 @@ std::size_t Session::write_now(std::span<const std::uint8_t> header,
                                std::span<const std::uint8_t> payload) {
   if (!borrow_next_) {
     const io::ConstBuffer buffers[] = {header, payload};
-    return stream_.write_now(buffers);
+    return carrier().write_now(buffers);
   }
   // Queued by reference; settle_borrowed() sends or copies it before the bytes go.
   if (!shared_) shared_ = std::make_unique<SharedQueue>();
@@ -649,7 +646,7 @@ std::uint8_t Session::shared_compression_window(std::size_t size) const noexcept
 std::shared_ptr<detail::HandleState> Session::make_handle() {
   if (!handle_state_) {
     handle_state_ = std::make_shared<detail::HandleState>();
-    handle_state_->loop = loop_.handle();
+    handle_state_->loop = loop().handle();
     handle_state_->connection = this;
   }
   return handle_state_;

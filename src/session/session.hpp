@@ -1,13 +1,14 @@
 // The per-connection runtime behind wsx::WebSocket, shared by the server and the client.
 //
-// A Session owns the Stream (TCP or TLS) and, once the opening handshake is done, the protocol
-// Connection. It has two phases:
+// A Session runs on a carrier (carrier.hpp: TCP/TLS today; it never asks which) and owns, once
+// the opening handshake is done, the protocol Connection. The carrier lives beside it in one
+// allocation: SessionOn<TcpCarrier> (TcpSession) is what owners create. It has two phases:
 //   1. handshake: bytes from the peer go to a Handshake object (the server's request parser or
 //      the client's response checker), which may write_raw() HTTP bytes and finally calls
 //      open() (WebSocket protocol starts), reject() (send a response, then close) or abort().
 //   2. open: bytes go to Connection::receive, events become the WebSocketHandlers callbacks
 //      (dispatch.cpp: every call into application code is guarded there, see Session::call),
-//      Connection output (plus frames shared by publish) is pulled into the Stream.
+//      Connection output (plus frames shared by publish) is pulled by the carrier.
 //
 // Lifetime: the session is created by its owner (server worker or client) and tells the owner
 // when it is done through SessionOwner::release(), which must destroy it. release() is only ever
@@ -31,14 +32,12 @@
 #include <utility>
 #include <vector>
 
+#include "session/carrier.hpp"
 #include "session/layer_export.hpp"
 #include "session/memory_budget.hpp"
 #include "wsx/error_report.hpp"
 #include "wsx/io/event_loop.hpp"
-#include "wsx/io/stream.hpp"
-#include "wsx/io/tcp_socket.hpp"
 #include "wsx/io/timeout_wheel.hpp"
-#include "wsx/io/tls_session.hpp"
 #include "wsx/proto/connection.hpp"
 #include "wsx/websocket.hpp"
 
@@ -127,15 +126,16 @@ inline constexpr std::size_t direct_send_threshold = 16 * 1024;
 // refused upload of moderate size; a flood is cut off.
 inline constexpr std::size_t linger_discard_limit = 1024 * 1024;
 
-class WSX_LAYER_API Session final : public WebSocket,
-                                    private io::StreamHandler,
-                                    private proto::EventHandler,
-                                    private proto::FrameObserver,
-                                    private proto::DirectOutput {
+class WSX_LAYER_API Session : public WebSocket,
+                              private proto::EventHandler,
+                              private proto::FrameObserver,
+                              private proto::DirectOutput {
  public:
-  Session(io::EventLoop& loop, io::TcpSocket socket, std::optional<io::TlsSession> tls,
-          const SessionConfig& config, SessionOwner& owner, std::unique_ptr<Handshake> handshake);
-  ~Session();
+  virtual ~Session();
+
+  // The carrier this session runs on (SessionOn below holds it).
+  virtual Carrier& carrier() noexcept = 0;
+  virtual const Carrier& carrier() const noexcept = 0;
 
   // Arms the handshake timeout (0: none). Returns false when the transport could not even be
   // registered; the owner then destroys the session itself (release() is not called).
@@ -176,13 +176,12 @@ class WSX_LAYER_API Session final : public WebSocket,
   // fails the connection like one from a callback.
   void run_task(const std::function<void(WebSocket&)>& task);
 
-  io::EventLoop& loop() noexcept { return loop_; }
+  io::EventLoop& loop() noexcept { return carrier().loop(); }
   const SessionConfig& config() const noexcept { return *config_; }
   bool handshaking() const noexcept { return !connection_.has_value(); }
   proto::ConnectionState protocol_state() const noexcept;
   void set_topics(TopicRegistry* registry) noexcept { topics_registry_ = registry; }
   TopicRegistry* topics_registry() const noexcept { return topics_registry_; }
-  const io::Stream& stream() const noexcept { return stream_; }
   ConnectionMetrics* metrics() const noexcept { return owner_.metrics; }
 
   // ---- the server's memory budget (see memory_budget.hpp)
@@ -203,6 +202,19 @@ class WSX_LAYER_API Session final : public WebSocket,
   // Intrusive links for the owner's list of live sessions (to reach all of them at shutdown).
   Session* owner_prev = nullptr;
   Session* owner_next = nullptr;
+
+  // ---- the carrier's side (carrier.hpp says what each means)
+  void carrier_data(std::span<std::uint8_t> data);
+  std::size_t carrier_read_allowance();
+  std::size_t carrier_gather(std::span<io::ConstBuffer> out);
+  void carrier_consume(std::size_t n);
+  void carrier_drained();
+  void carrier_end();
+  void carrier_error(std::string_view reason);
+
+ protected:
+  // The carrier is constructed after this base: nothing here may touch carrier() until start().
+  Session(const SessionConfig& config, SessionOwner& owner, std::unique_ptr<Handshake> handshake);
 
  private:
   friend class WebSocket;
@@ -242,14 +254,6 @@ class WSX_LAYER_API Session final : public WebSocket,
     Session& session_;
   };
 
-  // io::StreamHandler
-  void on_stream_data(std::span<std::uint8_t> data) override;
-  std::size_t read_allowance() override;
-  std::size_t gather_output(std::span<io::ConstBuffer> out) override;
-  void consume_output(std::size_t n) override;
-  void on_stream_drained() override;
-  void on_stream_end() override;
-  void on_stream_error(std::string_view reason) override;
   // proto::EventHandler
   void on_event(const proto::Event& event) override;
   // proto::FrameObserver: the route's observer and frame handler (installed when either is set)
@@ -303,10 +307,8 @@ class WSX_LAYER_API Session final : public WebSocket,
   SendStatus start_close(std::uint16_t code, std::string_view reason);
   std::shared_ptr<detail::HandleState> make_handle();
 
-  io::EventLoop& loop_;
   const SessionConfig* config_;
   SessionOwner& owner_;
-  io::Stream stream_;
   std::optional<proto::Connection> connection_;
   // Members most connections never use are pointers, allocated on first use: an idle
   // connection's footprint is what the server holds per client.
@@ -333,6 +335,24 @@ class WSX_LAYER_API Session final : public WebSocket,
   std::uint8_t stateless_compression_window_ = 0;
   bool borrow_next_ = false;  // write_now() queues the frame by reference
   std::uint32_t budget_slot_ = 0;
+};
+
+// A session and its carrier in one allocation. The carrier's constructor takes the session
+// first, then `carrier_args`.
+template <typename CarrierType>
+class SessionOn final : public Session {
+ public:
+  template <typename... CarrierArgs>
+  SessionOn(const SessionConfig& config, SessionOwner& owner, std::unique_ptr<Handshake> handshake,
+            CarrierArgs&&... carrier_args)
+      : Session(config, owner, std::move(handshake)),
+        carrier_(*this, std::forward<CarrierArgs>(carrier_args)...) {}
+
+  CarrierType& carrier() noexcept override { return carrier_; }
+  const CarrierType& carrier() const noexcept override { return carrier_; }
+
+ private:
+  CarrierType carrier_;
 };
 
 }  // namespace wsx::session

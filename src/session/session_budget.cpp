@@ -8,19 +8,19 @@ namespace wsx::session {
 
 std::size_t Session::buffered_footprint() const noexcept {
   return queued_bytes() + (connection_ ? connection_->assembling_amount() : 0) +
-         stream_.unsent_bytes();
+         carrier().unsent_bytes();
 }
 
-std::size_t Session::read_allowance() {
+std::size_t Session::carrier_read_allowance() {
   BudgetLedger* ledger = budget_ledger();
   return ledger != nullptr ? ledger->read_allowance(*this) : SIZE_MAX;
 }
 
 void Session::set_budget_stopped(bool stopped) {
   if (stopped) {
-    stream_.pause_reading();
+    carrier().pause_reading();
   } else if (!paused_reading_) {  // the backpressure pause (after_output) still holds otherwise
-    stream_.resume_reading();
+    carrier().resume_reading();
   }
 }
 
@@ -35,7 +35,7 @@ void Session::close_over_budget(std::chrono::milliseconds drop_after) {
   }
   // A peer that let this much pile up is unlikely to read the close frame behind it: its
   // memory is given back after `drop_after` rather than the full close timeout.
-  loop_.arm(timeout_, std::min(drop_after, config_->options.close_timeout));
+  loop().arm(timeout_, std::min(drop_after, config_->options.close_timeout));
 }
 
 }  // namespace wsx::session

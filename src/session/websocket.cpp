@@ -60,7 +60,7 @@ void WebSocket::terminate() {
 
 std::size_t WebSocket::buffered_amount() const noexcept {
   const session::Session& session = impl(*this);
-  return session.queued_bytes() + session.stream().unsent_bytes();
+  return session.queued_bytes() + session.carrier().unsent_bytes();
 }
 
 bool WebSocket::is_open() const noexcept {
@@ -78,9 +78,11 @@ bool WebSocket::compressed() const noexcept {
 }
 
 std::string WebSocket::remote_address() const {
-  const io::Stream& stream = impl(*this).stream();
-  if (!stream.is_open()) return {};
-  return stream.socket().peer_address().to_string();
+  return impl(*this).carrier().remote_address();
+}
+
+Transport WebSocket::transport() const noexcept {
+  return impl(*this).carrier().transport();
 }
 
 std::any& WebSocket::user_data() noexcept {

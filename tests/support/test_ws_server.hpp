@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "session/session.hpp"
+#include "session/tcp_carrier.hpp"
 #include "wsx/io/listener.hpp"
 #include "wsx/io/tls_context.hpp"
 #include "wsx/proto/handshake.hpp"
@@ -163,8 +164,8 @@ class TestServer final : public session::SessionOwner {
     ++accepted;
     std::optional<io::TlsSession> tls;
     if (options_.tls) tls.emplace(tls_);
-    auto* session = new session::Session(loop_, std::move(socket), std::move(tls), config_, *this,
-                                         std::make_unique<Upgrade>(*this));
+    auto* session = new session::TcpSession(config_, *this, std::make_unique<Upgrade>(*this), loop_,
+                                            std::move(socket), std::move(tls));
     if (!session->start(std::chrono::seconds(30))) {
       delete session;
       return;

@@ -93,6 +93,7 @@ class WSX_API Stream final : private IoHandler {
   // Abrupt: closes the socket now. No callback follows.
   void close() noexcept;
 
+  EventLoop& loop() noexcept { return loop_; }
   bool is_open() const noexcept { return socket_.valid(); }
   bool closing_gracefully() const noexcept { return lingering_; }
   bool write_blocked() const noexcept { return blocked_; }

@@ -1,6 +1,7 @@
 // Session without a server: one end of a socketpair on an event loop thread, the other end a
 // raw protocol-core client in the test thread.
 #include "session/session.hpp"
+#include "session/tcp_carrier.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -42,7 +43,7 @@ class SessionFixture : public ::testing::Test {
     // the peer end blocks with poll timeouts; make it blocking for plain send()
     const int peer_flags = ::fcntl(fds[1], F_GETFL);
     ::fcntl(fds[1], F_SETFL, peer_flags & ~O_NONBLOCK);
-    session_ = new Session(loop_, io::TcpSocket(fds[0]), std::nullopt, config_, owner_, nullptr);
+    session_ = new TcpSession(config_, owner_, nullptr, loop_, io::TcpSocket(fds[0]), std::nullopt);
     ASSERT_TRUE(session_->start(io::Clock::duration::zero()));
     watchdog_ = test::arm_watchdog(loop_, 10s);
     thread_ = std::thread([this] { loop_.run(); });

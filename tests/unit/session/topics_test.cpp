@@ -1,4 +1,5 @@
 #include "session/topics.hpp"
+#include "session/tcp_carrier.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -95,8 +96,8 @@ class RegistryTest : public ::testing::Test {
     int fds[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
     ::close(fds[1]);
-    auto session = std::make_unique<Session>(loop_, io::TcpSocket(fds[0]), std::nullopt, config_,
-                                             owner_, nullptr);
+    auto session = std::make_unique<TcpSession>(config_, owner_, nullptr, loop_,
+                                                io::TcpSocket(fds[0]), std::nullopt);
     session->set_topics(&registry_);
     return session;
   }
@@ -182,8 +183,8 @@ class DeliverTest : public ::testing::Test {
     int fds[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
     Subscriber subscriber;
-    subscriber.session = std::make_unique<Session>(loop_, io::TcpSocket(fds[0]), std::nullopt,
-                                                   config_, owner_, nullptr);
+    subscriber.session = std::make_unique<TcpSession>(config_, owner_, nullptr, loop_,
+                                                      io::TcpSocket(fds[0]), std::nullopt);
     subscriber.session->set_topics(&registry_);
     subscriber.session->open({.role = proto::Role::server, .deflate = deflate});
     subscriber.peer = fds[1];

@@ -1,0 +1,46 @@
+#include "session/tcp_carrier.hpp"
+
+#include <utility>
+
+#include "session/session.hpp"
+
+namespace wsx::session {
+
+TcpCarrier::TcpCarrier(Session& session, io::EventLoop& loop, io::TcpSocket socket,
+                       std::optional<io::TlsSession> tls)
+    : session_(session), stream_(loop, std::move(socket), *this, std::move(tls)) {}
+
+std::string TcpCarrier::remote_address() const {
+  if (!stream_.is_open()) return {};
+  return stream_.socket().peer_address().to_string();
+}
+
+void TcpCarrier::on_stream_data(std::span<std::uint8_t> data) {
+  session_.carrier_data(data);
+}
+
+std::size_t TcpCarrier::read_allowance() {
+  return session_.carrier_read_allowance();
+}
+
+std::size_t TcpCarrier::gather_output(std::span<io::ConstBuffer> out) {
+  return session_.carrier_gather(out);
+}
+
+void TcpCarrier::consume_output(std::size_t n) {
+  session_.carrier_consume(n);
+}
+
+void TcpCarrier::on_stream_drained() {
+  session_.carrier_drained();
+}
+
+void TcpCarrier::on_stream_end() {
+  session_.carrier_end();
+}
+
+void TcpCarrier::on_stream_error(std::string_view reason) {
+  session_.carrier_error(reason);
+}
+
+}  // namespace wsx::session

@@ -1,0 +1,61 @@
+// The TCP/TLS carrier: a session's bytes over an io::Stream (an HTTP/1.1 upgrade on a socket).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "session/carrier.hpp"
+#include "session/layer_export.hpp"
+#include "session/session.hpp"
+#include "wsx/io/stream.hpp"
+
+namespace wsx::session {
+
+class WSX_LAYER_API TcpCarrier final : public Carrier, private io::StreamHandler {
+ public:
+  TcpCarrier(Session& session, io::EventLoop& loop, io::TcpSocket socket,
+             std::optional<io::TlsSession> tls);
+
+  Transport transport() const noexcept override { return Transport::http1; }
+  io::EventLoop& loop() noexcept override { return stream_.loop(); }
+  bool is_open() const noexcept override { return stream_.is_open(); }
+  const io::TlsSession* tls() const noexcept override { return stream_.tls(); }
+  std::string remote_address() const override;
+
+  void request_flush() override { stream_.request_flush(); }
+  // Plain TCP only: TLS encrypts into its own buffer, so nothing is gained by lending.
+  bool writes_in_place() const noexcept override { return stream_.tls() == nullptr; }
+  std::size_t write_now(std::span<const io::ConstBuffer> buffers) noexcept override {
+    return stream_.write_now(buffers);
+  }
+  bool write_blocked() const noexcept override { return stream_.write_blocked(); }
+  std::size_t unsent_bytes() const noexcept override { return stream_.unsent_bytes(); }
+
+  void pause_reading() override { stream_.pause_reading(); }
+  void resume_reading() override { stream_.resume_reading(); }
+
+  void close_gracefully(std::size_t discard_limit, bool send_fin) override {
+    stream_.close_gracefully(discard_limit, send_fin);
+  }
+  // TLS still owes close_notify and may hold ciphertext: only plain TCP.
+  bool consumed_is_delivered() const noexcept override { return stream_.tls() == nullptr; }
+  void close() noexcept override { stream_.close(); }
+
+ private:
+  // io::StreamHandler: forwarded to the session
+  void on_stream_data(std::span<std::uint8_t> data) override;
+  std::size_t read_allowance() override;
+  std::size_t gather_output(std::span<io::ConstBuffer> out) override;
+  void consume_output(std::size_t n) override;
+  void on_stream_drained() override;
+  void on_stream_end() override;
+  void on_stream_error(std::string_view reason) override;
+
+  Session& session_;
+  io::Stream stream_;
+};
+
+// What the server's workers and the client create for a connection they accepted or opened.
+using TcpSession = SessionOn<TcpCarrier>;
+
+}  // namespace wsx::session
