@@ -15,12 +15,12 @@
 // called when no session code is on the stack (from the outermost entry point), so the owner may
 // delete the session at once. Everything runs on the loop thread.
 //
-// Stable interface for the client layer: the constructor, start(), write_raw(), open(),
-// reject(), abort(), going_away(), and the Handshake / SessionOwner interfaces below.
+// Stable interface for the client layer: TcpSession's constructor, start(), write_raw(), open(),
+// reject(), abort(), going_away(), and the Handshake / SessionOwner interfaces
+// (session_owner.hpp).
 #pragma once
 
 #include <any>
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -35,6 +35,8 @@
 #include "session/carrier.hpp"
 #include "session/layer_export.hpp"
 #include "session/memory_budget.hpp"
+#include "session/rare_string.hpp"
+#include "session/session_owner.hpp"
 #include "wsx/error_report.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/timeout_wheel.hpp"
@@ -44,75 +46,10 @@
 namespace wsx::session {
 
 class ConnectionMetrics;
+class OutputQueue;
 class Session;
 class TopicRegistry;
 struct SharedFrame;
-
-// Shared by every connection of a route (server) or of a client; must outlive its sessions.
-// What reports need lives here, not in each session, so that an idle connection stays small.
-struct WSX_LAYER_API SessionConfig {
-  WebSocketOptions options;
-  WebSocketHandlers handlers;
-  proto::DeflateTuning deflate_tuning;    // how our compressor runs when deflate is negotiated
-  const ErrorHook* error_hook = nullptr;  // exceptions from the handlers; null: stderr
-  std::string route;                      // for those reports: the route pattern, or the URL
-};
-
-// Drives the opening handshake. Owned by the session and destroyed (after the call that ended
-// it returns) once open(), reject() or abort() was called.
-class WSX_LAYER_API Handshake {
- public:
-  virtual ~Handshake() = default;
-  // Bytes from the peer (valid during the call). Keep what you need.
-  virtual void on_data(Session& session, std::span<std::uint8_t> data) = 0;
-  // The handshake did not finish within its timeout. The default drops the connection.
-  virtual void on_timeout(Session& session);
-  // The transport ended or failed before open(); the session is released right after.
-  // `reason` is empty when the peer just closed.
-  virtual void on_failed(Session& session, std::string_view reason);
-};
-
-class WSX_LAYER_API SessionOwner {
- public:
-  // The memory budget of the owner's thread (server workers), or none: sessions are counted
-  // there (see memory_budget.hpp).
-  BudgetLedger* budget_ledger = nullptr;
-  // The owner's thread's counters of the server's metrics (server workers), or none.
-  ConnectionMetrics* metrics = nullptr;
-
-  // The session is finished and its transport closed: destroy it now.
-  virtual void release(Session& session) noexcept = 0;
-
- protected:
-  ~SessionOwner() = default;
-};
-
-// What the protocol phase starts with.
-struct WSX_LAYER_API OpenParams {
-  proto::Role role = proto::Role::server;
-  std::optional<proto::DeflateParams> deflate;  // as negotiated
-  std::string subprotocol;
-  std::any user_data;
-};
-
-// A string that is usually empty (the subprotocol), one pointer wide until it is not.
-class WSX_LAYER_API RareString {
- public:
-  RareString& operator=(std::string value) {
-    if (value.empty()) {
-      value_.reset();
-    } else {
-      value_ = std::make_unique<std::string>(std::move(value));
-    }
-    return *this;
-  }
-  operator std::string_view() const noexcept {
-    return value_ ? std::string_view(*value_) : std::string_view();
-  }
-
- private:
-  std::unique_ptr<std::string> value_;
-};
 
 // Sends below this size are copied into the output queue, so that the frames of one loop
 // iteration leave in one writev. Larger ones (plain TCP) are not copied when that can be
@@ -220,27 +157,6 @@ class WSX_LAYER_API Session : public WebSocket,
   friend class WebSocket;
   enum class Phase : std::uint8_t { handshake, idle, ping_sent, closing, lingering, done };
 
-  struct QueuedFrame {
-    std::shared_ptr<const SharedFrame> frame;  // null for a borrowed frame
-    std::uint64_t after = 0;  // position in the Connection's output stream it must follow
-    // A borrowed frame: one of ours whose payload lies in the bytes being received. Its header
-    // is kept here and its payload referenced until on_stream_data returns (then copied if
-    // still unsent).
-    std::array<std::uint8_t, proto::max_frame_header_size> header{};
-    std::uint8_t header_size = 0;
-    std::span<const std::uint8_t> payload;
-
-    std::size_t size() const noexcept;
-  };
-  // Frames shared with other connections (publish), created with the first one.
-  struct SharedQueue {
-    std::vector<QueuedFrame> frames;
-    std::size_t head = 0;        // first entry of frames not yet fully sent
-    std::size_t offset = 0;      // bytes of that entry already sent
-    std::size_t bytes = 0;       // bytes of frames not yet sent
-    std::uint64_t consumed = 0;  // Connection output bytes consumed since its creation
-  };
-
   // Runs at the start of every entry point (stream callbacks, timeout, posted tasks); the
   // outermost one releases the session once it is done.
   class Entry {
@@ -281,6 +197,8 @@ class WSX_LAYER_API Session : public WebSocket,
 
   void on_timeout();
   void receive(std::span<std::uint8_t> data);
+  // receive(), with payloads of `data` lendable to our sends until it returns (borrowable()).
+  void receive_lending(std::span<std::uint8_t> data);
   bool borrowable(std::span<const std::uint8_t> data) const noexcept;
   void settle_borrowed();  // before the received bytes go: send, or copy, borrowed frames
   void report_drain_if_due();
@@ -312,9 +230,8 @@ class WSX_LAYER_API Session : public WebSocket,
   std::optional<proto::Connection> connection_;
   // Members most connections never use are pointers, allocated on first use: an idle
   // connection's footprint is what the server holds per client.
-  std::unique_ptr<Handshake> handshake_;     // until the protocol starts
-  std::unique_ptr<std::string> raw_output_;  // HTTP bytes before any frame, while unsent
-  std::unique_ptr<SharedQueue> shared_;
+  std::unique_ptr<Handshake> handshake_;  // until the protocol starts
+  std::unique_ptr<OutputQueue> output_;   // beside the Connection's: see output_queue.hpp
   io::Timeout timeout_;
   std::any user_data_;
   RareString subprotocol_;

@@ -1,0 +1,68 @@
+// The session before the WebSocket protocol starts: a Handshake object reads the peer's bytes
+// and ends the phase with open(), reject() or abort().
+#include <utility>
+
+#include "session/connection_metrics.hpp"
+#include "session/output_queue.hpp"
+#include "session/session.hpp"
+
+namespace wsx::session {
+
+void Handshake::on_timeout(Session& session) {
+  session.abort();
+}
+
+void Handshake::on_failed(Session&, std::string_view) {}
+
+void Session::write_raw(std::string_view bytes) {
+  if (!output_) output_ = std::make_unique<OutputQueue>();
+  output_->append_raw(bytes);
+  carrier().request_flush();
+}
+
+void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
+  proto::ConnectionOptions options;
+  options.role = params.role;
+  options.max_message_size = config_->options.max_message_size;
+  options.deflate = params.deflate;
+  options.deflate_tuning = config_->deflate_tuning;
+  options.deliver_fragments = static_cast<bool>(config_->handlers.fragment);
+  if (config_->options.frame_observer != nullptr || config_->handlers.frame) {
+    options.frame_observer = this;
+  }
+  connection_.emplace(options);
+  if (ConnectionMetrics* metrics = owner_.metrics) metrics->connection_opened();
+  compressed_ = params.deflate.has_value();
+  if (compressed_ && params.role == proto::Role::server &&
+      params.deflate->server_no_context_takeover) {
+    stateless_compression_window_ = params.deflate->server_max_window_bits;
+  }
+  subprotocol_ = std::move(params.subprotocol);
+  user_data_ = std::move(params.user_data);
+  handshake_ended_ = true;
+  phase_ = Phase::idle;
+  if (config_->options.idle_timeout.count() > 0) {
+    loop().arm(timeout_, config_->options.idle_timeout);
+  } else {
+    timeout_.cancel();
+  }
+  if (config_->handlers.open) call("open", config_->handlers.open);
+  if (!rest.empty() && !transport_closed_) {
+    receive(rest);
+  } else {
+    after_output();
+  }
+}
+
+void Session::reject() {
+  handshake_ended_ = true;
+  linger();  // the response must not be lost to a reset: a client may still be sending
+}
+
+void Session::abort() {
+  handshake_ended_ = true;
+  carrier().close();
+  finish();
+}
+
+}  // namespace wsx::session

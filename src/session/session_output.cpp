@@ -1,0 +1,124 @@
+// What the carrier pulls from a session (its OutputQueue and the Connection's output), the
+// reading pause when a peer does not read, the drain callback, and the zero-copy paths over
+// carriers that write in place: a large send written at once, or a payload borrowed from the
+// bytes being received.
+#include <algorithm>
+#include <memory>
+
+#include "session/output_queue.hpp"
+#include "session/session.hpp"
+
+namespace wsx::session {
+
+namespace {
+
+// The session receiving on this thread and the bytes it was given: payloads inside them may be
+// borrowed by that session's sends until it returns (see settle_borrowed).
+struct Receiving {
+  const Session* session = nullptr;
+  std::span<const std::uint8_t> bytes;
+};
+thread_local Receiving receiving;
+
+}  // namespace
+
+void Session::receive_lending(std::span<std::uint8_t> data) {
+  receiving = {this, data};
+  receive(data);
+  receiving = {};
+  settle_borrowed();
+}
+
+bool Session::borrowable(std::span<const std::uint8_t> data) const noexcept {
+  const std::span<const std::uint8_t> input = receiving.bytes;
+  return receiving.session == this && carrier().writes_in_place() && !data.empty() &&
+         data.data() >= input.data() && data.data() + data.size() <= input.data() + input.size();
+}
+
+void Session::settle_borrowed() {
+  if (!output_ || !output_->has_borrowed()) return;
+  // Everything queued so far leaves in one writev now, while the borrowed payloads are valid.
+  if (!transport_closed_) {
+    io::ConstBuffer buffers[max_gather_buffers];
+    const std::size_t count = carrier_gather(buffers);
+    const std::size_t written = carrier().write_now({buffers, count});
+    if (written > 0) carrier_consume(written);
+  }
+  // What the carrier did not take is copied: the received bytes are about to be reused.
+  if (output_) output_->copy_borrowed();
+}
+
+std::size_t Session::queued_bytes() const noexcept {
+  return (output_ ? output_->bytes() : 0) + (connection_ ? connection_->buffered_amount() : 0);
+}
+
+std::size_t Session::carrier_gather(std::span<io::ConstBuffer> out) {
+  const proto::Connection* connection = connection_ ? &*connection_ : nullptr;
+  if (output_) return output_->gather(connection, out);
+  if (connection == nullptr || out.empty()) return 0;
+  const std::span<const std::uint8_t> pending = connection->pending_output();
+  if (pending.empty()) return 0;
+  out[0] = pending;
+  return 1;
+}
+
+void Session::carrier_consume(std::size_t n) {
+  Entry entry(*this);
+  proto::Connection* connection = connection_ ? &*connection_ : nullptr;
+  if (output_) {
+    output_->consume(connection, n);
+    if (output_->disposable()) output_.reset();  // handshake bytes only: not kept
+  } else if (connection != nullptr) {
+    connection->consume_output(std::min(n, connection->buffered_amount()));
+  }
+  if (connection_ && !transport_closed_ && linger_when_over()) return;
+  if (paused_reading_ && buffered_amount() <= config_->options.max_backpressure / 2) {
+    paused_reading_ = false;
+    if (!budget_stopped()) carrier().resume_reading();
+  }
+  report_drain_if_due();
+}
+
+// The drain callback fires once after a send met backpressure and everything queued has left.
+void Session::report_drain_if_due() {
+  if (saw_backpressure_ && queued_bytes() == 0 && !close_reported_ && connection_ &&
+      connection_->state() == proto::ConnectionState::open) {
+    saw_backpressure_ = false;
+    if (config_->handlers.drain) call("drain", config_->handlers.drain);
+  }
+}
+
+void Session::carrier_drained() {
+  Entry entry(*this);
+  if (paused_reading_) {
+    paused_reading_ = false;
+    if (!budget_stopped()) carrier().resume_reading();
+  }
+  report_drain_if_due();
+}
+
+void Session::after_output() {
+  if (transport_closed_) return;
+  if (queued_bytes() > 0) carrier().request_flush();
+  if (!connection_ || linger_when_over()) return;
+  // A peer that sends but does not read (pings, or requests whose answers pile up) must not
+  // grow our output without bound: stop reading until it catches up.
+  if (!paused_reading_ && buffered_amount() > config_->options.max_backpressure) {
+    paused_reading_ = true;
+    carrier().pause_reading();
+  }
+}
+
+std::size_t Session::write_now(std::span<const std::uint8_t> header,
+                               std::span<const std::uint8_t> payload) {
+  if (!borrow_next_) {
+    const io::ConstBuffer buffers[] = {header, payload};
+    return carrier().write_now(buffers);
+  }
+  // Queued by reference; settle_borrowed() sends or copies it before the bytes go.
+  if (!output_) output_ = std::make_unique<OutputQueue>();
+  output_->push_borrowed(header, payload, connection_->buffered_amount());
+  return header.size() + payload.size();
+}
+
+}  // namespace wsx::session

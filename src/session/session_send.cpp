@@ -1,0 +1,144 @@
+// The application's sends (WebSocket::send and friends, publish's shared frames): admission
+// against the backpressure limit, the SendStatus, and the send metrics.
+#include <memory>
+
+#include "session/connection_metrics.hpp"
+#include "session/output_queue.hpp"
+#include "session/session.hpp"
+#include "session/topics.hpp"
+
+namespace wsx::session {
+
+SendStatus Session::admit(std::size_t size) {
+  if (!connection_ || transport_closed_ || connection_->state() != proto::ConnectionState::open) {
+    return SendStatus::closed;
+  }
+  const std::size_t buffered = buffered_amount();
+  if (buffered > 0 && buffered + size > config_->options.max_backpressure) {
+    saw_backpressure_ = true;
+    if (config_->options.backpressure_policy == BackpressurePolicy::refuse) {
+      if (ConnectionMetrics* metrics = owner_.metrics) metrics->dropped();
+      return SendStatus::dropped;
+    }
+    start_close(1008, "send buffer limit exceeded: peer too slow");
+    return SendStatus::closed;
+  }
+  return SendStatus::success;
+}
+
+SendStatus Session::sent(proto::SendResult result) {
+  switch (result) {
+    case proto::SendResult::ok:
+      break;
+    case proto::SendResult::closed:
+      return SendStatus::closed;
+    case proto::SendResult::invalid:
+      return SendStatus::invalid;
+  }
+  after_output();
+  // Sends from outside this session's entry points (publish from another connection's callback)
+  // are counted here; inside one, the entry's end counts them.
+  if (depth_ == 0 && budget_ledger() != nullptr && !transport_closed_) {
+    budget_ledger()->update(*this);
+  }
+  if (carrier().write_blocked() || buffered_amount() > config_->options.max_backpressure) {
+    saw_backpressure_ = true;
+    if (ConnectionMetrics* metrics = owner_.metrics) metrics->backpressure();
+    return SendStatus::backpressure;
+  }
+  return SendStatus::success;
+}
+
+void Session::count_sent(SendStatus status, MessageKind kind, std::size_t size, bool last,
+                         const proto::DeflateTotals& before) noexcept {
+  ConnectionMetrics* metrics = owner_.metrics;
+  if (status != SendStatus::success && status != SendStatus::backpressure) return;
+  metrics->piece_sent(kind, size, last);
+  if (!compressed_) return;
+  const proto::DeflateTotals after = connection_->deflate_totals();
+  if (after.plain != before.plain) {
+    metrics->deflate_sent(after.plain - before.plain, after.compressed - before.compressed);
+  }
+}
+
+SendStatus Session::send_message(std::span<const std::uint8_t> data, MessageKind kind,
+                                 bool compress) {
+  if (owner_.metrics == nullptr) return send_uncounted(data, kind, compress);
+  const proto::DeflateTotals before =
+      compressed_ && connection_ ? connection_->deflate_totals() : proto::DeflateTotals{};
+  const SendStatus status = send_uncounted(data, kind, compress);
+  count_sent(status, kind, data.size(), true, before);
+  return status;
+}
+
+SendStatus Session::send_uncounted(std::span<const std::uint8_t> data, MessageKind kind,
+                                   bool compress) {
+  if (sending_fragments_) return SendStatus::invalid;
+  const SendStatus admitted = admit(data.size());
+  if (admitted != SendStatus::success) return admitted;
+  if (data.size() >= direct_send_threshold && carrier().writes_in_place()) {
+    borrow_next_ = borrowable(data);
+    if (borrow_next_ || queued_bytes() == 0) {
+      const proto::SendResult result =
+          connection_->send_direct(kind, data, proto::SendFlags{compress}, *this);
+      borrow_next_ = false;
+      return sent(result);
+    }
+  }
+  return sent(connection_->send(kind, data, proto::SendFlags{compress}));
+}
+
+SendStatus Session::send_piece(std::span<const std::uint8_t> data, MessageKind kind, bool fin,
+                               bool compress) {
+  const SendStatus admitted = admit(data.size());
+  if (admitted != SendStatus::success) return admitted;
+  const proto::DeflateTotals before = owner_.metrics != nullptr && compressed_
+                                          ? connection_->deflate_totals()
+                                          : proto::DeflateTotals{};
+  const proto::SendResult result =
+      connection_->send_fragment(kind, data, fin, proto::SendFlags{compress});
+  if (result == proto::SendResult::ok) sending_fragments_ = !fin;
+  const SendStatus status = sent(result);
+  if (owner_.metrics != nullptr) count_sent(status, kind, data.size(), fin, before);
+  return status;
+}
+
+SendStatus Session::send_control(bool ping, std::span<const std::uint8_t> payload) {
+  const SendStatus admitted = admit(payload.size());
+  if (admitted != SendStatus::success) return admitted;
+  return sent(ping ? connection_->ping(payload) : connection_->pong(payload));
+}
+
+SendStatus Session::send_shared(const std::shared_ptr<const SharedFrame>& frame) {
+  if (sending_fragments_) return SendStatus::invalid;  // cannot interleave with our fragments
+  const SendStatus admitted = admit(frame->bytes.size());
+  if (admitted != SendStatus::success) return admitted;
+  const std::span<const std::uint8_t> payload = frame->payload();
+  if (!frame->compressed && compressed_ && payload.size() >= config_->deflate_tuning.threshold) {
+    const proto::DeflateTotals before =
+        owner_.metrics != nullptr ? connection_->deflate_totals() : proto::DeflateTotals{};
+    const SendStatus status = sent(connection_->send(frame->kind, payload, proto::SendFlags{true}));
+    if (owner_.metrics != nullptr) count_sent(status, frame->kind, payload.size(), true, before);
+    return status;
+  }
+  if (!output_) output_ = std::make_unique<OutputQueue>();
+  output_->push_shared(frame, connection_->buffered_amount());
+  if (config_->options.frame_observer != nullptr || config_->handlers.frame) {
+    // Queued beside the Connection, which never sees it: reported here.
+    proto::FrameHeader header;
+    proto::decode_frame_header(frame->bytes.data(), frame->header_size, header);
+    on_frame(true, header, frame->payload());
+  }
+  const SendStatus status = sent(proto::SendResult::ok);
+  // A frame compressed once for many (topics.cpp) counts its compression there, once.
+  if (owner_.metrics != nullptr) {
+    owner_.metrics->message_sent(frame->kind, frame->message_size);
+  }
+  return status;
+}
+
+std::uint8_t Session::shared_compression_window(std::size_t size) const noexcept {
+  return size >= config_->deflate_tuning.threshold ? stateless_compression_window_ : 0;
+}
+
+}  // namespace wsx::session
