@@ -24,16 +24,16 @@
 //
 // The carriers:
 // - TCP/TLS (tcp_carrier.hpp): io::Stream. Transport::http1; writes_in_place() on plain TCP.
-// - Long-polling (not built yet; /work/wt/longpoll-protocol.md): no socket of its own, it lives
-//   in the server's session table and is fed by HTTP requests. A send POST's body goes to
-//   carrier_data() (a retried prefix skipped by offset); while reading is paused the POST's 204
-//   waits, which is the client's flow control, and carrier_read_allowance() bounds how much of
-//   a body is fed at once. request_flush() completes a waiting recv GET: it gathers, copies the
-//   bytes into its retransmit buffer and calls carrier_consume() at once — for the session they
-//   have left; unsent_bytes() is that buffer (kept until a later GET's ack=), so the budget and
-//   buffered_amount() see it, and write_blocked() is "the buffer is over its limit", cleared by
-//   an ack, which calls carrier_drained(). writes_in_place() is false (no zero-copy). The
-//   session timing out (no request within `timeout`) is carrier_error() (1006);
+// - Long-polling (not built yet; its wire protocol: docs/long-polling-protocol.md, to come): no
+//   socket of its own, it lives in the server's session table and is fed by HTTP requests. A send
+//   POST's body goes to carrier_data() (a retried prefix skipped by offset); while reading is
+//   paused the POST's 204 waits, which is the client's flow control, and carrier_read_allowance()
+//   bounds how much of a body is fed at once. request_flush() completes a waiting recv GET: it
+//   gathers, copies the bytes into its retransmit buffer and calls carrier_consume() at once — for
+//   the session they have left; unsent_bytes() is that buffer (kept until a later GET's ack=), so
+//   the budget and buffered_amount() see it, and write_blocked() is "the buffer is over its limit",
+//   cleared by an ack, which calls carrier_drained(). writes_in_place() is false (no zero-copy).
+//   The session timing out (no request within `timeout`) is carrier_error() (1006);
 //   close_gracefully() keeps the buffer until acknowledged or the close timeout, then
 //   carrier_end(); close() drops the session from the table. transport() is long_polling.
 // - HTTP/2 stream (RFC 8441, not built yet): one nghttp2 stream of a connection that is itself

@@ -127,8 +127,8 @@ class WSX_LAYER_API Session : public WebSocket,
   // Index + 1 in the ledger's list of stopped sessions; 0 while not stopped.
   std::uint32_t& budget_slot() noexcept { return budget_slot_; }
   bool budget_stopped() const noexcept { return budget_slot_ != 0; }
-  // Bytes held for this connection: message being assembled, output not yet sent, TLS
-  // ciphertext not yet on the socket.
+  // Bytes held for this connection: message being assembled, output not yet sent, what the
+  // carrier still holds (TLS ciphertext not yet on the socket).
   std::size_t buffered_footprint() const noexcept;
   void set_budget_stopped(bool stopped);    // pauses or resumes reading (the ledger's list aside)
   bool open_for_messages() const noexcept;  // protocol started, no close frame sent yet
@@ -157,7 +157,7 @@ class WSX_LAYER_API Session : public WebSocket,
   friend class WebSocket;
   enum class Phase : std::uint8_t { handshake, idle, ping_sent, closing, lingering, done };
 
-  // Runs at the start of every entry point (stream callbacks, timeout, posted tasks); the
+  // Runs at the start of every entry point (carrier calls, timeout, posted tasks); the
   // outermost one releases the session once it is done.
   class Entry {
    public:

@@ -49,9 +49,9 @@ bool Session::linger_when_over() {
     return false;
   }
   // A server's clean close that it started: the peer's reply shows it has read our close frame,
-  // so a reset can no longer destroy anything it needs. Over plain TCP the socket closes as soon
-  // as our last bytes are in the kernel (FIN follows them): a graceful stop does not wait for
-  // every client's FIN.
+  // so a reset can no longer destroy anything it needs. Over plain TCP (a carrier whose consumed
+  // bytes are as good as delivered) the socket closes as soon as our last bytes are in the
+  // kernel (FIN follows them): a graceful stop does not wait for every client's FIN.
   if (state == proto::ConnectionState::closed && closed_first_ &&
       connection_->role() == proto::Role::server && carrier().consumed_is_delivered()) {
     if (queued_bytes() > 0) return false;

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "session/carrier.hpp"
 #include "session/topics.hpp"
 #include "wsx/proto/connection.hpp"
 
