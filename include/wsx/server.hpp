@@ -228,6 +228,14 @@ class WSX_API UpgradeResponder {
   std::shared_ptr<detail::PendingUpgrade> pending_;
 };
 
+// The long-polling fallback of a route (docs/long-polling-protocol.md): for clients whose
+// network strips Upgrade (wsx.js falls back to it by itself). The same callbacks, checks and
+// limits as the route's WebSocket connections; WebSocket::transport() tells them apart.
+struct WSX_API LongPolling {
+  std::chrono::milliseconds poll{25000};     // the longest a receive request is held
+  std::chrono::milliseconds timeout{60000};  // no request for this long: closed with 1006
+};
+
 // One route: its upgrade policy, its options and its callbacks (see WebSocketHandlers).
 struct WSX_API Behavior {
   std::function<UpgradeDecision(const UpgradeRequest&)> upgrade;  // empty: accept all
@@ -250,6 +258,11 @@ struct WSX_API Behavior {
   // Require a CSRF token (see csrf.hpp), checked after the Origin and before `upgrade` /
   // `upgrade_async`: without a valid one, 403 with the reason ("csrf token expired").
   std::optional<CsrfCheck> csrf;
+  // Offer the long-polling fallback on this route (off by default: a route accepts only what
+  // it asked for). Its open request passes exactly the checks of an upgrade (Origin, CSRF,
+  // address limits, `upgrade` / `upgrade_async`, subprotocols); every later request must come
+  // from the same Origin with the same token. No permessage-deflate on this transport.
+  std::optional<LongPolling> long_polling;
 
   std::function<void(WebSocket&)> open;
   std::function<void(WebSocket&, Message)> message;

@@ -30,8 +30,7 @@ BindingVerdict PollBinding::check(std::optional<std::string_view> request_origin
                                   SecretCompare compare) const noexcept {
   // Origins are not secret: a plain comparison. Absent must stay absent (a non-browser client
   // that opened without one cannot be joined by a page, and the other way round).
-  if (origin.has_value() != request_origin.has_value() ||
-      (origin && *origin != *request_origin)) {
+  if (origin.has_value() != request_origin.has_value() || (origin && *origin != *request_origin)) {
     return BindingVerdict::other_origin;
   }
   if (!csrf) return BindingVerdict::valid;

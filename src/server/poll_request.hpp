@@ -31,9 +31,9 @@ enum class PollKind : std::uint8_t { open, send, recv };
 
 struct PollRequest {
   PollKind kind = PollKind::open;
-  std::uint64_t position = 0;  // send: offset= (first body byte); recv: ack=
-  std::size_t body_size = 0;   // send: Content-Length
-  std::string_view session;    // Wsx-Session as sent (empty when absent)
+  std::uint64_t position = 0;            // send: offset= (first body byte); recv: ack=
+  std::size_t body_size = 0;             // send: Content-Length
+  std::string_view session;              // Wsx-Session as sent (empty when absent)
   std::optional<std::string_view> csrf;  // Wsx-Csrf
 };
 

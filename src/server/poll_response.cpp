@@ -93,8 +93,8 @@ std::string serialize_poll_response(const PollResponse& response) {
     out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
   }
   out += "\r\n";
-  if (status != 204) out.append(reinterpret_cast<const char*>(response.body.data()),
-                                response.body.size());
+  if (status != 204)
+    out.append(reinterpret_cast<const char*>(response.body.data()), response.body.size());
   return out;
 }
 

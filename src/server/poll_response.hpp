@@ -21,7 +21,7 @@ std::string poll_error_json(std::string_view reason);
 
 struct PollResponse {
   int status = 200;
-  std::string_view content_type;       // empty: none (204)
+  std::string_view content_type;        // empty: none (204)
   std::optional<std::uint64_t> offset;  // Wsx-Offset
   std::span<const std::uint8_t> body;
   bool keep_alive = true;  // Connection: keep-alive, else close

@@ -81,8 +81,12 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   }
   impl_->shared.topics.set_broker(opts.broker.get());
   if (opts.broker) register_broker_metrics(*opts.metrics, opts.broker);
+  // Long-polling session ids name their thread in 16 bits.
+  if (opts.threads > 65536) throw std::invalid_argument("wsx::Server: at most 65536 threads");
   for (unsigned i = 0; i < opts.threads; ++i) {
-    impl_->workers.push_back(std::make_unique<server::Worker>(impl_->shared));
+    impl_->workers.push_back(
+        std::make_unique<server::Worker>(impl_->shared, static_cast<std::uint16_t>(i)));
+    impl_->shared.poll_hubs.push_back(&impl_->workers.back()->poll_hub());
   }
 }
 

@@ -4,6 +4,9 @@
 #include <vector>
 
 #include "server/csrf_gate.hpp"
+#include "server/poll_request.hpp"
+#include "server/poll_response.hpp"
+#include "server/poll_session_id.hpp"
 #include "session/callback_exception.hpp"
 #include "session/connection_metrics.hpp"
 
@@ -33,28 +36,6 @@ proto::HttpResponse internal_error() {
   return plain_response(500, "internal server error\n");
 }
 
-void log_access(const ServerShared& shared, session::Session& session, AccessRecord& record,
-                const proto::HttpHead* head) {
-  if (!shared.options.access_log) return;
-  const std::string remote = session.remote_address();
-  record.remote_address = remote;
-  if (head != nullptr) {
-    record.method = head->method;
-    record.target = head->target;
-    record.origin = head->header("Origin");
-  }
-  try {
-    shared.options.access_log(record);
-  } catch (...) {
-    // The answer stands; only the log line is lost.
-    // The route field is the request's path, from the parse the router and handshake use; a
-    // target that does not parse (answered 400) reports none.
-    const std::optional<proto::RequestTarget> target = proto::parse_request_target(record.target);
-    session::report_current_exception(&shared.options.error_hook, "access_log",
-                                      target ? target->path : std::string_view{}, remote);
-  }
-}
-
 // What the route's upgrade callback sees; its views point into `head`, `request` and `remote`.
 UpgradeRequest request_view(const proto::HttpHead& head, const proto::UpgradeRequest& request,
                             std::string_view remote) {
@@ -77,6 +58,28 @@ std::span<std::uint8_t> writable_bytes(std::string& bytes) {
 
 }  // namespace
 
+void log_access(const ServerShared& shared, session::Session& session, AccessRecord& record,
+                const proto::HttpHead* head) {
+  if (!shared.options.access_log) return;
+  const std::string remote = session.remote_address();
+  record.remote_address = remote;
+  if (head != nullptr) {
+    record.method = head->method;
+    record.target = head->target;
+    record.origin = head->header("Origin");
+  }
+  try {
+    shared.options.access_log(record);
+  } catch (...) {
+    // The answer stands; only the log line is lost.
+    // The route field is the request's path, from the parse the router and handshake use; a
+    // target that does not parse (answered 400) reports none.
+    const std::optional<proto::RequestTarget> target = proto::parse_request_target(record.target);
+    session::report_current_exception(&shared.options.error_hook, "access_log",
+                                      target ? target->path : std::string_view{}, remote);
+  }
+}
+
 UpgradeHandshake::UpgradeHandshake(ServerShared& shared, const io::SocketAddress& peer)
     : shared_(shared),
       peer_(peer),
@@ -85,6 +88,7 @@ UpgradeHandshake::UpgradeHandshake(ServerShared& shared, const io::SocketAddress
 
 UpgradeHandshake::~UpgradeHandshake() {
   stop_waiting();
+  cancel_idle_timer();
 }
 
 // Without this, a client that cannot connect over wss:// (plain HTTP to the port, a CA it does
@@ -158,6 +162,10 @@ void UpgradeHandshake::answer_plain_http(session::Session& session, const proto:
 }
 
 void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t> data) {
+  if (poll_ && poll_->busy()) {
+    poll_->on_data(session, data);
+    return;
+  }
   if (waiting_) {
     keep_early_data(session, data);
     return;
@@ -202,6 +210,10 @@ void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t
       return;
     }
     respond(shared_, session, plain_response(404, "no WebSocket endpoint at this path\n"), &head);
+    return;
+  }
+  if (route->behavior.long_polling && is_poll_query(target->query)) {
+    poll_request(session, *route, head, std::string_view(base, head_size), *target, rest);
     return;
   }
   session.set_config(route->config);
@@ -266,13 +278,15 @@ void UpgradeHandshake::wait_for_decision(session::Session& session, const Route&
     session.abort();  // the same bytes parsed a moment ago: cannot happen
     return;
   }
-  proto::UpgradeCheck check = proto::check_upgrade_request(parser_.head());
-  if (!check.request) {
+  std::optional<proto::UpgradeRequest> request =
+      poll_open_ ? request_of(parser_.head())
+                 : proto::check_upgrade_request(parser_.head()).request;
+  if (!request) {
     session.abort();  // likewise
     return;
   }
-  drop_csrf_subprotocols(check.request->subprotocols);
-  waiting->request = std::move(*check.request);
+  drop_csrf_subprotocols(request->subprotocols);
+  waiting->request = std::move(*request);
   waiting->pending = std::make_shared<detail::PendingUpgrade>();
   waiting->pending->loop = session.loop().handle();
   waiting->pending->handshake = this;
@@ -315,6 +329,9 @@ void UpgradeHandshake::decide_later(detail::PendingUpgrade& pending, UpgradeDeci
 }
 
 void UpgradeHandshake::on_timeout(session::Session& session) {
+  // Long polling: a held recv is answered within the route's poll interval, and a kept-alive
+  // connection has its own idle timer (poll_answered).
+  if (kept_alive_ || (poll_ && poll_->waiting())) return;
   if (!waiting_ || !waiting_->pending) {
     session.abort();
     return;
@@ -344,6 +361,10 @@ void UpgradeHandshake::apply(session::Session& session, const Route& route,
     response.headers = std::move(decision.headers);
     response.body = std::move(decision.body);
     respond(shared_, session, response, &head);
+    return;
+  }
+  if (poll_open_) {
+    open_poll_session(session, route, request, std::move(decision), rest);
     return;
   }
   proto::AcceptOptions accept;

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
 #include "server/pending_upgrade.hpp"
+#include "server/poll_exchange.hpp"
 #include "server/worker.hpp"
 #include "session/session.hpp"
 #include "wsx/io/socket_address.hpp"
@@ -17,6 +19,11 @@
 #include "wsx/proto/request_target.hpp"
 
 namespace wsx::server {
+
+// Sends `record` (completed with the head's method, target and Origin when `head` is given) to
+// ServerOptions::access_log; an exception there is reported, never thrown.
+void log_access(const ServerShared& shared, session::Session& session, AccessRecord& record,
+                const proto::HttpHead* head);
 
 class UpgradeHandshake final : public session::Handshake {
  public:
@@ -38,6 +45,9 @@ class UpgradeHandshake final : public session::Handshake {
   // Loop thread (a task posted by UpgradeResponder): applies `decision` if the connection
   // still waits for it.
   static void decide_later(detail::PendingUpgrade& pending, UpgradeDecision decision);
+  // A long-polling request was answered: the connection waits for its next request
+  // (keep-alive) or closes.
+  void poll_answered(session::Session& session, bool keep_alive);
 
  private:
   // A complete request waiting for its upgrade_async decision: the head (parsed in place in
@@ -65,12 +75,32 @@ class UpgradeHandshake final : public session::Handshake {
   void apply(session::Session& session, const Route& route, const proto::UpgradeRequest& request,
              UpgradeDecision decision, std::span<std::uint8_t> rest);
   void stop_waiting() noexcept;
+  // ---- long polling (Behavior::long_polling, docs/long-polling-protocol.md)
+  // `head_bytes`: the head as received (kept if the decision is asynchronous).
+  void poll_request(session::Session& session, const Route& route, const proto::HttpHead& head,
+                    std::string_view head_bytes, const proto::RequestTarget& target,
+                    std::span<std::uint8_t> rest);
+  // The route's upgrade request built from a poll open (no Upgrade header): nullopt when it
+  // does not make one (no Host, Wsx-Protocol not a list of distinct tokens, two Origins).
+  std::optional<proto::UpgradeRequest> request_of(const proto::HttpHead& head) const;
+  void refuse_poll(session::Session& session, int status, std::string_view reason,
+                   const proto::HttpHead* head);
+  void open_poll_session(session::Session& session, const Route& route,
+                         const proto::UpgradeRequest& request, UpgradeDecision decision,
+                         std::span<std::uint8_t> rest);
+  PollHub* hub_here(session::Session& session) const noexcept;
+  void cancel_idle_timer() noexcept;
 
   ServerShared& shared_;
   io::SocketAddress peer_;
   std::string buffer_;  // the request head so far (and any bytes after it)
   proto::HttpHeadParser parser_;
   std::unique_ptr<Waiting> waiting_;
+  std::unique_ptr<PollExchange> poll_;  // a send or recv in progress (created on the first)
+  bool poll_open_ = false;              // the request being decided is a long-polling open
+  bool kept_alive_ = false;             // answered a long-polling request and stayed open
+  io::EventLoop* idle_loop_ = nullptr;  // where idle_timer_ runs
+  io::TimerId idle_timer_ = 0;          // a kept-alive connection without a request
 };
 
 }  // namespace wsx::server

@@ -14,11 +14,13 @@ std::size_t refusal_allowance(std::size_t max_connections) {
 
 }  // namespace
 
-Worker::Worker(ServerShared& shared)
+Worker::Worker(ServerShared& shared, std::uint16_t index)
     : shared_(shared),
       topics_(&shared.topics, &loop_),
       budget_(loop_, shared.memory),
-      metrics_(*shared.options.metrics) {
+      metrics_(*shared.options.metrics),
+      poll_hub_(loop_, index) {
+  poll_hub_.opener = [this](PollOpen& open) { return open_poll_session(open); };
   shared_.topics.attach(loop_, topics_);
   topics_.set_metrics(&metrics_);
   SessionOwner::metrics = &metrics_;
@@ -89,6 +91,10 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
   } else if (admission.slot.counted()) {
     address_slots_.emplace(session, std::move(admission.slot));
   }
+}
+
+bool Worker::open_poll_session(PollOpen&) {
+  return false;  // the long-polling carrier comes with the session/carrier split
 }
 
 void Worker::unlink(session::Session& session) noexcept {

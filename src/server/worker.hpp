@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "server/address_limiter.hpp"
+#include "server/poll_hub.hpp"
 #include "server/router.hpp"
 #include "session/connection_metrics.hpp"
 #include "session/memory_budget.hpp"
@@ -31,13 +32,14 @@ struct ServerShared {
   std::optional<io::TlsContext> tls;
   session::TopicHub topics;
   std::atomic<std::size_t> connections{0};
-  session::MemoryBudget memory;   // configured from options before run()
-  AddressLimiter address_limits;  // likewise
+  session::MemoryBudget memory;     // configured from options before run()
+  AddressLimiter address_limits;    // likewise
+  std::vector<PollHub*> poll_hubs;  // by worker index, set before run()
 };
 
 class Worker final : private session::SessionOwner {
  public:
-  explicit Worker(ServerShared& shared);
+  Worker(ServerShared& shared, std::uint16_t index);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -46,6 +48,7 @@ class Worker final : private session::SessionOwner {
   session::TopicRegistry& topics() noexcept { return topics_; }
   ServerShared& shared() noexcept { return shared_; }
   session::ConnectionMetrics& metrics() noexcept { return metrics_; }
+  PollHub& poll_hub() noexcept { return poll_hub_; }
   std::error_code listen(const io::SocketAddress& address);
   // The listener the last successful listen() added: its descriptor, and undoing it when the
   // address turns out to be someone else's (Server::listen).
@@ -59,6 +62,8 @@ class Worker final : private session::SessionOwner {
 
  private:
   void accept(io::TcpSocket socket, const io::SocketAddress& peer);
+  // PollHub::opener: a long-polling session of this thread.
+  bool open_poll_session(PollOpen& open);
   void release(session::Session& session) noexcept override;
   void unlink(session::Session& session) noexcept;
   void destroy_all() noexcept;
@@ -69,6 +74,7 @@ class Worker final : private session::SessionOwner {
   session::BudgetLedger budget_;
   session::ConnectionMetrics metrics_;  // this thread's counts of the server's wsx_ metrics
   std::vector<std::unique_ptr<io::Listener>> listeners_;
+  PollHub poll_hub_;
   session::Session* sessions_ = nullptr;  // intrusive list through owner_prev / owner_next
   // The per-address slots of the sessions that count against a client's limit (not exempt),
   // kept here rather than in every Session: an idle session's size is what a client costs.

@@ -52,8 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     switch (op % 7) {
       case 0: {  // a send at an offset near what was received
         const std::uint64_t back = take();
-        const std::uint64_t offset = state.received() > back ? state.received() - back + take() % 4
-                                                             : take();
+        const std::uint64_t offset =
+            state.received() > back ? state.received() - back + take() % 4 : take();
         std::string body(take() % 80, '\0');
         for (std::size_t k = 0; k < body.size(); ++k) {
           body[k] = static_cast<char>(stream_byte(offset + k));
@@ -76,8 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::string out(n, '\0');
         for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<char>(stream_byte(produced + k));
         if (!state.finished()) produced += n;
-        state.append_output(
-            {reinterpret_cast<const std::uint8_t*>(out.data()), out.size()});
+        state.append_output({reinterpret_cast<const std::uint8_t*>(out.data()), out.size()});
         if (auto ready = state.ready_recv(now)) check_answer(*ready);
         break;
       }

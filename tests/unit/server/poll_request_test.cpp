@@ -55,7 +55,8 @@ TEST(PollRequest, QueryHelpers) {
 }
 
 TEST(PollRequest, WellFormedOpenSendRecv) {
-  Parsed open(head("POST", "/chat?csrf=t&wsx-poll=open", std::string(type) + "Content-Length: 0\r\n"));
+  Parsed open(
+      head("POST", "/chat?csrf=t&wsx-poll=open", std::string(type) + "Content-Length: 0\r\n"));
   PollClassification c = open.classify();
   ASSERT_TRUE(c.request);
   EXPECT_EQ(c.request->kind, PollKind::open);
@@ -91,9 +92,10 @@ TEST(PollRequest, RefusalsWithTheirStatuses) {
   // No HTML form and no simple cross-origin fetch can send the right type.
   EXPECT_EQ(status(head("POST", "/c?wsx-poll=open", "")), 415);
   EXPECT_EQ(status(head("POST", "/c?wsx-poll=open", "Content-Type: text/plain\r\n")), 415);
-  EXPECT_EQ(status(head("POST", "/c?wsx-poll=send&offset=0",
-                        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1\r\n")),
-            415);
+  EXPECT_EQ(
+      status(head("POST", "/c?wsx-poll=send&offset=0",
+                  "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1\r\n")),
+      415);
   EXPECT_EQ(status(head("POST", "/c?wsx-poll=send&offset=0",
                         std::string(type) + "Content-Length: 1001\r\n")),
             413);

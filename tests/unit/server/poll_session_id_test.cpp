@@ -13,9 +13,9 @@ TEST(PollSessionId, NamesItsWorkerAndHasTheDocumentedShape) {
   for (const std::uint16_t worker : {0, 1, 7, 255, 256, 65535}) {
     const std::string sid = make_poll_session_id(worker);
     EXPECT_EQ(sid.size(), poll_sid_text_size);
-    EXPECT_EQ(sid.find_first_not_of(
-                  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-              std::string::npos);
+    EXPECT_EQ(
+        sid.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+        std::string::npos);
     EXPECT_EQ(poll_session_worker(sid), worker);
   }
 }
