@@ -81,6 +81,7 @@ class PollChannel {
   bool write_blocked() const noexcept { return state_.output_room() == 0; }
   std::size_t unsent_bytes() const noexcept { return state_.unacknowledged(); }
   bool is_open() const noexcept { return !closed_; }
+  bool closing_gracefully() const noexcept { return graceful_; }
   // The protocol is over: what the session still has goes out, then the end (410), then
   // peer_end(). Input is dropped from now on.
   void close_gracefully();

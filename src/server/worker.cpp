@@ -1,5 +1,6 @@
 #include "server/worker.hpp"
 
+#include "server/poll_carrier.hpp"
 #include "server/upgrade_handshake.hpp"
 #include "session/tcp_carrier.hpp"
 
@@ -93,8 +94,28 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
   }
 }
 
-bool Worker::open_poll_session(PollOpen&) {
-  return false;  // the long-polling carrier comes with the session/carrier split
+bool Worker::open_poll_session(PollOpen& open) {
+  const std::size_t max = shared_.options.max_connections;
+  if (stopping_ || shared_.connections.fetch_add(1) + 1 > max) {
+    shared_.connections.fetch_sub(1);
+    return false;
+  }
+  const Route& route = *open.channel.route;
+  auto* session = new PollSession(route.config, *this, nullptr, poll_hub_, std::move(open.channel));
+  if (!session->start(io::Clock::duration::zero())) {
+    delete session;
+    shared_.connections.fetch_sub(1);
+    return false;
+  }
+  session->set_topics(&topics_);
+  session->owner_next = sessions_;
+  if (sessions_ != nullptr) sessions_->owner_prev = session;
+  sessions_ = session;
+  if (open.slot.counted()) address_slots_.emplace(session, std::move(open.slot));
+  // An entry point: whatever the open callback does (close, terminate), the session is
+  // released safely once it returns.
+  session->run([&](WebSocket&) { session->open(std::move(open.params)); });
+  return true;
 }
 
 void Worker::unlink(session::Session& session) noexcept {
@@ -127,9 +148,19 @@ void Worker::begin_shutdown() {
   stopping_ = true;
   for (auto& listener : listeners_) listener->close();
   // going_away() may release the session it is called on (one still handshaking): step first.
+  // A long-polling session cannot answer a close 1001 once the connections that carry its
+  // requests are gone (they are dropped here, and the listeners closed): it ends now, 1006.
   for (session::Session* session = sessions_; session != nullptr;) {
     session::Session* next = session->owner_next;
-    session->going_away();
+    if (session->carrier().transport() == Transport::long_polling) {
+      if (static_cast<PollCarrier&>(session->carrier()).channel().closing_gracefully()) {
+        session->going_away();  // its close is done: it goes now
+      } else {
+        session->run([](WebSocket& ws) { ws.terminate(); });
+      }
+    } else {
+      session->going_away();
+    }
     session = next;
   }
   if (sessions_ == nullptr) {

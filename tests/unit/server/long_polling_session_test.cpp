@@ -1,0 +1,346 @@
+// WebSocket sessions over the long-polling carrier, end to end through a real server with a
+// client that speaks the protocol (poll_test_client.hpp): the application's callbacks, sends,
+// close, topics and backpressure work as over TCP, and the transport's own rules hold.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "poll_test_client.hpp"
+#include "running_server.hpp"
+#include "wsx/server.hpp"
+
+namespace wsx {
+namespace {
+
+using namespace std::chrono_literals;
+
+// What the application saw, from the server threads.
+struct Seen {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<Transport> transports;
+  std::vector<CloseInfo> closes;
+  std::vector<std::string> close_reasons;
+  std::vector<SendStatus> statuses;
+  std::atomic<int> open_now{0};
+
+  void opened(WebSocket& ws) {
+    std::lock_guard lock(mutex);
+    transports.push_back(ws.transport());
+    ++open_now;
+    changed.notify_all();
+  }
+  void closed(const CloseInfo& info) {
+    std::lock_guard lock(mutex);
+    closes.push_back(info);
+    close_reasons.emplace_back(info.reason);
+    --open_now;
+    changed.notify_all();
+  }
+  bool wait_closes(std::size_t count, std::chrono::seconds timeout = 20s) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, timeout, [&] { return closes.size() >= count; });
+  }
+};
+
+class LongPollingSessions : public ::testing::Test {
+ protected:
+  void start(std::function<void(Behavior&)> adjust = {}, unsigned threads = 2) {
+    ServerOptions options;
+    options.threads = threads;
+    server = std::make_unique<Server>(options);
+    Behavior echo;
+    echo.long_polling = LongPolling{};
+    echo.max_message_size = 2 * 1024 * 1024;
+    echo.open = [this](WebSocket& ws) {
+      seen.opened(ws);
+      ws.subscribe("news");
+    };
+    echo.message = [](WebSocket& ws, Message message) {
+      if (message.kind == MessageKind::text && message.text() == "bye") {
+        ws.close(4000, "asked to");
+        return;
+      }
+      ws.send(message.data, message.kind);
+    };
+    echo.close = [this](WebSocket&, const CloseInfo& info) { seen.closed(info); };
+    if (adjust) adjust(echo);
+    server->route("/echo", echo);
+    running = std::make_unique<test::RunningServer>(*server);
+  }
+  std::string origin() const {
+    return "Origin: http://127.0.0.1:" + std::to_string(running->port()) + "\r\n";
+  }
+  std::unique_ptr<test::PollTestClient> client() {
+    return std::make_unique<test::PollTestClient>(running->port(), "/echo", origin());
+  }
+
+  Seen seen;
+  std::unique_ptr<Server> server;
+  std::unique_ptr<test::RunningServer> running;
+};
+
+std::string text_of(const test::RecordedEvent& event) {
+  return event.text();
+}
+
+TEST_F(LongPollingSessions, OpenAnswersTheDocumentedJsonAndTheSessionSaysItsTransport) {
+  start();
+  auto poll = client();
+  const auto answer = poll->open({}, "Wsx-Protocol: nope, chat\r\n");
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->header("Content-Type"), "application/json");
+  EXPECT_EQ(answer->header("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(answer->header("Cache-Control"), "no-store");
+  EXPECT_TRUE(answer->keep_alive);
+  EXPECT_EQ(poll->sid.size(), 24u);
+  EXPECT_EQ(poll->open_json,
+            R"({"sid":")" + poll->sid + R"(","protocol":"","poll":25000,"timeout":60000})");
+  std::unique_lock lock(seen.mutex);
+  ASSERT_TRUE(seen.changed.wait_for(lock, 10s, [&] { return !seen.transports.empty(); }));
+  EXPECT_EQ(seen.transports[0], Transport::long_polling);
+}
+
+TEST_F(LongPollingSessions, EchoesTextAndBinary) {
+  start();
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  ASSERT_EQ(poll->send_text("hello")->status, 204);
+  const std::vector<std::uint8_t> binary = {0, 1, 2, 255};
+  poll->connection().send_binary(binary);
+  ASSERT_EQ(poll->flush()->status, 204);
+  ASSERT_TRUE(poll->wait_events(2));
+  EXPECT_EQ(text_of(poll->events[0]), "hello");
+  EXPECT_EQ(poll->events[0].message_kind, proto::MessageKind::text);
+  EXPECT_EQ(poll->events[1].data, binary);
+  EXPECT_EQ(poll->events[1].message_kind, proto::MessageKind::binary);
+}
+
+TEST_F(LongPollingSessions, MessageFragmentedOverSeveralPosts) {
+  start();
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  const std::string a = "frag", b = "mented ", c = "message";
+  for (const auto& [piece, fin] : {std::pair{a, false}, {b, false}, {c, true}}) {
+    poll->connection().send_fragment(
+        proto::MessageKind::text,
+        {reinterpret_cast<const std::uint8_t*>(piece.data()), piece.size()}, fin);
+    ASSERT_EQ(poll->flush()->status, 204);
+  }
+  // And one frame split across two POSTs in the middle of its header.
+  poll->connection().send_text("split");
+  const auto pending = poll->connection().pending_output();
+  const std::string frame(reinterpret_cast<const char*>(pending.data()), pending.size());
+  ASSERT_EQ(poll->post(poll->sent(), frame.substr(0, 3))->status, 204);
+  ASSERT_EQ(poll->post(poll->sent() + 3, frame.substr(3))->status, 204);
+  ASSERT_TRUE(poll->wait_events(2));
+  EXPECT_EQ(text_of(poll->events[0]), "fragmented message");
+  EXPECT_EQ(text_of(poll->events[1]), "split");
+}
+
+TEST_F(LongPollingSessions, OneMebibyteMessageBothWays) {
+  start();
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  std::vector<std::uint8_t> big(1024 * 1024);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 7 + i / 251);
+  poll->connection().send_binary(big);
+  ASSERT_EQ(poll->flush()->status, 204);
+  ASSERT_TRUE(poll->wait_events(1));
+  EXPECT_EQ(poll->events[0].data, big);
+}
+
+TEST_F(LongPollingSessions, LostRecvAnswerAskedAgainGivesNoGapAndNoDuplicate) {
+  start();
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  ASSERT_EQ(poll->send_text("one")->status, 204);
+  // The first answer is "lost": the client asks again with the same ack.
+  test::PollTestClient& raw = *poll;
+  const auto lost = raw.recv_at(0);  // received() is still 0: this one is consumed
+  ASSERT_TRUE(lost);
+  ASSERT_EQ(lost->status, 200);
+  const std::string first = lost->body;
+  ASSERT_EQ(poll->events.size(), 1u);
+  // Re-asking at 0 yields the same bytes again (the server kept them).
+  const auto again = raw.recv_at(0);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->body, first);
+  EXPECT_EQ(poll->events.size(), 1u);  // not fed twice
+  ASSERT_EQ(poll->send_text("two")->status, 204);
+  ASSERT_TRUE(poll->wait_events(2));
+  EXPECT_EQ(text_of(poll->events[1]), "two");
+}
+
+TEST_F(LongPollingSessions, CloseFromTheClientReachesTheApplicationThen410) {
+  start();
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  poll->connection().close(1000, "done");
+  ASSERT_EQ(poll->flush()->status, 204);
+  ASSERT_TRUE(poll->wait_events(1));
+  EXPECT_EQ(poll->events[0].kind, proto::EventKind::close);
+  EXPECT_EQ(poll->events[0].close_code, 1000);
+  const auto gone = poll->recv();
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 410);
+  ASSERT_TRUE(seen.wait_closes(1));
+  EXPECT_EQ(seen.closes[0].code, 1000);
+  EXPECT_TRUE(seen.closes[0].clean);
+  const auto after = poll->recv();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 404);
+}
+
+TEST_F(LongPollingSessions, CloseFromTheServerReachesTheClient) {
+  start();
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  ASSERT_EQ(poll->send_text("bye")->status, 204);
+  ASSERT_TRUE(poll->wait_events(1));
+  EXPECT_EQ(poll->events[0].kind, proto::EventKind::close);
+  EXPECT_EQ(poll->events[0].close_code, 4000);
+  // wait_events flushed the client's close reply; the session is over.
+  const auto gone = poll->recv();
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 410);
+  ASSERT_TRUE(seen.wait_closes(1));
+  EXPECT_EQ(seen.closes[0].code, 4000);
+  EXPECT_TRUE(seen.closes[0].clean);
+}
+
+TEST_F(LongPollingSessions, AbandonedSessionCloses1006AndIsFreed) {
+  start([](Behavior& behavior) { behavior.long_polling = LongPolling{500ms, 300ms}; });
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  const std::size_t with_session = server->connections();  // the session and the open's TCP
+  ASSERT_TRUE(seen.wait_closes(1));
+  EXPECT_EQ(seen.closes[0].code, 1006);
+  EXPECT_FALSE(seen.closes[0].clean);
+  // The session is gone: its memory freed (the sanitizers see leaks), its count returned, its
+  // sid unknown.
+  for (int i = 0; i < 500 && server->connections() >= with_session; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(server->connections(), with_session - 1);
+  const auto later = poll->recv();
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->status, 404);
+}
+
+TEST_F(LongPollingSessions, LaterRequestsMustComeFromTheOriginAndWithTheToken) {
+  auto tokens = std::make_shared<CsrfTokens>(CsrfTokens::generate());
+  start([&](Behavior& behavior) { behavior.csrf = CsrfCheck{tokens, "sid"}; });
+  auto poll = client();
+  const std::string token = tokens->issue("abc");
+  ASSERT_EQ(poll->open("csrf=" + token, "Cookie: sid=abc\r\n")->status, 200);
+  const std::string with_token = "Wsx-Csrf: " + token + "\r\n";
+  // Right origin and token: served.
+  poll->connection().send_text("hi");
+  ASSERT_EQ(poll->flush(with_token)->status, 204);
+  // Another page's request with the sid: 403, nothing of the session reflected.
+  test::PollTestClient foreign(running->port(), "/echo", "Origin: http://evil.example\r\n");
+  foreign.sid = poll->sid;
+  const auto stolen = foreign.recv(with_token);
+  ASSERT_TRUE(stolen);
+  EXPECT_EQ(stolen->status, 403);
+  EXPECT_EQ(stolen->body.find(poll->sid), std::string::npos);
+  const auto missing = poll->recv();
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 403);
+  const auto forged = poll->recv("Wsx-Csrf: " + tokens->issue("abc") + "\r\n");
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 403);
+  const auto good = poll->recv(with_token);
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->status, 200);
+}
+
+TEST_F(LongPollingSessions, WrongContentTypeIs415AndOversizeIs413) {
+  start([](Behavior& behavior) { behavior.max_message_size = 16; });
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  test::HttpTestClient raw(running->port());
+  const auto form = raw.request(
+      poll->head(
+          "POST", "/echo?wsx-poll=send&offset=0",
+          "Content-Type: application/x-www-form-urlencoded\r\nWsx-Session: " + poll->sid + "\r\n",
+          std::size_t{1}) +
+      "x");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 415);
+  const auto big = poll->post(0, std::string(1024 * 1024 + 1, 'x'));
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  // A message over the route's limit in allowed bodies: the session closes with 1009.
+  poll->connection().send_text(std::string(17, 'y'));
+  ASSERT_EQ(poll->flush()->status, 204);
+  ASSERT_TRUE(poll->wait_events(1));
+  EXPECT_EQ(poll->events[0].kind, proto::EventKind::close);
+  EXPECT_EQ(poll->events[0].close_code, 1009);
+}
+
+TEST_F(LongPollingSessions, PublishReachesAPollingClient) {
+  start();
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  {
+    std::unique_lock lock(seen.mutex);
+    ASSERT_TRUE(seen.changed.wait_for(lock, 10s, [&] { return seen.open_now.load() == 1; }));
+  }
+  ASSERT_TRUE(server->publish("news", "extra!"));
+  ASSERT_TRUE(poll->wait_events(1));
+  EXPECT_EQ(text_of(poll->events[0]), "extra!");
+}
+
+TEST_F(LongPollingSessions, AClientThatDoesNotPollMakesTheSessionSeeBackpressure) {
+  std::mutex mutex;
+  std::vector<SendStatus> statuses;
+  std::atomic<int> drains{0};
+  start([&](Behavior& behavior) {
+    behavior.max_backpressure = 1536 * 1024 + 64;  // three messages with their headers
+    behavior.backpressure_policy = BackpressurePolicy::refuse;
+    behavior.message = [&](WebSocket& ws, Message) {
+      const SendStatus status = ws.send(std::string(512 * 1024, 'z'), MessageKind::binary);
+      std::lock_guard lock(mutex);
+      statuses.push_back(status);
+    };
+    behavior.drain = [&](WebSocket&) { ++drains; };
+  });
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  // Separate requests, no recv: the carrier takes 1 MiB (its window), the rest stays queued in
+  // the session; both count as buffered, as behind a socket whose peer does not read, and the
+  // fourth send is over the route's limit.
+  for (int i = 0; i < 4; ++i) {
+    const auto sent = poll->send_text("go");
+    ASSERT_TRUE(sent);
+    ASSERT_EQ(sent->status, 204);
+  }
+  {
+    std::lock_guard lock(mutex);
+    // The third fills the carrier's window: "socket full", as write_blocked() on TCP.
+    EXPECT_EQ(statuses, (std::vector<SendStatus>{SendStatus::success, SendStatus::success,
+                                                 SendStatus::backpressure, SendStatus::dropped}));
+  }
+  EXPECT_EQ(drains.load(), 0);
+  // The client catches up: the three messages arrive, and the application hears drain.
+  ASSERT_TRUE(poll->wait_events(3));
+  for (const auto& event : poll->events) {
+    EXPECT_EQ(event.kind, proto::EventKind::message);
+    EXPECT_EQ(event.data.size(), 512u * 1024);
+  }
+  for (int i = 0; i < 20 && drains.load() == 0; ++i) {
+    const auto answer = poll->recv({}, 2s);
+    if (!answer || answer->status != 200) break;
+  }
+  EXPECT_EQ(drains.load(), 1);
+}
+
+}  // namespace
+}  // namespace wsx
