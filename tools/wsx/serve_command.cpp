@@ -215,6 +215,8 @@ void add_routes(Server& server, const ServeArguments& args, Totals& totals,
     count(totals, message);
     ws.send(message.data, message.kind);
   };
+  // Clients whose network strips Upgrade fall back to long polling (wsx.js does by itself).
+  echo.long_polling = LongPolling{};
   server.route("/echo", std::move(echo));
 
   Behavior chat = base_behavior(args, totals, registry, csrf, guard);
@@ -245,6 +247,7 @@ void add_routes(Server& server, const ServeArguments& args, Totals& totals,
     count(totals, message);
     server.publish(ws.data<ServeConnection>()->topic, message.data, message.kind);
   };
+  chat.long_polling = LongPolling{};
   server.route("/chat", chat);
   server.route("/chat/*", std::move(chat));
 }

@@ -49,9 +49,11 @@ struct Seen {
 
 class LongPollingSessions : public ::testing::Test {
  protected:
-  void start(std::function<void(Behavior&)> adjust = {}, unsigned threads = 2) {
+  void start(std::function<void(Behavior&)> adjust = {}, unsigned threads = 2,
+             std::function<void(ServerOptions&)> adjust_server = {}) {
     ServerOptions options;
     options.threads = threads;
+    if (adjust_server) adjust_server(options);
     server = std::make_unique<Server>(options);
     Behavior echo;
     echo.long_polling = LongPolling{};
@@ -340,6 +342,23 @@ TEST_F(LongPollingSessions, AClientThatDoesNotPollMakesTheSessionSeeBackpressure
     if (!answer || answer->status != 200) break;
   }
   EXPECT_EQ(drains.load(), 1);
+}
+
+TEST_F(LongPollingSessions, SessionsCountAgainstTheirClientsAddressLimit) {
+  start({}, 2, [](ServerOptions& options) {
+    options.address_limits.exempt_loopback = false;
+    options.address_limits.max_connections = 3;
+  });
+  // The first open: its TCP connection and its session, two of three.
+  auto first = client();
+  ASSERT_EQ(first->open()->status, 200);
+  // The second open's TCP connection is the third; its session would be a fourth.
+  auto second = client();
+  const auto refused = second->open();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->body, R"({"error":"too many connections from this address"})");
+  EXPECT_EQ(refused->header("Retry-After"), "5");
 }
 
 }  // namespace
