@@ -28,9 +28,13 @@ std::string_view describe(BindingVerdict verdict) noexcept {
 BindingVerdict PollBinding::check(std::optional<std::string_view> request_origin,
                                   std::optional<std::string_view> request_token,
                                   SecretCompare compare) const noexcept {
-  // Origins are not secret: a plain comparison. Absent must stay absent (a non-browser client
-  // that opened without one cannot be joined by a page, and the other way round).
-  if (origin.has_value() != request_origin.has_value() || (origin && *origin != *request_origin)) {
+  // Origins are not secret: a plain comparison. A request without Origin passes: browsers send
+  // none on a same-origin GET (the recv), and a cross-origin page cannot make a request without
+  // one that carries the Wsx-Session header (custom headers make it a CORS request, Origin
+  // included, and its preflight is never granted). A non-browser client could claim any Origin
+  // anyway; the token is what binds it. A session opened without Origin (not a browser) is not
+  // joined by any page.
+  if (request_origin && (!origin || *origin != *request_origin)) {
     return BindingVerdict::other_origin;
   }
   if (!csrf) return BindingVerdict::valid;

@@ -1,6 +1,7 @@
 // What a long-polling session is bound to when it opens: the Origin of the page that opened it
-// and the CSRF token its open passed. Every later request must present the same (issue 10 §2):
-// a sid that leaked to another origin, or is presented without its token, gets 403.
+// and the CSRF token its open passed. Every later request must present the same token, and its
+// Origin, when it sends one, must be the same (issue 10 §2): a sid that leaked to another
+// origin, or is presented without its token, gets 403.
 #pragma once
 
 #include <cstdint>

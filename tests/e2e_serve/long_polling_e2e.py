@@ -59,18 +59,22 @@ def frames(data):
 
 
 class Poller:
-    """One long-polling session: a keep-alive connection for sends, one for recvs."""
+    """One long-polling session: a keep-alive connection for sends, one for recvs. Like a
+    browser's fetch(), it sends Origin on POSTs and not on same-origin GETs."""
 
-    def __init__(self, port, path, origin=None, headers=None):
+    def __init__(self, port, path, origin=None, headers=None, origin_on_get=False):
         self.port, self.path = port, path
         self.origin = origin if origin is not None else "http://127.0.0.1:%d" % port
+        self.origin_on_get = origin_on_get
         self.extra = dict(headers or {})
         self.sender = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.receiver = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.sid, self.sent, self.received, self.pending = None, 0, 0, b""
 
-    def headers(self, **more):
-        headers = {"Origin": self.origin, **self.extra, **more}
+    def headers(self, get=False, **more):
+        headers = {**self.extra, **more}
+        if not get or self.origin_on_get:
+            headers["Origin"] = self.origin
         if self.sid:
             headers["Wsx-Session"] = self.sid
         return headers
@@ -100,7 +104,7 @@ class Poller:
     def recv(self):
         """One recv: (status, [(opcode, payload), ...])."""
         self.receiver.request("GET", "%s?wsx-poll=recv&ack=%d" % (self.path, self.received),
-                              headers=self.headers())
+                              headers=self.headers(get=True))
         response = self.receiver.getresponse()
         body = response.read()
         if response.status != 200:
@@ -163,7 +167,7 @@ def case_refusals():
         check(foreign.open() == 403, "an open from another origin: 403")
         poller = Poller(serve.port, "/echo")
         check(poller.open() == 200, "open")
-        thief = Poller(serve.port, "/echo", origin="http://evil.example")
+        thief = Poller(serve.port, "/echo", origin="http://evil.example", origin_on_get=True)
         thief.sid = poller.sid
         status, _ = thief.recv()
         check(status == 403, "the sid from another origin: %d" % status)

@@ -17,7 +17,8 @@ TEST(PollBinding, OriginMustBeTheOneOfTheOpen) {
   EXPECT_EQ(binding.check("https://a.example", std::nullopt), BindingVerdict::valid);
   EXPECT_EQ(binding.check("https://b.example", std::nullopt), BindingVerdict::other_origin);
   EXPECT_EQ(binding.check("https://a.example:443", std::nullopt), BindingVerdict::other_origin);
-  EXPECT_EQ(binding.check(std::nullopt, std::nullopt), BindingVerdict::other_origin);
+  // Browsers send no Origin on a same-origin GET (the recv): that passes, the token binds it.
+  EXPECT_EQ(binding.check(std::nullopt, std::nullopt), BindingVerdict::valid);
   const PollBinding no_origin{std::nullopt, std::nullopt};
   EXPECT_EQ(no_origin.check(std::nullopt, std::nullopt), BindingVerdict::valid);
   EXPECT_EQ(no_origin.check("https://a.example", std::nullopt), BindingVerdict::other_origin);
@@ -33,6 +34,7 @@ TEST(PollBinding, TokenComparedInConstantTime) {
             BindingVerdict::wrong_token);
   EXPECT_EQ(compared, 3);
   EXPECT_EQ(binding.check("https://a.example", std::nullopt), BindingVerdict::missing_token);
+  EXPECT_EQ(binding.check(std::nullopt, std::nullopt), BindingVerdict::missing_token);
   EXPECT_EQ(binding.check("https://a.example", ""), BindingVerdict::missing_token);
   // The Origin is checked first: a foreign page learns nothing about the token.
   EXPECT_EQ(binding.check("https://evil.example", "TOKEN-1"), BindingVerdict::other_origin);
