@@ -113,6 +113,7 @@ struct Connection::Impl {
   std::vector<std::uint8_t> message;      // assembled payload, or inflated output
   std::unique_ptr<MessageInflater> inflater;
   std::unique_ptr<ControlBuffer> control_buffer;  // a control payload split across reads
+  bool receiving = false;                         // inside receive() (see Receiving)
 
   // --- sending
   std::vector<std::uint8_t> output;
@@ -126,6 +127,36 @@ struct Connection::Impl {
   // ------------------------------------------------------------------ receiving
 
   void receive(std::uint8_t* data, std::size_t size, EventHandler& handler) {
+    {
+      Receiving receiving_now(receiving);
+      receive_frames(data, size, handler);
+    }
+    if (!reading()) release_receive_state();
+  }
+
+  // While set, what receiving holds is in use (a message view handed to the handler, the
+  // inflater writing into `message`, a split control payload): it is released only after.
+  struct Receiving {
+    explicit Receiving(bool& flag) : flag_(flag) { flag_ = true; }
+    ~Receiving() { flag_ = false; }
+    Receiving(const Receiving&) = delete;
+    Receiving& operator=(const Receiving&) = delete;
+    bool& flag_;
+  };
+
+  // A connection that reads no more (failed, or closed by the peer) gives back at once what
+  // receiving held: the part of a message being assembled, the inflater and its window, a split
+  // control payload. A failed connection may wait seconds for its close frame to leave; its
+  // memory must not.
+  void release_receive_state() {
+    in_message = false;
+    detail::return_buffer(message);
+    inflater.reset();
+    control_buffer.reset();
+    utf8.reset();
+  }
+
+  void receive_frames(std::uint8_t* data, std::size_t size, EventHandler& handler) {
     std::size_t pos = 0;
     while (reading()) {
       if (step == ReadStep::header) {
@@ -646,6 +677,7 @@ struct Connection::Impl {
     if (!close_sent) write_close(code, reason);
     state = ConnectionState::failed;
     in_message = false;
+    if (!receiving) release_receive_state();  // else receive() does, once it is safe
     return SendResult::ok;
   }
 };

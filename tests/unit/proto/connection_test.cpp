@@ -2151,5 +2151,61 @@ TEST(ConnectionMetricsInputs, DeflateTotalsCountWhatOurCompressorTookAndGave) {
   EXPECT_EQ(c.deflate_totals().plain, 1000u);
 }
 
+// ---------------------------------------------------------------- what a finished connection holds
+
+// The first 100 KB of a message that never ends: the connection assembles them.
+constexpr std::size_t held_size = 100 * 1000;
+
+Bytes unfinished_message(Role receiver) {
+  return peer_frame(receiver, 0x2, std::string(held_size, 'h'), {.fin = false});
+}
+
+TEST_P(ConnectionBothRoles, APeerErrorReleasesTheMessageBeingAssembled) {
+  Connection c = make();
+  EXPECT_TRUE(feed(c, unfinished_message(role())).empty());
+  ASSERT_EQ(c.assembling_amount(), held_size);
+  expect_failed(c, feed(c, frame(0x1, "not a continuation")), ProtocolError::expected_continuation,
+                1002);
+  EXPECT_EQ(c.assembling_amount(), 0u);
+}
+
+TEST_P(ConnectionBothRoles, APeerCloseReleasesTheMessageBeingAssembled) {
+  Connection c = make();
+  feed(c, unfinished_message(role()));
+  ASSERT_EQ(c.assembling_amount(), held_size);
+  feed(c, frame(0x8, close_payload(1000)));
+  EXPECT_EQ(c.state(), ConnectionState::closed);
+  EXPECT_EQ(c.assembling_amount(), 0u);
+}
+
+TEST_P(ConnectionBothRoles, FailingLocallyReleasesTheMessageBeingAssembled) {
+  Connection c = make();
+  feed(c, unfinished_message(role()));
+  ASSERT_EQ(c.assembling_amount(), held_size);
+  ASSERT_EQ(c.fail(1011), SendResult::ok);
+  EXPECT_EQ(c.assembling_amount(), 0u);
+}
+
+// Failed from inside a callback of the receive() that holds the message: released when that
+// receive() returns (not under it: sanitizers would see a use after free).
+TEST_P(ConnectionBothRoles, FailingFromACallbackReleasesOnceReceiveReturns) {
+  Connection c = make();
+  struct FailOnPing : EventHandler {
+    explicit FailOnPing(Connection& connection) : c(connection) {}
+    void on_event(const Event& event) override {
+      if (event.kind != EventKind::ping) return;
+      held_during_callback = c.assembling_amount();
+      c.fail(1011);
+    }
+    Connection& c;
+    std::size_t held_during_callback = 0;
+  } handler(c);
+  Bytes input = concat({unfinished_message(role()), frame(0x9, "p")});
+  c.receive(input, handler);
+  EXPECT_EQ(handler.held_during_callback, held_size);
+  EXPECT_EQ(c.state(), ConnectionState::failed);
+  EXPECT_EQ(c.assembling_amount(), 0u);
+}
+
 }  // namespace
 }  // namespace wsx::proto
