@@ -1,5 +1,6 @@
 // One JSON object per line for `wsx connect --json`: a small builder that always writes valid
-// JSON (strings escaped; bytes that are not UTF-8 are written as the code points U+0080-U+00FF).
+// JSON (strings escaped; each byte that is not part of well-formed UTF-8 is written as the code
+// point of the same value, U+0080-U+00FF, and the valid text around it is kept as it is).
 #pragma once
 
 #include <concepts>
