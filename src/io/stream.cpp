@@ -128,40 +128,27 @@ void Stream::on_readable() {
   DestroyGuard guard(destroyed_);
   // A TLS handshake still running must finish before close_notify can go: its records are
   // processed as usual (the plaintext that may follow is dropped below).
-  if (lingering_ && !(tls_ && tls_->state() == TlsState::handshaking)) {
+  if (discarding()) {
     discard_input();
     return;
   }
   const std::size_t allowance = handler_.read_allowance();
   if (allowance == 0) return;
   const std::span<std::uint8_t> buffer = read_buffer();
-  const IoResult result = socket_.read(buffer.first(std::min(allowance, buffer.size())));
-  switch (result.status) {
-    case IoStatus::would_block:
-      return;
-    case IoStatus::error:
-      fail(system_reason("read failed", result.error));
-      return;
-    case IoStatus::closed:
-      ended_ = true;
-      update_interest();
-      handler_.on_stream_end();
-      return;
-    case IoStatus::ok:
-      break;
-  }
+  const std::size_t bytes = read_socket(buffer.first(std::min(allowance, buffer.size())));
+  if (bytes == 0) return;
   if (!tls_) {
-    handler_.on_stream_data(buffer.first(result.bytes));
+    handler_.on_stream_data(buffer.first(bytes));
     return;
   }
   if (lingering_) {  // still in the TLS handshake: the bound counts its ciphertext
-    if (result.bytes > discard_left_) {
+    if (bytes > discard_left_) {
       fail("the peer kept sending after the close");
       return;
     }
-    discard_left_ -= static_cast<std::uint32_t>(result.bytes);
+    discard_left_ -= static_cast<std::uint32_t>(bytes);
   }
-  tls_->feed(buffer.first(result.bytes));  // copied in: the buffer is free again
+  tls_->feed(buffer.first(bytes));  // copied in: the buffer is free again
   for (;;) {
     const TlsReadResult got = tls_->read(buffer);
     if (got.status == TlsReadStatus::ok) {
@@ -194,26 +181,41 @@ void Stream::discard_input() {
   const std::span<std::uint8_t> buffer = read_buffer();
   // One byte more than allowed is enough to know the peer went over.
   const std::size_t room = std::min<std::size_t>(buffer.size(), std::size_t{discard_left_} + 1);
-  const IoResult result = socket_.read(buffer.first(room));
-  switch (result.status) {
-    case IoStatus::would_block:
-      return;
-    case IoStatus::error:
-      fail(system_reason("read failed", result.error));
-      return;
-    case IoStatus::closed:
-      ended_ = true;
-      update_interest();
-      if (shutdown_done_) end_linger();  // else the flush that sends the rest ends it
-      return;
-    case IoStatus::ok:
-      break;
-  }
-  if (result.bytes > discard_left_) {
+  const std::size_t bytes = read_socket(buffer.first(room));
+  if (bytes == 0) return;
+  if (bytes > discard_left_) {
     fail("the peer kept sending after the close");  // RST: the bound is reached
     return;
   }
-  discard_left_ -= static_cast<std::uint32_t>(result.bytes);
+  discard_left_ -= static_cast<std::uint32_t>(bytes);
+}
+
+// Runs under on_readable's DestroyGuard.
+std::size_t Stream::read_socket(std::span<std::uint8_t> into) {
+  const IoResult result = socket_.read(into);
+  switch (result.status) {
+    case IoStatus::ok:
+      return result.bytes;
+    case IoStatus::would_block:
+      return 0;
+    case IoStatus::error:
+      fail(system_reason("read failed", result.error));
+      return 0;
+    case IoStatus::closed:
+      ended_ = true;
+      update_interest();
+      if (!discarding()) {
+        handler_.on_stream_end();
+      } else if (shutdown_done_) {
+        end_linger();  // else the flush that sends the rest ends it
+      }
+      return 0;
+  }
+  return 0;
+}
+
+bool Stream::discarding() const noexcept {
+  return lingering_ && !(tls_ && tls_->state() == TlsState::handshaking);
 }
 
 void Stream::end_linger() {

@@ -106,7 +106,11 @@ class WSX_API Stream final : private IoHandler {
   void on_writable() override;
   void on_flush() override;
   void discard_input();  // on_readable while lingering
-  void end_linger();     // output out and the peer's FIN read: close, tell the handler
+  // Reads from the socket into `into`: the bytes read, or 0 when there are none to process
+  // (nothing yet, or a failure or the peer's FIN, both dealt with here).
+  std::size_t read_socket(std::span<std::uint8_t> into);
+  bool discarding() const noexcept;  // lingering, and past a TLS handshake: input is dropped
+  void end_linger();                 // output out and the peer's FIN read: close, tell the handler
   void flush();
   bool write_tls_output();  // false while the socket is full
   void fail(std::string_view reason);
