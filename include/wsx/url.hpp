@@ -43,4 +43,15 @@ struct WSX_API UrlParseResult {
 // information ("user@host"), an IPv6 zone identifier and every other scheme are rejected.
 WSX_API UrlParseResult parse_url(std::string_view text);
 
+// Percent-decoding (RFC 3986 §2.1): each "%" followed by two hex digits (upper or lower case)
+// becomes the byte they name; every other byte is kept. A "%" not followed by two hex digits (a
+// bad or truncated escape: "%G1", "%4", a final "%") makes the text invalid: nullopt, never a
+// guess. Decodes once: "%2541" is "%41".
+WSX_API std::optional<std::string> percent_decode(std::string_view text);
+
+// A decimal number as URLs write ports (RFC 3986 §3.2.3): one or more ASCII digits and nothing
+// else (no sign, space, "0x" or other digits), leading zeros allowed, at most 2^64 - 1.
+// nullopt otherwise; the caller checks its own range.
+WSX_API std::optional<std::uint64_t> parse_number(std::string_view text);
+
 }  // namespace wsx

@@ -4,7 +4,7 @@
 
 #include <array>
 #include <cctype>
-#include <charconv>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -64,13 +64,9 @@ struct Entry {
 };
 
 std::optional<unsigned> number(std::string_view text) {
-  unsigned value = 0;
-  if (text.empty() ||
-      std::from_chars(text.data(), text.data() + text.size(), value).ec != std::errc{} ||
-      std::from_chars(text.data(), text.data() + text.size(), value).ptr !=
-          text.data() + text.size())
-    return std::nullopt;
-  return value;
+  const std::optional<std::uint64_t> value = parse_number(text);
+  if (!value || *value > UINT_MAX) return std::nullopt;
+  return static_cast<unsigned>(*value);
 }
 
 Entry split_entry(std::string_view text) {

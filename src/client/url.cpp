@@ -207,14 +207,15 @@ UrlParseResult parse_url(std::string_view text) {
 
   // "host:" with an empty port means the default port (RFC 3986 §3.2.3).
   if (has_port && !port_text.empty()) {
-    unsigned value = 0;
-    for (char c : port_text) {
-      if (!is_digit(c)) return fail("the port \"" + std::string(port_text) + "\" is not a number");
-      value = value * 10 + static_cast<unsigned>(c - '0');
-      if (value > 65535) return fail("the port " + std::string(port_text) + " is above 65535");
+    const std::optional<std::uint64_t> value = parse_number(port_text);
+    if (!value && port_text.find_first_not_of("0123456789") != std::string_view::npos) {
+      return fail("the port \"" + std::string(port_text) + "\" is not a number");
     }
-    if (value == 0) return fail("port 0 cannot be connected to");
-    url.port = static_cast<std::uint16_t>(value);
+    if (!value || *value > 65535) {
+      return fail("the port " + std::string(port_text) + " is above 65535");
+    }
+    if (*value == 0) return fail("port 0 cannot be connected to");
+    url.port = static_cast<std::uint16_t>(*value);
     url.explicit_port = true;
   }
 

@@ -1,41 +1,10 @@
-#include <charconv>
+#include <climits>
 
 #include "wsx/redis_broker.hpp"
+#include "wsx/url.hpp"
 
 namespace wsx {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Credentials may hold any byte, written %XX as in every URL.
-std::optional<std::string> percent_decode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) return std::nullopt;
-    const int high = hex_value(text[i + 1]);
-    const int low = hex_value(text[i + 2]);
-    if (high < 0 || low < 0) return std::nullopt;
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
-  return out;
-}
-
-template <class T>
-bool parse_number(std::string_view text, T& value) {
-  if (text.empty()) return false;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return error == std::errc() && end == text.data() + text.size();
-}
 
 std::optional<RedisEndpoint> fail(std::string* error, std::string message) {
   if (error != nullptr) *error = std::move(message);
@@ -93,16 +62,18 @@ std::optional<RedisEndpoint> parse_redis_url(std::string_view url, std::string* 
   }
   if (endpoint.host.empty()) return fail(error, "no host");
   if (!port.empty()) {
-    unsigned value = 0;
-    if (!parse_number(port, value) || value == 0 || value > 65535) {
+    const std::optional<std::uint64_t> value = parse_number(port);
+    if (!value || *value == 0 || *value > 65535) {
       return fail(error, "port must be a number from 1 to 65535");
     }
-    endpoint.port = static_cast<std::uint16_t>(value);
+    endpoint.port = static_cast<std::uint16_t>(*value);
   }
   if (!path.empty()) {
-    if (!parse_number(path, endpoint.database) || endpoint.database < 0) {
+    const std::optional<std::uint64_t> database = parse_number(path);
+    if (!database || *database > INT_MAX) {
       return fail(error, "the path must be a database number (/0)");
     }
+    endpoint.database = static_cast<int>(*database);
   }
   return endpoint;
 }

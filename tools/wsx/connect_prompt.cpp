@@ -1,6 +1,6 @@
 #include "connect_prompt.hpp"
 
-#include <charconv>
+#include "wsx/url.hpp"
 
 namespace wsx::tool {
 namespace {
@@ -23,13 +23,11 @@ PromptAction parse_close(std::string_view args) {
   args = trim_left(args);
   if (args.empty()) return action;
   const std::string_view code_text = args.substr(0, args.find(' '));
-  unsigned value = 0;
-  const auto [end, error] =
-      std::from_chars(code_text.data(), code_text.data() + code_text.size(), value);
-  if (error != std::errc{} || end != code_text.data() + code_text.size() || value > 0xFFFF) {
+  const std::optional<std::uint64_t> value = parse_number(code_text);
+  if (!value || *value > 0xFFFF) {
     return invalid("/close takes a close code (1000, 3000-4999, ...) then an optional reason");
   }
-  action.code = static_cast<std::uint16_t>(value);
+  action.code = static_cast<std::uint16_t>(*value);
   if (code_text.size() < args.size())
     action.text = std::string(trim_left(args.substr(code_text.size())));
   return action;

@@ -2,7 +2,7 @@
 
 #include <cctype>
 
-#include "connect_codecs.hpp"
+#include "wsx/url.hpp"
 
 namespace wsx::tool {
 namespace {
@@ -13,19 +13,11 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-// "%40" → "@"; a "%" without two hex digits stays as it is.
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex_digit_value(text[i + 1]) >= 0 &&
-        hex_digit_value(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_digit_value(text[i + 1]) * 16 + hex_digit_value(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
+// "p%40ss" → "p@ss". A typed password may hold a "%" of its own ("50%off"): text that is not
+// valid percent-encoding is taken as it was typed, whole.
+std::string decode_credential(std::string_view text) {
+  std::optional<std::string> decoded = wsx::percent_decode(text);
+  return decoded ? std::move(*decoded) : std::string(text);
 }
 
 bool is_loopback(std::string_view host) {
@@ -63,9 +55,9 @@ TypedUrl interpret_typed_url(std::string_view text) {
   if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
     const std::string_view user_info = authority.substr(0, at);
     typed.credentials = user_info.find(':') == std::string_view::npos
-                            ? percent_decode(user_info) + ":"
-                            : percent_decode(user_info.substr(0, user_info.find(':'))) + ":" +
-                                  percent_decode(user_info.substr(user_info.find(':') + 1));
+                            ? decode_credential(user_info) + ":"
+                            : decode_credential(user_info.substr(0, user_info.find(':'))) + ":" +
+                                  decode_credential(user_info.substr(user_info.find(':') + 1));
     authority.remove_prefix(at + 1);
   }
   if (scheme.empty()) {

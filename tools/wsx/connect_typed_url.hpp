@@ -5,7 +5,8 @@
 //   http://host/, https://host/        taken as ws:// and wss:// (a page's address pasted)
 //   host:9000/path                     no scheme: ws:// for a loopback host, wss:// otherwise
 //                                      (secure unless the traffic cannot leave the machine)
-//   ws://user:pass@host/               credentials for HTTP Basic, percent-decoded
+//   ws://user:pass@host/               credentials for HTTP Basic, percent-decoded (a part
+//                                      that is not valid percent-encoding is taken as typed)
 // Anything else is left for the strict parser to report.
 #pragma once
 

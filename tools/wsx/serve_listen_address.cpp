@@ -1,6 +1,6 @@
 #include "serve_listen_address.hpp"
 
-#include <charconv>
+#include "wsx/url.hpp"
 
 namespace wsx::tool {
 
@@ -31,13 +31,9 @@ std::optional<ListenAddress> parse_listen_address(std::string_view text) {
     port_text = text.substr(colon + 1);
   }
   if (address.host.empty() || port_text.empty()) return std::nullopt;
-  unsigned port = 0;
-  const auto [end, error] =
-      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (error != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
-    return std::nullopt;
-  }
-  address.port = static_cast<std::uint16_t>(port);
+  const std::optional<std::uint64_t> port = parse_number(port_text);
+  if (!port || *port > 65535) return std::nullopt;
+  address.port = static_cast<std::uint16_t>(*port);
   return address;
 }
 

@@ -9,26 +9,17 @@
 #include <iterator>
 #include <utility>
 
-#include "connect_codecs.hpp"
 #include "wsx/proto/http_head.hpp"
+#include "wsx/url.hpp"
 
 namespace wsx::tool {
 namespace {
 
 // "/a%20b/c.txt" → "a b/c.txt" relative to the root; nullopt for anything unsafe.
 std::optional<std::string> safe_relative_path(std::string_view path) {
-  std::string decoded;
-  for (std::size_t i = 0; i < path.size(); ++i) {
-    if (path[i] != '%') {
-      decoded += path[i];
-      continue;
-    }
-    if (i + 2 >= path.size()) return std::nullopt;
-    const int high = hex_digit_value(path[i + 1]), low = hex_digit_value(path[i + 2]);
-    if (high < 0 || low < 0) return std::nullopt;
-    decoded += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
+  const std::optional<std::string> decoded_path = percent_decode(path);
+  if (!decoded_path) return std::nullopt;
+  const std::string& decoded = *decoded_path;
   std::string relative;
   std::size_t start = 0;
   while (start <= decoded.size()) {
