@@ -23,6 +23,20 @@ std::size_t BudgetPolicy::read_allowance(std::size_t used, std::size_t footprint
   return SIZE_MAX;
 }
 
+bool BudgetPolicy::may_queue(std::size_t used, std::size_t footprint,
+                             std::size_t size) const noexcept {
+  const bool light_after = size <= heavy_footprint && footprint <= heavy_footprint - size;
+  switch (pressure(used)) {
+    case MemoryPressure::none:
+      return true;
+    case MemoryPressure::high:
+      return light_after;
+    case MemoryPressure::full:
+      return footprint == 0 && light_after;
+  }
+  return true;
+}
+
 std::vector<std::size_t> choose_connections_to_close(std::span<const StoppedConnection> stopped,
                                                      std::size_t used, const BudgetPolicy& policy,
                                                      std::chrono::nanoseconds timeout) {
@@ -91,6 +105,10 @@ std::size_t BudgetLedger::read_allowance(Session& session) {
   const std::size_t allowance = budget_.policy().read_allowance(used(), session.budget_charged());
   if (allowance == 0 && !session.budget_stopped()) stop(session);
   return allowance;
+}
+
+bool BudgetLedger::may_queue(const Session& session, std::size_t size) const noexcept {
+  return budget_.policy().may_queue(used(), session.buffered_footprint(), size);
 }
 
 void BudgetLedger::forget(Session& session) noexcept {

@@ -60,6 +60,15 @@ struct BudgetPolicy {
   bool may_read(std::size_t used, std::size_t footprint) const noexcept {
     return read_allowance(used, footprint) != 0;
   }
+  // Whether the application may queue `size` more bytes of data for a connection holding
+  // `footprint` while the server holds `used` (what the session answers a send with: dropped
+  // when not). Reading is not the only way to grow: a server that publishes to peers that do
+  // not read fills their queues without reading a byte. The same levels as for reading:
+  // anything without pressure (max_backpressure still applies); under pressure only what keeps
+  // a connection light (heavy_footprint); at the ceiling only a light message onto a
+  // connection holding nothing. Control frames (pong, close) are not asked about: they are
+  // small and are how a connection ends.
+  bool may_queue(std::size_t used, std::size_t footprint, std::size_t size) const noexcept;
 };
 
 // A stopped connection, as the choice of which ones to close sees it.
@@ -120,6 +129,9 @@ class WSX_LAYER_API BudgetLedger {
   // Before the session reads: how much it may read now (see BudgetPolicy::read_allowance);
   // when 0, the session is stopped.
   std::size_t read_allowance(Session& session);
+  // Before the application's data is queued on the session: whether it may be (see
+  // BudgetPolicy::may_queue), from this thread's view of the total.
+  bool may_queue(const Session& session, std::size_t size) const noexcept;
   // The session is going away: its charge is returned and it is no longer watched.
   void forget(Session& session) noexcept;
 

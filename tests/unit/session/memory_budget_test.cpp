@@ -54,6 +54,35 @@ TEST(BudgetPolicy, AtTheLimitOnlyConnectionsHoldingNothingRead) {
   EXPECT_EQ(policy.read_allowance(200 * mib, 18), 0u);
 }
 
+TEST(BudgetPolicy, SendsAreQueuedFreelyBelowTheSoftLimitOrWithoutALimit) {
+  EXPECT_TRUE(BudgetPolicy{0}.may_queue(SIZE_MAX / 2, SIZE_MAX / 2, 100 * mib));
+  const BudgetPolicy policy{64 * mib};
+  EXPECT_TRUE(policy.may_queue(10 * mib, 0, 16 * mib));
+  EXPECT_TRUE(policy.may_queue(10 * mib, 33 * mib, 1 * mib));
+}
+
+// A server that publishes to peers that never read grows their queues without reading a byte:
+// under pressure a send may not make a connection heavy.
+TEST(BudgetPolicy, UnderPressureASendMayNotMakeAConnectionHeavy) {
+  const BudgetPolicy policy{64 * mib};
+  const std::size_t used = 60 * mib;
+  EXPECT_TRUE(policy.may_queue(used, 0, 100));
+  EXPECT_TRUE(policy.may_queue(used, 0, heavy_footprint));
+  EXPECT_TRUE(policy.may_queue(used, heavy_footprint - 100, 100));
+  EXPECT_FALSE(policy.may_queue(used, heavy_footprint - 100, 101));
+  EXPECT_FALSE(policy.may_queue(used, 0, heavy_footprint + 1));
+  EXPECT_FALSE(policy.may_queue(used, 2 * mib, 1));
+  EXPECT_FALSE(policy.may_queue(used, 0, SIZE_MAX));  // no overflow in the sum
+}
+
+TEST(BudgetPolicy, AtTheLimitOnlyALightMessageOntoAnEmptyConnection) {
+  const BudgetPolicy policy{64 * mib};
+  EXPECT_TRUE(policy.may_queue(64 * mib, 0, 100));
+  EXPECT_FALSE(policy.may_queue(64 * mib, 1, 100));
+  EXPECT_FALSE(policy.may_queue(64 * mib, 0, heavy_footprint + 1));
+  EXPECT_FALSE(policy.may_queue(200 * mib, 18, 1));
+}
+
 std::vector<std::size_t> choose(const std::vector<StoppedConnection>& stopped, std::size_t used) {
   return choose_connections_to_close(stopped, used, BudgetPolicy{64 * mib}, seconds(2));
 }
