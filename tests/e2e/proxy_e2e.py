@@ -9,7 +9,6 @@ written here (threads of this script, loopback, free ports).
 Reuses the harness of run_e2e.py (servers, certificates, process hygiene). The environment's own
 *_proxy and no_proxy variables are removed from every run, so only what a case sets applies.
 """
-import argparse
 import base64
 import os
 import select
@@ -20,21 +19,18 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run_e2e import (RUN_TIMEOUT, SKIP, Failure, Harness, Skip, check,  # noqa: E402
-                     free_port, json_events, orphan_proof)
+import run_e2e  # noqa: E402  (puts tests/support on the path)
+from run_e2e import RUN_TIMEOUT, check, free_port, json_events, orphan_proof  # noqa: E402
+from wsx_e2e import environment  # noqa: E402
 
 EXIT_OK, EXIT_REFUSED, EXIT_PROXY = 0, 4, 7
-PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
-                   "ALL_PROXY", "no_proxy", "NO_PROXY")
 
 
 def connect(h, *args, env=None, stdin=b""):
     """`wsx connect ARGS` with exactly the proxy variables in `env`."""
-    environment = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}
-    environment.update(env or {})
-    environment["NO_COLOR"] = "1"
     result = subprocess.run([h.wsx, "connect", *args], input=stdin, capture_output=True,
-                            timeout=RUN_TIMEOUT, env=environment, preexec_fn=orphan_proof)
+                            timeout=RUN_TIMEOUT, env=environment(**(env or {}), NO_COLOR="1"),
+                            preexec_fn=orphan_proof)
     result.out = result.stdout.decode("utf-8", "replace")
     result.err = result.stderr.decode("utf-8", "replace")
     result.show = "exit %d\nstdout:\n%s\nstderr:\n%s" % (result.returncode, result.out, result.err)
@@ -338,11 +334,11 @@ def redirects_followed_with_L_and_traced(h):
 def bench_through_a_proxy(h):
     port = h.echo()
     proxy = Socks5Proxy()
-    environment = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}
-    environment["all_proxy"] = "socks5h://127.0.0.1:%d" % proxy.port
     result = subprocess.run([h.wsx, "bench", "-c", "2", "-d", "2", "--json",
                              "ws://localhost:%d/" % port], capture_output=True, text=True,
-                            timeout=RUN_TIMEOUT, env=environment, preexec_fn=orphan_proof)
+                            timeout=RUN_TIMEOUT,
+                            env=environment(all_proxy="socks5h://127.0.0.1:%d" % proxy.port),
+                            preexec_fn=orphan_proof)
     check(result.returncode == EXIT_OK, "bench through SOCKS5 from all_proxy exits 0",
           result.stdout, result.stderr)
     check(proxy.seen == ["atyp 3 localhost:%d" % port] * 2, "both connections tunneled",
@@ -355,35 +351,5 @@ def bench_through_a_proxy(h):
           "bench exits 7 when the proxy is unreachable", dead.stdout, dead.stderr)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--wsx")
-    parser.add_argument("--echo-server")
-    parser.add_argument("--list", action="store_true")
-    parser.add_argument("case", nargs="?")
-    args = parser.parse_args()
-    if args.list:
-        print("\n".join(CASES))
-        return 0
-    if args.case not in CASES or not args.wsx or not args.echo_server:
-        parser.error("--wsx, --echo-server and a known case are needed")
-    harness = Harness(args)
-    try:
-        CASES[args.case](harness)
-    except Skip as e:
-        print("skipped: %s" % e)
-        return SKIP
-    except Failure as e:
-        print("FAILED: %s" % e)
-        return 1
-    except subprocess.TimeoutExpired as e:
-        print("FAILED: timed out: %s" % e)
-        return 1
-    finally:
-        harness.close()
-    print("passed")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_e2e.main(CASES))

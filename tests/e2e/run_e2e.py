@@ -13,7 +13,6 @@ every wait is bounded. Exit status: 0 passed, 1 failed, 77 skipped (a peer is no
 """
 import argparse
 import base64
-import ctypes
 import hashlib
 import json
 import os
@@ -31,6 +30,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
+from wsx_e2e import environment, free_port, orphan_proof  # noqa: E402  (drops *_proxy)
 INTEROP = os.path.join(os.path.dirname(HERE), "interop")
 PYTHON = "/usr/bin/python3"
 SKIP = 77
@@ -51,18 +52,6 @@ class Failure(Exception):
 def check(condition, message, *details):
     if not condition:
         raise Failure(message + "".join("\n--- " + str(d) for d in details))
-
-
-def orphan_proof():
-    """In the child: own process group, and killed when the test runner dies."""
-    os.setsid()
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_port(port, process, timeout=15):
@@ -168,7 +157,7 @@ class Harness:
     def connect(self, *args, stdin=b"", timeout=RUN_TIMEOUT):
         """Runs `wsx connect ARGS`; stdin is bytes (a pipe), or a path (a regular file)."""
         command = [self.wsx, "connect", *args]
-        env = dict(os.environ, NO_COLOR="1")
+        env = environment(NO_COLOR="1")
         if isinstance(stdin, str):
             with open(stdin, "rb") as source:
                 result = subprocess.run(command, stdin=source, capture_output=True,
@@ -1044,7 +1033,9 @@ def reconnect_keeps_piped_lines_and_refuses_typed_ones(h):
     check(server.received == [b"first", b"after"], "sent: %r" % server.received)
 
 
-def main():
+def main(cases=CASES):
+    """The command line of this script and of the scripts that reuse its harness (proxy_e2e.py)
+    with their own cases."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--wsx")
     parser.add_argument("--echo-server")
@@ -1052,16 +1043,16 @@ def main():
     parser.add_argument("case", nargs="?")
     args = parser.parse_args()
     if args.list:
-        print("\n".join(CASES))
+        print("\n".join(cases))
         return 0
     if not args.wsx or not args.echo_server:
         parser.error("--wsx and --echo-server are required to run a case")
-    if args.case not in CASES:
+    if args.case not in cases:
         print("unknown case %r; --list shows them" % args.case, file=sys.stderr)
         return 2
     harness = Harness(args)
     try:
-        CASES[args.case](harness)
+        cases[args.case](harness)
     except Skip as e:
         print("skipped: %s" % e)
         return SKIP

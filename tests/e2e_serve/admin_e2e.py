@@ -18,6 +18,7 @@ import sys
 import websockets
 
 from serve_e2e import Serve, check, run, TIMEOUT, WSX
+import wsx_e2e  # noqa: E402  (serve_e2e put tests/support on the path)
 
 REMOTE = "192.0.2.1"
 TOKEN = "s3cret-admin-token-0123456789"
@@ -27,25 +28,8 @@ def admin(port, host="127.0.0.1", source=None, headers=None, method="GET"):
     """(status, headers, body) of the admin endpoint, from `source` if given."""
     lines = ["%s /admin/connections HTTP/1.1" % method,
              "Host: %s:%d" % (host, port)] + (headers or [])
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as connection:
-        connection.settimeout(TIMEOUT)
-        if source:
-            connection.bind((source, 0))
-        connection.connect((host, port))
-        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        data = b""
-        while True:
-            chunk = connection.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    head_lines = head.decode("latin-1").split("\r\n")
-    response_headers = {}
-    for line in head_lines[1:]:
-        name, _, value = line.partition(":")
-        response_headers[name.strip().lower()] = value.strip()
-    return int(head_lines[0].split(" ")[1]), response_headers, body
+    return wsx_e2e.http_exchange(port, "\r\n".join(lines) + "\r\n\r\n", host=host,
+                                 source=source, timeout=TIMEOUT)
 
 
 def case_loopback():
@@ -207,10 +191,4 @@ def case_remote_with_token():
 
 
 if __name__ == "__main__":
-    name = sys.argv[2]
-    try:
-        globals()["case_" + name]()
-    except AssertionError as error:
-        print("FAILED %s: %s" % (name, error), file=sys.stderr)
-        sys.exit(1)
-    print("passed", name)
+    sys.exit(wsx_e2e.run_case(globals()["case_" + sys.argv[2]], sys.argv[2]))

@@ -9,12 +9,12 @@ Exit 0: passed, 1: failed.
 """
 import asyncio
 import os
-import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import serve_e2e  # noqa: E402  (Serve, check, run; reads the binary from argv[1] as we do)
 from serve_e2e import Serve, check, run  # noqa: E402
+import wsx_e2e  # noqa: E402  (serve_e2e put tests/support on the path)
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -30,23 +30,9 @@ TIMEOUT = serve_e2e.TIMEOUT
 
 def scrape(port, source="127.0.0.1"):
     """GET /metrics from `source`; returns (status, content type, body text)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT,
-                                  source_address=(source, 0)) as connection:
-        connection.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        data = b""
-        while True:
-            chunk = connection.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    content_type = ""
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-type":
-            content_type = value.strip()
-    return int(lines[0].split(" ")[1]), content_type, body.decode("utf-8")
+    status, headers, body = wsx_e2e.http_exchange(
+        port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", source=source, timeout=TIMEOUT)
+    return status, headers.get("content-type", ""), body.decode("utf-8")
 
 
 def samples(text):
@@ -199,10 +185,4 @@ def case_metrics_allow_usage():
 
 
 if __name__ == "__main__":
-    name = sys.argv[2]
-    try:
-        globals()["case_" + name]()
-    except AssertionError as error:
-        print("FAILED %s: %s" % (name, error), file=sys.stderr)
-        sys.exit(1)
-    print("passed", name)
+    sys.exit(wsx_e2e.run_case(globals()["case_" + sys.argv[2]], sys.argv[2]))

@@ -12,79 +12,23 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import websockets
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wsx_e2e  # noqa: E402
 
 WSX = sys.argv[1]
 TIMEOUT = 15
 TEXT = "héllo 日本 ✓"
 
 
-class Serve:
-    """A running `wsx serve`; stderr (and stdout) collected on threads, stdin a pipe."""
+class Serve(wsx_e2e.Serve):
+    """A running `wsx serve` (tests/support/wsx_e2e.py) with stdin a pipe."""
 
     def __init__(self, *args):
-        command = [WSX, "serve", "--listen", "127.0.0.1:0", *args]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE)
-        self.lines = []
-        self.out = []
-        self.changed = threading.Condition()
-        threading.Thread(target=self._collect, args=(self.process.stderr, self.lines),
-                         daemon=True).start()
-        threading.Thread(target=self._collect, args=(self.process.stdout, self.out),
-                         daemon=True).start()
-        match = self.wait_line(r"listening on (\S+?):(\d+) ")
-        if match is None:
-            self.process.kill()
-            raise AssertionError("no 'listening on' line: %r" % self.lines)
-        self.port = int(match.group(2))
-
-    def _collect(self, stream, into):
-        for line in stream:
-            with self.changed:
-                into.append(line.rstrip(b"\n").decode("utf-8", "replace"))
-                self.changed.notify_all()
-        with self.changed:
-            into.append(None)  # EOF
-            self.changed.notify_all()
-
-    def wait_line(self, pattern, timeout=TIMEOUT, into=None, count=1):
-        into = self.lines if into is None else into
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                found = [m for m in (re.search(pattern, line) for line in into
-                                     if line is not None) if m]
-                if len(found) >= count:
-                    return found[count - 1]
-                left = deadline - time.monotonic()
-                if left <= 0 or (into and into[-1] is None):
-                    return None
-                self.changed.wait(left)
-
-    def url(self, path):
-        return "ws://127.0.0.1:%d%s" % (self.port, path)
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError("wsx serve did not exit within %ds" % TIMEOUT)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        super().__init__(WSX, *args, stdin=True, timeout=TIMEOUT)
 
 
 def check(condition, message):
@@ -406,10 +350,4 @@ def case_exec_missing():
 
 
 if __name__ == "__main__":
-    name = sys.argv[2]
-    try:
-        globals()["case_" + name]()
-    except AssertionError as error:
-        print("FAILED %s: %s" % (name, error), file=sys.stderr)
-        sys.exit(1)
-    print("passed", name)
+    sys.exit(wsx_e2e.run_case(globals()["case_" + sys.argv[2]], sys.argv[2]))

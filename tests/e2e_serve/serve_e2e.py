@@ -20,67 +20,18 @@ import time
 
 import websockets
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import wsx_e2e  # noqa: E402
+
 WSX = sys.argv[1]
 TIMEOUT = 10
 
 
-class Serve:
-    """A running `wsx serve`; stderr is collected on a thread."""
+class Serve(wsx_e2e.Serve):
+    """A running `wsx serve` (tests/support/wsx_e2e.py) of the binary under test."""
 
     def __init__(self, *args, listen="127.0.0.1:0"):
-        command = [WSX, "serve", "--listen", listen, *args]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
-        self.lines = []
-        self.changed = threading.Condition()
-        threading.Thread(target=self._collect, daemon=True).start()
-        match = self.wait_line(r"listening on (\S+?):(\d+) ")
-        if match is None:
-            self.process.kill()
-            raise AssertionError("no 'listening on' line: %r" % self.lines)
-        self.port = int(match.group(2))
-        self.started = time.monotonic()
-
-    def _collect(self):
-        for line in self.process.stderr:
-            with self.changed:
-                self.lines.append(line.rstrip("\n"))
-                self.changed.notify_all()
-        with self.changed:
-            self.lines.append(None)  # EOF
-            self.changed.notify_all()
-
-    def wait_line(self, pattern, timeout=TIMEOUT):
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                for line in self.lines:
-                    if line is not None:
-                        match = re.search(pattern, line)
-                        if match:
-                            return match
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.lines and self.lines[-1] is None):
-                    return None
-                self.changed.wait(left)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            return self.process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError("wsx serve did not exit within %ds" % TIMEOUT)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        super().__init__(WSX, *args, listen=listen, timeout=TIMEOUT)
 
 
 def check(condition, message):
@@ -90,22 +41,7 @@ def check(condition, message):
 
 def http(port, request, host="127.0.0.1"):
     """Sends raw request bytes; returns (status, headers dict lower-case, body bytes)."""
-    with socket.create_connection((host, port), timeout=TIMEOUT) as connection:
-        connection.sendall(request.encode("latin-1"))
-        data = b""
-        while True:
-            chunk = connection.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ")[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers, body
+    return wsx_e2e.http_exchange(port, request, host=host, timeout=TIMEOUT)
 
 
 def get(port, path, extra=""):
@@ -954,10 +890,4 @@ def case_address_limits():
 
 
 if __name__ == "__main__":
-    name = sys.argv[2]
-    try:
-        globals()["case_" + name]()
-    except AssertionError as error:
-        print("FAILED %s: %s" % (name, error), file=sys.stderr)
-        sys.exit(1)
-    print("passed", name)
+    sys.exit(wsx_e2e.run_case(globals()["case_" + sys.argv[2]], sys.argv[2]))
