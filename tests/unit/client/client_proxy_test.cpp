@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "loop_watchdog.hpp"
-#include "test_certs.hpp"
 #include "test_proxy.hpp"
+#include "test_tls_options.hpp"
 #include "test_ws_server.hpp"
 #include "wsx/client.hpp"
 #include "wsx/io/event_loop.hpp"
@@ -49,19 +49,10 @@ Outcome run(io::EventLoop& loop, ClientOptions options) {
   return outcome;
 }
 
-io::TlsServerOptions tls_server(bool other_ca = false) {
-  io::TlsServerOptions options;
-  const test::TestPki& pki = test::test_pki();
-  options.certificate_chain_file = other_ca ? pki.other_server_chain : pki.server_chain;
-  options.private_key_file = other_ca ? pki.other_server_key : pki.server_key;
-  return options;
-}
-
 ClientOptions trusting_test_ca(std::string url) {
   ClientOptions options;
   options.url = std::move(url);
-  options.tls.ca_file = test::test_pki().ca_certificate;
-  options.tls.use_system_ca = false;
+  test::trust_test_ca_only(options.tls);
   return options;
 }
 
@@ -74,7 +65,7 @@ TEST(ClientProxy, HttpConnectCarriesWsAndWss) {
     io::EventLoop loop;
     test::arm_watchdog(loop);
     test::TestServerOptions server_options;
-    if (secure) server_options.tls = tls_server();
+    if (secure) server_options.tls = test::test_server_tls();
     test::TestServer server(loop, server_options);
     TestProxy proxy({});
     ClientOptions options = trusting_test_ca((secure ? "wss://localhost:" : "ws://localhost:") +
@@ -142,7 +133,7 @@ TEST(ClientProxy, Socks5hSendsTheNameAndCarriesWsAndWss) {
     io::EventLoop loop;
     test::arm_watchdog(loop);
     test::TestServerOptions server_options;
-    if (secure) server_options.tls = tls_server();
+    if (secure) server_options.tls = test::test_server_tls();
     test::TestServer server(loop, server_options);
     TestProxy proxy({TestProxyKind::socks5});
     ClientOptions options =
@@ -176,7 +167,7 @@ TEST(ClientProxy, TlsInsideTheTunnelIsVerifiedAgainstTheTarget) {
   io::EventLoop loop;
   test::arm_watchdog(loop);
   test::TestServerOptions server_options;
-  server_options.tls = tls_server();
+  server_options.tls = test::test_server_tls();
   test::TestServer server(loop, server_options);
   TestProxy proxy({TestProxyKind::socks5});
   // The proxy takes every name to 127.0.0.1: the server is reached, but its certificate does
@@ -190,7 +181,7 @@ TEST(ClientProxy, TlsInsideTheTunnelIsVerifiedAgainstTheTarget) {
       << mismatch.errors[0].message;
 
   test::TestServerOptions other;
-  other.tls = tls_server(/*other_ca=*/true);
+  other.tls = test::test_server_tls(/*other_ca=*/true);
   test::TestServer untrusted(loop, other);
   options.url = "wss://localhost:" + port_of(untrusted) + "/";
   const Outcome unknown_ca = run(loop, options);
@@ -291,7 +282,7 @@ TEST(ClientProxy, ProxyForIsAskedForEveryHop) {
   io::EventLoop loop;
   test::arm_watchdog(loop);
   test::TestServerOptions secure_options;
-  secure_options.tls = tls_server();
+  secure_options.tls = test::test_server_tls();
   test::TestServer secure(loop, secure_options);
   test::TestServerOptions plain_options;
   const std::string next = "wss://localhost:" + port_of(secure) + "/";

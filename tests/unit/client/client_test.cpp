@@ -16,6 +16,7 @@
 #include "blackhole_listener.hpp"
 #include "loop_watchdog.hpp"
 #include "test_certs.hpp"
+#include "test_tls_options.hpp"
 #include "test_ws_server.hpp"
 #include "wsx/io/event_loop.hpp"
 
@@ -96,14 +97,6 @@ void echo_then_close(Recorder& recorder, std::vector<std::string> outgoing) {
   };
   recorder.on_open = send_next;
   recorder.on_message = [send_next](WebSocket& ws, Message) { send_next(ws); };
-}
-
-io::TlsServerOptions tls_server(bool other_ca = false) {
-  io::TlsServerOptions options;
-  const test::TestPki& pki = test::test_pki();
-  options.certificate_chain_file = other_ca ? pki.other_server_chain : pki.server_chain;
-  options.private_key_file = other_ca ? pki.other_server_key : pki.server_key;
-  return options;
 }
 
 ClientOptions options_for(const std::string& url) {
@@ -585,13 +578,12 @@ TEST(ClientTls, EchoOverTlsWithTheTestCa) {
   io::EventLoop loop;
   test::arm_watchdog(loop);
   test::TestServerOptions server_options;
-  server_options.tls = tls_server();
+  server_options.tls = test::test_server_tls();
   test::TestServer server(loop, server_options);
   Recorder recorder(loop);
   echo_then_close(recorder, {"secret", std::string(200'000, 's')});
   ClientOptions options = options_for(server.url());
-  options.tls.ca_file = test::test_pki().ca_certificate;
-  options.tls.use_system_ca = false;
+  test::trust_test_ca_only(options.tls);
   Client client(loop, options, recorder.handlers());
   client.connect();
   loop.run();
@@ -605,7 +597,7 @@ TEST(ClientTls, ByNameOverTls) {
   io::EventLoop loop;
   test::arm_watchdog(loop);
   test::TestServerOptions server_options;
-  server_options.tls = tls_server();
+  server_options.tls = test::test_server_tls();
   test::TestServer server(loop, server_options);
   Recorder recorder(loop);
   echo_then_close(recorder, {"named"});
@@ -621,12 +613,11 @@ TEST(ClientTls, UntrustedCertificateFailsVerification) {
   io::EventLoop loop;
   test::arm_watchdog(loop);
   test::TestServerOptions server_options;
-  server_options.tls = tls_server(/*other_ca=*/true);
+  server_options.tls = test::test_server_tls(/*other_ca=*/true);
   test::TestServer server(loop, server_options);
   Recorder recorder(loop);
   ClientOptions options = options_for(server.url());
-  options.tls.ca_file = test::test_pki().ca_certificate;
-  options.tls.use_system_ca = false;
+  test::trust_test_ca_only(options.tls);
   options.reconnect.enabled = true;  // a verification failure is never retried
   Client client(loop, options, recorder.handlers());
   client.connect();
@@ -644,7 +635,7 @@ TEST(ClientTls, HostMismatchFailsVerification) {
   io::EventLoop loop;
   test::arm_watchdog(loop);
   test::TestServerOptions server_options;
-  server_options.tls = tls_server(/*other_ca=*/true);
+  server_options.tls = test::test_server_tls(/*other_ca=*/true);
   server_options.ipv6 = true;
   test::TestServer server(loop, server_options);
   Recorder recorder(loop);
@@ -664,7 +655,7 @@ TEST(ClientTls, InsecureSkipVerifyConnectsAnyway) {
   io::EventLoop loop;
   test::arm_watchdog(loop);
   test::TestServerOptions server_options;
-  server_options.tls = tls_server(/*other_ca=*/true);
+  server_options.tls = test::test_server_tls(/*other_ca=*/true);
   test::TestServer server(loop, server_options);
   Recorder recorder(loop);
   echo_then_close(recorder, {"trust me"});
@@ -677,7 +668,7 @@ TEST(ClientTls, InsecureSkipVerifyConnectsAnyway) {
 }
 
 TEST(ClientTls, ClientCertificateWhenTheServerRequiresOne) {
-  io::TlsServerOptions tls = tls_server();
+  io::TlsServerOptions tls = test::test_server_tls();
   tls.client_ca_file = test::test_pki().ca_certificate;
   tls.require_client_certificate = true;
   for (const bool with_certificate : {true, false}) {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "loop_watchdog.hpp"
-#include "test_certs.hpp"
+#include "test_tls_options.hpp"
 #include "test_ws_server.hpp"
 #include "wsx/io/event_loop.hpp"
 
@@ -158,10 +158,7 @@ TEST(ClientRedirect, NeverFromWssToWs) {
   test::arm_watchdog(loop);
   test::TestServer plain(loop, {});
   test::TestServerOptions secure_options;
-  io::TlsServerOptions tls;
-  tls.certificate_chain_file = test::test_pki().server_chain;
-  tls.private_key_file = test::test_pki().server_key;
-  secure_options.tls = tls;
+  secure_options.tls = test::test_server_tls();
   const std::string downgrade = plain.url("/");
   secure_options.respond = [&](const std::string&) -> std::optional<std::string> {
     return redirect(302, downgrade);
@@ -169,8 +166,7 @@ TEST(ClientRedirect, NeverFromWssToWs) {
   test::TestServer secure(loop, secure_options);
   ClientOptions options;
   options.url = secure.url("/");
-  options.tls.ca_file = test::test_pki().ca_certificate;
-  options.tls.use_system_ca = false;
+  test::trust_test_ca_only(options.tls);
   options.follow_redirects = true;
   const Hops result = run(loop, options);
   ASSERT_EQ(result.errors.size(), 1u);
@@ -183,10 +179,7 @@ TEST(ClientRedirect, WsToWssIsFollowed) {
   io::EventLoop loop;
   test::arm_watchdog(loop);
   test::TestServerOptions secure_options;
-  io::TlsServerOptions tls;
-  tls.certificate_chain_file = test::test_pki().server_chain;
-  tls.private_key_file = test::test_pki().server_key;
-  secure_options.tls = tls;
+  secure_options.tls = test::test_server_tls();
   test::TestServer secure(loop, secure_options);
   test::TestServerOptions plain_options;
   const std::string upgrade = secure.url("/");
@@ -196,8 +189,7 @@ TEST(ClientRedirect, WsToWssIsFollowed) {
   test::TestServer plain(loop, plain_options);
   ClientOptions options;
   options.url = plain.url("/");
-  options.tls.ca_file = test::test_pki().ca_certificate;
-  options.tls.use_system_ca = false;
+  test::trust_test_ca_only(options.tls);
   options.follow_redirects = true;
   const Hops result = run(loop, options);
   ASSERT_TRUE(result.errors.empty()) << result.errors[0].message;
