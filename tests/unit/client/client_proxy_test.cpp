@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "echo_once_client.hpp"
 #include "loop_watchdog.hpp"
 #include "test_proxy.hpp"
 #include "test_tls_options.hpp"
@@ -35,17 +36,9 @@ Outcome run(io::EventLoop& loop, ClientOptions options) {
   options.handshake_trace.proxy = [&](std::string_view summary) {
     outcome.tunnels.emplace_back(summary);
   };
-  ClientHandlers handlers;
-  handlers.open = [](WebSocket& ws) { ws.send("through the tunnel"); };
-  handlers.message = [&](WebSocket& ws, Message message) {
-    outcome.echoed = message.text() == "through the tunnel";
-    ws.close(1000);
-  };
-  handlers.error = [&](const ClientError& error) { outcome.errors.push_back(error); };
-  handlers.done = [&] { loop.stop(); };
-  Client client(loop, options, handlers);
-  client.connect();
-  loop.run();
+  test::EchoOnce echo = test::echo_once(loop, options, "through the tunnel");
+  outcome.echoed = echo.echoed;
+  outcome.errors = std::move(echo.errors);
   return outcome;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "echo_once_client.hpp"
 #include "loop_watchdog.hpp"
 #include "test_tls_options.hpp"
 #include "test_ws_server.hpp"
@@ -85,17 +86,9 @@ Hops run(io::EventLoop& loop, ClientOptions options) {
   options.handshake_trace.request = [&](std::string_view head) {
     result.requests.emplace_back(head);
   };
-  ClientHandlers handlers;
-  handlers.open = [](WebSocket& ws) { ws.send("hi"); };
-  handlers.message = [&](WebSocket& ws, Message message) {
-    result.echoed = message.text() == "hi";
-    ws.close(1000);
-  };
-  handlers.error = [&](const ClientError& error) { result.errors.push_back(error); };
-  handlers.done = [&] { loop.stop(); };
-  Client client(loop, options, handlers);
-  client.connect();
-  loop.run();
+  test::EchoOnce echo = test::echo_once(loop, options, "hi");
+  result.echoed = echo.echoed;
+  result.errors = std::move(echo.errors);
   return result;
 }
 
