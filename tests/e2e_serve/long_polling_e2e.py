@@ -16,6 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import serve_e2e  # noqa: E402  (Serve, check, run; reads the binary from argv[1] as we do)
 from serve_e2e import Serve, check, run, console_token  # noqa: E402
+import wsx_e2e  # noqa: E402  (serve_e2e put tests/support on the path)
 
 import websockets  # noqa: E402
 
@@ -192,10 +193,4 @@ def case_csrf():
 
 
 if __name__ == "__main__":
-    name = sys.argv[2]
-    try:
-        globals()["case_" + name]()
-    except AssertionError as error:
-        print("FAILED %s: %s" % (name, error), file=sys.stderr)
-        sys.exit(1)
-    print("passed", name)
+    sys.exit(wsx_e2e.run_case(globals()["case_" + sys.argv[2]], sys.argv[2]))
