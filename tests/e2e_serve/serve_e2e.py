@@ -833,10 +833,11 @@ def case_host_guard():
             status, body = host_status(serve.port, host)
             check(status == 200 and b"wsx-csrf-token" in body, "Host %s: %d" % (host, status))
     with Serve() as serve:  # without --csrf the upgrade itself is refused, not only the page
-        status, _ = host_status(serve.port, "evil.example", "/echo", upgrade=True,
-                                origin="http://evil.example")
-        check(status == 421, "rebinding upgrade: %d" % status)
-        check(serve.wait_line(r'"GET /echo" 421'), "logged")
+        for path in ("/echo", "/chat/lobby"):
+            status, _ = host_status(serve.port, "evil.example", path, upgrade=True,
+                                    origin="http://evil.example")
+            check(status == 421, "rebinding upgrade %s: %d" % (path, status))
+            check(serve.wait_line(r'"GET %s" 421' % path), "logged")
         check(host_status(serve.port, "127.0.0.1:%d" % serve.port, "/echo", upgrade=True,
                           origin="http://127.0.0.1:%d" % serve.port)[0] == 101, "loopback Host")
     with Serve("--allow-host", "ws.example.com") as serve:

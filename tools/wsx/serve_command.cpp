@@ -220,7 +220,11 @@ void add_routes(Server& server, const ServeArguments& args, Totals& totals,
   server.route("/echo", std::move(echo));
 
   Behavior chat = base_behavior(args, totals, registry, csrf, guard);
-  chat.upgrade = [](const UpgradeRequest& request) {
+  // Replaces base_behavior's upgrade, so it repeats its Host guard (DNS rebinding).
+  chat.upgrade = [guard](const UpgradeRequest& request) {
+    if (!guard.permits(request.header("Host").value_or(""))) {
+      return UpgradeDecision::reject(host_guard_status, std::string(host_guard_refusal));
+    }
     std::optional<ChatQuery> query = parse_chat_query(request.query);
     if (!query) return UpgradeDecision::reject(400, "since: expected a position like 1733-0\n");
     return UpgradeDecision::accept(
