@@ -37,6 +37,9 @@ install(FILES ${PROJECT_BINARY_DIR}/wsxConfig.cmake ${PROJECT_BINARY_DIR}/wsxCon
 # private to a shared build; a static build needs them on the link line.
 set(WSX_PC_LIBS "-L\${libdir} -lwsx_redis -lwsx_client -lwsx_server -lwsx_session -lwsx_io -lwsx_proto")
 set(WSX_PC_SYSTEM_LIBS "-lhiredis -lssl -lcrypto -lz -pthread")
+if(WSX_HAVE_ISAL)
+  string(PREPEND WSX_PC_SYSTEM_LIBS "-lisal ")
+endif()
 if(BUILD_SHARED_LIBS)
   set(WSX_PC_LIBS_PRIVATE "${WSX_PC_SYSTEM_LIBS}")
 else()

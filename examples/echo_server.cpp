@@ -1,5 +1,6 @@
 // Echoes every message with its opcode, on any path. Stops gracefully on SIGINT / SIGTERM.
-//   echo_server [--host 127.0.0.1] [--port 9001] [--threads N] [--compress]
+//   echo_server [--host 127.0.0.1] [--port 9001] [--threads N] [--compress [--zlib] [--window-bits
+//   9-15]]
 //               [--max-message BYTES] [--max-buffered BYTES] [--tls-cert FILE --tls-key FILE]
 //               [--allow-origin ORIGIN]...
 // Browser pages of other origins than the server's get 403 unless listed with --allow-origin.
@@ -16,13 +17,18 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1", cert, key;
   unsigned long port = 9001, threads = 1, max_message = 16 * 1024 * 1024;
   unsigned long long max_buffered = wsx::ServerOptions{}.max_buffered_bytes;
-  bool compress = false;
+  bool compress = false, zlib_only = false;
+  unsigned long window_bits = 0;  // 0: the library's default
   std::vector<std::string> allowed_origins;
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
     if (flag == "--compress" || flag == "--deflate") {
       compress = true;
+    } else if (flag == "--zlib") {
+      zlib_only = true;  // compress with zlib even where ISA-L is built in (for comparisons)
+    } else if (value != nullptr && flag == "--window-bits") {
+      window_bits = std::strtoul(argv[++i], nullptr, 10);
     } else if (value != nullptr && flag == "--host") {
       host = argv[++i];
     } else if (value != nullptr && flag == "--port") {
@@ -41,7 +47,8 @@ int main(int argc, char** argv) {
       allowed_origins.emplace_back(argv[++i]);
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--host H] [--port N] [--threads N] [--compress] "
+                   "usage: %s [--host H] [--port N] [--threads N] [--compress [--zlib] "
+                   "[--window-bits 9-15]] "
                    "[--max-message BYTES] [--max-buffered BYTES] [--tls-cert FILE --tls-key FILE] "
                    "[--allow-origin ORIGIN]...\n",
                    argv[0]);
@@ -61,6 +68,9 @@ int main(int argc, char** argv) {
       .message = [](wsx::WebSocket& ws, wsx::Message msg) { ws.send(msg.data, msg.kind); },
   };
   if (compress) echo.deflate = wsx::proto::DeflateServerOptions{};
+  if (compress && zlib_only) echo.deflate->tuning.engine = wsx::proto::DeflateEngine::zlib;
+  if (compress && window_bits != 0)
+    echo.deflate->tuning.window_bits = static_cast<std::uint8_t>(window_bits);
   server.route("/*", std::move(echo));
   if (const std::error_code error = server.listen(host, static_cast<std::uint16_t>(port))) {
     std::fprintf(stderr, "cannot listen on %s:%lu: %s %s\n", host.c_str(), port,

@@ -4,6 +4,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   zlib1g-dev libssl-dev openssl libgtest-dev libgmock-dev libbenchmark-dev
+  # Intel ISA-L: its igzip compresses permessage-deflate messages (src/proto/isal_deflate.cpp).
+  libisal-dev
   python3 python3-websockets nodejs node-ws libcli11-dev libedit-dev doxygen
   # The metrics test parses /metrics with the Prometheus project's own text-format parser.
   python3-prometheus-client

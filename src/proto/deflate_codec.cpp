@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <new>
 #include <stdexcept>
 
+#include "proto/isal_deflate.hpp"
+#include "proto/zlib_stream_pool.hpp"
 #include "wsx/proto/deflate.hpp"
 
 namespace wsx::proto {
@@ -19,45 +21,6 @@ constexpr std::uint8_t sync_tail[4] = {0x00, 0x00, 0xff, 0xff};
 
 // zlib counts input and output in uInt; larger spans go through in pieces.
 constexpr std::size_t max_zlib_span = std::numeric_limits<uInt>::max();
-
-// zlib's allocations go through these so each object can say what it holds. Every block carries
-// its size in a header as wide as the strictest alignment malloc guarantees.
-constexpr std::size_t block_header = alignof(std::max_align_t);
-
-voidpf counting_alloc(voidpf opaque, uInt items, uInt size) {
-  const std::size_t bytes = static_cast<std::size_t>(items) * size;  // both < 2^32: no overflow
-  auto* block = static_cast<unsigned char*>(std::malloc(bytes + block_header));
-  if (block == nullptr) return Z_NULL;
-  *reinterpret_cast<std::size_t*>(block) = bytes;
-  *static_cast<std::size_t*>(opaque) += bytes;
-  return block + block_header;
-}
-
-void counting_free(voidpf opaque, voidpf address) {
-  if (address == Z_NULL) return;
-  auto* block = static_cast<unsigned char*>(address) - block_header;
-  *static_cast<std::size_t*>(opaque) -= *reinterpret_cast<std::size_t*>(block);
-  std::free(block);
-}
-
-// A z_stream set up for counting_alloc; init/end are the deflate or inflate pair.
-struct ZStream {
-  z_stream stream{};
-  std::size_t zlib_bytes = 0;
-
-  ZStream() {
-    stream.zalloc = counting_alloc;
-    stream.zfree = counting_free;
-    stream.opaque = &zlib_bytes;
-  }
-  ZStream(const ZStream&) = delete;
-  ZStream& operator=(const ZStream&) = delete;
-};
-
-[[noreturn]] void throw_init_failure(int code) {
-  if (code == Z_MEM_ERROR) throw std::bad_alloc();
-  throw std::logic_error("zlib rejected permessage-deflate parameters");
-}
 
 // Makes room for `step` more bytes after out[used] without letting the capacity run past
 // `capacity_limit` (the most this call may ever need), so a size limit also bounds allocation.
@@ -83,8 +46,63 @@ void check_window_bits(std::uint8_t window_bits) {
 // ---------------------------------------------------------------------------------------------
 // MessageDeflater
 
-struct MessageDeflater::State : ZStream {
-  ~State() { deflateEnd(&stream); }
+// Between messages a deflater keeps only its window: the last 2^window bits bytes it compressed,
+// which the next message may refer back to (context takeover). The zlib stream is leased from
+// the thread for the span of a message and primed with that window again.
+struct WindowKeeper {
+  std::unique_ptr<std::uint8_t[]> bytes;
+  uInt size = 0;  // bytes of it in use
+  uInt capacity = 0;
+
+  std::size_t memory_in_use() const noexcept { return capacity; }
+
+  // Copies the stream's window out (getter: deflateGetDictionary or inflateGetDictionary).
+  // `at_most` bounds it: what it held before plus what the message added, capped at 2^window.
+  template <typename Getter>
+  void save(z_stream& z, Getter getter, std::size_t at_most, int window_bits) {
+    reserve(std::min(at_most, std::size_t{1} << window_bits), window_bits, false);
+    uInt got = capacity;
+    if (getter(&z, bytes.get(), &got) != Z_OK || got > capacity)
+      throw std::logic_error("zlib could not hand out its window");
+    size = got;
+  }
+
+  // Slides [data, data+n) into the window (for ISA-L, which cannot hand its window out).
+  void append(const std::uint8_t* data, std::size_t n, int window_bits) {
+    const std::size_t limit = std::size_t{1} << window_bits;
+    if (n >= limit) {
+      reserve(limit, window_bits, false);
+      std::memcpy(bytes.get(), data + (n - limit), limit);
+      size = static_cast<uInt>(limit);
+      return;
+    }
+    const std::size_t kept = std::min<std::size_t>(size, limit - n);
+    reserve(kept + n, window_bits, true);
+    std::memmove(bytes.get(), bytes.get() + (size - kept), kept);
+    std::memcpy(bytes.get() + kept, data, n);
+    size = static_cast<uInt>(kept + n);
+  }
+
+ private:
+  // Powers of two from 256 up to 2^window_bits: a connection's window reaches its final size in
+  // a few steps, and one that only saw short messages stays short.
+  void reserve(std::size_t needed, int window_bits, bool keep_content) {
+    if (needed <= capacity) return;
+    std::size_t grown = std::max<std::size_t>(capacity, 256);
+    while (grown < needed) grown *= 2;
+    grown = std::min(grown, std::size_t{1} << window_bits);
+    auto fresh = std::make_unique_for_overwrite<std::uint8_t[]>(grown);
+    if (keep_content && size > 0) std::memcpy(fresh.get(), bytes.get(), size);
+    bytes = std::move(fresh);
+    capacity = static_cast<uInt>(grown);
+  }
+};
+
+struct MessageDeflater::State {
+  detail::ZStreamLease stream;    // during a message only (zlib)
+  detail::IsalStreamLease isal;   // during a message only (ISA-L)
+  WindowKeeper window;            // with context takeover
+  std::size_t message_bytes = 0;  // compressed in this message so far
 };
 
 MessageDeflater::MessageDeflater(std::uint8_t window_bits, bool no_context_takeover,
@@ -103,12 +121,37 @@ MessageDeflater::MessageDeflater(std::uint8_t window_bits, bool no_context_takeo
   } else {
     window_bits_ = std::max<std::uint8_t>(9, std::min(window_bits, tuning.window_bits));
   }
+  // ISA-L has no level 0 with a history (and stored blocks need no speed).
+  use_isal_ =
+      tuning_.level > 0 && tuning.engine != DeflateEngine::zlib && detail::isal_deflate_built_in();
 }
 
 MessageDeflater::~MessageDeflater() = default;
 
 std::size_t MessageDeflater::memory_in_use() const noexcept {
-  return state_ ? sizeof(State) + state_->zlib_bytes : 0;
+  if (!state_) return 0;
+  std::size_t bytes = sizeof(State) + state_->window.memory_in_use();
+  if (state_->stream) bytes += sizeof(detail::PooledZStream) + state_->stream->zlib_bytes;
+  if (state_->isal) bytes += detail::isal_stream_bytes(*state_->isal);
+  return bytes;
+}
+
+bool MessageDeflater::holds_stream() const noexcept {
+  return state_ && (state_->stream != nullptr || state_->isal != nullptr);
+}
+
+void MessageDeflater::end_message() {
+  if (!state_) return;
+  if (no_context_takeover_) {
+    state_.reset();  // nothing to remember: the stream goes back to the thread
+    return;
+  }
+  state_->isal.reset();  // its window was kept as the input went in
+  if (!state_->stream) return;
+  // After a sync flush zlib has no lookahead, so this is exactly the last 2^window bytes.
+  state_->window.save(state_->stream->stream, deflateGetDictionary,
+                      state_->window.size + state_->message_bytes, window_bits_);
+  state_->stream.reset();
 }
 
 void MessageDeflater::compress(const std::uint8_t* data, std::size_t size, bool fin,
@@ -119,22 +162,52 @@ void MessageDeflater::compress(const std::uint8_t* data, std::size_t size, bool 
     // its tail (RFC 7692 §7.2.3.6). No need to wake zlib for that.
     if (fin) {
       out.push_back(0x00);
-      if (no_context_takeover_ && state_) deflateReset(&state_->stream);
+      end_message();
     }
     return;
   }
-  if (!state_) {
-    auto state = std::make_unique<State>();
-    const int rc = deflateInit2(&state->stream, tuning_.level, Z_DEFLATED, -int{window_bits_},
-                                tuning_.mem_level, Z_DEFAULT_STRATEGY);
-    if (rc != Z_OK) throw_init_failure(rc);
-    state_ = std::move(state);
+  if (!state_) state_ = std::make_unique<State>();
+  const std::size_t start = out.size();
+  if (use_isal_) {
+    compress_isal(data, size, out);
+  } else {
+    compress_zlib(data, size, out);
   }
-  z_stream& z = state_->stream;
+  if (!fin) return;
+  // A sync flush after input always ends with the empty stored block; drop its 4 tail octets.
+  if (out.size() - start < sizeof sync_tail ||
+      !std::equal(std::begin(sync_tail), std::end(sync_tail), out.end() - sizeof sync_tail))
+    throw std::logic_error("sync flush did not end with 00 00 ff ff");
+  out.resize(out.size() - sizeof sync_tail);
+  end_message();
+}
+
+void MessageDeflater::compress_isal(const std::uint8_t* data, std::size_t size,
+                                    std::vector<std::uint8_t>& out) {
+  WindowKeeper& window = state_->window;
+  if (!state_->isal) {
+    state_->isal = detail::lease_isal_stream(detail::isal_level_for(tuning_.level), window_bits_,
+                                             window.bytes.get(), window.size);
+  }
+  detail::isal_compress(*state_->isal, data, size, out);
+  if (!no_context_takeover_) window.append(data, size, window_bits_);
+}
+
+void MessageDeflater::compress_zlib(const std::uint8_t* data, std::size_t size,
+                                    std::vector<std::uint8_t>& out) {
+  if (!state_->stream) {
+    state_->stream = detail::lease_deflate_stream(tuning_.level, window_bits_, tuning_.mem_level);
+    state_->message_bytes = 0;
+    const WindowKeeper& window = state_->window;
+    if (window.size > 0 &&
+        deflateSetDictionary(&state_->stream->stream, window.bytes.get(), window.size) != Z_OK)
+      throw std::logic_error("zlib deflateSetDictionary failed");
+  }
+  state_->message_bytes += size;
+  z_stream& z = state_->stream->stream;
   constexpr std::size_t min_step = 64;
   constexpr std::size_t max_step = 256 * 1024;
-  const std::size_t start = out.size();
-  std::size_t used = start;
+  std::size_t used = out.size();
   std::size_t remaining = size;
   z.next_in = const_cast<Bytef*>(data);  // zlib's API is not const-correct; it only reads
   for (;;) {
@@ -159,23 +232,18 @@ void MessageDeflater::compress(const std::uint8_t* data, std::size_t size, bool 
     if (flush == Z_SYNC_FLUSH && z.avail_in == 0 && z.avail_out != 0) break;
   }
   out.resize(used);
-  if (!fin) return;
-  // A sync flush after input always ends with the empty stored block; drop its 4 tail octets.
-  if (used - start < sizeof sync_tail ||
-      !std::equal(std::begin(sync_tail), std::end(sync_tail), out.end() - sizeof sync_tail))
-    throw std::logic_error("zlib sync flush did not end with 00 00 ff ff");
-  out.resize(used - sizeof sync_tail);
-  if (no_context_takeover_) deflateReset(&z);
 }
-
 // ---------------------------------------------------------------------------------------------
 // MessageInflater
 
-struct MessageInflater::State : ZStream {
+// Like the deflater, the inflater keeps the peer's window between messages and leases a zlib
+// stream for each message.
+struct MessageInflater::State {
+  detail::ZStreamLease stream;  // during a message only
+  WindowKeeper window;          // with context takeover
   // Whether the data so far ends exactly between two DEFLATE blocks, as every message must once
   // its tail is appended.
   bool at_block_boundary = true;
-  ~State() { inflateEnd(&stream); }
 };
 
 MessageInflater::MessageInflater(std::uint8_t window_bits, bool no_context_takeover)
@@ -186,7 +254,14 @@ MessageInflater::MessageInflater(std::uint8_t window_bits, bool no_context_takeo
 MessageInflater::~MessageInflater() = default;
 
 std::size_t MessageInflater::memory_in_use() const noexcept {
-  return state_ ? sizeof(State) + state_->zlib_bytes : 0;
+  if (!state_) return 0;
+  std::size_t bytes = sizeof(State) + state_->window.memory_in_use();
+  if (state_->stream) bytes += sizeof(detail::PooledZStream) + state_->stream->zlib_bytes;
+  return bytes;
+}
+
+bool MessageInflater::holds_stream() const noexcept {
+  return state_ && state_->stream != nullptr;
 }
 
 InflateResult MessageInflater::inflate(const std::uint8_t* data, std::size_t size, bool fin,
@@ -207,11 +282,14 @@ InflateResult MessageInflater::inflate_into(const std::uint8_t* data, std::size_
   if (failure_ != InflateResult::ok) return failure_;
   if (size == 0 && (!fin || !message_has_input_)) return InflateResult::ok;
   message_has_input_ = true;
-  if (!state_) {
-    auto state = std::make_unique<State>();
-    const int rc = inflateInit2(&state->stream, -int{window_bits_});
-    if (rc != Z_OK) throw_init_failure(rc);
-    state_ = std::move(state);
+  if (!state_) state_ = std::make_unique<State>();
+  if (!state_->stream) {
+    state_->stream = detail::lease_inflate_stream(window_bits_);
+    state_->at_block_boundary = true;
+    const WindowKeeper& window = state_->window;
+    if (window.size > 0 &&
+        inflateSetDictionary(&state_->stream->stream, window.bytes.get(), window.size) != Z_OK)
+      throw std::logic_error("zlib inflateSetDictionary failed");
   }
   // A caller may lower the limit between fragments; what is already out then counts against it.
   InflateResult result = message_output_ > max_message_size
@@ -227,17 +305,28 @@ InflateResult MessageInflater::inflate_into(const std::uint8_t* data, std::size_
     return result;
   }
   if (fin) {
+    const std::size_t message_output = message_output_;
     message_output_ = 0;
     message_has_input_ = false;
-    if (no_context_takeover_) inflateReset(&state_->stream);
+    end_message(message_output);
   }
   return InflateResult::ok;
+}
+
+void MessageInflater::end_message(std::size_t message_output) {
+  if (no_context_takeover_) {
+    state_.reset();  // nothing to remember: the stream goes back to the thread
+    return;
+  }
+  state_->window.save(state_->stream->stream, inflateGetDictionary,
+                      state_->window.size + message_output, window_bits_);
+  state_->stream.reset();
 }
 
 InflateResult MessageInflater::feed(const std::uint8_t* data, std::size_t size,
                                     std::vector<std::uint8_t>& out, std::size_t max_message_size,
                                     InflateSink* sink) {
-  z_stream& z = state_->stream;
+  z_stream& z = state_->stream->stream;
   constexpr std::size_t min_step = 256;
   const std::size_t start = out.size();
   std::size_t used = start;

@@ -36,14 +36,23 @@ struct WSX_API DeflateParams {
 };
 
 // How our own compressor runs; independent of negotiation (a compressor may always use a
-// smaller window than negotiated). The defaults keep a compressing connection small: zlib
-// needs about 2^(window+2) + 2^(mem_level+9) bytes to deflate, so 11/4 costs ~16 KiB plus
-// zlib's fixed state (~22 KiB in all, measured) where zlib's own 15/8 costs ~268 KiB.
+// smaller window than negotiated). Between messages a connection holds only its window
+// (2^window_bits bytes); zlib's stream (about 2^(window+2) + 2^(mem_level+9) bytes plus ~6 KiB)
+// is the thread's, lent for one message at a time, so mem_level costs nothing per connection.
+// Which DEFLATE implementation compresses. Inflating is always zlib's.
+enum class DeflateEngine : std::uint8_t {
+  // Intel ISA-L's igzip where wsx was built with it (libisal), zlib otherwise. igzip's levels
+  // are 1-3: zlib levels 1-2 map to 1, 3-5 to 2, 6-9 to 3; level 0 (stored blocks) is zlib's.
+  automatic,
+  zlib,
+};
+
 struct WSX_API DeflateTuning {
   int level = 6;                  // zlib level 0-9
   int mem_level = 4;              // zlib memLevel 1-9
   std::uint8_t window_bits = 11;  // capped at the negotiated value
   std::size_t threshold = 0;      // messages shorter than this are sent uncompressed
+  DeflateEngine engine = DeflateEngine::automatic;
 };
 
 // A server route's permessage-deflate policy.
@@ -90,8 +99,11 @@ WSX_API std::optional<DeflateParams> accept_deflate_response(const ExtensionOffe
                                                              const DeflateClientOptions& offered,
                                                              std::string* why);
 
-// Compresses whole messages or fragments of one. zlib's state is allocated on first use (an
-// idle connection that never sends a compressed message costs nothing) and freed with the object.
+// Compresses whole messages or fragments of one. Nothing is allocated before the first
+// compressed message. A zlib stream is leased from the calling thread for the span of a message
+// (from its first non-empty fragment to its last) and given back at its end; with context
+// takeover the deflater then keeps a copy of its window (2^window bytes, primed into the next
+// stream it leases), without it nothing at all.
 //
 // `window_bits` (8-15) is the negotiated limit for our compressor: server_max_window_bits for a
 // server, client_max_window_bits for a client. The window used is that limit capped by
@@ -117,16 +129,24 @@ class WSX_API MessageDeflater {
   void compress(const std::uint8_t* data, std::size_t size, bool fin,
                 std::vector<std::uint8_t>& out);
 
-  // True once zlib's state exists (after the first non-empty compress).
+  // True while the deflater holds memory: a window kept between messages (context takeover) or
+  // a zlib stream during a message.
   bool allocated() const noexcept { return state_ != nullptr; }
-  // Bytes this deflater holds for zlib (0 before first use); about 2^(window+2) + 2^(memLevel+9).
+  // True during a message (between a non-empty compress without fin and the final one).
+  bool holds_stream() const noexcept;
+  // Bytes this deflater holds: 0 before first use and, without context takeover, between
+  // messages; 2^window plus a few dozen between messages with it.
   std::size_t memory_in_use() const noexcept;
 
  private:
   struct State;
+  void end_message();
+  void compress_zlib(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out);
+  void compress_isal(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out);
   std::unique_ptr<State> state_;
   std::uint8_t window_bits_;
   bool no_context_takeover_;
+  bool use_isal_ = false;
   DeflateTuning tuning_;
 };
 
@@ -151,8 +171,9 @@ class WSX_API InflateSink {
 
 // Decompresses the payloads of compressed messages, fragment by fragment. `window_bits` (8-15)
 // is the PEER's negotiated window (server_max_window_bits for a client, client_max_window_bits
-// for a server); `no_context_takeover` is the peer's. zlib's state is allocated on the first
-// inflate and freed with the object, or as soon as the inflater fails.
+// for a server); `no_context_takeover` is the peer's. Like MessageDeflater, it leases a zlib
+// stream from the calling thread for each message and keeps only the peer's window (2^window
+// bytes, with context takeover) between messages; everything is freed as soon as it fails.
 // Throws std::invalid_argument for a window outside 8-15.
 class WSX_API MessageInflater {
  public:
@@ -184,9 +205,13 @@ class WSX_API MessageInflater {
                         std::vector<std::uint8_t>& out, std::size_t max_message_size,
                         InflateSink& sink);
 
-  // True once zlib's state exists (after the first inflate, until a failure).
+  // True while the inflater holds memory: the peer's window between messages (context
+  // takeover) or a zlib stream during a message; false after a failure.
   bool allocated() const noexcept { return state_ != nullptr; }
-  // Bytes this inflater holds for zlib (0 before first use); about 2^window + 7 KiB.
+  // True during a message (from its first non-empty fragment to its last).
+  bool holds_stream() const noexcept;
+  // Bytes this inflater holds: 2^window plus a few dozen between messages with context
+  // takeover, 0 without; during a message also the stream's (about 2^window + 7 KiB).
   std::size_t memory_in_use() const noexcept;
   // The failure that ended this inflater, or ok.
   InflateResult failure() const noexcept { return failure_; }
@@ -201,6 +226,7 @@ class WSX_API MessageInflater {
                              InflateSink* sink);
   InflateResult feed(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out,
                      std::size_t max_message_size, InflateSink* sink);
+  void end_message(std::size_t message_output);
 
   std::unique_ptr<State> state_;
   std::uint8_t window_bits_;

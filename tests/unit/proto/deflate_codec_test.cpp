@@ -6,12 +6,15 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
+#include "proto/zlib_stream_pool.hpp"
 #include "wsx/proto/deflate.hpp"
 
 namespace wsx::proto {
@@ -96,6 +99,14 @@ DeflateTuning default_tuning() {
   return DeflateTuning{};
 }
 
+// The RFC's examples and the bomb below are zlib's output byte for byte (other engines: see
+// deflate_engines_test.cpp).
+DeflateTuning zlib_tuning() {
+  DeflateTuning tuning;
+  tuning.engine = DeflateEngine::zlib;
+  return tuning;
+}
+
 // zlib's own defaults (window 15, memLevel 8), for tests that need a window wider than ours.
 DeflateTuning zlib_default_tuning() {
   DeflateTuning tuning;
@@ -131,7 +142,7 @@ TEST(DeflateCodecRfcExamples, Section7231FragmentedHello) {
 
 TEST(DeflateCodecRfcExamples, Section7232ContextTakeoverSharesTheWindow) {
   const auto second_compressed = bytes({0xf2, 0x00, 0x11, 0x00, 0x00});
-  MessageDeflater deflater(15, false, default_tuning());
+  MessageDeflater deflater(15, false, zlib_tuning());
   EXPECT_EQ(compress(deflater, hello), hello_compressed);
   EXPECT_EQ(compress(deflater, hello), second_compressed);
 
@@ -543,7 +554,7 @@ TEST(DeflateCodecWindows, InvalidArgumentsThrow) {
 
 TEST(DeflateCodecLimits, DecompressionBombFailsWithoutAllocatingIt) {
   const Bytes zeros(10'000'000, 0);
-  MessageDeflater deflater(15, false, default_tuning());
+  MessageDeflater deflater(15, false, zlib_tuning());
   const Bytes bomb = compress(deflater, zeros);
   EXPECT_LT(bomb.size(), 20'000u);
   constexpr std::size_t limit = 1 << 20;
@@ -740,7 +751,7 @@ TEST(DeflateCodecCorrupt, RandomGarbageNeverCrashes) {
 // ---------------------------------------------------------------------------------------------
 // Memory
 
-TEST(DeflateCodecMemory, ZlibStateIsAllocatedOnFirstUseOnly) {
+TEST(DeflateCodecMemory, NothingIsHeldBeforeTheFirstMessage) {
   MessageDeflater deflater(15, false, default_tuning());
   MessageInflater inflater(15, false);
   EXPECT_FALSE(deflater.allocated());
@@ -752,47 +763,138 @@ TEST(DeflateCodecMemory, ZlibStateIsAllocatedOnFirstUseOnly) {
   EXPECT_EQ(inflater.inflate(nullptr, 0, false, out, 10), InflateResult::ok);
   EXPECT_FALSE(deflater.allocated());
   EXPECT_FALSE(inflater.allocated());
+}
 
-  const Bytes payload = compress(deflater, hello);
+// Scenario g of the echo harness: what a compressing connection holds once it has echoed one
+// 1 KiB message is its two windows, not two zlib streams (those are the thread's).
+TEST(DeflateCodecMemory, BetweenMessagesOnlyTheWindowsAreHeld) {
+  const std::size_t per_object_overhead = 128;
+  MessageDeflater deflater(15, false, default_tuning());  // our window: 11 by default
+  MessageInflater inflater(11, false);  // the peer's, as our server asks browsers for 11
+  const Bytes message = text_bytes(1024, 7);
+  EXPECT_EQ(inflate(inflater, compress(deflater, message)).data, message);
   EXPECT_TRUE(deflater.allocated());
-  EXPECT_EQ(inflate(inflater, payload).data, hello);
   EXPECT_TRUE(inflater.allocated());
-
-  // zlib: 2^(w+2) + 2^(m+9) to deflate, 2^w (plus ~7 KiB of state) to inflate. The default
-  // tuning (window 11, memLevel 4) keeps the compressor near 22 KiB although 15 was negotiated.
-  const std::size_t deflate_bytes = deflater.memory_in_use();
-  const std::size_t inflate_bytes = inflater.memory_in_use();
-  std::printf("zlib memory at default tuning: deflate %zu bytes, inflate %zu bytes\n",
-              deflate_bytes, inflate_bytes);
-  EXPECT_GE(deflate_bytes, (1u << 13) + (1u << 13));
-  EXPECT_LT(deflate_bytes, (1u << 13) + (1u << 13) + 16 * 1024);
-  EXPECT_GE(inflate_bytes, 1u << 15);
-  EXPECT_LT(inflate_bytes, (1u << 15) + 16 * 1024);
-}
-
-TEST(DeflateCodecMemory, SmallWindowAndMemLevelKeepAConnectionSmall) {
-  DeflateTuning tuning;
-  tuning.window_bits = 9;
-  tuning.mem_level = 1;
-  MessageDeflater deflater(15, false, tuning);
-  MessageInflater inflater(9, false);
-  EXPECT_EQ(inflate(inflater, compress(deflater, hello)).data, hello);
-  std::printf("zlib memory at window 9, memLevel 1: deflate %zu bytes, inflate %zu bytes\n",
+  EXPECT_FALSE(deflater.holds_stream());
+  EXPECT_FALSE(inflater.holds_stream());
+  std::printf("after one 1 KiB message: deflater %zu bytes, inflater %zu bytes\n",
               deflater.memory_in_use(), inflater.memory_in_use());
-  EXPECT_LT(deflater.memory_in_use(), 12 * 1024u);
-  EXPECT_LT(inflater.memory_in_use(), 9 * 1024u);
+  EXPECT_GE(deflater.memory_in_use(), message.size());  // the window is kept
+  EXPECT_LE(deflater.memory_in_use(), message.size() + per_object_overhead);
+  EXPECT_GE(inflater.memory_in_use(), message.size());
+  EXPECT_LE(inflater.memory_in_use(), message.size() + per_object_overhead);
+  // However many messages follow, the window stays at 2^11.
+  for (std::uint32_t i = 0; i < 20; ++i) {
+    const Bytes next = text_bytes(1024, 100 + i);
+    ASSERT_EQ(inflate(inflater, compress(deflater, next)).data, next);
+  }
+  EXPECT_LE(deflater.memory_in_use(), (1u << 11) + per_object_overhead);
+  EXPECT_LE(inflater.memory_in_use(), (1u << 11) + per_object_overhead);
+  EXPECT_LE(deflater.memory_in_use() + inflater.memory_in_use(), 16 * 1024u);
 }
 
-TEST(DeflateCodecMemory, ResetAfterAMessageKeepsTheStateAndItsSize) {
+TEST(DeflateCodecMemory, ALargerTunedWindowCostsItsSizeAndNoMore) {
+  MessageDeflater deflater(15, false, zlib_default_tuning());
+  MessageInflater inflater(15, false);
+  for (std::uint32_t i = 0; i < 48; ++i) {
+    const Bytes next = text_bytes(1024, 300 + i);
+    ASSERT_EQ(inflate(inflater, compress(deflater, next)).data, next);
+  }
+  EXPECT_GE(deflater.memory_in_use(), 32 * 1024u);
+  EXPECT_LE(deflater.memory_in_use(), 32 * 1024u + 128);
+  EXPECT_GE(inflater.memory_in_use(), 32 * 1024u);
+  EXPECT_LE(inflater.memory_in_use(), 32 * 1024u + 128);
+}
+
+TEST(DeflateCodecMemory, WithoutContextTakeoverNothingIsHeldBetweenMessages) {
   MessageDeflater deflater(15, true, default_tuning());
   MessageInflater inflater(15, true);
-  EXPECT_EQ(inflate(inflater, compress(deflater, hello)).data, hello);
-  const std::size_t d = deflater.memory_in_use();
-  const std::size_t i = inflater.memory_in_use();
-  for (int round = 0; round < 10; ++round)
+  for (int round = 0; round < 3; ++round) {
     EXPECT_EQ(inflate(inflater, compress(deflater, hello)).data, hello);
-  EXPECT_EQ(deflater.memory_in_use(), d);
-  EXPECT_EQ(inflater.memory_in_use(), i);
+    EXPECT_FALSE(deflater.allocated());
+    EXPECT_FALSE(inflater.allocated());
+    EXPECT_EQ(deflater.memory_in_use(), 0u);
+    EXPECT_EQ(inflater.memory_in_use(), 0u);
+  }
+}
+
+TEST(DeflateCodecMemory, AFragmentedMessageHoldsItsStreamUntilItsLastFragment) {
+  MessageDeflater deflater(15, false, default_tuning());
+  MessageInflater inflater(15, false);
+  Bytes first, last, out;
+  deflater.compress(hello.data(), 3, false, first);
+  EXPECT_TRUE(deflater.holds_stream());
+  // zlib's stream: at least its hash table and pending buffer (2^(4+7)*2 + 2^(4+6)*4).
+  EXPECT_GT(deflater.memory_in_use(), 8 * 1024u);
+  deflater.compress(hello.data() + 3, hello.size() - 3, true, last);
+  EXPECT_FALSE(deflater.holds_stream());
+  ASSERT_EQ(inflater.inflate(first.data(), first.size(), false, out, 100), InflateResult::ok);
+  EXPECT_TRUE(inflater.holds_stream());
+  EXPECT_GT(inflater.memory_in_use(), 7 * 1024u);  // zlib's inflate state
+  ASSERT_EQ(inflater.inflate(last.data(), last.size(), true, out, 100), InflateResult::ok);
+  EXPECT_FALSE(inflater.holds_stream());
+  EXPECT_EQ(out, hello);
+}
+
+// Many connections served by one thread take turns with the thread's streams: each message must
+// see its own connection's window, never another's (what sharing streams could break).
+TEST(DeflateCodecSharedStreams, InterleavedConnectionsKeepTheirOwnWindows) {
+  constexpr int connections = 6;
+  std::vector<std::unique_ptr<MessageDeflater>> deflaters;
+  std::vector<std::unique_ptr<MessageInflater>> inflaters;
+  for (int c = 0; c < connections; ++c) {
+    DeflateTuning tuning;
+    tuning.window_bits = static_cast<std::uint8_t>(9 + c % 7);
+    tuning.level = 1 + c % 9;
+    tuning.mem_level = 1 + c % 9;
+    deflaters.push_back(std::make_unique<MessageDeflater>(15, c % 4 == 3, tuning));
+    inflaters.push_back(std::make_unique<MessageInflater>(15, c % 4 == 3));
+  }
+  std::mt19937 rng(5);
+  std::vector<Bytes> previous(connections);
+  for (int round = 0; round < 300; ++round) {
+    const int c = static_cast<int>(rng() % connections);
+    // Repeating the connection's previous message makes back references to it likely.
+    Bytes message = rng() % 2 ? previous[c] : text_bytes(200 + rng() % 3000, rng());
+    message.push_back(static_cast<std::uint8_t>(c));
+    const Bytes payload = compress(*deflaters[c], message);
+    ASSERT_EQ(inflate(*inflaters[c], payload).data, message) << "round " << round;
+    previous[c] = message;
+  }
+}
+
+TEST(DeflateCodecSharedStreams, AThreadKeepsAFewSpareStreamsOnly) {
+  // Forty settings, each used once: the thread keeps at most a handful of streams afterwards.
+  for (int level = 1; level <= 9; ++level) {
+    for (std::uint8_t window = 9; window <= 15; window += 2) {
+      DeflateTuning tuning;
+      tuning.level = level;
+      tuning.window_bits = window;
+      MessageDeflater deflater(15, false, tuning);
+      MessageInflater inflater(window, false);
+      ASSERT_EQ(inflate(inflater, compress(deflater, hello)).data, hello);
+    }
+  }
+  EXPECT_GE(detail::spare_stream_count(), 2u);  // one inflate stream and the last deflate one
+  EXPECT_LE(detail::spare_stream_count(), 4u);
+  EXPECT_LE(detail::spare_stream_bytes(), 4u * 300 * 1024);
+}
+
+TEST(DeflateCodecSharedStreams, AConnectionMayMoveToAnotherThreadBetweenMessages) {
+  MessageDeflater deflater(15, false, default_tuning());
+  MessageInflater inflater(15, false);
+  const Bytes message = text_bytes(1500, 9);
+  const Bytes first = compress(deflater, message);
+  Bytes second;
+  Inflated first_out, second_out;
+  std::thread([&] {
+    first_out = inflate(inflater, first);
+    second = compress(deflater, message);
+  }).join();
+  second_out = inflate(inflater, second);
+  EXPECT_EQ(first_out.data, message);
+  EXPECT_EQ(second_out.data, message);
+  EXPECT_LT(second.size(), first.size() / 4);  // the window came along: a back reference
 }
 
 }  // namespace
