@@ -19,4 +19,5 @@ mkdir -p "$work"
 # Keeps the copy's build/ and results/ across runs: the peers are built once.
 cp -r "$harness"/. "$work"/
 cd "$work"
-exec ./run.sh --server "wsx:19400:$repo/$build/examples/echo_server --port {port} --threads 1 {deflate}" "$@"
+# WSX_ECHO_BENCH_PORT moves our server off 19400 when several people run the harness at once.
+exec ./run.sh --server "wsx:${WSX_ECHO_BENCH_PORT:-19400}:$repo/$build/examples/echo_server --port {port} --threads 1 {deflate}" "$@"
