@@ -47,6 +47,8 @@ struct EventLoop::Impl {
     std::uint32_t generation = 0;
     Interest interest = Interest::none;
     bool flush_queued = false;
+    bool in_epoll = false;  // in the kernel's set: interest none may still be, until parked ones go
+    bool parked = false;    // in `parked`: interest none, taken out of the set before the next wait
   };
   struct Flush {
     int fd;
@@ -74,6 +76,7 @@ struct EventLoop::Impl {
   }
   void dispatch(const epoll_event& event);
   void run_flushes();
+  void unpark();
 
   int epoll_fd = -1;
   std::shared_ptr<detail::PostQueue> posts = std::make_shared<detail::PostQueue>();
@@ -82,6 +85,11 @@ struct EventLoop::Impl {
   std::uint32_t next_generation = 1;
   std::vector<Flush> flushes;
   std::vector<Flush> running_flushes;
+  // Fds whose interest became none this iteration. Taking one out of the epoll set waits until
+  // just before the next epoll_wait (no event can come before that): a connection that stops
+  // reading at EOF and is closed in the same iteration then costs no epoll_ctl at all, since
+  // close() takes it out of the set itself (forget()).
+  std::vector<Flush> parked;
   detail::TimerQueue timers;
   TimeoutWheel wheel;
   std::vector<epoll_event> events;
@@ -129,6 +137,18 @@ void EventLoop::Impl::run_flushes() {
   }
 }
 
+void EventLoop::Impl::unpark() {
+  for (const Flush& entry : parked) {
+    Slot* slot = find(entry.fd);
+    if (slot == nullptr || slot->generation != entry.generation || !slot->parked) continue;
+    slot->parked = false;
+    if (slot->interest != Interest::none || !slot->in_epoll) continue;
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, entry.fd, nullptr);
+    slot->in_epoll = false;
+  }
+  parked.clear();
+}
+
 EventLoop::EventLoop(const EventLoopOptions& options)
     : impl_(std::make_unique<Impl>(options, Clock::now())), now_(Clock::now()) {
   impl_->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
@@ -165,6 +185,7 @@ void EventLoop::run() {
       const auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
       timeout_ms = static_cast<int>(std::clamp<std::int64_t>(ms, 0, INT_MAX));
     }
+    impl.unpark();
     int count = ::epoll_wait(impl.epoll_fd, impl.events.data(),
                              static_cast<int>(impl.events.size()), timeout_ms);
     if (count < 0) count = 0;  // EINTR: a signal handler ran; just iterate
@@ -218,7 +239,8 @@ std::error_code EventLoop::add(int fd, Interest interest, IoHandler& handler) {
   }
   Impl::Slot& slot = impl_->slots[fd];
   if (slot.handler != nullptr) return std::make_error_code(std::errc::file_exists);
-  Impl::Slot candidate{&handler, impl_->next_generation, interest, false};
+  Impl::Slot candidate{&handler, impl_->next_generation,     interest,
+                       false,    interest != Interest::none, false};
   // Interest none stays out of the epoll set, so a hang-up cannot report endlessly to a
   // handler that is not listening.
   if (interest != Interest::none) {
@@ -235,21 +257,33 @@ std::error_code EventLoop::modify(int fd, Interest interest) {
   if (slot->interest == interest) return {};
   const Interest before = slot->interest;
   slot->interest = interest;
-  std::error_code error;
   if (interest == Interest::none) {
-    if (::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_DEL, fd, nullptr) != 0) error = last_error();
-  } else {
-    error = impl_->control(before == Interest::none ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, *slot);
+    // Out of the set before the next wait (Impl::parked), or never if the fd closes first.
+    if (slot->in_epoll && !slot->parked) {
+      impl_->parked.push_back({fd, slot->generation});
+      slot->parked = true;
+    }
+    return {};
   }
-  if (error) slot->interest = before;
+  const std::error_code error =
+      impl_->control(slot->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, *slot);
+  if (error) {
+    slot->interest = before;
+  } else {
+    slot->in_epoll = true;
+  }
   return error;
 }
 
 void EventLoop::remove(int fd) noexcept {
   Impl::Slot* slot = impl_->find(fd);
   if (slot == nullptr) return;
-  if (slot->interest != Interest::none) ::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+  if (slot->in_epoll) ::epoll_ctl(impl_->epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
   *slot = Impl::Slot{};
+}
+
+void EventLoop::forget(int fd) noexcept {
+  if (Impl::Slot* slot = impl_->find(fd)) *slot = Impl::Slot{};
 }
 
 bool EventLoop::registered(int fd) const noexcept {

@@ -99,7 +99,8 @@ void Stream::close_gracefully(std::size_t discard_limit, bool send_fin) {
 
 void Stream::close() noexcept {
   if (!socket_.valid()) return;
-  loop_.remove(socket_.fd());
+  // The stream owns its socket alone (accepted or connected with CLOEXEC, never duplicated).
+  loop_.forget(socket_.fd());
   socket_.close();
 }
 

@@ -60,6 +60,8 @@ class WSX_API Listener final : private IoHandler {
   ListenOptions options_;
   int fd_ = -1;
   int reserve_fd_ = -1;
+  bool no_delay_inherited_ =
+      false;  // the listening socket has TCP_NODELAY, accepted ones inherit it
   TimerId resume_timer_ = 0;
   std::uint64_t shed_ = 0;
 };

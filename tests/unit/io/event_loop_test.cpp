@@ -287,6 +287,39 @@ TEST(EventLoop, InterestChangesAreHonoured) {
             std::make_error_code(std::errc::bad_file_descriptor));
 }
 
+// forget() + close(): the kernel drops the closed file from the epoll set, the loop its slot, so
+// the next file with the same number registers afresh and only its own handler hears from it.
+TEST(EventLoop, ForgottenAndClosedFdNumberCanBeRegisteredAgain) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  int first[2];
+  ASSERT_EQ(::pipe2(first, O_NONBLOCK | O_CLOEXEC), 0);
+  PipeHandler unused(loop);  // only its counters: the first pipe's handler
+  ASSERT_FALSE(loop.add(first[0], Interest::read, unused));
+  ASSERT_EQ(::write(first[1], "x", 1), 1);  // readable, and stays so: level-triggered
+  const int number = first[0];
+  // As a stream does at EOF: stop reading (the loop defers taking it out of the epoll set), then
+  // close at once.
+  EXPECT_FALSE(loop.modify(number, Interest::none));
+  loop.forget(number);
+  EXPECT_FALSE(loop.registered(number));
+  ::close(first[0]);
+  ::close(first[1]);
+  int second[2];
+  ASSERT_EQ(::pipe2(second, O_NONBLOCK | O_CLOEXEC), 0);
+  ASSERT_EQ(second[0], number);  // the lowest free number comes back
+  PipeHandler reader(loop);
+  ASSERT_FALSE(loop.add(second[0], Interest::read, reader));
+  ASSERT_EQ(::write(second[1], "y", 1), 1);
+  reader.on_read = [&] { loop.stop(); };
+  loop.run();
+  EXPECT_EQ(reader.readable, 1);
+  EXPECT_EQ(unused.readable, 0);
+  loop.remove(second[0]);
+  ::close(second[0]);
+  ::close(second[1]);
+}
+
 TEST(EventLoop, NowIsCachedPerIteration) {
   EventLoop loop;
   test::arm_watchdog(loop);
