@@ -864,10 +864,11 @@ TEST(DeflateCodecSharedStreams, InterleavedConnectionsKeepTheirOwnWindows) {
 }
 
 TEST(DeflateCodecSharedStreams, AThreadKeepsAFewSpareStreamsOnly) {
-  // Forty settings, each used once: the thread keeps at most a handful of streams afterwards.
+  // Forty settings, each used once: the thread keeps at most a handful of zlib streams
+  // afterwards.
   for (int level = 1; level <= 9; ++level) {
     for (std::uint8_t window = 9; window <= 15; window += 2) {
-      DeflateTuning tuning;
+      DeflateTuning tuning = zlib_tuning();
       tuning.level = level;
       tuning.window_bits = window;
       MessageDeflater deflater(15, false, tuning);
