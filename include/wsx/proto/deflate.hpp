@@ -51,8 +51,9 @@ struct WSX_API DeflateTuning {
   int level = 6;                  // zlib level 0-9
   int mem_level = 4;              // zlib memLevel 1-9
   std::uint8_t window_bits = 11;  // capped at the negotiated value
-  std::size_t threshold = 0;      // messages shorter than this are sent uncompressed
+  // Beside window_bits, in what would be padding: a connection's options do not grow.
   DeflateEngine engine = DeflateEngine::automatic;
+  std::size_t threshold = 0;  // messages shorter than this are sent uncompressed
 };
 
 // A server route's permessage-deflate policy.
