@@ -1,6 +1,6 @@
 # cmake --install: headers, libraries, the exported targets (wsx::wsx and the layers), the
-# package configuration files for find_package and pkg-config, and the wsx command with its man
-# page and bash completion.
+# package configuration files for find_package and pkg-config, the browser client wsx.js, and the
+# wsx command with its man page and bash completion.
 include(CMakePackageConfigHelpers)
 
 set(WSX_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/wsx)
@@ -69,6 +69,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/CHANGELOG.md DESTINATION ${CMAKE_INSTALL_DOC
         COMPONENT library)
 # Debian looks for the licence as /usr/share/doc/<package>/copyright.
 install(FILES ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME copyright
+        COMPONENT library)
+# The browser client, for applications that serve it themselves (wsx serve has it built in at
+# /wsx.js): /usr/share/wsx/wsx.js.
+install(FILES ${PROJECT_SOURCE_DIR}/js/wsx.js DESTINATION ${CMAKE_INSTALL_DATADIR}/wsx
         COMPONENT library)
 file(GLOB wsx_guides CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${wsx_guides} DESTINATION ${CMAKE_INSTALL_DOCDIR}/guides COMPONENT development)

@@ -64,7 +64,8 @@ function startServe(wsx, args = [], env = {}) {
 
 // Runs `body({page, server, browser, errors, url})` with a fresh browser profile; exits the
 // process with 0 (passed) or 1 (failed, with the reason). `options.serveArgs` go to wsx serve;
-// `options.allowedErrors` are regexes of console errors the case expects (a refused WebSocket).
+// `options.allowedErrors` are regexes of console errors the case expects (a refused WebSocket);
+// `options.noServe`: the case brings its own server (server and base are null).
 async function runCase(name, body, options = {}) {
   const wsx = process.argv[2];
   let server = null;
@@ -79,7 +80,7 @@ async function runCase(name, body, options = {}) {
   try {
     check(wsx && fs.existsSync(wsx), "usage: node TEST.js WSX_BINARY");
     const { chromium } = loadPlaywright();
-    server = await startServe(wsx, options.serveArgs || [], options.serveEnv || {});
+    if (!options.noServe) server = await startServe(wsx, options.serveArgs || [], options.serveEnv || {});
     profile = fs.mkdtempSync(path.join(os.tmpdir(), "wsx-chromium-"));
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: WAIT_MS,
@@ -94,7 +95,7 @@ async function runCase(name, body, options = {}) {
       const text = message.text();
       if (!(options.allowedErrors || []).some((re) => re.test(text))) errors.push("console error: " + text);
     });
-    const base = "http://127.0.0.1:" + server.port;
+    const base = server ? "http://127.0.0.1:" + server.port : null;
     await body({ page, server, context, errors, base, wsx });
     check(errors.length === 0, "the page reported errors (a CSP violation, a script error):\n" + errors.join("\n"));
   } catch (error) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks a wsx .deb without installing it: its control fields, that it holds the libraries,
-# headers, CMake and pkg-config files, the command, its man page and bash completion, and that
-# every shared library its ELF files need comes from a package it depends on.
+# headers, CMake and pkg-config files, the browser client wsx.js, the command, its man page and
+# bash completion, and that every shared library its ELF files need comes from a package it
+# depends on.
 # usage: check_deb.sh PACKAGE.deb
 set -euo pipefail
 deb=$1
@@ -25,7 +26,7 @@ for path in ./usr/bin/wsx ./usr/share/man/man1/wsx.1.gz \
     ./usr/share/bash-completion/completions/wsx ./usr/include/wsx/server.hpp \
     ./usr/include/wsx/client.hpp ./usr/include/wsx/proto/connection.hpp \
     ./usr/include/wsx/version.hpp ./usr/include/wsx/export.hpp ./usr/share/doc/wsx/copyright \
-    ./usr/share/doc/wsx/CHANGELOG.md; do
+    ./usr/share/doc/wsx/CHANGELOG.md ./usr/share/wsx/wsx.js; do
   grep -qxF "$path" <<< "$contents" || fail "missing $path"
 done
 for layer in proto io session server client; do

@@ -1,4 +1,4 @@
-// Files compiled into the `wsx` binary (tools/wsx/console/*, see embed_files.cmake).
+// Files compiled into the `wsx` binary (tools/wsx/console/* and js/wsx.js, see embed_files.cmake).
 #pragma once
 
 #include <span>
@@ -7,7 +7,7 @@
 namespace wsx::tool {
 
 struct EmbeddedFile {
-  std::string_view name;  // relative to tools/wsx/console: "index.html", "console.js"
+  std::string_view name;  // relative to tools/wsx/console: "index.html", "console.js", "wsx.js"
   std::string_view bytes;
 };
 

@@ -24,7 +24,8 @@ inline constexpr std::string_view web_console_csp =
     "connect-src 'self' ws: wss: http: https:; img-src data:; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'";
 
-// "/" → index.html, "/console.js", "/console.css"; nullopt for any other path.
+// "/" → index.html, "/console.js", "/console.css", "/wsx.js" (the browser client, js/wsx.js);
+// nullopt for any other path.
 std::optional<proto::HttpResponse> web_console_response(std::string_view path);
 
 }  // namespace wsx::tool
