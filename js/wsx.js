@@ -143,9 +143,9 @@
     return encoder.encode(String(data)).length;
   }
 
-  function bytesOf(data) {  // a copy: the caller may change its buffer after send()
-    if (data instanceof ArrayBuffer) return new Uint8Array(data.slice(0));
-    return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  function bytesOf(data) {  // a view, no copy: encodeFrame() copies as it masks
+    if (data instanceof ArrayBuffer) return new Uint8Array(data);
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   }
 
   function concat(parts) {
@@ -496,9 +496,12 @@
         lastAnswer = Date.now();
         if (status === 410) return this.sessionOver();
         if (status !== 200) return this.lost();
-        const offset = Number(response.headers.get("Wsx-Offset"));
         const bytes = response.bytes;
-        // The body starts at `offset`, at or before what we have: skip what we have.
+        if (bytes.length === 0) continue;  // the poll ran out, or a newer recv replaced it
+        // The body starts at `offset` (the ack we sent unless it says otherwise), at or before
+        // what we have: skip what we have.
+        const header = response.headers.get("Wsx-Offset");
+        const offset = header === null ? this.received : Number(header);
         if (!Number.isSafeInteger(offset) || offset > this.received ||
             offset + bytes.length < this.received) {
           return this.lost();
@@ -569,9 +572,12 @@
         return;
       }
       const opcode = typeof data === "string" ? OP_TEXT : OP_BINARY;
-      const payload = typeof data === "string" ? encoder.encode(data) : bytesOf(data);
+      let payload = typeof data === "string" ? encoder.encode(data) : bytesOf(data);
       if (this.blobs === null) return this.queueFrame(opcode, payload, payload.length);
-      this.buffered += payload.length;  // keep the order: behind the Blobs being read
+      // Behind the Blobs being read, to keep the order; a copy, as the caller may change its
+      // buffer once send() returns.
+      if (typeof data !== "string") payload = payload.slice();
+      this.buffered += payload.length;
       this.afterBlobs(() => {
         this.buffered -= payload.length;
         this.queueIfOpen(opcode, payload);
@@ -807,6 +813,8 @@
           throw syntaxError("The close reason must not be greater than 123 UTF-8 bytes.");
         }
       }
+      // A reason without a code closes with 1000 (WHATWG WebSockets, close()).
+      if (code === undefined && reason !== undefined) code = 1000;
       this._closeAsked = true;
       const state = this._readyState;
       if (state === CLOSING || state === CLOSED) return;

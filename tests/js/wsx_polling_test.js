@@ -184,6 +184,15 @@ const cases = {
     assert.equal(socket.bufferedAmount, 11);
   },
 
+  // close(undefined, reason): a reason needs a code, and it is 1000 (as WebSocket does).
+  async close_reason_only(server, WsxSocket) {
+    const socket = await openSocket(WsxSocket, server);
+    const closed = once(socket, "close");
+    socket.close(undefined, "only a reason");
+    assert.equal((await closed).code, 1000);
+    assert.deepEqual(server.session.closeReceived, { code: 1000, reason: "only a reason" });
+  },
+
   // The server closes: the client echoes the code and reports it, wasClean.
   async close_server(server, WsxSocket) {
     const socket = await openSocket(WsxSocket, server);
