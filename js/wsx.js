@@ -858,6 +858,8 @@
         try {
           carrier = new NativeCarrier(this, url.href, this._protocols);
         } catch (error) {
+          // ws: from an https: page: the browser's verdict, for polling as well.
+          if (error.name === "SecurityError") throw error;
           return this._tryNextTransport();
         }
         this._carrier = carrier;

@@ -123,7 +123,13 @@ def case_console():
         status, headers, script = get(serve.port, "/console.js")
         check(status == 200 and headers.get("content-type", "").startswith("text/javascript"),
               "console.js: %d %r" % (status, headers))
-        check(b"new WebSocket(" in script and b'"/echo"' in script, "defaults to this /echo")
+        check(b"new WsxSocket(" in script and b'"/echo"' in script, "defaults to this /echo")
+        check('<script src="/wsx.js"' in page, "the console loads wsx.js")
+        status, headers, served = get(serve.port, "/wsx.js")
+        check(status == 200 and headers.get("content-type") == "text/javascript; charset=utf-8" and
+              headers.get("x-content-type-options") == "nosniff", "wsx.js: %d %r" % (status, headers))
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "js", "wsx.js"), "rb") as f:
+            check(served == f.read(), "/wsx.js is js/wsx.js as it is in the tree")
         status, headers, _ = get(serve.port, "/console.css")
         check(status == 200 and headers.get("content-type", "").startswith("text/css"), "css")
         check(get(serve.port, "/console.missing")[0] == 404, "other names: 404")

@@ -283,9 +283,12 @@ function setState(text) {
   const state = $("state");
   state.textContent = text;
   state.className = "state " + text;
-  const open = ws !== null && ws.readyState === WebSocket.OPEN;
+  const open = ws !== null && ws.readyState === WsxSocket.OPEN;
   $("send").disabled = !open;
-  $("close").disabled = ws === null || ws.readyState >= WebSocket.CLOSING;
+  $("close").disabled = ws === null || ws.readyState >= WsxSocket.CLOSING;
+  // Which transport wsx.js chose (WebSocket, or long-polling where WebSocket is blocked).
+  $("transport").hidden = !open;
+  $("transport").textContent = open ? ws.transport : "";
   $("connect").textContent = ws === null ? "Connect" : "Reconnect";
 }
 function showFailure(title, text) {
@@ -304,16 +307,20 @@ function connect() {
   // wsx serve --csrf: this page carries a token for this server; it goes to this server only,
   // in the query (browsers fail a handshake whose answer names no subprotocol they offered).
   let target = url;
+  let sameServer = false;
   const csrf = document.querySelector('meta[name="wsx-csrf-token"]');
   try {
     const parsed = new URL(url);
-    if (csrf && parsed.host === location.host) {
+    sameServer = parsed.host === location.host;
+    if (csrf && sameServer) {
       parsed.searchParams.set("csrf", csrf.content);
       target = parsed.href;
     }
-  } catch (e) { /* not a URL: the WebSocket constructor says so below */ }
+  } catch (e) { /* not a URL: the WsxSocket constructor says so below */ }
   try {
-    ws = new WebSocket(target, protocols);
+    // wsx.js: WebSocket, else long-polling. Only to this server: another origin's polling
+    // answers are not readable here (no CORS), so there WebSocket alone is tried.
+    ws = new WsxSocket(target, protocols, { transports: sameServer ? ["websocket", "polling"] : ["websocket"] });
   } catch (e) {
     addRow("event", "error", null, e.message, true);
     showFailure("Cannot connect:", e.name === "SecurityError"
@@ -327,7 +334,8 @@ function connect() {
   const socket = ws;
   socket.onopen = () => {
     opened = true;
-    addRow("event", "open", null, "open" + (socket.protocol ? "  subprotocol: " + socket.protocol : "") +
+    addRow("event", "open", null, "open  transport: " + socket.transport +
+           (socket.protocol ? "  subprotocol: " + socket.protocol : "") +
            (socket.extensions ? "  extensions: " + socket.extensions : ""));
     setState("open");
     refreshConnections();  // the tab's count follows this page's own connections
@@ -358,7 +366,7 @@ function connect() {
   };
 }
 function send(text, kind) {
-  if (ws === null || ws.readyState !== WebSocket.OPEN) return false;
+  if (ws === null || ws.readyState !== WsxSocket.OPEN) return false;
   try {
     if (kind === "hex") {
       const bytes = parseHex(text);
