@@ -31,10 +31,11 @@ function loadPlaywright() {
   }
 }
 
-// Starts `wsx serve --listen 127.0.0.1:0 ARGS`; resolves with {port, process, lines}.
-function startServe(wsx, args = [], env = {}) {
+// Starts `wsx serve --listen 127.0.0.1:PORT ARGS` (port 0: a free one); resolves with
+// {port, process, lines}.
+function startServe(wsx, args = [], env = {}, port = 0) {
   return new Promise((resolve, reject) => {
-    const child = spawn(wsx, ["serve", "--listen", "127.0.0.1:0", ...args],
+    const child = spawn(wsx, ["serve", "--listen", "127.0.0.1:" + port, ...args],
                         { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } });
     const server = { process: child, lines: [], port: 0 };
     let buffered = "";

@@ -5,12 +5,13 @@
 //   csrf          wsx serve --csrf: options.csrfToken opens, no token or a tampered one is refused
 //   fallback      wsx serve, window.WebSocket replaced by one that always fails: WsxSocket goes
 //                 on to the long-polling open request (POST ?wsx-poll=open, its Content-Type)
+//   reconnect     options.reconnect across a restart of wsx serve on the same port
 //   polling_mock  the mock polling server of tests/js (it refuses WebSocket upgrades, so
 //                 chromium's real WebSocket fails first): echo, fragments, 3 MB, a lost
 //                 response, ping, close both ways, 410, bad UTF-8, all through chromium's fetch
 "use strict";
 const path = require("node:path");
-const { check, runCase } = require("./harness.js");
+const { check, runCase, startServe } = require("./harness.js");
 const { MockPollServer } = require(path.join(__dirname, "..", "js", "mock_poll_server.js"));
 
 const NON_ASCII = "h\u00e9llo \u65e5\u672c \u2713 \ud83d\ude00";
@@ -222,6 +223,51 @@ const cases = {
     }
   },
 
+  // options.reconnect: the server restarts mid-session (same port); the page sees the close,
+  // then the socket opens again by itself and talks to the new server.
+  async reconnect({ page, base, server, wsx }) {
+    await page.goto(base + "/");
+    await loadWsx(page);
+    const url = base.replace("http:", "ws:") + "/echo";
+    await page.evaluate(async ({ url }) => {
+      const socket = new WsxSocket(url, [], { reconnect: { delay: 200, maxDelay: 1000 } });
+      window.reconnecting = { socket, events: [], messages: t.inbox(socket) };
+      for (const type of ["open", "close", "error"]) {
+        socket.addEventListener(type, (event) => window.reconnecting.events.push(
+          type + (type === "close" ? " " + event.code + " " + socket.readyState : "")));
+      }
+      await t.event(socket, "open");
+      socket.send("before");
+      if (await window.reconnecting.messages.next() !== "before") throw new Error("no echo");
+    }, { url });
+    const port = server.port;
+    const stopped = new Promise((resolve) => server.process.once("exit", resolve));
+    server.process.kill("SIGTERM");
+    await stopped;
+    const restarted = await startServe(wsx, [], {}, port);
+    try {
+      const result = await page.evaluate(async () => {
+        const { socket, events, messages } = window.reconnecting;
+        while (events.filter((e) => e === "open").length < 2) await t.event(socket, "open");
+        socket.send("after");
+        const echo = await messages.next();
+        const closed = t.event(socket, "close");
+        socket.close(1000);
+        await closed;
+        return { events, echo, transport: socket.transport, state: socket.readyState };
+      });
+      check(result.echo === "after" && result.transport === "websocket", JSON.stringify(result));
+      // (failed attempts while the server is down add error and close 1006 events)
+      const events = result.events.filter((e) => e !== "error");
+      check(events[0] === "open" && /^close 10(01|06) 3$/.test(events[1]) &&
+            events[events.length - 2] === "open" && events[events.length - 1] === "close 1000 3",
+            "open, close, (failed attempts), open, close: " + JSON.stringify(result.events));
+      check(result.state === 3, "closed for good after close()");
+    } finally {
+      restarted.process.kill("SIGTERM");
+    }
+  },
+
   async polling_mock({ page }) {
     const mock = new MockPollServer({ poll: 1000 });
     await mock.listen();
@@ -330,7 +376,7 @@ const refused = [/WebSocket connection to .* failed/, /Failed to load resource/,
 runCase("wsxjs_" + name, cases[name], {
   serveArgs: name === "csrf" ? ["--csrf"] : [],
   // (and the browser's WebSocket logs a send after close, which the websocket case makes)
-  allowedErrors: ["csrf", "fallback", "polling_mock"].includes(name) ? refused
+  allowedErrors: ["csrf", "fallback", "polling_mock", "reconnect"].includes(name) ? refused
     : [/WebSocket is already in CLOSING or CLOSED state/],
   noServe: name === "polling_mock",
 });
