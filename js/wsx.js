@@ -42,6 +42,8 @@
   const OP_PING = 0x9;
   const OP_PONG = 0xa;
 
+  const KEEPALIVE_MAX_BYTES = 60000;  // what fetch(keepalive) may carry as a page unloads
+
   const encoder = new TextEncoder();
   // fatal: invalid UTF-8 must close the connection (1007), never become U+FFFD silently.
   // ignoreBOM: a message starting with U+FEFF keeps it, as the bytes say.
@@ -397,6 +399,7 @@
       this.blobs = null;  // a promise while Blobs are being read: later sends wait behind it
       this.sentClose = false;
       this.receivedClose = null;
+      this.unloading = false;
       this.controllers = new Set();
       this.timers = new Set();
     }
@@ -417,9 +420,11 @@
       const controller = new AbortController();
       this.controllers.add(controller);
       const timer = setTimeout(() => controller.abort(), timeoutMs);
+      // keepalive: the request outlives the page (only while it unloads; it limits the size).
+      const keepalive = this.unloading && body !== undefined && body.length <= KEEPALIVE_MAX_BYTES;
       return fetch(url, {
         method, headers: this.headers(headers), body, cache: "no-store", credentials: "same-origin",
-        redirect: "error", signal: controller.signal,
+        redirect: "error", signal: controller.signal, keepalive,
       }).then((response) => response.arrayBuffer().then((buffer) => ({
         status: response.status, headers: response.headers, bytes: new Uint8Array(buffer),
       }))).finally(() => {
@@ -459,6 +464,7 @@
         if (Number.isFinite(answer.poll) && answer.poll > 0) this.poll = answer.poll;
         if (Number.isFinite(answer.timeout) && answer.timeout > 0) this.sessionTimeout = answer.timeout;
         this.state = "open";
+        livePolling.add(this);
         this.owner._carrierOpened(this, protocol, "");
         this.receiveLoop();
         this.pump();
@@ -606,6 +612,13 @@
       this.closingTimer();
     }
     abort() { this.shutdown(); }
+    goingAway() {
+      this.unloading = true;
+      if (this.state === "open" && !this.sentClose) {
+        this.sentClose = true;
+        this.queueFrame(OP_CLOSE, closePayload(1001, new Uint8Array(0)), 0);
+      }
+    }
 
     closingTimer() {
       if (this.closeTimer) return;
@@ -724,12 +737,22 @@
 
     shutdown() {
       this.state = "done";
+      livePolling.delete(this);
       for (const controller of this.controllers) controller.abort();
       for (const timer of this.timers) clearTimeout(timer);
       clearTimeout(this.closeTimer);
       this.controllers.clear();
       this.timers.clear();
     }
+  }
+
+  // A page going away closes its WebSockets with 1001; polling sessions are told the same, or
+  // the server would wait for its session timeout to notice.
+  const livePolling = new Set();
+  if (typeof addEventListener === "function" && typeof document !== "undefined") {
+    addEventListener("pagehide", () => {
+      for (const carrier of livePolling) carrier.goingAway();
+    });
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@
 //   reconnect     options.reconnect across a restart of wsx serve on the same port
 //   polling_mock  the mock polling server of tests/js (it refuses WebSocket upgrades, so
 //                 chromium's real WebSocket fails first): echo, fragments, 3 MB, a lost
-//                 response, ping, close both ways, 410, bad UTF-8, all through chromium's fetch
+//                 response, ping, close both ways, 410, bad UTF-8, all through chromium's fetch;
+//                 leaving the page closes the polling session with 1001
 "use strict";
 const path = require("node:path");
 const { check, runCase, startServe } = require("./harness.js");
@@ -360,6 +361,18 @@ const cases = {
       check(bad.closeReceived && bad.closeReceived.code === 1007, "bad UTF-8 closed with 1007: " +
             JSON.stringify(bad.closeReceived));
       check(mock.errors.length === 0, "the mock saw broken frames: " + mock.errors.join("\n"));
+      // Leaving the page closes a polling session with 1001, as a WebSocket's.
+      await page.evaluate(async ({ url }) => {
+        const socket = new WsxSocket(url, [], { transports: ["polling"] });
+        await t.event(socket, "open");
+      }, { url });
+      const leaving = mock.session;
+      await page.goto("about:blank");
+      for (let waited = 0; leaving.closeReceived === null && waited < 10000; waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      check(leaving.closeReceived && leaving.closeReceived.code === 1001,
+            "the session of a page that went away: " + JSON.stringify(leaving.closeReceived));
     } finally {
       await mock.close();
     }
