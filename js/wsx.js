@@ -410,7 +410,8 @@
 
     headers(extra) {
       const headers = Object.assign({}, extra);
-      if (this.sid !== null) headers["Wsx-Session"] = this.sid;
+      if (this.sid === null) return headers;  // open: the token is in the query, as for WebSocket
+      headers["Wsx-Session"] = this.sid;
       if (this.csrfToken !== null) headers["Wsx-Csrf"] = this.csrfToken;
       return headers;
     }

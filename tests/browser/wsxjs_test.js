@@ -1,15 +1,17 @@
 // Browser tests of wsx.js (js/wsx.js, served by `wsx serve` at /wsx.js) in headless chromium:
-// node wsxjs_test.js WSX_BINARY CASE. Each case is one browser; its steps share the page.
-//   websocket     against wsx serve: /wsx.js as served, then one scenario run with the browser's
-//                 WebSocket and with WsxSocket must log the same events, values and exceptions
-//   csrf          wsx serve --csrf: options.csrfToken opens, no token or a tampered one is refused
-//   fallback      wsx serve, window.WebSocket replaced by one that always fails: WsxSocket goes
-//                 on to the long-polling open request (POST ?wsx-poll=open, its Content-Type)
-//   reconnect     options.reconnect across a restart of wsx serve on the same port
-//   polling_mock  the mock polling server of tests/js (it refuses WebSocket upgrades, so
-//                 chromium's real WebSocket fails first): echo, fragments, 3 MB, a lost
-//                 response, ping, close both ways, 410, bad UTF-8, all through chromium's fetch;
-//                 leaving the page closes the polling session with 1001
+// node wsxjs_test.js WSX_BINARY CASE, where a case is one browser running these steps:
+//   serve:        websocket  against wsx serve: /wsx.js as served, then one scenario run with the
+//                            browser's WebSocket and with WsxSocket must log the same events,
+//                            values and exceptions
+//                 fallback   window.WebSocket replaced by one that always fails: WsxSocket goes
+//                            on to the long-polling open request (POST ?wsx-poll=open)
+//                 reconnect  options.reconnect across a restart of wsx serve on the same port
+//                 csrf       a wsx serve --csrf of its own: options.csrfToken opens, none or a
+//                            tampered one is refused
+//   polling_mock: the mock polling server of tests/js (it refuses WebSocket upgrades, so
+//                 chromium's real WebSocket fails first): echo, fragments, 3 MB, a lost response,
+//                 ping, close both ways, 410, bad UTF-8, all through chromium's fetch; leaving
+//                 the page closes the polling session with 1001
 "use strict";
 const path = require("node:path");
 const { check, runCase, startServe } = require("./harness.js");
@@ -137,37 +139,51 @@ const cases = {
     check(step("close(1001)")[1] === "InvalidAccessError", JSON.stringify(step("close(1001)")));
   },
 
-  async csrf({ page, base, server }) {
-    await page.goto(base + "/");
-    await loadWsx(page);
-    const url = base.replace("http:", "ws:") + "/echo";
-    const result = await page.evaluate(async ({ url }) => {
-      const token = document.querySelector('meta[name="wsx-csrf-token"]').content;
-      const socket = new WsxSocket(url, [], { csrfToken: token });
-      const messages = t.inbox(socket);
-      await t.event(socket, "open");
-      socket.send("with a token");
-      const echo = await messages.next();
-      socket.close();
-      await t.event(socket, "close");
-      const refused = async (options) => {
-        const other = new WsxSocket(url, [], options);
-        const events = [];
-        other.onopen = () => events.push("open");
-        other.onerror = () => events.push("error");
-        const event = await t.event(other, "close");
-        return [...events, "close " + event.code];
-      };
-      const tampered = token.slice(0, 50) + (token[50] === "A" ? "B" : "A") + token.slice(51);
-      return { transport: socket.transport, echo, without: await refused({ transports: ["websocket"] }),
-               tampered: await refused({ transports: ["websocket"], csrfToken: tampered }) };
-    }, { url });
-    check(result.transport === "websocket" && result.echo === "with a token", JSON.stringify(result));
-    check(JSON.stringify(result.without) === '["error","close 1006"]', "no token: " + result.without);
-    check(JSON.stringify(result.tampered) === '["error","close 1006"]', "tampered: " + result.tampered);
-    check(server.lines.some((l) => /"GET \/echo\?csrf=\[redacted\]" 403 .*reason="csrf token forged"/.test(l)),
-          "the tampered token refused by the server: " + server.lines.join("\n"));
+  // (its own wsx serve --csrf, beside the case's server)
+  async csrf({ page, wsx }) {
+    const server = await startServe(wsx, ["--csrf"]);
+    try {
+      await csrfWith(page, server);
+    } finally {
+      server.process.kill("SIGTERM");
+    }
   },
+};
+
+async function csrfWith(page, server) {
+  const base = "http://127.0.0.1:" + server.port;
+  await page.goto(base + "/");
+  await loadWsx(page);
+  const url = base.replace("http:", "ws:") + "/echo";
+  const result = await page.evaluate(async ({ url }) => {
+    const token = document.querySelector('meta[name="wsx-csrf-token"]').content;
+    const socket = new WsxSocket(url, [], { csrfToken: token });
+    const messages = t.inbox(socket);
+    await t.event(socket, "open");
+    socket.send("with a token");
+    const echo = await messages.next();
+    socket.close();
+    await t.event(socket, "close");
+    const refused = async (options) => {
+      const other = new WsxSocket(url, [], options);
+      const events = [];
+      other.onopen = () => events.push("open");
+      other.onerror = () => events.push("error");
+      const event = await t.event(other, "close");
+      return [...events, "close " + event.code];
+    };
+    const tampered = token.slice(0, 50) + (token[50] === "A" ? "B" : "A") + token.slice(51);
+    return { transport: socket.transport, echo, without: await refused({ transports: ["websocket"] }),
+             tampered: await refused({ transports: ["websocket"], csrfToken: tampered }) };
+  }, { url });
+  check(result.transport === "websocket" && result.echo === "with a token", JSON.stringify(result));
+  check(JSON.stringify(result.without) === '["error","close 1006"]', "no token: " + result.without);
+  check(JSON.stringify(result.tampered) === '["error","close 1006"]', "tampered: " + result.tampered);
+  check(server.lines.some((l) => /"GET \/echo\?csrf=\[redacted\]" 403 .*reason="csrf token forged"/.test(l)),
+        "the tampered token refused by the server: " + server.lines.join("\n"));
+}
+
+Object.assign(cases, {
 
   async fallback({ page, base }) {
     await page.goto(base + "/");
@@ -377,19 +393,29 @@ const cases = {
       await mock.close();
     }
   },
-};
+});
 
+// CTest cases, each one browser (launching chromium costs seconds on a loaded machine): the
+// steps of a case run one after another on its page.
+const groups = {
+  serve: ["websocket", "fallback", "csrf", "reconnect"],  // reconnect last: it restarts the server
+  polling_mock: ["polling_mock"],
+};
 const name = process.argv[3];
-if (!cases[name]) {
-  console.error("unknown case " + name + "; cases: " + Object.keys(cases).join(" "));
+if (!groups[name]) {
+  console.error("unknown case " + name + "; cases: " + Object.keys(groups).join(" "));
   process.exit(2);
 }
-// A refused WebSocket, a refused request: chromium logs them as console errors.
-const refused = [/WebSocket connection to .* failed/, /Failed to load resource/, /net::ERR_/];
-runCase("wsxjs_" + name, cases[name], {
-  serveArgs: name === "csrf" ? ["--csrf"] : [],
-  // (and the browser's WebSocket logs a send after close, which the websocket case makes)
-  allowedErrors: ["csrf", "fallback", "polling_mock", "reconnect"].includes(name) ? refused
-    : [/WebSocket is already in CLOSING or CLOSED state/],
+// A refused WebSocket, a refused request: chromium logs them as console errors; the browser's
+// WebSocket also logs a send after close, which the websocket step makes.
+const expectedErrors = [/WebSocket connection to .* failed/, /Failed to load resource/, /net::ERR_/,
+                        /WebSocket is already in CLOSING or CLOSED state/];
+runCase("wsxjs_" + name, async (context) => {
+  for (const step of groups[name]) {
+    await cases[step](context);
+    console.log("step " + step + " passed");
+  }
+}, {
+  allowedErrors: expectedErrors,
   noServe: name === "polling_mock",
 });
