@@ -396,6 +396,7 @@
       this.messages = [];  // {end, size}: what bufferedAmount counts until confirmed
       this.buffered = 0;
       this.sending = false;
+      this.sendEnded = false;
       this.blobs = null;  // a promise while Blobs are being read: later sends wait behind it
       this.sentClose = false;
       this.receivedClose = null;
@@ -673,7 +674,10 @@
     }
 
     pump() {
-      if (this.sending || this.sid === null || this.state === "done" || this.queued === this.sent) return;
+      if (this.sending || this.sendEnded || this.sid === null || this.state === "done" ||
+          this.queued === this.sent) {
+        return;
+      }
       this.sending = true;
       this.sendLoop().finally(() => {
         this.sending = false;
@@ -707,7 +711,10 @@
         }
         failures = 0;
         lastAnswer = Date.now();
-        if (status === 404 || status === 410) return;  // the session ended: recv reports it
+        if (status === 404 || status === 410) {  // the session ended: recv reports it
+          this.sendEnded = true;
+          return;
+        }
         if (status !== 204 && status !== 200) return this.lost();
         const confirmed = Number(response.headers.get("Wsx-Offset"));
         const end = offset + body.length;

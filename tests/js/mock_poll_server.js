@@ -276,7 +276,7 @@ function json(res, status, body) {
 
 class MockPollServer {
   // options: poll (ms a recv is held), upgrade ("refuse" | "hang"), openStatus (refuse opens),
-  // protocols (the subprotocols it supports).
+  // sendStatus (answer every send with it), protocols (the subprotocols it supports).
   constructor(options = {}) {
     this.options = { poll: 1000, timeout: 10000, upgrade: "refuse", protocols: ["superchat"], ...options };
     this.sessions = new Map();
@@ -332,6 +332,10 @@ class MockPollServer {
       if (poll === "recv" && req.method === "GET") return session.recv(res, Number(url.searchParams.get("ack")));
       if (poll === "send" && req.method === "POST") {
         if (req.headers["content-type"] !== CONTENT_TYPE) return json(res, 415, { error: "content type" });
+        if (this.options.sendStatus) {
+          session.sendOffsets.push(Number(url.searchParams.get("offset")));
+          return json(res, this.options.sendStatus, { error: "as the test asked" });
+        }
         return session.send(res, Number(url.searchParams.get("offset")), body);
       }
       json(res, 400, { error: "bad request" });

@@ -243,6 +243,17 @@ const cases = {
     assert.equal(server.session.closeReceived.code, 1002);
   },
 
+  // A send answered 410 (the session ended) is not repeated: the recv request will learn the
+  // end; until it does, no stream of sends.
+  async send_after_end(server, WsxSocket) {
+    const socket = await openSocket(WsxSocket, server, [], {});
+    server.options.sendStatus = 410;
+    socket.send("into an ended session");
+    await until(() => server.session.sendOffsets.length >= 1, "the send");
+    await new Promise((resolve) => setTimeout(resolve, 500));  // what must not happen: more sends
+    assert.equal(server.session.sendOffsets.length, 1, "sends after 410: " + server.session.sendOffsets.length);
+  },
+
   // The open request refused (as for a missing CSRF token): error, then close 1006, no open.
   async open_refused(server, WsxSocket) {
     server.options.openStatus = 403;
