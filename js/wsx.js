@@ -484,8 +484,10 @@
     // keeps the session (its `timeout`); after that the session is gone anyway.
     async receiveLoop() {
       let failures = 0;
+      let quickEmpty = 0;
       let lastAnswer = Date.now();
       while (this.state !== "done") {
+        const asked = Date.now();
         let response = null;
         try {
           response = await this.request("GET", this.path + "?wsx-poll=recv&ack=" + this.received,
@@ -505,7 +507,14 @@
         if (status === 410) return this.sessionOver();
         if (status !== 200) return this.lost();
         const bytes = response.bytes;
-        if (bytes.length === 0) continue;  // the poll ran out, or a newer recv replaced it
+        if (bytes.length === 0) {  // the poll ran out
+          // Empty answers that do not wait (a server or proxy not holding the request) would
+          // make this loop spin: slow down, 50 ms doubling to 2 s.
+          if (Date.now() - asked < 100) await this.wait(Math.min(2000, 50 * 2 ** quickEmpty++));
+          else quickEmpty = 0;
+          continue;
+        }
+        quickEmpty = 0;
         // The body starts at `offset` (the ack we sent unless it says otherwise), at or before
         // what we have: skip what we have.
         const header = response.headers.get("Wsx-Offset");

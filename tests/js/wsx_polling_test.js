@@ -254,6 +254,20 @@ const cases = {
     assert.equal(server.session.sendOffsets.length, 1, "sends after 410: " + server.session.sendOffsets.length);
   },
 
+  // A server (or proxy) that answers every recv at once with nothing: the client slows down
+  // instead of spinning, and still gets what comes.
+  async quick_empty_polls(server, WsxSocket) {
+    server.options.poll = 0;
+    const socket = await openSocket(WsxSocket, server);
+    const start = server.session.recvAcks.length;
+    await new Promise((resolve) => setTimeout(resolve, 1000));  // what must not happen: a spin
+    const polls = server.session.recvAcks.length - start;
+    assert.ok(polls <= 15, polls + " recv requests in a second");
+    const messages = inbox(socket);
+    socket.send("still talking");
+    assert.equal(await messages.next(), "still talking");
+  },
+
   // The open request refused (as for a missing CSRF token): error, then close 1006, no open.
   async open_refused(server, WsxSocket) {
     server.options.openStatus = 403;
