@@ -12,7 +12,7 @@
 //
 // Options: transports (["websocket", "polling"], in the order tried), timeout (3000 ms: how
 // long the WebSocket handshake may take before polling is tried), csrfToken (sent as csrf= on
-// either transport, and as Wsx-Csrf on every polling request), reconnect (false; true or
+// either transport, and as Wsx-Csrf on every later polling request), reconnect (false; true or
 // {delay, maxDelay, attempts}: reconnect with exponential backoff after an abnormal close),
 // maxMessageSize (64 MiB: a bigger message from the server over polling closes with 1009).
 //
@@ -886,14 +886,9 @@
         this._finish(1006, "", false, true);
         return;
       }
+      const url = this._urlWithToken();
       if (name === "websocket") {
         if (NativeWebSocket === null) return this._tryNextTransport();
-        let url = this._parsedUrl;
-        if (this._csrfToken !== null && !url.searchParams.has("csrf")) {
-          url = new URL(url.href);
-          url.search = url.search + (url.search ? "&" : "?") + "csrf=" +
-                       encodeURIComponent(this._csrfToken);
-        }
         let carrier;
         try {
           carrier = new NativeCarrier(this, url.href, this._protocols);
@@ -912,16 +907,20 @@
         }
         return;
       }
-      let url = this._parsedUrl;
-      if (this._csrfToken !== null && !url.searchParams.has("csrf")) {
-        url = new URL(url.href);
-        url.search = url.search + (url.search ? "&" : "?") + "csrf=" +
-                     encodeURIComponent(this._csrfToken);
-      }
       const carrier = new PollingCarrier(this, url, this._protocols, this._csrfToken,
                                          this._maxMessageSize);
       this._carrier = carrier;
       carrier.open();
+    }
+
+    // The URL with the CSRF token in its query (csrf=), unless it has one already.
+    _urlWithToken() {
+      const url = new URL(this._parsedUrl.href);
+      if (this._csrfToken !== null && !url.searchParams.has("csrf")) {
+        url.search = url.search + (url.search ? "&" : "?") + "csrf=" +
+                     encodeURIComponent(this._csrfToken);
+      }
+      return url;
     }
 
     _carrierFailed(carrier) {
