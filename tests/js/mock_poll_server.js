@@ -99,7 +99,7 @@ class Session {
   }
   answerRecv(res, ack) {
     const body = this.out.subarray(ack - this.outBase, ack - this.outBase + (1 << 20));
-    if (body.length > 0 && this.loseNextRecv) {
+    if (body.length > 0 && (this.loseNextRecv || this.server.lose())) {
       this.loseNextRecv = false;
       this.server.lostRecvs++;
       res.socket.destroy();  // the bytes went out, the client never sees them
@@ -149,13 +149,18 @@ class Session {
 
   send(res, offset, body) {
     this.sendOffsets.push(offset);
+    if (this.server.lose()) {  // the request lost on the way: nothing arrived
+      this.server.lostSends++;
+      res.socket.destroy();
+      return;
+    }
     if (offset > this.in) return json(res, 409, { error: "gap" });
     const fresh = body.subarray(this.in - offset);
     this.in += fresh.length;
     this.rx = Buffer.concat([this.rx, fresh]);
     const error = this.parse();
     if (error) this.server.errors.push(error);
-    if (this.loseNextSendAnswer) {
+    if (this.loseNextSendAnswer || this.server.lose()) {
       this.loseNextSendAnswer = false;
       this.server.lostSends++;
       res.socket.destroy();
@@ -276,7 +281,9 @@ function json(res, status, body) {
 
 class MockPollServer {
   // options: poll (ms a recv is held), upgrade ("refuse" | "hang"), openStatus (refuse opens),
-  // sendStatus (answer every send with it), protocols (the subprotocols it supports).
+  // sendStatus (answer every send with it), protocols (the subprotocols it supports),
+  // lossRate (the share of sends, send answers and recv answers with data that are lost, from a
+  // seeded generator: the same run every time).
   constructor(options = {}) {
     this.options = { poll: 1000, timeout: 10000, upgrade: "refuse", protocols: ["superchat"], ...options };
     this.sessions = new Map();
@@ -288,6 +295,7 @@ class MockPollServer {
     this.requests = [];
     this.messageWaiters = [];
     this.upgrades = 0;
+    this.random = 12345;
     this.hanging = [];
     this.http = http.createServer((req, res) => this.handle(req, res));
     this.http.keepAliveTimeout = 30000;
@@ -308,6 +316,13 @@ class MockPollServer {
     for (const socket of this.hanging) socket.destroy();
     this.http.closeAllConnections();
     return new Promise((resolve) => this.http.close(resolve));
+  }
+
+  // True for a share `lossRate` of the calls (a linear congruential generator, seeded).
+  lose() {
+    if (!this.options.lossRate) return false;
+    this.random = (this.random * 1103515245 + 12345) % 2147483648;
+    return this.random / 2147483648 < this.options.lossRate;
   }
 
   onMessage(session, opcode, data) {

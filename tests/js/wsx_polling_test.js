@@ -121,6 +121,37 @@ const cases = {
     assert.equal(server.errors.length, 0, server.errors.join("\n"));
   },
 
+  // Three in twenty sends, send answers and recv answers with data lost: 100 messages of
+  // assorted sizes (text and binary, some over 64 KiB), sent five at a time, all come back once,
+  // in order, intact.
+  async lossy(server, WsxSocket) {
+    const socket = await openSocket(WsxSocket, server);
+    socket.binaryType = "arraybuffer";
+    const messages = inbox(socket);
+    server.options.lossRate = 0.15;
+    for (let round = 0; round < 20; round++) {
+      const sent = [];
+      for (let j = 0; j < 5; j++) {
+        const i = round * 5 + j;
+        const size = i % 10 === 9 ? 70000 + i : (i * 37) % 500;
+        const payload = pattern(size);
+        payload[0] = i & 0xff;
+        sent.push(i % 3 === 0 ? "text " + i + " \u2713".repeat(size % 7) : payload);
+        socket.send(sent[j]);
+      }
+      for (let j = 0; j < sent.length; j++) {
+        const got = await messages.next();
+        if (typeof sent[j] === "string") assert.equal(got, sent[j], "message " + (round * 5 + j));
+        else assert.ok(Buffer.from(bytes(got)).equals(sent[j]), "message " + (round * 5 + j) + " intact");
+      }
+      assert.equal(messages.pending, 0, "no duplicate");
+    }
+    assert.ok(server.lostSends >= 1 && server.lostRecvs >= 1 && server.lostSends + server.lostRecvs >= 4,
+              "losses happened: " + server.lostSends + " sends, " + server.lostRecvs + " recvs");
+    assert.equal(server.errors.length, 0, server.errors.join("\n"));
+    await until(() => socket.bufferedAmount === 0, "everything confirmed");
+  },
+
   // A ping from the server gets a pong with the same payload.
   async ping_pong(server, WsxSocket) {
     const socket = await openSocket(WsxSocket, server);
