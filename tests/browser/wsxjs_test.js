@@ -5,9 +5,10 @@
 //                            values and exceptions
 //                 fallback   window.WebSocket replaced by one that always fails: WsxSocket goes
 //                            on to the long-polling open request (POST ?wsx-poll=open)
-//                 reconnect  options.reconnect across a restart of wsx serve on the same port
+//                 other_origin  a page of another origin is refused on both transports
 //                 csrf       a wsx serve --csrf of its own: options.csrfToken opens, none or a
-//                            tampered one is refused
+//                            tampered one is refused (over polling too, once the server has it)
+//                 reconnect  options.reconnect across a restart of wsx serve on the same port
 //   polling_mock: the mock polling server of tests/js (it refuses WebSocket upgrades, so
 //                 chromium's real WebSocket fails first): echo, fragments, 3 MB, a lost response,
 //                 ping, close both ways, 410, bad UTF-8, all through chromium's fetch; leaving
@@ -139,6 +140,33 @@ const cases = {
     check(step("close(1001)")[1] === "InvalidAccessError", JSON.stringify(step("close(1001)")));
   },
 
+  // A page of another origin (the mock's) gets neither transport: the WebSocket is refused by
+  // the Origin check (403), and the polling requests never leave the browser (their custom
+  // headers need a CORS preflight the server does not grant).
+  async other_origin({ page, base, server }) {
+    const mock = new MockPollServer();
+    await mock.listen();
+    const logged = server.lines.length;
+    try {
+      await page.goto("http://127.0.0.1:" + mock.port + "/");
+      await installHelpers(page);
+      const events = await page.evaluate(async ({ url }) => {
+        const socket = new WsxSocket(url);
+        const events = [];
+        socket.onopen = () => events.push("open");
+        socket.onerror = () => events.push("error");
+        const event = await t.event(socket, "close");
+        return [...events, "close " + event.code];
+      }, { url: base.replace("http:", "ws:") + "/echo" });
+      check(JSON.stringify(events) === '["error","close 1006"]', "from another origin: " + events);
+      const lines = server.lines.slice(logged);
+      check(lines.some((l) => /"GET \/echo" 403 /.test(l)), "the WebSocket refused: " + lines.join("\n"));
+      check(!lines.some((l) => l.includes('"POST /echo')), "no polling request got through: " + lines.join("\n"));
+    } finally {
+      await mock.close();
+    }
+  },
+
   // (its own wsx serve --csrf, beside the case's server)
   async csrf({ page, wsx }) {
     const server = await startServe(wsx, ["--csrf"]);
@@ -173,9 +201,32 @@ async function csrfWith(page, server) {
       return [...events, "close " + event.code];
     };
     const tampered = token.slice(0, 50) + (token[50] === "A" ? "B" : "A") + token.slice(51);
-    return { transport: socket.transport, echo, without: await refused({ transports: ["websocket"] }),
-             tampered: await refused({ transports: ["websocket"], csrfToken: tampered }) };
+    const result = { transport: socket.transport, echo, without: await refused({ transports: ["websocket"] }),
+                     tampered: await refused({ transports: ["websocket"], csrfToken: tampered }) };
+    // Polling with the token: opens when the server has the long-polling carrier; then without
+    // a token, or with a tampered one, it is refused as WebSocket is.
+    const polling = new WsxSocket(url, [], { transports: ["polling"], csrfToken: token });
+    const first = await Promise.race([t.event(polling, "open"), t.event(polling, "close")]);
+    result.pollingOpened = first.type === "open";
+    if (result.pollingOpened) {
+      const pollingMessages = t.inbox(polling);
+      polling.send("polling with a token");
+      result.pollingEcho = await pollingMessages.next();
+      polling.close();
+      await t.event(polling, "close");
+      result.pollingWithout = await refused({ transports: ["polling"] });
+      result.pollingTampered = await refused({ transports: ["polling"], csrfToken: tampered });
+    }
+    return result;
   }, { url });
+  if (result.pollingOpened) {
+    check(result.pollingEcho === "polling with a token", "over polling: " + JSON.stringify(result));
+    check(JSON.stringify(result.pollingWithout) === '["error","close 1006"]', "polling, no token: " + result.pollingWithout);
+    check(JSON.stringify(result.pollingTampered) === '["error","close 1006"]', "polling, tampered: " + result.pollingTampered);
+  } else {
+    check(server.lines.some((l) => /"POST \/echo\?csrf=\[redacted\]&wsx-poll=open" 4\d\d /.test(l)),
+          "a server without the polling carrier refused the polling open: " + server.lines.join("\n"));
+  }
   check(result.transport === "websocket" && result.echo === "with a token", JSON.stringify(result));
   check(JSON.stringify(result.without) === '["error","close 1006"]', "no token: " + result.without);
   check(JSON.stringify(result.tampered) === '["error","close 1006"]', "tampered: " + result.tampered);
@@ -398,7 +449,7 @@ Object.assign(cases, {
 // CTest cases, each one browser (launching chromium costs seconds on a loaded machine): the
 // steps of a case run one after another on its page.
 const groups = {
-  serve: ["websocket", "fallback", "csrf", "reconnect"],  // reconnect last: it restarts the server
+  serve: ["websocket", "fallback", "other_origin", "csrf", "reconnect"],  // reconnect last: it restarts the server
   polling_mock: ["polling_mock"],
 };
 const name = process.argv[3];
@@ -409,7 +460,7 @@ if (!groups[name]) {
 // A refused WebSocket, a refused request: chromium logs them as console errors; the browser's
 // WebSocket also logs a send after close, which the websocket step makes.
 const expectedErrors = [/WebSocket connection to .* failed/, /Failed to load resource/, /net::ERR_/,
-                        /WebSocket is already in CLOSING or CLOSED state/];
+                        /WebSocket is already in CLOSING or CLOSED state/, /Access to fetch at .* blocked by CORS/];
 runCase("wsxjs_" + name, async (context) => {
   for (const step of groups[name]) {
     await cases[step](context);
