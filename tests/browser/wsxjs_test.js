@@ -123,9 +123,20 @@ const cases = {
         log.push(["close again", t.errorName(() => socket.close())]);
         return { log, transport: socket.transport };
       }
-      return { native: await scenario(WebSocket), wsx: await scenario(WsxSocket) };
+      const logs = { native: await scenario(WebSocket), wsx: await scenario(WsxSocket) };
+      // As a drop-in: window.WebSocket = WsxSocket still reaches the browser's own WebSocket.
+      const original = window.WebSocket;
+      window.WebSocket = WsxSocket;
+      const shimmed = new WebSocket(url);
+      await t.event(shimmed, "open");
+      logs.shimmed = [shimmed instanceof WsxSocket, shimmed.transport];
+      shimmed.close();
+      await t.event(shimmed, "close");
+      window.WebSocket = original;
+      return logs;
     }, { url, text: NON_ASCII });
     check(logs.wsx.transport === "websocket", "transport: " + logs.wsx.transport);
+    check(JSON.stringify(logs.shimmed) === '[true,"websocket"]', "window.WebSocket = WsxSocket: " + logs.shimmed);
     const native = logs.native.log;
     const wsx = logs.wsx.log;
     for (let i = 0; i < Math.max(native.length, wsx.length); i++) {
