@@ -5,6 +5,8 @@
 "use strict";
 const assert = require("node:assert/strict");
 const path = require("node:path");
+// Node 18 has Web Crypto only as a module; browsers and Node 20 have the global.
+if (!globalThis.crypto) globalThis.crypto = require("node:crypto").webcrypto;
 const { encodeFrame, FrameReader } = require(path.join(__dirname, "..", "..", "js", "wsx.js")).codec;
 
 function payloadOf(length) {

@@ -8,6 +8,8 @@ const path = require("node:path");
 const { MockPollServer, pattern } = require("./mock_poll_server.js");
 
 const WSX_JS = path.join(__dirname, "..", "..", "js", "wsx.js");
+// Node 18 has Web Crypto only as a module; browsers and Node 20 have the global.
+if (!globalThis.crypto) globalThis.crypto = require("node:crypto").webcrypto;
 const NODE_WS = "/usr/share/nodejs/ws";
 const WAIT_MS = 20000;  // any single wait, generous for a loaded machine
 
