@@ -20,8 +20,11 @@
 // may or may not have taken them). At most `max_pending` publishes wait at once (queued or
 // unconfirmed); more are refused.
 //
-// hiredis 0.14 resolves a host name with a blocking lookup at each connection attempt: give
-// an IP address (or "localhost") when the resolver may be slow.
+// Connections. wsx resolves the host name (its resolver's worker thread, never the loop),
+// connects (Happy Eyeballs over the addresses, within `connect_timeout`) and hands hiredis the
+// connected socket, so hiredis never blocks the loop on a lookup. rediss:// is TLS (TLS 1.2+,
+// wsx's own TLS on the same loop: hiredis 0.14 has none) and verifies Redis's certificate and
+// host name by default: against `tls_ca_file`, or the system's CAs.
 #pragma once
 
 #include <chrono>
@@ -39,7 +42,8 @@
 
 namespace wsx {
 
-// redis://[[user]:password@]host[:port][/db]  (host: name, IPv4 or [IPv6]; port 6379)
+// redis://[[user]:password@]host[:port][/db]  (host: name, IPv4 or [IPv6]; port 6379), or
+// rediss://... for TLS
 struct RedisEndpoint {
   std::string host;
   std::uint16_t port = 6379;
@@ -47,6 +51,7 @@ struct RedisEndpoint {
   std::string password;
   bool has_password = false;
   int database = 0;
+  bool tls = false;  // rediss://
 };
 // nullopt with `error` set when the URL is not one of those (other scheme, bad port, ...).
 WSX_API std::optional<RedisEndpoint> parse_redis_url(std::string_view url,
@@ -61,6 +66,14 @@ struct RedisBrokerOptions {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds command_timeout{5000};  // a slower Redis counts as lost
   std::size_t max_pending = 10000;
+  // rediss:// only. Redis's certificate must chain to a CA of this PEM file (empty: the
+  // system's CAs) and name the URL's host, unless `tls_insecure_skip_verify` — an explicit
+  // opt-out that checks nothing, for tests. A client certificate and key (PEM) for a Redis
+  // with tls-auth-clients (its default).
+  std::string tls_ca_file;
+  bool tls_insecure_skip_verify = false;
+  std::string tls_certificate_file;
+  std::string tls_key_file;
   ReconnectOptions reconnect = {.enabled = true,
                                 .max_attempts = static_cast<std::size_t>(-1),
                                 .initial_delay = std::chrono::milliseconds(100),
@@ -81,7 +94,8 @@ class WSX_API RedisBroker : public Broker {
   virtual std::uint64_t received() const noexcept = 0;          // messages from the subscription
 };
 
-// Throws std::invalid_argument when the URL does not parse.
+// Throws std::invalid_argument when the URL does not parse, or with rediss:// when a TLS file
+// cannot be loaded (or TLS options come with a redis:// URL).
 WSX_API std::shared_ptr<RedisBroker> make_redis_broker(RedisBrokerOptions options);
 
 }  // namespace wsx

@@ -1,6 +1,7 @@
 #include "redis/hiredis_loop_adapter.hpp"
 
 #include <hiredis/async.h>
+#include <unistd.h>
 
 #include "wsx/io/event_loop.hpp"
 
@@ -75,6 +76,26 @@ bool attach_to_loop(io::EventLoop& loop, redisAsyncContext* context) {
     return false;
   }
   return true;
+}
+
+redisAsyncContext* async_context_on_socket(int fd) {
+  // hiredis 0.14 cannot make an asynchronous context from a socket (redisAsyncInitialize is
+  // private), so one is made by a Unix connect that cannot succeed — an empty path — and is
+  // then given the socket: its fields (c.fd, c.err, c.errstr, c.flags) are public in 0.14's
+  // hiredis.h. Marked connected, hiredis skips its own connect check and writes at once.
+  redisAsyncContext* context = redisAsyncConnectUnix("");
+  if (context == nullptr) {
+    ::close(fd);
+    return nullptr;
+  }
+  if (context->c.fd >= 0) ::close(context->c.fd);  // should the connect have worked after all
+  context->c.fd = fd;
+  context->c.err = 0;
+  context->c.errstr[0] = '\0';
+  context->c.flags |= REDIS_CONNECTED;
+  context->c.flags &= ~REDIS_BLOCK;
+  context->err = 0;
+  return context;
 }
 
 }  // namespace wsx::redis

@@ -20,4 +20,11 @@ namespace wsx::redis {
 // Exported for the tests of a shared build, like the layers' private headers.
 WSX_API bool attach_to_loop(io::EventLoop& loop, redisAsyncContext* context);
 
+// An asynchronous context on a socket wsx connected itself (plain TCP to Redis, or the
+// hiredis end of a TLS relay's socket pair), so that hiredis never resolves a name or connects:
+// hiredis 0.14 resolves with a blocking getaddrinfo on the caller's thread, and has no TLS.
+// The context owns `fd` from now on (redisAsyncFree closes it); on failure (nullptr) `fd` is
+// closed. `fd` must be connected and non-blocking.
+WSX_API redisAsyncContext* async_context_on_socket(int fd);
+
 }  // namespace wsx::redis

@@ -1,12 +1,13 @@
 // The Redis broker (see redis_broker.hpp). Everything but publish(), subscribe(),
 // unsubscribe(), recover() and the counters runs on the broker's loop thread; those post to it.
 //
-// Connection life: connect() opens both connections and pipelines AUTH / SELECT and a probe
-// (SCRIPT LOAD with history, PING otherwise); a connection is ready when its probe is
-// answered. Both ready: connected. Any failure (refused, closed, AUTH refused, connect or
-// command timeout) drops both — lose() — and retries after a backoff delay. hiredis frees a
-// context itself after its disconnect callback, and must not have it freed from inside its own
-// callbacks, so the teardown runs as a posted task.
+// Connection life: connect() resolves the host (wsx's resolver), races TCP connects to its
+// addresses for both connections, wraps each in a TLS relay for rediss://, and gives hiredis the
+// socket; then it pipelines AUTH / SELECT and a probe (SCRIPT LOAD with history, PING
+// otherwise); a connection is ready when its probe is answered. Both ready: connected. Any failure
+// (refused, closed, AUTH refused, connect or command timeout) drops both — lose() — and retries
+// after a backoff delay. hiredis frees a context itself after its disconnect callback, and must not
+// have it freed from inside its own callbacks, so the teardown runs as a posted task.
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -22,9 +23,13 @@
 #include "redis/hiredis_loop_adapter.hpp"
 #include "redis/pending_publishes.hpp"
 #include "redis/redis_scripts.hpp"
+#include "redis/tls_relay.hpp"
 #include "redis/topic_set.hpp"
 #include "session/position.hpp"
 #include "wsx/io/event_loop.hpp"
+#include "wsx/io/racing_connector.hpp"
+#include "wsx/io/resolver.hpp"
+#include "wsx/io/tls_context.hpp"
 #include "wsx/proto/random.hpp"
 #include "wsx/redis_broker.hpp"
 
@@ -54,10 +59,13 @@ std::string random_instance_id() {
 }
 
 class RedisBrokerImpl final : public RedisBroker {
+  struct Link;
+
  public:
-  RedisBrokerImpl(RedisBrokerOptions options, RedisEndpoint endpoint)
+  RedisBrokerImpl(RedisBrokerOptions options, RedisEndpoint endpoint, io::TlsContext tls)
       : options_(std::move(options)),
         endpoint_(std::move(endpoint)),
+        tls_(std::move(tls)),
         instance_(random_instance_id()),
         fence_channel_(std::string(fence_prefix) + instance_),
         pending_(options_.max_pending),
@@ -74,6 +82,9 @@ class RedisBrokerImpl final : public RedisBroker {
     handle_ = loop.handle();
     sink_ = &sink;
     housekeeping_ = loop.run_every(200ms, [this] { housekeeping(); });
+    for (Link* link : {&cmd_link_, &sub_link_}) {
+      link->race = std::make_unique<io::RacingConnector>(loop);
+    }
     connect();
   }
 
@@ -85,6 +96,8 @@ class RedisBrokerImpl final : public RedisBroker {
     loop_->cancel(retry_timer_);
     loop_->cancel(connect_timer_);
     teardown();
+    for (Link* link : {&cmd_link_, &sub_link_}) link->race.reset();
+    resolver_.reset();  // waits for a lookup in progress, if any
     report_failures();
     // The loop may be destroyed before this broker (the server's workers go first): what comes
     // later (sessions destroyed with their workers unsubscribe) only tries the handle, which
@@ -187,12 +200,11 @@ class RedisBrokerImpl final : public RedisBroker {
 
   // ---- connections
 
-  redisAsyncContext* open_connection() {
-    redisAsyncContext* context = redisAsyncConnect(endpoint_.host.c_str(), endpoint_.port);
-    if (context == nullptr) return nullptr;
-    if (context->err != 0) {
-      last_error_ = context->errstr;
-      redisAsyncFree(context);
+  // hiredis on a connected socket (`fd`, which it owns from now on), with AUTH and SELECT sent.
+  redisAsyncContext* open_connection(int fd) {
+    redisAsyncContext* context = redis::async_context_on_socket(fd);
+    if (context == nullptr) {
+      last_error_ = "out of memory";
       return nullptr;
     }
     if (!redis::attach_to_loop(*loop_, context)) {
@@ -220,29 +232,82 @@ class RedisBrokerImpl final : public RedisBroker {
     return context;
   }
 
+  // One attempt: resolve, connect both, (TLS), probe both — all within the connect timeout.
   void connect() {
     if (state_ == BrokerState::stopped) return;
     retry_timer_ = 0;
     state_ = BrokerState::connecting;
     last_error_.clear();
-    cmd_ = open_connection();
-    sub_ = cmd_ != nullptr ? open_connection() : nullptr;
-    if (cmd_ == nullptr || sub_ == nullptr) {
-      lose(last_error_.empty() ? "cannot connect" : last_error_);
-      return;
-    }
-    if (options_.history > 0) {
-      const std::string script = redis::publish_with_history_script;
-      redisAsyncCommand(cmd_, &RedisBrokerImpl::on_script_loaded, nullptr, "SCRIPT LOAD %b",
-                        script.data(), script.size());
-    } else {
-      redisAsyncCommand(cmd_, &RedisBrokerImpl::on_probe, nullptr, "PING");
-    }
-    redisAsyncCommand(sub_, &RedisBrokerImpl::on_probe, nullptr, "PING");
     connect_timer_ = loop_->run_after(options_.connect_timeout, [this] {
       connect_timer_ = 0;
       if (!(cmd_ready_ && sub_ready_)) lose("no answer within the connect timeout");
     });
+    // IP literals and localhost names need no lookup (and no resolver thread).
+    if (auto literal = io::SocketAddress::parse(endpoint_.host, endpoint_.port)) {
+      connect_to({*literal});
+      return;
+    }
+    if (io::is_localhost_name(endpoint_.host)) {
+      connect_to(io::localhost_addresses(endpoint_.port));
+      return;
+    }
+    if (!resolver_) resolver_ = std::make_unique<io::Resolver>(io::ResolverOptions{.threads = 1});
+    resolving_ = resolver_->resolve(
+        *loop_, endpoint_.host, endpoint_.port, [this](io::ResolveResult result) {
+          if (!result.ok()) {
+            lose("cannot resolve " + endpoint_.host + ": " + result.error);
+            return;
+          }
+          connect_to(std::move(result.addresses));
+        });
+  }
+
+  void connect_to(std::vector<io::SocketAddress> addresses) {
+    addresses = io::interleave_families(addresses);
+    const io::RaceOptions race{.timeout = options_.connect_timeout};
+    for (Link* link : {&cmd_link_, &sub_link_}) {
+      link->race->connect(
+          addresses, [this, link](io::RaceResult result) { on_tcp(*link, std::move(result)); },
+          race);
+    }
+  }
+
+  void on_tcp(Link& link, io::RaceResult result) {
+    if (!result.ok()) {
+      lose(result.error.message());
+      return;
+    }
+    int fd = -1;
+    if (endpoint_.tls) {
+      link.relay = std::make_unique<redis::TlsRelay>(
+          *loop_, std::move(result.socket), io::TlsSession(tls_, endpoint_.host),
+          [this](const std::string& reason) { lose("TLS: " + reason); });
+      fd = link.relay->hiredis_end();
+      if (fd < 0) {
+        lose("cannot make a socket pair for TLS");
+        return;
+      }
+    } else {
+      fd = result.socket.release();
+    }
+    redisAsyncContext* context = open_connection(fd);
+    if (context == nullptr) {
+      lose(last_error_);
+      return;
+    }
+    if (&link == &cmd_link_) {
+      cmd_ = context;
+      if (options_.history > 0) {
+        const std::string script = redis::publish_with_history_script;
+        redisAsyncCommand(cmd_, &RedisBrokerImpl::on_script_loaded, nullptr, "SCRIPT LOAD %b",
+                          script.data(), script.size());
+      } else {
+        redisAsyncCommand(cmd_, &RedisBrokerImpl::on_probe, nullptr, "PING");
+      }
+    } else {
+      sub_ = context;
+      redisAsyncCommand(sub_, &RedisBrokerImpl::on_probe, nullptr, "PING");
+    }
   }
 
   static RedisBrokerImpl* self(const redisAsyncContext* context) {
@@ -364,12 +429,18 @@ class RedisBrokerImpl final : public RedisBroker {
   void teardown() {
     loop_->cancel(connect_timer_);
     connect_timer_ = 0;
+    resolving_.cancel();
+    for (Link* link : {&cmd_link_, &sub_link_}) {
+      if (link->race) link->race->cancel();
+    }
     for (redisAsyncContext** context : {&cmd_, &sub_}) {
       redisAsyncContext* doomed = *context;
       *context = nullptr;
       // Unanswered callbacks run now with no reply: in-flight publishes count as failed.
       if (doomed != nullptr) redisAsyncFree(doomed);
     }
+    // After the contexts: hiredis has closed its ends of the relays' socket pairs.
+    for (Link* link : {&cmd_link_, &sub_link_}) link->relay.reset();
     cmd_ready_ = sub_ready_ = false;
     sent_at_.clear();
     subscribes_in_flight_.clear();
@@ -597,8 +668,19 @@ class RedisBrokerImpl final : public RedisBroker {
     done(true);
   }
 
+  // How each of the two connections reaches Redis: the TCP race, then for rediss:// the relay.
+  struct Link {
+    std::unique_ptr<io::RacingConnector> race;  // made in start(): it needs the loop
+    std::unique_ptr<redis::TlsRelay> relay;
+  };
+
   RedisBrokerOptions options_;
   RedisEndpoint endpoint_;
+  io::TlsContext tls_;                      // rediss:// only
+  std::unique_ptr<io::Resolver> resolver_;  // made at the first host name that needs a lookup
+  io::ResolveRequest resolving_;
+  Link cmd_link_;
+  Link sub_link_;
   const std::string instance_;  // tells this node's messages from others' (origin)
   const std::string fence_channel_;
   redis::PendingPublishes pending_;
@@ -642,7 +724,29 @@ std::shared_ptr<RedisBroker> make_redis_broker(RedisBrokerOptions options) {
   std::string error;
   std::optional<RedisEndpoint> endpoint = parse_redis_url(options.url, &error);
   if (!endpoint) throw std::invalid_argument("redis URL '" + options.url + "': " + error);
-  return std::make_shared<RedisBrokerImpl>(std::move(options), std::move(*endpoint));
+  const bool tls_options = !options.tls_ca_file.empty() || options.tls_insecure_skip_verify ||
+                           !options.tls_certificate_file.empty() || !options.tls_key_file.empty();
+  io::TlsContext tls;
+  if (endpoint->tls) {
+    if (options.tls_certificate_file.empty() != options.tls_key_file.empty()) {
+      throw std::invalid_argument("redis TLS: a client certificate needs its key and the reverse");
+    }
+    io::TlsClientOptions client;
+    client.ca_file = options.tls_ca_file;
+    // A CA file names whom to trust: the system's CAs are not trusted besides it.
+    client.use_system_ca = options.tls_ca_file.empty();
+    client.insecure_skip_verify = options.tls_insecure_skip_verify;
+    client.alpn = {};  // Redis speaks no ALPN
+    client.certificate_chain_file = options.tls_certificate_file;
+    client.private_key_file = options.tls_key_file;
+    tls = io::TlsContext::client(client);
+    if (!tls.ok()) throw std::invalid_argument("redis TLS: " + tls.error());
+  } else if (tls_options) {
+    throw std::invalid_argument("redis TLS options need a rediss:// URL, not '" + options.url +
+                                "'");
+  }
+  return std::make_shared<RedisBrokerImpl>(std::move(options), std::move(*endpoint),
+                                           std::move(tls));
 }
 
 }  // namespace wsx

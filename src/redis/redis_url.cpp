@@ -15,15 +15,21 @@ std::optional<RedisEndpoint> fail(std::string* error, std::string message) {
 
 std::optional<RedisEndpoint> parse_redis_url(std::string_view url, std::string* error) {
   constexpr std::string_view scheme = "redis://";
-  if (url.substr(0, scheme.size()) != scheme) {
-    return fail(error, "not a redis:// URL (rediss:// and unix sockets are not supported)");
+  constexpr std::string_view tls_scheme = "rediss://";
+  RedisEndpoint endpoint;
+  std::string_view rest;
+  if (url.substr(0, scheme.size()) == scheme) {
+    rest = url.substr(scheme.size());
+  } else if (url.substr(0, tls_scheme.size()) == tls_scheme) {
+    rest = url.substr(tls_scheme.size());
+    endpoint.tls = true;
+  } else {
+    return fail(error, "not a redis:// or rediss:// URL (unix sockets are not supported)");
   }
-  std::string_view rest = url.substr(scheme.size());
   const std::size_t path_start = rest.find('/');
   const std::string_view path =
       path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start + 1);
   std::string_view authority = rest.substr(0, path_start);
-  RedisEndpoint endpoint;
 
   const std::size_t at = authority.rfind('@');
   if (at != std::string_view::npos) {

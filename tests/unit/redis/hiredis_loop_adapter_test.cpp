@@ -213,5 +213,53 @@ TEST(HiredisLoopAdapter, PeerClosingReachesTheDisconnectCallback) {
   EXPECT_FALSE(loop.registered(fd));
 }
 
+TEST(HiredisLoopAdapter, ContextOnAGivenSocketTalksOverItAndClosesItWhenFreed) {
+  // The broker connects (and, for rediss://, relays TLS) itself and gives hiredis the socket:
+  // here one end of a socket pair, the test playing Redis on the other.
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+  io::EventLoop loop;
+  test::arm_watchdog(loop);
+  redisAsyncContext* context = async_context_on_socket(pair[0]);
+  ASSERT_NE(context, nullptr);
+  EXPECT_EQ(context->err, 0);
+  EXPECT_EQ(context->c.fd, pair[0]);
+  ASSERT_TRUE(attach_to_loop(loop, context));
+  Outcome outcome{&loop};
+  context->data = &outcome;
+  redisAsyncCommand(
+      context,
+      [](redisAsyncContext* c, void* r, void*) {
+        auto* outcome = static_cast<Outcome*>(c->data);
+        auto* reply = static_cast<redisReply*>(r);
+        if (reply != nullptr) outcome->reply.assign(reply->str, reply->len);
+        ++outcome->replies;
+        outcome->loop->stop();
+      },
+      nullptr, "ECHO %s", "over the pair");
+  // Playing Redis: read the command when it arrives, answer it.
+  std::string command;
+  bool answered = false;
+  loop.run_every(std::chrono::milliseconds(5), [&] {
+    char buffer[256];
+    const ssize_t n = ::read(pair[1], buffer, sizeof buffer);
+    if (n > 0) command.append(buffer, static_cast<std::size_t>(n));
+    if (!answered && command.find("over the pair\r\n") != std::string::npos) {
+      answered = true;
+      FakeRedis::write_all(pair[1], "$13\r\nover the pair\r\n");
+    }
+  });
+  loop.run();
+  EXPECT_EQ(command, "*2\r\n$4\r\nECHO\r\n$13\r\nover the pair\r\n");
+  EXPECT_EQ(outcome.reply, "over the pair");
+  EXPECT_EQ(outcome.replies, 1);
+  redisAsyncFree(context);
+  EXPECT_FALSE(loop.registered(pair[0]));
+  // hiredis closed its end: the other end reads end of file.
+  char byte = 0;
+  EXPECT_EQ(::read(pair[1], &byte, 1), 0);
+  ::close(pair[1]);
+}
+
 }  // namespace
 }  // namespace wsx::redis

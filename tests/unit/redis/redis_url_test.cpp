@@ -12,6 +12,18 @@ TEST(RedisUrl, HostAndPort) {
   EXPECT_EQ(endpoint->port, 6380);
   EXPECT_FALSE(endpoint->has_password);
   EXPECT_EQ(endpoint->database, 0);
+  EXPECT_FALSE(endpoint->tls);
+}
+
+TEST(RedisUrl, RedissIsTlsWithTheSameParts) {
+  const std::optional<RedisEndpoint> endpoint =
+      parse_redis_url("rediss://:pw@redis.example:6380/2");
+  ASSERT_TRUE(endpoint);
+  EXPECT_TRUE(endpoint->tls);
+  EXPECT_EQ(endpoint->host, "redis.example");
+  EXPECT_EQ(endpoint->port, 6380);
+  EXPECT_EQ(endpoint->password, "pw");
+  EXPECT_EQ(endpoint->database, 2);
 }
 
 TEST(RedisUrl, DefaultPortAndNoSlash) {
@@ -56,11 +68,16 @@ TEST(RedisUrl, Ipv6Host) {
 }
 
 TEST(RedisUrl, RefusesWhatItCannotUse) {
-  for (const char* url :
-       {"http://127.0.0.1/", "rediss://127.0.0.1/", "redis://", "redis://:6379/", "redis://h:0/",
-        "redis://h:65536/", "redis://h:-1/", "redis://h:12ab/", "redis://h:/", "redis://user@h/",
-        "redis://u:%zz@h/", "redis://u:%4@h/", "redis://[::1/", "redis://[::1]x/", "redis://h/db",
-        "redis://h/-1", "redis:/h"}) {
+  for (const char* url : {"http://127.0.0.1/", "redis+tls://127.0.0.1/",
+                          "rediss:/h",         "rediss://",
+                          "unix:///r.sock",    "redis://",
+                          "redis://:6379/",    "redis://h:0/",
+                          "redis://h:65536/",  "redis://h:-1/",
+                          "redis://h:12ab/",   "redis://h:/",
+                          "redis://user@h/",   "redis://u:%zz@h/",
+                          "redis://u:%4@h/",   "redis://[::1/",
+                          "redis://[::1]x/",   "redis://h/db",
+                          "redis://h/-1",      "redis:/h"}) {
     std::string error;
     EXPECT_FALSE(parse_redis_url(url, &error)) << url;
     EXPECT_FALSE(error.empty()) << url;
@@ -69,6 +86,20 @@ TEST(RedisUrl, RefusesWhatItCannotUse) {
 
 TEST(RedisUrl, MakeBrokerThrowsOnABadUrl) {
   EXPECT_THROW(make_redis_broker({.url = "redis://h:99999/"}), std::invalid_argument);
+}
+
+TEST(RedisUrl, MakeBrokerThrowsOnTlsOptionsItCannotUse) {
+  // TLS options with a plaintext URL would silently do nothing.
+  EXPECT_THROW(make_redis_broker({.url = "redis://h/", .tls_ca_file = "/etc/ssl/certs/x.pem"}),
+               std::invalid_argument);
+  EXPECT_THROW(make_redis_broker({.url = "redis://h/", .tls_insecure_skip_verify = true}),
+               std::invalid_argument);
+  // A CA file that is not there, or a certificate without its key.
+  EXPECT_THROW(make_redis_broker({.url = "rediss://h/", .tls_ca_file = "/nonexistent/ca.pem"}),
+               std::invalid_argument);
+  EXPECT_THROW(make_redis_broker({.url = "rediss://h/", .tls_certificate_file = "/tmp/c.pem"}),
+               std::invalid_argument);
+  EXPECT_NO_THROW(make_redis_broker({.url = "rediss://h/"}));  // the system's CAs
 }
 
 }  // namespace
