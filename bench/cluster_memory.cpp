@@ -29,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "wsx/client.hpp"
@@ -269,7 +270,11 @@ int run_memory(int connections, const std::string& redis, int runs) {
 int run_memory_node(const std::string& redis) {
   wsx::ServerOptions options;
   options.threads = 1;
-  if (redis != "-") options.broker = wsx::make_redis_broker({.url = redis});
+  std::shared_ptr<wsx::RedisBroker> broker;
+  if (redis != "-") {
+    broker = wsx::make_redis_broker({.url = redis});
+    options.broker = broker;
+  }
   wsx::Server server(options);
   server.route("/plain", {.message = [](wsx::WebSocket& ws, wsx::Message message) {
                  ws.send(message.data, message.kind);
@@ -284,9 +289,16 @@ int run_memory_node(const std::string& redis) {
                               server.publish(*ws.data<std::string>(), message.data, message.kind);
                             }});
   if (server.listen("127.0.0.1", 0)) return 1;
+  std::thread serving([&server] { server.run(); });
+  // The port tells the parent to start: only once publishes can flow.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (broker && broker->state() != wsx::BrokerState::connected &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   std::printf("%u\n", static_cast<unsigned>(server.port()));
   std::fflush(stdout);
-  server.run();
+  serving.join();
   return 0;
 }
 
