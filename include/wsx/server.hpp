@@ -382,10 +382,14 @@ class WSX_API Server {
   // shutdown_timeout, then run() returns.
   void stop();
 
-  // Any thread: frames the message once and queues it on every subscriber of `topic`. False
-  // when some server thread could not take it (run() has returned). With a broker: every node's
-  // subscribers get it, framed once per node; false when the broker refused it (not connected,
-  // queue full).
+  // Any thread: frames the message once and queues it on every subscriber of `topic`. Without
+  // a broker, false when some server thread could not take it (run() has returned).
+  // With a broker every node's subscribers get it, framed once per node. False: the broker
+  // refused it at once (not connected, or its queue of pending publishes is full), and no
+  // subscriber on any node gets it — tell the sender, or try again later. True: the broker took
+  // it; should the connection to the broker drop before the broker confirmed it, it may still be
+  // lost, which the broker counts (BrokerCounters::publish_failures, the metric
+  // wsx_broker_publish_failures_total) and logs, but cannot report here.
   bool publish(std::string_view topic, std::span<const std::uint8_t> data,
                MessageKind kind = MessageKind::binary);
   bool publish(std::string_view topic, std::string_view text, MessageKind kind = MessageKind::text);

@@ -227,7 +227,8 @@ class WSX_API WebSocket {
   bool unsubscribe(std::string_view topic);
   bool subscribed(std::string_view topic) const;
   // Publishes to every subscriber of `topic` on every thread except this connection. Returns
-  // false when the connection has no topics.
+  // false when the connection has no topics, or as Server::publish does: with a broker, false
+  // means it refused the message and nobody gets it.
   bool publish(std::string_view topic, std::span<const std::uint8_t> data,
                MessageKind kind = MessageKind::binary);
   bool publish(std::string_view topic, std::string_view text, MessageKind kind = MessageKind::text);

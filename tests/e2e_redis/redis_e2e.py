@@ -357,6 +357,8 @@ async def case_unreachable_at_start():
             assert node.wait_line(r"redis: cannot reach 127\.0\.0\.1"), node.lines
             async with websockets.connect(node.url()) as client:
                 await client.send("nobody hears this")
+                # Its sender is told, and the connection stays open.
+                assert await receive(client) == "!\nnot delivered: redis is not connected"
                 assert node.wait_line(r"publish(es)? not delivered"), node.lines
                 redis.start()
                 assert node.wait_line(r"redis: connected to 127"), node.lines
@@ -366,6 +368,40 @@ async def case_unreachable_at_start():
         finally:
             node.kill()
     finally:
+        redis.stop()
+
+
+async def case_tls():
+    """rediss://: nodes share rooms over TLS with Redis's certificate verified (--redis-ca, a
+    client certificate); a node that does not trust it never connects and says why."""
+    redis = RedisServer(tls=True)
+    files = redis.tls_files
+    tls = ["--redis-ca", files["ca"], "--redis-cert", files["client_cert"],
+           "--redis-key", files["client_key"]]
+    nodes = []
+    try:
+        nodes.append(Node("A", redis.tls_url("127.0.0.1"), *tls))
+        nodes.append(Node("B", redis.tls_url("localhost"), *tls))
+        for node in nodes:
+            assert node.wait_line(r"redis: connected to"), node.lines
+        a = await websockets.connect(nodes[0].url())
+        b = await websockets.connect(nodes[1].url())
+        await wait_subscribed(redis, 2)
+        await a.send("over tls")
+        assert await receive(a) == "over tls"
+        assert await receive(b) == "over tls"
+        await a.close()
+        await b.close()
+        # The system's CAs do not include the test CA: refused, with the reason, by default.
+        untrusting = Node("C", redis.tls_url(), "--redis-cert", files["client_cert"],
+                          "--redis-key", files["client_key"])
+        nodes.append(untrusting)
+        assert untrusting.wait_line(r"redis: cannot reach .*certificate verify failed"), \
+            untrusting.lines
+        assert subscribed_nodes(redis) == 0
+    finally:
+        for node in nodes:
+            node.kill()
         redis.stop()
 
 

@@ -18,13 +18,18 @@ def free_port():
 
 
 class RedisServer:
-    def __init__(self, password=None):
+    def __init__(self, password=None, tls=False):
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise SystemExit("FAILED: redis-server not found; install the Debian package "
                              "redis-server (bash scripts/install-deps.sh)")
         self.directory = tempfile.mkdtemp(prefix="wsx-redis-")
         self.port = free_port()
+        # With tls: a TLS port besides the plaintext one (which the fixture itself uses), a
+        # throw-away CA, Redis's certificate for 127.0.0.1 and localhost, and a client
+        # certificate (Redis asks for one by default): self.tls_files.
+        self.tls_port = free_port() if tls else None
+        self.tls_files = make_tls_files(self.directory) if tls else None
         self.password = password
         self.process = None
         self.start()
@@ -32,12 +37,20 @@ class RedisServer:
     def url(self, credentials=""):
         return "redis://%s127.0.0.1:%d/" % (credentials, self.port)
 
+    def tls_url(self, host="127.0.0.1"):
+        return "rediss://%s:%d/" % (host, self.tls_port)
+
     def start(self):
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                    "--dir", self.directory, "--save", "", "--appendonly", "no",
                    "--daemonize", "no", "--logfile", ""]
         if self.password is not None:
             command += ["--requirepass", self.password]
+        if self.tls_port is not None:
+            command += ["--tls-port", str(self.tls_port),
+                        "--tls-cert-file", self.tls_files["server_cert"],
+                        "--tls-key-file", self.tls_files["server_key"],
+                        "--tls-ca-cert-file", self.tls_files["ca"]]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + READY_TIMEOUT
@@ -80,6 +93,31 @@ class RedisServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def make_tls_files(directory):
+    """A CA, a server certificate (127.0.0.1, localhost) and a client certificate, as PEM files
+    in `directory`, made with the openssl command; their paths by role."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True,
+                       timeout=READY_TIMEOUT)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=wsx redis e2e CA")
+    with open(os.path.join(directory, "server.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    with open(os.path.join(directory, "client.cnf"), "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    for role in ("server", "client"):
+        openssl("req", *ec, "-keyout", role + ".key", "-out", role + ".csr",
+                "-subj", "/CN=wsx redis e2e " + role)
+        openssl("x509", "-req", "-in", role + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", role + ".pem", "-days", "2",
+                "-extfile", role + ".cnf")
+    path = lambda name: os.path.join(directory, name)  # noqa: E731
+    return {"ca": path("ca.pem"), "server_cert": path("server.pem"),
+            "server_key": path("server.key"), "client_cert": path("client.pem"),
+            "client_key": path("client.key")}
 
 
 class RedisError(Exception):

@@ -40,4 +40,13 @@ std::optional<ChatQuery> parse_chat_query(std::string_view query) {
   return result;
 }
 
+std::string chat_not_delivered_notice(const Broker* broker) {
+  std::string_view reason = "the server is stopping";
+  if (broker != nullptr) {
+    reason = broker->state() == BrokerState::connected ? "too many messages waiting for redis"
+                                                       : "redis is not connected";
+  }
+  return "!\nnot delivered: " + std::string(reason);
+}
+
 }  // namespace wsx::tool

@@ -65,7 +65,9 @@ struct ServeArguments {
   std::size_t max_processes = 64;
   bool exec_binary = false;
   std::string redis;  // redis://HOST:PORT: /chat rooms span every node on that Redis
-  std::string node;   // this node's name, shown in the console
+  std::string redis_ca, redis_cert, redis_key;  // rediss://
+  bool redis_insecure = false;
+  std::string node;  // this node's name, shown in the console
   std::size_t history = 0;
   double history_age = 0;  // seconds, 0: no age bound
   bool metrics = false;
@@ -195,7 +197,7 @@ Behavior exec_behavior(Behavior base, ExecSupervisor& exec) {
 
 void add_routes(Server& server, const ServeArguments& args, Totals& totals,
                 ConnectionRegistry& registry, const std::optional<ServeCsrf>& csrf,
-                const HostGuard& guard, ExecSupervisor* exec) {
+                const HostGuard& guard, ExecSupervisor* exec, const Broker* broker) {
   if (args.broadcast_stdin || exec != nullptr) {
     Behavior base = base_behavior(args, totals, registry, csrf, guard);
     Behavior script = exec != nullptr
@@ -247,9 +249,12 @@ void add_routes(Server& server, const ServeArguments& args, Totals& totals,
     ws.subscribe(member.topic, std::move(options));
   };
   // Everyone in the room, the sender included: the sender sees its message in the room's order.
-  chat.message = [&totals, &server](WebSocket& ws, Message message) {
+  // A message the room refused is answered to its sender alone (serve_chat_query.hpp).
+  chat.message = [&totals, &server, broker](WebSocket& ws, Message message) {
     count(totals, message);
-    server.publish(ws.data<ServeConnection>()->topic, message.data, message.kind);
+    if (!server.publish(ws.data<ServeConnection>()->topic, message.data, message.kind)) {
+      ws.send(chat_not_delivered_notice(broker), MessageKind::text);
+    }
   };
   chat.long_polling = LongPolling{};
   server.route("/chat", chat);
@@ -500,6 +505,10 @@ int serve(const ServeArguments& args) {
     broker_options.history = args.history;
     broker_options.history_age =
         std::chrono::milliseconds(static_cast<long long>(args.history_age * 1000));
+    broker_options.tls_ca_file = args.redis_ca;
+    broker_options.tls_certificate_file = args.redis_cert;
+    broker_options.tls_key_file = args.redis_key;
+    broker_options.tls_insecure_skip_verify = args.redis_insecure;
     broker_options.log = [node = node](std::string_view line) {
       const std::string text = "wsx serve: node " + node + ": redis: " + std::string(line) + "\n";
       std::fwrite(text.data(), 1, text.size(), stderr);
@@ -535,7 +544,7 @@ int serve(const ServeArguments& args) {
     std::fprintf(stderr, "wsx serve: TLS: %s\n", server.tls_error().c_str());
     return exit_runtime_error;
   }
-  add_routes(server, args, totals, registry, csrf, guard, exec.get());
+  add_routes(server, args, totals, registry, csrf, guard, exec.get(), broker.get());
 
   const std::string ws_scheme = args.cert.empty() ? "ws://" : "wss://";
   const std::string http_scheme = args.cert.empty() ? "http://" : "https://";
@@ -757,8 +766,24 @@ Command add_serve_command(CLI::App& app) {
   command
       ->add_option("--redis", args->redis,
                    "Share /chat rooms with every wsx serve on this Redis (redis://[user:pass@]"
-                   "HOST:PORT/); messages sent while Redis is unreachable are refused and logged")
+                   "HOST:PORT/, rediss:// for TLS); a message sent while Redis is unreachable "
+                   "is refused, logged, and its sender gets \"!\\nnot delivered: REASON\"")
       ->type_name("URL");
+  command
+      ->add_option("--redis-ca", args->redis_ca,
+                   "With rediss://: trust this CA (PEM) for Redis's certificate instead of the "
+                   "system's CAs")
+      ->type_name("FILE");
+  command
+      ->add_option("--redis-cert", args->redis_cert,
+                   "With rediss://: client certificate (PEM) for a Redis that asks for one "
+                   "(tls-auth-clients)")
+      ->type_name("FILE");
+  command->add_option("--redis-key", args->redis_key, "With rediss://: the client key (PEM)")
+      ->type_name("FILE");
+  command->add_flag("--redis-insecure", args->redis_insecure,
+                    "With rediss://: do not verify Redis's certificate or host name (tests "
+                    "only: anyone on the path can read and change the rooms)");
   command->add_option("--node", args->node, "This node's name, shown in the console")
       ->type_name("NAME");
   command

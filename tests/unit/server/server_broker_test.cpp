@@ -4,6 +4,7 @@
 // live ones that arrived meanwhile minus those it already got, then the notice, then live ones.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -40,6 +41,7 @@ class ScriptedBroker final : public Broker {
   void unsubscribe(std::string_view topic) override { record("-" + std::string(topic)); }
   bool publish(std::string_view topic, MessageKind kind, std::span<const std::uint8_t> payload,
                std::uintptr_t origin) override {
+    if (refusing) return false;  // as a disconnected broker does
     // Straight back, as Redis would bring it, with the next position.
     auto message = std::make_shared<std::string>(reinterpret_cast<const char*>(payload.data()),
                                                  payload.size());
@@ -55,6 +57,7 @@ class ScriptedBroker final : public Broker {
     changed_.notify_all();
   }
   BrokerState state() const noexcept override { return BrokerState::connected; }
+  std::atomic<bool> refusing{false};
 
   // Loop thread.
   void deliver(const std::string& topic, const std::string& position, const std::string& text,
@@ -116,26 +119,28 @@ struct Fixture {
     server.emplace(options);
     // "/t?since=P" recovers from P with positions; "/t?positions" asks for positions; "/t"
     // plain. Messages are published to "t" with WebSocket::publish (the sender skipped).
-    server->route(
-        "/t", {.upgrade =
-                   [](const UpgradeRequest& request) {
-                     return UpgradeDecision::accept({}, std::string(request.query));
-                   },
-               .open =
-                   [](WebSocket& ws) {
-                     const std::string query = *ws.data<std::string>();
-                     SubscribeOptions options;
-                     options.positions = !query.empty();
-                     if (query.starts_with("since=")) {
-                       options.since = query.substr(6);
-                       options.recovered = [](WebSocket& socket, RecoveryStatus status) {
-                         socket.send("-\n" + std::string(describe(status)));
-                       };
-                     }
-                     ws.subscribe("t", std::move(options));
-                   },
-               .message = [](WebSocket& ws,
-                             Message message) { ws.publish("t", message.data, message.kind); }});
+    server->route("/t", {.upgrade =
+                             [](const UpgradeRequest& request) {
+                               return UpgradeDecision::accept({}, std::string(request.query));
+                             },
+                         .open =
+                             [](WebSocket& ws) {
+                               const std::string query = *ws.data<std::string>();
+                               SubscribeOptions options;
+                               options.positions = !query.empty();
+                               if (query.starts_with("since=")) {
+                                 options.since = query.substr(6);
+                                 options.recovered = [](WebSocket& socket, RecoveryStatus status) {
+                                   socket.send("-\n" + std::string(describe(status)));
+                                 };
+                               }
+                               ws.subscribe("t", std::move(options));
+                             },
+                         .message =
+                             [](WebSocket& ws, Message message) {
+                               if (!ws.publish("t", message.data, message.kind))
+                                 ws.send("not published");
+                             }});
     running.emplace(*server);
   }
   std::unique_ptr<RawWsClient> client(const std::string& target = "/t") {
@@ -167,6 +172,22 @@ TEST(ServerBroker, PublishesGoThroughTheBrokerAndComeBackOnceSkippingThePublishe
   EXPECT_EQ(text_of(with_positions->next_message()), "\nremote");  // no history: no position
   EXPECT_EQ(text_of(sender->next_message()), "remote");
   EXPECT_EQ(f.broker->calls(), std::vector<std::string>{"+t"});  // one subscription per node
+}
+
+TEST(ServerBroker, ARefusedPublishIsFalseForTheCallerAndReachesNobody) {
+  Fixture f;
+  auto sender = f.client();
+  auto other = f.client();
+  ASSERT_TRUE(f.broker->wait_calls(1));
+  f.broker->refusing = true;
+  EXPECT_FALSE(f.server->publish("t", "from the server"));
+  ASSERT_TRUE(sender->send("hi"));  // the route tells its sender when ws.publish is false
+  EXPECT_EQ(text_of(sender->next_message()), "not published");
+  EXPECT_FALSE(other->next_message(300ms));
+  f.broker->refusing = false;
+  EXPECT_TRUE(f.server->publish("t", "back"));
+  EXPECT_EQ(text_of(other->next_message()), "back");
+  EXPECT_EQ(text_of(sender->next_message()), "back");
 }
 
 TEST(ServerBroker, TheLastSubscriberLeavingUnsubscribesTheNode) {
