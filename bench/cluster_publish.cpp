@@ -12,6 +12,8 @@
 //   build/bench/cluster_publish --redis redis://127.0.0.1:6390/ --subscribers 1000 \
 //       --messages 300 --in-flight 1 --runs 5             # fan-out to 3,000: time to all
 //   build/bench/cluster_publish --redis redis://127.0.0.1:6390/ --history 1000
+//   build/bench/cluster_publish --redis rediss://127.0.0.1:6391/ --redis-ca ca.pem \
+//       --redis-cert client.pem --redis-key client.key --runs 5   # TLS to Redis
 //   build/bench/cluster_publish --local --messages 20000  # local topics only
 //   build/bench/cluster_publish --memory 2000 --redis redis://127.0.0.1:6390/ --runs 5
 //
@@ -50,6 +52,7 @@ struct Settings {
   std::size_t size = 64;
   std::size_t history = 0;  // entries kept per topic in Redis (0: PUBLISH only)
   int memory_connections = 0;
+  std::string tls_ca, tls_certificate, tls_key;  // rediss://
 };
 
 std::optional<Settings> parse(int argc, char** argv) {
@@ -75,6 +78,12 @@ std::optional<Settings> parse(int argc, char** argv) {
       settings.size = static_cast<std::size_t>(std::atoi(value()));
     } else if (arg == "--memory") {
       settings.memory_connections = std::atoi(value());
+    } else if (arg == "--redis-ca") {
+      settings.tls_ca = value();
+    } else if (arg == "--redis-cert") {
+      settings.tls_certificate = value();
+    } else if (arg == "--redis-key") {
+      settings.tls_key = value();
     } else {
       return std::nullopt;
     }
@@ -93,13 +102,17 @@ struct Node {
   std::thread thread;
 };
 
-std::unique_ptr<Node> start_node(const std::string& redis, std::size_t history) {
+std::unique_ptr<Node> start_node(const Settings& settings, const std::string& redis) {
   auto node = std::make_unique<Node>();
   wsx::ServerOptions options;
   options.threads = 1;
   if (!redis.empty()) {
-    node->broker =
-        wsx::make_redis_broker({.url = redis, .history = history, .max_pending = 100000});
+    node->broker = wsx::make_redis_broker({.url = redis,
+                                           .history = settings.history,
+                                           .max_pending = 100000,
+                                           .tls_ca_file = settings.tls_ca,
+                                           .tls_certificate_file = settings.tls_certificate,
+                                           .tls_key_file = settings.tls_key});
     options.broker = node->broker;
   }
   node->server = std::make_unique<wsx::Server>(options);
@@ -140,7 +153,7 @@ RunResult run_once(const Settings& settings, const std::string& redis) {
   const int node_count = redis.empty() ? 1 : 3;
   std::vector<std::unique_ptr<Node>> nodes;
   for (int i = 0; i < node_count; ++i) {
-    nodes.push_back(start_node(redis, settings.history));
+    nodes.push_back(start_node(settings, redis));
     if (!nodes.back()) {
       std::fprintf(stderr, "cannot listen\n");
       return result;
@@ -312,6 +325,7 @@ int main(int argc, char** argv) {
         stderr,
         "usage: cluster_publish (--redis URL | --local) [--messages N] [--subscribers "
         "PER_NODE] [--in-flight N] [--size BYTES] [--history N] [--runs N]\n"
+        "         [--redis-ca FILE --redis-cert FILE --redis-key FILE]  (rediss://)\n"
         "       cluster_publish --memory CONNECTIONS (--redis URL | --local) [--runs N]\n");
     return 2;
   }
