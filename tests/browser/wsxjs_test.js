@@ -4,10 +4,11 @@
 //                            browser's WebSocket and with WsxSocket must log the same events,
 //                            values and exceptions
 //                 fallback   window.WebSocket replaced by one that always fails: WsxSocket goes
-//                            on to the long-polling open request (POST ?wsx-poll=open)
+//                            on to long polling (POST ?wsx-poll=open): echo of text and binary,
+//                            and two polling members of a /chat room hearing each other
 //                 other_origin  a page of another origin is refused on both transports
 //                 csrf       a wsx serve --csrf of its own: options.csrfToken opens, none or a
-//                            tampered one is refused (over polling too, once the server has it)
+//                            tampered one is refused (over polling too)
 //                 reconnect  options.reconnect across a restart of wsx serve on the same port
 //   polling_mock: the mock polling server of tests/js (it refuses WebSocket upgrades, so
 //                 chromium's real WebSocket fails first): echo, fragments, 3 MB, a lost response,
@@ -230,15 +231,9 @@ async function csrfWith(page, server) {
     }
     return result;
   }, { url });
-  if (result.pollingOpened) {
-    check(result.pollingEcho === "polling with a token", "over polling: " + JSON.stringify(result));
-    check(JSON.stringify(result.pollingWithout) === '["error","close 1006"]', "polling, no token: " + result.pollingWithout);
-    check(JSON.stringify(result.pollingTampered) === '["error","close 1006"]', "polling, tampered: " + result.pollingTampered);
-  } else {
-    // (4xx from a server without the carrier; a carrier waiting for its sessions answers 503)
-    check(server.lines.some((l) => /"POST \/echo\?csrf=[^"&]*&wsx-poll=open" [45]\d\d /.test(l)),
-          "a server without the polling carrier refused the polling open: " + server.lines.join("\n"));
-  }
+  check(result.pollingOpened && result.pollingEcho === "polling with a token", "over polling: " + JSON.stringify(result));
+  check(JSON.stringify(result.pollingWithout) === '["error","close 1006"]', "polling, no token: " + result.pollingWithout);
+  check(JSON.stringify(result.pollingTampered) === '["error","close 1006"]', "polling, tampered: " + result.pollingTampered);
   check(result.transport === "websocket" && result.echo === "with a token", JSON.stringify(result));
   check(JSON.stringify(result.without) === '["error","close 1006"]', "no token: " + result.without);
   check(JSON.stringify(result.tampered) === '["error","close 1006"]', "tampered: " + result.tampered);
@@ -273,34 +268,49 @@ Object.assign(cases, {
       }
     });
     const url = base.replace("http:", "ws:") + "/echo?room=a%20b";
-    const result = await page.evaluate(async ({ url }) => {
+    const result = await page.evaluate(async ({ url, chatUrl }) => {
       const socket = new WsxSocket(url);
       const events = [];
       socket.onopen = () => events.push("open");
       socket.onerror = () => events.push("error");
       const opened = await Promise.race([t.event(socket, "open"), t.event(socket, "close")]);
-      if (opened.type === "open") {  // the server has the long-polling carrier
-        const messages = t.inbox(socket);
-        socket.send("over polling \u2713");
-        const echo = await messages.next();
-        socket.close(4002);
-        const closed = await t.event(socket, "close");
-        return { events, transport: socket.transport, echo, code: closed.code };
-      }
-      return { events, transport: socket.transport, code: opened.code };
-    }, { url });
-    check(opens.length === 1, "one polling open request: " + JSON.stringify(opens));
+      if (opened.type !== "open") return { events, transport: socket.transport, code: opened.code };
+      const messages = t.inbox(socket);
+      socket.send("over polling \u2713");
+      const echo = await messages.next();
+      socket.binaryType = "arraybuffer";
+      socket.send(new Uint8Array([0, 1, 128, 255]));
+      const binary = await t.bytes(await messages.next());
+      socket.close(4002);
+      const closed = await t.event(socket, "close");
+      // Chat over polling: two members of one room each hear both messages (text and binary),
+      // the sender included, in the room's order.
+      const members = [new WsxSocket(chatUrl), new WsxSocket(chatUrl)];
+      await Promise.all(members.map((member) => t.event(member, "open")));
+      const inboxes = members.map((member) => { member.binaryType = "arraybuffer"; return t.inbox(member); });
+      // (the second message is sent once the first came back, so the room's order is known)
+      members[0].send("room \u65e5\u672c");
+      const firsts = [await inboxes[0].next()];
+      members[1].send(new Uint8Array([9, 8, 7]));
+      firsts.push(await inboxes[1].next());
+      const chat = [];
+      for (const [i, inbox] of inboxes.entries()) chat.push([firsts[i], await t.bytes(await inbox.next())]);
+      const transports = members.map((member) => member.transport);
+      for (const member of members) member.close();
+      await Promise.all(members.map((member) => t.event(member, "close")));
+      return { events, transport: socket.transport, echo, binary, code: closed.code, chat, transports };
+    }, { url, chatUrl: base.replace("http:", "ws:") + "/chat/fallback" });
+    check(opens.length === 3, "one polling open per socket: " + JSON.stringify(opens));
     check(opens[0].method === "POST" && opens[0].type === "application/x-wsx-poll" &&
           opens[0].url === base + "/echo?room=a%20b&wsx-poll=open", "the open request: " + JSON.stringify(opens[0]));
-    if (result.events[0] === "open") {
-      check(result.transport === "polling" && result.echo === "over polling \u2713" && result.code === 4002,
-            "over polling: " + JSON.stringify(result));
-    } else {
-      // A server without the long-polling carrier refuses the open: the page learns it as
-      // it would of a refused WebSocket.
-      check(JSON.stringify(result.events) === '["error"]' && result.code === 1006,
-            "refused: " + JSON.stringify(result));
-    }
+    // The server has the long-polling carrier (wsx serve offers it on /echo and /chat).
+    check(result.events[0] === "open" && result.transport === "polling" &&
+          result.echo === "over polling \u2713" && JSON.stringify(result.binary) === "[0,1,128,255]" &&
+          result.code === 4002, "over polling: " + JSON.stringify(result));
+    const heard = JSON.stringify(["room \u65e5\u672c", [9, 8, 7]]);
+    check(JSON.stringify(result.transports) === '["polling","polling"]' &&
+          result.chat.every((member) => JSON.stringify(member) === heard),
+          "chat over polling: " + JSON.stringify(result));
   },
 
   // options.reconnect: the server restarts mid-session (same port); the page sees the close,
