@@ -6,7 +6,8 @@
 //   latency     1 message in flight, N round trips of a small text message: p50, p99 (µs)
 //   text        K messages in flight, a fixed count of small text messages: messages/s
 //   binary      64 KiB binary messages, K in flight, a fixed count: messages/s (and MiB/s)
-// Prints each run, then the medians over the runs and the polling/websocket ratio of each.
+// Each run also counts the CPU seconds of the server and of the client (this process) for all of
+// it. Prints each run, then the medians over the runs and the polling/websocket ratio of each.
 //
 //   node bench/long_polling_bench.js build/tools/wsx/wsx
 //   nice -n 10 node bench/long_polling_bench.js build/tools/wsx/wsx --runs 5 --in-flight 32
@@ -22,9 +23,11 @@
 const { spawn, execFileSync } = require("node:child_process");
 const path = require("node:path");
 const readline = require("node:readline");
+const fs = require("node:fs");
 
 const WSX_JS = path.join(__dirname, "..", "js", "wsx.js");
 const NODE_WS = "/usr/share/nodejs/ws";
+const CLOCK_TICKS = 100;  // USER_HZ of /proc/PID/stat on Linux (getconf CLK_TCK)
 const STALL_MS = 20000;  // no progress for this long: the run fails (generous: a loaded machine)
 const PROXY_VARIABLES = ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
                          "ALL_PROXY", "no_proxy", "NO_PROXY"];
@@ -121,6 +124,13 @@ class Server {
 
   get alive() { return this.process.exitCode === null && this.process.signalCode === null; }
 
+  // CPU seconds the server has used (user + system), from /proc/PID/stat in clock ticks.
+  cpuSeconds() {
+    const stat = fs.readFileSync("/proc/" + this.process.pid + "/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");  // from field 3 (state) on
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;  // utime, stime
+  }
+
   // The port, once the server says it listens.
   start() {
     const lines = readline.createInterface({ input: this.process.stderr });
@@ -141,7 +151,8 @@ class Server {
     if (!this.alive) return;
     this.process.kill("SIGTERM");
     let timer;
-    await Promise.race([this.exited, new Promise((resolve) => { timer = setTimeout(resolve, 5000); })]);
+    const grace = new Promise((resolve) => { timer = setTimeout(resolve, 5000); });
+    await Promise.race([this.exited, grace]);
     clearTimeout(timer);
     if (this.alive) {
       this.process.kill("SIGKILL");
@@ -158,9 +169,13 @@ function measure(socket, what, body) {
   let watchdog;
   const done = new Promise((resolve, reject) => {
     watchdog = setInterval(() => {
-      if (Date.now() - lastProgress > STALL_MS) reject(new Error(what + ": no echo for " + STALL_MS + " ms"));
+      if (Date.now() - lastProgress > STALL_MS) {
+        reject(new Error(what + ": no echo for " + STALL_MS + " ms"));
+      }
     }, 1000);
-    socket.onclose = (event) => reject(new Error(what + ": closed with " + event.code + " " + event.reason));
+    socket.onclose = (event) => {
+      reject(new Error(what + ": closed with " + event.code + " " + event.reason));
+    };
     socket.onerror = () => {};
     body(() => { lastProgress = Date.now(); }, resolve, reject);
   });
@@ -181,7 +196,8 @@ function binaryMessage(size, number) {
   return bytes;
 }
 function checkText(data, size, number) {
-  if (typeof data !== "string" || data.length !== size || !data.startsWith(textMessage(8, number))) {
+  if (typeof data !== "string" || data.length !== size ||
+      !data.startsWith(textMessage(8, number))) {
     throw new Error("echo " + number + " is not the text sent");
   }
 }
@@ -249,7 +265,11 @@ function median(values) {
 }
 
 // One run of one transport on a new connection: open, warm up, the three measurements, close.
-async function run(WsxSocket, port, transport, options) {
+// Also the CPU seconds the server and this process (the client) spent on it all: on a shared
+// machine, what each transport costs matters as much as its rate.
+async function run(WsxSocket, server, port, transport, options) {
+  const serverCpuBefore = server.cpuSeconds();
+  const clientCpuBefore = process.cpuUsage();
   const socket = new WsxSocket("ws://127.0.0.1:" + port + "/echo", [], { transports: [transport] });
   socket.binaryType = "arraybuffer";
   await withTimeout(new Promise((resolve, reject) => {
@@ -271,7 +291,13 @@ async function run(WsxSocket, port, transport, options) {
   socket.close(1000, "done");
   const event = await withTimeout(closed, STALL_MS, "the " + transport + " close");
   if (event.code !== 1000) throw new Error(transport + " closed with " + event.code);
-  return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), text, binary };
+  const clientCpu = process.cpuUsage(clientCpuBefore);
+  return {
+    p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), text, binary,
+    binaryMiB: binary * options.binarySize / (1 << 20),
+    serverCpu: server.cpuSeconds() - serverCpuBefore,
+    clientCpu: (clientCpu.user + clientCpu.system) / 1e6,
+  };
 }
 
 const METRICS = [
@@ -279,14 +305,17 @@ const METRICS = [
   { key: "p99", label: "latency p99 (µs)", digits: 0 },
   { key: "text", label: null, digits: 0 },  // labels set from the options
   { key: "binary", label: null, digits: 1 },
+  { key: "binaryMiB", label: "  the same in MiB/s each way", digits: 1 },
+  { key: "serverCpu", label: "server CPU per run (s)", digits: 2 },
+  { key: "clientCpu", label: "client CPU per run (s)", digits: 2 },
 ];
 
-function formatRun(transport, result, options) {
-  const mebibytes = result.binary * options.binarySize / (1 << 20);
+function formatRun(transport, result) {
   return transport.padEnd(9) + "  p50 " + result.p50.toFixed(0).padStart(6) + " µs  p99 " +
     result.p99.toFixed(0).padStart(6) + " µs  text " + result.text.toFixed(0).padStart(7) +
     " msg/s  binary " + result.binary.toFixed(1).padStart(7) + " msg/s (" +
-    mebibytes.toFixed(1) + " MiB/s each way)";
+    result.binaryMiB.toFixed(1) + " MiB/s each way)  CPU server " + result.serverCpu.toFixed(2) +
+    " s client " + result.clientCpu.toFixed(2) + " s";
 }
 
 async function main() {
@@ -325,9 +354,11 @@ async function main() {
 
   try {
     const port = await server.start();
-    console.log("command: " + process.argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" "));
+    const quoted = process.argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a));
+    console.log("command: " + quoted.join(" "));
     console.log("server:  " + server.command.join(" ") + "  (" + version + ", port " + port + ")");
-    console.log("client:  js/wsx.js in Node " + process.version + "; websocket = node-ws, polling = fetch");
+    console.log("client:  js/wsx.js in Node " + process.version +
+                "; websocket = node-ws, polling = fetch");
     console.log("runs " + options.runs + ", round trips " + options.roundTrips + " (warm-up " +
                 options.warmup + "), text " + options.messages + " × " + options.textSize +
                 " B, binary " + options.binaryMessages + " × " + options.binarySize + " B, " +
@@ -336,9 +367,9 @@ async function main() {
     for (let i = 0; i < options.runs; ++i) {
       const order = i % 2 === 0 ? ["websocket", "polling"] : ["polling", "websocket"];
       for (const transport of order) {
-        const result = await run(WsxSocket, port, transport, options);
+        const result = await run(WsxSocket, server, port, transport, options);
         results[transport].push(result);
-        console.log("run " + (i + 1) + "  " + formatRun(transport, result, options));
+        console.log("run " + (i + 1) + "  " + formatRun(transport, result));
       }
     }
     console.log("\nmedians of " + options.runs + " runs:");
@@ -351,15 +382,12 @@ async function main() {
                   polling.toFixed(metric.digits).padStart(12) + "  " +
                   (polling / ws).toFixed(3).padStart(8));
     }
-    const wsBinary = median(results.websocket.map((r) => r.binary)) * options.binarySize / (1 << 20);
-    const pollBinary = median(results.polling.map((r) => r.binary)) * options.binarySize / (1 << 20);
-    console.log("binary, MiB/s each way".padEnd(36) + wsBinary.toFixed(1).padStart(12) +
-                pollBinary.toFixed(1).padStart(12) + "  " + (pollBinary / wsBinary).toFixed(3).padStart(8));
   } finally {
     await server.stop();
   }
   if (server.exitSignal === null && server.exitCode !== 0) {
-    throw new Error("wsx serve exited with " + server.exitCode + ": " + server.lastLines.join(" | "));
+    throw new Error("wsx serve exited with " + server.exitCode + ": " +
+                    server.lastLines.join(" | "));
   }
 }
 
