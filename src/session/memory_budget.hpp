@@ -48,7 +48,7 @@ inline constexpr std::size_t pressured_read_size = 16 * 1024;
 enum class MemoryPressure : std::uint8_t { none, high, full };
 
 // The pure rules (no clock, no thread): unit-tested on their own.
-struct BudgetPolicy {
+struct WSX_LAYER_API BudgetPolicy {
   std::size_t limit = 0;  // 0: no ceiling
 
   std::size_t soft_limit() const noexcept { return limit - limit / 8; }
