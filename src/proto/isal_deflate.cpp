@@ -118,7 +118,8 @@ void isal_compress(IsalStream& stream, const std::uint8_t* data, std::size_t siz
     if (remaining == 0 && z.avail_in == 0 && z.avail_out != 0) break;
   }
   out.resize(used);
-  if (z.internal_state.state != ZSTATE_NEW_HDR) throw std::logic_error("isal_deflate did not flush");
+  if (z.internal_state.state != ZSTATE_NEW_HDR)
+    throw std::logic_error("isal_deflate did not flush");
 }
 
 std::size_t isal_stream_bytes(const IsalStream&) noexcept {
