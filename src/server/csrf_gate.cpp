@@ -2,25 +2,10 @@
 
 #include <algorithm>
 
+#include "server/query_parameter.hpp"
 #include "server/request_cookies.hpp"
 
 namespace wsx::server {
-namespace {
-
-std::optional<std::string_view> query_parameter(std::string_view query,
-                                                std::string_view name) noexcept {
-  while (!query.empty()) {
-    const std::size_t end = query.find('&');
-    const std::string_view pair = query.substr(0, end);
-    query = end == std::string_view::npos ? std::string_view{} : query.substr(end + 1);
-    const std::size_t equals = pair.find('=');
-    if (pair.substr(0, equals) != name) continue;
-    return equals == std::string_view::npos ? pair.substr(pair.size()) : pair.substr(equals + 1);
-  }
-  return std::nullopt;
-}
-
-}  // namespace
 
 std::optional<std::string_view> find_csrf_token(const proto::UpgradeRequest& request) noexcept {
   if (const std::optional<std::string_view> token = query_parameter(request.query, "csrf")) {

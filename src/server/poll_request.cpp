@@ -45,19 +45,6 @@ std::size_t count_parameter(std::string_view query, std::string_view name) noexc
 
 }  // namespace
 
-std::optional<std::string_view> query_parameter(std::string_view query,
-                                                std::string_view name) noexcept {
-  while (!query.empty()) {
-    const std::size_t end = query.find('&');
-    const std::string_view pair = query.substr(0, end);
-    query = end == std::string_view::npos ? std::string_view{} : query.substr(end + 1);
-    const std::size_t equals = pair.find('=');
-    if (pair.substr(0, equals) != name) continue;
-    return equals == std::string_view::npos ? pair.substr(pair.size()) : pair.substr(equals + 1);
-  }
-  return std::nullopt;
-}
-
 bool is_poll_query(std::string_view query) noexcept {
   return query_parameter(query, "wsx-poll").has_value();
 }

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string_view>
 
+#include "server/query_parameter.hpp"
 #include "wsx/proto/http_head.hpp"
 
 namespace wsx::server {
@@ -42,10 +43,6 @@ struct PollClassification {
   int status = 0;                      // otherwise: the answer
   std::string_view reason;             // and why, for the body and the access log
 };
-
-// The value of the first query parameter `name` ("a=1&b=2"), not decoded; nullopt without one.
-std::optional<std::string_view> query_parameter(std::string_view query,
-                                                std::string_view name) noexcept;
 
 // True when `query` asks for long polling (has a wsx-poll parameter).
 bool is_poll_query(std::string_view query) noexcept;
