@@ -36,7 +36,7 @@ install(FILES ${PROJECT_BINARY_DIR}/wsxConfig.cmake ${PROJECT_BINARY_DIR}/wsxCon
 # pkg-config: the libraries in link order (each before what it uses). The system libraries are
 # private to a shared build; a static build needs them on the link line.
 set(WSX_PC_LIBS "-L\${libdir} -lwsx_redis -lwsx_client -lwsx_server -lwsx_session -lwsx_io -lwsx_proto")
-set(WSX_PC_SYSTEM_LIBS "-lhiredis -lssl -lcrypto -lz -pthread")
+set(WSX_PC_SYSTEM_LIBS "-lhiredis -lnghttp2 -lssl -lcrypto -lz -pthread")
 if(WSX_HAVE_ISAL)
   string(PREPEND WSX_PC_SYSTEM_LIBS "-lisal ")
 endif()

@@ -15,6 +15,9 @@ packages=(
   chromium fonts-wqy-microhei util-linux iproute2
   # The Redis broker (hiredis) and its tests (a private redis-server).
   libhiredis-dev redis-server
+  # WebSocket over HTTP/2 (RFC 8441): nghttp2's sans-I/O session; its tests' independent peer for
+  # plain requests is curl (--http2), for extended CONNECT Python's h2.
+  libnghttp2-dev curl python3-h2
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,7 @@
 // The server half of the opening handshake (RFC 6455 §4.2): validate, then accept or reject.
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 #include "handshake_text.hpp"
 #include "wsx/proto/handshake.hpp"
@@ -42,6 +43,11 @@ std::string_view describe(UpgradeError error) noexcept {
       return "request-target must be a path or a ws/wss/http/https URI (RFC 9112 §3.2)";
     case UpgradeError::repeated_origin:
       return "Origin header repeated (RFC 6454 §7)";
+    case UpgradeError::not_extended_connect:
+      return "this resource speaks WebSocket only: over HTTP/2 it opens with CONNECT and "
+             ":protocol websocket (RFC 8441 §4)";
+    case UpgradeError::unsupported_protocol:
+      return ":protocol must be websocket (RFC 8441 §5)";
   }
   return "unknown handshake error";
 }
@@ -50,7 +56,8 @@ namespace {
 
 bool is_426(UpgradeError error) {
   return error == UpgradeError::missing_upgrade_websocket ||
-         error == UpgradeError::missing_version || error == UpgradeError::unsupported_version;
+         error == UpgradeError::not_extended_connect || error == UpgradeError::missing_version ||
+         error == UpgradeError::unsupported_version;
 }
 
 HttpResponse rejection_for(UpgradeError error) {
@@ -82,7 +89,8 @@ bool collect_subprotocols(const HttpHead& head, std::vector<std::string_view>& o
   return true;
 }
 
-UpgradeError check(const HttpHead& head, UpgradeRequest& request) {
+// RFC 6455 §4.2.1 steps 1-5: what only an HTTP/1.1 upgrade has. Yields the key.
+UpgradeError check_http1_upgrade(const HttpHead& head, std::string_view& key) {
   if (head.method != "GET") return UpgradeError::method_not_get;
   if (!head.has_token("Upgrade", "websocket")) return UpgradeError::missing_upgrade_websocket;
   if (head.version_major < 1 || (head.version_major == 1 && head.version_minor < 1)) {
@@ -95,8 +103,29 @@ UpgradeError check(const HttpHead& head, UpgradeRequest& request) {
 
   const std::size_t keys = head.count("Sec-WebSocket-Key");
   if (keys == 0) return UpgradeError::missing_key;
-  const std::string_view key = *head.header("Sec-WebSocket-Key");
+  key = *head.header("Sec-WebSocket-Key");
   if (keys > 1 || !handshake_text::is_valid_key(key)) return UpgradeError::bad_key;
+  return UpgradeError::none;
+}
+
+// RFC 8441 §4-5: an extended CONNECT carries the same request without Upgrade, Connection and
+// key; the HTTP/2 layer has already checked that :scheme, :path and :authority are present.
+UpgradeError check_extended_connect(const HttpHead& head) {
+  if (head.method != "CONNECT" || head.protocol.empty()) {
+    return UpgradeError::not_extended_connect;
+  }
+  if (head.protocol != "websocket") return UpgradeError::unsupported_protocol;
+  if (head.count("Host") != 1 || !is_valid_authority(*head.header("Host"))) {
+    return UpgradeError::missing_host;
+  }
+  return UpgradeError::none;
+}
+
+UpgradeError check(const HttpHead& head, UpgradeRequest& request) {
+  std::string_view key;
+  const UpgradeError transport_error =
+      head.version_major == 2 ? check_extended_connect(head) : check_http1_upgrade(head, key);
+  if (transport_error != UpgradeError::none) return transport_error;
 
   const std::size_t versions = head.count("Sec-WebSocket-Version");
   if (versions == 0) return UpgradeError::missing_version;
@@ -200,19 +229,34 @@ Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& opti
   std::optional<DeflateAgreement> deflate;
   if (options.deflate) deflate = negotiate_deflate(request.extensions, *options.deflate);
 
+  const bool http2 = request.head != nullptr && request.head->version_major == 2;
+  HeaderList& headers = accepted.headers;
+  if (http2) {
+    // RFC 9113 §8.2.1: field names in lower case; §8.2.2: no connection-specific fields.
+    if (accepted.subprotocol) headers.emplace_back("sec-websocket-protocol", *accepted.subprotocol);
+    if (deflate) headers.emplace_back("sec-websocket-extensions", deflate->response);
+  } else {
+    headers.emplace_back("Upgrade", "websocket");
+    headers.emplace_back("Connection", "Upgrade");
+    headers.emplace_back("Sec-WebSocket-Accept", accept_key(request.key));
+    if (accepted.subprotocol) headers.emplace_back("Sec-WebSocket-Protocol", *accepted.subprotocol);
+    if (deflate) headers.emplace_back("Sec-WebSocket-Extensions", deflate->response);
+  }
+  if (deflate) accepted.deflate = deflate->params;
+  for (const auto& [name, value] : options.extra_headers) {
+    if (!is_safe_header(name, value) || is_handshake_header(name)) continue;
+    std::string field_name = name;
+    if (http2) {
+      std::transform(field_name.begin(), field_name.end(), field_name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    }
+    headers.emplace_back(std::move(field_name), value);
+  }
+  if (http2) return accepted;
+
   std::string& out = accepted.response;
   out = "HTTP/1.1 101 Switching Protocols\r\n";
-  append_header(out, "Upgrade", "websocket");
-  append_header(out, "Connection", "Upgrade");
-  append_header(out, "Sec-WebSocket-Accept", accept_key(request.key));
-  if (accepted.subprotocol) append_header(out, "Sec-WebSocket-Protocol", *accepted.subprotocol);
-  if (deflate) {
-    append_header(out, "Sec-WebSocket-Extensions", deflate->response);
-    accepted.deflate = deflate->params;
-  }
-  for (const auto& [name, value] : options.extra_headers) {
-    if (is_safe_header(name, value) && !is_handshake_header(name)) append_header(out, name, value);
-  }
+  for (const auto& [name, value] : headers) append_header(out, name, value);
   out += "\r\n";
   return accepted;
 }

@@ -36,11 +36,15 @@ enum class UpgradeError : std::uint8_t {
   bad_protocols,        // Sec-WebSocket-Protocol is not a list of distinct tokens
   bad_target,           // request-target neither origin-form nor ws/wss/http/https absolute-form
   repeated_origin,      // more than one Origin header: which one would the policy check?
+  // HTTP/2 (RFC 8441 §4, §5): a WebSocket opens with an extended CONNECT.
+  not_extended_connect,  // not CONNECT with :protocol → 426 (plain HTTP to a WS route)
+  unsupported_protocol,  // :protocol is not "websocket" → 400
 };
 
 WSX_API std::string_view describe(UpgradeError error) noexcept;
 
-// A request that passed RFC 6455 §4.2.1. Views point into the HttpHead's buffer.
+// A request that passed RFC 6455 §4.2.1 (or, over HTTP/2, RFC 8441 §5). Views point into the
+// HttpHead's buffer.
 struct WSX_API UpgradeRequest {
   const HttpHead* head = nullptr;  // every header, for the application's decision
   std::string_view target;         // path + "?" + query as sent
@@ -48,7 +52,7 @@ struct WSX_API UpgradeRequest {
   std::string_view query;  // without "?"
   std::string_view host;
   std::optional<std::string_view> origin;
-  std::string_view key;
+  std::string_view key;  // empty over HTTP/2, which has no Sec-WebSocket-Key (RFC 8441 §5)
   std::vector<std::string_view> subprotocols;  // in the client's order
   std::vector<ExtensionOffer> extensions;      // in the client's order
 };
@@ -75,6 +79,9 @@ struct WSX_API UpgradeCheck {
 // (426), Origin, target, subprotocols, extensions. Every 426 carries Upgrade: websocket and
 // Sec-WebSocket-Version: 13. For an absolute-form target, `host` is its authority (RFC 9112
 // §3.2.2) — a Host header is still required.
+// An HTTP/2 head (version 2) is an extended CONNECT instead (RFC 8441 §4-5): CONNECT with
+// :protocol (426 without), :protocol websocket (400 otherwise), then Host (the :authority),
+// version, Origin, target, subprotocols and extensions as above; no Upgrade, Connection or key.
 WSX_API UpgradeCheck check_upgrade_request(const HttpHead& head);
 
 struct WSX_API AcceptOptions {
@@ -84,7 +91,11 @@ struct WSX_API AcceptOptions {
 };
 
 struct WSX_API Accepted {
-  std::string response;  // the whole 101 head, ready to send
+  std::string response;  // the whole 101 head, ready to send (HTTP/1.1 requests)
+  // The answer's header fields after its status: those of the 101 for HTTP/1.1; for an HTTP/2
+  // extended CONNECT those of its 200 (RFC 8441 §5: no Upgrade, Connection or Accept), in
+  // lower case as HTTP/2 wants them (RFC 9113 §8.2.1).
+  HeaderList headers;
   std::optional<std::string> subprotocol;
   std::optional<DeflateParams> deflate;
 };

@@ -50,6 +50,10 @@ struct WSX_API HttpHead {
   int version_major = 1;
   int version_minor = 1;
   std::vector<HttpHeader> headers;
+  // HTTP/2 requests (version 2.0), built from the HEADERS frame rather than parsed: the
+  // :protocol pseudo-header of an extended CONNECT (RFC 8441 §4), empty otherwise. The
+  // :authority is the Host header, :path the target, :method the method.
+  std::string_view protocol;
 
   // First value of a header, case-insensitive name.
   std::optional<std::string_view> header(std::string_view name) const noexcept;
