@@ -43,7 +43,7 @@ Stream::Stream(EventLoop& loop, TcpSocket socket, StreamHandler& handler,
                std::optional<TlsSession> tls, const StreamOptions& options)
     : loop_(loop),
       socket_(std::move(socket)),
-      handler_(handler),
+      handler_(&handler),
       tls_(std::move(tls)),
       options_(options) {
   if (!socket_.valid()) return;
@@ -122,7 +122,7 @@ void Stream::fail(std::string_view reason) {
     socket_.write(tls_->pending_output());  // best effort: the alert that explains why
   }
   close();
-  handler_.on_stream_error(reason);  // may destroy this: the caller returns at once
+  handler_->on_stream_error(reason);  // may destroy this: the caller returns at once
 }
 
 void Stream::on_readable() {
@@ -133,13 +133,13 @@ void Stream::on_readable() {
     discard_input();
     return;
   }
-  const std::size_t allowance = handler_.read_allowance();
+  const std::size_t allowance = handler_->read_allowance();
   if (allowance == 0) return;
   const std::span<std::uint8_t> buffer = read_buffer();
   const std::size_t bytes = read_socket(buffer.first(std::min(allowance, buffer.size())));
   if (bytes == 0) return;
   if (!tls_) {
-    handler_.on_stream_data(buffer.first(bytes));
+    handler_->on_stream_data(buffer.first(bytes));
     return;
   }
   if (lingering_) {  // still in the TLS handshake: the bound counts its ciphertext
@@ -154,7 +154,7 @@ void Stream::on_readable() {
     const TlsReadResult got = tls_->read(buffer);
     if (got.status == TlsReadStatus::ok) {
       if (lingering_) continue;  // the protocol is over: nothing more is delivered
-      handler_.on_stream_data(buffer.first(got.bytes));
+      handler_->on_stream_data(buffer.first(got.bytes));
       if (guard.destroyed || !socket_.valid()) return;
       continue;
     }
@@ -165,7 +165,7 @@ void Stream::on_readable() {
     if (got.status == TlsReadStatus::closed) {
       ended_ = true;
       update_interest();
-      handler_.on_stream_end();
+      handler_->on_stream_end();
       if (guard.destroyed || !socket_.valid()) return;
     }
     break;
@@ -206,7 +206,7 @@ std::size_t Stream::read_socket(std::span<std::uint8_t> into) {
       ended_ = true;
       update_interest();
       if (!discarding()) {
-        handler_.on_stream_end();
+        handler_->on_stream_end();
       } else if (shutdown_done_) {
         end_linger();  // else the flush that sends the rest ends it
       }
@@ -221,7 +221,7 @@ bool Stream::discarding() const noexcept {
 
 void Stream::end_linger() {
   close();
-  handler_.on_stream_end();  // may destroy this
+  handler_->on_stream_end();  // may destroy this
 }
 
 void Stream::on_writable() {
@@ -261,7 +261,7 @@ void Stream::flush() {
         blocked_ = true;  // stop pulling plaintext until the ciphertext leaves
         break;
       }
-      const std::size_t count = handler_.gather_output(buffers);
+      const std::size_t count = handler_->gather_output(buffers);
       if (*destroyed || !socket_.valid()) return;
       if (count == 0) break;
       const std::span<const ConstBuffer> gathered(buffers, std::min(count, std::size(buffers)));
@@ -276,7 +276,7 @@ void Stream::flush() {
           total += buffer.size();
         }
         if (total == 0) break;  // only empty buffers: nothing to do
-        handler_.consume_output(total);
+        handler_->consume_output(total);
         if (*destroyed || !socket_.valid()) return;
         continue;
       }
@@ -288,7 +288,7 @@ void Stream::flush() {
         return;
       }
       if (result.bytes > 0) {
-        handler_.consume_output(result.bytes);
+        handler_->consume_output(result.bytes);
         if (*destroyed || !socket_.valid()) return;
       }
       if (result.status == IoStatus::would_block || result.bytes < total) {
@@ -318,7 +318,7 @@ void Stream::flush() {
     }
   }
   update_interest();
-  if (was_blocked && !blocked_) handler_.on_stream_drained();
+  if (was_blocked && !blocked_) handler_->on_stream_drained();
 }
 
 }  // namespace wsx::io

@@ -92,6 +92,10 @@ class WSX_API Stream final : private IoHandler {
   void close_gracefully(std::size_t discard_limit, bool send_fin = true);
   // Abrupt: closes the socket now. No callback follows.
   void close() noexcept;
+  // From now on the stream's events go to `handler`, also from inside a callback: the rest of
+  // what the current read brought goes to it. For a protocol chosen once the connection is up
+  // (ALPN: HTTP/2 or HTTP/1.1), whose owner takes the stream over.
+  void set_handler(StreamHandler& handler) noexcept { handler_ = &handler; }
 
   EventLoop& loop() noexcept { return loop_; }
   bool is_open() const noexcept { return socket_.valid(); }
@@ -119,7 +123,7 @@ class WSX_API Stream final : private IoHandler {
   EventLoop& loop_;
   TcpSocket socket_;
   std::uint32_t discard_left_ = 0;  // close_gracefully(): input bytes still allowed (fills a gap)
-  StreamHandler& handler_;
+  StreamHandler* handler_;
   std::optional<TlsSession> tls_;
   StreamOptions options_;
   bool reading_ = true;

@@ -292,6 +292,55 @@ TEST(Stream, HandlerMayDestroyItsStreamInsideACallback) {
   EXPECT_TRUE(link.client->ended || !link.client->error.empty());
 }
 
+// What takes a stream over (say HTTP/2 after ALPN): it receives the rest and answers.
+class Taker final : public StreamHandler {
+ public:
+  void on_stream_data(std::span<std::uint8_t> data) override {
+    received.append(reinterpret_cast<const char*>(data.data()), data.size());
+    if (received.size() == expected && stream != nullptr) stream->request_flush();
+  }
+  std::size_t gather_output(std::span<ConstBuffer> out) override {
+    if (received.size() < expected || sent == reply.size() || out.empty()) return 0;
+    out[0] =
+        std::span(reinterpret_cast<const std::uint8_t*>(reply.data()), reply.size()).subspan(sent);
+    return 1;
+  }
+  void consume_output(std::size_t n) override { sent += n; }
+  void on_stream_error(std::string_view reason) override { ADD_FAILURE() << reason; }
+
+  Stream* stream = nullptr;
+  std::string received;
+  std::size_t expected = 0;
+  std::string reply = "taken over";
+  std::size_t sent = 0;
+};
+
+TEST(Stream, AnotherHandlerTakesOverInsideACallbackAndGetsTheRest) {
+  const std::string from_client = pattern_text(1 << 20, 't');
+  Link link(true, from_client, "");
+  Taker taker;
+  taker.expected = from_client.size();
+  link.on_server = [&] {
+    link.server->on_data = [&] {
+      // The first piece stays with the first handler; the rest of this read and all later
+      // ones reach the taker, which also writes from now on.
+      taker.expected = from_client.size() - link.server->received.size();
+      taker.stream = link.server->stream.get();
+      link.server->stream->set_handler(taker);
+    };
+  };
+  link.on_client = [&] {
+    link.client->on_data = [&] {
+      if (link.client->received == taker.reply) link.loop.stop();
+    };
+  };
+  link.loop.run();
+  ASSERT_TRUE(link.server && link.client);
+  EXPECT_LT(link.server->received.size(), from_client.size());
+  EXPECT_TRUE(link.server->received + taker.received == from_client);
+  EXPECT_EQ(link.client->received, taker.reply);
+}
+
 TEST(Stream, TlsVerificationFailureReachesBothHandlers) {
   Link link(true, "hello", "", "example.com");
   int errors = 0;
