@@ -194,7 +194,7 @@ namespace detail {
 struct PendingUpgrade;
 }
 namespace server {
-class UpgradeHandshake;
+class ResponderFactory;
 }
 
 // Answers one upgrade_async request, exactly once, from any thread: the decision is posted to
@@ -220,7 +220,7 @@ class WSX_API UpgradeResponder {
   bool connection_alive() const noexcept;
 
  private:
-  friend class server::UpgradeHandshake;
+  friend class server::ResponderFactory;
   explicit UpgradeResponder(std::shared_ptr<detail::PendingUpgrade> pending) noexcept
       : pending_(std::move(pending)) {}
   void abandon() noexcept;

@@ -7,11 +7,8 @@
 
 #include "wsx/io/event_loop.hpp"
 
-namespace wsx::session {
-class Session;
-}
 namespace wsx::server {
-class UpgradeHandshake;
+class UpgradeWaiter;
 }
 
 namespace wsx::detail {
@@ -20,9 +17,9 @@ struct PendingUpgrade {
   io::LoopHandle loop;
   // Any thread: cleared (on the loop thread) once the connection stops waiting.
   std::atomic<bool> waiting{true};
-  // Loop thread only: the handshake waiting and its session, null once it stopped waiting.
-  server::UpgradeHandshake* handshake = nullptr;
-  session::Session* session = nullptr;
+  // Loop thread only: who waits (an HTTP/1.1 handshake, an HTTP/2 stream), null once it
+  // stopped waiting.
+  server::UpgradeWaiter* waiter = nullptr;
 };
 
 }  // namespace wsx::detail

@@ -104,7 +104,7 @@ void PollExchange::answer(PollOutcome outcome) {
   record.status = outcome.status;
   record.body_size = outcome.body.size();
   record.reason = outcome.reason;
-  log_access(shared_, session, record, nullptr);
+  log_access(shared_, session.remote_address(), record, nullptr);
   session.write_raw(serialize_poll_response(response));
   leftover_.clear();
   handshake_.poll_answered(session, keep_alive);

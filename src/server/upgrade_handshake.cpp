@@ -4,22 +4,11 @@
 #include <vector>
 
 #include "server/csrf_gate.hpp"
-#include "server/poll_request.hpp"
-#include "server/poll_response.hpp"
-#include "server/poll_session_id.hpp"
 #include "session/callback_exception.hpp"
 #include "session/connection_metrics.hpp"
 
 namespace wsx::server {
 namespace {
-
-proto::HttpResponse plain_response(int status, std::string body = {}) {
-  proto::HttpResponse response;
-  response.status = status;
-  response.body = std::move(body);
-  if (!response.body.empty()) response.headers.emplace_back("Content-Type", "text/plain");
-  return response;
-}
 
 // The value of the Sec-WebSocket-Extensions line of a serialized 101, empty if it has none.
 std::string_view answered_extensions(std::string_view response) {
@@ -30,55 +19,11 @@ std::string_view answered_extensions(std::string_view response) {
   return rest.substr(0, rest.find("\r\n"));
 }
 
-// A request's answer for an exception in the application's decision or handler: no detail,
-// what() may hold secrets (the error hook gets it).
-proto::HttpResponse internal_error() {
-  return plain_response(500, "internal server error\n");
-}
-
-// What the route's upgrade callback sees; its views point into `head`, `request` and `remote`.
-UpgradeRequest request_view(const proto::HttpHead& head, const proto::UpgradeRequest& request,
-                            std::string_view remote) {
-  UpgradeRequest view;
-  view.method = head.method;
-  view.target = request.target;
-  view.path = request.path;
-  view.query = request.query;
-  view.host = request.host;
-  view.origin = request.origin;
-  view.remote_address = remote;
-  view.subprotocols = request.subprotocols;
-  view.head = &head;
-  return view;
-}
-
 std::span<std::uint8_t> writable_bytes(std::string& bytes) {
   return {reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size()};
 }
 
 }  // namespace
-
-void log_access(const ServerShared& shared, session::Session& session, AccessRecord& record,
-                const proto::HttpHead* head) {
-  if (!shared.options.access_log) return;
-  const std::string remote = session.remote_address();
-  record.remote_address = remote;
-  if (head != nullptr) {
-    record.method = head->method;
-    record.target = head->target;
-    record.origin = head->header("Origin");
-  }
-  try {
-    shared.options.access_log(record);
-  } catch (...) {
-    // The answer stands; only the log line is lost.
-    // The route field is the request's path, from the parse the router and handshake use; a
-    // target that does not parse (answered 400) reports none.
-    const std::optional<proto::RequestTarget> target = proto::parse_request_target(record.target);
-    session::report_current_exception(&shared.options.error_hook, "access_log",
-                                      target ? target->path : std::string_view{}, remote);
-  }
-}
 
 UpgradeHandshake::UpgradeHandshake(ServerShared& shared, const io::SocketAddress& peer)
     : shared_(shared),
@@ -122,7 +67,7 @@ void UpgradeHandshake::respond(ServerShared& shared, session::Session& session,
   record.status = response.status;
   record.body_size = response.body.size();
   record.reason = reason;
-  log_access(shared, session, record, head);
+  log_access(shared, session.remote_address(), record, head);
   session.write_raw(bytes);
   session.reject();
 }
@@ -139,26 +84,6 @@ void UpgradeHandshake::refuse_client(ServerShared& shared, session::Session& ses
   proto::HttpResponse response = plain_response(too_fast ? 429 : 503, std::string(reason) + "\n");
   response.headers.emplace_back("Retry-After", std::to_string(admission.retry_after.count()));
   respond(shared, session, response, nullptr, reason);
-}
-
-void UpgradeHandshake::answer_plain_http(session::Session& session, const proto::HttpHead& head,
-                                         const proto::RequestTarget& target) {
-  const std::string remote = session.remote_address();
-  HttpRequest request;
-  request.method = head.method;
-  request.target = head.target;
-  request.path = target.path;
-  request.query = target.query;
-  request.remote_address = remote;
-  request.head = &head;
-  proto::HttpResponse response;
-  try {
-    response = shared_.options.http(request);
-  } catch (...) {
-    session::report_current_exception(&shared_.options.error_hook, "http", target.path, remote);
-    response = internal_error();
-  }
-  respond(shared_, session, response, &head, {}, false);
 }
 
 void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t> data) {
@@ -194,69 +119,41 @@ void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t
   const std::span<std::uint8_t> rest(reinterpret_cast<std::uint8_t*>(base) + head_size,
                                      size - head_size);
   const proto::HttpHead& head = parser_.head();
-  // One parse of the target for the route, the http handler and the handshake (which parses
-  // it again with the same function): a target one of them would refuse reaches none of them.
-  const std::optional<proto::RequestTarget> target = proto::parse_request_target(head.target);
-  if (!target) {
-    respond(shared_, session,
-            plain_response(400, std::string(describe(proto::UpgradeError::bad_target)) + "\n"),
-            &head);
-    return;
+  GateOutcome gate = pass_gate(shared_, head);
+  // A polling request's connection is no WebSocket: only an open takes the route's settings.
+  if (gate.route != nullptr && gate.kind != GateOutcome::Kind::long_polling) {
+    session.set_config(gate.route->config);
   }
-  const Route* route = shared_.router.match(target->path);
-  if (route == nullptr) {
-    if (shared_.options.http && !head.header("Upgrade")) {
-      answer_plain_http(session, head, *target);
+  switch (gate.kind) {
+    case GateOutcome::Kind::refuse:
+      respond(shared_, session, gate.response, &head, gate.reason);
       return;
-    }
-    respond(shared_, session, plain_response(404, "no WebSocket endpoint at this path\n"), &head);
-    return;
-  }
-  if (route->behavior.long_polling && is_poll_query(target->query)) {
-    poll_request(session, *route, head, std::string_view(base, head_size), *target, rest);
-    return;
-  }
-  session.set_config(route->config);
-  proto::UpgradeCheck check = proto::check_upgrade_request(head);
-  if (check.error != proto::UpgradeError::none) {
-    respond(shared_, session, check.rejection,
-            &head);  // 426 for plain HTTP, 400 for a broken handshake
-    return;
-  }
-  proto::UpgradeRequest& request = *check.request;
-  const Behavior& behavior = route->behavior;
-  if (!behavior.origin.permits(request.origin, request.host)) {
-    respond(shared_, session, plain_response(403, "origin not allowed\n"), &head);
-    return;
-  }
-  if (behavior.csrf) {
-    const CsrfVerdict verdict = check_csrf(*behavior.csrf, request);
-    if (verdict != CsrfVerdict::valid) {
-      const std::string_view reason = describe(verdict);
-      respond(shared_, session, plain_response(403, std::string(reason) + "\n"), &head, reason);
+    case GateOutcome::Kind::plain_http:
+      respond(shared_, session,
+              serve_plain_http(shared_, head, *gate.target, session.remote_address()), &head, {},
+              false);
       return;
-    }
+    case GateOutcome::Kind::long_polling:
+      poll_request(session, *gate.route, head, std::string_view(base, head_size), *gate.target,
+                   rest);
+      return;
+    case GateOutcome::Kind::upgrade:
+      break;
   }
-  drop_csrf_subprotocols(request.subprotocols);
-  if (behavior.upgrade_async) {
-    wait_for_decision(session, *route, std::string_view(base, head_size), rest);
+  const Route& route = *gate.route;
+  if (route.behavior.upgrade_async) {
+    wait_for_decision(session, route, std::string_view(base, head_size), rest);
     return;
   }
-  UpgradeDecision decision;
-  if (behavior.upgrade) {
-    const std::string remote = session.remote_address();
-    try {
-      decision = behavior.upgrade(request_view(head, request, remote));
-    } catch (...) {
-      session::report_current_exception(&shared_.options.error_hook, "upgrade", route->pattern,
-                                        remote);
-      respond(shared_, session, internal_error(), &head);
-      return;
-    }
+  std::optional<UpgradeDecision> decision =
+      decide_now(shared_, route, head, *gate.request, session.remote_address());
+  if (!decision) {
+    respond(shared_, session, internal_error(), &head);
+    return;
   }
   // `rest` (frames the client sent right behind its request) lives in `data` or `buffer_`,
   // both valid until this call returns.
-  apply(session, *route, request, std::move(decision), rest);
+  apply(session, route, *gate.request, std::move(*decision), rest);
 }
 
 void UpgradeHandshake::wait_for_decision(session::Session& session, const Route& route,
@@ -279,7 +176,7 @@ void UpgradeHandshake::wait_for_decision(session::Session& session, const Route&
     return;
   }
   std::optional<proto::UpgradeRequest> request =
-      poll_open_ ? request_of(parser_.head())
+      poll_open_ ? poll_open_request(parser_.head())
                  : proto::check_upgrade_request(parser_.head()).request;
   if (!request) {
     session.abort();  // likewise
@@ -287,15 +184,13 @@ void UpgradeHandshake::wait_for_decision(session::Session& session, const Route&
   }
   drop_csrf_subprotocols(request->subprotocols);
   waiting->request = std::move(*request);
-  waiting->pending = std::make_shared<detail::PendingUpgrade>();
-  waiting->pending->loop = session.loop().handle();
-  waiting->pending->handshake = this;
-  waiting->pending->session = &session;
+  waiting->pending = make_pending(session.loop().handle(), *this);
+  waiting->session = &session;
   waiting_ = std::move(waiting);
   const std::string remote = session.remote_address();
   try {
     route.behavior.upgrade_async(request_view(parser_.head(), waiting_->request, remote),
-                                 UpgradeResponder(waiting_->pending));
+                                 ResponderFactory::make(waiting_->pending));
   } catch (...) {
     // A responder the callback kept (or the one it dropped) now answers nothing.
     stop_waiting();
@@ -315,16 +210,14 @@ void UpgradeHandshake::keep_early_data(session::Session& session,
   kept.append(reinterpret_cast<const char*>(data.data()), data.size());
 }
 
-void UpgradeHandshake::decide_later(detail::PendingUpgrade& pending, UpgradeDecision decision) {
-  if (pending.handshake == nullptr) return;  // the connection no longer waits
-  UpgradeHandshake& handshake = *pending.handshake;
-  session::Session& session = *pending.session;
+void UpgradeHandshake::decided(UpgradeDecision decision) {
+  session::Session& session = *waiting_->session;
   // An entry point of the session: whatever the decision does to it, it is released safely.
   session.run([&](WebSocket&) {
-    handshake.stop_waiting();
-    Waiting& waiting = *handshake.waiting_;
-    handshake.apply(session, *waiting.route, waiting.request, std::move(decision),
-                    writable_bytes(waiting.early_data));
+    stop_waiting();
+    Waiting& waiting = *waiting_;
+    apply(session, *waiting.route, waiting.request, std::move(decision),
+          writable_bytes(waiting.early_data));
   });
 }
 
@@ -344,10 +237,7 @@ void UpgradeHandshake::on_timeout(session::Session& session) {
 
 void UpgradeHandshake::stop_waiting() noexcept {
   if (!waiting_ || !waiting_->pending) return;
-  detail::PendingUpgrade& pending = *waiting_->pending;
-  pending.handshake = nullptr;
-  pending.session = nullptr;
-  pending.waiting.store(false, std::memory_order_release);
+  cancel_pending(*waiting_->pending);
   waiting_->pending.reset();
 }
 
@@ -356,33 +246,21 @@ void UpgradeHandshake::apply(session::Session& session, const Route& route,
                              std::span<std::uint8_t> rest) {
   const proto::HttpHead& head = parser_.head();
   if (!decision.accepted) {
-    proto::HttpResponse response;
-    response.status = decision.status;
-    response.headers = std::move(decision.headers);
-    response.body = std::move(decision.body);
-    respond(shared_, session, response, &head);
+    respond(shared_, session, rejection(decision), &head);
     return;
   }
   if (poll_open_) {
     open_poll_session(session, route, request, std::move(decision), rest);
     return;
   }
-  proto::AcceptOptions accept;
-  if (!decision.subprotocol.empty()) {
-    accept.subprotocols.push_back(std::move(decision.subprotocol));
-  } else {
-    accept.subprotocols = route.behavior.subprotocols;
-  }
-  accept.deflate = route.behavior.deflate;
-  accept.extra_headers = std::move(decision.headers);
-  proto::Accepted accepted = proto::accept_upgrade(request, accept);
+  proto::Accepted accepted = proto::accept_upgrade(request, accept_options(route, decision));
   session.write_raw(accepted.response);
   if (session::ConnectionMetrics* metrics = session.metrics()) metrics->upgrade_answered(101);
   AccessRecord record;
   record.status = 101;
   record.subprotocol = accepted.subprotocol ? std::string_view(*accepted.subprotocol) : "";
   record.extensions = answered_extensions(accepted.response);
-  log_access(shared_, session, record, &head);
+  log_access(shared_, session.remote_address(), record, &head);
   session::OpenParams params;
   params.role = proto::Role::server;
   params.deflate = accepted.deflate;

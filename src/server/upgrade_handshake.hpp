@@ -11,6 +11,7 @@
 
 #include "server/pending_upgrade.hpp"
 #include "server/poll_exchange.hpp"
+#include "server/request_gate.hpp"
 #include "server/worker.hpp"
 #include "session/session.hpp"
 #include "wsx/io/socket_address.hpp"
@@ -20,12 +21,7 @@
 
 namespace wsx::server {
 
-// Sends `record` (completed with the head's method, target and Origin when `head` is given) to
-// ServerOptions::access_log; an exception there is reported, never thrown.
-void log_access(const ServerShared& shared, session::Session& session, AccessRecord& record,
-                const proto::HttpHead* head);
-
-class UpgradeHandshake final : public session::Handshake {
+class UpgradeHandshake final : public session::Handshake, private UpgradeWaiter {
  public:
   // `peer`: the client's address, kept for reports after its socket is gone.
   UpgradeHandshake(ServerShared& shared, const io::SocketAddress& peer);
@@ -42,14 +38,14 @@ class UpgradeHandshake final : public session::Handshake {
   // Answers a client over its per-address limits at once: 429 or 503 with Retry-After.
   static void refuse_client(ServerShared& shared, session::Session& session,
                             const AddressLimiter::Admission& admission);
-  // Loop thread (a task posted by UpgradeResponder): applies `decision` if the connection
-  // still waits for it.
-  static void decide_later(detail::PendingUpgrade& pending, UpgradeDecision decision);
   // A long-polling request was answered: the connection waits for its next request
   // (keep-alive) or closes.
   void poll_answered(session::Session& session, bool keep_alive);
 
  private:
+  // UpgradeWaiter (a task posted by UpgradeResponder, loop thread): applies the decision.
+  void decided(UpgradeDecision decision) override;
+
   // A complete request waiting for its upgrade_async decision: the head (parsed in place in
   // buffer_, which no longer changes) and the bytes that came after it.
   struct Waiting {
@@ -57,6 +53,7 @@ class UpgradeHandshake final : public session::Handshake {
     proto::UpgradeRequest request;
     std::string early_data;
     std::shared_ptr<detail::PendingUpgrade> pending;
+    session::Session* session = nullptr;
   };
 
   // Sends `response` (its head only for HEAD), closes after sending, and logs the answer with
@@ -65,8 +62,6 @@ class UpgradeHandshake final : public session::Handshake {
   static void respond(ServerShared& shared, session::Session& session,
                       const proto::HttpResponse& response, const proto::HttpHead* head,
                       std::string_view reason = {}, bool upgrade = true);
-  void answer_plain_http(session::Session& session, const proto::HttpHead& head,
-                         const proto::RequestTarget& target);
   // Keeps the request and hands it to the route's upgrade_async with a responder.
   void wait_for_decision(session::Session& session, const Route& route, std::string_view head,
                          std::span<const std::uint8_t> rest);
@@ -80,9 +75,6 @@ class UpgradeHandshake final : public session::Handshake {
   void poll_request(session::Session& session, const Route& route, const proto::HttpHead& head,
                     std::string_view head_bytes, const proto::RequestTarget& target,
                     std::span<std::uint8_t> rest);
-  // The route's upgrade request built from a poll open (no Upgrade header): nullopt when it
-  // does not make one (no Host, Wsx-Protocol not a list of distinct tokens, two Origins).
-  std::optional<proto::UpgradeRequest> request_of(const proto::HttpHead& head) const;
   void refuse_poll(session::Session& session, int status, std::string_view reason,
                    const proto::HttpHead* head);
   void open_poll_session(session::Session& session, const Route& route,

@@ -14,29 +14,6 @@
 namespace wsx::server {
 namespace {
 
-proto::HttpResponse plain_response(int status, std::string body) {
-  proto::HttpResponse response;
-  response.status = status;
-  response.body = std::move(body);
-  response.headers.emplace_back("Content-Type", "text/plain");
-  return response;
-}
-
-UpgradeRequest poll_request_view(const proto::HttpHead& head, const proto::UpgradeRequest& request,
-                                 std::string_view remote) {
-  UpgradeRequest view;
-  view.method = head.method;
-  view.target = request.target;
-  view.path = request.path;
-  view.query = request.query;
-  view.host = request.host;
-  view.origin = request.origin;
-  view.remote_address = remote;
-  view.subprotocols = request.subprotocols;
-  view.head = &head;
-  return view;
-}
-
 bool keeps_alive(const proto::HttpHead& head) {
   return head.version_minor >= 1 && !head.has_token("Connection", "close");
 }
@@ -61,37 +38,6 @@ void UpgradeHandshake::refuse_poll(session::Session& session, int status, std::s
   if (status == 503) response.headers.emplace_back("Retry-After", "5");
   response.body = poll_error_json(reason);
   respond(shared_, session, response, head, reason, false);
-}
-
-std::optional<proto::UpgradeRequest> UpgradeHandshake::request_of(
-    const proto::HttpHead& head) const {
-  const std::optional<proto::RequestTarget> target = proto::parse_request_target(head.target);
-  const std::optional<std::string_view> host = head.header("Host");
-  if (!target || !host || head.count("Host") != 1 || !proto::is_valid_authority(*host) ||
-      head.count("Origin") > 1) {
-    return std::nullopt;
-  }
-  proto::UpgradeRequest request;
-  request.head = &head;
-  request.target = target->target;
-  request.path = target->path;
-  request.query = target->query;
-  request.host = *host;
-  request.origin = head.header("Origin");
-  // Wsx-Protocol stands for Sec-WebSocket-Protocol (fetch() may not set Sec- headers): the same
-  // rule, a list of distinct tokens.
-  for (const proto::HttpHeader& header : head.headers) {
-    if (!proto::iequals(header.name, poll_protocol_header)) continue;
-    for (const std::string_view offered : proto::split_list(header.value)) {
-      if (!proto::is_token(offered) ||
-          std::find(request.subprotocols.begin(), request.subprotocols.end(), offered) !=
-              request.subprotocols.end()) {
-        return std::nullopt;
-      }
-      request.subprotocols.push_back(offered);
-    }
-  }
-  return request;
 }
 
 void UpgradeHandshake::poll_request(session::Session& session, const Route& route,
@@ -123,44 +69,31 @@ void UpgradeHandshake::poll_request(session::Session& session, const Route& rout
     poll_->start(session, route, head, *classified.request, rest);
     return;
   }
-  std::optional<proto::UpgradeRequest> request = request_of(head);
+  std::optional<proto::UpgradeRequest> request = poll_open_request(head);
   if (!request) {
     refuse_poll(session, 400, "malformed long-polling open", &head);
     return;
   }
+  // From here on the open meets what an upgrade meets (request_gate): Origin, CSRF, and the
+  // route's decision, synchronous or not.
   session.set_config(route.config);
-  const Behavior& behavior = route.behavior;
-  if (!behavior.origin.permits(request->origin, request->host)) {
-    respond(shared_, session, plain_response(403, "origin not allowed\n"), &head);
+  GateOutcome refused;
+  if (!admit(route.behavior, *request, refused)) {
+    respond(shared_, session, refused.response, &head, refused.reason);
     return;
   }
-  if (behavior.csrf) {
-    const CsrfVerdict verdict = check_csrf(*behavior.csrf, *request);
-    if (verdict != CsrfVerdict::valid) {
-      const std::string_view reason = describe(verdict);
-      respond(shared_, session, plain_response(403, std::string(reason) + "\n"), &head, reason);
-      return;
-    }
-  }
-  drop_csrf_subprotocols(request->subprotocols);
   poll_open_ = true;
-  if (behavior.upgrade_async) {
+  if (route.behavior.upgrade_async) {
     wait_for_decision(session, route, head_bytes, rest);
     return;
   }
-  UpgradeDecision decision;
-  if (behavior.upgrade) {
-    const std::string remote = session.remote_address();
-    try {
-      decision = behavior.upgrade(poll_request_view(head, *request, remote));
-    } catch (...) {
-      session::report_current_exception(&shared_.options.error_hook, "upgrade", route.pattern,
-                                        remote);
-      respond(shared_, session, plain_response(500, "internal server error\n"), &head);
-      return;
-    }
+  std::optional<UpgradeDecision> decision =
+      decide_now(shared_, route, head, *request, session.remote_address());
+  if (!decision) {
+    respond(shared_, session, internal_error(), &head);
+    return;
   }
-  apply(session, route, *request, std::move(decision), rest);
+  apply(session, route, *request, std::move(*decision), rest);
 }
 
 void UpgradeHandshake::open_poll_session(session::Session& session, const Route& route,
@@ -226,7 +159,7 @@ void UpgradeHandshake::open_poll_session(session::Session& session, const Route&
   record.status = 200;
   record.subprotocol = chosen;
   record.body_size = body.size();
-  log_access(shared_, session, record, &head);
+  log_access(shared_, session.remote_address(), record, &head);
   session.write_raw(serialize_poll_response(response));
   poll_answered(session, response.keep_alive);
 }

@@ -1,7 +1,7 @@
 #include <utility>
 
 #include "server/pending_upgrade.hpp"
-#include "server/upgrade_handshake.hpp"
+#include "server/request_gate.hpp"
 #include "wsx/server.hpp"
 
 namespace wsx {
@@ -34,7 +34,7 @@ bool UpgradeResponder::respond(UpgradeDecision decision) {
   if (!pending->waiting.load(std::memory_order_acquire)) return false;
   const io::LoopHandle loop = pending->loop;
   return loop.post([pending = std::move(pending), decision = std::move(decision)]() mutable {
-    server::UpgradeHandshake::decide_later(*pending, std::move(decision));
+    server::deliver_decision(*pending, std::move(decision));
   });
 }
 
