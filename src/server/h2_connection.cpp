@@ -373,6 +373,8 @@ void H2Connection::consume_output(std::size_t n) {
 bool H2Connection::finished() const {
   if (session_ == nullptr) return true;
   if (out_offset_ < out_size_) return false;
+  // After a connection error nothing more is read: done once its GOAWAY (if any) is out.
+  if (failed_) return nghttp2_session_want_write(session_) == 0;
   return nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0;
 }
 

@@ -1,0 +1,124 @@
+// One HTTP/2 connection of the server (TLS with ALPN h2): the io::Stream it took over, the
+// H2Connection that speaks HTTP/2 on it, and what each request gets. Every request goes through
+// the same gate as an HTTP/1.1 one (request_gate.hpp): plain requests are answered by
+// ServerOptions::http, an extended CONNECT (RFC 8441) meets the route, Origin, CSRF and the
+// route's decision, synchronous or not, and is answered with its status — 200 once accepted.
+//
+// Not yet: carrying the accepted WebSocket on its stream (the stream carrier under the session,
+// issue 14). Until then an accepted extended CONNECT is answered 501 and the server does not
+// announce SETTINGS_ENABLE_CONNECT_PROTOCOL (H2Limits::enable_connect_protocol), so browsers
+// open their WebSockets over HTTP/1.1 as before.
+//
+// Lifetime: made by its owner, which it tells through Owner::release() once its transport is
+// closed; release() is called when no code of the connection is on the stack. Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "server/h2_connection.hpp"
+#include "server/request_gate.hpp"
+#include "server/worker.hpp"
+#include "wsx/io/event_loop.hpp"
+#include "wsx/io/stream.hpp"
+#include "wsx/io/timeout_wheel.hpp"
+
+namespace wsx::server {
+
+class H2ServerConnection final : private io::StreamHandler, private H2Handler {
+ public:
+  class Owner {
+   public:
+    virtual void release(H2ServerConnection& connection) noexcept = 0;
+
+   protected:
+    ~Owner() = default;
+  };
+
+  // Takes `stream` over: its events come here from now on. `remote`: the peer's address.
+  H2ServerConnection(ServerShared& shared, io::EventLoop& loop, std::unique_ptr<io::Stream> stream,
+                     Owner& owner, session::ConnectionMetrics* metrics, std::string remote,
+                     const H2Limits& limits);
+  ~H2ServerConnection();
+  H2ServerConnection(const H2ServerConnection&) = delete;
+  H2ServerConnection& operator=(const H2ServerConnection&) = delete;
+
+  // Bytes the stream delivered before the takeover (the client preface, ...), then runs.
+  void start(std::span<std::uint8_t> first);
+  // Graceful shutdown: GOAWAY; streams still open finish, then the connection closes.
+  void going_away();
+  // Drops the transport now; release() follows.
+  void terminate() noexcept;
+
+  std::size_t open_streams() const noexcept { return h2_.open_streams(); }
+  const std::string& remote_address() const noexcept { return remote_; }
+
+  // Intrusive links for the owner's list of live connections.
+  H2ServerConnection* owner_prev = nullptr;
+  H2ServerConnection* owner_next = nullptr;
+
+ private:
+  // A request waiting for its route's upgrade_async decision.
+  struct Waiting final : UpgradeWaiter {
+    H2ServerConnection* connection = nullptr;
+    std::int32_t stream_id = 0;
+    const Route* route = nullptr;
+    const proto::HttpHead* head = nullptr;  // in the stream's storage, valid while it is open
+    proto::UpgradeRequest request;
+    std::shared_ptr<detail::PendingUpgrade> pending;
+    void decided(UpgradeDecision decision) override;
+  };
+
+  class Entry {
+   public:
+    explicit Entry(H2ServerConnection& connection) : connection_(connection) {
+      ++connection_.depth_;
+    }
+    ~Entry();
+    Entry(const Entry&) = delete;
+    Entry& operator=(const Entry&) = delete;
+
+   private:
+    H2ServerConnection& connection_;
+  };
+
+  // io::StreamHandler
+  void on_stream_data(std::span<std::uint8_t> data) override;
+  std::size_t gather_output(std::span<io::ConstBuffer> out) override;
+  void consume_output(std::size_t n) override;
+  void on_stream_end() override;
+  void on_stream_error(std::string_view reason) override;
+  // H2Handler
+  void on_request(H2Request& request) override;
+  void on_data(std::int32_t stream_id, std::span<const std::uint8_t> data) override;
+  void on_stream_closed(std::int32_t stream_id, std::uint32_t error) override;
+
+  void receive(std::span<std::uint8_t> data);
+  void after_io();  // flush, close when HTTP/2 is done, idle timer
+  void on_idle();
+  // Sends `response` on the stream, logs it, counts it when it answers a WebSocket attempt.
+  void respond(std::int32_t stream_id, const proto::HttpHead& head,
+               const proto::HttpResponse& response, std::string_view reason = {});
+  void apply(std::int32_t stream_id, const Route& route, const proto::HttpHead& head,
+             const proto::UpgradeRequest& request, UpgradeDecision decision);
+  void closed_transport();
+
+  ServerShared& shared_;
+  io::EventLoop& loop_;
+  std::unique_ptr<io::Stream> stream_;
+  Owner& owner_;
+  session::ConnectionMetrics* metrics_;
+  std::string remote_;
+  H2Connection h2_;
+  std::unordered_map<std::int32_t, std::unique_ptr<Waiting>> waiting_;
+  io::Timeout idle_;
+  std::uint8_t depth_ = 0;
+  bool closing_ = false;  // the transport is closing gracefully
+  bool closed_ = false;   // the transport is closed: release when the outermost entry returns
+  bool released_ = false;
+};
+
+}  // namespace wsx::server
