@@ -1,6 +1,7 @@
 #include "wsx/io/stream.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -102,6 +103,24 @@ void Stream::close() noexcept {
   // The stream owns its socket alone (accepted or connected with CLOEXEC, never duplicated).
   loop_.forget(socket_.fd());
   socket_.close();
+}
+
+Stream::Released Stream::release() {
+  Released released;
+  if (socket_.valid()) loop_.remove(socket_.fd());
+  if (tls_) {
+    // Into a buffer of its own: the thread's read buffer may hold the bytes being delivered.
+    std::array<std::uint8_t, 16 * 1024> chunk;
+    for (;;) {
+      const TlsReadResult got = tls_->read(chunk);
+      if (got.status != TlsReadStatus::ok) break;
+      released.plaintext.append(reinterpret_cast<const char*>(chunk.data()), got.bytes);
+    }
+  }
+  released.socket = std::move(socket_);
+  released.tls = std::move(tls_);
+  tls_.reset();
+  return released;
 }
 
 std::size_t Stream::unsent_bytes() const noexcept {

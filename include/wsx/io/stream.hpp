@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "wsx/export.hpp"
@@ -96,6 +97,17 @@ class WSX_API Stream final : private IoHandler {
   // what the current read brought goes to it. For a protocol chosen once the connection is up
   // (ALPN: HTTP/2 or HTTP/1.1), whose owner takes the stream over.
   void set_handler(StreamHandler& handler) noexcept { handler_ = &handler; }
+  // What release() hands back: the connection, ready for a new Stream.
+  struct Released {
+    TcpSocket socket;
+    std::optional<TlsSession> tls;
+    std::string plaintext;  // decrypted by TLS but not yet delivered, to be processed first
+  };
+  // Gives the connection up, for a new Stream of another owner (ALPN chose a protocol whose
+  // owner makes its own stream); this one is closed after it and calls nothing more. Safe
+  // inside on_stream_data: the current read stops there, and what TLS has decrypted beyond the
+  // delivered bytes comes back in `plaintext` (the delivered ones stay valid for the call).
+  Released release();
 
   EventLoop& loop() noexcept { return loop_; }
   bool is_open() const noexcept { return socket_.valid(); }

@@ -341,6 +341,39 @@ TEST(Stream, AnotherHandlerTakesOverInsideACallbackAndGetsTheRest) {
   EXPECT_EQ(link.client->received, taker.reply);
 }
 
+TEST(Stream, ReleasedConnectionGoesOnInANewStreamWithNothingLost) {
+  const std::string from_client = pattern_text(1 << 20, 'r');
+  Link link(true, from_client, "");
+  Taker taker;
+  std::unique_ptr<Stream> successor;
+  std::string first_piece;
+  link.on_server = [&] {
+    link.server->on_data = [&] {
+      if (successor) return;
+      first_piece = link.server->received;
+      Stream::Released released = link.server->stream->release();
+      EXPECT_FALSE(link.server->stream->is_open());
+      taker.received = released.plaintext;
+      taker.expected = from_client.size() - first_piece.size();
+      successor = std::make_unique<Stream>(link.loop, std::move(released.socket), taker,
+                                           std::move(released.tls));
+      taker.stream = successor.get();
+      if (taker.received.size() == taker.expected) successor->request_flush();
+    };
+  };
+  link.on_client = [&] {
+    link.client->on_data = [&] {
+      if (link.client->received == taker.reply) link.loop.stop();
+    };
+  };
+  link.loop.run();
+  ASSERT_TRUE(successor);
+  EXPECT_EQ(link.server->received, first_piece);  // the old stream delivered nothing more
+  EXPECT_TRUE(first_piece + taker.received == from_client);
+  EXPECT_EQ(link.client->received, taker.reply);
+  EXPECT_EQ(successor->tls()->version().substr(0, 5), "TLSv1");
+}
+
 TEST(Stream, TlsVerificationFailureReachesBothHandlers) {
   Link link(true, "hello", "", "example.com");
   int errors = 0;
