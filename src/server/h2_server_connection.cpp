@@ -58,8 +58,8 @@ void H2ServerConnection::going_away() {
   after_io();
 }
 
-void H2ServerConnection::terminate() noexcept {
-  Entry entry(*this);
+void H2ServerConnection::close_now() noexcept {
+  released_ = true;
   stream_->close();
   closed_transport();
 }

@@ -50,8 +50,8 @@ class H2ServerConnection final : private io::StreamHandler, private H2Handler {
   void start(std::span<std::uint8_t> first);
   // Graceful shutdown: GOAWAY; streams still open finish, then the connection closes.
   void going_away();
-  // Drops the transport now; release() follows.
-  void terminate() noexcept;
+  // Drops the transport now, for an owner about to destroy it: release() does not follow.
+  void close_now() noexcept;
 
   std::size_t open_streams() const noexcept { return h2_.open_streams(); }
   const std::string& remote_address() const noexcept { return remote_; }
