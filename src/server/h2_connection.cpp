@@ -130,6 +130,11 @@ struct H2Connection::Callbacks {
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     H2Connection& connection = self(user_data);
+    if (frame->hd.type == NGHTTP2_WINDOW_UPDATE ||
+        (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0)) {
+      connection.handler_.on_send_window_update();
+      return 0;
+    }
     if (frame->hd.stream_id == 0) return 0;
     Stream* stream = find(connection, frame->hd.stream_id);
     if (stream == nullptr) return 0;
@@ -430,6 +435,15 @@ void H2Connection::respond_streaming(std::int32_t stream_id, int status,
 
 void H2Connection::resume(std::int32_t stream_id) {
   if (session_ != nullptr) nghttp2_session_resume_data(session_, stream_id);
+}
+
+void H2Connection::forget_source(std::int32_t stream_id) {
+  const auto it = streams_.find(stream_id);
+  if (it == streams_.end() || it->second->source == nullptr) return;
+  it->second->source = nullptr;
+  it->second->body.clear();
+  it->second->body_sent = 0;
+  reset(stream_id, H2Error::cancel);
 }
 
 void H2Connection::consume(std::int32_t stream_id, std::size_t n) {

@@ -88,6 +88,9 @@ class H2Handler {
   // The stream is closed (both sides ended, or RST_STREAM either way): `error` is the code of
   // a reset, no_error otherwise. No event of this stream follows.
   virtual void on_stream_closed(std::int32_t stream_id, std::uint32_t error) = 0;
+  // The peer may have opened our send windows (WINDOW_UPDATE, or SETTINGS changing the initial
+  // window): output that waited for them can go on (see send_window()).
+  virtual void on_send_window_update() {}
 
  protected:
   ~H2Handler() = default;
@@ -138,6 +141,9 @@ class H2Connection {
                          H2Source& source);
   // The source of `stream_id` has more to read.
   void resume(std::int32_t stream_id);
+  // The source of `stream_id` is going away: nothing reads it any more, and the stream, if
+  // still open, is reset (CANCEL).
+  void forget_source(std::int32_t stream_id);
   // `n` bytes of the stream's DATA were processed: the peer may send that much more.
   void consume(std::int32_t stream_id, std::size_t n);
   // RST_STREAM: the stream ends at once (on_stream_closed follows).

@@ -52,6 +52,8 @@ class Recorder final : public H2Handler {
   }
   void on_remote_end(std::int32_t id) override { remote_ends.push_back(id); }
   void on_stream_closed(std::int32_t id, std::uint32_t error) override { closed[id] = error; }
+  void on_send_window_update() override { ++window_updates; }
+  int window_updates = 0;
 };
 
 // Moves bytes both ways until neither side has anything to say. False when the server's
@@ -347,6 +349,53 @@ TEST(H2Connection, StreamingResponseWaitsForItsSourceAndTheClientWindow) {
   server.resume(id);
   ASSERT_TRUE(pump(client, server));
   EXPECT_TRUE(client.responses[id].ended);
+}
+
+TEST(H2Connection, OutputBlockedByTheClientWindowGoesOnAfterItsWindowUpdate) {
+  Recorder recorder;
+  H2Connection server(recorder, {});
+  TestSource source;
+  recorder.answer = [&](H2Request& request) {
+    server.respond_streaming(request.stream_id, 200, {}, source);
+  };
+  // A client that reopens its window only when told to.
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  H2TestClient client(option);
+  nghttp2_option_del(option);
+  const std::int32_t id = client.request(websocket_connect(), std::nullopt, true);
+  ASSERT_TRUE(pump(client, server));
+  source.pending = std::string(100000, 'w');
+  server.resume(id);
+  ASSERT_TRUE(pump(client, server));
+  EXPECT_EQ(client.responses[id].data.size(), 65535u);  // the client's initial window
+  EXPECT_LE(server.send_window(id), 0);
+  const int updates_before = recorder.window_updates;
+  nghttp2_session_consume(client.session(), id, client.responses[id].data.size());
+  ASSERT_TRUE(pump(client, server));
+  EXPECT_GT(recorder.window_updates, updates_before);
+  EXPECT_GT(server.send_window(id), 0);
+  server.resume(id);
+  ASSERT_TRUE(pump(client, server));
+  EXPECT_EQ(client.responses[id].data.size(), 100000u);
+}
+
+TEST(H2Connection, AForgottenSourceIsNeverReadAgainAndItsStreamIsReset) {
+  Recorder recorder;
+  H2Connection server(recorder, {});
+  auto source = std::make_unique<TestSource>();
+  recorder.answer = [&](H2Request& request) {
+    server.respond_streaming(request.stream_id, 200, {}, *source);
+  };
+  H2TestClient client;
+  const std::int32_t id = client.request(websocket_connect(), std::nullopt, true);
+  ASSERT_TRUE(pump(client, server));
+  server.forget_source(id);
+  source.reset();  // a read now would be a use after free (ASan)
+  server.resume(id);
+  ASSERT_TRUE(pump(client, server));
+  EXPECT_EQ(client.responses[id].closed, NGHTTP2_CANCEL);
 }
 
 TEST(H2Connection, ResetByThePeerReportsItsCode) {
