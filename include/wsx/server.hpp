@@ -335,6 +335,16 @@ struct WSX_API ServerOptions {
   // returns. A watcher that cannot be installed or fails goes to error_hook (ErrorSource::signals).
   bool handle_signals = false;
   std::optional<ServerTlsOptions> tls;  // wss:// on every listener
+  // HTTP/2 on the TLS listeners: ALPN offers h2 before http/1.1, and a client that picks it
+  // sends its requests as streams of one connection. Plain requests are answered by `http` as
+  // over HTTP/1.1; a WebSocket opens as a stream (RFC 8441 extended CONNECT, announced with
+  // SETTINGS_ENABLE_CONNECT_PROTOCOL) through the same route, Origin, CSRF and upgrade
+  // decision, answered 200, and runs with the same API (WebSocket::transport() is http2);
+  // HTTP/2 flow control follows its backpressure both ways. Limits per connection: 100
+  // streams at once, 16 KiB of header fields, and nghttp2's defences against CONTINUATION,
+  // rapid-reset, SETTINGS and PING floods. stop() sends 1001 to its WebSockets, then GOAWAY.
+  // Off by default for now. Without `tls` it changes nothing (no h2c).
+  bool http2 = false;
   // Answers plain HTTP requests (no Upgrade header) on paths no route matches — a page, files —
   // instead of 404. The connection closes after the answer (Connection: close); a HEAD request
   // gets the head only. Runs on a server thread: it must not block for long.

@@ -1,6 +1,8 @@
 #include "server/h2_server_connection.hpp"
 
+#include <chrono>
 #include <utility>
+#include <vector>
 
 #include "session/callback_exception.hpp"
 #include "session/connection_metrics.hpp"
@@ -11,6 +13,8 @@ namespace {
 // After GOAWAY (or a connection error) the peer may still have bytes in flight: read and drop
 // this many while our last frames leave, then reset.
 constexpr std::size_t linger_discard_limit = 256 * 1024;
+// ... and at most this long: a peer that never closes its side does not hold the connection.
+constexpr std::chrono::seconds linger_timeout{2};
 
 }  // namespace
 
@@ -24,7 +28,8 @@ H2ServerConnection::Entry::~Entry() {
 H2ServerConnection::H2ServerConnection(ServerShared& shared, io::EventLoop& loop,
                                        std::unique_ptr<io::Stream> stream, Owner& owner,
                                        session::ConnectionMetrics* metrics, std::string remote,
-                                       const H2Limits& limits)
+                                       const H2Limits& limits, session::TopicRegistry* topics,
+                                       session::BudgetLedger* budget)
     : shared_(shared),
       loop_(loop),
       stream_(std::move(stream)),
@@ -32,13 +37,24 @@ H2ServerConnection::H2ServerConnection(ServerShared& shared, io::EventLoop& loop
       metrics_(metrics),
       remote_(std::move(remote)),
       h2_(*this, limits),
+      topics_(topics),
       idle_([this] { on_idle(); }) {
   stream_->set_handler(*this);
+  SessionOwner::metrics = metrics;
+  SessionOwner::budget_ledger = budget;
 }
 
 H2ServerConnection::~H2ServerConnection() {
   for (auto& [id, waiting] : waiting_) {
     if (waiting->pending) cancel_pending(*waiting->pending);
+  }
+  // An owner destroying us at once (shutdown timeout): the WebSockets go with us, reported.
+  while (!websockets_.empty()) {
+    StreamSession* session = websockets_.begin()->second;
+    websockets_.erase(websockets_.begin());
+    session->carrier().detach();
+    session->terminate();
+    delete session;
   }
 }
 
@@ -54,6 +70,11 @@ void H2ServerConnection::start(std::span<std::uint8_t> first) {
 void H2ServerConnection::going_away() {
   Entry entry(*this);
   if (closed_ || closing_) return;
+  // 1001 to every WebSocket first, then GOAWAY: their closing handshakes finish on their
+  // streams, and no new stream opens.
+  std::vector<StreamSession*> sessions;
+  for (const auto& [id, session] : websockets_) sessions.push_back(session);
+  for (StreamSession* session : sessions) session->going_away();  // may release it
   h2_.shutdown();
   after_io();
 }
@@ -64,6 +85,12 @@ void H2ServerConnection::close_now() noexcept {
   closed_transport();
 }
 
+void H2ServerConnection::close_gracefully() {
+  closing_ = true;
+  loop_.arm(idle_, linger_timeout);  // now the bound of the lingering close
+  stream_->close_gracefully(linger_discard_limit);
+}
+
 void H2ServerConnection::closed_transport() {
   closed_ = true;
   idle_.cancel();
@@ -71,6 +98,13 @@ void H2ServerConnection::closed_transport() {
     if (waiting->pending) cancel_pending(*waiting->pending);
   }
   waiting_.clear();
+  // The connection is gone: each WebSocket on it fails (1006) and is released.
+  std::vector<std::int32_t> ids;
+  for (const auto& [id, session] : websockets_) ids.push_back(id);
+  for (const std::int32_t id : ids) {
+    if (H2StreamCarrier* carrier = carrier_of(id))
+      carrier->stream_closed(static_cast<std::uint32_t>(H2Error::cancel));
+  }
 }
 
 // ---- io::StreamHandler
@@ -94,11 +128,7 @@ std::size_t H2ServerConnection::gather_output(std::span<io::ConstBuffer> out) {
   if (bytes.empty()) {
     // The last frame (a GOAWAY) has left nghttp2 and nothing more is wanted either way: the
     // flush that asked goes on to close_notify and FIN.
-    if (h2_.finished() && !closing_ && !closed_) {
-      closing_ = true;
-      idle_.cancel();
-      stream_->close_gracefully(linger_discard_limit);
-    }
+    if (h2_.finished() && !closing_ && !closed_) close_gracefully();
     return 0;
   }
   out[0] = bytes;
@@ -117,8 +147,7 @@ void H2ServerConnection::on_stream_end() {
   }
   // The peer finished sending without GOAWAY: nothing more can come; what we owe goes out.
   h2_.terminate(H2Error::no_error);
-  closing_ = true;
-  stream_->close_gracefully(linger_discard_limit);
+  close_gracefully();
 }
 
 void H2ServerConnection::on_stream_error(std::string_view) {
@@ -130,13 +159,12 @@ void H2ServerConnection::after_io() {
   if (closed_) return;
   if (h2_.finished() && !closing_) {
     // Both sides are done (GOAWAY sent and no stream left, or a connection error).
-    closing_ = true;
-    idle_.cancel();
-    stream_->close_gracefully(linger_discard_limit);
+    close_gracefully();
     return;
   }
   stream_->request_flush();
-  if (h2_.open_streams() == 0 && !closing_) {
+  if (closing_) return;  // the linger's bound is armed
+  if (h2_.open_streams() == 0) {
     if (!idle_.armed() && shared_.options.handshake_timeout.count() > 0) {
       loop_.arm(idle_, shared_.options.handshake_timeout);
     }
@@ -147,6 +175,11 @@ void H2ServerConnection::after_io() {
 
 void H2ServerConnection::on_idle() {
   Entry entry(*this);
+  if (closing_) {  // the peer did not close its side in time: our part is done
+    stream_->close();
+    closed_transport();
+    return;
+  }
   // No request for a handshake timeout: say goodbye (GOAWAY), then close once it is out.
   h2_.terminate(H2Error::no_error);
   after_io();
@@ -175,6 +208,13 @@ void H2ServerConnection::on_request(H2Request& request) {
     case GateOutcome::Kind::plain_http:
       respond(request.stream_id, head, serve_plain_http(shared_, head, *gate.target, remote_));
       return;
+    case GateOutcome::Kind::long_polling: {
+      // Long polling is built on HTTP/1.1 connections (a held request per connection, answers
+      // that keep it alive); over HTTP/2 the client has WebSockets by extended CONNECT.
+      constexpr std::string_view reason = "long polling is not available over HTTP/2";
+      respond(request.stream_id, head, poll_refusal_response(501, reason), reason);
+      return;
+    }
     case GateOutcome::Kind::upgrade:
       break;
   }
@@ -228,21 +268,91 @@ void H2ServerConnection::apply(std::int32_t stream_id, const Route& route,
     respond(stream_id, head, rejection(decision));
     return;
   }
-  // The negotiation runs as it will once the stream carries the WebSocket, so its outcome is
-  // tested now; the answer waits for the stream carrier (see the header).
-  const proto::Accepted accepted = proto::accept_upgrade(request, accept_options(route, decision));
-  (void)accepted;
-  respond(stream_id, head,
-          plain_response(501, "WebSocket over HTTP/2 is not carried by this server yet\n"),
-          "websocket over http/2 not carried yet");
+  proto::Accepted accepted = proto::accept_upgrade(request, accept_options(route, decision));
+  open_websocket(stream_id, route, head, std::move(accepted), std::move(decision.user_data));
+}
+
+void H2ServerConnection::open_websocket(std::int32_t stream_id, const Route& route,
+                                        const proto::HttpHead& head, proto::Accepted accepted,
+                                        std::any user_data) {
+  auto* session = new StreamSession(route.config, static_cast<session::SessionOwner&>(*this),
+                                    nullptr, *this, stream_id);
+  session->set_topics(topics_);
+  websockets_[stream_id] = session;
+  h2_.respond_streaming(stream_id, 200, accepted.headers, session->carrier());
+  if (metrics_ != nullptr) metrics_->upgrade_answered(200);
+  AccessRecord record;
+  record.status = 200;
+  record.subprotocol = accepted.subprotocol ? std::string_view(*accepted.subprotocol) : "";
+  for (const auto& [name, value] : accepted.headers) {
+    if (name == "sec-websocket-extensions") record.extensions = value;
+  }
+  log_access(shared_, remote_, record, &head);
+  session->start(io::Clock::duration::zero());
+  session::OpenParams params;
+  params.role = proto::Role::server;
+  params.deflate = accepted.deflate;
+  params.subprotocol = accepted.subprotocol.value_or(std::string());
+  params.user_data = std::move(user_data);
+  session->open(std::move(params));  // the open callback: it may send, or close
+}
+
+H2StreamCarrier* H2ServerConnection::carrier_of(std::int32_t stream_id) noexcept {
+  const auto it = websockets_.find(stream_id);
+  return it == websockets_.end() ? nullptr : &it->second->carrier();
+}
+
+void H2ServerConnection::release(session::Session& released) noexcept {
+  auto& session = static_cast<StreamSession&>(released);
+  const std::int32_t id = session.carrier().stream_id();
+  websockets_.erase(id);
+  h2_.forget_source(id);  // resets the stream if it is still open
+  delete &session;
+  stream_->request_flush();
+}
+
+void H2ServerConnection::resume(std::int32_t stream_id) {
+  h2_.resume(stream_id);
+  stream_->request_flush();
+}
+
+void H2ServerConnection::consume(std::int32_t stream_id, std::size_t n) {
+  h2_.consume(stream_id, n);
+  stream_->request_flush();  // the WINDOW_UPDATE
+}
+
+void H2ServerConnection::reset_stream(std::int32_t stream_id) {
+  h2_.reset(stream_id, H2Error::cancel);
+  stream_->request_flush();
+}
+
+void H2ServerConnection::on_remote_end(std::int32_t stream_id) {
+  if (H2StreamCarrier* carrier = carrier_of(stream_id)) carrier->remote_ended();
+}
+
+void H2ServerConnection::on_send_window_update() {
+  std::vector<std::int32_t> ids;
+  for (const auto& [id, session] : websockets_) {
+    if (session->carrier().write_blocked()) ids.push_back(id);
+  }
+  for (const std::int32_t id : ids) {
+    if (H2StreamCarrier* carrier = carrier_of(id)) carrier->window_grew();
+  }
 }
 
 void H2ServerConnection::on_data(std::int32_t stream_id, std::span<const std::uint8_t> data) {
-  // No stream carries a body anyone reads yet: the window reopens at once.
-  h2_.consume(stream_id, data.size());
+  if (H2StreamCarrier* carrier = carrier_of(stream_id)) {
+    carrier->received(data);  // consumes as the session takes it
+    return;
+  }
+  h2_.consume(stream_id, data.size());  // a request body nobody reads: reopen at once
 }
 
-void H2ServerConnection::on_stream_closed(std::int32_t stream_id, std::uint32_t) {
+void H2ServerConnection::on_stream_closed(std::int32_t stream_id, std::uint32_t error) {
+  if (H2StreamCarrier* carrier = carrier_of(stream_id)) {
+    carrier->stream_closed(error);  // the session ends (and is released)
+    return;
+  }
   const auto it = waiting_.find(stream_id);
   if (it == waiting_.end()) return;
   cancel_pending(*it->second->pending);

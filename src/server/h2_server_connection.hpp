@@ -4,15 +4,14 @@
 // ServerOptions::http, an extended CONNECT (RFC 8441) meets the route, Origin, CSRF and the
 // route's decision, synchronous or not, and is answered with its status — 200 once accepted.
 //
-// Not yet: carrying the accepted WebSocket on its stream (the stream carrier under the session,
-// issue 14). Until then an accepted extended CONNECT is answered 501 and the server does not
-// announce SETTINGS_ENABLE_CONNECT_PROTOCOL (H2Limits::enable_connect_protocol), so browsers
-// open their WebSockets over HTTP/1.1 as before.
+// An accepted WebSocket runs on its stream: a session (the same as over HTTP/1.1) on an
+// H2StreamCarrier, answered 200 with the negotiated sec-websocket-protocol/-extensions.
 //
 // Lifetime: made by its owner, which it tells through Owner::release() once its transport is
 // closed; release() is called when no code of the connection is on the stack. Loop thread only.
 #pragma once
 
+#include <any>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -20,15 +19,19 @@
 #include <unordered_map>
 
 #include "server/h2_connection.hpp"
+#include "server/h2_stream_carrier.hpp"
 #include "server/request_gate.hpp"
-#include "server/worker.hpp"
+#include "server/server_shared.hpp"
+#include "session/session.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/stream.hpp"
 #include "wsx/io/timeout_wheel.hpp"
 
 namespace wsx::server {
 
-class H2ServerConnection final : private io::StreamHandler, private H2Handler {
+class H2ServerConnection final : private io::StreamHandler,
+                                 private H2Handler,
+                                 private session::SessionOwner {
  public:
   class Owner {
    public:
@@ -39,9 +42,11 @@ class H2ServerConnection final : private io::StreamHandler, private H2Handler {
   };
 
   // Takes `stream` over: its events come here from now on. `remote`: the peer's address.
+  // `topics`, `budget` (may be null) are the worker's, for the WebSockets.
   H2ServerConnection(ServerShared& shared, io::EventLoop& loop, std::unique_ptr<io::Stream> stream,
                      Owner& owner, session::ConnectionMetrics* metrics, std::string remote,
-                     const H2Limits& limits);
+                     const H2Limits& limits, session::TopicRegistry* topics = nullptr,
+                     session::BudgetLedger* budget = nullptr);
   ~H2ServerConnection();
   H2ServerConnection(const H2ServerConnection&) = delete;
   H2ServerConnection& operator=(const H2ServerConnection&) = delete;
@@ -54,6 +59,15 @@ class H2ServerConnection final : private io::StreamHandler, private H2Handler {
   void close_now() noexcept;
 
   std::size_t open_streams() const noexcept { return h2_.open_streams(); }
+  std::size_t websockets() const noexcept { return websockets_.size(); }
+
+  // ---- for the stream carriers
+  io::EventLoop& loop() noexcept { return loop_; }
+  const io::TlsSession* tls() const noexcept { return stream_->tls(); }
+  void resume(std::int32_t stream_id);  // output waits on the stream: send it
+  void consume(std::int32_t stream_id, std::size_t n);
+  std::int32_t send_window(std::int32_t stream_id) const { return h2_.send_window(stream_id); }
+  void reset_stream(std::int32_t stream_id);
   const std::string& remote_address() const noexcept { return remote_; }
 
   // Intrusive links for the owner's list of live connections.
@@ -94,7 +108,14 @@ class H2ServerConnection final : private io::StreamHandler, private H2Handler {
   // H2Handler
   void on_request(H2Request& request) override;
   void on_data(std::int32_t stream_id, std::span<const std::uint8_t> data) override;
+  void on_remote_end(std::int32_t stream_id) override;
   void on_stream_closed(std::int32_t stream_id, std::uint32_t error) override;
+  void on_send_window_update() override;
+  // session::SessionOwner: a WebSocket of a stream is finished.
+  void release(session::Session& session) noexcept override;
+  H2StreamCarrier* carrier_of(std::int32_t stream_id) noexcept;
+  void open_websocket(std::int32_t stream_id, const Route& route, const proto::HttpHead& head,
+                      proto::Accepted accepted, std::any user_data);
 
   void receive(std::span<std::uint8_t> data);
   void after_io();  // flush, close when HTTP/2 is done, idle timer
@@ -104,6 +125,7 @@ class H2ServerConnection final : private io::StreamHandler, private H2Handler {
                const proto::HttpResponse& response, std::string_view reason = {});
   void apply(std::int32_t stream_id, const Route& route, const proto::HttpHead& head,
              const proto::UpgradeRequest& request, UpgradeDecision decision);
+  void close_gracefully();  // what we owe goes out, then FIN; bounded in time
   void closed_transport();
 
   ServerShared& shared_;
@@ -114,7 +136,10 @@ class H2ServerConnection final : private io::StreamHandler, private H2Handler {
   std::string remote_;
   H2Connection h2_;
   std::unordered_map<std::int32_t, std::unique_ptr<Waiting>> waiting_;
-  io::Timeout idle_;
+  using StreamSession = session::SessionOn<H2StreamCarrier>;
+  std::unordered_map<std::int32_t, StreamSession*> websockets_;
+  session::TopicRegistry* topics_;
+  io::Timeout idle_;  // no stream for a while; while closing, the bound of the linger
   std::uint8_t depth_ = 0;
   bool closing_ = false;  // the transport is closing gracefully
   bool closed_ = false;   // the transport is closed: release when the outermost entry returns

@@ -5,6 +5,7 @@
 
 #include "server/csrf_gate.hpp"
 #include "server/poll_request.hpp"
+#include "server/poll_response.hpp"
 #include "session/callback_exception.hpp"
 
 namespace wsx::server {
@@ -172,6 +173,18 @@ proto::HttpResponse rejection(UpgradeDecision& decision) {
   response.status = decision.status;
   response.headers = std::move(decision.headers);
   response.body = std::move(decision.body);
+  return response;
+}
+
+proto::HttpResponse poll_refusal_response(int status, std::string_view reason) {
+  proto::HttpResponse response;
+  response.status = status;
+  response.headers = {{"Content-Type", "application/json"},
+                      {"Cache-Control", "no-store"},
+                      {"X-Content-Type-Options", "nosniff"}};
+  if (status == 405) response.headers.emplace_back("Allow", "GET, POST");
+  if (status == 503) response.headers.emplace_back("Retry-After", "5");
+  response.body = poll_error_json(reason);
   return response;
 }
 

@@ -11,7 +11,7 @@
 
 #include "server/pending_upgrade.hpp"
 #include "server/router.hpp"
-#include "server/worker.hpp"
+#include "server/server_shared.hpp"
 #include "wsx/proto/handshake.hpp"
 #include "wsx/proto/http_head.hpp"
 #include "wsx/proto/request_target.hpp"
@@ -76,6 +76,10 @@ UpgradeRequest request_view(const proto::HttpHead& head, const proto::UpgradeReq
 proto::AcceptOptions accept_options(const Route& route, UpgradeDecision& decision);
 // A rejecting decision as the response to send.
 proto::HttpResponse rejection(UpgradeDecision& decision);
+
+// A long-polling request's refusal: `reason` as JSON, never cached or sniffed (with Allow for
+// 405, Retry-After for 503).
+proto::HttpResponse poll_refusal_response(int status, std::string_view reason);
 
 // One line of ServerOptions::access_log (when set): fills the request's fields from `head`.
 void log_access(const ServerShared& shared, std::string_view remote, AccessRecord& record,

@@ -72,6 +72,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     tls.private_key_file = opts.tls->private_key_file;
     tls.client_ca_file = opts.tls->client_ca_file;
     tls.require_client_certificate = opts.tls->require_client_certificate;
+    if (opts.http2) tls.alpn = {"h2", "http/1.1"};
     io::TlsContext context = io::TlsContext::server(tls);
     if (context.ok()) {
       impl_->shared.tls.emplace(std::move(context));

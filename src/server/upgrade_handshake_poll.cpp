@@ -29,15 +29,7 @@ PollHub* UpgradeHandshake::hub_here(session::Session& session) const noexcept {
 
 void UpgradeHandshake::refuse_poll(session::Session& session, int status, std::string_view reason,
                                    const proto::HttpHead* head) {
-  proto::HttpResponse response;
-  response.status = status;
-  response.headers = {{"Content-Type", "application/json"},
-                      {"Cache-Control", "no-store"},
-                      {"X-Content-Type-Options", "nosniff"}};
-  if (status == 405) response.headers.emplace_back("Allow", "GET, POST");
-  if (status == 503) response.headers.emplace_back("Retry-After", "5");
-  response.body = poll_error_json(reason);
-  respond(shared_, session, response, head, reason, false);
+  respond(shared_, session, poll_refusal_response(status, reason), head, reason, false);
 }
 
 void UpgradeHandshake::poll_request(session::Session& session, const Route& route,

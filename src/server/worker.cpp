@@ -71,20 +71,28 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
   // Over the server's limit, the 503 below answers; the client's own limits are not consumed.
   AddressLimiter::Admission admission;
   if (count <= max) admission = shared_.address_limits.admit(peer);
-  std::optional<io::TlsSession> tls;
-  if (shared_.tls) tls.emplace(*shared_.tls);
-  auto* session = new session::TcpSession(shared_.handshake_config, *this,
-                                          std::make_unique<UpgradeHandshake>(shared_, peer), loop_,
-                                          std::move(socket), std::move(tls));
-  if (!session->start(shared_.options.handshake_timeout)) {
-    delete session;
-    shared_.connections.fetch_sub(1);
+  const bool admitted = count <= max && admission.verdict == AddressLimiter::Verdict::admitted;
+  if (admitted && shared_.tls && shared_.options.http2) {
+    // HTTP/2 or HTTP/1.1: ALPN tells once the TLS handshake is done.
+    auto* front = new AlpnSwitch(loop_, std::move(socket), io::TlsSession(*shared_.tls), *this,
+                                 peer, shared_.options.handshake_timeout);
+    if (!front->is_open()) {
+      delete front;
+      shared_.connections.fetch_sub(1);
+      return;
+    }
+    front->owner_next = switches_;
+    if (switches_ != nullptr) switches_->owner_prev = front;
+    switches_ = front;
+    if (admission.slot.counted()) address_slots_.emplace(front, std::move(admission.slot));
     return;
   }
-  session->set_topics(&topics_);
-  session->owner_next = sessions_;
-  if (sessions_ != nullptr) sessions_->owner_prev = session;
-  sessions_ = session;
+  // Refusals are answered in HTTP/1.1 even where h2 is offered (a client that picked h2 sees a
+  // protocol error instead of the 503/429: the connection is refused either way).
+  std::optional<io::TlsSession> tls;
+  if (shared_.tls) tls.emplace(*shared_.tls);
+  session::Session* session = start_session(std::move(socket), std::move(tls), peer);
+  if (session == nullptr) return;
   if (count > max) {
     UpgradeHandshake::refuse(shared_, *session, 503);
   } else if (admission.verdict != AddressLimiter::Verdict::admitted) {
@@ -111,11 +119,100 @@ bool Worker::open_poll_session(PollOpen& open) {
   session->owner_next = sessions_;
   if (sessions_ != nullptr) sessions_->owner_prev = session;
   sessions_ = session;
-  if (open.slot.counted()) address_slots_.emplace(session, std::move(open.slot));
+  // Keyed by the Session, as release() erases it.
+  if (open.slot.counted()) {
+    address_slots_.emplace(static_cast<const session::Session*>(session), std::move(open.slot));
+  }
   // An entry point: whatever the open callback does (close, terminate), the session is
   // released safely once it returns.
   session->run([&](WebSocket&) { session->open(std::move(open.params)); });
   return true;
+}
+
+session::Session* Worker::start_session(io::TcpSocket socket, std::optional<io::TlsSession> tls,
+                                        const io::SocketAddress& peer) {
+  auto* session = new session::TcpSession(shared_.handshake_config, *this,
+                                          std::make_unique<UpgradeHandshake>(shared_, peer), loop_,
+                                          std::move(socket), std::move(tls));
+  if (!session->start(shared_.options.handshake_timeout)) {
+    delete session;
+    shared_.connections.fetch_sub(1);
+    return nullptr;
+  }
+  session->set_topics(&topics_);
+  session->owner_next = sessions_;
+  if (sessions_ != nullptr) sessions_->owner_prev = session;
+  sessions_ = session;
+  return session;
+}
+
+void Worker::end_switch(AlpnSwitch& from, const void* successor) noexcept {
+  if (from.owner_prev != nullptr) from.owner_prev->owner_next = from.owner_next;
+  if (from.owner_next != nullptr) from.owner_next->owner_prev = from.owner_prev;
+  if (switches_ == &from) switches_ = from.owner_next;
+  const auto slot = address_slots_.find(&from);
+  if (slot == address_slots_.end()) return;
+  if (successor != nullptr) address_slots_.emplace(successor, std::move(slot->second));
+  address_slots_.erase(slot);
+}
+
+void Worker::chose_h2(AlpnSwitch& from, std::unique_ptr<io::Stream> stream,
+                      std::span<std::uint8_t> first) {
+  auto* connection =
+      new H2ServerConnection(shared_, loop_, std::move(stream), *this, &metrics_,
+                             from.peer().to_string(), H2Limits{}, &topics_, budget_ledger);
+  connection->owner_next = h2_connections_;
+  if (h2_connections_ != nullptr) h2_connections_->owner_prev = connection;
+  h2_connections_ = connection;
+  end_switch(from, connection);
+  delete &from;
+  connection->start(first);  // may release it
+}
+
+void Worker::chose_http1(AlpnSwitch& from, io::Stream::Released connection, std::string first) {
+  const io::SocketAddress peer = from.peer();
+  session::Session* session =
+      start_session(std::move(connection.socket), std::move(connection.tls), peer);
+  end_switch(from, session);
+  delete &from;  // and its stream, released: we are inside its callback, which it allows
+  if (session == nullptr) return;
+  session->carrier_data({reinterpret_cast<std::uint8_t*>(first.data()), first.size()});
+}
+
+void Worker::switch_failed(AlpnSwitch& from, std::string_view reason) {
+  // As UpgradeHandshake::on_failed: a failed TLS handshake is reported, a client that just
+  // leaves (a TCP health check) is not.
+  const io::TlsSession* tls = from.stream() != nullptr ? from.stream()->tls() : nullptr;
+  if (tls != nullptr && !tls->handshake_done() && tls->state() == io::TlsState::failed) {
+    std::string_view message = tls->error().empty() ? reason : std::string_view(tls->error());
+    constexpr std::string_view said_already = "TLS handshake failed: ";
+    if (message.starts_with(said_already)) message.remove_prefix(said_already.size());
+    const std::string remote = from.peer().to_string();
+    report_error(
+        shared_.options.error_hook,
+        {.source = ErrorSource::tls_handshake, .message = message, .remote_address = remote});
+  }
+  end_switch(from, nullptr);
+  delete &from;
+  connection_gone();
+}
+
+void Worker::release(H2ServerConnection& connection) noexcept {
+  if (connection.owner_prev != nullptr) connection.owner_prev->owner_next = connection.owner_next;
+  if (connection.owner_next != nullptr) connection.owner_next->owner_prev = connection.owner_prev;
+  if (h2_connections_ == &connection) h2_connections_ = connection.owner_next;
+  if (!address_slots_.empty()) address_slots_.erase(&connection);
+  delete &connection;
+  connection_gone();
+}
+
+void Worker::connection_gone() noexcept {
+  shared_.connections.fetch_sub(1);
+  if (stopping_ && no_connections()) loop_.stop();
+}
+
+bool Worker::no_connections() const noexcept {
+  return sessions_ == nullptr && switches_ == nullptr && h2_connections_ == nullptr;
 }
 
 void Worker::unlink(session::Session& session) noexcept {
@@ -129,8 +226,7 @@ void Worker::release(session::Session& session) noexcept {
   unlink(session);
   if (!address_slots_.empty()) address_slots_.erase(&session);
   delete &session;
-  shared_.connections.fetch_sub(1);
-  if (stopping_ && sessions_ == nullptr) loop_.stop();
+  connection_gone();
 }
 
 void Worker::destroy_all() noexcept {
@@ -138,6 +234,18 @@ void Worker::destroy_all() noexcept {
     session::Session* session = sessions_;
     unlink(*session);
     delete session;
+    shared_.connections.fetch_sub(1);
+  }
+  while (switches_ != nullptr) {
+    AlpnSwitch* front = switches_;
+    switches_ = front->owner_next;
+    delete front;
+    shared_.connections.fetch_sub(1);
+  }
+  while (h2_connections_ != nullptr) {
+    H2ServerConnection* connection = h2_connections_;
+    h2_connections_ = connection->owner_next;
+    delete connection;
     shared_.connections.fetch_sub(1);
   }
   address_slots_.clear();
@@ -163,7 +271,20 @@ void Worker::begin_shutdown() {
     }
     session = next;
   }
-  if (sessions_ == nullptr) {
+  // Connections whose protocol is not chosen yet are still in their TLS handshake: dropped,
+  // like a session still in its handshake.
+  while (switches_ != nullptr) {
+    AlpnSwitch* front = switches_;
+    end_switch(*front, nullptr);
+    delete front;
+    shared_.connections.fetch_sub(1);
+  }
+  for (H2ServerConnection* connection = h2_connections_; connection != nullptr;) {
+    H2ServerConnection* next = connection->owner_next;
+    connection->going_away();  // GOAWAY: its streams finish, then it closes
+    connection = next;
+  }
+  if (no_connections()) {
     loop_.stop();
     return;
   }
@@ -175,6 +296,10 @@ void Worker::begin_shutdown() {
       session::Session* next = session->owner_next;
       session->terminate();
       session = next;
+    }
+    for (H2ServerConnection* connection = h2_connections_; connection != nullptr;
+         connection = connection->owner_next) {
+      connection->close_now();
     }
     destroy_all();
     loop_.stop();

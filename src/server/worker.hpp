@@ -11,8 +11,11 @@
 #include <vector>
 
 #include "server/address_limiter.hpp"
+#include "server/alpn_switch.hpp"
+#include "server/h2_server_connection.hpp"
 #include "server/poll_hub.hpp"
 #include "server/router.hpp"
+#include "server/server_shared.hpp"
 #include "session/connection_metrics.hpp"
 #include "session/memory_budget.hpp"
 #include "session/session.hpp"
@@ -24,20 +27,9 @@
 
 namespace wsx::server {
 
-// What the workers of one server share (read-only once run() started, but the counter).
-struct ServerShared {
-  ServerOptions options;
-  Router router;
-  session::SessionConfig handshake_config;  // before a route is chosen (rejections)
-  std::optional<io::TlsContext> tls;
-  session::TopicHub topics;
-  std::atomic<std::size_t> connections{0};
-  session::MemoryBudget memory;     // configured from options before run()
-  AddressLimiter address_limits;    // likewise
-  std::vector<PollHub*> poll_hubs;  // by worker index, set before run()
-};
-
-class Worker final : private session::SessionOwner {
+class Worker final : private session::SessionOwner,
+                     private AlpnSwitch::Owner,
+                     private H2ServerConnection::Owner {
  public:
   Worker(ServerShared& shared, std::uint16_t index);
   ~Worker();
@@ -64,9 +56,23 @@ class Worker final : private session::SessionOwner {
   void accept(io::TcpSocket socket, const io::SocketAddress& peer);
   // PollHub::opener: a long-polling session of this thread.
   bool open_poll_session(PollOpen& open);
+  // An HTTP/1.1 session on `socket` (and `tls`): false when it could not even start.
+  session::Session* start_session(io::TcpSocket socket, std::optional<io::TlsSession> tls,
+                                  const io::SocketAddress& peer);
   void release(session::Session& session) noexcept override;
+  // AlpnSwitch::Owner (ServerOptions::http2): the protocol of a TLS connection is chosen.
+  void chose_h2(AlpnSwitch& from, std::unique_ptr<io::Stream> stream,
+                std::span<std::uint8_t> first) override;
+  void chose_http1(AlpnSwitch& from, io::Stream::Released connection, std::string first) override;
+  void switch_failed(AlpnSwitch& from, std::string_view reason) override;
+  // H2ServerConnection::Owner
+  void release(H2ServerConnection& connection) noexcept override;
+  // The switch is done: out of the list, its address slot moved to `successor` (if any).
+  void end_switch(AlpnSwitch& from, const void* successor) noexcept;
   void unlink(session::Session& session) noexcept;
   void destroy_all() noexcept;
+  void connection_gone() noexcept;  // a connection of any kind is destroyed
+  bool no_connections() const noexcept;
 
   ServerShared& shared_;
   io::EventLoop loop_;
@@ -76,9 +82,14 @@ class Worker final : private session::SessionOwner {
   std::vector<std::unique_ptr<io::Listener>> listeners_;
   PollHub poll_hub_;
   session::Session* sessions_ = nullptr;  // intrusive list through owner_prev / owner_next
-  // The per-address slots of the sessions that count against a client's limit (not exempt),
-  // kept here rather than in every Session: an idle session's size is what a client costs.
-  std::unordered_map<const session::Session*, AddressSlot> address_slots_;
+  // ServerOptions::http2: TLS connections whose protocol ALPN has not chosen yet, and the
+  // HTTP/2 connections (intrusive lists).
+  AlpnSwitch* switches_ = nullptr;
+  H2ServerConnection* h2_connections_ = nullptr;
+  // The per-address slots of the connections that count against a client's limit (not
+  // exempt), kept here rather than in every Session: an idle session's size is what a client
+  // costs. Keyed by the Session, AlpnSwitch or H2ServerConnection.
+  std::unordered_map<const void*, AddressSlot> address_slots_;
   bool stopping_ = false;
   io::TimerId shutdown_timer_ = 0;
 };

@@ -41,6 +41,7 @@ struct ServeArguments {
   std::vector<std::string> listen;
   std::string static_dir;
   std::string cert, key;
+  bool http2 = false;
   std::vector<std::string> allowed_origins;
   std::vector<std::string> allowed_hosts;
   bool allow_any_origin = false;
@@ -405,6 +406,10 @@ int serve(const ServeArguments& args) {
     std::fprintf(stderr, "wsx serve: --cert and --key go together\n");
     return exit_usage;
   }
+  if (args.http2 && args.cert.empty()) {
+    std::fprintf(stderr, "wsx serve: --http2 needs --cert and --key (HTTP/2 is offered by ALPN)\n");
+    return exit_usage;
+  }
   if (!args.admin_token.empty() && args.admin_token.size() < min_admin_token_size) {
     std::fprintf(stderr,
                  "wsx serve: --admin-token: at least %zu characters (e.g. openssl rand "
@@ -492,6 +497,7 @@ int serve(const ServeArguments& args) {
   options.handle_signals = true;
   options.max_buffered_bytes = args.max_buffered;
   if (!args.cert.empty()) options.tls = ServerTlsOptions{args.cert, args.key};
+  options.http2 = args.http2;
   std::string node = args.node;
   if (node.empty() && !args.redis.empty()) {
     char host[256] = {};
@@ -666,6 +672,9 @@ Command add_serve_command(CLI::App& app) {
       ->add_option("--cert", args->cert, "TLS certificate chain (PEM): serve wss:// and https://")
       ->type_name("FILE");
   command->add_option("--key", args->key, "TLS private key (PEM)")->type_name("FILE");
+  command->add_flag("--http2", args->http2,
+                    "With --cert: offer HTTP/2 (ALPN h2) too: pages, files, the console and "
+                    "WebSockets (RFC 8441) share one connection");
   CLI::Option* allow_origin =
       command
           ->add_option("--allow-origin", args->allowed_origins,

@@ -18,6 +18,7 @@
 #include "test_certs.hpp"
 #include "wsx/io/connector.hpp"
 #include "wsx/io/listener.hpp"
+#include "wsx/proto/connection.hpp"
 
 namespace wsx::server {
 namespace {
@@ -113,6 +114,8 @@ struct Harness final : H2ServerConnection::Owner {
       if (on_client) on_client();
     });
   }
+
+  ~Harness() { delete connection; }  // one still open at the end (its WebSockets go with it)
 
   void release(H2ServerConnection& released) noexcept override {
     EXPECT_EQ(&released, connection);
@@ -214,7 +217,9 @@ TEST(H2ServerConnection, ExtendedConnectMeetsTheRoutesChecksAndDecisions) {
   };
   h.run([&] {
     for (const auto& [name, id] : ids) {
-      if (!h.client->h2.responses[id].ended) return false;
+      // Refusals end their stream; the accepted one stays open (its WebSocket runs).
+      const H2TestClient::Response& response = h.client->h2.responses[id];
+      if (name == "accepted" ? !response.header(":status") : !response.ended) return false;
     }
     return !ids.empty();
   });
@@ -232,8 +237,7 @@ TEST(H2ServerConnection, ExtendedConnectMeetsTheRoutesChecksAndDecisions) {
   EXPECT_EQ(h.client->h2.responses[ids["refused by the route"]].header("www-authenticate"),
             "Basic");
   EXPECT_EQ(h.client->h2.responses[ids["refused by the route"]].data, "who are you?\n");
-  // Accepted, but no stream carries a WebSocket yet (see h2_server_connection.hpp).
-  EXPECT_EQ(status("accepted"), "501");
+  EXPECT_EQ(status("accepted"), "200");
 }
 
 TEST(H2ServerConnection, AsyncDecisionFromAnotherThreadAnswersItsStream) {
@@ -261,12 +265,13 @@ TEST(H2ServerConnection, AsyncDecisionFromAnotherThreadAnswersItsStream) {
     h.client->flush();
   };
   h.run([&] {
-    return h.client->h2.responses[refused].ended && h.client->h2.responses[accepted].ended;
+    return h.client->h2.responses[refused].ended &&
+           h.client->h2.responses[accepted].header(":status").has_value();
   });
   for (std::thread& t : deciders) t.join();
   EXPECT_EQ(h.client->h2.responses[refused].header(":status"), "403");
   EXPECT_EQ(h.client->h2.responses[refused].data, "not today\n");
-  EXPECT_EQ(h.client->h2.responses[accepted].header(":status"), "501");
+  EXPECT_EQ(h.client->h2.responses[accepted].header(":status"), "200");
 }
 
 TEST(H2ServerConnection, AStreamResetWhileItsDecisionIsPendingIsForgotten) {
@@ -329,6 +334,186 @@ TEST(H2ServerConnection, GoingAwaySendsGoawayAndCloses) {
   h.client.reset();
   h.run([&] { return h.releases == 1; });
   EXPECT_EQ(h.connection, nullptr);
+}
+
+TEST(H2ServerConnection, APeerThatNeverClosesAfterGoawayIsDroppedAfterTheLinger) {
+  Harness h;
+  h.start();
+  std::int32_t id = 0;
+  h.on_client = [&] {
+    id = h.client->h2.request(get("/"));
+    h.client->flush();
+  };
+  h.run([&] { return h.client->h2.responses[id].ended; });
+  h.connection->going_away();
+  const auto start = std::chrono::steady_clock::now();
+  // The client reads everything (GOAWAY, close_notify, FIN) but never closes its side.
+  h.run([&] { return h.releases == 1; });
+  EXPECT_EQ(h.releases, 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+}
+
+// ---- WebSockets on streams (RFC 8441 §5)
+
+// A WebSocket client on one stream: proto::Connection (client role) over the stream's DATA.
+struct StreamWebSocket final : proto::EventHandler {
+  explicit StreamWebSocket(std::optional<proto::DeflateParams> deflate = std::nullopt)
+      : connection([&] {
+          proto::ConnectionOptions options;
+          options.role = proto::Role::client;
+          options.max_message_size = 64 * 1024 * 1024;
+          options.deflate = deflate;
+          return options;
+        }()) {}
+  void on_event(const proto::Event& event) override {
+    if (event.kind == proto::EventKind::message) messages.emplace_back(event.text());
+    if (event.kind == proto::EventKind::close) close_code = event.close_code;
+  }
+  // Frames queued by the connection go out as DATA of `id`.
+  void send_queued(H2TestClient& client, std::int32_t id) {
+    const std::span<const std::uint8_t> out = connection.pending_output();
+    client.send_more(id, std::string_view(reinterpret_cast<const char*>(out.data()), out.size()));
+    connection.consume_output(out.size());
+  }
+  // DATA of `id` not yet read goes to the connection.
+  void take(H2TestClient::Response& response) {
+    if (response.data.size() == read) return;
+    std::string fresh = response.data.substr(read);
+    read = response.data.size();
+    connection.receive({reinterpret_cast<std::uint8_t*>(fresh.data()), fresh.size()}, *this);
+  }
+  proto::Connection connection;
+  std::size_t read = 0;
+  std::vector<std::string> messages;
+  std::optional<std::uint16_t> close_code;
+};
+
+Behavior echo_behavior(std::vector<std::string>* events = nullptr) {
+  Behavior behavior;
+  behavior.max_message_size = 64 * 1024 * 1024;
+  behavior.message = [](WebSocket& ws, Message message) { ws.send(message.data, message.kind); };
+  behavior.open = [events](WebSocket& ws) {
+    if (events)
+      events->push_back(std::string("open ") + (ws.transport() == Transport::http2 ? "h2" : "h1"));
+  };
+  behavior.close = [events](WebSocket&, const CloseInfo& info) {
+    if (events) events->push_back("close " + std::to_string(info.code));
+  };
+  return behavior;
+}
+
+TEST(H2ServerConnection, TwoWebSocketsOnOneConnectionEchoOnTheirStreams) {
+  std::vector<std::string> events;  // outlives the harness, whose end closes the WebSockets
+  Harness h;
+  h.limits.enable_connect_protocol = true;
+  h.shared.router.add("/echo", echo_behavior(&events));
+  h.start();
+  std::int32_t a = 0, b = 0;
+  StreamWebSocket wa, wb;
+  h.on_client = [&] {
+    a = h.client->h2.request(websocket("/echo"), std::nullopt, true);
+    b = h.client->h2.request(websocket("/echo"), std::nullopt, true);
+    h.client->flush();
+  };
+  h.run([&] {
+    return h.client->h2.responses[a].header(":status") &&
+           h.client->h2.responses[b].header(":status");
+  });
+  EXPECT_EQ(h.client->h2.responses[a].header(":status"), "200");
+  EXPECT_EQ(h.client->h2.responses[b].header(":status"), "200");
+  wa.connection.send_text("to a");
+  wa.send_queued(h.client->h2, a);
+  wb.connection.send_text("to b");
+  wb.send_queued(h.client->h2, b);
+  h.client->flush();
+  h.run([&] {
+    wa.take(h.client->h2.responses[a]);
+    wb.take(h.client->h2.responses[b]);
+    return !wa.messages.empty() && !wb.messages.empty();
+  });
+  EXPECT_EQ(wa.messages, std::vector<std::string>{"to a"});
+  EXPECT_EQ(wb.messages, std::vector<std::string>{"to b"});
+  EXPECT_EQ(h.connection->websockets(), 2u);
+  // A clean close from the client on a: close frames both ways, then END_STREAM.
+  wa.connection.close(1000, "bye");
+  wa.send_queued(h.client->h2, a);
+  h.client->flush();
+  h.run([&] {
+    wa.take(h.client->h2.responses[a]);
+    return wa.close_code.has_value() && h.client->h2.responses[a].ended;
+  });
+  EXPECT_EQ(wa.close_code, 1000);
+  h.client->h2.send_more(a, "", true);  // our END_STREAM
+  h.client->flush();
+  h.run([&] { return h.client->h2.responses[a].closed.has_value(); });
+  EXPECT_EQ(h.client->h2.responses[a].closed, NGHTTP2_NO_ERROR);
+  EXPECT_EQ(events, (std::vector<std::string>{"open h2", "open h2", "close 1000"}));
+}
+
+TEST(H2ServerConnection, SixteenMebibytesEachWayAcrossFlowControlWindows) {
+  Harness h;
+  h.limits.enable_connect_protocol = true;
+  h.shared.router.add("/echo", echo_behavior());
+  h.start();
+  std::int32_t id = 0;
+  StreamWebSocket ws;
+  h.on_client = [&] {
+    id = h.client->h2.request(websocket("/echo"), std::nullopt, true);
+    h.client->flush();
+  };
+  h.run([&] { return h.client->h2.responses[id].header(":status").has_value(); });
+  std::string big(16 * 1024 * 1024, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+  ws.connection.send_text(big);
+  ws.send_queued(h.client->h2, id);
+  h.client->flush();
+  h.run([&] {
+    ws.take(h.client->h2.responses[id]);
+    return !ws.messages.empty();
+  });
+  ASSERT_EQ(ws.messages.size(), 1u);
+  EXPECT_TRUE(ws.messages[0] == big);
+}
+
+TEST(H2ServerConnection, ResetStreamFailsTheWebSocketWith1006) {
+  std::vector<std::string> events;  // outlives the harness, whose end closes the WebSockets
+  Harness h;
+  h.limits.enable_connect_protocol = true;
+  h.shared.router.add("/echo", echo_behavior(&events));
+  h.start();
+  std::int32_t id = 0;
+  h.on_client = [&] {
+    id = h.client->h2.request(websocket("/echo"), std::nullopt, true);
+    h.client->flush();
+  };
+  h.run([&] { return h.client->h2.responses[id].header(":status").has_value(); });
+  nghttp2_submit_rst_stream(h.client->h2.session(), NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  nghttp2_submit_ping(h.client->h2.session(), NGHTTP2_FLAG_NONE, nullptr);
+  h.client->flush();
+  h.run([&] { return events.size() == 2; });
+  EXPECT_EQ(events, (std::vector<std::string>{"open h2", "close 1006"}));
+  EXPECT_EQ(h.connection->websockets(), 0u);
+}
+
+TEST(H2ServerConnection, GoingAwayClosesWebSocketsWith1001ThenGoaway) {
+  Harness h;
+  h.limits.enable_connect_protocol = true;
+  h.shared.router.add("/echo", echo_behavior());
+  h.start();
+  std::int32_t id = 0;
+  StreamWebSocket ws;
+  h.on_client = [&] {
+    id = h.client->h2.request(websocket("/echo"), std::nullopt, true);
+    h.client->flush();
+  };
+  h.run([&] { return h.client->h2.responses[id].header(":status").has_value(); });
+  h.connection->going_away();
+  h.run([&] {
+    ws.take(h.client->h2.responses[id]);
+    return ws.close_code.has_value() && h.client->h2.goaway_code.has_value();
+  });
+  EXPECT_EQ(ws.close_code, 1001);
+  EXPECT_EQ(h.client->h2.goaway_code, NGHTTP2_NO_ERROR);
 }
 
 }  // namespace

@@ -1,0 +1,127 @@
+#include "server/h2_stream_carrier.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "server/h2_server_connection.hpp"
+
+namespace wsx::server {
+
+H2StreamCarrier::H2StreamCarrier(session::Session& session, H2ServerConnection& connection,
+                                 std::int32_t stream_id)
+    : session_(session), connection_(connection), stream_id_(stream_id) {}
+
+io::EventLoop& H2StreamCarrier::loop() noexcept {
+  return connection_.loop();
+}
+
+const io::TlsSession* H2StreamCarrier::tls() const noexcept {
+  return connection_.tls();
+}
+
+std::string H2StreamCarrier::remote_address() const {
+  return open_ ? connection_.remote_address() : std::string();
+}
+
+void H2StreamCarrier::request_flush() {
+  if (open_) connection_.resume(stream_id_);
+}
+
+void H2StreamCarrier::resume_reading() {
+  paused_ = false;
+  if (held_.empty() || !open_) return;
+  std::vector<std::uint8_t> bytes = std::move(held_);
+  held_.clear();
+  H2ServerConnection& connection = connection_;
+  const std::int32_t id = stream_id_;
+  session_.carrier_data(bytes);  // may end the session, and this carrier with it
+  connection.consume(id, bytes.size());
+}
+
+void H2StreamCarrier::received(std::span<const std::uint8_t> data) {
+  if (!open_) return;
+  if (ending_) {
+    // Our side is over: what the peer still sends is dropped, up to the bound.
+    connection_.consume(stream_id_, data.size());
+    if (data.size() > discard_left_) {
+      close();
+      session_.carrier_error("the peer kept sending after the close");
+      return;
+    }
+    discard_left_ -= data.size();
+    return;
+  }
+  if (paused_ || !held_.empty()) {
+    held_.insert(held_.end(), data.begin(), data.end());  // at most a window (the peer waits)
+    return;
+  }
+  // The session unmasks in place: nghttp2's bytes are const, so they are copied once.
+  thread_local std::vector<std::uint8_t> scratch;
+  scratch.assign(data.begin(), data.end());
+  H2ServerConnection& connection = connection_;
+  const std::int32_t id = stream_id_;
+  session_.carrier_data(scratch);  // may end the session, and this carrier with it
+  connection.consume(id, data.size());
+}
+
+void H2StreamCarrier::remote_ended() {
+  if (!open_ || ending_) return;  // ending: the stream closes next (stream_closed)
+  session_.carrier_end();
+}
+
+void H2StreamCarrier::stream_closed(std::uint32_t error) {
+  if (!open_) return;
+  open_ = false;
+  if (ending_ && error == 0) {
+    session_.carrier_end();  // END_STREAM both ways: the lingering close is over
+    return;
+  }
+  session_.carrier_error(error == 0 ? std::string_view("HTTP/2 stream closed")
+                                    : std::string_view("HTTP/2 stream reset (RST_STREAM)"));
+}
+
+void H2StreamCarrier::window_grew() {
+  if (!open_ || !blocked_ || connection_.send_window(stream_id_) <= 0) return;
+  blocked_ = false;
+  connection_.resume(stream_id_);
+  session_.carrier_drained();
+}
+
+void H2StreamCarrier::close_gracefully(std::size_t discard_limit, bool) {
+  if (!open_ || ending_) return;
+  ending_ = true;
+  discard_left_ = discard_limit;
+  held_.clear();
+  connection_.resume(stream_id_);  // read() ends the stream once the output is out
+}
+
+void H2StreamCarrier::close() noexcept {
+  if (!open_) return;
+  open_ = false;
+  connection_.reset_stream(stream_id_);
+}
+
+H2Source::Chunk H2StreamCarrier::read(std::span<std::uint8_t> buffer) {
+  if (!open_) return {0, true};
+  io::ConstBuffer buffers[session::max_gather_buffers];
+  const std::size_t count = session_.carrier_gather(buffers);
+  std::size_t copied = 0;
+  for (std::size_t i = 0; i < count && copied < buffer.size(); ++i) {
+    const std::size_t n = std::min(buffers[i].size(), buffer.size() - copied);
+    std::memcpy(buffer.data() + copied, buffers[i].data(), n);
+    copied += n;
+  }
+  if (copied > 0) {
+    session_.carrier_consume(copied);
+    // The peer's window is what nghttp2 offered: when this fills it, later output waits.
+    if (copied == buffer.size() &&
+        connection_.send_window(stream_id_) <= static_cast<std::int32_t>(copied)) {
+      blocked_ = true;
+    }
+    return {copied, false};
+  }
+  return {0, ending_};
+}
+
+}  // namespace wsx::server

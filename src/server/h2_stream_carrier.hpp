@@ -1,0 +1,75 @@
+// The HTTP/2 stream carrier (RFC 8441): a WebSocket session's bytes as the DATA of one stream of
+// an HTTP/2 connection (H2ServerConnection). See session/carrier.hpp for the contract.
+//
+// In: the stream's DATA goes to Session::carrier_data(); its window reopens (consume) only once
+// the session took the bytes, so while the session pauses reading the peer can send one window
+// more, kept here, and then waits. Out: the session's output is pulled by nghttp2 (H2Source)
+// as the peer's window allows; an exhausted window is write_blocked(), and the WINDOW_UPDATE
+// that reopens it calls carrier_drained(). Ending: close_gracefully() sends END_STREAM after
+// the output and drops the peer's DATA (bounded) until its END_STREAM; close() is
+// RST_STREAM(CANCEL); a reset by the peer or the connection dying is carrier_error() (1006),
+// the peer's END_STREAM first is carrier_end() (1006 as well when the protocol was open).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "server/h2_connection.hpp"
+#include "session/carrier.hpp"
+#include "session/session.hpp"
+
+namespace wsx::server {
+
+class H2ServerConnection;
+
+class H2StreamCarrier final : public session::Carrier, public H2Source {
+ public:
+  H2StreamCarrier(session::Session& session, H2ServerConnection& connection,
+                  std::int32_t stream_id);
+
+  Transport transport() const noexcept override { return Transport::http2; }
+  io::EventLoop& loop() noexcept override;
+  bool is_open() const noexcept override { return open_; }
+  const io::TlsSession* tls() const noexcept override;
+  std::string remote_address() const override;
+
+  void request_flush() override;
+  bool writes_in_place() const noexcept override { return false; }
+  std::size_t write_now(std::span<const io::ConstBuffer>) noexcept override { return 0; }
+  bool write_blocked() const noexcept override { return blocked_; }
+  std::size_t unsent_bytes() const noexcept override { return 0; }
+
+  void pause_reading() override { paused_ = true; }
+  void resume_reading() override;
+
+  void close_gracefully(std::size_t discard_limit, bool send_fin) override;
+  bool consumed_is_delivered() const noexcept override { return false; }
+  void close() noexcept override;
+
+  // ---- from the connection (this stream's events)
+  void received(std::span<const std::uint8_t> data);
+  void remote_ended();
+  void stream_closed(std::uint32_t error);
+  void window_grew();  // a WINDOW_UPDATE or SETTINGS came: the send window may be open again
+  std::int32_t stream_id() const noexcept { return stream_id_; }
+  // The connection is gone (closed, or its owner destroys it): no call to it follows.
+  void detach() noexcept { open_ = false; }
+
+  // H2Source: nghttp2 pulls the session's output.
+  Chunk read(std::span<std::uint8_t> buffer) override;
+
+ private:
+  session::Session& session_;
+  H2ServerConnection& connection_;
+  std::int32_t stream_id_;
+  std::vector<std::uint8_t> held_;  // DATA that came while reading was paused
+  std::size_t discard_left_ = 0;
+  bool open_ = true;
+  bool paused_ = false;
+  bool blocked_ = false;  // output waits for the peer's window
+  bool ending_ = false;   // close_gracefully(): END_STREAM once the output is out
+};
+
+}  // namespace wsx::server
