@@ -27,20 +27,21 @@ H2ServerConnection::Entry::~Entry() {
 
 H2ServerConnection::H2ServerConnection(ServerShared& shared, io::EventLoop& loop,
                                        std::unique_ptr<io::Stream> stream, Owner& owner,
-                                       session::ConnectionMetrics* metrics, std::string remote,
-                                       const H2Limits& limits, session::TopicRegistry* topics,
+                                       session::ConnectionMetrics* connection_metrics,
+                                       std::string remote, const H2Limits& limits,
+                                       session::TopicRegistry* topics,
                                        session::BudgetLedger* budget)
     : shared_(shared),
       loop_(loop),
       stream_(std::move(stream)),
       owner_(owner),
-      metrics_(metrics),
+      metrics_(connection_metrics),
       remote_(std::move(remote)),
       h2_(*this, limits),
       topics_(topics),
       idle_([this] { on_idle(); }) {
   stream_->set_handler(*this);
-  SessionOwner::metrics = metrics;
+  SessionOwner::metrics = connection_metrics;
   SessionOwner::budget_ledger = budget;
 }
 

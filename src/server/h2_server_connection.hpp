@@ -44,8 +44,9 @@ class H2ServerConnection final : private io::StreamHandler,
   // Takes `stream` over: its events come here from now on. `remote`: the peer's address.
   // `topics`, `budget` (may be null) are the worker's, for the WebSockets.
   H2ServerConnection(ServerShared& shared, io::EventLoop& loop, std::unique_ptr<io::Stream> stream,
-                     Owner& owner, session::ConnectionMetrics* metrics, std::string remote,
-                     const H2Limits& limits, session::TopicRegistry* topics = nullptr,
+                     Owner& owner, session::ConnectionMetrics* connection_metrics,
+                     std::string remote, const H2Limits& limits,
+                     session::TopicRegistry* topics = nullptr,
                      session::BudgetLedger* budget = nullptr);
   ~H2ServerConnection();
   H2ServerConnection(const H2ServerConnection&) = delete;
