@@ -376,11 +376,15 @@ int main(int argc, char** argv) {
   for (int round = 1; round <= s.broadcasts; ++round) {
     double first = 0, last = 0;
     const double cpu = s.server_pid != 0 ? cpu_seconds(s.server_pid) : 0;
+    const double own = own_cpu_seconds();
     const bool delivered = clients.broadcast(round, deadline, first, last);
     const double used = s.server_pid != 0 ? cpu_seconds(s.server_pid) - cpu : 0;
+    const double own_used = own_cpu_seconds() - own;
     std::printf(
-        "broadcast %d to %d: first after %.2f ms, last after %.2f ms%s, server CPU %.2f s\n", round,
-        clients.open(), first * 1e3, last * 1e3, delivered ? "" : " (NOT ALL)", used);
+        "broadcast %d to %d: first after %.2f ms, last after %.2f ms%s, server CPU %.2f s, client "
+        "CPU %.2f s\n",
+        round, clients.open(), first * 1e3, last * 1e3, delivered ? "" : " (NOT ALL)", used,
+        own_used);
     std::fflush(stdout);
     all_delivered = all_delivered && delivered;
     if (!delivered) break;
