@@ -94,6 +94,8 @@ fi
 # threads: the shared harness's load generator, built once into the build directory.
 loadgen=$build/loadgen
 harness=${WSX_HARNESS:-$repo/../shared/bench}
+# In a git worktree the shared directory sits beside the main checkout, not beside this one.
+[[ -d $harness ]] || harness=$(git rev-parse --path-format=absolute --git-common-dir)/../../shared/bench
 if [[ ! -x $loadgen ]]; then
   g++ -std=c++20 -O2 -o "$loadgen" "$harness/loadgen/loadgen.cpp" -lz
 fi
