@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -285,6 +288,50 @@ TEST(EventLoop, InterestChangesAreHonoured) {
             std::make_error_code(std::errc::bad_file_descriptor));
   EXPECT_EQ(loop.add(-1, Interest::read, pipe),
             std::make_error_code(std::errc::bad_file_descriptor));
+}
+
+// Level-triggered reads: a handler that takes one byte per wakeup hears again about the rest
+// with no new data (the server reads a bounded amount per wakeup and relies on this; a backend
+// that reports only wakeups, like a multishot io_uring poll, would stop after the first byte).
+TEST(EventLoop, UnreadBytesAreReportedAgain) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  PipeHandler pipe(loop);
+  ASSERT_EQ(::write(pipe.write_fd(), "abc", 3), 3);
+  std::string taken;
+  pipe.on_read = [&] {
+    char byte = 0;
+    if (::read(pipe.read_fd(), &byte, 1) == 1) taken += byte;
+    if (taken.size() == 3) loop.stop();
+  };
+  ASSERT_FALSE(loop.add(pipe.read_fd(), Interest::read, pipe));
+  loop.run();
+  EXPECT_EQ(taken, "abc");
+  EXPECT_EQ(pipe.readable, 3);
+}
+
+// forget() + close() closes the file for real: the peer sees the end of the stream. (A pending
+// io_uring poll request holds a reference to the file: it must be cancelled, or the connection
+// would stay open after close().)
+TEST(EventLoop, ForgottenAndClosedSocketReachesThePeer) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+  PipeHandler unused(loop);  // only its counters
+  ASSERT_FALSE(loop.add(pair[0], Interest::read, unused));
+  loop.run_after(10ms, [&] {  // after the loop waited on it at least once
+    loop.forget(pair[0]);
+    ::close(pair[0]);
+    loop.run_after(10ms, [&] { loop.stop(); });
+  });
+  loop.run();
+  pollfd peer{pair[1], POLLIN, 0};
+  ASSERT_EQ(::poll(&peer, 1, 5000), 1);
+  char byte = 0;
+  EXPECT_EQ(::read(pair[1], &byte, 1), 0);  // end of stream, not EAGAIN
+  EXPECT_EQ(unused.readable, 0);
+  ::close(pair[1]);
 }
 
 // forget() + close(): the kernel drops the closed file from the epoll set, the loop its slot, so
