@@ -175,7 +175,8 @@ class Clients {
   // connection has received `round` broadcasts (or the deadline): the time to the last one.
   bool broadcast(int round, Clock::time_point deadline, double& to_first, double& to_last) {
     char payload[payload_size + 1];
-    std::snprintf(payload, sizeof payload, "publish%09d", round);
+    std::snprintf(payload, sizeof payload, "publish%09u",
+                  static_cast<unsigned>(round) % 1000000000u);
     std::uint8_t frame[6 + payload_size] = {0x81, 0x80 | payload_size, 1, 2, 3, 4};
     for (std::size_t i = 0; i < payload_size; ++i) frame[6 + i] = payload[i] ^ frame[2 + i % 4];
     reached_ = 0;
