@@ -142,7 +142,10 @@ TEST(EventLoop, PeriodicTimerRepeatsUntilItCancelsItself) {
   int ticks = 0;
   TimerId id = 0;
   id = loop.run_every(5ms, [&] {
-    if (++ticks == 3) EXPECT_TRUE(loop.cancel(id));
+    // Braces: EXPECT_TRUE expands to an if-else, and g++ warns of a dangling else.
+    if (++ticks == 3) {
+      EXPECT_TRUE(loop.cancel(id));
+    }
   });
   loop.run_after(100ms, [&] { loop.stop(); });
   loop.run();
