@@ -117,13 +117,17 @@ struct WSX_API AccessRecord {
   std::string_view method;  // empty when the head did not parse (400, 431) or was never read (503)
   std::string_view target;
   std::optional<std::string_view> origin;
-  int status = 0;                // 101 for an accepted upgrade
+  int status = 0;                // 101 for an accepted upgrade (200 over HTTP/2)
   std::string_view subprotocol;  // chosen, empty if none
   std::string_view extensions;   // the Sec-WebSocket-Extensions answered, empty if none
   std::size_t body_size = 0;     // of a refusal or a plain HTTP answer
   // Why the server refused the request, empty otherwise or when the status says it all:
   // "csrf token expired", "handshake rate of this address exceeded", ...
   std::string_view reason;
+  // For an accepted WebSocket and the requests of a long-polling session: what the WebSocket runs
+  // on (WebSocket::transport()). Otherwise what the request came on: http1, or http2 for a
+  // stream of an HTTP/2 connection. transport_name() spells it ("h1", "h2", "long-polling").
+  Transport transport = Transport::http1;
 };
 
 struct WSX_API UpgradeDecision {
@@ -343,8 +347,15 @@ struct WSX_API ServerOptions {
   // HTTP/2 flow control follows its backpressure both ways. Limits per connection: 100
   // streams at once, 16 KiB of header fields, and nghttp2's defences against CONTINUATION,
   // rapid-reset, SETTINGS and PING floods. stop() sends 1001 to its WebSockets, then GOAWAY.
-  // Off by default for now. Without `tls` it changes nothing (no h2c).
+  // Each WebSocket stream counts like a connection: against max_connections and its client's
+  // AddressLimits (a handshake token and a connection), refused with 503 or 429 on its stream.
+  // Off by default for now. Without `tls` it changes nothing (see http2_prior_knowledge).
   bool http2 = false;
+  // HTTP/2 without TLS (h2c) on plain listeners, for clients that know the server speaks it
+  // (RFC 9113 §3.3, curl --http2-prior-knowledge): a connection whose first bytes are the HTTP/2
+  // client preface is served as `http2` describes; anything else is HTTP/1.1 as always. No
+  // Upgrade: h2c. Off by default; with `tls` it changes nothing (ALPN chooses there).
+  bool http2_prior_knowledge = false;
   // Answers plain HTTP requests (no Upgrade header) on paths no route matches — a page, files —
   // instead of 404. The connection closes after the answer (Connection: close); a HEAD request
   // gets the head only. Runs on a server thread: it must not block for long.

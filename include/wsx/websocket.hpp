@@ -183,6 +183,9 @@ enum class Transport : std::uint8_t {
   long_polling,  // the HTTP long-polling fallback
 };
 
+// "h1", "h2", "long-polling": how logs, traces and the transport label of /metrics name it.
+WSX_API std::string_view transport_name(Transport transport) noexcept;
+
 class WSX_API WebSocket {
  public:
   WebSocket(const WebSocket&) = delete;

@@ -28,7 +28,7 @@ H2ServerConnection::Entry::~Entry() {
 H2ServerConnection::H2ServerConnection(ServerShared& shared, io::EventLoop& loop,
                                        std::unique_ptr<io::Stream> stream, Owner& owner,
                                        session::ConnectionMetrics* connection_metrics,
-                                       std::string remote, const H2Limits& limits,
+                                       const io::SocketAddress& peer, const H2Limits& limits,
                                        session::TopicRegistry* topics,
                                        session::BudgetLedger* budget)
     : shared_(shared),
@@ -36,13 +36,15 @@ H2ServerConnection::H2ServerConnection(ServerShared& shared, io::EventLoop& loop
       stream_(std::move(stream)),
       owner_(owner),
       metrics_(connection_metrics),
-      remote_(std::move(remote)),
+      peer_(peer),
+      remote_(peer.to_string()),
       h2_(*this, limits),
       topics_(topics),
       idle_([this] { on_idle(); }) {
   stream_->set_handler(*this);
   SessionOwner::metrics = connection_metrics;
   SessionOwner::budget_ledger = budget;
+  if (metrics_ != nullptr) metrics_->http2_connection_opened();
 }
 
 H2ServerConnection::~H2ServerConnection() {
@@ -57,6 +59,7 @@ H2ServerConnection::~H2ServerConnection() {
     session->terminate();
     delete session;
   }
+  if (metrics_ != nullptr) metrics_->http2_connection_closed();
 }
 
 void H2ServerConnection::start(std::span<std::uint8_t> first) {
@@ -71,12 +74,15 @@ void H2ServerConnection::start(std::span<std::uint8_t> first) {
 void H2ServerConnection::going_away() {
   Entry entry(*this);
   if (closed_ || closing_) return;
+  if (going_away_) return;
+  going_away_ = true;
   // 1001 to every WebSocket first, then GOAWAY: their closing handshakes finish on their
-  // streams, and no new stream opens.
+  // streams, and no new stream opens. nghttp2 sends a GOAWAY ahead of any DATA queued with it,
+  // so it is submitted only once the close frames have left (gather_output).
   std::vector<StreamSession*> sessions;
   for (const auto& [id, session] : websockets_) sessions.push_back(session);
   for (StreamSession* session : sessions) session->going_away();  // may release it
-  h2_.shutdown();
+  goaway_pending_ = true;
   after_io();
 }
 
@@ -97,6 +103,7 @@ void H2ServerConnection::closed_transport() {
   idle_.cancel();
   for (auto& [id, waiting] : waiting_) {
     if (waiting->pending) cancel_pending(*waiting->pending);
+    charges_.erase(id);
   }
   waiting_.clear();
   // The connection is gone: each WebSocket on it fails (1006) and is released.
@@ -125,7 +132,14 @@ void H2ServerConnection::receive(std::span<std::uint8_t> data) {
 
 std::size_t H2ServerConnection::gather_output(std::span<io::ConstBuffer> out) {
   if (out.empty()) return 0;
-  const std::span<const std::uint8_t> bytes = h2_.output();
+  std::span<const std::uint8_t> bytes = h2_.output();
+  if (bytes.empty() && goaway_pending_) {
+    // What the streams had to send (the 1001 close frames, as far as their windows allow) is
+    // out: now the GOAWAY.
+    goaway_pending_ = false;
+    h2_.shutdown();
+    bytes = h2_.output();
+  }
   if (bytes.empty()) {
     // The last frame (a GOAWAY) has left nghttp2 and nothing more is wanted either way: the
     // flush that asked goes on to close_notify and FIN.
@@ -195,7 +209,9 @@ void H2ServerConnection::respond(std::int32_t stream_id, const proto::HttpHead& 
   record.status = response.status;
   record.body_size = response.body.size();
   record.reason = reason;
+  record.transport = Transport::http2;
   log_access(shared_, remote_, record, &head);
+  charges_.erase(stream_id);  // no WebSocket on this stream: what it took goes back
   h2_.respond(stream_id, response, head.method == "HEAD");
 }
 
@@ -219,6 +235,7 @@ void H2ServerConnection::on_request(H2Request& request) {
     case GateOutcome::Kind::upgrade:
       break;
   }
+  if (!charge_stream(request.stream_id, head)) return;
   const Route& route = *gate.route;
   if (route.behavior.upgrade_async) {
     auto waiting = std::make_unique<Waiting>();
@@ -288,6 +305,7 @@ void H2ServerConnection::open_websocket(std::int32_t stream_id, const Route& rou
   for (const auto& [name, value] : accepted.headers) {
     if (name == "sec-websocket-extensions") record.extensions = value;
   }
+  record.transport = Transport::http2;
   log_access(shared_, remote_, record, &head);
   session->start(io::Clock::duration::zero());
   session::OpenParams params;
@@ -296,6 +314,29 @@ void H2ServerConnection::open_websocket(std::int32_t stream_id, const Route& rou
   params.subprotocol = accepted.subprotocol.value_or(std::string());
   params.user_data = std::move(user_data);
   session->open(std::move(params));  // the open callback: it may send, or close
+}
+
+bool H2ServerConnection::charge_stream(std::int32_t stream_id, const proto::HttpHead& head) {
+  if (going_away_) {  // came before our GOAWAY: no WebSocket opens on a server that stops
+    respond(stream_id, head, plain_response(503), "server going away");
+    return false;
+  }
+  const std::size_t max = shared_.options.max_connections;
+  if (shared_.connections.fetch_add(1) + 1 > max) {
+    shared_.connections.fetch_sub(1);
+    respond(stream_id, head, plain_response(503), "server connection limit reached");
+    return false;
+  }
+  AddressLimiter::Admission admission = shared_.address_limits.admit(peer_);
+  if (admission.verdict != AddressLimiter::Verdict::admitted) {
+    shared_.connections.fetch_sub(1);
+    std::string_view reason;
+    const proto::HttpResponse refusal = client_refusal(admission, reason);
+    respond(stream_id, head, refusal, reason);
+    return false;
+  }
+  charges_.try_emplace(stream_id, shared_.connections, std::move(admission.slot));
+  return true;
 }
 
 H2StreamCarrier* H2ServerConnection::carrier_of(std::int32_t stream_id) noexcept {
@@ -309,6 +350,7 @@ void H2ServerConnection::release(session::Session& released) noexcept {
   websockets_.erase(id);
   h2_.forget_source(id);  // resets the stream if it is still open
   delete &session;
+  charges_.erase(id);
   stream_->request_flush();
 }
 
@@ -358,6 +400,7 @@ void H2ServerConnection::on_stream_closed(std::int32_t stream_id, std::uint32_t 
   if (it == waiting_.end()) return;
   cancel_pending(*it->second->pending);
   waiting_.erase(it);
+  charges_.erase(stream_id);
 }
 
 }  // namespace wsx::server

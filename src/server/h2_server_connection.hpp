@@ -12,6 +12,7 @@
 #pragma once
 
 #include <any>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -24,6 +25,7 @@
 #include "server/server_shared.hpp"
 #include "session/session.hpp"
 #include "wsx/io/event_loop.hpp"
+#include "wsx/io/socket_address.hpp"
 #include "wsx/io/stream.hpp"
 #include "wsx/io/timeout_wheel.hpp"
 
@@ -41,11 +43,12 @@ class H2ServerConnection final : private io::StreamHandler,
     ~Owner() = default;
   };
 
-  // Takes `stream` over: its events come here from now on. `remote`: the peer's address.
-  // `topics`, `budget` (may be null) are the worker's, for the WebSockets.
+  // Takes `stream` over: its events come here from now on. `peer`: the client's address (its
+  // per-address limits count each WebSocket stream). `topics`, `budget` (may be null) are the
+  // worker's, for the WebSockets.
   H2ServerConnection(ServerShared& shared, io::EventLoop& loop, std::unique_ptr<io::Stream> stream,
                      Owner& owner, session::ConnectionMetrics* connection_metrics,
-                     std::string remote, const H2Limits& limits,
+                     const io::SocketAddress& peer, const H2Limits& limits,
                      session::TopicRegistry* topics = nullptr,
                      session::BudgetLedger* budget = nullptr);
   ~H2ServerConnection();
@@ -87,6 +90,19 @@ class H2ServerConnection final : private io::StreamHandler,
     void decided(UpgradeDecision decision) override;
   };
 
+  // What a WebSocket stream takes from the server's limits, from the request that passed the
+  // gate until the stream's WebSocket is released (or the request refused): one of
+  // max_connections and a slot of its client's AddressLimits, as an HTTP/1.1 connection does.
+  struct StreamCharge {
+    StreamCharge(std::atomic<std::size_t>& server_connections, AddressSlot address_slot) noexcept
+        : connections(server_connections), slot(std::move(address_slot)) {}
+    ~StreamCharge() { connections.fetch_sub(1); }
+    StreamCharge(const StreamCharge&) = delete;
+    StreamCharge& operator=(const StreamCharge&) = delete;
+    std::atomic<std::size_t>& connections;
+    AddressSlot slot;
+  };
+
   class Entry {
    public:
     explicit Entry(H2ServerConnection& connection) : connection_(connection) {
@@ -115,6 +131,9 @@ class H2ServerConnection final : private io::StreamHandler,
   // session::SessionOwner: a WebSocket of a stream is finished.
   void release(session::Session& session) noexcept override;
   H2StreamCarrier* carrier_of(std::int32_t stream_id) noexcept;
+  // The stream's WebSocket would be one more connection: charges it, or answers 503 (the
+  // server's max_connections) or the client's 429/503 (AddressLimits) and returns false.
+  bool charge_stream(std::int32_t stream_id, const proto::HttpHead& head);
   void open_websocket(std::int32_t stream_id, const Route& route, const proto::HttpHead& head,
                       proto::Accepted accepted, std::any user_data);
 
@@ -134,16 +153,20 @@ class H2ServerConnection final : private io::StreamHandler,
   std::unique_ptr<io::Stream> stream_;
   Owner& owner_;
   session::ConnectionMetrics* metrics_;
+  io::SocketAddress peer_;
   std::string remote_;
   H2Connection h2_;
+  std::unordered_map<std::int32_t, StreamCharge> charges_;
   std::unordered_map<std::int32_t, std::unique_ptr<Waiting>> waiting_;
   using StreamSession = session::SessionOn<H2StreamCarrier>;
   std::unordered_map<std::int32_t, StreamSession*> websockets_;
   session::TopicRegistry* topics_;
   io::Timeout idle_;  // no stream for a while; while closing, the bound of the linger
   std::uint8_t depth_ = 0;
-  bool closing_ = false;  // the transport is closing gracefully
-  bool closed_ = false;   // the transport is closed: release when the outermost entry returns
+  bool going_away_ = false;      // going_away() was called
+  bool goaway_pending_ = false;  // ... and its GOAWAY waits for the close frames to leave
+  bool closing_ = false;         // the transport is closing gracefully
+  bool closed_ = false;  // the transport is closed: release when the outermost entry returns
   bool released_ = false;
 };
 

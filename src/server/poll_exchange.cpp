@@ -104,6 +104,7 @@ void PollExchange::answer(PollOutcome outcome) {
   record.status = outcome.status;
   record.body_size = outcome.body.size();
   record.reason = outcome.reason;
+  record.transport = Transport::long_polling;
   log_access(shared_, session.remote_address(), record, nullptr);
   session.write_raw(serialize_poll_response(response));
   leftover_.clear();

@@ -22,6 +22,16 @@ proto::HttpResponse plain_response(int status, std::string body) {
   return response;
 }
 
+proto::HttpResponse client_refusal(const AddressLimiter::Admission& admission,
+                                   std::string_view& reason) {
+  const bool too_fast = admission.verdict == AddressLimiter::Verdict::too_fast;
+  reason = too_fast ? "handshake rate of this address exceeded"
+                    : "too many connections from this address";
+  proto::HttpResponse response = plain_response(too_fast ? 429 : 503, std::string(reason) + "\n");
+  response.headers.emplace_back("Retry-After", std::to_string(admission.retry_after.count()));
+  return response;
+}
+
 proto::HttpResponse internal_error() {
   return plain_response(500, "internal server error\n");
 }

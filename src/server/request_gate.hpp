@@ -56,6 +56,10 @@ std::optional<proto::UpgradeRequest> poll_open_request(const proto::HttpHead& he
 bool tries_websocket(const proto::HttpHead& head) noexcept;
 
 proto::HttpResponse plain_response(int status, std::string body = {});
+// A client over its per-address limits (AddressLimits): 429 for the handshake rate, 503 for the
+// connection count, with Retry-After; `reason` is set for the access log.
+proto::HttpResponse client_refusal(const AddressLimiter::Admission& admission,
+                                   std::string_view& reason);
 // For an exception from application code: no detail (what() may hold secrets).
 proto::HttpResponse internal_error();
 

@@ -78,11 +78,8 @@ void UpgradeHandshake::refuse(ServerShared& shared, session::Session& session, i
 
 void UpgradeHandshake::refuse_client(ServerShared& shared, session::Session& session,
                                      const AddressLimiter::Admission& admission) {
-  const bool too_fast = admission.verdict == AddressLimiter::Verdict::too_fast;
-  const std::string_view reason = too_fast ? "handshake rate of this address exceeded"
-                                           : "too many connections from this address";
-  proto::HttpResponse response = plain_response(too_fast ? 429 : 503, std::string(reason) + "\n");
-  response.headers.emplace_back("Retry-After", std::to_string(admission.retry_after.count()));
+  std::string_view reason;
+  const proto::HttpResponse response = client_refusal(admission, reason);
   respond(shared, session, response, nullptr, reason);
 }
 

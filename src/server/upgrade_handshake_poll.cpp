@@ -151,6 +151,7 @@ void UpgradeHandshake::open_poll_session(session::Session& session, const Route&
   record.status = 200;
   record.subprotocol = chosen;
   record.body_size = body.size();
+  record.transport = Transport::long_polling;
   log_access(shared_, session.remote_address(), record, &head);
   session.write_raw(serialize_poll_response(response));
   poll_answered(session, response.keep_alive);

@@ -72,10 +72,15 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
   AddressLimiter::Admission admission;
   if (count <= max) admission = shared_.address_limits.admit(peer);
   const bool admitted = count <= max && admission.verdict == AddressLimiter::Verdict::admitted;
-  if (admitted && shared_.tls && shared_.options.http2) {
-    // HTTP/2 or HTTP/1.1: ALPN tells once the TLS handshake is done.
-    auto* front = new AlpnSwitch(loop_, std::move(socket), io::TlsSession(*shared_.tls), *this,
-                                 peer, shared_.options.handshake_timeout);
+  const bool may_be_h2 =
+      shared_.tls ? shared_.options.http2 : shared_.options.http2_prior_knowledge;
+  if (admitted && may_be_h2) {
+    // HTTP/2 or HTTP/1.1: ALPN tells once the TLS handshake is done; on plain TCP, the first
+    // bytes (the HTTP/2 client preface or not).
+    std::optional<io::TlsSession> tls;
+    if (shared_.tls) tls.emplace(*shared_.tls);
+    auto* front = new ProtocolSwitch(loop_, std::move(socket), std::move(tls), *this, peer,
+                                     shared_.options.handshake_timeout);
     if (!front->is_open()) {
       delete front;
       shared_.connections.fetch_sub(1);
@@ -87,8 +92,8 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
     if (admission.slot.counted()) address_slots_.emplace(front, std::move(admission.slot));
     return;
   }
-  // Refusals are answered in HTTP/1.1 even where h2 is offered (a client that picked h2 sees a
-  // protocol error instead of the 503/429: the connection is refused either way).
+  // Refusals are answered in HTTP/1.1 even where h2 is offered (a client that picked h2, or sent
+  // the h2c preface, sees a protocol error instead of the 503/429: refused either way).
   std::optional<io::TlsSession> tls;
   if (shared_.tls) tls.emplace(*shared_.tls);
   session::Session* session = start_session(std::move(socket), std::move(tls), peer);
@@ -146,7 +151,7 @@ session::Session* Worker::start_session(io::TcpSocket socket, std::optional<io::
   return session;
 }
 
-void Worker::end_switch(AlpnSwitch& from, const void* successor) noexcept {
+void Worker::end_switch(ProtocolSwitch& from, const void* successor) noexcept {
   if (from.owner_prev != nullptr) from.owner_prev->owner_next = from.owner_next;
   if (from.owner_next != nullptr) from.owner_next->owner_prev = from.owner_prev;
   if (switches_ == &from) switches_ = from.owner_next;
@@ -156,11 +161,10 @@ void Worker::end_switch(AlpnSwitch& from, const void* successor) noexcept {
   address_slots_.erase(slot);
 }
 
-void Worker::chose_h2(AlpnSwitch& from, std::unique_ptr<io::Stream> stream,
+void Worker::chose_h2(ProtocolSwitch& from, std::unique_ptr<io::Stream> stream,
                       std::span<std::uint8_t> first) {
-  auto* connection =
-      new H2ServerConnection(shared_, loop_, std::move(stream), *this, &metrics_,
-                             from.peer().to_string(), H2Limits{}, &topics_, budget_ledger);
+  auto* connection = new H2ServerConnection(shared_, loop_, std::move(stream), *this, &metrics_,
+                                            from.peer(), H2Limits{}, &topics_, budget_ledger);
   connection->owner_next = h2_connections_;
   if (h2_connections_ != nullptr) h2_connections_->owner_prev = connection;
   h2_connections_ = connection;
@@ -169,7 +173,7 @@ void Worker::chose_h2(AlpnSwitch& from, std::unique_ptr<io::Stream> stream,
   connection->start(first);  // may release it
 }
 
-void Worker::chose_http1(AlpnSwitch& from, io::Stream::Released connection, std::string first) {
+void Worker::chose_http1(ProtocolSwitch& from, io::Stream::Released connection, std::string first) {
   const io::SocketAddress peer = from.peer();
   session::Session* session =
       start_session(std::move(connection.socket), std::move(connection.tls), peer);
@@ -179,7 +183,7 @@ void Worker::chose_http1(AlpnSwitch& from, io::Stream::Released connection, std:
   session->carrier_data({reinterpret_cast<std::uint8_t*>(first.data()), first.size()});
 }
 
-void Worker::switch_failed(AlpnSwitch& from, std::string_view reason) {
+void Worker::switch_failed(ProtocolSwitch& from, std::string_view reason) {
   // As UpgradeHandshake::on_failed: a failed TLS handshake is reported, a client that just
   // leaves (a TCP health check) is not.
   const io::TlsSession* tls = from.stream() != nullptr ? from.stream()->tls() : nullptr;
@@ -237,7 +241,7 @@ void Worker::destroy_all() noexcept {
     shared_.connections.fetch_sub(1);
   }
   while (switches_ != nullptr) {
-    AlpnSwitch* front = switches_;
+    ProtocolSwitch* front = switches_;
     switches_ = front->owner_next;
     delete front;
     shared_.connections.fetch_sub(1);
@@ -271,10 +275,10 @@ void Worker::begin_shutdown() {
     }
     session = next;
   }
-  // Connections whose protocol is not chosen yet are still in their TLS handshake: dropped,
-  // like a session still in its handshake.
+  // Connections whose protocol is not chosen yet are still in their TLS handshake (or have not
+  // sent their first bytes): dropped, like a session still in its handshake.
   while (switches_ != nullptr) {
-    AlpnSwitch* front = switches_;
+    ProtocolSwitch* front = switches_;
     end_switch(*front, nullptr);
     delete front;
     shared_.connections.fetch_sub(1);

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "server/address_limiter.hpp"
-#include "server/alpn_switch.hpp"
 #include "server/h2_server_connection.hpp"
 #include "server/poll_hub.hpp"
+#include "server/protocol_switch.hpp"
 #include "server/router.hpp"
 #include "server/server_shared.hpp"
 #include "session/connection_metrics.hpp"
@@ -28,7 +28,7 @@
 namespace wsx::server {
 
 class Worker final : private session::SessionOwner,
-                     private AlpnSwitch::Owner,
+                     private ProtocolSwitch::Owner,
                      private H2ServerConnection::Owner {
  public:
   Worker(ServerShared& shared, std::uint16_t index);
@@ -60,15 +60,17 @@ class Worker final : private session::SessionOwner,
   session::Session* start_session(io::TcpSocket socket, std::optional<io::TlsSession> tls,
                                   const io::SocketAddress& peer);
   void release(session::Session& session) noexcept override;
-  // AlpnSwitch::Owner (ServerOptions::http2): the protocol of a TLS connection is chosen.
-  void chose_h2(AlpnSwitch& from, std::unique_ptr<io::Stream> stream,
+  // ProtocolSwitch::Owner (ServerOptions::http2, http2_prior_knowledge): the protocol of a
+  // connection is chosen.
+  void chose_h2(ProtocolSwitch& from, std::unique_ptr<io::Stream> stream,
                 std::span<std::uint8_t> first) override;
-  void chose_http1(AlpnSwitch& from, io::Stream::Released connection, std::string first) override;
-  void switch_failed(AlpnSwitch& from, std::string_view reason) override;
+  void chose_http1(ProtocolSwitch& from, io::Stream::Released connection,
+                   std::string first) override;
+  void switch_failed(ProtocolSwitch& from, std::string_view reason) override;
   // H2ServerConnection::Owner
   void release(H2ServerConnection& connection) noexcept override;
   // The switch is done: out of the list, its address slot moved to `successor` (if any).
-  void end_switch(AlpnSwitch& from, const void* successor) noexcept;
+  void end_switch(ProtocolSwitch& from, const void* successor) noexcept;
   void unlink(session::Session& session) noexcept;
   void destroy_all() noexcept;
   void connection_gone() noexcept;  // a connection of any kind is destroyed
@@ -82,13 +84,13 @@ class Worker final : private session::SessionOwner,
   std::vector<std::unique_ptr<io::Listener>> listeners_;
   PollHub poll_hub_;
   session::Session* sessions_ = nullptr;  // intrusive list through owner_prev / owner_next
-  // ServerOptions::http2: TLS connections whose protocol ALPN has not chosen yet, and the
-  // HTTP/2 connections (intrusive lists).
-  AlpnSwitch* switches_ = nullptr;
+  // ServerOptions::http2 / http2_prior_knowledge: connections whose protocol is not chosen yet
+  // (ALPN, or the first bytes on plain TCP), and the HTTP/2 connections (intrusive lists).
+  ProtocolSwitch* switches_ = nullptr;
   H2ServerConnection* h2_connections_ = nullptr;
   // The per-address slots of the connections that count against a client's limit (not
   // exempt), kept here rather than in every Session: an idle session's size is what a client
-  // costs. Keyed by the Session, AlpnSwitch or H2ServerConnection.
+  // costs. Keyed by the Session, ProtocolSwitch or H2ServerConnection.
   std::unordered_map<const void*, AddressSlot> address_slots_;
   bool stopping_ = false;
   io::TimerId shutdown_timer_ = 0;

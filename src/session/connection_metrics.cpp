@@ -45,6 +45,16 @@ constexpr CounterSpec publish_deliveries{"wsx_publish_deliveries_total",
                                          "Frames queued on subscribers by publishes (fan-out)."};
 constexpr CounterSpec connections_open{"wsx_connections_open",
                                        "WebSocket connections open (handshake done)."};
+constexpr CounterSpec websockets_open{
+    "wsx_websockets_open",
+    "WebSocket connections open (handshake done), by transport: h1, h2, long-polling."};
+constexpr CounterSpec websockets_opened{"wsx_websockets_opened_total",
+                                        "WebSocket connections opened, by transport."};
+constexpr CounterSpec http2_open{"wsx_http2_connections_open",
+                                 "HTTP/2 connections open (each may carry many WebSockets)."};
+constexpr CounterSpec http2_opened{"wsx_http2_connections_total", "HTTP/2 connections accepted."};
+constexpr Transport all_transports[] = {Transport::http1, Transport::http2,
+                                        Transport::long_polling};
 constexpr CounterSpec publish_fanout{
     "wsx_publish_fanout_seconds",
     "Time from publish() until one server thread queued the message on all its subscribers."};
@@ -52,6 +62,16 @@ constexpr CounterSpec publish_fanout{
 metrics_detail::Series add_open_gauge(MetricsRegistry& registry) {
   return registry.state().add_series(connections_open.name, connections_open.help,
                                      MetricType::gauge, Storage::summed_gauge, {}, nullptr);
+}
+
+metrics_detail::Series add_summed_gauge(MetricsRegistry& registry, const CounterSpec& spec,
+                                        const MetricLabels& labels = {}) {
+  return registry.state().add_series(spec.name, spec.help, MetricType::gauge, Storage::summed_gauge,
+                                     labels, nullptr);
+}
+
+MetricLabels transport_label(Transport transport) {
+  return {{"transport", std::string(transport_name(transport))}};
 }
 
 metrics_detail::Series add_fanout_histogram(MetricsRegistry& registry) {
@@ -84,6 +104,13 @@ std::size_t close_index(std::uint16_t code) {
 
 Counter register_builtin_metrics(MetricsRegistry& registry) {
   add_open_gauge(registry);
+  for (const Transport transport : all_transports) {
+    add_summed_gauge(registry, websockets_open, transport_label(transport));
+    add_counter(registry, websockets_opened.name, websockets_opened.help,
+                transport_label(transport));
+  }
+  add_summed_gauge(registry, http2_open);
+  add_counter(registry, http2_opened.name, http2_opened.help);
   // Families with labels made on first use still show their HELP and TYPE from the start.
   for (const std::string_view kind : {"text", "binary"}) {
     const MetricLabels labels{{"kind", std::string(kind)}};
@@ -125,6 +152,15 @@ ConnectionMetrics::ConnectionMetrics(MetricsRegistry& registry)
   deflate_out_plain_ = counter_cell(deflate_plain.name, deflate_plain.help, out);
   deflate_out_compressed_ = counter_cell(deflate_compressed.name, deflate_compressed.help, out);
   open_ = &shard_->cell(add_open_gauge(registry).cell);
+  for (const Transport transport : all_transports) {
+    ByTransport& cells = by_transport_[static_cast<std::size_t>(transport)];
+    cells.open =
+        &shard_->cell(add_summed_gauge(registry, websockets_open, transport_label(transport)).cell);
+    cells.opened =
+        counter_cell(websockets_opened.name, websockets_opened.help, transport_label(transport));
+  }
+  http2_open_ = &shard_->cell(add_summed_gauge(registry, http2_open).cell);
+  http2_opened_ = counter_cell(http2_opened.name, http2_opened.help, {});
   deliveries_ = counter_cell(publish_deliveries.name, publish_deliveries.help, {});
   const metrics_detail::Series fanout = add_fanout_histogram(registry);
   fanout_cell_ = fanout.cell;

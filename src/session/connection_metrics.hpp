@@ -7,6 +7,11 @@
 //
 // Names and labels (Prometheus conventions: _total counters, bytes and seconds):
 //   wsx_connections_open                         gauge: WebSocket connections, handshake done
+//   wsx_websockets_open{transport}               the same by transport: h1, h2 (a stream of
+//                                                an HTTP/2 connection), long-polling
+//   wsx_websockets_opened_total{transport}       WebSockets opened (handshake done)
+//   wsx_http2_connections_open                   gauge: HTTP/2 connections (any streams)
+//   wsx_http2_connections_total                  HTTP/2 connections accepted
 //   wsx_upgrades_total{status}                   answers to requests on the WebSocket side
 //                                                (101, or the refusal's status; not the
 //                                                plain-HTTP answers of ServerOptions::http)
@@ -84,8 +89,23 @@ class WSX_LAYER_API ConnectionMetrics {
     metrics_detail::bump(*deflate_out_plain_, plain);
     metrics_detail::bump(*deflate_out_compressed_, compressed);
   }
-  void connection_opened() noexcept { metrics_detail::bump(*open_, 1); }
-  void connection_closed() noexcept { metrics_detail::bump(*open_, ~std::uint64_t{0}); }  // -1
+  void connection_opened(Transport transport) noexcept {
+    metrics_detail::bump(*open_, 1);
+    const ByTransport& cells = by_transport_[static_cast<std::size_t>(transport)];
+    metrics_detail::bump(*cells.open, 1);
+    metrics_detail::bump(*cells.opened, 1);
+  }
+  void connection_closed(Transport transport) noexcept {
+    metrics_detail::bump(*open_, ~std::uint64_t{0});  // -1
+    metrics_detail::bump(*by_transport_[static_cast<std::size_t>(transport)].open,
+                         ~std::uint64_t{0});
+  }
+  // An HTTP/2 connection (its WebSockets are counted by transport as they open).
+  void http2_connection_opened() noexcept {
+    metrics_detail::bump(*http2_open_, 1);
+    metrics_detail::bump(*http2_opened_, 1);
+  }
+  void http2_connection_closed() noexcept { metrics_detail::bump(*http2_open_, ~std::uint64_t{0}); }
   void deliveries(std::size_t n) noexcept { metrics_detail::bump(*deliveries_, n); }
   void fanout_seconds(double seconds) noexcept {
     metrics_detail::observe(*shard_, fanout_cell_, *fanout_bounds_, seconds);
@@ -102,6 +122,11 @@ class WSX_LAYER_API ConnectionMetrics {
     metrics_detail::Cell* messages;
     metrics_detail::Cell* bytes;
   };
+  struct ByTransport {
+    metrics_detail::Cell* open = nullptr;
+    metrics_detail::Cell* opened = nullptr;
+  };
+  static constexpr std::size_t transports = 3;  // Transport's values
   // 1000-1015 by number, then 3xxx, 4xxx, anything else.
   static constexpr std::size_t close_classes = 19;
 
@@ -121,6 +146,9 @@ class WSX_LAYER_API ConnectionMetrics {
   metrics_detail::Cell* deflate_out_plain_ = nullptr;
   metrics_detail::Cell* deflate_out_compressed_ = nullptr;
   metrics_detail::Cell* open_ = nullptr;
+  std::array<ByTransport, transports> by_transport_{};
+  metrics_detail::Cell* http2_open_ = nullptr;
+  metrics_detail::Cell* http2_opened_ = nullptr;
   metrics_detail::Cell* deliveries_ = nullptr;
   std::uint32_t fanout_cell_ = 0;
   const std::vector<double>* fanout_bounds_ = nullptr;

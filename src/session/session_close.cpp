@@ -90,7 +90,7 @@ void Session::report_close(std::uint16_t code, std::string_view reason, bool cle
 void Session::count_end() noexcept {
   ConnectionMetrics* metrics = owner_.metrics;
   if (metrics == nullptr || !connection_) return;
-  metrics->connection_closed();
+  metrics->connection_closed(carrier().transport());
   if (const std::uint16_t code = connection_->sent_close_code()) metrics->close_sent(code);
 }
 

@@ -31,7 +31,8 @@ void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
     options.frame_observer = this;
   }
   connection_.emplace(options);
-  if (ConnectionMetrics* metrics = owner_.metrics) metrics->connection_opened();
+  if (ConnectionMetrics* metrics = owner_.metrics)
+    metrics->connection_opened(carrier().transport());
   compressed_ = params.deflate.has_value();
   if (compressed_ && params.role == proto::Role::server &&
       params.deflate->server_no_context_takeover) {

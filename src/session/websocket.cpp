@@ -81,6 +81,18 @@ std::string WebSocket::remote_address() const {
   return impl(*this).carrier().remote_address();
 }
 
+std::string_view transport_name(Transport transport) noexcept {
+  switch (transport) {
+    case Transport::http1:
+      return "h1";
+    case Transport::http2:
+      return "h2";
+    case Transport::long_polling:
+      return "long-polling";
+  }
+  return "unknown";
+}
+
 Transport WebSocket::transport() const noexcept {
   return impl(*this).carrier().transport();
 }

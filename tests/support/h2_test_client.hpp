@@ -111,6 +111,8 @@ class H2TestClient {
   std::map<std::int32_t, Response> responses;
   std::optional<std::uint32_t> goaway_code;
   std::int32_t goaway_last_stream = -1;
+  // How much DATA each stream had received when the (first) GOAWAY came: what came before it.
+  std::map<std::int32_t, std::size_t> data_at_goaway;
 
  private:
   struct Upload {
@@ -153,6 +155,11 @@ class H2TestClient {
   static int on_frame(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     H2TestClient& client = self(user_data);
     if (frame->hd.type == NGHTTP2_GOAWAY) {
+      if (!client.goaway_code) {
+        for (const auto& [id, response] : client.responses) {
+          client.data_at_goaway[id] = response.data.size();
+        }
+      }
       client.goaway_code = frame->goaway.error_code;
       client.goaway_last_stream = frame->goaway.last_stream_id;
     }

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "h2_test_client.hpp"
+#include "h2_socket_client.hpp"
 #include "loop_watchdog.hpp"
 #include "test_certs.hpp"
 #include "wsx/io/connector.hpp"
@@ -25,6 +25,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using wsx::testing::H2TestClient;
+using wsx::testing::StreamWebSocket;
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
 // The stream's first handler, until the connection takes it over (at once).
@@ -143,9 +144,8 @@ struct Harness final : H2ServerConnection::Owner {
   io::Listener listener{loop, [this](io::TcpSocket socket, const io::SocketAddress& peer) {
                           auto stream = std::make_unique<io::Stream>(
                               loop, std::move(socket), no_handler, io::TlsSession(*shared.tls));
-                          connection =
-                              new H2ServerConnection(shared, loop, std::move(stream), *this,
-                                                     nullptr, peer.to_string(), limits);
+                          connection = new H2ServerConnection(shared, loop, std::move(stream),
+                                                              *this, nullptr, peer, limits);
                           connection->start({});
                         }};
   io::Connector connector{loop};
@@ -356,39 +356,6 @@ TEST(H2ServerConnection, APeerThatNeverClosesAfterGoawayIsDroppedAfterTheLinger)
 
 // ---- WebSockets on streams (RFC 8441 §5)
 
-// A WebSocket client on one stream: proto::Connection (client role) over the stream's DATA.
-struct StreamWebSocket final : proto::EventHandler {
-  explicit StreamWebSocket(std::optional<proto::DeflateParams> deflate = std::nullopt)
-      : connection([&] {
-          proto::ConnectionOptions options;
-          options.role = proto::Role::client;
-          options.max_message_size = 64 * 1024 * 1024;
-          options.deflate = deflate;
-          return options;
-        }()) {}
-  void on_event(const proto::Event& event) override {
-    if (event.kind == proto::EventKind::message) messages.emplace_back(event.text());
-    if (event.kind == proto::EventKind::close) close_code = event.close_code;
-  }
-  // Frames queued by the connection go out as DATA of `id`.
-  void send_queued(H2TestClient& client, std::int32_t id) {
-    const std::span<const std::uint8_t> out = connection.pending_output();
-    client.send_more(id, std::string_view(reinterpret_cast<const char*>(out.data()), out.size()));
-    connection.consume_output(out.size());
-  }
-  // DATA of `id` not yet read goes to the connection.
-  void take(H2TestClient::Response& response) {
-    if (response.data.size() == read) return;
-    std::string fresh = response.data.substr(read);
-    read = response.data.size();
-    connection.receive({reinterpret_cast<std::uint8_t*>(fresh.data()), fresh.size()}, *this);
-  }
-  proto::Connection connection;
-  std::size_t read = 0;
-  std::vector<std::string> messages;
-  std::optional<std::uint16_t> close_code;
-};
-
 Behavior echo_behavior(std::vector<std::string>* events = nullptr) {
   Behavior behavior;
   behavior.max_message_size = 64 * 1024 * 1024;
@@ -515,6 +482,10 @@ TEST(H2ServerConnection, GoingAwayClosesWebSocketsWith1001ThenGoaway) {
   });
   EXPECT_EQ(ws.close_code, 1001);
   EXPECT_EQ(h.client->h2.goaway_code, NGHTTP2_NO_ERROR);
+  // The close frame came before the GOAWAY (nghttp2 would put a GOAWAY submitted with it first).
+  StreamWebSocket before_goaway;
+  before_goaway.take(h.client->h2.responses[id], h.client->h2.data_at_goaway[id]);
+  EXPECT_EQ(before_goaway.close_code, 1001);
 }
 
 }  // namespace

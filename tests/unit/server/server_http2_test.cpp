@@ -8,10 +8,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "h2_test_client.hpp"
-#include "raw_ws_client.hpp"
+#include "h2_socket_client.hpp"
 #include "running_server.hpp"
 #include "test_certs.hpp"
 #include "wsx/io/tls_context.hpp"
@@ -23,7 +23,9 @@ namespace {
 using namespace std::chrono_literals;
 using test::RawWsClient;
 using test::RunningServer;
+using wsx::testing::exchange_h2;
 using wsx::testing::H2TestClient;
+using wsx::testing::StreamWebSocket;
 
 struct AccessLog {
   std::mutex mutex;
@@ -64,28 +66,6 @@ io::TlsContext client_context(std::vector<std::string> alpn) {
   return io::TlsContext::client(options);
 }
 
-// nghttp2's client over a blocking TLS connection: moves bytes until `done` or `timeout`.
-bool exchange(RawWsClient& socket, H2TestClient& h2, const std::function<bool()>& done,
-              std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    const std::string out = h2.take_output();
-    if (!out.empty() && !socket.write_all(out)) return done();
-    if (done()) return true;
-    const std::vector<std::uint8_t> in = socket.read_some(200ms);
-    if (!in.empty() && !h2.feed(std::span<const std::uint8_t>(in))) return done();
-    if (socket.eof()) return done();
-  }
-  return done();
-}
-
-std::vector<std::pair<std::string, std::string>> get(std::string path) {
-  return {{":method", "GET"},
-          {":scheme", "https"},
-          {":path", std::move(path)},
-          {":authority", "localhost"}};
-}
-
 TEST(ServerHttp2, PlainRequestsShareOneConnectionAndTheHttpHandler) {
   AccessLog log;
   Server server(http2_options(log));
@@ -95,10 +75,10 @@ TEST(ServerHttp2, PlainRequestsShareOneConnectionAndTheHttpHandler) {
   RawWsClient socket(running.port());
   socket.use_tls(context, "localhost");
   H2TestClient h2;
-  const std::int32_t first = h2.request(get("/one"));
-  const std::int32_t second = h2.request(get("/two?x"));
-  ASSERT_TRUE(exchange(socket, h2,
-                       [&] { return h2.responses[first].ended && h2.responses[second].ended; }));
+  const std::int32_t first = h2.request(testing::h2_get("/one"));
+  const std::int32_t second = h2.request(testing::h2_get("/two?x"));
+  ASSERT_TRUE(exchange_h2(socket, h2,
+                          [&] { return h2.responses[first].ended && h2.responses[second].ended; }));
   EXPECT_EQ(h2.responses[first].header(":status"), "200");
   EXPECT_EQ(h2.responses[first].data, "page /one\n");
   EXPECT_EQ(h2.responses[second].data, "page /two\n");
@@ -137,8 +117,8 @@ TEST(ServerHttp2, LongPollingRequestsAreRefusedOverHttp2) {
   RawWsClient socket(running.port());
   socket.use_tls(context, "localhost");
   H2TestClient h2;
-  const std::int32_t id = h2.request(get("/echo?wsx-poll=recv&ack=0"));
-  ASSERT_TRUE(exchange(socket, h2, [&] { return h2.responses[id].ended; }));
+  const std::int32_t id = h2.request(testing::h2_get("/echo?wsx-poll=recv&ack=0"));
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].ended; }));
   EXPECT_EQ(h2.responses[id].header(":status"), "501");
   EXPECT_EQ(h2.responses[id].header("content-type"), "application/json");
   EXPECT_EQ(h2.responses[id].header("cache-control"), "no-store");
@@ -171,11 +151,11 @@ TEST(ServerHttp2, ShutdownSaysGoawayToIdleConnections) {
   RawWsClient socket(running.port());
   socket.use_tls(context, "localhost");
   H2TestClient h2;
-  const std::int32_t id = h2.request(get("/"));
-  ASSERT_TRUE(exchange(socket, h2, [&] { return h2.responses[id].ended; }));
+  const std::int32_t id = h2.request(testing::h2_get("/"));
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].ended; }));
   const auto start = std::chrono::steady_clock::now();
   std::thread stopper([&] { running.stop(); });
-  EXPECT_TRUE(exchange(socket, h2, [&] { return h2.goaway_code.has_value(); }));
+  EXPECT_TRUE(exchange_h2(socket, h2, [&] { return h2.goaway_code.has_value(); }));
   EXPECT_EQ(h2.goaway_code, NGHTTP2_NO_ERROR);
   EXPECT_TRUE(socket.wait_eof(5s));
   socket.close_socket();  // as a client does once the server closed
@@ -209,6 +189,141 @@ TEST(ServerHttp2, CurlGetsThePageOverHttp2OnlyWhenOffered) {
   Server without(http2_options(log, false));
   RunningServer running_without(without);
   EXPECT_EQ(run_curl(running_without.port(), true), "page /curl\n|1.1");
+}
+
+// Close events the server's WebSockets report, in order ("close 1001 clean").
+struct CloseEvents {
+  std::mutex mutex;
+  std::vector<std::string> events;
+  std::vector<std::string> snapshot() {
+    std::lock_guard lock(mutex);
+    return events;
+  }
+};
+
+Behavior echo_reporting(CloseEvents& closes) {
+  Behavior echo;
+  echo.message = [](WebSocket& ws, Message message) {
+    if (message.text() == "close please") {
+      ws.close(1000, "as asked");
+      return;
+    }
+    ws.send(message.data, message.kind);
+  };
+  echo.close = [&closes](WebSocket&, const CloseInfo& info) {
+    std::lock_guard lock(closes.mutex);
+    closes.events.push_back("close " + std::to_string(info.code) +
+                            (info.clean ? " clean" : " unclean"));
+  };
+  return echo;
+}
+
+std::int32_t open_websocket(RawWsClient& socket, H2TestClient& h2, const std::string& path) {
+  const std::int32_t id = h2.request(testing::h2_websocket(path), std::nullopt, true);
+  exchange_h2(socket, h2, [&] { return h2.responses[id].header(":status").has_value(); });
+  return id;
+}
+
+TEST(ServerHttp2, StopClosesEveryWebSocketStreamWith1001BeforeGoaway) {
+  AccessLog log;
+  CloseEvents closes;
+  Server server(http2_options(log));
+  server.route("/echo", echo_reporting(closes));
+  RunningServer running(server);
+  const io::TlsContext context = client_context({"h2"});
+  RawWsClient socket(running.port());
+  socket.use_tls(context, "localhost");
+  H2TestClient h2;
+  const std::int32_t a = open_websocket(socket, h2, "/echo");
+  const std::int32_t b = open_websocket(socket, h2, "/echo");
+  ASSERT_EQ(h2.responses[a].header(":status"), "200");
+  ASSERT_EQ(h2.responses[b].header(":status"), "200");
+  const auto start = std::chrono::steady_clock::now();
+  std::thread stopper([&] { running.stop(); });
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.goaway_code.has_value(); }));
+  EXPECT_EQ(h2.goaway_code, NGHTTP2_NO_ERROR);
+  // What each stream had received when the GOAWAY came holds its close frame: 1001 first.
+  StreamWebSocket wa, wb;
+  wa.take(h2.responses[a], h2.data_at_goaway[a]);
+  wb.take(h2.responses[b], h2.data_at_goaway[b]);
+  EXPECT_EQ(wa.close_code, 1001);
+  EXPECT_EQ(wb.close_code, 1001);
+  // The client answers both closes (the core echoes a close) and ends its streams; the server's
+  // WebSockets end cleanly and the server stops well before its shutdown timeout (5 s).
+  wa.send_queued(h2, a);
+  wb.send_queued(h2, b);
+  h2.send_more(a, "", true);
+  h2.send_more(b, "", true);
+  EXPECT_TRUE(exchange_h2(socket, h2, [&] { return socket.eof(); }));
+  socket.close_socket();
+  stopper.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
+  EXPECT_EQ(closes.snapshot(), (std::vector<std::string>{"close 1001 clean", "close 1001 clean"}));
+}
+
+TEST(ServerHttp2, AWebSocketClosedByTheServerEndsItsStreamWithEndStream) {
+  AccessLog log;
+  CloseEvents closes;
+  Server server(http2_options(log));
+  server.route("/echo", echo_reporting(closes));
+  RunningServer running(server);
+  const io::TlsContext context = client_context({"h2"});
+  RawWsClient socket(running.port());
+  socket.use_tls(context, "localhost");
+  H2TestClient h2;
+  const std::int32_t id = open_websocket(socket, h2, "/echo");
+  ASSERT_EQ(h2.responses[id].header(":status"), "200");
+  StreamWebSocket ws;
+  ws.connection.send_text("close please");
+  ws.send_queued(h2, id);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
+    ws.take(h2.responses[id]);
+    return ws.close_code.has_value();
+  }));
+  EXPECT_EQ(ws.close_code, 1000);
+  ws.send_queued(h2, id);  // the close echoed by the core
+  // The server's END_STREAM follows the closing handshake; no RST_STREAM.
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].ended; }));
+  h2.send_more(id, "", true);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].closed.has_value(); }));
+  EXPECT_EQ(h2.responses[id].closed, NGHTTP2_NO_ERROR);
+  EXPECT_FALSE(h2.goaway_code.has_value());  // the connection goes on
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (closes.snapshot().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(closes.snapshot(), std::vector<std::string>{"close 1000 clean"});
+}
+
+TEST(ServerHttp2, AResetStreamFailsItsWebSocketWith1006) {
+  AccessLog log;
+  CloseEvents closes;
+  Server server(http2_options(log));
+  server.route("/echo", echo_reporting(closes));
+  RunningServer running(server);
+  const io::TlsContext context = client_context({"h2"});
+  RawWsClient socket(running.port());
+  socket.use_tls(context, "localhost");
+  H2TestClient h2;
+  const std::int32_t reset = open_websocket(socket, h2, "/echo");
+  const std::int32_t other = open_websocket(socket, h2, "/echo");
+  ASSERT_EQ(h2.responses[reset].header(":status"), "200");
+  nghttp2_submit_rst_stream(h2.session(), NGHTTP2_FLAG_NONE, reset, NGHTTP2_CANCEL);
+  exchange_h2(socket, h2, [] { return true; });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (closes.snapshot().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(closes.snapshot(), std::vector<std::string>{"close 1006 unclean"});
+  // The other WebSocket on the connection is untouched.
+  StreamWebSocket ws;
+  ws.connection.send_text("still here");
+  ws.send_queued(h2, other);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
+    ws.take(h2.responses[other]);
+    return !ws.messages.empty();
+  }));
+  EXPECT_EQ(ws.messages, std::vector<std::string>{"still here"});
 }
 
 }  // namespace

@@ -1,0 +1,222 @@
+// The server's connection limits apply to each WebSocket stream of an HTTP/2 connection as to an
+// HTTP/1.1 connection (issue 14 §3): a stream counts against its client's AddressLimits (a
+// connection and a handshake token) and against max_connections, and one over a limit is
+// answered on its stream (503 / 429 with Retry-After) while the connection and its other
+// streams go on; the memory budget stops and closes (1013) a heavy stream while its neighbour
+// on the same connection is served. Over h2c (prior knowledge, plain TCP) for brevity: the
+// TLS path reaches the same H2ServerConnection.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "h2_socket_client.hpp"
+#include "running_server.hpp"
+#include "wsx/server.hpp"
+
+namespace wsx {
+namespace {
+
+using namespace std::chrono_literals;
+using test::RawWsClient;
+using test::RunningServer;
+using testing::exchange_h2;
+using testing::H2TestClient;
+using testing::StreamWebSocket;
+
+struct Logged {
+  int status = 0;
+  std::string reason;
+  Transport transport = Transport::http1;
+};
+
+struct LimitedH2Server {
+  std::mutex mutex;
+  std::vector<Logged> log;
+  std::unique_ptr<Server> server;
+  std::unique_ptr<RunningServer> running;
+
+  explicit LimitedH2Server(ServerOptions options) {
+    options.threads = 1;
+    options.http2_prior_knowledge = true;
+    options.http = [](const HttpRequest&) {
+      proto::HttpResponse response;
+      response.status = 200;
+      response.body = "page\n";
+      return response;
+    };
+    options.access_log = [this](const AccessRecord& record) {
+      const std::lock_guard lock(mutex);
+      log.push_back({record.status, std::string(record.reason), record.transport});
+    };
+    server = std::make_unique<Server>(options);
+    Behavior echo;
+    echo.max_message_size = 64 * 1024 * 1024;
+    echo.max_backpressure = 64 * 1024 * 1024;  // the per-connection limit is not what stops it
+    echo.message = [](WebSocket& ws, Message message) { ws.send(message.data, message.kind); };
+    server->route("/ws", std::move(echo));
+    running = std::make_unique<RunningServer>(*server);
+  }
+  std::vector<Logged> snapshot() {
+    const std::lock_guard lock(mutex);
+    return log;
+  }
+  bool wait_connections(std::size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (server->connections() != count) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(10ms);
+    }
+    return true;
+  }
+};
+
+ServerOptions with_address_limits(AddressLimits limits) {
+  ServerOptions options;
+  options.address_limits = limits;
+  return options;
+}
+
+std::string status_of(H2TestClient& h2, std::int32_t id) {
+  return h2.responses[id].header(":status").value_or("none");
+}
+
+// Opens a WebSocket stream and waits for its answer's status.
+std::int32_t open_stream(RawWsClient& socket, H2TestClient& h2) {
+  const std::int32_t id = h2.request(testing::h2_websocket("/ws", "http"), std::nullopt, true);
+  exchange_h2(socket, h2, [&] { return h2.responses[id].header(":status").has_value(); });
+  return id;
+}
+
+TEST(ServerHttp2Limits, EachWebSocketStreamCountsAgainstItsClientsConnections) {
+  // The connection is one, each WebSocket stream one more: the third stream is over.
+  LimitedH2Server limited(with_address_limits(
+      {.max_connections = 3, .handshakes_per_second = 0, .exempt_loopback = false}));
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2;
+  const std::int32_t first = open_stream(socket, h2);
+  const std::int32_t second = open_stream(socket, h2);
+  ASSERT_EQ(status_of(h2, first), "200");
+  ASSERT_EQ(status_of(h2, second), "200");
+  const std::int32_t over = open_stream(socket, h2);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[over].ended; }));
+  EXPECT_EQ(status_of(h2, over), "503");
+  EXPECT_EQ(h2.responses[over].header("retry-after"), "5");
+  EXPECT_EQ(h2.responses[over].data, "too many connections from this address\n");
+  EXPECT_EQ(limited.server->address_limit_stats().refused_connections, 1u);
+  EXPECT_EQ(limited.server->connections(), 3u);
+  // The refusal cost only its stream: a plain request on the same connection is answered.
+  const std::int32_t page = h2.request(testing::h2_get("/page", "http"));
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[page].ended; }));
+  EXPECT_EQ(status_of(h2, page), "200");
+  EXPECT_FALSE(h2.goaway_code.has_value());
+  // A WebSocket that ends (its stream reset) gives its place back.
+  nghttp2_submit_rst_stream(h2.session(), NGHTTP2_FLAG_NONE, first, NGHTTP2_CANCEL);
+  exchange_h2(socket, h2, [] { return true; });
+  ASSERT_TRUE(limited.wait_connections(2));
+  const std::int32_t again = open_stream(socket, h2);
+  EXPECT_EQ(status_of(h2, again), "200");
+  const std::vector<Logged> log = limited.snapshot();
+  ASSERT_GE(log.size(), 3u);
+  EXPECT_EQ(log[2].status, 503);
+  EXPECT_EQ(log[2].reason, "too many connections from this address");
+  EXPECT_EQ(log[2].transport, Transport::http2);
+}
+
+TEST(ServerHttp2Limits, EachWebSocketStreamTakesAHandshakeToken) {
+  // Two tokens, then one every 100 s: the connection takes one, the first stream the other.
+  LimitedH2Server limited(with_address_limits({.max_connections = 0,
+                                               .handshakes_per_second = 0.01,
+                                               .handshake_burst = 2,
+                                               .exempt_loopback = false}));
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2;
+  const std::int32_t first = open_stream(socket, h2);
+  EXPECT_EQ(status_of(h2, first), "200");
+  const std::int32_t refused = open_stream(socket, h2);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[refused].ended; }));
+  EXPECT_EQ(status_of(h2, refused), "429");
+  const int seconds = std::stoi(h2.responses[refused].header("retry-after").value_or("0"));
+  EXPECT_GE(seconds, 90);  // about 100 s until the next token
+  EXPECT_LE(seconds, 100);
+  EXPECT_EQ(h2.responses[refused].data, "handshake rate of this address exceeded\n");
+  EXPECT_EQ(limited.server->address_limit_stats().refused_rate, 1u);
+  // Plain requests are no handshakes: still answered.
+  const std::int32_t page = h2.request(testing::h2_get("/page", "http"));
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[page].ended; }));
+  EXPECT_EQ(status_of(h2, page), "200");
+}
+
+TEST(ServerHttp2Limits, MaxConnectionsCountsWebSocketStreams) {
+  ServerOptions options;
+  options.max_connections = 2;  // the HTTP/2 connection and one WebSocket on it
+  LimitedH2Server limited(options);
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2;
+  const std::int32_t first = open_stream(socket, h2);
+  EXPECT_EQ(status_of(h2, first), "200");
+  EXPECT_EQ(limited.server->connections(), 2u);
+  const std::int32_t over = open_stream(socket, h2);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[over].ended; }));
+  EXPECT_EQ(status_of(h2, over), "503");
+  EXPECT_EQ(limited.server->connections(), 2u);
+  const std::vector<Logged> log = limited.snapshot();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1].status, 503);
+  EXPECT_EQ(log[1].reason, "server connection limit reached");
+  // The first WebSocket still echoes.
+  StreamWebSocket ws;
+  ws.connection.send_text("still here");
+  ws.send_queued(h2, first);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
+    ws.take(h2.responses[first]);
+    return !ws.messages.empty();
+  }));
+  EXPECT_EQ(ws.messages, std::vector<std::string>{"still here"});
+}
+
+TEST(ServerHttp2Limits, MemoryBudgetClosesAHeavyStreamWhileItsNeighbourIsServed) {
+  ServerOptions options;
+  options.max_buffered_bytes = 1024 * 1024;
+  options.over_budget_timeout = 300ms;
+  LimitedH2Server limited(options);
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2;
+  const std::int32_t light_id = open_stream(socket, h2);
+  const std::int32_t heavy_id = open_stream(socket, h2);
+  ASSERT_EQ(status_of(h2, light_id), "200");
+  ASSERT_EQ(status_of(h2, heavy_id), "200");
+  StreamWebSocket light, heavy;
+  // One message that never ends, 4 MiB of it queued: without the budget the server would
+  // assemble it all (its route allows 64 MiB) and never close.
+  const std::vector<std::uint8_t> piece(64 * 1024, 'x');
+  for (int i = 0; i < 64; ++i) heavy.connection.send_fragment(MessageKind::binary, piece, false);
+  heavy.send_queued(h2, heavy_id);
+  auto echoes = [&](const std::string& text) {
+    const std::size_t before = light.messages.size();
+    light.connection.send_text(text);
+    light.send_queued(h2, light_id);
+    return exchange_h2(socket, h2,
+                       [&] {
+                         light.take(h2.responses[light_id]);
+                         heavy.take(h2.responses[heavy_id]);
+                         return light.messages.size() > before;
+                       }) &&
+           light.messages.back() == text;
+  };
+  EXPECT_TRUE(echoes("while the heavy one sends"));
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
+    heavy.take(h2.responses[heavy_id]);
+    return heavy.close_code.has_value();
+  }));
+  EXPECT_EQ(heavy.close_code, 1013);
+  EXPECT_TRUE(echoes("after"));
+  EXPECT_FALSE(h2.goaway_code.has_value());
+}
+
+}  // namespace
+}  // namespace wsx
