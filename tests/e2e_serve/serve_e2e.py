@@ -314,10 +314,11 @@ def case_access_log():
             pass  # no subprotocol chosen: some versions refuse; the line is what matters
         line = serve.wait_line(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z 127\.0\.0\.1:\d+ '
                                r'"GET /echo\?x=1" 101 origin="http://page\.example" '
-                               r'subprotocol="-" extensions="permessage-deflate[^"]*"$')
+                               r'subprotocol="-" extensions="permessage-deflate[^"]*" '
+                               r'transport=h1$')
         check(line, "access line: %r" % serve.lines)
         get(serve.port, "/")
-        check(serve.wait_line(r'"GET /" 200 origin="-"'), "plain GET logged")
+        check(serve.wait_line(r'"GET /" 200 origin="-" .* transport=h1$'), "plain GET logged")
         check(serve.stop() == 0, "exit 0")
         check(serve.wait_line(r"stopped after .*: 1 connections, 1 messages received \(2 bytes\)"),
               "summary: %r" % serve.lines)
@@ -335,16 +336,49 @@ def case_trace():
         run(talk())
         peer = r"\d\d:\d\d:\d\d\.\d{3} 127\.0\.0\.1:\d+ "
         for pattern, what in [
+                (peer + r'= open "/echo" transport=h1 subprotocol="-" extensions="-"$', "open"),
                 (peer + r'< text fin=1 rsv=000 masked=1 len=8 "trace me"$', "received text"),
                 (peer + r'> text fin=1 rsv=000 masked=0 len=8 "trace me"$', "sent echo"),
                 (peer + r'< ping fin=1 rsv=000 masked=1 len=2 "p1"$', "received ping"),
                 (peer + r'> pong fin=1 rsv=000 masked=0 len=2 "p1"$', "automatic pong"),
                 (peer + r"< close fin=1 rsv=000 masked=1 len=2 code=1000$", "client's close"),
-                (peer + r"> close fin=1 rsv=000 masked=0 len=2 code=1000$", "close echoed")]:
+                (peer + r"> close fin=1 rsv=000 masked=0 len=2 code=1000$", "close echoed"),
+                (r"\d\d:\d\d:\d\d\.\d{3} \S* ?= closed code=1000 clean=1 reason=\"-\"$",
+                 "closed")]:
             check(serve.wait_line(pattern), "%s traced: %r" % (what, serve.lines))
         check(not any(line and '"GET /echo"' in line for line in serve.lines),
               "--quiet still hides access lines")
         check(serve.stop() == 0, "exit 0")
+
+
+def case_h2c():
+    """--h2c: curl with prior knowledge gets HTTP/2 in clear text, logged as h2 and counted in
+    /metrics; HTTP/1.1 clients are served as before on the same port."""
+    with Serve("--h2c", "--metrics") as serve:
+        def curl(*how):
+            done = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT), *how, "-w",
+                                   "|%{http_version}",
+                                   "http://127.0.0.1:%d/metrics" % serve.port],
+                                  capture_output=True, text=True, timeout=TIMEOUT + 5)
+            return done.stdout
+        metrics = curl("--http2-prior-knowledge")
+        check(metrics.endswith("|2"), "HTTP/2 answer: %r" % metrics[-200:])
+        check(re.search(r"^wsx_http2_connections_total 1$", metrics, re.M),
+              "the connection is counted: %r" % metrics)
+        check(serve.wait_line(r'"GET /metrics" 200 origin="-" .* transport=h2$'),
+              "logged as h2: %r" % serve.lines)
+        check(curl("--http1.1").endswith("|1.1"), "HTTP/1.1 on the same port")
+        async def talk():
+            async with websockets.connect("ws://127.0.0.1:%d/echo" % serve.port) as ws:
+                await ws.send("h1 beside h2c")
+                check(await ws.recv() == "h1 beside h2c", "echo")
+        run(talk())
+    with tempfile.TemporaryDirectory() as directory:
+        ca, cert, key = make_certificates(directory)
+        done = subprocess.run([WSX, "serve", "--h2c", "--cert", cert, "--key", key],
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        check(done.returncode == 2 and "--h2c" in done.stderr,
+              "--h2c with --cert is refused: %d %r" % (done.returncode, done.stderr))
 
 
 def make_certificates(directory):

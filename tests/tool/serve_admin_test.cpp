@@ -172,7 +172,7 @@ TEST(ConnectionRecord, CountsDataFramesAndMessagesAtTheirEnd) {
 TEST(ConnectionRegistry, JsonListsOpenConnectionsOnly) {
   ConnectionRegistry registry;
   auto a = registry.open("127.0.0.1:1000", "/echo", "", "");
-  auto b = registry.open("[::1]:2000", "/chat/lobby", "chat.v1", "permessage-deflate");
+  auto b = registry.open("[::1]:2000", "/chat/lobby", "chat.v1", "permessage-deflate", "h2");
   proto::FrameHeader text{.fin = true, .opcode = proto::Opcode::text, .payload_length = 6};
   b->count_frame(false, text);
   b->count_frame(true, text);
@@ -184,7 +184,7 @@ TEST(ConnectionRegistry, JsonListsOpenConnectionsOnly) {
   EXPECT_EQ(json.find("127.0.0.1:1000"), std::string::npos);
   const std::string expected =
       "{\"id\":2,\"peer\":\"[::1]:2000\",\"path\":\"/chat/lobby\",\"protocol\":\"chat.v1\","
-      "\"extensions\":\"permessage-deflate\",\"opened_ms\":";
+      "\"extensions\":\"permessage-deflate\",\"transport\":\"h2\",\"opened_ms\":";
   EXPECT_NE(json.find(expected), std::string::npos) << json;
   EXPECT_NE(json.find("\"age_ms\":1500,\"received\":{\"messages\":1,\"bytes\":6},"
                       "\"sent\":{\"messages\":2,\"bytes\":12}}"),

@@ -28,6 +28,17 @@ std::string_view utf8_prefix(std::string_view text) {
   return text;
 }
 
+// A value in quotes: "-" when empty, hex when it is not printable (a hostile path or reason
+// cannot forge a line).
+std::string quoted(std::string_view value) {
+  if (value.empty()) return "\"-\"";
+  if (!printable(value) || value.find('"') != std::string_view::npos) {
+    return "\"" + encode_hex({reinterpret_cast<const std::uint8_t*>(value.data()), value.size()}) +
+           "\"";
+  }
+  return "\"" + std::string(value) + "\"";
+}
+
 }  // namespace
 
 std::string clock_time(std::chrono::system_clock::time_point when) {
@@ -88,6 +99,17 @@ std::string describe_frame(bool outgoing, const proto::FrameHeader& header,
   const std::string preview = payload_preview(header, payload);
   if (!preview.empty()) line += " " + preview;
   return line;
+}
+
+std::string describe_open(std::string_view path, Transport transport, std::string_view subprotocol,
+                          std::string_view extensions) {
+  return "= open " + quoted(path) + " transport=" + std::string(transport_name(transport)) +
+         " subprotocol=" + quoted(subprotocol) + " extensions=" + quoted(extensions);
+}
+
+std::string describe_close(const CloseInfo& info) {
+  return "= closed code=" + std::to_string(info.code) + " clean=" + (info.clean ? "1" : "0") +
+         " reason=" + quoted(info.reason);
 }
 
 }  // namespace wsx::tool

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "wsx/proto/frame.hpp"
+#include "wsx/websocket.hpp"
 
 namespace wsx::tool {
 
@@ -27,5 +28,13 @@ std::string payload_preview(const proto::FrameHeader& header,
 // "> text fin=1 rsv=000 masked=1 len=5 "hello"" ('>' sent, '<' received).
 std::string describe_frame(bool outgoing, const proto::FrameHeader& header,
                            std::span<const std::uint8_t> payload);
+
+// The lines around a connection's frames ('=' marks what is no frame), so that a trace tells
+// what each WebSocket runs on and how it ended, a reset HTTP/2 stream (1006) included:
+//   = open "/echo" transport=h2 subprotocol="-" extensions="permessage-deflate"
+std::string describe_open(std::string_view path, Transport transport, std::string_view subprotocol,
+                          std::string_view extensions);
+//   = closed code=1006 clean=0 reason="-"
+std::string describe_close(const CloseInfo& info);
 
 }  // namespace wsx::tool

@@ -83,6 +83,8 @@ std::string format_access_line(const AccessRecord& record,
   append_quoted(line, record.subprotocol);
   line += " extensions=";
   append_quoted(line, record.extensions);
+  line += " transport=";
+  line += transport_name(record.transport);
   if (!record.reason.empty()) {
     line += " reason=";
     append_quoted(line, record.reason);

@@ -1,6 +1,8 @@
 // The access line `wsx serve` prints per answered request:
 //   2025-01-31T12:00:00.123Z 127.0.0.1:51234 "GET /echo" 101 origin="-" subprotocol="-"
-//   extensions="-"
+//   extensions="-" transport=h1
+// transport: h1, h2 (a stream of an HTTP/2 connection; an accepted WebSocket is "CONNECT" 200)
+// or long-polling (a long-polling session's open and its requests).
 #pragma once
 
 #include <chrono>

@@ -42,6 +42,7 @@ struct ServeArguments {
   std::string static_dir;
   std::string cert, key;
   bool http2 = false;
+  bool h2c = false;
   std::vector<std::string> allowed_origins;
   std::vector<std::string> allowed_hosts;
   bool allow_any_origin = false;
@@ -111,12 +112,15 @@ std::string chat_room(std::string_view path) {
 
 // "12:34:56.789 127.0.0.1:51234 < text fin=1 rsv=000 masked=1 len=5 "hello"": one write per
 // line, so that the lines of several threads do not mix.
+void trace_line(WebSocket& ws, const std::string& what) {
+  const std::string line =
+      clock_time(std::chrono::system_clock::now()) + " " + ws.remote_address() + " " + what + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
 void trace_frame(WebSocket& ws, bool outgoing, const proto::FrameHeader& header,
                  std::span<const std::uint8_t> payload) {
-  const std::string line = clock_time(std::chrono::system_clock::now()) + " " +
-                           ws.remote_address() + " " + describe_frame(outgoing, header, payload) +
-                           "\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  trace_line(ws, describe_frame(outgoing, header, payload));
 }
 
 Behavior base_behavior(const ServeArguments& args, Totals& totals, ConnectionRegistry& registry,
@@ -139,15 +143,20 @@ Behavior base_behavior(const ServeArguments& args, Totals& totals, ConnectionReg
     }
     return UpgradeDecision::accept({}, ServeConnection{std::string(request.path), {}, nullptr});
   };
-  behavior.open = [&totals, &registry](WebSocket& ws) {
+  behavior.open = [&totals, &registry, trace = args.trace](WebSocket& ws) {
     totals.connections.fetch_add(1);
     ServeConnection* connection = ws.data<ServeConnection>();
     std::string peer = ws.remote_address();
     std::string extensions = accepted_extensions(peer, ws.compressed());
-    connection->record = registry.open(std::move(peer), connection->path,
-                                       std::string(ws.subprotocol()), std::move(extensions));
+    if (trace) {
+      trace_line(ws, describe_open(connection->path, ws.transport(), ws.subprotocol(), extensions));
+    }
+    connection->record =
+        registry.open(std::move(peer), connection->path, std::string(ws.subprotocol()),
+                      std::move(extensions), std::string(transport_name(ws.transport())));
   };
-  behavior.close = [&registry](WebSocket& ws, const CloseInfo&) {
+  behavior.close = [&registry, trace = args.trace](WebSocket& ws, const CloseInfo& info) {
+    if (trace) trace_line(ws, describe_close(info));
     if (const ServeConnection* connection = ws.data<ServeConnection>();
         connection != nullptr && connection->record) {
       registry.close(*connection->record);
@@ -410,6 +419,10 @@ int serve(const ServeArguments& args) {
     std::fprintf(stderr, "wsx serve: --http2 needs --cert and --key (HTTP/2 is offered by ALPN)\n");
     return exit_usage;
   }
+  if (args.h2c && !args.cert.empty()) {
+    std::fprintf(stderr, "wsx serve: --h2c is HTTP/2 without TLS; with --cert, use --http2\n");
+    return exit_usage;
+  }
   if (!args.admin_token.empty() && args.admin_token.size() < min_admin_token_size) {
     std::fprintf(stderr,
                  "wsx serve: --admin-token: at least %zu characters (e.g. openssl rand "
@@ -498,6 +511,7 @@ int serve(const ServeArguments& args) {
   options.max_buffered_bytes = args.max_buffered;
   if (!args.cert.empty()) options.tls = ServerTlsOptions{args.cert, args.key};
   options.http2 = args.http2;
+  options.http2_prior_knowledge = args.h2c;
   std::string node = args.node;
   if (node.empty() && !args.redis.empty()) {
     char host[256] = {};
@@ -535,7 +549,11 @@ int serve(const ServeArguments& args) {
   options.error_hook = [&error_log](const ErrorReport& report) { error_log.report(report); };
   options.access_log = [&registry, quiet = args.quiet](const AccessRecord& record) {
     const auto now = std::chrono::system_clock::now();
-    if (record.status == 101) note_accepted_extensions(record.remote_address, record.extensions);
+    // 101, or 200 to an extended CONNECT over HTTP/2: the WebSocket opens next on this thread.
+    if (record.status == 101 || (record.transport == Transport::http2 &&
+                                 record.method == "CONNECT" && record.status == 200)) {
+      note_accepted_extensions(record.remote_address, record.extensions);
+    }
     // Kept for the console: a browser cannot see why its WebSocket was refused.
     if (record.status >= 400) {
       registry.refused({now, std::string(record.remote_address), without_csrf_token(record.target),
@@ -675,6 +693,9 @@ Command add_serve_command(CLI::App& app) {
   command->add_flag("--http2", args->http2,
                     "With --cert: offer HTTP/2 (ALPN h2) too: pages, files, the console and "
                     "WebSockets (RFC 8441) share one connection");
+  command->add_flag("--h2c", args->h2c,
+                    "Without --cert: also take HTTP/2 from clients that start with its preface "
+                    "(prior knowledge, e.g. curl --http2-prior-knowledge); others get HTTP/1.1");
   CLI::Option* allow_origin =
       command
           ->add_option("--allow-origin", args->allowed_origins,

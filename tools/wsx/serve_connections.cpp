@@ -48,12 +48,14 @@ void ConnectionRecord::count_frame(bool outgoing, const proto::FrameHeader& head
 
 std::shared_ptr<ConnectionRecord> ConnectionRegistry::open(std::string peer, std::string path,
                                                            std::string subprotocol,
-                                                           std::string extensions) {
+                                                           std::string extensions,
+                                                           std::string transport) {
   auto record = std::make_shared<ConnectionRecord>();
   record->peer = std::move(peer);
   record->path = std::move(path);
   record->subprotocol = std::move(subprotocol);
   record->extensions = std::move(extensions);
+  record->transport = std::move(transport);
   record->opened = std::chrono::steady_clock::now();
   record->opened_wall = std::chrono::system_clock::now();
   const std::lock_guard lock(mutex_);
@@ -100,6 +102,7 @@ std::string ConnectionRegistry::json(std::chrono::steady_clock::time_point now,
                        .add("path", record->path)
                        .add("protocol", record->subprotocol)
                        .add("extensions", record->extensions)
+                       .add("transport", record->transport)
                        .add("opened_ms", epoch_ms(record->opened_wall))
                        .add("age_ms", static_cast<std::int64_t>(age.count()))
                        .add_json("received", traffic_json(record->received))

@@ -33,6 +33,7 @@ struct ConnectionRecord {
   std::string path;
   std::string subprotocol;
   std::string extensions;
+  std::string transport;  // "h1", "h2", "long-polling" (wsx::transport_name)
   std::chrono::steady_clock::time_point opened;
   std::chrono::system_clock::time_point opened_wall;
   Traffic received, sent;
@@ -64,7 +65,8 @@ class ConnectionRegistry {
   static constexpr std::size_t max_refusals = 32;
 
   std::shared_ptr<ConnectionRecord> open(std::string peer, std::string path,
-                                         std::string subprotocol, std::string extensions);
+                                         std::string subprotocol, std::string extensions,
+                                         std::string transport = "h1");
   void close(const ConnectionRecord& record);
   void refused(Refusal refusal);
 
