@@ -104,6 +104,7 @@ struct Connection::Impl {
   MessageKind message_kind = MessageKind::text;
   bool message_compressed = false;
   bool message_delivered_piece = false;  // deliver_fragments: `first` already sent
+  bool lending_message = false;          // `message` is the view of the event being delivered
   bool sending_message = false;          // a fragmented message is in progress
   bool sending_compressed = false;
   Utf8Validator utf8;
@@ -432,7 +433,9 @@ struct Connection::Impl {
     event.data = data;
     event.compressed = message_compressed;
     event.wire_size = message_frame_bytes;
+    lending_message = !message.empty() && data.data() == message.data();
     handler.on_event(event);
+    lending_message = false;
   }
 
   void deliver_piece(std::span<const std::uint8_t> data, bool last, EventHandler& handler) {
@@ -771,6 +774,23 @@ std::size_t Connection::buffered_amount() const noexcept {
 
 std::size_t Connection::assembling_amount() const noexcept {
   return impl_->message.size();
+}
+
+std::vector<std::uint8_t> Connection::take_received_message(
+    std::span<const std::uint8_t> data) noexcept {
+  Impl& impl = *impl_;
+  const std::vector<std::uint8_t>& message = impl.message;
+  std::vector<std::uint8_t> taken;
+  if (!impl.lending_message || data.empty() || data.data() < message.data() ||
+      data.data() + data.size() > message.data() + message.size()) {
+    return taken;
+  }
+  taken.swap(impl.message);  // end_message() then finds nothing to clear
+  return taken;
+}
+
+void recycle_buffer(std::vector<std::uint8_t>& buffer) {
+  detail::return_buffer(buffer);
 }
 
 ConnectionState Connection::state() const noexcept {

@@ -51,15 +51,30 @@ void OutputQueue::push_borrowed(std::span<const std::uint8_t> header,
   frame_bytes_ += header.size() + payload.size();
 }
 
+void OutputQueue::push_owned(std::span<const std::uint8_t> header,
+                             std::span<const std::uint8_t> payload, std::size_t written,
+                             std::vector<std::uint8_t> storage, std::size_t connection_buffered) {
+  const std::size_t header_sent = std::min(written, header.size());
+  QueuedFrame queued;
+  queued.after = consumed_ + connection_buffered;
+  const std::span<const std::uint8_t> header_left = header.subspan(header_sent);
+  std::copy(header_left.begin(), header_left.end(), queued.header.begin());
+  queued.header_size = static_cast<std::uint8_t>(header_left.size());
+  queued.payload = payload.subspan(std::min(written - header_sent, payload.size()));
+  queued.owned = std::move(storage);  // the vector's bytes stay where `payload` points
+  frame_bytes_ += queued.header_size + queued.payload.size();
+  frames_.push_back(std::move(queued));
+}
+
 bool OutputQueue::has_borrowed() const noexcept {
   return std::any_of(frames_.begin() + static_cast<std::ptrdiff_t>(head_), frames_.end(),
-                     [](const QueuedFrame& queued) { return !queued.frame; });
+                     [](const QueuedFrame& queued) { return queued.borrowed(); });
 }
 
 void OutputQueue::copy_borrowed() {
   for (std::size_t i = head_; i < frames_.size(); ++i) {
     QueuedFrame& queued = frames_[i];
-    if (queued.frame) continue;
+    if (!queued.borrowed()) continue;
     io::ConstBuffer parts[2];
     const std::size_t count = queued.buffers(i == head_ ? offset_ : 0, parts, 2);
     auto copy = std::make_shared<SharedFrame>();
@@ -116,6 +131,7 @@ void OutputQueue::consume(proto::Connection* connection, std::size_t n) {
       n -= taken;
       if (taken == left) {
         queued.frame.reset();
+        if (!queued.owned.empty()) proto::recycle_buffer(queued.owned);
         offset_ = 0;
         if (++head_ == frames_.size()) {
           frames_.clear();

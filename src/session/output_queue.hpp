@@ -38,6 +38,12 @@ class WSX_LAYER_API OutputQueue {
   // until copy_borrowed().
   void push_borrowed(std::span<const std::uint8_t> header, std::span<const std::uint8_t> payload,
                      std::size_t connection_buffered);
+  // One of our frames whose payload lies in `storage` (the received message it echoes, handed
+  // over by the Connection): queued with the storage instead of a copy, after the first
+  // `written` bytes of header + payload that already left. The storage is recycled once sent.
+  void push_owned(std::span<const std::uint8_t> header, std::span<const std::uint8_t> payload,
+                  std::size_t written, std::vector<std::uint8_t> storage,
+                  std::size_t connection_buffered);
   bool has_borrowed() const noexcept;
   // The received bytes are about to be reused: what is left of borrowed frames is copied.
   void copy_borrowed();
@@ -61,6 +67,9 @@ class WSX_LAYER_API OutputQueue {
     std::array<std::uint8_t, proto::max_frame_header_size> header{};
     std::uint8_t header_size = 0;
     std::span<const std::uint8_t> payload;
+    std::vector<std::uint8_t> owned;  // push_owned(): the storage `payload` lies in
+
+    bool borrowed() const noexcept { return !frame && owned.empty(); }
 
     std::size_t size() const noexcept;
     // The part left after `offset` bytes, as at most two buffers; returns how many.

@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "wsx/export.hpp"
 #include "wsx/proto/deflate.hpp"
@@ -182,6 +183,12 @@ class WSX_API Connection {
   // Payload bytes of the message being received, held until it is complete (its assembled or
   // inflated part; 0 between messages; with deliver_fragments at most one inflated piece).
   std::size_t assembling_amount() const noexcept;
+  // During the message event of a message that was assembled or inflated (not a view into the
+  // bytes given to receive()): when `data` lies within that message, hands over its storage, so
+  // the rest of a large echo the socket did not take is queued by moving the buffer instead of
+  // copying it. The event's view stays valid (the storage moved, its bytes did not). Returns an
+  // empty vector otherwise. Give the storage back with recycle_buffer() once sent.
+  std::vector<std::uint8_t> take_received_message(std::span<const std::uint8_t> data) noexcept;
 
   ConnectionState state() const noexcept;
   Role role() const noexcept;
@@ -195,5 +202,10 @@ class WSX_API Connection {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Gives a large buffer (one from take_received_message()) to this thread's pool, where the next
+// large message received or queued on this thread finds it already mapped; frees it when the
+// pool has no use for it. `buffer` is left empty without storage.
+WSX_API void recycle_buffer(std::vector<std::uint8_t>& buffer);
 
 }  // namespace wsx::proto

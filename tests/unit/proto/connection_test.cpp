@@ -402,6 +402,69 @@ TEST(ConnectionZeroCopy, FragmentedMessageIsAssembledOutsideTheInput) {
   EXPECT_EQ(check.text, "abcd");
 }
 
+// Takes the storage of each message it is given, as a server echoing a large message does when
+// the socket did not take it all.
+class TakingHandler : public EventHandler {
+ public:
+  explicit TakingHandler(Connection& connection) : c(connection) {}
+  void on_event(const Event& event) override {
+    if (event.kind != EventKind::message) return;
+    taken = c.take_received_message(event.data);
+    view = event.data;
+    // The view stays valid after the take: its bytes are where they were.
+    text.assign(event.data.begin(), event.data.end());
+    second_take = c.take_received_message(event.data).size();
+  }
+  Connection& c;
+  std::vector<std::uint8_t> taken;
+  std::span<const std::uint8_t> view;
+  std::string text;
+  std::size_t second_take = 0;
+};
+
+TEST(ConnectionZeroCopy, AnAssembledMessageHandsOverItsStorage) {
+  Connection c(options_for(Role::server));
+  const std::string payload = pattern(300000, 5);
+  Bytes bytes = peer_frame(Role::server, 0x2, payload);
+  TakingHandler handler(c);
+  // In two reads: the payload is assembled outside the input.
+  c.receive(std::span<std::uint8_t>(bytes).first(100000), handler);
+  EXPECT_EQ(c.assembling_amount(), 100000u - 4u - 10u);
+  c.receive(std::span<std::uint8_t>(bytes).subspan(100000), handler);
+  EXPECT_EQ(handler.text, payload);
+  ASSERT_EQ(handler.taken.size(), payload.size());
+  EXPECT_EQ(handler.taken.data(), handler.view.data());  // moved, not copied
+  EXPECT_EQ(std::string(handler.taken.begin(), handler.taken.end()), payload);
+  EXPECT_EQ(handler.second_take, 0u);  // handed over once
+  EXPECT_EQ(c.assembling_amount(), 0u);
+
+  // The connection goes on receiving into new storage, the taken bytes untouched.
+  Bytes next = peer_frame(Role::server, 0x1, "next");
+  const std::vector<std::uint8_t> kept = handler.taken;
+  handler.taken.clear();
+  c.receive(std::span<std::uint8_t>(next).first(5), handler);
+  c.receive(std::span<std::uint8_t>(next).subspan(5), handler);
+  EXPECT_EQ(handler.text, "next");
+  EXPECT_EQ(kept, std::vector<std::uint8_t>(payload.begin(), payload.end()));
+  recycle_buffer(handler.taken);
+  EXPECT_EQ(handler.taken.capacity(), 0u);
+}
+
+TEST(ConnectionZeroCopy, AMessageInTheInputOrOutsideAnEventHandsOverNothing) {
+  Connection c(options_for(Role::server));
+  Bytes bytes = peer_frame(Role::server, 0x2, pattern(1000, 6));
+  TakingHandler handler(c);
+  c.receive(bytes, handler);  // one read: a view into the input, nothing to hand over
+  EXPECT_EQ(handler.text, pattern(1000, 6));
+  EXPECT_TRUE(handler.taken.empty());
+
+  // Between events: a message half assembled is not handed over.
+  Bytes split = peer_frame(Role::server, 0x2, pattern(1000, 7));
+  c.receive(std::span<std::uint8_t>(split).first(600), handler);
+  EXPECT_TRUE(c.take_received_message(std::span<const std::uint8_t>(split).subspan(8, 10)).empty());
+  EXPECT_GT(c.assembling_amount(), 0u);
+}
+
 // ---------------------------------------------------------------- split input
 
 Bytes mixed_stream(Role receiver) {

@@ -98,5 +98,30 @@ TEST(OutputQueue, BorrowedPayloadIsCopiedBeforeItsBytesGo) {
   EXPECT_EQ(drain(queue, &connection, 64), "yload");
 }
 
+TEST(OutputQueue, OwnedPayloadIsSentFromItsStorageAfterWhatAlreadyLeft) {
+  proto::Connection connection = server_connection();
+  OutputQueue queue;
+  const std::string message = "a received message";
+  std::vector<std::uint8_t> storage(message.begin(), message.end());
+  const std::uint8_t* const where = storage.data();
+  const std::uint8_t header[] = {0x82, static_cast<std::uint8_t>(message.size())};
+  // One byte of the header already left; the rest of it and the payload wait in the storage.
+  queue.push_owned(header, storage, 1, std::move(storage), connection.buffered_amount());
+  EXPECT_FALSE(queue.has_borrowed());  // owned, not borrowed: copy_borrowed leaves it
+  queue.copy_borrowed();
+  EXPECT_EQ(queue.bytes(), 1u + message.size());
+
+  io::ConstBuffer buffers[max_gather_buffers];
+  ASSERT_EQ(queue.gather(&connection, buffers), 2u);
+  EXPECT_EQ(buffers[1].data(), where);  // the payload is sent from the storage, not a copy
+  EXPECT_EQ(drain(queue, &connection, 5), std::string(1, char(message.size())) + message);
+  EXPECT_EQ(queue.bytes(), 0u);
+
+  // Everything of the header already left: the payload's remaining part only.
+  std::vector<std::uint8_t> again(message.begin(), message.end());
+  queue.push_owned(header, again, 2 + 9, std::move(again), connection.buffered_amount());
+  EXPECT_EQ(drain(queue, &connection, 64), message.substr(9));
+}
+
 }  // namespace
 }  // namespace wsx::session
