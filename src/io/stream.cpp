@@ -66,9 +66,26 @@ void Stream::request_flush() {
 }
 
 std::size_t Stream::write_now(std::span<const ConstBuffer> buffers) noexcept {
-  if (!socket_.valid() || tls_ || blocked_ || shutdown_requested_) return 0;
+  if (!socket_.valid() || blocked_ || shutdown_requested_) return 0;
+  if (tls_) return encrypt_now(buffers);
   const IoResult result = socket_.write(buffers);
   return result.status == IoStatus::ok ? result.bytes : 0;
+}
+
+// TLS takes the plaintext at once: it is encrypted into the session's output, which the flush
+// at the end of this iteration sends. The caller's buffers are free again on return, so a large
+// send or an echo of received bytes is encrypted straight from where it lies instead of being
+// copied into the protocol's output first.
+std::size_t Stream::encrypt_now(std::span<const ConstBuffer> buffers) noexcept {
+  if (tls_->state() != TlsState::open) return 0;  // a handshake still holds plaintext back
+  std::size_t taken = 0;
+  for (const ConstBuffer& buffer : buffers) {
+    // A failure is left for the flush to report: it gathers what was not taken and fails.
+    if (!tls_->write(buffer)) break;
+    taken += buffer.size();
+  }
+  if (taken > 0) loop_.defer_flush(socket_.fd());
+  return taken;
 }
 
 void Stream::pause_reading() {
@@ -169,13 +186,23 @@ void Stream::on_readable() {
     discard_left_ -= static_cast<std::uint32_t>(bytes);
   }
   tls_->feed(buffer.first(bytes));  // copied in: the buffer is free again
+  // Records (16 KiB of plaintext at most each) are decrypted one after the other into the
+  // buffer and handed over together: a 64 KiB message then arrives whole, and the protocol
+  // core delivers it in place instead of assembling it from four pieces.
+  std::size_t filled = 0;
   for (;;) {
-    const TlsReadResult got = tls_->read(buffer);
-    if (got.status == TlsReadStatus::ok) {
-      if (lingering_) continue;  // the protocol is over: nothing more is delivered
-      handler_->on_stream_data(buffer.first(got.bytes));
-      if (guard.destroyed || !socket_.valid()) return;
+    TlsReadResult got;  // need_more: the buffer is full, hand it over first
+    if (filled < buffer.size()) got = tls_->read(buffer.subspan(filled));
+    if (got.status == TlsReadStatus::ok && got.bytes > 0) {
+      if (!lingering_) filled += got.bytes;  // the protocol is over: nothing more is delivered
       continue;
+    }
+    if (filled > 0) {
+      const bool full = filled == buffer.size();
+      handler_->on_stream_data(buffer.first(filled));
+      if (guard.destroyed || !socket_.valid()) return;
+      filled = 0;
+      if (full) continue;  // more may be decrypted
     }
     if (got.status == TlsReadStatus::failed) {
       fail(tls_->error());

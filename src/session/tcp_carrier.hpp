@@ -24,7 +24,8 @@ class WSX_LAYER_API TcpCarrier final : public Carrier, private io::StreamHandler
 
   void request_flush() override { stream_.request_flush(); }
   // Plain TCP only: TLS encrypts into its own buffer, so nothing is gained by lending.
-  bool writes_in_place() const noexcept override { return stream_.tls() == nullptr; }
+  // With TLS too: write_now() encrypts the bytes at once (io::Stream::write_now).
+  bool writes_in_place() const noexcept override { return true; }
   std::size_t write_now(std::span<const io::ConstBuffer> buffers) noexcept override {
     return stream_.write_now(buffers);
   }

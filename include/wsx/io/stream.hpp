@@ -71,10 +71,11 @@ class WSX_API Stream final : private IoHandler {
 
   // Output is waiting: it is gathered at the end of this iteration.
   void request_flush();
-  // Writes `buffers` now, in one system call, when nothing can be waiting ahead of them: plain
-  // TCP, not blocked, not shut down. Returns the bytes the kernel took (0 when it cannot write
-  // now; an error is left for the next flush to report). For a large payload sent straight
-  // from the caller's buffer: the caller queues whatever was not taken.
+  // Writes `buffers` now, in one system call, when nothing can be waiting ahead of them: not
+  // blocked, not shut down. Returns the bytes the kernel took (0 when it cannot write now; an
+  // error is left for the next flush to report). With TLS (once its handshake is over) the
+  // bytes are taken by encrypting them into the TLS output, sent by the next flush. For a large
+  // payload sent straight from the caller's buffer: the caller queues whatever was not taken.
   std::size_t write_now(std::span<const ConstBuffer> buffers) noexcept;
   void pause_reading();
   void resume_reading();
@@ -128,6 +129,7 @@ class WSX_API Stream final : private IoHandler {
   bool discarding() const noexcept;  // lingering, and past a TLS handshake: input is dropped
   void end_linger();                 // output out and the peer's FIN read: close, tell the handler
   void flush();
+  std::size_t encrypt_now(std::span<const ConstBuffer> buffers) noexcept;  // write_now with TLS
   bool write_tls_output();  // false while the socket is full
   void fail(std::string_view reason);
   void update_interest();
