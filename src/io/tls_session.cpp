@@ -6,12 +6,40 @@
 #include <openssl/x509v3.h>
 
 #include <climits>
+#include <memory>
+#include <new>
+#include <utility>
 #include <vector>
 
 #include "tls_error.hpp"
 #include "wsx/io/socket_address.hpp"
 
 namespace wsx::io {
+namespace {
+
+// Leaves bytes a resize() adds uninitialised: the ciphertext buffer is grown and then filled by
+// BIO_read at once, and zeroing it first cost a memset of every byte sent (~1/3 of the memset
+// time of a wss echo of 64 KiB messages, the largest user-space item in its profile).
+template <typename T>
+struct UninitialisedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitialisedAllocator<U>;
+  };
+  UninitialisedAllocator() = default;
+  template <typename U>
+  explicit UninitialisedAllocator(const UninitialisedAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* where) noexcept {
+    ::new (static_cast<void*>(where)) U;  // default-initialised: no value for std::uint8_t
+  }
+  template <typename U, typename... Args>
+  void construct(U* where, Args&&... args) {
+    ::new (static_cast<void*>(where)) U(std::forward<Args>(args)...);
+  }
+};
+
+}  // namespace
 
 struct TlsSession::Impl {
   explicit Impl(const TlsContext& tls_context) : context(tls_context) {}
@@ -30,7 +58,7 @@ struct TlsSession::Impl {
   SSL* ssl = nullptr;
   BIO* input = nullptr;   // ciphertext from the peer, read by OpenSSL
   BIO* output = nullptr;  // ciphertext for the peer, written by OpenSSL
-  std::vector<std::uint8_t> pending;
+  std::vector<std::uint8_t, UninitialisedAllocator<std::uint8_t>> pending;
   std::size_t pending_head = 0;    // bytes of `pending` already consumed
   std::vector<std::uint8_t> held;  // plaintext written before the handshake completed
   TlsState state = TlsState::handshaking;
@@ -252,7 +280,8 @@ void TlsSession::close() {
 }
 
 std::span<const std::uint8_t> TlsSession::pending_output() const noexcept {
-  return std::span<const std::uint8_t>(impl_->pending).subspan(impl_->pending_head);
+  return std::span<const std::uint8_t>(impl_->pending.data(), impl_->pending.size())
+      .subspan(impl_->pending_head);
 }
 
 void TlsSession::consume_output(std::size_t n) noexcept {
