@@ -7,30 +7,36 @@
 # the median of the per-repetition ratios wss/ws. A throwaway self-signed ECDSA P-256
 # certificate is made for the run (TLS 1.3, OpenSSL's default suite: TLS_AES_256_GCM_SHA384).
 #   scripts/wss-bench.sh [--reps 5] [--scenarios a,b,c] [--duration 5] [--port 19500]
-#                        [--server-args '--threads 1'] [--server PATH]
-# --server runs another echo_server binary (say, a baseline build) instead of this tree's.
+#                        [--server-args '--threads 1'] [--server NAME=PATH]...
+# --server (repeatable) runs other echo_server binaries instead of this tree's, say a baseline
+# build beside a changed one: every repetition runs each of them, and the table has a row per
+# server and protocol.
 # Results (one JSON line per run) go to $WSX_WSS_BENCH_OUT (default /tmp/wsx-wss-bench.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-reps=5 scenarios=a,b,c duration=5 port=${WSX_WSS_BENCH_PORT:-19500} server="" server_args="--threads 1"
+reps=5 scenarios=a,b,c duration=5 port=${WSX_WSS_BENCH_PORT:-19500} server_args="--threads 1"
+servers=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --reps) reps=$2; shift 2 ;;
     --scenarios) scenarios=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
-    --server) server=$2; shift 2 ;;
+    --server) servers+=("$2"); shift 2 ;;
     --server-args) server_args=$2; shift 2 ;;
     *) echo "unknown option $1 (see the top of $0)" >&2; exit 2 ;;
   esac
 done
 build=${WSX_ECHO_BENCH_BUILD_DIR:-build-rel}
-if [[ -z $server ]]; then
+if [[ ${#servers[@]} == 0 ]]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWSX_TESTS=OFF -DWSX_BENCH=OFF >/dev/null
   cmake --build "$build" --target echo_server
-  server=$repo/$build/examples/echo_server
+  servers=("wsx=$repo/$build/examples/echo_server")
 fi
+for s in "${servers[@]}"; do
+  [[ $s == *=* && -x ${s#*=} ]] || { echo "--server wants NAME=PATH of an executable: $s" >&2; exit 2; }
+done
 work=$(mktemp -d /tmp/wsx-wss-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 g++ -O2 -std=c++20 -Wall -Wextra bench/echo/loadgen.cpp -o "$work/loadgen" -lz -lssl -lcrypto
@@ -48,9 +54,9 @@ scenario_args() {
   esac
 }
 
-# run_one SCENARIO REP PROTO: a fresh server, one loadgen run, one JSON line to $out.
+# run_one SCENARIO REP NAME=PATH PROTO: a fresh server, one loadgen run, one JSON line to $out.
 run_one() {
-  local sc=$1 rep=$2 proto=$3 tls_server="" tls_client=""
+  local sc=$1 rep=$2 name=${3%%=*} server=${3#*=} proto=$4 tls_server="" tls_client=""
   if [[ $proto == wss ]]; then
     tls_server="--tls-cert $work/cert.pem --tls-key $work/key.pem"
     tls_client="--tls"
@@ -69,20 +75,24 @@ run_one() {
            --label "$proto" --duration "$duration" --warmup 1 $(scenario_args "$sc")) || line=null
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  printf '{"scenario":"%s","rep":%d,"proto":"%s","result":%s}\n' "$sc" "$rep" "$proto" \
-    "${line:-null}" >>"$out"
+  printf '{"scenario":"%s","rep":%d,"server":"%s","proto":"%s","result":%s}\n' "$sc" "$rep" \
+    "$name" "$proto" "${line:-null}" >>"$out"
 }
 
-# Before the timed runs: every byte echoed over wss is checked (text 300 B, binary 70,000 B).
-for args in "--size 300 --text --pipeline 8 --conns 4" "--size 70000 --binary --pipeline 2 --conns 2"; do
-  taskset -c 0 "$server" --port "$port" $server_args --tls-cert "$work/cert.pem" \
-    --tls-key "$work/key.pem" >"$work/server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do ss -ltnH "sport = :$port" | grep -q . && break; sleep 0.1; done
-  # shellcheck disable=SC2086
-  verified=$(timeout 60 "$work/loadgen" --port "$port" --tls --verify --duration 1 --warmup 0 $args)
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); bad=sum(r[k] for k in r if k.endswith("errors")); sys.exit(0 if r["msgs"]>0 and bad==0 else "wss verification failed: "+sys.argv[1])' "$verified"
+# Before the timed runs: every byte each server echoes over wss is checked (text 300 B with 8 in
+# flight, binary 70,000 B with 2 in flight).
+for s in "${servers[@]}"; do
+  for args in "--size 300 --text --pipeline 8 --conns 4" "--size 70000 --binary --pipeline 2 --conns 2"; do
+    taskset -c 0 "${s#*=}" --port "$port" $server_args --tls-cert "$work/cert.pem" \
+      --tls-key "$work/key.pem" >"$work/server.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do ss -ltnH "sport = :$port" | grep -q . && break; sleep 0.1; done
+    # shellcheck disable=SC2086
+    verified=$(timeout 60 "$work/loadgen" --port "$port" --tls --verify --duration 1 --warmup 0 $args) ||
+      verified=null
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    python3 -c 'import json,sys; r=json.loads(sys.argv[2]); ok=r and r["msgs"]>0 and not sum(r[k] for k in r if k.endswith("errors")); sys.exit(0 if ok else "wss verification failed for "+sys.argv[1]+": "+sys.argv[2])' "${s%%=*}" "$verified"
+  done
 done
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -91,7 +101,9 @@ for rep in $(seq 1 "$reps"); do
   for sc in "${scs[@]}"; do
     # The order alternates, so neither protocol always runs first.
     if ((rep % 2)); then order="ws wss"; else order="wss ws"; fi
-    for proto in $order; do run_one "$sc" "$rep" "$proto"; done
+    for s in "${servers[@]}"; do
+      for proto in $order; do run_one "$sc" "$rep" "$s" "$proto"; done
+    done
   done
   echo "repetition $rep of $reps done" >&2
 done
@@ -100,11 +112,11 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 python3 - "$out" <<'EOF'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
-print(f"{'scenario':8} {'proto':5} {'msg/s':>9} {'srv cpu':>7} {'msg/cpu-s':>10} {'wss/ws':>7} {'other':>6} {'errors':>6}")
-for sc in sorted({r["scenario"] for r in runs}):
+print(f"{'scenario':8} {'server':10} {'proto':5} {'msg/s':>9} {'srv cpu':>7} {'msg/cpu-s':>10} {'wss/ws':>7} {'other':>6} {'errors':>6}")
+for sc, server in sorted({(r["scenario"], r["server"]) for r in runs}):
     by = {}
     for r in runs:
-        if r["scenario"] == sc and r["result"]:
+        if r["scenario"] == sc and r["server"] == server and r["result"]:
             by.setdefault(r["proto"], {})[r["rep"]] = r["result"]
     def eff(x): return x["msgs_per_s"] / x["server_cpu"] if x["server_cpu"] > 0 else 0.0
     for proto in ("ws", "wss"):
@@ -116,7 +128,7 @@ for sc in sorted({r["scenario"] for r in runs}):
             ratios = [eff(rs[k]) / eff(by["ws"][k]) for k in rs if k in by.get("ws", {}) and eff(by["ws"][k]) > 0]
             ratio = f"{statistics.median(ratios):.2f}" if ratios else ""
         errors = sum(v for x in vals for k, v in x.items() if k.endswith("errors") or k in ("closed_by_server", "close_timeouts"))
-        print(f"{sc:8} {proto:5} {statistics.median(x['msgs_per_s'] for x in vals):9.1f} "
+        print(f"{sc:8} {server:10} {proto:5} {statistics.median(x['msgs_per_s'] for x in vals):9.1f} "
               f"{statistics.median(x['server_cpu'] for x in vals):7.3f} {statistics.median(eff(x) for x in vals):10.1f} "
               f"{ratio:>7} {statistics.median(x['other_cpu'] for x in vals):6.2f} {errors:6d}")
 EOF
