@@ -11,8 +11,8 @@
 // Session::carrier_gather() (buffers in order, valid until consumed) and reports what left with
 // Session::carrier_consume(). A carrier that can write at once (writes_in_place()) also takes
 // write_now(): a large payload straight from the caller's buffer, or everything gathered while
-// received bytes are borrowed — this is how plain TCP keeps zero-copy echo and one writev per
-// loop iteration. After write_blocked() turned true the carrier calls
+// received bytes are borrowed — this is how TCP (and TLS, encrypting at once) keeps zero-copy echo
+// and one writev per loop iteration. After write_blocked() turned true the carrier calls
 // Session::carrier_drained() once everything gathered has left. unsent_bytes() is what the
 // carrier itself still holds (TLS ciphertext, a response not yet taken): counted in
 // buffered_amount() and in the server's memory budget.
@@ -23,7 +23,8 @@
 // the protocol was open.
 //
 // The carriers:
-// - TCP/TLS (tcp_carrier.hpp): io::Stream. Transport::http1; writes_in_place() on plain TCP.
+// - TCP/TLS (tcp_carrier.hpp): io::Stream. Transport::http1; writes_in_place() (with TLS: encrypted
+// at once).
 // - Long-polling (not built yet; its wire protocol: docs/long-polling-protocol.md, to come): no
 //   socket of its own, it lives in the server's session table and is fed by HTTP requests. A send
 //   POST's body goes to carrier_data() (a retried prefix skipped by offset); while reading is
