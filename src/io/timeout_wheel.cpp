@@ -49,6 +49,10 @@ void TimeoutWheel::link(Timeout& timeout, std::uint64_t tick) noexcept {
   // A deadline already due goes to the next tick: processed ticks are never revisited.
   tick = std::max(tick, current_tick_ + 1);
   TimeoutLink& head = slots_[tick % slots_.size()];
+  // The slot comes up within the next rotation, maybe before `tick` (a timeout further away
+  // waits rounds there).
+  const std::uint64_t visit = current_tick_ + 1 + (tick - current_tick_ - 1) % slots_.size();
+  first_busy_tick_ = std::min(first_busy_tick_, visit);
   TimeoutLink& node = timeout;
   node.prev = head.prev;
   node.next = &head;
@@ -123,10 +127,17 @@ void TimeoutWheel::fire(Timeout& timeout) {
 
 std::optional<Clock::time_point> TimeoutWheel::next_check() const noexcept {
   if (armed_ == 0) return std::nullopt;
-  for (std::uint64_t tick = current_tick_ + 1; tick <= current_tick_ + slots_.size(); ++tick) {
+  // A slot's next visit only moves later as ticks pass, so the bound stays true until a link
+  // lowers it; the slots before it need no look.
+  const std::uint64_t last = current_tick_ + slots_.size();
+  for (std::uint64_t tick = std::max(first_busy_tick_, current_tick_ + 1); tick <= last; ++tick) {
     const TimeoutLink& head = slots_[tick % slots_.size()];
-    if (head.next != &head) return origin_ + resolution_ * static_cast<Clock::rep>(tick);
+    if (head.next != &head) {
+      first_busy_tick_ = tick;
+      return origin_ + resolution_ * static_cast<Clock::rep>(tick);
+    }
   }
+  first_busy_tick_ = current_tick_ + 1;
   return origin_ + resolution_ * static_cast<Clock::rep>(current_tick_ + 1);
 }
 

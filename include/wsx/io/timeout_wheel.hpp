@@ -85,6 +85,11 @@ class WSX_API TimeoutWheel {
   Clock::time_point origin_;
   Clock::duration resolution_;
   std::uint64_t current_tick_ = 0;  // every tick up to this one has been processed
+  // No slot is visited with a timeout in it before this tick: next_check() starts its scan here
+  // instead of at the next tick. Without it every loop iteration walked the empty slots up to
+  // the first idle timeout (hundreds while connections are busy, 15 % of an echo server's
+  // instructions for 16-byte messages).
+  mutable std::uint64_t first_busy_tick_ = 0;
   std::size_t armed_ = 0;
   std::vector<TimeoutLink> slots_;
 };

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -154,6 +155,63 @@ TEST_F(TimeoutWheelTest, NextCheckPointsAtTheFirstOccupiedTick) {
   EXPECT_EQ(*wheel.next_check(), at(50));
   timeout.cancel();
   EXPECT_FALSE(wheel.next_check().has_value());
+}
+
+// next_check() resumes its scan where the last one found a timeout: a timeout armed earlier
+// than that afterwards, or one re-filed by advance(), must still be seen.
+TEST_F(TimeoutWheelTest, NextCheckSeesAnEarlierTimeoutArmedLater) {
+  TimeoutWheel wheel(start, {milliseconds(10), 16});
+  Timeout late;
+  Timeout early;
+  wheel.schedule(late, at(145));
+  EXPECT_EQ(wheel.next_check(), at(150));
+  wheel.schedule(early, at(45));
+  EXPECT_EQ(wheel.next_check(), at(50));
+  early.cancel();
+  EXPECT_EQ(wheel.next_check(), at(150));
+  // Beyond one rotation (160 ms): the slot comes up a round early, at 90 (tick 25 -> slot 9).
+  Timeout far;
+  wheel.schedule(far, at(245));
+  EXPECT_EQ(wheel.next_check(), at(90));
+  wheel.advance(at(90));  // re-files `far` into its real round
+  EXPECT_EQ(wheel.next_check(), at(150));
+  wheel.advance(at(150));  // fires `late`
+  EXPECT_EQ(wheel.next_check(), at(250));
+}
+
+// Whatever is armed, cancelled or fired, next_check() is never after the first due deadline.
+TEST_F(TimeoutWheelTest, NextCheckIsNeverLateUnderRandomChurn) {
+  TimeoutWheel wheel(start, {milliseconds(10), 32});
+  std::mt19937 random(7);
+  std::vector<std::unique_ptr<Timeout>> timeouts;
+  for (int i = 0; i < 64; ++i) timeouts.push_back(std::make_unique<Timeout>([] {}));
+  int now = 0;
+  for (int step = 0; step < 5000; ++step) {
+    Timeout& timeout = *timeouts[random() % timeouts.size()];
+    switch (random() % 4) {
+      case 0:
+      case 1:
+        wheel.schedule(timeout, at(now + 1 + static_cast<int>(random() % 1000)));
+        break;
+      case 2:
+        timeout.cancel();
+        break;
+      default:
+        now += static_cast<int>(random() % 40);
+        wheel.advance(at(now));
+        break;
+    }
+    std::optional<Clock::time_point> first_due;
+    for (const auto& t : timeouts) {
+      if (t->armed() && (!first_due || t->deadline() < *first_due)) first_due = t->deadline();
+    }
+    const std::optional<Clock::time_point> check = wheel.next_check();
+    ASSERT_EQ(check.has_value(), first_due.has_value()) << "step " << step;
+    if (check) {
+      ASSERT_LE(*check, *first_due + milliseconds(10)) << "step " << step;
+      ASSERT_GT(*check, at(now) - milliseconds(10)) << "step " << step;
+    }
+  }
 }
 
 TEST_F(TimeoutWheelTest, AlreadyDueDeadlineFiresOnNextTick) {
