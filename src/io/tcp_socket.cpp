@@ -74,6 +74,15 @@ constexpr std::size_t split_write_above = 256 * 1024;
 constexpr std::size_t lead_write_size = 128 * 1024;
 
 IoResult send_vectors(int fd, iovec* vectors, std::size_t count) noexcept {
+  if (count == 1) {
+    // The usual case for small messages (everything queued in one buffer): send() spares the
+    // kernel copying in a msghdr and an iovec array on every write.
+    for (;;) {
+      const ssize_t n = ::send(fd, vectors[0].iov_base, vectors[0].iov_len, MSG_NOSIGNAL);
+      if (n >= 0) return {IoStatus::ok, static_cast<std::size_t>(n), 0};
+      if (errno != EINTR) return failure();
+    }
+  }
   msghdr message{};
   message.msg_iov = vectors;
   message.msg_iovlen = count;

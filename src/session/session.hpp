@@ -251,6 +251,7 @@ class WSX_LAYER_API Session : public WebSocket,
   // Our compressor's negotiated window when it resets after every message, else 0.
   std::uint8_t stateless_compression_window_ = 0;
   bool borrow_next_ = false;  // write_now() queues the frame by reference
+  bool receiving_ = false;    // inside receive(): sends leave after_output() to its end
   std::uint32_t budget_slot_ = 0;
 };
 
