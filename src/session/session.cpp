@@ -65,16 +65,7 @@ void Session::carrier_data(std::span<std::uint8_t> data) {
 }
 
 void Session::receive(std::span<std::uint8_t> data) {
-  {
-    struct Receiving {  // reset even when receive() throws (out of memory)
-      explicit Receiving(bool& flag) : flag_(flag) { flag_ = true; }
-      ~Receiving() { flag_ = false; }
-      Receiving(const Receiving&) = delete;
-      Receiving& operator=(const Receiving&) = delete;
-      bool& flag_;
-    } receiving(receiving_);
-    connection_->receive(data, *this);
-  }
+  connection_->receive(data, *this);
   after_output();
 }
 

@@ -200,6 +200,7 @@ class WSX_LAYER_API Session : public WebSocket,
   // receive(), with payloads of `data` lendable to our sends until it returns (borrowable()).
   void receive_lending(std::span<std::uint8_t> data);
   bool borrowable(std::span<const std::uint8_t> data) const noexcept;
+  bool receiving_now() const noexcept;  // inside receive_lending(): its end flushes our sends
   void settle_borrowed();  // before the received bytes go: send, or copy, borrowed frames
   void report_drain_if_due();
   void after_output();      // flush, close-state bookkeeping, backpressure reading pause
@@ -251,7 +252,6 @@ class WSX_LAYER_API Session : public WebSocket,
   // Our compressor's negotiated window when it resets after every message, else 0.
   std::uint8_t stateless_compression_window_ = 0;
   bool borrow_next_ = false;  // write_now() queues the frame by reference
-  bool receiving_ = false;    // inside receive(): sends leave after_output() to its end
   std::uint32_t budget_slot_ = 0;
 };
 

@@ -24,10 +24,22 @@ thread_local Receiving receiving;
 }  // namespace
 
 void Session::receive_lending(std::span<std::uint8_t> data) {
-  receiving = {this, data};
-  receive(data);
-  receiving = {};
+  {
+    struct Lending {  // ends even when receive() throws (out of memory)
+      Lending(const Session* session, std::span<const std::uint8_t> bytes) {
+        receiving = {session, bytes};
+      }
+      ~Lending() { receiving = {}; }
+      Lending(const Lending&) = delete;
+      Lending& operator=(const Lending&) = delete;
+    } lending(this, data);
+    receive(data);
+  }
   settle_borrowed();
+}
+
+bool Session::receiving_now() const noexcept {
+  return receiving.session == this;
 }
 
 bool Session::borrowable(std::span<const std::uint8_t> data) const noexcept {

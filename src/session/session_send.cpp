@@ -35,9 +35,9 @@ SendStatus Session::sent(proto::SendResult result) {
     case proto::SendResult::invalid:
       return SendStatus::invalid;
   }
-  // Inside this session's receive(), the after_output() that ends it covers every send the
+  // Inside this session's receive, the after_output() that ends it covers every send the
   // read's callbacks made (flush request, reading pause): once per read, not once per message.
-  if (!receiving_) after_output();
+  if (!receiving_now()) after_output();
   // Sends from outside this session's entry points (publish from another connection's callback)
   // are counted here; inside one, the entry's end counts them.
   if (depth_ == 0 && budget_ledger() != nullptr && !transport_closed_) {
