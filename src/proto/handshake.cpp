@@ -1,13 +1,13 @@
 // Sec-WebSocket-Accept (RFC 6455 §4.2.2) and the text helpers both handshake halves share.
 #include "wsx/proto/handshake.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
-#include <stdexcept>
+#include <array>
+#include <span>
 
 #include "handshake_text.hpp"
 #include "http_chars.hpp"
+#include "sha1.hpp"
 
 namespace wsx::proto {
 
@@ -116,10 +116,28 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 }
 
 std::string base64(const std::uint8_t* data, std::size_t size) {
-  std::string out(4 * ((size + 2) / 3) + 1, '\0');  // EVP_EncodeBlock writes a NUL
-  const int written =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
-  out.resize(static_cast<std::size_t>(written));
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve(4 * ((size + 2) / 3));
+  std::size_t i = 0;
+  for (; i + 3 <= size; i += 3) {
+    const std::uint32_t group = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) |
+                                std::uint32_t{data[i + 2]};
+    out.push_back(alphabet[group >> 18]);
+    out.push_back(alphabet[(group >> 12) & 63]);
+    out.push_back(alphabet[(group >> 6) & 63]);
+    out.push_back(alphabet[group & 63]);
+  }
+  if (i < size) {  // one or two bytes left: padded with '=' (RFC 4648 §4)
+    const bool two = i + 1 < size;
+    const std::uint32_t group =
+        (std::uint32_t{data[i]} << 16) | (two ? std::uint32_t{data[i + 1]} << 8 : 0);
+    out.push_back(alphabet[group >> 18]);
+    out.push_back(alphabet[(group >> 12) & 63]);
+    out.push_back(two ? alphabet[(group >> 6) & 63] : '=');
+    out.push_back('=');
+  }
   return out;
 }
 
@@ -138,15 +156,21 @@ bool is_valid_key(std::string_view key) noexcept {
 
 std::string accept_key(std::string_view client_key) {
   static constexpr std::string_view guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-  std::string input;
-  input.reserve(client_key.size() + guid.size());
-  input.append(client_key).append(guid);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_size = 0;
-  if (EVP_Digest(input.data(), input.size(), digest, &digest_size, EVP_sha1(), nullptr) != 1) {
-    throw std::runtime_error("SHA-1 (OpenSSL EVP_Digest) failed");
+  // A key is 24 characters (is_valid_key); longer ones (from other callers) take the heap.
+  std::array<std::uint8_t, 24 + guid.size()> small;
+  std::string large;
+  std::span<std::uint8_t> input;
+  if (client_key.size() <= small.size() - guid.size()) {
+    input = std::span<std::uint8_t>(small).first(client_key.size() + guid.size());
+  } else {
+    large.resize(client_key.size() + guid.size());
+    input = {reinterpret_cast<std::uint8_t*>(large.data()), large.size()};
   }
-  return handshake_text::base64(digest, digest_size);
+  std::copy(client_key.begin(), client_key.end(), input.begin());
+  std::copy(guid.begin(), guid.end(),
+            input.begin() + static_cast<std::ptrdiff_t>(client_key.size()));
+  const Sha1Digest digest = sha1(input);
+  return handshake_text::base64(digest.data(), digest.size());
 }
 
 }  // namespace wsx::proto

@@ -1,0 +1,65 @@
+// Our SHA-1 (Sec-WebSocket-Accept) against the FIPS 180 examples and padding boundaries, and
+// the base64 the handshake encodes it with (RFC 4648 §10 vectors).
+#include "../../../src/proto/sha1.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "../../../src/proto/handshake_text.hpp"
+
+namespace wsx::proto {
+namespace {
+
+std::string hex_sha1(std::string_view text) {
+  const Sha1Digest digest = sha1({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+  std::string out;
+  for (const std::uint8_t byte : digest) {
+    char pair[3];
+    std::snprintf(pair, sizeof pair, "%02x", byte);
+    out += pair;
+  }
+  return out;
+}
+
+TEST(Sha1, FipsExamples) {
+  EXPECT_EQ(hex_sha1(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  EXPECT_EQ(hex_sha1("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  // 56 bytes: the length no longer fits the first block, padding takes a second one.
+  EXPECT_EQ(hex_sha1("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+  // 112 bytes: one full block, then the tail.
+  EXPECT_EQ(hex_sha1("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
+                     "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu"),
+            "a49b2446a02c645bf419f995b67091253a04a259");
+  EXPECT_EQ(hex_sha1(std::string(1000000, 'a')), "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+}
+
+TEST(Sha1, BlockBoundaries) {
+  // Reference digests of 'a' repeated 55, 63, 64 and 65 times (the last length that pads in
+  // one block, and around a full block).
+  EXPECT_EQ(hex_sha1(std::string(55, 'a')), "c1c8bbdc22796e28c0e15163d20899b65621d65a");
+  EXPECT_EQ(hex_sha1(std::string(63, 'a')), "03f09f5b158a7a8cdad920bddc29b81c18a551f5");
+  EXPECT_EQ(hex_sha1(std::string(64, 'a')), "0098ba824b5c16427bd7a1122a5a442a25ec644d");
+  EXPECT_EQ(hex_sha1(std::string(65, 'a')), "11655326c708d70319be2610e8a57d9a5b959d3b");
+}
+
+TEST(Base64, Rfc4648Vectors) {
+  const auto encode = [](std::string_view text) {
+    return handshake_text::base64(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+  };
+  EXPECT_EQ(encode(""), "");
+  EXPECT_EQ(encode("f"), "Zg==");
+  EXPECT_EQ(encode("fo"), "Zm8=");
+  EXPECT_EQ(encode("foo"), "Zm9v");
+  EXPECT_EQ(encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(encode("foobar"), "Zm9vYmFy");
+  const std::uint8_t high[] = {0xff, 0xfe, 0xfd};
+  EXPECT_EQ(handshake_text::base64(high, sizeof high), "//79");
+}
+
+}  // namespace
+}  // namespace wsx::proto
