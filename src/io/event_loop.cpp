@@ -310,7 +310,7 @@ bool EventLoop::cancel(TimerId id) noexcept {
   return impl_->timers.cancel(id);
 }
 
-void EventLoop::arm(Timeout& timeout, Clock::duration after) noexcept {
+void EventLoop::arm(TimeoutEntry& timeout, Clock::duration after) noexcept {
   impl_->wheel.schedule(timeout, now_ + after);
 }
 

@@ -5,15 +5,33 @@
 
 namespace wsx::io {
 
-Timeout::Timeout(std::function<void()> on_expire) : on_expire_(std::move(on_expire)) {}
+TimeoutEntry::~TimeoutEntry() {
+  cancel();
+}
+
+void TimeoutEntry::cancel() noexcept {
+  if (wheel_ != nullptr) wheel_->disarm(*this);
+}
+
+Timeout::Timeout(std::function<void()> on_expire)
+    : TimeoutEntry(&Timeout::expire), callback_(std::move(on_expire)) {}
 
 Timeout::~Timeout() {
-  cancel();
   if (destroyed_ != nullptr) *destroyed_ = true;
 }
 
-void Timeout::cancel() noexcept {
-  if (wheel_ != nullptr) wheel_->disarm(*this);
+void Timeout::expire(TimeoutEntry& entry) {
+  auto& timeout = static_cast<Timeout&>(entry);
+  // The callback may destroy the Timeout (the connection it guards closes), and with it the
+  // std::function being run, so it runs from a local and is put back only if still wanted.
+  std::function<void()> callback = std::move(timeout.callback_);
+  if (!callback) return;
+  bool destroyed = false;
+  timeout.destroyed_ = &destroyed;
+  callback();
+  if (destroyed) return;
+  timeout.destroyed_ = nullptr;
+  if (!timeout.callback_) timeout.callback_ = std::move(callback);
 }
 
 TimeoutWheel::TimeoutWheel(Clock::time_point start, const TimeoutWheelOptions& options)
@@ -23,7 +41,7 @@ TimeoutWheel::TimeoutWheel(Clock::time_point start, const TimeoutWheelOptions& o
 
 TimeoutWheel::~TimeoutWheel() {
   for (TimeoutLink& head : slots_) {
-    while (head.next != &head) disarm(*static_cast<Timeout*>(head.next));
+    while (head.next != &head) disarm(*static_cast<TimeoutEntry*>(head.next));
   }
 }
 
@@ -45,7 +63,7 @@ void TimeoutWheel::unlink(TimeoutLink& link) noexcept {
   link.prev = link.next = &link;
 }
 
-void TimeoutWheel::link(Timeout& timeout, std::uint64_t tick) noexcept {
+void TimeoutWheel::link(TimeoutEntry& timeout, std::uint64_t tick) noexcept {
   // A deadline already due goes to the next tick: processed ticks are never revisited.
   tick = std::max(tick, current_tick_ + 1);
   TimeoutLink& head = slots_[tick % slots_.size()];
@@ -60,13 +78,13 @@ void TimeoutWheel::link(Timeout& timeout, std::uint64_t tick) noexcept {
   head.prev = &node;
 }
 
-void TimeoutWheel::disarm(Timeout& timeout) noexcept {
+void TimeoutWheel::disarm(TimeoutEntry& timeout) noexcept {
   unlink(timeout);
   timeout.wheel_ = nullptr;
   --armed_;
 }
 
-void TimeoutWheel::schedule(Timeout& timeout, Clock::time_point deadline) noexcept {
+void TimeoutWheel::schedule(TimeoutEntry& timeout, Clock::time_point deadline) noexcept {
   if (timeout.wheel_ == this) {
     if (deadline >= timeout.deadline_) {
       timeout.deadline_ = deadline;  // lazy: re-filed when the old slot comes up
@@ -100,29 +118,16 @@ void TimeoutWheel::advance(Clock::time_point now) {
     due.prev->next = &due;
     head.next = head.prev = &head;
     while (due.next != &due) {
-      Timeout& timeout = *static_cast<Timeout*>(due.next);
+      TimeoutEntry& timeout = *static_cast<TimeoutEntry*>(due.next);
       if (timeout.deadline_ <= now) {
         disarm(timeout);
-        fire(timeout);
+        if (timeout.on_expire_ != nullptr) timeout.on_expire_(timeout);  // may destroy it
       } else {
         unlink(timeout);
         link(timeout, ceil_tick(timeout.deadline_));
       }
     }
   }
-}
-
-void TimeoutWheel::fire(Timeout& timeout) {
-  // The callback may destroy the Timeout (the connection it guards closes), and with it the
-  // std::function being run, so it runs from a local and is put back only if still wanted.
-  std::function<void()> callback = std::move(timeout.on_expire_);
-  if (!callback) return;
-  bool destroyed = false;
-  timeout.destroyed_ = &destroyed;
-  callback();
-  if (destroyed) return;
-  timeout.destroyed_ = nullptr;
-  if (!timeout.on_expire_) timeout.on_expire_ = std::move(callback);
 }
 
 std::optional<Clock::time_point> TimeoutWheel::next_check() const noexcept {

@@ -87,10 +87,10 @@ void Session::callback_failed(std::string_view callback) noexcept {
   report_current_exception(config_->error_hook, callback, config_->route, remote);
 
   // The close callback already ran (or is the one that threw): the connection is ending anyway.
-  if (close_reported_ || transport_closed_ || !connection_) return;
+  if (close_reported_ || transport_closed_ || !opened_) return;
   try {
     // The peer learns no more than "internal error": what() may hold application secrets.
-    connection_->fail(1011, "internal error");
+    protocol().fail(1011, "internal error");
     closing_started();
     report_close(1011, "internal error: an application callback threw", false);
     after_output();

@@ -94,8 +94,8 @@ std::size_t OutputQueue::gather(const proto::Connection* connection,
   if (!raw_.empty()) {
     out[n++] = {reinterpret_cast<const std::uint8_t*>(raw_.data()), raw_.size()};
   }
-  if (connection == nullptr) return n;
-  const std::span<const std::uint8_t> pending = connection->pending_output();
+  const std::span<const std::uint8_t> pending =
+      connection != nullptr ? connection->pending_output() : std::span<const std::uint8_t>();
   std::uint64_t position = consumed_;
   for (std::size_t i = head_; i < frames_.size(); ++i) {
     if (n == out.size()) return n;
@@ -120,7 +120,7 @@ void OutputQueue::consume(proto::Connection* connection, std::size_t n) {
     raw_.erase(0, raw_taken);
   }
   n -= raw_taken;
-  while (n > 0 && connection != nullptr) {
+  while (n > 0) {
     const bool frame_next = head_ < frames_.size();
     if (frame_next && frames_[head_].after == consumed_) {
       QueuedFrame& queued = frames_[head_];
@@ -140,6 +140,7 @@ void OutputQueue::consume(proto::Connection* connection, std::size_t n) {
       }
       continue;
     }
+    if (connection == nullptr) break;  // not created: it has no output
     const std::uint64_t limit =
         frame_next ? frames_[head_].after - consumed_ : connection->buffered_amount();
     const std::size_t taken = static_cast<std::size_t>(std::min<std::uint64_t>(n, limit));

@@ -54,7 +54,8 @@ class WSX_LAYER_API OutputQueue {
   bool disposable() const noexcept { return raw_.empty() && frames_.capacity() == 0; }
 
   // The next buffers to send, in order: see the top of this file. `connection` is null before
-  // the protocol started. Returns how many buffers were filled.
+  // the protocol started and while the session has not created it (no output of its own).
+  // Returns how many buffers were filled.
   std::size_t gather(const proto::Connection* connection, std::span<io::ConstBuffer> out) const;
   // The first `n` gathered bytes left; what belongs to `connection` is consumed there.
   void consume(proto::Connection* connection, std::size_t n);

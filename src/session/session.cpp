@@ -27,10 +27,10 @@ Session::Entry::~Entry() {
 
 Session::Session(const SessionConfig& config, SessionOwner& owner,
                  std::unique_ptr<Handshake> handshake)
-    : config_(&config),
+    : io::TimeoutEntry(&Session::expire),
+      config_(&config),
       owner_(owner),
-      handshake_(std::move(handshake)),
-      timeout_([this] { on_timeout(); }) {}
+      handshake_(std::move(handshake)) {}
 
 Session::~Session() {
   if (!transport_closed_) count_end();  // destroyed by its owner without finishing (shutdown)
@@ -41,7 +41,7 @@ Session::~Session() {
 
 bool Session::start(io::Clock::duration handshake_timeout) {
   if (!carrier().is_open()) return false;
-  if (handshake_timeout > io::Clock::duration::zero()) loop().arm(timeout_, handshake_timeout);
+  if (handshake_timeout > io::Clock::duration::zero()) loop().arm(timeout(), handshake_timeout);
   return true;
 }
 
@@ -49,23 +49,27 @@ proto::ConnectionState Session::protocol_state() const noexcept {
   return connection_ ? connection_->state() : proto::ConnectionState::open;
 }
 
+bool Session::protocol_open() const noexcept {
+  return opened_ && (!connection_ || connection_->state() == proto::ConnectionState::open);
+}
+
 void Session::carrier_data(std::span<std::uint8_t> data) {
   Entry entry(*this);
-  if (!connection_) {
+  if (!opened_) {
     if (handshake_ && !handshake_ended_) handshake_->on_data(*this, data);
     return;
   }
   if (phase_ == Phase::idle || phase_ == Phase::ping_sent) {
     phase_ = Phase::idle;
     if (config_->options.idle_timeout.count() > 0) {
-      loop().arm(timeout_, config_->options.idle_timeout);  // a field write while moving later
+      loop().arm(timeout(), config_->options.idle_timeout);  // a field write while moving later
     }
   }
   receive_lending(data);
 }
 
 void Session::receive(std::span<std::uint8_t> data) {
-  connection_->receive(data, *this);
+  protocol().receive(data, *this);
   after_output();
 }
 
@@ -81,9 +85,9 @@ void Session::on_timeout() {
       return;
     case Phase::idle:
       // Silence: ask the peer for a sign of life before giving up on it.
-      connection_->ping();
+      protocol().ping();
       phase_ = Phase::ping_sent;
-      loop().arm(timeout_, config_->options.idle_ping_wait);
+      loop().arm(timeout(), config_->options.idle_ping_wait);
       after_output();
       return;
     case Phase::ping_sent:
@@ -109,7 +113,7 @@ void Session::carrier_end() {
     finish();
     return;
   }
-  if (!connection_) {
+  if (!opened_) {
     if (handshake_ && !handshake_ended_) handshake_->on_failed(*this, {});
   } else {
     report_close(1006, "connection closed without a closing handshake", false);
@@ -120,7 +124,7 @@ void Session::carrier_end() {
 
 void Session::carrier_error(std::string_view reason) {
   Entry entry(*this);
-  if (!connection_) {
+  if (!opened_) {
     if (handshake_ && !handshake_ended_) handshake_->on_failed(*this, reason);
   } else {
     report_close(1006, reason, false);

@@ -64,6 +64,7 @@ inline constexpr std::size_t direct_send_threshold = 16 * 1024;
 inline constexpr std::size_t linger_discard_limit = 1024 * 1024;
 
 class WSX_LAYER_API Session : public WebSocket,
+                              private io::TimeoutEntry,  // the session's one timeout (timeout())
                               private proto::EventHandler,
                               private proto::FrameObserver,
                               private proto::DirectOutput {
@@ -115,7 +116,9 @@ class WSX_LAYER_API Session : public WebSocket,
 
   io::EventLoop& loop() noexcept { return carrier().loop(); }
   const SessionConfig& config() const noexcept { return *config_; }
-  bool handshaking() const noexcept { return !connection_.has_value(); }
+  bool handshaking() const noexcept { return !opened_; }
+  // Whether the protocol Connection exists yet (see connection_); for tests.
+  bool protocol_created() const noexcept { return connection_.has_value(); }
   proto::ConnectionState protocol_state() const noexcept;
   void set_topics(TopicRegistry* registry) noexcept { topics_registry_ = registry; }
   TopicRegistry* topics_registry() const noexcept { return topics_registry_; }
@@ -195,6 +198,9 @@ class WSX_LAYER_API Session : public WebSocket,
   // a failure, the end of the closing handshake) and never after the transport closed.
   bool delivering() const noexcept;
 
+  // Handshake, idle, ping, close and linger deadlines, one at a time (see on_timeout()).
+  io::TimeoutEntry& timeout() noexcept { return *this; }
+  static void expire(io::TimeoutEntry& entry) { static_cast<Session&>(entry).on_timeout(); }
   void on_timeout();
   void receive(std::span<std::uint8_t> data);
   // receive(), with payloads of `data` lendable to our sends until it returns (borrowable()).
@@ -214,6 +220,12 @@ class WSX_LAYER_API Session : public WebSocket,
   void count_sent(SendStatus status, MessageKind kind, std::size_t size, bool last,
                   const proto::DeflateTotals& before) noexcept;
   SendStatus admit(std::size_t size);
+  // The protocol started and is still open (no close frame sent or received): true for a
+  // connection whose Connection was not created yet.
+  bool protocol_open() const noexcept;
+  // The protocol Connection, created on first use (see connection_).
+  proto::Connection& protocol();
+  proto::ConnectionOptions connection_options(const std::optional<proto::DeflateParams>& deflate);
   SendStatus sent(proto::SendResult result);
   std::size_t queued_bytes() const noexcept;
 
@@ -228,12 +240,15 @@ class WSX_LAYER_API Session : public WebSocket,
 
   const SessionConfig* config_;
   SessionOwner& owner_;
+  // Created when the first frame comes in or goes out (protocol()), not at open(): most
+  // connections of a busy server are quiet at any moment, and one that never sends costs only
+  // this session. Empty before open(), and after it until then (opened_ tells them apart); a
+  // compressing connection creates it at open() (the negotiated parameters live only there).
   std::optional<proto::Connection> connection_;
   // Members most connections never use are pointers, allocated on first use: an idle
   // connection's footprint is what the server holds per client.
   std::unique_ptr<Handshake> handshake_;  // until the protocol starts
   std::unique_ptr<OutputQueue> output_;   // beside the Connection's: see output_queue.hpp
-  io::Timeout timeout_;
   std::any user_data_;
   RareString subprotocol_;
   TopicRegistry* topics_registry_ = nullptr;
@@ -249,6 +264,8 @@ class WSX_LAYER_API Session : public WebSocket,
   bool paused_reading_ = false;
   bool transport_closed_ = false;
   bool compressed_ = false;  // permessage-deflate negotiated
+  bool opened_ = false;      // open() was called: the WebSocket protocol started
+  bool client_ = false;      // our role in the protocol
   // Our compressor's negotiated window when it resets after every message, else 0.
   std::uint8_t stateless_compression_window_ = 0;
   bool borrow_next_ = false;  // write_now() queues the frame by reference

@@ -25,7 +25,7 @@ void Session::set_budget_stopped(bool stopped) {
 }
 
 bool Session::open_for_messages() const noexcept {
-  return connection_ && !transport_closed_ && connection_->state() == proto::ConnectionState::open;
+  return !transport_closed_ && protocol_open();
 }
 
 void Session::close_over_budget(std::chrono::milliseconds drop_after) {
@@ -35,7 +35,7 @@ void Session::close_over_budget(std::chrono::milliseconds drop_after) {
   }
   // A peer that let this much pile up is unlikely to read the close frame behind it: its
   // memory is given back after `drop_after` rather than the full close timeout.
-  loop().arm(timeout_, std::min(drop_after, config_->options.close_timeout));
+  loop().arm(timeout(), std::min(drop_after, config_->options.close_timeout));
 }
 
 }  // namespace wsx::session

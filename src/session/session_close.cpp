@@ -17,16 +17,16 @@ void Session::going_away() {
     finish();
     return;
   }
-  if (!connection_) {
+  if (!opened_) {
     abort();
     return;
   }
-  if (connection_->state() == proto::ConnectionState::open) start_close(1001, "server going away");
+  if (protocol_open()) start_close(1001, "server going away");
 }
 
 SendStatus Session::start_close(std::uint16_t code, std::string_view reason) {
-  if (!connection_ || transport_closed_) return SendStatus::closed;
-  const proto::SendResult result = connection_->close(code, reason);
+  if (!opened_ || transport_closed_) return SendStatus::closed;
+  const proto::SendResult result = protocol().close(code, reason);
   if (result == proto::SendResult::ok) {
     closed_first_ = true;
     closing_started();
@@ -39,11 +39,12 @@ SendStatus Session::start_close(std::uint16_t code, std::string_view reason) {
 void Session::closing_started() {
   if (phase_ == Phase::closing || phase_ == Phase::lingering || phase_ == Phase::done) return;
   phase_ = Phase::closing;
-  loop().arm(timeout_, config_->options.close_timeout);
+  loop().arm(timeout(), config_->options.close_timeout);
 }
 
 bool Session::linger_when_over() {
   if (phase_ == Phase::lingering) return true;
+  if (!connection_) return false;  // not created yet: open
   const proto::ConnectionState state = connection_->state();
   if (state != proto::ConnectionState::closed && state != proto::ConnectionState::failed) {
     return false;
@@ -70,14 +71,14 @@ bool Session::linger_when_over() {
 // a socket closed with unread input sends RST, which can destroy our last frame unread.
 void Session::linger() {
   phase_ = Phase::lingering;
-  loop().arm(timeout_, config_->options.close_timeout);
+  loop().arm(timeout(), config_->options.close_timeout);
   const bool client_waits = connection_ && connection_->role() == proto::Role::client &&
                             connection_->state() == proto::ConnectionState::closed;
   carrier().close_gracefully(linger_discard_limit, !client_waits);
 }
 
 void Session::report_close(std::uint16_t code, std::string_view reason, bool clean) {
-  if (close_reported_ || !connection_) return;
+  if (close_reported_ || !opened_) return;
   close_reported_ = true;
   if (config_->handlers.close)
     call("close", config_->handlers.close, CloseInfo{code, reason, clean});
@@ -89,8 +90,9 @@ void Session::report_close(std::uint16_t code, std::string_view reason, bool cle
 
 void Session::count_end() noexcept {
   ConnectionMetrics* metrics = owner_.metrics;
-  if (metrics == nullptr || !connection_) return;
+  if (metrics == nullptr || !opened_) return;
   metrics->connection_closed(carrier().transport());
+  if (!connection_) return;  // never created: no close frame sent
   if (const std::uint16_t code = connection_->sent_close_code()) metrics->close_sent(code);
 }
 
@@ -99,7 +101,7 @@ void Session::finish() {
   count_end();
   transport_closed_ = true;
   phase_ = Phase::done;
-  timeout_.cancel();
+  timeout().cancel();
   carrier().close();
   if (depth_ > 0) return;  // the outermost entry point releases
   // Called from outside any entry point (user code on the loop): release from a posted task,

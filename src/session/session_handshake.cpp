@@ -20,17 +20,29 @@ void Session::write_raw(std::string_view bytes) {
   carrier().request_flush();
 }
 
-void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
+proto::ConnectionOptions Session::connection_options(
+    const std::optional<proto::DeflateParams>& deflate) {
   proto::ConnectionOptions options;
-  options.role = params.role;
+  options.role = client_ ? proto::Role::client : proto::Role::server;
   options.max_message_size = config_->options.max_message_size;
-  options.deflate = params.deflate;
+  options.deflate = deflate;
   options.deflate_tuning = config_->deflate_tuning;
   options.deliver_fragments = static_cast<bool>(config_->handlers.fragment);
   if (config_->options.frame_observer != nullptr || config_->handlers.frame) {
     options.frame_observer = this;
   }
-  connection_.emplace(options);
+  return options;
+}
+
+proto::Connection& Session::protocol() {
+  if (!connection_) connection_.emplace(connection_options(std::nullopt));
+  return *connection_;
+}
+
+void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
+  client_ = params.role == proto::Role::client;
+  if (params.deflate) connection_.emplace(connection_options(params.deflate));
+  opened_ = true;
   if (ConnectionMetrics* metrics = owner_.metrics)
     metrics->connection_opened(carrier().transport());
   compressed_ = params.deflate.has_value();
@@ -43,9 +55,9 @@ void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
   handshake_ended_ = true;
   phase_ = Phase::idle;
   if (config_->options.idle_timeout.count() > 0) {
-    loop().arm(timeout_, config_->options.idle_timeout);
+    loop().arm(timeout(), config_->options.idle_timeout);
   } else {
-    timeout_.cancel();
+    timeout().cancel();
   }
   if (config_->handlers.open) call("open", config_->handlers.open);
   if (!rest.empty() && !transport_closed_) {

@@ -94,8 +94,7 @@ void Session::carrier_consume(std::size_t n) {
 
 // The drain callback fires once after a send met backpressure and everything queued has left.
 void Session::report_drain_if_due() {
-  if (saw_backpressure_ && queued_bytes() == 0 && !close_reported_ && connection_ &&
-      connection_->state() == proto::ConnectionState::open) {
+  if (saw_backpressure_ && queued_bytes() == 0 && !close_reported_ && protocol_open()) {
     saw_backpressure_ = false;
     if (config_->handlers.drain) call("drain", config_->handlers.drain);
   }
@@ -113,7 +112,7 @@ void Session::carrier_drained() {
 void Session::after_output() {
   if (transport_closed_) return;
   if (queued_bytes() > 0) carrier().request_flush();
-  if (!connection_ || linger_when_over()) return;
+  if (!opened_ || linger_when_over()) return;
   // A peer that sends but does not read (pings, or requests whose answers pile up) must not
   // grow our output without bound: stop reading until it catches up.
   if (!paused_reading_ && buffered_amount() > config_->options.max_backpressure) {

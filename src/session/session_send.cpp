@@ -10,9 +10,7 @@
 namespace wsx::session {
 
 SendStatus Session::admit(std::size_t size) {
-  if (!connection_ || transport_closed_ || connection_->state() != proto::ConnectionState::open) {
-    return SendStatus::closed;
-  }
+  if (transport_closed_ || !protocol_open()) return SendStatus::closed;
   const std::size_t buffered = buffered_amount();
   if (buffered > 0 && buffered + size > config_->options.max_backpressure) {
     saw_backpressure_ = true;
@@ -82,12 +80,12 @@ SendStatus Session::send_uncounted(std::span<const std::uint8_t> data, MessageKi
     borrow_next_ = borrowable(data);
     if (borrow_next_ || queued_bytes() == 0) {
       const proto::SendResult result =
-          connection_->send_direct(kind, data, proto::SendFlags{compress}, *this);
+          protocol().send_direct(kind, data, proto::SendFlags{compress}, *this);
       borrow_next_ = false;
       return sent(result);
     }
   }
-  return sent(connection_->send(kind, data, proto::SendFlags{compress}));
+  return sent(protocol().send(kind, data, proto::SendFlags{compress}));
 }
 
 SendStatus Session::send_piece(std::span<const std::uint8_t> data, MessageKind kind, bool fin,
@@ -98,7 +96,7 @@ SendStatus Session::send_piece(std::span<const std::uint8_t> data, MessageKind k
                                           ? connection_->deflate_totals()
                                           : proto::DeflateTotals{};
   const proto::SendResult result =
-      connection_->send_fragment(kind, data, fin, proto::SendFlags{compress});
+      protocol().send_fragment(kind, data, fin, proto::SendFlags{compress});
   if (result == proto::SendResult::ok) sending_fragments_ = !fin;
   const SendStatus status = sent(result);
   if (owner_.metrics != nullptr) count_sent(status, kind, data.size(), fin, before);
@@ -108,7 +106,8 @@ SendStatus Session::send_piece(std::span<const std::uint8_t> data, MessageKind k
 SendStatus Session::send_control(bool ping, std::span<const std::uint8_t> payload) {
   const SendStatus admitted = admit(payload.size());
   if (admitted != SendStatus::success) return admitted;
-  return sent(ping ? connection_->ping(payload) : connection_->pong(payload));
+  proto::Connection& connection = protocol();
+  return sent(ping ? connection.ping(payload) : connection.pong(payload));
 }
 
 SendStatus Session::send_shared(const std::shared_ptr<const SharedFrame>& frame) {
@@ -124,7 +123,8 @@ SendStatus Session::send_shared(const std::shared_ptr<const SharedFrame>& frame)
     return status;
   }
   if (!output_) output_ = std::make_unique<OutputQueue>();
-  output_->push_shared(frame, connection_->buffered_amount());
+  // Not protocol(): a broadcast to quiet connections must not create their Connections.
+  output_->push_shared(frame, connection_ ? connection_->buffered_amount() : 0);
   if (config_->options.frame_observer != nullptr || config_->handlers.frame) {
     // Queued beside the Connection, which never sees it: reported here.
     proto::FrameHeader header;

@@ -65,8 +65,7 @@ std::size_t WebSocket::buffered_amount() const noexcept {
 
 bool WebSocket::is_open() const noexcept {
   const session::Session& session = impl(*this);
-  return !session.transport_closed_ && session.connection_ &&
-         session.connection_->state() == proto::ConnectionState::open;
+  return !session.transport_closed_ && session.protocol_open();
 }
 
 std::string_view WebSocket::subprotocol() const noexcept {

@@ -120,7 +120,7 @@ class WSX_API EventLoop {
   bool cancel(TimerId id) noexcept;  // false if it already fired (one-shot) or is unknown
 
   // Coarse, O(1) per-connection timeouts: arm(idle, 60s) on every message is a field write.
-  void arm(Timeout& timeout, Clock::duration after) noexcept;
+  void arm(TimeoutEntry& timeout, Clock::duration after) noexcept;
   TimeoutWheel& timeouts() noexcept;
 
  private:

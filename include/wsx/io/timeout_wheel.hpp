@@ -18,22 +18,26 @@ using Clock = std::chrono::steady_clock;
 
 class TimeoutWheel;
 
-// Intrusive list hook: a Timeout lives inside the object it guards (a connection), so the wheel
+// Intrusive list hook: a timeout lives inside the object it guards (a connection), so the wheel
 // never allocates per timeout.
 struct WSX_API TimeoutLink {
   TimeoutLink* prev = this;
   TimeoutLink* next = this;
 };
 
-class WSX_API Timeout : private TimeoutLink {
+// What the wheel files: a deadline and a plain function to call when it passes. 40 bytes: a
+// per-connection owner derives from it and finds itself from the entry with a static_cast, so
+// an idle connection does not carry a closure. Timeout below adds one, for everyone else.
+class WSX_API TimeoutEntry : private TimeoutLink {
  public:
-  // The callback is set once (a lambda capturing `this` does not allocate), not on every arm.
-  explicit Timeout(std::function<void()> on_expire = {});
-  ~Timeout();
-  Timeout(const Timeout&) = delete;
-  Timeout& operator=(const Timeout&) = delete;
+  // Called with the entry that expired (no longer armed). It may re-arm, cancel or destroy it.
+  using Expiry = void (*)(TimeoutEntry&);
 
-  void set_callback(std::function<void()> on_expire) { on_expire_ = std::move(on_expire); }
+  explicit TimeoutEntry(Expiry on_expire) noexcept : on_expire_(on_expire) {}
+  ~TimeoutEntry();
+  TimeoutEntry(const TimeoutEntry&) = delete;
+  TimeoutEntry& operator=(const TimeoutEntry&) = delete;
+
   void cancel() noexcept;
   bool armed() const noexcept { return wheel_ != nullptr; }
   Clock::time_point deadline() const noexcept { return deadline_; }
@@ -42,7 +46,20 @@ class WSX_API Timeout : private TimeoutLink {
   friend class TimeoutWheel;
   TimeoutWheel* wheel_ = nullptr;
   Clock::time_point deadline_{};
-  std::function<void()> on_expire_;
+  Expiry on_expire_;
+};
+
+class WSX_API Timeout : public TimeoutEntry {
+ public:
+  // The callback is set once (a lambda capturing `this` does not allocate), not on every arm.
+  explicit Timeout(std::function<void()> on_expire = {});
+  ~Timeout();
+
+  void set_callback(std::function<void()> on_expire) { callback_ = std::move(on_expire); }
+
+ private:
+  static void expire(TimeoutEntry& entry);
+  std::function<void()> callback_;
   bool* destroyed_ = nullptr;  // set while the callback runs: it may destroy its own Timeout
 };
 
@@ -60,7 +77,7 @@ class WSX_API TimeoutWheel {
 
   // Arms (or re-arms) `timeout` to fire at `deadline`. Moving a deadline later only stores it:
   // the timeout is re-filed lazily when its old slot comes up.
-  void schedule(Timeout& timeout, Clock::time_point deadline) noexcept;
+  void schedule(TimeoutEntry& timeout, Clock::time_point deadline) noexcept;
 
   // Fires, in no particular order within one tick, every timeout whose deadline is <= now.
   // Callbacks may arm, cancel or destroy any timeout, including their own.
@@ -74,13 +91,12 @@ class WSX_API TimeoutWheel {
   Clock::duration resolution() const noexcept { return resolution_; }
 
  private:
-  friend class Timeout;
+  friend class TimeoutEntry;
   std::uint64_t ceil_tick(Clock::time_point t) const noexcept;
   std::uint64_t floor_tick(Clock::time_point t) const noexcept;
-  void link(Timeout& timeout, std::uint64_t tick) noexcept;
+  void link(TimeoutEntry& timeout, std::uint64_t tick) noexcept;
   static void unlink(TimeoutLink& link) noexcept;
-  void disarm(Timeout& timeout) noexcept;
-  static void fire(Timeout& timeout);
+  void disarm(TimeoutEntry& timeout) noexcept;
 
   Clock::time_point origin_;
   Clock::duration resolution_;

@@ -128,6 +128,36 @@ TEST_F(TimeoutWheelTest, CallbackMayRearmOrDestroyItsOwnTimeout) {
   EXPECT_EQ(wheel.size(), 0u);
 }
 
+// A per-connection owner derives from TimeoutEntry (no closure): the expiry function finds the
+// owner from the entry, and may destroy it.
+TEST_F(TimeoutWheelTest, EntryOwnerFindsItselfAndMayDestroyItself) {
+  struct Connection final : TimeoutEntry {
+    explicit Connection(std::vector<int>& log, int id)
+        : TimeoutEntry(&Connection::expire), log(log), id(id) {}
+    static void expire(TimeoutEntry& entry) {
+      auto& self = static_cast<Connection&>(entry);
+      self.log.push_back(self.id);
+      if (self.id == 2) delete &self;  // closes from its own timeout
+    }
+    std::vector<int>& log;
+    int id;
+  };
+  TimeoutWheel wheel(start, {milliseconds(10), 16});
+  std::vector<int> log;
+  Connection first(log, 1);
+  auto* second = new Connection(log, 2);
+  wheel.schedule(first, at(20));
+  wheel.schedule(*second, at(30));
+  EXPECT_EQ(wheel.size(), 2u);
+  wheel.advance(at(20));
+  EXPECT_EQ(log, std::vector<int>{1});
+  EXPECT_FALSE(first.armed());
+  wheel.advance(at(30));
+  EXPECT_EQ(log, (std::vector<int>{1, 2}));
+  EXPECT_EQ(wheel.size(), 0u);
+  static_assert(sizeof(TimeoutEntry) <= 5 * sizeof(void*), "a deadline, a link, two pointers");
+}
+
 TEST_F(TimeoutWheelTest, CallbackMayCancelAnotherDueTimeout) {
   TimeoutWheel wheel(start, {milliseconds(10), 16});
   int fired = 0;

@@ -114,6 +114,35 @@ TEST_F(SessionFixture, SharedFramesKeepTheirPlaceAmongOwnFrames) {
   on_loop([this] { EXPECT_EQ(session_->buffered_amount(), 0u); });
 }
 
+// An upgraded connection that stays quiet holds no protocol Connection (its frame parser and
+// buffers): a broadcast to it does not create one either; the first frame it sends does.
+TEST_F(SessionFixture, QuietConnectionCreatesItsProtocolStateOnFirstUse) {
+  SessionConfig config;
+  config.handlers.message = [](WebSocket& ws, Message message) {
+    ws.send(message.data, message.kind);
+  };
+  start(config);
+  on_loop([this] {
+    EXPECT_FALSE(session_->protocol_created());
+    EXPECT_TRUE(session_->is_open());
+    EXPECT_EQ(session_->send_shared(make_shared_frame(MessageKind::text, bytes("shared"))),
+              SendStatus::success);
+    EXPECT_FALSE(session_->protocol_created());
+  });
+  std::optional<test::RecordedEvent> message = peer_->next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->text(), "shared");
+  on_loop([this] {
+    EXPECT_FALSE(session_->protocol_created());
+    EXPECT_EQ(session_->buffered_amount(), 0u);
+  });
+  ASSERT_TRUE(peer_->send("echo me"));
+  message = peer_->next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->text(), "echo me");
+  on_loop([this] { EXPECT_TRUE(session_->protocol_created()); });
+}
+
 TEST_F(SessionFixture, FragmentedSendRefusesInterleavedDataFrames) {
   start({});
   on_loop([this] {
