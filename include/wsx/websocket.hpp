@@ -92,7 +92,9 @@ struct WSX_API Fragment {
 enum class SendStatus : std::uint8_t {
   success,       // queued (or already written); it leaves at the end of this loop iteration
   backpressure,  // queued, but the peer is behind (socket full or over the limit): wait for drain
-  dropped,       // NOT queued: over max_backpressure with BackpressurePolicy::refuse
+  dropped,       // NOT queued: over max_backpressure with BackpressurePolicy::refuse, or the
+                 // server's max_buffered_bytes is nearly reached and this connection holds or
+                 // would hold more than a 64 KiB message (try again after drain)
   closed,        // NOT queued: the connection is closing or closed — also when this very send
                  // went over max_backpressure with BackpressurePolicy::close (close 1008 follows)
   invalid,       // NOT queued: misuse (control payload > 125 bytes, unsendable close code, a data

@@ -700,6 +700,7 @@ const ConnectionOptions& checked(const ConnectionOptions& options) {
 
 Connection::Connection(const ConnectionOptions& options)
     : impl_(std::make_unique<Impl>(checked(options))) {}
+Connection::Connection() noexcept = default;
 Connection::~Connection() = default;
 Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;

@@ -108,7 +108,12 @@ std::size_t BudgetLedger::read_allowance(Session& session) {
 }
 
 bool BudgetLedger::may_queue(const Session& session, std::size_t size) const noexcept {
-  return budget_.policy().may_queue(used(), session.buffered_footprint(), size);
+  const BudgetPolicy& policy = budget_.policy();
+  const std::size_t used = this->used();
+  // Asked on every send: without pressure the answer needs no footprint (a call into the
+  // session's carrier).
+  if (policy.pressure(used) == MemoryPressure::none) return true;
+  return policy.may_queue(used, session.buffered_footprint(), size);
 }
 
 void BudgetLedger::forget(Session& session) noexcept {
@@ -122,9 +127,9 @@ void BudgetLedger::unlist(Session& session) noexcept {
   // Swapped with the last entry; slots are indices + 1 (0: not stopped).
   const std::uint32_t slot = session.budget_slot();
   stopped_[slot - 1] = stopped_.back();
-  stopped_[slot - 1].session->budget_slot() = slot;
+  stopped_[slot - 1].session->set_budget_slot(slot);
   stopped_.pop_back();
-  session.budget_slot() = 0;
+  session.set_budget_slot(0);
   if (stopped_.empty() && timer_ != 0) {
     loop_.cancel(timer_);
     timer_ = 0;
@@ -133,7 +138,7 @@ void BudgetLedger::unlist(Session& session) noexcept {
 
 void BudgetLedger::stop(Session& session) {
   stopped_.push_back({&session, loop_.now()});
-  session.budget_slot() = static_cast<std::uint32_t>(stopped_.size());
+  session.set_budget_slot(static_cast<std::uint32_t>(stopped_.size()));
   session.set_budget_stopped(true);
   if (timer_ == 0) timer_ = loop_.run_every(check_period, [this] { check(); });
 }

@@ -11,6 +11,7 @@
 #include "session/connection_metrics.hpp"
 #include "session/handle_state.hpp"
 #include "session/output_queue.hpp"
+#include "session/session_extras.hpp"
 #include "session/topics.hpp"
 
 namespace wsx::session {
@@ -36,7 +37,7 @@ Session::~Session() {
   if (!transport_closed_) count_end();  // destroyed by its owner without finishing (shutdown)
   if (BudgetLedger* ledger = budget_ledger()) ledger->forget(*this);
   if (topics_registry_ != nullptr) topics_registry_->unsubscribe_all(*this);
-  if (handle_state_) handle_state_->connection = nullptr;
+  if (extras_ && extras_->handle_state) extras_->handle_state->connection = nullptr;
 }
 
 bool Session::start(io::Clock::duration handshake_timeout) {
@@ -46,11 +47,11 @@ bool Session::start(io::Clock::duration handshake_timeout) {
 }
 
 proto::ConnectionState Session::protocol_state() const noexcept {
-  return connection_ ? connection_->state() : proto::ConnectionState::open;
+  return connection_ ? connection_.state() : proto::ConnectionState::open;
 }
 
 bool Session::protocol_open() const noexcept {
-  return opened_ && (!connection_ || connection_->state() == proto::ConnectionState::open);
+  return opened_ && (!connection_ || connection_.state() == proto::ConnectionState::open);
 }
 
 void Session::carrier_data(std::span<std::uint8_t> data) {
@@ -69,7 +70,12 @@ void Session::carrier_data(std::span<std::uint8_t> data) {
 }
 
 void Session::receive(std::span<std::uint8_t> data) {
-  protocol().receive(data, *this);
+  struct Events final : proto::EventHandler {
+    explicit Events(Session& owner) : session_(owner) {}
+    void on_event(const proto::Event& event) override { session_.on_event(event); }
+    Session& session_;
+  } events(*this);
+  protocol().receive(data, events);
   after_output();
 }
 
@@ -148,12 +154,18 @@ void Session::run_task(const std::function<void(WebSocket&)>& task) {
 }
 
 std::shared_ptr<detail::HandleState> Session::make_handle() {
-  if (!handle_state_) {
-    handle_state_ = std::make_shared<detail::HandleState>();
-    handle_state_->loop = loop().handle();
-    handle_state_->connection = this;
+  std::shared_ptr<detail::HandleState>& state = extras().handle_state;
+  if (!state) {
+    state = std::make_shared<detail::HandleState>();
+    state->loop = loop().handle();
+    state->connection = this;
   }
-  return handle_state_;
+  return state;
+}
+
+Session::Extras& Session::extras() {
+  if (!extras_) extras_ = std::make_unique<Extras>(*this);
+  return *extras_;
 }
 
 }  // namespace wsx::session

@@ -35,7 +35,6 @@
 #include "session/carrier.hpp"
 #include "session/layer_export.hpp"
 #include "session/memory_budget.hpp"
-#include "session/rare_string.hpp"
 #include "session/session_owner.hpp"
 #include "wsx/error_report.hpp"
 #include "wsx/io/event_loop.hpp"
@@ -64,10 +63,7 @@ inline constexpr std::size_t direct_send_threshold = 16 * 1024;
 inline constexpr std::size_t linger_discard_limit = 1024 * 1024;
 
 class WSX_LAYER_API Session : public WebSocket,
-                              private io::TimeoutEntry,  // the session's one timeout (timeout())
-                              private proto::EventHandler,
-                              private proto::FrameObserver,
-                              private proto::DirectOutput {
+                              private io::TimeoutEntry {  // the session's one timeout (timeout())
  public:
   virtual ~Session();
 
@@ -118,7 +114,7 @@ class WSX_LAYER_API Session : public WebSocket,
   const SessionConfig& config() const noexcept { return *config_; }
   bool handshaking() const noexcept { return !opened_; }
   // Whether the protocol Connection exists yet (see connection_); for tests.
-  bool protocol_created() const noexcept { return connection_.has_value(); }
+  bool protocol_created() const noexcept { return static_cast<bool>(connection_); }
   proto::ConnectionState protocol_state() const noexcept;
   void set_topics(TopicRegistry* registry) noexcept { topics_registry_ = registry; }
   TopicRegistry* topics_registry() const noexcept { return topics_registry_; }
@@ -128,7 +124,9 @@ class WSX_LAYER_API Session : public WebSocket,
   BudgetLedger* budget_ledger() const noexcept { return owner_.budget_ledger; }
   std::size_t& budget_charged() noexcept { return budget_charged_; }  // footprint last charged
   // Index + 1 in the ledger's list of stopped sessions; 0 while not stopped.
-  std::uint32_t& budget_slot() noexcept { return budget_slot_; }
+  // (24 bits: a thread never has 16 million connections; the kernel's nr_open is 1,048,576.)
+  std::uint32_t budget_slot() const noexcept { return budget_slot_; }
+  void set_budget_slot(std::uint32_t slot) noexcept { budget_slot_ = slot & 0xffffff; }
   bool budget_stopped() const noexcept { return budget_slot_ != 0; }
   // Bytes held for this connection: message being assembled, output not yet sent, what the
   // carrier still holds (TLS ciphertext not yet on the socket).
@@ -158,6 +156,7 @@ class WSX_LAYER_API Session : public WebSocket,
 
  private:
   friend class WebSocket;
+  struct Extras;  // session_extras.hpp
   enum class Phase : std::uint8_t { handshake, idle, ping_sent, closing, lingering, done };
 
   // Runs at the start of every entry point (carrier calls, timeout, posted tasks); the
@@ -173,14 +172,15 @@ class WSX_LAYER_API Session : public WebSocket,
     Session& session_;
   };
 
-  // proto::EventHandler
-  void on_event(const proto::Event& event) override;
-  // proto::FrameObserver: the route's observer and frame handler (installed when either is set)
+  // The Connection's events (through a relay on the stack: no interface, no pointer, here).
+  void on_event(const proto::Event& event);
+  // The route's observer and frame handler (Extras::FrameRelay, installed when either is set).
   void on_frame(bool outgoing, const proto::FrameHeader& header,
-                std::span<const std::uint8_t> payload) override;
-  // proto::DirectOutput
+                std::span<const std::uint8_t> payload);
+  // The Connection's direct output (send_direct, through a relay on the stack).
   std::size_t write_now(std::span<const std::uint8_t> header,
-                        std::span<const std::uint8_t> payload) override;
+                        std::span<const std::uint8_t> payload);
+  Extras& extras();  // created on first use
 
   // Calls an application callback (dispatch.cpp). An exception it throws goes no further: the
   // connection fails with 1011 and the error hook is told. Costs nothing while nothing throws.
@@ -219,7 +219,9 @@ class WSX_LAYER_API Session : public WebSocket,
   // metrics: a send of a message (or a piece of one) and what our compressor did for it.
   void count_sent(SendStatus status, MessageKind kind, std::size_t size, bool last,
                   const proto::DeflateTotals& before) noexcept;
-  SendStatus admit(std::size_t size);
+  // Whether `size` more bytes may be queued: the backpressure limit, and for data (not control
+  // frames) the server's memory budget.
+  SendStatus admit(std::size_t size, bool data = true);
   // The protocol started and is still open (no close frame sent or received): true for a
   // connection whose Connection was not created yet.
   bool protocol_open() const noexcept;
@@ -244,32 +246,31 @@ class WSX_LAYER_API Session : public WebSocket,
   // connections of a busy server are quiet at any moment, and one that never sends costs only
   // this session. Empty before open(), and after it until then (opened_ tells them apart); a
   // compressing connection creates it at open() (the negotiated parameters live only there).
-  std::optional<proto::Connection> connection_;
+  proto::Connection connection_;
   // Members most connections never use are pointers, allocated on first use: an idle
   // connection's footprint is what the server holds per client.
   std::unique_ptr<Handshake> handshake_;  // until the protocol starts
   std::unique_ptr<OutputQueue> output_;   // beside the Connection's: see output_queue.hpp
-  std::any user_data_;
-  RareString subprotocol_;
+  std::unique_ptr<Extras> extras_;
   TopicRegistry* topics_registry_ = nullptr;
-  std::shared_ptr<detail::HandleState> handle_state_;  // created on the first handle()
   std::size_t budget_charged_ = 0;
+  std::uint32_t budget_slot_ : 24 = 0;
+  // Bits, not bools: every byte of a session is paid per idle connection.
+  bool close_reported_ : 1 = false;
+  bool closed_first_ : 1 = false;     // our close frame went first (start_close)
+  bool handshake_ended_ : 1 = false;  // open/reject/abort called: delete handshake_ when safe
+  bool sending_fragments_ : 1 = false;
+  bool saw_backpressure_ : 1 = false;  // a send returned backpressure: drain is due
+  bool paused_reading_ : 1 = false;
+  bool transport_closed_ : 1 = false;
+  bool compressed_ : 1 = false;  // permessage-deflate negotiated
   Phase phase_ = Phase::handshake;
   std::uint8_t depth_ = 0;
-  bool close_reported_ = false;
-  bool closed_first_ = false;     // our close frame went first (start_close)
-  bool handshake_ended_ = false;  // open/reject/abort called: delete handshake_ when safe
-  bool sending_fragments_ = false;
-  bool saw_backpressure_ = false;  // a send returned backpressure: drain is due
-  bool paused_reading_ = false;
-  bool transport_closed_ = false;
-  bool compressed_ = false;  // permessage-deflate negotiated
-  bool opened_ = false;      // open() was called: the WebSocket protocol started
-  bool client_ = false;      // our role in the protocol
   // Our compressor's negotiated window when it resets after every message, else 0.
   std::uint8_t stateless_compression_window_ = 0;
-  bool borrow_next_ = false;  // write_now() queues the frame by reference
-  std::uint32_t budget_slot_ = 0;
+  bool opened_ : 1 = false;       // open() was called: the WebSocket protocol started
+  bool client_ : 1 = false;       // our role in the protocol
+  bool borrow_next_ : 1 = false;  // write_now() queues the frame by reference
 };
 
 // A session and its carrier in one allocation. The carrier's constructor takes the session

@@ -7,7 +7,7 @@
 namespace wsx::session {
 
 std::size_t Session::buffered_footprint() const noexcept {
-  return queued_bytes() + (connection_ ? connection_->assembling_amount() : 0) +
+  return queued_bytes() + (connection_ ? connection_.assembling_amount() : 0) +
          carrier().unsent_bytes();
 }
 

@@ -45,7 +45,7 @@ void Session::closing_started() {
 bool Session::linger_when_over() {
   if (phase_ == Phase::lingering) return true;
   if (!connection_) return false;  // not created yet: open
-  const proto::ConnectionState state = connection_->state();
+  const proto::ConnectionState state = connection_.state();
   if (state != proto::ConnectionState::closed && state != proto::ConnectionState::failed) {
     return false;
   }
@@ -54,7 +54,7 @@ bool Session::linger_when_over() {
   // bytes are as good as delivered) the socket closes as soon as our last bytes are in the
   // kernel (FIN follows them): a graceful stop does not wait for every client's FIN.
   if (state == proto::ConnectionState::closed && closed_first_ &&
-      connection_->role() == proto::Role::server && carrier().consumed_is_delivered()) {
+      connection_.role() == proto::Role::server && carrier().consumed_is_delivered()) {
     if (queued_bytes() > 0) return false;
     carrier().close();
     finish();
@@ -72,8 +72,8 @@ bool Session::linger_when_over() {
 void Session::linger() {
   phase_ = Phase::lingering;
   loop().arm(timeout(), config_->options.close_timeout);
-  const bool client_waits = connection_ && connection_->role() == proto::Role::client &&
-                            connection_->state() == proto::ConnectionState::closed;
+  const bool client_waits = connection_ && connection_.role() == proto::Role::client &&
+                            connection_.state() == proto::ConnectionState::closed;
   carrier().close_gracefully(linger_discard_limit, !client_waits);
 }
 
@@ -93,7 +93,7 @@ void Session::count_end() noexcept {
   if (metrics == nullptr || !opened_) return;
   metrics->connection_closed(carrier().transport());
   if (!connection_) return;  // never created: no close frame sent
-  if (const std::uint16_t code = connection_->sent_close_code()) metrics->close_sent(code);
+  if (const std::uint16_t code = connection_.sent_close_code()) metrics->close_sent(code);
 }
 
 void Session::finish() {

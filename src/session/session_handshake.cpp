@@ -5,6 +5,7 @@
 #include "session/connection_metrics.hpp"
 #include "session/output_queue.hpp"
 #include "session/session.hpp"
+#include "session/session_extras.hpp"
 
 namespace wsx::session {
 
@@ -29,19 +30,19 @@ proto::ConnectionOptions Session::connection_options(
   options.deflate_tuning = config_->deflate_tuning;
   options.deliver_fragments = static_cast<bool>(config_->handlers.fragment);
   if (config_->options.frame_observer != nullptr || config_->handlers.frame) {
-    options.frame_observer = this;
+    options.frame_observer = &extras().frame_relay;
   }
   return options;
 }
 
 proto::Connection& Session::protocol() {
-  if (!connection_) connection_.emplace(connection_options(std::nullopt));
-  return *connection_;
+  if (!connection_) connection_ = proto::Connection(connection_options(std::nullopt));
+  return connection_;
 }
 
 void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
   client_ = params.role == proto::Role::client;
-  if (params.deflate) connection_.emplace(connection_options(params.deflate));
+  if (params.deflate) connection_ = proto::Connection(connection_options(params.deflate));
   opened_ = true;
   if (ConnectionMetrics* metrics = owner_.metrics)
     metrics->connection_opened(carrier().transport());
@@ -50,8 +51,8 @@ void Session::open(OpenParams params, std::span<std::uint8_t> rest) {
       params.deflate->server_no_context_takeover) {
     stateless_compression_window_ = params.deflate->server_max_window_bits;
   }
-  subprotocol_ = std::move(params.subprotocol);
-  user_data_ = std::move(params.user_data);
+  if (!params.subprotocol.empty()) extras().subprotocol = std::move(params.subprotocol);
+  if (params.user_data.has_value()) extras().user_data = std::move(params.user_data);
   handshake_ended_ = true;
   phase_ = Phase::idle;
   if (config_->options.idle_timeout.count() > 0) {

@@ -62,11 +62,11 @@ void Session::settle_borrowed() {
 }
 
 std::size_t Session::queued_bytes() const noexcept {
-  return (output_ ? output_->bytes() : 0) + (connection_ ? connection_->buffered_amount() : 0);
+  return (output_ ? output_->bytes() : 0) + (connection_ ? connection_.buffered_amount() : 0);
 }
 
 std::size_t Session::carrier_gather(std::span<io::ConstBuffer> out) {
-  const proto::Connection* connection = connection_ ? &*connection_ : nullptr;
+  const proto::Connection* connection = connection_ ? &connection_ : nullptr;
   if (output_) return output_->gather(connection, out);
   if (connection == nullptr || out.empty()) return 0;
   const std::span<const std::uint8_t> pending = connection->pending_output();
@@ -77,7 +77,7 @@ std::size_t Session::carrier_gather(std::span<io::ConstBuffer> out) {
 
 void Session::carrier_consume(std::size_t n) {
   Entry entry(*this);
-  proto::Connection* connection = connection_ ? &*connection_ : nullptr;
+  proto::Connection* connection = connection_ ? &connection_ : nullptr;
   if (output_) {
     output_->consume(connection, n);
     if (output_->disposable()) output_.reset();  // handshake bytes only: not kept
@@ -140,7 +140,7 @@ std::size_t Session::write_now(std::span<const std::uint8_t> header,
   }
   // Queued by reference; settle_borrowed() sends or copies it before the bytes go.
   if (!output_) output_ = std::make_unique<OutputQueue>();
-  output_->push_borrowed(header, payload, connection_->buffered_amount());
+  output_->push_borrowed(header, payload, connection_.buffered_amount());
   return header.size() + payload.size();
 }
 

@@ -9,7 +9,7 @@
 
 namespace wsx::session {
 
-SendStatus Session::admit(std::size_t size) {
+SendStatus Session::admit(std::size_t size, bool data) {
   if (transport_closed_ || !protocol_open()) return SendStatus::closed;
   const std::size_t buffered = buffered_amount();
   if (buffered > 0 && buffered + size > config_->options.max_backpressure) {
@@ -20,6 +20,14 @@ SendStatus Session::admit(std::size_t size) {
     }
     start_close(1008, "send buffer limit exceeded: peer too slow");
     return SendStatus::closed;
+  }
+  // The server's memory budget: reading is not the only way to grow, a server that publishes to
+  // peers that do not read fills their queues without reading a byte. Under pressure only what
+  // keeps this connection light is queued (BudgetPolicy::may_queue). Control frames are not
+  // asked: they are small, and how a connection ends.
+  if (data && owner_.budget_ledger != nullptr && !owner_.budget_ledger->may_queue(*this, size)) {
+    if (ConnectionMetrics* metrics = owner_.metrics) metrics->dropped();
+    return SendStatus::dropped;
   }
   return SendStatus::success;
 }
@@ -55,7 +63,7 @@ void Session::count_sent(SendStatus status, MessageKind kind, std::size_t size, 
   if (status != SendStatus::success && status != SendStatus::backpressure) return;
   metrics->piece_sent(kind, size, last);
   if (!compressed_) return;
-  const proto::DeflateTotals after = connection_->deflate_totals();
+  const proto::DeflateTotals after = connection_.deflate_totals();
   if (after.plain != before.plain) {
     metrics->deflate_sent(after.plain - before.plain, after.compressed - before.compressed);
   }
@@ -65,7 +73,7 @@ SendStatus Session::send_message(std::span<const std::uint8_t> data, MessageKind
                                  bool compress) {
   if (owner_.metrics == nullptr) return send_uncounted(data, kind, compress);
   const proto::DeflateTotals before =
-      compressed_ && connection_ ? connection_->deflate_totals() : proto::DeflateTotals{};
+      compressed_ && connection_ ? connection_.deflate_totals() : proto::DeflateTotals{};
   const SendStatus status = send_uncounted(data, kind, compress);
   count_sent(status, kind, data.size(), true, before);
   return status;
@@ -77,10 +85,18 @@ SendStatus Session::send_uncounted(std::span<const std::uint8_t> data, MessageKi
   const SendStatus admitted = admit(data.size());
   if (admitted != SendStatus::success) return admitted;
   if (data.size() >= direct_send_threshold && carrier().writes_in_place()) {
+    struct Direct final : proto::DirectOutput {
+      explicit Direct(Session& owner) : session_(owner) {}
+      std::size_t write_now(std::span<const std::uint8_t> header,
+                            std::span<const std::uint8_t> payload) override {
+        return session_.write_now(header, payload);
+      }
+      Session& session_;
+    } direct(*this);
     borrow_next_ = borrowable(data);
     if (borrow_next_ || queued_bytes() == 0) {
       const proto::SendResult result =
-          protocol().send_direct(kind, data, proto::SendFlags{compress}, *this);
+          protocol().send_direct(kind, data, proto::SendFlags{compress}, direct);
       borrow_next_ = false;
       return sent(result);
     }
@@ -93,7 +109,7 @@ SendStatus Session::send_piece(std::span<const std::uint8_t> data, MessageKind k
   const SendStatus admitted = admit(data.size());
   if (admitted != SendStatus::success) return admitted;
   const proto::DeflateTotals before = owner_.metrics != nullptr && compressed_
-                                          ? connection_->deflate_totals()
+                                          ? connection_.deflate_totals()
                                           : proto::DeflateTotals{};
   const proto::SendResult result =
       protocol().send_fragment(kind, data, fin, proto::SendFlags{compress});
@@ -104,7 +120,7 @@ SendStatus Session::send_piece(std::span<const std::uint8_t> data, MessageKind k
 }
 
 SendStatus Session::send_control(bool ping, std::span<const std::uint8_t> payload) {
-  const SendStatus admitted = admit(payload.size());
+  const SendStatus admitted = admit(payload.size(), false);
   if (admitted != SendStatus::success) return admitted;
   proto::Connection& connection = protocol();
   return sent(ping ? connection.ping(payload) : connection.pong(payload));
@@ -117,14 +133,14 @@ SendStatus Session::send_shared(const std::shared_ptr<const SharedFrame>& frame)
   const std::span<const std::uint8_t> payload = frame->payload();
   if (!frame->compressed && compressed_ && payload.size() >= config_->deflate_tuning.threshold) {
     const proto::DeflateTotals before =
-        owner_.metrics != nullptr ? connection_->deflate_totals() : proto::DeflateTotals{};
-    const SendStatus status = sent(connection_->send(frame->kind, payload, proto::SendFlags{true}));
+        owner_.metrics != nullptr ? connection_.deflate_totals() : proto::DeflateTotals{};
+    const SendStatus status = sent(connection_.send(frame->kind, payload, proto::SendFlags{true}));
     if (owner_.metrics != nullptr) count_sent(status, frame->kind, payload.size(), true, before);
     return status;
   }
   if (!output_) output_ = std::make_unique<OutputQueue>();
   // Not protocol(): a broadcast to quiet connections must not create their Connections.
-  output_->push_shared(frame, connection_ ? connection_->buffered_amount() : 0);
+  output_->push_shared(frame, connection_ ? connection_.buffered_amount() : 0);
   if (config_->options.frame_observer != nullptr || config_->handlers.frame) {
     // Queued beside the Connection, which never sees it: reported here.
     proto::FrameHeader header;

@@ -6,6 +6,7 @@
 
 #include "session/handle_state.hpp"
 #include "session/session.hpp"
+#include "session/session_extras.hpp"
 #include "session/topics.hpp"
 
 namespace wsx {
@@ -69,7 +70,8 @@ bool WebSocket::is_open() const noexcept {
 }
 
 std::string_view WebSocket::subprotocol() const noexcept {
-  return impl(*this).subprotocol_;
+  const session::Session& session = impl(*this);
+  return session.extras_ ? std::string_view(session.extras_->subprotocol) : std::string_view();
 }
 
 bool WebSocket::compressed() const noexcept {
@@ -97,7 +99,7 @@ Transport WebSocket::transport() const noexcept {
 }
 
 std::any& WebSocket::user_data() noexcept {
-  return impl(*this).user_data_;
+  return impl(*this).extras().user_data;
 }
 
 bool WebSocket::subscribe(std::string_view topic) {

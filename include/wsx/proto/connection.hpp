@@ -134,9 +134,13 @@ class WSX_API Connection {
  public:
   // Throws std::invalid_argument when options.deflate holds a window size outside 8-15.
   explicit Connection(const ConnectionOptions& options);
+  // Empty, like a moved-from one: only assignment, destruction and the test below are valid.
+  // Lets an owner create the connection late without a flag of its own.
+  Connection() noexcept;
   ~Connection();
   Connection(Connection&&) noexcept;
   Connection& operator=(Connection&&) noexcept;
+  explicit operator bool() const noexcept { return impl_ != nullptr; }
 
   // Processes bytes from the peer, calling handler.on_event for every event. Unmasks in place,
   // so the bytes must be writable. A partial frame at the end is kept until more bytes come.

@@ -81,6 +81,10 @@ class SessionFixture : public ::testing::Test {
   }
 
   io::EventLoop loop_;
+  // A memory budget for the owner (budget_ledger), when a test sets one up: after the loop,
+  // which the ledger uses until it goes.
+  std::unique_ptr<MemoryBudget> budget_;
+  std::unique_ptr<BudgetLedger> ledger_;
   Owner owner_;
   SessionConfig config_;
   Session* session_ = nullptr;
@@ -141,6 +145,44 @@ TEST_F(SessionFixture, QuietConnectionCreatesItsProtocolStateOnFirstUse) {
   ASSERT_TRUE(message);
   EXPECT_EQ(message->text(), "echo me");
   on_loop([this] { EXPECT_TRUE(session_->protocol_created()); });
+}
+
+// The server's memory budget also gates what the application queues (BudgetPolicy::may_queue):
+// at the ceiling a connection holding nothing may take one light message, then nothing more;
+// control frames still go.
+TEST_F(SessionFixture, SendsAtTheMemoryCeilingAreDroppedExceptControlFrames) {
+  constexpr std::size_t limit = 1024 * 1024;
+  budget_ = std::make_unique<MemoryBudget>(limit, std::chrono::milliseconds(1000));
+  ledger_ = std::make_unique<BudgetLedger>(loop_, *budget_);
+  owner_.budget_ledger = ledger_.get();
+  start({});
+  on_loop([this] {
+    budget_->add(static_cast<std::int64_t>(limit));            // other connections hold the ceiling
+    EXPECT_EQ(session_->send("first"), SendStatus::success);   // this one held nothing
+    EXPECT_EQ(session_->send("second"), SendStatus::dropped);  // "first" is still queued
+    EXPECT_EQ(session_->ping(bytes("p")), SendStatus::success);
+    EXPECT_EQ(session_->send_shared(make_shared_frame(MessageKind::text, bytes("shared"))),
+              SendStatus::dropped);
+    budget_->add(-static_cast<std::int64_t>(limit));  // the others are gone
+  });
+  std::optional<test::RecordedEvent> message = peer_->next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->text(), "first");
+  on_loop([this] {
+    EXPECT_EQ(session_->buffered_amount(), 0u);
+    EXPECT_EQ(session_->send("third"), SendStatus::success);
+    // Under pressure (between 7/8 and the ceiling) a connection may stay light, not grow heavy.
+    budget_->add(static_cast<std::int64_t>(limit - limit / 16));
+    EXPECT_EQ(session_->send(std::vector<std::uint8_t>(heavy_footprint + 1), MessageKind::binary),
+              SendStatus::dropped);
+    EXPECT_EQ(session_->send("fourth"), SendStatus::success);
+    budget_->add(-static_cast<std::int64_t>(limit - limit / 16));
+  });
+  for (const char* expected : {"third", "fourth"}) {
+    message = peer_->next_message();
+    ASSERT_TRUE(message);
+    EXPECT_EQ(message->text(), expected);
+  }
 }
 
 TEST_F(SessionFixture, FragmentedSendRefusesInterleavedDataFrames) {
