@@ -131,11 +131,11 @@ std::size_t Session::write_now(std::span<const std::uint8_t> header,
     // The socket took part: when the payload is the message being received (assembled from
     // several reads, or inflated), its storage moves to the queue instead of the rest being
     // copied (a 1 MiB echo: ~900 KiB not copied).
-    std::vector<std::uint8_t> storage = connection_->take_received_message(payload);
+    std::vector<std::uint8_t> storage = connection_.take_received_message(payload);
     if (storage.empty()) return written;
     if (!output_) output_ = std::make_unique<OutputQueue>();
     output_->push_owned(header, payload, written, std::move(storage),
-                        connection_->buffered_amount());
+                        connection_.buffered_amount());
     return total;
   }
   // Queued by reference; settle_borrowed() sends or copies it before the bytes go.
