@@ -4,7 +4,7 @@
 include(CMakePackageConfigHelpers)
 
 set(WSX_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/wsx)
-set(WSX_LAYERS proto io session server client redis)
+set(WSX_LAYERS proto io session h2 server client redis)
 list(TRANSFORM WSX_LAYERS PREPEND wsx_ OUTPUT_VARIABLE wsx_layer_targets)
 
 install(TARGETS ${wsx_layer_targets} wsx_all
@@ -35,7 +35,7 @@ install(FILES ${PROJECT_BINARY_DIR}/wsxConfig.cmake ${PROJECT_BINARY_DIR}/wsxCon
 
 # pkg-config: the libraries in link order (each before what it uses). The system libraries are
 # private to a shared build; a static build needs them on the link line.
-set(WSX_PC_LIBS "-L\${libdir} -lwsx_redis -lwsx_client -lwsx_server -lwsx_session -lwsx_io -lwsx_proto")
+set(WSX_PC_LIBS "-L\${libdir} -lwsx_redis -lwsx_client -lwsx_server -lwsx_h2 -lwsx_session -lwsx_io -lwsx_proto")
 set(WSX_PC_SYSTEM_LIBS "-lhiredis -lnghttp2 -lssl -lcrypto -lz -pthread")
 if(WSX_HAVE_ISAL)
   string(PREPEND WSX_PC_SYSTEM_LIBS "-lisal ")

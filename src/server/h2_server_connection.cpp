@@ -294,7 +294,7 @@ void H2ServerConnection::open_websocket(std::int32_t stream_id, const Route& rou
                                         const proto::HttpHead& head, proto::Accepted accepted,
                                         std::any user_data) {
   auto* session = new StreamSession(route.config, static_cast<session::SessionOwner&>(*this),
-                                    nullptr, *this, stream_id);
+                                    nullptr, static_cast<h2::H2StreamHost&>(*this), stream_id);
   session->set_topics(topics_);
   websockets_[stream_id] = session;
   h2_.respond_streaming(stream_id, 200, accepted.headers, session->carrier());

@@ -19,8 +19,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "server/h2_connection.hpp"
-#include "server/h2_stream_carrier.hpp"
+#include "h2/h2_connection.hpp"
+#include "h2/h2_stream_carrier.hpp"
 #include "server/request_gate.hpp"
 #include "server/server_shared.hpp"
 #include "session/session.hpp"
@@ -31,8 +31,18 @@
 
 namespace wsx::server {
 
+// The HTTP/2 driver and stream carrier live in the h2 layer, shared with the client.
+using h2::H2Connection;
+using h2::H2Error;
+using h2::H2Handler;
+using h2::H2Limits;
+using h2::H2Request;
+using h2::H2Source;
+using h2::H2StreamCarrier;
+
 class H2ServerConnection final : private io::StreamHandler,
                                  private H2Handler,
+                                 private h2::H2StreamHost,
                                  private session::SessionOwner {
  public:
   class Owner {
@@ -66,13 +76,15 @@ class H2ServerConnection final : private io::StreamHandler,
   std::size_t websockets() const noexcept { return websockets_.size(); }
 
   // ---- for the stream carriers
-  io::EventLoop& loop() noexcept { return loop_; }
-  const io::TlsSession* tls() const noexcept { return stream_->tls(); }
-  void resume(std::int32_t stream_id);  // output waits on the stream: send it
-  void consume(std::int32_t stream_id, std::size_t n);
-  std::int32_t send_window(std::int32_t stream_id) const { return h2_.send_window(stream_id); }
-  void reset_stream(std::int32_t stream_id);
-  const std::string& remote_address() const noexcept { return remote_; }
+  io::EventLoop& loop() noexcept override { return loop_; }
+  const io::TlsSession* tls() const noexcept override { return stream_->tls(); }
+  void resume(std::int32_t stream_id) override;  // output waits on the stream: send it
+  void consume(std::int32_t stream_id, std::size_t n) override;
+  std::int32_t send_window(std::int32_t stream_id) const override {
+    return h2_.send_window(stream_id);
+  }
+  void reset_stream(std::int32_t stream_id) override;
+  const std::string& remote_address() const noexcept override { return remote_; }
 
   // Intrusive links for the owner's list of live connections.
   H2ServerConnection* owner_prev = nullptr;

@@ -11,14 +11,14 @@
 #include <map>
 #include <string>
 
-#include "server/h2_connection.hpp"
+#include "h2/h2_connection.hpp"
 
 using namespace wsx;
 
 namespace {
 
 // Echoes each accepted stream's DATA back on it, like a WebSocket echo would.
-class EchoSource final : public server::H2Source {
+class EchoSource final : public h2::H2Source {
  public:
   std::string pending;
   Chunk read(std::span<std::uint8_t> buffer) override {
@@ -29,12 +29,12 @@ class EchoSource final : public server::H2Source {
   }
 };
 
-class Handler final : public server::H2Handler {
+class Handler final : public h2::H2Handler {
  public:
-  server::H2Connection* connection = nullptr;
+  h2::H2Connection* connection = nullptr;
   std::map<std::int32_t, EchoSource> echoes;
 
-  void on_request(server::H2Request& request) override {
+  void on_request(h2::H2Request& request) override {
     const proto::UpgradeCheck check = proto::check_upgrade_request(request.head);
     if (check.request) {
       proto::AcceptOptions options;
@@ -69,9 +69,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (selector & 1) input.assign("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0", 33);
   input.append(reinterpret_cast<const char*>(data + 1), size - 1);
   Handler handler;
-  server::H2Limits limits;
+  h2::H2Limits limits;
   limits.max_concurrent_streams = 8;
-  server::H2Connection connection(handler, limits);
+  h2::H2Connection connection(handler, limits);
   handler.connection = &connection;
   const std::size_t piece = (selector >> 1) == 0 ? input.size() : selector >> 1;
   for (std::size_t at = 0; at < input.size(); at += piece) {

@@ -29,7 +29,7 @@ for path in ./usr/bin/wsx ./usr/share/man/man1/wsx.1.gz \
     ./usr/share/doc/wsx/CHANGELOG.md ./usr/share/wsx/wsx.js; do
   grep -qxF "$path" <<< "$contents" || fail "missing $path"
 done
-for layer in proto io session server client; do
+for layer in proto io session h2 server client; do
   for suffix in "so.$version" so.0.2 so; do
     grep -qE "^\./usr/lib/[^/]+/libwsx_$layer\.$suffix$" <<< "$contents" ||
       fail "missing libwsx_$layer.$suffix"

@@ -1,5 +1,6 @@
 // The HTTP/2 stream carrier (RFC 8441): a WebSocket session's bytes as the DATA of one stream of
-// an HTTP/2 connection (H2ServerConnection). See session/carrier.hpp for the contract.
+// an HTTP/2 connection — the server's (H2ServerConnection) or the client's (its connection
+// pool), each an H2StreamHost. See session/carrier.hpp for the contract.
 //
 // In: the stream's DATA goes to Session::carrier_data(); its window reopens (consume) only once
 // the session took the bytes, so while the session pauses reading the peer can send one window
@@ -16,18 +17,37 @@
 #include <string>
 #include <vector>
 
-#include "server/h2_connection.hpp"
+#include "h2/h2_connection.hpp"
 #include "session/carrier.hpp"
+#include "session/layer_export.hpp"
 #include "session/session.hpp"
 
-namespace wsx::server {
+namespace wsx::h2 {
 
-class H2ServerConnection;
-
-class H2StreamCarrier final : public session::Carrier, public H2Source {
+// The HTTP/2 connection a stream carrier runs on.
+class WSX_LAYER_API H2StreamHost {
  public:
-  H2StreamCarrier(session::Session& session, H2ServerConnection& connection,
-                  std::int32_t stream_id);
+  virtual io::EventLoop& loop() noexcept = 0;
+  virtual const io::TlsSession* tls() const noexcept = 0;
+  virtual const std::string& remote_address() const noexcept = 0;
+  virtual void resume(std::int32_t stream_id) = 0;  // output waits on the stream: send it
+  virtual void consume(std::int32_t stream_id, std::size_t n) = 0;  // n bytes of DATA processed
+  virtual std::int32_t send_window(std::int32_t stream_id) const = 0;
+  virtual void reset_stream(std::int32_t stream_id) = 0;  // RST_STREAM(CANCEL)
+  // The carrier of `stream_id` is being destroyed while still attached (see detach()).
+  virtual void carrier_gone(std::int32_t stream_id) noexcept { (void)stream_id; }
+
+ protected:
+  ~H2StreamHost() = default;
+};
+
+class WSX_LAYER_API H2StreamCarrier final : public session::Carrier, public H2Source {
+ public:
+  // `stream_id` may be 0 when the stream opens after the session exists (a client's request
+  // needs the carrier as its body's source): assign_stream() gives it then.
+  H2StreamCarrier(session::Session& session, H2StreamHost& connection, std::int32_t stream_id);
+  ~H2StreamCarrier();
+  void assign_stream(std::int32_t stream_id) noexcept { stream_id_ = stream_id; }
 
   Transport transport() const noexcept override { return Transport::http2; }
   io::EventLoop& loop() noexcept override;
@@ -55,21 +75,25 @@ class H2StreamCarrier final : public session::Carrier, public H2Source {
   void window_grew();  // a WINDOW_UPDATE or SETTINGS came: the send window may be open again
   std::int32_t stream_id() const noexcept { return stream_id_; }
   // The connection is gone (closed, or its owner destroys it): no call to it follows.
-  void detach() noexcept { open_ = false; }
+  void detach() noexcept {
+    open_ = false;
+    attached_ = false;
+  }
 
   // H2Source: nghttp2 pulls the session's output.
   Chunk read(std::span<std::uint8_t> buffer) override;
 
  private:
   session::Session& session_;
-  H2ServerConnection& connection_;
+  H2StreamHost& connection_;
   std::int32_t stream_id_;
   std::vector<std::uint8_t> held_;  // DATA that came while reading was paused
   std::size_t discard_left_ = 0;
   bool open_ = true;
+  bool attached_ = true;  // the host hears of our destruction (carrier_gone)
   bool paused_ = false;
   bool blocked_ = false;  // output waits for the peer's window
   bool ending_ = false;   // close_gracefully(): END_STREAM once the output is out
 };
 
-}  // namespace wsx::server
+}  // namespace wsx::h2

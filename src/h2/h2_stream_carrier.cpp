@@ -1,16 +1,18 @@
-#include "server/h2_stream_carrier.hpp"
+#include "h2/h2_stream_carrier.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
-#include "server/h2_server_connection.hpp"
+namespace wsx::h2 {
 
-namespace wsx::server {
-
-H2StreamCarrier::H2StreamCarrier(session::Session& session, H2ServerConnection& connection,
+H2StreamCarrier::H2StreamCarrier(session::Session& session, H2StreamHost& connection,
                                  std::int32_t stream_id)
     : session_(session), connection_(connection), stream_id_(stream_id) {}
+
+H2StreamCarrier::~H2StreamCarrier() {
+  if (attached_) connection_.carrier_gone(stream_id_);
+}
 
 io::EventLoop& H2StreamCarrier::loop() noexcept {
   return connection_.loop();
@@ -33,7 +35,7 @@ void H2StreamCarrier::resume_reading() {
   if (held_.empty() || !open_) return;
   std::vector<std::uint8_t> bytes = std::move(held_);
   held_.clear();
-  H2ServerConnection& connection = connection_;
+  H2StreamHost& connection = connection_;
   const std::int32_t id = stream_id_;
   session_.carrier_data(bytes);  // may end the session, and this carrier with it
   connection.consume(id, bytes.size());
@@ -59,7 +61,7 @@ void H2StreamCarrier::received(std::span<const std::uint8_t> data) {
   // The session unmasks in place: nghttp2's bytes are const, so they are copied once.
   thread_local std::vector<std::uint8_t> scratch;
   scratch.assign(data.begin(), data.end());
-  H2ServerConnection& connection = connection_;
+  H2StreamHost& connection = connection_;
   const std::int32_t id = stream_id_;
   session_.carrier_data(scratch);  // may end the session, and this carrier with it
   connection.consume(id, data.size());
@@ -124,4 +126,4 @@ H2Source::Chunk H2StreamCarrier::read(std::span<std::uint8_t> buffer) {
   return {0, ending_};
 }
 
-}  // namespace wsx::server
+}  // namespace wsx::h2

@@ -1,7 +1,7 @@
 // H2Connection against nghttp2's client session, in memory: the settings it announces, the
 // requests it hands over (as the HttpHead an HTTP/1.1 request parses into), answers, flow
 // control by hand, and the limits against hostile peers.
-#include "server/h2_connection.hpp"
+#include "h2/h2_connection.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 
 #include "h2_test_client.hpp"
 
-namespace wsx::server {
+namespace wsx::h2 {
 namespace {
 
 using wsx::testing::H2TestClient;
@@ -556,4 +556,4 @@ TEST(H2Connection, Http1BytesAreNoHttp2Preface) {
 }
 
 }  // namespace
-}  // namespace wsx::server
+}  // namespace wsx::h2

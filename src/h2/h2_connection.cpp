@@ -1,14 +1,15 @@
-#include "server/h2_connection.hpp"
+#include "h2/h2_connection.hpp"
 
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <utility>
 #include <vector>
 
-namespace wsx::server {
+namespace wsx::h2 {
 
 struct H2Connection::Stream {
   std::int32_t id = 0;
@@ -18,9 +19,11 @@ struct H2Connection::Stream {
   std::size_t header_bytes = 0;
   bool too_large = false;
   bool delivered = false;     // on_request was called: the handler owns the stream's events
+  bool ours = false;          // opened by submit_request (client): the handler knows it
   bool remote_ended = false;  // the peer sent END_STREAM
   std::string storage;
   H2Request request;
+  H2Response response;  // client
   // The answer's body: a string (respond) or a source (respond_streaming).
   std::string body;
   std::size_t body_sent = 0;
@@ -88,14 +91,18 @@ struct H2Connection::Callbacks {
     return static_cast<Stream*>(nghttp2_session_get_stream_user_data(connection.session_, id));
   }
 
-  static bool is_request_headers(const nghttp2_frame* frame) {
-    return frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST;
+  // The header block a handler hears of: a request (server), a response (client).
+  static bool is_head(const H2Connection& connection, const nghttp2_frame* frame) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return false;
+    return frame->headers.cat ==
+           (connection.role_ == H2Role::server ? NGHTTP2_HCAT_REQUEST : NGHTTP2_HCAT_RESPONSE);
   }
 
   static int on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame,
                               void* user_data) {
-    if (!is_request_headers(frame)) return 0;
     H2Connection& connection = self(user_data);
+    if (!is_head(connection, frame)) return 0;
+    if (connection.role_ == H2Role::client) return 0;  // the stream is ours, made at submit
     auto stream = std::make_unique<Stream>();
     stream->id = frame->hd.stream_id;
     if (nghttp2_session_set_stream_user_data(session, stream->id, stream.get()) != 0) {
@@ -109,8 +116,8 @@ struct H2Connection::Callbacks {
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
                        std::size_t name_size, const std::uint8_t* value, std::size_t value_size,
                        std::uint8_t, void* user_data) {
-    if (!is_request_headers(frame)) return 0;  // trailers: not used
     H2Connection& connection = self(user_data);
+    if (!is_head(connection, frame)) return 0;  // trailers: not used
     Stream* stream = find(connection, frame->hd.stream_id);
     if (stream == nullptr || stream->too_large) return 0;
     stream->header_bytes += name_size + value_size + field_overhead;
@@ -130,8 +137,18 @@ struct H2Connection::Callbacks {
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     H2Connection& connection = self(user_data);
-    if (frame->hd.type == NGHTTP2_WINDOW_UPDATE ||
-        (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0)) {
+    if (frame->hd.type == NGHTTP2_GOAWAY) {
+      connection.goaway_received_ = true;
+      connection.handler_.on_goaway(frame->goaway.last_stream_id, frame->goaway.error_code);
+      return 0;
+    }
+    if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
+      connection.settings_received_ = true;
+      connection.handler_.on_settings();
+      connection.handler_.on_send_window_update();
+      return 0;
+    }
+    if (frame->hd.type == NGHTTP2_WINDOW_UPDATE) {
       connection.handler_.on_send_window_update();
       return 0;
     }
@@ -139,7 +156,7 @@ struct H2Connection::Callbacks {
     Stream* stream = find(connection, frame->hd.stream_id);
     if (stream == nullptr) return 0;
     const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-    if (is_request_headers(frame)) {
+    if (is_head(connection, frame)) {
       stream->remote_ended = end_stream;
       connection.deliver(*stream, end_stream);
       return 0;
@@ -168,6 +185,7 @@ struct H2Connection::Callbacks {
     // client to stop sending, without error.
     if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) return 0;
     if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (self(user_data).role_ == H2Role::client) return 0;  // the server's right only
     Stream* stream = find(self(user_data), frame->hd.stream_id);
     if (stream != nullptr && !stream->remote_ended) {
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
@@ -184,7 +202,7 @@ struct H2Connection::Callbacks {
     connection.streams_.erase(it);
     nghttp2_session_set_stream_user_data(session, stream_id, nullptr);
     --connection.open_streams_;
-    if (stream->delivered) connection.handler_.on_stream_closed(stream_id, error);
+    if (stream->delivered || stream->ours) connection.handler_.on_stream_closed(stream_id, error);
     return 0;
   }
 
@@ -218,6 +236,10 @@ struct H2Connection::Callbacks {
 };
 
 void H2Connection::deliver(Stream& stream, bool end_stream) {
+  if (role_ == H2Role::client) {
+    deliver_response(stream, end_stream);
+    return;
+  }
   if (stream.too_large) {
     proto::HttpResponse response;
     response.status = 431;
@@ -278,8 +300,43 @@ void H2Connection::deliver(Stream& stream, bool end_stream) {
   handler_.on_request(request);
 }
 
-H2Connection::H2Connection(H2Handler& handler, const H2Limits& limits)
-    : handler_(handler), limits_(limits) {
+void H2Connection::deliver_response(Stream& stream, bool end_stream) {
+  if (stream.too_large) {  // a response we will not keep: the stream goes
+    stream.fields.clear();
+    reset(stream.id, H2Error::refused_stream);
+    return;
+  }
+  H2Response& response = stream.response;
+  response.stream_id = stream.id;
+  response.end_stream = end_stream;
+  proto::HttpHead& head = response.head;
+  head.version_major = 2;
+  head.version_minor = 0;
+  std::size_t total = 0;
+  for (const auto& [name, value] : stream.fields) total += name.size() + value.size();
+  stream.storage.reserve(total);  // every view below stays valid: nothing reallocates
+  auto keep = [&](std::string_view text) {
+    const std::size_t at = stream.storage.size();
+    stream.storage.append(text);
+    return std::string_view(stream.storage).substr(at, text.size());
+  };
+  for (const auto& [name, value] : stream.fields) {
+    if (name == ":status") {
+      int status = 0;
+      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), status);
+      head.status = error == std::errc{} && end == value.data() + value.size() ? status : 0;
+    } else if (!name.empty() && name.front() != ':') {
+      head.headers.push_back({keep(name), keep(value)});
+    }
+  }
+  stream.fields.clear();
+  stream.fields.shrink_to_fit();
+  stream.delivered = true;
+  handler_.on_response(response);
+}
+
+H2Connection::H2Connection(H2Handler& handler, const H2Limits& limits, H2Role role)
+    : handler_(handler), limits_(limits), role_(role) {
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_option* option = nullptr;
   if (nghttp2_session_callbacks_new(&callbacks) != 0 || nghttp2_option_new(&option) != 0) {
@@ -302,7 +359,9 @@ H2Connection::H2Connection(H2Handler& handler, const H2Limits& limits)
                                              limits_.resets_per_second);
   nghttp2_option_set_max_outbound_ack(option, limits_.max_outbound_ack);
   nghttp2_option_set_max_settings(option, limits_.max_settings);
-  const int created = nghttp2_session_server_new2(&session_, callbacks, this, option);
+  const int created = role_ == H2Role::server
+                          ? nghttp2_session_server_new2(&session_, callbacks, this, option)
+                          : nghttp2_session_client_new2(&session_, callbacks, this, option);
   nghttp2_session_callbacks_del(callbacks);
   nghttp2_option_del(option);
   if (created != 0) {
@@ -311,13 +370,18 @@ H2Connection::H2Connection(H2Handler& handler, const H2Limits& limits)
     return;
   }
   std::vector<nghttp2_settings_entry> settings = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits_.max_concurrent_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, limits_.stream_window},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits_.max_header_list_size},
       // RFC 9218: no priority tree to keep per stream.
       {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
-  if (limits_.enable_connect_protocol) {
+  if (role_ == H2Role::server) {
+    settings.insert(settings.begin(),
+                    {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits_.max_concurrent_streams});
+  } else {
+    settings.push_back({NGHTTP2_SETTINGS_ENABLE_PUSH, 0});  // a WebSocket client wants no push
+  }
+  if (role_ == H2Role::server && limits_.enable_connect_protocol) {
     settings.push_back({NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1});
   }
   int rv = nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
@@ -468,10 +532,41 @@ void H2Connection::terminate(H2Error error) {
   nghttp2_session_terminate_session(session_, static_cast<std::uint32_t>(error));
 }
 
+std::int32_t H2Connection::submit_request(const proto::HeaderList& fields, H2Source& source) {
+  if (session_ == nullptr || failed_ || role_ != H2Role::client || goaway_received_) return -1;
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(fields.size());
+  for (const auto& [name, value] : fields) nva.push_back(field(name, value));
+  auto stream = std::make_unique<Stream>();
+  stream->ours = true;
+  stream->source = &source;
+  nghttp2_data_provider provider{};
+  provider.source.ptr = stream.get();
+  provider.read_callback = &Callbacks::read_body;
+  const std::int32_t id =
+      nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), &provider, stream.get());
+  if (id < 0) return id;
+  stream->id = id;
+  streams_.emplace(id, std::move(stream));
+  ++open_streams_;
+  return id;
+}
+
+bool H2Connection::peer_allows_extended_connect() const {
+  return session_ != nullptr && settings_received_ &&
+         nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) ==
+             1;
+}
+
+std::uint32_t H2Connection::peer_max_concurrent_streams() const {
+  if (session_ == nullptr) return 0;
+  return nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
 std::int32_t H2Connection::send_window(std::int32_t stream_id) const {
   if (session_ == nullptr) return 0;
   return std::min(nghttp2_session_get_stream_remote_window_size(session_, stream_id),
                   nghttp2_session_get_remote_window_size(session_));
 }
 
-}  // namespace wsx::server
+}  // namespace wsx::h2

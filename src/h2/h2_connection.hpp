@@ -1,16 +1,18 @@
-// The server side of one HTTP/2 connection (RFC 9113) as a byte transform, like
-// proto::Connection: bytes from the peer go in (receive), requests and stream events come out
-// to an H2Handler, answers go in as calls, and the bytes to send are pulled (output /
-// consume_output). It does no I/O and reads no clock of its own, so tests drive it against
-// nghttp2's client session in memory and a fuzzer feeds it directly.
+// One HTTP/2 connection (RFC 9113), server or client side, as a byte transform, like
+// proto::Connection: bytes from the peer go in (receive), requests (server) or responses
+// (client) and stream events come out to an H2Handler, answers and requests go in as calls,
+// and the bytes to send are pulled (output / consume_output). It does no I/O and reads no clock
+// of its own, so tests drive it against nghttp2's own session in memory and a fuzzer feeds it
+// directly. The server (H2ServerConnection) and the client's connection pool both drive it.
 //
 // nghttp2 does the framing, HPACK, flow-control arithmetic and the HTTP/2 messaging rules
 // (pseudo-headers, connection-specific fields: a stream that breaks them is reset before it
-// reaches us). This class adds what wsx needs on top: the request as a proto::HttpHead (the
-// same structure an HTTP/1.1 request parses into, so routing and the handshake checks are
-// shared), RFC 8441's SETTINGS_ENABLE_CONNECT_PROTOCOL, the limits of H2Limits, and flow
-// control by hand: the window of a stream reopens only when its consumer says it processed the
-// bytes (consume), so a slow WebSocket slows its sender instead of filling our memory.
+// reaches us). This class adds what wsx needs on top: the request (or response) as a
+// proto::HttpHead (the same structure an HTTP/1.1 head parses into, so routing and the
+// handshake checks are shared), RFC 8441's SETTINGS_ENABLE_CONNECT_PROTOCOL, the limits of
+// H2Limits, and flow control by hand: the window of a stream reopens only when its consumer says it
+// processed the bytes (consume), so a slow WebSocket slows its sender instead of filling our
+// memory.
 #pragma once
 
 #include <cstddef>
@@ -21,14 +23,17 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "session/layer_export.hpp"
 #include "wsx/proto/handshake.hpp"
 #include "wsx/proto/http_head.hpp"
 
 struct nghttp2_session;
 
-namespace wsx::server {
+namespace wsx::h2 {
 
-// HTTP/2 error codes (RFC 9113 §7) the server uses by name.
+enum class H2Role : std::uint8_t { server, client };
+
+// HTTP/2 error codes (RFC 9113 §7) used by name.
 enum class H2Error : std::uint32_t {
   no_error = 0x0,
   protocol_error = 0x1,
@@ -38,9 +43,10 @@ enum class H2Error : std::uint32_t {
   enhance_your_calm = 0xb,
 };
 
-// Every limit is one a peer could otherwise push: the defaults follow nghttp2's own advice
-// (nghttpx's values) where it has one.
-struct H2Limits {
+// Every limit is one a peer could otherwise push (a client applies them to the server's
+// responses; max_concurrent_streams and enable_connect_protocol are the server's only): the
+// defaults follow nghttp2's own advice (nghttpx's values) where it has one.
+struct WSX_LAYER_API H2Limits {
   std::uint32_t max_concurrent_streams = 100;  // more: RST_STREAM(REFUSED_STREAM)
   // Header block of one request, counted as RFC 9113 §6.5.2 does (name + value + 32 per field);
   // more: 431. Announced as SETTINGS_MAX_HEADER_LIST_SIZE.
@@ -68,18 +74,28 @@ struct H2Limits {
 // method, target (:path), version 2.0, the fields with :authority as "host" (RFC 9113 §8.3.1)
 // and several cookie fields joined into one (§8.2.3), and protocol (RFC 8441's :protocol).
 // Its views point into storage owned by the connection, valid until the stream closes.
-struct H2Request {
+struct WSX_LAYER_API H2Request {
   std::int32_t stream_id = 0;
   proto::HttpHead head;
   std::string_view scheme;  // :scheme, empty for a plain CONNECT
   bool end_stream = false;  // no body follows
 };
 
-class H2Handler {
+// The client's view of a response whose header block is complete: `head` has the status
+// (:status), version 2.0 and the fields; its views live until the stream closes.
+struct WSX_LAYER_API H2Response {
+  std::int32_t stream_id = 0;
+  proto::HttpHead head;
+  bool end_stream = false;  // no body follows
+};
+
+class WSX_LAYER_API H2Handler {
  public:
-  // A complete, valid request. Answer it now or later with respond()/respond_streaming() (or
-  // reset()).
-  virtual void on_request(H2Request& request) = 0;
+  // Server: a complete, valid request. Answer it now or later with respond()/
+  // respond_streaming() (or reset()).
+  virtual void on_request(H2Request& request) { (void)request; }
+  // Client: the response to a request of submit_request(); its DATA follows.
+  virtual void on_response(H2Response& response) { (void)response; }
   // DATA of a stream (its request body, or a WebSocket's bytes). The window of the stream
   // reopens only by consume(): call it once the bytes are processed (at once if dropped).
   virtual void on_data(std::int32_t stream_id, std::span<const std::uint8_t> data) = 0;
@@ -91,13 +107,22 @@ class H2Handler {
   // The peer may have opened our send windows (WINDOW_UPDATE, or SETTINGS changing the initial
   // window): output that waited for them can go on (see send_window()).
   virtual void on_send_window_update() {}
+  // The peer's SETTINGS arrived (the first: a client now knows whether extended CONNECT is
+  // allowed, see peer_allows_extended_connect()).
+  virtual void on_settings() {}
+  // The peer sent GOAWAY: streams above `last_stream_id` were not processed; no new stream
+  // may open on this connection.
+  virtual void on_goaway(std::int32_t last_stream_id, std::uint32_t error) {
+    (void)last_stream_id;
+    (void)error;
+  }
 
  protected:
   ~H2Handler() = default;
 };
 
 // The body of a streaming response, pulled as the peer's flow-control window allows.
-class H2Source {
+class WSX_LAYER_API H2Source {
  public:
   struct Chunk {
     std::size_t size = 0;  // bytes written into the buffer
@@ -110,15 +135,16 @@ class H2Source {
   ~H2Source() = default;
 };
 
-class H2Connection {
+class WSX_LAYER_API H2Connection {
  public:
-  H2Connection(H2Handler& handler, const H2Limits& limits);
+  H2Connection(H2Handler& handler, const H2Limits& limits, H2Role role = H2Role::server);
   ~H2Connection();
   H2Connection(const H2Connection&) = delete;
   H2Connection& operator=(const H2Connection&) = delete;
 
-  // Bytes from the peer (the client preface first). False once the connection is over: a
-  // connection error (GOAWAY is queued: send output() before closing) or an earlier failure.
+  // Bytes from the peer (the client preface first, for a server). False once the connection is
+  // over: a connection error (GOAWAY is queued: send output() before closing) or an earlier
+  // failure.
   bool receive(std::span<const std::uint8_t> data);
   // The next bytes to send, empty when there are none; valid until the next non-const call.
   std::span<const std::uint8_t> output();
@@ -153,6 +179,21 @@ class H2Connection {
   // GOAWAY with `error`, then finished(): for a transport about to close.
   void terminate(H2Error error);
 
+  // ---- client
+  // Opens a stream with a request: `fields` in order, pseudo-headers first (names in lower
+  // case); its body is pulled from `source` (which must stay valid until the stream closes or
+  // forget_source()). Returns the stream id, or a negative value when no stream can open
+  // (GOAWAY received, stream ids exhausted, a connection error).
+  std::int32_t submit_request(const proto::HeaderList& fields, H2Source& source);
+  // The peer's first SETTINGS frame arrived.
+  bool peer_settings_received() const noexcept { return settings_received_; }
+  // SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 from the peer (RFC 8441 §3).
+  bool peer_allows_extended_connect() const;
+  // Streams the peer lets us open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+  std::uint32_t peer_max_concurrent_streams() const;
+  // The peer sent GOAWAY.
+  bool peer_going_away() const noexcept { return goaway_received_; }
+
   std::size_t open_streams() const noexcept { return open_streams_; }
   // The peer's window for our DATA on `stream_id` (how much it lets us send now).
   std::int32_t send_window(std::int32_t stream_id) const;
@@ -163,11 +204,14 @@ class H2Connection {
  private:
   struct Callbacks;
   void fail(const char* what, int code);
-  // The header block of `stream` is complete: build its request and hand it over (or 431).
+  // The header block of `stream` is complete: build its request (or response) and hand it
+  // over (or 431).
   void deliver(Stream& stream, bool end_stream);
+  void deliver_response(Stream& stream, bool end_stream);
 
   H2Handler& handler_;
   H2Limits limits_;
+  H2Role role_;
   nghttp2_session* session_ = nullptr;
   const std::uint8_t* out_data_ = nullptr;  // the chunk mem_send handed out
   std::size_t out_size_ = 0;
@@ -177,6 +221,8 @@ class H2Connection {
   std::string error_;
   std::string last_peer_error_;  // nghttp2's last complaint about the peer
   bool failed_ = false;
+  bool settings_received_ = false;
+  bool goaway_received_ = false;
 };
 
-}  // namespace wsx::server
+}  // namespace wsx::h2
