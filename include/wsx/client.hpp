@@ -47,6 +47,7 @@ namespace wsx {
 namespace io {
 class EventLoop;
 }
+class Http2Pool;
 
 // What the TLS layer does for a wss:// URL. The server is verified (certificate chain against
 // the trusted CAs, and the URL's host name or IP address) unless insecure_skip_verify is set.
@@ -62,7 +63,10 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // Sees the opening handshake as it goes over the wire, for tracing tools: the request head as
 // sent, and the response head (status line and headers, up to the blank line) as received — the
-// 101 or a refusal. Each is optional; an exception from one is reported and otherwise ignored.
+// 101 or a refusal. Over HTTP/2 (ClientOptions::http2) they are the header lists of the
+// extended CONNECT and of its response, one "name: value" line each, after a first line
+// "HTTP/2 stream N" (pseudo-headers included: ":method: CONNECT", ":status: 200"). Each is
+// optional; an exception from one is reported and otherwise ignored.
 struct WSX_API HandshakeTrace {
   std::function<void(std::string_view head)> request;
   std::function<void(std::string_view head)> response;
@@ -71,6 +75,9 @@ struct WSX_API HandshakeTrace {
   std::function<void(int status, std::string_view next_url)> redirect;
   // The tunnel through ClientOptions::proxy is open: "CONNECT via http://proxy:3128", ...
   std::function<void(std::string_view summary)> proxy;
+  // HTTP/2 (ClientOptions::http2) was not used, and why: "the server chose http/1.1 by ALPN:
+  // HTTP/1.1", "the server speaks HTTP/2 without SETTINGS_ENABLE_CONNECT_PROTOCOL ...".
+  std::function<void(std::string_view summary)> http2_fallback;
 };
 
 struct WSX_API ClientOptions {
@@ -110,6 +117,16 @@ struct WSX_API ClientOptions {
   // not sent to it. Off: a 3xx is handshake_refused with its Location in the headers.
   bool follow_redirects = false;
   unsigned max_redirects = 5;
+  // wss:// only, not through a proxy: offer HTTP/2 by ALPN ("h2", then "http/1.1") and open
+  // the WebSocket as a stream of it, by an extended CONNECT (RFC 8441), when the server
+  // announces SETTINGS_ENABLE_CONNECT_PROTOCOL. When it picks http/1.1 the usual upgrade
+  // follows on the same connection; when it speaks h2 without extended CONNECT, on a new TLS
+  // connection offering http/1.1 only. The WebSocket is the same either way.
+  bool http2 = false;
+  // With http2: the clients given the same pool (on the pool's loop) share one HTTP/2
+  // connection per origin — scheme, host, port and TLS options — while it accepts streams; it
+  // closes when its last stream ends. Empty: the client has a connection of its own.
+  std::shared_ptr<Http2Pool> http2_pool;
   ReconnectOptions reconnect;
   std::uint64_t reconnect_seed = 0;  // jitter seed; 0 draws one
   // Exceptions escaping the handlers (see above and error_report.hpp: a connection's callback
@@ -206,12 +223,37 @@ class WSX_API Client {
   const std::optional<proto::DeflateParams>& deflate() const noexcept;
   // The address of the current or last connection attempt ("127.0.0.1:9000").
   const std::string& address() const noexcept;
+  // Whether the open connection runs over HTTP/2 (a stream of an h2 connection).
+  bool uses_http2() const noexcept;
   // Connections opened so far, and failed attempts since the last one opened.
   std::size_t connections_opened() const noexcept;
   std::size_t failed_attempts() const noexcept;
 
  private:
   struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// HTTP/2 connections shared by the clients of one loop (ClientOptions::http2_pool). Make it
+// with std::make_shared, give it to the clients, and destroy it (the last reference) on the
+// loop's thread before the loop. Destroying it drops its connections at once.
+class WSX_API Http2Pool {
+ public:
+  explicit Http2Pool(io::EventLoop& loop);
+  ~Http2Pool();
+  Http2Pool(const Http2Pool&) = delete;
+  Http2Pool& operator=(const Http2Pool&) = delete;
+
+  // HTTP/2 connections open (or opening), and WebSocket streams on them.
+  std::size_t connections() const noexcept;
+  std::size_t streams() const noexcept;
+  // HTTP/2 connections this pool has opened so far.
+  std::size_t connections_opened() const noexcept;
+
+  struct Impl;
+  Impl& impl() noexcept { return *impl_; }
+
+ private:
   std::unique_ptr<Impl> impl_;
 };
 

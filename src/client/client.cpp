@@ -8,7 +8,10 @@
 
 #include "aggregate_fields.hpp"
 #include "connect_error.hpp"
+#include "h2_client_connection.hpp"
+#include "h2_handshake_driver.hpp"
 #include "handshake_driver.hpp"
+#include "http2_pool_impl.hpp"
 #include "proxy_negotiation.hpp"
 #include "proxy_tunnel.hpp"
 #include "reconnect_policy.hpp"
@@ -40,12 +43,15 @@ io::Resolver& shared_resolver() {
 
 }  // namespace
 
-struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListener {
+struct Client::Impl final : session::SessionOwner,
+                            client_detail::HandshakeListener,
+                            client_detail::H2Waiter {
   enum class State : std::uint8_t {
     idle,
     resolving,
     connecting,
-    tunneling,  // through the proxy, before the WebSocket handshake
+    tunneling,   // through the proxy, before the WebSocket handshake
+    h2_waiting,  // for an HTTP/2 connection of the pool to be ready
     handshaking,
     open,
     waiting
@@ -91,6 +97,7 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
   ~Impl() {
     cancel_pending();
     delete session;  // no callback follows: the session's own destructor reports nothing
+    session = nullptr;
   }
 
   void connect();
@@ -104,6 +111,12 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
   void race_addresses();
   void open_tunnel(io::TcpSocket socket);
   void on_connected(io::TcpSocket socket);
+  void start_http1(io::TcpSocket socket, std::optional<io::TlsSession> tls_session);
+  // HTTP/2 (options.http2): wanted for this attempt; the pool; its key for the URL.
+  bool wants_h2() const noexcept { return options.http2 && url.secure && !proxy && !h1_only; }
+  Http2Pool::Impl& h2_pool();
+  std::string h2_key() const;
+  void wait_for(client_detail::H2ClientConnection& connection);
   bool follow_redirect(ClientError& error);
   void on_open(WebSocket& ws);
   void fail(ClientError error);
@@ -118,6 +131,11 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
   void handshake_accepted(const proto::HttpHead& response,
                           const proto::ClientHandshakeResult& result) override;
   void handshake_failed(ClientError error) override { pending_error = std::move(error); }
+  // client_detail::H2Waiter
+  void h2_ready(client_detail::H2ClientConnection& connection) override;
+  void h2_unavailable(std::optional<io::Stream::Released> tls_connection,
+                      std::string_view why) override;
+  void h2_failed(ClientError error) override;
 
   io::EventLoop& loop;
   ClientOptions options;
@@ -130,6 +148,11 @@ struct Client::Impl final : session::SessionOwner, client_detail::HandshakeListe
   std::unique_ptr<client_detail::ProxyTunnel> tunnel;
   unsigned redirects = 0;
   std::optional<io::TlsContext> tls;
+  std::optional<io::TlsContext> tls_h2;  // ALPN h2, http/1.1 (options.http2)
+  std::shared_ptr<Http2Pool> pool;       // options.http2_pool, or one of our own
+  client_detail::H2ClientConnection* h2_connection = nullptr;  // while h2_waiting
+  bool h1_only = false;  // this run: the server has no WebSockets over HTTP/2
+  bool over_h2 = false;  // the session is a stream of an HTTP/2 connection
   proto::ClientRequestOptions request;
   Backoff backoff;
   io::RacingConnector connector;
@@ -160,6 +183,7 @@ void Client::Impl::connect() {
   request.subprotocols = options.subprotocols;
   request.deflate = options.deflate;
   request.extra_headers = options.extra_headers;
+  h1_only = false;
   first_url = *parsed.url;
   aim_at(std::move(*parsed.url));
   proto::ClientHandshake check(request);  // throws std::invalid_argument for unsafe options
@@ -195,6 +219,12 @@ void Client::Impl::aim_at(Url target) {
     io::TlsContext context = io::TlsContext::client(tls_options);
     if (!context.ok()) throw std::invalid_argument("TLS configuration: " + context.error());
     tls = std::move(context);
+    if (options.http2) {
+      tls_options.alpn = {"h2", "http/1.1"};
+      io::TlsContext h2_context = io::TlsContext::client(tls_options);
+      if (!h2_context.ok()) throw std::invalid_argument("TLS configuration: " + h2_context.error());
+      tls_h2 = std::move(h2_context);
+    }
   }
   request.host = url.host;
   request.port = url.port;
@@ -207,6 +237,14 @@ void Client::Impl::start_attempt() {
   pending_error.reset();
   addresses.clear();
   socks_target.reset();
+  if (wants_h2()) {
+    // A connection of the pool to this origin that takes another stream: no TCP, no TLS.
+    if (client_detail::H2ClientConnection* shared = h2_pool().find(h2_key())) {
+      address = shared->remote_address();
+      wait_for(*shared);
+      return;
+    }
+  }
   if (!proxy) {
     address = url.authority();
     resolve(url.host, url.port, false,
@@ -345,8 +383,97 @@ void Client::Impl::open_tunnel(io::TcpSocket socket) {
 }
 
 void Client::Impl::on_connected(io::TcpSocket socket) {
+  if (wants_h2()) {
+    // Another client of the pool may have opened one meanwhile (both connecting at once):
+    // that one serves us too, and this socket closes unused.
+    if (client_detail::H2ClientConnection* shared = h2_pool().find(h2_key())) {
+      wait_for(*shared);
+      return;
+    }
+    client_detail::H2ClientConnection& connection =
+        h2_pool().open(std::move(socket), io::TlsSession(*tls_h2, url.host), h2_key(), address,
+                       options.handshake_timeout);
+    wait_for(connection);
+    return;
+  }
   std::optional<io::TlsSession> tls_session;
   if (url.secure) tls_session.emplace(*tls, url.host);
+  start_http1(std::move(socket), std::move(tls_session));
+}
+
+Http2Pool::Impl& Client::Impl::h2_pool() {
+  if (!pool) pool = options.http2_pool ? options.http2_pool : std::make_shared<Http2Pool>(loop);
+  return pool->impl();
+}
+
+// Connections are shared by origin and by everything that makes their TLS sessions differ.
+std::string Client::Impl::h2_key() const {
+  const ClientTlsOptions& t = options.tls;
+  return url.authority() + '\n' + t.ca_file + '\n' + (t.use_system_ca ? "1" : "0") +
+         (t.insecure_skip_verify ? "1" : "0") + '\n' + t.certificate_chain_file + '\n' +
+         t.private_key_file;
+}
+
+void Client::Impl::wait_for(client_detail::H2ClientConnection& connection) {
+  state = State::h2_waiting;
+  h2_connection = &connection;
+  connection.add_waiter(*this);
+}
+
+void Client::Impl::h2_ready(client_detail::H2ClientConnection& connection) {
+  h2_connection = nullptr;
+  client_detail::HandshakeLimits limits;
+  limits.max_response_head = options.max_response_head;
+  limits.max_error_body = options.max_error_body;
+  limits.timeout = options.handshake_timeout;
+  auto driver = std::make_unique<client_detail::H2HandshakeDriver>(
+      *this, proto::ClientHandshake(request), limits);
+  client_detail::H2HandshakeDriver& handshake = *driver;
+  handshake.set_trace(options.handshake_trace);
+  auto* stream_session = new client_detail::H2StreamSession(
+      config, *this, std::move(driver), static_cast<h2::H2StreamHost&>(connection), 0);
+  if (!stream_session->start(options.handshake_timeout) ||
+      connection.open_stream(*stream_session, handshake) < 0) {
+    stream_session->carrier().detach();
+    delete stream_session;
+    ClientError error;
+    error.kind = ClientErrorKind::connection_lost;
+    error.address = address;
+    error.message = "the HTTP/2 connection to " + address + " could not open a stream";
+    fail(std::move(error));
+    return;
+  }
+  session = stream_session;
+  over_h2 = true;
+  state = State::handshaking;
+}
+
+void Client::Impl::h2_unavailable(std::optional<io::Stream::Released> tls_connection,
+                                  std::string_view why) {
+  h2_connection = nullptr;
+  h1_only = true;
+  if (options.handshake_trace.http2_fallback) {
+    try {
+      options.handshake_trace.http2_fallback(why);
+    } catch (...) {
+      session::report_current_exception(&options.error_hook, "handshake_trace", options.url,
+                                        address);
+    }
+  }
+  if (tls_connection) {
+    start_http1(std::move(tls_connection->socket), std::move(tls_connection->tls));
+    return;
+  }
+  start_attempt();  // a new TLS connection offering http/1.1 only
+}
+
+void Client::Impl::h2_failed(ClientError error) {
+  h2_connection = nullptr;
+  if (error.address.empty()) error.address = address;
+  fail(std::move(error));
+}
+
+void Client::Impl::start_http1(io::TcpSocket socket, std::optional<io::TlsSession> tls_session) {
   client_detail::HandshakeLimits limits;
   limits.max_response_head = options.max_response_head;
   limits.max_error_body = options.max_error_body;
@@ -392,7 +519,10 @@ void Client::Impl::on_open(WebSocket& ws) {
 
 void Client::Impl::release(session::Session& finished) noexcept {
   const bool was_open = state == State::open;
-  if (&finished == session) session = nullptr;
+  if (&finished == session) {
+    session = nullptr;
+    over_h2 = false;
+  }
   delete &finished;
   if (was_open) {
     state = State::idle;
@@ -535,6 +665,8 @@ void Client::Impl::finish() {
 }
 
 void Client::Impl::cancel_pending() noexcept {
+  if (h2_connection != nullptr) h2_connection->remove_waiter(*this);
+  h2_connection = nullptr;
   resolve_request.cancel();
   tunnel.reset();
   connector.cancel();
@@ -550,6 +682,7 @@ void Client::Impl::close(std::uint16_t code, std::string_view reason) {
     case State::resolving:
     case State::connecting:
     case State::tunneling:
+    case State::h2_waiting:
     case State::waiting:
       cancel_pending();
       state = State::idle;
@@ -609,6 +742,9 @@ const std::optional<proto::DeflateParams>& Client::deflate() const noexcept {
 }
 const std::string& Client::address() const noexcept {
   return impl_->address;
+}
+bool Client::uses_http2() const noexcept {
+  return impl_->state == Impl::State::open && impl_->over_h2;
 }
 std::size_t Client::connections_opened() const noexcept {
   return impl_->opened;

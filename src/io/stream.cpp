@@ -195,7 +195,12 @@ void Stream::on_readable() {
     }
     discard_left_ -= static_cast<std::uint32_t>(bytes);
   }
+  const bool was_handshaking = tls_->state() == TlsState::handshaking;
   tls_->feed(buffer.first(bytes));  // copied in: the buffer is free again
+  if (was_handshaking && tls_->handshake_done() && !lingering_) {
+    handler_->on_stream_secured();
+    if (guard.destroyed || !socket_.valid()) return;
+  }
   // Records (16 KiB of plaintext at most each) are decrypted one after the other into the
   // buffer and handed over together: a 64 KiB message then arrives whole, and the protocol
   // core delivers it in place instead of assembling it from four pieces.

@@ -122,8 +122,52 @@ ClientHandshake::ClientHandshake(ClientRequestOptions options)
   out += "\r\n";
 }
 
+HeaderList ClientHandshake::extended_connect() const {
+  HeaderList fields;
+  fields.emplace_back(":method", "CONNECT");
+  fields.emplace_back(":protocol", "websocket");
+  fields.emplace_back(":scheme", options_.secure ? "https" : "http");
+  fields.emplace_back(":path", options_.target.empty() ? "/" : options_.target);
+  fields.emplace_back(":authority", host_header(options_));
+  fields.emplace_back("sec-websocket-version", "13");
+  if (options_.origin) fields.emplace_back("origin", *options_.origin);
+  if (!options_.subprotocols.empty()) {
+    std::string list;
+    for (const std::string& protocol : options_.subprotocols) {
+      if (!list.empty()) list += ", ";
+      list += protocol;
+    }
+    fields.emplace_back("sec-websocket-protocol", std::move(list));
+  }
+  if (options_.deflate) {
+    fields.emplace_back("sec-websocket-extensions", deflate_offer(*options_.deflate));
+  }
+  static constexpr std::string_view connection_specific[] = {"keep-alive", "proxy-connection",
+                                                             "te"};
+  for (const auto& [name, value] : options_.extra_headers) {
+    std::string lower(name.size(), '\0');
+    std::transform(name.begin(), name.end(), lower.begin(),
+                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+    if (std::find(std::begin(connection_specific), std::end(connection_specific), lower) !=
+        std::end(connection_specific)) {
+      continue;
+    }
+    fields.emplace_back(std::move(lower), value);
+  }
+  return fields;
+}
+
 ClientHandshakeResult ClientHandshake::check_response(const HttpHead& response) const {
   using E = ClientHandshakeError;
+  if (response.version_major == 2) {
+    // RFC 8441 §5: the extended CONNECT succeeded; Upgrade, Connection and Accept do not exist.
+    if (response.status != 200) {
+      return failure(E::bad_status,
+                     "server answered " + std::to_string(response.status) + " " +
+                         std::string(handshake_text::reason_phrase(response.status)));
+    }
+    return check_negotiation(response);
+  }
   if (response.status != 101) {
     const std::string_view reason =
         response.reason.empty() ? handshake_text::reason_phrase(response.status) : response.reason;
@@ -158,7 +202,11 @@ ClientHandshakeResult ClientHandshake::check_response(const HttpHead& response) 
     return failure(E::bad_accept,
                    "Sec-WebSocket-Accept was " + std::string(accept) + ", expected " + expected);
   }
+  return check_negotiation(response);
+}
 
+ClientHandshakeResult ClientHandshake::check_negotiation(const HttpHead& response) const {
+  using E = ClientHandshakeError;
   ClientHandshakeResult result;
   // §4.1 item 6: a subprotocol we did not offer, or any when we offered none, fails.
   if (const std::size_t protocols = response.count("Sec-WebSocket-Protocol"); protocols > 0) {

@@ -27,6 +27,10 @@ class WSX_API StreamHandler {
  public:
   // Plaintext from the peer. The bytes are valid during the call only.
   virtual void on_stream_data(std::span<std::uint8_t> data) = 0;
+  // TLS only: the handshake completed (the protocol ALPN chose is known), before any
+  // plaintext. A client that offered several protocols learns here which one to speak first
+  // (HTTP/2's preface or an HTTP/1.1 request). May destroy the stream.
+  virtual void on_stream_secured() {}
   // Asked before every read: at most how many bytes to read now (a memory budget may want
   // fewer than the read buffer holds). 0 reads nothing; the handler must then have paused
   // reading, or it is asked again at once.

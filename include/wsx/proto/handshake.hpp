@@ -118,7 +118,7 @@ struct WSX_API ClientRequestOptions {
 
 enum class ClientHandshakeError : std::uint8_t {
   none,
-  bad_status,  // not 101
+  bad_status,  // not 101 (HTTP/1.1), not 200 (HTTP/2)
   missing_upgrade,
   missing_connection,
   bad_accept,
@@ -146,9 +146,22 @@ class WSX_API ClientHandshake {
 
   const std::string& request() const noexcept { return request_; }
   const std::string& key() const noexcept { return key_; }
+  // The same request as an HTTP/2 extended CONNECT (RFC 8441 §4-5), the header list of its
+  // HEADERS frame: :method CONNECT, :protocol websocket, :scheme, :path, :authority, then
+  // sec-websocket-version 13, origin, sec-websocket-protocol, sec-websocket-extensions and the
+  // extra headers, names in lower case (RFC 9113 §8.2.1); no key, Upgrade or Connection, and
+  // extra headers that only mean something on one HTTP/1.1 connection (Keep-Alive, TE,
+  // Proxy-Connection) are left out (§8.2.2).
+  HeaderList extended_connect() const;
+  // A response head of version 1.1 must be the 101 of RFC 6455 §4.1; one of version 2 (the
+  // answer to extended_connect()) must be 200, with no Accept to check (RFC 8441 §5).
+  // Subprotocol and extensions are checked the same way for both.
   ClientHandshakeResult check_response(const HttpHead& response) const;
 
  private:
+  // Subprotocol and extensions of an accepting response (RFC 6455 §4.1 items 5-6).
+  ClientHandshakeResult check_negotiation(const HttpHead& response) const;
+
   ClientRequestOptions options_;
   std::string key_;
   std::string request_;
