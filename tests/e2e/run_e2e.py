@@ -435,6 +435,29 @@ def serve_echo_and_pipe(h):
 
 
 @case
+def http2_connect_to_serve(h):
+    ca, cert, key = h.certificates()
+    port = h.serve("--cert", cert, "--key", key, "--http2", "--compress")
+    r = h.connect("--http2", "--trace", "--compress", "--ca", ca, "-x", "over h2", "-w", "1",
+                  "wss://localhost:%d/echo" % port)
+    check(r.returncode == EXIT_OK and r.out.splitlines() == ["< over h2"], "echo over h2", r.show)
+    for expected in ["> HTTP/2 stream 1", "> :method: CONNECT", "> :protocol: websocket",
+                     "> :scheme: https", "> :path: /echo", "> :authority: localhost:%d" % port,
+                     "> sec-websocket-version: 13", "> sec-websocket-extensions: permessage-deflate",
+                     "< :status: 200", "< sec-websocket-extensions: permessage-deflate",
+                     '> text fin=1 rsv=100 masked=1']:
+        check(expected in r.err, "the trace shows %r" % expected, r.show)
+    check("Sec-WebSocket-Key" not in r.err and "HTTP/1.1" not in r.err, "no HTTP/1.1 head", r.show)
+    # The same command against a server without --http2: the HTTP/1.1 upgrade, said so.
+    plain = h.serve("--cert", cert, "--key", key)
+    r = h.connect("--http2", "--trace", "--ca", ca, "-x", "over h1", "-w", "1",
+                  "wss://localhost:%d/echo" % plain)
+    check(r.returncode == EXIT_OK and r.out.splitlines() == ["< over h1"], "echo over h1", r.show)
+    check("http/1.1 by ALPN" in r.err and "< HTTP/1.1 101 Switching Protocols" in r.err,
+          "the fallback is traced", r.show)
+
+
+@case
 def serve_chat_between_two_clients(h):
     port = h.serve()
     url = "ws://127.0.0.1:%d/chat" % port

@@ -92,6 +92,10 @@ Command add_connect_command(CLI::App& app) {
       ->group(handshake);
   auto* compress =
       cmd->add_flag("--compress", settings->compress, "offer permessage-deflate")->group(handshake);
+  cmd->add_flag("--http2", settings->http2,
+                "wss://: open the WebSocket over HTTP/2 (RFC 8441) when the server offers it, "
+                "else HTTP/1.1")
+      ->group(handshake);
   cmd->add_flag("--client-no-context-takeover", settings->client_no_context_takeover,
                 "with --compress: we reset our compressor after each message")
       ->group(handshake)

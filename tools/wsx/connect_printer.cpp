@@ -250,6 +250,14 @@ void EventPrinter::redirect(int status, std::string_view url) {
                dim);
 }
 
+void EventPrinter::http2_fallback(std::string_view summary) {
+  if (style_.json) {
+    emit_json(event("http2").add("fallback", summary).str());
+    return;
+  }
+  status(clock_time(std::chrono::system_clock::now()) + " " + std::string(summary), dim);
+}
+
 void EventPrinter::tunnel(std::string_view summary) {
   if (style_.json) {
     emit_json(event("proxy").add("tunnel", summary).str());

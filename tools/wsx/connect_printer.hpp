@@ -44,7 +44,10 @@ class EventPrinter {
   void frame(bool outgoing, const proto::FrameHeader& header,
              std::span<const std::uint8_t> payload);
   // {"event":"handshake","direction":"out"|"in","head":..}
+  // The request and response heads; over HTTP/2 their header lists, one field a line.
   void handshake(bool outgoing, std::string_view head);
+  // --http2 was not used, and why.
+  void http2_fallback(std::string_view summary);
   // With --trace: a redirect followed, {"event":"redirect","status":..,"url":..}, and the tunnel
   // through a proxy, {"event":"proxy","tunnel":..}.
   void redirect(int status, std::string_view url);

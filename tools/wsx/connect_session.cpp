@@ -134,6 +134,7 @@ ClientOptions client_options(const ConnectSettings& settings) {
       return proxy;
     };
   }
+  options.http2 = settings.http2;
   options.follow_redirects = settings.location;
   options.max_redirects = settings.max_redirects;
   options.connect_timeout = to_millis(settings.connect_timeout);
@@ -184,6 +185,9 @@ class Runner final : public proto::FrameObserver {
       };
       options.handshake_trace.proxy = [this](std::string_view summary) {
         printer_.tunnel(summary);
+      };
+      options.handshake_trace.http2_fallback = [this](std::string_view summary) {
+        printer_.http2_fallback(summary);
       };
     }
     client_ = std::make_unique<Client>(loop_, std::move(options), handlers());

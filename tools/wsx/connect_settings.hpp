@@ -16,6 +16,7 @@ struct ConnectSettings {
   std::string origin;
   std::string auth;  // user:pass for HTTP Basic
   bool compress = false;
+  bool http2 = false;  // offer h2 by ALPN: the WebSocket as an extended CONNECT stream
   bool client_no_context_takeover = false;
   bool server_no_context_takeover = false;
   unsigned client_max_window_bits = 0;  // 0: offer the parameter without a value
