@@ -54,6 +54,11 @@ class Peer final : public StreamHandler {
     sent += n;
     EXPECT_LE(sent, outgoing.size());
   }
+  void on_stream_secured() override {
+    ++secured;
+    received_when_secured = received.size();
+    alpn_when_secured = std::string(stream->tls()->alpn());
+  }
   void on_stream_drained() override { ++drained; }
   void on_stream_end() override {
     ended = true;
@@ -70,6 +75,9 @@ class Peer final : public StreamHandler {
   std::size_t allowance = SIZE_MAX;
   std::size_t largest_piece = 0;
   int drained = 0;
+  int secured = 0;
+  std::size_t received_when_secured = SIZE_MAX;
+  std::string alpn_when_secured;
   bool ended = false;
   std::string error;
   std::function<void()> on_data, on_end, on_error;
@@ -165,8 +173,16 @@ void exchange_and_shut_down(bool use_tls) {
   EXPECT_EQ(link.client->stream->unsent_bytes(), 0u);
   if (use_tls) {
     EXPECT_EQ(link.client->stream->tls()->alpn(), "http/1.1");
+    // Each side heard once that its handshake was done, before any plaintext, ALPN known (a
+    // client that offered h2 chooses what to send first there).
+    for (const Peer* peer : {link.client.get(), link.server.get()}) {
+      EXPECT_EQ(peer->secured, 1);
+      EXPECT_EQ(peer->received_when_secured, 0u);
+      EXPECT_EQ(peer->alpn_when_secured, "http/1.1");
+    }
   } else {
     EXPECT_EQ(link.client->stream->tls(), nullptr);
+    EXPECT_EQ(link.client->secured + link.server->secured, 0);  // nothing to secure
   }
 }
 

@@ -293,3 +293,86 @@ TEST(CheckResponse, ExtensionsMustBeOnesWeOffered) {
 
 }  // namespace
 }  // namespace wsx::proto
+
+// ---- HTTP/2 (RFC 8441): the same request as an extended CONNECT, its 200 checked the same way
+
+namespace wsx::proto {
+namespace {
+
+HttpHead h2_response(int status, const std::vector<HttpHeader>& headers = {}) {
+  HttpHead head;
+  head.version_major = 2;
+  head.version_minor = 0;
+  head.status = status;
+  head.headers = headers;
+  return head;
+}
+
+TEST(ExtendedConnect, PseudoHeadersFirstThenTheWebSocketFieldsInLowerCase) {
+  ClientRequestOptions options = basic();
+  options.secure = true;
+  options.port = 8443;
+  options.target = "/chat?room=1";
+  options.origin = "https://example.com";
+  options.subprotocols = {"v2", "v1"};
+  options.deflate = DeflateClientOptions{};
+  options.extra_headers = {{"Authorization", "Bearer x"},
+                           {"Keep-Alive", "timeout=5"},
+                           {"TE", "trailers"},
+                           {"Proxy-Connection", "keep-alive"}};
+  const ClientHandshake hs(options);
+  const HeaderList fields = hs.extended_connect();
+  const HeaderList expected = {{":method", "CONNECT"},
+                               {":protocol", "websocket"},
+                               {":scheme", "https"},
+                               {":path", "/chat?room=1"},
+                               {":authority", "example.com:8443"},
+                               {"sec-websocket-version", "13"},
+                               {"origin", "https://example.com"},
+                               {"sec-websocket-protocol", "v2, v1"},
+                               {"sec-websocket-extensions", deflate_offer(*options.deflate)},
+                               {"authorization", "Bearer x"}};
+  EXPECT_EQ(fields, expected);
+}
+
+TEST(ExtendedConnect, DefaultPortAndPathAreLeftOut) {
+  ClientRequestOptions options = basic();
+  options.secure = true;
+  options.port = 443;
+  options.target = "";
+  const HeaderList fields = ClientHandshake(options).extended_connect();
+  EXPECT_EQ(fields[3], (std::pair<std::string, std::string>{":path", "/"}));
+  EXPECT_EQ(fields[4], (std::pair<std::string, std::string>{":authority", "example.com"}));
+  EXPECT_EQ(fields.size(), 6u);  // no origin, subprotocol or extension offered
+}
+
+TEST(ExtendedConnect, A200WithoutUpgradeOrAcceptOpens) {
+  ClientRequestOptions options = basic();
+  options.subprotocols = {"v1"};
+  options.deflate = DeflateClientOptions{};
+  const ClientHandshake hs(options);
+  const ClientHandshakeResult result = hs.check_response(h2_response(
+      200, {{"sec-websocket-protocol", "v1"}, {"sec-websocket-extensions", "permessage-deflate"}}));
+  EXPECT_EQ(result.error, ClientHandshakeError::none) << result.message;
+  EXPECT_EQ(result.subprotocol, "v1");
+  EXPECT_TRUE(result.deflate.has_value());
+}
+
+TEST(ExtendedConnect, AnotherStatusOrAnUnofferedChoiceFails) {
+  const ClientHandshake hs(basic());
+  EXPECT_EQ(hs.check_response(h2_response(101)).error, ClientHandshakeError::bad_status);
+  EXPECT_EQ(hs.check_response(h2_response(403)).error, ClientHandshakeError::bad_status);
+  EXPECT_EQ(hs.check_response(h2_response(204)).error, ClientHandshakeError::bad_status);
+  EXPECT_EQ(hs.check_response(h2_response(200, {{"sec-websocket-protocol", "v9"}})).error,
+            ClientHandshakeError::unexpected_subprotocol);
+  EXPECT_EQ(hs.check_response(h2_response(200, {{"sec-websocket-extensions", "x-foo"}})).error,
+            ClientHandshakeError::unexpected_extension);
+  // An HTTP/1.1 200 is still no 101.
+  HttpHead h1 = h2_response(200);
+  h1.version_major = 1;
+  h1.version_minor = 1;
+  EXPECT_EQ(hs.check_response(h1).error, ClientHandshakeError::bad_status);
+}
+
+}  // namespace
+}  // namespace wsx::proto
