@@ -13,12 +13,15 @@
 #include <thread>
 #include <vector>
 
+#include "h2/h2_connection.hpp"
 #include "loop_watchdog.hpp"
 #include "running_server.hpp"
 #include "test_certs.hpp"
 #include "test_tls_options.hpp"
 #include "wsx/client.hpp"
 #include "wsx/io/event_loop.hpp"
+#include "wsx/io/listener.hpp"
+#include "wsx/io/stream.hpp"
 #include "wsx/server.hpp"
 
 namespace wsx {
@@ -412,6 +415,85 @@ TEST(ClientHttp2, FallsBackToHttp1WhenTheServerHasNoHttp2) {
   std::lock_guard lock(seen.mutex);
   ASSERT_EQ(seen.transports.size(), 1u);
   EXPECT_EQ(seen.transports[0], Transport::http1);
+}
+
+// A TLS server on the test's loop that speaks HTTP/2 without SETTINGS_ENABLE_CONNECT_PROTOCOL
+// (ALPN h2) and closes any connection that picks http/1.1: it records what each one chose.
+class H2WithoutExtendedConnect {
+ public:
+  explicit H2WithoutExtendedConnect(io::EventLoop& loop)
+      : listener_(loop, [this, &loop](io::TcpSocket socket, const io::SocketAddress&) {
+          connections_.push_back(std::make_unique<Connection>(*this, loop, std::move(socket)));
+        }) {
+    io::TlsServerOptions options = test::test_server_tls();
+    options.alpn = {"h2", "http/1.1"};
+    tls_ = io::TlsContext::server(options);
+    EXPECT_FALSE(listener_.listen(io::SocketAddress::ipv4_loopback(0)));
+  }
+  std::uint16_t port() const { return listener_.local_address().port(); }
+  std::vector<std::string> alpn;  // per connection, in order
+
+ private:
+  struct Connection final : io::StreamHandler, h2::H2Handler {
+    Connection(H2WithoutExtendedConnect& server, io::EventLoop& loop, io::TcpSocket socket)
+        : owner(server),
+          stream(loop, std::move(socket), static_cast<io::StreamHandler&>(*this),
+                 io::TlsSession(server.tls_)) {}
+    void on_stream_secured() override {
+      owner.alpn.emplace_back(stream.tls()->alpn());
+      if (stream.tls()->alpn() != "h2") {
+        stream.close();
+        return;
+      }
+      h2::H2Limits limits;
+      limits.enable_connect_protocol = false;
+      h2.emplace(static_cast<h2::H2Handler&>(*this), limits);
+      stream.request_flush();
+    }
+    void on_stream_data(std::span<std::uint8_t> data) override {
+      if (h2) h2->receive(data);
+      stream.request_flush();
+    }
+    std::size_t gather_output(std::span<io::ConstBuffer> out) override {
+      if (!h2 || out.empty()) return 0;
+      const auto bytes = h2->output();
+      if (bytes.empty()) return 0;
+      out[0] = bytes;
+      return 1;
+    }
+    void consume_output(std::size_t n) override { h2->consume_output(n); }
+    void on_stream_end() override { stream.close(); }
+    void on_stream_error(std::string_view) override {}
+    void on_data(std::int32_t, std::span<const std::uint8_t>) override {}
+    void on_stream_closed(std::int32_t, std::uint32_t) override {}
+
+    H2WithoutExtendedConnect& owner;
+    io::Stream stream;
+    std::optional<h2::H2Connection> h2;
+  };
+
+  io::TlsContext tls_;
+  io::Listener listener_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+};
+
+// h2 without extended CONNECT: the client opens a new connection offering http/1.1 only (here
+// closed at once, which it reports).
+TEST(ClientHttp2, FallsBackToANewHttp1ConnectionWithoutExtendedConnect) {
+  io::EventLoop loop;
+  H2WithoutExtendedConnect server(loop);
+  Story story;
+  std::string fallback;
+  ClientOptions options = client_options(server.port(), "/echo");
+  options.handshake_trace.http2_fallback = [&](std::string_view why) { fallback = why; };
+  Client client(loop, options, record(story, nullptr));
+  client.connect();
+  run_until(loop, [&] { return story.dones == 1; });
+  EXPECT_EQ(server.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  EXPECT_NE(fallback.find("SETTINGS_ENABLE_CONNECT_PROTOCOL"), std::string::npos) << fallback;
+  EXPECT_EQ(story.opens, 0);
+  ASSERT_EQ(story.errors.size(), 1u);
+  EXPECT_EQ(story.errors[0].kind, ClientErrorKind::connection_lost) << story.errors[0].message;
 }
 
 }  // namespace
