@@ -136,6 +136,10 @@ struct Client::Impl final : session::SessionOwner,
   void h2_unavailable(std::optional<io::Stream::Released> tls_connection,
                       std::string_view why) override;
   void h2_failed(ClientError error) override;
+  void h2_full() override {
+    h2_connection = nullptr;
+    start_attempt();
+  }
 
   io::EventLoop& loop;
   ClientOptions options;

@@ -12,6 +12,9 @@ namespace {
 // last frames leave, for at most this long.
 constexpr std::size_t linger_discard_limit = 256 * 1024;
 constexpr std::chrono::seconds linger_timeout{2};
+// Streams a connection is assumed to take before the server's SETTINGS say (RFC 9113 §6.5.2
+// recommends at least 100).
+constexpr std::size_t assumed_max_streams = 100;
 
 h2::H2Limits client_limits() {
   h2::H2Limits limits;
@@ -88,10 +91,10 @@ bool H2ClientConnection::accepts_streams() const noexcept {
   if (state_ != State::securing && state_ != State::settings && state_ != State::ready) {
     return false;
   }
-  if (!h2_) return true;  // still in the TLS handshake: waiters are welcome
-  if (h2_->peer_going_away()) return false;
   const std::size_t wanted = streams_.size() + waiters_.size();
-  return !h2_->peer_settings_received() || wanted < h2_->peer_max_concurrent_streams();
+  if (!h2_ || !h2_->peer_settings_received()) return wanted < assumed_max_streams;
+  if (h2_->peer_going_away()) return false;
+  return wanted < h2_->peer_max_concurrent_streams();
 }
 
 std::int32_t H2ClientConnection::open_stream(H2StreamSession& session,
@@ -128,6 +131,10 @@ void H2ClientConnection::serve_waiters() {
   while (!waiters_.empty() && state_ == State::ready) {
     H2Waiter* waiter = waiters_.front();
     waiters_.erase(waiters_.begin());
+    if (streams_.size() >= h2_->peer_max_concurrent_streams()) {
+      waiter->h2_full();  // a stream over the server's limit would wait for another to end
+      continue;
+    }
     waiter->h2_ready(*this);
   }
 }

@@ -51,6 +51,9 @@ class H2Waiter {
                               std::string_view why) = 0;
   // The connection failed before it was ready (TLS, timeout, the server left).
   virtual void h2_failed(ClientError error) = 0;
+  // The connection is ready but the server's SETTINGS_MAX_CONCURRENT_STREAMS leaves no stream
+  // for this waiter: ask the pool again (another connection, or a new one).
+  virtual void h2_full() = 0;
 
  protected:
   ~H2Waiter() = default;
