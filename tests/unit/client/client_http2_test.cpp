@@ -4,6 +4,7 @@
 // from the server, refusals, and the fallback to HTTP/1.1 against a server without HTTP/2.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -182,6 +183,38 @@ TEST(ClientHttp2, SeveralWebSocketsShareOneConnection) {
   // One TCP connection: every WebSocket came from the same client address and port.
   EXPECT_EQ(std::set<std::string>(seen.remotes.begin(), seen.remotes.end()).size(), 1u);
   for (const Transport transport : seen.transports) EXPECT_EQ(transport, Transport::http2);
+}
+
+// The server takes 100 streams a connection (SETTINGS_MAX_CONCURRENT_STREAMS): the 101st
+// WebSocket of the pool opens on a second connection instead of waiting.
+TEST(ClientHttp2, MoreWebSocketsThanTheServersStreamLimitOpenASecondConnection) {
+  Seen seen;
+  Server server(server_options(true));
+  add_routes(server, seen);
+  test::RunningServer running(server);
+  io::EventLoop loop;
+  auto pool = std::make_shared<Http2Pool>(loop);
+  constexpr int count = 105;
+  std::vector<Story> stories(count);
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < count; ++i) {
+    clients.push_back(std::make_unique<Client>(loop, client_options(running.port(), "/echo", pool),
+                                               record(stories[i], nullptr)));
+    clients.back()->connect();
+  }
+  run_until(loop, [&] {
+    return std::all_of(stories.begin(), stories.end(),
+                       [](const Story& s) { return s.opens == 1 || !s.errors.empty(); });
+  });
+  for (const Story& story : stories) {
+    EXPECT_EQ(story.opens, 1);
+    EXPECT_TRUE(story.over_h2);
+    EXPECT_TRUE(story.errors.empty());
+  }
+  EXPECT_EQ(pool->connections_opened(), 2u);
+  EXPECT_EQ(pool->streams(), static_cast<std::size_t>(count));
+  for (auto& client : clients) client->close();
+  run_until(loop, [&] { return pool->connections() == 0; });
 }
 
 TEST(ClientHttp2, TheConnectionClosesWithItsLastStreamAndTheNextOpensAnother) {
