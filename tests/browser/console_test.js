@@ -339,14 +339,15 @@ const cases = {
     // fail if the counts never come.
     await page.waitForFunction(() => {
       const tr = document.querySelector("#connections tbody tr[data-path='/echo']");
-      return tr && tr.cells[5].textContent !== "0";
+      return tr && tr.cells[6].textContent !== "0";
     }, null, { timeout: 20000, polling: 100 }).catch(() => {});
     const row = await page.waitForSelector("#connections tbody tr[data-path='/echo']");
     const cells = await row.$$eval("td", (tds) => tds.map((td) => td.textContent));
     check(/^127\.0\.0\.1:\d+$/.test(cells[0]), "peer: " + cells[0]);
-    check(cells[1] === "/echo" && cells[2] === "\u2014", "path, no subprotocol: " + cells);
-    check(/^\d+ s$/.test(cells[4]), "age: " + cells[4]);
-    check(cells[5] === "2" && cells[6] === "20 B" && cells[7] === "2" && cells[8] === "20 B",
+    check(cells[1] === "h1", "transport: its own HTTP/1.1 connection: " + cells[1]);
+    check(cells[2] === "/echo" && cells[3] === "\u2014", "path, no subprotocol: " + cells);
+    check(/^\d+ s$/.test(cells[5]), "age: " + cells[5]);
+    check(cells[6] === "2" && cells[7] === "20 B" && cells[8] === "2" && cells[9] === "20 B",
           "2 messages of 3 + 17 bytes each way: " + cells);
     check((await page.textContent("#connections-note")).startsWith("1 connection"), "one connection");
     check(await page.textContent("#tab-connections") === "Server connections (1)", "the count on the tab");

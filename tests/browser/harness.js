@@ -66,7 +66,8 @@ function startServe(wsx, args = [], env = {}, port = 0) {
 // Runs `body({page, server, browser, errors, url})` with a fresh browser profile; exits the
 // process with 0 (passed) or 1 (failed, with the reason). `options.serveArgs` go to wsx serve;
 // `options.allowedErrors` are regexes of console errors the case expects (a refused WebSocket);
-// `options.noServe`: the case brings its own server (server and base are null).
+// `options.noServe`: the case brings its own server (server and base are null);
+// `options.chromiumArgs`: more command-line switches for chromium.
 async function runCase(name, body, options = {}) {
   const wsx = process.argv[2];
   let server = null;
@@ -84,7 +85,8 @@ async function runCase(name, body, options = {}) {
     if (!options.noServe) server = await startServe(wsx, options.serveArgs || [], options.serveEnv || {});
     profile = fs.mkdtempSync(path.join(os.tmpdir(), "wsx-chromium-"));
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: WAIT_MS,
+      executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...(options.chromiumArgs || [])],
+      timeout: WAIT_MS,
       viewport: { width: 1280, height: 720 }, colorScheme: options.colorScheme || "light",
     });
     context.setDefaultTimeout(WAIT_MS);

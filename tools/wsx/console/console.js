@@ -482,7 +482,7 @@ async function refreshConnections() {
   for (const c of data.connections) {
     const tr = el("tr");
     tr.dataset.path = c.path;
-    for (const value of [c.peer, c.path, c.protocol || "\u2014", c.extensions || "\u2014", formatAge(c.age_ms),
+    for (const value of [c.peer, c.transport, c.path, c.protocol || "\u2014", c.extensions || "\u2014", formatAge(c.age_ms),
                          c.received.messages, formatBytes(c.received.bytes), c.sent.messages, formatBytes(c.sent.bytes)]) {
       const cell = el("td", "", String(value));
       cell.title = String(value);
