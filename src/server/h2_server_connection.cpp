@@ -106,6 +106,7 @@ void H2ServerConnection::closed_transport() {
     charges_.erase(id);
   }
   waiting_.clear();
+  polls_.clear();  // their answers, still on their way, are dropped
   // The connection is gone: each WebSocket on it fails (1006) and is released.
   std::vector<std::int32_t> ids;
   for (const auto& [id, session] : websockets_) ids.push_back(id);
@@ -225,38 +226,16 @@ void H2ServerConnection::on_request(H2Request& request) {
     case GateOutcome::Kind::plain_http:
       respond(request.stream_id, head, serve_plain_http(shared_, head, *gate.target, remote_));
       return;
-    case GateOutcome::Kind::long_polling: {
-      // Long polling is built on HTTP/1.1 connections (a held request per connection, answers
-      // that keep it alive); over HTTP/2 the client has WebSockets by extended CONNECT.
-      constexpr std::string_view reason = "long polling is not available over HTTP/2";
-      respond(request.stream_id, head, poll_refusal_response(501, reason), reason);
+    case GateOutcome::Kind::long_polling:
+      poll_request(request.stream_id, *gate.route, head, *gate.target);
       return;
-    }
     case GateOutcome::Kind::upgrade:
       break;
   }
   if (!charge_stream(request.stream_id, head)) return;
   const Route& route = *gate.route;
   if (route.behavior.upgrade_async) {
-    auto waiting = std::make_unique<Waiting>();
-    waiting->connection = this;
-    waiting->stream_id = request.stream_id;
-    waiting->route = &route;
-    waiting->head = &head;
-    waiting->request = std::move(*gate.request);
-    waiting->pending = make_pending(loop_.handle(), *waiting);
-    Waiting& kept = *waiting;
-    waiting_[request.stream_id] = std::move(waiting);
-    try {
-      route.behavior.upgrade_async(request_view(head, kept.request, remote_),
-                                   ResponderFactory::make(kept.pending));
-    } catch (...) {
-      cancel_pending(*kept.pending);
-      waiting_.erase(request.stream_id);
-      session::report_current_exception(&shared_.options.error_hook, "upgrade_async", route.pattern,
-                                        remote_);
-      respond(request.stream_id, head, internal_error());
-    }
+    wait_for_decision(request.stream_id, route, head, std::move(*gate.request), false);
     return;
   }
   std::optional<UpgradeDecision> decision =
@@ -268,6 +247,31 @@ void H2ServerConnection::on_request(H2Request& request) {
   apply(request.stream_id, route, head, *gate.request, std::move(*decision));
 }
 
+void H2ServerConnection::wait_for_decision(std::int32_t stream_id, const Route& route,
+                                           const proto::HttpHead& head,
+                                           proto::UpgradeRequest request, bool poll_open) {
+  auto waiting = std::make_unique<Waiting>();
+  waiting->connection = this;
+  waiting->stream_id = stream_id;
+  waiting->route = &route;
+  waiting->head = &head;
+  waiting->request = std::move(request);
+  waiting->poll_open = poll_open;
+  waiting->pending = make_pending(loop_.handle(), *waiting);
+  Waiting& kept = *waiting;
+  waiting_[stream_id] = std::move(waiting);
+  try {
+    route.behavior.upgrade_async(request_view(head, kept.request, remote_),
+                                 ResponderFactory::make(kept.pending));
+  } catch (...) {
+    cancel_pending(*kept.pending);
+    waiting_.erase(stream_id);
+    session::report_current_exception(&shared_.options.error_hook, "upgrade_async", route.pattern,
+                                      remote_);
+    respond(stream_id, head, internal_error());
+  }
+}
+
 void H2ServerConnection::Waiting::decided(UpgradeDecision decision) {
   H2ServerConnection& self = *connection;
   Entry entry(self);
@@ -275,7 +279,11 @@ void H2ServerConnection::Waiting::decided(UpgradeDecision decision) {
   // Moved out first: apply() may end the stream, and with it this entry.
   std::unique_ptr<Waiting> kept = std::move(self.waiting_.at(stream_id));
   self.waiting_.erase(stream_id);
-  self.apply(kept->stream_id, *kept->route, *kept->head, kept->request, std::move(decision));
+  if (kept->poll_open) {
+    self.open_poll(kept->stream_id, *kept->route, *kept->head, kept->request, std::move(decision));
+  } else {
+    self.apply(kept->stream_id, *kept->route, *kept->head, kept->request, std::move(decision));
+  }
   self.after_io();
 }
 
@@ -371,6 +379,7 @@ void H2ServerConnection::reset_stream(std::int32_t stream_id) {
 
 void H2ServerConnection::on_remote_end(std::int32_t stream_id) {
   if (H2StreamCarrier* carrier = carrier_of(stream_id)) carrier->remote_ended();
+  if (H2PollExchange* poll = poll_of(stream_id)) poll->remote_ended();  // may answer it
 }
 
 void H2ServerConnection::on_send_window_update() {
@@ -388,7 +397,8 @@ void H2ServerConnection::on_data(std::int32_t stream_id, std::span<const std::ui
     carrier->received(data);  // consumes as the session takes it
     return;
   }
-  h2_.consume(stream_id, data.size());  // a request body nobody reads: reopen at once
+  h2_.consume(stream_id, data.size());  // a request body nobody reads, or copied: reopen at once
+  if (H2PollExchange* poll = poll_of(stream_id)) poll->received(data);  // may answer it
 }
 
 void H2ServerConnection::on_stream_closed(std::int32_t stream_id, std::uint32_t error) {
@@ -396,6 +406,7 @@ void H2ServerConnection::on_stream_closed(std::int32_t stream_id, std::uint32_t 
     carrier->stream_closed(error);  // the session ends (and is released)
     return;
   }
+  polls_.erase(stream_id);  // a held recv the client gave up: its answer goes nowhere
   const auto it = waiting_.find(stream_id);
   if (it == waiting_.end()) return;
   cancel_pending(*it->second->pending);

@@ -6,6 +6,9 @@
 //
 // An accepted WebSocket runs on its stream: a session (the same as over HTTP/1.1) on an
 // H2StreamCarrier, answered 200 with the negotiated sec-websocket-protocol/-extensions.
+// Long-polling requests (a page over h2 whose WebSocket failed) are streams too: an open meets
+// the same gate and decision, then makes its session (poll_admission.hpp); a send or recv goes
+// to the session's thread through an H2PollExchange and its answer ends the stream.
 //
 // Lifetime: made by its owner, which it tells through Owner::release() once its transport is
 // closed; release() is called when no code of the connection is on the stack. Loop thread only.
@@ -21,6 +24,7 @@
 
 #include "h2/h2_connection.hpp"
 #include "h2/h2_stream_carrier.hpp"
+#include "server/h2_poll_exchange.hpp"
 #include "server/request_gate.hpp"
 #include "server/server_shared.hpp"
 #include "session/session.hpp"
@@ -99,6 +103,7 @@ class H2ServerConnection final : private io::StreamHandler,
     const proto::HttpHead* head = nullptr;  // in the stream's storage, valid while it is open
     proto::UpgradeRequest request;
     std::shared_ptr<detail::PendingUpgrade> pending;
+    bool poll_open = false;  // a long-polling open, not an extended CONNECT
     void decided(UpgradeDecision decision) override;
   };
 
@@ -157,6 +162,16 @@ class H2ServerConnection final : private io::StreamHandler,
                const proto::HttpResponse& response, std::string_view reason = {});
   void apply(std::int32_t stream_id, const Route& route, const proto::HttpHead& head,
              const proto::UpgradeRequest& request, UpgradeDecision decision);
+  // Keeps the request and hands it to the route's upgrade_async with a responder.
+  void wait_for_decision(std::int32_t stream_id, const Route& route, const proto::HttpHead& head,
+                         proto::UpgradeRequest request, bool poll_open);
+  // ---- long polling (h2_server_connection_poll.cpp)
+  void poll_request(std::int32_t stream_id, const Route& route, const proto::HttpHead& head,
+                    const proto::RequestTarget& target);
+  void open_poll(std::int32_t stream_id, const Route& route, const proto::HttpHead& head,
+                 const proto::UpgradeRequest& request, UpgradeDecision decision);
+  void poll_answered(std::int32_t stream_id, const proto::HttpHead& head, PollOutcome outcome);
+  H2PollExchange* poll_of(std::int32_t stream_id) noexcept;
   void close_gracefully();  // what we owe goes out, then FIN; bounded in time
   void closed_transport();
 
@@ -172,6 +187,7 @@ class H2ServerConnection final : private io::StreamHandler,
   std::unordered_map<std::int32_t, std::unique_ptr<Waiting>> waiting_;
   using StreamSession = session::SessionOn<H2StreamCarrier>;
   std::unordered_map<std::int32_t, StreamSession*> websockets_;
+  std::unordered_map<std::int32_t, std::unique_ptr<H2PollExchange>> polls_;
   session::TopicRegistry* topics_;
   io::Timeout idle_;  // no stream for a while; while closing, the bound of the linger
   std::uint8_t depth_ = 0;

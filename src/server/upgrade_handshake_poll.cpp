@@ -1,15 +1,12 @@
 // UpgradeHandshake's long-polling requests (docs/long-polling-protocol.md): the open runs the
 // very checks and decisions of an upgrade, then opens a session on this thread instead of
 // answering 101; sends and recvs go to a PollExchange; answered requests keep the connection.
-#include <algorithm>
 #include <utility>
 
-#include "server/csrf_gate.hpp"
+#include "server/poll_admission.hpp"
 #include "server/poll_request.hpp"
 #include "server/poll_response.hpp"
-#include "server/poll_session_id.hpp"
 #include "server/upgrade_handshake.hpp"
-#include "session/callback_exception.hpp"
 
 namespace wsx::server {
 namespace {
@@ -21,10 +18,7 @@ bool keeps_alive(const proto::HttpHead& head) {
 }  // namespace
 
 PollHub* UpgradeHandshake::hub_here(session::Session& session) const noexcept {
-  for (PollHub* hub : shared_.poll_hubs) {
-    if (hub != nullptr && &hub->loop() == &session.loop()) return hub;
-  }
-  return nullptr;
+  return poll_hub_on(shared_, session.loop());
 }
 
 void UpgradeHandshake::refuse_poll(session::Session& session, int status, std::string_view reason,
@@ -36,27 +30,14 @@ void UpgradeHandshake::poll_request(session::Session& session, const Route& rout
                                     const proto::HttpHead& head, std::string_view head_bytes,
                                     const proto::RequestTarget& target,
                                     std::span<std::uint8_t> rest) {
+  PollHub* hub = hub_here(session);
   const PollClassification classified =
-      classify_poll_request(head, target.query, poll_body_limit(route.behavior.max_message_size));
+      screen_poll_request(shared_, route, head, target.query, hub);
   if (!classified.request) {
     refuse_poll(session, classified.status, classified.reason, &head);
     return;
   }
-  PollHub* hub = hub_here(session);
-  if (hub == nullptr) {
-    refuse_poll(session, 503, "long polling is not available", &head);
-    return;
-  }
   if (classified.request->kind != PollKind::open) {
-    // A body waits in memory until the session reads it: none is taken while the server is
-    // at its memory ceiling.
-    const session::BudgetPolicy& budget = shared_.memory.policy();
-    const std::int64_t used = shared_.memory.shared_balance();
-    if (classified.request->body_size > 0 && budget.limit > 0 && used > 0 &&
-        budget.pressure(static_cast<std::size_t>(used)) == session::MemoryPressure::full) {
-      refuse_poll(session, 503, "server memory budget exceeded", &head);
-      return;
-    }
     if (!poll_) poll_ = std::make_unique<PollExchange>(shared_, *this, *hub);
     poll_->start(session, route, head, *classified.request, rest);
     return;
@@ -92,65 +73,22 @@ void UpgradeHandshake::open_poll_session(session::Session& session, const Route&
                                          const proto::UpgradeRequest& request,
                                          UpgradeDecision decision, std::span<std::uint8_t> rest) {
   const proto::HttpHead& head = parser_.head();
-  const auto offered = [&](std::string_view name) {
-    return std::find(request.subprotocols.begin(), request.subprotocols.end(), name) !=
-           request.subprotocols.end();
-  };
-  std::string chosen;
-  if (!decision.subprotocol.empty()) {
-    if (offered(decision.subprotocol)) chosen = std::move(decision.subprotocol);
-  } else {
-    const auto it = std::find_if(route.behavior.subprotocols.begin(),
-                                 route.behavior.subprotocols.end(), offered);
-    if (it != route.behavior.subprotocols.end()) chosen = *it;
-  }
-  PollHub* hub = hub_here(session);
-  // The session counts against its client's limit like a connection, for as long as it lives
-  // (the TCP connections that carry its requests count too, while they are open).
-  std::optional<AddressSlot> slot = shared_.address_limits.acquire(peer_);
-  if (!slot) {
-    refuse_poll(session, 503, "too many connections from this address", &head);
+  PollOpenAnswer answer =
+      server::open_poll_session(shared_, *hub_here(session), route, request, std::move(decision),
+                                peer_, session.remote_address());
+  if (answer.status != 200) {
+    refuse_poll(session, answer.status, answer.reason, &head);
     return;
   }
-  const LongPolling& settings = *route.behavior.long_polling;
-  PollOpen open;
-  open.channel.sid = make_poll_session_id(hub->index());
-  open.channel.route = &route;
-  if (request.origin) open.channel.binding.origin.emplace(*request.origin);
-  if (route.behavior.csrf) {
-    if (const std::optional<std::string_view> token = find_csrf_token(request)) {
-      open.channel.binding.csrf.emplace(*token);
-    }
-  }
-  open.channel.limits.poll = settings.poll;
-  open.channel.limits.timeout = settings.timeout;
-  open.channel.remote_address = session.remote_address();
-  open.params.role = proto::Role::server;
-  open.params.subprotocol = chosen;
-  open.params.user_data = std::move(decision.user_data);
-  open.slot = std::move(*slot);
-  const std::string sid = open.channel.sid;
-  bool opened = false;
-  try {
-    opened = hub->opener && hub->opener(open);
-  } catch (...) {
-    session::report_current_exception(&shared_.options.error_hook, "open", route.pattern,
-                                      open.channel.remote_address);
-  }
-  if (!opened) {
-    refuse_poll(session, 503, "long-polling session not available", &head);
-    return;
-  }
-  const std::string body = poll_open_json(sid, chosen, settings.poll, settings.timeout);
   PollResponse response;
   response.status = 200;
   response.content_type = "application/json";
-  response.body = {reinterpret_cast<const std::uint8_t*>(body.data()), body.size()};
+  response.body = {reinterpret_cast<const std::uint8_t*>(answer.body.data()), answer.body.size()};
   response.keep_alive = keeps_alive(head) && rest.empty();
   AccessRecord record;
   record.status = 200;
-  record.subprotocol = chosen;
-  record.body_size = body.size();
+  record.subprotocol = answer.subprotocol;
+  record.body_size = answer.body.size();
   record.transport = Transport::long_polling;
   log_access(shared_, session.remote_address(), record, &head);
   session.write_raw(serialize_poll_response(response));

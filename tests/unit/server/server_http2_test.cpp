@@ -7,14 +7,17 @@
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "h2_socket_client.hpp"
 #include "running_server.hpp"
 #include "test_certs.hpp"
 #include "wsx/io/tls_context.hpp"
+#include "wsx/proto/connection.hpp"
 #include "wsx/server.hpp"
 
 namespace wsx {
@@ -106,24 +109,253 @@ TEST(ServerHttp2, WebSocketsOverHttp1StillWorkOnTheSamePort) {
   EXPECT_EQ(echo->data, payload);
 }
 
-// Long polling lives on HTTP/1.1 connections: over HTTP/2 a wsx-poll request on a route that
-// offers it gets a clear JSON refusal (not the 426 of a failed WebSocket handshake), logged.
-TEST(ServerHttp2, LongPollingRequestsAreRefusedOverHttp2) {
+// The client side of a long-polling session over one HTTP/2 connection
+// (docs/long-polling-protocol.md): a client-role proto::Connection makes and reads the frames,
+// each request is a stream of `h2`.
+class H2PollClient : private proto::EventHandler {
+ public:
+  H2PollClient(RawWsClient& socket, H2TestClient& h2, std::string path)
+      : socket_(socket), h2_(h2), path_(std::move(path)) {
+    proto::ConnectionOptions options;
+    options.role = proto::Role::client;
+    connection_.emplace(options);
+  }
+
+  // Submits a request (not yet sent: wait() or finish() moves the bytes).
+  std::int32_t open(std::vector<std::pair<std::string, std::string>> extra = {}) {
+    auto fields = request("POST", path_ + "?wsx-poll=open");
+    fields.emplace_back("content-type", "application/x-wsx-poll");
+    fields.insert(fields.end(), extra.begin(), extra.end());
+    return h2_.request(fields);
+  }
+  // POSTs what the connection has queued (frames) from offset sent_.
+  std::int32_t flush() {
+    const std::span<const std::uint8_t> pending = connection_->pending_output();
+    std::string body(reinterpret_cast<const char*>(pending.data()), pending.size());
+    connection_->consume_output(pending.size());
+    auto fields = request("POST", path_ + "?wsx-poll=send&offset=" + std::to_string(sent_));
+    fields.emplace_back("content-type", "application/x-wsx-poll");
+    fields.emplace_back("content-length", std::to_string(body.size()));
+    fields.emplace_back("wsx-session", sid);
+    sent_ += body.size();
+    return h2_.request(fields, body);
+  }
+  std::int32_t recv() {
+    auto fields = request("GET", path_ + "?wsx-poll=recv&ack=" + std::to_string(received_));
+    fields.emplace_back("wsx-session", sid);
+    return h2_.request(fields);
+  }
+  // Moves bytes until the stream's answer is complete.
+  const H2TestClient::Response* finish(std::int32_t id) {
+    if (!exchange_h2(
+            socket_, h2_, [&] { return h2_.responses[id].ended; }, 20s))
+      return nullptr;
+    return &h2_.responses[id];
+  }
+  // The open's answer: sid from its JSON.
+  bool opened(std::int32_t id) {
+    const H2TestClient::Response* answer = finish(id);
+    if (answer == nullptr || answer->header(":status") != "200") return false;
+    const std::string key = R"("sid":")";
+    const std::size_t at = answer->data.find(key);
+    if (at == std::string::npos) return false;
+    sid = answer->data.substr(at + key.size(), 24);
+    return true;
+  }
+  // A recv's 200: its frames go to the connection (events).
+  bool received(std::int32_t id) {
+    const H2TestClient::Response* answer = finish(id);
+    if (answer == nullptr || answer->header(":status") != "200") return false;
+    if (answer->header("wsx-offset") != std::to_string(received_)) return false;
+    std::string bytes = answer->data;
+    received_ += bytes.size();
+    connection_->receive({reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size()}, *this);
+    return true;
+  }
+
+  proto::Connection& connection() { return *connection_; }
+  std::string sid;
+  std::vector<test::RecordedEvent> events;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> request(std::string method,
+                                                           std::string path) const {
+    return {{":method", std::move(method)},
+            {":scheme", "https"},
+            {":path", std::move(path)},
+            {":authority", "localhost"}};
+  }
+  void on_event(const proto::Event& event) override {
+    test::RecordedEvent recorded;
+    recorded.kind = event.kind;
+    recorded.message_kind = event.message_kind;
+    recorded.data.assign(event.data.begin(), event.data.end());
+    recorded.close_code = event.close_code;
+    recorded.close_reason = std::string(event.close_reason);
+    events.push_back(std::move(recorded));
+  }
+
+  RawWsClient& socket_;
+  H2TestClient& h2_;
+  std::string path_;
+  std::optional<proto::Connection> connection_;
+  std::uint64_t sent_ = 0;
+  std::uint64_t received_ = 0;
+};
+
+// What the application of a polling route saw, from the server thread.
+struct PollSeen {
+  std::mutex mutex;
+  std::vector<Transport> transports;
+  std::vector<std::string> messages;
+  std::vector<std::uint16_t> close_codes;
+  std::vector<std::string> snapshot_messages() {
+    std::lock_guard lock(mutex);
+    return messages;
+  }
+};
+
+Behavior polling_echo(PollSeen& seen) {
+  Behavior echo;
+  echo.long_polling = LongPolling{};
+  echo.open = [&seen](WebSocket& ws) {
+    std::lock_guard lock(seen.mutex);
+    seen.transports.push_back(ws.transport());
+  };
+  echo.message = [&seen](WebSocket& ws, Message message) {
+    {
+      std::lock_guard lock(seen.mutex);
+      seen.messages.emplace_back(message.text());
+    }
+    ws.send(message.data, message.kind);
+  };
+  echo.close = [&seen](WebSocket&, const CloseInfo& info) {
+    std::lock_guard lock(seen.mutex);
+    seen.close_codes.push_back(info.code);
+  };
+  return echo;
+}
+
+// A page loaded over h2 whose WebSocket fails falls back to long polling on that connection:
+// open, send and recv are streams of it, a recv held while a send goes by on another stream.
+TEST(ServerHttp2, LongPollingSessionOpensSendsReceivesAndClosesOverHttp2) {
   AccessLog log;
   Server server(http2_options(log));
-  server.route("/echo", {.long_polling = LongPolling{}});
+  PollSeen seen;
+  server.route("/echo", polling_echo(seen));
   RunningServer running(server);
   const io::TlsContext context = client_context({"h2"});
   RawWsClient socket(running.port());
   socket.use_tls(context, "localhost");
   H2TestClient h2;
-  const std::int32_t id = h2.request(testing::h2_get("/echo?wsx-poll=recv&ack=0"));
-  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].ended; }));
-  EXPECT_EQ(h2.responses[id].header(":status"), "501");
-  EXPECT_EQ(h2.responses[id].header("content-type"), "application/json");
-  EXPECT_EQ(h2.responses[id].header("cache-control"), "no-store");
-  EXPECT_EQ(h2.responses[id].data, R"({"error":"long polling is not available over HTTP/2"})");
-  EXPECT_EQ(log.snapshot(), (std::vector<std::string>{"GET /echo?wsx-poll=recv&ack=0 501"}));
+  H2PollClient poll(socket, h2, "/echo");
+  const std::int32_t open = poll.open();
+  ASSERT_TRUE(poll.opened(open));
+  EXPECT_EQ(h2.responses[open].header("content-type"), "application/json");
+  EXPECT_EQ(h2.responses[open].header("cache-control"), "no-store");
+  EXPECT_EQ(h2.responses[open].header("x-content-type-options"), "nosniff");
+  // The recv is held (nothing to say yet) while the send travels on another stream.
+  const std::int32_t held = poll.recv();
+  poll.connection().send_text("hello over h2");
+  const std::int32_t send = poll.flush();
+  const H2TestClient::Response* sent = poll.finish(send);
+  ASSERT_NE(sent, nullptr);
+  EXPECT_EQ(sent->header(":status"), "204");
+  ASSERT_TRUE(poll.received(held));
+  ASSERT_EQ(poll.events.size(), 1u);
+  EXPECT_EQ(poll.events[0].text(), "hello over h2");
+  EXPECT_EQ(seen.snapshot_messages(), std::vector<std::string>{"hello over h2"});
+
+  // Close from the client: the server's close frame comes back, then 410.
+  poll.connection().close(1000, "done");
+  ASSERT_EQ(poll.finish(poll.flush())->header(":status"), "204");
+  ASSERT_TRUE(poll.received(poll.recv()));
+  ASSERT_EQ(poll.events.size(), 2u);
+  EXPECT_EQ(poll.events[1].kind, proto::EventKind::close);
+  EXPECT_EQ(poll.events[1].close_code, 1000);
+  const H2TestClient::Response* gone = poll.finish(poll.recv());
+  ASSERT_NE(gone, nullptr);
+  EXPECT_EQ(gone->header(":status"), "410");
+  {
+    std::lock_guard lock(seen.mutex);
+    EXPECT_EQ(seen.transports, std::vector<Transport>{Transport::long_polling});
+    EXPECT_EQ(seen.close_codes, std::vector<std::uint16_t>{1000});
+  }
+  const std::vector<std::string> lines = log.snapshot();
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "POST /echo?wsx-poll=open 200");
+  EXPECT_EQ(lines[1], "POST /echo?wsx-poll=send&offset=0 204");
+  EXPECT_EQ(lines[2], "GET /echo?wsx-poll=recv&ack=0 200");
+}
+
+// The open meets the route's decision as an extended CONNECT would, upgrade_async included,
+// and the request checks answer as over HTTP/1.1 (the JSON refusal, not the 426 of a failed
+// WebSocket handshake).
+TEST(ServerHttp2, LongPollingOpenMeetsTheAsyncDecisionAndTheChecksOverHttp2) {
+  AccessLog log;
+  Server server(http2_options(log));
+  PollSeen seen;
+  Behavior echo = polling_echo(seen);
+  echo.upgrade_async = [](const UpgradeRequest& request, UpgradeResponder responder) {
+    const bool allowed = request.header("wsx-ticket") == std::optional<std::string_view>("yes");
+    std::thread([allowed, responder = std::move(responder)]() mutable {
+      responder.respond(allowed ? UpgradeDecision::accept()
+                                : UpgradeDecision::reject(401, "no ticket\n"));
+    }).detach();
+  };
+  server.route("/echo", echo);
+  RunningServer running(server);
+  const io::TlsContext context = client_context({"h2"});
+  RawWsClient socket(running.port());
+  socket.use_tls(context, "localhost");
+  H2TestClient h2;
+  H2PollClient refused(socket, h2, "/echo");
+  const H2TestClient::Response* no = refused.finish(refused.open());
+  ASSERT_NE(no, nullptr);
+  EXPECT_EQ(no->header(":status"), "401");
+  const std::int32_t wrong_type = h2.request(testing::h2_get("/echo?wsx-poll=open"));  // GET: 405
+  ASSERT_NE(refused.finish(wrong_type), nullptr);
+  EXPECT_EQ(h2.responses[wrong_type].header(":status"), "405");
+  EXPECT_EQ(h2.responses[wrong_type].header("content-type"), "application/json");
+  refused.sid = "AAAAAAAAAAAAAAAAAAAAAAAA";
+  const H2TestClient::Response* unknown = refused.finish(refused.recv());
+  ASSERT_NE(unknown, nullptr);
+  EXPECT_EQ(unknown->header(":status"), "404");
+
+  H2PollClient poll(socket, h2, "/echo");
+  ASSERT_TRUE(poll.opened(poll.open({{"wsx-ticket", "yes"}})));
+  poll.connection().send_text("after an async yes");
+  ASSERT_EQ(poll.finish(poll.flush())->header(":status"), "204");
+  ASSERT_TRUE(poll.received(poll.recv()));
+  ASSERT_EQ(poll.events.size(), 1u);
+  EXPECT_EQ(poll.events[0].text(), "after an async yes");
+}
+
+// A held recv whose stream the client resets (a page that navigated away, a fetch aborted)
+// is forgotten: the answer that comes later goes nowhere, and the session goes on — its next
+// recv gets the bytes, none lost.
+TEST(ServerHttp2, LongPollingRecvResetByTheClientLosesNothing) {
+  AccessLog log;
+  Server server(http2_options(log));
+  PollSeen seen;
+  server.route("/echo", polling_echo(seen));
+  RunningServer running(server);
+  const io::TlsContext context = client_context({"h2"});
+  RawWsClient socket(running.port());
+  socket.use_tls(context, "localhost");
+  H2TestClient h2;
+  H2PollClient poll(socket, h2, "/echo");
+  ASSERT_TRUE(poll.opened(poll.open()));
+  const std::int32_t held = poll.recv();
+  // Its HEADERS leave before the reset: the server sees the recv, then the reset, in order.
+  ASSERT_TRUE(socket.write_all(h2.take_output()));
+  nghttp2_submit_rst_stream(h2.session(), NGHTTP2_FLAG_NONE, held, NGHTTP2_CANCEL);
+  poll.connection().send_text("kept");
+  ASSERT_EQ(poll.finish(poll.flush())->header(":status"), "204");
+  EXPECT_FALSE(h2.responses[held].ended);
+  ASSERT_TRUE(poll.received(poll.recv()));
+  ASSERT_EQ(poll.events.size(), 1u);
+  EXPECT_EQ(poll.events[0].text(), "kept");
 }
 
 TEST(ServerHttp2, ClientWithoutAlpnGetsHttp1) {
