@@ -212,9 +212,11 @@ void UpgradeHandshake::decided(UpgradeDecision decision) {
   // An entry point of the session: whatever the decision does to it, it is released safely.
   session.run([&](WebSocket&) {
     stop_waiting();
-    Waiting& waiting = *waiting_;
-    apply(session, *waiting.route, waiting.request, std::move(decision),
-          writable_bytes(waiting.early_data));
+    // No longer waiting: a long-polling open keeps its connection, whose next request must be
+    // read as a request, not kept as early data. The request and its bytes live here meanwhile.
+    const std::unique_ptr<Waiting> waiting = std::move(waiting_);
+    apply(session, *waiting->route, waiting->request, std::move(decision),
+          writable_bytes(waiting->early_data));
   });
 }
 

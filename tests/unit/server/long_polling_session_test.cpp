@@ -216,6 +216,28 @@ TEST_F(LongPollingSessions, CloseFromTheServerReachesTheClient) {
   EXPECT_TRUE(seen.closes[0].clean);
 }
 
+// An open decided by upgrade_async keeps its connection (keep-alive) as a synchronous one
+// does: the next request on it is served at once, not taken for bytes sent behind the open
+// while its decision was pending (which waited for the idle timer).
+TEST_F(LongPollingSessions, AsyncOpenKeepsItsConnectionForTheNextRequest) {
+  start([](Behavior& behavior) {
+    // Posted to the connection's thread, as from any other thread.
+    behavior.upgrade_async = [](const UpgradeRequest&, UpgradeResponder responder) {
+      responder.accept();
+    };
+  });
+  auto poll = client();
+  const auto opened = poll->open();
+  ASSERT_TRUE(opened);
+  ASSERT_EQ(opened->status, 200);
+  EXPECT_TRUE(opened->keep_alive);
+  const auto sent = poll->send_text("after an async open");  // on the open's connection
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent->status, 204);
+  ASSERT_TRUE(poll->wait_events(1));
+  EXPECT_EQ(text_of(poll->events[0]), "after an async open");
+}
+
 TEST_F(LongPollingSessions, AbandonedSessionCloses1006AndIsFreed) {
   start([](Behavior& behavior) { behavior.long_polling = LongPolling{500ms, 300ms}; });
   auto poll = client();

@@ -9,7 +9,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -296,12 +295,11 @@ TEST(ServerHttp2, LongPollingOpenMeetsTheAsyncDecisionAndTheChecksOverHttp2) {
   Server server(http2_options(log));
   PollSeen seen;
   Behavior echo = polling_echo(seen);
+  // The decision is posted to the connection's thread, as from any other thread.
   echo.upgrade_async = [](const UpgradeRequest& request, UpgradeResponder responder) {
     const bool allowed = request.header("wsx-ticket") == std::optional<std::string_view>("yes");
-    std::thread([allowed, responder = std::move(responder)]() mutable {
-      responder.respond(allowed ? UpgradeDecision::accept()
-                                : UpgradeDecision::reject(401, "no ticket\n"));
-    }).detach();
+    responder.respond(allowed ? UpgradeDecision::accept()
+                              : UpgradeDecision::reject(401, "no ticket\n"));
   };
   server.route("/echo", echo);
   RunningServer running(server);
