@@ -33,6 +33,12 @@ void PollCarrier::peer_end() {
   session_.carrier_end();
 }
 
+void PollCarrier::peer_input_changed() {
+  // An entry point of the session: leaving it charges the session's footprint to the memory
+  // budget (and stops or resumes its reading as the budget says).
+  session_.run([](WebSocket&) {});
+}
+
 void PollCarrier::peer_error(std::string_view reason) {
   session_.carrier_error(reason);
 }

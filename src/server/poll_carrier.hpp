@@ -28,6 +28,7 @@ class PollCarrier final : public session::Carrier, private PollPeer {
   std::size_t write_now(std::span<const io::ConstBuffer>) noexcept override { return 0; }
   bool write_blocked() const noexcept override { return channel_.write_blocked(); }
   std::size_t unsent_bytes() const noexcept override { return channel_.unsent_bytes(); }
+  std::size_t held_input_bytes() const noexcept override { return channel_.held_input_bytes(); }
 
   void pause_reading() override { channel_.pause_reading(); }
   void resume_reading() override { channel_.resume_reading(); }
@@ -47,6 +48,7 @@ class PollCarrier final : public session::Carrier, private PollPeer {
   void peer_drained() override;
   void peer_end() override;
   void peer_error(std::string_view reason) override;
+  void peer_input_changed() override;
 
   session::Session& session_;
   PollChannel channel_;

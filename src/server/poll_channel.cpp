@@ -140,6 +140,15 @@ void PollChannel::pump() {
   if (closed_) return;
   if (graceful_ && !state_.finished()) state_.finish();
   if (std::optional<PollAnswer> ready = state_.ready_recv(loop().now())) deliver(*ready);
+  if (peer_ != nullptr && state_.held_input() != charged_input_) {
+    // A body that waits while the session does not read holds memory as its output does.
+    charged_input_ = state_.held_input();
+    destroyed_ = &destroyed;
+    peer_->peer_input_changed();
+    if (destroyed) return;
+    destroyed_ = nullptr;
+    if (closed_) return;
+  }
   if (blocked_ && !graceful_ && state_.output_room() > 0 && peer_ != nullptr) {
     blocked_ = false;
     destroyed_ = &destroyed;

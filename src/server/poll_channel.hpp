@@ -38,6 +38,10 @@ class PollPeer {
   virtual void peer_drained() = 0;
   virtual void peer_end() = 0;
   virtual void peer_error(std::string_view reason) = 0;
+  // held_input_bytes() changed outside a call into the session (a body came while it does not
+  // read, or the last of one was read): its memory footprint is counted again. May destroy the
+  // channel (a session already finished is released).
+  virtual void peer_input_changed() = 0;
 
  protected:
   ~PollPeer() = default;
@@ -80,8 +84,12 @@ class PollChannel {
   void resume_reading();
   bool write_blocked() const noexcept { return state_.output_room() == 0; }
   std::size_t unsent_bytes() const noexcept { return state_.unacknowledged(); }
+  std::size_t held_input_bytes() const noexcept { return state_.held_input(); }
   bool is_open() const noexcept { return !closed_; }
   bool closing_gracefully() const noexcept { return graceful_; }
+  // A recv is held (what the session sends now reaches the client at once), or the session's
+  // close is under way already.
+  bool reachable() const noexcept { return graceful_ || state_.recv_held(); }
   // The protocol is over: what the session still has goes out, then the end (410), then
   // peer_end(). Input is dropped from now on.
   void close_gracefully();
@@ -108,8 +116,9 @@ class PollChannel {
   std::vector<std::pair<PollRequestId, std::shared_ptr<PollReply>>> waiting_;
   PollRequestId next_id_ = 1;
   io::Timeout timer_;
-  std::shared_ptr<bool> alive_;  // a posted pump holds it weakly
-  bool* destroyed_ = nullptr;    // set while the peer is called: it may destroy this channel
+  std::shared_ptr<bool> alive_;    // a posted pump holds it weakly
+  bool* destroyed_ = nullptr;      // set while the peer is called: it may destroy this channel
+  std::size_t charged_input_ = 0;  // held_input() when the peer last heard of it
   bool reading_ = true;
   bool blocked_ = false;  // write_blocked() was seen: drained is due once there is room
   bool graceful_ = false;

@@ -91,6 +91,8 @@ class PollState {
   std::uint64_t produced() const noexcept { return produced_; }
   std::uint64_t acknowledged() const noexcept { return acked_; }
   std::size_t unacknowledged() const noexcept { return out_.size() - out_head_; }
+  // The memory of the pending send's body, until the session has read all of it.
+  std::size_t held_input() const noexcept { return input_.size(); }
   // Bytes held for this session: input not yet read, output not yet acknowledged.
   std::size_t footprint() const noexcept;
   const PollLimits& limits() const noexcept { return limits_; }

@@ -32,6 +32,12 @@ class UpgradeHandshake final : public session::Handshake, private UpgradeWaiter 
   // A failed TLS handshake goes to the error hook (ErrorSource::tls_handshake) with the peer
   // and OpenSSL's reason; a client that just leaves (a TCP health check) is not reported.
   void on_failed(session::Session& session, std::string_view reason) override;
+  // The server is stopping. A connection that serves long polling stays for now: the polling
+  // sessions' closing handshakes (1001) travel on such connections (a held recv gets the close
+  // frame, the client's reply comes on a kept-alive one: the listeners are closed). The worker
+  // calls again once its polling sessions are gone: an idle connection is dropped then, a busy
+  // one closes after its answer.
+  bool on_going_away(session::Session& session) override;
 
   // Answers `status` at once (503 over the connection limit) and closes after sending.
   static void refuse(ServerShared& shared, session::Session& session, int status);
@@ -91,6 +97,8 @@ class UpgradeHandshake final : public session::Handshake, private UpgradeWaiter 
   std::unique_ptr<PollExchange> poll_;  // a send or recv in progress (created on the first)
   bool poll_open_ = false;              // the request being decided is a long-polling open
   bool kept_alive_ = false;             // answered a long-polling request and stayed open
+  bool stopping_ = false;               // on_going_away was called
+  bool close_after_answer_ = false;     // ... twice while a poll was busy
   io::EventLoop* idle_loop_ = nullptr;  // where idle_timer_ runs
   io::TimerId idle_timer_ = 0;          // a kept-alive connection without a request
 };

@@ -95,8 +95,17 @@ void UpgradeHandshake::open_poll_session(session::Session& session, const Route&
   poll_answered(session, response.keep_alive);
 }
 
+bool UpgradeHandshake::on_going_away(session::Session&) {
+  const bool busy = poll_ && poll_->busy();
+  if (!busy && (!kept_alive_ || stopping_)) return false;  // dropped now
+  if (stopping_) close_after_answer_ = true;
+  stopping_ = true;
+  return true;
+}
+
 void UpgradeHandshake::poll_answered(session::Session& session, bool keep_alive) {
   poll_open_ = false;
+  if (close_after_answer_) keep_alive = false;
   if (!keep_alive) {
     session.reject();  // a lingering close: the answer is not lost to a reset
     return;

@@ -124,6 +124,7 @@ bool Worker::open_poll_session(PollOpen& open) {
   session->owner_next = sessions_;
   if (sessions_ != nullptr) sessions_->owner_prev = session;
   sessions_ = session;
+  ++polling_sessions_;
   // Keyed by the Session, as release() erases it.
   if (open.slot.counted()) {
     address_slots_.emplace(static_cast<const session::Session*>(session), std::move(open.slot));
@@ -227,10 +228,27 @@ void Worker::unlink(session::Session& session) noexcept {
 }
 
 void Worker::release(session::Session& session) noexcept {
+  const bool polling = session.carrier().transport() == Transport::long_polling;
   unlink(session);
   if (!address_slots_.empty()) address_slots_.erase(&session);
   delete &session;
+  if (polling) --polling_sessions_;
+  // Posted: this release may come from inside another session's call (begin_shutdown's loop).
+  if (polling && polling_sessions_ == 0 && stopping_) {
+    loop_.post([this] { drop_polling_connections(); });
+  }
   connection_gone();
+}
+
+void Worker::drop_polling_connections() {
+  // The last polling session of this thread is closed: the connections kept to carry the
+  // closing handshakes go now (a busy one after its answer). going_away() releases only the
+  // session it is called on here (none of them is a polling session): step first.
+  for (session::Session* kept = sessions_; kept != nullptr;) {
+    session::Session* next = kept->owner_next;
+    kept->going_away();
+    kept = next;
+  }
 }
 
 void Worker::destroy_all() noexcept {
@@ -260,21 +278,22 @@ void Worker::begin_shutdown() {
   stopping_ = true;
   for (auto& listener : listeners_) listener->close();
   // going_away() may release the session it is called on (one still handshaking): step first.
-  // A long-polling session cannot answer a close 1001 once the connections that carry its
-  // requests are gone (they are dropped here, and the listeners closed): it ends now, 1006.
+  // Long-polling sessions whose client has a recv held close with 1001 like WebSockets: the
+  // recv carries the close frame, and the HTTP/1.1 connections that serve long polling stay to
+  // bring the reply (UpgradeHandshake::on_going_away) until this thread's polling sessions are
+  // gone (release()). A client without a held recv cannot be told (it may be gone: waiting for
+  // it would hold the stop for close_timeout): its session ends now, 1006.
   for (session::Session* session = sessions_; session != nullptr;) {
     session::Session* next = session->owner_next;
-    if (session->carrier().transport() == Transport::long_polling) {
-      if (static_cast<PollCarrier&>(session->carrier()).channel().closing_gracefully()) {
-        session->going_away();  // its close is done: it goes now
-      } else {
-        session->run([](WebSocket& ws) { ws.terminate(); });
-      }
+    if (session->carrier().transport() == Transport::long_polling &&
+        !static_cast<PollCarrier&>(session->carrier()).channel().reachable()) {
+      session->run([](WebSocket& ws) { ws.terminate(); });
     } else {
       session->going_away();
     }
     session = next;
   }
+  if (polling_sessions_ == 0) drop_polling_connections();
   // Connections whose protocol is not chosen yet are still in their TLS handshake (or have not
   // sent their first bytes): dropped, like a session still in its handshake.
   while (switches_ != nullptr) {

@@ -75,6 +75,7 @@ class Worker final : private session::SessionOwner,
   void destroy_all() noexcept;
   void connection_gone() noexcept;  // a connection of any kind is destroyed
   bool no_connections() const noexcept;
+  void drop_polling_connections();
 
   ServerShared& shared_;
   io::EventLoop loop_;
@@ -84,6 +85,7 @@ class Worker final : private session::SessionOwner,
   std::vector<std::unique_ptr<io::Listener>> listeners_;
   PollHub poll_hub_;
   session::Session* sessions_ = nullptr;  // intrusive list through owner_prev / owner_next
+  std::size_t polling_sessions_ = 0;      // of sessions_, those on long polling
   // ServerOptions::http2 / http2_prior_knowledge: connections whose protocol is not chosen yet
   // (ALPN, or the first bytes on plain TCP), and the HTTP/2 connections (intrusive lists).
   ProtocolSwitch* switches_ = nullptr;

@@ -95,6 +95,10 @@ class WSX_LAYER_API Carrier {
   virtual bool write_blocked() const noexcept = 0;
   // Bytes the carrier holds that were consumed from the session but have not reached the peer.
   virtual std::size_t unsent_bytes() const noexcept = 0;
+  // Bytes received for the session that it has not read yet and the carrier holds in memory (a
+  // long-polling send body waiting while the session does not read; a socket leaves them in
+  // the kernel): they count in the session's memory footprint, not in its buffered_amount.
+  virtual std::size_t held_input_bytes() const noexcept { return 0; }
 
   // ---- bytes in
   virtual void pause_reading() = 0;

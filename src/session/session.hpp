@@ -91,7 +91,7 @@ class WSX_LAYER_API Session : public WebSocket,
 
   // ---- any phase
   // Graceful shutdown: an open connection gets close 1001 and close_timeout to answer; one still
-  // in its handshake is dropped.
+  // in its handshake is dropped, unless its Handshake keeps it (Handshake::on_going_away).
   void going_away();
   // Queues a frame built once for many connections (server role). An uncompressed frame whose
   // message this connection would compress is compressed for this connection instead (context

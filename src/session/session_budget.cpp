@@ -8,7 +8,7 @@ namespace wsx::session {
 
 std::size_t Session::buffered_footprint() const noexcept {
   return queued_bytes() + (connection_ ? connection_.assembling_amount() : 0) +
-         carrier().unsent_bytes();
+         carrier().unsent_bytes() + carrier().held_input_bytes();
 }
 
 std::size_t Session::carrier_read_allowance() {

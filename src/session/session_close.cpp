@@ -18,6 +18,7 @@ void Session::going_away() {
     return;
   }
   if (!opened_) {
+    if (handshake_ && !handshake_ended_ && handshake_->on_going_away(*this)) return;
     abort();
     return;
   }

@@ -15,6 +15,10 @@ void Handshake::on_timeout(Session& session) {
 
 void Handshake::on_failed(Session&, std::string_view) {}
 
+bool Handshake::on_going_away(Session&) {
+  return false;
+}
+
 void Session::write_raw(std::string_view bytes) {
   if (!output_) output_ = std::make_unique<OutputQueue>();
   output_->append_raw(bytes);

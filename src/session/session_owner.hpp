@@ -43,6 +43,10 @@ class WSX_LAYER_API Handshake {
   // The transport ended or failed before open(); the session is released right after.
   // `reason` is empty when the peer just closed.
   virtual void on_failed(Session& session, std::string_view reason);
+  // The server is stopping (Session::going_away before open): true when the handshake keeps
+  // the connection a while to finish what it serves and closes it itself; false (the default)
+  // drops it now.
+  virtual bool on_going_away(Session& session);
 };
 
 class WSX_LAYER_API SessionOwner {

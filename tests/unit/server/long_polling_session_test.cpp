@@ -7,8 +7,10 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "http_test_client.hpp"
 #include "poll_test_client.hpp"
 #include "running_server.hpp"
 #include "wsx/server.hpp"
@@ -236,6 +238,94 @@ TEST_F(LongPollingSessions, AsyncOpenKeepsItsConnectionForTheNextRequest) {
   EXPECT_EQ(sent->status, 204);
   ASSERT_TRUE(poll->wait_events(1));
   EXPECT_EQ(text_of(poll->events[0]), "after an async open");
+}
+
+// Stopping the server closes a polling session whose client holds a recv with 1001, in a
+// closing handshake like a WebSocket's: the recv carries the close frame, the client's reply
+// comes back on its kept-alive connection (the listeners are closed by then), and the
+// application sees 1001, clean.
+TEST_F(LongPollingSessions, ServerShutdownClosesWith1001) {
+  start([](Behavior& behavior) { behavior.close_timeout = std::chrono::milliseconds(500); }, 1);
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);  // its connection stays (keep-alive)
+  test::HttpTestClient held(running->port());
+  ASSERT_TRUE(held.write(poll->head("GET", "/echo?wsx-poll=recv&ack=0",
+                                    "Wsx-Session: " + poll->sid + "\r\n", std::nullopt)));
+  // One server thread takes requests in the order they arrive: once a later request on another
+  // connection is answered, the recv is held.
+  test::HttpTestClient later(running->port());
+  ASSERT_TRUE(later.request("GET /elsewhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  std::thread stopper([this] { running->stop(); });
+  const std::optional<test::HttpAnswer> answer = held.read_answer();
+  bool replied = false;
+  if (answer && answer->status == 200) {
+    poll->connection().close(1001);
+    const std::optional<test::HttpAnswer> reply = poll->flush();
+    replied = reply && reply->status == 204;
+  }
+  stopper.join();
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200);
+  // The server's close frame: FIN + close, unmasked, code 1001.
+  ASSERT_GE(answer->body.size(), 4u);
+  EXPECT_EQ(static_cast<unsigned char>(answer->body[0]), 0x88);
+  EXPECT_EQ(static_cast<unsigned char>(answer->body[2]), 0x03);
+  EXPECT_EQ(static_cast<unsigned char>(answer->body[3]), 0xe9);
+  EXPECT_TRUE(replied);
+  ASSERT_TRUE(seen.wait_closes(1));
+  EXPECT_EQ(seen.closes[0].code, 1001);
+  EXPECT_TRUE(seen.closes[0].clean);
+}
+
+// A send body that waits while its session does not read is memory the server holds: it
+// counts in ServerOptions::max_buffered_bytes, so that, with the server at its ceiling, other
+// sessions' bodies are refused (503).
+TEST_F(LongPollingSessions, AWaitingSendBodyCountsInTheMemoryBudget) {
+  start(
+      [](Behavior& behavior) {
+        behavior.max_message_size = 8 * 1024 * 1024;
+        behavior.max_backpressure = 64 * 1024;
+        behavior.message = [](WebSocket& ws, Message message) {
+          // More output than the route's backpressure limit: the session stops reading until
+          // its client receives (this one never does).
+          if (message.kind == MessageKind::text && message.text() == "fill") {
+            ws.send(std::string(100 * 1024, 'f'), MessageKind::binary);
+          }
+        };
+      },
+      1,
+      [](ServerOptions& options) {
+        options.max_buffered_bytes = 2 * 1024 * 1024;
+        options.over_budget_timeout = std::chrono::seconds(60);  // no 1013 during the test
+      });
+  auto stopped = client();
+  ASSERT_EQ(stopped->open()->status, 200);
+  ASSERT_EQ(stopped->send_text("fill")->status, 204);
+  // 3 MiB that the stopped session does not read: the send waits (no answer), its body in memory.
+  stopped->connection().send_binary(std::vector<std::uint8_t>(3 * 1024 * 1024, 'b'));
+  const std::span<const std::uint8_t> frame = stopped->connection().pending_output();
+  test::HttpTestClient waiting_send(running->port());
+  ASSERT_TRUE(waiting_send.write(
+      stopped->head("POST", "/echo?wsx-poll=send&offset=" + std::to_string(stopped->sent()),
+                    "Content-Type: application/x-wsx-poll\r\nWsx-Session: " + stopped->sid + "\r\n",
+                    frame.size()) +
+      std::string(reinterpret_cast<const char*>(frame.data()), frame.size())));
+
+  auto other = client();
+  ASSERT_EQ(other->open()->status, 200);
+  std::optional<test::HttpAnswer> refused;
+  for (int i = 0; i < 200; ++i) {  // until the body arrived and was counted: 10 s at most
+    const std::optional<test::HttpAnswer> answer = other->send_text("x");
+    ASSERT_TRUE(answer);
+    if (answer->status == 503) {
+      refused = answer;
+      break;
+    }
+    ASSERT_EQ(answer->status, 204);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(refused) << "the waiting body was not counted";
+  EXPECT_EQ(refused->body, R"({"error":"server memory budget exceeded"})");
 }
 
 TEST_F(LongPollingSessions, AbandonedSessionCloses1006AndIsFreed) {
