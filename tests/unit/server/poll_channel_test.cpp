@@ -44,6 +44,9 @@ class EchoPeer final : public PollPeer {
     error = reason;
     if (channel != nullptr) channel->close();
   }
+  void peer_input_changed() override {
+    held.push_back(channel != nullptr ? channel->held_input_bytes() : 0);
+  }
   void write(std::string_view bytes) {
     output.append(bytes);
     channel->request_flush();
@@ -57,6 +60,7 @@ class EchoPeer final : public PollPeer {
   int drained = 0;
   int ended = 0;
   std::string error;
+  std::vector<std::size_t> held;  // held_input_bytes() at each peer_input_changed()
 };
 
 struct Answers {
@@ -132,6 +136,23 @@ class PollChannelTest : public ::testing::Test {
   EchoPeer peer;
   Answers answers;
 };
+
+// A body that waits while the session does not read is memory the session's footprint must
+// count: the peer hears when the held input changes, outside its own calls, both ways.
+TEST_F(PollChannelTest, TheSessionHearsOfABodyWaitingAndOfItsRelease) {
+  auto channel = open();
+  channel->pause_reading();
+  hub.handle(call(*channel, PollKind::send, 0, "waiting body"));
+  EXPECT_EQ(channel->held_input_bytes(), 12u);
+  EXPECT_EQ(peer.held, std::vector<std::size_t>{12});
+  EXPECT_TRUE(peer.received.empty());
+  channel->resume_reading();
+  ASSERT_TRUE(answered(1));  // read: its 204
+  EXPECT_EQ(answers.got[0].status, 204);
+  EXPECT_EQ(peer.received, "waiting body");
+  EXPECT_EQ(channel->held_input_bytes(), 0u);
+  EXPECT_EQ(peer.held, (std::vector<std::size_t>{12, 0}));
+}
 
 TEST_F(PollChannelTest, SendIsFedToTheSessionAndItsOutputComesBackOnRecv) {
   auto channel = open();
