@@ -171,6 +171,10 @@ class H2ServerConnection final : private io::StreamHandler,
   void open_poll(std::int32_t stream_id, const Route& route, const proto::HttpHead& head,
                  const proto::UpgradeRequest& request, UpgradeDecision decision);
   void poll_answered(std::int32_t stream_id, const proto::HttpHead& head, PollOutcome outcome);
+  // An answer of a long-polling session's request, logged with its transport (long-polling).
+  void respond_poll(std::int32_t stream_id, const proto::HttpHead& head,
+                    const proto::HttpResponse& response, std::string_view reason,
+                    std::string_view subprotocol = {});
   H2PollExchange* poll_of(std::int32_t stream_id) noexcept;
   void close_gracefully();  // what we owe goes out, then FIN; bounded in time
   void closed_transport();

@@ -82,12 +82,20 @@ void H2ServerConnection::open_poll(std::int32_t stream_id, const Route& route,
   PollOutcome outcome;
   outcome.content_type = "application/json";
   outcome.body = std::move(answer.body);
+  respond_poll(stream_id, head, poll_outcome_response(outcome), {}, answer.subprotocol);
+}
+
+void H2ServerConnection::respond_poll(std::int32_t stream_id, const proto::HttpHead& head,
+                                      const proto::HttpResponse& response, std::string_view reason,
+                                      std::string_view subprotocol) {
   AccessRecord record;
-  record.status = 200;
-  record.subprotocol = answer.subprotocol;
-  record.body_size = outcome.body.size();
+  record.status = response.status;
+  record.body_size = response.body.size();
+  record.reason = reason;
+  record.subprotocol = subprotocol;
+  record.transport = Transport::long_polling;
   log_access(shared_, remote_, record, &head);
-  h2_.respond(stream_id, poll_outcome_response(outcome));
+  h2_.respond(stream_id, response);
 }
 
 void H2ServerConnection::poll_answered(std::int32_t stream_id, const proto::HttpHead& head,
@@ -95,7 +103,7 @@ void H2ServerConnection::poll_answered(std::int32_t stream_id, const proto::Http
   Entry entry(*this);
   // Destroys the exchange (it let go of this call first): the stream ends with its answer.
   polls_.erase(stream_id);
-  respond(stream_id, head, poll_outcome_response(outcome), outcome.reason);
+  respond_poll(stream_id, head, poll_outcome_response(outcome), outcome.reason);
   after_io();
 }
 

@@ -239,7 +239,15 @@ Behavior polling_echo(PollSeen& seen) {
 // open, send and recv are streams of it, a recv held while a send goes by on another stream.
 TEST(ServerHttp2, LongPollingSessionOpensSendsReceivesAndClosesOverHttp2) {
   AccessLog log;
-  Server server(http2_options(log));
+  ServerOptions options = http2_options(log);
+  // The session's requests are logged with its transport, as over HTTP/1.1.
+  options.access_log = [&log](const AccessRecord& record) {
+    std::lock_guard lock(log.mutex);
+    log.lines.push_back(std::string(record.method) + " " + std::string(record.target) + " " +
+                        std::to_string(record.status) + " " +
+                        std::string(transport_name(record.transport)));
+  };
+  Server server(options);
   PollSeen seen;
   server.route("/echo", polling_echo(seen));
   RunningServer running(server);
@@ -282,9 +290,9 @@ TEST(ServerHttp2, LongPollingSessionOpensSendsReceivesAndClosesOverHttp2) {
   }
   const std::vector<std::string> lines = log.snapshot();
   ASSERT_GE(lines.size(), 3u);
-  EXPECT_EQ(lines[0], "POST /echo?wsx-poll=open 200");
-  EXPECT_EQ(lines[1], "POST /echo?wsx-poll=send&offset=0 204");
-  EXPECT_EQ(lines[2], "GET /echo?wsx-poll=recv&ack=0 200");
+  EXPECT_EQ(lines[0], "POST /echo?wsx-poll=open 200 long-polling");
+  EXPECT_EQ(lines[1], "POST /echo?wsx-poll=send&offset=0 204 long-polling");
+  EXPECT_EQ(lines[2], "GET /echo?wsx-poll=recv&ack=0 200 long-polling");
 }
 
 // The open meets the route's decision as an extended CONNECT would, upgrade_async included,
