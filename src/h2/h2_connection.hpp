@@ -57,7 +57,7 @@ struct WSX_LAYER_API H2Limits {
   // CONTINUATION frames after one HEADERS (CVE-2024-28182); more ends the connection.
   std::size_t max_continuations = 8;
   // RST_STREAMs from the peer: a token bucket (rapid reset, CVE-2023-44487); empty bucket:
-  // GOAWAY(ENHANCE_YOUR_CALM).
+  // nghttp2 ends the connection with GOAWAY(INTERNAL_ERROR), as the rapid-reset test checks.
   std::uint64_t reset_burst = 1000;
   std::uint64_t resets_per_second = 33;
   // SETTINGS and PING ACKs queued but not yet sent (a flood of SETTINGS or PING from a peer
