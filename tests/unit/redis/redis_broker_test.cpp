@@ -11,8 +11,8 @@
 
 #include "blackhole_listener.hpp"
 #include "raw_ws_client.hpp"
+#include "redis_node.hpp"
 #include "redis_process.hpp"
-#include "running_server.hpp"
 #include "wsx/metrics.hpp"
 #include "wsx/server.hpp"
 
@@ -21,66 +21,18 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::eventually;
+using test::LogLines;
 using test::RawWsClient;
 using test::RedisProcess;
 using test::RunningServer;
+using test::text_of;
+using Node = test::RedisNode;
 
 constexpr const char* channel = "wsx:room";
-
-// Log lines of a broker, readable from the test thread.
-struct LogLines {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  std::function<void(std::string_view)> sink() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  bool contains(std::string_view text) {
-    std::lock_guard lock(mutex);
-    for (const std::string& line : lines) {
-      if (line.find(text) != std::string::npos) return true;
-    }
-    return false;
-  }
-};
-
-// A server whose "/room" connections subscribe to "room" and publish what they send there
-// (WebSocket::publish: everyone but the sender).
-struct Node {
-  explicit Node(std::shared_ptr<RedisBroker> b) : broker(std::move(b)), server(options()) {
-    server.route("/room", {.open = [](WebSocket& ws) { ws.subscribe("room"); },
-                           .message =
-                               [](WebSocket& ws, Message message) {
-                                 ws.publish("room", message.data, message.kind);
-                               }});
-    running.emplace(server);
-  }
-  ServerOptions options() {
-    ServerOptions o;
-    o.threads = 2;
-    o.broker = broker;
-    return o;
-  }
-  std::unique_ptr<RawWsClient> client() {
-    auto c = std::make_unique<RawWsClient>(running->port());
-    EXPECT_TRUE(c->handshake({}, "/room"));
-    return c;
-  }
-  std::shared_ptr<RedisBroker> broker;
-  Server server;
-  std::optional<RunningServer> running;
-};
 
 // `text` is a whole line of the exposition.
 bool has_line(const std::string& scrape, std::string_view text) {
   return ("\n" + scrape).find("\n" + std::string(text) + "\n") != std::string::npos;
-}
-
-std::string text_of(const std::optional<test::RecordedEvent>& event) {
-  if (!event) return "<nothing>";
-  return std::string(event->data.begin(), event->data.end());
 }
 
 std::shared_ptr<RedisBroker> broker_for(const std::string& url, LogLines* log = nullptr,

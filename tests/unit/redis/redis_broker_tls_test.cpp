@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "raw_ws_client.hpp"
+#include "redis_node.hpp"
 #include "redis_process.hpp"
-#include "running_server.hpp"
 #include "test_certs.hpp"
 #include "wsx/redis_broker.hpp"
 #include "wsx/server.hpp"
@@ -19,62 +19,18 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::eventually;
+using test::LogLines;
 using test::RawWsClient;
 using test::RedisProcess;
 using test::RunningServer;
+using test::text_of;
+
+// One server thread is enough here: these tests are about the broker's connection to Redis.
+struct Node : test::RedisNode {
+  explicit Node(std::shared_ptr<RedisBroker> b) : RedisNode(std::move(b), 1) {}
+};
 
 constexpr const char* channel = "wsx:room";
-
-struct LogLines {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  std::function<void(std::string_view)> sink() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  bool contains(std::string_view text) {
-    std::lock_guard lock(mutex);
-    for (const std::string& line : lines) {
-      if (line.find(text) != std::string::npos) return true;
-    }
-    return false;
-  }
-  std::string all() {
-    std::lock_guard lock(mutex);
-    std::string text;
-    for (const std::string& line : lines) text += line + "\n";
-    return text;
-  }
-};
-
-// A server whose "/room" connections subscribe to "room"; Server::publish from the test.
-struct Node {
-  explicit Node(std::shared_ptr<RedisBroker> b) : broker(std::move(b)), server(options()) {
-    server.route("/room", {.open = [](WebSocket& ws) { ws.subscribe("room"); }});
-    running.emplace(server);
-  }
-  ServerOptions options() {
-    ServerOptions o;
-    o.threads = 1;
-    o.broker = broker;
-    return o;
-  }
-  std::unique_ptr<RawWsClient> client() {
-    auto c = std::make_unique<RawWsClient>(running->port());
-    EXPECT_TRUE(c->handshake({}, "/room"));
-    return c;
-  }
-  std::shared_ptr<RedisBroker> broker;
-  Server server;
-  std::optional<RunningServer> running;
-};
-
-std::string text_of(const std::optional<test::RecordedEvent>& event) {
-  if (!event) return "<nothing>";
-  return std::string(event->data.begin(), event->data.end());
-}
 
 // redis-server with a TLS port besides its plaintext one (which the fixture uses to check it
 // is up and to ask it things). Client certificates are required (Redis's default) and must
