@@ -29,8 +29,11 @@
 //   with unread input resets the connection, which can destroy the close frame before the peer
 //   reads it. It ends at the peer's FIN, after `close_timeout`, or once 1 MiB was dropped (then
 //   the connection is reset). No callback fires meanwhile; a client's `done` (and reconnect)
-//   comes after it. Not needed after a server's own close over plain TCP: the peer's reply shows
-//   it read our close frame, so the socket closes once the reply is in (FIN first still).
+//   comes after it. Not needed after a clean close of a server over plain TCP, which closes the
+//   socket as soon as its last bytes are in the kernel (FIN first still, RFC 6455 §7.1.1: "MUST
+//   close the underlying TCP connection immediately") when no reset can follow: after its own
+//   close (the peer's reply shows it read our close frame), or after the peer's when nothing
+//   followed the peer's close frame and no input is left unread.
 //
 // Exceptions: a callback that throws never takes the thread down. The connection it belongs to
 // fails with close code 1011 (our close frame goes out, then the lingering close), the close

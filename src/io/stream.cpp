@@ -255,6 +255,7 @@ void Stream::discard_input() {
 // Runs under on_readable's DestroyGuard.
 std::size_t Stream::read_socket(std::span<std::uint8_t> into) {
   const IoResult result = socket_.read(into);
+  input_drained_ = result.status != IoStatus::ok || result.bytes < into.size();
   switch (result.status) {
     case IoStatus::ok:
       return result.bytes;

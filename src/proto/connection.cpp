@@ -88,6 +88,7 @@ struct Connection::Impl {
   ConnectionOptions options;
   ConnectionState state = ConnectionState::open;
   bool close_sent = false;
+  bool input_after_close = false;     // see Connection::input_after_close()
   std::uint16_t sent_close_code = 0;  // of our close frame, once sent (1005: none)
 
   // --- the frame being read
@@ -174,6 +175,7 @@ struct Connection::Impl {
       frame_remaining -= available;
       read_payload(chunk, available, handler);
     }
+    if (pos < size && state == ConnectionState::closed) input_after_close = true;
   }
 
   // Returns the bytes of `data` consumed.
@@ -800,6 +802,10 @@ ConnectionState Connection::state() const noexcept {
 
 Role Connection::role() const noexcept {
   return impl_->options.role;
+}
+
+bool Connection::input_after_close() const noexcept {
+  return impl_->input_after_close;
 }
 
 bool Connection::finished() const noexcept {

@@ -113,6 +113,10 @@ class WSX_LAYER_API Carrier {
   // True when close() right after everything was consumed still delivers it (plain TCP: the
   // kernel sends it, then FIN), so a finished closing handshake need not linger.
   virtual bool consumed_is_delivered() const noexcept = 0;
+  // True when the last read took everything the peer had sent (a socket: the kernel held fewer
+  // bytes than asked for), so that close() now leaves no unread input behind — which would make
+  // the kernel answer with a reset instead of FIN. False when unsure.
+  virtual bool input_drained() const noexcept { return false; }
   // Abrupt: drops the carrier now. No call to the session follows.
   virtual void close() noexcept = 0;
 

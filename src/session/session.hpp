@@ -211,7 +211,8 @@ class WSX_LAYER_API Session : public WebSocket,
   void report_drain_if_due();
   void after_output();      // flush, close-state bookkeeping, backpressure reading pause
   bool linger_when_over();  // the protocol is over: linger() (once); true when lingering
-  void linger();            // the lingering close: see its definition
+  bool closes_at_once() const noexcept;  // the protocol is over and needs no lingering close
+  void linger();                         // the lingering close: see its definition
   void closing_started();
   void report_close(std::uint16_t code, std::string_view reason, bool clean);
   void finish();              // transport closed: release when the outermost entry returns

@@ -50,19 +50,32 @@ bool Session::linger_when_over() {
   if (state != proto::ConnectionState::closed && state != proto::ConnectionState::failed) {
     return false;
   }
-  // A server's clean close that it started: the peer's reply shows it has read our close frame,
-  // so a reset can no longer destroy anything it needs. Over plain TCP (a carrier whose consumed
-  // bytes are as good as delivered) the socket closes as soon as our last bytes are in the
-  // kernel (FIN follows them): a graceful stop does not wait for every client's FIN.
-  if (state == proto::ConnectionState::closed && closed_first_ &&
-      connection_.role() == proto::Role::server && carrier().consumed_is_delivered()) {
-    if (queued_bytes() > 0) return false;
+  if (closes_at_once()) {
+    if (queued_bytes() > 0) return false;  // the close once our last bytes are in the kernel
     carrier().close();
     finish();
     return true;
   }
   linger();
   return true;
+}
+
+// RFC 6455 §7.1.1: a server that has both sent and received a close frame closes TCP at once.
+// Over plain TCP (a carrier whose consumed bytes are as good as delivered: the kernel sends
+// them, then FIN) that is safe when no reset can follow, since a reset may destroy our close
+// frame before the peer has read it, and closing a socket with unread input sends one:
+// - our close came first: the peer's reply shows it has read our close frame, nothing of ours
+//   is left for a reset to destroy (and a graceful stop does not wait for every client's FIN);
+// - the peer's close came first: nothing followed its close frame (§5.5.1 allows nothing) and
+//   the read that brought it took all the socket held. That is the usual client close: it
+//   costs no shutdown, no wait for the peer's FIN and no read of it (3 system calls).
+// Otherwise (a failure, TLS with its close_notify, a peer still sending) the close lingers.
+bool Session::closes_at_once() const noexcept {
+  if (connection_.state() != proto::ConnectionState::closed ||
+      connection_.role() != proto::Role::server || !carrier().consumed_is_delivered()) {
+    return false;
+  }
+  return closed_first_ || (!connection_.input_after_close() && carrier().input_drained());
 }
 
 // The protocol is over (or never started: a rejection). RFC 6455 §7.1.1: the server closes TCP

@@ -40,6 +40,7 @@ class WSX_LAYER_API TcpCarrier final : public Carrier, private io::StreamHandler
   }
   // TLS still owes close_notify and may hold ciphertext: only plain TCP.
   bool consumed_is_delivered() const noexcept override { return stream_.tls() == nullptr; }
+  bool input_drained() const noexcept override { return stream_.input_drained(); }
   void close() noexcept override { stream_.close(); }
 
  private:

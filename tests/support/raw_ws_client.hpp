@@ -142,6 +142,7 @@ class RawWsClient : private proto::EventHandler {
       std::uint8_t buffer[65536];
       const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
       if (got <= 0) {
+        reset_ = got < 0 && errno == ECONNRESET;
         eof_ = true;
         break;
       }
@@ -154,6 +155,8 @@ class RawWsClient : private proto::EventHandler {
     return out;
   }
   bool eof() const { return eof_; }
+  // The end was a reset (ECONNRESET), not the peer's FIN.
+  bool reset() const { return reset_; }
 
   // A full-duplex peer (a browser uploading while it receives): writes `bytes` whenever the
   // socket takes more, at most `read_chunk` bytes read per turn in between, until everything is
@@ -164,6 +167,7 @@ class RawWsClient : private proto::EventHandler {
     std::vector<std::uint8_t> received;  // plaintext
     bool write_failed = false;
     bool ended = false;  // EOF, reset or TLS failure
+    bool reset = false;  // the end was a reset (ECONNRESET)
   };
   DuplexResult write_while_reading(std::span<const std::uint8_t> bytes,
                                    std::chrono::milliseconds timeout,
@@ -207,6 +211,7 @@ class RawWsClient : private proto::EventHandler {
       const ssize_t got = ::recv(fd_, buffer.data(), read_chunk, MSG_DONTWAIT);
       if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
       if (got <= 0) {
+        result.reset = got < 0 && errno == ECONNRESET;
         result.ended = true;  // writing goes on until done or refused
         continue;
       }
@@ -389,6 +394,7 @@ class RawWsClient : private proto::EventHandler {
   int fd_ = -1;
   bool connected_ = false;
   bool eof_ = false;
+  bool reset_ = false;
   std::optional<io::TlsSession> tls_;
   std::optional<proto::ClientHandshake> handshake_;
   proto::ClientHandshakeResult result_;

@@ -117,6 +117,11 @@ class WSX_API Stream final : private IoHandler {
   EventLoop& loop() noexcept { return loop_; }
   bool is_open() const noexcept { return socket_.valid(); }
   bool closing_gracefully() const noexcept { return lingering_; }
+  // The last read of the socket took all it held (it returned fewer bytes than asked for, or
+  // none: EAGAIN or EOF). Closing a socket that still holds unread input sends RST instead of
+  // FIN, which can destroy what we sent last before the peer reads it; after such a read (and
+  // before more arrives) close() sends FIN. False before the first read and after a full one.
+  bool input_drained() const noexcept { return input_drained_; }
   bool write_blocked() const noexcept { return blocked_; }
   std::size_t unsent_bytes() const noexcept;  // ciphertext held by TLS, not yet on the socket
   const TlsSession* tls() const noexcept { return tls_ ? &*tls_ : nullptr; }
@@ -151,7 +156,8 @@ class WSX_API Stream final : private IoHandler {
   bool shutdown_done_ = false;
   bool lingering_ = false;  // close_gracefully(): input is dropped
   bool send_fin_ = true;
-  bool* destroyed_ = nullptr;  // set while a callback runs: it may destroy the stream
+  bool input_drained_ = false;  // see input_drained()
+  bool* destroyed_ = nullptr;   // set while a callback runs: it may destroy the stream
 };
 
 }  // namespace wsx::io

@@ -201,6 +201,10 @@ class WSX_API Connection {
   DeflateTotals deflate_totals() const noexcept;
   // Closed or failed, and every queued byte consumed: time to close the transport.
   bool finished() const noexcept;
+  // Bytes came after the peer's close frame (and were dropped). Nothing may follow it (RFC 6455
+  // §5.5.1); a peer that still sends may have more on the way, which closing the transport at
+  // once would answer with a reset.
+  bool input_after_close() const noexcept;
 
  private:
   struct Impl;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "loop_watchdog.hpp"
 #include "test_certs.hpp"
@@ -232,6 +233,26 @@ TEST(Stream, ReadsNoMoreThanTheHandlerAllows) {
   EXPECT_TRUE(link.server->received == from_client);
   EXPECT_LE(link.server->largest_piece, 1000u);
   EXPECT_GT(link.server->largest_piece, 0u);
+}
+
+// A read that fills what it asked for may have left input in the socket; a shorter one took
+// everything (closing then sends FIN, not a reset).
+TEST(Stream, InputDrainedTellsWhetherTheLastReadTookEverything) {
+  const std::string from_client = "0123456789";
+  Link link(false, from_client, "");
+  std::vector<bool> drained;
+  link.on_server = [&] {
+    EXPECT_FALSE(link.server->stream->input_drained());  // nothing read yet
+    link.server->allowance = 4;
+    link.server->on_data = [&] {
+      drained.push_back(link.server->stream->input_drained());
+      if (link.server->received.size() == from_client.size()) link.loop.stop();
+    };
+  };
+  link.loop.run();
+  ASSERT_TRUE(link.server);
+  EXPECT_EQ(link.server->received, from_client);
+  EXPECT_EQ(drained, (std::vector<bool>{false, false, true}));  // 4, 4, then 2 of 4
 }
 
 TEST(Stream, WriteNowSendsAtOnceOrEncryptsAtOnce) {

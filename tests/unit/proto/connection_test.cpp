@@ -1041,6 +1041,27 @@ TEST_P(ConnectionBothRoles, FramesAfterThePeersCloseAreIgnored) {
   EXPECT_EQ(c.send_text("x"), SendResult::closed);
 }
 
+// A peer that stops sending at its close frame, as RFC 6455 §5.5.1 wants, leaves nothing
+// unread behind it; one that goes on is told apart, in the same read or in a later one.
+TEST_P(ConnectionBothRoles, InputAfterThePeersCloseIsNoted) {
+  Connection alone = make();
+  ASSERT_EQ(feed(alone, frame(0x8, close_payload(1000))).size(), 1u);
+  EXPECT_FALSE(alone.input_after_close());
+  feed(alone, frame(0x1, "later"));
+  EXPECT_TRUE(alone.input_after_close());
+
+  Connection followed = make();
+  feed(followed, concat({frame(0x8, close_payload(1000)), Bytes{0x81}}));
+  EXPECT_TRUE(followed.input_after_close());
+
+  // Our close first, then the peer's reply with nothing behind it.
+  Connection replied = make();
+  ASSERT_EQ(replied.close(), SendResult::ok);
+  feed(replied, concat({frame(0x1, "late"), frame(0x8, close_payload(1000))}));
+  EXPECT_EQ(replied.state(), ConnectionState::closed);
+  EXPECT_FALSE(replied.input_after_close());
+}
+
 TEST_P(ConnectionBothRoles, AfterAFailureInputIsIgnoredAndNothingMoreIsSent) {
   Connection c = make();
   const auto events = feed(c, concat({frame(0x0, "bad"), frame(0x1, "after")}));

@@ -128,11 +128,13 @@ bool connections_drop_to_zero(const Server& server, std::chrono::milliseconds ti
   return server.connections() == 0;
 }
 
-// After a clean close the server sends its FIN first: the client sees EOF while its own end is
-// still open. When the client started the close, the server then drains until the client's
-// FIN instead of closing at once (our reply may still be unread); when the server started it,
-// the client's reply shows it read our close frame, and the connection goes at once.
-void expect_server_closes_first(Server& server, std::uint16_t port, bool client_starts) {
+// After a clean close over plain TCP the server closes TCP first, and at once (RFC 6455
+// §7.1.1: "MUST close the underlying TCP connection immediately"): the client reads the whole
+// close frame, then EOF — not a reset — and the server's connection is gone while the client's
+// socket is still open (no shutdown and wait for the client's FIN). When the server started the
+// close, the client's reply shows it read the server's close frame; when the client started it,
+// nothing followed the client's close frame and the server had read everything it sent.
+void expect_server_closes_first_at_once(Server& server, std::uint16_t port, bool client_starts) {
   RawWsClient client(port);
   ASSERT_TRUE(client.handshake());
   if (client_starts) {
@@ -143,19 +145,14 @@ void expect_server_closes_first(Server& server, std::uint16_t port, bool client_
   std::optional<test::RecordedEvent> close = client.next_event();
   ASSERT_TRUE(close);
   EXPECT_EQ(close->kind, proto::EventKind::close);
+  EXPECT_EQ(close->close_code, client_starts ? 4000 : 4001);
   ASSERT_TRUE(client.flush());  // our reply, when the server started
   EXPECT_TRUE(client.wait_eof());
-  if (!client_starts) {
-    EXPECT_TRUE(connections_drop_to_zero(server));  // without our FIN
-    return;
-  }
-  // Bytes after the close (a TLS client's close_notify, say) are drained, not answered with a
-  // reset as a closed socket would: no error comes within 300 ms.
-  ASSERT_TRUE(client.write_all("late"));
+  EXPECT_FALSE(client.reset()) << "the server reset the connection";
+  EXPECT_TRUE(connections_drop_to_zero(server));  // without our FIN
+  // Nothing came after the EOF either: no reset reported on the socket.
   pollfd errors_only{client.fd(), 0, 0};
-  EXPECT_EQ(::poll(&errors_only, 1, 300), 0) << "the server reset the connection";
-  client.close_socket();
-  EXPECT_TRUE(connections_drop_to_zero(server));
+  EXPECT_EQ(::poll(&errors_only, 1, 100), 0) << "the server reset the connection";
 }
 
 Behavior closing_route(std::chrono::milliseconds close_timeout) {
@@ -169,14 +166,83 @@ TEST(ClosingHandshake, ServerClosesTcpFirstWhenTheClientCloses) {
   Server server({.threads = 1});
   server.route("/", closing_route(60s));  // the close timeout is not what ends anything here
   RunningServer running(server);
-  expect_server_closes_first(server, running.port(), true);
+  expect_server_closes_first_at_once(server, running.port(), true);
 }
 
 TEST(ClosingHandshake, ServerClosesTcpFirstWhenItCloses) {
   Server server({.threads = 1});
   server.route("/", closing_route(60s));
   RunningServer running(server);
-  expect_server_closes_first(server, running.port(), false);
+  expect_server_closes_first_at_once(server, running.port(), false);
+}
+
+// A client that keeps sending after its close frame (RFC 6455 §5.5.1 forbids it) while it
+// reads slowly: the server's greeting and close frame still wait in the server's socket when
+// the closing handshake ends, and the client's bytes keep coming. Closing at once would leave
+// them unread and reset the connection, destroying what the client has not read yet; the
+// server lingers instead (FIN after its output, the rest drained), so the client reads the
+// whole greeting, the whole close frame, then EOF.
+std::string close_with_input_behind(std::uint16_t port) {
+  RawWsClient client(port, false, 4096);
+  if (!client.handshake({.host = "localhost"})) return "no handshake";
+  std::vector<std::uint8_t> bytes = masked_header(0x8, 2);
+  bytes.push_back(0x03);  // 1000 (the mask key is zero)
+  bytes.push_back(0xE8);
+  bytes.resize(bytes.size() + 256 * 1024, 0x55);  // in the same write: right behind the close
+  RawWsClient::DuplexResult result = client.write_while_reading(bytes, 20s, 4096);
+  const std::string seen = " (wrote " + std::to_string(result.written) + ", read " +
+                           std::to_string(result.received.size()) + ")";
+  if (!result.ended) return "the server did not close the connection" + seen;
+  if (result.reset) return "the server reset the connection" + seen;
+  client.process(std::move(result.received));
+  std::optional<test::RecordedEvent> greeting = client.next_event(0ms);
+  if (!greeting || greeting->kind != proto::EventKind::message ||
+      greeting->data.size() != welcome_size) {
+    return "no whole greeting" + seen;
+  }
+  std::optional<test::RecordedEvent> close = client.next_event(0ms);
+  if (!close || close->kind != proto::EventKind::close) return "no close frame" + seen;
+  if (close->close_code != 1000) return "close code " + std::to_string(close->close_code);
+  return {};
+}
+
+TEST(ClosingHandshake, ClientCloseWithInputBehindItLosesNothing) {
+  Server server({.threads = 1});
+  server.route("/", greeting_route());
+  RunningServer running(server);
+  int failures = 0;
+  std::string first_failure;
+  for (int i = 0; i < 50; ++i) {
+    const std::string failure = close_with_input_behind(running.port());
+    if (failure.empty()) continue;
+    if (failures++ == 0) first_failure = "attempt " + std::to_string(i) + ": " + failure;
+  }
+  EXPECT_EQ(failures, 0) << first_failure;
+}
+
+// Over TLS the close lingers after a client's close too: the client may answer our close_notify
+// with its own (and TLS holds output of its own), so the server drains what the client still
+// sends until the client's FIN instead of answering it with a reset.
+TEST(ClosingHandshake, ServerLingersAfterTheClientsCloseOverTls) {
+  Server server(tls_server_options());
+  server.route("/", closing_route(60s));
+  RunningServer running(server);
+  const io::TlsContext context = trusting_client_context();
+  RawWsClient client(running.port());
+  client.use_tls(context, "localhost");
+  ASSERT_TRUE(client.handshake({.host = "localhost", .secure = true}));
+  ASSERT_TRUE(client.close(4000, "bye"));
+  std::optional<test::RecordedEvent> close = client.next_event();
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->kind, proto::EventKind::close);
+  EXPECT_TRUE(client.wait_eof());  // close_notify
+  EXPECT_FALSE(client.reset());
+  ASSERT_TRUE(client.write_all("late"));
+  pollfd errors_only{client.fd(), 0, 0};
+  EXPECT_EQ(::poll(&errors_only, 1, 300), 0) << "the server reset the connection";
+  EXPECT_EQ(server.connections(), 1u);  // still waiting for our FIN
+  client.close_socket();
+  EXPECT_TRUE(connections_drop_to_zero(server));
 }
 
 // The idle timeout's 1001 is answered, but the client never closes TCP: the server's lingering
