@@ -2,13 +2,14 @@
 // the header-list parsers. Private to the protocol core.
 #pragma once
 
+#include <array>
 #include <string_view>
 
 namespace wsx::proto::http_chars {
 
 // tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" /
 //         "~" / DIGIT / ALPHA
-constexpr bool is_tchar(unsigned char c) noexcept {
+constexpr bool is_tchar_rule(unsigned char c) noexcept {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
   switch (c) {
     case '!':
@@ -32,6 +33,17 @@ constexpr bool is_tchar(unsigned char c) noexcept {
   }
 }
 
+// The rule as a table: every byte of every field name of a request is looked up.
+inline constexpr std::array<bool, 256> tchar_table = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) table[c] = is_tchar_rule(static_cast<unsigned char>(c));
+  return table;
+}();
+
+constexpr bool is_tchar(unsigned char c) noexcept {
+  return tchar_table[c];
+}
+
 constexpr bool is_ows(unsigned char c) noexcept {
   return c == ' ' || c == '\t';
 }
@@ -47,7 +59,7 @@ constexpr bool is_obs_text(unsigned char c) noexcept {
 // field-vchar / SP / HTAB: what may appear inside a field value (RFC 9110 §5.5). Everything else
 // is a control character (NUL, CR, LF, DEL, ...) that a strict parser refuses.
 constexpr bool is_field_char(unsigned char c) noexcept {
-  return is_vchar(c) || is_obs_text(c) || is_ows(c);
+  return c >= 0x20 ? c != 0x7F : c == '\t';  // VCHAR, obs-text, SP; HTAB
 }
 
 constexpr std::string_view trim_ows(std::string_view s) noexcept {

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "handshake_text.hpp"
+#include "http_chars.hpp"
 #include "wsx/proto/handshake.hpp"
 #include "wsx/proto/request_target.hpp"
 
@@ -89,56 +90,141 @@ bool collect_subprotocols(const HttpHead& head, std::vector<std::string_view>& o
   return true;
 }
 
+// The header fields the checks read, found in one pass over the head: each lookup by name
+// would walk every field again (a dozen walks per request, a quarter of the handshake's checks).
+struct KnownFields {
+  enum Name : std::uint8_t {
+    host,
+    origin,
+    upgrade,
+    connection,
+    key,
+    version,
+    protocol,
+    extensions,
+    count
+  };
+  std::array<const HttpHeader*, count> first{};  // the first field of each name, or null
+  std::array<std::uint8_t, count> seen{};        // how many, stopping at 2
+
+  explicit KnownFields(const HttpHead& head) noexcept {
+    for (const HttpHeader& field : head.headers) {
+      // The names differ in length: one comparison per field at most.
+      Name name;
+      switch (field.name.size()) {
+        case 4:
+          if (!iequals(field.name, "Host")) continue;
+          name = host;
+          break;
+        case 6:
+          if (!iequals(field.name, "Origin")) continue;
+          name = origin;
+          break;
+        case 7:
+          if (!iequals(field.name, "Upgrade")) continue;
+          name = upgrade;
+          break;
+        case 10:
+          if (!iequals(field.name, "Connection")) continue;
+          name = connection;
+          break;
+        case 17:
+          if (!iequals(field.name, "Sec-WebSocket-Key")) continue;
+          name = key;
+          break;
+        case 21:
+          if (!iequals(field.name, "Sec-WebSocket-Version")) continue;
+          name = version;
+          break;
+        case 22:
+          if (!iequals(field.name, "Sec-WebSocket-Protocol")) continue;
+          name = protocol;
+          break;
+        case 24:
+          if (!iequals(field.name, "Sec-WebSocket-Extensions")) continue;
+          name = extensions;
+          break;
+        default:
+          continue;
+      }
+      if (seen[name] == 0) first[name] = &field;
+      if (seen[name] < 2) ++seen[name];
+    }
+  }
+  std::string_view value(Name name) const noexcept { return first[name]->value; }
+  // head.has_token(name, token), without the walk when the field came once.
+  bool has_token(const HttpHead& head, Name name, std::string_view field_name,
+                 std::string_view token) const noexcept {
+    if (seen[name] == 0) return false;
+    if (seen[name] > 1) return head.has_token(field_name, token);
+    std::string_view list = value(name);
+    for (;;) {
+      const std::size_t comma = list.find(',');
+      if (iequals(http_chars::trim_ows(list.substr(0, comma)), token)) return true;
+      if (comma == std::string_view::npos) return false;
+      list.remove_prefix(comma + 1);
+    }
+  }
+};
+
 // RFC 6455 §4.2.1 steps 1-5: what only an HTTP/1.1 upgrade has. Yields the key.
-UpgradeError check_http1_upgrade(const HttpHead& head, std::string_view& key) {
+UpgradeError check_http1_upgrade(const HttpHead& head, const KnownFields& fields,
+                                 std::string_view& key) {
   if (head.method != "GET") return UpgradeError::method_not_get;
-  if (!head.has_token("Upgrade", "websocket")) return UpgradeError::missing_upgrade_websocket;
+  if (!fields.has_token(head, KnownFields::upgrade, "Upgrade", "websocket")) {
+    return UpgradeError::missing_upgrade_websocket;
+  }
   if (head.version_major < 1 || (head.version_major == 1 && head.version_minor < 1)) {
     return UpgradeError::http_version_too_old;
   }
-  if (head.count("Host") != 1 || !is_valid_authority(*head.header("Host"))) {
+  if (fields.seen[KnownFields::host] != 1 || !is_valid_authority(fields.value(KnownFields::host))) {
     return UpgradeError::missing_host;
   }
-  if (!head.has_token("Connection", "upgrade")) return UpgradeError::missing_connection_upgrade;
-
-  const std::size_t keys = head.count("Sec-WebSocket-Key");
+  if (!fields.has_token(head, KnownFields::connection, "Connection", "upgrade")) {
+    return UpgradeError::missing_connection_upgrade;
+  }
+  const std::size_t keys = fields.seen[KnownFields::key];
   if (keys == 0) return UpgradeError::missing_key;
-  key = *head.header("Sec-WebSocket-Key");
+  key = fields.value(KnownFields::key);
   if (keys > 1 || !handshake_text::is_valid_key(key)) return UpgradeError::bad_key;
   return UpgradeError::none;
 }
 
 // RFC 8441 §4-5: an extended CONNECT carries the same request without Upgrade, Connection and
 // key; the HTTP/2 layer has already checked that :scheme, :path and :authority are present.
-UpgradeError check_extended_connect(const HttpHead& head) {
+UpgradeError check_extended_connect(const HttpHead& head, const KnownFields& fields) {
   if (head.method != "CONNECT" || head.protocol.empty()) {
     return UpgradeError::not_extended_connect;
   }
   if (head.protocol != "websocket") return UpgradeError::unsupported_protocol;
-  if (head.count("Host") != 1 || !is_valid_authority(*head.header("Host"))) {
+  if (fields.seen[KnownFields::host] != 1 || !is_valid_authority(fields.value(KnownFields::host))) {
     return UpgradeError::missing_host;
   }
   return UpgradeError::none;
 }
 
 UpgradeError check(const HttpHead& head, UpgradeRequest& request) {
+  const KnownFields fields(head);
   std::string_view key;
-  const UpgradeError transport_error =
-      head.version_major == 2 ? check_extended_connect(head) : check_http1_upgrade(head, key);
+  const UpgradeError transport_error = head.version_major == 2
+                                           ? check_extended_connect(head, fields)
+                                           : check_http1_upgrade(head, fields, key);
   if (transport_error != UpgradeError::none) return transport_error;
 
-  const std::size_t versions = head.count("Sec-WebSocket-Version");
+  const std::size_t versions = fields.seen[KnownFields::version];
   if (versions == 0) return UpgradeError::missing_version;
-  if (versions > 1 || *head.header("Sec-WebSocket-Version") != "13") {
+  if (versions > 1 || fields.value(KnownFields::version) != "13") {
     return UpgradeError::unsupported_version;
   }
-  if (head.count("Origin") > 1) return UpgradeError::repeated_origin;
+  if (fields.seen[KnownFields::origin] > 1) return UpgradeError::repeated_origin;
 
   const std::optional<RequestTarget> target = parse_request_target(head.target);
   if (!target) return UpgradeError::bad_target;
 
-  if (!collect_subprotocols(head, request.subprotocols)) return UpgradeError::bad_protocols;
-  if (head.count("Sec-WebSocket-Extensions") > 0) {
+  if (fields.seen[KnownFields::protocol] > 0 && !collect_subprotocols(head, request.subprotocols)) {
+    return UpgradeError::bad_protocols;
+  }
+  if (fields.seen[KnownFields::extensions] > 0) {
     std::optional<std::vector<ExtensionOffer>> extensions =
         parse_extensions(head.combined("Sec-WebSocket-Extensions"));
     if (!extensions) return UpgradeError::bad_extensions;
@@ -149,8 +235,8 @@ UpgradeError check(const HttpHead& head, UpgradeRequest& request) {
   request.target = target->target;
   request.path = target->path;
   request.query = target->query;
-  request.host = target->authority.value_or(*head.header("Host"));
-  request.origin = head.header("Origin");
+  request.host = target->authority.value_or(fields.value(KnownFields::host));
+  if (fields.seen[KnownFields::origin] > 0) request.origin = fields.value(KnownFields::origin);
   request.key = key;
   return UpgradeError::none;
 }
@@ -231,6 +317,8 @@ Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& opti
 
   const bool http2 = request.head != nullptr && request.head->version_major == 2;
   HeaderList& headers = accepted.headers;
+  headers.reserve(3 + (accepted.subprotocol ? 1 : 0) + (deflate ? 1 : 0) +
+                  options.extra_headers.size());
   if (http2) {
     // RFC 9113 §8.2.1: field names in lower case; §8.2.2: no connection-specific fields.
     if (accepted.subprotocol) headers.emplace_back("sec-websocket-protocol", *accepted.subprotocol);
@@ -254,8 +342,13 @@ Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& opti
   }
   if (http2) return accepted;
 
+  // One allocation for the whole head, not one per line that outgrows it.
+  constexpr std::string_view status_line = "HTTP/1.1 101 Switching Protocols\r\n";
+  std::size_t size = status_line.size() + 2;
+  for (const auto& [name, value] : headers) size += name.size() + value.size() + 4;
   std::string& out = accepted.response;
-  out = "HTTP/1.1 101 Switching Protocols\r\n";
+  out.reserve(size);
+  out = status_line;
   for (const auto& [name, value] : headers) append_header(out, name, value);
   out += "\r\n";
   return accepted;

@@ -142,8 +142,10 @@ void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t
     wait_for_decision(session, route, std::string_view(base, head_size), rest);
     return;
   }
-  std::optional<UpgradeDecision> decision =
-      decide_now(shared_, route, head, *gate.request, session.remote_address());
+  // The peer's address as accept() gave it: remote_address() would ask the kernel again
+  // (getpeername), and a route without an upgrade callback never reads it.
+  std::optional<UpgradeDecision> decision = decide_now(
+      shared_, route, head, *gate.request, route.behavior.upgrade ? peer_.to_string() : "");
   if (!decision) {
     respond(shared_, session, internal_error(), &head);
     return;
@@ -255,11 +257,13 @@ void UpgradeHandshake::apply(session::Session& session, const Route& route,
   proto::Accepted accepted = proto::accept_upgrade(request, accept_options(route, decision));
   session.write_raw(accepted.response);
   if (session::ConnectionMetrics* metrics = session.metrics()) metrics->upgrade_answered(101);
-  AccessRecord record;
-  record.status = 101;
-  record.subprotocol = accepted.subprotocol ? std::string_view(*accepted.subprotocol) : "";
-  record.extensions = answered_extensions(accepted.response);
-  log_access(shared_, session.remote_address(), record, &head);
+  if (shared_.options.access_log) {  // its fields cost a system call (the address) and a search
+    AccessRecord record;
+    record.status = 101;
+    record.subprotocol = accepted.subprotocol ? std::string_view(*accepted.subprotocol) : "";
+    record.extensions = answered_extensions(accepted.response);
+    log_access(shared_, peer_.to_string(), record, &head);
+  }
   session::OpenParams params;
   params.role = proto::Role::server;
   params.deflate = accepted.deflate;

@@ -1,5 +1,6 @@
 // The session before the WebSocket protocol starts: a Handshake object reads the peer's bytes
 // and ends the phase with open(), reject() or abort().
+#include <algorithm>
 #include <utility>
 
 #include "session/connection_metrics.hpp"
@@ -20,6 +21,13 @@ bool Handshake::on_going_away(Session&) {
 }
 
 void Session::write_raw(std::string_view bytes) {
+  // With nothing queued ahead, a carrier that writes in place takes the bytes at once (a 101 is
+  // sent before the handshake's read returns): no queue is allocated for them, no flush is due.
+  if (!output_ && queued_bytes() == 0 && carrier().writes_in_place()) {
+    const io::ConstBuffer buffer(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    bytes.remove_prefix(std::min(carrier().write_now({&buffer, 1}), bytes.size()));
+    if (bytes.empty()) return;
+  }
   if (!output_) output_ = std::make_unique<OutputQueue>();
   output_->append_raw(bytes);
   carrier().request_flush();
