@@ -8,7 +8,12 @@
 // cpu_has_avx2() returned true.
 #define WSX_TARGET_AVX2 __attribute__((target("avx2")))
 
+// Marks a function compiled for the SHA extensions (and the SSE4.1 they come with); call it
+// only after cpu_has_sha() returned true.
+#define WSX_TARGET_SHA __attribute__((target("sha,sse4.1")))
+
 namespace wsx::proto::detail {
 bool cpu_has_avx2() noexcept;
+bool cpu_has_sha() noexcept;  // SHA-NI, SSSE3 and SSE4.1
 }  // namespace wsx::proto::detail
 #endif

@@ -4,6 +4,12 @@
 #include <bit>
 #include <cstring>
 
+#include "cpu_features.hpp"
+
+#if WSX_X86_64
+#include <immintrin.h>
+#endif
+
 namespace wsx::proto {
 namespace {
 
@@ -70,7 +76,7 @@ inline void phase(std::uint32_t& a, std::uint32_t& b, std::uint32_t& c, std::uin
 }
 
 // One 512-bit block into the state (FIPS 180-4 §6.1.2).
-void compress(std::array<std::uint32_t, 5>& state, const std::uint8_t* block) noexcept {
+void compress_block(std::array<std::uint32_t, 5>& state, const std::uint8_t* block) noexcept {
   std::uint32_t w[16];
   for (int t = 0; t < 16; ++t) w[t] = load_be32(block + 4 * t);
   std::uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4];
@@ -85,30 +91,103 @@ void compress(std::array<std::uint32_t, 5>& state, const std::uint8_t* block) no
   state[4] += e;
 }
 
-}  // namespace
-
-Sha1Digest sha1(std::span<const std::uint8_t> data) noexcept {
-  std::array<std::uint32_t, 5> state = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
-  const std::size_t full = data.size() / block_size * block_size;
-  for (std::size_t offset = 0; offset < full; offset += block_size) {
-    compress(state, data.data() + offset);
+#if WSX_X86_64
+// The SHA extensions (Intel SHA-NI, in AMD Zen and Intel CPUs since Goldmont/Ice Lake): four
+// rounds per SHA1RNDS4, the schedule by SHA1MSG1/SHA1MSG2, E by SHA1NEXTE. The state is kept
+// as ABCD in one register (A in the top lane) and E in the top lane of another.
+WSX_TARGET_SHA __m128i four_rounds(__m128i abcd, __m128i e_plus_w, int phase) noexcept {
+  switch (phase) {  // the instruction takes its round function as an immediate
+    case 0:
+      return _mm_sha1rnds4_epu32(abcd, e_plus_w, 0);
+    case 1:
+      return _mm_sha1rnds4_epu32(abcd, e_plus_w, 1);
+    case 2:
+      return _mm_sha1rnds4_epu32(abcd, e_plus_w, 2);
+    default:
+      return _mm_sha1rnds4_epu32(abcd, e_plus_w, 3);
   }
+}
+
+WSX_TARGET_SHA void compress_shani(std::array<std::uint32_t, 5>& state, const std::uint8_t* blocks,
+                                   std::size_t count) noexcept {
+  // Reverses the 16 bytes: each word big-endian, and word 0 in the top lane.
+  const __m128i reverse = _mm_set_epi64x(0x0001020304050607LL, 0x08090a0b0c0d0e0fLL);
+  __m128i abcd =
+      _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state.data())), 0x1B);
+  __m128i e0 = _mm_set_epi32(static_cast<int>(state[4]), 0, 0, 0);
+  for (std::size_t block = 0; block < count; ++block, blocks += block_size) {
+    const __m128i abcd_before = abcd;
+    const __m128i e_before = e0;
+    __m128i w[4];  // words 4j .. 4j+3 of the schedule, group j in w[j % 4]
+    for (int i = 0; i < 4; ++i) {
+      w[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + 16 * i)),
+                              reverse);
+    }
+    __m128i abcd_earlier = abcd;  // ABCD four rounds back: its A, rotated, is the next E
+    for (int j = 0; j < 20; ++j) {
+      if (j >= 4) {  // W[t] = rotl1(W[t-3] ^ W[t-8] ^ W[t-14] ^ W[t-16]), four at a time
+        w[j % 4] = _mm_sha1msg2_epu32(
+            _mm_xor_si128(_mm_sha1msg1_epu32(w[j % 4], w[(j + 1) % 4]), w[(j + 2) % 4]),
+            w[(j + 3) % 4]);
+      }
+      const __m128i e_plus_w =
+          j == 0 ? _mm_add_epi32(e0, w[0]) : _mm_sha1nexte_epu32(abcd_earlier, w[j % 4]);
+      abcd_earlier = abcd;
+      abcd = four_rounds(abcd, e_plus_w, j / 5);
+    }
+    e0 = _mm_sha1nexte_epu32(abcd_earlier, e_before);
+    abcd = _mm_add_epi32(abcd, abcd_before);
+  }
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state.data()), _mm_shuffle_epi32(abcd, 0x1B));
+  state[4] = static_cast<std::uint32_t>(_mm_extract_epi32(e0, 3));
+}
+#endif
+
+void compress_portable(std::array<std::uint32_t, 5>& state, const std::uint8_t* blocks,
+                       std::size_t count) noexcept {
+  for (std::size_t block = 0; block < count; ++block) {
+    compress_block(state, blocks + block * block_size);
+  }
+}
+
+using Compress = void (*)(std::array<std::uint32_t, 5>&, const std::uint8_t*, std::size_t) noexcept;
+
+Compress best_compress() noexcept {
+#if WSX_X86_64
+  if (detail::cpu_has_sha()) return compress_shani;
+#endif
+  return compress_portable;
+}
+
+Sha1Digest sha1_with(std::span<const std::uint8_t> data, Compress compress) noexcept {
+  std::array<std::uint32_t, 5> state = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
+  const std::size_t full = data.size() / block_size;
+  if (full > 0) compress(state, data.data(), full);
   // Padding (§5.1.1): 0x80, zeros, then the length in bits as a 64-bit big-endian number; one
   // block, or two when fewer than 9 bytes are left in the first.
   std::uint8_t tail[2 * block_size] = {};
-  const std::size_t rest = data.size() - full;
-  if (rest > 0) std::memcpy(tail, data.data() + full, rest);
+  const std::size_t rest = data.size() - full * block_size;
+  if (rest > 0) std::memcpy(tail, data.data() + full * block_size, rest);
   tail[rest] = 0x80;
   const std::size_t tail_size = rest + 9 <= block_size ? block_size : 2 * block_size;
   const std::uint64_t bits = static_cast<std::uint64_t>(data.size()) * 8;
   store_be32(tail + tail_size - 8, static_cast<std::uint32_t>(bits >> 32));
   store_be32(tail + tail_size - 4, static_cast<std::uint32_t>(bits));
-  for (std::size_t offset = 0; offset < tail_size; offset += block_size) {
-    compress(state, tail + offset);
-  }
+  compress(state, tail, tail_size / block_size);
   Sha1Digest digest;
   for (std::size_t i = 0; i < state.size(); ++i) store_be32(digest.data() + 4 * i, state[i]);
   return digest;
+}
+
+}  // namespace
+
+Sha1Digest sha1(std::span<const std::uint8_t> data) noexcept {
+  static const Compress compress = best_compress();
+  return sha1_with(data, compress);
+}
+
+Sha1Digest sha1_portable(std::span<const std::uint8_t> data) noexcept {
+  return sha1_with(data, compress_portable);
 }
 
 }  // namespace wsx::proto

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "../../../src/proto/handshake_text.hpp"
 
@@ -44,6 +46,20 @@ TEST(Sha1, BlockBoundaries) {
   EXPECT_EQ(hex_sha1(std::string(63, 'a')), "03f09f5b158a7a8cdad920bddc29b81c18a551f5");
   EXPECT_EQ(hex_sha1(std::string(64, 'a')), "0098ba824b5c16427bd7a1122a5a442a25ec644d");
   EXPECT_EQ(hex_sha1(std::string(65, 'a')), "11655326c708d70319be2610e8a57d9a5b959d3b");
+}
+
+// The fast path (SHA extensions, where the CPU has them) against the portable code on random
+// input of every length around the block boundaries, and many handshake-sized ones.
+TEST(Sha1, FastPathMatchesThePortableOne) {
+  std::mt19937 random(1234);
+  std::vector<std::uint8_t> data(300);
+  for (std::size_t size = 0; size <= data.size(); ++size) {
+    for (int round = 0; round < (size == 60 ? 200 : 3); ++round) {
+      for (std::uint8_t& byte : data) byte = static_cast<std::uint8_t>(random());
+      const std::span<const std::uint8_t> input(data.data(), size);
+      ASSERT_EQ(sha1(input), sha1_portable(input)) << size << " bytes";
+    }
+  }
 }
 
 TEST(Base64, Rfc4648Vectors) {
