@@ -118,25 +118,25 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 std::string base64(const std::uint8_t* data, std::size_t size) {
   static constexpr char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve(4 * ((size + 2) / 3));
+  // Sized once and written by index: a push_back per character costs a capacity check each.
+  std::string out(4 * ((size + 2) / 3), '=');
+  char* to = out.data();
   std::size_t i = 0;
   for (; i + 3 <= size; i += 3) {
     const std::uint32_t group = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) |
                                 std::uint32_t{data[i + 2]};
-    out.push_back(alphabet[group >> 18]);
-    out.push_back(alphabet[(group >> 12) & 63]);
-    out.push_back(alphabet[(group >> 6) & 63]);
-    out.push_back(alphabet[group & 63]);
+    *to++ = alphabet[group >> 18];
+    *to++ = alphabet[(group >> 12) & 63];
+    *to++ = alphabet[(group >> 6) & 63];
+    *to++ = alphabet[group & 63];
   }
-  if (i < size) {  // one or two bytes left: padded with '=' (RFC 4648 §4)
+  if (i < size) {  // one or two bytes left: padded with '=' (RFC 4648 §4), already in place
     const bool two = i + 1 < size;
     const std::uint32_t group =
         (std::uint32_t{data[i]} << 16) | (two ? std::uint32_t{data[i + 1]} << 8 : 0);
-    out.push_back(alphabet[group >> 18]);
-    out.push_back(alphabet[(group >> 12) & 63]);
-    out.push_back(two ? alphabet[(group >> 6) & 63] : '=');
-    out.push_back('=');
+    *to++ = alphabet[group >> 18];
+    *to++ = alphabet[(group >> 12) & 63];
+    if (two) *to = alphabet[(group >> 6) & 63];
   }
   return out;
 }
