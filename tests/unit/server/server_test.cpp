@@ -403,7 +403,16 @@ TEST(Server, BackpressureRefusePolicyDropsAndDrains) {
     }
     ++binaries;
   }
-  EXPECT_EQ(binaries, 3);  // 3 × (256 KiB + header) fit in 1 MiB; the 4th was refused
+  // Every send accepted arrives, the refused one does not. (How many were accepted depends on
+  // what the kernel's socket buffer took besides the 1 MiB queued: the 101 leaves at once, so
+  // the sends of `open` find the socket free, as later ones do.)
+  std::size_t accepted = 0;
+  {
+    std::lock_guard lock(result.mutex);
+    accepted = result.statuses.size() - 1;
+  }
+  EXPECT_GE(accepted, 3u);  // 3 × (256 KiB + header) fit in the 1 MiB queue alone
+  EXPECT_EQ(static_cast<std::size_t>(binaries), accepted);
   EXPECT_EQ(result.drains.load(), 1);
 }
 
