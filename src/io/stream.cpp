@@ -181,6 +181,13 @@ void Stream::on_readable() {
   }
   const std::size_t allowance = handler_->read_allowance();
   if (allowance == 0) return;
+  if (!tls_) {
+    const std::span<std::uint8_t> destination = handler_->read_destination();
+    if (!destination.empty()) {
+      read_into_destination(destination, allowance);
+      return;
+    }
+  }
   const std::span<std::uint8_t> buffer = read_buffer();
   const std::size_t bytes = read_socket(buffer.first(std::min(allowance, buffer.size())));
   if (bytes == 0) return;
@@ -238,6 +245,21 @@ void Stream::on_readable() {
   }
 }
 
+// Runs under on_readable's DestroyGuard (plain TCP).
+void Stream::read_into_destination(std::span<std::uint8_t> destination, std::size_t allowance) {
+  const std::span<std::uint8_t> placed = destination.first(std::min(allowance, destination.size()));
+  const std::span<std::uint8_t> buffer = read_buffer();
+  const std::span<std::uint8_t> then =
+      buffer.first(std::min(allowance - placed.size(), buffer.size()));
+  const std::size_t bytes = read_socket(placed, then);
+  if (bytes == 0) return;
+  bool* const destroyed = destroyed_;
+  const std::size_t in_place = std::min(bytes, placed.size());
+  handler_->on_stream_data_placed(in_place);
+  if (bytes == in_place || *destroyed || !socket_.valid()) return;
+  handler_->on_stream_data(then.first(bytes - in_place));
+}
+
 // Runs under on_readable's DestroyGuard.
 void Stream::discard_input() {
   const std::span<std::uint8_t> buffer = read_buffer();
@@ -253,9 +275,9 @@ void Stream::discard_input() {
 }
 
 // Runs under on_readable's DestroyGuard.
-std::size_t Stream::read_socket(std::span<std::uint8_t> into) {
-  const IoResult result = socket_.read(into);
-  input_drained_ = result.status != IoStatus::ok || result.bytes < into.size();
+std::size_t Stream::read_socket(std::span<std::uint8_t> into, std::span<std::uint8_t> then) {
+  const IoResult result = socket_.read(into, then);
+  input_drained_ = result.status != IoStatus::ok || result.bytes < into.size() + then.size();
   switch (result.status) {
     case IoStatus::ok:
       return result.bytes;

@@ -52,6 +52,18 @@ IoResult TcpSocket::read(std::span<std::uint8_t> buffer) noexcept {
   }
 }
 
+IoResult TcpSocket::read(std::span<std::uint8_t> first, std::span<std::uint8_t> second) noexcept {
+  if (second.empty()) return read(first);
+  if (first.empty()) return read(second);
+  iovec vectors[2] = {{first.data(), first.size()}, {second.data(), second.size()}};
+  for (;;) {
+    const ssize_t n = ::readv(fd_, vectors, 2);
+    if (n > 0) return {IoStatus::ok, static_cast<std::size_t>(n), 0};
+    if (n == 0) return {IoStatus::closed, 0, 0};
+    if (errno != EINTR) return failure();
+  }
+}
+
 IoResult TcpSocket::write(ConstBuffer buffer) noexcept {
   if (buffer.empty()) return {};
   for (;;) {

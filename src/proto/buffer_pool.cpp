@@ -15,7 +15,7 @@ thread_local std::array<Buffer, pooled_buffers_per_thread> slots;
 
 }  // namespace
 
-bool borrow_buffer(Buffer& buffer, std::size_t capacity) {
+bool borrow_buffer_uncleared(Buffer& buffer, std::size_t capacity) {
   if (!buffer.empty() || buffer.capacity() >= capacity) return false;
   Buffer* best = nullptr;
   for (Buffer& slot : slots) {
@@ -29,8 +29,13 @@ bool borrow_buffer(Buffer& buffer, std::size_t capacity) {
   return true;
 }
 
-void return_buffer(Buffer& buffer) {
+bool borrow_buffer(Buffer& buffer, std::size_t capacity) {
+  if (!borrow_buffer_uncleared(buffer, capacity)) return false;
   buffer.clear();
+  return true;
+}
+
+void return_buffer(Buffer& buffer) {
   const std::size_t capacity = buffer.capacity();
   if (capacity > 0 && capacity <= pooled_buffer_max_capacity) {
     // Into a free slot, or in place of the smallest pooled buffer if this one is larger.

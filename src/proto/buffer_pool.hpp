@@ -18,11 +18,16 @@ constexpr std::size_t pooled_buffers_per_thread = 4;
 
 // Makes `buffer` (which must be empty) able to hold `capacity` bytes without reallocating,
 // taking the smallest fitting buffer from this thread's pool when there is one. Returns true if
-// it did; false leaves `buffer` as it was.
+// it did (`buffer` is then empty); false leaves `buffer` as it was.
 bool borrow_buffer(std::vector<std::uint8_t>& buffer, std::size_t capacity);
+// borrow_buffer(), but the buffer keeps the size its last user left: those bytes are initialised
+// (their values are unspecified), so a borrower that overwrites them in place — a message read
+// straight into its storage — does not pay for zeroing them again as resize() would.
+bool borrow_buffer_uncleared(std::vector<std::uint8_t>& buffer, std::size_t capacity);
 
-// Clears `buffer` and gives its storage to this thread's pool when it is worth keeping (and
-// the pool has room); otherwise frees it. `buffer` is left empty without storage either way.
+// Gives the storage of `buffer` (its bytes as they are) to this thread's pool when it is worth
+// keeping (and the pool has room); otherwise frees it. `buffer` is left empty without storage
+// either way.
 void return_buffer(std::vector<std::uint8_t>& buffer);
 
 // Buffers currently pooled on this thread, and freeing them all (for tests).

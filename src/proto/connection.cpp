@@ -46,6 +46,11 @@ constexpr std::size_t retained_buffer_capacity = 64 * 1024 + max_frame_header_si
 // must not make us allocate much.
 constexpr std::size_t max_reserve_ahead = 1024 * 1024;
 
+// The rest of a frame being assembled is offered for reading straight into the message
+// (direct_receive_buffer) from this size on: below it, copying from the read buffer costs less
+// than the transport's second destination.
+constexpr std::size_t min_direct_receive = 16 * 1024;
+
 // Larger buffers go back to the thread's pool (or are freed when it has no use for them).
 void clear_and_trim(std::vector<std::uint8_t>& buffer) {
   buffer.clear();
@@ -108,14 +113,19 @@ struct Connection::Impl {
   bool lending_message = false;          // `message` is the view of the event being delivered
   bool sending_message = false;          // a fragmented message is in progress
   bool sending_compressed = false;
+  bool receiving = false;  // inside receive() (see Receiving); here, where it fills a gap
   Utf8Validator utf8;
   std::size_t message_frames = 0;
   std::uint64_t message_wire_size = 0;    // payload bytes of an uncompressed message so far
   std::uint64_t message_frame_bytes = 0;  // declared payload bytes of its frames (saturating)
-  std::vector<std::uint8_t> message;      // assembled payload, or inflated output
+  // The assembled payload of an uncompressed message is message[0, assembled); message.size()
+  // may be larger: bytes already initialised (a pooled buffer's, the room of a direct read),
+  // overwritten as the message grows instead of zeroed again. A compressed message's inflated
+  // output is all of `message`.
+  std::vector<std::uint8_t> message;
+  std::size_t assembled = 0;
   std::unique_ptr<MessageInflater> inflater;
   std::unique_ptr<ControlBuffer> control_buffer;  // a control payload split across reads
-  bool receiving = false;                         // inside receive() (see Receiving)
 
   // --- sending
   std::vector<std::uint8_t> output;
@@ -152,6 +162,7 @@ struct Connection::Impl {
   // memory must not.
   void release_receive_state() {
     in_message = false;
+    assembled = 0;
     detail::return_buffer(message);
     inflater.reset();
     control_buffer.reset();
@@ -272,7 +283,8 @@ struct Connection::Impl {
       message_wire_size = 0;
       message_frame_bytes = 0;
       utf8.reset();
-      message.clear();
+      assembled = 0;
+      if (message_compressed) message.clear();
       if (message_compressed && !inflater) create_inflater();
     }
     ++message_frames;
@@ -333,7 +345,7 @@ struct Connection::Impl {
       if (message_done) end_message();
       return;
     }
-    if (message_done && message_frames == 1 && message.empty()) {
+    if (message_done && message_frames == 1 && assembled == 0) {
       // The whole message is in this chunk: hand it out in place.
       if (text && !is_valid_utf8(chunk, size)) {
         fail(ProtocolError::invalid_utf8, handler);
@@ -345,9 +357,9 @@ struct Connection::Impl {
     }
     if (text && !validate_utf8(chunk, size, message_done, handler)) return;
     reserve_frame(size);
-    message.insert(message.end(), chunk, chunk + size);
+    append_to_message(chunk, size);
     if (message_done) {
-      deliver_message(message, handler);
+      deliver_message({message.data(), assembled}, handler);
       end_message();
     }
   }
@@ -355,12 +367,87 @@ struct Connection::Impl {
   // Room for the rest of the frame whose `chunk` is about to be appended to `message`.
   void reserve_frame(std::size_t chunk) {
     const std::uint64_t rest = chunk + frame_remaining;
-    if (message.size() + rest <= message.capacity()) return;
+    if (assembled + rest <= message.capacity()) return;
     if (rest <= max_reserve_ahead) {
       // Exact when this is the message's only frame (the common case: no copy as it grows).
-      reserve_more(message, static_cast<std::size_t>(rest));
+      reserve_message(assembled + static_cast<std::size_t>(rest));
     } else {
-      reserve_more(message, chunk);
+      reserve_message(assembled + chunk);
+    }
+  }
+
+  // Storage for `needed` bytes of uncompressed message, the assembled part kept. Grows at least
+  // twofold (see reserve_more); an empty message first tries the thread's pool.
+  void reserve_message(std::size_t needed) {
+    if (needed <= message.capacity()) return;
+    if (assembled == 0) {
+      message.clear();
+      if (needed > retained_buffer_capacity && detail::borrow_buffer_uncleared(message, needed)) {
+        return;
+      }
+    } else {
+      message.resize(assembled);  // what lies beyond the message is not worth copying
+    }
+    message.reserve(std::max(needed, 2 * message.capacity()));
+  }
+
+  void append_to_message(const std::uint8_t* chunk, std::size_t size) {
+    const std::size_t overwritten = std::min(size, message.size() - assembled);
+    if (overwritten > 0) std::memcpy(message.data() + assembled, chunk, overwritten);
+    message.insert(message.end(), chunk + overwritten, chunk + size);
+    assembled += size;
+  }
+
+  // See Connection::direct_receive_buffer.
+  std::span<std::uint8_t> direct_receive_buffer() {
+    if (!reading() || step != ReadStep::payload || is_control(frame.opcode) || message_compressed ||
+        options.deliver_fragments || frame_remaining < min_direct_receive) {
+      return {};
+    }
+    // As reserve_frame: the declared rest at once up to max_reserve_ahead, geometric beyond.
+    const auto ahead =
+        static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining, max_reserve_ahead));
+    reserve_message(assembled + ahead);
+    const auto room = static_cast<std::size_t>(
+        std::min<std::uint64_t>(frame_remaining, message.capacity() - assembled));
+    // Zeroes only storage that was never initialised (a new buffer's first use).
+    if (message.size() < assembled + room) message.resize(assembled + room);
+    return {message.data() + assembled, room};
+  }
+
+  // See Connection::receive_direct: the bytes are the next payload bytes of the frame being
+  // read, already in place at message[assembled, assembled + size).
+  void receive_direct(std::size_t size, EventHandler& handler) {
+    {
+      Receiving receiving_now(receiving);
+      if (reading() && step == ReadStep::payload && !is_control(frame.opcode) &&
+          !message_compressed && !options.deliver_fragments && size <= frame_remaining &&
+          size <= message.size() - assembled) {
+        receive_direct_payload(size, handler);
+      }
+    }
+    if (!reading()) release_receive_state();
+  }
+
+  void receive_direct_payload(std::size_t size, EventHandler& handler) {
+    std::uint8_t* chunk = message.data() + assembled;
+    frame_remaining -= size;
+    const bool frame_done = frame_remaining == 0;
+    const bool message_done = frame_done && frame.fin;
+    if (frame.masked && size > 0) {
+      mask_offset = static_cast<std::uint8_t>(apply_mask(chunk, size, frame.mask_key, mask_offset));
+    }
+    if (options.frame_observer != nullptr && frame_remaining + size == frame.payload_length) {
+      options.frame_observer->on_frame(false, frame, {chunk, size});
+    }
+    if (message_kind == MessageKind::text && !validate_utf8(chunk, size, message_done, handler)) {
+      return;
+    }
+    assembled += size;
+    if (frame_done) step = ReadStep::header;
+    if (message_done) {
+      deliver_message({message.data(), assembled}, handler);
+      end_message();
     }
   }
 
@@ -455,7 +542,10 @@ struct Connection::Impl {
 
   void end_message() {
     in_message = false;
-    clear_and_trim(message);
+    assembled = 0;
+    // Not cleared: its bytes stay initialised for the next message read straight into it
+    // (compressed messages clear it when they start).
+    if (message.capacity() > retained_buffer_capacity) detail::return_buffer(message);
   }
 
   void handle_control(std::span<const std::uint8_t> payload, EventHandler& handler) {
@@ -776,7 +866,17 @@ std::size_t Connection::buffered_amount() const noexcept {
 }
 
 std::size_t Connection::assembling_amount() const noexcept {
-  return impl_->message.size();
+  const Impl& impl = *impl_;
+  if (!impl.in_message) return 0;
+  return impl.message_compressed ? impl.message.size() : impl.assembled;
+}
+
+std::span<std::uint8_t> Connection::direct_receive_buffer() {
+  return impl_->direct_receive_buffer();
+}
+
+void Connection::receive_direct(std::size_t n, EventHandler& handler) {
+  impl_->receive_direct(n, handler);
 }
 
 std::vector<std::uint8_t> Connection::take_received_message(
@@ -789,6 +889,8 @@ std::vector<std::uint8_t> Connection::take_received_message(
     return taken;
   }
   taken.swap(impl.message);  // end_message() then finds nothing to clear
+  // Sized to the message: initialised bytes beyond it (see Impl::message) are not handed over.
+  if (!impl.message_compressed) taken.resize(impl.assembled);
   return taken;
 }
 

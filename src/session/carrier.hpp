@@ -6,7 +6,11 @@
 // Bytes in: the carrier calls Session::carrier_data() with bytes received, valid during the call
 // and writable (the protocol core unmasks in place). It asks Session::carrier_read_allowance()
 // before reading (the memory budget may want fewer bytes), and reads nothing between
-// pause_reading() and resume_reading().
+// pause_reading() and resume_reading(). A carrier reading from a socket also asks
+// Session::carrier_read_destination() (TCP: io::StreamHandler::read_destination): when it
+// names a place — the rest of a large message being assembled — the read puts its first bytes
+// there and reports them with Session::carrier_data_placed(), then any that followed with
+// carrier_data(), so a large message reaches its storage without a copy.
 // Bytes out: the session says request_flush(); when it can send, the carrier pulls with
 // Session::carrier_gather() (buffers in order, valid until consumed) and reports what left with
 // Session::carrier_consume(). A carrier that can write at once (writes_in_place()) also takes

@@ -60,13 +60,17 @@ void Session::carrier_data(std::span<std::uint8_t> data) {
     if (handshake_ && !handshake_ended_) handshake_->on_data(*this, data);
     return;
   }
+  note_activity();
+  receive_lending(data);
+}
+
+void Session::note_activity() {
   if (phase_ == Phase::idle || phase_ == Phase::ping_sent) {
     phase_ = Phase::idle;
     if (config_->options.idle_timeout.count() > 0) {
       loop().arm(timeout(), config_->options.idle_timeout);  // a field write while moving later
     }
   }
-  receive_lending(data);
 }
 
 void Session::receive(std::span<std::uint8_t> data) {
@@ -77,6 +81,12 @@ void Session::receive(std::span<std::uint8_t> data) {
   } events(*this);
   protocol().receive(data, events);
   after_output();
+}
+
+std::span<std::uint8_t> Session::carrier_read_destination() {
+  // Only once the protocol runs and its Connection exists: a large frame being assembled.
+  if (!opened_ || !connection_ || transport_closed_) return {};
+  return connection_.direct_receive_buffer();
 }
 
 void Session::on_timeout() {

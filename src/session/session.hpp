@@ -143,6 +143,11 @@ class WSX_LAYER_API Session : public WebSocket,
 
   // ---- the carrier's side (carrier.hpp says what each means)
   void carrier_data(std::span<std::uint8_t> data);
+  // A carrier that reads from a socket may read the next bytes straight into the session's
+  // storage (the rest of a large message being assembled): carrier_read_destination() says
+  // where (empty: nowhere), carrier_data_placed(n) that its first n bytes were filled.
+  std::span<std::uint8_t> carrier_read_destination();
+  void carrier_data_placed(std::size_t n);
   std::size_t carrier_read_allowance();
   std::size_t carrier_gather(std::span<io::ConstBuffer> out);
   void carrier_consume(std::size_t n);
@@ -205,6 +210,8 @@ class WSX_LAYER_API Session : public WebSocket,
   void receive(std::span<std::uint8_t> data);
   // receive(), with payloads of `data` lendable to our sends until it returns (borrowable()).
   void receive_lending(std::span<std::uint8_t> data);
+  // Data from the peer keeps the connection from being idle (re-arms the idle timeout).
+  void note_activity();
   bool borrowable(std::span<const std::uint8_t> data) const noexcept;
   bool receiving_now() const noexcept;  // inside receive_lending(): its end flushes our sends
   void settle_borrowed();  // before the received bytes go: send, or copy, borrowed frames

@@ -21,21 +21,40 @@ struct Receiving {
 };
 thread_local Receiving receiving;
 
+struct Lending {  // ends even when receive() throws (out of memory)
+  Lending(const Session* session, std::span<const std::uint8_t> bytes) {
+    receiving = {session, bytes};
+  }
+  ~Lending() { receiving = {}; }
+  Lending(const Lending&) = delete;
+  Lending& operator=(const Lending&) = delete;
+};
+
 }  // namespace
 
 void Session::receive_lending(std::span<std::uint8_t> data) {
   {
-    struct Lending {  // ends even when receive() throws (out of memory)
-      Lending(const Session* session, std::span<const std::uint8_t> bytes) {
-        receiving = {session, bytes};
-      }
-      ~Lending() { receiving = {}; }
-      Lending(const Lending&) = delete;
-      Lending& operator=(const Lending&) = delete;
-    } lending(this, data);
+    Lending lending(this, data);
     receive(data);
   }
   settle_borrowed();
+}
+
+void Session::carrier_data_placed(std::size_t n) {
+  Entry entry(*this);
+  if (!opened_ || !connection_) return;  // only after carrier_read_destination() gave a place
+  note_activity();
+  // Nothing is lent: the bytes are the Connection's own message storage, which a large echo
+  // takes over instead (write_now). Receiving still, so that sends leave their flush to the
+  // after_output() below.
+  Lending lending(this, {});
+  struct Events final : proto::EventHandler {
+    explicit Events(Session& owner) : session_(owner) {}
+    void on_event(const proto::Event& event) override { session_.on_event(event); }
+    Session& session_;
+  } events(*this);
+  connection_.receive_direct(n, events);
+  after_output();
 }
 
 bool Session::receiving_now() const noexcept {

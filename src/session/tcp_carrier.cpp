@@ -24,6 +24,14 @@ void TcpCarrier::on_stream_data(std::span<std::uint8_t> data) {
   session_.carrier_data(data);
 }
 
+std::span<std::uint8_t> TcpCarrier::read_destination() {
+  return session_.carrier_read_destination();
+}
+
+void TcpCarrier::on_stream_data_placed(std::size_t n) {
+  session_.carrier_data_placed(n);
+}
+
 std::size_t TcpCarrier::read_allowance() {
   return session_.carrier_read_allowance();
 }

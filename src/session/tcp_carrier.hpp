@@ -47,6 +47,8 @@ class WSX_LAYER_API TcpCarrier final : public Carrier, private io::StreamHandler
   // io::StreamHandler: forwarded to the session
   void on_stream_data(std::span<std::uint8_t> data) override;
   std::size_t read_allowance() override;
+  std::span<std::uint8_t> read_destination() override;
+  void on_stream_data_placed(std::size_t n) override;
   std::size_t gather_output(std::span<io::ConstBuffer> out) override;
   void consume_output(std::size_t n) override;
   void on_stream_drained() override;

@@ -7,7 +7,9 @@
 //   byte 1: window bits — low 3 bits: server_max_window_bits - 8, next 3: client_max_window_bits -
 //   8 then a sequence of steps, each starting with a selector byte s:
 //     s < 0x80:          receive the next s + 1 bytes
-//     0x80 <= s < 0xF0:  receive the next (s - 0x7F) * 64 bytes
+//     0x80 <= s < 0xF0:  receive the next (s - 0x7F) * 64 bytes, as a transport that reads into
+//                        direct_receive_buffer() does: its first bytes there (receive_direct),
+//                        the rest with receive()
 //     s == 0xF8:         hand the next byte * 7 bytes of output to the peer (a partial write)
 //     s >= 0xF0:         call a send API (s & 0x0F picks which) with arguments from the next bytes
 //
@@ -23,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -212,7 +215,18 @@ inline int run_connection_fuzz(Role role, const std::uint8_t* data, std::size_t 
     } else {
       const std::size_t n = selector < 0x80 ? selector + 1u : (selector - 0x7Fu) * 64u;
       std::vector<std::uint8_t> chunk = input.bytes(n);
-      connection.receive(chunk, handler);
+      std::size_t placed = 0;
+      if (selector >= 0x80) {
+        const std::span<std::uint8_t> room = connection.direct_receive_buffer();
+        placed = std::min(room.size(), chunk.size());
+        if (placed > 0) {
+          std::memcpy(room.data(), chunk.data(), placed);
+          connection.receive_direct(placed, handler);
+        }
+      }
+      if (placed < chunk.size()) {
+        connection.receive(std::span<std::uint8_t>(chunk).subspan(placed), handler);
+      }
       const bool stopped = connection.state() == ConnectionState::closed ||
                            connection.state() == ConnectionState::failed;
       require(!stopped || handler.ended);

@@ -35,6 +35,14 @@ class WSX_API StreamHandler {
   // fewer than the read buffer holds). 0 reads nothing; the handler must then have paused
   // reading, or it is asked again at once.
   virtual std::size_t read_allowance() { return SIZE_MAX; }
+  // Plain TCP: asked before every read, memory of the handler's own where the next bytes are
+  // headed anyway (the rest of a large message being assembled). The read puts its first bytes
+  // there and what does not fit in the read buffer (one readv), then reports them with
+  // on_stream_data_placed() followed, if more came, by on_stream_data(). Saves copying a large
+  // message from the read buffer into its storage. Empty (the default): the read buffer only.
+  virtual std::span<std::uint8_t> read_destination() { return {}; }
+  // The first `n` bytes of the span read_destination() returned hold the peer's next bytes.
+  virtual void on_stream_data_placed(std::size_t n) { static_cast<void>(n); }
   // Fills `out` with the next buffers to send, in order, and returns how many; 0 when there
   // is nothing to send. The buffers must stay valid until consume_output().
   virtual std::size_t gather_output(std::span<ConstBuffer> out) = 0;
@@ -134,7 +142,8 @@ class WSX_API Stream final : private IoHandler {
   void discard_input();  // on_readable while lingering
   // Reads from the socket into `into`: the bytes read, or 0 when there are none to process
   // (nothing yet, or a failure or the peer's FIN, both dealt with here).
-  std::size_t read_socket(std::span<std::uint8_t> into);
+  std::size_t read_socket(std::span<std::uint8_t> into, std::span<std::uint8_t> then = {});
+  void read_into_destination(std::span<std::uint8_t> destination, std::size_t allowance);
   bool discarding() const noexcept;  // lingering, and past a TLS handshake: input is dropped
   void end_linger();                 // output out and the peer's FIN read: close, tell the handler
   void flush();

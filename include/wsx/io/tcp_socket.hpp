@@ -47,6 +47,10 @@ class WSX_API TcpSocket {
   void close() noexcept;
 
   IoResult read(std::span<std::uint8_t> buffer) noexcept;
+  // One read into `first`, then what does not fit into `second` (readv): lets a caller put the
+  // bytes it knows the destination of where they belong, and the rest in its usual buffer,
+  // without a second system call.
+  IoResult read(std::span<std::uint8_t> first, std::span<std::uint8_t> second) noexcept;
   IoResult write(ConstBuffer buffer) noexcept;
   // Gathers the buffers in order into one sendmsg (two for more than 256 KiB: see the
   // source); the first max_write_buffers are used. When the second call fails, the result is

@@ -148,6 +148,18 @@ class WSX_API Connection {
   // close frame, RFC 6455 §5.5.1). The handler may call the send functions of this connection,
   // but not receive() and must not destroy or move it.
   void receive(std::span<std::uint8_t> bytes, EventHandler& handler);
+  // Where the transport may read the next bytes from the peer straight into their final place,
+  // instead of into its own buffer for receive() to copy them from: the rest of a large
+  // uncompressed data frame (16 KiB or more still to come) whose message is being assembled. A
+  // 1 MiB message then reaches its storage without a copy in user space. Empty when there is no
+  // such place. The span may hold fewer bytes than the frame still has; it is valid until the
+  // next call of this connection. May grow the message's storage (the frame's declared rest, up
+  // to 1 MiB ahead, as receive() reserves it).
+  std::span<std::uint8_t> direct_receive_buffer();
+  // The first `n` bytes of the span direct_receive_buffer() returned were filled by the peer's
+  // bytes (nothing else was called in between): processed as receive() would process them
+  // (unmasked in place, UTF-8, the message event when the message ends).
+  void receive_direct(std::size_t n, EventHandler& handler);
 
   SendResult send_text(std::string_view text, SendFlags flags = {});
   SendResult send_binary(std::span<const std::uint8_t> data, SendFlags flags = {});

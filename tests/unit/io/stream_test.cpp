@@ -42,6 +42,21 @@ class Peer final : public StreamHandler {
     if (on_data) on_data();
   }
   std::size_t read_allowance() override { return allowance; }
+  // While place_left > 0, reads put their first bytes in `room` (place_piece at a time).
+  std::span<std::uint8_t> read_destination() override {
+    if (place_left == 0) return {};
+    room.assign(std::min(place_left, place_piece), 0);
+    return room;
+  }
+  void on_stream_data_placed(std::size_t n) override {
+    EXPECT_LE(n, room.size());
+    EXPECT_LE(n, allowance);
+    ++placed_reads;
+    placed += n;
+    place_left -= std::min(n, place_left);
+    received.append(reinterpret_cast<const char*>(room.data()), n);
+    if (on_data) on_data();
+  }
   std::size_t gather_output(std::span<ConstBuffer> out) override {
     const auto rest =
         std::span(reinterpret_cast<const std::uint8_t*>(outgoing.data()), outgoing.size())
@@ -75,6 +90,11 @@ class Peer final : public StreamHandler {
   std::string received;
   std::size_t allowance = SIZE_MAX;
   std::size_t largest_piece = 0;
+  std::size_t place_left = 0;
+  std::size_t place_piece = 0;
+  std::vector<std::uint8_t> room;
+  std::size_t placed = 0;
+  int placed_reads = 0;
   int drained = 0;
   int secured = 0;
   std::size_t received_when_secured = SIZE_MAX;
@@ -253,6 +273,28 @@ TEST(Stream, InputDrainedTellsWhetherTheLastReadTookEverything) {
   ASSERT_TRUE(link.server);
   EXPECT_EQ(link.server->received, from_client);
   EXPECT_EQ(drained, (std::vector<bool>{false, false, true}));  // 4, 4, then 2 of 4
+}
+
+TEST(Stream, ReadsStraightIntoTheHandlersMemoryThenIntoTheReadBuffer) {
+  const std::string from_client = pattern_text(1 << 20, 'p');
+  Link link(false, from_client, "");
+  link.on_server = [&] {
+    Peer& server = *link.server;
+    server.place_left = 300001;
+    server.place_piece = 70000;
+    server.allowance = 100000;  // for both places of a read together
+    server.on_data = [&link, &server, &from_client] {
+      if (server.received.size() == from_client.size()) link.loop.stop();
+    };
+  };
+  link.loop.run();
+  ASSERT_TRUE(link.server);
+  // Every byte once, in order: the placed ones first, what followed them in the read buffer.
+  EXPECT_TRUE(link.server->received == from_client);
+  EXPECT_EQ(link.server->placed, 300001u);
+  EXPECT_GE(link.server->placed_reads, 5);  // 70,000 at a time at most
+  EXPECT_LE(link.server->largest_piece, 100000u);
+  EXPECT_GT(link.server->largest_piece, 0u);
 }
 
 TEST(Stream, WriteNowSendsAtOnceOrEncryptsAtOnce) {

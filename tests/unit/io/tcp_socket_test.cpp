@@ -215,6 +215,26 @@ TEST(TcpSocket, ReadReportsWouldBlockThenEndOfStream) {
   EXPECT_EQ(pair.b.read(buffer).bytes, 2u);
 }
 
+TEST(TcpSocket, ReadIntoTwoPlacesFillsTheFirstThenTheSecond) {
+  Pair pair;
+  std::uint8_t first[4];
+  std::uint8_t second[16];
+  EXPECT_EQ(pair.a.read(first, second).status, IoStatus::would_block);
+  const std::uint8_t data[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  EXPECT_EQ(pair.b.write(data).bytes, 10u);
+  const IoResult got = pair.a.read(first, second);  // one call takes all ten bytes
+  EXPECT_EQ(got.status, IoStatus::ok);
+  ASSERT_EQ(got.bytes, 10u);
+  EXPECT_EQ(std::vector<std::uint8_t>(first, first + 4), std::vector<std::uint8_t>(data, data + 4));
+  EXPECT_EQ(std::vector<std::uint8_t>(second, second + 6),
+            std::vector<std::uint8_t>(data + 4, data + 10));
+  // Fewer bytes than the first place holds stay there; an empty second place is a plain read.
+  EXPECT_EQ(pair.b.write(std::span(data, 3)).bytes, 3u);
+  EXPECT_EQ(pair.a.read(first, {}).bytes, 3u);
+  EXPECT_FALSE(pair.b.shutdown_write());
+  EXPECT_EQ(pair.a.read(first, second).status, IoStatus::closed);
+}
+
 TEST(TcpSocket, WriteToAClosedPeerIsAnErrorNotASignal) {
   Pair pair;
   pair.b.close();

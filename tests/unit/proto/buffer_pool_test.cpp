@@ -67,6 +67,25 @@ TEST(BufferPool, KeepsABoundedNumberOfBoundedBuffers) {
   EXPECT_TRUE(borrow_buffer(b, (pooled_buffers_per_thread + 3) * 100 * 1024));
 }
 
+TEST(BufferPool, AnUnclearedBorrowKeepsTheBytesItsLastUserLeft) {
+  clear_buffer_pool();
+  Buffer big;
+  big.reserve(1 << 20);
+  big.assign(700 * 1024, 0x5a);
+  return_buffer(big);
+  Buffer next;
+  ASSERT_TRUE(borrow_buffer_uncleared(next, 500 * 1024));
+  // Initialised already: a reader that fills it in place need not zero it again (resize would).
+  ASSERT_EQ(next.size(), 700u * 1024);
+  EXPECT_EQ(next[700 * 1024 - 1], 0x5a);
+  return_buffer(next);
+  Buffer cleared;
+  ASSERT_TRUE(borrow_buffer(cleared, 500 * 1024));
+  EXPECT_TRUE(cleared.empty());  // the usual borrow is empty
+  Buffer not_empty = {1};
+  EXPECT_FALSE(borrow_buffer_uncleared(not_empty, 1 << 20));
+}
+
 TEST(BufferPool, EachThreadHasItsOwnPool) {
   clear_buffer_pool();
   Buffer b = with_capacity(1 << 20);

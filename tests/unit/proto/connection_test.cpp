@@ -465,6 +465,147 @@ TEST(ConnectionZeroCopy, AMessageInTheInputOrOutsideAnEventHandsOverNothing) {
   EXPECT_GT(c.assembling_amount(), 0u);
 }
 
+// ---------------------------------------------------------------- direct receive
+
+// What a transport does with direct_receive_buffer(): reads the next wire bytes straight into
+// it (at most `limit` of them) and reports them. Returns the bytes placed, 0 when no place was
+// offered.
+std::size_t place_direct(Connection& c, const Bytes& wire, std::size_t& pos, EventHandler& handler,
+                         std::size_t limit = SIZE_MAX) {
+  const std::span<std::uint8_t> room = c.direct_receive_buffer();
+  const std::size_t n = std::min({room.size(), wire.size() - pos, limit});
+  if (n == 0) return 0;
+  std::memcpy(room.data(), wire.data() + pos, n);
+  pos += n;
+  c.receive_direct(n, handler);
+  return n;
+}
+
+TEST(ConnectionDirectReceive, TheRestOfALargeFrameIsReadStraightIntoTheMessage) {
+  Connection c(options_for(Role::server));
+  const std::string payload = random_bytes_string(300001, 11);
+  Bytes wire = peer_frame(Role::server, 0x2, payload);
+  TakingHandler handler(c);
+  // The header and an odd number of payload bytes, as the first read brings them: the direct
+  // part starts in the middle of the mask key's period.
+  std::size_t pos = 14 + 4097;
+  c.receive(std::span<std::uint8_t>(wire).first(pos), handler);
+  const std::span<std::uint8_t> room = c.direct_receive_buffer();
+  ASSERT_EQ(room.size(), payload.size() - 4097);  // the whole declared rest (< 1 MiB)
+  EXPECT_EQ(c.assembling_amount(), 4097u);
+  // In pieces, as reads of a socket bring them.
+  EXPECT_EQ(place_direct(c, wire, pos, handler, 100003), 100003u);
+  EXPECT_EQ(c.assembling_amount(), 4097u + 100003u);
+  EXPECT_TRUE(handler.text.empty());
+  EXPECT_EQ(c.direct_receive_buffer().data(), room.data() + 100003);  // right after what came
+  while (place_direct(c, wire, pos, handler) > 0) {
+  }
+  EXPECT_EQ(pos, wire.size());
+  EXPECT_EQ(handler.text, payload);
+  // Delivered from the storage the bytes were read into, and that storage handed over whole.
+  EXPECT_EQ(handler.view.data() + 4097, room.data());
+  EXPECT_EQ(handler.taken.size(), payload.size());
+  EXPECT_EQ(c.assembling_amount(), 0u);
+  EXPECT_TRUE(c.direct_receive_buffer().empty());  // between frames
+  recycle_buffer(handler.taken);
+}
+
+TEST(ConnectionDirectReceive, FragmentsAndWhatFollowsTheFrameGoOnAsUsual) {
+  Connection c(options_for(Role::client));
+  const std::string first = pattern(50000, 12);
+  const std::string second = pattern(70000, 13);
+  Bytes wire = concat({make_frame(0x1, first, {.fin = false}), make_frame(0x0, second),
+                       make_frame(0x9, "ping"), make_frame(0x1, "after")});
+  Recorder r;
+  std::size_t pos = 1000;
+  c.receive(std::span<std::uint8_t>(wire).first(pos), r);
+  while (place_direct(c, wire, pos, r) > 0) {
+  }
+  // Stopped at the end of the first frame (4-byte header): the next header is not payload.
+  EXPECT_EQ(pos, 4u + first.size());
+  EXPECT_TRUE(r.events.empty());
+  c.receive(std::span<std::uint8_t>(wire).subspan(pos, 2000), r);
+  pos += 2000;
+  while (place_direct(c, wire, pos, r) > 0) {
+  }
+  c.receive(std::span<std::uint8_t>(wire).subspan(pos), r);
+  EXPECT_EQ(r.events, (std::vector<Recorded>{message(first + second),
+                                             control(EventKind::ping, "ping"), message("after")}));
+}
+
+TEST(ConnectionDirectReceive, InvalidUtf8ReadStraightIntoTheMessageFails) {
+  Connection c(options_for(Role::server));
+  std::string payload = pattern(200000, 14);
+  payload[150000] = static_cast<char>(0xC0);  // never valid in UTF-8
+  Bytes wire = peer_frame(Role::server, 0x1, payload);
+  Recorder r;
+  std::size_t pos = 50000;
+  c.receive(std::span<std::uint8_t>(wire).first(pos), r);
+  ASSERT_GT(place_direct(c, wire, pos, r), 0u);
+  expect_failed(c, r.events, ProtocolError::invalid_utf8, 1007);
+  EXPECT_EQ(r.events.size(), 1u);
+  EXPECT_TRUE(c.direct_receive_buffer().empty());  // reads nothing more
+  EXPECT_EQ(c.assembling_amount(), 0u);
+}
+
+TEST(ConnectionDirectReceive, NoPlaceForSmallRestsControlFramesOrCompressedOrStreamedMessages) {
+  for (const std::size_t first_read : {5000, 3000}) {  // a rest under 16 KiB is cheaper to copy
+    Connection c(options_for(Role::server));
+    Bytes wire = peer_frame(Role::server, 0x2, pattern(20000, 15));
+    Recorder r;
+    c.receive(std::span<std::uint8_t>(wire).first(first_read), r);
+    const std::size_t rest = wire.size() - first_read;
+    EXPECT_EQ(c.direct_receive_buffer().size(), rest >= 16 * 1024 ? rest : 0u) << first_read;
+  }
+  {  // a split control frame
+    Connection c(options_for(Role::server));
+    Bytes wire = peer_frame(Role::server, 0x9, pattern(100, 16));
+    Recorder r;
+    c.receive(std::span<std::uint8_t>(wire).first(10), r);
+    EXPECT_TRUE(c.direct_receive_buffer().empty());
+  }
+  {  // a compressed message is inflated from its wire bytes: a stored deflate block here
+    ConnectionOptions options = options_for(Role::server);
+    options.deflate = DeflateParams{};
+    Connection c(options);
+    std::string deflated = {0x00, static_cast<char>(0x20), static_cast<char>(0x4e),
+                            static_cast<char>(0xdf), static_cast<char>(0xb1)};  // 20000 bytes
+    deflated += pattern(20000, 17);
+    Bytes wire = peer_frame(Role::server, 0x2, deflated, {.rsv1 = true});
+    Recorder r;
+    c.receive(std::span<std::uint8_t>(wire).first(100), r);
+    EXPECT_EQ(c.state(), ConnectionState::open);
+    EXPECT_TRUE(c.direct_receive_buffer().empty());
+  }
+  {  // deliver_fragments keeps nothing of a message
+    ConnectionOptions options = options_for(Role::server);
+    options.deliver_fragments = true;
+    Connection c(options);
+    Bytes wire = peer_frame(Role::server, 0x2, pattern(100000, 18));
+    Recorder r;
+    c.receive(std::span<std::uint8_t>(wire).first(100), r);
+    EXPECT_TRUE(c.direct_receive_buffer().empty());
+  }
+}
+
+TEST(ConnectionDirectReceive, AFrameLargerThanTheReserveGrowsWithWhatArrives) {
+  detail::clear_buffer_pool();  // no pooled buffer large enough for all of it
+  Connection c(options_for(Role::client));
+  const std::string payload = random_bytes_string(3 * 1024 * 1024, 19);
+  Bytes wire = make_frame(0x2, payload);
+  Recorder r;
+  std::size_t pos = 10;
+  c.receive(std::span<std::uint8_t>(wire).first(pos), r);
+  // A declared length alone does not allocate it all: 1 MiB ahead at most.
+  const std::span<std::uint8_t> room = c.direct_receive_buffer();
+  EXPECT_GE(room.size(), 1024u * 1024u);
+  EXPECT_LT(room.size(), payload.size());
+  while (place_direct(c, wire, pos, r, 256 * 1024) > 0) {
+  }
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_TRUE(r.events[0].data == payload);
+}
+
 // ---------------------------------------------------------------- split input
 
 Bytes mixed_stream(Role receiver) {

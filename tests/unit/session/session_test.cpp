@@ -351,6 +351,37 @@ TEST_F(SessionFixture, EchoesOfReceivedBytesKeepTheirOrderWithOtherFrames) {
   on_loop([this] { EXPECT_EQ(session_->buffered_amount(), 0u); });
 }
 
+TEST_F(SessionFixture, TheRestOfALargeMessageIsReadStraightIntoItsStorage) {
+  SessionConfig config;
+  config.handlers.message = [](WebSocket& ws, Message message) {
+    ws.send(message.data, message.kind);
+  };
+  start(config);
+  std::string payload(1 << 20, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 7 + i / 251);
+  proto::ConnectionOptions options;
+  options.role = proto::Role::client;
+  proto::Connection frames(options);
+  frames.send_binary(bytes(payload));
+  const std::span<const std::uint8_t> wire = frames.pending_output();
+  constexpr std::size_t first_part = 30000;
+  ASSERT_TRUE(peer_->write_all(wire.first(first_part)));
+  // Once the first part is in, the session offers the rest of the frame as the next read's
+  // destination (carrier_read_destination): the place in the message where it belongs.
+  const std::size_t rest = wire.size() - first_part;
+  std::size_t offered = 0;
+  for (int i = 0; i < 300 && offered != rest; ++i) {
+    on_loop([&] { offered = session_->carrier_read_destination().size(); });
+    if (offered != rest) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(offered, rest);
+  ASSERT_TRUE(peer_->write_all(wire.subspan(first_part)));
+  std::optional<test::RecordedEvent> echo = peer_->next_message();
+  ASSERT_TRUE(echo);
+  EXPECT_TRUE(echo->text() == payload);
+  on_loop([this] { EXPECT_TRUE(session_->carrier_read_destination().empty()); });
+}
+
 // The frame handler (and a route's FrameObserver) sees every frame both ways, in wire order:
 // data, control frames answered by the core, frames sent through the shared queue, the close.
 class CountingObserver final : public proto::FrameObserver {
