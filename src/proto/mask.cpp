@@ -3,6 +3,7 @@
 // key phase. Each implementation XORs whole words and leaves at most a few bytes to the end.
 #include "wsx/proto/mask.hpp"
 
+#include <bit>
 #include <cstring>
 
 #include "mask_internal.hpp"
@@ -21,11 +22,20 @@ constexpr std::size_t offset_after(std::size_t key_offset, std::size_t size) noe
 
 // The key repeated over eight bytes in memory order, starting with key[key_offset % 4].
 std::uint64_t key_pattern(const MaskKey& key, std::size_t key_offset) noexcept {
-  std::uint8_t bytes[8];
-  for (std::size_t j = 0; j < 8; ++j) bytes[j] = key[(key_offset + j) & 3];
-  std::uint64_t pattern;
-  std::memcpy(&pattern, bytes, sizeof pattern);
-  return pattern;
+  if constexpr (std::endian::native == std::endian::little) {
+    // A rotation of the key read as one word: a few instructions where a byte loop took ~50,
+    // which every 16-byte message paid (callgrind, echo of 16-byte messages).
+    std::uint32_t word;
+    std::memcpy(&word, key.data(), sizeof word);
+    word = std::rotr(word, static_cast<int>((key_offset & 3) * 8));
+    return (std::uint64_t{word} << 32) | word;
+  } else {
+    std::uint8_t bytes[8];
+    for (std::size_t j = 0; j < 8; ++j) bytes[j] = key[(key_offset + j) & 3];
+    std::uint64_t pattern;
+    std::memcpy(&pattern, bytes, sizeof pattern);
+    return pattern;
+  }
 }
 
 // XORs data[0, size) with `pattern`, whose first byte lines up with data[0]. memcpy keeps the
