@@ -398,20 +398,19 @@ struct Connection::Impl {
     assembled += size;
   }
 
-  // See Connection::direct_receive_buffer.
-  std::span<std::uint8_t> direct_receive_buffer() {
+  // See Connection::direct_receive_buffer. Offers only storage the message already holds and
+  // has initialised (a pooled buffer's bytes, the retained buffer of an earlier message):
+  // nothing is allocated or zeroed here, so a declared length cannot make the connection hold
+  // more memory than receive() would, and the storage a large message first fills by copying
+  // takes the next one's bytes straight from the socket.
+  std::span<std::uint8_t> direct_receive_buffer() noexcept {
     if (!reading() || step != ReadStep::payload || is_control(frame.opcode) || message_compressed ||
         options.deliver_fragments || frame_remaining < min_direct_receive) {
       return {};
     }
-    // As reserve_frame: the declared rest at once up to max_reserve_ahead, geometric beyond.
-    const auto ahead =
-        static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining, max_reserve_ahead));
-    reserve_message(assembled + ahead);
     const auto room = static_cast<std::size_t>(
-        std::min<std::uint64_t>(frame_remaining, message.capacity() - assembled));
-    // Zeroes only storage that was never initialised (a new buffer's first use).
-    if (message.size() < assembled + room) message.resize(assembled + room);
+        std::min<std::uint64_t>(frame_remaining, message.size() - assembled));
+    if (room < min_direct_receive) return {};
     return {message.data() + assembled, room};
   }
 
@@ -871,7 +870,7 @@ std::size_t Connection::assembling_amount() const noexcept {
   return impl.message_compressed ? impl.message.size() : impl.assembled;
 }
 
-std::span<std::uint8_t> Connection::direct_receive_buffer() {
+std::span<std::uint8_t> Connection::direct_receive_buffer() noexcept {
   return impl_->direct_receive_buffer();
 }
 

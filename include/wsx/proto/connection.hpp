@@ -153,9 +153,11 @@ class WSX_API Connection {
   // uncompressed data frame (16 KiB or more still to come) whose message is being assembled. A
   // 1 MiB message then reaches its storage without a copy in user space. Empty when there is no
   // such place. The span may hold fewer bytes than the frame still has; it is valid until the
-  // next call of this connection. May grow the message's storage (the frame's declared rest, up
-  // to 1 MiB ahead, as receive() reserves it).
-  std::span<std::uint8_t> direct_receive_buffer();
+  // next call of this connection. Only storage the message already holds is offered (a buffer an
+  // earlier large message filled, kept by the connection or the thread's pool): nothing is
+  // allocated or zeroed for it, so the first large message on a thread is copied as before and
+  // the ones after it are not.
+  std::span<std::uint8_t> direct_receive_buffer() noexcept;
   // The first `n` bytes of the span direct_receive_buffer() returned were filled by the peer's
   // bytes (nothing else was called in between): processed as receive() would process them
   // (unmasked in place, UTF-8, the message event when the message ends).
