@@ -103,6 +103,9 @@ struct MessageDeflater::State {
   detail::IsalStreamLease isal;   // during a message only (ISA-L)
   WindowKeeper window;            // with context takeover
   std::size_t message_bytes = 0;  // compressed in this message so far
+  // The tag of the stream our last message ended on: while no one else used it, the next message
+  // goes on with it unprimed (stream_resume.hpp).
+  std::uint64_t resume_tag = 0;
 };
 
 MessageDeflater::MessageDeflater(std::uint8_t window_bits, bool no_context_takeover,
@@ -146,11 +149,16 @@ void MessageDeflater::end_message() {
     state_.reset();  // nothing to remember: the stream goes back to the thread
     return;
   }
-  state_->isal.reset();  // its window was kept as the input went in
+  if (state_->isal) {
+    // Its window was kept as the input went in.
+    state_->resume_tag = detail::isal_stream_resumable(*state_->isal);
+    state_->isal.reset();
+  }
   if (!state_->stream) return;
   // After a sync flush zlib has no lookahead, so this is exactly the last 2^window bytes.
   state_->window.save(state_->stream->stream, deflateGetDictionary,
                       state_->window.size + state_->message_bytes, window_bits_);
+  state_->resume_tag = detail::mark_resumable(*state_->stream);
   state_->stream.reset();
 }
 
@@ -187,7 +195,7 @@ void MessageDeflater::compress_isal(const std::uint8_t* data, std::size_t size,
   WindowKeeper& window = state_->window;
   if (!state_->isal) {
     state_->isal = detail::lease_isal_stream(detail::isal_level_for(tuning_.level), window_bits_,
-                                             window.bytes.get(), window.size);
+                                             state_->resume_tag, window.bytes.get(), window.size);
   }
   detail::isal_compress(*state_->isal, data, size, out);
   if (!no_context_takeover_) window.append(data, size, window_bits_);
@@ -196,10 +204,11 @@ void MessageDeflater::compress_isal(const std::uint8_t* data, std::size_t size,
 void MessageDeflater::compress_zlib(const std::uint8_t* data, std::size_t size,
                                     std::vector<std::uint8_t>& out) {
   if (!state_->stream) {
-    state_->stream = detail::lease_deflate_stream(tuning_.level, window_bits_, tuning_.mem_level);
+    state_->stream = detail::lease_deflate_stream(tuning_.level, window_bits_, tuning_.mem_level,
+                                                  state_->resume_tag);
     state_->message_bytes = 0;
     const WindowKeeper& window = state_->window;
-    if (window.size > 0 &&
+    if (!state_->stream->resumed && window.size > 0 &&
         deflateSetDictionary(&state_->stream->stream, window.bytes.get(), window.size) != Z_OK)
       throw std::logic_error("zlib deflateSetDictionary failed");
   }
@@ -239,8 +248,9 @@ void MessageDeflater::compress_zlib(const std::uint8_t* data, std::size_t size,
 // Like the deflater, the inflater keeps the peer's window between messages and leases a zlib
 // stream for each message.
 struct MessageInflater::State {
-  detail::ZStreamLease stream;  // during a message only
-  WindowKeeper window;          // with context takeover
+  detail::ZStreamLease stream;   // during a message only
+  WindowKeeper window;           // with context takeover
+  std::uint64_t resume_tag = 0;  // as MessageDeflater::State's
   // Whether the data so far ends exactly between two DEFLATE blocks, as every message must once
   // its tail is appended.
   bool at_block_boundary = true;
@@ -284,10 +294,10 @@ InflateResult MessageInflater::inflate_into(const std::uint8_t* data, std::size_
   message_has_input_ = true;
   if (!state_) state_ = std::make_unique<State>();
   if (!state_->stream) {
-    state_->stream = detail::lease_inflate_stream(window_bits_);
+    state_->stream = detail::lease_inflate_stream(window_bits_, state_->resume_tag);
     state_->at_block_boundary = true;
     const WindowKeeper& window = state_->window;
-    if (window.size > 0 &&
+    if (!state_->stream->resumed && window.size > 0 &&
         inflateSetDictionary(&state_->stream->stream, window.bytes.get(), window.size) != Z_OK)
       throw std::logic_error("zlib inflateSetDictionary failed");
   }
@@ -320,6 +330,7 @@ void MessageInflater::end_message(std::size_t message_output) {
   }
   state_->window.save(state_->stream->stream, inflateGetDictionary,
                       state_->window.size + message_output, window_bits_);
+  state_->resume_tag = detail::mark_resumable(*state_->stream);
   state_->stream.reset();
 }
 

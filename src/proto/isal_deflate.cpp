@@ -1,5 +1,7 @@
 #include "proto/isal_deflate.hpp"
 
+#include "proto/stream_resume.hpp"
+
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
@@ -30,6 +32,8 @@ constexpr std::size_t level_buffer_size =
 
 struct IsalStream {
   isal_zstream stream;
+  std::uint64_t resume_tag = 0;  // set while returned by a user that may resume it
+  bool resumed = false;          // this lease continues the previous one
   std::unique_ptr<std::uint8_t[]> level_buffer =
       std::make_unique_for_overwrite<std::uint8_t[]>(level_buffer_size);
 };
@@ -62,13 +66,22 @@ void ReturnIsalStream::operator()(IsalStream* stream) const noexcept {
   spare.stream.reset(stream);
 }
 
-IsalStreamLease lease_isal_stream(int isal_level, int window_bits, const std::uint8_t* dictionary,
-                                  std::size_t dictionary_size) {
+IsalStreamLease lease_isal_stream(int isal_level, int window_bits, std::uint64_t resume_tag,
+                                  const std::uint8_t* dictionary, std::size_t dictionary_size) {
   IsalStreamLease lease;
   if (!spare_destroyed && spare.stream) {
     lease.reset(spare.stream.release());
   } else {
     lease.reset(new IsalStream);
+  }
+  // igzip counts its input in 32 bits; a stream is primed afresh long before that wraps.
+  constexpr std::uint32_t resume_input_limit = 1u << 30;
+  lease->resumed = resume_tag != 0 && lease->resume_tag == resume_tag &&
+                   lease->stream.total_in < resume_input_limit;
+  lease->resume_tag = 0;  // whatever happens now, its previous user cannot resume it
+  if (lease->resumed) {
+    ++resumed_lease_count;
+    return lease;
   }
   isal_zstream& z = lease->stream;
   isal_deflate_init(&z);
@@ -122,6 +135,15 @@ void isal_compress(IsalStream& stream, const std::uint8_t* data, std::size_t siz
     throw std::logic_error("isal_deflate did not flush");
 }
 
+std::uint64_t isal_stream_resumable(IsalStream& stream) noexcept {
+  stream.resume_tag = new_resume_tag();
+  return stream.resume_tag;
+}
+
+bool isal_stream_resumed(const IsalStream& stream) noexcept {
+  return stream.resumed;
+}
+
 std::size_t isal_stream_bytes(const IsalStream&) noexcept {
   return sizeof(IsalStream) + level_buffer_size;
 }
@@ -138,8 +160,16 @@ void ReturnIsalStream::operator()(IsalStream* stream) const noexcept {
   delete stream;
 }
 
-IsalStreamLease lease_isal_stream(int, int, const std::uint8_t*, std::size_t) {
+IsalStreamLease lease_isal_stream(int, int, std::uint64_t, const std::uint8_t*, std::size_t) {
   throw std::logic_error("wsx was built without ISA-L");
+}
+
+std::uint64_t isal_stream_resumable(IsalStream&) noexcept {
+  return 0;
+}
+
+bool isal_stream_resumed(const IsalStream&) noexcept {
+  return false;
 }
 
 void isal_compress(IsalStream&, const std::uint8_t*, std::size_t, std::vector<std::uint8_t>&) {

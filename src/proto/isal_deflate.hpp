@@ -23,10 +23,20 @@ using IsalStreamLease = std::unique_ptr<IsalStream, ReturnIsalStream>;
 // ISA-L levels are 1-3 (0 is a different, history-less compressor); zlib's 1-9 map onto them.
 int isal_level_for(int zlib_level) noexcept;
 
-// A fresh stream for one message, with this level (1-3) and window (9-15), primed with
-// `dictionary` (at most 2^window_bits bytes). Throws std::logic_error when built without ISA-L.
-IsalStreamLease lease_isal_stream(int isal_level, int window_bits, const std::uint8_t* dictionary,
-                                  std::size_t dictionary_size);
+// A stream for one message, with this level (1-3) and window (9-15), primed with `dictionary`
+// (at most 2^window_bits bytes). When the thread's spare still carries `resume_tag` (non-zero:
+// what isal_stream_resumable returned when this caller ended its last message on it, see
+// stream_resume.hpp) it comes back as it was, its history being that dictionary already, and
+// isal_stream_resumed() says so. Throws std::logic_error when built without ISA-L.
+IsalStreamLease lease_isal_stream(int isal_level, int window_bits, std::uint64_t resume_tag,
+                                  const std::uint8_t* dictionary, std::size_t dictionary_size);
+
+// Tags a stream whose message ended (after a sync flush) so that its user can resume it; returns
+// the tag (never 0).
+std::uint64_t isal_stream_resumable(IsalStream& stream) noexcept;
+
+// Whether lease_isal_stream resumed this stream instead of priming it (for tests).
+bool isal_stream_resumed(const IsalStream& stream) noexcept;
 
 // Compresses [data, data+size) and ends with a sync flush (00 00 ff ff), appending to `out`.
 void isal_compress(IsalStream& stream, const std::uint8_t* data, std::size_t size,

@@ -1,5 +1,7 @@
 #include "proto/zlib_stream_pool.hpp"
 
+#include "proto/stream_resume.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <new>
@@ -54,16 +56,26 @@ Spares::~Spares() {
   streams.clear();
 }
 
-PooledZStream* take_spare(PooledZStream::Kind kind, int level, int window_bits, int mem_level) {
+PooledZStream* take_spare(PooledZStream::Kind kind, int level, int window_bits, int mem_level,
+                          std::uint64_t resume_tag) {
   if (spares_destroyed) return nullptr;
   auto& list = spares.streams;
+  auto take = [&](auto it) {
+    PooledZStream* s = *it;
+    list.erase(std::next(it).base());
+    s->resumed = resume_tag != 0 && s->resume_tag == resume_tag;
+    s->resume_tag = 0;  // whatever happens now, its previous user cannot resume it
+    if (s->resumed) ++resumed_lease_count;
+    return s;
+  };
+  if (resume_tag != 0) {
+    for (auto it = list.rbegin(); it != list.rend(); ++it) {
+      if ((*it)->resume_tag == resume_tag) return take(it);
+    }
+  }
   // Newest first: the stream most likely still in cache.
   for (auto it = list.rbegin(); it != list.rend(); ++it) {
-    if ((*it)->fits(kind, level, window_bits, mem_level)) {
-      PooledZStream* s = *it;
-      list.erase(std::next(it).base());
-      return s;
-    }
+    if ((*it)->fits(kind, level, window_bits, mem_level)) return take(it);
   }
   return nullptr;
 }
@@ -117,19 +129,22 @@ void ReturnToPool::operator()(PooledZStream* stream) const noexcept {
   }
 }
 
-ZStreamLease lease_deflate_stream(int level, int window_bits, int mem_level) {
-  if (PooledZStream* s = take_spare(PooledZStream::Kind::deflate, level, window_bits, mem_level)) {
+ZStreamLease lease_deflate_stream(int level, int window_bits, int mem_level,
+                                  std::uint64_t resume_tag) {
+  if (PooledZStream* s =
+          take_spare(PooledZStream::Kind::deflate, level, window_bits, mem_level, resume_tag)) {
     ZStreamLease lease(s);
-    deflateReset(&s->stream);
+    if (!s->resumed) deflateReset(&s->stream);
     return lease;
   }
   return ZStreamLease(
       new PooledZStream(PooledZStream::Kind::deflate, level, window_bits, mem_level));
 }
 
-ZStreamLease lease_inflate_stream(int window_bits) {
-  if (PooledZStream* s = take_spare(PooledZStream::Kind::inflate, 0, window_bits, 0)) {
+ZStreamLease lease_inflate_stream(int window_bits, std::uint64_t resume_tag) {
+  if (PooledZStream* s = take_spare(PooledZStream::Kind::inflate, 0, window_bits, 0, resume_tag)) {
     ZStreamLease lease(s);
+    if (s->resumed) return lease;
     // A different window size makes zlib free the old window; the new one comes on demand.
     if (inflateReset2(&s->stream, -window_bits) != Z_OK)
       throw std::logic_error("zlib rejected permessage-deflate window");
@@ -137,6 +152,11 @@ ZStreamLease lease_inflate_stream(int window_bits) {
     return lease;
   }
   return ZStreamLease(new PooledZStream(PooledZStream::Kind::inflate, 0, window_bits, 0));
+}
+
+std::uint64_t mark_resumable(PooledZStream& stream) noexcept {
+  stream.resume_tag = new_resume_tag();
+  return stream.resume_tag;
 }
 
 std::size_t spare_stream_count() noexcept {

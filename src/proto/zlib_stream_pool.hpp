@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 namespace wsx::proto::detail {
@@ -33,6 +34,8 @@ struct PooledZStream {
   int level;
   int window_bits;
   int mem_level;
+  std::uint64_t resume_tag = 0;  // set while returned by a user that may resume it
+  bool resumed = false;          // this lease continues the previous one (stream_resume.hpp)
 };
 
 struct ReturnToPool {
@@ -43,9 +46,17 @@ using ZStreamLease = std::unique_ptr<PooledZStream, ReturnToPool>;
 // A stream ready for a new message: fresh (reset), with these parameters. Reuses one of the
 // calling thread's spare streams when one fits, else makes one. Releasing the lease gives the
 // stream back to the releasing thread's spares (a few are kept; the rest are freed).
+// A spare still carrying `resume_tag` (non-zero: what mark_resumable returned when the caller
+// ended its last message on it, see stream_resume.hpp) comes back as it was instead, not reset,
+// its history still the caller's window; `resumed` is then set on it.
 // Throws std::bad_alloc when zlib cannot allocate.
-ZStreamLease lease_deflate_stream(int level, int window_bits, int mem_level);
-ZStreamLease lease_inflate_stream(int window_bits);
+ZStreamLease lease_deflate_stream(int level, int window_bits, int mem_level,
+                                  std::uint64_t resume_tag = 0);
+ZStreamLease lease_inflate_stream(int window_bits, std::uint64_t resume_tag = 0);
+
+// Tags a stream whose message ended (after a sync flush) so that its user can resume it; returns
+// the tag (never 0).
+std::uint64_t mark_resumable(PooledZStream& stream) noexcept;
 
 // Streams the calling thread keeps for reuse, and the bytes they hold (for tests).
 std::size_t spare_stream_count() noexcept;

@@ -48,9 +48,11 @@ enum class DeflateEngine : std::uint8_t {
 };
 
 struct WSX_API DeflateTuning {
-  int level = 6;                  // zlib level 0-9
-  int mem_level = 4;              // zlib memLevel 1-9
-  std::uint8_t window_bits = 11;  // capped at the negotiated value
+  int level = 6;      // zlib level 0-9
+  int mem_level = 4;  // zlib memLevel 1-9
+  // Capped at the negotiated value. 13 (8 KiB kept per connection once 8 KiB went through):
+  // igzip compresses 1 KiB JSON echoes 3.44:1 with 11, 3.52:1 with 13 (zlib 3.58 / 3.8).
+  std::uint8_t window_bits = 13;
   // Beside window_bits, in what would be padding: a connection's options do not grow.
   DeflateEngine engine = DeflateEngine::automatic;
   std::size_t threshold = 0;  // messages shorter than this are sent uncompressed

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "proto/stream_resume.hpp"
 #include "proto/zlib_stream_pool.hpp"
 #include "wsx/proto/deflate.hpp"
 
@@ -719,7 +720,11 @@ TEST(DeflateCodecCorrupt, StoredLengthMismatchIsCorrupt) {
 
 TEST(DeflateCodecCorrupt, TruncatedMessageIsCorrupt) {
   const Bytes message = text_bytes(5000, 14);
-  MessageDeflater deflater(15, false, default_tuning());
+  // A cut may happen to leave a valid DEFLATE stream, which no inflater can tell from a whole one;
+  // these are zlib's bytes with window 11, where the three cuts below do not.
+  DeflateTuning tuning = zlib_tuning();
+  tuning.window_bits = 11;
+  MessageDeflater deflater(15, false, tuning);
   const Bytes payload = compress(deflater, message);
   for (std::size_t keep : {std::size_t{1}, payload.size() / 2, payload.size() - 2}) {
     MessageInflater inflater(15, false);
@@ -769,10 +774,17 @@ TEST(DeflateCodecMemory, NothingIsHeldBeforeTheFirstMessage) {
 // 1 KiB message is its two windows, not two zlib streams (those are the thread's).
 TEST(DeflateCodecMemory, BetweenMessagesOnlyTheWindowsAreHeld) {
   const std::size_t per_object_overhead = 128;
-  MessageDeflater deflater(15, false, default_tuning());  // our window: 11 by default
+  MessageDeflater deflater(15, false, default_tuning());  // our window: 13 by default
   MessageInflater inflater(11, false);  // the peer's, as our server asks browsers for 11
+  MessageInflater peer_inflater(15, false);
+  MessageDeflater peer_deflater(11, false, zlib_tuning());
+  // Our deflater's output goes to the peer; our inflater reads what the peer compressed.
+  const auto echo = [&](const Bytes& message) {
+    ASSERT_EQ(inflate(inflater, compress(peer_deflater, message)).data, message);
+    ASSERT_EQ(inflate(peer_inflater, compress(deflater, message)).data, message);
+  };
   const Bytes message = text_bytes(1024, 7);
-  EXPECT_EQ(inflate(inflater, compress(deflater, message)).data, message);
+  echo(message);
   EXPECT_TRUE(deflater.allocated());
   EXPECT_TRUE(inflater.allocated());
   EXPECT_FALSE(deflater.holds_stream());
@@ -783,12 +795,10 @@ TEST(DeflateCodecMemory, BetweenMessagesOnlyTheWindowsAreHeld) {
   EXPECT_LE(deflater.memory_in_use(), message.size() + per_object_overhead);
   EXPECT_GE(inflater.memory_in_use(), message.size());
   EXPECT_LE(inflater.memory_in_use(), message.size() + per_object_overhead);
-  // However many messages follow, the window stays at 2^11.
-  for (std::uint32_t i = 0; i < 20; ++i) {
-    const Bytes next = text_bytes(1024, 100 + i);
-    ASSERT_EQ(inflate(inflater, compress(deflater, next)).data, next);
-  }
-  EXPECT_LE(deflater.memory_in_use(), (1u << 11) + per_object_overhead);
+  // However many messages follow, the windows stay at 2^13 and 2^11.
+  for (std::uint32_t i = 0; i < 20; ++i) echo(text_bytes(1024, 100 + i));
+  EXPECT_GE(deflater.memory_in_use(), 1u << 13);
+  EXPECT_LE(deflater.memory_in_use(), (1u << 13) + per_object_overhead);
   EXPECT_LE(inflater.memory_in_use(), (1u << 11) + per_object_overhead);
   EXPECT_LE(deflater.memory_in_use() + inflater.memory_in_use(), 16 * 1024u);
 }
@@ -896,6 +906,68 @@ TEST(DeflateCodecSharedStreams, AConnectionMayMoveToAnotherThreadBetweenMessages
   EXPECT_EQ(first_out.data, message);
   EXPECT_EQ(second_out.data, message);
   EXPECT_LT(second.size(), first.size() / 4);  // the window came along: a back reference
+}
+
+// Back on its first thread after a message elsewhere, a connection finds that thread's stream as
+// its first message left it; resuming it would refer back to the wrong bytes.
+TEST(DeflateCodecSharedStreams, AConnectionBackFromAnotherThreadDoesNotResumeAStaleStream) {
+  for (const DeflateTuning& tuning : {default_tuning(), zlib_tuning()}) {
+    MessageDeflater deflater(15, false, tuning);
+    MessageInflater inflater(15, false);
+    const Bytes first = text_bytes(1500, 21);
+    const Bytes second = text_bytes(1500, 22);
+    ASSERT_EQ(inflate(inflater, compress(deflater, first)).data, first);
+    Inflated second_out;
+    std::thread([&] { second_out = inflate(inflater, compress(deflater, second)); }).join();
+    EXPECT_EQ(second_out.data, second);
+    const std::size_t resumed_before = detail::resumed_lease_count;
+    // The window now ends with `second`; the stream here still ends with `first`.
+    EXPECT_EQ(inflate(inflater, compress(deflater, first)).data, first);
+    EXPECT_EQ(detail::resumed_lease_count, resumed_before);
+  }
+}
+
+// A run of one connection's messages (the frames of one read, echoed) goes on with the stream the
+// previous message returned instead of priming a stream with the window again: what priming
+// costs (igzip hashes the whole window, zlib inserts it into its hash chains) is more than
+// compressing a 1 KiB message. The output is the same stream of bytes a peer expects.
+TEST(DeflateCodecSharedStreams, ARunOfOneConnectionsMessagesResumesItsStreams) {
+  for (const DeflateTuning& tuning : {default_tuning(), zlib_tuning()}) {
+    MessageDeflater deflater(15, false, tuning);
+    MessageInflater inflater(11, false);
+    MessageInflater peer(15, false);
+    MessageDeflater peer_deflater(11, false, zlib_tuning());
+    std::vector<Bytes> messages, ours, theirs;
+    for (std::uint32_t i = 0; i < 6; ++i) messages.push_back(text_bytes(1024, 40 + i % 3));
+    const std::size_t resumed_before = detail::resumed_lease_count;
+    // Four runs of six messages, each codec's run resuming its stream for messages 2-6.
+    for (const Bytes& m : messages) ours.push_back(compress(deflater, m));
+    for (std::size_t i = 0; i < ours.size(); ++i)
+      ASSERT_EQ(inflate(peer, ours[i]).data, messages[i]);
+    for (const Bytes& m : messages) theirs.push_back(compress(peer_deflater, m));
+    for (std::size_t i = 0; i < theirs.size(); ++i)
+      ASSERT_EQ(inflate(inflater, theirs[i]).data, messages[i]);
+    EXPECT_EQ(detail::resumed_lease_count - resumed_before, 20u);
+    // Messages 4-6 repeat 1-3: back references into the window the resumed streams kept.
+    EXPECT_LT(ours[3].size(), ours[0].size() / 4);
+  }
+}
+
+// Another connection's message in between: the stream it used is primed again, with this
+// connection's window, not resumed.
+TEST(DeflateCodecSharedStreams, AStreamAnotherConnectionUsedIsPrimedAgain) {
+  for (const DeflateTuning& tuning : {default_tuning(), zlib_tuning()}) {
+    MessageDeflater a(15, false, tuning), b(15, false, tuning);
+    MessageInflater a_peer(15, false), b_peer(15, false);
+    const Bytes a_message = text_bytes(1500, 31), b_message = text_bytes(1500, 32);
+    ASSERT_EQ(inflate(a_peer, compress(a, a_message)).data, a_message);
+    ASSERT_EQ(inflate(b_peer, compress(b, b_message)).data, b_message);
+    const std::size_t resumed_before = detail::resumed_lease_count;
+    const Bytes again = compress(a, a_message);
+    EXPECT_EQ(detail::resumed_lease_count, resumed_before);
+    EXPECT_EQ(inflate(a_peer, again).data, a_message);
+    EXPECT_LT(again.size(), a_message.size() / 4);  // a's window was primed: a back reference
+  }
 }
 
 }  // namespace

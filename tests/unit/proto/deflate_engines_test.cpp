@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "proto/isal_deflate.hpp"
+#include "proto/stream_resume.hpp"
 #include "wsx/proto/deflate.hpp"
 
 namespace wsx::proto {
@@ -135,6 +136,26 @@ TEST(DeflateEngines, IsalAndZlibAgreeOnWhatTheyCompress) {
               double(plain) / double(zlib_bytes), double(plain) / double(isal_bytes));
   EXPECT_LT(isal_bytes, plain / 2);
   EXPECT_LT(zlib_bytes, plain / 2);
+}
+
+// The next message of a connection goes on with the stream its previous message returned
+// (stream_resume.hpp), whose history is longer than the window: a block repeated in the next
+// message, one window and a bit later, must still not be referred to.
+TEST(DeflateEngines, AResumedStreamKeepsEveryDistanceWithinTheWindow) {
+  for (const DeflateEngine engine : {DeflateEngine::automatic, DeflateEngine::zlib}) {
+    for (std::uint8_t window = 9; window <= 15; ++window) {
+      MessageDeflater deflater(window, false, tuning(engine, 6, 15));
+      MessageInflater inflater(window, false);
+      const Bytes block = random_bytes((std::size_t{1} << window) + 64, window * 7u);
+      Bytes out;
+      ASSERT_EQ(inflate(inflater, compress(deflater, block), out), InflateResult::ok);
+      const std::size_t resumed_before = detail::resumed_lease_count;
+      ASSERT_EQ(inflate(inflater, compress(deflater, block), out), InflateResult::ok)
+          << "window " << int{window};
+      EXPECT_EQ(out, block);
+      EXPECT_EQ(detail::resumed_lease_count, resumed_before + 2);  // deflater and inflater
+    }
+  }
 }
 
 TEST(DeflateEngines, IsalStreamIsTheThreadsAndOnlyTheWindowStays) {
