@@ -51,7 +51,7 @@ struct WSX_API DeflateTuning {
   int level = 6;      // zlib level 0-9
   int mem_level = 4;  // zlib memLevel 1-9
   // Capped at the negotiated value. 13 (8 KiB kept per connection once 8 KiB went through):
-  // igzip compresses 1 KiB JSON echoes 3.44:1 with 11, 3.52:1 with 13 (zlib 3.58 / 3.8).
+  // igzip compresses 1 KiB JSON echoes 3.44:1 with 11, 3.52:1 with 13 (zlib 3.58 / 4.06).
   std::uint8_t window_bits = 13;
   // Beside window_bits, in what would be padding: a connection's options do not grow.
   DeflateEngine engine = DeflateEngine::automatic;
@@ -106,7 +106,8 @@ WSX_API std::optional<DeflateParams> accept_deflate_response(const ExtensionOffe
 // compressed message. A zlib stream is leased from the calling thread for the span of a message
 // (from its first non-empty fragment to its last) and given back at its end; with context
 // takeover the deflater then keeps a copy of its window (2^window bytes, primed into the next
-// stream it leases), without it nothing at all.
+// stream it leases, unless that is the stream it gave back, untouched since: then it goes on with
+// it), without it nothing at all.
 //
 // `window_bits` (8-15) is the negotiated limit for our compressor: server_max_window_bits for a
 // server, client_max_window_bits for a client. The window used is that limit capped by
