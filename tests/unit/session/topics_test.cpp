@@ -62,7 +62,7 @@ proto::DeflateParams stateless_params(std::uint8_t window_bits) {
 // compressor after every message sends, for every message (no state carried over).
 TEST(SharedFrame, CompressedFrameIsWhatAStatelessServerConnectionSends) {
   for (const std::uint8_t window_bits : {9, 10, 11, 15}) {
-    proto::DeflateTuning tuning;  // the default tuning caps the window at 11
+    proto::DeflateTuning tuning;  // the default tuning caps the window at 13
     proto::ConnectionOptions options;
     options.role = proto::Role::server;
     options.deflate = stateless_params(window_bits);
