@@ -95,18 +95,23 @@ struct WSX_API Fragment {
 enum class SendStatus : std::uint8_t {
   success,       // queued (or already written); it leaves at the end of this loop iteration
   backpressure,  // queued, but the peer is behind (socket full or over the limit): wait for drain
-  dropped,       // NOT queued: over max_backpressure with BackpressurePolicy::refuse, or the
-                 // server's max_buffered_bytes is nearly reached and this connection holds or
-                 // would hold more than a 64 KiB message (try again after drain)
+  dropped,       // NOT queued: more than max_backpressure was already queued ahead of it, with
+                 // BackpressurePolicy::refuse, or the server's max_buffered_bytes is nearly
+                 // reached and this connection holds or would hold more than a 64 KiB message
+                 // (try again after drain). Never for the size of the message itself.
   closed,        // NOT queued: the connection is closing or closed — also when this very send
-                 // went over max_backpressure with BackpressurePolicy::close (close 1008 follows)
+                 // found more than max_backpressure queued ahead of it with
+                 // BackpressurePolicy::close (close 1008 follows)
   invalid,       // NOT queued: misuse (control payload > 125 bytes, unsendable close code, a data
                  // frame in the middle of our own fragmented message, ...)
 };
 
-// What happens when a send would take the buffered amount over max_backpressure while bytes
-// are already waiting (a single message is always accepted on an empty queue, so a message
-// larger than the limit can still be sent).
+// What happens to a send made while more than max_backpressure bytes are already waiting (the
+// peer is that far behind). The message being sent does not count against the limit: one of any
+// size is accepted as long as what waits ahead of it is within the limit (a 16 MiB message with
+// the default 4 MiB limit included, whatever the transport, even with a few bytes still queued).
+// The queue therefore holds at most max_backpressure plus the last message accepted; the send
+// that crossed the limit returns backpressure (wait for drain), the next ones get this policy.
 enum class BackpressurePolicy : std::uint8_t {
   refuse,  // the send returns dropped; the connection stays open (wait for drain, then resend)
   close,   // the connection is closed with 1008 (policy violation: a consumer too slow)
@@ -125,7 +130,9 @@ struct WSX_API WebSocketOptions {
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(120);  // 0: never idle out
   std::chrono::milliseconds idle_ping_wait = std::chrono::seconds(10);
   std::chrono::milliseconds close_timeout = std::chrono::seconds(5);
-  std::size_t max_backpressure = 4 * 1024 * 1024;  // bytes queued and not yet on the socket
+  // Bytes queued and not yet on the socket beyond which a send is refused (see
+  // BackpressurePolicy: the message being sent does not count).
+  std::size_t max_backpressure = 4 * 1024 * 1024;
   BackpressurePolicy backpressure_policy = BackpressurePolicy::refuse;
   // Sees every frame sent and received (tracing); not owned, must outlive the connections.
   proto::FrameObserver* frame_observer = nullptr;

@@ -227,8 +227,8 @@ class WSX_LAYER_API Session : public WebSocket,
   // metrics: a send of a message (or a piece of one) and what our compressor did for it.
   void count_sent(SendStatus status, MessageKind kind, std::size_t size, bool last,
                   const proto::DeflateTotals& before) noexcept;
-  // Whether `size` more bytes may be queued: the backpressure limit, and for data (not control
-  // frames) the server's memory budget.
+  // Whether `size` more bytes may be queued: the backpressure limit (on what is queued ahead of
+  // them, see session_send.cpp), and for data (not control frames) the server's memory budget.
   SendStatus admit(std::size_t size, bool data = true);
   // The protocol started and is still open (no close frame sent or received): true for a
   // connection whose Connection was not created yet.

@@ -11,8 +11,12 @@ namespace wsx::session {
 
 SendStatus Session::admit(std::size_t size, bool data) {
   if (transport_closed_ || !protocol_open()) return SendStatus::closed;
-  const std::size_t buffered = buffered_amount();
-  if (buffered > 0 && buffered + size > config_->options.max_backpressure) {
+  // The limit bounds what waits AHEAD of this message, not the message itself (as uWebSockets'
+  // maxBackpressure does): a message of any size is taken while the queue is within the limit,
+  // so the queue holds at most max_backpressure plus one message. Counting the message too would
+  // refuse a large send merely because a few bytes had not left yet, which over TLS or HTTP/2
+  // (nothing is written in place) or on a busy socket is most of the time.
+  if (buffered_amount() > config_->options.max_backpressure) {
     saw_backpressure_ = true;
     if (config_->options.backpressure_policy == BackpressurePolicy::refuse) {
       if (ConnectionMetrics* metrics = owner_.metrics) metrics->dropped();

@@ -185,6 +185,64 @@ TEST_F(SessionFixture, SendsAtTheMemoryCeilingAreDroppedExceptControlFrames) {
   }
 }
 
+// max_backpressure bounds what waits ahead of a message, not the message: a message larger
+// than the limit is queued behind a few bytes that have not left yet (it was dropped, in
+// silence for an application that ignores the status), and only a send made while the queue is
+// over the limit is refused.
+TEST_F(SessionFixture, AMessageLargerThanTheLimitIsQueuedBehindAFewBytes) {
+  constexpr std::size_t limit = 1024 * 1024;
+  SessionConfig config;
+  config.options.max_backpressure = limit;
+  config.options.max_message_size = 8 * limit;
+  start(std::move(config));
+  const std::vector<std::uint8_t> large(3 * limit, 0x42);
+  on_loop([&] {
+    EXPECT_EQ(session_->send("first"), SendStatus::success);  // queued: leaves after this task
+    EXPECT_EQ(session_->send(large, MessageKind::binary), SendStatus::backpressure);
+    EXPECT_GT(session_->buffered_amount(), limit);
+    // The peer is now more than the limit behind: refused, and said so.
+    EXPECT_EQ(session_->send("over the limit"), SendStatus::dropped);
+  });
+  std::optional<test::RecordedEvent> message = peer_->next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->text(), "first");
+  message = peer_->next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->data, large);
+  on_loop([this] {
+    EXPECT_EQ(session_->buffered_amount(), 0u);
+    EXPECT_EQ(session_->send("after the drain"), SendStatus::success);
+  });
+  message = peer_->next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->text(), "after the drain");
+}
+
+TEST_F(SessionFixture, ClosePolicyClosesOnlyWhenTheQueueAheadIsOverTheLimit) {
+  constexpr std::size_t limit = 1024 * 1024;
+  SessionConfig config;
+  config.options.max_backpressure = limit;
+  config.options.max_message_size = 8 * limit;
+  config.options.backpressure_policy = BackpressurePolicy::close;
+  start(std::move(config));
+  const std::vector<std::uint8_t> large(3 * limit, 0x42);
+  on_loop([&] {
+    EXPECT_EQ(session_->send("first"), SendStatus::success);
+    EXPECT_EQ(session_->send(large, MessageKind::binary), SendStatus::backpressure);
+    EXPECT_EQ(session_->send("over the limit"), SendStatus::closed);  // 1008 follows
+  });
+  std::optional<test::RecordedEvent> message = peer_->next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->text(), "first");
+  message = peer_->next_message();
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->data.size(), large.size());
+  std::optional<test::RecordedEvent> event = peer_->next_event(5s);
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->kind, proto::EventKind::close);
+  EXPECT_EQ(event->close_code, 1008);
+}
+
 TEST_F(SessionFixture, FragmentedSendRefusesInterleavedDataFrames) {
   start({});
   on_loop([this] {
