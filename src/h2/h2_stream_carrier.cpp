@@ -23,7 +23,10 @@ const io::TlsSession* H2StreamCarrier::tls() const noexcept {
 }
 
 std::string H2StreamCarrier::remote_address() const {
-  return open_ ? connection_.remote_address() : std::string();
+  // The connection's peer, also once this stream has closed: the close callback of a stream
+  // reset by the peer (or of a connection that died) still names who it was. Empty only once
+  // detached from a connection that is gone.
+  return attached_ ? connection_.remote_address() : std::string();
 }
 
 void H2StreamCarrier::request_flush() {

@@ -82,7 +82,8 @@ class WSX_LAYER_API Carrier {
   virtual bool is_open() const noexcept = 0;
   // The TLS session under the carrier (the connection's, for a stream of one), or null.
   virtual const io::TlsSession* tls() const noexcept = 0;
-  // The peer's address as text ("127.0.0.1:51234"), empty once closed.
+  // The peer's address as text ("127.0.0.1:51234"); still given in the close callback, empty
+  // only where the carrier can no longer know it.
   virtual std::string remote_address() const = 0;
 
   // ---- bytes out
