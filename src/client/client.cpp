@@ -131,6 +131,10 @@ struct Client::Impl final : session::SessionOwner,
   void handshake_accepted(const proto::HttpHead& response,
                           const proto::ClientHandshakeResult& result) override;
   void handshake_failed(ClientError error) override { pending_error = std::move(error); }
+  void handshake_unprocessed(ClientError error) override {
+    pending_error = std::move(error);
+    unprocessed = true;
+  }
   // client_detail::H2Waiter
   void h2_ready(client_detail::H2ClientConnection& connection) override;
   void h2_unavailable(std::optional<io::Stream::Released> tls_connection,
@@ -140,6 +144,11 @@ struct Client::Impl final : session::SessionOwner,
     h2_connection = nullptr;
     start_attempt();
   }
+  void h2_goaway(ClientError error) override;
+  // A GOAWAY cost this attempt a stream the server never processed: once per run, the attempt
+  // starts again on a new connection (RFC 9113 §6.8: such requests are safe to retry). False
+  // when it already did.
+  bool retry_after_goaway();
 
   io::EventLoop& loop;
   ClientOptions options;
@@ -155,8 +164,10 @@ struct Client::Impl final : session::SessionOwner,
   std::optional<io::TlsContext> tls_h2;  // ALPN h2, http/1.1 (options.http2)
   std::shared_ptr<Http2Pool> pool;       // options.http2_pool, or one of our own
   client_detail::H2ClientConnection* h2_connection = nullptr;  // while h2_waiting
-  bool h1_only = false;  // this run: the server has no WebSockets over HTTP/2
-  bool over_h2 = false;  // the session is a stream of an HTTP/2 connection
+  bool h1_only = false;               // this run: the server has no WebSockets over HTTP/2
+  bool retried_after_goaway = false;  // this run: see retry_after_goaway()
+  bool unprocessed = false;           // the handshake failing now never reached the server
+  bool over_h2 = false;               // the session is a stream of an HTTP/2 connection
   proto::ClientRequestOptions request;
   Backoff backoff;
   io::RacingConnector connector;
@@ -188,6 +199,7 @@ void Client::Impl::connect() {
   request.deflate = options.deflate;
   request.extra_headers = options.extra_headers;
   h1_only = false;
+  retried_after_goaway = false;
   first_url = *parsed.url;
   aim_at(std::move(*parsed.url));
   proto::ClientHandshake check(request);  // throws std::invalid_argument for unsafe options
@@ -471,6 +483,19 @@ void Client::Impl::h2_unavailable(std::optional<io::Stream::Released> tls_connec
   start_attempt();  // a new TLS connection offering http/1.1 only
 }
 
+bool Client::Impl::retry_after_goaway() {
+  if (retried_after_goaway) return false;
+  retried_after_goaway = true;
+  start_attempt();  // the pool no longer offers the connection that said GOAWAY
+  return true;
+}
+
+void Client::Impl::h2_goaway(ClientError error) {
+  h2_connection = nullptr;
+  if (retry_after_goaway()) return;
+  h2_failed(std::move(error));
+}
+
 void Client::Impl::h2_failed(ClientError error) {
   h2_connection = nullptr;
   if (error.address.empty()) error.address = address;
@@ -523,6 +548,7 @@ void Client::Impl::on_open(WebSocket& ws) {
 
 void Client::Impl::release(session::Session& finished) noexcept {
   const bool was_open = state == State::open;
+  const bool never_processed = std::exchange(unprocessed, false);
   if (&finished == session) {
     session = nullptr;
     over_h2 = false;
@@ -546,6 +572,7 @@ void Client::Impl::release(session::Session& finished) noexcept {
   ClientError error = pending_error.value_or(ClientError{
       ClientErrorKind::connection_lost, "the connection ended during the opening handshake"});
   pending_error.reset();
+  if (never_processed && retry_after_goaway()) return;
   if (error.address.empty()) error.address = address;
   fail(std::move(error));
 }

@@ -194,14 +194,17 @@ void H2ClientConnection::on_settings() {
 }
 
 void H2ClientConnection::on_goaway(std::int32_t, std::uint32_t) {
-  // The streams already open go on; waiters try a fresh connection (the pool offers this one
-  // no more: accepts_streams()).
-  if (!waiters_.empty()) {
+  // The streams already open go on; waiters may try a fresh connection (the pool offers this one
+  // no more: accepts_streams()). Streams above the GOAWAY's last stream id are closed by
+  // nghttp2 as refused (on_stream_closed).
+  std::vector<H2Waiter*> waiters = std::move(waiters_);
+  waiters_.clear();
+  for (H2Waiter* waiter : waiters) {
     ClientError error;
     error.kind = ClientErrorKind::connection_lost;
     error.address = remote_;
     error.message = "the server sent GOAWAY before the WebSocket's stream opened";
-    fail_waiters(error);
+    waiter->h2_goaway(std::move(error));
   }
 }
 
@@ -331,7 +334,15 @@ void H2ClientConnection::on_remote_end(std::int32_t stream_id) {
 }
 
 void H2ClientConnection::on_stream_closed(std::int32_t stream_id, std::uint32_t error) {
-  if (h2::H2StreamCarrier* carrier = carrier_of(stream_id)) carrier->stream_closed(error);
+  const auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;
+  // Refused before its answer: the server never processed the extended CONNECT (a GOAWAY's
+  // last stream id below it), so the handshake may be tried again elsewhere.
+  if (error == static_cast<std::uint32_t>(h2::H2Error::refused_stream) &&
+      it->second.handshake != nullptr) {
+    it->second.handshake->stream_refused();
+  }
+  it->second.session->carrier().stream_closed(error);
 }
 
 void H2ClientConnection::on_send_window_update() {

@@ -7,7 +7,8 @@
 // extended CONNECT is allowed — then the waiters open their streams; without it they fall back
 // to HTTP/1.1 on new connections. With http/1.1 the TLS connection itself goes to the first
 // waiter for an HTTP/1.1 upgrade. GOAWAY from the server: the open streams go on, the pool
-// offers the connection no more. When its last stream ends, the connection says GOAWAY and
+// offers the connection no more, and its waiters (and streams the server never processed) try a
+// new one. When its last stream ends, the connection says GOAWAY and
 // closes (a lingering close, bounded in time).
 //
 // Lifetime: made by its pool, which it tells through Owner::connection_closed() once its
@@ -54,6 +55,9 @@ class H2Waiter {
   // The connection is ready but the server's SETTINGS_MAX_CONCURRENT_STREAMS leaves no stream
   // for this waiter: ask the pool again (another connection, or a new one).
   virtual void h2_full() = 0;
+  // The server sent GOAWAY before this waiter's stream opened: nothing of it was sent, so it may
+  // try again on a new connection (RFC 9113 §6.8); `error` is what to report if it does not.
+  virtual void h2_goaway(ClientError error) = 0;
 
  protected:
   ~H2Waiter() = default;

@@ -120,6 +120,11 @@ void H2HandshakeDriver::on_failed(session::Session& session, std::string_view re
   finished_ = true;
   ClientError error;
   error.kind = ClientErrorKind::connection_lost;
+  if (refused_) {
+    error.message = "the server refused the extended CONNECT's stream unprocessed (GOAWAY)";
+    listener_.handshake_unprocessed(std::move(error));
+    return;
+  }
   error.message = "the HTTP/2 stream ended before the server answered the extended CONNECT";
   if (!reason.empty()) error.message += ": " + std::string(reason);
   listener_.handshake_failed(std::move(error));

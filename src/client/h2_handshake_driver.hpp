@@ -32,6 +32,10 @@ class H2HandshakeDriver final : public session::Handshake {
   // The response's header block (from the connection, inside Session::run()).
   void on_response(session::Session& session, const h2::H2Response& response);
 
+  // The stream is closing as refused (REFUSED_STREAM, before any answer): the server never
+  // processed it, so the failure that follows is reported as one that may be retried.
+  void stream_refused() noexcept { refused_ = true; }
+
   void on_data(session::Session& session, std::span<std::uint8_t> data) override;
   void on_timeout(session::Session& session) override;
   void on_failed(session::Session& session, std::string_view reason) override;
@@ -47,6 +51,7 @@ class H2HandshakeDriver final : public session::Handshake {
   ClientError refusal_;     // a non-200 head: its body is being read
   bool head_done_ = false;  // a refusal head arrived
   bool finished_ = false;
+  bool refused_ = false;  // REFUSED_STREAM: never processed by the server
 };
 
 }  // namespace wsx::client_detail

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include "session/session.hpp"
 #include "wsx/client.hpp"
@@ -21,6 +22,9 @@ class HandshakeListener {
                                   const proto::ClientHandshakeResult& result) = 0;
   // The handshake failed; the session is aborted right after this returns.
   virtual void handshake_failed(ClientError error) = 0;
+  // It failed before the server processed anything of it (an HTTP/2 stream refused by GOAWAY):
+  // the same request may be sent again on a new connection.
+  virtual void handshake_unprocessed(ClientError error) { handshake_failed(std::move(error)); }
 
  protected:
   ~HandshakeListener() = default;

@@ -206,6 +206,16 @@ struct H2Connection::Callbacks {
     return 0;
   }
 
+  // A request whose HEADERS nghttp2 would not send (client): a GOAWAY came between
+  // submit_request() and the send, so the stream never opened and no close callback would
+  // follow. It closes here as refused: nothing of it was processed, it may be sent again
+  // elsewhere (RFC 9113 §8.7). (A stream that did open is closed by nghttp2 itself.)
+  static int on_frame_not_send(nghttp2_session* session, const nghttp2_frame* frame, int,
+                               void* user_data) {
+    if (frame->hd.type != NGHTTP2_HEADERS || self(user_data).role_ != H2Role::client) return 0;
+    return on_stream_close(session, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM, user_data);
+  }
+
   // nghttp2's reason for a connection or stream error it handles itself (kept for logs).
   static int on_error(nghttp2_session*, int, const char* message, std::size_t size,
                       void* user_data) {
@@ -351,6 +361,7 @@ H2Connection::H2Connection(H2Handler& handler, const H2Limits& limits, H2Role ro
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, Callbacks::on_data_chunk);
   nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, Callbacks::on_frame_send);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, Callbacks::on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks, Callbacks::on_frame_not_send);
   nghttp2_session_callbacks_set_error_callback2(callbacks, Callbacks::on_error);
   nghttp2_option_set_no_auto_window_update(option, 1);
   nghttp2_option_set_no_closed_streams(option, 1);

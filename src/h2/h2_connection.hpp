@@ -102,7 +102,9 @@ class WSX_LAYER_API H2Handler {
   // The peer ended its side of the stream (END_STREAM).
   virtual void on_remote_end(std::int32_t stream_id) { (void)stream_id; }
   // The stream is closed (both sides ended, or RST_STREAM either way): `error` is the code of
-  // a reset, no_error otherwise. No event of this stream follows.
+  // a reset, no_error otherwise. No event of this stream follows. A client's stream the server
+  // never processed (above a GOAWAY's last stream id, or whose HEADERS could not leave once a
+  // GOAWAY came) closes with refused_stream: it is safe to send again on another connection.
   virtual void on_stream_closed(std::int32_t stream_id, std::uint32_t error) = 0;
   // The peer may have opened our send windows (WINDOW_UPDATE, or SETTINGS changing the initial
   // window): output that waited for them can go on (see send_window()).

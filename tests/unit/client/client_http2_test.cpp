@@ -280,6 +280,54 @@ TEST(ClientHttp2, DeflateFragmentsAndSixteenMebibytes) {
   EXPECT_TRUE(seen.compressed[0]);
 }
 
+// A 16 MiB send with the default max_backpressure (4 MiB) right behind a small one that has not
+// left yet (over TLS and HTTP/2 nothing is written in place): queued, not dropped — the limit
+// bounds what waits ahead of a message. A third send, with the peer now 16 MiB behind, is the
+// real overflow: refused and said so (dropped), over HTTP/2 and over HTTP/1.1 on TLS alike.
+void large_send_behind_queued_bytes(bool http2) {
+  Server server(server_options(http2));
+  std::mutex mutex;
+  std::vector<SendStatus> statuses;
+  std::vector<std::size_t> buffered;
+  Behavior big_sender;
+  big_sender.max_message_size = big + 1024;
+  big_sender.open = [&](WebSocket& ws) {
+    const std::string huge(big, 'h');
+    std::lock_guard lock(mutex);
+    statuses.push_back(ws.send("first"));
+    buffered.push_back(ws.buffered_amount());
+    statuses.push_back(ws.send(huge));
+    statuses.push_back(ws.send("while 16 MiB behind"));
+  };
+  server.route("/big", big_sender);
+  test::RunningServer running(server);
+  io::EventLoop loop;
+  Story story;
+  Client client(loop, client_options(running.port(), "/big"), record(story, nullptr));
+  client.connect();
+  run_until(loop, [&] { return story.messages.size() == 2 || story.dones == 1; });
+  ASSERT_EQ(story.messages.size(), 2u);
+  EXPECT_EQ(story.messages[0], "first");
+  EXPECT_TRUE(story.messages[1] == std::string(big, 'h'));
+  EXPECT_EQ(story.over_h2, http2);
+  client.close();
+  run_until(loop, [&] { return story.dones == 1; });
+  running.stop();
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(buffered.size(), 1u);
+  EXPECT_GT(buffered[0], 0u);  // "first" had not left when the 16 MiB were sent
+  EXPECT_EQ(statuses, (std::vector<SendStatus>{SendStatus::success, SendStatus::backpressure,
+                                               SendStatus::dropped}));
+}
+
+TEST(ClientHttp2, SixteenMebibytesBehindQueuedBytesAreSentOverHttp2) {
+  large_send_behind_queued_bytes(true);
+}
+
+TEST(ClientHttp2, SixteenMebibytesBehindQueuedBytesAreSentOverTls) {
+  large_send_behind_queued_bytes(false);
+}
+
 // 8 MiB, a message per loop iteration, to a reader that takes 20 ms per message: the server's
 // stream window (256 KiB) closes, our sends queue up and report backpressure, drain follows,
 // and every echo arrives in order.
@@ -391,6 +439,48 @@ TEST(ClientHttp2, GoawayFromAStoppingServer) {
   ASSERT_EQ(story.closes.size(), 1u);
   EXPECT_EQ(story.closes[0].code, 1001);
   EXPECT_EQ(pool->connections(), 0u);
+}
+
+// At shutdown the server says 1001 and the client's reply reaches the server's close callback:
+// the closing handshake completes (1001, clean) instead of timing out (1006), over HTTP/2 as
+// over HTTP/1.1, and the server stops well before its shutdown timeout.
+void server_hears_the_reply_at_shutdown(bool http2) {
+  ServerOptions options = server_options(http2);
+  options.shutdown_timeout = 20s;  // far beyond the wait below: a timeout cannot pass for a reply
+  Server server(options);
+  std::mutex mutex;
+  std::vector<std::string> server_closes;
+  Behavior echo;
+  echo.close_timeout = 20s;
+  echo.close = [&](WebSocket&, const CloseInfo& info) {
+    std::lock_guard lock(mutex);
+    server_closes.push_back(std::to_string(info.code) + (info.clean ? " clean" : " unclean"));
+  };
+  server.route("/echo", echo);
+  test::RunningServer running(server);
+  io::EventLoop loop;
+  Story story;
+  Client client(loop, client_options(running.port(), "/echo"), record(story, nullptr));
+  client.connect();
+  run_until(loop, [&] { return story.opens == 1; });
+  EXPECT_EQ(story.over_h2, http2);
+  const auto start = std::chrono::steady_clock::now();
+  std::thread stopper([&] { running.stop(); });
+  run_until(loop, [&] { return story.dones == 1; });
+  stopper.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  ASSERT_EQ(story.closes.size(), 1u);
+  EXPECT_EQ(story.closes[0].code, 1001);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(server_closes, std::vector<std::string>{"1001 clean"});
+}
+
+TEST(ClientHttp2, AStoppingServerHearsTheClientsReplyOverHttp2) {
+  server_hears_the_reply_at_shutdown(true);
+}
+
+TEST(ClientHttp2, AStoppingServerHearsTheClientsReplyOverHttp1) {
+  server_hears_the_reply_at_shutdown(false);
 }
 
 TEST(ClientHttp2, RefusalIsReportedLikeOverHttp1) {
@@ -527,6 +617,112 @@ TEST(ClientHttp2, FallsBackToANewHttp1ConnectionWithoutExtendedConnect) {
   EXPECT_EQ(story.opens, 0);
   ASSERT_EQ(story.errors.size(), 1u);
   EXPECT_EQ(story.errors[0].kind, ClientErrorKind::connection_lost) << story.errors[0].message;
+}
+
+// A TLS server on the test's loop that speaks HTTP/2 with extended CONNECT, and says GOAWAY
+// (last stream 0: nothing processed) at once on its first `goaway_connections` connections; the
+// others accept every WebSocket with 200 (their streams then stay quiet).
+class GoawayServer {
+ public:
+  GoawayServer(io::EventLoop& loop, int goaway_connections)
+      : goaway_left_(goaway_connections),
+        listener_(loop, [this, &loop](io::TcpSocket socket, const io::SocketAddress&) {
+          connections_.push_back(std::make_unique<Connection>(*this, loop, std::move(socket)));
+        }) {
+    io::TlsServerOptions options = test::test_server_tls();
+    options.alpn = {"h2"};
+    tls_ = io::TlsContext::server(options);
+    EXPECT_FALSE(listener_.listen(io::SocketAddress::ipv4_loopback(0)));
+  }
+  std::uint16_t port() const { return listener_.local_address().port(); }
+  int accepted() const { return static_cast<int>(connections_.size()); }
+  int websockets = 0;  // answered 200
+
+ private:
+  struct Quiet final : h2::H2Source {
+    Chunk read(std::span<std::uint8_t>) override { return {}; }
+  };
+  struct Connection final : io::StreamHandler, h2::H2Handler {
+    Connection(GoawayServer& server, io::EventLoop& loop, io::TcpSocket socket)
+        : owner(server),
+          stream(loop, std::move(socket), static_cast<io::StreamHandler&>(*this),
+                 io::TlsSession(server.tls_)) {}
+    void on_stream_secured() override {
+      h2.emplace(static_cast<h2::H2Handler&>(*this), h2::H2Limits{});
+      if (owner.goaway_left_ > 0) {
+        --owner.goaway_left_;
+        h2->shutdown();  // SETTINGS, then GOAWAY(last stream 0) before any request is read
+      }
+      stream.request_flush();
+    }
+    void on_request(h2::H2Request& request) override {
+      ++owner.websockets;
+      h2->respond_streaming(request.stream_id, 200, {}, quiet);
+    }
+    void on_stream_data(std::span<std::uint8_t> data) override {
+      if (h2) h2->receive(data);
+      stream.request_flush();
+    }
+    std::size_t gather_output(std::span<io::ConstBuffer> out) override {
+      if (!h2 || out.empty()) return 0;
+      const auto bytes = h2->output();
+      if (bytes.empty()) return 0;
+      out[0] = bytes;
+      return 1;
+    }
+    void consume_output(std::size_t n) override { h2->consume_output(n); }
+    void on_stream_end() override { stream.close(); }
+    void on_stream_error(std::string_view) override {}
+    void on_data(std::int32_t id, std::span<const std::uint8_t> data) override {
+      h2->consume(id, data.size());
+    }
+    void on_stream_closed(std::int32_t, std::uint32_t) override {}
+
+    GoawayServer& owner;
+    io::Stream stream;
+    Quiet quiet;
+    std::optional<h2::H2Connection> h2;
+  };
+
+  int goaway_left_;
+  io::TlsContext tls_;
+  io::Listener listener_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+};
+
+// A GOAWAY that comes before the server processed our extended CONNECT costs nothing: the
+// stream was never processed (RFC 9113 §6.8), so the client opens it again on a new connection.
+TEST(ClientHttp2, AStreamRefusedByGoawayIsRetriedOnANewConnection) {
+  io::EventLoop loop;
+  GoawayServer server(loop, 1);
+  auto pool = std::make_shared<Http2Pool>(loop);
+  Story story;
+  Client client(loop, client_options(server.port(), "/echo", pool), record(story, nullptr));
+  client.connect();
+  run_until(loop, [&] { return story.opens == 1 || story.dones == 1; });
+  EXPECT_EQ(story.opens, 1);
+  EXPECT_TRUE(story.over_h2);
+  EXPECT_TRUE(story.errors.empty()) << story.errors.front().message;
+  EXPECT_EQ(server.accepted(), 2);
+  EXPECT_EQ(server.websockets, 1);
+  EXPECT_EQ(pool->connections_opened(), 2u);
+}
+
+// Once only: a second GOAWAY fails the attempt (connection_lost), no loop of new connections.
+TEST(ClientHttp2, AGoawayRetryHappensOnce) {
+  io::EventLoop loop;
+  GoawayServer server(loop, 1000);
+  auto pool = std::make_shared<Http2Pool>(loop);
+  Story story;
+  Client client(loop, client_options(server.port(), "/echo", pool), record(story, nullptr));
+  client.connect();
+  run_until(loop, [&] { return story.dones == 1; });
+  EXPECT_EQ(story.opens, 0);
+  ASSERT_EQ(story.errors.size(), 1u);
+  EXPECT_EQ(story.errors[0].kind, ClientErrorKind::connection_lost);
+  EXPECT_NE(story.errors[0].message.find("GOAWAY"), std::string::npos) << story.errors[0].message;
+  EXPECT_EQ(pool->connections_opened(), 2u);
+  EXPECT_EQ(server.websockets, 0);
 }
 
 }  // namespace
