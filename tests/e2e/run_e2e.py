@@ -458,6 +458,63 @@ def http2_connect_to_serve(h):
 
 
 @case
+def http2_interrupted_mid_transfer(h):
+    """Ctrl-C of `wsx connect --http2` while a pipe streams into it: stdin stops, the close is
+    1000 and the exit 0 (stdin lines after the close were "refused", exit 6). A second
+    `wsx serve --http2` on the same port fails with exit 3; SIGINT stops the first, exit 0."""
+    ca, cert, key = h.certificates()
+    port = h.serve("--cert", cert, "--key", key, "--http2")
+    second = subprocess.run([h.wsx, "serve", "--listen", "127.0.0.1:%d" % port, "--cert", cert,
+                             "--key", key, "--http2"], capture_output=True, timeout=RUN_TIMEOUT,
+                            stdin=subprocess.DEVNULL, preexec_fn=orphan_proof)
+    check(second.returncode == EXIT_CONNECT_FAILED, "the second serve exits 3", second)
+    check(b"already in use" in second.stderr, "and says why", second.stderr)
+    client = subprocess.Popen([h.wsx, "connect", "--http2", "-r", "--ca", ca,
+                               "wss://localhost:%d/echo" % port], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=environment(NO_COLOR="1"), preexec_fn=orphan_proof)
+    h.processes.append(client)
+    line = (b"x" * 999) + b"\n"
+    stop = threading.Event()
+
+    def feed():  # an endless pipe, until the client stops reading it
+        try:
+            while not stop.is_set():
+                client.stdin.write(line * 64)
+                client.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    errors = []
+
+    def drain(stream, into):  # the client never blocks on a full stdout or stderr
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            into.append(chunk)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        check(read_line(client.stdout, 15).startswith("x"), "echoes flow")
+        readers = [threading.Thread(target=drain, args=(client.stdout, []), daemon=True),
+                   threading.Thread(target=drain, args=(client.stderr, errors), daemon=True)]
+        for reader in readers:
+            reader.start()
+        client.send_signal(signal.SIGINT)  # stdin stays open and full: only the signal stops it
+        client.wait(timeout=15)
+        for reader in readers:
+            reader.join(timeout=5)
+    finally:
+        stop.set()
+    err = b"".join(errors).decode("utf-8", "replace")
+    check(client.returncode == EXIT_OK, "exit 0 after Ctrl-C, not %s" % client.returncode, err)
+    check("Disconnected (code 1000" in err, "closed with 1000", err)
+    check("came after the connection started closing" not in err, "no input refused", err)
+    server = h.processes[0]
+    server.send_signal(signal.SIGINT)
+    check(server.wait(timeout=15) == 0, "the server exits 0 after SIGINT")
+
+
+@case
 def serve_chat_between_two_clients(h):
     port = h.serve()
     url = "ws://127.0.0.1:%d/chat" % port

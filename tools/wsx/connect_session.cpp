@@ -383,6 +383,7 @@ class Runner final : public proto::FrameObserver {
         }
         return;
       case SendStatus::closed:
+        if (interrupted_) return;  // lines read before Ctrl-C stopped stdin: left unsent
         if (mode_ == Mode::pipe && settings_.reconnect) {
           // Kept for the next connection, and stdin waits for it.
           held_line_.emplace(kind, std::string(as_text(data)));
@@ -487,6 +488,10 @@ class Runner final : public proto::FrameObserver {
     ++signals_seen_;
     WebSocket* ws = client_ ? client_->socket() : nullptr;
     if (signals_seen_ == 1 && ws != nullptr) {
+      // The user asked to stop: stdin is not read any further. (It was, and every line that
+      // came after our close was "refused" with exit 6, as if the input had been bad.)
+      interrupted_ = true;
+      if (reader_) reader_->stop();
       start_close(1000, {});
     } else if (ws != nullptr) {
       ws->terminate();  // a second Ctrl-C: do not wait for the server
@@ -544,6 +549,7 @@ class Runner final : public proto::FrameObserver {
   std::optional<std::pair<MessageKind, std::string>> held_line_;  // for the next connection
   std::size_t lines_ = 0;                                         // stdin lines read
   bool input_refused_ = false;
+  bool interrupted_ = false;  // SIGINT/SIGTERM: we are closing, stdin is no longer read
 };
 
 }  // namespace
