@@ -459,20 +459,27 @@ void server_hears_the_reply_at_shutdown(bool http2) {
   server.route("/echo", echo);
   test::RunningServer running(server);
   io::EventLoop loop;
-  Story story;
-  Client client(loop, client_options(running.port(), "/echo"), record(story, nullptr));
-  client.connect();
-  run_until(loop, [&] { return story.opens == 1; });
-  EXPECT_EQ(story.over_h2, http2);
+  // Two WebSockets: over HTTP/2 they share one connection (the pool), so the GOAWAY that follows
+  // the 1001s concerns both streams.
+  auto pool = std::make_shared<Http2Pool>(loop);
+  Story first, second;
+  Client one(loop, client_options(running.port(), "/echo", pool), record(first, nullptr));
+  Client two(loop, client_options(running.port(), "/echo", pool), record(second, nullptr));
+  one.connect();
+  two.connect();
+  run_until(loop, [&] { return first.opens == 1 && second.opens == 1; });
+  EXPECT_EQ(first.over_h2, http2);
   const auto start = std::chrono::steady_clock::now();
   std::thread stopper([&] { running.stop(); });
-  run_until(loop, [&] { return story.dones == 1; });
+  run_until(loop, [&] { return first.dones == 1 && second.dones == 1; });
   stopper.join();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
-  ASSERT_EQ(story.closes.size(), 1u);
-  EXPECT_EQ(story.closes[0].code, 1001);
+  for (const Story* story : {&first, &second}) {
+    ASSERT_EQ(story->closes.size(), 1u);
+    EXPECT_EQ(story->closes[0].code, 1001);
+  }
   std::lock_guard lock(mutex);
-  EXPECT_EQ(server_closes, std::vector<std::string>{"1001 clean"});
+  EXPECT_EQ(server_closes, (std::vector<std::string>{"1001 clean", "1001 clean"}));
 }
 
 TEST(ClientHttp2, AStoppingServerHearsTheClientsReplyOverHttp2) {
