@@ -121,7 +121,10 @@ struct WSX_API ClientOptions {
   // the WebSocket as a stream of it, by an extended CONNECT (RFC 8441), when the server
   // announces SETTINGS_ENABLE_CONNECT_PROTOCOL. When it picks http/1.1 the usual upgrade
   // follows on the same connection; when it speaks h2 without extended CONNECT, on a new TLS
-  // connection offering http/1.1 only. The WebSocket is the same either way.
+  // connection offering http/1.1 only. The WebSocket is the same either way. A GOAWAY from
+  // the server before it processed our extended CONNECT (its last stream id below ours, or
+  // REFUSED_STREAM) costs nothing: the attempt goes again, once per connect(), on a new
+  // connection (RFC 9113 §6.8, §8.7); a second one is connection_lost.
   bool http2 = false;
   // With http2: the clients given the same pool (on the pool's loop) share one HTTP/2
   // connection per origin — scheme, host, port and TLS options — while it accepts streams; it
