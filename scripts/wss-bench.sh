@@ -5,7 +5,7 @@
 # (repetition, scenario, protocol) gets a fresh server pinned to CPU 0, loadgen on CPU 1, and ws
 # and wss alternate. Efficiency = messages/s per server CPU-second; the table shows medians and
 # the median of the per-repetition ratios wss/ws. A throwaway self-signed ECDSA P-256
-# certificate is made for the run (TLS 1.3, OpenSSL's default suite: TLS_AES_256_GCM_SHA384).
+# certificate is made for the run (TLS 1.3; the suite is the server's first choice, TLS_AES_128_GCM_SHA256 for wsx).
 #   scripts/wss-bench.sh [--reps 5] [--scenarios a,b,c] [--duration 5] [--port 19500]
 #                        [--server-args '--threads 1'] [--server NAME=PATH]...
 # --server (repeatable) runs other echo_server binaries instead of this tree's, say a baseline

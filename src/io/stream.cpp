@@ -62,8 +62,15 @@ Stream::Stream(EventLoop& loop, TcpSocket socket, StreamHandler& handler,
     socket_.close();  // is_open() tells the owner
     return;
   }
+  if (!tls_) return;
+  // OpenSSL reads and writes the socket itself: no ciphertext copies, and kTLS where the
+  // kernel has it.
+  if (!tls_->attach_socket(socket_.fd())) {
+    close();  // a session fed ciphertext already, or out of memory; is_open() tells the owner
+    return;
+  }
   // A TLS client's ClientHello is already waiting.
-  if (tls_ && !tls_->pending_output().empty()) loop_.defer_flush(socket_.fd());
+  if (tls_->output_waiting()) loop_.defer_flush(socket_.fd());
 }
 
 Stream::~Stream() {
@@ -90,11 +97,12 @@ std::size_t Stream::encrypt_now(std::span<const ConstBuffer> buffers) noexcept {
   if (tls_->state() != TlsState::open) return 0;  // a handshake still holds plaintext back
   std::size_t taken = 0;
   for (const ConstBuffer& buffer : buffers) {
+    // A full socket: the caller keeps the rest (the session holds at most one buffer's worth).
     // A failure is left for the flush to report: it gathers what was not taken and fails.
-    if (!tls_->write(buffer)) break;
+    if (tls_->output_waiting() || !tls_->write(buffer)) break;
     taken += buffer.size();
   }
-  if (taken > 0) loop_.defer_flush(socket_.fd());
+  if (tls_->output_waiting() || tls_->state() == TlsState::failed) loop_.defer_flush(socket_.fd());
   return taken;
 }
 
@@ -136,6 +144,7 @@ Stream::Released Stream::release() {
   Released released;
   if (socket_.valid()) loop_.remove(socket_.fd());
   if (tls_) {
+    tls_->allow_socket_reads(0);  // what is still on the socket is the next stream's to read
     // Into a buffer of its own: the thread's read buffer may hold the bytes being delivered.
     std::array<std::uint8_t, 16 * 1024> chunk;
     for (;;) {
@@ -151,7 +160,7 @@ Stream::Released Stream::release() {
 }
 
 std::size_t Stream::unsent_bytes() const noexcept {
-  return tls_ ? tls_->pending_output().size() : 0;
+  return tls_ ? tls_->unsent_bytes() : 0;
 }
 
 void Stream::update_interest() {
@@ -164,9 +173,7 @@ void Stream::update_interest() {
 
 void Stream::fail(std::string_view reason) {
   if (!socket_.valid()) return;
-  if (tls_ && !tls_->pending_output().empty()) {
-    socket_.write(tls_->pending_output());  // best effort: the alert that explains why
-  }
+  if (tls_) tls_->flush_output();  // best effort: what explains why may be waiting
   close();
   handler_->on_stream_error(reason);  // may destroy this: the caller returns at once
 }
@@ -189,24 +196,32 @@ void Stream::on_readable() {
     }
   }
   const std::span<std::uint8_t> buffer = read_buffer();
-  const std::size_t bytes = read_socket(buffer.first(std::min(allowance, buffer.size())));
-  if (bytes == 0) return;
-  if (!tls_) {
-    handler_->on_stream_data(buffer.first(bytes));
+  if (tls_) {
+    read_tls(buffer, std::min(allowance, buffer.size()), guard.destroyed);
     return;
   }
-  if (lingering_) {  // still in the TLS handshake: the bound counts its ciphertext
-    if (bytes > discard_left_) {
-      fail("the peer kept sending after the close");
-      return;
-    }
-    discard_left_ -= static_cast<std::uint32_t>(bytes);
-  }
+  const std::size_t bytes = read_socket(buffer.first(std::min(allowance, buffer.size())));
+  if (bytes == 0) return;
+  handler_->on_stream_data(buffer.first(bytes));
+}
+
+// Runs under on_readable's DestroyGuard (`destroyed` is its flag). OpenSSL reads the socket
+// itself, at most `allowance` bytes of ciphertext this time.
+void Stream::read_tls(std::span<std::uint8_t> buffer, std::size_t allowance,
+                      const bool& destroyed) {
+  // Lingering, still in the TLS handshake: the bound counts its ciphertext (one byte over is
+  // enough to know the peer went over).
+  const bool bounded = lingering_;  // (a close_gracefully() from on_stream_data starts later)
+  if (bounded) allowance = std::min<std::size_t>(allowance, std::size_t{discard_left_} + 1);
+  const std::uint64_t read_before = tls_->socket_bytes_read();
   const bool was_handshaking = tls_->state() == TlsState::handshaking;
-  tls_->feed(buffer.first(bytes));  // copied in: the buffer is free again
-  if (was_handshaking && tls_->handshake_done() && !lingering_) {
-    handler_->on_stream_secured();
-    if (guard.destroyed || !socket_.valid()) return;
+  tls_->allow_socket_reads(allowance);  // advances a handshake in progress
+  if (was_handshaking && tls_->handshake_done()) {
+    loop_.defer_flush(socket_.fd());  // the owner's output waited for this
+    if (!lingering_) {
+      handler_->on_stream_secured();
+      if (destroyed || !socket_.valid()) return;
+    }
   }
   // Records (16 KiB of plaintext at most each) are decrypted one after the other into the
   // buffer and handed over together: a 64 KiB message then arrives whole, and the protocol
@@ -219,10 +234,18 @@ void Stream::on_readable() {
       if (!lingering_) filled += got.bytes;  // the protocol is over: nothing more is delivered
       continue;
     }
+    if (bounded) {  // nothing was delivered: this runs once
+      const std::uint64_t read = tls_->socket_bytes_read() - read_before;
+      if (read > discard_left_) {
+        fail("the peer kept sending after the close");
+        return;
+      }
+      discard_left_ -= static_cast<std::uint32_t>(read);
+    }
     if (filled > 0) {
       const bool full = filled == buffer.size();
       handler_->on_stream_data(buffer.first(filled));
-      if (guard.destroyed || !socket_.valid()) return;
+      if (destroyed || !socket_.valid()) return;
       filled = 0;
       if (full) continue;  // more may be decrypted
     }
@@ -231,16 +254,22 @@ void Stream::on_readable() {
       return;
     }
     if (got.status == TlsReadStatus::closed) {
+      // close_notify, or the peer's FIN: the end of its stream either way, as over plain TCP.
       ended_ = true;
       update_interest();
-      handler_->on_stream_end();
-      if (guard.destroyed || !socket_.valid()) return;
+      if (!discarding()) {
+        handler_->on_stream_end();
+        if (destroyed || !socket_.valid()) return;
+      } else if (shutdown_done_) {
+        end_linger();  // else the flush that sends the rest ends it
+        return;
+      }
     }
     break;
   }
-  // Handshake flights and alerts are TLS's own output; a shutdown may have waited for the
+  // A handshake flight or alert the socket refused; a shutdown may have waited for the
   // handshake to end.
-  if (!tls_->pending_output().empty() || (shutdown_requested_ && !shutdown_done_)) {
+  if (tls_->output_waiting() || (shutdown_requested_ && !shutdown_done_)) {
     loop_.defer_flush(socket_.fd());
   }
 }
@@ -319,16 +348,16 @@ void Stream::on_flush() {
 }
 
 bool Stream::write_tls_output() {
-  while (!tls_->pending_output().empty()) {
-    const IoResult result = socket_.write(tls_->pending_output());
-    if (result.status == IoStatus::ok) {
-      tls_->consume_output(result.bytes);
-      continue;
+  const bool was_handshaking = tls_->state() == TlsState::handshaking;
+  if (tls_->flush_output()) {
+    if (was_handshaking && tls_->handshake_done()) {
+      // The handshake's last flight waited for room (a client's Finished): it is over now.
+      if (!lingering_) handler_->on_stream_secured();  // may destroy this
     }
-    if (result.status == IoStatus::error) fail(system_reason("write failed", result.error));
-    return false;
+    return true;
   }
-  return true;
+  if (tls_->state() == TlsState::failed) fail(tls_->error());
+  return false;
 }
 
 // Runs under the caller's DestroyGuard; returns at once when the stream was destroyed.
@@ -341,11 +370,17 @@ void Stream::flush() {
     GatherRoom room;
     ConstBuffer* const buffers = room.buffers();
     for (;;) {
-      if (tls_ && !write_tls_output()) {
+      if (tls_) {
+        const bool sent = write_tls_output();
         if (*destroyed || !socket_.valid()) return;
-        blocked_ = true;  // stop pulling plaintext until the ciphertext leaves
-        break;
+        if (!sent) {
+          blocked_ = true;  // stop pulling plaintext until the ciphertext leaves
+          break;
+        }
       }
+      // Plaintext waits with its owner until the handshake is over (the flush that follows it
+      // gathers), rather than piling up in the session unbounded.
+      if (tls_ && tls_->state() == TlsState::handshaking) break;
       const std::size_t count = handler_->gather_output({buffers, TcpSocket::max_write_buffers});
       if (*destroyed || !socket_.valid()) return;
       if (count == 0) break;
@@ -355,11 +390,16 @@ void Stream::flush() {
       if (tls_) {
         for (const ConstBuffer& buffer : gathered) {
           if (total >= options_.max_tls_gather) break;
-          if (!tls_->write(buffer)) {
+          // At most max_tls_gather in all, however large the owner's buffers: that bounds what
+          // the session holds when the socket fills up.
+          const ConstBuffer piece =
+              buffer.first(std::min(buffer.size(), options_.max_tls_gather - total));
+          if (!tls_->write(piece)) {
             fail(tls_->error().empty() ? "TLS write after close" : tls_->error());
             return;
           }
-          total += buffer.size();
+          total += piece.size();
+          if (tls_->output_waiting()) break;  // the socket is full: the rest stays the owner's
         }
         if (total == 0) break;  // only empty buffers: nothing to do
         handler_->consume_output(total);
@@ -389,10 +429,9 @@ void Stream::flush() {
   if (!blocked_ && shutdown_requested_ && !shutdown_done_ && !handshaking) {
     if (tls_) {
       tls_->close();
-      if (!write_tls_output()) {
-        if (*destroyed || !socket_.valid()) return;
-        blocked_ = true;
-      }
+      const bool sent = write_tls_output();
+      if (*destroyed || !socket_.valid()) return;
+      if (!sent) blocked_ = true;
     }
     if (!blocked_) {
       shutdown_done_ = true;

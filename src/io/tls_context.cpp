@@ -43,17 +43,22 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_length,
   return SSL_TLSEXT_ERR_OK;
 }
 
-bool common_setup(SSL_CTX* ctx, const std::string& tls12_ciphers, std::string& error) {
+bool common_setup(SSL_CTX* ctx, const std::string& tls12_ciphers,
+                  const std::string& tls13_ciphersuites, std::string& error) {
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
     error = detail::take_openssl_errors("cannot require TLS 1.2");
     return false;
   }
-  SSL_CTX_set_options(
-      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  // Idle connections give their record buffers back; memory BIOs never block a write.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
+  // Idle connections give their record buffers back.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers.c_str()) != 1) {
     error = detail::take_openssl_errors("invalid TLS 1.2 cipher list");
+    return false;
+  }
+  if (SSL_CTX_set_ciphersuites(ctx, tls13_ciphersuites.c_str()) != 1) {
+    error = detail::take_openssl_errors("invalid TLS 1.3 cipher suite list");
     return false;
   }
   return true;
@@ -96,7 +101,7 @@ TlsContext TlsContext::server(const TlsServerOptions& options) {
     impl.error = detail::take_openssl_errors("cannot create TLS context");
     return context;
   }
-  if (!common_setup(impl.ctx, options.tls12_ciphers, impl.error) ||
+  if (!common_setup(impl.ctx, options.tls12_ciphers, options.tls13_ciphersuites, impl.error) ||
       !load_certificate(impl.ctx, options.certificate_chain_file, options.private_key_file,
                         impl.error)) {
     return context;
@@ -138,7 +143,9 @@ TlsContext TlsContext::client(const TlsClientOptions& options) {
     impl.error = detail::take_openssl_errors("cannot create TLS context");
     return context;
   }
-  if (!common_setup(impl.ctx, options.tls12_ciphers, impl.error)) return context;
+  if (!common_setup(impl.ctx, options.tls12_ciphers, options.tls13_ciphersuites, impl.error)) {
+    return context;
+  }
   if (options.insecure_skip_verify) {
     SSL_CTX_set_verify(impl.ctx, SSL_VERIFY_NONE, nullptr);
   } else {

@@ -4,14 +4,18 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <utility>
 #include <vector>
 
 #include "tls_error.hpp"
+#include "tls_socket_bio.hpp"
 #include "wsx/io/socket_address.hpp"
 
 namespace wsx::io {
@@ -39,6 +43,15 @@ struct UninitialisedAllocator : std::allocator<T> {
   }
 };
 
+// Socket mode: ciphertext OpenSSL may read ahead in one system call (four full records), so a
+// 64 KiB message comes in with one read instead of one or two per 16 KiB record. Held only
+// while bytes are buffered: SSL_MODE_RELEASE_BUFFERS gives it back once it is empty.
+constexpr std::size_t read_ahead_bytes = 4 * (16 * 1024 + 256);
+
+std::string system_reason(const char* what, int error) {
+  return std::string(what) + ": " + std::strerror(error);
+}
+
 }  // namespace
 
 struct TlsSession::Impl {
@@ -53,6 +66,11 @@ struct TlsSession::Impl {
   void fail_from_openssl(const char* what);
   bool encrypt(const std::uint8_t* data, std::size_t size);
   void send_close_notify();
+  bool attach_socket(int fd);
+  bool socket_mode() const noexcept { return socket.fd >= 0; }
+  bool send_raw_pending();
+  bool send_backlog();
+  bool peer_left() const noexcept { return socket.peer_finished && socket.error == 0; }
 
   TlsContext context;  // keeps the SSL_CTX and its ALPN list alive
   SSL* ssl = nullptr;
@@ -61,8 +79,15 @@ struct TlsSession::Impl {
   std::vector<std::uint8_t, UninitialisedAllocator<std::uint8_t>> pending;
   std::size_t pending_head = 0;    // bytes of `pending` already consumed
   std::vector<std::uint8_t> held;  // plaintext written before the handshake completed
+  // Socket mode: plaintext taken while the socket was full. Its first bytes are those of the
+  // record OpenSSL holds half-sent, which must be offered again from the same start.
+  std::vector<std::uint8_t> backlog;
+  std::size_t backlog_head = 0;
+  detail::SocketBioState socket;
   TlsState state = TlsState::handshaking;
   bool close_requested = false;
+  bool handshake_blocked = false;  // socket mode: a handshake flight waits for room
+  bool close_blocked = false;      // socket mode: close_notify waits for room
   std::string error;
 };
 
@@ -122,6 +147,7 @@ void TlsSession::Impl::set_server_name(std::string_view name) {
 }
 
 void TlsSession::Impl::collect_output() {
+  if (output == nullptr) return;  // socket mode: OpenSSL wrote to the socket itself
   const std::size_t available = BIO_ctrl_pending(output);
   if (available == 0) return;
   if (pending_head == pending.size()) {
@@ -152,6 +178,11 @@ void TlsSession::Impl::fail_from_openssl(const char* what) {
       return;
     }
   }
+  if (socket.error != 0) {  // socket mode: the system call failed, not TLS
+    ERR_clear_error();
+    fail(system_reason(socket.error_in_write ? "write failed" : "read failed", socket.error));
+    return;
+  }
   fail(detail::take_openssl_errors(what));
 }
 
@@ -164,9 +195,16 @@ void TlsSession::Impl::advance_handshake() {
     held.clear();
     if (!plaintext.empty()) encrypt(plaintext.data(), plaintext.size());
     if (close_requested && state == TlsState::open) send_close_notify();
+    handshake_blocked = false;
   } else {
     const int reason = SSL_get_error(ssl, result);
-    if (reason != SSL_ERROR_WANT_READ && reason != SSL_ERROR_WANT_WRITE) {
+    handshake_blocked = reason == SSL_ERROR_WANT_WRITE;
+    if (peer_left() && reason != SSL_ERROR_WANT_WRITE) {
+      // Socket mode: the peer's FIN in the middle of the handshake. It left, as it may over
+      // plain TCP (what it sent before was read first: a bad record failed there already).
+      ERR_clear_error();
+      state = TlsState::closed;
+    } else if (reason != SSL_ERROR_WANT_READ && reason != SSL_ERROR_WANT_WRITE) {
       fail_from_openssl("TLS handshake failed");
     }
   }
@@ -174,10 +212,20 @@ void TlsSession::Impl::advance_handshake() {
 }
 
 bool TlsSession::Impl::encrypt(const std::uint8_t* data, std::size_t size) {
+  if (backlog_head < backlog.size()) {  // behind bytes still waiting: keep the order
+    backlog.insert(backlog.end(), data, data + size);
+    return true;
+  }
   ERR_clear_error();
   while (size > 0) {
     std::size_t written = 0;
     if (SSL_write_ex(ssl, data, size, &written) != 1) {
+      if (socket_mode() && SSL_get_error(ssl, 0) == SSL_ERROR_WANT_WRITE) {
+        // The socket is full: the rest waits, starting with the record OpenSSL holds.
+        backlog.assign(data, data + size);
+        backlog_head = 0;
+        return true;
+      }
       fail_from_openssl("TLS write failed");
       collect_output();
       return false;
@@ -189,9 +237,81 @@ bool TlsSession::Impl::encrypt(const std::uint8_t* data, std::size_t size) {
   return true;
 }
 
+bool TlsSession::Impl::send_backlog() {
+  ERR_clear_error();
+  while (backlog_head < backlog.size()) {
+    std::size_t written = 0;
+    if (SSL_write_ex(ssl, backlog.data() + backlog_head, backlog.size() - backlog_head, &written) !=
+        1) {
+      if (SSL_get_error(ssl, 0) == SSL_ERROR_WANT_WRITE) return false;
+      fail_from_openssl("TLS write failed");
+      return false;
+    }
+    backlog_head += written;
+  }
+  backlog.clear();
+  backlog.shrink_to_fit();  // an idle connection keeps no room for a burst it had once
+  backlog_head = 0;
+  return true;
+}
+
+// Ciphertext made before the socket was attached (a client's ClientHello), sent as it is.
+bool TlsSession::Impl::send_raw_pending() {
+  while (pending_head < pending.size()) {
+    ssize_t n = 0;
+    do {
+      n = ::send(socket.fd, pending.data() + pending_head, pending.size() - pending_head,
+                 MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+      socket.error = errno;
+      fail(system_reason("write failed", errno));
+      return false;
+    }
+    pending_head += static_cast<std::size_t>(n);
+  }
+  pending.clear();
+  pending.shrink_to_fit();
+  pending_head = 0;
+  return true;
+}
+
+bool TlsSession::Impl::attach_socket(int fd) {
+  if (fd < 0 || ssl == nullptr) return false;
+  if (socket_mode()) return socket.fd == fd;
+  if (BIO_ctrl_pending(input) != 0) return false;  // ciphertext fed already: it would be lost
+  socket.fd = fd;
+  BIO* bio = detail::new_socket_bio(socket);
+  if (bio == nullptr) {
+    socket.fd = -1;
+    return false;
+  }
+  SSL_set_bio(ssl, bio, bio);  // frees the memory BIOs
+  input = nullptr;
+  output = nullptr;
+  // One record per SSL_write, and a record the socket did not take is offered again from a
+  // buffer that may have moved (the backlog): a full socket never stops encryption half-way
+  // through the caller's bytes.
+  SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // A FIN without close_notify ends the stream as it does over plain TCP (the protocol above
+  // has its own closing handshake), and leaves our side able to write, which it would not be
+  // after the fatal alert OpenSSL otherwise sends.
+  SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_ENABLE_KTLS);
+  SSL_set_read_ahead(ssl, 1);
+  SSL_set_default_read_buffer_len(ssl, read_ahead_bytes);
+  // OpenSSL starts kTLS when the keys are set, on a socket with the kernel's TLS layer; where
+  // there is none it goes on in user space.
+  detail::attach_kernel_tls(fd);
+  return true;
+}
+
 void TlsSession::Impl::send_close_notify() {
   ERR_clear_error();
-  SSL_shutdown(ssl);  // 0: ours is sent and the peer's not yet seen, which is fine
+  // 0: ours is sent and the peer's not yet seen, which is fine. Called again only while ours
+  // is blocked: once it is out, another call would wait for the peer's.
+  const int result = SSL_shutdown(ssl);
+  close_blocked = result < 0 && SSL_get_error(ssl, result) == SSL_ERROR_WANT_WRITE;
   collect_output();
 }
 
@@ -213,6 +333,10 @@ TlsSession& TlsSession::operator=(TlsSession&&) noexcept = default;
 void TlsSession::feed(std::span<const std::uint8_t> ciphertext) {
   Impl& impl = *impl_;
   if (impl.state == TlsState::failed || impl.ssl == nullptr) return;
+  if (impl.socket_mode()) {
+    if (!ciphertext.empty()) impl.fail("ciphertext fed to a session that reads its socket");
+    return;
+  }
   while (!ciphertext.empty()) {
     const std::size_t chunk = std::min<std::size_t>(ciphertext.size(), INT_MAX);
     std::size_t written = 0;
@@ -248,11 +372,20 @@ TlsReadResult TlsSession::read(std::span<std::uint8_t> plaintext) {
     case SSL_ERROR_NONE:
       return {TlsReadStatus::ok, got};
     case SSL_ERROR_WANT_READ:
+      if (!impl.peer_left()) return {TlsReadStatus::need_more, 0};
+      impl.state = TlsState::closed;  // socket mode: the peer's FIN, and nothing buffered
+      return {TlsReadStatus::closed, 0};
     case SSL_ERROR_WANT_WRITE:
       return {TlsReadStatus::need_more, 0};
-    case SSL_ERROR_ZERO_RETURN:
+    case SSL_ERROR_ZERO_RETURN:  // close_notify, or (socket mode) the peer's FIN
       impl.state = TlsState::closed;
       return {TlsReadStatus::closed, 0};
+    case SSL_ERROR_SYSCALL:
+      if (impl.peer_left()) {
+        impl.state = TlsState::closed;
+        return {TlsReadStatus::closed, 0};
+      }
+      [[fallthrough]];
     default:
       impl.fail_from_openssl("TLS read failed");
       impl.collect_output();
@@ -339,6 +472,82 @@ std::string TlsSession::peer_subject() const {
 
 std::size_t TlsSession::plaintext_held() const noexcept {
   return impl_->held.size();
+}
+
+bool TlsSession::attach_socket(int fd) {
+  return impl_->attach_socket(fd);
+}
+
+bool TlsSession::socket_attached() const noexcept {
+  return impl_->socket_mode();
+}
+
+void TlsSession::allow_socket_reads(std::size_t bytes) {
+  Impl& impl = *impl_;
+  if (!impl.socket_mode()) return;
+  impl.socket.read_budget = bytes;
+  impl.socket.drained = false;
+  if (bytes > 0 && impl.state == TlsState::handshaking) impl.advance_handshake();
+}
+
+std::uint64_t TlsSession::socket_bytes_read() const noexcept {
+  return impl_->socket.bytes_read;
+}
+
+bool TlsSession::flush_output() {
+  Impl& impl = *impl_;
+  if (!impl.socket_mode() || impl.ssl == nullptr) return impl.pending_head == impl.pending.size();
+  if (!impl.send_raw_pending()) return false;
+  if (impl.state == TlsState::failed) return false;
+  if (impl.state == TlsState::handshaking) {
+    if (impl.handshake_blocked) impl.advance_handshake();
+    return !impl.handshake_blocked && impl.state != TlsState::failed &&
+           impl.backlog_head == impl.backlog.size();
+  }
+  // A post-handshake message (a key update's answer) the socket did not take: OpenSSL sends
+  // the rest of it from its handshake state machine.
+  if (SSL_in_init(impl.ssl) == 1 && SSL_want_write(impl.ssl)) {
+    ERR_clear_error();
+    const int result = SSL_do_handshake(impl.ssl);
+    if (result != 1 && SSL_get_error(impl.ssl, result) == SSL_ERROR_WANT_WRITE) return false;
+  }
+  if (!impl.send_backlog()) return false;
+  if (impl.close_blocked) {
+    impl.send_close_notify();
+    if (impl.close_blocked) return false;
+  }
+  return true;
+}
+
+bool TlsSession::output_waiting() const noexcept {
+  const Impl& impl = *impl_;
+  return impl.pending_head < impl.pending.size() || impl.backlog_head < impl.backlog.size() ||
+         impl.handshake_blocked || impl.close_blocked ||
+         (impl.socket_mode() && impl.state == TlsState::open && SSL_in_init(impl.ssl) == 1 &&
+          SSL_want_write(impl.ssl));
+}
+
+std::size_t TlsSession::unsent_bytes() const noexcept {
+  const Impl& impl = *impl_;
+  return impl.pending.size() - impl.pending_head + impl.backlog.size() - impl.backlog_head;
+}
+
+bool TlsSession::kernel_tls_requested() const noexcept {
+  return impl_->ssl != nullptr && (SSL_get_options(impl_->ssl) & SSL_OP_ENABLE_KTLS) != 0;
+}
+
+bool TlsSession::kernel_tls_send() const noexcept {
+  return impl_->socket_mode() && BIO_get_ktls_send(SSL_get_wbio(impl_->ssl)) > 0;
+}
+
+bool TlsSession::kernel_tls_receive() const noexcept {
+  return impl_->socket_mode() && BIO_get_ktls_recv(SSL_get_rbio(impl_->ssl)) > 0;
+}
+
+std::string_view TlsSession::cipher() const noexcept {
+  if (impl_->ssl == nullptr || !handshake_done()) return {};
+  const char* name = SSL_get_cipher_name(impl_->ssl);
+  return name != nullptr ? std::string_view(name) : std::string_view();
 }
 
 }  // namespace wsx::io

@@ -131,7 +131,7 @@ class WSX_API Stream final : private IoHandler {
   // before more arrives) close() sends FIN. False before the first read and after a full one.
   bool input_drained() const noexcept { return input_drained_; }
   bool write_blocked() const noexcept { return blocked_; }
-  std::size_t unsent_bytes() const noexcept;  // ciphertext held by TLS, not yet on the socket
+  std::size_t unsent_bytes() const noexcept;  // held by TLS while the socket is full
   const TlsSession* tls() const noexcept { return tls_ ? &*tls_ : nullptr; }
   const TcpSocket& socket() const noexcept { return socket_; }
 
@@ -140,6 +140,7 @@ class WSX_API Stream final : private IoHandler {
   void on_writable() override;
   void on_flush() override;
   void discard_input();  // on_readable while lingering
+  void read_tls(std::span<std::uint8_t> buffer, std::size_t allowance, const bool& destroyed);
   // Reads from the socket into `into`: the bytes read, or 0 when there are none to process
   // (nothing yet, or a failure or the peer's FIN, both dealt with here).
   std::size_t read_socket(std::span<std::uint8_t> into, std::span<std::uint8_t> then = {});

@@ -18,11 +18,17 @@ struct WSX_API TlsServerOptions {
   // Client certificates: requested when a CA file is set, required when also `require`.
   std::string client_ca_file;
   bool require_client_certificate = false;
-  // TLS 1.2 suites (1.3 suites are OpenSSL's defaults): forward secret AEAD only.
+  // TLS 1.2 suites: forward secret AEAD only.
   std::string tls12_ciphers =
       "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
       "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
       "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+  // TLS 1.3 suites, in our order of preference (the server's order decides, except that a
+  // client preferring ChaCha20-Poly1305, one without AES instructions, gets it). AES-128-GCM
+  // first: the suite every TLS 1.3 peer implements (RFC 8446 §9.1), with 10 AES rounds to
+  // AES-256's 14 (OpenSSL's default first choice): ~12 % fewer crypto instructions per byte.
+  std::string tls13_ciphersuites =
+      "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 };
 
 struct WSX_API TlsClientOptions {
@@ -34,6 +40,7 @@ struct WSX_API TlsClientOptions {
   std::string certificate_chain_file;  // optional client certificate
   std::string private_key_file;
   std::string tls12_ciphers = TlsServerOptions{}.tls12_ciphers;
+  std::string tls13_ciphersuites = TlsServerOptions{}.tls13_ciphersuites;  // offered in this order
 };
 
 class WSX_API TlsContext {

@@ -1,11 +1,17 @@
-// One TLS connection as a byte transform (OpenSSL with memory BIOs): ciphertext from the socket
-// goes in, plaintext comes out, and the reverse. It never touches a socket, so the layer above
-// moves bytes exactly as it does for plain TCP, and tests run it purely in memory.
+// One TLS connection (OpenSSL). Two ways to drive it:
 //
-// Driving it:
+// As a byte transform (memory BIOs): ciphertext from the socket goes in, plaintext comes out,
+// and the reverse; it never touches a socket, and tests run it purely in memory.
 //   socket readable → feed(bytes); then read() until it returns need_more
 //   app writes      → write(plaintext)   (buffered until the handshake completes)
 //   after any call  → send pending_output(), then consume_output(sent)
+//
+// On a socket (attach_socket(), what io::Stream does): OpenSSL reads and writes the socket
+// itself, so ciphertext is not copied through memory buffers on the way, and where the kernel
+// offers TLS (kTLS) OpenSSL hands it the record layer; elsewhere it stays in user space.
+//   socket readable → allow_socket_reads(bound); then read() until it returns need_more
+//   app writes      → write(plaintext)   (taken whole: what a full socket refuses waits)
+//   output_waiting()→ flush_output() when the socket is writable
 #pragma once
 
 #include <cstddef>
@@ -78,6 +84,30 @@ class WSX_API TlsSession {
   bool peer_certificate_present() const noexcept;
   std::string peer_subject() const;             // one line, e.g. "CN = wsx test client"
   std::size_t plaintext_held() const noexcept;  // written before the handshake completed
+  std::string_view cipher() const noexcept;     // "TLS_AES_128_GCM_SHA256" once negotiated
+
+  // Socket mode, for good: OpenSSL reads and writes the connected non-blocking socket `fd` (not
+  // owned, never closed here), and is asked for kernel TLS. Ciphertext already made (a client's
+  // ClientHello) goes out first, by flush_output(). True if attached (again, for the same fd);
+  // false, changing nothing, for a session fed ciphertext already or attached elsewhere.
+  bool attach_socket(int fd);
+  bool socket_attached() const noexcept;
+  // Socket mode: at most `bytes` of ciphertext may be read from the socket until the next call
+  // (0: none; what OpenSSL holds already is still decrypted by read()). Advances a handshake.
+  void allow_socket_reads(std::size_t bytes);
+  std::uint64_t socket_bytes_read() const noexcept;  // ciphertext, all told
+  // Socket mode: sends what waits (ciphertext from before attach_socket(), a handshake flight or
+  // close_notify the socket refused, plaintext written while it was full). True once nothing
+  // waits; false while the socket is full, or when the session failed (see state()).
+  bool flush_output();
+  bool output_waiting() const noexcept;
+  std::size_t unsent_bytes() const noexcept;  // waiting bytes (plaintext or ciphertext)
+  // Kernel TLS. Requested: OpenSSL was asked to use it (socket mode). Send / receive: the kernel
+  // took that direction of the record layer. Both false where the kernel has no TLS (Linux
+  // without CONFIG_TLS): OpenSSL then encrypts in user space as before.
+  bool kernel_tls_requested() const noexcept;
+  bool kernel_tls_send() const noexcept;
+  bool kernel_tls_receive() const noexcept;
 
  private:
   struct Impl;
