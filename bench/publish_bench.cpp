@@ -28,8 +28,9 @@ void publish_to_deflate_subscribers(benchmark::State& state) {
   io::EventLoop loop;
   session::SessionConfig config;
   config.options.max_backpressure = 1u << 30;  // the peers are drained outside the timing
-  NullOwner owner;
   session::TopicRegistry registry;
+  NullOwner owner;
+  owner.topics = &registry;
   std::vector<std::unique_ptr<session::Session>> sessions;
   std::vector<int> peers;
   proto::DeflateParams params;
@@ -44,7 +45,6 @@ void publish_to_deflate_subscribers(benchmark::State& state) {
     ::setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
     sessions.push_back(std::make_unique<session::TcpSession>(config, owner, nullptr, loop,
                                                              io::TcpSocket(fds[0]), std::nullopt));
-    sessions.back()->set_topics(&registry);
     sessions.back()->open({.role = proto::Role::server, .deflate = params});
     registry.subscribe(*sessions.back(), "t");
     peers.push_back(fds[1]);

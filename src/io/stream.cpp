@@ -50,13 +50,18 @@ struct GatherRoom {
 
 }  // namespace
 
+struct Stream::Tls : TlsSession {
+  Tls(TlsSession&& session, const StreamOptions& options)
+      : TlsSession(std::move(session)), max_gather(options.max_tls_gather) {}
+  std::size_t max_gather;  // StreamOptions::max_tls_gather
+};
+
 Stream::Stream(EventLoop& loop, TcpSocket socket, StreamHandler& handler,
                std::optional<TlsSession> tls, const StreamOptions& options)
     : loop_(loop),
       socket_(std::move(socket)),
       handler_(&handler),
-      tls_(std::move(tls)),
-      options_(options) {
+      tls_(tls ? std::make_unique<Tls>(std::move(*tls), options) : nullptr) {
   if (!socket_.valid()) return;
   if (loop_.add(socket_.fd(), Interest::read, *this)) {
     socket_.close();  // is_open() tells the owner
@@ -76,6 +81,10 @@ Stream::Stream(EventLoop& loop, TcpSocket socket, StreamHandler& handler,
 Stream::~Stream() {
   close();
   if (destroyed_ != nullptr) *destroyed_ = true;
+}
+
+const TlsSession* Stream::tls() const noexcept {
+  return tls_.get();
 }
 
 void Stream::request_flush() {
@@ -154,7 +163,7 @@ Stream::Released Stream::release() {
     }
   }
   released.socket = std::move(socket_);
-  released.tls = std::move(tls_);
+  if (tls_) released.tls.emplace(std::move(static_cast<TlsSession&>(*tls_)));
   tls_.reset();
   return released;
 }
@@ -389,11 +398,10 @@ void Stream::flush() {
       std::size_t total = 0;
       if (tls_) {
         for (const ConstBuffer& buffer : gathered) {
-          if (total >= options_.max_tls_gather) break;
+          if (total >= tls_->max_gather) break;
           // At most max_tls_gather in all, however large the owner's buffers: that bounds what
           // the session holds when the socket fills up.
-          const ConstBuffer piece =
-              buffer.first(std::min(buffer.size(), options_.max_tls_gather - total));
+          const ConstBuffer piece = buffer.first(std::min(buffer.size(), tls_->max_gather - total));
           if (!tls_->write(piece)) {
             fail(tls_->error().empty() ? "TLS write after close" : tls_->error());
             return;

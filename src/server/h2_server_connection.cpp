@@ -39,11 +39,11 @@ H2ServerConnection::H2ServerConnection(ServerShared& shared, io::EventLoop& loop
       peer_(peer),
       remote_(peer.to_string()),
       h2_(*this, limits),
-      topics_(topics),
       idle_([this] { on_idle(); }) {
   stream_->set_handler(*this);
   SessionOwner::metrics = connection_metrics;
   SessionOwner::budget_ledger = budget;
+  SessionOwner::topics = topics;
   if (metrics_ != nullptr) metrics_->http2_connection_opened();
 }
 
@@ -303,7 +303,6 @@ void H2ServerConnection::open_websocket(std::int32_t stream_id, const Route& rou
                                         std::any user_data) {
   auto* session = new StreamSession(route.config, static_cast<session::SessionOwner&>(*this),
                                     nullptr, static_cast<h2::H2StreamHost&>(*this), stream_id);
-  session->set_topics(topics_);
   websockets_[stream_id] = session;
   h2_.respond_streaming(stream_id, 200, accepted.headers, session->carrier());
   if (metrics_ != nullptr) metrics_->upgrade_answered(200);

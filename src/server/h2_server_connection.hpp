@@ -192,7 +192,6 @@ class H2ServerConnection final : private io::StreamHandler,
   using StreamSession = session::SessionOn<H2StreamCarrier>;
   std::unordered_map<std::int32_t, StreamSession*> websockets_;
   std::unordered_map<std::int32_t, std::unique_ptr<H2PollExchange>> polls_;
-  session::TopicRegistry* topics_;
   io::Timeout idle_;  // no stream for a while; while closing, the bound of the linger
   std::uint8_t depth_ = 0;
   bool going_away_ = false;      // going_away() was called

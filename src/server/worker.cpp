@@ -25,6 +25,7 @@ Worker::Worker(ServerShared& shared, std::uint16_t index)
   shared_.topics.attach(loop_, topics_);
   topics_.set_metrics(&metrics_);
   SessionOwner::metrics = &metrics_;
+  SessionOwner::topics = &topics_;
   if (shared_.options.max_buffered_bytes > 0) budget_ledger = &budget_;
 }
 
@@ -120,7 +121,6 @@ bool Worker::open_poll_session(PollOpen& open) {
     shared_.connections.fetch_sub(1);
     return false;
   }
-  session->set_topics(&topics_);
   session->owner_next = sessions_;
   if (sessions_ != nullptr) sessions_->owner_prev = session;
   sessions_ = session;
@@ -137,15 +137,14 @@ bool Worker::open_poll_session(PollOpen& open) {
 
 session::Session* Worker::start_session(io::TcpSocket socket, std::optional<io::TlsSession> tls,
                                         const io::SocketAddress& peer) {
-  auto* session = new session::TcpSession(shared_.handshake_config, *this,
-                                          std::make_unique<UpgradeHandshake>(shared_, peer), loop_,
-                                          std::move(socket), std::move(tls));
+  auto* session = session_blocks_.create<session::TcpSession>(
+      shared_.handshake_config, *this, std::make_unique<UpgradeHandshake>(shared_, peer), loop_,
+      std::move(socket), std::move(tls));
   if (!session->start(shared_.options.handshake_timeout)) {
-    delete session;
+    session_blocks_.destroy(session);
     shared_.connections.fetch_sub(1);
     return nullptr;
   }
-  session->set_topics(&topics_);
   session->owner_next = sessions_;
   if (sessions_ != nullptr) sessions_->owner_prev = session;
   sessions_ = session;
@@ -231,7 +230,7 @@ void Worker::release(session::Session& session) noexcept {
   const bool polling = session.carrier().transport() == Transport::long_polling;
   unlink(session);
   if (!address_slots_.empty()) address_slots_.erase(&session);
-  delete &session;
+  destroy(session);
   if (polling) --polling_sessions_;
   // Posted: this release may come from inside another session's call (begin_shutdown's loop).
   if (polling && polling_sessions_ == 0 && stopping_) {
@@ -251,11 +250,20 @@ void Worker::drop_polling_connections() {
   }
 }
 
+void Worker::destroy(session::Session& session) noexcept {
+  // Only start_session() and open_poll_session() make this worker's sessions.
+  if (session.carrier().transport() == Transport::long_polling) {
+    delete &session;
+  } else {
+    session_blocks_.destroy(&session);
+  }
+}
+
 void Worker::destroy_all() noexcept {
   while (sessions_ != nullptr) {
     session::Session* session = sessions_;
     unlink(*session);
-    delete session;
+    destroy(*session);
     shared_.connections.fetch_sub(1);
   }
   while (switches_ != nullptr) {

@@ -16,9 +16,11 @@
 #include "server/protocol_switch.hpp"
 #include "server/router.hpp"
 #include "server/server_shared.hpp"
+#include "session/block_pool.hpp"
 #include "session/connection_metrics.hpp"
 #include "session/memory_budget.hpp"
 #include "session/session.hpp"
+#include "session/tcp_carrier.hpp"
 #include "session/topics.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/listener.hpp"
@@ -72,12 +74,18 @@ class Worker final : private session::SessionOwner,
   // The switch is done: out of the list, its address slot moved to `successor` (if any).
   void end_switch(ProtocolSwitch& from, const void* successor) noexcept;
   void unlink(session::Session& session) noexcept;
+  // Frees a session of this worker: a TCP one goes back to session_blocks_.
+  void destroy(session::Session& session) noexcept;
   void destroy_all() noexcept;
   void connection_gone() noexcept;  // a connection of any kind is destroyed
   bool no_connections() const noexcept;
   void drop_polling_connections();
 
   ServerShared& shared_;
+  // The TCP sessions (HTTP/1.1 upgrades): an idle connection's whole footprint is one of these
+  // blocks, with no malloc header and no hole beside it (block_pool.hpp). Declared first: it
+  // outlives every session (destroy_all() runs in the destructor's body).
+  session::BlockPool session_blocks_{sizeof(session::TcpSession), alignof(session::TcpSession)};
   io::EventLoop loop_;
   session::TopicRegistry topics_;
   session::BudgetLedger budget_;

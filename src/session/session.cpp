@@ -36,7 +36,7 @@ Session::Session(const SessionConfig& config, SessionOwner& owner,
 Session::~Session() {
   if (!transport_closed_) count_end();  // destroyed by its owner without finishing (shutdown)
   if (BudgetLedger* ledger = budget_ledger()) ledger->forget(*this);
-  if (topics_registry_ != nullptr) topics_registry_->unsubscribe_all(*this);
+  if (TopicRegistry* topics = topics_registry()) topics->unsubscribe_all(*this);
   if (extras_ && extras_->handle_state) extras_->handle_state->connection = nullptr;
 }
 

@@ -116,8 +116,12 @@ class WSX_LAYER_API Session : public WebSocket,
   // Whether the protocol Connection exists yet (see connection_); for tests.
   bool protocol_created() const noexcept { return static_cast<bool>(connection_); }
   proto::ConnectionState protocol_state() const noexcept;
-  void set_topics(TopicRegistry* registry) noexcept { topics_registry_ = registry; }
-  TopicRegistry* topics_registry() const noexcept { return topics_registry_; }
+  // The owner's topics (SessionOwner::topics), until the registry goes first and detaches its
+  // subscribers (detach_topics()).
+  TopicRegistry* topics_registry() const noexcept {
+    return topics_detached_ ? nullptr : owner_.topics;
+  }
+  void detach_topics() noexcept { topics_detached_ = true; }
   ConnectionMetrics* metrics() const noexcept { return owner_.metrics; }
 
   // ---- the server's memory budget (see memory_budget.hpp)
@@ -260,7 +264,6 @@ class WSX_LAYER_API Session : public WebSocket,
   std::unique_ptr<Handshake> handshake_;  // until the protocol starts
   std::unique_ptr<OutputQueue> output_;   // beside the Connection's: see output_queue.hpp
   std::unique_ptr<Extras> extras_;
-  TopicRegistry* topics_registry_ = nullptr;
   std::size_t budget_charged_ = 0;
   std::uint32_t budget_slot_ : 24 = 0;
   // Bits, not bools: every byte of a session is paid per idle connection.
@@ -279,6 +282,7 @@ class WSX_LAYER_API Session : public WebSocket,
   bool opened_ : 1 = false;       // open() was called: the WebSocket protocol started
   bool client_ : 1 = false;       // our role in the protocol
   bool borrow_next_ : 1 = false;  // write_now() queues the frame by reference
+  bool topics_detached_ : 1 = false;
 };
 
 // A session and its carrier in one allocation. The carrier's constructor takes the session

@@ -99,7 +99,7 @@ void Session::report_close(std::uint16_t code, std::string_view reason, bool cle
   // Nothing reaches the application after its close callback, so its subscriptions end here,
   // not when TCP is done lingering: with a broker, the node's last subscriber leaving is what
   // unsubscribes the node.
-  if (topics_registry_ != nullptr) topics_registry_->unsubscribe_all(*this);
+  if (TopicRegistry* topics = topics_registry()) topics->unsubscribe_all(*this);
 }
 
 void Session::count_end() noexcept {

@@ -20,6 +20,7 @@ namespace wsx::session {
 
 class ConnectionMetrics;
 class Session;
+class TopicRegistry;
 
 // Shared by every connection of a route (server) or of a client; must outlive its sessions.
 // What reports need lives here, not in each session, so that an idle connection stays small.
@@ -56,6 +57,9 @@ class WSX_LAYER_API SessionOwner {
   BudgetLedger* budget_ledger = nullptr;
   // The owner's thread's counters of the server's metrics (server workers), or none.
   ConnectionMetrics* metrics = nullptr;
+  // The topics of the owner's thread (server connections), or none (a client): the same for
+  // all of its sessions, so kept here rather than in each (Session::topics_registry()).
+  TopicRegistry* topics = nullptr;
 
   // The session is finished and its transport closed: destroy it now.
   virtual void release(Session& session) noexcept = 0;

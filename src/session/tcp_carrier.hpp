@@ -39,7 +39,7 @@ class WSX_LAYER_API TcpCarrier final : public Carrier, private io::StreamHandler
     stream_.close_gracefully(discard_limit, send_fin);
   }
   // TLS still owes close_notify and may hold ciphertext: only plain TCP.
-  bool consumed_is_delivered() const noexcept override { return stream_.tls() == nullptr; }
+  bool consumed_is_delivered() const noexcept override { return !stream_.has_tls(); }
   bool input_drained() const noexcept override { return stream_.input_drained(); }
   void close() noexcept override { stream_.close(); }
 

@@ -103,9 +103,9 @@ bool after(const Publication& message, const std::optional<Position>& last) {
 }  // namespace
 
 TopicRegistry::~TopicRegistry() {
-  subscriptions_.for_each_subscriber([](Session& session) { session.set_topics(nullptr); });
-  positioned_.for_each_subscriber([](Session& session) { session.set_topics(nullptr); });
-  for (Recovering& entry : recovering_) entry.session->set_topics(nullptr);
+  subscriptions_.for_each_subscriber([](Session& session) { session.detach_topics(); });
+  positioned_.for_each_subscriber([](Session& session) { session.detach_topics(); });
+  for (Recovering& entry : recovering_) entry.session->detach_topics();
 }
 
 std::size_t TopicRegistry::local_count(std::string_view name) const {
