@@ -30,7 +30,7 @@ void publish_to_deflate_subscribers(benchmark::State& state) {
   config.options.max_backpressure = 1u << 30;  // the peers are drained outside the timing
   session::TopicRegistry registry;
   NullOwner owner;
-  owner.topics = &registry;
+  owner.topic_registry = &registry;
   std::vector<std::unique_ptr<session::Session>> sessions;
   std::vector<int> peers;
   proto::DeflateParams params;

@@ -1,6 +1,7 @@
 #include "wsx/io/event_loop.hpp"
 
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -151,6 +152,14 @@ void EventLoop::Impl::unpark() {
 
 EventLoop::EventLoop(const EventLoopOptions& options)
     : impl_(std::make_unique<Impl>(options, Clock::now())), now_(Clock::now()) {
+  // Room for a slot per descriptor the process may open, reserved but not touched (a large
+  // allocation is mapped: its untouched pages are not resident). Growing by copying instead
+  // left the old arrays behind in the heap, and resizing to twice the size touched the new
+  // half at once: 26 bytes per connection instead of 16 (issue 13, scenario e).
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    impl_->slots.reserve(static_cast<std::size_t>(std::min<rlim_t>(limit.rlim_cur, 1u << 20)));
+  }
   impl_->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (impl_->epoll_fd < 0) throw std::system_error(last_error(), "epoll_create1");
   epoll_event event{};
@@ -234,9 +243,9 @@ LoopHandle EventLoop::handle() const {
 
 std::error_code EventLoop::add(int fd, Interest interest, IoHandler& handler) {
   if (fd < 0) return std::make_error_code(std::errc::bad_file_descriptor);
-  if (static_cast<std::size_t>(fd) >= impl_->slots.size()) {
-    impl_->slots.resize(std::max<std::size_t>(fd + 1, impl_->slots.size() * 2));
-  }
+  // Only the slots up to this fd are constructed (touched): the capacity beyond them, reserved
+  // at construction, stays untouched until descriptors that high come.
+  if (static_cast<std::size_t>(fd) >= impl_->slots.size()) impl_->slots.resize(fd + 1);
   Impl::Slot& slot = impl_->slots[fd];
   if (slot.handler != nullptr) return std::make_error_code(std::errc::file_exists);
   Impl::Slot candidate{&handler, impl_->next_generation,     interest,

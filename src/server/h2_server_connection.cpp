@@ -43,7 +43,7 @@ H2ServerConnection::H2ServerConnection(ServerShared& shared, io::EventLoop& loop
   stream_->set_handler(*this);
   SessionOwner::metrics = connection_metrics;
   SessionOwner::budget_ledger = budget;
-  SessionOwner::topics = topics;
+  SessionOwner::topic_registry = topics;
   if (metrics_ != nullptr) metrics_->http2_connection_opened();
 }
 

@@ -25,7 +25,7 @@ Worker::Worker(ServerShared& shared, std::uint16_t index)
   shared_.topics.attach(loop_, topics_);
   topics_.set_metrics(&metrics_);
   SessionOwner::metrics = &metrics_;
-  SessionOwner::topics = &topics_;
+  SessionOwner::topic_registry = &topics_;
   if (shared_.options.max_buffered_bytes > 0) budget_ledger = &budget_;
 }
 
@@ -138,8 +138,8 @@ bool Worker::open_poll_session(PollOpen& open) {
 session::Session* Worker::start_session(io::TcpSocket socket, std::optional<io::TlsSession> tls,
                                         const io::SocketAddress& peer) {
   auto* session = session_blocks_.create<session::TcpSession>(
-      shared_.handshake_config, *this, std::make_unique<UpgradeHandshake>(shared_, peer), loop_,
-      std::move(socket), std::move(tls));
+      shared_.handshake_config, static_cast<session::SessionOwner&>(*this),
+      std::make_unique<UpgradeHandshake>(shared_, peer), loop_, std::move(socket), std::move(tls));
   if (!session->start(shared_.options.handshake_timeout)) {
     session_blocks_.destroy(session);
     shared_.connections.fetch_sub(1);

@@ -116,10 +116,10 @@ class WSX_LAYER_API Session : public WebSocket,
   // Whether the protocol Connection exists yet (see connection_); for tests.
   bool protocol_created() const noexcept { return static_cast<bool>(connection_); }
   proto::ConnectionState protocol_state() const noexcept;
-  // The owner's topics (SessionOwner::topics), until the registry goes first and detaches its
-  // subscribers (detach_topics()).
+  // The owner's topics (SessionOwner::topic_registry), until the registry goes first and detaches
+  // its subscribers (detach_topics()).
   TopicRegistry* topics_registry() const noexcept {
-    return topics_detached_ ? nullptr : owner_.topics;
+    return topics_detached_ ? nullptr : owner_.topic_registry;
   }
   void detach_topics() noexcept { topics_detached_ = true; }
   ConnectionMetrics* metrics() const noexcept { return owner_.metrics; }

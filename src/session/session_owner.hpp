@@ -59,7 +59,7 @@ class WSX_LAYER_API SessionOwner {
   ConnectionMetrics* metrics = nullptr;
   // The topics of the owner's thread (server connections), or none (a client): the same for
   // all of its sessions, so kept here rather than in each (Session::topics_registry()).
-  TopicRegistry* topics = nullptr;
+  TopicRegistry* topic_registry = nullptr;
 
   // The session is finished and its transport closed: destroy it now.
   virtual void release(Session& session) noexcept = 0;

@@ -86,7 +86,7 @@ TEST(SharedFrame, CompressedFrameIsWhatAStatelessServerConnectionSends) {
 
 class NullOwner final : public SessionOwner {
  public:
-  explicit NullOwner(TopicRegistry* registry = nullptr) { topics = registry; }
+  explicit NullOwner(TopicRegistry* registry = nullptr) { topic_registry = registry; }
   void release(Session&) noexcept override {}
 };
 
@@ -133,7 +133,7 @@ TEST_F(RegistryTest, RegistryDestroyedFirstDetachesItsSessions) {
   std::unique_ptr<Session> a;
   {
     TopicRegistry early;
-    owner.topics = &early;
+    owner.topic_registry = &early;
     a = make_session(owner);
     EXPECT_EQ(a->topics_registry(), &early);
     EXPECT_TRUE(early.subscribe(*a, "t"));
