@@ -299,6 +299,17 @@ class SessionOn final : public Session {
   CarrierType& carrier() noexcept override { return carrier_; }
   const CarrierType& carrier() const noexcept override { return carrier_; }
 
+  // Where the carrier lies in the session: a carrier that is only ever this member finds its
+  // session from its own address (TcpCarrier), without a pointer back. offsetof on a class
+  // that is not standard-layout is conditionally supported; GCC and Clang give the member's
+  // real offset for a class without virtual bases, which SessionOn has not.
+  static std::size_t carrier_offset() noexcept {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+    return offsetof(SessionOn, carrier_);
+#pragma GCC diagnostic pop
+  }
+
  private:
   CarrierType carrier_;
 };

@@ -515,7 +515,7 @@ TEST(SessionFootprint, IdleSessionStaysSmall) {
   // subprotocol, user data and TLS are allocated only when used; the topic registry is the
   // owner's.
   EXPECT_LE(sizeof(io::Stream), 56u);
-  EXPECT_LE(sizeof(TcpSession), 208u);
+  EXPECT_LE(sizeof(TcpSession), 200u);
 }
 
 }  // namespace
