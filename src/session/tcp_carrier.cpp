@@ -35,11 +35,11 @@ void TcpCarrier::on_stream_data(std::span<std::uint8_t> data) {
 }
 
 std::span<std::uint8_t> TcpCarrier::read_destination() {
-  return session_.carrier_read_destination();
+  return session().carrier_read_destination();
 }
 
 void TcpCarrier::on_stream_data_placed(std::size_t n) {
-  session_.carrier_data_placed(n);
+  session().carrier_data_placed(n);
 }
 
 std::size_t TcpCarrier::read_allowance() {
