@@ -113,14 +113,16 @@ TEST(EventLoop, TimersFireInDeadlineOrderThenCreationOrder) {
       if (order.size() == 5) loop.stop();
     };
   };
-  loop.run_after(30ms, record(30));
-  loop.run_after(10ms, record(10));
-  loop.run_after(20ms, record(20));
-  loop.run_after(15ms, record(151));
-  loop.run_after(15ms, record(152));
+  // Deadlines count from the moment of each call: 50 ms between neighbours, so that a thread
+  // preempted between two calls on a loaded machine cannot swap them (5 ms could).
+  loop.run_after(300ms, record(30));
+  loop.run_after(100ms, record(10));
+  loop.run_after(200ms, record(20));
+  loop.run_after(150ms, record(151));
+  loop.run_after(150ms, record(152));
   loop.run();
   EXPECT_EQ(order, (std::vector<int>{10, 151, 152, 20, 30}));
-  EXPECT_GE(elapsed.back(), 30ms);  // never early
+  EXPECT_GE(elapsed.back(), 300ms);  // never early
 }
 
 TEST(EventLoop, CancelledTimerNeverFires) {
