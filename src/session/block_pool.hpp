@@ -8,8 +8,9 @@
 //
 // A chunk is chunk_bytes mapped from the system, aligned to its size, so a block finds its chunk
 // by masking its address. Blocks are carved from a chunk's untouched end only when no returned
-// block is left, so pages a pool never needed stay untouched (not resident). A chunk whose blocks all came back is given
-// back to the system, except the last one kept to absorb a connect/disconnect at the boundary.
+// block is left, so pages a pool never needed stay untouched (not resident). A chunk whose blocks
+// all came back is given back to the system, except the last one kept to absorb a
+// connect/disconnect at the boundary.
 //
 // Not thread-safe: one owner uses it on one thread at a time. A server worker allocates and
 // frees on its loop thread, then destroys what is left from the thread that destroys the worker
