@@ -124,7 +124,7 @@ struct Fixture {
                                return UpgradeDecision::accept({}, std::string(request.query));
                              },
                          .open =
-                             [](WebSocket& ws) {
+                             [this](WebSocket& ws) {
                                const std::string query = *ws.data<std::string>();
                                SubscribeOptions options;
                                options.positions = !query.empty();
@@ -135,6 +135,9 @@ struct Fixture {
                                  };
                                }
                                ws.subscribe("t", std::move(options));
+                               const std::lock_guard lock(mutex);
+                               ++opened;
+                               changed.notify_all();
                              },
                          .message =
                              [](WebSocket& ws, Message message) {
@@ -143,11 +146,23 @@ struct Fixture {
                              }});
     running.emplace(*server);
   }
+  // Returns once the server's open callback has subscribed the client: the 101 reaches the
+  // client before that callback runs.
   std::unique_ptr<RawWsClient> client(const std::string& target = "/t") {
+    std::size_t before = 0;
+    {
+      const std::lock_guard lock(mutex);
+      before = opened;
+    }
     auto c = std::make_unique<RawWsClient>(running->port());
     EXPECT_TRUE(c->handshake({}, target));
+    std::unique_lock lock(mutex);
+    EXPECT_TRUE(changed.wait_for(lock, 5s, [&] { return opened > before; }));
     return c;
   }
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::size_t opened = 0;  // open callbacks run
   std::shared_ptr<ScriptedBroker> broker;
   std::optional<Server> server;
   std::optional<RunningServer> running;
