@@ -45,9 +45,35 @@ fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# A failed test runs once more (WSX_TEST_ATTEMPTS=1: never). A test that fails every time
+# still fails the run; one that failed and then passed is named in a FLAKY list at the end of
+# its stage, with the failed attempt's output above it, so that it is seen and fixed rather
+# than costing a whole run on a loaded machine.
+attempts=${WSX_TEST_ATTEMPTS:-2}
+run_ctest() {  # build dir, then ctest's extra arguments
+  local dir=$1 log rc=0
+  shift
+  log=$(mktemp)
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs" --resource-spec-file "$resources" \
+    --repeat "until-pass:$attempts" "$@" 2>&1 | tee "$log" || rc=$?
+  # ctest prints "Test #N: name ...***Failed" for a failed attempt and "Passed" for a later one.
+  local flaky
+  flaky=$(awk '/Test +#[0-9]+: .*\.\.\./ {
+                 name = $0; sub(/.*Test +#[0-9]+: /, "", name); sub(/ \.+.*/, "", name)
+                 result = $0; sub(/^.*\.\.\. */, "", result)
+                 if (result ~ /^Passed/) passed[name] = 1; else failed[name] = 1 }
+               END { for (n in failed) if (n in passed) print n }' "$log" | sort)
+  if [ -n "$flaky" ]; then
+    echo "FLAKY (failed, then passed when run again; see their output above):"
+    sed 's/^/  /' <<< "$flaky"
+  fi
+  rm -f "$log"
+  return "$rc"
+}
+
 status=0
-ctest --test-dir "$build" --output-on-failure -j "$jobs" --resource-spec-file "$resources" "$@" ||
-  status=$?
+run_ctest "$build" "$@" || status=$?
 
 if [ -n "$later" ]; then
   echo "== waiting for the ThreadSanitizer and package builds (started with the tests)"
@@ -60,7 +86,7 @@ fi
 [ "$status" -eq 0 ] || exit "$status"
 
 echo "== ThreadSanitizer: the multi-threaded unit tests"
-ctest --test-dir "$tsan_build" --output-on-failure -j "$jobs" --resource-spec-file "$resources" "$@"
+run_ctest "$tsan_build" "$@"
 
 echo "== the package, installed and used from outside the tree"
 WSX_CONSUMER_BUILD_DIR=$package_build bash scripts/consumer-test.sh
