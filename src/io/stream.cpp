@@ -48,6 +48,15 @@ struct GatherRoom {
   alignas(ConstBuffer) std::byte bytes[sizeof(ConstBuffer) * TcpSocket::max_write_buffers];
 };
 
+// Whether a buffer after buffers[i] holds bytes: TLS sends a record with MSG_MORE only when
+// another write follows it at once, or the kernel would hold it back.
+bool bytes_after(std::span<const ConstBuffer> buffers, std::size_t i) noexcept {
+  for (std::size_t j = i + 1; j < buffers.size(); ++j) {
+    if (!buffers[j].empty()) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 struct Stream::Tls : TlsSession {
@@ -105,11 +114,12 @@ std::size_t Stream::write_now(std::span<const ConstBuffer> buffers) noexcept {
 std::size_t Stream::encrypt_now(std::span<const ConstBuffer> buffers) noexcept {
   if (tls_->state() != TlsState::open) return 0;  // a handshake still holds plaintext back
   std::size_t taken = 0;
-  for (const ConstBuffer& buffer : buffers) {
+  for (std::size_t i = 0; i < buffers.size(); ++i) {
     // A full socket: the caller keeps the rest (the session holds at most one buffer's worth).
     // A failure is left for the flush to report: it gathers what was not taken and fails.
-    if (tls_->output_waiting() || !tls_->write(buffer)) break;
-    taken += buffer.size();
+    const bool more_follows = bytes_after(buffers, i);
+    if (tls_->output_waiting() || !tls_->write(buffers[i], more_follows)) break;
+    taken += buffers[i].size();
   }
   if (tls_->output_waiting() || tls_->state() == TlsState::failed) loop_.defer_flush(socket_.fd());
   return taken;
@@ -397,12 +407,15 @@ void Stream::flush() {
                                                   std::min(count, TcpSocket::max_write_buffers));
       std::size_t total = 0;
       if (tls_) {
-        for (const ConstBuffer& buffer : gathered) {
+        for (std::size_t i = 0; i < gathered.size(); ++i) {
           if (total >= tls_->max_gather) break;
           // At most max_tls_gather in all, however large the owner's buffers: that bounds what
           // the session holds when the socket fills up.
-          const ConstBuffer piece = buffer.first(std::min(buffer.size(), tls_->max_gather - total));
-          if (!tls_->write(piece)) {
+          const ConstBuffer piece =
+              gathered[i].first(std::min(gathered[i].size(), tls_->max_gather - total));
+          const bool more_follows =
+              total + piece.size() < tls_->max_gather && bytes_after(gathered, i);
+          if (!tls_->write(piece, more_follows)) {
             fail(tls_->error().empty() ? "TLS write after close" : tls_->error());
             return;
           }

@@ -64,7 +64,8 @@ struct TlsSession::Impl {
   void collect_output();
   void fail(std::string reason);
   void fail_from_openssl(const char* what);
-  bool encrypt(const std::uint8_t* data, std::size_t size);
+  bool encrypt(const std::uint8_t* data, std::size_t size, bool more = false);
+  void set_more_follows(bool more, std::size_t left) noexcept;
   void send_close_notify();
   bool attach_socket(int fd);
   bool socket_mode() const noexcept { return socket.fd >= 0; }
@@ -211,7 +212,15 @@ void TlsSession::Impl::advance_handshake() {
   collect_output();  // the next flight, or the alert that explains a failure to the peer
 }
 
-bool TlsSession::Impl::encrypt(const std::uint8_t* data, std::size_t size) {
+// Socket mode: a record is sent with MSG_MORE when more of the caller's bytes follow it at once
+// (the rest of a message larger than one record, or the caller's next buffer). The last record
+// of a write goes without it, which pushes them all: a record sent with MSG_MORE is always
+// followed by another send attempt, or sits behind bytes in flight when the socket was full.
+void TlsSession::Impl::set_more_follows(bool more, std::size_t left) noexcept {
+  socket.more_follows = socket_mode() && (more || left > SSL3_RT_MAX_PLAIN_LENGTH);
+}
+
+bool TlsSession::Impl::encrypt(const std::uint8_t* data, std::size_t size, bool more) {
   if (backlog_head < backlog.size()) {  // behind bytes still waiting: keep the order
     backlog.insert(backlog.end(), data, data + size);
     return true;
@@ -219,7 +228,10 @@ bool TlsSession::Impl::encrypt(const std::uint8_t* data, std::size_t size) {
   ERR_clear_error();
   while (size > 0) {
     std::size_t written = 0;
-    if (SSL_write_ex(ssl, data, size, &written) != 1) {
+    set_more_follows(more, size);
+    const int wrote = SSL_write_ex(ssl, data, size, &written);
+    socket.more_follows = false;
+    if (wrote != 1) {
       if (socket_mode() && SSL_get_error(ssl, 0) == SSL_ERROR_WANT_WRITE) {
         // The socket is full: the rest waits, starting with the record OpenSSL holds.
         backlog.assign(data, data + size);
@@ -241,8 +253,11 @@ bool TlsSession::Impl::send_backlog() {
   ERR_clear_error();
   while (backlog_head < backlog.size()) {
     std::size_t written = 0;
-    if (SSL_write_ex(ssl, backlog.data() + backlog_head, backlog.size() - backlog_head, &written) !=
-        1) {
+    set_more_follows(false, backlog.size() - backlog_head);
+    const int wrote =
+        SSL_write_ex(ssl, backlog.data() + backlog_head, backlog.size() - backlog_head, &written);
+    socket.more_follows = false;
+    if (wrote != 1) {
       if (SSL_get_error(ssl, 0) == SSL_ERROR_WANT_WRITE) return false;
       fail_from_openssl("TLS write failed");
       return false;
@@ -393,7 +408,7 @@ TlsReadResult TlsSession::read(std::span<std::uint8_t> plaintext) {
   }
 }
 
-bool TlsSession::write(std::span<const std::uint8_t> plaintext) {
+bool TlsSession::write(std::span<const std::uint8_t> plaintext, bool more_follows) {
   Impl& impl = *impl_;
   if (impl.state == TlsState::failed || impl.close_requested || impl.ssl == nullptr) return false;
   if (plaintext.empty()) return true;
@@ -402,7 +417,7 @@ bool TlsSession::write(std::span<const std::uint8_t> plaintext) {
     return true;
   }
   // After the peer's close_notify we may still send (a half-closed TLS stream).
-  return impl.encrypt(plaintext.data(), plaintext.size());
+  return impl.encrypt(plaintext.data(), plaintext.size(), more_follows);
 }
 
 void TlsSession::close() {

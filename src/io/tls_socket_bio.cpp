@@ -89,7 +89,8 @@ int write_socket(BIO* bio, const char* in, int size) {
   ssize_t n = 0;
   do {
     // MSG_NOSIGNAL: a peer gone away is an error to report, never SIGPIPE.
-    n = ::send(state.fd, in, static_cast<std::size_t>(size), MSG_NOSIGNAL);
+    n = ::send(state.fd, in, static_cast<std::size_t>(size),
+               MSG_NOSIGNAL | (state.more_follows ? MSG_MORE : 0));
   } while (n < 0 && errno == EINTR);
   if (n >= 0) return static_cast<int>(n);
   if (would_block(errno)) {

@@ -21,6 +21,9 @@ struct SocketBioState {
   int error = 0;                 // errno of a failed read or write (not EAGAIN)
   bool error_in_write = false;   // which of the two it was
   std::uint64_t bytes_read = 0;  // ciphertext read from the socket, all told
+  // The session writes more records at once after this one: sent with MSG_MORE, so that the
+  // kernel packs a message's records into full segments instead of one segment per record.
+  bool more_follows = false;
 };
 
 // A BIO on `state.fd` (left open when the BIO is freed). `state` must outlive the BIO.

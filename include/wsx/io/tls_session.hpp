@@ -63,9 +63,13 @@ class WSX_API TlsSession {
   TlsReadResult read(std::span<std::uint8_t> plaintext);
   // Encrypts `plaintext` into pending_output(), or holds it until the handshake completes.
   // Returns false (and takes nothing) when the session failed or was closed by close().
-  bool write(std::span<const std::uint8_t> plaintext);
-  bool write(std::string_view plaintext) {
-    return write({reinterpret_cast<const std::uint8_t*>(plaintext.data()), plaintext.size()});
+  // `more_follows`: the caller writes more at once (the next part of the same flush), so that a
+  // socket-attached session lets the kernel pack the records into full segments (MSG_MORE); the
+  // caller's last write of a flush must say false.
+  bool write(std::span<const std::uint8_t> plaintext, bool more_follows = false);
+  bool write(std::string_view plaintext, bool more_follows = false) {
+    return write({reinterpret_cast<const std::uint8_t*>(plaintext.data()), plaintext.size()},
+                 more_follows);
   }
   // Sends close_notify (after any held plaintext). Further writes are refused.
   void close();

@@ -1,13 +1,21 @@
 // TlsSession attached to its socket (socket mode): OpenSSL reads and writes the descriptor
 // itself. Driven by hand over a non-blocking socket pair, so that a full socket, a FIN without
 // close_notify and a read bound can be set up exactly.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>  // its tcp_info has tcpi_segs_out
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "test_certs.hpp"
 #include "wsx/io/tls_session.hpp"
@@ -71,12 +79,53 @@ struct Side {
   Received received;
 };
 
+// A connected non-blocking TCP pair on loopback, with TCP_NODELAY as the server sets it.
+std::pair<int, int> tcp_pair() {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  EXPECT_EQ(::listen(listener, 1), 0);
+  EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const int server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ::close(listener);
+  for (const int fd : {server, client}) {
+    const int on = 1;
+    EXPECT_EQ(::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on), 0);
+    EXPECT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+  }
+  return {server, client};
+}
+
+std::uint32_t segments_sent(int fd) {
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length), 0);
+  return info.tcpi_segs_out;
+}
+
+// Bytes the kernel holds for the socket and has not sent yet (a corked tail, for one).
+int unsent_in_kernel(int fd) {
+  int unsent = -1;
+  EXPECT_EQ(::ioctl(fd, SIOCOUTQNSD, &unsent), 0);
+  return unsent;
+}
+
 struct Pair {
-  Pair()
+  enum class Over { unix_socket, tcp };
+  explicit Pair(Over over = Over::unix_socket)
       : server_context(TlsContext::server(server_options())),
         client_context(TlsContext::client(client_options())) {
     int fds[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    if (over == Over::tcp) {
+      std::tie(fds[0], fds[1]) = tcp_pair();
+    } else {
+      EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    }
     server.emplace(TlsSession(server_context), fds[0]);
     client.emplace(TlsSession(client_context, "localhost"), fds[1]);
   }
@@ -203,6 +252,83 @@ TEST(TlsSocket, APeerGoneAwayIsAWriteErrorNotASignal) {
   EXPECT_TRUE(failed);
   EXPECT_NE(pair.server->session.error().find("write failed"), std::string::npos)
       << pair.server->session.error();
+}
+
+// Lets the client read until the server's kernel has sent every byte it was given; true when
+// that took less than 150 ms. A tail left corked (sent with MSG_MORE and nothing after it) would
+// wait for TCP's probe timer, at least 200 ms (the minimum retransmission timeout).
+bool sent_promptly(Pair& pair) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::seconds(10);
+  while (unsent_in_kernel(pair.server->fd) != 0 && std::chrono::steady_clock::now() < deadline) {
+    pollfd readable{.fd = pair.client->fd, .events = POLLIN, .revents = 0};
+    ::poll(&readable, 1, 1);
+    pair.client->step();
+  }
+  return std::chrono::steady_clock::now() - start < std::chrono::milliseconds(150);
+}
+
+// The client reads until it has `size` bytes of plaintext or `limit` passes without them.
+void receive_on_client(Pair& pair, std::size_t size, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (pair.client->received.plaintext.size() < size &&
+         std::chrono::steady_clock::now() < deadline) {
+    pollfd readable{.fd = pair.client->fd, .events = POLLIN, .revents = 0};
+    ::poll(&readable, 1, 100);
+    pair.client->step();
+  }
+}
+
+// The records of one write leave with MSG_MORE but the last, so the kernel packs them into full
+// segments: over loopback, one 64 KiB segment and a small one instead of a segment per record.
+// (Whether the last record pushes is shown by the next test: here the ACK of the full segment
+// would release a corked tail anyway.)
+TEST(TlsSocket, TheRecordsOfOneWriteGoOutInFullSegmentsAndTheLastPushesThem) {
+  Pair pair(Pair::Over::tcp);
+  pair.pump();
+  ASSERT_EQ(pair.server->session.state(), TlsState::open) << pair.server->session.error();
+  const std::string message = pattern_text(64 * 1024, 'm');  // four full records
+  constexpr int messages = 10;
+  const std::uint32_t before = segments_sent(pair.server->fd);
+  for (int i = 0; i < messages; ++i) {
+    ASSERT_TRUE(pair.server->session.write(message));
+    EXPECT_FALSE(pair.server->session.output_waiting());
+    sent_promptly(pair);  // one message at a time in the kernel, as an echo sends them
+  }
+  const std::uint32_t segments = segments_sent(pair.server->fd) - before;
+  EXPECT_LE(segments, 3u * messages) << "one segment per record (4) means no packing";
+  receive_on_client(pair, messages * message.size(), std::chrono::seconds(10));
+  ASSERT_EQ(pair.client->received.plaintext.size(), messages * message.size());
+  for (int i = 0; i < messages; ++i) {
+    EXPECT_TRUE(
+        pair.client->received.plaintext.compare(i * message.size(), message.size(), message) == 0)
+        << "message " << i;
+  }
+}
+
+// A caller's write that says more follows is held back by the kernel only until the caller's
+// next write, which pushes both: a frame header and its payload written as two pieces, all
+// smaller than one segment, so that nothing in flight could release a corked tail.
+TEST(TlsSocket, AWriteThatSaysMoreFollowsLeavesWithTheNextOne) {
+  Pair pair(Pair::Over::tcp);
+  pair.pump();
+  ASSERT_EQ(pair.server->session.state(), TlsState::open) << pair.server->session.error();
+  const std::string header = "\x82\x7e\x4e\x20", payload = pattern_text(20000, 'p');
+  constexpr int messages = 10;
+  const std::uint32_t before = segments_sent(pair.server->fd);
+  int slow = 0;
+  for (int i = 0; i < messages; ++i) {
+    ASSERT_TRUE(pair.server->session.write(header, true));
+    ASSERT_TRUE(pair.server->session.write(payload));
+    if (!sent_promptly(pair)) ++slow;
+  }
+  EXPECT_LE(slow, 2) << "the write after one that said more did not push both";
+  EXPECT_LE(segments_sent(pair.server->fd) - before, 2u * messages);  // not one per record (3)
+  receive_on_client(pair, messages * (header.size() + payload.size()), std::chrono::seconds(10));
+  std::string expected;
+  for (int i = 0; i < messages; ++i) expected += header + payload;
+  EXPECT_TRUE(pair.client->received.plaintext == expected)
+      << pair.client->received.plaintext.size() << " of " << expected.size() << " bytes arrived";
 }
 
 TEST(TlsSocket, AttachedToOneSocketForGoodAndFedNothing) {
