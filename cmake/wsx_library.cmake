@@ -18,6 +18,7 @@ function(wsx_add_layer layer)
     PRIVATE ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   target_compile_features(${target} PUBLIC cxx_std_20)
+  target_compile_options(${target} PRIVATE ${WSX_FUZZ_COVERAGE})
   # 0.x: every minor release may break the ABI, so the SONAME carries major.minor.
   set_target_properties(
     ${target}
