@@ -3,6 +3,8 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  # LLVM's linker: scripts/test.sh links its clang builds with it (faster than GNU ld).
+  lld
   zlib1g-dev libssl-dev openssl libgtest-dev libgmock-dev libbenchmark-dev
   # Intel ISA-L: its igzip compresses permessage-deflate messages (src/proto/isal_deflate.cpp).
   libisal-dev
