@@ -429,7 +429,10 @@ void Stream::flush() {
       }
       for (const ConstBuffer& buffer : gathered) total += buffer.size();
       if (total == 0) break;
-      const IoResult result = socket_.write(gathered);
+      // The FIN comes right after this output (a shutdown in this flush, or the owner's close()
+      // once it is consumed): the last bytes wait for it and leave in the same segment.
+      const bool fin_follows = close_follows_ || (shutdown_requested_ && send_fin_);
+      const IoResult result = socket_.write(gathered, fin_follows);
       if (result.status == IoStatus::error) {
         fail(system_reason("write failed", result.error));
         return;

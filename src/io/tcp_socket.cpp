@@ -85,12 +85,13 @@ namespace {
 constexpr std::size_t split_write_above = 256 * 1024;
 constexpr std::size_t lead_write_size = 128 * 1024;
 
-IoResult send_vectors(int fd, iovec* vectors, std::size_t count) noexcept {
+IoResult send_vectors(int fd, iovec* vectors, std::size_t count, int flags) noexcept {
+  flags |= MSG_NOSIGNAL;
   if (count == 1) {
     // The usual case for small messages (everything queued in one buffer): send() spares the
     // kernel copying in a msghdr and an iovec array on every write.
     for (;;) {
-      const ssize_t n = ::send(fd, vectors[0].iov_base, vectors[0].iov_len, MSG_NOSIGNAL);
+      const ssize_t n = ::send(fd, vectors[0].iov_base, vectors[0].iov_len, flags);
       if (n >= 0) return {IoStatus::ok, static_cast<std::size_t>(n), 0};
       if (errno != EINTR) return failure();
     }
@@ -100,7 +101,7 @@ IoResult send_vectors(int fd, iovec* vectors, std::size_t count) noexcept {
   message.msg_iovlen = count;
   for (;;) {
     // sendmsg rather than writev: only send* take MSG_NOSIGNAL.
-    const ssize_t n = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+    const ssize_t n = ::sendmsg(fd, &message, flags);
     if (n >= 0) return {IoStatus::ok, static_cast<std::size_t>(n), 0};
     if (errno != EINTR) return failure();
   }
@@ -108,7 +109,10 @@ IoResult send_vectors(int fd, iovec* vectors, std::size_t count) noexcept {
 
 }  // namespace
 
-IoResult TcpSocket::write(std::span<const ConstBuffer> buffers) noexcept {
+IoResult TcpSocket::write(std::span<const ConstBuffer> buffers, bool fin_follows) noexcept {
+  // MSG_MORE holds back only a last segment shorter than the MSS (TCP_NODELAY or not), until
+  // the FIN, a later write, an acknowledgement or the probe timer pushes it.
+  const int last_flags = fin_follows ? MSG_MORE : 0;
   iovec vectors[max_write_buffers];
   std::size_t count = 0;
   std::size_t total = 0;
@@ -121,7 +125,7 @@ IoResult TcpSocket::write(std::span<const ConstBuffer> buffers) noexcept {
     ++count;
   }
   if (count == 0) return {};
-  if (total <= split_write_above) return send_vectors(fd_, vectors, count);
+  if (total <= split_write_above) return send_vectors(fd_, vectors, count, last_flags);
 
   // The lead: whole vectors up to lead_write_size, the one it ends in cut short.
   std::size_t lead_count = 0;
@@ -133,14 +137,14 @@ IoResult TcpSocket::write(std::span<const ConstBuffer> buffers) noexcept {
   const std::size_t cut_keep = lead_write_size - lead_bytes;
   const std::size_t cut_size = cut.iov_len;
   cut.iov_len = cut_keep;
-  const IoResult lead = send_vectors(fd_, vectors, lead_count + 1);
+  const IoResult lead = send_vectors(fd_, vectors, lead_count + 1, 0);
   if (lead.status != IoStatus::ok || lead.bytes < lead_write_size) return lead;
 
   cut.iov_base = static_cast<std::uint8_t*>(cut.iov_base) + cut_keep;
   cut.iov_len = cut_size - cut_keep;
   std::size_t first = lead_count;
   if (cut.iov_len == 0) ++first;
-  const IoResult rest = send_vectors(fd_, vectors + first, count - first);
+  const IoResult rest = send_vectors(fd_, vectors + first, count - first, last_flags);
   switch (rest.status) {
     case IoStatus::ok:
       return {IoStatus::ok, lead_write_size + rest.bytes, 0};

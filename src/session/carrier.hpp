@@ -122,6 +122,10 @@ class WSX_LAYER_API Carrier {
   // bytes than asked for), so that close() now leaves no unread input behind — which would make
   // the kernel answer with a reset instead of FIN. False when unsure.
   virtual bool input_drained() const noexcept { return false; }
+  // The protocol is over and close() follows as soon as the output queued now is consumed (a
+  // finished closing handshake that needs no lingering close): TCP lets the last bytes wait
+  // for the FIN, to leave together in one segment.
+  virtual void close_after_output() noexcept {}
   // Abrupt: drops the carrier now. No call to the session follows.
   virtual void close() noexcept = 0;
 

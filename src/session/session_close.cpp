@@ -51,7 +51,10 @@ bool Session::linger_when_over() {
     return false;
   }
   if (closes_at_once()) {
-    if (queued_bytes() > 0) return false;  // the close once our last bytes are in the kernel
+    if (queued_bytes() > 0) {  // the close once our last bytes are in the kernel
+      carrier().close_after_output();
+      return false;
+    }
     carrier().close();
     finish();
     return true;

@@ -41,6 +41,7 @@ class WSX_LAYER_API TcpCarrier final : public Carrier, private io::StreamHandler
   // TLS still owes close_notify and may hold ciphertext: only plain TCP.
   bool consumed_is_delivered() const noexcept override { return !stream_.has_tls(); }
   bool input_drained() const noexcept override { return stream_.input_drained(); }
+  void close_after_output() noexcept override { stream_.close_after_output(); }
   void close() noexcept override { stream_.close(); }
 
  private:

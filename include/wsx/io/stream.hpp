@@ -106,6 +106,13 @@ class WSX_API Stream final : private IoHandler {
   void close_gracefully(std::size_t discard_limit, bool send_fin = true);
   // Abrupt: closes the socket now. No callback follows.
   void close() noexcept;
+  // The owner will close() as soon as everything it has queued is taken (consume_output()):
+  // plain TCP then holds the last bytes back for the FIN, which leaves with them in one segment
+  // instead of a segment of its own (a WebSocket server's close reply, then its FIN at once:
+  // one packet fewer for both ends to process). Should the owner keep the socket open after
+  // all, the held bytes leave anyway, within about 200 ms (TcpSocket::write). Nothing changes
+  // with TLS.
+  void close_after_output() noexcept { close_follows_ = true; }
   // From now on the stream's events go to `handler`, also from inside a callback: the rest of
   // what the current read brought goes to it. For a protocol chosen once the connection is up
   // (ALPN: HTTP/2 or HTTP/1.1), whose owner takes the stream over.
@@ -166,12 +173,14 @@ class WSX_API Stream final : private IoHandler {
   bool reading_ = true;
   bool ended_ = false;  // the peer finished sending
   bool blocked_ = false;
-  bool shutdown_requested_ = false;
-  bool shutdown_done_ = false;
-  bool lingering_ = false;  // close_gracefully(): input is dropped
-  bool send_fin_ = true;
   bool input_drained_ = false;  // see input_drained()
-  bool* destroyed_ = nullptr;   // set while a callback runs: it may destroy the stream
+  // Changed once or twice per connection: bits, so that the stream stays 56 bytes.
+  bool shutdown_requested_ : 1 = false;
+  bool shutdown_done_ : 1 = false;
+  bool lingering_ : 1 = false;  // close_gracefully(): input is dropped
+  bool send_fin_ : 1 = true;
+  bool close_follows_ : 1 = false;  // close_after_output()
+  bool* destroyed_ = nullptr;       // set while a callback runs: it may destroy the stream
 };
 
 }  // namespace wsx::io

@@ -55,7 +55,12 @@ class WSX_API TcpSocket {
   // Gathers the buffers in order into one sendmsg (two for more than 256 KiB: see the
   // source); the first max_write_buffers are used. When the second call fails, the result is
   // the error, with `bytes` counting what the first one sent.
-  IoResult write(std::span<const ConstBuffer> buffers) noexcept;
+  // `fin_follows`: the caller ends the connection (close() or shutdown_write()) as soon as these
+  // bytes are taken, so the kernel may hold the last of them back (MSG_MORE) for its FIN to
+  // join them in one segment: one packet fewer for both ends to process. Should the end not
+  // come, the held bytes still leave: with the next write, the acknowledgement of earlier ones,
+  // or at the latest when the kernel's probe timer fires (about 200 ms).
+  IoResult write(std::span<const ConstBuffer> buffers, bool fin_follows = false) noexcept;
 
   // Half-close: sends FIN after the queued bytes; reading continues.
   std::error_code shutdown_write() noexcept;

@@ -1,6 +1,8 @@
 #include "wsx/io/stream.hpp"
 
 #include <gtest/gtest.h>
+#include <linux/tcp.h>  // struct tcp_info with the segment counters (glibc's lacks them)
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -70,6 +72,7 @@ class Peer final : public StreamHandler {
   void consume_output(std::size_t n) override {
     sent += n;
     EXPECT_LE(sent, outgoing.size());
+    if (on_consumed) on_consumed();
   }
   void on_stream_secured() override {
     ++secured;
@@ -102,7 +105,7 @@ class Peer final : public StreamHandler {
   std::string alpn_when_secured;
   bool ended = false;
   std::string error;
-  std::function<void()> on_data, on_end, on_error;
+  std::function<void()> on_data, on_end, on_error, on_consumed;
   std::unique_ptr<Stream> stream;
 };
 
@@ -680,6 +683,90 @@ TEST(Stream, LingeringCloseWithoutFinLeavesTheTcpCloseToThePeer) {
     EXPECT_TRUE(closed_at_end);
     EXPECT_EQ(link.client->received, "bye");
   }
+}
+
+// Segments a socket has received: all of them, and those that carried data.
+struct SegmentsIn {
+  unsigned all = 0;
+  unsigned with_data = 0;
+};
+
+SegmentsIn segments_in(int fd) {
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length), 0);
+  return {info.tcpi_segs_in, info.tcpi_data_segs_in};
+}
+
+// How the server ends after writing "bye".
+enum class Ending {
+  close_once_taken,            // close() when the bytes are taken, unannounced
+  announced_close,             // close_after_output(), then close() when they are taken
+  shutdown_once_taken,         // shutdown() when the bytes are taken
+  close_gracefully_with_them,  // close_gracefully() with the bytes still queued
+};
+
+// The client sends nothing (so that nothing is acknowledged but the connection itself), reads
+// "bye" and the FIN. Returns what the client's socket received.
+SegmentsIn bye_then_fin(Ending ending) {
+  Link link(false, "", "bye");
+  SegmentsIn seen;
+  link.on_server = [&] {
+    Peer& server = *link.server;
+    if (ending == Ending::announced_close) server.stream->close_after_output();
+    if (ending == Ending::close_gracefully_with_them) server.stream->close_gracefully(1024);
+    server.on_consumed = [&server, ending] {
+      if (server.sent != server.outgoing.size()) return;
+      if (ending == Ending::close_once_taken || ending == Ending::announced_close) {
+        server.stream->close();
+      } else if (ending == Ending::shutdown_once_taken) {
+        server.stream->shutdown();
+      }
+    };
+  };
+  link.on_client = [&] {
+    link.client->on_end = [&] {
+      seen = segments_in(link.client->stream->socket().fd());
+      link.loop.stop();
+    };
+  };
+  link.loop.run();
+  EXPECT_TRUE(link.client && link.client->received == "bye");
+  EXPECT_EQ(seen.with_data, 1u);
+  return seen;
+}
+
+// A WebSocket server's close reply is its last output before it closes: the FIN leaves with it
+// in one segment instead of one of its own (issue 13 d: a packet fewer for both ends).
+TEST(Stream, OutputBeforeAnAnnouncedCloseLeavesWithTheFin) {
+  const SegmentsIn apart = bye_then_fin(Ending::close_once_taken);
+  const SegmentsIn together = bye_then_fin(Ending::announced_close);
+  // The same segments but the FIN's own (the connection's count the same in both).
+  EXPECT_EQ(together.all + 1, apart.all) << "apart " << apart.all << ", together " << together.all;
+}
+
+// The same for a lingering close: its FIN follows the output in the same flush.
+TEST(Stream, OutputBeforeAGracefulCloseLeavesWithTheFin) {
+  const SegmentsIn apart = bye_then_fin(Ending::shutdown_once_taken);
+  const SegmentsIn together = bye_then_fin(Ending::close_gracefully_with_them);
+  EXPECT_EQ(together.all + 1, apart.all) << "apart " << apart.all << ", together " << together.all;
+}
+
+// An owner that announced its close but keeps the socket open after all: the bytes held for the
+// FIN still leave (the kernel's probe timer sends them), they do not wait for a write that never
+// comes.
+TEST(Stream, BytesHeldForAnAnnouncedCloseLeaveWhenTheCloseDoesNotCome) {
+  Link link(false, "", "held");
+  link.on_server = [&] { link.server->stream->close_after_output(); };
+  link.on_client = [&] {
+    link.client->on_data = [&] {
+      if (link.client->received == "held") link.loop.stop();
+    };
+  };
+  link.loop.run();  // the watchdog fails the test if "held" never comes
+  ASSERT_TRUE(link.server && link.client);
+  EXPECT_EQ(link.client->received, "held");
+  EXPECT_TRUE(link.server->stream->is_open());
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The closing handshake of a real Server, byte by byte on the wire: who closes TCP first, and
 // that a peer failed while it is still sending reads the whole close frame (no RST eats it).
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -174,6 +176,53 @@ TEST(ClosingHandshake, ServerClosesTcpFirstWhenItCloses) {
   server.route("/", closing_route(60s));
   RunningServer running(server);
   expect_server_closes_first_at_once(server, running.port(), false);
+}
+
+// The kernel's struct tcp_info as far as its segment counters: glibc's stops before them, and
+// linux/tcp.h, which has them, clashes with netinet/tcp.h (included by raw_ws_client.hpp).
+struct TcpInfoWithSegments {
+  tcp_info glibc_part;
+  std::uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+  std::uint32_t segs_out, segs_in, notsent_bytes, min_rtt, data_segs_in, data_segs_out;
+};
+
+// Segments the socket has received so far: all of them, and those that carried data.
+std::pair<unsigned, unsigned> segments_in(int fd) {
+  TcpInfoWithSegments info{};
+  socklen_t length = sizeof info;
+  EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length), 0);
+  EXPECT_EQ(length, sizeof info);  // a kernel without the counters would give fewer bytes
+  return {info.segs_in, info.data_segs_in};
+}
+
+// The server's close reply and its FIN leave in one segment, not two (issue 13 d: a packet fewer
+// for both ends to process, per connection). Counted on the client's socket from its close frame
+// on. A server that was slow to answer (over the delayed-ACK time, ~40 ms, on a loaded machine)
+// may acknowledge the close frame on its own first, so one of several connections must show the
+// single segment; replying and closing apart shows two on every one.
+TEST(ClosingHandshake, TheClientsCloseIsAnsweredWithTheCloseFrameAndTheFinInOneSegment) {
+  Server server({.threads = 1});
+  server.route("/", closing_route(60s));
+  RunningServer running(server);
+  std::vector<unsigned> segments;  // per connection, after the client's close frame
+  for (int i = 0; i < 20 && (segments.empty() || segments.back() != 1); ++i) {
+    RawWsClient client(running.port());
+    ASSERT_TRUE(client.handshake());
+    const auto [before, data_before] = segments_in(client.fd());
+    ASSERT_TRUE(client.close(1000));
+    std::optional<test::RecordedEvent> close = client.next_event();
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->kind, proto::EventKind::close);
+    EXPECT_EQ(close->close_code, 1000);
+    ASSERT_TRUE(client.wait_eof());
+    EXPECT_FALSE(client.reset());
+    const auto [after, data_after] = segments_in(client.fd());
+    EXPECT_EQ(data_after - data_before, 1u);  // the close frame, whole
+    segments.push_back(after - before);
+  }
+  ASSERT_FALSE(segments.empty());
+  EXPECT_EQ(segments.back(), 1u) << "segments per connection after the close frame, last of "
+                                 << segments.size();
 }
 
 // A client that keeps sending after its close frame (RFC 6455 §5.5.1 forbids it) while it
