@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -49,7 +52,13 @@ struct LogLines {
 struct RedisNode {
   explicit RedisNode(std::shared_ptr<RedisBroker> b, int threads = 2)
       : broker(std::move(b)), server(options(threads)) {
-    server.route("/room", {.open = [](WebSocket& ws) { ws.subscribe("room"); },
+    server.route("/room", {.open =
+                               [this](WebSocket& ws) {
+                                 ws.subscribe("room");
+                                 const std::lock_guard lock(mutex);
+                                 ++opened;
+                                 changed.notify_all();
+                               },
                            .message =
                                [](WebSocket& ws, Message message) {
                                  ws.publish("room", message.data, message.kind);
@@ -62,12 +71,23 @@ struct RedisNode {
     o.broker = broker;
     return o;
   }
-  // A raw client that has joined "/room".
+  // A raw client that has joined "/room": returns once the server's open callback has
+  // subscribed it (the 101 reaches the client before that callback runs).
   std::unique_ptr<RawWsClient> client() {
+    std::size_t before = 0;
+    {
+      const std::lock_guard lock(mutex);
+      before = opened;
+    }
     auto c = std::make_unique<RawWsClient>(running->port());
     EXPECT_TRUE(c->handshake({}, "/room"));
+    std::unique_lock lock(mutex);
+    EXPECT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return opened > before; }));
     return c;
   }
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::size_t opened = 0;  // open callbacks run (each has subscribed its client)
   std::shared_ptr<RedisBroker> broker;
   Server server;
   std::optional<RunningServer> running;
