@@ -62,13 +62,18 @@ class SessionFixture : public ::testing::Test {
   // the session.
   void expect_abnormal_close_then_release(std::promise<CloseInfo>& closed) {
     std::future<CloseInfo> result = closed.get_future();
-    ASSERT_EQ(result.wait_for(3s), std::future_status::ready);
+    ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
     const CloseInfo info = result.get();
     EXPECT_EQ(info.code, 1006);
     EXPECT_FALSE(info.clean);
     EXPECT_TRUE(peer_->wait_eof());
-    for (int i = 0; i < 100 && !owner_.released; ++i) std::this_thread::sleep_for(10ms);
+    wait_released();
     EXPECT_TRUE(owner_.released);
+  }
+  // Waits (10 s at most) for the owner to release the session: the loop thread does it after
+  // the close callback and after the socket's close, which the test thread may see first.
+  void wait_released() {
+    for (int i = 0; i < 1000 && !owner_.released; ++i) std::this_thread::sleep_for(10ms);
   }
   // Runs `task` on the loop and waits for it.
   void on_loop(std::function<void()> task) {
@@ -285,9 +290,9 @@ TEST_F(SessionFixture, PeerVanishingReports1006) {
   start(config);
   peer_.reset();  // closes the socket without a close frame
   std::future<CloseInfo> result = closed.get_future();
-  ASSERT_EQ(result.wait_for(3s), std::future_status::ready);
+  ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
   EXPECT_EQ(result.get().code, 1006);
-  for (int i = 0; i < 100 && !owner_.released; ++i) std::this_thread::sleep_for(10ms);
+  wait_released();
   EXPECT_TRUE(owner_.released);
 }
 
@@ -305,7 +310,7 @@ TEST_F(SessionFixture, HandleWorkForAGoneConnectionIsDropped) {
   EXPECT_EQ(message->text(), "via handle");
   ASSERT_TRUE(handle.post([](WebSocket& ws) { ws.terminate(); }));
   EXPECT_TRUE(peer_->wait_eof());
-  for (int i = 0; i < 100 && !owner_.released; ++i) std::this_thread::sleep_for(10ms);
+  wait_released();
   ASSERT_TRUE(owner_.released);
   EXPECT_TRUE(handle.post([&](WebSocket&) { ++runs; }));  // the loop takes it, drops it
   on_loop([] {});
@@ -320,10 +325,10 @@ TEST_F(SessionFixture, IdleTimeoutPingsFirst) {
   config.options.idle_ping_wait = 5s;
   config.handlers.pong = [&](WebSocket&, std::span<const std::uint8_t>) { ++pongs; };
   start(config);
-  std::optional<test::RecordedEvent> ping = peer_->next_event(3s);
+  std::optional<test::RecordedEvent> ping = peer_->next_event(10s);
   ASSERT_TRUE(ping);
   EXPECT_EQ(ping->kind, proto::EventKind::ping);  // next_event answered it
-  for (int i = 0; i < 100 && pongs.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 1000 && pongs.load() == 0; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_GE(pongs.load(), 1);
 }
 
