@@ -137,7 +137,9 @@ TEST(Client, HandshakeTimeout) {
   ClientHarness h(silent);
   ClientOptions options = h.options();
   options.handshake_timeout = 200ms;
-  const auto start = std::chrono::steady_clock::now();
+  // Timers count from the loop's time (read at its construction, and at each wake): a clock
+  // read now, after a descheduled setup, would shorten the measured wait.
+  const io::Clock::time_point start = h.loop.now();
   h.run(options);
   const auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(h.only_error().kind, ClientErrorKind::handshake_timeout);
