@@ -9,11 +9,13 @@ root) whose loopback interface also carries 192.0.2.1 (TEST-NET-1); a client bou
 192.0.2.1 then reaches the server from a non-loopback address, and no packet leaves the
 namespace.
 """
+import asyncio
 import json
 import os
 import socket
 import subprocess
 import sys
+import time
 
 import websockets
 
@@ -68,8 +70,15 @@ def case_extensions():
             url = "ws://127.0.0.1:%d/echo" % serve.port
             async with websockets.connect(url, compression="deflate"), \
                     websockets.connect(url, compression=None):
-                _, _, body = admin(serve.port)
-                listed = sorted(json.loads(body)["connections"], key=lambda c: c["id"])
+                # A connection joins the list in its open callback, which runs after its 101
+                # has left: the second one may not be listed yet.
+                deadline = time.monotonic() + TIMEOUT
+                while True:
+                    _, _, body = admin(serve.port)
+                    listed = sorted(json.loads(body)["connections"], key=lambda c: c["id"])
+                    if len(listed) >= 2 or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.05)
                 check(len(listed) == 2, "two connections: %r" % listed)
                 check(listed[0]["extensions"].startswith("permessage-deflate;"),
                       "the answered header with its parameters: %r" % listed[0])
