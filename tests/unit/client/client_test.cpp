@@ -259,11 +259,21 @@ TEST(Client, OutrunsABlackholedFirstAddressFamily) {
   const bool blackhole_ipv6 = false;  // the first of localhost's addresses is 127.0.0.1
   test::TestServerOptions server_options;
   server_options.ipv6 = !blackhole_ipv6;
-  ClientHarness h(server_options, 20s);
-  const std::uint16_t port = h.server.port();
-  test::BlackholeListener hole(blackhole_ipv6 ? io::SocketAddress::ipv6_loopback(port)
-                                              : io::SocketAddress::ipv4_loopback(port));
-  ASSERT_TRUE(hole.ok());
+  // The server's port is free in its own family only: another process may hold the same number
+  // on the other one (it failed once on a busy machine). Servers are made until both are ours.
+  std::unique_ptr<ClientHarness> harness;
+  std::unique_ptr<test::BlackholeListener> hole;
+  std::uint16_t port = 0;
+  for (int attempt = 0; attempt < 50 && !(hole && hole->ok()); ++attempt) {
+    hole.reset();
+    harness = std::make_unique<ClientHarness>(server_options, 20s);
+    port = harness->server.port();
+    hole = std::make_unique<test::BlackholeListener>(blackhole_ipv6
+                                                         ? io::SocketAddress::ipv6_loopback(port)
+                                                         : io::SocketAddress::ipv4_loopback(port));
+  }
+  ASSERT_TRUE(hole->ok());
+  ClientHarness& h = *harness;
   h.recorder.on_open = [](WebSocket& ws) { ws.close(1000); };
   ClientOptions options = options_for("ws://localhost:" + std::to_string(port) + "/");
   options.connect_timeout = 60s;
