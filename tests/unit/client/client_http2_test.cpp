@@ -90,8 +90,10 @@ ClientOptions client_options(std::uint16_t port, const std::string& path,
   test::trust_test_ca_only(options.tls);
   options.http2 = true;
   options.http2_pool = std::move(pool);
-  options.connect_timeout = 5s;
-  options.handshake_timeout = 5s;
+  // Hang guards: 105 handshakes on one TLS connection, or 16 MiB each way, take more than 5 s
+  // under ASan on a loaded machine (failed at load 17). Tests of the timeouts set their own.
+  options.connect_timeout = 30s;
+  options.handshake_timeout = 30s;
   options.websocket.max_message_size = big + 1024;
   options.websocket.max_backpressure = 4 * big;
   return options;
@@ -131,7 +133,7 @@ ClientHandlers record(Story& story, std::function<void(WebSocket&)> on_open,
 
 // Runs `loop` until `done` holds (checked every few ms), bounded by the watchdog.
 void run_until(io::EventLoop& loop, const std::function<bool()>& done,
-               std::chrono::milliseconds limit = 30s) {
+               std::chrono::milliseconds limit = 60s) {
   const io::TimerId watchdog = test::arm_watchdog(loop, limit);
   const io::TimerId poll = loop.run_every(5ms, [&] {
     if (done()) loop.stop();
