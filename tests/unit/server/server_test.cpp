@@ -67,7 +67,9 @@ TEST(Server, EchoesTextAndBinaryOfEverySize) {
   for (std::size_t size : {0u, 125u, 126u, 65535u, 65536u, 16u * 1024 * 1024}) {
     const std::vector<std::uint8_t> payload = pattern(size);
     ASSERT_TRUE(client.send(payload, proto::MessageKind::binary));
-    std::optional<RecordedEvent> echo = client.next_message(10s);
+    // 16 MiB each way under ASan: seconds alone, tens of seconds on a loaded machine (10 s
+    // failed at load 20).
+    std::optional<RecordedEvent> echo = client.next_message(60s);
     ASSERT_TRUE(echo) << size;
     EXPECT_EQ(echo->message_kind, proto::MessageKind::binary);
     EXPECT_EQ(echo->data, payload) << size;
@@ -320,7 +322,7 @@ TEST(Server, IdleConnectionIsPingedThenClosedWith1001) {
   ASSERT_TRUE(client.handshake());
   // Read raw frames without answering: a dead peer.
   std::vector<std::uint8_t> seen;
-  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < deadline && seen.size() < 2 + 2 + 14) {
     std::vector<std::uint8_t> bytes = client.read_some(100ms);
     seen.insert(seen.end(), bytes.begin(), bytes.end());
@@ -336,14 +338,17 @@ TEST(Server, IdleConnectionIsPingedThenClosedWith1001) {
 TEST(Server, IdleConnectionThatAnswersPingsStaysOpen) {
   std::atomic<int> pongs{0};
   Server server({.threads = 1});
+  // A ping every 150 ms of silence; the answer may take up to 1.5 s (a loaded machine can keep
+  // the test's thread from running for a few hundred ms). Without the answers the close would
+  // come 1.65 s after the handshake, within the 2 s watched.
   server.route("/", {.idle_timeout = 150ms,
-                     .idle_ping_wait = 150ms,
+                     .idle_ping_wait = 1500ms,
                      .pong = [&](WebSocket&, std::span<const std::uint8_t>) { ++pongs; }});
   RunningServer running(server);
   RawWsClient client(running.port());
   ASSERT_TRUE(client.handshake());
   // next_event answers pings automatically; no close may come.
-  const auto deadline = std::chrono::steady_clock::now() + 800ms;
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
   while (std::chrono::steady_clock::now() < deadline) {
     std::optional<RecordedEvent> event = client.next_event(100ms);
     if (event) EXPECT_NE(event->kind, proto::EventKind::close);
@@ -355,9 +360,16 @@ TEST(Server, IdleConnectionThatAnswersPingsStaysOpen) {
 // A server that floods a client which does not read.
 struct FloodResult {
   std::mutex mutex;
+  std::condition_variable changed;
   std::vector<SendStatus> statuses;
   std::size_t max_buffered = 0;
+  bool flooded = false;  // the open callback has returned
   std::atomic<int> drains{0};
+  // Waits for the open callback to finish: it runs after the 101 reached the client.
+  bool wait_flooded() {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, 10s, [&] { return flooded; });
+  }
 };
 
 TEST(Server, BackpressureRefusePolicyDropsAndDrains) {
@@ -376,6 +388,9 @@ TEST(Server, BackpressureRefusePolicyDropsAndDrains) {
                                  std::max(result.max_buffered, ws.buffered_amount());
                              if (status == SendStatus::dropped) break;
                            }
+                           std::lock_guard lock(result.mutex);
+                           result.flooded = true;
+                           result.changed.notify_all();
                          },
                      .drain =
                          [&](WebSocket& ws) {
@@ -385,7 +400,7 @@ TEST(Server, BackpressureRefusePolicyDropsAndDrains) {
   RunningServer running(server);
   RawWsClient client(running.port(), false, 4096);
   ASSERT_TRUE(client.handshake());
-  std::this_thread::sleep_for(200ms);  // let the server hit the limit
+  ASSERT_TRUE(result.wait_flooded());  // the server has hit the limit
   {
     std::lock_guard lock(result.mutex);
     ASSERT_FALSE(result.statuses.empty());
@@ -812,11 +827,13 @@ TEST(Server, SlowlorisHeadIsDroppedByTheHandshakeTimeout) {
   Server server({.threads = 1, .handshake_timeout = 300ms});
   server.route("/", {});
   RunningServer running(server);
+  // Before connecting: the server starts its deadline when it accepts, which may come before a
+  // clock read after the connect (the test's thread descheduled in between).
+  const auto start = std::chrono::steady_clock::now();
   RawWsClient client(running.port());
   // One byte every 40 ms, each one in time for any per-read timer: the deadline is the whole
   // head's.
   const std::string head = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(200, 'a');
-  const auto start = std::chrono::steady_clock::now();
   std::size_t sent = 0;
   while (sent < head.size() && !client.eof()) {
     if (!client.write_all(std::string_view(head).substr(sent, 1))) break;
@@ -831,9 +848,12 @@ TEST(Server, SlowlorisHeadIsDroppedByTheHandshakeTimeout) {
 
 TEST(Server, ConnectionsDroppedMidHandshakeAreReleased) {
   const test::TestPki& pki = test::test_pki();
-  Server server({.threads = 2});
+  // A handshake timeout far beyond the wait below: what releases the connections must be the
+  // clients leaving, not the timeout.
+  Server server({.threads = 2, .handshake_timeout = 120s});
   server.route("/", {});
   Server secure({.threads = 1,
+                 .handshake_timeout = 120s,
                  .tls = ServerTlsOptions{.certificate_chain_file = pki.server_chain,
                                          .private_key_file = pki.server_key}});
   secure.route("/", {});
@@ -851,7 +871,8 @@ TEST(Server, ConnectionsDroppedMidHandshakeAreReleased) {
     RawWsClient tls(running_secure.port());
     if (i % 2 == 1) tls.use_tls(context, "localhost");  // ClientHello sent, the rest never read
   }  // every socket closes here, before its handshake ended
-  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  // 60 TLS servers' reads of a close under ASan take seconds on a loaded machine (3 s failed).
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
   while ((server.connections() != 0 || secure.connections() != 0) &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(10ms);
@@ -866,14 +887,18 @@ TEST(Server, EchoToAClientThatNeverReadsStaysBounded) {
   constexpr std::size_t limit = 256 * 1024;
   constexpr std::size_t message = 32 * 1024;
   std::mutex mutex;
+  std::condition_variable changed;
   std::size_t max_buffered = 0;
   int dropped = 0;
+  int echoed = 0;  // messages the server has handled
   Server server({.threads = 1});
   server.route("/", {.max_backpressure = limit, .message = [&](WebSocket& ws, Message msg) {
                        const SendStatus status = ws.send(msg.data, msg.kind);
                        std::lock_guard lock(mutex);
                        if (status == SendStatus::dropped) ++dropped;
+                       ++echoed;
                        max_buffered = std::max(max_buffered, ws.buffered_amount());
+                       changed.notify_all();
                      }});
   RunningServer running(server);
   RawWsClient client(running.port(), false, 4096);
@@ -882,12 +907,16 @@ TEST(Server, EchoToAClientThatNeverReadsStaysBounded) {
                              0};  // a server that stopped reading fails the send, not the test run
   ::setsockopt(client.fd(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
   const std::vector<std::uint8_t> payload = pattern(message);
-  for (int i = 0; i < 256; ++i) {  // 8 MiB, never reading an echo
+  int sent = 0;
+  for (; sent < 256; ++sent) {  // 8 MiB, never reading an echo
     if (!client.send(payload, proto::MessageKind::binary)) break;
   }
-  std::this_thread::sleep_for(100ms);
-  std::lock_guard lock(mutex);
-  EXPECT_GT(dropped, 0);
+  // Much of what was sent may still wait in the socket buffers: wait for the server to reach
+  // the limit (it stops reading from this client at some point, so not every message is
+  // handled).
+  std::unique_lock lock(mutex);
+  EXPECT_TRUE(changed.wait_for(lock, 20s, [&] { return dropped > 0; }))
+      << echoed << " of " << sent << " handled, none dropped";
   EXPECT_LE(max_buffered, limit + message + 16);
 }
 
