@@ -205,14 +205,21 @@ TEST_F(PollChannelTest, HeldRecvIsAnsweredWhenTheSessionWritesOrAfterThePollInte
   PollLimits limits;
   limits.poll = 300ms;
   auto channel = open(limits);
-  hub.handle(call(*channel, PollKind::recv, 0));
-  loop.run_after(20ms, [&] { peer.write("late"); });
+  // The calls are handled on the running loop, as the server does: the poll interval counts
+  // from the loop's time, which is current only while it runs. Handled before run(), the first
+  // poll counted from the loop's construction and could expire before the 20 ms write (failed
+  // at load ~16), and the second wait measured from a later clock read looked short.
+  loop.post([&] {
+    hub.handle(call(*channel, PollKind::recv, 0));
+    loop.run_after(20ms, [&] { peer.write("late"); });
+  });
   ASSERT_TRUE(answered(1));
   EXPECT_EQ(answers.got[0].body, "late");
-  // The poll interval counts from the loop's time (read when it last woke), which a thread
-  // descheduled here would leave behind a clock read now: start from the loop's.
-  const io::Clock::time_point start = loop.now();
-  hub.handle(call(*channel, PollKind::recv, 4));
+  io::Clock::time_point start{};
+  loop.post([&] {
+    start = loop.now();  // what the poll interval counts from
+    hub.handle(call(*channel, PollKind::recv, 4));
+  });
   ASSERT_TRUE(answered(2));
   EXPECT_GE(io::Clock::now() - start, 300ms);
   EXPECT_EQ(answers.got[1].status, 200);
