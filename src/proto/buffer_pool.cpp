@@ -38,12 +38,18 @@ bool borrow_buffer(Buffer& buffer, std::size_t capacity) {
 void return_buffer(Buffer& buffer) {
   const std::size_t capacity = buffer.capacity();
   if (capacity > 0 && capacity <= pooled_buffer_max_capacity) {
-    // Into a free slot, or in place of the smallest pooled buffer if this one is larger.
+    // Into a free slot, or in place of the smallest pooled buffer if this one is larger, as
+    // long as the pool stays within its bytes.
     Buffer* target = &slots[0];
+    std::size_t pooled = 0;
     for (Buffer& slot : slots) {
+      pooled += slot.capacity();
       if (slot.capacity() < target->capacity()) target = &slot;
     }
-    if (target->capacity() < capacity) target->swap(buffer);
+    if (target->capacity() < capacity &&
+        pooled - target->capacity() + capacity <= pooled_bytes_per_thread) {
+      target->swap(buffer);
+    }
   }
   Buffer().swap(buffer);
 }

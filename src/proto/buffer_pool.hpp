@@ -11,10 +11,14 @@
 
 namespace wsx::proto::detail {
 
-// Buffers at most this large are kept, at most this many per thread (a bound on what a thread
-// retains: 4 x 4 MiB). Larger ones are freed as before.
+// Buffers at most this large are kept, at most this many per thread, and at most
+// pooled_bytes_per_thread in all (what a thread retains: the same 16 MiB as four of the largest).
+// Larger ones are freed as before. Sixteen, not four: ten connections each queueing frames over
+// 64 KiB in one loop iteration give back ten buffers at its end, and the pool must hold them
+// for the next one (see reserve_more in connection.cpp).
 constexpr std::size_t pooled_buffer_max_capacity = 4 * 1024 * 1024 + 64;
-constexpr std::size_t pooled_buffers_per_thread = 4;
+constexpr std::size_t pooled_buffers_per_thread = 16;
+constexpr std::size_t pooled_bytes_per_thread = 4 * pooled_buffer_max_capacity;
 
 // Makes `buffer` (which must be empty) able to hold `capacity` bytes without reallocating,
 // taking the smallest fitting buffer from this thread's pool when there is one. Returns true if

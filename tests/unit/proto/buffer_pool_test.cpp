@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -58,13 +59,54 @@ TEST(BufferPool, KeepsABoundedNumberOfBoundedBuffers) {
   EXPECT_EQ(pooled_buffer_count(), 0u);  // too large to keep: freed
   EXPECT_EQ(huge.capacity(), 0u);
   for (std::size_t i = 0; i < pooled_buffers_per_thread + 3; ++i) {
-    Buffer b = with_capacity((i + 1) * 100 * 1024);
+    Buffer b = with_capacity((i + 1) * 64 * 1024);
     return_buffer(b);
   }
   EXPECT_EQ(pooled_buffer_count(), pooled_buffers_per_thread);
   // When full, the larger buffers are the ones kept.
   Buffer b;
-  EXPECT_TRUE(borrow_buffer(b, (pooled_buffers_per_thread + 3) * 100 * 1024));
+  EXPECT_TRUE(borrow_buffer(b, (pooled_buffers_per_thread + 3) * 64 * 1024));
+}
+
+// Ten connections each queueing a frame just over 64 KiB in one loop iteration give ten such
+// buffers back at its end: all are kept for the next iteration (a pool of four freed six, which
+// the allocator returned to the system and faulted in again for every message).
+TEST(BufferPool, KeepsTheQueueBuffersOfTenConnections) {
+  clear_buffer_pool();
+  std::vector<const std::uint8_t*> storages;
+  for (int i = 0; i < 10; ++i) {
+    Buffer b = with_capacity(2 * (64 * 1024 + 14));
+    storages.push_back(b.data());
+    return_buffer(b);
+  }
+  EXPECT_EQ(pooled_buffer_count(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    Buffer b;
+    ASSERT_TRUE(borrow_buffer(b, 2 * (64 * 1024 + 14)));
+    EXPECT_NE(std::find(storages.begin(), storages.end(), b.data()), storages.end());
+  }
+  EXPECT_EQ(pooled_buffer_count(), 0u);
+}
+
+// However many slots, a thread keeps at most pooled_bytes_per_thread: four of the largest.
+TEST(BufferPool, KeepsABoundedNumberOfBytes) {
+  clear_buffer_pool();
+  for (int i = 0; i < 5; ++i) {
+    Buffer b = with_capacity(pooled_buffer_max_capacity);
+    return_buffer(b);
+  }
+  EXPECT_EQ(pooled_buffer_count(), 4u);
+  Buffer more = with_capacity(1 << 20);
+  return_buffer(more);  // no slot is smaller and the bytes are used up: freed
+  EXPECT_EQ(pooled_buffer_count(), 4u);
+  EXPECT_EQ(more.capacity(), 0u);
+  std::size_t pooled = 0;
+  for (int i = 0; i < 4; ++i) {
+    Buffer b;
+    ASSERT_TRUE(borrow_buffer(b, 1));
+    pooled += b.capacity();
+  }
+  EXPECT_LE(pooled, pooled_bytes_per_thread);
 }
 
 TEST(BufferPool, AnUnclearedBorrowKeepsTheBytesItsLastUserLeft) {

@@ -2245,6 +2245,29 @@ Bytes queued_frame(const std::string& payload) {
   return drain(c);
 }
 
+TEST(ConnectionBuffers, OutputOutgrowingItsBufferTakesPooledStorageFromTheSecondRoundOn) {
+  // Two 64 KiB messages queued before the transport takes either (as when a frame waits ahead
+  // of them): the output outgrows the retained size while in use. From the second round on its
+  // storage comes back from the thread's pool, not from the heap, which handed such buffers
+  // back to the system and faulted them in again on every round (ten connections: ~15 page
+  // faults per message).
+  detail::clear_buffer_pool();
+  Connection c(options_for(Role::server));
+  const std::string payload = pattern(64 * 1024, 13);
+  for (int round = 0; round < 3; ++round) {
+    const std::size_t before = allocation_count;
+    ASSERT_EQ(c.send(MessageKind::binary, as_bytes(payload)), SendResult::ok);
+    ASSERT_EQ(c.send(MessageKind::binary, as_bytes(payload)), SendResult::ok);
+    const std::size_t allocated = allocation_count - before;
+    if (round > 0) EXPECT_EQ(allocated, 0u) << "round " << round;
+    const Bytes out = drain(c);
+    const auto frames = parse_frames(out);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].payload, payload);
+    EXPECT_EQ(frames[1].payload, payload);
+  }
+}
+
 TEST(ConnectionSendDirect, WholeFrameTakenQueuesAndAllocatesNothing) {
   Connection c(options_for(Role::server));
   const std::string payload = pattern(100 * 1024, 12);
