@@ -57,8 +57,14 @@ void H2StreamCarrier::received(std::span<const std::uint8_t> data) {
     discard_left_ -= data.size();
     return;
   }
+  // As a socket asks before each read: at the memory ceiling the budget stops the session
+  // (pause_reading) and the bytes wait here instead of being assembled.
+  if (!paused_ && held_.empty()) (void)session_.carrier_read_allowance();
   if (paused_ || !held_.empty()) {
     held_.insert(held_.end(), data.begin(), data.end());  // at most a window (the peer waits)
+    // An entry point of the session, so that leaving it charges what is held now to the
+    // memory budget, which may stop the session or close it (1013) as for any heavy one.
+    session_.run([](WebSocket&) {});  // may end the session, and this carrier with it
     return;
   }
   // The session unmasks in place: nghttp2's bytes are const, so they are copied once.

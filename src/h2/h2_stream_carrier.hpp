@@ -4,12 +4,13 @@
 //
 // In: the stream's DATA goes to Session::carrier_data(); its window reopens (consume) only once
 // the session took the bytes, so while the session pauses reading the peer can send one window
-// more, kept here, and then waits. Out: the session's output is pulled by nghttp2 (H2Source)
-// as the peer's window allows; an exhausted window is write_blocked(), and the WINDOW_UPDATE
-// that reopens it calls carrier_drained(). Ending: close_gracefully() sends END_STREAM after
-// the output and drops the peer's DATA (bounded) until its END_STREAM; close() is
-// RST_STREAM(CANCEL); a reset by the peer or the connection dying is carrier_error() (1006),
-// the peer's END_STREAM first is carrier_end() (1006 as well when the protocol was open).
+// more, kept here (counted in the session's memory footprint), and then waits. Out: the session's
+// output is pulled by nghttp2 (H2Source) as the peer's window allows; an exhausted window is
+// write_blocked(), and the WINDOW_UPDATE that reopens it calls carrier_drained(). Ending:
+// close_gracefully() sends END_STREAM after the output and drops the peer's DATA (bounded) until
+// its END_STREAM; close() is RST_STREAM(CANCEL); a reset by the peer or the connection dying is
+// carrier_error() (1006), the peer's END_STREAM first is carrier_end() (1006 as well when the
+// protocol was open).
 #pragma once
 
 #include <cstdint>
@@ -60,6 +61,12 @@ class WSX_LAYER_API H2StreamCarrier final : public session::Carrier, public H2So
   std::size_t write_now(std::span<const io::ConstBuffer>) noexcept override { return 0; }
   bool write_blocked() const noexcept override { return blocked_; }
   std::size_t unsent_bytes() const noexcept override { return 0; }
+  // DATA that came while the session did not read: memory the server holds for this peer, as
+  // a message being assembled is, so it counts in the memory budget (ServerOptions::
+  // max_buffered_bytes). At most the stream's window (H2Limits::stream_window, 256 KiB): the
+  // window reopens only as the session takes the bytes, and nghttp2 fails a stream whose peer
+  // sends past it (FLOW_CONTROL_ERROR).
+  std::size_t held_input_bytes() const noexcept override { return held_.size(); }
 
   void pause_reading() override { paused_ = true; }
   void resume_reading() override;

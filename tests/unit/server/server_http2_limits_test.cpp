@@ -8,8 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,7 +38,9 @@ struct Logged {
 
 struct LimitedH2Server {
   std::mutex mutex;
+  std::condition_variable changed;
   std::vector<Logged> log;
+  std::vector<std::uint16_t> paced_closes;  // close codes of the /paced route's WebSockets
   std::unique_ptr<Server> server;
   std::unique_ptr<RunningServer> running;
 
@@ -58,12 +62,34 @@ struct LimitedH2Server {
     echo.max_message_size = 64 * 1024 * 1024;
     echo.max_backpressure = 64 * 1024 * 1024;  // the per-connection limit is not what stops it
     echo.message = [](WebSocket& ws, Message message) { ws.send(message.data, message.kind); };
-    server->route("/ws", std::move(echo));
+    server->route("/ws", echo);
+    // "fill" is answered with 100 KiB, other messages not at all: a peer that does not read
+    // leaves more than the 16 KiB backpressure limit waiting, and the session stops reading.
+    Behavior paced = echo;
+    paced.max_backpressure = 16 * 1024;
+    paced.message = [](WebSocket& ws, Message message) {
+      if (message.kind == MessageKind::text && message.text() == "fill") {
+        ws.send(std::string(100 * 1024, 'f'), MessageKind::binary);
+      }
+    };
+    paced.close = [this](WebSocket&, const CloseInfo& info) {
+      const std::lock_guard lock(mutex);
+      paced_closes.push_back(info.code);
+      changed.notify_all();
+    };
+    server->route("/paced", std::move(paced));
     running = std::make_unique<RunningServer>(*server);
   }
   std::vector<Logged> snapshot() {
     const std::lock_guard lock(mutex);
     return log;
+  }
+  std::optional<std::uint16_t> wait_paced_close(std::chrono::seconds timeout = 20s) {
+    std::unique_lock lock(mutex);
+    if (!changed.wait_for(lock, timeout, [&] { return !paced_closes.empty(); })) {
+      return std::nullopt;
+    }
+    return paced_closes.front();
   }
   bool wait_connections(std::size_t count) {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -86,8 +112,9 @@ std::string status_of(H2TestClient& h2, std::int32_t id) {
 }
 
 // Opens a WebSocket stream and waits for its answer's status.
-std::int32_t open_stream(RawWsClient& socket, H2TestClient& h2) {
-  const std::int32_t id = h2.request(testing::h2_websocket("/ws", "http"), std::nullopt, true);
+std::int32_t open_stream(RawWsClient& socket, H2TestClient& h2, std::string path = "/ws") {
+  const std::int32_t id =
+      h2.request(testing::h2_websocket(std::move(path), "http"), std::nullopt, true);
   exchange_h2(socket, h2, [&] { return h2.responses[id].header(":status").has_value(); });
   return id;
 }
@@ -215,6 +242,56 @@ TEST(ServerHttp2Limits, MemoryBudgetClosesAHeavyStreamWhileItsNeighbourIsServed)
   }));
   EXPECT_EQ(heavy.close_code, 1013);
   EXPECT_TRUE(echoes("after"));
+  EXPECT_FALSE(h2.goaway_code.has_value());
+}
+
+// What a stream's peer sends while its WebSocket does not read (RFC 8441: a stream's DATA, up
+// to the window we gave) is memory the server holds, as a message being assembled is: it counts
+// in max_buffered_bytes. Here a peer that never reads asks for 100 KiB (64 KiB leave, as its
+// window allows; 36 KiB wait and stop the session's reading) and goes on sending to the end of
+// its 256 KiB stream window: about 240 KiB held. Counted, the server is over its 128 KiB
+// ceiling and the session is closed as the budget says (1013, dropped when the close frame
+// cannot leave); uncounted (before), the server believed it held 36 KiB and kept the rest for
+// as long as the peer liked, each of its connections one more such window past the ceiling.
+TEST(ServerHttp2Limits, DataHeldForAStreamThatDoesNotReadCountsInTheMemoryBudget) {
+  ServerOptions options;
+  options.max_buffered_bytes = 128 * 1024;
+  options.over_budget_timeout = 200ms;
+  LimitedH2Server limited(options);
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2;
+  const std::int32_t light_id = open_stream(socket, h2);
+  const std::int32_t paced_id = open_stream(socket, h2, "/paced");
+  ASSERT_EQ(status_of(h2, light_id), "200");
+  ASSERT_EQ(status_of(h2, paced_id), "200");
+  ASSERT_EQ(h2.remote_setting(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE), 256u * 1024u);
+  // "fill", then 400 messages of 1 KiB, more than the stream's window: the client sends what
+  // the window allows and never reads a byte of the server's (so no window of the server's
+  // reopens either).
+  StreamWebSocket paced;
+  paced.connection.send_text("fill");
+  const std::string kibibyte(1024, 'p');
+  for (int i = 0; i < 400; ++i) paced.connection.send_text(kibibyte);
+  paced.send_queued(h2, paced_id);
+  for (std::string out = h2.take_output(); !out.empty(); out = h2.take_output()) {
+    ASSERT_TRUE(socket.write_all(out));
+  }
+  // The server decides alone: nothing more comes from the client until it has.
+  const std::optional<std::uint16_t> code = limited.wait_paced_close();
+  ASSERT_TRUE(code) << "the held DATA was not counted: the session was never closed";
+  // The close frame could not reach a peer that does not read: the transport was dropped.
+  EXPECT_EQ(*code, 1006);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[paced_id].closed.has_value(); }));
+  EXPECT_EQ(h2.responses[paced_id].closed, NGHTTP2_CANCEL);
+  // Its neighbour on the same connection is served.
+  StreamWebSocket light;
+  light.connection.send_text("still served");
+  light.send_queued(h2, light_id);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
+    light.take(h2.responses[light_id]);
+    return !light.messages.empty();
+  }));
+  EXPECT_EQ(light.messages, std::vector<std::string>{"still served"});
   EXPECT_FALSE(h2.goaway_code.has_value());
 }
 
