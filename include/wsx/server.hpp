@@ -238,6 +238,11 @@ class WSX_API UpgradeResponder {
 struct WSX_API LongPolling {
   std::chrono::milliseconds poll{25000};     // the longest a receive request is held
   std::chrono::milliseconds timeout{60000};  // no request for this long: closed with 1006
+  // Server::stop() closes a session with 1001 as a WebSocket; its client, when it holds no
+  // receive request (between two polls), has this long for its next one (and then between its
+  // requests) to get the close frame and answer it. A client that does not poll again is gone:
+  // its session ends with 1006 without holding the stop for close_timeout.
+  std::chrono::milliseconds stop_grace{500};
 };
 
 // One route: its upgrade policy, its options and its callbacks (see WebSocketHandlers).

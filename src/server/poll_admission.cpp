@@ -77,6 +77,7 @@ PollOpenAnswer open_poll_session(ServerShared& shared, PollHub& hub, const Route
   }
   open.channel.limits.poll = settings.poll;
   open.channel.limits.timeout = settings.timeout;
+  open.channel.limits.stop_grace = settings.stop_grace;
   open.channel.remote_address = std::move(remote);
   open.params.role = proto::Role::server;
   open.params.subprotocol = answer.subprotocol;

@@ -219,6 +219,12 @@ void PollChannel::arm_timer() {
   loop().arm(timer_, deadline > now ? deadline - now : io::Clock::duration::zero());
 }
 
+void PollChannel::server_stopping() {
+  if (closed_ || reachable()) return;
+  state_.shorten_timeout(state_.limits().stop_grace, loop().now());
+  arm_timer();
+}
+
 void PollChannel::on_timer() {
   if (closed_) return;
   const io::Clock::time_point now = loop().now();

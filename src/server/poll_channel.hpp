@@ -90,6 +90,10 @@ class PollChannel {
   // A recv is held (what the session sends now reaches the client at once), or the session's
   // close is under way already.
   bool reachable() const noexcept { return graceful_ || state_.recv_held(); }
+  // The server stops (the session is closing with 1001): a client without a held recv that
+  // makes no request within the limits' stop_grace (from now, and between its requests from
+  // now on) is taken as gone, as after the route's timeout.
+  void server_stopping();
   // The protocol is over: what the session still has goes out, then the end (410), then
   // peer_end(). Input is dropped from now on.
   void close_gracefully();

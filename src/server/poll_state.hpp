@@ -6,6 +6,7 @@
 // plumbing turns PollAnswers into HTTP responses.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -25,8 +26,9 @@ struct PollLimits {
   // Unacknowledged output taken from the session; beyond it output waits in the session's own
   // queue, where backpressure sees it, as it would behind a full socket.
   std::size_t output_window = 1024 * 1024;
-  std::chrono::milliseconds poll{25000};     // the longest a recv is held
-  std::chrono::milliseconds timeout{60000};  // no request for this long: abandoned
+  std::chrono::milliseconds poll{25000};      // the longest a recv is held
+  std::chrono::milliseconds timeout{60000};   // no request for this long: abandoned
+  std::chrono::milliseconds stop_grace{500};  // the timeout once the server stops
 };
 
 // An answer due to one request. `body` points into the state: valid until it next changes.
@@ -82,6 +84,12 @@ class PollState {
   bool abandoned(PollClock::time_point now) const noexcept;
   // When expire_recv() or abandoned() next has something to say.
   PollClock::time_point next_deadline() const noexcept;
+  // From `now` on, a gap of `timeout` between requests (none held) abandons the session, if
+  // that is shorter than the limit's: the server stops, and a live client polls again at once.
+  void shorten_timeout(std::chrono::milliseconds timeout, PollClock::time_point now) noexcept {
+    limits_.timeout = std::min(limits_.timeout, timeout);
+    last_activity_ = now;
+  }
 
   // ---- state
   bool finished() const noexcept { return finished_; }

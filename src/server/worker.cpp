@@ -286,19 +286,19 @@ void Worker::begin_shutdown() {
   stopping_ = true;
   for (auto& listener : listeners_) listener->close();
   // going_away() may release the session it is called on (one still handshaking): step first.
-  // Long-polling sessions whose client has a recv held close with 1001 like WebSockets: the
-  // recv carries the close frame, and the HTTP/1.1 connections that serve long polling stay to
-  // bring the reply (UpgradeHandshake::on_going_away) until this thread's polling sessions are
-  // gone (release()). A client without a held recv cannot be told (it may be gone: waiting for
-  // it would hold the stop for close_timeout): its session ends now, 1006.
+  // Long-polling sessions close with 1001 like WebSockets: their close frame goes with the
+  // client's held recv, or with its next one (a client between two polls, the usual case), and
+  // the HTTP/1.1 connections that serve long polling stay to bring the requests
+  // (UpgradeHandshake::on_going_away) until this thread's polling sessions are gone
+  // (release()). A client without a held recv has its route's LongPolling::stop_grace for its
+  // next request (a live one polls again at once); one that does not come is gone, and its
+  // session ends as after the route's timeout (1006) instead of holding the stop.
   for (session::Session* session = sessions_; session != nullptr;) {
     session::Session* next = session->owner_next;
-    if (session->carrier().transport() == Transport::long_polling &&
-        !static_cast<PollCarrier&>(session->carrier()).channel().reachable()) {
-      session->run([](WebSocket& ws) { ws.terminate(); });
-    } else {
-      session->going_away();
+    if (session->carrier().transport() == Transport::long_polling) {
+      static_cast<PollCarrier&>(session->carrier()).channel().server_stopping();
     }
+    session->going_away();
     session = next;
   }
   if (polling_sessions_ == 0) drop_polling_connections();

@@ -3,6 +3,7 @@
 // close, topics and backpressure work as over TCP, and the transport's own rules hold.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -26,6 +27,7 @@ struct Seen {
   std::condition_variable changed;
   std::vector<Transport> transports;
   std::vector<CloseInfo> closes;
+  std::vector<Transport> close_transports;  // the transport of each of `closes`
   std::vector<std::string> close_reasons;
   std::vector<SendStatus> statuses;
   std::atomic<int> open_now{0};
@@ -36,9 +38,10 @@ struct Seen {
     ++open_now;
     changed.notify_all();
   }
-  void closed(const CloseInfo& info) {
+  void closed(const CloseInfo& info, Transport transport = Transport::long_polling) {
     std::lock_guard lock(mutex);
     closes.push_back(info);
+    close_transports.push_back(transport);
     close_reasons.emplace_back(info.reason);
     --open_now;
     changed.notify_all();
@@ -71,7 +74,9 @@ class LongPollingSessions : public ::testing::Test {
       }
       ws.send(message.data, message.kind);
     };
-    echo.close = [this](WebSocket&, const CloseInfo& info) { seen.closed(info); };
+    echo.close = [this](WebSocket& ws, const CloseInfo& info) {
+      seen.closed(info, ws.transport());
+    };
     if (adjust) adjust(echo);
     server->route("/echo", echo);
     running = std::make_unique<test::RunningServer>(*server);
@@ -275,6 +280,78 @@ TEST_F(LongPollingSessions, ServerShutdownClosesWith1001) {
   ASSERT_TRUE(seen.wait_closes(1));
   EXPECT_EQ(seen.closes[0].code, 1001);
   EXPECT_TRUE(seen.closes[0].clean);
+}
+
+// A polling session whose client holds no recv when the server stops (between two polls, the
+// usual case for a client that is receiving) is closed with 1001 as well, not dropped: its
+// close frame waits for the client's next recv, which still reaches the server on its
+// kept-alive connection, and the client's reply closes it cleanly. (Before, the session was
+// ended at once: the application saw 1006 and the client's next recv found no session.)
+TEST_F(LongPollingSessions, ServerShutdownClosesWith1001WhenNoRecvIsHeld) {
+  start(
+      [](Behavior& behavior) {
+        behavior.close_timeout = std::chrono::seconds(60);
+        // However slow this machine is between the stop and the client's next recv.
+        behavior.long_polling->stop_grace = std::chrono::seconds(60);
+      },
+      1);
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  ASSERT_EQ(poll->send_text("hello")->status, 204);
+  ASSERT_TRUE(poll->wait_events(1));  // the echo: its recv connection is kept alive, idle
+  // A WebSocket on the same (only) server thread: its 1001 shows that the stop has reached the
+  // polling session too (one pass over the thread's sessions closes them all).
+  test::RawWsClient websocket(running->port());
+  ASSERT_TRUE(websocket.handshake({}, "/echo"));
+  ASSERT_TRUE(websocket.send("echo me"));  // an echo: open (the 101 precedes the open callback)
+  ASSERT_TRUE(websocket.next_message(20s));
+  std::jthread stopper([this] { running->stop(); });  // joined on every way out
+  const std::optional<test::RecordedEvent> going_away = websocket.next_event(20s);
+  ASSERT_TRUE(going_away);
+  EXPECT_EQ(going_away->kind, proto::EventKind::close);
+  EXPECT_EQ(going_away->close_code, 1001);
+  // Now the client polls: the server's close frame, 1001.
+  const std::optional<test::HttpAnswer> answer = poll->recv();
+  bool replied = false;
+  if (answer && answer->status == 200) {
+    poll->connection().close(1001);
+    const std::optional<test::HttpAnswer> reply = poll->flush();
+    replied = reply && reply->status == 204;
+    poll->recv({}, 10s);  // 410: the session is over and the client has all of it
+  }
+  stopper.join();
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200);
+  ASSERT_EQ(poll->events.size(), 2u);
+  EXPECT_EQ(poll->events[1].kind, proto::EventKind::close);
+  EXPECT_EQ(poll->events[1].close_code, 1001);
+  EXPECT_TRUE(replied);
+  ASSERT_TRUE(seen.wait_closes(2));
+  const std::lock_guard lock(seen.mutex);
+  for (std::size_t i = 0; i < seen.closes.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(seen.closes[i].code, 1001);
+    EXPECT_TRUE(seen.closes[i].clean);
+  }
+  EXPECT_EQ(std::count(seen.close_transports.begin(), seen.close_transports.end(),
+                       Transport::long_polling),
+            1);
+}
+
+// ... but a client that does not poll again (a closed tab) does not hold the stop for the
+// route's close_timeout or the server's shutdown_timeout: with no request within
+// LongPolling::stop_grace (500 ms) its session ends as an abandoned one does, 1006.
+TEST_F(LongPollingSessions, ServerShutdownDoesNotWaitForAClientThatNoLongerPolls) {
+  start([](Behavior& behavior) { behavior.close_timeout = std::chrono::seconds(120); }, 1,
+        [](ServerOptions& options) { options.shutdown_timeout = std::chrono::seconds(120); });
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  const auto before = std::chrono::steady_clock::now();
+  running->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 60s);  // a bound, far from both timeouts
+  ASSERT_TRUE(seen.wait_closes(1));
+  EXPECT_EQ(seen.closes[0].code, 1006);
+  EXPECT_FALSE(seen.closes[0].clean);
 }
 
 // A send body that waits while its session does not read is memory the server holds: it
