@@ -218,6 +218,11 @@ void H2ServerConnection::respond(std::int32_t stream_id, const proto::HttpHead& 
 
 void H2ServerConnection::on_request(H2Request& request) {
   const proto::HttpHead& head = request.head;
+  if (refusal_) {
+    respond(request.stream_id, head, refusal_->response, refusal_->reason);
+    going_away();  // GOAWAY once the answer is out
+    return;
+  }
   GateOutcome gate = pass_gate(shared_, head);
   switch (gate.kind) {
     case GateOutcome::Kind::refuse:

@@ -73,6 +73,11 @@ class H2ServerConnection final : private io::StreamHandler,
   void start(std::span<std::uint8_t> first);
   // Graceful shutdown: GOAWAY; streams still open finish, then the connection closes.
   void going_away();
+  // The connection was refused at accept (before start()): each request is answered with
+  // `refusal`, and the first answer is followed by GOAWAY (NO_ERROR) naming the last stream
+  // processed, then the close (RFC 9113 §6.8): an HTTP/2 client learns the status and its
+  // Retry-After, and that no other request was processed.
+  void refuse_all(AcceptRefusal refusal) { refusal_ = std::move(refusal); }
   // Drops the transport now, for an owner about to destroy it: release() does not follow.
   void close_now() noexcept;
 
@@ -192,6 +197,7 @@ class H2ServerConnection final : private io::StreamHandler,
   using StreamSession = session::SessionOn<H2StreamCarrier>;
   std::unordered_map<std::int32_t, StreamSession*> websockets_;
   std::unordered_map<std::int32_t, std::unique_ptr<H2PollExchange>> polls_;
+  std::optional<AcceptRefusal> refusal_;  // refused at accept (refuse_all)
   io::Timeout idle_;  // no stream for a while; while closing, the bound of the linger
   std::uint8_t depth_ = 0;
   bool going_away_ = false;      // going_away() was called

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 
+#include "server/request_gate.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/socket_address.hpp"
 #include "wsx/io/stream.hpp"
@@ -51,6 +52,11 @@ class ProtocolSwitch final : private io::StreamHandler {
   const io::Stream* stream() const noexcept { return stream_.get(); }
   // Drops the connection now (server shutdown); nothing follows.
   void close() noexcept;
+
+  // Set by the owner when the connection is refused at accept: whichever protocol the client
+  // chooses answers its first request with this (then closes), not an HTTP/1.1 status line on
+  // an HTTP/2 connection.
+  std::optional<AcceptRefusal> refusal;
 
   // Intrusive links for the owner's list.
   ProtocolSwitch* owner_prev = nullptr;

@@ -60,6 +60,14 @@ proto::HttpResponse plain_response(int status, std::string body = {});
 // connection count, with Retry-After; `reason` is set for the access log.
 proto::HttpResponse client_refusal(const AddressLimiter::Admission& admission,
                                    std::string_view& reason);
+// A connection refused as it is accepted (over max_connections, or its address over its
+// limits): the answer to its first request, in whichever protocol the connection speaks, and
+// why (for the access log; empty when the status says it).
+struct AcceptRefusal {
+  proto::HttpResponse response;
+  std::string_view reason;
+};
+
 // For an exception from application code: no detail (what() may hold secrets).
 proto::HttpResponse internal_error();
 

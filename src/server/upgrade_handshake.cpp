@@ -83,6 +83,11 @@ void UpgradeHandshake::refuse_client(ServerShared& shared, session::Session& ses
   respond(shared, session, response, nullptr, reason);
 }
 
+void UpgradeHandshake::refuse_with(ServerShared& shared, session::Session& session,
+                                   const AcceptRefusal& refusal) {
+  respond(shared, session, refusal.response, nullptr, refusal.reason);
+}
+
 void UpgradeHandshake::on_data(session::Session& session, std::span<std::uint8_t> data) {
   if (poll_ && poll_->busy()) {
     poll_->on_data(session, data);

@@ -44,6 +44,9 @@ class UpgradeHandshake final : public session::Handshake, private UpgradeWaiter 
   // Answers a client over its per-address limits at once: 429 or 503 with Retry-After.
   static void refuse_client(ServerShared& shared, session::Session& session,
                             const AddressLimiter::Admission& admission);
+  // Answers `refusal` at once and closes after sending.
+  static void refuse_with(ServerShared& shared, session::Session& session,
+                          const AcceptRefusal& refusal);
   // A long-polling request was answered: the connection waits for its next request
   // (keep-alive) or closes.
   void poll_answered(session::Session& session, bool keep_alive);

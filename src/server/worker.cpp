@@ -75,7 +75,7 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
   const bool admitted = count <= max && admission.verdict == AddressLimiter::Verdict::admitted;
   const bool may_be_h2 =
       shared_.tls ? shared_.options.http2 : shared_.options.http2_prior_knowledge;
-  if (admitted && may_be_h2) {
+  if (may_be_h2) {
     // HTTP/2 or HTTP/1.1: ALPN tells once the TLS handshake is done; on plain TCP, the first
     // bytes (the HTTP/2 client preface or not).
     std::optional<io::TlsSession> tls;
@@ -90,11 +90,18 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
     front->owner_next = switches_;
     if (switches_ != nullptr) switches_->owner_prev = front;
     switches_ = front;
-    if (admission.slot.counted()) address_slots_.emplace(front, std::move(admission.slot));
+    // A refusal waits for the protocol the client chooses, and is answered in it.
+    if (count > max) {
+      front->refusal = AcceptRefusal{plain_response(503), {}};
+    } else if (!admitted) {
+      std::string_view reason;
+      proto::HttpResponse response = client_refusal(admission, reason);
+      front->refusal = AcceptRefusal{std::move(response), reason};
+    } else if (admission.slot.counted()) {
+      address_slots_.emplace(front, std::move(admission.slot));
+    }
     return;
   }
-  // Refusals are answered in HTTP/1.1 even where h2 is offered (a client that picked h2, or sent
-  // the h2c preface, sees a protocol error instead of the 503/429: refused either way).
   std::optional<io::TlsSession> tls;
   if (shared_.tls) tls.emplace(*shared_.tls);
   session::Session* session = start_session(std::move(socket), std::move(tls), peer);
@@ -165,6 +172,7 @@ void Worker::chose_h2(ProtocolSwitch& from, std::unique_ptr<io::Stream> stream,
                       std::span<std::uint8_t> first) {
   auto* connection = new H2ServerConnection(shared_, loop_, std::move(stream), *this, &metrics_,
                                             from.peer(), H2Limits{}, &topics_, budget_ledger);
+  if (from.refusal) connection->refuse_all(std::move(*from.refusal));
   connection->owner_next = h2_connections_;
   if (h2_connections_ != nullptr) h2_connections_->owner_prev = connection;
   h2_connections_ = connection;
@@ -175,11 +183,17 @@ void Worker::chose_h2(ProtocolSwitch& from, std::unique_ptr<io::Stream> stream,
 
 void Worker::chose_http1(ProtocolSwitch& from, io::Stream::Released connection, std::string first) {
   const io::SocketAddress peer = from.peer();
+  std::optional<AcceptRefusal> refusal = std::move(from.refusal);
   session::Session* session =
       start_session(std::move(connection.socket), std::move(connection.tls), peer);
   end_switch(from, session);
   delete &from;  // and its stream, released: we are inside its callback, which it allows
   if (session == nullptr) return;
+  if (refusal) {
+    // As on a connection that cannot be HTTP/2: answered at once, what it sent is dropped.
+    UpgradeHandshake::refuse_with(shared_, *session, *refusal);
+    return;
+  }
   session->carrier_data({reinterpret_cast<std::uint8_t*>(first.data()), first.size()});
 }
 

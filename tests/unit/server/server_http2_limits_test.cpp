@@ -295,5 +295,75 @@ TEST(ServerHttp2Limits, DataHeldForAStreamThatDoesNotReadCountsInTheMemoryBudget
   EXPECT_FALSE(h2.goaway_code.has_value());
 }
 
+// A connection refused when it is accepted (over max_connections, or its address over its
+// limits) is answered in the protocol it speaks. An HTTP/2 client (here h2c, prior knowledge;
+// TLS with ALPN h2 takes the same path) used to get an HTTP/1.1 status line, which its HTTP/2
+// parser can only take for a broken connection: it never learnt the 503/429 or its
+// Retry-After. Now the server speaks HTTP/2 (RFC 9113 §3.4: its SETTINGS first), answers the
+// request on its stream with the refusal's status and headers, and says GOAWAY (NO_ERROR)
+// naming that stream as the last it processed (§6.8): the client knows nothing else was done.
+void expect_refused_in_http2(LimitedH2Server& limited, int status) {
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2;
+  const std::int32_t id = h2.request(testing::h2_websocket("/ws", "http"), std::nullopt, true);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
+    return h2.responses[id].ended && h2.goaway_code.has_value();
+  })) << "no HTTP/2 answer (an HTTP/1.1 one?)";
+  EXPECT_EQ(status_of(h2, id), std::to_string(status));
+  EXPECT_EQ(h2.goaway_code, NGHTTP2_NO_ERROR);
+  EXPECT_EQ(h2.goaway_last_stream, id);
+  // Then the server closes the connection.
+  exchange_h2(socket, h2, [&] { return socket.eof(); });
+  EXPECT_TRUE(socket.eof());
+}
+
+TEST(ServerHttp2Limits, AConnectionOverMaxConnectionsIsRefusedInHttp2) {
+  ServerOptions options;
+  options.max_connections = 1;
+  LimitedH2Server limited(options);
+  // The one connection allowed, known to the server once its page is answered.
+  RawWsClient first(limited.running->port());
+  H2TestClient first_h2;
+  const std::int32_t page = first_h2.request(testing::h2_get("/page", "http"));
+  ASSERT_TRUE(exchange_h2(first, first_h2, [&] { return first_h2.responses[page].ended; }));
+  ASSERT_EQ(status_of(first_h2, page), "200");
+  expect_refused_in_http2(limited, 503);
+  const std::vector<Logged> log = limited.snapshot();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1].status, 503);
+  EXPECT_EQ(log[1].transport, Transport::http2);
+  // The connection that was let in is still served.
+  const std::int32_t again = first_h2.request(testing::h2_get("/page", "http"));
+  ASSERT_TRUE(exchange_h2(first, first_h2, [&] { return first_h2.responses[again].ended; }));
+  EXPECT_EQ(status_of(first_h2, again), "200");
+}
+
+TEST(ServerHttp2Limits, AConnectionOverItsAddressRateIsRefusedInHttp2WithRetryAfter) {
+  // One token, then one every 100 s: the first connection takes it.
+  LimitedH2Server limited(with_address_limits({.max_connections = 0,
+                                               .handshakes_per_second = 0.01,
+                                               .handshake_burst = 1,
+                                               .exempt_loopback = false}));
+  RawWsClient first(limited.running->port());
+  H2TestClient first_h2;
+  const std::int32_t page = first_h2.request(testing::h2_get("/page", "http"));
+  ASSERT_TRUE(exchange_h2(first, first_h2, [&] { return first_h2.responses[page].ended; }));
+  ASSERT_EQ(status_of(first_h2, page), "200");
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2;
+  const std::int32_t id = h2.request(testing::h2_get("/page", "http"));
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
+    return h2.responses[id].ended && h2.goaway_code.has_value();
+  })) << "no HTTP/2 answer (an HTTP/1.1 one?)";
+  EXPECT_EQ(status_of(h2, id), "429");
+  const int seconds = std::stoi(h2.responses[id].header("retry-after").value_or("0"));
+  EXPECT_GE(seconds, 90);
+  EXPECT_LE(seconds, 100);
+  EXPECT_EQ(h2.responses[id].data, "handshake rate of this address exceeded\n");
+  EXPECT_EQ(h2.goaway_code, NGHTTP2_NO_ERROR);
+  EXPECT_EQ(h2.goaway_last_stream, id);
+  EXPECT_EQ(limited.server->address_limit_stats().refused_rate, 1u);
+}
+
 }  // namespace
 }  // namespace wsx
