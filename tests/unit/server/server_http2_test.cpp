@@ -364,6 +364,48 @@ TEST(ServerHttp2, LongPollingRecvResetByTheClientLosesNothing) {
   EXPECT_EQ(poll.events[0].text(), "kept");
 }
 
+// A connection refused at accept (here over max_connections) hears the refusal in the protocol
+// ALPN chose: an h2 client gets :status 503 on its stream, then GOAWAY (NO_ERROR) naming it;
+// an http/1.1 client on the same listener still gets its HTTP/1.1 503.
+TEST(ServerHttp2, ARefusalAtAcceptIsAnsweredInTheProtocolAlpnChose) {
+  AccessLog log;
+  ServerOptions options = http2_options(log);
+  options.max_connections = 1;
+  Server server(options);
+  RunningServer running(server);
+  const io::TlsContext h2_context = client_context({"h2"});
+  RawWsClient admitted(running.port());
+  admitted.use_tls(h2_context, "localhost");
+  H2TestClient admitted_h2;
+  const std::int32_t page = admitted_h2.request(testing::h2_get("/page"));
+  ASSERT_TRUE(
+      exchange_h2(admitted, admitted_h2, [&] { return admitted_h2.responses[page].ended; }));
+  ASSERT_EQ(admitted_h2.responses[page].header(":status"), "200");
+
+  RawWsClient refused(running.port());
+  refused.use_tls(h2_context, "localhost");
+  H2TestClient h2;
+  const std::int32_t id = h2.request(testing::h2_get("/page"));
+  ASSERT_TRUE(exchange_h2(refused, h2, [&] {
+    return h2.responses[id].ended && h2.goaway_code.has_value();
+  })) << "no HTTP/2 answer";
+  EXPECT_EQ(h2.responses[id].header(":status"), "503");
+  EXPECT_EQ(h2.goaway_code, NGHTTP2_NO_ERROR);
+  EXPECT_EQ(h2.goaway_last_stream, id);
+
+  const io::TlsContext h1_context = client_context({"http/1.1"});
+  RawWsClient h1(running.port());
+  h1.use_tls(h1_context, "localhost");
+  ASSERT_TRUE(h1.write_all("GET /page HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  std::string answer;
+  while (answer.find("\r\n\r\n") == std::string::npos && !h1.eof()) {
+    const std::vector<std::uint8_t> got = h1.read_some(5s);
+    if (got.empty()) break;
+    answer.append(got.begin(), got.end());
+  }
+  EXPECT_EQ(answer.rfind("HTTP/1.1 503", 0), 0u) << answer;
+}
+
 TEST(ServerHttp2, ClientWithoutAlpnGetsHttp1) {
   AccessLog log;
   Server server(http2_options(log));
