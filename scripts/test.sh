@@ -13,6 +13,32 @@
 # slowing the tests (nice 19 yields to them). WSX_TEST_OVERLAP=0 builds them afterwards instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Where the time goes: each stage's start is printed with the seconds since the script started,
+# its end with its length, and the last line (also on failure) sums them up, so that a CI log
+# says which stage a slower run lost its time in.
+script_start=$(date +%s)
+stage_name=
+stage_start=0
+stage_summary=
+elapsed() { echo $(($(date +%s) - script_start)); }
+stage() {  # ends the running stage, if any, and starts the one named (none: just ends)
+  local now
+  now=$(elapsed)
+  if [ -n "$stage_name" ]; then
+    echo "== [${now} s] $stage_name: $((now - stage_start)) s"
+    stage_summary+="${stage_summary:+, }$stage_name $((now - stage_start)) s"
+  fi
+  stage_name=$1
+  stage_start=$now
+  if [ -n "$stage_name" ]; then echo "== [${now} s] $stage_name"; fi
+}
+stage_report() {
+  stage ""
+  echo "== stages: ${stage_summary:-none}; total $(elapsed) s"
+}
+
+stage "install"
 bash scripts/install-deps.sh
 build=${WSX_TEST_BUILD_DIR:-build-test}
 tsan_build=${WSX_TSAN_BUILD_DIR:-build-tsan}
@@ -22,13 +48,15 @@ package_build=${WSX_CONSUMER_BUILD_DIR:-build-package}
 jobs=${WSX_TEST_JOBS:-$((2 * $(nproc)))}
 resources=$(mktemp)
 later_log=$(mktemp)
-trap 'rm -f "$later_log" "$resources"' EXIT
+later_done=$(mktemp)
+trap 'stage_report; rm -f "$later_log" "$later_done" "$resources"' EXIT
 cores=$(for ((i = 0; i < $(nproc); i++)); do printf ',{"id":"%d","slots":1}' "$i"; done)
 printf '{"version":{"major":1,"minor":0},"local":[{"cores":[%s]}]}\n' "${cores#,}" > "$resources"
 
 # LLVM's linker for the two clang builds: their ~200 executables carry full debug info, which
 # GNU ld links in ~1.5 CPU-s each and lld in ~0.55 (a unit test linked both ways).
 linker=(-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld)
+stage "ASan build"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${linker[@]}" \
   -DCMAKE_CXX_COMPILER=clang++ -DWSX_SANITIZE=ON -DWSX_FUZZ=ON -DWSX_BENCH=ON -DWSX_WERROR=ON
 cmake --build "$build"
@@ -39,6 +67,7 @@ later_builds() {
   cmake --build "$tsan_build" --target tsan_tests
   WSX_PACKAGE_BUILD_DIR=$package_build WSX_WERROR=ON CXX=g++ WSX_PACKAGE_BUILD_ONLY=1 \
     bash scripts/package.sh
+  elapsed > "$later_done"
 }
 later=
 if [ "${WSX_TEST_OVERLAP:-1}" = 1 ]; then
@@ -76,20 +105,25 @@ run_ctest() {  # build dir, then ctest's extra arguments
 }
 
 status=0
+stage "ASan tests"
 run_ctest "$build" "$@" || status=$?
 
 if [ -n "$later" ]; then
-  echo "== waiting for the ThreadSanitizer and package builds (started with the tests)"
+  stage "wait for the TSan and package builds"
   if ! wait "$later"; then
     cat "$later_log"; echo "FAIL: the ThreadSanitizer or the package build"; exit 1
   fi
+  echo "   (started with the ASan tests, done at $(cat "$later_done") s)"
 else
+  stage "TSan and package builds"
   later_builds
 fi
 [ "$status" -eq 0 ] || exit "$status"
 
+stage "TSan tests"
 echo "== ThreadSanitizer: the multi-threaded unit tests"
 run_ctest "$tsan_build" "$@"
 
+stage "consumer"
 echo "== the package, installed and used from outside the tree"
 WSX_CONSUMER_BUILD_DIR=$package_build bash scripts/consumer-test.sh
