@@ -2,7 +2,7 @@
 // Node ws client for the interop suite: the scenario list of py_client.py, exiting non-zero at
 // the first mismatch. Usage: node_client.js --url URL [--ca FILE] [--deflate SPEC]
 //   [--commands 1] [--subprotocol-offer a,b --subprotocol-expect NAME] [--expect-declined 1]
-//   [--max-lifetime S]
+//   [--max-lifetime S] [--large-size BYTES]
 'use strict';
 
 const fs = require('fs');
@@ -49,7 +49,7 @@ async function expectMessage(ws, expected, isBinary, what) {
 }
 
 async function echoSizes(ws) {
-  for (const size of common.SIZES) {
+  for (const size of common.sizes(args['large-size'] ? Number(args['large-size']) : undefined)) {
     const text = common.patternText(size, size % 7);
     ws.send(text);
     await expectMessage(ws, text, false, 'text ' + size);

@@ -4,8 +4,13 @@
 
 const WebSocket = require('/usr/share/nodejs/ws');
 
-// The frame-length boundaries of RFC 6455 §5.2 and a message far beyond the read buffers.
-const SIZES = [0, 1, 125, 126, 65535, 65536, 16 * 1024 * 1024];
+// The frame-length boundaries of RFC 6455 §5.2 and a large message (--large-size, 16 MiB by
+// default) far beyond the read buffers.
+const BOUNDARY_SIZES = [0, 1, 125, 126, 65535, 65536];
+const LARGE_SIZE = 16 * 1024 * 1024;
+function sizes(largeSize = LARGE_SIZE) {
+  return [...BOUNDARY_SIZES, largeSize];
+}
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
@@ -58,4 +63,4 @@ function deflateOptions(spec) {
   return options;
 }
 
-module.exports = { WebSocket, SIZES, patternText, patternBytes, parseArgs, deflateOptions };
+module.exports = { WebSocket, sizes, patternText, patternBytes, parseArgs, deflateOptions };

@@ -14,8 +14,14 @@ from websockets.extensions.permessage_deflate import (  # noqa: E402
 )
 
 # Sizes every peer exchanges in both kinds: the frame-length boundaries of RFC 6455 §5.2
-# (125 / 126, 65535 / 65536) and a message far beyond the read buffers.
-SIZES = [0, 1, 125, 126, 65535, 65536, 16 * 1024 * 1024]
+# (125 / 126, 65535 / 65536) and a large message (--large-size, 16 MiB by default) far beyond
+# the read buffers.
+BOUNDARY_SIZES = [0, 1, 125, 126, 65535, 65536]
+LARGE_SIZE = 16 * 1024 * 1024
+
+
+def sizes(large_size=LARGE_SIZE):
+    return BOUNDARY_SIZES + [large_size]
 
 
 # The patterns repeat (see the periods below): a period is built once and repeated, which makes
@@ -78,6 +84,8 @@ def common_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--deflate", default="off", help="off | on | name[=value],...")
     parser.add_argument("--subprotocols", default="", help="comma-separated")
     parser.add_argument("--max-lifetime", type=float, default=120.0)
+    parser.add_argument("--large-size", type=int, default=LARGE_SIZE,
+                        help="the largest echoed message (a client option; see CMakeLists.txt)")
 
 
 def server_tls(cert, key):

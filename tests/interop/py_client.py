@@ -38,8 +38,8 @@ def connect(args, url=None, subprotocols=None):
     )
 
 
-async def echo_sizes(ws):
-    for size in peer_common.SIZES:
+async def echo_sizes(ws, args):
+    for size in peer_common.sizes(args.large_size):
         text = peer_common.pattern_text(size, size % 7)
         await ws.send(text)
         reply = await ws.recv()
@@ -55,7 +55,7 @@ async def echo_sizes(ws):
     check(await ws.recv() == unicode, "UTF-8 text echo differs")
 
 
-async def fragmented(ws):
+async def fragmented(ws, args):
     pieces = ["fragment one, ", "", "fragment \u00e9 two, ", "three"]
     await ws.send(pieces)
     check(await ws.recv() == "".join(pieces), "fragmented text echo differs")
@@ -64,20 +64,20 @@ async def fragmented(ws):
     check(await ws.recv() == b"".join(binary), "fragmented binary echo differs")
 
 
-async def pings(ws):
+async def pings(ws, args):
     for payload in (b"interop-ping", b"", bytes(range(125))):
         waiter = await ws.ping(payload)
         await asyncio.wait_for(waiter, 10)  # resolves only on a pong with this payload
 
 
-async def ordering(ws):
+async def ordering(ws, args):
     for i in range(200):
         await ws.send("message %d" % i)
     for i in range(200):
         check(await ws.recv() == "message %d" % i, "message %d out of order" % i)
 
 
-async def repeated_compressible(ws):
+async def repeated_compressible(ws, args):
     # Several similar messages: with context takeover the later ones reuse the window.
     text = peer_common.pattern_text(20000, 3)
     for i in range(5):
@@ -103,7 +103,7 @@ async def run(args):
     async with connect(args, args.url + separator + "id=" + conn_id) as ws:
         for scenario in (echo_sizes, fragmented, pings, ordering, repeated_compressible):
             try:
-                await scenario(ws)
+                await scenario(ws, args)
             except Mismatch:
                 raise
             except Exception as error:  # noqa: BLE001

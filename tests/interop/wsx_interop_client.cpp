@@ -7,6 +7,7 @@
 //
 // Usage: wsx_interop_client --url URL [--ca FILE] [--deflate SPEC] [--expect-deflate SPEC]
 //                           [--subprotocol-offer a,b --subprotocol-expect NAME]
+//                           [--large-size BYTES]
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -198,6 +199,8 @@ struct Arguments {
   std::string expect_deflate;
   std::string subprotocol_offer;
   std::string subprotocol_expect;
+  // The largest echoed message: 16 MiB unless the test asks for less (see CMakeLists.txt).
+  std::size_t large_size = 16u * 1024 * 1024;
 };
 
 std::vector<std::string> split(const std::string& text, char separator) {
@@ -283,8 +286,10 @@ void check_negotiated(const Arguments& args, const Connection& connection) {
   }
 }
 
-void echo_sizes(Connection& c) {
-  for (std::size_t size : {0u, 1u, 125u, 126u, 65535u, 65536u, 16u * 1024 * 1024}) {
+// The frame-length boundaries of RFC 6455 §5.2 and one large message.
+void echo_sizes(Connection& c, std::size_t large_size) {
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{125}, std::size_t{126},
+                           std::size_t{65535}, std::size_t{65536}, large_size}) {
     const std::string text = pattern_text(size, static_cast<int>(size % 7));
     c.send(text, wsx::MessageKind::text);
     c.expect_message(text, wsx::MessageKind::text, "text " + std::to_string(size));
@@ -412,7 +417,7 @@ void run(const Arguments& args) {
     Connection c(client_options(args, with_query(args.url, "id=" + id)));
     c.expect_open();
     check_negotiated(args, c);
-    echo_sizes(c);
+    echo_sizes(c, args.large_size);
     fragmented(c);
     pings(c);
     ordering(c);
@@ -474,6 +479,8 @@ int main(int argc, char** argv) {
       args.subprotocol_offer = value;
     else if (flag == "--subprotocol-expect")
       args.subprotocol_expect = value;
+    else if (flag == "--large-size")
+      args.large_size = std::stoul(value);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
