@@ -79,10 +79,22 @@ async function runCase(name, body, options = {}) {
     process.exit(1);
   }, 110000);
   let failed = null;
+  // Where the test's time goes, printed with its result: node and playwright, wsx serve,
+  // chromium's start, the case itself, and closing the browser.
+  const phases = [];
+  let phaseStart = process.hrtime.bigint();
+  const phase = (what) => {
+    const now = process.hrtime.bigint();
+    phases.push(what + " " + (Number(now - phaseStart) / 1e9).toFixed(2) + " s");
+    phaseStart = now;
+  };
+  const nodeStart = process.uptime();
   try {
     check(wsx && fs.existsSync(wsx), "usage: node TEST.js WSX_BINARY");
     const { chromium } = loadPlaywright();
+    phase("playwright");
     if (!options.noServe) server = await startServe(wsx, options.serveArgs || [], options.serveEnv || {});
+    phase("serve");
     profile = fs.mkdtempSync(path.join(os.tmpdir(), "wsx-chromium-"));
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...(options.chromiumArgs || [])],
@@ -99,7 +111,9 @@ async function runCase(name, body, options = {}) {
       if (!(options.allowedErrors || []).some((re) => re.test(text))) errors.push("console error: " + text);
     });
     const base = server ? "http://127.0.0.1:" + server.port : null;
+    phase("chromium");
     await body({ page, server, context, errors, base, wsx });
+    phase("case");
     check(errors.length === 0, "the page reported errors (a CSP violation, a script error):\n" + errors.join("\n"));
   } catch (error) {
     failed = error;
@@ -108,7 +122,9 @@ async function runCase(name, body, options = {}) {
     if (server) server.process.kill("SIGTERM");
     if (profile) fs.rmSync(profile, { recursive: true, force: true });
     clearTimeout(deadline);
+    phase("close");
   }
+  console.log("time: node " + nodeStart.toFixed(2) + " s, " + phases.join(", "));
   if (failed) {
     console.error("FAILED " + name + ": " + (failed instanceof Failure ? failed.message : failed.stack));
     process.exit(1);
