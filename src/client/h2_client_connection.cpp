@@ -369,6 +369,18 @@ void H2ClientConnection::consume(std::int32_t stream_id, std::size_t n) {
   stream_->request_flush();  // the WINDOW_UPDATE
 }
 
+void H2ClientConnection::hold(std::size_t n) {
+  if (!h2_ || state_ == State::closed) return;
+  h2_->consume_connection(n);
+  stream_->request_flush();  // the WINDOW_UPDATE
+}
+
+void H2ClientConnection::consume_held(std::int32_t stream_id, std::size_t n) {
+  if (!h2_ || state_ == State::closed) return;
+  h2_->consume_stream(stream_id, n);
+  stream_->request_flush();  // the WINDOW_UPDATE
+}
+
 std::int32_t H2ClientConnection::send_window(std::int32_t stream_id) const {
   return h2_ ? h2_->send_window(stream_id) : 0;
 }

@@ -105,6 +105,8 @@ class H2ClientConnection final : private io::StreamHandler,
   const std::string& remote_address() const noexcept override { return remote_; }
   void resume(std::int32_t stream_id) override;
   void consume(std::int32_t stream_id, std::size_t n) override;
+  void hold(std::size_t n) override;
+  void consume_held(std::int32_t stream_id, std::size_t n) override;
   std::int32_t send_window(std::int32_t stream_id) const override;
   void reset_stream(std::int32_t stream_id) override;
   void carrier_gone(std::int32_t stream_id) noexcept override;

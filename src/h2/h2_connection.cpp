@@ -525,6 +525,14 @@ void H2Connection::consume(std::int32_t stream_id, std::size_t n) {
   if (session_ != nullptr && n > 0) nghttp2_session_consume(session_, stream_id, n);
 }
 
+void H2Connection::consume_connection(std::size_t n) {
+  if (session_ != nullptr && n > 0) nghttp2_session_consume_connection(session_, n);
+}
+
+void H2Connection::consume_stream(std::int32_t stream_id, std::size_t n) {
+  if (session_ != nullptr && n > 0) nghttp2_session_consume_stream(session_, stream_id, n);
+}
+
 void H2Connection::reset(std::int32_t stream_id, H2Error error) {
   if (session_ == nullptr) return;
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id,

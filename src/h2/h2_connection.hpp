@@ -12,7 +12,10 @@
 // handshake checks are shared), RFC 8441's SETTINGS_ENABLE_CONNECT_PROTOCOL, the limits of
 // H2Limits, and flow control by hand: the window of a stream reopens only when its consumer says it
 // processed the bytes (consume), so a slow WebSocket slows its sender instead of filling our
-// memory.
+// memory. A consumer that keeps a stream's bytes in a buffer of its own (bounded by the stream's
+// window, and counted in the server's memory budget) reopens the connection's window at once
+// (consume_connection) and the stream's once it processed them (consume_stream): paused streams
+// then cannot use up the connection window that their neighbours need (RFC 9113 §5.2.2, §6.9).
 #pragma once
 
 #include <cstddef>
@@ -51,7 +54,10 @@ struct WSX_LAYER_API H2Limits {
   // Header block of one request, counted as RFC 9113 §6.5.2 does (name + value + 32 per field);
   // more: 431. Announced as SETTINGS_MAX_HEADER_LIST_SIZE.
   std::uint32_t max_header_list_size = 16 * 1024;
-  // Bytes a peer may send on one stream (and on the connection) before we consumed them.
+  // Bytes a peer may send on one stream (and on the connection) before we consumed them. What
+  // streams hold unread is bounded by stream_window each (so by max_concurrent_streams ×
+  // stream_window per connection, and by the server's memory budget): the connection window
+  // reopens for bytes a stream holds, so that paused streams do not starve the others.
   std::uint32_t stream_window = 256 * 1024;
   std::uint32_t connection_window = 1024 * 1024;
   // CONTINUATION frames after one HEADERS (CVE-2024-28182); more ends the connection.
@@ -174,6 +180,11 @@ class WSX_LAYER_API H2Connection {
   void forget_source(std::int32_t stream_id);
   // `n` bytes of the stream's DATA were processed: the peer may send that much more.
   void consume(std::int32_t stream_id, std::size_t n);
+  // The two halves of consume(): `n` bytes of DATA were moved into a buffer of the stream's
+  // consumer (bounded by the stream's window): the connection's window reopens now, the
+  // stream's by consume_stream() once the bytes are processed (or dropped).
+  void consume_connection(std::size_t n);
+  void consume_stream(std::int32_t stream_id, std::size_t n);
   // RST_STREAM: the stream ends at once (on_stream_closed follows).
   void reset(std::int32_t stream_id, H2Error error);
   // GOAWAY(NO_ERROR): no new streams; those open go on until they end.

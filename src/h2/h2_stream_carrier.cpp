@@ -40,8 +40,8 @@ void H2StreamCarrier::resume_reading() {
   held_.clear();
   H2StreamHost& connection = connection_;
   const std::int32_t id = stream_id_;
-  session_.carrier_data(bytes);  // may end the session, and this carrier with it
-  connection.consume(id, bytes.size());
+  session_.carrier_data(bytes);               // may end the session, and this carrier with it
+  connection.consume_held(id, bytes.size());  // the connection's window reopened at hold()
 }
 
 void H2StreamCarrier::received(std::span<const std::uint8_t> data) {
@@ -62,6 +62,9 @@ void H2StreamCarrier::received(std::span<const std::uint8_t> data) {
   if (!paused_ && held_.empty()) (void)session_.carrier_read_allowance();
   if (paused_ || !held_.empty()) {
     held_.insert(held_.end(), data.begin(), data.end());  // at most a window (the peer waits)
+    // Bounded by the stream's window, the bytes need not hold the connection's: the peer's
+    // other streams go on while this one waits.
+    connection_.hold(data.size());
     // An entry point of the session, so that leaving it charges what is held now to the
     // memory budget, which may stop the session or close it (1013) as for any heavy one.
     session_.run([](WebSocket&) {});  // may end the session, and this carrier with it
@@ -103,6 +106,7 @@ void H2StreamCarrier::close_gracefully(std::size_t discard_limit, bool) {
   if (!open_ || ending_) return;
   ending_ = true;
   discard_left_ = discard_limit;
+  connection_.consume_held(stream_id_, held_.size());  // dropped: its window reopens
   held_.clear();
   connection_.resume(stream_id_);  // read() ends the stream once the output is out
 }

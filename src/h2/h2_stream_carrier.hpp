@@ -4,7 +4,9 @@
 //
 // In: the stream's DATA goes to Session::carrier_data(); its window reopens (consume) only once
 // the session took the bytes, so while the session pauses reading the peer can send one window
-// more, kept here (counted in the session's memory footprint), and then waits. Out: the session's
+// more, kept here (counted in the session's memory footprint), and then waits. The connection's
+// window reopens as soon as bytes are kept here (H2StreamHost::hold): paused streams hold at
+// most their own windows and do not take the connection's from their neighbours. Out: the session's
 // output is pulled by nghttp2 (H2Source) as the peer's window allows; an exhausted window is
 // write_blocked(), and the WINDOW_UPDATE that reopens it calls carrier_drained(). Ending:
 // close_gracefully() sends END_STREAM after the output and drops the peer's DATA (bounded) until
@@ -33,6 +35,11 @@ class WSX_LAYER_API H2StreamHost {
   virtual const std::string& remote_address() const noexcept = 0;
   virtual void resume(std::int32_t stream_id) = 0;  // output waits on the stream: send it
   virtual void consume(std::int32_t stream_id, std::size_t n) = 0;  // n bytes of DATA processed
+  // n bytes of DATA were taken into the carrier's held buffer: the connection's window reopens
+  // now (what a stream holds is bounded by its own window), the stream's only by
+  // consume_held() once the session took (or dropped) them.
+  virtual void hold(std::size_t n) = 0;
+  virtual void consume_held(std::int32_t stream_id, std::size_t n) = 0;
   virtual std::int32_t send_window(std::int32_t stream_id) const = 0;
   virtual void reset_stream(std::int32_t stream_id) = 0;  // RST_STREAM(CANCEL)
   // The carrier of `stream_id` is being destroyed while still attached (see detach()).

@@ -376,6 +376,16 @@ void H2ServerConnection::consume(std::int32_t stream_id, std::size_t n) {
   stream_->request_flush();  // the WINDOW_UPDATE
 }
 
+void H2ServerConnection::hold(std::size_t n) {
+  h2_.consume_connection(n);
+  stream_->request_flush();  // the WINDOW_UPDATE
+}
+
+void H2ServerConnection::consume_held(std::int32_t stream_id, std::size_t n) {
+  h2_.consume_stream(stream_id, n);
+  stream_->request_flush();  // the WINDOW_UPDATE
+}
+
 void H2ServerConnection::reset_stream(std::int32_t stream_id) {
   h2_.reset(stream_id, H2Error::cancel);
   stream_->request_flush();

@@ -89,6 +89,8 @@ class H2ServerConnection final : private io::StreamHandler,
   const io::TlsSession* tls() const noexcept override { return stream_->tls(); }
   void resume(std::int32_t stream_id) override;  // output waits on the stream: send it
   void consume(std::int32_t stream_id, std::size_t n) override;
+  void hold(std::size_t n) override;
+  void consume_held(std::int32_t stream_id, std::size_t n) override;
   std::int32_t send_window(std::int32_t stream_id) const override {
     return h2_.send_window(stream_id);
   }

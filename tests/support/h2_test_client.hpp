@@ -33,8 +33,19 @@ class H2TestClient {
     }
   };
 
-  // `window`: the client's stream window (what the server may send ahead); auto window updates.
-  explicit H2TestClient(nghttp2_option* option = nullptr) {
+  // How the client reopens the server's windows: automatically as DATA arrives, or, with
+  // `stream_windows`, the connection's as DATA arrives and each stream's only by
+  // consume_stream() (a client that stops reading some streams and not others).
+  enum class Windows { automatic, stream_windows };
+
+  explicit H2TestClient(nghttp2_option* option = nullptr, Windows windows = Windows::automatic)
+      : windows_(windows) {
+    nghttp2_option* own = nullptr;
+    if (windows == Windows::stream_windows && option == nullptr) {
+      nghttp2_option_new(&own);
+      nghttp2_option_set_no_auto_window_update(own, 1);
+      option = own;
+    }
     nghttp2_session_callbacks* callbacks = nullptr;
     nghttp2_session_callbacks_new(&callbacks);
     nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
@@ -43,6 +54,7 @@ class H2TestClient {
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_close);
     const int rv = nghttp2_session_client_new2(&session_, callbacks, this, option);
     nghttp2_session_callbacks_del(callbacks);
+    nghttp2_option_del(own);
     if (rv != 0) throw std::runtime_error("nghttp2_session_client_new2 failed");
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);
   }
@@ -51,6 +63,16 @@ class H2TestClient {
   H2TestClient& operator=(const H2TestClient&) = delete;
 
   nghttp2_session* session() const { return session_; }
+
+  // Windows::stream_windows: `n` more bytes of the stream's DATA were read (WINDOW_UPDATE).
+  void consume_stream(std::int32_t id, std::size_t n) {
+    if (n > 0) nghttp2_session_consume_stream(session_, id, n);
+  }
+  // What the client may still send on `id` now (its stream window and the connection's).
+  std::int32_t send_window(std::int32_t id) const {
+    return std::min(nghttp2_session_get_stream_remote_window_size(session_, id),
+                    nghttp2_session_get_remote_window_size(session_));
+  }
 
   // Submits a request; `fields` includes the pseudo-headers. With `body`, it is sent as DATA
   // (END_STREAM after it unless `keep_open`).
@@ -149,7 +171,11 @@ class H2TestClient {
   }
   static int on_data(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data,
                      std::size_t size, void* user_data) {
-    self(user_data).responses[id].data.append(reinterpret_cast<const char*>(data), size);
+    H2TestClient& client = self(user_data);
+    client.responses[id].data.append(reinterpret_cast<const char*>(data), size);
+    if (client.windows_ == Windows::stream_windows) {
+      nghttp2_session_consume_connection(client.session_, size);
+    }
     return 0;
   }
   static int on_frame(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
@@ -175,6 +201,7 @@ class H2TestClient {
   }
 
   nghttp2_session* session_ = nullptr;
+  Windows windows_ = Windows::automatic;
   std::map<std::int32_t, std::unique_ptr<Upload>> uploads_;
 };
 

@@ -7,6 +7,7 @@
 // TLS path reaches the same H2ServerConnection.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -78,6 +79,26 @@ struct LimitedH2Server {
       changed.notify_all();
     };
     server->route("/paced", std::move(paced));
+    // As /paced ("fill" leaves the session over its backpressure limit, so it stops reading
+    // until the peer reads), and it checks the order of what it gets: "m<index>" messages
+    // counted from 0, answered on "done" with how many came in order (or where that failed).
+    Behavior ordered = paced;
+    ordered.close = nullptr;
+    ordered.open = [](WebSocket& ws) { ws.user_data() = std::size_t{0}; };
+    ordered.message = [](WebSocket& ws, Message message) {
+      const std::string_view text = message.text();
+      std::size_t& next = *ws.data<std::size_t>();
+      if (text == "fill") {
+        ws.send(std::string(100 * 1024, 'f'), MessageKind::binary);
+      } else if (text == "done") {
+        ws.send("received " + std::to_string(next));
+      } else if (text.starts_with("m" + std::to_string(next) + ";")) {
+        ++next;
+      } else {
+        ws.send("out of order at " + std::to_string(next) + ": " + std::string(text.substr(0, 16)));
+      }
+    };
+    server->route("/ordered", std::move(ordered));
     running = std::make_unique<RunningServer>(*server);
   }
   std::vector<Logged> snapshot() {
@@ -292,6 +313,110 @@ TEST(ServerHttp2Limits, DataHeldForAStreamThatDoesNotReadCountsInTheMemoryBudget
     return !light.messages.empty();
   }));
   EXPECT_EQ(light.messages, std::vector<std::string>{"still served"});
+  EXPECT_FALSE(h2.goaway_code.has_value());
+}
+
+// HTTP/2 flow control with streams that stop reading (RFC 9113 §5.2, §6.9). Five WebSockets
+// whose sessions stop reading (over their backpressure limit: their peer does not read their
+// answers) each hold what their peer can still send, up to the stream's 256 KiB window: 1.25
+// MiB, more than the connection's 1 MiB window. Their neighbour on the same connection keeps
+// echoing, and when their peer reads again they go on and get every message, in order. Before,
+// held bytes kept the connection's window closed: once the paused streams held 1 MiB, no stream
+// of the connection could send another byte (the neighbour's echo never came).
+TEST(ServerHttp2Limits, PausedStreamsDoNotStarveTheirNeighbourOfTheConnectionWindow) {
+  LimitedH2Server limited(ServerOptions{});
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2(nullptr, H2TestClient::Windows::stream_windows);
+  // The client's own connection window is wide: what holds the server's answers back is each
+  // stream's window, which the client reopens only for the streams it reads.
+  ASSERT_EQ(nghttp2_session_set_local_window_size(h2.session(), NGHTTP2_FLAG_NONE, 0, 16 << 20), 0);
+  const std::int32_t active_id = open_stream(socket, h2);
+  ASSERT_EQ(status_of(h2, active_id), "200");
+  constexpr int paused_count = 5;
+  constexpr int messages = 400;  // 1 KiB each: more than a stream window (256 KiB) each
+  std::vector<std::int32_t> paused_ids;
+  std::vector<std::unique_ptr<StreamWebSocket>> paused;
+  for (int i = 0; i < paused_count; ++i) {
+    paused_ids.push_back(open_stream(socket, h2, "/ordered"));
+    ASSERT_EQ(status_of(h2, paused_ids.back()), "200");
+    paused.push_back(std::make_unique<StreamWebSocket>());
+    StreamWebSocket& ws = *paused.back();
+    ws.connection.send_text("fill");
+    for (int m = 0; m < messages; ++m) {
+      std::string text = "m" + std::to_string(m) + ";";
+      text.resize(1024, 'p');
+      ws.connection.send_text(text);
+    }
+    ws.connection.send_text("done");
+    ws.send_queued(h2, paused_ids.back());
+  }
+  auto dump = [&] {
+    std::string windows;
+    for (std::size_t i = 0; i < paused_ids.size(); ++i) {
+      const std::int32_t id = paused_ids[i];
+      windows += std::to_string(id) + ": " +
+                 std::to_string(nghttp2_session_get_stream_remote_window_size(h2.session(), id)) +
+                 " got " + std::to_string(h2.responses[id].data.size()) + " msgs " +
+                 std::to_string(paused[i]->messages.size()) + " closed " +
+                 std::to_string(h2.responses[id].closed.value_or(99)) + "; ";
+    }
+    return windows + "connection " +
+           std::to_string(nghttp2_session_get_remote_window_size(h2.session()));
+  };
+  // The client sends until no paused stream may send more (its window, or the connection's,
+  // is used up) and reads none of their answers.
+  ASSERT_TRUE(exchange_h2(
+      socket, h2,
+      [&] {
+        return std::all_of(paused_ids.begin(), paused_ids.end(),
+                           [&](std::int32_t id) { return h2.send_window(id) <= 0; });
+      },
+      30s))
+      << dump();
+  // The neighbour echoes.
+  StreamWebSocket active;
+  std::size_t active_read = 0;
+  auto read_active = [&] {
+    H2TestClient::Response& response = h2.responses[active_id];
+    h2.consume_stream(active_id, response.data.size() - active_read);
+    active_read = response.data.size();
+    active.take(response);
+  };
+  active.connection.send_text("while they wait");
+  active.send_queued(h2, active_id);
+  EXPECT_TRUE(exchange_h2(
+      socket, h2,
+      [&] {
+        read_active();
+        return !active.messages.empty();
+      },
+      20s))
+      << "the neighbour starved: the paused streams hold the connection's window";
+  EXPECT_EQ(active.messages, std::vector<std::string>{"while they wait"});
+  // The peer reads the paused streams again: they resume, and nothing was lost or reordered.
+  std::vector<std::size_t> paused_read(paused_count, 0);
+  ASSERT_TRUE(exchange_h2(
+      socket, h2,
+      [&] {
+        bool all = true;
+        for (int i = 0; i < paused_count; ++i) {
+          H2TestClient::Response& response = h2.responses[paused_ids[i]];
+          h2.consume_stream(paused_ids[i], response.data.size() - paused_read[i]);
+          paused_read[i] = response.data.size();
+          paused[i]->take(response);
+          all = all && paused[i]->messages.size() >= 2;  // the 100 KiB, then the count
+        }
+        read_active();
+        return all;
+      },
+      30s))
+      << dump();
+  for (int i = 0; i < paused_count; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_EQ(paused[i]->messages.size(), 2u);
+    EXPECT_EQ(paused[i]->messages[0], std::string(100 * 1024, 'f'));
+    EXPECT_EQ(paused[i]->messages[1], "received " + std::to_string(messages));
+  }
   EXPECT_FALSE(h2.goaway_code.has_value());
 }
 
