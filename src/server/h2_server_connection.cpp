@@ -71,10 +71,17 @@ void H2ServerConnection::start(std::span<std::uint8_t> first) {
   }
 }
 
-void H2ServerConnection::going_away() {
+void H2ServerConnection::going_away(bool keep_for_polling) {
   Entry entry(*this);
   if (closed_ || closing_) return;
-  if (going_away_) return;
+  if (going_away_) {
+    if (goaway_deferred_ && !keep_for_polling) {  // the polling sessions are gone: GOAWAY now
+      goaway_deferred_ = false;
+      goaway_pending_ = true;
+      after_io();
+    }
+    return;
+  }
   going_away_ = true;
   // 1001 to every WebSocket first, then GOAWAY: their closing handshakes finish on their
   // streams, and no new stream opens. nghttp2 sends a GOAWAY ahead of any DATA queued with it,
@@ -82,7 +89,11 @@ void H2ServerConnection::going_away() {
   std::vector<StreamSession*> sessions;
   for (const auto& [id, session] : websockets_) sessions.push_back(session);
   for (StreamSession* session : sessions) session->going_away();  // may release it
-  goaway_pending_ = true;
+  if (keep_for_polling) {
+    goaway_deferred_ = true;
+  } else {
+    goaway_pending_ = true;
+  }
   after_io();
 }
 

@@ -71,8 +71,15 @@ class H2ServerConnection final : private io::StreamHandler,
 
   // Bytes the stream delivered before the takeover (the client preface, ...), then runs.
   void start(std::span<std::uint8_t> first);
-  // Graceful shutdown: GOAWAY; streams still open finish, then the connection closes.
-  void going_away();
+  // Graceful shutdown: 1001 to the WebSockets, GOAWAY; streams still open finish, then the
+  // connection closes. With `keep_for_polling` the GOAWAY waits for a later going_away(): a
+  // client whose long-polling session is closing needs new streams for its next recv (which
+  // brings it the 1001) and for its reply, and any GOAWAY forbids new streams (RFC 9113 §6.8),
+  // as the closed listeners forbid a new connection. The owner calls going_away() again once
+  // its polling sessions are gone (each bounded by LongPolling::stop_grace).
+  void going_away(bool keep_for_polling = false);
+  // A long-polling request came on this connection.
+  bool carried_polling() const noexcept { return carried_polling_; }
   // The connection was refused at accept (before start()): each request is answered with
   // `refusal`, and the first answer is followed by GOAWAY (NO_ERROR) naming the last stream
   // processed, then the close (RFC 9113 §6.8): an HTTP/2 client learns the status and its
@@ -202,9 +209,11 @@ class H2ServerConnection final : private io::StreamHandler,
   std::optional<AcceptRefusal> refusal_;  // refused at accept (refuse_all)
   io::Timeout idle_;  // no stream for a while; while closing, the bound of the linger
   std::uint8_t depth_ = 0;
-  bool going_away_ = false;      // going_away() was called
-  bool goaway_pending_ = false;  // ... and its GOAWAY waits for the close frames to leave
-  bool closing_ = false;         // the transport is closing gracefully
+  bool going_away_ = false;       // going_away() was called
+  bool goaway_pending_ = false;   // ... and its GOAWAY waits for the close frames to leave
+  bool goaway_deferred_ = false;  // ... and its GOAWAY waits for the polling sessions to end
+  bool carried_polling_ = false;  // a long-polling request came
+  bool closing_ = false;          // the transport is closing gracefully
   bool closed_ = false;  // the transport is closed: release when the outermost entry returns
   bool released_ = false;
 };

@@ -18,6 +18,7 @@ H2PollExchange* H2ServerConnection::poll_of(std::int32_t stream_id) noexcept {
 void H2ServerConnection::poll_request(std::int32_t stream_id, const Route& route,
                                       const proto::HttpHead& head,
                                       const proto::RequestTarget& target) {
+  carried_polling_ = true;
   PollHub* hub = poll_hub_on(shared_, loop_);
   const PollClassification classified =
       screen_poll_request(shared_, route, head, target.query, hub);

@@ -262,6 +262,13 @@ void Worker::drop_polling_connections() {
     kept->going_away();
     kept = next;
   }
+  // HTTP/2 connections kept for the same reason now say GOAWAY. going_away() may release the
+  // connection it is called on: step first.
+  for (H2ServerConnection* connection = h2_connections_; connection != nullptr;) {
+    H2ServerConnection* next = connection->owner_next;
+    connection->going_away();
+    connection = next;
+  }
 }
 
 void Worker::destroy(session::Session& session) noexcept {
@@ -324,9 +331,14 @@ void Worker::begin_shutdown() {
     delete front;
     shared_.connections.fetch_sub(1);
   }
+  // HTTP/2 connections: 1001 to their WebSockets, then GOAWAY (their streams finish, then they
+  // close). One that carried long polling keeps taking new streams, as an HTTP/1.1 one keeps
+  // its requests coming, until this thread's polling sessions are gone
+  // (drop_polling_connections): a GOAWAY would refuse the next recv that brings a client its
+  // 1001.
   for (H2ServerConnection* connection = h2_connections_; connection != nullptr;) {
     H2ServerConnection* next = connection->owner_next;
-    connection->going_away();  // GOAWAY: its streams finish, then it closes
+    connection->going_away(polling_sessions_ > 0 && connection->carried_polling());
     connection = next;
   }
   if (no_connections()) {

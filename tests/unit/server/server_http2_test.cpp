@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -362,6 +363,76 @@ TEST(ServerHttp2, LongPollingRecvResetByTheClientLosesNothing) {
   ASSERT_TRUE(poll.received(poll.recv()));
   ASSERT_EQ(poll.events.size(), 1u);
   EXPECT_EQ(poll.events[0].text(), "kept");
+}
+
+// The server stops while an h2 long-polling client holds no recv (between two polls, the usual
+// case): as over HTTP/1.1 (LongPollingSessions.ServerShutdownClosesWith1001WhenNoRecvIsHeld),
+// its session is closed with 1001, which its next recv brings it, and its reply closes it
+// cleanly. That recv and the reply are new streams: the connection says GOAWAY only once the
+// thread's polling sessions are gone. (Before, the GOAWAY went out at once, the recv was
+// refused, and the session ended with 1006 after LongPolling::stop_grace.)
+TEST(ServerHttp2, ShutdownClosesALongPollingSessionWith1001WhenNoRecvIsHeld) {
+  AccessLog log;
+  ServerOptions options = http2_options(log);
+  options.handshake_timeout = 60s;  // the idle bound of a connection between two polls
+  Server server(options);
+  PollSeen seen;
+  Behavior echo = polling_echo(seen);
+  echo.close_timeout = 60s;
+  echo.long_polling->stop_grace = 60s;  // however slow this machine is before the next recv
+  server.route("/echo", echo);
+  RunningServer running(server);
+  const io::TlsContext context = client_context({"h2"});
+  RawWsClient socket(running.port());
+  socket.use_tls(context, "localhost");
+  H2TestClient h2;
+  H2PollClient poll(socket, h2, "/echo");
+  ASSERT_TRUE(poll.opened(poll.open()));
+  poll.connection().send_text("hello");
+  ASSERT_EQ(poll.finish(poll.flush())->header(":status"), "204");
+  ASSERT_TRUE(poll.received(poll.recv()));  // the echo: now no recv is held
+  ASSERT_EQ(poll.events.size(), 1u);
+  // A WebSocket on the same connection (and the only server thread): its 1001 shows that the
+  // stop has reached the polling session too.
+  const std::int32_t ws_id = h2.request(testing::h2_websocket("/echo"), std::nullopt, true);
+  StreamWebSocket ws;
+  ws.connection.send_text("echo me");
+  ws.send_queued(h2, ws_id);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
+    ws.take(h2.responses[ws_id]);
+    return !ws.messages.empty();
+  }));
+  std::jthread stopper([&] { running.stop(); });  // joined on every way out
+  ASSERT_TRUE(exchange_h2(
+      socket, h2,
+      [&] {
+        ws.take(h2.responses[ws_id]);
+        return ws.close_code.has_value();
+      },
+      20s));
+  EXPECT_EQ(ws.close_code, 1001);
+  ws.send_queued(h2, ws_id);  // the reply to its close
+  // Now the client polls: the server's close frame, 1001.
+  ASSERT_TRUE(poll.received(poll.recv())) << "the recv was refused (GOAWAY)";
+  ASSERT_EQ(poll.events.size(), 2u);
+  EXPECT_EQ(poll.events[1].kind, proto::EventKind::close);
+  EXPECT_EQ(poll.events[1].close_code, 1001);
+  poll.connection().close(1001);
+  const H2TestClient::Response* reply = poll.finish(poll.flush());
+  ASSERT_NE(reply, nullptr);
+  EXPECT_EQ(reply->header(":status"), "204");
+  // The recv that acknowledges everything: the session is over (410) and goes.
+  const H2TestClient::Response* gone = poll.finish(poll.recv());
+  ASSERT_NE(gone, nullptr);
+  EXPECT_EQ(gone->header(":status"), "410");
+  // With the polling session gone, the connection says GOAWAY and closes.
+  EXPECT_TRUE(exchange_h2(
+      socket, h2, [&] { return h2.goaway_code.has_value() && socket.eof(); }, 20s));
+  EXPECT_EQ(h2.goaway_code, NGHTTP2_NO_ERROR);
+  socket.close_socket();
+  stopper.join();
+  const std::lock_guard lock(seen.mutex);
+  EXPECT_EQ(seen.close_codes, (std::vector<std::uint16_t>{1001, 1001}));
 }
 
 // A connection refused at accept (here over max_connections) hears the refusal in the protocol
