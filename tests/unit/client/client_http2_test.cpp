@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "h2/h2_connection.hpp"
+#include "h2_tls_setup.hpp"
 #include "loop_watchdog.hpp"
 #include "running_server.hpp"
 #include "test_certs.hpp"
@@ -47,13 +48,7 @@ struct Seen {
 };
 
 ServerOptions server_options(bool http2) {
-  const test::TestPki& pki = test::test_pki();
-  ServerOptions options;
-  options.threads = 1;
-  options.tls = ServerTlsOptions{.certificate_chain_file = pki.server_chain,
-                                 .private_key_file = pki.server_key};
-  options.http2 = http2;
-  return options;
+  return test::h2_tls_server_options(http2);
 }
 
 // /echo echoes; /slow echoes after a pause per message (a slow reader); /reset drops the
@@ -555,62 +550,19 @@ TEST(ClientHttp2, FallsBackToHttp1WhenTheServerHasNoHttp2) {
 
 // A TLS server on the test's loop that speaks HTTP/2 without SETTINGS_ENABLE_CONNECT_PROTOCOL
 // (ALPN h2) and closes any connection that picks http/1.1: it records what each one chose.
-class H2WithoutExtendedConnect {
+class H2WithoutExtendedConnect final : public test::H2LoopServer {
  public:
-  explicit H2WithoutExtendedConnect(io::EventLoop& loop)
-      : listener_(loop, [this, &loop](io::TcpSocket socket, const io::SocketAddress&) {
-          connections_.push_back(std::make_unique<Connection>(*this, loop, std::move(socket)));
-        }) {
-    io::TlsServerOptions options = test::test_server_tls();
-    options.alpn = {"h2", "http/1.1"};
-    tls_ = io::TlsContext::server(options);
-    EXPECT_FALSE(listener_.listen(io::SocketAddress::ipv4_loopback(0)));
+  explicit H2WithoutExtendedConnect(io::EventLoop& loop) : H2LoopServer(loop, {"h2", "http/1.1"}) {
+    EXPECT_TRUE(listening());
   }
-  std::uint16_t port() const { return listener_.local_address().port(); }
   std::vector<std::string> alpn;  // per connection, in order
 
  private:
-  struct Connection final : io::StreamHandler, h2::H2Handler {
-    Connection(H2WithoutExtendedConnect& server, io::EventLoop& loop, io::TcpSocket socket)
-        : owner(server),
-          stream(loop, std::move(socket), static_cast<io::StreamHandler&>(*this),
-                 io::TlsSession(server.tls_)) {}
-    void on_stream_secured() override {
-      owner.alpn.emplace_back(stream.tls()->alpn());
-      if (stream.tls()->alpn() != "h2") {
-        stream.close();
-        return;
-      }
-      h2::H2Limits limits;
-      limits.enable_connect_protocol = false;
-      h2.emplace(static_cast<h2::H2Handler&>(*this), limits);
-      stream.request_flush();
-    }
-    void on_stream_data(std::span<std::uint8_t> data) override {
-      if (h2) h2->receive(data);
-      stream.request_flush();
-    }
-    std::size_t gather_output(std::span<io::ConstBuffer> out) override {
-      if (!h2 || out.empty()) return 0;
-      const auto bytes = h2->output();
-      if (bytes.empty()) return 0;
-      out[0] = bytes;
-      return 1;
-    }
-    void consume_output(std::size_t n) override { h2->consume_output(n); }
-    void on_stream_end() override { stream.close(); }
-    void on_stream_error(std::string_view) override {}
-    void on_data(std::int32_t, std::span<const std::uint8_t>) override {}
-    void on_stream_closed(std::int32_t, std::uint32_t) override {}
-
-    H2WithoutExtendedConnect& owner;
-    io::Stream stream;
-    std::optional<h2::H2Connection> h2;
-  };
-
-  io::TlsContext tls_;
-  io::Listener listener_;
-  std::vector<std::unique_ptr<Connection>> connections_;
+  bool secured(Connection&, std::string_view chosen, h2::H2Limits& limits) override {
+    alpn.emplace_back(chosen);
+    limits.enable_connect_protocol = false;
+    return chosen == "h2";
+  }
 };
 
 // h2 without extended CONNECT: the client opens a new connection offering http/1.1 only (here
@@ -635,72 +587,31 @@ TEST(ClientHttp2, FallsBackToANewHttp1ConnectionWithoutExtendedConnect) {
 // A TLS server on the test's loop that speaks HTTP/2 with extended CONNECT, and says GOAWAY
 // (last stream 0: nothing processed) at once on its first `goaway_connections` connections; the
 // others accept every WebSocket with 200 (their streams then stay quiet).
-class GoawayServer {
+class GoawayServer final : public test::H2LoopServer {
  public:
   GoawayServer(io::EventLoop& loop, int goaway_connections)
-      : goaway_left_(goaway_connections),
-        listener_(loop, [this, &loop](io::TcpSocket socket, const io::SocketAddress&) {
-          connections_.push_back(std::make_unique<Connection>(*this, loop, std::move(socket)));
-        }) {
-    io::TlsServerOptions options = test::test_server_tls();
-    options.alpn = {"h2"};
-    tls_ = io::TlsContext::server(options);
-    EXPECT_FALSE(listener_.listen(io::SocketAddress::ipv4_loopback(0)));
+      : H2LoopServer(loop, {"h2"}), goaway_left_(goaway_connections) {
+    EXPECT_TRUE(listening());
   }
-  std::uint16_t port() const { return listener_.local_address().port(); }
-  int accepted() const { return static_cast<int>(connections_.size()); }
   int websockets = 0;  // answered 200
 
  private:
   struct Quiet final : h2::H2Source {
     Chunk read(std::span<std::uint8_t>) override { return {}; }
   };
-  struct Connection final : io::StreamHandler, h2::H2Handler {
-    Connection(GoawayServer& server, io::EventLoop& loop, io::TcpSocket socket)
-        : owner(server),
-          stream(loop, std::move(socket), static_cast<io::StreamHandler&>(*this),
-                 io::TlsSession(server.tls_)) {}
-    void on_stream_secured() override {
-      h2.emplace(static_cast<h2::H2Handler&>(*this), h2::H2Limits{});
-      if (owner.goaway_left_ > 0) {
-        --owner.goaway_left_;
-        h2->shutdown();  // SETTINGS, then GOAWAY(last stream 0) before any request is read
-      }
-      stream.request_flush();
+  void started(Connection& connection) override {
+    if (goaway_left_ > 0) {
+      --goaway_left_;
+      connection.h2->shutdown();  // SETTINGS, then GOAWAY(last stream 0) before any request is read
     }
-    void on_request(h2::H2Request& request) override {
-      ++owner.websockets;
-      h2->respond_streaming(request.stream_id, 200, {}, quiet);
-    }
-    void on_stream_data(std::span<std::uint8_t> data) override {
-      if (h2) h2->receive(data);
-      stream.request_flush();
-    }
-    std::size_t gather_output(std::span<io::ConstBuffer> out) override {
-      if (!h2 || out.empty()) return 0;
-      const auto bytes = h2->output();
-      if (bytes.empty()) return 0;
-      out[0] = bytes;
-      return 1;
-    }
-    void consume_output(std::size_t n) override { h2->consume_output(n); }
-    void on_stream_end() override { stream.close(); }
-    void on_stream_error(std::string_view) override {}
-    void on_data(std::int32_t id, std::span<const std::uint8_t> data) override {
-      h2->consume(id, data.size());
-    }
-    void on_stream_closed(std::int32_t, std::uint32_t) override {}
-
-    GoawayServer& owner;
-    io::Stream stream;
-    Quiet quiet;
-    std::optional<h2::H2Connection> h2;
-  };
+  }
+  void answer(Connection& connection, h2::H2Request& request) override {
+    ++websockets;
+    connection.h2->respond_streaming(request.stream_id, 200, {}, quiet_);
+  }
 
   int goaway_left_;
-  io::TlsContext tls_;
-  io::Listener listener_;
-  std::vector<std::unique_ptr<Connection>> connections_;
+  static inline Quiet quiet_;  // stateless: one for every stream
 };
 
 // A GOAWAY that comes before the server processed our extended CONNECT costs nothing: the

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "h2_socket_client.hpp"
+#include "h2_tls_setup.hpp"
 #include "running_server.hpp"
 #include "test_certs.hpp"
 #include "wsx/io/tls_context.hpp"
@@ -62,11 +63,7 @@ struct Log {
 };
 
 io::TlsContext h2_client_context() {
-  io::TlsClientOptions options;
-  options.ca_file = test::test_pki().ca_certificate;
-  options.use_system_ca = false;
-  options.alpn = {"h2"};
-  return io::TlsContext::client(options);
+  return test::h2_client_tls({"h2"});
 }
 
 class Http2Boundary : public ::testing::Test {
@@ -74,11 +71,10 @@ class Http2Boundary : public ::testing::Test {
   // A one-thread TLS server with h2: `boom` on /boom/*, an echo on /echo. The test's HTTP/2
   // connection opens a healthy echo WebSocket first.
   void start(Behavior boom, ServerOptions options = {}) {
-    const test::TestPki& pki = test::test_pki();
-    options.threads = 1;
-    options.tls = ServerTlsOptions{.certificate_chain_file = pki.server_chain,
-                                   .private_key_file = pki.server_key};
-    options.http2 = true;
+    const ServerOptions tls = test::h2_tls_server_options();
+    options.threads = tls.threads;
+    options.tls = tls.tls;
+    options.http2 = tls.http2;
     options.error_hook = log_.hook();
     server_ = std::make_unique<Server>(std::move(options));
     if (!boom.close) {

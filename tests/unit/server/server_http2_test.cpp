@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "h2_socket_client.hpp"
+#include "h2_tls_setup.hpp"
 #include "running_server.hpp"
 #include "test_certs.hpp"
 #include "wsx/io/tls_context.hpp"
@@ -40,12 +41,7 @@ struct AccessLog {
 };
 
 ServerOptions http2_options(AccessLog& log, bool http2 = true) {
-  const test::TestPki& pki = test::test_pki();
-  ServerOptions options;
-  options.threads = 1;
-  options.tls = ServerTlsOptions{.certificate_chain_file = pki.server_chain,
-                                 .private_key_file = pki.server_key};
-  options.http2 = http2;
+  ServerOptions options = test::h2_tls_server_options(http2);
   options.http = [](const HttpRequest& request) {
     proto::HttpResponse response;
     response.status = 200;
@@ -62,11 +58,7 @@ ServerOptions http2_options(AccessLog& log, bool http2 = true) {
 }
 
 io::TlsContext client_context(std::vector<std::string> alpn) {
-  io::TlsClientOptions options;
-  options.ca_file = test::test_pki().ca_certificate;
-  options.use_system_ca = false;
-  options.alpn = std::move(alpn);
-  return io::TlsContext::client(options);
+  return test::h2_client_tls(std::move(alpn));
 }
 
 TEST(ServerHttp2, PlainRequestsShareOneConnectionAndTheHttpHandler) {
