@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace wsx::io {
@@ -18,6 +19,23 @@ std::error_code last_error() {
 bool set_flag(int fd, int level, int option, bool enabled) {
   const int value = enabled ? 1 : 0;
   return ::setsockopt(fd, level, option, &value, sizeof value) == 0;
+}
+
+// The kernel holds a connection back until its first bytes arrive: the accept that follows finds
+// them waiting, and the owner reads them at once rather than registering the socket and waiting
+// for the loop to report it readable (issue 13, scenario d). A silent client costs the kernel a
+// request socket meanwhile, not a descriptor and a session of ours. Without the option (not
+// Linux) or when refused, the listener accepts as soon as the TCP handshake is done.
+bool set_defer_accept(int fd, std::chrono::seconds period) {
+#ifdef TCP_DEFER_ACCEPT
+  if (period.count() <= 0) return false;
+  const int seconds = static_cast<int>(std::min<std::chrono::seconds::rep>(period.count(), 3600));
+  return ::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) == 0;
+#else
+  static_cast<void>(fd);
+  static_cast<void>(period);
+  return false;
+#endif
 }
 
 int open_reserve() {
@@ -56,6 +74,7 @@ std::error_code Listener::listen(const SocketAddress& address, const ListenOptio
   // here, it saves a setsockopt per connection (one of the ~15 system calls a WebSocket
   // handshake and close cost the server).
   no_delay_inherited_ = options.no_delay && set_flag(fd, IPPROTO_TCP, TCP_NODELAY, true);
+  defers_accept_ = set_defer_accept(fd, options.defer_accept);
   if (auto error = loop_.add(fd, Interest::read, *this)) {
     ::close(fd);
     return error;
@@ -73,6 +92,7 @@ void Listener::close() noexcept {
     ::close(fd_);
   }
   fd_ = -1;
+  defers_accept_ = false;
   if (reserve_fd_ >= 0) ::close(reserve_fd_);
   reserve_fd_ = -1;
 }

@@ -197,6 +197,10 @@ void Stream::fail(std::string_view reason) {
   handler_->on_stream_error(reason);  // may destroy this: the caller returns at once
 }
 
+void Stream::read_now() {
+  if (socket_.valid() && reading_ && !ended_) on_readable();
+}
+
 void Stream::on_readable() {
   DestroyGuard guard(destroyed_);
   // A TLS handshake still running must finish before close_notify can go: its records are

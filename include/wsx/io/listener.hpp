@@ -20,6 +20,13 @@ struct WSX_API ListenOptions {
   bool ipv6_only = true;      // an IPv6 listener does not also take IPv4-mapped connections
   int backlog = 1024;
   bool no_delay = true;  // TCP_NODELAY on accepted sockets: frames are batched by the loop
+  // TCP_DEFER_ACCEPT (Linux), for protocols where the client speaks first: accept() returns a
+  // connection once its first bytes have arrived, so the owner can read at once (see
+  // Listener::defers_accept()) instead of waiting for the loop to report them. Linux rounds the
+  // period up to its SYN-ACK retransmission schedule (1, 3, 7, 15 ... s); a client still silent
+  // then is accepted all the same, without data (it is not dropped). 0: off. Where the kernel
+  // does not have it or refuses it, the listener works as without it.
+  std::chrono::seconds defer_accept{0};
   // Accepts per readiness event before serving other fds; level triggering brings us back.
   std::size_t max_accepts_per_wakeup = 1024;
   // Accepting pauses this long when the kernel is out of memory or descriptors run out with
@@ -43,6 +50,8 @@ class WSX_API Listener final : private IoHandler {
   void close() noexcept;
   bool listening() const noexcept { return fd_ >= 0; }
   int native_handle() const noexcept { return fd_; }  // -1 when not listening
+  // TCP_DEFER_ACCEPT is in force: accepted sockets normally hold the client's first bytes.
+  bool defers_accept() const noexcept { return defers_accept_; }
   SocketAddress local_address() const;
 
   // Connections accepted and closed at once because the process ran out of descriptors.
@@ -61,7 +70,8 @@ class WSX_API Listener final : private IoHandler {
   int fd_ = -1;
   int reserve_fd_ = -1;
   bool no_delay_inherited_ =
-      false;  // the listening socket has TCP_NODELAY, accepted ones inherit it
+      false;                    // the listening socket has TCP_NODELAY, accepted ones inherit it
+  bool defers_accept_ = false;  // see defers_accept()
   TimerId resume_timer_ = 0;
   std::uint64_t shed_ = 0;
 };

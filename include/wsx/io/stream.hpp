@@ -91,6 +91,12 @@ class WSX_API Stream final : private IoHandler {
   std::size_t write_now(std::span<const ConstBuffer> buffers) noexcept;
   void pause_reading();
   void resume_reading();
+  // Reads now what the socket holds, as if the loop had reported it readable: for a socket known
+  // to have input waiting (accepted from a listener that defers accept until the client's first
+  // bytes arrive), which saves waiting a loop iteration for the report. Nothing there costs one
+  // read that finds none. The handler's callbacks may destroy the stream: the caller must not
+  // touch it after this returns unless it knows it is alive.
+  void read_now();
   // Graceful: sends what is left, then close_notify (TLS) and FIN. Reading continues until
   // the peer ends too; then the owner destroys the stream.
   void shutdown();

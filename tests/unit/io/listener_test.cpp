@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -111,6 +113,90 @@ TEST(Listener, AcceptsOverIpv6AndSetsNoDelay) {
   loop.run();
   EXPECT_EQ(no_delay, 1);
   EXPECT_EQ(peer_text, client.local_address().to_string());
+}
+
+int defer_accept_of(int fd) {
+  int value = -1;
+  socklen_t length = sizeof value;
+  EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &value, &length), 0);
+  return value;
+}
+
+// With TCP_DEFER_ACCEPT the kernel keeps a connection that has said nothing: the listener does
+// not report it, and once its first bytes arrive accept() returns it with them already readable.
+TEST(Listener, DeferAcceptHandsOverAConnectionWithItsFirstBytes) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  int accepted = 0;
+  std::string first_read;
+  Listener listener(loop, [&](TcpSocket socket, const SocketAddress&) {
+    ++accepted;
+    char bytes[16];
+    const ssize_t n = ::recv(socket.fd(), bytes, sizeof bytes, MSG_DONTWAIT);
+    if (n > 0) first_read.assign(bytes, static_cast<std::size_t>(n));
+    loop.stop();
+  });
+  ListenOptions options;
+  // 3 s (two SYN-ACK retransmissions): far beyond the quiet window below, even on a loaded
+  // machine, so the silent phase cannot end by itself during it.
+  options.defer_accept = 3s;
+  ASSERT_FALSE(listener.listen(SocketAddress::ipv4_loopback(0), options));
+  EXPECT_TRUE(listener.defers_accept());
+  EXPECT_EQ(defer_accept_of(listener.native_handle()), 3);
+  TcpSocket client = connect_blocking(listener.local_address());
+  loop.run_after(300ms, [&] { loop.stop(); });
+  loop.run();
+  EXPECT_EQ(accepted, 0);  // connected, silent: not handed over
+  ASSERT_EQ(::send(client.fd(), "GET", 3, MSG_NOSIGNAL), 3);
+  loop.run();
+  EXPECT_EQ(accepted, 1);
+  EXPECT_EQ(first_read, "GET");  // there at once, no wait for readiness
+}
+
+// What Linux does when the period ends without data (net/ipv4/inet_connection_sock.c,
+// syn_ack_recalc(): one SYN-ACK is sent again at its end; the client's ACK to it makes the
+// connection): the connection is accepted, with nothing to read. It is not dropped, so the
+// owner's own timeout must bound it.
+TEST(Listener, DeferAcceptAcceptsASilentClientWhenThePeriodEnds) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  int accepted = 0;
+  bool nothing_to_read = false;
+  Listener listener(loop, [&](TcpSocket socket, const SocketAddress&) {
+    ++accepted;
+    char byte;
+    nothing_to_read = ::recv(socket.fd(), &byte, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
+    loop.stop();
+  });
+  ListenOptions options;
+  options.defer_accept = 1s;
+  ASSERT_FALSE(listener.listen(SocketAddress::ipv4_loopback(0), options));
+  EXPECT_EQ(defer_accept_of(listener.native_handle()), 1);
+  const auto start = std::chrono::steady_clock::now();
+  TcpSocket client = connect_blocking(listener.local_address());
+  loop.run();
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(accepted, 1);
+  EXPECT_TRUE(nothing_to_read);
+  EXPECT_GE(waited, 900ms);  // the kernel's SYN-ACK timer: 1 s
+}
+
+TEST(Listener, DeferAcceptZeroAcceptsAsSoonAsTheTcpHandshakeEnds) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  int accepted = 0;
+  Listener listener(loop, [&](TcpSocket, const SocketAddress&) {
+    ++accepted;
+    loop.stop();
+  });
+  ListenOptions options;
+  options.defer_accept = 0s;
+  ASSERT_FALSE(listener.listen(SocketAddress::ipv4_loopback(0), options));
+  EXPECT_FALSE(listener.defers_accept());
+  EXPECT_EQ(defer_accept_of(listener.native_handle()), 0);
+  TcpSocket client = connect_blocking(listener.local_address());
+  loop.run();  // nothing sent: accepted all the same (the watchdog would fail the test)
+  EXPECT_EQ(accepted, 1);
 }
 
 // With every descriptor in use, pending connections are shed (accepted and closed) using the
