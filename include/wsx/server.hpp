@@ -296,7 +296,8 @@ struct WSX_API ServerTlsOptions {
 };
 
 // Limits per client address, checked as a connection is accepted (plain HTTP requests too: each
-// connection is one handshake), before anything is read: one client cannot take the server's
+// connection is one handshake; with ServerOptions::defer_accept, once its first bytes are there),
+// before anything is read: one client cannot take the server's
 // connections or its handshake CPU (TLS) from the others. A client is an IPv4 address or an IPv6
 // network of `ipv6_prefix_length` bits. Over the rate: 429 with Retry-After (when the next
 // handshake would pass); over the count: 503 with Retry-After: 5. Each refusal is counted
@@ -323,6 +324,16 @@ struct WSX_API ServerOptions {
   std::size_t max_connections = 100000;  // handshaking ones included; more get 503
   AddressLimits address_limits;          // per client address
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);  // TLS included
+  // Every listener defers accepting a connection until the client's first bytes (its request,
+  // TLS ClientHello, HTTP/2 preface) are there — TCP_DEFER_ACCEPT, Linux — and reads them at once:
+  // fewer system calls and wake-ups per handshake, and a client that connects without speaking
+  // costs the kernel a pending connection, not a descriptor and a session. max_connections and
+  // address_limits then apply when the request arrives (still answered 503/429).
+  // Linux rounds the period up to its SYN-ACK retransmission schedule (1, 3, 7, 15 ... s); a
+  // client still silent then is accepted all the same and handshake_timeout starts: such a
+  // client is dropped within the rounded period plus handshake_timeout. 0: off, a connection is
+  // accepted as soon as its TCP handshake ends; elsewhere than Linux it is always off.
+  std::chrono::seconds defer_accept = std::chrono::seconds(1);
   std::size_t max_head_size = 8192;  // request head bytes; more → 431
   std::size_t max_headers = 64;      // more → 431
   // Bytes a client may send behind its request while an upgrade_async decision is pending;

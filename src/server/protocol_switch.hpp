@@ -50,6 +50,9 @@ class ProtocolSwitch final : private io::StreamHandler {
   const io::SocketAddress& peer() const noexcept { return peer_; }
   // The stream while the switch owns it (for the TLS error of a failed handshake).
   const io::Stream* stream() const noexcept { return stream_.get(); }
+  // The socket holds the client's first bytes already (io::Stream::read_now): the switch may
+  // end, and be destroyed, inside.
+  void read_now() { stream_->read_now(); }
   // Drops the connection now (server shutdown); nothing follows.
   void close() noexcept;
 

@@ -35,12 +35,18 @@ Worker::~Worker() {
 }
 
 std::error_code Worker::listen(const io::SocketAddress& address) {
+  // Its place in listeners_, which only ever loses its last ones: the callback runs while the
+  // listener is there.
+  const std::size_t index = listeners_.size();
   auto listener = std::make_unique<io::Listener>(
-      loop_, [this](io::TcpSocket socket, const io::SocketAddress& peer) {
-        accept(std::move(socket), peer);
+      loop_, [this, index](io::TcpSocket socket, const io::SocketAddress& peer) {
+        accept(std::move(socket), peer, listeners_[index]->defers_accept());
       });
   io::ListenOptions options;
   options.reuse_port = true;
+  // Every protocol served here has the client speak first (an HTTP request, a TLS ClientHello,
+  // the HTTP/2 preface).
+  options.defer_accept = shared_.options.defer_accept;
   if (const std::error_code error = listener->listen(address, options)) return error;
   listeners_.push_back(std::move(listener));
   return {};
@@ -62,7 +68,7 @@ std::uint16_t Worker::port() const {
   return listeners_.empty() ? 0 : listeners_.front()->local_address().port();
 }
 
-void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
+void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer, bool input_waiting) {
   const std::size_t max = shared_.options.max_connections;
   const std::size_t count = shared_.connections.fetch_add(1) + 1;
   if (stopping_ || count > max + refusal_allowance(max)) {
@@ -100,18 +106,22 @@ void Worker::accept(io::TcpSocket socket, const io::SocketAddress& peer) {
     } else if (admission.slot.counted()) {
       address_slots_.emplace(front, std::move(admission.slot));
     }
+    if (input_waiting) front->read_now();  // may end the switch: the last use of `front`
     return;
   }
   std::optional<io::TlsSession> tls;
   if (shared_.tls) tls.emplace(*shared_.tls);
-  session::Session* session = start_session(std::move(socket), std::move(tls), peer);
+  session::TcpSession* session = start_session(std::move(socket), std::move(tls), peer);
   if (session == nullptr) return;
   if (count > max) {
     UpgradeHandshake::refuse(shared_, *session, 503);
   } else if (admission.verdict != AddressLimiter::Verdict::admitted) {
     UpgradeHandshake::refuse_client(shared_, *session, admission);
-  } else if (admission.slot.counted()) {
-    address_slots_.emplace(session, std::move(admission.slot));
+  } else {
+    if (admission.slot.counted()) address_slots_.emplace(session, std::move(admission.slot));
+    // The request is in the socket already: handled now (parse, 101, open) rather than after the
+    // loop's next wait reports it. May release the session: the last use of `session`.
+    if (input_waiting) session->carrier().read_now();
   }
 }
 
@@ -142,8 +152,8 @@ bool Worker::open_poll_session(PollOpen& open) {
   return true;
 }
 
-session::Session* Worker::start_session(io::TcpSocket socket, std::optional<io::TlsSession> tls,
-                                        const io::SocketAddress& peer) {
+session::TcpSession* Worker::start_session(io::TcpSocket socket, std::optional<io::TlsSession> tls,
+                                           const io::SocketAddress& peer) {
   auto* session = session_blocks_.create<session::TcpSession>(
       shared_.handshake_config, static_cast<session::SessionOwner&>(*this),
       std::make_unique<UpgradeHandshake>(shared_, peer), loop_, std::move(socket), std::move(tls));

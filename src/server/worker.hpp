@@ -55,12 +55,14 @@ class Worker final : private session::SessionOwner,
   void begin_shutdown();
 
  private:
-  void accept(io::TcpSocket socket, const io::SocketAddress& peer);
+  // `input_waiting`: the listener defers accept until the client's first bytes are there
+  // (ServerOptions::defer_accept), so they are read at once.
+  void accept(io::TcpSocket socket, const io::SocketAddress& peer, bool input_waiting);
   // PollHub::opener: a long-polling session of this thread.
   bool open_poll_session(PollOpen& open);
   // An HTTP/1.1 session on `socket` (and `tls`): false when it could not even start.
-  session::Session* start_session(io::TcpSocket socket, std::optional<io::TlsSession> tls,
-                                  const io::SocketAddress& peer);
+  session::TcpSession* start_session(io::TcpSocket socket, std::optional<io::TlsSession> tls,
+                                     const io::SocketAddress& peer);
   void release(session::Session& session) noexcept override;
   // ProtocolSwitch::Owner (ServerOptions::http2, http2_prior_knowledge): the protocol of a
   // connection is chosen.

@@ -32,6 +32,8 @@ class WSX_LAYER_API TcpCarrier final : public Carrier, private io::StreamHandler
   bool write_blocked() const noexcept override { return stream_.write_blocked(); }
   std::size_t unsent_bytes() const noexcept override { return stream_.unsent_bytes(); }
 
+  // The socket holds input already (io::Stream::read_now): may destroy the session.
+  void read_now() { stream_.read_now(); }
   void pause_reading() override { stream_.pause_reading(); }
   void resume_reading() override { stream_.resume_reading(); }
 

@@ -5,12 +5,14 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -294,9 +296,140 @@ TEST(Server, OverTheConnectionLimitGets503) {
   ASSERT_TRUE(a.handshake());
   ASSERT_TRUE(b.handshake());
   RawWsClient c(running.port());
-  EXPECT_EQ(c.http_exchange(""), 503);  // answered at once, before any request
+  // The server meets it once its request is there (ServerOptions::defer_accept).
+  EXPECT_EQ(c.http_exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 503);
   EXPECT_TRUE(c.wait_eof());
   EXPECT_TRUE(a.send("the first two still work"));
+}
+
+// ---- ServerOptions::defer_accept (TCP_DEFER_ACCEPT)
+
+// TCP_DEFER_ACCEPT of each socket of this process listening on `port` (one per server thread):
+// the server does not show its listeners, the kernel does.
+std::vector<int> listeners_defer_accept(std::uint16_t port) {
+  std::vector<int> values;
+  for (int fd = 0; fd < 4096; ++fd) {
+    int listening = 0;
+    socklen_t length = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 || !listening) {
+      continue;
+    }
+    sockaddr_in address{};
+    length = sizeof address;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+        address.sin_family != AF_INET || ntohs(address.sin_port) != port) {
+      continue;
+    }
+    int value = -1;
+    length = sizeof value;
+    ::getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &value, &length);
+    values.push_back(value);
+  }
+  return values;
+}
+
+TEST(ServerDeferAccept, EveryListenerDefersAcceptByDefault) {
+  Server server({.threads = 2});
+  server.route("/", {});
+  RunningServer running(server);
+  EXPECT_EQ(listeners_defer_accept(running.port()), (std::vector<int>{1, 1}));
+  RawWsClient client(running.port());
+  EXPECT_TRUE(client.handshake());  // the request read at accept
+  EXPECT_TRUE(client.send("after"));
+}
+
+TEST(ServerDeferAccept, ZeroLeavesTheListenersAsBefore) {
+  Server server({.threads = 1, .max_connections = 1, .defer_accept = 0s});
+  server.route("/", {});
+  RunningServer running(server);
+  EXPECT_EQ(listeners_defer_accept(running.port()), std::vector<int>{0});
+  RawWsClient a(running.port());
+  ASSERT_TRUE(a.handshake());
+  RawWsClient b(running.port());
+  EXPECT_EQ(b.http_exchange(""), 503);  // accepted at once: answered before any request
+  EXPECT_TRUE(b.wait_eof());
+}
+
+// The kernel hands a silent client over when the period ends (see DeferAccept in
+// tests/unit/io/listener_test.cpp); the handshake timeout then drops it.
+TEST(ServerDeferAccept, ASilentClientIsDroppedWithinThePeriodAndTheHandshakeTimeout) {
+  std::atomic<int> logged{0};
+  Server server({.threads = 1,
+                 .handshake_timeout = 200ms,
+                 .defer_accept = 1s,
+                 .access_log = [&](const AccessRecord&) { ++logged; }});
+  server.route("/", {});
+  const auto start = std::chrono::steady_clock::now();
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  EXPECT_TRUE(client.wait_eof(15s));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(client.read_some(10ms).empty());  // no answer, just dropped
+  EXPECT_GE(elapsed, 1s);                       // held by the kernel for the period first
+  EXPECT_LT(elapsed, 10s);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server.connections() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(server.connections(), 0u);
+  EXPECT_EQ(logged.load(), 0);  // nothing was answered
+}
+
+// The first segment brings the connection in; the rest of the head arrives in later reads.
+TEST(ServerDeferAccept, ARequestSplitAcrossSegmentsIsAnswered) {
+  Server server({.threads = 1});
+  server.route("/", {});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  const int no_delay = 1;  // each write its own segment
+  ASSERT_EQ(::setsockopt(client.fd(), IPPROTO_TCP, TCP_NODELAY, &no_delay, sizeof no_delay), 0);
+  const std::string pieces[] = {
+      "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n", "Upgrade: websocket\r\nConnection: Upgrade\r\n",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "Sec-WebSocket-Version: 13\r\n", "\r\n"};
+  for (const std::string& piece : pieces) {
+    EXPECT_TRUE(client.read_some(30ms).empty());  // no answer to a part
+    ASSERT_TRUE(client.write_all(piece));
+  }
+  EXPECT_EQ(client.http_exchange(""), 101);
+}
+
+// max_connections is checked when the kernel hands the connection over, i.e. once the request
+// is there: still a 503, logged, and the counts stay right.
+TEST(ServerDeferAccept, OverTheConnectionLimitTheRequestGets503) {
+  std::mutex mutex;
+  std::vector<int> statuses;
+  Server server({.threads = 1,
+                 .max_connections = 1,
+                 .defer_accept = 1s,
+                 .access_log = [&](const AccessRecord& record) {
+                   const std::lock_guard lock(mutex);
+                   statuses.push_back(record.status);
+                 }});
+  server.route("/", {});
+  RunningServer running(server);
+  auto a = std::make_unique<RawWsClient>(running.port());
+  ASSERT_TRUE(a->handshake());
+  EXPECT_EQ(server.connections(), 1u);
+  RawWsClient b(running.port());
+  EXPECT_EQ(b.http_exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 503);
+  EXPECT_TRUE(b.wait_eof());
+  a.reset();  // gives its place back
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server.connections() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(server.connections(), 0u);
+  RawWsClient c(running.port());
+  EXPECT_TRUE(c.handshake());
+  const auto logged = [&] {  // the record may follow the answer
+    const std::lock_guard lock(mutex);
+    return statuses.size();
+  };
+  while (logged() < 3 && std::chrono::steady_clock::now() < deadline + 10s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  const std::lock_guard lock(mutex);
+  EXPECT_EQ(statuses, (std::vector<int>{101, 503, 101}));
 }
 
 TEST(Server, UnfinishedHandshakeIsDropped) {
