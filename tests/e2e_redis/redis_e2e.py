@@ -15,12 +15,17 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import redis_fixture  # noqa: E402
 from redis_fixture import RedisServer  # noqa: E402
 
 import websockets  # noqa: E402
 
 WSX = sys.argv[1]
-TIMEOUT = 10
+TIMEOUT = 20  # for what normally takes milliseconds: a loaded machine
+RECONNECT_TIMEOUT = 30  # a node's retries are 3-4.5 s apart once Redis has been gone a while
+# A node under AddressSanitizer that loads the system's CAs (node C of case_tls) took over 10 s
+# to start on a loaded machine.
+START_TIMEOUT = 30
 ROOM = "/chat/room"
 TOPIC = "wsx:chat:room"  # the channel of the room on Redis
 
@@ -37,7 +42,7 @@ class Node:
         self.lines = []
         self.changed = threading.Condition()
         threading.Thread(target=self._collect, daemon=True).start()
-        match = self.wait_line(r"listening on 127\.0\.0\.1:(\d+) ")
+        match = self.wait_line(r"listening on 127\.0\.0\.1:(\d+) ", START_TIMEOUT)
         if match is None:
             self.process.kill()
             raise AssertionError("node %s: no 'listening on' line: %r" % (name, self.lines))
@@ -184,11 +189,11 @@ async def case_order():
         await expect_silence(clients, 0.3)
 
 
-async def flowing(cluster, clients, sender, tag):
+async def flowing(cluster, clients, sender, tag, timeout):
     """True once a probe from `sender` reaches every client (Redis is back for everyone)."""
     await sender.send(tag)
     got = {}
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + timeout
     for label, ws in clients:
         while True:
             left = deadline - time.monotonic()
@@ -221,18 +226,16 @@ async def case_redis_restart():
         async with websockets.connect("ws://127.0.0.1:%d/echo" % a.port) as echo:
             await echo.send("still here")
             assert await receive(echo) == "still here"
-        down_at = time.monotonic()
         cluster.redis.start()
+        # Each node retries on its own (backoff capped at 3 s, +50 % jitter): every one is back
+        # within the wait, which a load that stretches the retries tenfold still fits.
         for node in cluster.nodes.values():
-            assert node.wait_line(r"redis: connected again"), node.name
+            assert node.wait_line(r"redis: connected again", RECONNECT_TIMEOUT), node.name
         await wait_subscribed(cluster.redis, 3)
-        for attempt in range(20):
-            if await flowing(cluster, clients, clients[1][1], "probe %d" % attempt):
-                break
-        else:
+        # Once every node logged "connected again" (both of its links are up) and Redis counts
+        # the three subscriptions, the first probe must reach everyone.
+        if not await flowing(cluster, clients, clients[1][1], "probe", TIMEOUT):
             raise AssertionError("messages do not flow again after Redis came back")
-        back = time.monotonic() - down_at
-        assert back < 8, "took %.1f s" % back
         # What was refused while down never arrives later.
         await expect_silence(clients, 0.3)
 
@@ -275,7 +278,12 @@ async def case_recovery():
         await watcher.close()
         for i in range(50):
             await publisher.send("missed %d" % i)
-        assert await receive(publisher) == "before 0"  # the publisher is in the room too
+        # The publisher is in the room too: once its own 50 came back through Redis, they are
+        # in the history (added with the publish), and the client may come back for them.
+        for i in range(10):
+            assert await receive(publisher) == "before %d" % i
+        for i in range(50):
+            assert await receive(publisher) == "missed %d" % i
         back = await websockets.connect(c.url("?since=" + position))
         seen = []
         for i in range(50):
@@ -421,6 +429,57 @@ async def case_console_names_node():
         redis.stop()
 
 
+async def case_fixture_port_taken():
+    """The fixture's start-up is race-free: a port taken between its pick and Redis's bind (a
+    foreign listener that accepts and never answers) makes it pick another, and a restart
+    waits for its own port to be free again."""
+    import socket
+    foreign = socket.socket()
+    foreign.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    foreign.bind(("127.0.0.1", 0))
+    foreign.listen()
+    picks = []
+    real_free_port = redis_fixture.free_port
+
+    def first_taken():
+        picks.append(None)
+        return foreign.getsockname()[1] if len(picks) == 1 else real_free_port()
+
+    redis_fixture.free_port = first_taken
+    try:
+        redis = RedisServer()
+    finally:
+        redis_fixture.free_port = real_free_port
+    try:
+        assert redis.launches == 2, redis.launches
+        assert redis.port != foreign.getsockname()[1]
+        assert redis.command("PING") == b"PONG"
+        foreign.close()
+        redis.kill()
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", redis.port))
+        squatter.listen()
+        # The squatter leaves once Redis found the port taken: the restart must try again.
+        real_launch = redis.launch
+
+        def launch_then_free():
+            started = real_launch()
+            if not started:
+                squatter.close()
+            return started
+
+        redis.launch = launch_then_free
+        redis.start()
+        assert redis.launches == 4, redis.launches
+        assert redis.command("PING") == b"PONG"
+        with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as conn:
+            conn.sendall(b"PING\r\n")
+            assert conn.recv(64) == b"+PONG\r\n"
+    finally:
+        redis.stop()
+
+
 CASES = {name[len("case_"):]: function for name, function in globals().items()
          if name.startswith("case_")}
 
@@ -428,7 +487,7 @@ CASES = {name[len("case_"):]: function for name, function in globals().items()
 def main():
     case = sys.argv[2]
     try:
-        asyncio.run(asyncio.wait_for(CASES[case](), 50))
+        asyncio.run(asyncio.wait_for(CASES[case](), 100))
     except SystemExit:
         raise
     except BaseException as error:  # noqa: B902 — every failure is reported the same way

@@ -1,14 +1,24 @@
 """A private redis-server for tests: a free loopback port, a temporary directory, no
 persistence, stopped (killed if need be) at the end. kill() and start() again keep the port, so
-tests can take Redis away from running nodes and bring it back."""
+tests can take Redis away from running nodes and bring it back.
+
+Start-up is race-free. A port is picked free, then handed to Redis (it cannot take one from the
+kernel itself): another process can take it in between. The fixture talks to its Redis over a
+unix socket in its private directory, which Redis creates only after binding its TCP ports (it
+exits when a bind fails), so a foreign server on the port is never taken for ours; when Redis
+exits because a port is in use, new ports are picked and Redis is started again. A restart
+keeps its port (the nodes come back to it), so it waits for that port to be free again."""
 import os
 import shutil
+import sys
 import socket
 import subprocess
 import tempfile
 import time
 
-READY_TIMEOUT = 10
+READY_TIMEOUT = 30  # generous: a loaded machine
+START_ATTEMPTS = 20
+RESTART_TIMEOUT = 20
 
 
 def free_port():
@@ -24,15 +34,23 @@ class RedisServer:
             raise SystemExit("FAILED: redis-server not found; install the Debian package "
                              "redis-server (bash scripts/install-deps.sh)")
         self.directory = tempfile.mkdtemp(prefix="wsx-redis-")
-        self.port = free_port()
-        # With tls: a TLS port besides the plaintext one (which the fixture itself uses), a
-        # throw-away CA, Redis's certificate for 127.0.0.1 and localhost, and a client
-        # certificate (Redis asks for one by default): self.tls_files.
-        self.tls_port = free_port() if tls else None
+        self.socket_path = os.path.join(self.directory, "redis.sock")
+        self.log_path = os.path.join(self.directory, "redis.log")
+        # With tls: a TLS port besides the plaintext one, a throw-away CA, Redis's certificate
+        # for 127.0.0.1 and localhost, and a client certificate (Redis asks for one by default):
+        # self.tls_files.
+        self.tls = tls
         self.tls_files = make_tls_files(self.directory) if tls else None
         self.password = password
         self.process = None
-        self.start()
+        self.launches = 0
+        for _ in range(START_ATTEMPTS):
+            # New ports for each try: a port someone else took stays taken for an unknown time.
+            self.port = free_port()
+            self.tls_port = free_port() if tls else None
+            if self.launch():
+                return
+        raise AssertionError("redis-server found its port taken %d times" % START_ATTEMPTS)
 
     def url(self, credentials=""):
         return "redis://%s127.0.0.1:%d/" % (credentials, self.port)
@@ -41,9 +59,22 @@ class RedisServer:
         return "rediss://%s:%d/" % (host, self.tls_port)
 
     def start(self):
+        """Starts Redis again on the same ports (after kill()); a port taken meanwhile (by a
+        client's ephemeral port, say) is waited for."""
+        deadline = time.monotonic() + RESTART_TIMEOUT
+        while not self.launch():
+            if time.monotonic() > deadline:
+                raise AssertionError("port %d stayed taken: redis-server cannot restart on it"
+                                     % self.port)
+            time.sleep(0.1)
+
+    def launch(self):
+        """Starts redis-server; True once it answers on its unix socket, False when it exited
+        because a port was in use."""
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                    "--dir", self.directory, "--save", "", "--appendonly", "no",
-                   "--daemonize", "no", "--logfile", ""]
+                   "--daemonize", "no", "--logfile", self.log_path,
+                   "--unixsocket", self.socket_path, "--unixsocketperm", "700"]
         if self.password is not None:
             command += ["--requirepass", self.password]
         if self.tls_port is not None:
@@ -51,19 +82,37 @@ class RedisServer:
                         "--tls-cert-file", self.tls_files["server_cert"],
                         "--tls-key-file", self.tls_files["server_key"],
                         "--tls-ca-cert-file", self.tls_files["ca"]]
+        if os.path.exists(self.log_path):
+            os.remove(self.log_path)
+        self.launches += 1
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError("redis-server exited with %d" % self.process.returncode)
+                log = self.read_log()
+                if "already in use" in log:
+                    print("redis fixture: a port of %d/%s was taken, trying again"
+                          % (self.port, self.tls_port), file=sys.stderr)
+                    return False
+                raise AssertionError("redis-server exited with %d:\n%s"
+                                     % (self.process.returncode, log))
             try:
                 if self.command("PING", allow_error=True) in (b"PONG", b"NOAUTH"):
-                    return
+                    return True
             except OSError:
                 pass
             time.sleep(0.05)
-        raise AssertionError("redis-server did not answer within %ds" % READY_TIMEOUT)
+        self.kill()
+        raise AssertionError("redis-server did not answer within %ds:\n%s"
+                             % (READY_TIMEOUT, self.read_log()))
+
+    def read_log(self):
+        try:
+            with open(self.log_path, errors="replace") as log:
+                return log.read()
+        except OSError:
+            return ""
 
     def kill(self):
         if self.process is not None and self.process.poll() is None:
@@ -75,8 +124,11 @@ class RedisServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def command(self, *args, allow_error=False):
-        """One command on a fresh connection (RESP), the reply as Python values."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as conn:
+        """One command on a fresh connection (RESP) over the unix socket (always this
+        Redis), the reply as Python values."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(5)
+            conn.connect(self.socket_path)
             if self.password is not None and args[0] != "PING":
                 conn.sendall(encode(["AUTH", self.password]))
                 read_reply(conn.makefile("rb"))

@@ -13,6 +13,7 @@
 #include "raw_ws_client.hpp"
 #include "redis_node.hpp"
 #include "redis_process.hpp"
+#include "refused_port.hpp"
 #include "wsx/metrics.hpp"
 #include "wsx/server.hpp"
 
@@ -108,7 +109,8 @@ TEST(RedisBroker, TheNodeSubscribesWithItsFirstSubscriberAndLeavesWithItsLast) {
 
 TEST(RedisBroker, UnreachableRedisRefusesPublishesCountsAndLogsThem) {
   LogLines log;
-  Node a(broker_for("redis://127.0.0.1:" + std::to_string(test::free_loopback_port()) + "/", &log));
+  const test::RefusedPort nobody;  // stays refused for the whole test
+  Node a(broker_for("redis://127.0.0.1:" + std::to_string(nobody.port()) + "/", &log));
   ASSERT_TRUE(eventually([&] { return log.contains("cannot reach"); }));
   EXPECT_NE(a.broker->state(), BrokerState::connected);
   EXPECT_FALSE(a.server.publish("room", "lost"));
@@ -129,7 +131,7 @@ TEST(RedisBroker, ConnectTimeoutAgainstRedisThatNeverAnswers) {
   options.connect_timeout = 200ms;
   Node a(broker_for("redis://127.0.0.1:" + std::to_string(blackhole.address().port()) + "/", &log,
                     options));
-  EXPECT_TRUE(eventually([&] { return log.contains("connect timeout"); }, 5s));
+  EXPECT_TRUE(eventually([&] { return log.contains("connect timeout"); }, 20s));
   EXPECT_FALSE(a.server.publish("room", "x"));
 }
 
@@ -168,15 +170,17 @@ TEST(RedisBroker, SilentRedisBoundsPendingPublishesThenCountsAsLost) {
   LogLines log;
   RedisBrokerOptions options;
   options.max_pending = 5;
-  options.command_timeout = 500ms;
+  // Long enough that the 20 publishes below all come before it drops the link, even from a
+  // test thread a loaded machine deschedules.
+  options.command_timeout = 2s;
   Node a(broker_for(redis.url(), &log, options));
   ASSERT_TRUE(eventually([&] { return a.broker->state() == BrokerState::connected; }));
   redis.pause();  // accepts nothing more, answers nothing
   int accepted = 0;
   for (int i = 0; i < 20; ++i) accepted += a.server.publish("room", "m") ? 1 : 0;
   EXPECT_EQ(accepted, 5);  // the bound: the rest refused at once
-  EXPECT_TRUE(eventually([&] { return log.contains("no answer to a publish"); }, 5s));
-  EXPECT_TRUE(eventually([&] { return a.broker->publish_failures() == 20u; }, 5s))
+  EXPECT_TRUE(eventually([&] { return log.contains("no answer to a publish"); }, 20s));
+  EXPECT_TRUE(eventually([&] { return a.broker->publish_failures() == 20u; }, 20s))
       << a.broker->publish_failures();  // 15 refused + 5 unconfirmed when the link was dropped
   redis.resume();
   EXPECT_TRUE(eventually([&] { return a.broker->state() == BrokerState::connected; }));
