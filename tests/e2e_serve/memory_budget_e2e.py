@@ -1,15 +1,21 @@
 #!/usr/bin/python3
 """The server's memory ceiling under abuse: memory_budget_e2e.py WSX_BINARY [options].
 
-Starts `wsx serve` (a separate process, 127.0.0.1 port 0) with --max-buffered BUDGET, then runs
-for a bounded time:
+Starts `wsx serve` (a separate process, 127.0.0.1 port 0) with --max-buffered BUDGET, then
+loads it with:
   - ABUSERS raw clients that send and never read: half send 1 MiB messages back to back (their
     echoes pile up), half send 16 MiB messages (the server assembles them); a closed one
     reconnects, so the pressure stays;
   - NORMAL clients that echo a 16-byte message, one round trip after the other.
-It samples the server's VmRSS (/proc/PID/status) every 50 ms and checks that it stays under
-BUDGET + MARGIN and that every normal client keeps completing round trips (no gap longer than
-MAX_GAP seconds, none of them closed). Exit 0: passed, 1: failed.
+It samples the server's VmRSS and CPU time (/proc/PID/status, /proc/PID/stat) every 50 ms and
+its close codes (/metrics) every 0.5 s, and runs until the budget has acted (the server closed
+abusers with 1013), every normal client completed MIN_TRIPS round trips since then, and at
+least SECONDS passed; or until MAX_SECONDS, which fails. It checks that RSS stays under
+BUDGET + MARGIN, that no normal client was closed, and that none waited for an echo while the
+server spent more than MAX_GAP_CPU seconds of CPU time (on the abusers): a server that stops
+serving the normal clients, or serves them only after the abusers, fails that however loaded
+the machine is, where a wall-clock bound would also fail a fair server that got little CPU.
+Exit 0: passed, 1: failed.
 
 The margin (96 MiB by default) covers what the budget does not count: the process itself
 (7 MiB in a Release build, 20 MiB under AddressSanitizer), AddressSanitizer's shadow memory and
@@ -22,6 +28,7 @@ load early when RSS passes --abort-rss, for comparing builds (a server without a
 otherwise take gigabytes).
 """
 import argparse
+import bisect
 import os
 import re
 import selectors
@@ -31,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 MIB = 1024 * 1024
 HANDSHAKE = (b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -54,6 +62,50 @@ def rss_bytes(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def cpu_seconds(pid):
+    """The process's CPU time so far, user and system, all threads (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def closes_sent(port, code):
+    """How many close frames with `code` the server sent (its /metrics), None if unknown."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return None
+    match = re.search(r'^wsx_close_codes_sent_total\{code="%d"\} (\d+)' % code, text, re.M)
+    return int(match.group(1)) if match else 0
+
+
+class CpuClock:
+    """The server's CPU time as a function of wall-clock time, from the samples."""
+
+    def __init__(self):
+        self.times, self.cpu = [], []  # monotonic times, CPU seconds then
+
+    def add(self, at, cpu):
+        self.times.append(at)
+        self.cpu.append(cpu)
+
+    def last(self):
+        return self.cpu[-1] if self.cpu else 0.0
+
+    def at(self, when):
+        """CPU seconds at monotonic time `when` (linear between samples)."""
+        if not self.times:
+            return 0.0
+        i = bisect.bisect_left(self.times, when)
+        if i == 0:
+            return self.cpu[0]
+        if i == len(self.times):
+            return self.cpu[-1]
+        t0, t1, c0, c1 = self.times[i - 1], self.times[i], self.cpu[i - 1], self.cpu[i]
+        return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
 
 
 class Abusers:
@@ -193,7 +245,9 @@ def main():
     parser.add_argument("--abusers", type=int, default=200)
     parser.add_argument("--normal", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--max-gap", type=float, default=3.0)
+    parser.add_argument("--max-seconds", type=float, default=60)
+    parser.add_argument("--min-trips", type=int, default=10)
+    parser.add_argument("--max-gap-cpu", type=float, default=5.0)
     parser.add_argument("--measure", action="store_true")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--abort-rss", type=int, default=4096 * MIB)
@@ -207,7 +261,7 @@ def main():
     # Under AddressSanitizer freed blocks wait in a quarantine (256 MiB by default) that would
     # count as RSS; a small one keeps the checks and measures what the server holds.
     env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16"
-    command = [args.wsx, "serve", "--listen", "127.0.0.1:0", "--quiet"]
+    command = [args.wsx, "serve", "--listen", "127.0.0.1:0", "--quiet", "--metrics"]
     if args.budget >= 0:
         command += ["--max-buffered", str(args.budget)]
     command += args.server_args.split()
@@ -231,26 +285,50 @@ def main():
     normals = [NormalClient(port, stop) for _ in range(args.normal)]
     for client in normals:
         client.thread.start()
+    # The abusers' process runs until told (stdin closes), at most --max-seconds.
     abusers = subprocess.Popen(
         [sys.executable, __file__, args.wsx, "--abuse-port", str(port), "--abusers",
-         str(args.abusers), "--seconds", str(args.seconds)],
+         str(args.abusers), "--seconds", str(args.seconds if args.measure else args.max_seconds)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     started = time.monotonic()
+    cpu = CpuClock()
     peak, peak_at, aborted = baseline, 0.0, False
-    while time.monotonic() - started < args.seconds:
+    acted_at, next_scrape, closes = None, started, 0
+
+    def enough():
+        """The run has shown what it checks: the budget acted, the normal clients went on."""
+        if time.monotonic() - started < args.seconds or acted_at is None:
+            return False
+        return all(sum(1 for t in c.done if t > acted_at) >= args.min_trips for c in normals)
+
+    while True:
+        elapsed = time.monotonic() - started
+        if args.measure and elapsed >= args.seconds:
+            break
+        if not args.measure and (elapsed >= args.max_seconds or enough()):
+            break
         time.sleep(0.05)
         if server.poll() is not None:
             break
         rss = rss_bytes(server.pid)
+        now = time.monotonic()
+        cpu.add(now, cpu_seconds(server.pid))
         if rss > peak:
-            peak, peak_at = rss, time.monotonic() - started
+            peak, peak_at = rss, now - started
         if args.verbose:
-            print("%.2f s RSS %.1f MiB" % (time.monotonic() - started, rss / MIB))
+            print("%.2f s RSS %.1f MiB CPU %.2f s" % (now - started, rss / MIB, cpu.last()))
         if rss > args.abort_rss or (not args.measure and rss > args.budget + args.margin):
             aborted = True
             break
+        if now >= next_scrape:
+            next_scrape = now + 0.5
+            closes = closes_sent(port, 1013) or closes
+            if closes and acted_at is None:
+                acted_at = time.monotonic()
     ended = time.monotonic()
+    if server.poll() is None:
+        cpu.add(ended, cpu_seconds(server.pid))
     stop.set()
     try:
         connects = int(abusers.communicate(input="", timeout=20)[0] or 0)
@@ -270,19 +348,27 @@ def main():
             server.wait()
 
     trips = [len(c.done) for c in normals]
-    gaps, gap_at = [], 0.0
+    after_acting = [sum(1 for t in c.done if acted_at is not None and t > acted_at)
+                    for c in normals]
+    # The longest wait of a normal client for an echo, in wall-clock time and in the server's
+    # CPU time spent meanwhile.
+    gap, gap_cpu, gap_at = 0.0, 0.0, 0.0
     for client in normals:
         times = [started] + client.done + [ended]
-        gap, at = max((b - a, a) for a, b in zip(times, times[1:]))
-        gaps.append(gap)
-        if gap == max(gaps):
-            gap_at = at - started
+        for a, b in zip(times, times[1:]):
+            spent = cpu.at(b) - cpu.at(a)
+            gap = max(gap, b - a)
+            if spent > gap_cpu:
+                gap_cpu, gap_at = spent, a - started
     print("budget %.0f MiB, baseline RSS %.1f MiB, peak RSS %.1f MiB at %.1f s%s" %
           (args.budget / MIB, baseline / MIB, peak / MIB, peak_at,
            " (stopped early: over the bound)" if aborted else ""))
-    print("normal clients: round trips min %d median %d; longest gap %.2f s (from %.1f s); "
-          "abuser connects %d" % (min(trips), sorted(trips)[len(trips) // 2], max(gaps), gap_at,
-                                  connects))
+    print("ran %.1f s, server CPU %.1f s; 1013 closes %d (first seen at %s); abuser connects %d" %
+          (ended - started, cpu.at(ended) - cpu.at(started), closes,
+           "%.1f s" % (acted_at - started) if acted_at is not None else "never", connects))
+    print("normal clients: round trips min %d median %d (min %d after the first 1013); longest "
+          "wait for an echo %.2f s, %.2f s of server CPU (from %.1f s)" %
+          (min(trips), sorted(trips)[len(trips) // 2], min(after_acting), gap, gap_cpu, gap_at))
     if args.measure:
         return 0
     failures = []
@@ -294,11 +380,15 @@ def main():
     for i, client in enumerate(normals):
         if client.error:
             failures.append("normal client %d failed: %s" % (i, client.error))
-    if max(gaps) > args.max_gap:
-        failures.append("a normal client waited %.2f s for an echo (max %.1f)" %
-                        (max(gaps), args.max_gap))
-    if min(trips) < 10:
-        failures.append("a normal client completed only %d round trips" % min(trips))
+    if acted_at is None:
+        failures.append("the budget never closed an abuser with 1013 in %.0f s" % args.max_seconds)
+    elif min(after_acting) < args.min_trips:
+        failures.append("a normal client completed only %d round trips once the budget acted "
+                        "(%d wanted, %.0f s)" % (min(after_acting), args.min_trips,
+                                                 ended - started))
+    if gap_cpu > args.max_gap_cpu:
+        failures.append("a normal client waited for an echo while the server spent %.2f s of "
+                        "CPU (max %.1f)" % (gap_cpu, args.max_gap_cpu))
     for failure in failures:
         print("FAIL:", failure)
     return 1 if failures else 0
