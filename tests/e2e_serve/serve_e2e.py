@@ -511,7 +511,8 @@ def case_bench_not_an_echo():
     start = time.monotonic()
     result = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/" % other.port, "-d", "20"],
                             capture_output=True, text=True, timeout=30)
-    check(time.monotonic() - start < 10, "stopped at once, not after the 20 s of the run")
+    # Far below the run's 20 s: room for a loaded machine to start the process slowly.
+    check(time.monotonic() - start < 15, "stopped at once, not after the 20 s of the run")
     check(result.returncode == 6, "exit 6, got %d" % result.returncode)
     check("not an echo endpoint" in result.stderr and "17 bytes came back for one of 32"
           in result.stderr, "the reason: %r" % result.stderr)
@@ -544,8 +545,9 @@ def case_bench_interrupted():
         time.sleep(1.5)  # let it run a while: this is the run's length, not synchronisation
         start = time.monotonic()
         bench.send_signal(signal.SIGINT)
-        out, err = bench.communicate(timeout=TIMEOUT)
-        check(time.monotonic() - start < 5, "ended soon after SIGINT")
+        out, err = bench.communicate(timeout=30)
+        # Far below the 58 s left of the run: room for a loaded machine.
+        check(time.monotonic() - start < 20, "ended soon after SIGINT, not at the end of the run")
         check(bench.returncode == 0, "exit 0: %d %s" % (bench.returncode, err))
         check("interrupted after" in out and "msg/s" in out and "close codes    1000 x2" in out,
               "the summary so far: %r" % out)

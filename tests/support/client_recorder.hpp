@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "loop_watchdog.hpp"
+#include "refused_port.hpp"
 #include "test_ws_server.hpp"
 #include "wsx/client.hpp"
 #include "wsx/io/event_loop.hpp"
@@ -108,12 +109,9 @@ inline ClientOptions options_for(const std::string& url) {
   return options;
 }
 
-// A loopback port nobody listens on: it was bound a moment ago and is closed again.
+// A loopback port nobody listens on, for the rest of the test (refused_port.hpp).
 inline std::uint16_t closed_port() {
-  io::EventLoop loop;
-  io::Listener listener(loop, [](io::TcpSocket, const io::SocketAddress&) {});
-  if (listener.listen(io::SocketAddress::ipv4_loopback(0))) return 0;
-  return listener.local_address().port();  // closed when the listener goes
+  return refused_loopback_port();
 }
 
 // One client against one in-process server on one loop: the setup most client tests share.

@@ -137,15 +137,14 @@ TEST(Client, HandshakeTimeout) {
   ClientHarness h(silent);
   ClientOptions options = h.options();
   options.handshake_timeout = 200ms;
-  // Timers count from the loop's time (read at its construction, and at each wake): a clock
-  // read now, after a descheduled setup, would shorten the measured wait.
+  // Before the loop runs: the timeout is armed later, once connected.
   const io::Clock::time_point start = h.loop.now();
   h.run(options);
   const auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(h.only_error().kind, ClientErrorKind::handshake_timeout);
   EXPECT_NE(h.only_error().message.find("did not answer"), std::string::npos);
   EXPECT_GE(elapsed, 150ms);
-  EXPECT_LT(elapsed, 2s);
+  EXPECT_LT(elapsed, 5s);  // the 200 ms timeout, not the default 10 s: room for load
 }
 
 // Runs a client with `options` (no server of ours behind its URL) until it is done.

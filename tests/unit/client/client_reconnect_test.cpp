@@ -83,12 +83,14 @@ TEST(ClientReconnect, GivesUpAfterMaxAttempts) {
 TEST(ClientReconnect, ServerComingBackIsReached) {
   // The first attempts are refused; then a server starts listening on that port.
   ClientHarness h;
-  const std::uint16_t port = test::closed_port();
+  test::RefusedPort refused;
+  const std::uint16_t port = refused.port();
   std::unique_ptr<io::Listener> late;
   h.recorder.on_error = [&](const ClientError& error) {
     EXPECT_EQ(error.kind, ClientErrorKind::connect_failed);
     if (h.recorder.errors.size() == 2) {
       // A TestServer listens on port 0; here we need the fixed port: accept by hand.
+      refused.release();
       late = std::make_unique<io::Listener>(h.loop, [&](io::TcpSocket, const io::SocketAddress&) {
         late->close();
         h.loop.stop();

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "loop_watchdog.hpp"
+#include "refused_port.hpp"
 #include "wsx/io/listener.hpp"
 
 namespace wsx::io {
@@ -14,12 +15,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A loopback port with nothing listening: bound, then closed.
+// A loopback port that refuses connections for the rest of the test.
 SocketAddress closed_port() {
-  EventLoop loop;
-  Listener probe(loop, [](TcpSocket, const SocketAddress&) {});
-  EXPECT_FALSE(probe.listen(SocketAddress::ipv4_loopback(0)));
-  return probe.local_address();
+  return SocketAddress::ipv4_loopback(test::refused_loopback_port());
 }
 
 TEST(Connector, ConnectsAndNeverCallsBackFromInsideConnect) {

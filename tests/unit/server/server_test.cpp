@@ -440,9 +440,10 @@ TEST(Server, UnfinishedHandshakeIsDropped) {
   RawWsClient client(running.port());
   ASSERT_TRUE(client.write_all("GET / HTTP/1.1\r\nHost: x\r\n"));  // never finished
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_TRUE(client.wait_eof(3s));
+  EXPECT_TRUE(client.wait_eof(20s));
   EXPECT_TRUE(client.read_some(10ms).empty());  // no answer, just dropped
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  // The 200 ms timeout, not the default 10 s: room for a loaded machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
 TEST(Server, IdleConnectionIsPingedThenClosedWith1001) {
@@ -594,7 +595,7 @@ TEST(Server, BackpressureClosePolicyClosesWith1008) {
   RawWsClient client(running.port(), false, 4096);
   ASSERT_TRUE(client.handshake());
   // The client never reads: the close handshake cannot finish and times out.
-  ASSERT_TRUE(log.wait(1, 3s));
+  ASSERT_TRUE(log.wait(1, 20s));
   EXPECT_EQ(log.closes[0].code, 1006);
   EXPECT_FALSE(log.closes[0].clean);
   std::lock_guard lock(result.mutex);
@@ -654,14 +655,17 @@ TEST(Server, GracefulShutdownSends1001AndRunReturns) {
 
 TEST(Server, ShutdownDropsPeersThatDoNotAnswer) {
   Server server({.threads = 1, .shutdown_timeout = 200ms});
-  server.route("/", {});
+  Behavior behavior;
+  behavior.close_timeout = 60s;  // what the stop must not wait for
+  server.route("/", behavior);
   RunningServer running(server);
   RawWsClient client(running.port());
   ASSERT_TRUE(client.handshake());
   const auto start = std::chrono::steady_clock::now();
   running.stop();  // the client never answers the 1001
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
-  EXPECT_TRUE(client.wait_eof(2s));
+  // The 200 ms shutdown timeout, not the 60 s close timeout: room for a loaded machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
+  EXPECT_TRUE(client.wait_eof(10s));
 }
 
 TEST(Server, SecureWebSocketWithTestCertificates) {
@@ -977,7 +981,7 @@ TEST(Server, SlowlorisHeadIsDroppedByTheHandshakeTimeout) {
   const auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_LT(sent, head.size());
   EXPECT_GE(elapsed, 250ms);
-  EXPECT_LT(elapsed, 2s);
+  EXPECT_LT(elapsed, 5s);  // the 300 ms timeout, not the default 10 s: room for load
 }
 
 TEST(Server, ConnectionsDroppedMidHandshakeAreReleased) {
@@ -1215,23 +1219,55 @@ TEST(ServerTls, AFailedHandshakeIsReportedWithPeerAndReason) {
 namespace wsx {
 namespace {
 
+// A listening socket of this process standing for a stranger on `ip`:`port` (0: any); -1
+// when the port cannot be bound there.
+int stranger_listening_on(const char* ip, std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  ::inet_pton(AF_INET, ip, &address.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::listen(fd, 8) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::uint16_t local_port(int fd) {
+  sockaddr_in address{};
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  return ntohs(address.sin_port);
+}
+
 TEST(ServerListen, PortZeroOnASecondAddressGivesEveryThreadItsNewPort) {
   // A stranger on 127.0.0.2 holds the port our first address uses on 127.0.0.1 (127/8 is all
   // loopback). Port 0 on 127.0.0.2 must pick one new port for every thread, not reuse the
   // first address's port (which the second thread would then find taken).
-  const int stranger = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  ASSERT_EQ(::inet_pton(AF_INET, "127.0.0.2", &address.sin_addr), 1);
-  ASSERT_EQ(::bind(stranger, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(stranger, 8), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(stranger, reinterpret_cast<sockaddr*>(&address), &length);
-  const std::uint16_t taken = ntohs(address.sin_port);
-  Server server({.threads = 2});
-  ASSERT_FALSE(server.listen("127.0.0.1", taken));
-  EXPECT_FALSE(server.listen("127.0.0.2", 0));
-  ::close(stranger);
+  // The port must be free on 127.0.0.1 for the server and taken on 127.0.0.2 by the stranger;
+  // nothing can reserve the first for us, and another process may take it meanwhile (any
+  // outgoing connection's ephemeral port): then the test tries another port.
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    const int placeholder = stranger_listening_on("127.0.0.1", 0);  // a port free on .1 now
+    ASSERT_GE(placeholder, 0);
+    const std::uint16_t port = local_port(placeholder);
+    const int stranger = stranger_listening_on("127.0.0.2", port);
+    ::close(placeholder);
+    if (stranger < 0) continue;  // taken on 127.0.0.2 already
+    Server server({.threads = 2});
+    const std::error_code first = server.listen("127.0.0.1", port);
+    if (first == std::errc::address_in_use) {  // someone took it on 127.0.0.1 meanwhile
+      ::close(stranger);
+      continue;
+    }
+    ASSERT_FALSE(first) << first.message();
+    EXPECT_FALSE(server.listen("127.0.0.2", 0));
+    ::close(stranger);
+    return;
+  }
+  FAIL() << "no port could be held on 127.0.0.2 and had free on 127.0.0.1 in 20 attempts";
 }
 
 }  // namespace
