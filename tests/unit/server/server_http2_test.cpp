@@ -488,7 +488,9 @@ TEST(ServerHttp2, ClientWithoutAlpnGetsHttp1) {
 
 TEST(ServerHttp2, ShutdownSaysGoawayToIdleConnections) {
   AccessLog log;
-  Server server(http2_options(log));
+  ServerOptions options = http2_options(log);
+  options.shutdown_timeout = 60s;  // far from what a clean stop takes, even on a loaded machine
+  Server server(options);
   RunningServer running(server);
   const io::TlsContext context = client_context({"h2"});
   RawWsClient socket(running.port());
@@ -503,7 +505,7 @@ TEST(ServerHttp2, ShutdownSaysGoawayToIdleConnections) {
   EXPECT_TRUE(socket.wait_eof(5s));
   socket.close_socket();  // as a client does once the server closed
   stopper.join();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);  // not the shutdown timeout (5 s)
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);  // not the shutdown timeout
 }
 
 // curl, an HTTP/2 client we did not write, through its command line.
@@ -570,7 +572,9 @@ std::int32_t open_websocket(RawWsClient& socket, H2TestClient& h2, const std::st
 TEST(ServerHttp2, StopClosesEveryWebSocketStreamWith1001BeforeGoaway) {
   AccessLog log;
   CloseEvents closes;
-  Server server(http2_options(log));
+  ServerOptions options = http2_options(log);
+  options.shutdown_timeout = 60s;  // far from what a clean stop takes, even on a loaded machine
+  Server server(options);
   server.route("/echo", echo_reporting(closes));
   RunningServer running(server);
   const io::TlsContext context = client_context({"h2"});
@@ -592,7 +596,7 @@ TEST(ServerHttp2, StopClosesEveryWebSocketStreamWith1001BeforeGoaway) {
   EXPECT_EQ(wa.close_code, 1001);
   EXPECT_EQ(wb.close_code, 1001);
   // The client answers both closes (the core echoes a close) and ends its streams; the server's
-  // WebSockets end cleanly and the server stops well before its shutdown timeout (5 s).
+  // WebSockets end cleanly and the server stops well before its shutdown timeout.
   wa.send_queued(h2, a);
   wb.send_queued(h2, b);
   h2.send_more(a, "", true);
@@ -600,7 +604,7 @@ TEST(ServerHttp2, StopClosesEveryWebSocketStreamWith1001BeforeGoaway) {
   EXPECT_TRUE(exchange_h2(socket, h2, [&] { return socket.eof(); }));
   socket.close_socket();
   stopper.join();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
   EXPECT_EQ(closes.snapshot(), (std::vector<std::string>{"close 1001 clean", "close 1001 clean"}));
 }
 

@@ -249,7 +249,8 @@ TEST(UpgradeResponder, HandshakeTimeoutAnswers503WhileTheDecisionIsPending) {
   RawWsClient client(running.port());
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(client.http_exchange(upgrade_request("/")), 503);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  // The 200 ms timeout, not the default 10 s: room for a loaded machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   EXPECT_NE(client.response_head().find("took too long"), std::string::npos);
   EXPECT_TRUE(client.wait_eof());
   UpgradeResponder responder = responders.take("/");
