@@ -97,6 +97,9 @@ struct EventLoop::Impl {
   std::atomic<bool> stop{false};
   std::atomic<std::thread::id> thread{};
   bool posts_ready = false;
+  // In an iteration: now_ is its wake-up time. Outside (before run(), between runs) it may be
+  // long past, and arm() reads the clock instead.
+  bool iterating = false;
 };
 
 void EventLoop::Impl::dispatch(const epoll_event& event) {
@@ -180,7 +183,12 @@ EventLoop::~EventLoop() {
 void EventLoop::run() {
   Impl& impl = *impl_;
   impl.thread.store(std::this_thread::get_id());
+  struct Idle {  // once run() returns, by an exception too
+    bool& iterating;
+    ~Idle() { iterating = false; }
+  } idle{impl.iterating};
   do {
+    impl.iterating = false;
     int timeout_ms = -1;
     std::optional<Clock::time_point> wake = impl.timers.next_deadline();
     if (const auto check = impl.wheel.next_check(); check && (!wake || *check < *wake)) {
@@ -199,6 +207,7 @@ void EventLoop::run() {
                              static_cast<int>(impl.events.size()), timeout_ms);
     if (count < 0) count = 0;  // EINTR: a signal handler ran; just iterate
     now_ = Clock::now();
+    impl.iterating = true;
     ++iterations_;
     for (int i = 0; i < count; ++i) impl.dispatch(impl.events[i]);
     impl.timers.run_due(now_);
@@ -319,8 +328,28 @@ bool EventLoop::cancel(TimerId id) noexcept {
   return impl_->timers.cancel(id);
 }
 
+namespace {
+// Out of line, so that re-arming from a handler (on every message) stays a tail call with one
+// more test and no stack frame (the clock read is the call that needs one).
+[[gnu::noinline, gnu::cold]] void arm_from_clock(TimeoutWheel& wheel, TimeoutEntry& timeout,
+                                                 Clock::duration after) noexcept {
+  wheel.schedule(timeout, Clock::now() + after);
+}
+}  // namespace
+
+// Why arm() counts from the iteration's wake-up (now_) inside an iteration and from the clock
+// outside one. Outside, now_ may be arbitrarily old: a connection set up before run() (a
+// client's, a test's) would lose the time since the loop was made, and its timeout would fire
+// that much early by the caller's clock. Inside, now_ is at most this iteration old, and the
+// wheel is for coarse timeouts (seconds; 100 ms resolution): reading the clock on every re-arm
+// (every message) would cost more than it buys. A handler that runs long (it should not: the
+// loop serves nobody else meanwhile) arms its timeouts that much early. run_after() and
+// run_every() always read the clock.
 void EventLoop::arm(TimeoutEntry& timeout, Clock::duration after) noexcept {
-  impl_->wheel.schedule(timeout, now_ + after);
+  Impl& impl = *impl_;
+  if (!impl.iterating) [[unlikely]]
+    return arm_from_clock(impl.wheel, timeout, after);
+  impl.wheel.schedule(timeout, now_ + after);
 }
 
 TimeoutWheel& EventLoop::timeouts() noexcept {

@@ -110,7 +110,7 @@ class WSX_API EventLoop {
   // tasks: writes queued during one iteration leave in one writev per socket.
   void defer_flush(int fd);
 
-  // The time at the start of the current iteration's event processing.
+  // The time this iteration woke up (outside run(): when the last one did, or construction).
   Clock::time_point now() const noexcept { return now_; }
   std::uint64_t iterations() const noexcept { return iterations_; }
 
@@ -118,9 +118,9 @@ class WSX_API EventLoop {
   TimerId run_after(Clock::duration delay, std::function<void()> callback);
   TimerId run_every(Clock::duration period, std::function<void()> callback);
   bool cancel(TimerId id) noexcept;  // false if it already fired (one-shot) or is unknown
-
   // Coarse, O(1) per-connection timeouts: arm(idle, 60s) on every message is a field write.
-  void arm(TimeoutEntry& timeout, Clock::duration after) noexcept;
+  // `after` counts from now() in an iteration, from the clock outside one (before run()).
+  void arm(TimeoutEntry& timeout, Clock::duration after) noexcept;  // (event_loop.cpp: why)
   TimeoutWheel& timeouts() noexcept;
 
  private:
