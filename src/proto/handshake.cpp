@@ -115,12 +115,9 @@ void append_header(std::string& out, std::string_view name, std::string_view val
   out.append("\r\n");
 }
 
-std::string base64(const std::uint8_t* data, std::size_t size) {
+void base64_into(const std::uint8_t* data, std::size_t size, char* to) noexcept {
   static constexpr char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  // Sized once and written by index: a push_back per character costs a capacity check each.
-  std::string out(4 * ((size + 2) / 3), '=');
-  char* to = out.data();
   std::size_t i = 0;
   for (; i + 3 <= size; i += 3) {
     const std::uint32_t group = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) |
@@ -130,14 +127,21 @@ std::string base64(const std::uint8_t* data, std::size_t size) {
     *to++ = alphabet[(group >> 6) & 63];
     *to++ = alphabet[group & 63];
   }
-  if (i < size) {  // one or two bytes left: padded with '=' (RFC 4648 §4), already in place
+  if (i < size) {  // one or two bytes left: padded with '=' (RFC 4648 §4)
     const bool two = i + 1 < size;
     const std::uint32_t group =
         (std::uint32_t{data[i]} << 16) | (two ? std::uint32_t{data[i + 1]} << 8 : 0);
     *to++ = alphabet[group >> 18];
     *to++ = alphabet[(group >> 12) & 63];
-    if (two) *to = alphabet[(group >> 6) & 63];
+    *to++ = two ? alphabet[(group >> 6) & 63] : '=';
+    *to = '=';
   }
+}
+
+std::string base64(const std::uint8_t* data, std::size_t size) {
+  // Sized once and written by index: a push_back per character costs a capacity check each.
+  std::string out(4 * ((size + 2) / 3), '\0');
+  base64_into(data, size, out.data());
   return out;
 }
 
@@ -154,7 +158,9 @@ bool is_valid_key(std::string_view key) noexcept {
 
 }  // namespace handshake_text
 
-std::string accept_key(std::string_view client_key) {
+namespace handshake_text {
+
+void accept_key_into(std::string_view client_key, char (&out)[accept_key_size]) {
   static constexpr std::string_view guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
   // A key is 24 characters (is_valid_key); longer ones (from other callers) take the heap.
   std::array<std::uint8_t, 24 + guid.size()> small;
@@ -170,7 +176,16 @@ std::string accept_key(std::string_view client_key) {
   std::copy(guid.begin(), guid.end(),
             input.begin() + static_cast<std::ptrdiff_t>(client_key.size()));
   const Sha1Digest digest = sha1(input);
-  return handshake_text::base64(digest.data(), digest.size());
+  static_assert(accept_key_size == 4 * ((std::tuple_size_v<Sha1Digest> + 2) / 3));
+  base64_into(digest.data(), digest.size(), out);
+}
+
+}  // namespace handshake_text
+
+std::string accept_key(std::string_view client_key) {
+  char key[handshake_text::accept_key_size];
+  handshake_text::accept_key_into(client_key, key);
+  return std::string(key, sizeof key);
 }
 
 }  // namespace wsx::proto

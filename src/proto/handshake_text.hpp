@@ -20,6 +20,13 @@ bool is_safe_header(std::string_view name, std::string_view value) noexcept;
 void append_header(std::string& out, std::string_view name, std::string_view value);
 
 std::string base64(const std::uint8_t* data, std::size_t size);
+// base64 written to out[0, 4 * ((size + 2) / 3)).
+void base64_into(const std::uint8_t* data, std::size_t size, char* out) noexcept;
+
+// Sec-WebSocket-Accept is base64 of a 20-byte SHA-1: 28 characters.
+inline constexpr std::size_t accept_key_size = 28;
+// accept_key() written to `out`, without allocating for a key of the usual 24 characters.
+void accept_key_into(std::string_view client_key, char (&out)[accept_key_size]);
 // True if `key` is the base64 form of exactly 16 bytes (RFC 6455 §4.2.1 item 5).
 bool is_valid_key(std::string_view key) noexcept;
 

@@ -303,17 +303,70 @@ std::string serialize(const HttpResponse& response) {
   return out;
 }
 
-Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& options) {
-  Accepted accepted;
+namespace {
+
+// The first of the server's subprotocols the client offered (RFC 6455 §4.2.2 step 5.5).
+std::optional<std::string> choose_subprotocol(const UpgradeRequest& request,
+                                              const AcceptOptions& options) {
   for (const std::string& wanted : options.subprotocols) {
     if (std::find(request.subprotocols.begin(), request.subprotocols.end(), wanted) !=
         request.subprotocols.end()) {
-      accepted.subprotocol = wanted;
-      break;
+      return wanted;
     }
   }
-  std::optional<DeflateAgreement> deflate;
-  if (options.deflate) deflate = negotiate_deflate(request.extensions, *options.deflate);
+  return std::nullopt;
+}
+
+std::optional<DeflateAgreement> choose_deflate(const UpgradeRequest& request,
+                                               const AcceptOptions& options) {
+  if (!options.deflate) return std::nullopt;
+  return negotiate_deflate(request.extensions, *options.deflate);
+}
+
+bool is_writable_extra_header(std::string_view name, std::string_view value) {
+  return is_safe_header(name, value) && !is_handshake_header(name);
+}
+
+constexpr std::string_view switching_status_line = "HTTP/1.1 101 Switching Protocols\r\n";
+
+}  // namespace
+
+UpgradeAgreement append_upgrade_response(const UpgradeRequest& request,
+                                         const AcceptOptions& options, std::string& out) {
+  UpgradeAgreement agreed;
+  agreed.subprotocol = choose_subprotocol(request, options);
+  const std::optional<DeflateAgreement> deflate = choose_deflate(request, options);
+  char key[handshake_text::accept_key_size];
+  handshake_text::accept_key_into(request.key, key);
+
+  // The same lines in the same order as accept_upgrade's header list (a test compares them).
+  constexpr std::string_view fixed_lines =
+      "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ";
+  constexpr std::string_view protocol_name = "Sec-WebSocket-Protocol";
+  constexpr std::string_view extensions_name = "Sec-WebSocket-Extensions";
+  std::size_t size = switching_status_line.size() + fixed_lines.size() + sizeof key + 4;
+  if (agreed.subprotocol) size += protocol_name.size() + agreed.subprotocol->size() + 4;
+  if (deflate) size += extensions_name.size() + deflate->response.size() + 4;
+  for (const auto& [name, value] : options.extra_headers) size += name.size() + value.size() + 4;
+  out.reserve(out.size() + size);
+
+  out.append(switching_status_line).append(fixed_lines).append(key, sizeof key).append("\r\n");
+  if (agreed.subprotocol) append_header(out, protocol_name, *agreed.subprotocol);
+  if (deflate) {
+    append_header(out, extensions_name, deflate->response);
+    agreed.deflate = deflate->params;
+  }
+  for (const auto& [name, value] : options.extra_headers) {
+    if (is_writable_extra_header(name, value)) append_header(out, name, value);
+  }
+  out += "\r\n";
+  return agreed;
+}
+
+Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& options) {
+  Accepted accepted;
+  accepted.subprotocol = choose_subprotocol(request, options);
+  const std::optional<DeflateAgreement> deflate = choose_deflate(request, options);
 
   const bool http2 = request.head != nullptr && request.head->version_major == 2;
   HeaderList& headers = accepted.headers;
@@ -332,7 +385,7 @@ Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& opti
   }
   if (deflate) accepted.deflate = deflate->params;
   for (const auto& [name, value] : options.extra_headers) {
-    if (!is_safe_header(name, value) || is_handshake_header(name)) continue;
+    if (!is_writable_extra_header(name, value)) continue;
     std::string field_name = name;
     if (http2) {
       std::transform(field_name.begin(), field_name.end(), field_name.begin(),
@@ -343,12 +396,11 @@ Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& opti
   if (http2) return accepted;
 
   // One allocation for the whole head, not one per line that outgrows it.
-  constexpr std::string_view status_line = "HTTP/1.1 101 Switching Protocols\r\n";
-  std::size_t size = status_line.size() + 2;
+  std::size_t size = switching_status_line.size() + 2;
   for (const auto& [name, value] : headers) size += name.size() + value.size() + 4;
   std::string& out = accepted.response;
   out.reserve(size);
-  out = status_line;
+  out = switching_status_line;
   for (const auto& [name, value] : headers) append_header(out, name, value);
   out += "\r\n";
   return accepted;

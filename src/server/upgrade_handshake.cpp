@@ -259,20 +259,25 @@ void UpgradeHandshake::apply(session::Session& session, const Route& route,
     open_poll_session(session, route, request, std::move(decision), rest);
     return;
   }
-  proto::Accepted accepted = proto::accept_upgrade(request, accept_options(route, decision));
-  session.write_raw(accepted.response);
+  // The 101 is written to the socket at once or copied to the session's queue, so one buffer
+  // per thread, kept with its capacity, serves every handshake: no allocation for the answer.
+  thread_local std::string response;
+  response.clear();
+  proto::UpgradeAgreement agreed =
+      proto::append_upgrade_response(request, accept_options(route, decision), response);
+  session.write_raw(response);
   if (session::ConnectionMetrics* metrics = session.metrics()) metrics->upgrade_answered(101);
   if (shared_.options.access_log) {  // its fields cost a system call (the address) and a search
     AccessRecord record;
     record.status = 101;
-    record.subprotocol = accepted.subprotocol ? std::string_view(*accepted.subprotocol) : "";
-    record.extensions = answered_extensions(accepted.response);
+    record.subprotocol = agreed.subprotocol ? std::string_view(*agreed.subprotocol) : "";
+    record.extensions = answered_extensions(response);
     log_access(shared_, peer_.to_string(), record, &head);
   }
   session::OpenParams params;
   params.role = proto::Role::server;
-  params.deflate = accepted.deflate;
-  params.subprotocol = accepted.subprotocol.value_or(std::string());
+  params.deflate = agreed.deflate;
+  params.subprotocol = std::move(agreed.subprotocol).value_or(std::string());
   params.user_data = std::move(decision.user_data);
   session.open(std::move(params), rest);
 }

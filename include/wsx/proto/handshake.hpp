@@ -103,6 +103,17 @@ struct WSX_API Accepted {
 // (Upgrade, Connection, Sec-WebSocket-*, Content-Length, Transfer-Encoding) are dropped.
 WSX_API Accepted accept_upgrade(const UpgradeRequest& request, const AcceptOptions& options);
 
+// What accept_upgrade agrees to, without the answer's text.
+struct WSX_API UpgradeAgreement {
+  std::optional<std::string> subprotocol;
+  std::optional<DeflateParams> deflate;
+};
+// accept_upgrade for an HTTP/1.1 request with the 101 head appended to `out`, byte for byte
+// Accepted::response, and no header list built: a server that sends the head at once and keeps
+// `out` between handshakes allocates nothing for its answer (accept_upgrade: four allocations).
+WSX_API UpgradeAgreement append_upgrade_response(const UpgradeRequest& request,
+                                                 const AcceptOptions& options, std::string& out);
+
 // ---- Client side --------------------------------------------------------------------------
 
 struct WSX_API ClientRequestOptions {

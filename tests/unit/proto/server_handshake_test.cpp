@@ -426,5 +426,49 @@ TEST(AcceptUpgrade, ExtraHeadersAreAddedUnlessUnsafeOrContradictory) {
             "Server: wsx\r\n\r\n");
 }
 
+// ---- append_upgrade_response ---------------------------------------------------------------
+
+// The server writes its 101 with append_upgrade_response: the same bytes and the same agreement
+// as accept_upgrade for every option that shapes the answer, appended after what `out` held.
+TEST(AppendUpgradeResponse, MatchesAcceptUpgradeByteForByte) {
+  const Checked c =
+      check(with_extra("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"));
+  ASSERT_TRUE(c.check.request.has_value());
+  std::vector<AcceptOptions> cases(5);
+  cases[1].subprotocols = {"mqtt", "superchat"};
+  cases[2].deflate = DeflateServerOptions{};
+  cases[2].deflate->client_max_window_bits = 11;
+  cases[3].extra_headers = {{"Set-Cookie", "id=1"},        {"X-Evil", "1\r\nX-Injected: 2"},
+                            {"Sec-WebSocket-Accept", "x"}, {"connection", "close"},
+                            {"X-Padded", "  spaced \t"},   {"Server", "wsx"}};
+  cases[4] = cases[3];
+  cases[4].subprotocols = {"chat"};
+  cases[4].deflate = DeflateServerOptions{};
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const Accepted expected = accept_upgrade(*c.check.request, cases[i]);
+    std::string out = "kept";
+    const UpgradeAgreement agreed = append_upgrade_response(*c.check.request, cases[i], out);
+    EXPECT_EQ(out, "kept" + expected.response) << "case " << i;
+    EXPECT_EQ(agreed.subprotocol, expected.subprotocol) << "case " << i;
+    EXPECT_EQ(agreed.deflate.has_value(), expected.deflate.has_value()) << "case " << i;
+    if (agreed.deflate && expected.deflate) {
+      EXPECT_EQ(agreed.deflate->client_max_window_bits, expected.deflate->client_max_window_bits);
+      EXPECT_EQ(agreed.deflate->server_max_window_bits, expected.deflate->server_max_window_bits);
+    }
+  }
+}
+
+TEST(AppendUpgradeResponse, RfcExampleResponse) {
+  const Checked c = check(join(example_lines()));
+  ASSERT_TRUE(c.check.request.has_value());
+  std::string out;
+  const UpgradeAgreement agreed = append_upgrade_response(*c.check.request, {}, out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+  EXPECT_FALSE(agreed.subprotocol.has_value());
+  EXPECT_FALSE(agreed.deflate.has_value());
+}
+
 }  // namespace
 }  // namespace wsx::proto
