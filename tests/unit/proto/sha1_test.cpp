@@ -62,6 +62,28 @@ TEST(Sha1, FastPathMatchesThePortableOne) {
   }
 }
 
+// A 60-byte message (an accept key's input) takes a precomputed schedule for its padding block
+// in the portable code: known digests, so the test holds also where the fast path is absent and
+// sha1() is the portable code itself.
+TEST(Sha1, PortableCodeOfSixtyBytesAndItsNeighbours) {
+  const auto portable_hex = [](std::string_view text) {
+    const Sha1Digest digest =
+        sha1_portable({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+    std::string out;
+    for (const std::uint8_t byte : digest) {
+      char pair[3];
+      std::snprintf(pair, sizeof pair, "%02x", byte);
+      out += pair;
+    }
+    return out;
+  };
+  EXPECT_EQ(portable_hex(std::string(60, 'a')), "13d956033d9af449bfe2c4ef78c17c20469c4bf1");
+  EXPECT_EQ(portable_hex("dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11"),
+            "b37a4f2cc0624f1690f64606cf385945b2bec4ea");
+  EXPECT_EQ(portable_hex(std::string(59, 'a')), "dbc8b8f59ff85a2b1448ed873484b14bf0507246");
+  EXPECT_EQ(portable_hex(std::string(61, 'a')), "aeab141db28af3353283b5ccb2a322df0b9b5f56");
+}
+
 TEST(Base64, Rfc4648Vectors) {
   const auto encode = [](std::string_view text) {
     return handshake_text::base64(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
