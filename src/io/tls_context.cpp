@@ -129,6 +129,7 @@ TlsContext TlsContext::server(const TlsServerOptions& options) {
   }
   // Session tickets let returning clients resume without a full handshake.
   SSL_CTX_set_session_cache_mode(impl.ctx, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_set_num_tickets(impl.ctx, options.session_tickets);  // see TlsServerOptions
   return context;
 }
 

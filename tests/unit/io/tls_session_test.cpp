@@ -1,6 +1,7 @@
 #include "wsx/io/tls_session.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include <memory>
 #include <string>
@@ -105,6 +106,44 @@ TEST(TlsSession, HandshakeInMemoryNegotiatesTls13AndHttp11) {
   EXPECT_NE(h.client.peer_subject().find("localhost"), std::string::npos);
   EXPECT_FALSE(h.server.peer_certificate_present());
   EXPECT_TRUE(h.client.error().empty());
+}
+
+// Session tickets the client receives after a TLS 1.3 handshake, counted by OpenSSL's
+// new-session callback on the client's context (which keeps none of them).
+int tickets_received = 0;
+
+int count_ticket(SSL*, SSL_SESSION*) {
+  ++tickets_received;
+  return 0;  // not kept: OpenSSL frees it
+}
+
+int tickets_after_handshake(const TlsServerOptions& server) {
+  tickets_received = 0;
+  const TlsClientOptions client = trusting_test_ca();
+  TlsContext client_context = TlsContext::client(client);
+  auto* ctx = static_cast<SSL_CTX*>(client_context.native_handle());
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, count_ticket);
+  TlsContext server_context = TlsContext::server(server);
+  TlsSession server_session(server_context);
+  TlsSession client_session(client_context, "localhost");
+  Received at_client;
+  Received at_server;
+  pump(client_session, server_session, at_client, at_server);
+  EXPECT_EQ(client_session.version(), "TLSv1.3");
+  EXPECT_EQ(client_session.state(), TlsState::open) << client_session.error();
+  return tickets_received;
+}
+
+// One ticket per handshake by default (OpenSSL's is two): enough for a client that reconnects.
+TEST(TlsSession, ServerSendsOneSessionTicketByDefault) {
+  EXPECT_EQ(tickets_after_handshake(server_options()), 1);
+  TlsServerOptions three = server_options();
+  three.session_tickets = 3;
+  EXPECT_EQ(tickets_after_handshake(three), 3);
+  TlsServerOptions none = server_options();
+  none.session_tickets = 0;
+  EXPECT_EQ(tickets_after_handshake(none), 0);
 }
 
 TEST(TlsSession, DataFlowsBothWaysAndCloseNotifyArrives) {
