@@ -104,6 +104,10 @@ class WSX_LAYER_API Carrier {
   // long-polling send body waiting while the session does not read; a socket leaves them in
   // the kernel): they count in the session's memory footprint, not in its buffered_amount.
   virtual std::size_t held_input_bytes() const noexcept { return 0; }
+  // False when unsent_bytes() and held_input_bytes() are 0 for the carrier's whole life (plain
+  // TCP): the session then never asks them, on a path taken several times per message. Asked
+  // once, right after the carrier is constructed.
+  virtual bool keeps_bytes() const noexcept { return true; }
 
   // ---- bytes in
   virtual void pause_reading() = 0;

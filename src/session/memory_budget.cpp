@@ -71,11 +71,6 @@ BudgetLedger::~BudgetLedger() {
   budget_.add(local_);
 }
 
-std::size_t BudgetLedger::used() const noexcept {
-  const std::int64_t total = budget_.shared_balance() + local_;
-  return total > 0 ? static_cast<std::size_t>(total) : 0;
-}
-
 void BudgetLedger::charge(std::int64_t delta) noexcept {
   local_ += delta;
   if (local_ >= forward_chunk || local_ <= -forward_chunk) {
@@ -107,13 +102,9 @@ std::size_t BudgetLedger::read_allowance(Session& session) {
   return allowance;
 }
 
-bool BudgetLedger::may_queue(const Session& session, std::size_t size) const noexcept {
-  const BudgetPolicy& policy = budget_.policy();
-  const std::size_t used = this->used();
-  // Asked on every send: without pressure the answer needs no footprint (a call into the
-  // session's carrier).
-  if (policy.pressure(used) == MemoryPressure::none) return true;
-  return policy.may_queue(used, session.buffered_footprint(), size);
+bool BudgetLedger::may_queue_under_pressure(const Session& session, std::size_t size,
+                                            std::size_t used) const noexcept {
+  return budget_.policy().may_queue(used, session.buffered_footprint(), size);
 }
 
 void BudgetLedger::forget(Session& session) noexcept {

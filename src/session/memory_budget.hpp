@@ -53,6 +53,8 @@ struct WSX_LAYER_API BudgetPolicy {
 
   std::size_t soft_limit() const noexcept { return limit - limit / 8; }
   MemoryPressure pressure(std::size_t used) const noexcept;
+  // pressure(used) != MemoryPressure::none, inline for the per-message send path.
+  bool pressured(std::size_t used) const noexcept { return limit != 0 && used >= soft_limit(); }
   // How many bytes a connection holding `footprint` may read now while the server holds
   // `used`: unlimited (SIZE_MAX) without pressure, pressured_read_size for those that still
   // read under pressure, 0 for those that must stop.
@@ -131,11 +133,19 @@ class WSX_LAYER_API BudgetLedger {
   std::size_t read_allowance(Session& session);
   // Before the application's data is queued on the session: whether it may be (see
   // BudgetPolicy::may_queue), from this thread's view of the total.
-  bool may_queue(const Session& session, std::size_t size) const noexcept;
+  // Asked on every send, so inline: without pressure the answer needs no footprint (calls
+  // into the session's carrier).
+  bool may_queue(const Session& session, std::size_t size) const noexcept {
+    const std::size_t used = this->used();
+    return !budget_.policy().pressured(used) || may_queue_under_pressure(session, size, used);
+  }
   // The session is going away: its charge is returned and it is no longer watched.
   void forget(Session& session) noexcept;
 
-  std::size_t used() const noexcept;  // this thread's view of the server's total
+  std::size_t used() const noexcept {  // this thread's view of the server's total
+    const std::int64_t total = budget_.shared_balance() + local_;
+    return total > 0 ? static_cast<std::size_t>(total) : 0;
+  }
   std::size_t stopped_count() const noexcept { return stopped_.size(); }
 
  private:
@@ -145,6 +155,8 @@ class WSX_LAYER_API BudgetLedger {
   };
 
   void charge(std::int64_t delta) noexcept;
+  bool may_queue_under_pressure(const Session& session, std::size_t size,
+                                std::size_t used) const noexcept;
   void stop(Session& session);
   void resume(Session& session);
   void unlist(Session& session) noexcept;  // out of stopped_

@@ -50,10 +50,6 @@ proto::ConnectionState Session::protocol_state() const noexcept {
   return connection_ ? connection_.state() : proto::ConnectionState::open;
 }
 
-bool Session::protocol_open() const noexcept {
-  return opened_ && (!connection_ || connection_.state() == proto::ConnectionState::open);
-}
-
 void Session::carrier_data(std::span<std::uint8_t> data) {
   Entry entry(*this);
   if (!opened_) {

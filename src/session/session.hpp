@@ -35,6 +35,7 @@
 #include "session/carrier.hpp"
 #include "session/layer_export.hpp"
 #include "session/memory_budget.hpp"
+#include "session/output_queue.hpp"
 #include "session/session_owner.hpp"
 #include "wsx/error_report.hpp"
 #include "wsx/io/event_loop.hpp"
@@ -234,14 +235,32 @@ class WSX_LAYER_API Session : public WebSocket,
   // Whether `size` more bytes may be queued: the backpressure limit (on what is queued ahead of
   // them, see session_send.cpp), and for data (not control frames) the server's memory budget.
   SendStatus admit(std::size_t size, bool data = true);
+  SendStatus refuse_over_backpressure();  // admit(): over the limit, as the policy says
   // The protocol started and is still open (no close frame sent or received): true for a
   // connection whose Connection was not created yet.
-  bool protocol_open() const noexcept;
+  bool protocol_open() const noexcept {
+    return opened_ && (!connection_ || connection_.state() == proto::ConnectionState::open);
+  }
   // The protocol Connection, created on first use (see connection_).
-  proto::Connection& protocol();
+  proto::Connection& protocol() {
+    if (!connection_) [[unlikely]]
+      create_protocol();
+    return connection_;
+  }
+  void create_protocol();
   proto::ConnectionOptions connection_options(const std::optional<proto::DeflateParams>& deflate);
   SendStatus sent(proto::SendResult result);
-  std::size_t queued_bytes() const noexcept;
+  // Bytes queued for the carrier to pull: ours (OutputQueue) and the Connection's. Inline, as
+  // buffered_now(): the send path asks several times per message.
+  std::size_t queued_bytes() const noexcept {
+    return (output_ ? output_->bytes() : 0) + (connection_ ? connection_.buffered_amount() : 0);
+  }
+  // WebSocket::buffered_amount(): what is queued plus what the carrier still holds. A carrier
+  // that never holds bytes of its own (plain TCP) is not asked (two virtual calls per ask).
+  std::size_t buffered_now() const noexcept {
+    const std::size_t queued = queued_bytes();
+    return carrier_keeps_bytes_ ? queued + carrier().unsent_bytes() : queued;
+  }
 
   // WebSocket implementation
   SendStatus send_message(std::span<const std::uint8_t> data, MessageKind kind, bool compress);
@@ -283,6 +302,11 @@ class WSX_LAYER_API Session : public WebSocket,
   bool client_ : 1 = false;       // our role in the protocol
   bool borrow_next_ : 1 = false;  // write_now() queues the frame by reference
   bool topics_detached_ : 1 = false;
+  // The carrier may hold bytes of its own (Carrier::keeps_bytes()): set once, by SessionOn.
+  bool carrier_keeps_bytes_ : 1 = true;
+
+  template <typename CarrierType>
+  friend class SessionOn;
 };
 
 // A session and its carrier in one allocation. The carrier's constructor takes the session
@@ -294,7 +318,9 @@ class SessionOn final : public Session {
   SessionOn(const SessionConfig& config, SessionOwner& owner, std::unique_ptr<Handshake> handshake,
             CarrierArgs&&... carrier_args)
       : Session(config, owner, std::move(handshake)),
-        carrier_(*this, std::forward<CarrierArgs>(carrier_args)...) {}
+        carrier_(*this, std::forward<CarrierArgs>(carrier_args)...) {
+    carrier_keeps_bytes_ = carrier_.keeps_bytes();
+  }
 
   CarrierType& carrier() noexcept override { return carrier_; }
   const CarrierType& carrier() const noexcept override { return carrier_; }

@@ -7,8 +7,9 @@
 namespace wsx::session {
 
 std::size_t Session::buffered_footprint() const noexcept {
-  return queued_bytes() + (connection_ ? connection_.assembling_amount() : 0) +
-         carrier().unsent_bytes() + carrier().held_input_bytes();
+  const std::size_t own = queued_bytes() + (connection_ ? connection_.assembling_amount() : 0);
+  if (!carrier_keeps_bytes_) return own;
+  return own + carrier().unsent_bytes() + carrier().held_input_bytes();
 }
 
 std::size_t Session::carrier_read_allowance() {

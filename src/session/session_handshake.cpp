@@ -47,9 +47,8 @@ proto::ConnectionOptions Session::connection_options(
   return options;
 }
 
-proto::Connection& Session::protocol() {
-  if (!connection_) connection_ = proto::Connection(connection_options(std::nullopt));
-  return connection_;
+void Session::create_protocol() {
+  connection_ = proto::Connection(connection_options(std::nullopt));
 }
 
 void Session::open(OpenParams params, std::span<std::uint8_t> rest) {

@@ -80,10 +80,6 @@ void Session::settle_borrowed() {
   if (output_) output_->copy_borrowed();
 }
 
-std::size_t Session::queued_bytes() const noexcept {
-  return (output_ ? output_->bytes() : 0) + (connection_ ? connection_.buffered_amount() : 0);
-}
-
 std::size_t Session::carrier_gather(std::span<io::ConstBuffer> out) {
   const proto::Connection* connection = connection_ ? &connection_ : nullptr;
   if (output_) return output_->gather(connection, out);
@@ -104,7 +100,7 @@ void Session::carrier_consume(std::size_t n) {
     connection->consume_output(std::min(n, connection->buffered_amount()));
   }
   if (connection_ && !transport_closed_ && linger_when_over()) return;
-  if (paused_reading_ && buffered_amount() <= config_->options.max_backpressure / 2) {
+  if (paused_reading_ && buffered_now() <= config_->options.max_backpressure / 2) {
     paused_reading_ = false;
     if (!budget_stopped()) carrier().resume_reading();
   }
@@ -134,7 +130,7 @@ void Session::after_output() {
   if (!opened_ || linger_when_over()) return;
   // A peer that sends but does not read (pings, or requests whose answers pile up) must not
   // grow our output without bound: stop reading until it catches up.
-  if (!paused_reading_ && buffered_amount() > config_->options.max_backpressure) {
+  if (!paused_reading_ && buffered_now() > config_->options.max_backpressure) {
     paused_reading_ = true;
     carrier().pause_reading();
   }

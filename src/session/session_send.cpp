@@ -9,41 +9,42 @@
 
 namespace wsx::session {
 
-SendStatus Session::admit(std::size_t size, bool data) {
+// admit() and sent() run once per message: inline here (their only callers are in this file),
+// with what they rarely do out of line.
+inline SendStatus Session::admit(std::size_t size, bool data) {
   if (transport_closed_ || !protocol_open()) return SendStatus::closed;
   // The limit bounds what waits AHEAD of this message, not the message itself (as uWebSockets'
   // maxBackpressure does): a message of any size is taken while the queue is within the limit,
   // so the queue holds at most max_backpressure plus one message. Counting the message too would
   // refuse a large send merely because a few bytes had not left yet, which over TLS or HTTP/2
   // (nothing is written in place) or on a busy socket is most of the time.
-  if (buffered_amount() > config_->options.max_backpressure) {
-    saw_backpressure_ = true;
-    if (config_->options.backpressure_policy == BackpressurePolicy::refuse) {
-      if (ConnectionMetrics* metrics = owner_.metrics) metrics->dropped();
-      return SendStatus::dropped;
-    }
-    start_close(1008, "send buffer limit exceeded: peer too slow");
-    return SendStatus::closed;
-  }
+  if (buffered_now() > config_->options.max_backpressure) [[unlikely]]
+    return refuse_over_backpressure();
   // The server's memory budget: reading is not the only way to grow, a server that publishes to
   // peers that do not read fills their queues without reading a byte. Under pressure only what
   // keeps this connection light is queued (BudgetPolicy::may_queue). Control frames are not
   // asked: they are small, and how a connection ends.
-  if (data && owner_.budget_ledger != nullptr && !owner_.budget_ledger->may_queue(*this, size)) {
+  if (data && owner_.budget_ledger != nullptr && !owner_.budget_ledger->may_queue(*this, size))
+      [[unlikely]] {
     if (ConnectionMetrics* metrics = owner_.metrics) metrics->dropped();
     return SendStatus::dropped;
   }
   return SendStatus::success;
 }
 
-SendStatus Session::sent(proto::SendResult result) {
-  switch (result) {
-    case proto::SendResult::ok:
-      break;
-    case proto::SendResult::closed:
-      return SendStatus::closed;
-    case proto::SendResult::invalid:
-      return SendStatus::invalid;
+SendStatus Session::refuse_over_backpressure() {
+  saw_backpressure_ = true;
+  if (config_->options.backpressure_policy == BackpressurePolicy::refuse) {
+    if (ConnectionMetrics* metrics = owner_.metrics) metrics->dropped();
+    return SendStatus::dropped;
+  }
+  start_close(1008, "send buffer limit exceeded: peer too slow");
+  return SendStatus::closed;
+}
+
+inline SendStatus Session::sent(proto::SendResult result) {
+  if (result != proto::SendResult::ok) [[unlikely]] {
+    return result == proto::SendResult::closed ? SendStatus::closed : SendStatus::invalid;
   }
   // Inside this session's receive, the after_output() that ends it covers every send the
   // read's callbacks made (flush request, reading pause): once per read, not once per message.
@@ -53,7 +54,8 @@ SendStatus Session::sent(proto::SendResult result) {
   if (depth_ == 0 && budget_ledger() != nullptr && !transport_closed_) {
     budget_ledger()->update(*this);
   }
-  if (carrier().write_blocked() || buffered_amount() > config_->options.max_backpressure) {
+  if (buffered_now() > config_->options.max_backpressure || carrier().write_blocked())
+      [[unlikely]] {
     saw_backpressure_ = true;
     if (ConnectionMetrics* metrics = owner_.metrics) metrics->backpressure();
     return SendStatus::backpressure;

@@ -31,6 +31,8 @@ class WSX_LAYER_API TcpCarrier final : public Carrier, private io::StreamHandler
   }
   bool write_blocked() const noexcept override { return stream_.write_blocked(); }
   std::size_t unsent_bytes() const noexcept override { return stream_.unsent_bytes(); }
+  // Only TLS holds bytes (ciphertext); a stream gets TLS at construction or never.
+  bool keeps_bytes() const noexcept override { return stream_.has_tls(); }
 
   // The socket holds input already (io::Stream::read_now): may destroy the session.
   void read_now() { stream_.read_now(); }

@@ -60,8 +60,7 @@ void WebSocket::terminate() {
 }
 
 std::size_t WebSocket::buffered_amount() const noexcept {
-  const session::Session& session = impl(*this);
-  return session.queued_bytes() + session.carrier().unsent_bytes();
+  return impl(*this).buffered_now();
 }
 
 bool WebSocket::is_open() const noexcept {

@@ -6,10 +6,12 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +19,8 @@
 #include "loop_watchdog.hpp"
 #include "raw_ws_client.hpp"
 #include "session/topics.hpp"
+#include "test_tls_options.hpp"
+#include "wsx/io/tls_context.hpp"
 
 namespace wsx::session {
 namespace {
@@ -512,6 +516,25 @@ TEST_F(SessionFixture, FrameHandlerSeesEveryFrameBothWays) {
   std::lock_guard lock(mutex);
   EXPECT_EQ(seen, expected);
   EXPECT_EQ(observer.frames.load(), static_cast<int>(expected.size()));
+}
+
+// The send path asks a carrier for bytes of its own (unsent_bytes, held_input_bytes) only when
+// it may hold some (Carrier::keeps_bytes): plain TCP never does, TLS does (ciphertext the socket
+// has not taken yet), so a TLS session's buffered_amount() still counts it.
+TEST(SessionCarrier, OnlyTlsKeepsBytesOfItsOwn) {
+  io::EventLoop loop;
+  SessionConfig config;
+  Owner owner;
+  const io::TlsContext tls = io::TlsContext::server(test::test_server_tls());
+  for (const bool with_tls : {false, true}) {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    std::optional<io::TlsSession> session_tls;
+    if (with_tls) session_tls.emplace(tls);
+    TcpSession session(config, owner, nullptr, loop, io::TcpSocket(fds[0]), std::move(session_tls));
+    EXPECT_EQ(session.carrier().keeps_bytes(), with_tls);
+    ::close(fds[1]);
+  }
 }
 
 TEST(SessionFootprint, IdleSessionStaysSmall) {
