@@ -193,6 +193,10 @@ struct Connection::Impl {
     while (reading()) {
       if (step == ReadStep::header) {
         if (pos == size) break;
+        if (const std::size_t taken = read_short_message(data + pos, size - pos, handler)) {
+          pos += taken;
+          continue;
+        }
         pos += read_header(data + pos, size - pos, handler);
         continue;
       }
@@ -206,6 +210,58 @@ struct Connection::Impl {
       read_payload(chunk, available, handler);
     }
     if (pos < size && state == ConnectionState::closed) input_after_close = true;
+  }
+
+  // The usual frame to a server, whole in the bytes at hand: a message of one frame (FIN, no
+  // RSV bit, text or binary), masked, with a 7-bit length, while no fragmented message is in
+  // progress and nobody observes frames. Read here in one go (~170 instructions less per message
+  // than header, checks and payload as separate steps), to the same effect as the general path:
+  // the same state, the same event. A frame that breaks a rule, or comes close to one (the
+  // message size limit, fragments_too_small), is left to the general path (returns 0), which
+  // reports it; so is anything else. Returns the bytes consumed.
+  std::size_t read_short_message(std::uint8_t* data, std::size_t size, EventHandler& handler) {
+    constexpr std::size_t header_size = 6;  // 2 bytes, the mask key
+    if (size < header_size || partial_header_size != 0 || in_message ||
+        options.role != Role::server || options.frame_observer != nullptr ||
+        options.deliver_fragments) {
+      return 0;
+    }
+    const std::uint8_t first = data[0];
+    const std::uint8_t second = data[1];
+    if ((first != 0x81 && first != 0x82) || (second & 0x80) == 0) return 0;  // FIN text/binary
+    const std::size_t length = second & 0x7F;
+    if (length >= 126 || size - header_size < length || length > options.max_message_size ||
+        fragments_too_small(1, length)) {
+      return 0;
+    }
+    // As decode_frame_header, begin_frame and begin_data_frame leave it.
+    frame = FrameHeader{};
+    frame.opcode = first == 0x81 ? Opcode::text : Opcode::binary;
+    frame.masked = true;
+    frame.payload_length = length;
+    std::memcpy(frame.mask_key.data(), data + 2, 4);
+    frame_remaining = 0;
+    control_size = 0;
+    in_message = true;
+    message_kind = first == 0x81 ? MessageKind::text : MessageKind::binary;
+    message_compressed = false;
+    message_delivered_piece = false;
+    message_frames = 1;
+    message_wire_size = length;
+    message_frame_bytes = length;
+    utf8.reset();
+    assembled = 0;
+    // As read_payload and read_data_payload do with a whole message in one chunk.
+    std::uint8_t* payload = data + header_size;
+    mask_offset =
+        length > 0 ? static_cast<std::uint8_t>(apply_mask(payload, length, frame.mask_key, 0)) : 0;
+    if (message_kind == MessageKind::text && !is_valid_utf8(payload, length)) {
+      fail(ProtocolError::invalid_utf8, handler);
+      return header_size + length;
+    }
+    deliver_message({payload, length}, handler);
+    end_message();
+    return header_size + length;
   }
 
   // Returns the bytes of `data` consumed.
@@ -639,6 +695,17 @@ struct Connection::Impl {
   // With `direct` (send_direct) the frame is first offered to the transport.
   void write_frame(Opcode opcode, bool fin, bool rsv1, const std::uint8_t* payload,
                    std::size_t size, DirectOutput* direct = nullptr) {
+    if (size <= max_short_payload && direct == nullptr && options.role == Role::server &&
+        options.frame_observer == nullptr) {
+      write_short_frame(opcode, fin, rsv1, payload, size);
+    } else {
+      write_encoded_frame(opcode, fin, rsv1, payload, size, direct);
+    }
+  }
+
+  // Any frame: see write_frame.
+  void write_encoded_frame(Opcode opcode, bool fin, bool rsv1, const std::uint8_t* payload,
+                           std::size_t size, DirectOutput* direct) {
     FrameHeader header;
     header.fin = fin;
     header.rsv1 = rsv1;
@@ -664,6 +731,25 @@ struct Connection::Impl {
     if (options.frame_observer != nullptr) {
       options.frame_observer->on_frame(true, header, {payload, size});
     }
+  }
+
+  // The usual frame of a small message from a server: unmasked, a payload length that fits the
+  // 7-bit field (a 2-byte header), nobody observing. Written without the general encoder: ~60
+  // instructions less per frame (an echo of 16 B text cost ~190 in write_frame and the calls
+  // it made). The bytes are the ones encode_frame_header() would give.
+  static constexpr std::size_t max_short_payload = 125;
+  void write_short_frame(Opcode opcode, bool fin, bool rsv1, const std::uint8_t* payload,
+                         std::size_t size) {
+    compact_output();
+    const std::size_t start = output.size();
+    if (output.capacity() - start < 2 + size) reserve_more(output, 2 + size);
+    // resize() and a copy over it: vector::insert of a range cost ~45 instructions per frame.
+    output.resize(start + 2 + size);
+    std::uint8_t* bytes = output.data() + start;
+    bytes[0] = static_cast<std::uint8_t>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) |
+                                         static_cast<std::uint8_t>(opcode));
+    bytes[1] = static_cast<std::uint8_t>(size);
+    if (size > 0) std::memcpy(bytes + 2, payload, size);
   }
 
   // Offers the frame to the transport and queues what it did not take. Only for an unmasked

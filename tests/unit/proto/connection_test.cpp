@@ -2478,5 +2478,98 @@ TEST_P(ConnectionBothRoles, FailingFromACallbackReleasesOnceReceiveReturns) {
   EXPECT_EQ(c.assembling_amount(), 0u);
 }
 
+// A server writes frames of up to 125 payload bytes without the general encoder (a shortcut
+// taken without a frame observer): every such frame, data or control, compressed or not, must
+// be the bytes the general path writes (taken with an observer) and the RFC's encoding.
+TEST(ConnectionSending, ShortServerFramesAreTheGeneralEncodersBytes) {
+  class Silent : public FrameObserver {
+    void on_frame(bool, const FrameHeader&, std::span<const std::uint8_t>) override {}
+  } silent;
+  for (const bool deflate : {false, true}) {
+    ConnectionOptions options = options_for(Role::server);
+    if (deflate) options.deflate = DeflateParams{};
+    options.deflate_tuning.threshold = 0;  // every message compressed when negotiated
+    Connection shortcut(options);
+    options.frame_observer = &silent;
+    Connection general(options);
+    for (std::size_t size = 0; size <= 130; ++size) {
+      SCOPED_TRACE(testing::Message() << "deflate " << deflate << ", size " << size);
+      const std::string payload = pattern(size, static_cast<std::uint32_t>(size) + 7);
+      const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(payload.data()), size);
+      for (Connection* c : {&shortcut, &general}) {
+        ASSERT_EQ(c->send(MessageKind::text, bytes), SendResult::ok);
+        ASSERT_EQ(c->send(MessageKind::binary, bytes, {.compress = false}), SendResult::ok);
+        ASSERT_EQ(c->send_fragment(MessageKind::binary, bytes, false), SendResult::ok);
+        ASSERT_EQ(c->send_fragment(MessageKind::binary, bytes, true), SendResult::ok);
+        if (size <= max_control_payload) {
+          ASSERT_EQ(c->ping(bytes), SendResult::ok);
+          ASSERT_EQ(c->pong(bytes), SendResult::ok);
+        }
+      }
+      const Bytes written = drain(shortcut);
+      EXPECT_EQ(written, drain(general));
+      if (!deflate) {
+        Bytes expected =
+            concat({make_frame(0x1, payload), make_frame(0x2, payload),
+                    make_frame(0x2, payload, {.fin = false}), make_frame(0x0, payload)});
+        if (size <= max_control_payload) {
+          expected = concat({expected, make_frame(0x9, payload), make_frame(0xA, payload)});
+        }
+        EXPECT_EQ(written, expected);
+      }
+    }
+    ASSERT_EQ(shortcut.close(1000, "bye"), SendResult::ok);
+    ASSERT_EQ(general.close(1000, "bye"), SendResult::ok);
+    EXPECT_EQ(drain(shortcut), drain(general));
+  }
+}
+
+// A server reads a whole small single-frame message without the general frame reader (a
+// shortcut taken without a frame observer). Random streams of such frames, mixed with
+// everything the shortcut must leave alone (fragments, control frames, longer frames, invalid
+// UTF-8, unmasked frames, RSV bits, reserved opcodes), delivered in random pieces, must give the
+// same events, output and state as the general path (taken with an observer).
+TEST(ConnectionReceiving, ShortMessagesReadInOneGoActAsTheGeneralPath) {
+  class Silent : public FrameObserver {
+    void on_frame(bool, const FrameHeader&, std::span<const std::uint8_t>) override {}
+  } silent;
+  std::mt19937 random(1234);
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(random() % n); };
+  for (int round = 0; round < 400; ++round) {
+    SCOPED_TRACE(testing::Message() << "round " << round);
+    Bytes wire;
+    for (std::size_t frames = 1 + pick(12); frames > 0; --frames) {
+      FrameSpec spec;
+      spec.masked = pick(40) != 0;
+      spec.key = {static_cast<std::uint8_t>(random()), static_cast<std::uint8_t>(random()),
+                  static_cast<std::uint8_t>(random()), static_cast<std::uint8_t>(random())};
+      const std::size_t kind = pick(20);
+      std::size_t size = pick(4) == 0 ? pick(300) : pick(40);
+      if (kind >= 16) size = std::min<std::size_t>(size, 125);
+      std::string payload = pattern(size, static_cast<std::uint32_t>(random()));
+      if (pick(30) == 0 && size > 0) payload[pick(size)] = '\xff';  // invalid UTF-8 in text
+      std::uint8_t opcode = kind < 8 ? 0x1 : kind < 14 ? 0x2 : kind == 14 ? 0x0 : 0x9;
+      if (kind == 15) opcode = 0x3;  // reserved
+      if (kind >= 18) opcode = 0xA;
+      spec.fin = pick(8) != 0 || opcode >= 0x8;
+      spec.rsv1 = pick(50) == 0;
+      spec.rsv2 = pick(80) == 0;
+      const Bytes frame = make_frame(opcode, payload, spec);
+      wire.insert(wire.end(), frame.begin(), frame.end());
+    }
+    ConnectionOptions options = options_for(Role::server);
+    options.max_message_size = 64 + pick(200);
+    if (pick(4) == 0) options.free_fragments = pick(3);
+    Connection shortcut(options);
+    options.frame_observer = &silent;
+    Connection general(options);
+    const std::size_t piece = pick(3) == 0 ? 1 + pick(20) : wire.size();
+    EXPECT_EQ(feed_in_pieces(shortcut, wire, piece), feed_in_pieces(general, wire, piece));
+    EXPECT_EQ(drain(shortcut), drain(general));
+    EXPECT_EQ(shortcut.state(), general.state());
+    EXPECT_EQ(shortcut.assembling_amount(), general.assembling_amount());
+  }
+}
+
 }  // namespace
 }  // namespace wsx::proto
