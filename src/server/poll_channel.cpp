@@ -57,7 +57,9 @@ void PollChannel::recv(std::uint64_t ack, std::shared_ptr<PollReply> reply) {
   }
   const PollRequestId id = next_id_++;
   keep(id, std::move(reply));
+  const std::size_t unacknowledged = state_.unacknowledged();
   const PollStep step = state_.start_recv(id, ack, loop().now());
+  if (state_.unacknowledged() < unacknowledged) acknowledged_ = true;
   if (step.superseded) deliver(*step.superseded);
   if (step.answer) deliver(*step.answer);
   pump();
@@ -149,8 +151,13 @@ void PollChannel::pump() {
     destroyed_ = nullptr;
     if (closed_) return;
   }
-  if (blocked_ && !graceful_ && state_.output_room() > 0 && peer_ != nullptr) {
+  // Drained: the window had filled, or the client acknowledged output (which the session counts
+  // in its buffered amount: a session that paused its reading over max_backpressure resumes
+  // only when that falls to half, and with a window larger than that the window never fills),
+  // and now all the session had fits in the window.
+  if ((blocked_ || acknowledged_) && !graceful_ && state_.output_room() > 0 && peer_ != nullptr) {
     blocked_ = false;
+    acknowledged_ = false;
     destroyed_ = &destroyed;
     peer_->peer_drained();
     if (destroyed) return;

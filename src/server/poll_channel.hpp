@@ -124,7 +124,8 @@ class PollChannel {
   bool* destroyed_ = nullptr;      // set while the peer is called: it may destroy this channel
   std::size_t charged_input_ = 0;  // held_input() when the peer last heard of it
   bool reading_ = true;
-  bool blocked_ = false;  // write_blocked() was seen: drained is due once there is room
+  bool blocked_ = false;       // write_blocked() was seen: drained is due once there is room
+  bool acknowledged_ = false;  // a recv acknowledged output: drained is due likewise
   bool graceful_ = false;
   bool ended_ = false;
   bool gone_told_ = false;  // a recv was answered 410

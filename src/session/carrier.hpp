@@ -17,14 +17,16 @@
 // write_now(): a large payload straight from the caller's buffer, or everything gathered while
 // received bytes are borrowed — this is how TCP (and TLS, encrypting at once) keeps zero-copy echo
 // and one writev per loop iteration. After write_blocked() turned true the carrier calls
-// Session::carrier_drained() once everything gathered has left. unsent_bytes() is what the
-// carrier itself still holds (TLS ciphertext, a response not yet taken): counted in
-// buffered_amount() and in the server's memory budget.
-// Ending: close_gracefully() once the protocol is over (what is queued still goes out, input is
-// drained, bounded; Session::carrier_end() follows when done); close() drops it now, no call
-// follows. Session::carrier_end() without close_gracefully() means the peer finished sending
-// (FIN); Session::carrier_error() that the carrier failed — both become close code 1006 when
-// the protocol was open.
+// Session::carrier_drained() once everything gathered has left (HTTP/2: once the window
+// reopens). Either call may end the reading pause the session took above max_backpressure, and
+// only when its buffered amount is back to half of it (hysteresis): not at every few bytes.
+// unsent_bytes() is what the carrier itself still holds (TLS ciphertext, a response not yet taken):
+// counted in buffered_amount() and in the server's memory budget. Ending: close_gracefully() once
+// the protocol is over (what is queued still goes out, input is drained, bounded;
+// Session::carrier_end() follows when done); close() drops it now, no call follows.
+// Session::carrier_end() without close_gracefully() means the peer finished sending (FIN);
+// Session::carrier_error() that the carrier failed — both become close code 1006 when the protocol
+// was open.
 //
 // The carriers:
 // - TCP/TLS (tcp_carrier.hpp): io::Stream. Transport::http1; writes_in_place() (with TLS: encrypted
@@ -37,7 +39,9 @@
 //   gathers, copies the bytes into its retransmit buffer and calls carrier_consume() at once — for
 //   the session they have left; unsent_bytes() is that buffer (kept until a later GET's ack=), so
 //   the budget and buffered_amount() see it, and write_blocked() is "the buffer is over its limit",
-//   cleared by an ack, which calls carrier_drained(). writes_in_place() is false (no zero-copy).
+//   cleared by an ack, which calls carrier_drained() — as does any ack that shrinks the buffer
+//   once the session's queue is empty, for the bytes it frees leave buffered_amount() without a
+//   carrier_consume(). writes_in_place() is false (no zero-copy).
 //   The session timing out (no request within `timeout`) is carrier_error() (1006);
 //   close_gracefully() keeps the buffer until acknowledged or the close timeout, then
 //   carrier_end(); close() drops the session from the table. transport() is long_polling.
@@ -46,7 +50,7 @@
 //   returning the consumed bytes to the stream's receive window (nghttp2's
 //   consume_stream()), resume_reading() returns them. request_flush() resumes the stream's
 //   data provider, which gathers/consumes up to the send window and the frame size;
-//   write_blocked() is "send window exhausted", a WINDOW_UPDATE that empties the queue calls
+//   write_blocked() is "send window exhausted", a WINDOW_UPDATE that reopens it calls
 //   carrier_drained(); unsent_bytes() is the DATA nghttp2 and the connection's TLS still hold
 //   for this stream. close_gracefully() ends the stream with END_STREAM after the queued output
 //   and discards the peer's DATA until its END_STREAM (then carrier_end()); close() is

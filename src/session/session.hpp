@@ -221,8 +221,9 @@ class WSX_LAYER_API Session : public WebSocket,
   bool receiving_now() const noexcept;  // inside receive_lending(): its end flushes our sends
   void settle_borrowed();  // before the received bytes go: send, or copy, borrowed frames
   void report_drain_if_due();
-  void after_output();      // flush, close-state bookkeeping, backpressure reading pause
-  bool linger_when_over();  // the protocol is over: linger() (once); true when lingering
+  void resume_reading_if_caught_up();  // the reading pause's end: output back to half the limit
+  void after_output();                 // flush, close-state bookkeeping, backpressure reading pause
+  bool linger_when_over();             // the protocol is over: linger() (once); true when lingering
   bool closes_at_once() const noexcept;  // the protocol is over and needs no lingering close
   void linger();                         // the lingering close: see its definition
   void closing_started();

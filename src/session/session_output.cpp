@@ -100,11 +100,19 @@ void Session::carrier_consume(std::size_t n) {
     connection->consume_output(std::min(n, connection->buffered_amount()));
   }
   if (connection_ && !transport_closed_ && linger_when_over()) return;
+  resume_reading_if_caught_up();
+  report_drain_if_due();
+}
+
+// Reading paused above max_backpressure (after_output) resumes only once the output is back to
+// half of it, however the carrier reports progress (bytes consumed, a window or a buffer that
+// reopened): resuming on any progress would pause again a few bytes later, toggling the reading
+// (and, over HTTP/2, the peer's window) for every few bytes that leave.
+void Session::resume_reading_if_caught_up() {
   if (paused_reading_ && buffered_now() <= config_->options.max_backpressure / 2) {
     paused_reading_ = false;
     if (!budget_stopped()) carrier().resume_reading();
   }
-  report_drain_if_due();
 }
 
 // The drain callback fires once after a send met backpressure and everything queued has left.
@@ -117,10 +125,7 @@ void Session::report_drain_if_due() {
 
 void Session::carrier_drained() {
   Entry entry(*this);
-  if (paused_reading_) {
-    paused_reading_ = false;
-    if (!budget_stopped()) carrier().resume_reading();
-  }
+  resume_reading_if_caught_up();
   report_drain_if_due();
 }
 

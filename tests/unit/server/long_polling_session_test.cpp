@@ -540,6 +540,33 @@ TEST_F(LongPollingSessions, AClientThatDoesNotPollMakesTheSessionSeeBackpressure
   EXPECT_EQ(drains.load(), 1);
 }
 
+// A reply larger than max_backpressure but within the carrier's window (1 MiB) pauses the
+// session's reading, and the window never fills: the client acknowledging the reply is what
+// brings the session back under its limit, and it must then read the next send.
+TEST_F(LongPollingSessions, ReadingPausedOverTheLimitResumesOnceTheClientAcknowledges) {
+  start([](Behavior& behavior) {
+    behavior.max_backpressure = 64 * 1024;
+    behavior.long_polling->poll = 200ms;  // a recv with nothing to answer returns soon
+    behavior.message = [](WebSocket& ws, Message message) {
+      ws.send(message.text() == "big" ? std::string(100 * 1024, 'z') : std::string(message.text()),
+              MessageKind::text);
+    };
+  });
+  auto poll = client();
+  ASSERT_EQ(poll->open()->status, 200);
+  ASSERT_EQ(poll->send_text("big")->status, 204);
+  ASSERT_TRUE(poll->wait_events(1));
+  ASSERT_EQ(poll->events[0].data.size(), 100u * 1024);
+  const auto acknowledged = poll->recv();  // acknowledges the reply: nothing left in flight
+  ASSERT_TRUE(acknowledged);
+  ASSERT_EQ(acknowledged->status, 200);
+  const auto sent = poll->send_text("small");
+  ASSERT_TRUE(sent);  // no answer (a timeout) while the session does not read
+  EXPECT_EQ(sent->status, 204);
+  ASSERT_TRUE(poll->wait_events(2));
+  EXPECT_EQ(text_of(poll->events[1]), "small");
+}
+
 TEST_F(LongPollingSessions, SessionsCountAgainstTheirClientsAddressLimit) {
   start({}, 2, [](ServerOptions& options) {
     options.address_limits.exempt_loopback = false;

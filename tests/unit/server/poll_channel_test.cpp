@@ -252,6 +252,24 @@ TEST_F(PollChannelTest, OutputBeyondTheWindowStaysWithTheSessionUntilAcknowledge
   EXPECT_EQ(peer.drained, 1);  // room again, and the session has nothing left: drained
 }
 
+// Output within the window never blocks it, yet the session counts it (unsent_bytes) until the
+// client acknowledges it: the ack is when a session whose reading paused over its limit may
+// resume, so it hears drained then, or it would wait for a drained that never comes.
+TEST_F(PollChannelTest, AnAcknowledgementThatFreesOutputIsDrained) {
+  auto channel = open();
+  peer.write("hello");
+  ASSERT_TRUE(run_until(loop, [&] { return channel->unsent_bytes() == 5; }));
+  EXPECT_FALSE(channel->write_blocked());
+  hub.handle(call(*channel, PollKind::recv, 0));
+  ASSERT_TRUE(answered(1));
+  EXPECT_EQ(answers.got[0].body, "hello");
+  EXPECT_EQ(peer.drained, 0);  // nothing acknowledged yet
+  hub.handle(call(*channel, PollKind::recv, 5));
+  ASSERT_TRUE(run_until(loop, [&] { return peer.drained > 0; }));
+  EXPECT_EQ(channel->unsent_bytes(), 0u);
+  EXPECT_EQ(peer.drained, 1);
+}
+
 TEST_F(PollChannelTest, PausedSessionHoldsTheSendAnswerUntilItReadsAgain) {
   auto channel = open();
   channel->pause_reading();
