@@ -8,6 +8,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <utility>
 
 namespace wsx::io {
 namespace {
@@ -19,6 +20,14 @@ std::span<std::uint8_t> read_buffer() {
   if (!buffer) buffer = std::make_unique_for_overwrite<std::uint8_t[]>(Stream::read_buffer_size);
   return {buffer.get(), Stream::read_buffer_size};
 }
+
+// The stream whose on_stream_error() runs on this thread, and its socket: closed only after
+// the call, so that peer_address() still answers there (one per thread, not one per stream).
+struct Failing {
+  const Stream* stream = nullptr;
+  const TcpSocket* socket = nullptr;
+};
+thread_local Failing failing;
 
 std::string system_reason(const char* what, int error) {
   return std::string(what) + ": " + std::strerror(error);
@@ -193,8 +202,21 @@ void Stream::update_interest() {
 void Stream::fail(std::string_view reason) {
   if (!socket_.valid()) return;
   if (tls_) tls_->flush_output();  // best effort: what explains why may be waiting
-  close();
+  // Closed for the stream and the loop now (is_open() is false, nothing more is read or
+  // written), the descriptor itself only once the handler has heard: after a reset the kernel
+  // gives the peer's address only while it is open (TcpSocket::peer_address).
+  loop_.forget(socket_.fd());
+  const TcpSocket failed(std::move(socket_));
+  const Failing outer = failing;
+  failing = {this, &failed};
   handler_->on_stream_error(reason);  // may destroy this: the caller returns at once
+  failing = outer;
+}
+
+SocketAddress Stream::peer_address() const {
+  if (socket_.valid()) return socket_.peer_address();
+  if (failing.stream == this) return failing.socket->peer_address();
+  return {};
 }
 
 void Stream::read_now() {

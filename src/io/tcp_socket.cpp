@@ -186,8 +186,24 @@ SocketAddress TcpSocket::local_address() const {
 SocketAddress TcpSocket::peer_address() const {
   sockaddr_storage storage{};
   socklen_t length = sizeof storage;
-  if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&storage), &length) != 0) return {};
-  return SocketAddress::from_native(&storage, length);
+  if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&storage), &length) == 0) {
+    return SocketAddress::from_native(&storage, length);
+  }
+  if (errno != ENOTCONN) return {};
+  // Reset by the peer (or closed otherwise): getpeername refuses a socket in the CLOSE state,
+  // SO_PEERNAME does not (the kernel keeps the peer's address and port until the descriptor
+  // goes). Keeping the address from accept4 instead would cost every idle connection the bytes
+  // (Session + TcpCarrier has no 6 spare bytes). It refuses a length longer than the address
+  // (EINVAL): IPv6's first, then IPv4's.
+  for (const socklen_t size : {socklen_t{sizeof(sockaddr_in6)}, socklen_t{sizeof(sockaddr_in)}}) {
+    storage = {};
+    length = size;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_PEERNAME, &storage, &length) == 0) {
+      return SocketAddress::from_native(&storage, length);
+    }
+    if (errno != EINVAL) return {};
+  }
+  return {};
 }
 
 }  // namespace wsx::io

@@ -26,8 +26,9 @@ Session& TcpCarrier::session() noexcept {
 }
 
 std::string TcpCarrier::remote_address() const {
-  if (!stream_.is_open()) return {};
-  return stream_.socket().peer_address().to_string();
+  // Also in the close callback of a connection the peer reset (see io::Stream::peer_address).
+  const io::SocketAddress address = stream_.peer_address();
+  return address.empty() ? std::string() : address.to_string();
 }
 
 void TcpCarrier::on_stream_data(std::span<std::uint8_t> data) {

@@ -148,6 +148,9 @@ class WSX_API Stream final : private IoHandler {
   const TlsSession* tls() const noexcept;                    // null for plain TCP
   bool has_tls() const noexcept { return tls_ != nullptr; }  // tls() != nullptr, inline
   const TcpSocket& socket() const noexcept { return socket_; }
+  // The peer's address while the socket is open, and during on_stream_error() too (a reset:
+  // the handler may want to say who it was); empty once closed.
+  SocketAddress peer_address() const;
 
  private:
   void on_readable() override;

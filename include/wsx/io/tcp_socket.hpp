@@ -68,6 +68,8 @@ class WSX_API TcpSocket {
   int pending_error() const noexcept;  // SO_ERROR, cleared by reading it
 
   SocketAddress local_address() const;
+  // Also after the peer reset the connection, as long as this descriptor is open: getpeername
+  // fails then (ENOTCONN), the kernel's SO_PEERNAME still answers.
   SocketAddress peer_address() const;
 
  private:

@@ -590,6 +590,41 @@ TEST(Stream, PeerResetIsReportedAsAnError) {
   EXPECT_NE(link.server->error.find("reset"), std::string::npos) << link.server->error;
 }
 
+// The handler of a reset may still ask who the peer was (a WebSocket's close callback names
+// it): the kernel answers only while the descriptor is open, which the stream keeps during
+// on_stream_error() (closed for everything else), and closes right after.
+TEST(Stream, PeerAddressIsKnownWhileItsResetIsReported) {
+  Link link(false, "", "");
+  SocketAddress client_address;
+  SocketAddress address_in_error;
+  bool open_in_error = true;
+  link.on_client = [&] {
+    client_address = link.client->stream->socket().local_address();
+    const linger abort_now{1, 0};
+    ::setsockopt(link.client->stream->socket().fd(), SOL_SOCKET, SO_LINGER, &abort_now,
+                 sizeof abort_now);
+    link.loop.run_after(20ms, [&] { link.client->stream.reset(); });
+  };
+  SocketAddress address_at_accept;
+  link.on_server = [&] {
+    address_at_accept = link.server->stream->peer_address();
+    link.server->on_error = [&] {
+      open_in_error = link.server->stream->is_open();
+      address_in_error = link.server->stream->peer_address();
+      link.loop.stop();
+    };
+    link.server->on_end = [&] { link.loop.stop(); };
+  };
+  link.loop.run();
+  ASSERT_TRUE(link.server);
+  ASSERT_NE(link.server->error.find("reset"), std::string::npos) << link.server->error;
+  EXPECT_FALSE(open_in_error);
+  ASSERT_FALSE(client_address.empty());
+  EXPECT_EQ(address_at_accept, client_address);
+  EXPECT_EQ(address_in_error, client_address);
+  EXPECT_TRUE(link.server->stream->peer_address().empty());  // closed once the handler heard
+}
+
 // close_gracefully(): what was queued goes out, then the FIN; the input that follows is read and
 // dropped (never delivered) until the peer's FIN, and then the stream closes and says so.
 TEST(Stream, LingeringCloseDropsInputUntilThePeersFin) {

@@ -6,6 +6,7 @@
 
 #include <poll.h>
 
+#include <cerrno>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -244,6 +245,47 @@ TEST(TcpSocket, WriteToAClosedPeerIsAnErrorNotASignal) {
   EXPECT_EQ(single.status, IoStatus::error);
   EXPECT_EQ(single.error, EPIPE);
   EXPECT_EQ(pair.a.write(pieces).status, IoStatus::error);
+}
+
+// After the peer reset the connection, getpeername fails (ENOTCONN); the address is still
+// given while the descriptor is open (SO_PEERNAME), over IPv4 and IPv6.
+void expect_peer_address_after_reset(const SocketAddress& loopback) {
+  const int family = loopback.family() == AddressFamily::ipv6 ? AF_INET6 : AF_INET;
+  const int listening = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listening < 0) GTEST_SKIP() << "no " << loopback.ip() << " on this machine";
+  const TcpSocket listener(listening);
+  const auto* loopback_native = static_cast<const sockaddr*>(loopback.native());
+  if (::bind(listening, loopback_native, static_cast<socklen_t>(loopback.native_size())) != 0) {
+    GTEST_SKIP() << "no " << loopback.ip() << " on this machine";
+  }
+  ASSERT_EQ(::listen(listening, 1), 0);
+  const SocketAddress bound = listener.local_address();
+  TcpSocket client(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(client.fd(), static_cast<const sockaddr*>(bound.native()),
+                      static_cast<socklen_t>(bound.native_size())),
+            0);
+  TcpSocket accepted(::accept4(listening, nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(accepted.valid());
+  const SocketAddress client_address = client.local_address();
+  EXPECT_EQ(accepted.peer_address(), client_address);
+  const linger abort_now{1, 0};  // close() sends RST
+  ASSERT_EQ(::setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now), 0);
+  client.close();
+  std::uint8_t byte = 0;
+  ASSERT_EQ(::recv(accepted.fd(), &byte, 1, 0), -1);  // blocks until the reset arrives
+  ASSERT_EQ(errno, ECONNRESET);
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  ASSERT_NE(::getpeername(accepted.fd(), reinterpret_cast<sockaddr*>(&storage), &length), 0);
+  EXPECT_EQ(accepted.peer_address(), client_address);
+}
+
+TEST(TcpSocket, PeerAddressIsKnownAfterAResetOverIpv4) {
+  expect_peer_address_after_reset(SocketAddress::ipv4_loopback(0));
+}
+
+TEST(TcpSocket, PeerAddressIsKnownAfterAResetOverIpv6) {
+  expect_peer_address_after_reset(SocketAddress::ipv6_loopback(0));
 }
 
 // Writes above 256 KiB are made as two system calls, the first cut inside a buffer or at its

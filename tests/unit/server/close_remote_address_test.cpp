@@ -1,9 +1,9 @@
 // WebSocket::remote_address() inside the close callback still names the peer, however the
 // connection ended — the closing handshake, the peer leaving without one, a reset — on an
 // HTTP/2 stream (RFC 8441), where a stream the peer reset or a connection that died reported an
-// empty address, and over HTTP/1.1 for the closing handshake and the peer's FIN. (Not yet after
-// a TCP reset over HTTP/1.1: the kernel no longer gives the address then, and keeping it costs
-// every idle connection 24 bytes.)
+// empty address, and over HTTP/1.1, where a TCP reset did (getpeername fails once reset; the
+// address is asked with SO_PEERNAME then, before the descriptor is closed, rather than kept
+// from accept at a cost to every idle connection).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -98,6 +98,20 @@ TEST(CloseRemoteAddress, Http1PeerLeavesWithoutClosing) {
   ASSERT_TRUE(client.handshake());
   const std::string address = local_address(client.fd());
   ::shutdown(client.fd(), SHUT_WR);  // FIN, no close frame
+  expect_addresses(seen, 1, address);
+}
+
+TEST(CloseRemoteAddress, Http1PeerResets) {
+  Addresses seen;
+  Server server({.threads = 1});
+  server.route("/", recording(seen));
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake());
+  const std::string address = local_address(client.fd());
+  const linger reset{1, 0};
+  ::setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  client.close_socket();  // RST, no close frame
   expect_addresses(seen, 1, address);
 }
 
