@@ -20,8 +20,8 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_e2e  # noqa: E402  (puts tests/support on the path)
-from run_e2e import RUN_TIMEOUT, check, free_port, json_events, orphan_proof  # noqa: E402
-from wsx_e2e import environment  # noqa: E402
+from run_e2e import RUN_TIMEOUT, check, json_events, orphan_proof  # noqa: E402
+from wsx_e2e import environment, refused_port  # noqa: E402
 
 EXIT_OK, EXIT_REFUSED, EXIT_PROXY = 0, 4, 7
 
@@ -270,17 +270,17 @@ def socks5h_with_credentials_right_and_wrong(h):
 
 @case
 def proxy_failures_exit_7(h):
-    dead = free_port()
+    dead = refused_port()
     result = connect(h, "--proxy", "http://127.0.0.1:%d" % dead, "-x", "x", "ws://example.test/")
     check(result.returncode == EXIT_PROXY, "exit 7 when the proxy is unreachable", result.show)
     check("proxy http://127.0.0.1:%d is unreachable" % dead in result.err, "said so", result.show)
     socks = Socks5Proxy()
     refused = connect(h, "--proxy", "socks5h://127.0.0.1:%d" % socks.port, "-x", "x",
-                      "ws://127.0.0.1:%d/" % free_port())
+                      "ws://127.0.0.1:%d/" % refused_port())
     check(refused.returncode == EXIT_PROXY, "exit 7 for a SOCKS5 refusal", refused.show)
     check("connection refused (reply 0x05)" in refused.err, "the reply is named", refused.show)
     as_json = connect(h, "--json", "--proxy", "socks5h://127.0.0.1:%d" % socks.port, "-x", "x",
-                      "ws://127.0.0.1:%d/" % free_port())
+                      "ws://127.0.0.1:%d/" % refused_port())
     errors = [e for e in json_events(as_json) if e["event"] == "error"]
     check(errors and errors[0]["kind"] == "proxy_refused" and errors[0]["socks_reply"] == 5,
           "--json names the kind and the SOCKS5 reply", as_json.show)
@@ -344,7 +344,7 @@ def bench_through_a_proxy(h):
     check(proxy.seen == ["atyp 3 localhost:%d" % port] * 2, "both connections tunneled",
           proxy.seen)
     dead = subprocess.run([h.wsx, "bench", "-d", "0.5", "--proxy",
-                           "http://127.0.0.1:%d" % free_port(), "ws://127.0.0.1:%d/" % port],
+                           "http://127.0.0.1:%d" % refused_port(), "ws://127.0.0.1:%d/" % port],
                           capture_output=True, text=True, timeout=RUN_TIMEOUT,
                           preexec_fn=orphan_proof)
     check(dead.returncode == EXIT_PROXY and "unreachable" in dead.stderr,

@@ -31,7 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
-from wsx_e2e import environment, free_port, orphan_proof  # noqa: E402  (drops *_proxy)
+from wsx_e2e import environment, free_port, orphan_proof, refused_port  # noqa: E402  (drops *_proxy)
 INTEROP = os.path.join(os.path.dirname(HERE), "interop")
 PYTHON = "/usr/bin/python3"
 SKIP = 77
@@ -542,7 +542,7 @@ def read_line(stream, timeout):
 
 @case
 def connection_refused_exits_3(h):
-    port = free_port()  # nothing listens there
+    port = refused_port()
     r = h.connect("-x", "x", "ws://127.0.0.1:%d/" % port)
     check(r.returncode == EXIT_CONNECT_FAILED, "exit 3", r.show)
     check("refused" in r.err.lower(), "the reason is printed", r.show)

@@ -152,7 +152,12 @@ def case_chat():
             async with websockets.connect("ws://127.0.0.1:%d/chat/room" % serve.port) as ws:
                 poller = Poller(serve.port, "/chat/room")
                 check(poller.open() == 200, "open /chat/room")
-                await asyncio.sleep(0.2)  # subscribed
+                # Both members are in the room once each hears the poller's first message (an
+                # event, not a pause that a loaded machine may outlast).
+                check(await asyncio.to_thread(poller.send, 1, b"joined") == 204, "send joined")
+                check(await ws.recv() == "joined", "the WebSocket member hears the poller join")
+                got = await asyncio.to_thread(poller.messages, 1)
+                check(got == [(1, b"joined")], "the poller hears itself: %r" % (got,))
                 await ws.send("from websocket")
                 check(await ws.recv() == "from websocket", "the sender hears itself")
                 got = await asyncio.to_thread(poller.messages, 1)

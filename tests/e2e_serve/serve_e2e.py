@@ -526,9 +526,7 @@ def case_bench_not_an_echo():
     result = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/" % silent.port, "-d", "2",
                              "--json"], capture_output=True, text=True, timeout=30)
     check(json.loads(result.stdout)["failure"].startswith("no echo came back"), result.stdout)
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
+    port = wsx_e2e.refused_port()
     result = subprocess.run([WSX, "bench", "ws://127.0.0.1:%d/" % port, "-d", "0.5"],
                             capture_output=True, text=True, timeout=30)
     check(result.returncode == 3 and "no connection opened" in result.stderr and

@@ -1,6 +1,6 @@
 """What the end-to-end tests of the `wsx` command share: a running `wsx serve` whose port is read
-from its "listening on" line, a raw HTTP exchange, free ports, and child processes that cannot
-outlive the test or pick up the developer's proxy.
+from its "listening on" line, a raw HTTP exchange, free and refused ports, and child processes
+that cannot outlive the test or pick up the developer's proxy.
 
 The scripts under tests/e2e*/ add this directory to sys.path and import what they need.
 Importing this module removes the *_proxy / no_proxy variables from this process's environment
@@ -47,6 +47,21 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+_refusing = []  # the sockets behind refused_port(), held until this process exits
+
+
+def refused_port():
+    """A loopback port where connections are refused: bound but never listening (the kernel
+    answers a SYN with RST), and held until the test process exits, so that no other process
+    can take it meanwhile. A port bound and closed again (free_port) may become another
+    connection's ephemeral port in between, and the test would reach a stranger. As
+    tests/support/refused_port.hpp does for the C++ tests."""
+    refusing = socket.socket()  # no SO_REUSEADDR: nobody else can bind it while held
+    refusing.bind(("127.0.0.1", 0))
+    _refusing.append(refusing)
+    return refusing.getsockname()[1]
 
 
 def http_exchange(port, request, host="127.0.0.1", source=None, timeout=10):
