@@ -268,6 +268,11 @@ class WSX_API WebSocketHandle {
  public:
   WebSocketHandle() = default;
 
+  // Copies the message and posts its send. Only whether it was posted can be known here: its
+  // SendStatus is decided later, on the loop, by what the connection has queued then (and
+  // whether it still exists), and waiting for it would block this thread on the loop. It is not
+  // reported. A sender that must act on it (stop at backpressure, resend a dropped message after
+  // drain) sends from post() instead, where WebSocket::send returns it on the loop's thread.
   bool send(std::span<const std::uint8_t> data, MessageKind kind = MessageKind::binary);
   bool send(std::string_view text, MessageKind kind = MessageKind::text);
   bool close(std::uint16_t code = 1000, std::string_view reason = {});
