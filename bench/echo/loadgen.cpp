@@ -297,6 +297,7 @@ struct Options {
   std::string payload = "pattern";  // pattern | json
   int variants = 256;               // json: distinct messages
   int idle_msgs = 0;                // idle: messages echoed per connection before sampling
+  uint64_t messages = 0;            // echo: stop after this many echoes in all (0: run D s)
   bool verify = false;
   int server_pid = 0;
   int src_addrs = 0;
@@ -325,6 +326,9 @@ void usage() {
                "  --payload P        pattern (default, a..z) | json (varied JSON-like text)\n"
                "  --variants K       json: K distinct messages, cycled per connection (256)\n"
                "  --idle-msgs N      idle: echo N messages per connection before sampling\n"
+               "  --messages N       echo: send N messages in all, end when all came back\n"
+               "                     (no warmup; --duration is the time limit). For per-message\n"
+               "                     counts (callgrind, strace) that do not depend on speed\n"
                "  --verify           check echoed payload bytes\n"
                "  --server-pid PID   sample server VmRSS / CPU\n"
                "  --src-addrs K      spread sources over 127.0.0.1..K\n"
@@ -396,6 +400,7 @@ Options parse_args(int argc, char** argv) {
     } else if (a == "--payload") o.payload = next();
     else if (a == "--variants") o.variants = std::atoi(next());
     else if (a == "--idle-msgs") o.idle_msgs = std::atoi(next());
+    else if (a == "--messages") o.messages = std::strtoull(next(), nullptr, 10);
     else if (a == "--verify") o.verify = true;
     else if (a == "--server-pid") o.server_pid = std::atoi(next());
     else if (a == "--src-addrs") o.src_addrs = std::atoi(next());
@@ -645,7 +650,10 @@ class LoadGen {
   void on_message(Conn& c, uint64_t now);
   void finish_frame(Conn& c, uint32_t idx);
   void begin_close(Conn& c);
+  uint64_t queued_total_ = 0;  // messages queued in all (--messages)
   void enqueue(Conn& c, uint64_t now) {
+    if (o_.messages > 0 && queued_total_ >= o_.messages) return;
+    ++queued_total_;
     data_started_ = true;
     ++c.frames_pending;
     c.ts[(c.ts_head + c.ts_count) % c.ts.size()] = now;
@@ -1401,7 +1409,7 @@ int LoadGen::run() {
         release(c, i);
       }
     }
-    meas_start_ = now + uint64_t(o_.warmup * 1e9);
+    meas_start_ = now + (o_.messages > 0 ? 0 : uint64_t(o_.warmup * 1e9));
     meas_end_ = meas_start_ + uint64_t(o_.duration * 1e9);
     measuring_ = true;
     double srv0 = -1, cli0 = 0;
@@ -1416,6 +1424,7 @@ int LoadGen::run() {
       }
       poll_once(5);
       if (open_ == 0) break;
+      if (o_.messages > 0 && st_.echoes >= o_.messages) break;
     }
     double srv1 = read_proc_cpu_s(o_.server_pid), cli1 = self_cpu_s();
     m1.take();
