@@ -70,13 +70,17 @@ void Session::note_activity() {
 }
 
 void Session::receive(std::span<std::uint8_t> data) {
+  receive_frames(data);
+  after_output();
+}
+
+void Session::receive_frames(std::span<std::uint8_t> data) {
   struct Events final : proto::EventHandler {
     explicit Events(Session& owner) : session_(owner) {}
     void on_event(const proto::Event& event) override { session_.on_event(event); }
     Session& session_;
   } events(*this);
   protocol().receive(data, events);
-  after_output();
 }
 
 std::span<std::uint8_t> Session::carrier_read_destination() {

@@ -213,6 +213,7 @@ class WSX_LAYER_API Session : public WebSocket,
   static void expire(io::TimeoutEntry& entry) { static_cast<Session&>(entry).on_timeout(); }
   void on_timeout();
   void receive(std::span<std::uint8_t> data);
+  void receive_frames(std::span<std::uint8_t> data);  // receive() without its after_output()
   // receive(), with payloads of `data` lendable to our sends until it returns (borrowable()).
   void receive_lending(std::span<std::uint8_t> data);
   // Data from the peer keeps the connection from being idle (re-arms the idle timeout).
