@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
     if (flag == "--compress" || flag == "--deflate") {
       compress = true;
     } else if (flag == "--zlib") {
-      zlib_only = true;  // compress with zlib even where ISA-L is built in (for comparisons)
+      zlib_only = true;  // zlib both ways even where ISA-L or libdeflate is built in
     } else if (value != nullptr && flag == "--window-bits") {
       window_bits = std::strtoul(argv[++i], nullptr, 10);
     } else if (value != nullptr && flag == "--host") {

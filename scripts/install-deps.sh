@@ -8,6 +8,8 @@ packages=(
   zlib1g-dev libssl-dev openssl libgtest-dev libgmock-dev libbenchmark-dev
   # Intel ISA-L: its igzip compresses permessage-deflate messages (src/proto/isal_deflate.cpp).
   libisal-dev
+  # libdeflate: inflates whole compressed messages (src/proto/whole_message_inflate.cpp).
+  libdeflate-dev
   python3 python3-websockets nodejs node-ws libcli11-dev libedit-dev doxygen
   # The metrics test parses /metrics with the Prometheus project's own text-format parser.
   python3-prometheus-client

@@ -373,7 +373,8 @@ struct Connection::Impl {
     const bool peer_is_client = options.role == Role::server;
     inflater = std::make_unique<MessageInflater>(
         peer_is_client ? params.client_max_window_bits : params.server_max_window_bits,
-        peer_is_client ? params.client_no_context_takeover : params.server_no_context_takeover);
+        peer_is_client ? params.client_no_context_takeover : params.server_no_context_takeover,
+        options.deflate_tuning.engine);
   }
 
   void read_payload(std::uint8_t* chunk, std::size_t size, EventHandler& handler) {

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "proto/isal_deflate.hpp"
+#include "proto/whole_message_inflate.hpp"
 #include "proto/zlib_stream_pool.hpp"
 #include "wsx/proto/deflate.hpp"
 
@@ -65,6 +66,12 @@ struct WindowKeeper {
     if (getter(&z, bytes.get(), &got) != Z_OK || got > capacity)
       throw std::logic_error("zlib could not hand out its window");
     size = got;
+  }
+
+  // Replaces the window with the last 2^window_bits bytes of [data, data+n).
+  void assign(const std::uint8_t* data, std::size_t n, int window_bits) {
+    size = 0;
+    if (n > 0) append(data, n, window_bits);
   }
 
   // Slides [data, data+n) into the window (for ISA-L, which cannot hand its window out).
@@ -256,9 +263,12 @@ struct MessageInflater::State {
   bool at_block_boundary = true;
 };
 
-MessageInflater::MessageInflater(std::uint8_t window_bits, bool no_context_takeover)
+MessageInflater::MessageInflater(std::uint8_t window_bits, bool no_context_takeover,
+                                 DeflateEngine engine)
     : window_bits_(window_bits), no_context_takeover_(no_context_takeover) {
   check_window_bits(window_bits);
+  use_whole_message_path_ =
+      engine != DeflateEngine::zlib && detail::whole_message_inflate_built_in();
 }
 
 MessageInflater::~MessageInflater() = default;
@@ -291,6 +301,13 @@ InflateResult MessageInflater::inflate_into(const std::uint8_t* data, std::size_
                                             std::size_t max_message_size, InflateSink* sink) {
   if (failure_ != InflateResult::ok) return failure_;
   if (size == 0 && (!fin || !message_has_input_)) return InflateResult::ok;
+  // A message in one piece: libdeflate, unless zlib must decide (whole_message_inflate.hpp). A
+  // sink would need the output handed over in pieces only from max_output_step bytes on.
+  if (use_whole_message_path_ && fin && !message_has_input_ &&
+      (sink == nullptr || out.size() + detail::whole_message_max_output < max_output_step) &&
+      inflate_whole(data, size, out, max_message_size)) {
+    return InflateResult::ok;
+  }
   message_has_input_ = true;
   if (!state_) state_ = std::make_unique<State>();
   if (!state_->stream) {
@@ -321,6 +338,30 @@ InflateResult MessageInflater::inflate_into(const std::uint8_t* data, std::size_
     end_message(message_output);
   }
   return InflateResult::ok;
+}
+
+bool MessageInflater::inflate_whole(const std::uint8_t* data, std::size_t size,
+                                    std::vector<std::uint8_t>& out, std::size_t max_message_size) {
+  const WindowKeeper* window = state_ ? &state_->window : nullptr;
+  const auto whole =
+      detail::inflate_whole_message(window ? window->bytes.get() : nullptr,
+                                    window ? window->size : 0, data, size, max_message_size);
+  if (!whole) return false;
+  const auto message = whole->window_and_message.subspan(whole->window_size);
+  out.insert(out.end(), message.begin(), message.end());
+  if (no_context_takeover_) {
+    state_.reset();
+    return true;
+  }
+  if (!state_) state_ = std::make_unique<State>();
+  // The window goes on from the output's end; the thread's zlib stream did not see this message,
+  // so the next one it inflates is primed with the window again.
+  const std::size_t keep =
+      std::min(whole->window_and_message.size(), std::size_t{1} << window_bits_);
+  state_->window.assign(whole->window_and_message.data() + whole->window_and_message.size() - keep,
+                        keep, window_bits_);
+  state_->resume_tag = 0;
+  return true;
 }
 
 void MessageInflater::end_message(std::size_t message_output) {

@@ -39,12 +39,15 @@ struct WSX_API DeflateParams {
 // smaller window than negotiated). Between messages a connection holds only its window
 // (2^window_bits bytes); zlib's stream (about 2^(window+2) + 2^(mem_level+9) bytes plus ~6 KiB)
 // is the thread's, lent for one message at a time, so mem_level costs nothing per connection.
-// Which DEFLATE implementation compresses. Inflating is always zlib's.
+// Which DEFLATE implementation compresses, and whether libdeflate may inflate.
 enum class DeflateEngine : std::uint8_t {
   // Intel ISA-L's igzip where wsx was built with it (libisal), zlib otherwise. igzip's levels
   // are 1-3: zlib levels 1-2 map to 1, 3-5 to 2, 6-9 to 3; level 0 (stored blocks) is zlib's.
+  // A message that arrives in one frame is inflated by libdeflate where wsx was built with it
+  // (at most 32 KiB of output; zlib has the last word on anything it cannot finish), the rest
+  // by zlib.
   automatic,
-  zlib,
+  zlib,  // zlib only, both ways
 };
 
 struct WSX_API DeflateTuning {
@@ -177,11 +180,14 @@ class WSX_API InflateSink {
 // is the PEER's negotiated window (server_max_window_bits for a client, client_max_window_bits
 // for a server); `no_context_takeover` is the peer's. Like MessageDeflater, it leases a zlib
 // stream from the calling thread for each message and keeps only the peer's window (2^window
-// bytes, with context takeover) between messages; everything is freed as soon as it fails.
+// bytes, with context takeover) between messages; everything is freed as soon as it fails. With
+// DeflateEngine::automatic a message that comes whole (one call with fin) is inflated with
+// libdeflate where wsx was built with it, with the same result.
 // Throws std::invalid_argument for a window outside 8-15.
 class WSX_API MessageInflater {
  public:
-  MessageInflater(std::uint8_t window_bits, bool no_context_takeover);
+  MessageInflater(std::uint8_t window_bits, bool no_context_takeover,
+                  DeflateEngine engine = DeflateEngine::automatic);
   ~MessageInflater();
   MessageInflater(const MessageInflater&) = delete;
   MessageInflater& operator=(const MessageInflater&) = delete;
@@ -231,10 +237,13 @@ class WSX_API MessageInflater {
   InflateResult feed(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out,
                      std::size_t max_message_size, InflateSink* sink);
   void end_message(std::size_t message_output);
+  bool inflate_whole(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out,
+                     std::size_t max_message_size);
 
   std::unique_ptr<State> state_;
   std::uint8_t window_bits_;
   bool no_context_takeover_;
+  bool use_whole_message_path_ = false;
   std::size_t message_output_ = 0;
   bool message_has_input_ = false;
   InflateResult failure_ = InflateResult::ok;

@@ -1,0 +1,107 @@
+#include "proto/whole_message_inflate.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#if WSX_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
+
+namespace wsx::proto::detail {
+
+#if WSX_HAVE_LIBDEFLATE
+
+namespace {
+
+// A byte array that only grows, without zeroing what it gains (std::vector would).
+struct Room {
+  std::unique_ptr<std::uint8_t[]> bytes;
+  std::size_t capacity = 0;
+
+  std::uint8_t* at_least(std::size_t size) {
+    if (size > capacity) {
+      bytes = std::make_unique_for_overwrite<std::uint8_t[]>(size);
+      capacity = size;
+    }
+    return bytes.get();
+  }
+};
+
+// The calling thread's decompressor (~32 KiB of tables) and buffers.
+struct Scratch {
+  libdeflate_decompressor* decompressor = nullptr;
+  Room input;
+  Room output;
+  ~Scratch() { libdeflate_free_decompressor(decompressor); }
+};
+thread_local Scratch scratch;
+
+// The tail the sender removed (the rest of an empty stored block), then an empty stored block
+// with BFINAL set: libdeflate stops after a final block, and must stop exactly at its end.
+constexpr std::uint8_t trailer[] = {0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff};
+
+// A stored block without BFINAL (header bits 000, padded to the octet) with LEN and NLEN.
+constexpr std::size_t stored_header_size = 5;
+void write_stored_header(std::uint8_t* at, std::size_t length) {
+  const auto len = static_cast<std::uint16_t>(length);
+  const auto nlen = static_cast<std::uint16_t>(~len);
+  at[0] = 0x00;
+  at[1] = static_cast<std::uint8_t>(len & 0xff);
+  at[2] = static_cast<std::uint8_t>(len >> 8);
+  at[3] = static_cast<std::uint8_t>(nlen & 0xff);
+  at[4] = static_cast<std::uint8_t>(nlen >> 8);
+}
+
+}  // namespace
+
+bool whole_message_inflate_built_in() noexcept {
+  return true;
+}
+
+std::optional<WholeMessage> inflate_whole_message(const std::uint8_t* window,
+                                                  std::size_t window_size,
+                                                  const std::uint8_t* payload, std::size_t size,
+                                                  std::size_t max_output) {
+  if (window_size > 0xffff || size > whole_message_max_output) return std::nullopt;
+  if (scratch.decompressor == nullptr) {
+    scratch.decompressor = libdeflate_alloc_decompressor();
+    if (scratch.decompressor == nullptr) throw std::bad_alloc();
+  }
+  const std::size_t header = window_size > 0 ? stored_header_size : 0;
+  const std::size_t input_size = header + window_size + size + sizeof trailer;
+  std::uint8_t* in = scratch.input.at_least(input_size);
+  if (header > 0) {
+    write_stored_header(in, window_size);
+    std::memcpy(in + header, window, window_size);
+  }
+  std::memcpy(in + header + window_size, payload, size);
+  std::memcpy(in + header + window_size + size, trailer, sizeof trailer);
+  const std::size_t output_capacity = window_size + std::min(max_output, whole_message_max_output);
+  std::uint8_t* out = scratch.output.at_least(output_capacity);
+  std::size_t input_used = 0;
+  std::size_t output_size = 0;
+  const libdeflate_result result = libdeflate_deflate_decompress_ex(
+      scratch.decompressor, in, input_size, out, output_capacity, &input_used, &output_size);
+  // Anything but one final block ending exactly at the trailer's end is zlib's to judge.
+  if (result != LIBDEFLATE_SUCCESS || input_used != input_size || output_size < window_size)
+    return std::nullopt;
+  ++whole_message_inflations;
+  return WholeMessage{{out, output_size}, window_size};
+}
+
+#else  // !WSX_HAVE_LIBDEFLATE
+
+bool whole_message_inflate_built_in() noexcept {
+  return false;
+}
+
+std::optional<WholeMessage> inflate_whole_message(const std::uint8_t*, std::size_t,
+                                                  const std::uint8_t*, std::size_t, std::size_t) {
+  return std::nullopt;
+}
+
+#endif
+
+}  // namespace wsx::proto::detail
