@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "buffer_pool.hpp"
+#include "mask_internal.hpp"
 #include "wsx/proto/close.hpp"
 #include "wsx/proto/mask.hpp"
 #include "wsx/proto/random.hpp"
@@ -253,9 +254,9 @@ struct Connection::Impl {
     assembled = 0;
     // As read_payload and read_data_payload do with a whole message in one chunk.
     std::uint8_t* payload = data + header_size;
-    mask_offset =
-        length > 0 ? static_cast<std::uint8_t>(apply_mask(payload, length, frame.mask_key, 0)) : 0;
-    if (message_kind == MessageKind::text && !is_valid_utf8(payload, length)) {
+    const bool ascii = detail::unmask_short_is_ascii(payload, length, frame.mask_key);
+    mask_offset = static_cast<std::uint8_t>(length & 3);
+    if (message_kind == MessageKind::text && !ascii && !is_valid_utf8(payload, length)) {
       fail(ProtocolError::invalid_utf8, handler);
       return header_size + length;
     }

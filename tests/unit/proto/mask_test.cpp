@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -101,6 +102,33 @@ TEST(Mask, OffsetIsTakenModuloFour) {
     std::uint8_t c[1] = {};
     EXPECT_EQ(v.mask(c, 1, key, SIZE_MAX), 0u) << v.name;  // SIZE_MAX % 4 == 3
     EXPECT_EQ(c[0], 4) << v.name;
+  }
+}
+
+// The short-message reader's fused unmask and ASCII check (detail::unmask_short_is_ascii) must
+// unmask exactly as the bytewise reference from phase 0, touch nothing outside the payload, and
+// say "ASCII" exactly when no unmasked byte has its high bit set: one high byte anywhere (each
+// position: the words, the 4-byte step, the last bytes) must make it false.
+TEST(Mask, ShortUnmaskWithAsciiCheckMatchesBytewise) {
+  std::mt19937_64 rng(99);
+  constexpr std::size_t guard = 8;
+  for (std::size_t n = 0; n <= 125; ++n) {
+    for (std::size_t high_at = 0; high_at <= n; ++high_at) {  // n: all ASCII
+      SCOPED_TRACE(testing::Message() << "length " << n << ", high byte at " << high_at);
+      const MaskKey key = random_key(rng);
+      std::vector<std::uint8_t> plain(n);
+      for (auto& b : plain) b = static_cast<std::uint8_t>(rng() & 0x7f);
+      if (high_at < n) plain[high_at] |= 0x80;
+      auto buffer = random_bytes(rng, n + 2 * guard);
+      if (n > 0) std::memcpy(buffer.data() + guard, plain.data(), n);
+      apply_mask_bytewise(buffer.data() + guard, n, key, 0);  // the wire bytes
+      const auto before = buffer;
+      const bool ascii = detail::unmask_short_is_ascii(buffer.data() + guard, n, key);
+      EXPECT_EQ(ascii, high_at == n);
+      EXPECT_EQ(std::vector(buffer.begin() + guard, buffer.end() - guard), plain);
+      EXPECT_TRUE(std::equal(buffer.begin(), buffer.begin() + guard, before.begin()));
+      EXPECT_TRUE(std::equal(buffer.end() - guard, buffer.end(), before.end() - guard));
+    }
   }
 }
 
