@@ -75,18 +75,10 @@ void Session::count_sent(SendStatus status, MessageKind kind, std::size_t size, 
   }
 }
 
-SendStatus Session::send_message(std::span<const std::uint8_t> data, MessageKind kind,
-                                 bool compress) {
-  if (owner_.metrics == nullptr) return send_uncounted(data, kind, compress);
-  const proto::DeflateTotals before =
-      compressed_ && connection_ ? connection_.deflate_totals() : proto::DeflateTotals{};
-  const SendStatus status = send_uncounted(data, kind, compress);
-  count_sent(status, kind, data.size(), true, before);
-  return status;
-}
-
-SendStatus Session::send_uncounted(std::span<const std::uint8_t> data, MessageKind kind,
-                                   bool compress) {
+// Its only caller is send_message, which it is part of: one call (and one set of saved
+// registers) less per message, ~20 instructions (callgrind, echo of 16-byte text).
+[[gnu::always_inline]] inline SendStatus Session::send_uncounted(std::span<const std::uint8_t> data,
+                                                                 MessageKind kind, bool compress) {
   if (sending_fragments_) return SendStatus::invalid;
   const SendStatus admitted = admit(data.size());
   if (admitted != SendStatus::success) return admitted;
@@ -108,6 +100,22 @@ SendStatus Session::send_uncounted(std::span<const std::uint8_t> data, MessageKi
     }
   }
   return sent(protocol().send(kind, data, proto::SendFlags{compress}));
+}
+
+SendStatus Session::send_message(std::span<const std::uint8_t> data, MessageKind kind,
+                                 bool compress) {
+  ConnectionMetrics* const metrics = owner_.metrics;
+  const proto::DeflateTotals before = metrics != nullptr && compressed_ && connection_
+                                          ? connection_.deflate_totals()
+                                          : proto::DeflateTotals{};
+  const SendStatus status = send_uncounted(data, kind, compress);
+  if (metrics == nullptr) return status;
+  if (compressed_) {
+    count_sent(status, kind, data.size(), true, before);
+  } else if (status == SendStatus::success || status == SendStatus::backpressure) {
+    metrics->piece_sent(kind, data.size(), true);  // count_sent without compression, inline
+  }
+  return status;
 }
 
 SendStatus Session::send_piece(std::span<const std::uint8_t> data, MessageKind kind, bool fin,
