@@ -751,7 +751,22 @@ struct Connection::Impl {
     bytes[0] = static_cast<std::uint8_t>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) |
                                          static_cast<std::uint8_t>(opcode));
     bytes[1] = static_cast<std::uint8_t>(size);
-    if (size > 0) std::memcpy(bytes + 2, payload, size);
+    copy_payload(bytes + 2, payload, size);
+  }
+
+  // memcpy for up to 16 bytes without the call: two overlapping word copies. A 16-byte echo
+  // paid ~13 instructions in the call to memcpy.
+  static void copy_payload(std::uint8_t* to, const std::uint8_t* from, std::size_t size) noexcept {
+    if (size >= 8 && size <= 16) {
+      std::uint64_t head;
+      std::uint64_t tail;
+      std::memcpy(&head, from, 8);
+      std::memcpy(&tail, from + size - 8, 8);
+      std::memcpy(to, &head, 8);
+      std::memcpy(to + size - 8, &tail, 8);
+    } else if (size > 0) {
+      std::memcpy(to, from, size);
+    }
   }
 
   // Offers the frame to the transport and queues what it did not take. Only for an unmasked
@@ -817,9 +832,21 @@ struct Connection::Impl {
   SendResult send(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags) {
     if (close_sent) return SendResult::closed;
     if (sending_message) return SendResult::invalid;
+    // The frame write_frame would write short, without the registers and stack the general
+    // path needs (its encoder's FrameHeader, compression).
+    if (data.size() <= max_short_payload && options.role == Role::server &&
+        options.frame_observer == nullptr && !should_compress(flags, data.size())) {
+      write_short_frame(opcode_for(kind), true, false, data.data(), data.size());
+      return SendResult::ok;
+    }
+    send_general(kind, data, flags);
+    return SendResult::ok;
+  }
+
+  [[gnu::noinline]] void send_general(MessageKind kind, std::span<const std::uint8_t> data,
+                                      SendFlags flags) {
     write_data_frame(opcode_for(kind), true, should_compress(flags, data.size()), data.data(),
                      data.size());
-    return SendResult::ok;
   }
 
   SendResult send_direct(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags,
