@@ -219,7 +219,10 @@ class WSX_LAYER_API Session : public WebSocket,
   // Data from the peer keeps the connection from being idle (re-arms the idle timeout).
   void note_activity();
   bool borrowable(std::span<const std::uint8_t> data) const noexcept;
-  bool receiving_now() const noexcept;  // inside receive_lending(): its end flushes our sends
+  // Inside receive_lending() (or carrier_data_placed()): its end flushes our sends. A bit, not the
+  // thread's Receiving (session_output.cpp): asked on every send, it was a call.
+  bool receiving_now() const noexcept { return receiving_; }
+  struct Lending;  // sets receiving_ and the thread's Receiving for a read (session_output.cpp)
   void settle_borrowed();  // before the received bytes go: send, or copy, borrowed frames
   void report_drain_if_due();
   void resume_reading_if_caught_up();  // the reading pause's end: output back to half the limit
@@ -306,6 +309,7 @@ class WSX_LAYER_API Session : public WebSocket,
   bool topics_detached_ : 1 = false;
   // The carrier may hold bytes of its own (Carrier::keeps_bytes()): set once, by SessionOn.
   bool carrier_keeps_bytes_ : 1 = true;
+  bool receiving_ : 1 = false;  // see receiving_now()
 
   template <typename CarrierType>
   friend class SessionOn;

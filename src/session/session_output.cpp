@@ -21,16 +21,21 @@ struct Receiving {
 };
 thread_local Receiving receiving;
 
-struct Lending {  // ends even when receive() throws (out of memory)
-  Lending(const Session* session, std::span<const std::uint8_t> bytes) {
+}  // namespace
+
+struct Session::Lending {  // ends even when receive() throws (out of memory)
+  Lending(Session* session, std::span<const std::uint8_t> bytes) : session_(session) {
     receiving = {session, bytes};
+    session->receiving_ = true;
   }
-  ~Lending() { receiving = {}; }
+  ~Lending() {
+    receiving = {};
+    session_->receiving_ = false;
+  }
   Lending(const Lending&) = delete;
   Lending& operator=(const Lending&) = delete;
+  Session* session_;
 };
-
-}  // namespace
 
 void Session::receive_lending(std::span<std::uint8_t> data) {
   {
@@ -59,10 +64,6 @@ void Session::carrier_data_placed(std::size_t n) {
   } events(*this);
   connection_.receive_direct(n, events);
   after_output();
-}
-
-bool Session::receiving_now() const noexcept {
-  return receiving.session == this;
 }
 
 bool Session::borrowable(std::span<const std::uint8_t> data) const noexcept {
