@@ -361,7 +361,9 @@ TEST(TcpSocket, LargeGatheredWritesArriveIntactWhateverTheLayout) {
       reader.join();
       ASSERT_EQ(received.size(), total);
       EXPECT_TRUE(received == data) << "bytes lost, repeated or reordered";
-      if (send_buffer > 0) EXPECT_GT(partial, 0);
+      if (send_buffer > 0) {
+        EXPECT_GT(partial, 0);
+      }
     }
   }
 }

@@ -549,8 +549,12 @@ TEST(ConnectionDirectReceive, FragmentsAndWhatFollowsTheFrameGoOnAsUsual) {
     const std::size_t placed = feed_like_a_transport(c, wire, r, 30000);
     EXPECT_EQ(r.events, expected) << round;
     // The second time the storage the first one left in the pool takes the frames' rests.
-    if (round == 0) EXPECT_EQ(placed, 0u);
-    if (round == 1) EXPECT_GT(placed, 100000u);
+    if (round == 0) {
+      EXPECT_EQ(placed, 0u);
+    }
+    if (round == 1) {
+      EXPECT_GT(placed, 100000u);
+    }
   }
 }
 
@@ -757,7 +761,9 @@ TEST(ConnectionRoleRules, EveryClientFrameIsMaskedWithAFreshKey) {
     }
     EXPECT_EQ(frames, 16u * 7 + 1);
     // 113 keys of 32 random bits collide with probability below 2^-18.
-    if (role == Role::client) EXPECT_EQ(keys.size(), frames);
+    if (role == Role::client) {
+      EXPECT_EQ(keys.size(), frames);
+    }
     EXPECT_EQ(parse_frames(out).back().close_code(), 1007);
   }
 }
@@ -775,8 +781,8 @@ class ConnectionBothRoles : public ::testing::TestWithParam<Role> {
 };
 
 INSTANTIATE_TEST_SUITE_P(Roles, ConnectionBothRoles, ::testing::Values(Role::server, Role::client),
-                         [](const auto& info) {
-                           return info.param == Role::server ? "Server" : "Client";
+                         [](const auto& param_info) {
+                           return param_info.param == Role::server ? "Server" : "Client";
                          });
 
 TEST_P(ConnectionBothRoles, ReservedBitsWithoutDeflateFail) {
@@ -1032,7 +1038,9 @@ TEST_P(ConnectionBothRoles, DeliverFragmentsStreamsAPayloadAsItArrives) {
     EXPECT_EQ(lasts, 1);
     EXPECT_TRUE(events.front().first);
     EXPECT_TRUE(events.back().last);
-    if (piece == 100) EXPECT_GT(events.size(), 40u);  // pieces, not one buffered message
+    if (piece == 100) {  // pieces, not one buffered message
+      EXPECT_GT(events.size(), 40u);
+    }
   }
 }
 
@@ -1721,7 +1729,9 @@ TEST(ConnectionDeflate, FirstFragmentDecidesWhetherAFragmentedMessageIsCompresse
     ASSERT_EQ(frames.size(), 2u);
     EXPECT_EQ(frames[0].rsv1, compress);
     EXPECT_FALSE(frames[1].rsv1);
-    if (!compress) EXPECT_EQ(frames[0].payload + frames[1].payload, text);
+    if (!compress) {
+      EXPECT_EQ(frames[0].payload + frames[1].payload, text);
+    }
     Connection server({.role = Role::server, .deflate = DeflateParams{}});
     EXPECT_EQ(feed(server, wire), std::vector<Recorded>{message(text)});
   }
@@ -2217,7 +2227,7 @@ TEST(ConnectionFootprint, ControlFrameSplitAcrossReadsStillArrivesWhole) {
 // Takes up to `limit` bytes of what it is offered.
 class FakeTransport : public DirectOutput {
  public:
-  explicit FakeTransport(std::size_t limit) : limit(limit) {}
+  explicit FakeTransport(std::size_t max) : limit(max) {}
   std::size_t write_now(std::span<const std::uint8_t> header,
                         std::span<const std::uint8_t> payload) override {
     ++calls;
@@ -2259,7 +2269,9 @@ TEST(ConnectionBuffers, OutputOutgrowingItsBufferTakesPooledStorageFromTheSecond
     ASSERT_EQ(c.send(MessageKind::binary, as_bytes(payload)), SendResult::ok);
     ASSERT_EQ(c.send(MessageKind::binary, as_bytes(payload)), SendResult::ok);
     const std::size_t allocated = allocation_count - before;
-    if (round > 0) EXPECT_EQ(allocated, 0u) << "round " << round;
+    if (round > 0) {
+      EXPECT_EQ(allocated, 0u) << "round " << round;
+    }
     const Bytes out = drain(c);
     const auto frames = parse_frames(out);
     ASSERT_EQ(frames.size(), 2u);

@@ -397,8 +397,9 @@ TEST_P(DeflateCodecRoundTrip, AllSizesAndTakeoverModes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Windows, DeflateCodecRoundTrip,
-                         ::testing::Values(9, 10, 11, 12, 13, 14, 15),
-                         [](const auto& info) { return "bits" + std::to_string(info.param); });
+                         ::testing::Values(9, 10, 11, 12, 13, 14, 15), [](const auto& param_info) {
+                           return "bits" + std::to_string(param_info.param);
+                         });
 
 TEST(DeflateCodecRoundTrips, AllLevelsAndMemLevels) {
   const Bytes message = text_bytes(20000, 5);
@@ -680,7 +681,9 @@ TEST(DeflateCodecSink, OutputIsHandedOverInBoundedPiecesAndTheLimitStillCountsTh
       out.clear();
     }
     EXPECT_EQ(sink.joined, message);
-    if (cut == payload.size()) EXPECT_GT(sink.pieces, 10u);  // one call, many pieces
+    if (cut == payload.size()) {  // one call, many pieces
+      EXPECT_GT(sink.pieces, 10u);
+    }
     EXPECT_LE(sink.largest, 2 * MessageInflater::max_output_step);
     EXPECT_LE(largest_out, 2 * MessageInflater::max_output_step);
   }
@@ -757,7 +760,9 @@ TEST(DeflateCodecCorrupt, RandomGarbageNeverCrashes) {
     const Bytes garbage = random_bytes(rng() % 200, rng());
     const auto r = inflate(inflater, garbage, 4096);
     if (r.result == InflateResult::corrupt) ++corrupt;
-    if (r.result != InflateResult::too_big) EXPECT_LE(r.data.size(), 4096u);
+    if (r.result != InflateResult::too_big) {
+      EXPECT_LE(r.data.size(), 4096u);
+    }
   }
   EXPECT_GT(corrupt, 1000);
 }

@@ -130,7 +130,9 @@ class ExceptionBoundary : public ::testing::Test {
   void expect_reported(const char* callback, const RawWsClient& client,
                        std::optional<std::uint16_t> closed_with = 1011) {
     ASSERT_TRUE(log_.wait_reports(1));
-    if (closed_with) ASSERT_TRUE(log_.wait_closes(1));
+    if (closed_with) {
+      ASSERT_TRUE(log_.wait_closes(1));
+    }
     {
       std::lock_guard lock(log_.mutex);
       ASSERT_EQ(log_.reports.size(), 1u);
@@ -138,7 +140,9 @@ class ExceptionBoundary : public ::testing::Test {
       EXPECT_EQ(log_.reports[0].callback, callback);
       EXPECT_EQ(log_.reports[0].route, "/boom/*");
       EXPECT_EQ(log_.reports[0].remote, local_address(client));
-      if (closed_with) EXPECT_EQ(log_.closes, std::vector<std::uint16_t>{*closed_with});
+      if (closed_with) {
+        EXPECT_EQ(log_.closes, std::vector<std::uint16_t>{*closed_with});
+      }
     }
     expect_echo(*healthy_, "after");
   }

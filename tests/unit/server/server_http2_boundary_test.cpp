@@ -129,11 +129,15 @@ class Http2Boundary : public ::testing::Test {
   void expect_reported(const std::string& callback,
                        std::optional<std::uint16_t> closed_with = 1011) {
     ASSERT_TRUE(log_.wait([&] { return !log_.callbacks.empty(); }));
-    if (closed_with) ASSERT_TRUE(log_.wait([&] { return !log_.closes.empty(); }));
+    if (closed_with) {
+      ASSERT_TRUE(log_.wait([&] { return !log_.closes.empty(); }));
+    }
     std::lock_guard lock(log_.mutex);
     EXPECT_EQ(log_.callbacks, std::vector<std::string>{callback});
     EXPECT_EQ(log_.messages, std::vector<std::string>{"boom in " + callback});
-    if (closed_with) EXPECT_EQ(log_.closes, std::vector<std::uint16_t>{*closed_with});
+    if (closed_with) {
+      EXPECT_EQ(log_.closes, std::vector<std::uint16_t>{*closed_with});
+    }
   }
 
   // Nothing of the failed stream is left: the server counts the connection and the healthy

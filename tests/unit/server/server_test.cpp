@@ -486,7 +486,9 @@ TEST(Server, IdleConnectionThatAnswersPingsStaysOpen) {
   const auto deadline = std::chrono::steady_clock::now() + 2s;
   while (std::chrono::steady_clock::now() < deadline) {
     std::optional<RecordedEvent> event = client.next_event(100ms);
-    if (event) EXPECT_NE(event->kind, proto::EventKind::close);
+    if (event) {
+      EXPECT_NE(event->kind, proto::EventKind::close);
+    }
   }
   EXPECT_GE(pongs.load(), 2);
   ASSERT_TRUE(client.send("still here"));
@@ -1004,8 +1006,12 @@ TEST(Server, ConnectionsDroppedMidHandshakeAreReleased) {
   const std::string partial = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n";
   for (int i = 0; i < 60; ++i) {
     RawWsClient plain(running.port());
-    if (i % 3 == 1) ASSERT_TRUE(plain.write_all(partial));
-    if (i % 3 == 2) ASSERT_TRUE(plain.write_all(partial.substr(0, 5)));
+    if (i % 3 == 1) {
+      ASSERT_TRUE(plain.write_all(partial));
+    }
+    if (i % 3 == 2) {
+      ASSERT_TRUE(plain.write_all(partial.substr(0, 5)));
+    }
     RawWsClient tls(running_secure.port());
     if (i % 2 == 1) tls.use_tls(context, "localhost");  // ClientHello sent, the rest never read
   }  // every socket closes here, before its handshake ended

@@ -199,7 +199,9 @@ TEST(ServerThreads, HandlesPostToConnectionsWhileTheyClose) {
               std::lock_guard lock(mutex);
               EXPECT_EQ(closed_ids.count(*ws.data<int>()), 0u) << "work ran after close";
             }));
-            if ((pass + i) % 7 == 0) EXPECT_TRUE(handle.close(4000, "by handle"));
+            if ((pass + i) % 7 == 0) {
+              EXPECT_TRUE(handle.close(4000, "by handle"));
+            }
           }
           std::this_thread::sleep_for(1ms);  // pacing, so the connectors get CPU too
         }

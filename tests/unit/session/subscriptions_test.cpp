@@ -57,13 +57,17 @@ TEST(Subscriptions, HundredThousandSubscribersLeaveOneTopic) {
   for (int i = 0; i < count; ++i) {
     peers[i].id = i;
     ASSERT_TRUE(table.add(peers[i], "crowd"));
-    if (i % 10 == 0) ASSERT_TRUE(table.add(peers[i], "tenth"));
+    if (i % 10 == 0) {
+      ASSERT_TRUE(table.add(peers[i], "tenth"));
+    }
   }
   EXPECT_EQ(table.subscribers("crowd").size(), static_cast<std::size_t>(count));
   EXPECT_TRUE(table.consistent());
   for (int i = 0; i < count; ++i) {
     ASSERT_TRUE(table.remove(peers[i], "crowd")) << i;
-    if (i % 25'000 == 0) ASSERT_TRUE(table.consistent()) << i;
+    if (i % 25'000 == 0) {
+      ASSERT_TRUE(table.consistent()) << i;
+    }
   }
   EXPECT_TRUE(table.subscribers("crowd").empty());
   EXPECT_EQ(table.subscribers("tenth").size(), static_cast<std::size_t>(count / 10));
