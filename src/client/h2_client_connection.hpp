@@ -108,6 +108,7 @@ class H2ClientConnection final : private io::StreamHandler,
   void hold(std::size_t n) override;
   void consume_held(std::int32_t stream_id, std::size_t n) override;
   std::int32_t send_window(std::int32_t stream_id) const override;
+  bool producing_output() const noexcept override { return h2_ && h2_->producing_output(); }
   void reset_stream(std::int32_t stream_id) override;
   void carrier_gone(std::int32_t stream_id) noexcept override;
 

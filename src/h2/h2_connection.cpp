@@ -433,7 +433,9 @@ std::span<const std::uint8_t> H2Connection::output() {
   if (out_offset_ < out_size_) return {out_data_ + out_offset_, out_size_ - out_offset_};
   if (session_ == nullptr) return {};
   const std::uint8_t* data = nullptr;
+  producing_output_ = true;
   const ssize_t size = nghttp2_session_mem_send(session_, &data);
+  producing_output_ = false;
   if (size < 0) {
     fail("nghttp2_session_mem_send", static_cast<int>(size));
     out_data_ = nullptr;

@@ -157,6 +157,8 @@ class WSX_LAYER_API H2Connection {
   // The next bytes to send, empty when there are none; valid until the next non-const call.
   std::span<const std::uint8_t> output();
   void consume_output(std::size_t n);
+  // Inside output(): nghttp2 is packing frames and calls the streams' sources (H2Source::read).
+  bool producing_output() const noexcept { return producing_output_; }
   // Nothing more to read or write: close the transport (after a GOAWAY was sent, or both
   // sides are done).
   bool finished() const;
@@ -229,6 +231,7 @@ class WSX_LAYER_API H2Connection {
   const std::uint8_t* out_data_ = nullptr;  // the chunk mem_send handed out
   std::size_t out_size_ = 0;
   std::size_t out_offset_ = 0;
+  bool producing_output_ = false;  // in nghttp2_session_mem_send()
   std::unordered_map<std::int32_t, std::unique_ptr<Stream>> streams_;
   std::size_t open_streams_ = 0;
   std::string error_;

@@ -11,6 +11,7 @@ H2StreamCarrier::H2StreamCarrier(session::Session& session, H2StreamHost& connec
     : session_(session), connection_(connection), stream_id_(stream_id) {}
 
 H2StreamCarrier::~H2StreamCarrier() {
+  if (life_) *life_ = nullptr;
   if (attached_) connection_.carrier_gone(stream_id_);
 }
 
@@ -35,7 +36,31 @@ void H2StreamCarrier::request_flush() {
 
 void H2StreamCarrier::resume_reading() {
   paused_ = false;
-  if (held_.empty() || !open_) return;
+  if (connection_.producing_output()) {
+    // Called from read(), in nghttp2's data-read callback: the output that left ended the
+    // pause. The held DATA would run the application's callbacks there, which may send, close
+    // or terminate (destroying this carrier) while nghttp2 packs a DATA frame of this stream:
+    // the loop hands it over once nghttp2 has returned.
+    deliver_held_later();
+    return;
+  }
+  deliver_held();
+}
+
+void H2StreamCarrier::deliver_held_later() {
+  if (held_.empty() || !open_ || delivery_posted_) return;
+  delivery_posted_ = true;
+  if (!life_) life_ = std::make_shared<H2StreamCarrier*>(this);
+  loop().post([life = life_] {
+    H2StreamCarrier* carrier = *life;
+    if (carrier == nullptr) return;  // destroyed meanwhile: nothing to hand over
+    carrier->delivery_posted_ = false;
+    carrier->deliver_held();
+  });
+}
+
+void H2StreamCarrier::deliver_held() {
+  if (paused_ || held_.empty() || !open_) return;  // paused again, dropped or over meanwhile
   std::vector<std::uint8_t> bytes = std::move(held_);
   held_.clear();
   H2StreamHost& connection = connection_;
@@ -128,12 +153,14 @@ H2Source::Chunk H2StreamCarrier::read(std::span<std::uint8_t> buffer) {
     copied += n;
   }
   if (copied > 0) {
-    session_.carrier_consume(copied);
     // The peer's window is what nghttp2 offered: when this fills it, later output waits.
     if (copied == buffer.size() &&
         connection_.send_window(stream_id_) <= static_cast<std::int32_t>(copied)) {
       blocked_ = true;
     }
+    // Last: the session may end here (an application's drain callback that terminates), and
+    // this carrier with it.
+    session_.carrier_consume(copied);
     return {copied, false};
   }
   return {0, ending_};

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ class WSX_LAYER_API H2StreamHost {
   virtual void consume_held(std::int32_t stream_id, std::size_t n) = 0;
   virtual std::int32_t send_window(std::int32_t stream_id) const = 0;
   virtual void reset_stream(std::int32_t stream_id) = 0;  // RST_STREAM(CANCEL)
+  // nghttp2 is packing frames (the carrier's read() runs in its data-read callback): what
+  // would run the application's callbacks waits for the loop (see resume_reading()).
+  virtual bool producing_output() const noexcept { return false; }
   // The carrier of `stream_id` is being destroyed while still attached (see detach()).
   virtual void carrier_gone(std::int32_t stream_id) noexcept { (void)stream_id; }
 
@@ -106,8 +110,14 @@ class WSX_LAYER_API H2StreamCarrier final : public session::Carrier, public H2So
   bool open_ = true;
   bool attached_ = true;  // the host hears of our destruction (carrier_gone)
   bool paused_ = false;
-  bool blocked_ = false;  // output waits for the peer's window
-  bool ending_ = false;   // close_gracefully(): END_STREAM once the output is out
+  bool blocked_ = false;          // output waits for the peer's window
+  bool ending_ = false;           // close_gracefully(): END_STREAM once the output is out
+  bool delivery_posted_ = false;  // the held DATA goes to the session from a posted task
+  // Points at this carrier until it is destroyed: what a posted task checks (made on first use).
+  std::shared_ptr<H2StreamCarrier*> life_;
+
+  void deliver_held();
+  void deliver_held_later();
 };
 
 }  // namespace wsx::h2

@@ -101,6 +101,7 @@ class H2ServerConnection final : private io::StreamHandler,
   std::int32_t send_window(std::int32_t stream_id) const override {
     return h2_.send_window(stream_id);
   }
+  bool producing_output() const noexcept override { return h2_.producing_output(); }
   void reset_stream(std::int32_t stream_id) override;
   const std::string& remote_address() const noexcept override { return remote_; }
 

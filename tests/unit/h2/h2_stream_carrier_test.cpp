@@ -31,8 +31,10 @@ class StandInHost final : public H2StreamHost {
   }
   std::int32_t send_window(std::int32_t) const override { return window; }
   void reset_stream(std::int32_t) override {}
+  bool producing_output() const noexcept override { return producing; }
 
   std::int32_t window = 0;
+  bool producing = false;  // the test plays nghttp2 packing frames (read() in its callback)
   int reopenings = 0;
 
  private:
@@ -101,6 +103,73 @@ TEST(H2StreamCarrier, ReadingPausedByBackpressureResumesAtHalfTheLimitNotAtEvery
   EXPECT_LE(buffered_at_first_reopening, limit / 2 + 2);  // + the pong of the ping taken
 
   delete session;
+}
+
+// Held DATA whose pause ends inside read(): nghttp2's data-read callback, while it packs a DATA
+// frame of this stream. The session gets the bytes from the loop once nghttp2 has returned, not
+// there: they may run the application's callbacks, which may send, close, or terminate (and
+// destroy the carrier under the callback; ServerHttp2Limits.HeldDataThatEndsTheWebSocketIs
+// HandledOutsideNghttp2sCallbacks has that with a real nghttp2 peer).
+TEST(H2StreamCarrier, ReadingThatResumesInsideNghttp2sDataReadCallbackTakesTheHeldDataOnTheLoop) {
+  constexpr std::size_t limit = 1000;
+  io::EventLoop loop;
+  StandInHost host(loop);
+  host.window = 1 << 20;
+  Owner owner;
+  session::SessionConfig config;
+  config.options.max_backpressure = limit;
+  config.options.idle_timeout = std::chrono::milliseconds(0);
+  auto* session = new session::SessionOn<H2StreamCarrier>(config, owner, nullptr, host, 1);
+  H2StreamCarrier& carrier = session->carrier();
+  ASSERT_TRUE(session->start(io::Clock::duration::zero()));
+  session->open({});
+  EXPECT_EQ(session->send(std::string(3 * limit, 'x')), SendStatus::backpressure);
+  std::array<std::uint8_t, ping_frame.size()> ping = ping_frame;
+  carrier.received(ping);
+  ASSERT_EQ(carrier.held_input_bytes(), ping.size());  // paused: the ping waits
+
+  host.producing = true;
+  std::array<std::uint8_t, 2600> out{};
+  ASSERT_EQ(carrier.read(out).size, out.size());  // back under half the limit: reading resumes
+  host.producing = false;
+  EXPECT_EQ(carrier.held_input_bytes(), ping.size()) << "taken inside nghttp2's callback";
+  EXPECT_EQ(host.reopenings, 0);
+  const std::size_t rest = session->buffered_amount();
+
+  loop.stop();
+  loop.run();  // one iteration: the posted hand-over
+  EXPECT_EQ(carrier.held_input_bytes(), 0u);
+  EXPECT_EQ(host.reopenings, 1);                     // the stream's window reopens
+  EXPECT_EQ(session->buffered_amount(), rest + 2u);  // and the ping is answered
+  delete session;
+}
+
+// The hand-over is posted; a carrier destroyed before the loop runs it is not touched.
+TEST(H2StreamCarrier, APostedHandOverOfHeldDataOutlivesItsCarrier) {
+  constexpr std::size_t limit = 1000;
+  io::EventLoop loop;
+  StandInHost host(loop);
+  host.window = 1 << 20;
+  Owner owner;
+  session::SessionConfig config;
+  config.options.max_backpressure = limit;
+  config.options.idle_timeout = std::chrono::milliseconds(0);
+  auto* session = new session::SessionOn<H2StreamCarrier>(config, owner, nullptr, host, 1);
+  H2StreamCarrier& carrier = session->carrier();
+  ASSERT_TRUE(session->start(io::Clock::duration::zero()));
+  session->open({});
+  EXPECT_EQ(session->send(std::string(3 * limit, 'x')), SendStatus::backpressure);
+  std::array<std::uint8_t, ping_frame.size()> ping = ping_frame;
+  carrier.received(ping);
+  host.producing = true;
+  std::array<std::uint8_t, 2600> out{};
+  ASSERT_EQ(carrier.read(out).size, out.size());
+  host.producing = false;
+  ASSERT_EQ(carrier.held_input_bytes(), ping.size());
+  delete session;  // the stream closed before the loop came round
+  loop.stop();
+  loop.run();  // the posted hand-over finds no carrier (ASan: no use after free)
+  EXPECT_EQ(host.reopenings, 0);
 }
 
 }  // namespace

@@ -99,6 +99,21 @@ struct LimitedH2Server {
       }
     };
     server->route("/ordered", std::move(ordered));
+    // As /paced, and "end" terminates the WebSocket at once: sent while the session waits for
+    // its peer to read, it is held, and it is handled when the peer's reading lets the session
+    // resume.
+    Behavior terminating = echo;
+    terminating.max_backpressure = 16 * 1024;
+    terminating.close = [this](WebSocket&, const CloseInfo& info) {
+      const std::lock_guard lock(mutex);
+      paced_closes.push_back(info.code);
+      changed.notify_all();
+    };
+    terminating.message = [](WebSocket& ws, Message message) {
+      if (message.text() == "fill") ws.send(std::string(100 * 1024, 'f'), MessageKind::binary);
+      if (message.text() == "end") ws.terminate();
+    };
+    server->route("/terminating", std::move(terminating));
     running = std::make_unique<RunningServer>(*server);
   }
   std::vector<Logged> snapshot() {
@@ -440,6 +455,53 @@ void expect_refused_in_http2(LimitedH2Server& limited, int status) {
   // Then the server closes the connection.
   exchange_h2(socket, h2, [&] { return socket.eof(); });
   EXPECT_TRUE(socket.eof());
+}
+
+// Reading that resumes as the peer reads: the output nghttp2 pulls (its data-read callback)
+// brings the session under half its backpressure limit, and the DATA held while it waited
+// reaches the application. Done inside that callback, the application's reaction ran while
+// nghttp2 was packing a DATA frame of this very stream: a terminate() there released the
+// session, and its carrier, under the callback still running on it (heap-use-after-free under
+// ASan). The held DATA now reaches the session from the loop, after nghttp2 returned: the
+// stream is reset, the connection and its other streams go on.
+TEST(ServerHttp2Limits, HeldDataThatEndsTheWebSocketIsHandledOutsideNghttp2sCallbacks) {
+  LimitedH2Server limited(ServerOptions{});
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2(nullptr, H2TestClient::Windows::stream_windows);
+  const std::int32_t id = open_stream(socket, h2, "/terminating");
+  ASSERT_EQ(status_of(h2, id), "200");
+  StreamWebSocket ws;
+  ws.connection.send_text("fill");
+  ws.send_queued(h2, id);
+  // The server sends what the stream's window (64 KiB) lets through; the rest of the 100 KiB
+  // waits, over the 16 KiB limit: the session stops reading.
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].data.size() >= 65535; }));
+  ws.connection.send_text("end");
+  ws.send_queued(h2, id);  // before the client's first WINDOW_UPDATE: held by the server
+  // The client reads: the rest flows in 16 KiB frames, and the pause ends while one is packed.
+  std::size_t read = 0;
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
+    H2TestClient::Response& response = h2.responses[id];
+    h2.consume_stream(id, response.data.size() - read);
+    read = response.data.size();
+    return response.closed.has_value();
+  }));
+  EXPECT_EQ(h2.responses[id].closed, NGHTTP2_CANCEL);
+  const std::optional<std::uint16_t> code = limited.wait_paced_close();
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 1006);
+  // The connection serves a new stream.
+  const std::int32_t next = open_stream(socket, h2);
+  ASSERT_EQ(status_of(h2, next), "200");
+  StreamWebSocket echo;
+  echo.connection.send_text("after");
+  echo.send_queued(h2, next);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
+    echo.take(h2.responses[next]);
+    return !echo.messages.empty();
+  }));
+  EXPECT_EQ(echo.messages, std::vector<std::string>{"after"});
+  EXPECT_FALSE(h2.goaway_code.has_value());
 }
 
 TEST(ServerHttp2Limits, AConnectionOverMaxConnectionsIsRefusedInHttp2) {
