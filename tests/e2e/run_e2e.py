@@ -87,46 +87,87 @@ class Harness:
 
     # ---------------------------------------------------------------- servers
 
-    def start(self, argv, port):
-        log = open(os.path.join(self.dir, "server-%d.log" % port), "w")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, preexec_fn=orphan_proof)
+    def launch(self, argv):
+        """Starts a server whose output goes to a log file: (process, path of the log)."""
+        path = os.path.join(self.dir, "server-%d.log" % len(self.processes))
+        with open(path, "w") as log:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, preexec_fn=orphan_proof)
         self.processes.append(process)
+        return process, path
+
+    @staticmethod
+    def wait_for_output(process, path, pattern, timeout=15):
+        """The match of `pattern` in the server's output once it appears; Failure (with the
+        output) if the server exits first or nothing matches within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            exited = process.poll() is not None
+            with open(path, errors="replace") as log:
+                output = log.read()
+            match = re.search(pattern, output)
+            if match:
+                return match
+            if exited:
+                raise Failure("the server exited early with %s: %s"
+                              % (process.returncode, output[-500:]))
+            if time.monotonic() > deadline:
+                raise Failure("the server did not say %r within %ds" % (pattern, timeout))
+            time.sleep(0.05)
+
+    def start_on_any_port(self, argv, announced):
+        """Starts a server told to listen on port 0 and returns the port it announces in its
+        output (`announced`: a pattern whose group 1 is the port). A port picked beforehand
+        (free_port) can be taken by another process before the server binds it."""
+        process, path = self.launch(argv)
+        port = int(self.wait_for_output(process, path, announced).group(1))
         wait_for_port(port, process)
-        return process
+        return port
+
+    def start_retrying(self, argv_for_port, ready, attempts=5):
+        """For a server that cannot announce a port it got from the kernel: a free port, and
+        another one when the server exits because someone took that one in between. Started
+        once it says `ready` (after its listen): a stranger on the port cannot pass for it."""
+        for attempt in range(attempts):
+            port = free_port()
+            process, path = self.launch(argv_for_port(port))
+            try:
+                self.wait_for_output(process, path, ready)
+            except Failure as failure:
+                taken = "in use" in str(failure).lower() or "EADDRINUSE" in str(failure)
+                if process.poll() is None or not taken or attempt + 1 == attempts:
+                    raise
+                continue
+            wait_for_port(port, process)
+            return port
 
     def echo(self, tls=False, compress=False):
-        port = free_port()
-        argv = [self.echo_server, "--host", "127.0.0.1", "--port", str(port)]
+        argv = [self.echo_server, "--host", "127.0.0.1", "--port", "0"]
         if tls:
             ca, cert, key = self.certificates()
             argv += ["--tls-cert", cert, "--tls-key", key]
         if compress:
             argv.append("--compress")
-        self.start(argv, port)
-        return port
+        return self.start_on_any_port(argv, r"echo_server listening on 127\.0\.0\.1:(\d+)")
 
     def serve(self, *extra):
-        port = free_port()
-        self.start([self.wsx, "serve", "--listen", "127.0.0.1:%d" % port, *extra], port)
-        return port
+        return self.start_on_any_port([self.wsx, "serve", "--listen", "127.0.0.1:0", *extra],
+                                      r"wsx serve: listening on 127\.0\.0\.1:(\d+) ")
 
     def py_peer(self, *extra):
         if not os.path.exists(PYTHON) or subprocess.run(
                 [PYTHON, "-c", "import websockets"], capture_output=True).returncode != 0:
             raise Skip("python3-websockets is not installed")
-        port = free_port()
-        self.start([PYTHON, os.path.join(INTEROP, "py_server.py"), "--port", str(port), *extra],
-                   port)
-        return port
+        script = os.path.join(INTEROP, "py_server.py")
+        return self.start_retrying(lambda port: [PYTHON, script, "--port", str(port), *extra],
+                                   r"(?m)^ready$")
 
     def node_peer(self, *extra):
         if shutil.which("node") is None or not os.path.isdir("/usr/share/nodejs/ws"):
             raise Skip("node and node-ws are not installed")
-        port = free_port()
-        self.start(["node", os.path.join(INTEROP, "node_server.js"), "--port", str(port), *extra],
-                   port)
-        return port
+        script = os.path.join(INTEROP, "node_server.js")
+        return self.start_retrying(lambda port: ["node", script, "--port", str(port), *extra],
+                                   r"(?m)^ready$")
 
     def certificates(self):
         """A CA and a server certificate for 127.0.0.1 / localhost, made by the openssl CLI."""
@@ -976,13 +1017,16 @@ def command_line_conventions(h):
     check("-s,--subprotocol" in wsx("connect", "--help").out, "connect -s")
     check("-s," not in wsx("bench", "--help").out, "bench has no -s")
     check(wsx("connect", "-c", "ws://127.0.0.1:1/").returncode == EXIT_USAGE, "connect has no -c")
-    # --listen PORT alone is loopback.
-    port = free_port()
-    serve = subprocess.Popen([h.wsx, "serve", "--listen", str(port)], stderr=subprocess.PIPE,
+    # --listen PORT alone is loopback (0: the port the kernel picks, which serve announces; a
+    # port picked beforehand could be taken by another process before serve binds it).
+    serve = subprocess.Popen([h.wsx, "serve", "--listen", "0"], stderr=subprocess.PIPE,
                              stdout=subprocess.DEVNULL, preexec_fn=orphan_proof)
     h.processes.append(serve)
     line = read_line(serve.stderr, 10)
-    check("listening on 127.0.0.1:%d " % port in line, "--listen PORT: 127.0.0.1", line)
+    listening = re.search(r"listening on 127\.0\.0\.1:(\d+) ", line)
+    check(listening is not None, "--listen PORT: 127.0.0.1", line)
+    port = int(listening.group(1))
+    check(port != 0, "the port picked is announced", line)
     r = h.connect("-x", "hi", "-w", "0.3", "ws://127.0.0.1:%d/echo" % port)
     check(r.returncode == EXIT_OK and r.out == "< hi\n", "and it serves", r.show)
 
