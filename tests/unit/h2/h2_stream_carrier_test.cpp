@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "session/session.hpp"
 
@@ -170,6 +171,36 @@ TEST(H2StreamCarrier, APostedHandOverOfHeldDataOutlivesItsCarrier) {
   loop.stop();
   loop.run();  // the posted hand-over finds no carrier (ASan: no use after free)
   EXPECT_EQ(host.reopenings, 0);
+}
+
+// The output nghttp2 pulls empties the queue: the drain callback runs inside read(), and one
+// that terminates ends the session there, and its carrier with it (the owner deletes it at
+// once). read() must not touch the carrier after handing the bytes over (ASan).
+TEST(H2StreamCarrier, ADrainCallbackThatTerminatesInsideReadIsSafe) {
+  constexpr std::size_t limit = 1000;
+  io::EventLoop loop;
+  StandInHost host(loop);
+  host.window = 1 << 20;
+  Owner owner;
+  session::SessionConfig config;
+  config.options.max_backpressure = limit;
+  config.options.idle_timeout = std::chrono::milliseconds(0);
+  int drains = 0;
+  config.handlers.drain = [&](WebSocket& ws) {
+    ++drains;
+    ws.terminate();
+  };
+  auto* session = new session::SessionOn<H2StreamCarrier>(config, owner, nullptr, host, 1);
+  H2StreamCarrier& carrier = session->carrier();
+  ASSERT_TRUE(session->start(io::Clock::duration::zero()));
+  session->open({});
+  EXPECT_EQ(session->send(std::string(3 * limit, 'x')), SendStatus::backpressure);
+  std::vector<std::uint8_t> out(session->buffered_amount());
+  host.window = static_cast<std::int32_t>(out.size());  // the read fills the window exactly
+  host.producing = true;
+  EXPECT_EQ(carrier.read(out).size, out.size());  // the session, and the carrier, are gone
+  host.producing = false;
+  EXPECT_EQ(drains, 1);
 }
 
 }  // namespace
