@@ -254,6 +254,14 @@ void MessageDeflater::compress_zlib(const std::uint8_t* data, std::size_t size,
 
 // Like the deflater, the inflater keeps the peer's window between messages and leases a zlib
 // stream for each message.
+//
+// A peer window of 8 is kept as 256 bytes, not the 512 of zlib's "8 means 9": a zlib peer that
+// negotiated 8 compresses with 9 (raw deflateInit2 refuses 8 since zlib 1.2.9; Node raises it to
+// 9), but zlib's deflate matches at most w_size - MIN_LOOKAHEAD = 250 bytes back, so its stream
+// needs only 256 bytes of history; the test
+// DeflateCodecWindows.ZlibPeerAtWindowEightIsReadByAnEightBitInflater checks every distance. A
+// compressor that reached further would not keep to the window it agreed to (RFC 7692 §7.1.2);
+// its data fails here as corrupt (1002).
 struct MessageInflater::State {
   detail::ZStreamLease stream;   // during a message only
   WindowKeeper window;           // with context takeover

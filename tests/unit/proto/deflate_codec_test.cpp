@@ -482,8 +482,8 @@ TEST(DeflateCodecRoundTrips, InflaterWithALargerWindowReadsASmallerOne) {
 
 TEST(DeflateCodecWindows, InflaterRejectsDistancesBeyondItsWindowAcrossMessages) {
   // A 10-bit compressor repeats a block 300 bytes back, in the previous message: beyond the
-  // 256-byte window of an 8-bit decompressor. (zlib at window 9 happens to keep distances below
-  // 512 - 262 = 250, but that is an undocumented detail; window 8 is served with stored blocks.)
+  // 256-byte window of an 8-bit decompressor, which RFC 7692 §7.1.2 lets it refuse. A zlib peer
+  // at "8" (zlib: 9) never goes that far: ZlibPeerAtWindowEightIsReadByAnEightBitInflater.
   const Bytes block = random_bytes(300, 10);
   MessageDeflater deflater(10, false, default_tuning());
   const auto first = compress(deflater, block);
@@ -508,6 +508,135 @@ TEST(DeflateCodecWindows, NegotiatedWindowEightSendsStoredBlocksOnly) {
     const auto r = inflate(inflater, payload);
     ASSERT_EQ(r.result, InflateResult::ok);
     EXPECT_EQ(r.data, *message);
+  }
+}
+
+// A peer that negotiated window 8 and compresses with zlib: zlib (1.2.9 on) refuses raw
+// deflateInit2(-8), so Node's zlib (and any careful caller) passes 9. Does that reach further
+// back than the 256 bytes an 8-bit inflater keeps? No: zlib's deflate only matches up to
+// MAX_DIST = w_size - MIN_LOOKAHEAD = 512 - 262 = 250 bytes back (Node's zlib docs: window 9
+// "results in a compressed stream that effectively uses an 8-bit window only"). The checks below
+// make that concrete, so the inflater keeps 256 bytes for window 8 rather than 512.
+
+// Messages that copy runs from 200 to 600 bytes back (across message boundaries too): where
+// a compressor with a window over 256 would reach past what an 8-bit inflater keeps.
+std::vector<Bytes> messages_repeating_200_to_600_back(std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<Bytes> messages;
+  Bytes history;
+  for (int m = 0; m < 40; ++m) {
+    Bytes message;
+    const std::size_t pieces = 1 + rng() % 8;
+    for (std::size_t p = 0; p < pieces; ++p) {
+      const std::size_t seen = history.size() + message.size();
+      if (seen > 600 && rng() % 10 < 7) {
+        const std::size_t back = 200 + rng() % 401;
+        const std::size_t length = 3 + rng() % 98;
+        for (std::size_t i = 0; i < length; ++i) {
+          const std::size_t at = seen - back + i;  // may run into the bytes it copies
+          message.push_back(at < history.size() ? history[at] : message[at - history.size()]);
+        }
+      } else {
+        const Bytes noise = random_bytes(1 + rng() % 300, static_cast<std::uint32_t>(rng()));
+        message.insert(message.end(), noise.begin(), noise.end());
+      }
+    }
+    history.insert(history.end(), message.begin(), message.end());
+    messages.push_back(std::move(message));
+  }
+  return messages;
+}
+
+// What a zlib-based peer sends: one raw stream (context takeover), a sync flush per message,
+// its 00 00 ff ff tail removed.
+std::vector<Bytes> zlib_peer_payloads(const std::vector<Bytes>& messages, int zlib_window_bits) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, -zlib_window_bits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::vector<Bytes> payloads;
+  for (const Bytes& message : messages) {
+    Bytes out(deflateBound(&z, static_cast<uLong>(message.size())) + 16);
+    z.next_in = const_cast<Bytef*>(message.data());
+    z.avail_in = static_cast<uInt>(message.size());
+    z.next_out = out.data();
+    z.avail_out = static_cast<uInt>(out.size());
+    EXPECT_EQ(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+    EXPECT_EQ(z.avail_in, 0u);
+    out.resize(out.size() - z.avail_out - 4);
+    payloads.push_back(std::move(out));
+  }
+  deflateEnd(&z);
+  return payloads;
+}
+
+// Whether every payload inflates to its message with only 256 bytes of history, every distance
+// checked: zlib's raw inflater at -8 keeps a 256-byte window, and given one output byte per
+// call it resolves every back reference from that window (with a larger output buffer it would
+// also read back into what the same call produced, however far).
+bool inflates_with_256_bytes_of_history(const std::vector<Bytes>& payloads,
+                                        const std::vector<Bytes>& messages) {
+  z_stream z{};
+  if (inflateInit2(&z, -8) != Z_OK) return false;
+  bool ok = true;
+  for (std::size_t m = 0; ok && m < payloads.size(); ++m) {
+    Bytes payload = payloads[m];
+    payload.insert(payload.end(), {0x00, 0x00, 0xff, 0xff});
+    Bytes output;
+    z.next_in = payload.data();
+    z.avail_in = static_cast<uInt>(payload.size());
+    for (;;) {
+      std::uint8_t byte = 0;
+      z.next_out = &byte;
+      z.avail_out = 1;
+      const int rc = ::inflate(&z, Z_SYNC_FLUSH);
+      if (z.avail_out == 0) output.push_back(byte);
+      if (rc == Z_BUF_ERROR || (rc == Z_OK && z.avail_in == 0 && z.avail_out == 1)) break;
+      if (rc != Z_OK) {
+        ok = false;
+        break;
+      }
+    }
+    ok = ok && output == messages[m];
+  }
+  inflateEnd(&z);
+  return ok;
+}
+
+TEST(DeflateCodecWindows, TheStrictCheckRejectsDistancesBeyond256) {
+  // The check below must be able to fail: a peer compressing with window 10 does reach further.
+  const auto messages = messages_repeating_200_to_600_back(21);
+  EXPECT_FALSE(inflates_with_256_bytes_of_history(zlib_peer_payloads(messages, 10), messages));
+  EXPECT_FALSE(inflates_with_256_bytes_of_history(zlib_peer_payloads(messages, 15), messages));
+}
+
+TEST(DeflateCodecWindows, ZlibPeerAtWindowEightIsReadByAnEightBitInflater) {
+  for (std::uint32_t seed = 1; seed <= 5; ++seed) {
+    SCOPED_TRACE(seed);
+    const auto messages = messages_repeating_200_to_600_back(seed);
+    const auto payloads = zlib_peer_payloads(messages, 9);  // what "8" becomes in zlib
+    EXPECT_TRUE(inflates_with_256_bytes_of_history(payloads, messages));
+    MessageInflater whole(8, false);  // libdeflate for whole messages, where built with it
+    MessageInflater with_zlib(8, false, DeflateEngine::zlib);
+    MessageInflater fragmented(8, false);
+    std::mt19937 rng(seed);
+    for (std::size_t m = 0; m < messages.size(); ++m) {
+      ASSERT_EQ(inflate(whole, payloads[m]).data, messages[m]) << m;
+      ASSERT_EQ(inflate(with_zlib, payloads[m]).data, messages[m]) << m;
+      const auto cuts = random_cuts(payloads[m].size(), 1 + rng() % 4, rng);
+      ASSERT_EQ(inflate_fragments(fragmented, payloads[m], cuts).data, messages[m]) << m;
+    }
+  }
+}
+
+TEST(DeflateCodecWindows, NegotiatedWindowEightOutputNeedsOnly256BytesOfHistory) {
+  // What we send once 8 was negotiated for our compressor, whichever engine: a peer that keeps
+  // exactly 256 bytes of history (RFC 7692 §7.1.2) resolves every message.
+  const auto messages = messages_repeating_200_to_600_back(7);
+  for (const DeflateTuning& tuning : {default_tuning(), zlib_tuning()}) {
+    SCOPED_TRACE(tuning.engine == DeflateEngine::zlib ? "zlib" : "automatic (ISA-L where built)");
+    MessageDeflater deflater(8, false, tuning);
+    std::vector<Bytes> payloads;
+    for (const Bytes& message : messages) payloads.push_back(compress(deflater, message));
+    EXPECT_TRUE(inflates_with_256_bytes_of_history(payloads, messages));
   }
 }
 
