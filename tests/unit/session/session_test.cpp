@@ -5,10 +5,13 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -520,7 +523,7 @@ TEST_F(SessionFixture, FrameHandlerSeesEveryFrameBothWays) {
 
 // The send path asks a carrier for bytes of its own (unsent_bytes, held_input_bytes) only when
 // it may hold some (Carrier::keeps_bytes): plain TCP never does, TLS does (ciphertext the socket
-// has not taken yet), so a TLS session's buffered_amount() still counts it.
+// has not taken yet).
 TEST(SessionCarrier, OnlyTlsKeepsBytesOfItsOwn) {
   io::EventLoop loop;
   SessionConfig config;
@@ -533,6 +536,125 @@ TEST(SessionCarrier, OnlyTlsKeepsBytesOfItsOwn) {
     if (with_tls) session_tls.emplace(tls);
     TcpSession session(config, owner, nullptr, loop, io::TcpSocket(fds[0]), std::move(session_tls));
     EXPECT_EQ(session.carrier().keeps_bytes(), with_tls);
+    ::close(fds[1]);
+  }
+}
+
+// Bytes waiting in the socketpair for `fd` to read them.
+std::size_t readable_bytes(int fd) {
+  int n = 0;
+  EXPECT_EQ(::ioctl(fd, FIONREAD, &n), 0);
+  return static_cast<std::size_t>(n);
+}
+
+// Writes all of `client`'s output to the non-blocking `fd`, waiting while it is full.
+void send_client_output(int fd, io::TlsSession& client) {
+  while (!client.pending_output().empty()) {
+    const std::span<const std::uint8_t> out = client.pending_output();
+    const ssize_t n = ::write(fd, out.data(), out.size());
+    if (n > 0) {
+      client.consume_output(static_cast<std::size_t>(n));
+      continue;
+    }
+    ASSERT_EQ(errno, EAGAIN);
+    pollfd writable{fd, POLLOUT, 0};
+    ASSERT_EQ(::poll(&writable, 1, 10000), 1);
+  }
+}
+
+// The client's side of the TLS handshake, in the test thread; the server's runs on its loop.
+void complete_client_handshake(int fd, io::TlsSession& client) {
+  std::vector<std::uint8_t> buffer(16 * 1024);
+  while (!client.handshake_done()) {
+    send_client_output(fd, client);
+    pollfd readable{fd, POLLIN, 0};
+    ASSERT_EQ(::poll(&readable, 1, 10000), 1);
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    ASSERT_GT(n, 0);
+    client.feed({buffer.data(), static_cast<std::size_t>(n)});
+    ASSERT_NE(client.state(), io::TlsState::failed) << client.error();
+  }
+  send_client_output(fd, client);  // its Finished: the server's handshake ends with it
+}
+
+// buffered_amount() is what the session queued plus what its carrier still holds. The peer reads
+// nothing, so a message larger than the socket takes stays partly on our side: over plain TCP
+// all of that is in the session's queue (the message's frame less what the socket took); over
+// TLS the TLS layer holds part of it (records the full socket did not take), which must be
+// counted too.
+TEST(SessionCarrier, BufferedAmountCountsWhatTheCarrierHolds) {
+  constexpr std::size_t message_size = 1024 * 1024;
+  constexpr std::size_t frame_size = 2 + 8 + message_size;  // unmasked, 64-bit length
+  const std::string message(message_size, 'm');
+  const io::TlsContext server_tls = io::TlsContext::server(test::test_server_tls());
+  io::TlsClientOptions client_options;
+  test::trust_test_ca_only(client_options);
+  const io::TlsContext client_tls = io::TlsContext::client(client_options);
+  for (const bool with_tls : {false, true}) {
+    SCOPED_TRACE(with_tls ? "TLS" : "plain TCP");
+    io::EventLoop loop;
+    SessionConfig config;
+    Owner owner;
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    std::optional<io::TlsSession> session_tls;
+    if (with_tls) session_tls.emplace(server_tls);
+    auto* session =
+        new TcpSession(config, owner, nullptr, loop, io::TcpSocket(fds[0]), std::move(session_tls));
+    ASSERT_TRUE(session->start(io::Clock::duration::zero()));
+    const io::TimerId watchdog = test::arm_watchdog(loop, 20s);
+    (void)watchdog;
+    std::thread thread([&] { loop.run(); });
+    const auto on_loop = [&](std::function<void()> task) {
+      std::promise<void> done;
+      loop.post([&] {
+        task();
+        done.set_value();
+      });
+      done.get_future().wait();
+    };
+    if (with_tls) {
+      io::TlsSession client(client_tls, "localhost");
+      complete_client_handshake(fds[1], client);
+    }
+    on_loop([&] {
+      session->open({});
+      EXPECT_EQ(session->send(message), SendStatus::success);
+    });
+    // Once the socket is full (it takes far less than the message), on the loop thread, where
+    // nothing moves while we look.
+    struct Snapshot {
+      std::size_t buffered = 0, carrier_unsent = 0, in_socket = 0;
+    } seen;
+    for (int i = 0; i < 1000; ++i) {
+      Snapshot now;
+      on_loop([&] {
+        now.buffered = session->buffered_amount();
+        now.carrier_unsent = session->carrier().unsent_bytes();
+        now.in_socket = readable_bytes(fds[1]);
+      });
+      const bool settled = now.in_socket == seen.in_socket && now.in_socket > 0;
+      seen = now;
+      if (settled) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_GT(seen.in_socket, 0u);
+    EXPECT_LT(seen.in_socket, frame_size);
+    if (with_tls) {
+      EXPECT_GT(seen.carrier_unsent, 0u);
+      EXPECT_GE(seen.buffered, seen.carrier_unsent);
+      // The socket holds ciphertext: the handshake, record headers and tags, then at most that
+      // much of the frame. The rest of the frame is still ours, in one form or the other.
+      EXPECT_GE(seen.buffered, frame_size - seen.in_socket);
+    } else {
+      EXPECT_EQ(seen.carrier_unsent, 0u);
+      EXPECT_EQ(seen.buffered, frame_size - seen.in_socket);
+    }
+    loop.post([&] {
+      if (!owner.released) delete session;
+      loop.stop();
+    });
+    thread.join();
     ::close(fds[1]);
   }
 }
