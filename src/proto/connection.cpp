@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "buffer_pool.hpp"
+#include "connection_internals.hpp"
 #include "mask_internal.hpp"
 #include "wsx/proto/close.hpp"
 #include "wsx/proto/mask.hpp"
@@ -134,6 +135,9 @@ struct Connection::Impl {
   bool sending_message = false;          // a fragmented message is in progress
   bool sending_compressed = false;
   bool receiving = false;  // inside receive() (see Receiving); here, where it fills a gap
+  // Messages read_short_message delivered (wraps), for tests (ConnectionInternals): in the gap
+  // before utf8, so Impl keeps its size, and on the cache line the shortcut writes anyway.
+  std::uint16_t short_messages_read = 0;
   Utf8Validator utf8;
   std::size_t message_frames = 0;
   std::uint64_t message_wire_size = 0;    // payload bytes of an uncompressed message so far
@@ -262,6 +266,7 @@ struct Connection::Impl {
     }
     deliver_message({payload, length}, handler);
     end_message();
+    ++short_messages_read;
     return header_size + length;
   }
 
@@ -996,6 +1001,10 @@ DeflateTotals Connection::deflate_totals() const noexcept {
 
 std::size_t Connection::buffered_amount() const noexcept {
   return impl_->output.size() - impl_->output_read;
+}
+
+std::size_t detail::ConnectionInternals::short_messages_read(const Connection& c) noexcept {
+  return c.impl_->short_messages_read;
 }
 
 std::size_t Connection::assembling_amount() const noexcept {

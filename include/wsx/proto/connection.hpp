@@ -17,6 +17,10 @@
 
 namespace wsx::proto {
 
+namespace detail {
+struct ConnectionInternals;  // src/proto/connection_internals.hpp, for tests
+}
+
 enum class MessageKind : std::uint8_t { text, binary };
 
 // Sees every frame the connection sends and receives, control frames included, for tracing
@@ -221,6 +225,7 @@ class WSX_API Connection {
   bool input_after_close() const noexcept;
 
  private:
+  friend struct detail::ConnectionInternals;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../../../src/proto/buffer_pool.hpp"
+#include "../../../src/proto/connection_internals.hpp"
 
 // Counts heap allocations, to check that the zero-copy receive path makes none, and records the
 // largest, to check that limits bound what is allocated.
@@ -2547,6 +2548,7 @@ TEST(ConnectionReceiving, ShortMessagesReadInOneGoActAsTheGeneralPath) {
   } silent;
   std::mt19937 random(1234);
   auto pick = [&](std::size_t n) { return static_cast<std::size_t>(random() % n); };
+  std::size_t shortcut_messages = 0;
   for (int round = 0; round < 400; ++round) {
     SCOPED_TRACE(testing::Message() << "round " << round);
     Bytes wire;
@@ -2580,6 +2582,126 @@ TEST(ConnectionReceiving, ShortMessagesReadInOneGoActAsTheGeneralPath) {
     EXPECT_EQ(drain(shortcut), drain(general));
     EXPECT_EQ(shortcut.state(), general.state());
     EXPECT_EQ(shortcut.assembling_amount(), general.assembling_amount());
+    shortcut_messages += detail::ConnectionInternals::short_messages_read(shortcut);
+    EXPECT_EQ(detail::ConnectionInternals::short_messages_read(general), 0u);
+  }
+  // The comparison above proves something only if the shortcut ran (359 of its messages).
+  EXPECT_GT(shortcut_messages, 100u);
+}
+
+// The differential test above shows that the shortcut changes nothing; this one that it is
+// taken, and only where it may be: a change that disabled it, or let it read a frame it must
+// leave to the general path, fails here. Every case delivers its messages either way.
+TEST(ConnectionReceiving, ShortMessagesTakeTheShortcutOnlyWhereAllowed) {
+  class Silent : public FrameObserver {
+    void on_frame(bool, const FrameHeader&, std::span<const std::uint8_t>) override {}
+  } silent;
+  struct Outcome {
+    std::size_t messages = 0;  // message and final fragment events
+    std::size_t shortcut = 0;  // of them read by read_short_message
+    ConnectionState state = ConnectionState::open;
+  };
+  const auto receive = [](const ConnectionOptions& options, const Bytes& wire, std::size_t piece) {
+    Connection c(options);
+    Outcome outcome;
+    for (const Recorded& event : feed_in_pieces(c, wire, piece)) {
+      if (event.kind == EventKind::message || (event.kind == EventKind::fragment && event.last)) {
+        ++outcome.messages;
+      }
+    }
+    outcome.shortcut = detail::ConnectionInternals::short_messages_read(c);
+    outcome.state = c.state();
+    return outcome;
+  };
+  const auto masked = [](std::uint8_t opcode, std::string_view payload, FrameSpec spec = {}) {
+    spec.masked = true;
+    return make_frame(opcode, payload, spec);
+  };
+  const ConnectionOptions server = options_for(Role::server);
+  // Four short messages, the longest a 7-bit length allows among them.
+  const Bytes short_messages = concat(
+      {masked(0x1, "hi"), masked(0x2, "yo"), masked(0x1, ""), masked(0x1, std::string(125, 's'))});
+  const std::size_t whole = short_messages.size();
+
+  Outcome o = receive(server, short_messages, whole);
+  EXPECT_EQ(o.messages, 4u);
+  EXPECT_EQ(o.shortcut, 4u);
+
+  {
+    SCOPED_TRACE("a frame observer sees every frame: general path");
+    ConnectionOptions observed = server;
+    observed.frame_observer = &silent;
+    o = receive(observed, short_messages, whole);
+    EXPECT_EQ(o.messages, 4u);
+    EXPECT_EQ(o.shortcut, 0u);
+  }
+  {
+    SCOPED_TRACE("deliver_fragments: general path");
+    ConnectionOptions pieces = server;
+    pieces.deliver_fragments = true;
+    o = receive(pieces, short_messages, whole);
+    EXPECT_EQ(o.messages, 4u);
+    EXPECT_EQ(o.shortcut, 0u);
+  }
+  {
+    SCOPED_TRACE("headers split across receive() calls: general path");
+    o = receive(server, short_messages, 3);
+    EXPECT_EQ(o.messages, 4u);
+    EXPECT_EQ(o.shortcut, 0u);
+  }
+  {
+    SCOPED_TRACE("a client (unmasked frames): general path");
+    o = receive(options_for(Role::client),
+                concat({make_frame(0x1, "hi"), make_frame(0x2, "yo"), make_frame(0x1, "")}), whole);
+    EXPECT_EQ(o.messages, 3u);
+    EXPECT_EQ(o.shortcut, 0u);
+  }
+  {
+    SCOPED_TRACE("16-bit and 64-bit lengths: general path");
+    const Bytes long_messages =
+        concat({masked(0x1, std::string(126, 'l')), masked(0x2, std::string(70000, 'L'))});
+    o = receive(server, long_messages, long_messages.size());
+    EXPECT_EQ(o.messages, 2u);
+    EXPECT_EQ(o.shortcut, 0u);
+  }
+  {
+    SCOPED_TRACE("a fragmented message: general path; the short message after it: shortcut");
+    o = receive(
+        server,
+        concat({masked(0x1, "frag", {.fin = false}), masked(0x0, "ment"), masked(0x1, "after")}),
+        whole);
+    EXPECT_EQ(o.messages, 2u);
+    EXPECT_EQ(o.shortcut, 1u);
+  }
+  {
+    SCOPED_TRACE("a new message inside a fragmented one: the general path fails it");
+    o = receive(server, concat({masked(0x1, "frag", {.fin = false}), masked(0x1, "new")}), whole);
+    EXPECT_EQ(o.messages, 0u);
+    EXPECT_EQ(o.shortcut, 0u);
+    EXPECT_EQ(o.state, ConnectionState::failed);
+  }
+  {
+    SCOPED_TRACE("RSV1, a compressed message: general path");
+    ConnectionOptions deflate = server;
+    deflate.deflate = DeflateParams{};
+    deflate.deflate_tuning.threshold = 0;
+    ConnectionOptions client = options_for(Role::client);
+    client.deflate = DeflateParams{};
+    client.deflate_tuning.threshold = 0;
+    Connection sender(client);
+    ASSERT_EQ(sender.send_text("compressed"), SendResult::ok);
+    const Bytes compressed = drain(sender);
+    ASSERT_EQ(compressed[0], 0xC1);  // FIN, RSV1, text
+    o = receive(deflate, compressed, whole);
+    EXPECT_EQ(o.messages, 1u);
+    EXPECT_EQ(o.shortcut, 0u);
+  }
+  for (const FrameSpec rsv : {FrameSpec{.rsv2 = true}, FrameSpec{.rsv3 = true}}) {
+    SCOPED_TRACE("RSV2 or RSV3, no extension defines them: the general path fails it");
+    o = receive(server, concat({masked(0x1, "bad", rsv), masked(0x1, "hi")}), whole);
+    EXPECT_EQ(o.messages, 0u);
+    EXPECT_EQ(o.shortcut, 0u);
+    EXPECT_EQ(o.state, ConnectionState::failed);
   }
 }
 
