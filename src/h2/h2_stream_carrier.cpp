@@ -65,8 +65,15 @@ void H2StreamCarrier::deliver_held() {
   held_.clear();
   H2StreamHost& connection = connection_;
   const std::int32_t id = stream_id_;
+  if (!life_) life_ = std::make_shared<H2StreamCarrier*>(this);
+  const std::shared_ptr<H2StreamCarrier*> life = life_;
   session_.carrier_data(bytes);               // may end the session, and this carrier with it
   connection.consume_held(id, bytes.size());  // the connection's window reopened at hold()
+  H2StreamCarrier* carrier = *life;
+  if (carrier == nullptr || !carrier->end_after_held_) return;
+  // The peer's END_STREAM came behind these bytes: it is the end now that they were read.
+  carrier->end_after_held_ = false;
+  if (carrier->open_ && !carrier->ending_) carrier->session_.carrier_end();
 }
 
 void H2StreamCarrier::received(std::span<const std::uint8_t> data) {
@@ -106,6 +113,15 @@ void H2StreamCarrier::received(std::span<const std::uint8_t> data) {
 
 void H2StreamCarrier::remote_ended() {
   if (!open_ || ending_) return;  // ending: the stream closes next (stream_closed)
+  if (!held_.empty()) {
+    // DATA before the END_STREAM still waits for the session (paused, or its delivery posted
+    // from nghttp2's data-read callback): ended now, the session would report 1006 and drop the
+    // peer's last messages and its close frame. The end follows them (deliver_held()). A
+    // session that never reads again is still bounded: its idle and close timeouts, the memory
+    // budget (the held bytes count) or the connection closing end it as any paused session.
+    end_after_held_ = true;
+    return;
+  }
   session_.carrier_end();
 }
 
@@ -133,6 +149,7 @@ void H2StreamCarrier::close_gracefully(std::size_t discard_limit, bool) {
   discard_left_ = discard_limit;
   connection_.consume_held(stream_id_, held_.size());  // dropped: its window reopens
   held_.clear();
+  end_after_held_ = false;         // the stream closes once our END_STREAM is out (stream_closed)
   connection_.resume(stream_id_);  // read() ends the stream once the output is out
 }
 

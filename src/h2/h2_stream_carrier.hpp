@@ -113,6 +113,7 @@ class WSX_LAYER_API H2StreamCarrier final : public session::Carrier, public H2So
   bool blocked_ = false;          // output waits for the peer's window
   bool ending_ = false;           // close_gracefully(): END_STREAM once the output is out
   bool delivery_posted_ = false;  // the held DATA goes to the session from a posted task
+  bool end_after_held_ = false;   // the peer's END_STREAM came while DATA was held: it follows it
   // Points at this carrier until it is destroyed: what a posted task checks (made on first use).
   std::shared_ptr<H2StreamCarrier*> life_;
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,10 +43,13 @@ struct LimitedH2Server {
   std::condition_variable changed;
   std::vector<Logged> log;
   std::vector<std::uint16_t> paced_closes;  // close codes of the /paced route's WebSockets
+  std::size_t paced_messages = 0;           // messages other than "fill" the /paced route got
   std::unique_ptr<Server> server;
   std::unique_ptr<RunningServer> running;
 
-  explicit LimitedH2Server(ServerOptions options) {
+  // `adjust_paced` changes the /paced route's behavior (its timeouts).
+  explicit LimitedH2Server(ServerOptions options,
+                           const std::function<void(Behavior&)>& adjust_paced = nullptr) {
     options.threads = 1;
     options.http2_prior_knowledge = true;
     options.http = [](const HttpRequest&) {
@@ -68,17 +72,22 @@ struct LimitedH2Server {
     // leaves more than the 16 KiB backpressure limit waiting, and the session stops reading.
     Behavior paced = echo;
     paced.max_backpressure = 16 * 1024;
-    paced.message = [](WebSocket& ws, Message message) {
+    paced.message = [this](WebSocket& ws, Message message) {
       if (message.kind == MessageKind::text && message.text() == "fill") {
         ws.send(std::string(100 * 1024, 'f'), MessageKind::binary);
+        return;
       }
+      const std::lock_guard lock(mutex);
+      ++paced_messages;
     };
     paced.close = [this](WebSocket&, const CloseInfo& info) {
       const std::lock_guard lock(mutex);
       paced_closes.push_back(info.code);
       changed.notify_all();
     };
-    server->route("/paced", std::move(paced));
+    Behavior paced_route = paced;
+    if (adjust_paced) adjust_paced(paced_route);
+    server->route("/paced", std::move(paced_route));
     // As /paced ("fill" leaves the session over its backpressure limit, so it stops reading
     // until the peer reads), and it checks the order of what it gets: "m<index>" messages
     // counted from 0, answered on "done" with how many came in order (or where that failed).
@@ -502,6 +511,94 @@ TEST(ServerHttp2Limits, HeldDataThatEndsTheWebSocketIsHandledOutsideNghttp2sCall
   }));
   EXPECT_EQ(echo.messages, std::vector<std::string>{"after"});
   EXPECT_FALSE(h2.goaway_code.has_value());
+}
+
+// The peer's END_STREAM that comes while its DATA is held (the session paused: its peer did
+// not read its answers) is the end of what the session has not read yet: it waits for them.
+// Here the peer sends 20 messages and a close frame (4001), then ends its stream, all while the
+// session waits; then it reads. The application gets every message and the peer's close code.
+// Before, the END_STREAM ended the session at once (1006), the held messages and the close
+// frame dropped; so too when the END_STREAM came in the same wake-up as the read that resumed
+// the session (the held DATA's delivery was posted, and ran after it).
+TEST(ServerHttp2Limits, AnEndOfStreamBehindHeldDataEndsTheWebSocketAfterIt) {
+  LimitedH2Server limited(ServerOptions{});
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2(nullptr, H2TestClient::Windows::stream_windows);
+  const std::int32_t id = open_stream(socket, h2, "/paced");
+  ASSERT_EQ(status_of(h2, id), "200");
+  StreamWebSocket ws;
+  ws.connection.send_text("fill");
+  ws.send_queued(h2, id);
+  // The server sends what the stream's window (64 KiB) lets through; the rest of the 100 KiB
+  // waits, over the 16 KiB limit: the session stops reading.
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].data.size() >= 65535; }));
+  constexpr std::size_t messages = 20;
+  for (std::size_t i = 0; i < messages; ++i) ws.connection.send_text("m" + std::to_string(i));
+  ws.connection.close(4001, "done");
+  const std::span<const std::uint8_t> out = ws.connection.pending_output();
+  h2.send_more(id, std::string_view(reinterpret_cast<const char*>(out.data()), out.size()), true);
+  ws.connection.consume_output(out.size());
+  for (std::string bytes = h2.take_output(); !bytes.empty(); bytes = h2.take_output()) {
+    ASSERT_TRUE(socket.write_all(bytes));
+  }
+  // The client reads: its WINDOW_UPDATEs come behind the END_STREAM on the connection, so
+  // the session is still paused when the END_STREAM arrives. It resumes and reads what it
+  // held, then the end.
+  std::size_t read = 0;
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
+    H2TestClient::Response& response = h2.responses[id];
+    h2.consume_stream(id, response.data.size() - read);
+    read = response.data.size();
+    ws.take(response);
+    return response.closed.has_value();
+  }));
+  const std::optional<std::uint16_t> code = limited.wait_paced_close();
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 4001) << "the END_STREAM ended the session before the held close frame";
+  {
+    const std::lock_guard lock(limited.mutex);
+    EXPECT_EQ(limited.paced_messages, messages);
+  }
+  // The server answered the close (after the rest of its 100 KiB) and ended its side.
+  EXPECT_EQ(ws.close_code, 4001);
+  EXPECT_EQ(h2.responses[id].closed, NGHTTP2_NO_ERROR);
+  EXPECT_FALSE(h2.goaway_code.has_value());
+}
+
+// The same, and the peer never reads again: the END_STREAM waits behind the held DATA for as
+// long as the session does not read, and that is bounded as for any paused session. Its idle
+// timeout (no DATA reached it) pings, then closes (1001), and the closing handshake that cannot
+// end (nothing leaves a window the peer keeps shut) ends in 1006 and the stream's reset; the
+// connection goes on.
+TEST(ServerHttp2Limits, AnEndOfStreamBehindDataHeldForeverIsEndedByTheSessionsTimeouts) {
+  LimitedH2Server limited(ServerOptions{}, [](Behavior& paced) {
+    paced.idle_timeout = 300ms;
+    paced.idle_ping_wait = 200ms;
+    paced.close_timeout = 200ms;
+  });
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2(nullptr, H2TestClient::Windows::stream_windows);
+  const std::int32_t id = open_stream(socket, h2, "/paced");
+  ASSERT_EQ(status_of(h2, id), "200");
+  StreamWebSocket ws;
+  ws.connection.send_text("fill");
+  ws.send_queued(h2, id);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].data.size() >= 65535; }));
+  ws.connection.send_text("m0");
+  ws.connection.close(4001, "done");
+  const std::span<const std::uint8_t> out = ws.connection.pending_output();
+  h2.send_more(id, std::string_view(reinterpret_cast<const char*>(out.data()), out.size()), true);
+  ws.connection.consume_output(out.size());
+  // The client reads nothing more: only the server's timeouts end the stream.
+  ASSERT_TRUE(exchange_h2(
+      socket, h2, [&] { return h2.responses[id].closed.has_value(); }, 20s));
+  EXPECT_EQ(h2.responses[id].closed, NGHTTP2_CANCEL);
+  const std::optional<std::uint16_t> code = limited.wait_paced_close();
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 1006);
+  EXPECT_FALSE(h2.goaway_code.has_value());
+  // The stream's session is gone: what remains counted is the connection.
+  EXPECT_TRUE(limited.wait_connections(1));
 }
 
 TEST(ServerHttp2Limits, AConnectionOverMaxConnectionsIsRefusedInHttp2) {
