@@ -29,6 +29,22 @@ struct Failing {
 };
 thread_local Failing failing;
 
+// Names `stream` and its socket as failing for as long as it lives, and restores the record
+// it replaced however the scope ends: a handler that throws must not leave `failing` pointing
+// at a socket on an unwound stack (peer_address() would read it later).
+class FailingScope {
+ public:
+  FailingScope(const Stream* stream, const TcpSocket* socket) noexcept : outer_(failing) {
+    failing = {stream, socket};
+  }
+  ~FailingScope() { failing = outer_; }
+  FailingScope(const FailingScope&) = delete;
+  FailingScope& operator=(const FailingScope&) = delete;
+
+ private:
+  Failing outer_;
+};
+
 std::string system_reason(const char* what, int error) {
   return std::string(what) + ": " + std::strerror(error);
 }
@@ -207,10 +223,8 @@ void Stream::fail(std::string_view reason) {
   // gives the peer's address only while it is open (TcpSocket::peer_address).
   loop_.forget(socket_.fd());
   const TcpSocket failed(std::move(socket_));
-  const Failing outer = failing;
-  failing = {this, &failed};
-  handler_->on_stream_error(reason);  // may destroy this: the caller returns at once
-  failing = outer;
+  const FailingScope scope(this, &failed);  // after `failed`: restored before it is closed
+  handler_->on_stream_error(reason);        // may destroy this: the caller returns at once
 }
 
 SocketAddress Stream::peer_address() const {
