@@ -259,9 +259,15 @@ void MessageDeflater::compress_zlib(const std::uint8_t* data, std::size_t size,
 // negotiated 8 compresses with 9 (raw deflateInit2 refuses 8 since zlib 1.2.9; Node raises it to
 // 9), but zlib's deflate matches at most w_size - MIN_LOOKAHEAD = 250 bytes back, so its stream
 // needs only 256 bytes of history; the test
-// DeflateCodecWindows.ZlibPeerAtWindowEightIsReadByAnEightBitInflater checks every distance. A
-// compressor that reached further would not keep to the window it agreed to (RFC 7692 §7.1.2);
-// its data fails here as corrupt (1002).
+// DeflateCodecWindows.ZlibPeerAtWindowEightIsReadByAnEightBitInflater checks every distance.
+//
+// A compressor that reaches further back than its window does not keep to what it agreed to
+// (RFC 7692 §7.1.2), and not every such reach fails. Reaching before the start of the kept window
+// fails on both paths (corrupt, 1002). Reaching past the window into the message's own earlier
+// output: zlib (feed) reads a distance up to the window zlib holds plus what the current
+// inflate() call produced, so it may pass or fail with the fragment and output-step boundaries;
+// the whole-message path (libdeflate) reads every distance up to 32768 within the kept window
+// plus the message so far. A stream that keeps to its window reads the same on both.
 struct MessageInflater::State {
   detail::ZStreamLease stream;   // during a message only
   WindowKeeper window;           // with context takeover

@@ -64,7 +64,11 @@ std::optional<WholeMessage> inflate_whole_message(const std::uint8_t* window,
                                                   std::size_t window_size,
                                                   const std::uint8_t* payload, std::size_t size,
                                                   std::size_t max_output) {
-  if (window_size > 0xffff || size > whole_message_max_output) return std::nullopt;
+  // libdeflate's only distance check is "no further back than its output so far", and it reads
+  // distance codes 30 and 31 (offsets 32769 and up) that RFC 1951 and zlib refuse. With window
+  // and message within 32 KiB together, no offset above 32768 can pass, so those streams fail
+  // here and zlib rejects them. A window that leaves no room sends the message to zlib at once.
+  if (window_size >= deflate_max_distance || size > whole_message_max_output) return std::nullopt;
   if (scratch.decompressor == nullptr) {
     scratch.decompressor = libdeflate_alloc_decompressor();
     if (scratch.decompressor == nullptr) throw std::bad_alloc();
@@ -78,7 +82,8 @@ std::optional<WholeMessage> inflate_whole_message(const std::uint8_t* window,
   }
   std::memcpy(in + header + window_size, payload, size);
   std::memcpy(in + header + window_size + size, trailer, sizeof trailer);
-  const std::size_t output_capacity = window_size + std::min(max_output, whole_message_max_output);
+  const std::size_t output_capacity =
+      std::min(window_size + std::min(max_output, whole_message_max_output), deflate_max_distance);
   std::uint8_t* out = scratch.output.at_least(output_capacity);
   std::size_t input_used = 0;
   std::size_t output_size = 0;

@@ -22,6 +22,11 @@ bool whole_message_inflate_built_in() noexcept;
 // Messages whose output (or payload) is larger go to zlib.
 constexpr std::size_t whole_message_max_output = 32 * 1024;
 
+// The furthest a DEFLATE distance reaches (RFC 1951 §3.2.5), and so the most window plus message
+// libdeflate is given: a larger output would let it read distance codes 30 and 31, which zlib
+// refuses. Messages that do not fit after the window go to zlib.
+constexpr std::size_t deflate_max_distance = 32 * 1024;
+
 struct WholeMessage {
   // The window, then the message: the history to keep is its end.
   std::span<const std::uint8_t> window_and_message;

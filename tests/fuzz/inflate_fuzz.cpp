@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <random>
+#include <string_view>
 #include <vector>
+
+#include <zlib.h>
 
 #include "wsx/proto/deflate.hpp"
 
@@ -67,6 +70,41 @@ InflateResult inflate_fragments(MessageInflater& inflater, const Bytes& payload,
   return InflateResult::ok;
 }
 
+// zlib's own words for why it refuses `payload` after `history` (one inflate() call, output up to
+// limit + 1 bytes, as the inflater gives it), or nullptr if it does not.
+const char* zlib_refusal(const Bytes& history, const Bytes& payload, std::size_t limit) {
+  Bytes in = payload;
+  in.insert(in.end(), {0x00, 0x00, 0xff, 0xff});
+  Bytes out(limit + 1);
+  z_stream z{};
+  check(inflateInit2(&z, -15) == Z_OK);
+  if (!history.empty())
+    check(inflateSetDictionary(&z, history.data(), static_cast<uInt>(history.size())) == Z_OK);
+  z.next_in = in.data();
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&z, Z_SYNC_FLUSH);
+  const char* why = rc == Z_DATA_ERROR ? z.msg : nullptr;
+  inflateEnd(&z);
+  return why;
+}
+
+// The streams libdeflate reads and zlib refuses that docs/05-deflate-memory.md documents: a
+// Huffman code description zlib finds invalid (an incomplete code, more than 286 literal/length
+// or 30 distance codes announced), and the literal/length symbols 286 and 287 (or a codeword an
+// incomplete code leaves unused), which zlib calls an invalid literal/length code. Not distance
+// codes 30 and 31 nor any distance over 32768: libdeflate is never given enough output for them
+// (whole_message_inflate.cpp), so zlib decides, and a disagreement there is a defect like any
+// other.
+bool documented_leniency(const char* zlib_says) {
+  if (zlib_says == nullptr) return false;
+  const std::string_view why = zlib_says;
+  return why == "too many length or distance symbols" || why == "invalid code lengths set" ||
+         why == "invalid literal/lengths set" || why == "invalid distances set" ||
+         why == "invalid literal/length code";
+}
+
 void fuzz_inflate(std::uint8_t window, bool no_takeover, std::uint8_t knob, std::uint8_t seed,
                   const std::vector<Bytes>& messages) {
   const std::size_t limit = knob < 32 ? knob : std::size_t{knob} << 10;  // 0-31 B or 32-255 KiB
@@ -76,6 +114,10 @@ void fuzz_inflate(std::uint8_t window, bool no_takeover, std::uint8_t knob, std:
   MessageInflater fragmented(window, no_takeover, DeflateEngine::zlib);
   MessageInflater whole(window, no_takeover, DeflateEngine::zlib);
   MessageInflater whole_default(window, no_takeover);
+  // What the inflaters keep of the earlier messages: 2^window bytes, 256 at window 8
+  // (deflate_codec.cpp).
+  const std::size_t kept = window == 8 ? 256 : std::size_t{1} << window;
+  Bytes history;
   for (const Bytes& payload : messages) {
     Bytes out_fragmented, out_whole, out_default;
     const InflateResult a =
@@ -85,7 +127,10 @@ void fuzz_inflate(std::uint8_t window, bool no_takeover, std::uint8_t knob, std:
         whole_default.inflate(payload.data(), payload.size(), true, out_default, limit);
     // libdeflate reads some streams zlib refuses (an incomplete Huffman code, say); whatever
     // zlib reads it reads the same. Past such a message the two histories differ.
-    if (b == InflateResult::corrupt && c == InflateResult::ok) return;
+    if (b == InflateResult::corrupt && c == InflateResult::ok) {
+      check(documented_leniency(zlib_refusal(history, payload, limit)));
+      return;
+    }
     check(b == c);
     if (b != InflateResult::corrupt) check(out_whole == out_default);
     // How the payload is cut into fragments never changes what it means.
@@ -100,6 +145,10 @@ void fuzz_inflate(std::uint8_t window, bool no_takeover, std::uint8_t knob, std:
       check(whole.inflate(payload.data(), payload.size(), true, more, limit) == a && more.empty());
       return;
     }
+    if (no_takeover) continue;
+    history.insert(history.end(), out_whole.begin(), out_whole.end());
+    if (history.size() > kept)
+      history.erase(history.begin(), history.end() - static_cast<std::ptrdiff_t>(kept));
   }
 }
 

@@ -44,8 +44,12 @@ enum class DeflateEngine : std::uint8_t {
   // Intel ISA-L's igzip where wsx was built with it (libisal), zlib otherwise. igzip's levels
   // are 1-3: zlib levels 1-2 map to 1, 3-5 to 2, 6-9 to 3; level 0 (stored blocks) is zlib's.
   // A message that arrives in one frame is inflated by libdeflate where wsx was built with it
-  // (at most 32 KiB of output; zlib has the last word on anything it cannot finish), the rest
-  // by zlib.
+  // (while the kept window plus the message's output fit in 32 KiB; zlib has the last word on
+  // anything it cannot finish), the rest by zlib. Every stream zlib reads libdeflate reads the
+  // same; of the invalid ones, libdeflate still reads a few that zlib refuses (1002): Huffman
+  // code descriptions zlib calls invalid (incomplete codes, more than 286 literal/length or 30
+  // distance codes announced) and the literal/length symbols 286 and 287 (a match of 258). See
+  // docs/05-deflate-memory.md.
   automatic,
   zlib,  // zlib only, both ways
 };
@@ -182,7 +186,8 @@ class WSX_API InflateSink {
 // stream from the calling thread for each message and keeps only the peer's window (2^window
 // bytes, with context takeover) between messages; everything is freed as soon as it fails. With
 // DeflateEngine::automatic a message that comes whole (one call with fin) is inflated with
-// libdeflate where wsx was built with it, with the same result.
+// libdeflate where wsx was built with it, with the same result for every valid stream (the few
+// invalid ones it reads: DeflateEngine::automatic).
 // Throws std::invalid_argument for a window outside 8-15.
 class WSX_API MessageInflater {
  public:
