@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "deflate_samples.hpp"
 #include "proto/stream_resume.hpp"
 #include "proto/zlib_stream_pool.hpp"
 #include "wsx/proto/deflate.hpp"
@@ -34,12 +35,7 @@ Bytes text(std::string_view s) {
   return Bytes(s.begin(), s.end());
 }
 
-Bytes random_bytes(std::size_t size, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes out(size);
-  for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-  return out;
-}
+using test::random_bytes;
 
 // Compressible text with some variety, like JSON or logs.
 Bytes text_bytes(std::size_t size, std::uint32_t seed) {

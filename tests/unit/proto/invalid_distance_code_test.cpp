@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "deflate_samples.hpp"
 #include "wsx/proto/deflate.hpp"
 
 namespace wsx::proto {
@@ -105,12 +106,7 @@ Bytes message(Block block, std::size_t literals, int distance_code, std::uint32_
   return w.finish();
 }
 
-Bytes random_bytes(std::size_t size, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes out(size);
-  for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-  return out;
-}
+using test::random_bytes;
 
 struct Path {
   const char* name;

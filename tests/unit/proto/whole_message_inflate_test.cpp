@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "deflate_samples.hpp"
 #include "proto/whole_message_inflate.hpp"
 #include "wsx/proto/deflate.hpp"
 
@@ -17,24 +18,8 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-Bytes random_bytes(std::size_t size, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  Bytes out(size);
-  for (auto& b : out) b = static_cast<std::uint8_t>(rng());
-  return out;
-}
-
-// JSON-like text: the same keys again and again, values from a PRNG.
-Bytes json_text(std::size_t size, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s = "[";
-  while (s.size() < size) {
-    s += "{\"user\":\"u" + std::to_string(rng() % 500) + "\",\"seq\":" + std::to_string(rng()) +
-         ",\"side\":\"" + (rng() % 2 ? "buy" : "sell") + "\",\"ok\":true},";
-  }
-  s.resize(size);
-  return Bytes(s.begin(), s.end());
-}
+using test::json_text;
+using test::random_bytes;
 
 DeflateTuning zlib_tuning(std::uint8_t window) {
   DeflateTuning t;
