@@ -1057,6 +1057,28 @@ def urls_as_people_type_them(h):
           "ws://127.0.0.1:%d/path" % echo in r.err, "no scheme: ws:// on loopback", r.show)
 
 
+@case
+def mistyped_scheme_is_refused_with_the_url_meant(h):
+    # Without this, "ws:/127.0.0.1:PORT/echo" was taken as no scheme: the host "ws", exit 3 with
+    # "cannot resolve \"ws\"", which sends the user looking at DNS instead of the typo.
+    port = refused_port()
+    for typed, meant in (("ws:/127.0.0.1:%d/echo", "ws://127.0.0.1:%d/echo"),
+                         ("ws//127.0.0.1:%d/echo", "ws://127.0.0.1:%d/echo"),
+                         ("wss:127.0.0.1:%d/echo", "wss://127.0.0.1:%d/echo"),
+                         ("HTTP:\\\\127.0.0.1:%d/", "HTTP://127.0.0.1:%d/")):
+        r = h.connect("-x", "x", typed % port)
+        check(r.returncode == EXIT_USAGE, "%s: a usage error (exit 2)" % typed, r.show)
+        check('did you mean "%s"?' % (meant % port) in r.err, "%s: the URL meant" % typed,
+              r.show)
+        check("resolve" not in r.err, "%s: no name lookup" % typed, r.show)
+    r = h.connect("-x", "x", "")
+    check(r.returncode == EXIT_USAGE and "the URL is empty" in r.err, "an empty URL", r.show)
+    # A host that happens to be named like a scheme, with a port, is still a host.
+    r = h.connect("-x", "x", "--connect-timeout", "5", "ws:%d/echo" % port)
+    check(r.returncode == EXIT_CONNECT_FAILED and "did you mean" not in r.err,
+          "ws:PORT is the host ws", r.show)
+
+
 class TwoConnectionServer:
     """Takes a connection, reads one message and drops it (no close frame); then answers the
     next connection's handshake once `release` is set, and echoes until the client closes."""

@@ -1,6 +1,7 @@
 #include "connect_typed_url.hpp"
 
 #include <cctype>
+#include <stdexcept>
 
 #include "wsx/url.hpp"
 
@@ -26,10 +27,43 @@ bool is_loopback(std::string_view host) {
          name.ends_with(".localhost");
 }
 
+// "ws:/host/", "ws//host/", "wss:host:8443/", "http:\\host/": a scheme whose "://" was
+// mistyped. Taken as no scheme, the scheme's name would become the host name ("cannot resolve
+// \"ws\""), which sends the user looking at DNS. "ws:8080/path" stays what it is, the host
+// "ws" and its port. Returns the URL the user most likely meant, or nothing.
+std::optional<std::string> mistyped_scheme(std::string_view text) {
+  const std::string lowered = lower(text.substr(0, text.find_first_of(":/\\")));
+  if (lowered != "ws" && lowered != "wss" && lowered != "http" && lowered != "https") {
+    return std::nullopt;
+  }
+  std::string_view rest = text.substr(lowered.size());
+  const bool colon = rest.starts_with(':');
+  if (colon) rest.remove_prefix(1);
+  const bool slashes = rest.starts_with('/') || rest.starts_with('\\');
+  while (rest.starts_with('/') || rest.starts_with('\\')) rest.remove_prefix(1);
+  if (!colon && !slashes) return std::nullopt;  // "ws" alone, or "wss.example.com"
+  if (colon && !slashes) {
+    // "ws:8080/path" is the host "ws" and its port; "ws:127.0.0.1:8080/" has lost its "//".
+    const std::string_view port = rest.substr(0, rest.find_first_of("/?#"));
+    const bool digits_only =
+        !port.empty() && port.find_first_not_of("0123456789") == std::string_view::npos;
+    if (digits_only || port.empty()) return std::nullopt;
+  }
+  return std::string(text.substr(0, lowered.size())) + "://" + std::string(rest);
+}
+
 }  // namespace
 
 TypedUrl interpret_typed_url(std::string_view text) {
   TypedUrl typed;
+  if (text.empty()) throw std::invalid_argument("the URL is empty");
+  if (text.find("://") == std::string_view::npos) {
+    if (const std::optional<std::string> meant = mistyped_scheme(text)) {
+      throw std::invalid_argument("invalid URL \"" + std::string(text) +
+                                  "\": the scheme's \"://\" is mistyped; did you mean \"" + *meant +
+                                  "\"?");
+    }
+  }
   std::string scheme;
   std::string_view rest = text;
   if (const std::size_t separator = text.find("://"); separator != std::string_view::npos) {

@@ -7,7 +7,9 @@
 //                                      (secure unless the traffic cannot leave the machine)
 //   ws://user:pass@host/               credentials for HTTP Basic, percent-decoded (a part
 //                                      that is not valid percent-encoding is taken as typed)
-// Anything else is left for the strict parser to report.
+// A mistyped "://" ("ws:/host", "ws//host", "wss:host:8443/") is refused with the URL meant,
+// as is an empty URL (std::invalid_argument). Anything else is left for the strict parser to
+// report.
 #pragma once
 
 #include <optional>
@@ -22,6 +24,7 @@ struct TypedUrl {
   std::optional<std::string> credentials;  // "user:password", decoded
 };
 
+// Throws std::invalid_argument for an empty URL or a mistyped "://".
 TypedUrl interpret_typed_url(std::string_view text);
 
 }  // namespace wsx::tool
