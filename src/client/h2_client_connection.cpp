@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "h2_handshake_driver.hpp"
+#include "tls_failure.hpp"
 
 namespace wsx::client_detail {
 namespace {
@@ -267,7 +268,7 @@ void H2ClientConnection::on_stream_error(std::string_view reason) {
     error.address = remote_;
     const std::string why =
         tls != nullptr && !tls->error().empty() ? tls->error() : std::string(reason);
-    error.message = state_ == State::securing ? "TLS handshake failed: " + why
+    error.message = state_ == State::securing ? tls_failure_message(why)
                                               : "the HTTP/2 connection failed: " + why;
     fail_waiters(error);
   }

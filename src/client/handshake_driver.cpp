@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "session/callback_exception.hpp"
+#include "tls_failure.hpp"
 
 namespace wsx::client_detail {
 
@@ -176,7 +177,7 @@ void HandshakeDriver::on_failed(session::Session& session, std::string_view reas
     error.kind = ClientErrorKind::tls_failed;
     const std::string_view why = !tls->error().empty() ? std::string_view(tls->error()) : reason;
     error.message = why.empty() ? "the server closed the connection during the TLS handshake"
-                                : "TLS handshake failed: " + std::string(why);
+                                : tls_failure_message(why);
   } else {
     error.kind = ClientErrorKind::connection_lost;
     const std::string when = buffer_.empty() ? "before answering the WebSocket handshake"

@@ -649,6 +649,17 @@ def wss_with_ca_and_insecure(h):
 
 
 @case
+def wss_to_a_plain_server_fails_once_said(h):
+    # OpenSSL's reason came with its own "TLS handshake failed: " and the client put another in
+    # front: "TLS handshake failed: TLS handshake failed: wrong version number".
+    port = h.echo()
+    for extra in ([], ["--http2"]):
+        r = h.connect(*extra, "-x", "x", "wss://127.0.0.1:%d/" % port)
+        check(r.returncode == EXIT_CONNECT_FAILED, "exit 3 %r" % extra, r.show)
+        check(r.err.count("TLS handshake failed") == 1, "said once %r" % extra, r.show)
+
+
+@case
 def handshake_options_reach_the_server(h):
     port = h.py_peer("--subprotocols", "chat.v2", "--deflate", "on")
     r = h.connect("--json", "-s", "wsx.unknown", "-s", "chat.v2", "--compress", "-o", "https://me.example",
