@@ -643,6 +643,7 @@ def wss_with_ca_and_insecure(h):
     check(r.returncode == EXIT_OK, "host name verified too", r.show)
     r = h.connect("-x", "untrusted", "wss://127.0.0.1:%d/" % port)
     check(r.returncode == EXIT_CONNECT_FAILED, "an unknown CA fails: exit 3", r.show)
+    check("--ca FILE" in r.err and "-k/--insecure" in r.err, "and names --ca and -k", r.show)
     r = h.connect("--insecure", "-x", "anyway", "-w", "1", "wss://127.0.0.1:%d/" % port)
     check(r.returncode == EXIT_OK and "< anyway" in r.out, "--insecure skips verification",
           r.show)
@@ -657,6 +658,21 @@ def wss_to_a_plain_server_fails_once_said(h):
         r = h.connect(*extra, "-x", "x", "wss://127.0.0.1:%d/" % port)
         check(r.returncode == EXIT_CONNECT_FAILED, "exit 3 %r" % extra, r.show)
         check(r.err.count("TLS handshake failed") == 1, "said once %r" % extra, r.show)
+        check("a ws:// server?" in r.err, "and what it may mean %r" % extra, r.show)
+
+
+@case
+def wss_certificate_for_another_name_names_insecure(h):
+    # A CA does not help a certificate made for another address: the hint is -k alone.
+    ca, cert, key = h.certificates()  # for localhost and 127.0.0.1
+    process, log = h.launch([h.wsx, "serve", "--listen", "127.0.0.2:0", "--cert", cert, "--key",
+                             key])
+    port = int(h.wait_for_output(process, log, r"listening on 127\.0\.0\.2:(\d+) ").group(1))
+    r = h.connect("--ca", ca, "-x", "x", "wss://127.0.0.2:%d/echo" % port)
+    check(r.returncode == EXIT_CONNECT_FAILED and "mismatch" in r.err, "exit 3, mismatch", r.show)
+    check("for another name" in r.err and "--ca FILE" not in r.err, "-k alone", r.show)
+    r = h.connect("-k", "-x", "x", "-w", "0.5", "wss://127.0.0.2:%d/echo" % port)
+    check(r.returncode == EXIT_OK and r.out == "< x\n", "-k connects", r.show)
 
 
 @case

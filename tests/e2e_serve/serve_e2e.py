@@ -561,6 +561,12 @@ def case_bench_wss():
             # build on a loaded machine (loading the system CA store among others).
             bench_json("wss://127.0.0.1:%d/echo" % serve.port, "--ca", ca, "-c", "2",
                        duration="5")
+            # Without --ca: refused, and the message names the options that would do.
+            result = subprocess.run([WSX, "bench", "wss://127.0.0.1:%d/echo" % serve.port,
+                                     "-d", "5"], capture_output=True, text=True, timeout=30)
+            check(result.returncode == 3 and "certificate verify failed" in result.stderr and
+                  "--ca FILE" in result.stderr and "-k/--insecure" in result.stderr,
+                  "untrusted: %d %r" % (result.returncode, result.stderr))
 
 
 def case_usage():

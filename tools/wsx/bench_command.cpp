@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bench_report.hpp"
+#include "client_error_hint.hpp"
 #include "commands.hpp"
 #include "help_format.hpp"
 #include "wsx/client.hpp"
@@ -237,7 +238,7 @@ class BenchThread {
     handlers.error = [this, &connection](const ClientError& error) {
       connection.failed = true;
       if (!stats_.first_failure) stats_.first_failure = error.kind;
-      stats_.error(error.message);
+      stats_.error(error.message + client_error_hint(error));
     };
     handlers.done = [this, &connection] { finish(connection); };
     return handlers;

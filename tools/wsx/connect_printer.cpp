@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "client_error_hint.hpp"
 #include "connect_codecs.hpp"
 #include "connect_json.hpp"
 #include "frame_trace.hpp"
@@ -183,7 +184,7 @@ void EventPrinter::failed(const ClientError& error) {
   }
   // Errors always go to stderr, even when the prompt is gone.
   std::string text = style_.color ? std::string(red) + "error: " + reset : "error: ";
-  text += error.message;
+  text += error.message + client_error_hint(error);
   if (error.kind == ClientErrorKind::handshake_refused ||
       error.kind == ClientErrorKind::redirect_failed ||
       (error.kind == ClientErrorKind::proxy_refused && error.status != 0) ||

@@ -1,0 +1,25 @@
+#include "client_error_hint.hpp"
+
+#include <string_view>
+
+namespace wsx::tool {
+
+std::string client_error_hint(const ClientError& error) {
+  if (error.kind != ClientErrorKind::tls_failed) return {};
+  const std::string_view message = error.message;
+  if (message.find("certificate verify failed") != std::string_view::npos) {
+    // Another CA does not help a certificate made for another name.
+    if (message.find("mismatch") != std::string_view::npos) {
+      return " (the certificate is for another name; -k/--insecure skips verification, for "
+             "testing only)";
+    }
+    return " (--ca FILE trusts the CA that signed it; -k/--insecure skips verification, for "
+           "testing only)";
+  }
+  if (message.find("wrong version number") != std::string_view::npos) {
+    return " (the server did not answer in TLS: a ws:// server?)";
+  }
+  return {};
+}
+
+}  // namespace wsx::tool
