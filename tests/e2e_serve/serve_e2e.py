@@ -534,6 +534,21 @@ def case_bench_not_an_echo():
           "refused: %d %r %r" % (result.returncode, result.stdout, result.stderr))
 
 
+def case_bench_message_too_big():
+    # A real echo endpoint whose limit is below --size closes with 1009: that is the reason to
+    # give, not "is it an echo endpoint?".
+    with Serve("--max-message", "1000", "-q") as serve:
+        url = "ws://127.0.0.1:%d/echo" % serve.port
+        result = subprocess.run([WSX, "bench", url, "--size", "1001", "-d", "5"],
+                                capture_output=True, text=True, timeout=30)
+        check(result.returncode == 6, "exit 6, got %d %r" % (result.returncode, result.stderr))
+        check("closed with 1009 (message too big)" in result.stderr and "1001 bytes (--size)"
+              in result.stderr and "echo endpoint?" not in result.stderr,
+              "the reason: %r" % result.stderr)
+        check(result.stdout == "", "no table: %r" % result.stdout)
+        bench_json(url, "--size", "1000")  # the limit itself is echoed
+
+
 def case_bench_interrupted():
     # Ctrl-C prints the summary of what ran so far.
     with Serve("-q") as serve:

@@ -323,6 +323,12 @@ std::string failure_reason(const BenchReport& report, const std::string& abort_r
     if (!report.error_messages.empty()) reason += ": " + report.error_messages.front();
     return reason;
   }
+  if (report.messages == 0 && report.close_codes.contains(1009)) {
+    // An echo endpoint with a smaller limit than --size: asking whether it echoes misleads.
+    return "the server closed with 1009 (message too big) before any echo: it takes no "
+           "message of " +
+           std::to_string(report.message_size) + " bytes (--size)";
+  }
   if (report.messages == 0) {
     char text[128];
     std::snprintf(text, sizeof text, "no echo came back in %.2f s: is %s an echo endpoint?",
