@@ -1039,6 +1039,9 @@ def command_line_conventions(h):
         check(h.wsx not in r.out or h.wsx == "wsx", "the usage says wsx, not the path")
     r = wsx("--help")
     check(r.returncode == 0 and "Usage: wsx " in r.out, "wsx --help", r.out)
+    r = wsx("help")
+    check(r.returncode == 0 and r.out == wsx("--help").out,
+          "wsx help: the same as wsx --help (not the help of the help subcommand)", r.out)
     # One meaning per short flag: -c is --connections (bench), -s is --subprotocol (connect).
     check("-c,--connections" in wsx("bench", "--help").out, "bench -c")
     check("-s,--subprotocol" in wsx("connect", "--help").out, "connect -s")

@@ -103,7 +103,9 @@ int main(int argc, char** argv) {
   const std::string chosen = app.get_subcommands().front()->get_name();
   if (chosen == "help") {
     if (help_topic.empty()) {
-      std::cout << app.help();
+      // Not app.help(): it hands over to the subcommand parsed, `help` itself, whose help
+      // ("Usage: wsx help [OPTIONS] [subcommand]") is not what `wsx help` asks for.
+      std::cout << app.get_formatter()->make_help(&app, "wsx", CLI::AppFormatMode::Normal);
       return wsx::tool::exit_ok;
     }
     if (std::find(known.begin(), known.end(), help_topic) == known.end()) {
