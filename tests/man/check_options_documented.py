@@ -6,7 +6,9 @@ subcommand's section in the man page ("CONNECT OPTIONS", ...) and, for the long 
 of its case in the completion; an option in the man page or the completion that the command
 does not have is reported too (a renamed or removed option must not stay documented). The
 top-level options (--version) belong in the man page's SYNOPSIS and in the completion's list
-without a subcommand. The man page must also render without groff warnings.
+without a subcommand. An option whose --help names a FILE (or DIR) must complete file (or
+directory) names when bash runs the completion. The man page must also render without groff
+warnings.
 
 usage: check_options_documented.py WSX_BINARY MAN_PAGE COMPLETION ; exit 0 or 1 with a list.
 """
@@ -14,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 SUBCOMMANDS = ("connect", "serve", "bench")
 
@@ -33,6 +36,27 @@ def help_options(wsx, *args):
     if not options and args:
         sys.exit(f"no options found in 'wsx {' '.join(args)} --help'")
     return options
+
+
+def path_options(wsx, sub):
+    """Options of `wsx SUB --help` that take a FILE or a DIR: {option: "FILE" or "DIR"}."""
+    text = subprocess.run([wsx, sub, "--help"], check=True, capture_output=True,
+                          text=True).stdout
+    return {m.group(1): m.group(2) for m in re.finditer(
+        r"(?m)^  (?:-[A-Za-z],)?(--[a-z][a-z0-9-]*) (FILE|DIR)\b", text)}
+
+
+def completion_offers(completion, words):
+    """What the completion offers for the last of `words` (the command line being typed), run
+    by bash in a directory that holds the file "some.pem" and the directory "somedir"."""
+    with tempfile.TemporaryDirectory() as directory:
+        open(os.path.join(directory, "some.pem"), "w").close()
+        os.mkdir(os.path.join(directory, "somedir"))
+        script = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _wsx; '
+                  'printf "%s\\n" "${COMPREPLY[@]}"')
+        result = subprocess.run(["bash", "-c", script, "bash", os.path.abspath(completion),
+                                 *words], cwd=directory, capture_output=True, text=True)
+        return set(result.stdout.split())
 
 
 def man_sections(man_page):
@@ -90,6 +114,14 @@ def main():
             problems.append(f"wsx {sub} {option}: not in {completion}")
         for option in sorted(completed - longs):
             problems.append(f"wsx {sub} {option}: in {completion} but not in 'wsx {sub} --help'")
+        # An option that takes a file completes file names, one that takes a directory
+        # directory names (the completion said "ws:// wss://" after --redis-ca).
+        for option, kind in sorted(path_options(wsx, sub).items()):
+            offered = completion_offers(completion, ["wsx", sub, option, "some"])
+            wanted = {"FILE": "some.pem", "DIR": "somedir"}[kind]
+            if wanted not in offered:
+                problems.append(f"wsx {sub} {option} {kind}: {completion} does not complete "
+                                f"{kind.lower()} names (offers {sorted(offered)})")
     top = help_options(wsx)
     for option in sorted(top - roff_options(sections.get("SYNOPSIS", []))):
         problems.append(f"wsx {option}: not in the SYNOPSIS of {man_page}")
