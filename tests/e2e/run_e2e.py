@@ -726,6 +726,23 @@ def usage_errors_exit_2(h):
                  []):
         r = h.connect(*args)
         check(r.returncode == EXIT_USAGE, "usage error for %r" % (args,), r.show)
+    # Numbers out of range, or not numbers: the option, the value and what it must be, in
+    # words (CLI11 said "Value -1 not in range 0.000000 to 1797693134862315708145..." with
+    # the 309 digits of the largest double, and "Value abc not in range" for a word).
+    for command, expected in (
+            (["connect", "--connect-timeout", "-1", "ws://h/"],
+             "--connect-timeout: -1 is not a number above 0"),
+            (["connect", "--max-message", "1M", "ws://h/"],
+             "--max-message: 1M is not a whole number of 1 or more"),
+            (["connect", "-w", "-1", "ws://h/"], "--wait: -1 is not a number of at least 0"),
+            (["bench", "-c", "abc", "ws://h/"],
+             "--connections: abc is not a whole number from 1 to 100000"),
+            (["serve", "--idle-timeout", "-5"],
+             "--idle-timeout: -5 is not a number of at least 0 and at most 1000000")):
+        r = subprocess.run([h.wsx, *command], capture_output=True, timeout=10)
+        err = r.stderr.decode()
+        check(r.returncode == EXIT_USAGE and expected in err and len(err) < 200,
+              "%r: %r" % (command, expected), err)
     r = subprocess.run([h.wsx, "connect", "--help"], capture_output=True, timeout=10)
     text = r.stdout.decode()
     check(r.returncode == 0 and "--execute" in text and "--trace" in text and "Exit codes" in text,

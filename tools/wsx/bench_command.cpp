@@ -23,6 +23,7 @@
 #include "client_error_hint.hpp"
 #include "commands.hpp"
 #include "help_format.hpp"
+#include "number_check.hpp"
 #include "wsx/client.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/signal_watcher.hpp"
@@ -465,25 +466,25 @@ Command add_bench_command(CLI::App& app) {
       ->required();
   command->add_option("-c,--connections", args->connections, "connections (default 1)")
       ->type_name("N")
-      ->check(quiet(CLI::Range(std::size_t{1}, std::size_t{100000})));
+      ->check(whole_number(1, 100000));
   command->add_option("--size", args->size, "message size in bytes (default 32)")
       ->type_name("BYTES")
-      ->check(quiet(CLI::Range(std::size_t{0}, std::size_t{1} << 30)));
+      ->check(whole_number(0, std::uint64_t{1} << 30));
   command->add_flag("-b,--binary", args->binary, "binary messages (default: text)");
   command
       ->add_option("-n,--in-flight", args->in_flight,
                    "messages in flight per connection (default 1)")
       ->type_name("N")
-      ->check(quiet(CLI::Range(std::size_t{1}, std::size_t{100000})));
+      ->check(whole_number(1, 100000));
   command->add_option("-d,--duration", args->duration, "seconds of sending (default 5)")
       ->type_name("SECONDS")
-      ->check(quiet(CLI::Range(0.01, 86400.0)));
+      ->check(real_number(0.01, 86400.0));
   command->add_flag("--compress", args->compress, "offer permessage-deflate");
   command
       ->add_option("-t,--threads", args->threads,
                    "client threads, each with its own loop (default 1)")
       ->type_name("N")
-      ->check(quiet(CLI::Range(1u, 1024u)));
+      ->check(whole_number(1, 1024));
   command->add_flag("--json", args->json, "one JSON object instead of the table");
   command->add_option("--ca", args->ca_file, "trust this CA (PEM) for wss://")->type_name("FILE");
   command->add_flag("-k,--insecure", args->insecure, "wss://: skip certificate verification");

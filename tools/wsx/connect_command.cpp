@@ -9,6 +9,7 @@
 #include "connect_session.hpp"
 #include "connect_settings.hpp"
 #include "help_format.hpp"
+#include "number_check.hpp"
 
 namespace wsx::tool {
 
@@ -108,13 +109,13 @@ Command add_connect_command(CLI::App& app) {
                   "with --compress: the window our compressor uses at most (8-15)")
       ->type_name("BITS")
       ->group(handshake)
-      ->check(quiet(CLI::Range(8, 15)))
+      ->check(whole_number(8, 15))
       ->needs(compress);
   cmd->add_option("--server-max-window-bits", settings->server_max_window_bits,
                   "with --compress: ask the server for at most this window (8-15)")
       ->type_name("BITS")
       ->group(handshake)
-      ->check(quiet(CLI::Range(8, 15)))
+      ->check(whole_number(8, 15))
       ->needs(compress);
   cmd->add_option("--proxy", settings->proxy,
                   "connect through this proxy: http://, socks5:// or socks5h:// (see below); "
@@ -132,13 +133,13 @@ Command add_connect_command(CLI::App& app) {
                   "for the TCP connection, and again for the handshake (default 10)")
       ->type_name("SECONDS")
       ->group(handshake)
-      ->check(quiet(CLI::PositiveNumber));
+      ->check(real_number(0, std::numeric_limits<double>::infinity(), true));
   cmd->add_option("--max-message", settings->max_message,
                   "largest message either way (default 16 MiB): a larger one received closes "
                   "with 1009; a longer stdin line is not sent")
       ->type_name("BYTES")
       ->group(handshake)
-      ->check(quiet(CLI::PositiveNumber));
+      ->check(whole_number(1));
 
   const char* tls = "TLS (wss://)";
   cmd->add_flag("-k,--insecure", settings->insecure,
@@ -169,7 +170,7 @@ Command add_connect_command(CLI::App& app) {
                   "(default 0)")
       ->type_name("SECONDS")
       ->group(input)
-      ->check(quiet(CLI::NonNegativeNumber));
+      ->check(real_number(0));
   cmd->add_flag("-b,--binary", settings->binary,
                 "send stdin lines (or, with --whole, all of stdin) as binary messages")
       ->group(input);

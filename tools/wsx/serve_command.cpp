@@ -17,6 +17,7 @@
 #include "commands.hpp"
 #include "frame_trace.hpp"
 #include "help_format.hpp"
+#include "number_check.hpp"
 #include "serve_access_log.hpp"
 #include "serve_admin.hpp"
 #include "serve_broadcast.hpp"
@@ -718,24 +719,24 @@ Command add_serve_command(CLI::App& app) {
       ->add_option("--max-message", args->max_message,
                    "Largest message; bigger closes with 1009 (default 16 MiB)")
       ->type_name("BYTES")
-      ->check(quiet(CLI::Range(std::size_t{1}, std::size_t{1} << 40)));
+      ->check(whole_number(1, std::uint64_t{1} << 40));
   command
       ->add_option("--max-buffered", args->max_buffered,
                    "Bytes held for all connections together (messages being received, output "
                    "not yet sent); over it the heaviest stop being read, then close with 1013 "
                    "(0: no limit; default 134217728 = 128 MiB)")
       ->type_name("BYTES")
-      ->check(quiet(CLI::Range(std::size_t{0}, std::size_t{1} << 50)));
+      ->check(whole_number(0, std::uint64_t{1} << 50));
   command->add_flag("--compress", args->compress, "Accept permessage-deflate");
   command->add_option("-t,--threads", args->threads, "Server threads (0: one per core; default 1)")
       ->type_name("N")
-      ->check(quiet(CLI::Range(0u, 1024u)));
+      ->check(whole_number(0, 1024));
   command
       ->add_option("--idle-timeout", args->idle_timeout,
                    "Ping a silent peer after SECONDS, close 1001 if it stays silent (0: never; "
                    "default 120)")
       ->type_name("SECONDS")
-      ->check(quiet(CLI::Range(0.0, 1e6)));
+      ->check(real_number(0.0, 1e6));
   command
       ->add_option("--admin-token", args->admin_token,
                    "Also show the live connections (GET /admin/connections, the console's "
@@ -761,19 +762,19 @@ Command add_serve_command(CLI::App& app) {
       ->add_option("--csrf-lifetime", args->csrf_lifetime,
                    "How long a token is valid (default 3600)")
       ->type_name("SECONDS")
-      ->check(quiet(CLI::Range(1.0, 1e7)));
+      ->check(real_number(1.0, 1e7));
   command
       ->add_option("--max-per-address", args->address_limits.max_connections,
                    "Connections a client address (IPv4, IPv6 /64) may hold, handshaking ones "
                    "included; more get 503 (0: no limit; default 1024)")
       ->type_name("N")
-      ->check(quiet(CLI::Range(std::size_t{0}, std::size_t{1} << 32)));
+      ->check(whole_number(0, std::uint64_t{1} << 32));
   command
       ->add_option("--handshake-rate", args->address_limits.handshakes_per_second,
                    "Handshakes a second per client address, in bursts up to --handshake-burst; "
                    "faster gets 429 (0: no limit; default 50)")
       ->type_name("N")
-      ->check(quiet(CLI::Range(0.0, 1e9)))
+      ->check(real_number(0.0, 1e9))
       // Below one a day the wait before a token is beyond any Retry-After (the library
       // refuses such limits too).
       ->check(CLI::Validator(
@@ -788,7 +789,7 @@ Command add_serve_command(CLI::App& app) {
       ->add_option("--handshake-burst", args->address_limits.handshake_burst,
                    "Handshakes a client address may make at once (default 200)")
       ->type_name("N")
-      ->check(quiet(CLI::Range(1.0, 1e9)));
+      ->check(real_number(1.0, 1e9));
   command->add_flag("--limit-loopback", args->limit_loopback,
                     "Apply the per-address limits to loopback clients too (exempt by default: "
                     "they are this machine's browser, tools and proxies)");
@@ -822,12 +823,12 @@ Command add_serve_command(CLI::App& app) {
                    "back with ?since=POSITION gets what it missed (?positions: prefix each "
                    "message with its position)")
       ->type_name("N")
-      ->check(quiet(CLI::Range(std::size_t{0}, std::size_t{1} << 30)));
+      ->check(whole_number(0, std::uint64_t{1} << 30));
   command
       ->add_option("--history-age", args->history_age,
                    "With --history: also forget messages older than SECONDS (0: never)")
       ->type_name("SECONDS")
-      ->check(quiet(CLI::Range(0.0, 1e9)));
+      ->check(real_number(0.0, 1e9));
   command->add_flag("--trace", args->trace,
                     "Print every WebSocket frame, both ways, with the peer's address");
   CLI::Option* broadcast =
@@ -855,7 +856,7 @@ Command add_serve_command(CLI::App& app) {
                    "--exec processes at once; more clients get 503 with Retry-After "
                    "(default 64)")
       ->type_name("N")
-      ->check(quiet(CLI::Range(std::size_t{1}, std::size_t{100000})))
+      ->check(whole_number(1, 100000))
       ->needs(exec);
   command
       ->add_flag("--exec-binary", args->exec_binary,
