@@ -743,6 +743,10 @@ def usage_errors_exit_2(h):
         err = r.stderr.decode()
         check(r.returncode == EXIT_USAGE and expected in err and len(err) < 200,
               "%r: %r" % (command, expected), err)
+        # Named like wsx's other errors, with the help that applies.
+        check(err.startswith("wsx %s: " % command[0]) and
+              "Run 'wsx %s --help' for more information." % command[0] in err,
+              "%r: the command named" % command, err)
     r = subprocess.run([h.wsx, "connect", "--help"], capture_output=True, timeout=10)
     text = r.stdout.decode()
     check(r.returncode == 0 and "--execute" in text and "--trace" in text and "Exit codes" in text,

@@ -67,6 +67,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "wsx " WSX_VERSION, "print the version and exit");
   app.set_help_flag("-h,--help", "print this help and exit");
   app.require_subcommand(1);
+  // "wsx connect: --wait: ... / Run 'wsx connect --help' ...", as the other errors of wsx
+  // name their command; CLI11's own said only "Run with --help for more information.".
+  app.failure_message([](const CLI::App* top, const CLI::Error& error) {
+    const std::vector<CLI::App*> chosen = top->get_subcommands();
+    const std::string command =
+        chosen.empty() ? std::string("wsx") : "wsx " + chosen.front()->get_name();
+    return command + ": " + error.what() + "\nRun '" + command + " --help' for more information.\n";
+  });
   app.footer(
       "Run 'wsx help SUBCOMMAND' (or 'wsx SUBCOMMAND --help') for the options of each.\n"
       "Exit codes: 0 success, 2 usage, 3 connection failed (serve: cannot listen, e.g. address "
