@@ -455,6 +455,17 @@ def refused_404_prints_status_and_headers(h):
 
 
 @case
+def plain_http_server_is_named_as_such(h):
+    # A 200 with a page is the most puzzling refusal: say what it means.
+    port = h.start_retrying(lambda port: [PYTHON, "-u", "-m", "http.server", "--bind",
+                                          "127.0.0.1", "--directory", h.dir, str(port)],
+                            r"Serving HTTP")
+    r = h.connect("-x", "x", "ws://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_REFUSED and "HTTP 200 OK" in r.err, "exit 4, the status", r.show)
+    check("this URL is not a WebSocket endpoint" in r.err, "and what it means", r.show)
+
+
+@case
 def refused_403_for_an_origin_by_wsx_serve(h):
     port = h.serve("--allow-origin", "https://good.example")
     r = h.connect("-o", "https://evil.example", "-x", "x", "ws://127.0.0.1:%d/echo" % port)

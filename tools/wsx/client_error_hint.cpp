@@ -5,6 +5,11 @@
 namespace wsx::tool {
 
 std::string client_error_hint(const ClientError& error) {
+  if (error.kind == ClientErrorKind::handshake_refused && error.status >= 200 &&
+      error.status < 300) {
+    // A page or a file came back: the URL names an HTTP resource, not a WebSocket endpoint.
+    return " (it answered as for a web page: this URL is not a WebSocket endpoint)";
+  }
   if (error.kind != ClientErrorKind::tls_failed) return {};
   const std::string_view message = error.message;
   if (message.find("certificate verify failed") != std::string_view::npos) {
