@@ -154,6 +154,19 @@ const cases = {
     check(list.some((r) => r.kind === "close" && r.data.startsWith("1006")), "close 1006 in the list: " + JSON.stringify(list));
   },
 
+  // A URL without a scheme is taken relative to the page, by wsx.js as by the browser's
+  // WebSocket: "nope" is tried as ws://HOST/nope. Its refusal is what the page shows; it said
+  // "not a URL" after trying it.
+  async relative_url({ page, base }) {
+    await openConsole(page, base);
+    await page.fill("#url", "nope");
+    await page.click("#connect");
+    await page.waitForSelector("#state.failed");
+    await page.waitForSelector("#failure:not([hidden])");
+    const text = await page.textContent("#failure");
+    check(text.includes("HTTP 404") && !text.includes("not a URL"), "the refusal of /nope: " + text);
+  },
+
   // Nothing listens on the port: said so, not a status.
   async unreachable({ page, base }) {
     const port = await new Promise((resolve) => {
@@ -425,5 +438,5 @@ if (!cases[name]) {
 const refusedSocket = [/WebSocket connection to .* failed/, /Failed to load resource/, /Access to fetch at/, /net::ERR_/];
 runCase(name, cases[name], {
   serveArgs: name === "tour" ? ["--compress"] : ["csrf", "csrf_link_needs_a_click"].includes(name) ? ["--csrf"] : [],
-  allowedErrors: ["refused_status", "unreachable", "refused_other_origin", "untrusted_certificate", "tour", "csrf", "transport"].includes(name) ? refusedSocket : [],
+  allowedErrors: ["refused_status", "relative_url", "unreachable", "refused_other_origin", "untrusted_certificate", "tour", "csrf", "transport"].includes(name) ? refusedSocket : [],
 });

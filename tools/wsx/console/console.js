@@ -310,7 +310,8 @@ function connect() {
   let sameServer = false;
   const csrf = document.querySelector('meta[name="wsx-csrf-token"]');
   try {
-    const parsed = new URL(url);
+    // Relative to this page, as wsx.js (and the browser's WebSocket) take it: "/echo" is here.
+    const parsed = new URL(url, location.href);
     sameServer = parsed.host === location.host;
     if (csrf && sameServer) {
       parsed.searchParams.set("csrf", csrf.content);
@@ -393,7 +394,9 @@ async function diagnose(url, since) {
   let target;
   let httpUrl;
   try {
-    const parsed = new URL(url);
+    // As the connection took it (relative to this page): "nope" was tried as /nope, so its
+    // refusal is what to show, not "not a URL".
+    const parsed = new URL(url, location.href);
     // The server lists refused targets with their CSRF token redacted (it is a credential).
     target = (parsed.pathname + parsed.search).replace(/([?&]csrf=)[^&]+/g, "$1[redacted]");
     parsed.protocol = parsed.protocol === "wss:" ? "https:" : "http:";
