@@ -95,8 +95,11 @@ Opcode opcode_for(MessageKind kind) {
 
 }  // namespace
 
-struct Connection::Impl {
+struct Connection::Impl : detail::ConnectionHead {
   explicit Impl(const ConnectionOptions& opts) : options(opts) {}
+  // The head the Connection points at is always an Impl's.
+  static Impl& of(Connection& c) noexcept { return static_cast<Impl&>(*c.impl_); }
+  static const Impl& of(const Connection& c) noexcept { return static_cast<const Impl&>(*c.impl_); }
 
   // Our compressor and its output buffer, created with the first compressed message.
   struct Compressor {
@@ -111,11 +114,11 @@ struct Connection::Impl {
   // Fields are ordered and sized so that an idle connection stays small: what most
   // connections never use (a control frame split across reads, compression) lives behind
   // pointers allocated on first use.
-  ConnectionOptions options;
-  ConnectionState state = ConnectionState::open;
+  // First: in the head's tail padding (after its state).
   bool close_sent = false;
   bool input_after_close = false;     // see Connection::input_after_close()
   std::uint16_t sent_close_code = 0;  // of our close frame, once sent (1005: none)
+  ConnectionOptions options;
 
   // --- the frame being read
   enum class ReadStep : std::uint8_t { header, payload };
@@ -152,8 +155,11 @@ struct Connection::Impl {
   std::unique_ptr<ControlBuffer> control_buffer;  // a control payload split across reads
 
   // --- sending
+  // Frames written are output[0, output_end) (ConnectionHead), of which the transport consumed
+  // output_read. output.size() may be larger: bytes of frames already sent, initialised, which
+  // the next frames overwrite in place instead of resize() zeroing them again (a memset call,
+  // ~10 instructions per short frame).
   std::vector<std::uint8_t> output;
-  std::size_t output_read = 0;  // bytes of `output` already consumed by the transport
   std::unique_ptr<Compressor> compressor;
 
   bool reading() const noexcept {
@@ -728,10 +734,10 @@ struct Connection::Impl {
     }
 
     compact_output();
-    const std::size_t start = output.size();
-    reserve_more(output, header_size + size);
-    output.insert(output.end(), encoded.data(), encoded.data() + header_size);
-    if (size > 0) output.insert(output.end(), payload, payload + size);
+    const std::size_t start = output_end;
+    reserve_output(header_size + size);
+    append_output(encoded.data(), header_size);
+    append_output(payload, size);
     if (header.masked && size > 0) {
       apply_mask(output.data() + start + header_size, size, header.mask_key);
     }
@@ -748,15 +754,19 @@ struct Connection::Impl {
   void write_short_frame(Opcode opcode, bool fin, bool rsv1, const std::uint8_t* payload,
                          std::size_t size) {
     compact_output();
-    const std::size_t start = output.size();
-    if (output.capacity() - start < 2 + size) reserve_more(output, 2 + size);
-    // resize() and a copy over it: vector::insert of a range cost ~45 instructions per frame.
-    output.resize(start + 2 + size);
-    std::uint8_t* bytes = output.data() + start;
+    const std::size_t frame_size = 2 + size;
+    // Written over stale bytes (see `output`): vector::insert of a range cost ~45 instructions
+    // per frame, resize() a memset call.
+    if (output.size() - output_end < frame_size) [[unlikely]] {
+      reserve_output(frame_size);
+      output.resize(output_end + frame_size);  // zeroed once; the frames after reuse them
+    }
+    std::uint8_t* bytes = output.data() + output_end;
     bytes[0] = static_cast<std::uint8_t>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) |
                                          static_cast<std::uint8_t>(opcode));
     bytes[1] = static_cast<std::uint8_t>(size);
     copy_payload(bytes + 2, payload, size);
+    output_end += frame_size;
   }
 
   // memcpy for up to 16 bytes without the call: two overlapping word copies. A 16-byte echo
@@ -784,11 +794,9 @@ struct Connection::Impl {
       compact_output();
       const std::size_t header_left = encoded.size() - std::min(written, encoded.size());
       const std::size_t payload_from = written - (encoded.size() - header_left);
-      reserve_more(output, total - written);
-      output.insert(output.end(), encoded.end() - static_cast<std::ptrdiff_t>(header_left),
-                    encoded.end());
-      output.insert(output.end(), payload.begin() + static_cast<std::ptrdiff_t>(payload_from),
-                    payload.end());
+      reserve_output(total - written);
+      append_output(encoded.data() + encoded.size() - header_left, header_left);
+      append_output(payload.data() + payload_from, payload.size() - payload_from);
     }
     if (options.frame_observer != nullptr) options.frame_observer->on_frame(true, header, payload);
   }
@@ -796,9 +804,27 @@ struct Connection::Impl {
   // Drops consumed bytes once they are at least half the buffer, so appending stays amortised
   // O(1) while the transport drains slowly.
   void compact_output() {
-    if (output_read == 0 || output_read < output.size() / 2) return;
-    output.erase(output.begin(), output.begin() + static_cast<std::ptrdiff_t>(output_read));
+    if (output_read == 0 || output_read < output_end / 2) return;
+    std::memmove(output.data(), output.data() + output_read, output_end - output_read);
+    output_end -= output_read;
     output_read = 0;
+  }
+
+  // Room for `n` more bytes of output: the stale bytes after output_end when there are enough
+  // (append_output overwrites them), else capacity reserved beyond output_end.
+  void reserve_output(std::size_t n) {
+    if (output.size() - output_end >= n) return;
+    output.resize(output_end);  // the stale bytes go (shrinking zeroes nothing)
+    reserve_more(output, n);    // its rules see the bytes written, as before
+  }
+
+  // After reserve_output(): over stale bytes where there are, appended (copied once, not
+  // zeroed first) beyond them.
+  void append_output(const std::uint8_t* data, std::size_t n) {
+    const std::size_t overwrite = std::min(n, output.size() - output_end);
+    if (overwrite > 0) std::memcpy(output.data() + output_end, data, overwrite);
+    if (overwrite < n) output.insert(output.end(), data + overwrite, data + n);
+    output_end += n;
   }
 
   bool should_compress(SendFlags flags, std::size_t size) const noexcept {
@@ -859,7 +885,7 @@ struct Connection::Impl {
     if (close_sent) return SendResult::closed;
     if (sending_message) return SendResult::invalid;
     if (should_compress(flags, data.size()) || options.role != Role::server ||
-        output.size() != output_read) {
+        output_end != output_read) {
       return send(kind, data, flags);
     }
     write_frame(opcode_for(kind), true, false, data.data(), data.size(), &out);
@@ -928,102 +954,104 @@ const ConnectionOptions& checked(const ConnectionOptions& options) {
 
 }  // namespace
 
-Connection::Connection(const ConnectionOptions& options)
-    : impl_(std::make_unique<Impl>(checked(options))) {}
+Connection::Connection(const ConnectionOptions& options) : impl_(new Impl(checked(options))) {}
 Connection::Connection() noexcept = default;
 Connection::~Connection() = default;
+
+void detail::ConnectionDeleter::operator()(ConnectionHead* head) const noexcept {
+  delete static_cast<Connection::Impl*>(head);
+}
 Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;
 
 void Connection::receive(std::span<std::uint8_t> bytes, EventHandler& handler) {
-  impl_->receive(bytes.data(), bytes.size(), handler);
+  Impl::of(*this).receive(bytes.data(), bytes.size(), handler);
 }
 
 SendResult Connection::send_text(std::string_view text, SendFlags flags) {
-  return impl_->send(MessageKind::text,
-                     {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, flags);
+  return Impl::of(*this).send(
+      MessageKind::text, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, flags);
 }
 
 SendResult Connection::send_binary(std::span<const std::uint8_t> data, SendFlags flags) {
-  return impl_->send(MessageKind::binary, data, flags);
+  return Impl::of(*this).send(MessageKind::binary, data, flags);
 }
 
 SendResult Connection::send(MessageKind kind, std::span<const std::uint8_t> data, SendFlags flags) {
-  return impl_->send(kind, data, flags);
+  return Impl::of(*this).send(kind, data, flags);
 }
 
 SendResult Connection::send_direct(MessageKind kind, std::span<const std::uint8_t> data,
                                    SendFlags flags, DirectOutput& out) {
-  return impl_->send_direct(kind, data, flags, out);
+  return Impl::of(*this).send_direct(kind, data, flags, out);
 }
 
 SendResult Connection::send_fragment(MessageKind kind, std::span<const std::uint8_t> data, bool fin,
                                      SendFlags flags) {
-  return impl_->send_fragment(kind, data, fin, flags);
+  return Impl::of(*this).send_fragment(kind, data, fin, flags);
 }
 
 SendResult Connection::ping(std::span<const std::uint8_t> payload) {
-  return impl_->send_control(Opcode::ping, payload);
+  return Impl::of(*this).send_control(Opcode::ping, payload);
 }
 
 SendResult Connection::pong(std::span<const std::uint8_t> payload) {
-  return impl_->send_control(Opcode::pong, payload);
+  return Impl::of(*this).send_control(Opcode::pong, payload);
 }
 
 SendResult Connection::close(std::uint16_t code, std::string_view reason) {
-  return impl_->close(code, reason);
+  return Impl::of(*this).close(code, reason);
 }
 
 SendResult Connection::fail(std::uint16_t code, std::string_view reason) {
-  return impl_->fail_locally(code, reason);
+  return Impl::of(*this).fail_locally(code, reason);
 }
 
 std::span<const std::uint8_t> Connection::pending_output() const noexcept {
-  return {impl_->output.data() + impl_->output_read, impl_->output.size() - impl_->output_read};
+  const Impl& impl = Impl::of(*this);
+  return {impl.output.data() + impl.output_read, impl.output_end - impl.output_read};
 }
 
 void Connection::consume_output(std::size_t n) noexcept {
-  Impl& impl = *impl_;
-  impl.output_read += std::min(n, impl.output.size() - impl.output_read);
-  if (impl.output_read == impl.output.size()) {
+  Impl& impl = Impl::of(*this);
+  impl.output_read += std::min(n, impl.output_end - impl.output_read);
+  if (impl.output_read == impl.output_end) {
     impl.output_read = 0;
-    clear_and_trim(impl.output);
+    impl.output_end = 0;
+    // Not cleared: the next frames overwrite its bytes (see Impl::output).
+    if (impl.output.capacity() > retained_buffer_capacity) detail::return_buffer(impl.output);
   }
 }
 
 std::uint16_t Connection::sent_close_code() const noexcept {
-  return impl_->sent_close_code;
+  return Impl::of(*this).sent_close_code;
 }
 
 DeflateTotals Connection::deflate_totals() const noexcept {
-  return impl_->compressor ? impl_->compressor->totals : DeflateTotals{};
-}
-
-std::size_t Connection::buffered_amount() const noexcept {
-  return impl_->output.size() - impl_->output_read;
+  return Impl::of(*this).compressor ? Impl::of(*this).compressor->totals : DeflateTotals{};
 }
 
 std::size_t detail::ConnectionInternals::short_messages_read(const Connection& c) noexcept {
-  return c.impl_->short_messages_read;
+  return Connection::Impl::of(c).short_messages_read;
 }
 
 std::size_t Connection::assembling_amount() const noexcept {
-  const Impl& impl = *impl_;
+  const Impl& impl = Impl::of(*this);
   if (!impl.in_message) return 0;
   return impl.message_compressed ? impl.message.size() : impl.assembled;
 }
 
 std::span<std::uint8_t> Connection::direct_receive_buffer() noexcept {
-  return impl_->direct_receive_buffer();
+  return Impl::of(*this).direct_receive_buffer();
 }
 
 void Connection::receive_direct(std::size_t n, EventHandler& handler) {
-  impl_->receive_direct(n, handler);
+  Impl::of(*this).receive_direct(n, handler);
 }
 
 std::vector<std::uint8_t> Connection::take_received_message(
     std::span<const std::uint8_t> data) noexcept {
-  Impl& impl = *impl_;
+  Impl& impl = Impl::of(*this);
   const std::vector<std::uint8_t>& message = impl.message;
   std::vector<std::uint8_t> taken;
   if (!impl.lending_message || data.empty() || data.data() < message.data() ||
@@ -1040,20 +1068,16 @@ void recycle_buffer(std::vector<std::uint8_t>& buffer) {
   detail::return_buffer(buffer);
 }
 
-ConnectionState Connection::state() const noexcept {
-  return impl_->state;
-}
-
 Role Connection::role() const noexcept {
-  return impl_->options.role;
+  return Impl::of(*this).options.role;
 }
 
 bool Connection::input_after_close() const noexcept {
-  return impl_->input_after_close;
+  return Impl::of(*this).input_after_close;
 }
 
 bool Connection::finished() const noexcept {
-  const ConnectionState s = impl_->state;
+  const ConnectionState s = Impl::of(*this).state;
   return (s == ConnectionState::closed || s == ConnectionState::failed) && buffered_amount() == 0;
 }
 

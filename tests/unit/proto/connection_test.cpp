@@ -2203,7 +2203,9 @@ TEST(ConnectionFootprint, IdleConnectionIsOneSmallAllocation) {
     largest_allocation = 0;
     Connection c(options);
     EXPECT_EQ(allocation_count - before, 1u);
-    EXPECT_LE(largest_allocation, 256u);
+    // 264: the most glibc serves from the 272-byte chunk a 256-byte request takes (16-byte
+    // steps, 8 bytes of header), so what it costs is the same.
+    EXPECT_LE(largest_allocation, 264u);
   }
 }
 
