@@ -93,12 +93,15 @@ class MemoryBudget {
  public:
   MemoryBudget() = default;
   MemoryBudget(std::size_t limit, std::chrono::milliseconds timeout) noexcept
-      : policy_{limit}, timeout_(timeout) {}
+      : policy_{limit}, timeout_(timeout), pressure_from_(pressure_from(policy_)) {}
   // Before any thread uses it.
   void configure(std::size_t limit, std::chrono::milliseconds timeout) noexcept {
     policy_.limit = limit;
     timeout_ = timeout;
+    pressure_from_ = pressure_from(policy_);
   }
+  // policy().pressured(used), with the soft limit worked out once: asked on every send.
+  bool pressured(std::size_t used) const noexcept { return used >= pressure_from_; }
 
   const BudgetPolicy& policy() const noexcept { return policy_; }
   std::chrono::milliseconds timeout() const noexcept { return timeout_; }
@@ -106,8 +109,14 @@ class MemoryBudget {
   void add(std::int64_t bytes) noexcept { used_.fetch_add(bytes, std::memory_order_relaxed); }
 
  private:
+  // No ceiling: never pressured (what a thread sees of the total is below 2^63).
+  static std::size_t pressure_from(const BudgetPolicy& policy) noexcept {
+    return policy.limit == 0 ? SIZE_MAX : policy.soft_limit();
+  }
+
   BudgetPolicy policy_;
   std::chrono::milliseconds timeout_{0};
+  std::size_t pressure_from_ = SIZE_MAX;  // see pressured()
   std::atomic<std::int64_t> used_{0};
 };
 
@@ -137,7 +146,7 @@ class WSX_LAYER_API BudgetLedger {
   // into the session's carrier).
   bool may_queue(const Session& session, std::size_t size) const noexcept {
     const std::size_t used = this->used();
-    return !budget_.policy().pressured(used) || may_queue_under_pressure(session, size, used);
+    return !budget_.pressured(used) || may_queue_under_pressure(session, size, used);
   }
   // The session is going away: its charge is returned and it is no longer watched.
   void forget(Session& session) noexcept;

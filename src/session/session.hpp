@@ -71,6 +71,9 @@ class WSX_LAYER_API Session : public WebSocket,
   // The carrier this session runs on (SessionOn below holds it).
   virtual Carrier& carrier() noexcept = 0;
   virtual const Carrier& carrier() const noexcept = 0;
+  // carrier().write_blocked() in one virtual call, not two (carrier(), then its
+  // write_blocked()): SessionOn knows its carrier's type. Asked on every send.
+  virtual bool carrier_write_blocked() const noexcept = 0;
 
   // Arms the handshake timeout (0: none). Returns false when the transport could not even be
   // registered; the owner then destroys the session itself (release() is not called).
@@ -330,6 +333,7 @@ class SessionOn final : public Session {
 
   CarrierType& carrier() noexcept override { return carrier_; }
   const CarrierType& carrier() const noexcept override { return carrier_; }
+  bool carrier_write_blocked() const noexcept override { return carrier_.write_blocked(); }
 
   // Where the carrier lies in the session: a carrier that is only ever this member finds its
   // session from its own address (TcpCarrier), without a pointer back. offsetof on a class

@@ -54,8 +54,7 @@ inline SendStatus Session::sent(proto::SendResult result) {
   if (depth_ == 0 && budget_ledger() != nullptr && !transport_closed_) {
     budget_ledger()->update(*this);
   }
-  if (buffered_now() > config_->options.max_backpressure || carrier().write_blocked())
-      [[unlikely]] {
+  if (buffered_now() > config_->options.max_backpressure || carrier_write_blocked()) [[unlikely]] {
     saw_backpressure_ = true;
     if (ConnectionMetrics* metrics = owner_.metrics) metrics->backpressure();
     return SendStatus::backpressure;
