@@ -18,9 +18,10 @@ struct H2Connection::Stream {
   std::vector<std::pair<std::string, std::string>> fields;
   std::size_t header_bytes = 0;
   bool too_large = false;
-  bool delivered = false;     // on_request was called: the handler owns the stream's events
-  bool ours = false;          // opened by submit_request (client): the handler knows it
-  bool remote_ended = false;  // the peer sent END_STREAM
+  bool delivered = false;        // on_request was called: the handler owns the stream's events
+  bool ours = false;             // opened by submit_request (client): the handler knows it
+  bool remote_ended = false;     // the peer sent END_STREAM
+  bool reset_submitted = false;  // reset(): our RST_STREAM is queued
   std::string storage;
   H2Request request;
   H2Response response;  // client
@@ -229,6 +230,15 @@ struct H2Connection::Callbacks {
     Stream& stream = *static_cast<Stream*>(source->ptr);
     if (stream.source != nullptr) {
       const H2Source::Chunk chunk = stream.source->read({buffer, length});
+      if (stream.reset_submitted) {
+        // The read reset the stream (a WebSocket whose drain callback terminated it: its
+        // session, and the source with it, is gone). nghttp2's rule for a data-read callback
+        // that submitted RST_STREAM: return TEMPORAL_CALLBACK_FAILURE, not a size. The DATA of
+        // this read is not sent and our RST_STREAM goes out with its code (nghttp2 adds none of
+        // its own to a stream that has one queued).
+        stream.source = nullptr;
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      }
       if (chunk.end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         stream.source = nullptr;
@@ -537,6 +547,9 @@ void H2Connection::consume_stream(std::int32_t stream_id, std::size_t n) {
 
 void H2Connection::reset(std::int32_t stream_id, H2Error error) {
   if (session_ == nullptr) return;
+  if (const auto it = streams_.find(stream_id); it != streams_.end()) {
+    it->second->reset_submitted = true;
+  }
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id,
                             static_cast<std::uint32_t>(error));
 }

@@ -398,6 +398,49 @@ TEST(H2Connection, AForgottenSourceIsNeverReadAgainAndItsStreamIsReset) {
   EXPECT_EQ(client.responses[id].closed, NGHTTP2_CANCEL);
 }
 
+// A source whose read ends its stream, as a WebSocket's drain callback that terminates does
+// (inside nghttp2's data-read callback): the bytes it produced are not sent, and the stream is
+// reset with the code asked for, once. nghttp2's rule for a data-read callback that submitted
+// RST_STREAM is to return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE, not the size.
+TEST(H2Connection, ASourceWhoseReadResetsItsStreamSendsNoDataAfterTheReset) {
+  Recorder recorder;
+  H2Connection server(recorder, {});
+  struct EndingSource final : H2Source {
+    H2Connection* server = nullptr;
+    std::int32_t id = 0;
+    bool ended = false;
+    int reads = 0;
+    Chunk read(std::span<std::uint8_t> buffer) override {
+      ++reads;
+      if (ended) return {};
+      const std::string_view last = "last message";
+      std::copy_n(last.data(), last.size(), buffer.data());
+      ended = true;
+      server->forget_source(id);  // what the release of a terminated WebSocket does
+      return {last.size(), false};
+    }
+  } source;
+  source.server = &server;
+  recorder.answer = [&](H2Request& request) {
+    source.id = request.stream_id;
+    server.respond_streaming(request.stream_id, 200, {}, source);
+  };
+  H2TestClient client;
+  const std::int32_t id = client.request(websocket_connect(), std::nullopt, true);
+  ASSERT_TRUE(pump(client, server));
+  ASSERT_EQ(source.reads, 1);
+  EXPECT_EQ(client.responses[id].header(":status"), "200");
+  EXPECT_EQ(client.responses[id].data, "");  // before: "last message", then the reset
+  EXPECT_EQ(client.responses[id].closed, NGHTTP2_CANCEL);
+  EXPECT_EQ(recorder.closed[id], NGHTTP2_CANCEL);
+  EXPECT_EQ(source.reads, 1);
+  // The connection goes on.
+  const std::int32_t next = client.request(get("/next"));
+  ASSERT_TRUE(pump(client, server));
+  EXPECT_EQ(recorder.requests.count(next), 1u);
+  EXPECT_FALSE(client.goaway_code);
+}
+
 TEST(H2Connection, ResetByThePeerReportsItsCode) {
   Recorder recorder;
   H2Connection server(recorder, {});
