@@ -59,8 +59,9 @@ void H2StreamCarrier::deliver_held_later() {
   });
 }
 
-void H2StreamCarrier::deliver_held() {
-  if (paused_ || held_.empty() || !open_) return;  // paused again, dropped or over meanwhile
+void H2StreamCarrier::deliver_held(bool even_if_paused) {
+  // Paused again, dropped or over meanwhile: nothing to hand over.
+  if ((paused_ && !even_if_paused) || held_.empty() || !open_) return;
   std::vector<std::uint8_t> bytes = std::move(held_);
   held_.clear();
   H2StreamHost& connection = connection_;
@@ -116,10 +117,14 @@ void H2StreamCarrier::remote_ended() {
   if (!held_.empty()) {
     // DATA before the END_STREAM still waits for the session (paused, or its delivery posted
     // from nghttp2's data-read callback): ended now, the session would report 1006 and drop the
-    // peer's last messages and its close frame. The end follows them (deliver_held()). A
-    // session that never reads again is still bounded: its idle and close timeouts, the memory
-    // budget (the held bytes count) or the connection closing end it as any paused session.
+    // peer's last messages and its close frame. The end follows them (deliver_held()). And they
+    // go to the session now, paused or not: the pause makes the peer wait before it sends more,
+    // and after END_STREAM it sends nothing, so waiting protects nothing and only delays the end
+    // (until the peer reads, or the session's idle timeouts: minutes). Without a close frame
+    // among them the stream is an abnormal closure (RFC 6455 §7.1.5: 1006) right after them;
+    // with one, the closing handshake runs as usual, bounded by the close timeout.
     end_after_held_ = true;
+    deliver_held(true);
     return;
   }
   session_.carrier_end();

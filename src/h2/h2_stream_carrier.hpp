@@ -117,7 +117,9 @@ class WSX_LAYER_API H2StreamCarrier final : public session::Carrier, public H2So
   // Points at this carrier until it is destroyed: what a posted task checks (made on first use).
   std::shared_ptr<H2StreamCarrier*> life_;
 
-  void deliver_held();
+  // The held DATA to the session (not while it pauses, unless `even_if_paused`: the peer's
+  // END_STREAM came, nothing more can be held), then the peer's end if it came behind them.
+  void deliver_held(bool even_if_paused = false);
   void deliver_held_later();
 };
 

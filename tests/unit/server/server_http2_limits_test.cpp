@@ -565,17 +565,14 @@ TEST(ServerHttp2Limits, AnEndOfStreamBehindHeldDataEndsTheWebSocketAfterIt) {
   EXPECT_FALSE(h2.goaway_code.has_value());
 }
 
-// The same, and the peer never reads again: the END_STREAM waits behind the held DATA for as
-// long as the session does not read, and that is bounded as for any paused session. Its idle
-// timeout (no DATA reached it) pings, then closes (1001), and the closing handshake that cannot
-// end (nothing leaves a window the peer keeps shut) ends in 1006 and the stream's reset; the
-// connection goes on.
-TEST(ServerHttp2Limits, AnEndOfStreamBehindDataHeldForeverIsEndedByTheSessionsTimeouts) {
-  LimitedH2Server limited(ServerOptions{}, [](Behavior& paced) {
-    paced.idle_timeout = 300ms;
-    paced.idle_ping_wait = 200ms;
-    paced.close_timeout = 200ms;
-  });
+// The same, and the peer never reads again: nothing more can come after its END_STREAM, so the
+// held DATA reaches the session at once, paused or not: the application gets the message and
+// the peer's close code (4001). The close reply cannot leave (the peer keeps its window shut):
+// the close timeout ends the closing handshake and resets the stream; the connection goes on.
+// (Before, the held DATA waited for the peer to read, and the session's idle timeout pinged,
+// then closed with 1001: the application saw 1006, not the peer's code, nor its message.)
+TEST(ServerHttp2Limits, AnEndOfStreamBehindDataHeldForeverDeliversItAndTheCloseTimeoutEndsIt) {
+  LimitedH2Server limited(ServerOptions{}, [](Behavior& paced) { paced.close_timeout = 200ms; });
   RawWsClient socket(limited.running->port());
   H2TestClient h2(nullptr, H2TestClient::Windows::stream_windows);
   const std::int32_t id = open_stream(socket, h2, "/paced");
@@ -589,15 +586,54 @@ TEST(ServerHttp2Limits, AnEndOfStreamBehindDataHeldForeverIsEndedByTheSessionsTi
   const std::span<const std::uint8_t> out = ws.connection.pending_output();
   h2.send_more(id, std::string_view(reinterpret_cast<const char*>(out.data()), out.size()), true);
   ws.connection.consume_output(out.size());
-  // The client reads nothing more: only the server's timeouts end the stream.
+  // The client reads nothing more: the close timeout ends the stream.
   ASSERT_TRUE(exchange_h2(
       socket, h2, [&] { return h2.responses[id].closed.has_value(); }, 20s));
   EXPECT_EQ(h2.responses[id].closed, NGHTTP2_CANCEL);
   const std::optional<std::uint16_t> code = limited.wait_paced_close();
   ASSERT_TRUE(code);
-  EXPECT_EQ(*code, 1006);
+  EXPECT_EQ(*code, 4001);
+  {
+    const std::lock_guard lock(limited.mutex);
+    EXPECT_EQ(limited.paced_messages, 1u);
+  }
   EXPECT_FALSE(h2.goaway_code.has_value());
   // The stream's session is gone: what remains counted is the connection.
+  EXPECT_TRUE(limited.wait_connections(1));
+}
+
+// The peer ends its stream (END_STREAM) without a close frame while the session is paused (its
+// peer does not read its answers) and holds its DATA: nothing more can come, so the held
+// messages reach the application at once and the WebSocket ends right after them, an abnormal
+// closure (1006; RFC 6455 §7.1.5), its stream reset. With the default timeouts: before, the end
+// waited for the peer to read or for the session's idle timeouts (about 2 min 15 s).
+TEST(ServerHttp2Limits, AnEndOfStreamBehindHeldDataWithoutACloseFrameEndsAtOnce) {
+  LimitedH2Server limited(ServerOptions{});
+  RawWsClient socket(limited.running->port());
+  H2TestClient h2(nullptr, H2TestClient::Windows::stream_windows);
+  const std::int32_t id = open_stream(socket, h2, "/paced");
+  ASSERT_EQ(status_of(h2, id), "200");
+  StreamWebSocket ws;
+  ws.connection.send_text("fill");
+  ws.send_queued(h2, id);
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].data.size() >= 65535; }));
+  constexpr std::size_t messages = 20;
+  for (std::size_t i = 0; i < messages; ++i) ws.connection.send_text("m" + std::to_string(i));
+  const std::span<const std::uint8_t> out = ws.connection.pending_output();
+  h2.send_more(id, std::string_view(reinterpret_cast<const char*>(out.data()), out.size()), true);
+  ws.connection.consume_output(out.size());
+  // The client reads nothing more.
+  ASSERT_TRUE(exchange_h2(
+      socket, h2, [&] { return h2.responses[id].closed.has_value(); }, 20s));
+  EXPECT_EQ(h2.responses[id].closed, NGHTTP2_CANCEL);
+  const std::optional<std::uint16_t> code = limited.wait_paced_close(5s);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 1006);
+  {
+    const std::lock_guard lock(limited.mutex);
+    EXPECT_EQ(limited.paced_messages, messages);
+  }
+  EXPECT_FALSE(h2.goaway_code.has_value());
   EXPECT_TRUE(limited.wait_connections(1));
 }
 
