@@ -361,6 +361,7 @@ bool MessageInflater::inflate_whole(const std::uint8_t* data, std::size_t size,
       detail::inflate_whole_message(window ? window->bytes.get() : nullptr,
                                     window ? window->size : 0, data, size, max_message_size);
   if (!whole) return false;
+  ++whole_messages_;
   const auto message = whole->window_and_message.subspan(whole->window_size);
   out.insert(out.end(), message.begin(), message.end());
   if (no_context_takeover_) {

@@ -15,28 +15,51 @@ namespace wsx::proto::detail {
 
 namespace {
 
-// A byte array that only grows, without zeroing what it gains (std::vector would).
+// A byte array that only grows, without zeroing what it gains (std::vector would). A plain
+// pointer, so that Scratch stays trivially destructible (see below).
 struct Room {
-  std::unique_ptr<std::uint8_t[]> bytes;
+  std::uint8_t* bytes = nullptr;
   std::size_t capacity = 0;
 
   std::uint8_t* at_least(std::size_t size) {
     if (size > capacity) {
-      bytes = std::make_unique_for_overwrite<std::uint8_t[]>(size);
+      delete[] bytes;
+      bytes = nullptr;
+      capacity = 0;
+      bytes = new std::uint8_t[size];
       capacity = size;
     }
-    return bytes.get();
+    return bytes;
   }
 };
 
-// The calling thread's decompressor (~32 KiB of tables) and buffers.
+// The calling thread's decompressor (~32 KiB of tables) and buffers. In the shared library each
+// use of a thread_local is a __tls_get_addr call (general dynamic: the library may be loaded by
+// dlopen, so no initial-exec), and one with a destructor adds its first-use guard to every use.
+// So Scratch has no destructor (ScratchRelease frees it at thread exit, its own guarded
+// thread_local touched only when a thread first allocates) and each message looks it up once
+// (scratch_of_this_thread).
 struct Scratch {
   libdeflate_decompressor* decompressor = nullptr;
   Room input;
   Room output;
-  ~Scratch() { libdeflate_free_decompressor(decompressor); }
 };
-thread_local Scratch scratch;
+thread_local Scratch thread_scratch;
+
+struct ScratchRelease {
+  ~ScratchRelease() {
+    libdeflate_free_decompressor(thread_scratch.decompressor);
+    delete[] thread_scratch.input.bytes;
+    delete[] thread_scratch.output.bytes;
+    thread_scratch = {};
+  }
+};
+thread_local ScratchRelease scratch_release;
+
+// Not inlined: inlined, GCC computes the thread_local's address again (a call) at every use.
+[[gnu::noinline]] Scratch& scratch_of_this_thread() noexcept {
+  return thread_scratch;
+}
 
 // The tail the sender removed (the rest of an empty stored block), then an empty stored block
 // with BFINAL set: libdeflate stops after a final block, and must stop exactly at its end.
@@ -69,7 +92,9 @@ std::optional<WholeMessage> inflate_whole_message(const std::uint8_t* window,
   // and message within 32 KiB together, no offset above 32768 can pass, so those streams fail
   // here and zlib rejects them. A window that leaves no room sends the message to zlib at once.
   if (window_size >= deflate_max_distance || size > whole_message_max_output) return std::nullopt;
+  Scratch& scratch = scratch_of_this_thread();
   if (scratch.decompressor == nullptr) {
+    (void)&scratch_release;  // the thread's first use: its scratch is freed at its exit
     scratch.decompressor = libdeflate_alloc_decompressor();
     if (scratch.decompressor == nullptr) throw std::bad_alloc();
   }
@@ -92,7 +117,6 @@ std::optional<WholeMessage> inflate_whole_message(const std::uint8_t* window,
   // Anything but one final block ending exactly at the trailer's end is zlib's to judge.
   if (result != LIBDEFLATE_SUCCESS || input_used != input_size || output_size < window_size)
     return std::nullopt;
-  ++whole_message_inflations;
   return WholeMessage{{out, output_size}, window_size};
 }
 

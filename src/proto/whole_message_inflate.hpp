@@ -37,9 +37,6 @@ struct WholeMessage {
 // 32 KiB) into a buffer of the calling thread, valid until its next call. nullopt when zlib must
 // decide: the data is invalid or holds a final block, or the output would exceed `max_output`
 // or whole_message_max_output.
-// Messages this thread inflated with libdeflate (for tests).
-inline thread_local std::size_t whole_message_inflations = 0;
-
 std::optional<WholeMessage> inflate_whole_message(const std::uint8_t* window,
                                                   std::size_t window_size,
                                                   const std::uint8_t* payload, std::size_t size,

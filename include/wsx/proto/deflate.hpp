@@ -14,6 +14,10 @@
 
 namespace wsx::proto {
 
+namespace detail {
+struct InflaterInternals;  // src/proto/inflater_internals.hpp, for tests
+}
+
 constexpr std::uint8_t min_window_bits = 8;
 constexpr std::uint8_t max_window_bits = 15;
 
@@ -235,6 +239,7 @@ class WSX_API MessageInflater {
   static constexpr std::size_t max_output_step = 64 * 1024;
 
  private:
+  friend struct detail::InflaterInternals;
   struct State;
   InflateResult inflate_into(const std::uint8_t* data, std::size_t size, bool fin,
                              std::vector<std::uint8_t>& out, std::size_t max_message_size,
@@ -249,6 +254,9 @@ class WSX_API MessageInflater {
   std::uint8_t window_bits_;
   bool no_context_takeover_;
   bool use_whole_message_path_ = false;
+  // Messages inflated whole with libdeflate, modulo 65536 (for tests: InflaterInternals). A
+  // member, not a thread_local: in the shared library that costs a __tls_get_addr per message.
+  std::uint16_t whole_messages_ = 0;
   std::size_t message_output_ = 0;
   bool message_has_input_ = false;
   InflateResult failure_ = InflateResult::ok;
