@@ -10,7 +10,7 @@ namespace wsx::proto::detail {
 
 struct ConnectionInternals {
   // Messages the connection read with its shortcut for a whole short frame to a server
-  // (read_short_message) instead of the general frame reader. Counts modulo 65536.
+  // (read_short_messages) instead of the general frame reader. Counts modulo 65536.
   static std::size_t short_messages_read(const Connection& connection) noexcept;
 };
 
