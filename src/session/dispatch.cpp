@@ -25,17 +25,33 @@ bool Session::delivering() const noexcept {
   return !close_reported_ && !transport_closed_;
 }
 
+// Inlined into the relay below, which the protocol core calls for each message: without the
+// switch over every kind and the frame it needs, a message costs ~20 instructions less to reach
+// the application (callgrind, echo of 16-byte text).
+inline void Session::on_message(const proto::Event& event) {
+  if (ConnectionMetrics* metrics = owner_.metrics) {
+    metrics->message_received(event.message_kind, event.data.size());
+    if (event.compressed) metrics->deflate_received(event.wire_size, event.data.size());
+  }
+  const WebSocketHandlers& handlers = config_->handlers;
+  if (handlers.message && delivering()) {
+    call("message", handlers.message, Message{event.data, event.message_kind});
+  }
+}
+
+void Session::Events::on_event(const proto::Event& event) {
+  if (event.kind == proto::EventKind::message) [[likely]] {
+    session_.on_message(event);
+    return;
+  }
+  session_.on_event(event);
+}
+
 void Session::on_event(const proto::Event& event) {
   const WebSocketHandlers& handlers = config_->handlers;
   switch (event.kind) {
     case proto::EventKind::message:
-      if (ConnectionMetrics* metrics = owner_.metrics) {
-        metrics->message_received(event.message_kind, event.data.size());
-        if (event.compressed) metrics->deflate_received(event.wire_size, event.data.size());
-      }
-      if (handlers.message && delivering()) {
-        call("message", handlers.message, Message{event.data, event.message_kind});
-      }
+      on_message(event);
       return;
     case proto::EventKind::fragment:  // enabled when handlers.fragment is set
       if (ConnectionMetrics* metrics = owner_.metrics) {

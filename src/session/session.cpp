@@ -75,11 +75,7 @@ void Session::receive(std::span<std::uint8_t> data) {
 }
 
 void Session::receive_frames(std::span<std::uint8_t> data) {
-  struct Events final : proto::EventHandler {
-    explicit Events(Session& owner) : session_(owner) {}
-    void on_event(const proto::Event& event) override { session_.on_event(event); }
-    Session& session_;
-  } events(*this);
+  Events events(*this);
   protocol().receive(data, events);
 }
 

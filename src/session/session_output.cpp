@@ -57,11 +57,7 @@ void Session::carrier_data_placed(std::size_t n) {
   // takes over instead (write_now). Receiving still, so that sends leave their flush to the
   // after_output() below.
   Lending lending(this, {});
-  struct Events final : proto::EventHandler {
-    explicit Events(Session& owner) : session_(owner) {}
-    void on_event(const proto::Event& event) override { session_.on_event(event); }
-    Session& session_;
-  } events(*this);
+  Events events(*this);
   connection_.receive_direct(n, events);
   after_output();
 }
