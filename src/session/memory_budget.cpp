@@ -96,8 +96,8 @@ void BudgetLedger::update(Session& session) {
   }
 }
 
-std::size_t BudgetLedger::read_allowance(Session& session) {
-  const std::size_t allowance = budget_.policy().read_allowance(used(), session.budget_charged());
+std::size_t BudgetLedger::read_allowance_under_pressure(Session& session, std::size_t used) {
+  const std::size_t allowance = budget_.policy().read_allowance(used, session.budget_charged());
   if (allowance == 0 && !session.budget_stopped()) stop(session);
   return allowance;
 }

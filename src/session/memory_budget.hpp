@@ -138,8 +138,14 @@ class WSX_LAYER_API BudgetLedger {
   // reading as the rules say.
   void update(Session& session);
   // Before the session reads: how much it may read now (see BudgetPolicy::read_allowance);
-  // when 0, the session is stopped.
-  std::size_t read_allowance(Session& session);
+  // when 0, the session is stopped. Asked before every read, so inline: without pressure
+  // anyone reads all it can (BudgetPolicy::read_allowance's first answer), and only under
+  // pressure does the answer need the session's footprint.
+  std::size_t read_allowance(Session& session) {
+    const std::size_t used = this->used();
+    if (!budget_.policy().pressured(used)) return SIZE_MAX;
+    return read_allowance_under_pressure(session, used);
+  }
   // Before the application's data is queued on the session: whether it may be (see
   // BudgetPolicy::may_queue), from this thread's view of the total.
   // Asked on every send, so inline: without pressure the answer needs no footprint (calls
@@ -164,6 +170,7 @@ class WSX_LAYER_API BudgetLedger {
   };
 
   void charge(std::int64_t delta) noexcept;
+  std::size_t read_allowance_under_pressure(Session& session, std::size_t used);
   bool may_queue_under_pressure(const Session& session, std::size_t size,
                                 std::size_t used) const noexcept;
   void stop(Session& session);
