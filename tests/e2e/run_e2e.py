@@ -731,6 +731,21 @@ def interop_node_server(h):
 
 
 @case
+def bench_takes_the_urls_connect_takes(h):
+    # `wsx connect 127.0.0.1:PORT/` worked while `wsx bench 127.0.0.1:PORT/` was "invalid URL":
+    # both read the URL as typed through the same code (no scheme: ws:// for a loopback host;
+    # http:// means ws://; ws.PROTO:// offers PROTO).
+    port = h.echo()
+    for url in ("127.0.0.1:%d/" % port, "http://127.0.0.1:%d/" % port,
+                "ws.chat://127.0.0.1:%d/" % port):
+        r = subprocess.run([h.wsx, "bench", "-d", "0.3", "--json", url], capture_output=True,
+                           timeout=RUN_TIMEOUT, env=environment(), preexec_fn=orphan_proof)
+        out, err = r.stdout.decode(), r.stderr.decode()
+        check(r.returncode == EXIT_OK, "bench %s: exit 0" % url, out, err)
+        check(json.loads(out)["messages"] > 0, "bench %s: echoes came back" % url, out, err)
+
+
+@case
 def usage_errors_exit_2(h):
     for args in (["-H", "no colon here", "ws://127.0.0.1:1/"], ["ftp://127.0.0.1:1/"],
                  ["ws://127.0.0.1:1/#fragment"], ["--client-max-window-bits", "9", "ws://h/"],

@@ -22,6 +22,8 @@
 #include "bench_report.hpp"
 #include "client_error_hint.hpp"
 #include "commands.hpp"
+#include "connect_codecs.hpp"
+#include "connect_typed_url.hpp"
 #include "help_format.hpp"
 #include "number_check.hpp"
 #include "wsx/client.hpp"
@@ -94,7 +96,15 @@ class BenchThread {
               Clock::time_point deadline, std::atomic<std::uint64_t>& progress)
       : args_(args), payload_(payload), deadline_(deadline), progress_(progress) {
     ClientOptions options;
-    options.url = args.url;
+    // The URL as people type it, read as wsx connect reads it (a scheme left out, http://,
+    // ws.PROTO://, user:password@): one meaning for the same text in both commands.
+    const TypedUrl typed = interpret_typed_url(args.url);
+    options.url = typed.url;
+    if (typed.subprotocol) options.subprotocols.push_back(*typed.subprotocol);
+    if (typed.credentials) {
+      options.extra_headers.emplace_back("Authorization",
+                                         "Basic " + encode_base64(as_bytes(*typed.credentials)));
+    }
     if (args.compress) options.deflate = proto::DeflateClientOptions{};
     options.tls.ca_file = args.ca_file;
     options.tls.insecure_skip_verify = args.insecure;
@@ -461,7 +471,10 @@ Command add_bench_command(CLI::App& app) {
       "1000), 7 the proxy failed.\n"
       "Example:\n"
       "  wsx bench ws://127.0.0.1:8080/echo -c 8 -n 16 -d 5");
-  command->add_option("URL", args->url, "ws:// or wss:// URL of an echo endpoint")
+  command
+      ->add_option("URL", args->url,
+                   "URL of an echo endpoint, as wsx connect takes it (ws://, wss://, or "
+                   "HOST:PORT/PATH: ws:// for a loopback host)")
       ->type_name("")
       ->required();
   command->add_option("-c,--connections", args->connections, "connections (default 1)")
