@@ -746,6 +746,20 @@ def bench_takes_the_urls_connect_takes(h):
 
 
 @case
+def unknown_option_before_the_subcommand_is_named(h):
+    # `wsx --bogus` said "A subcommand is required", not what was wrong.
+    for argv in (["--bogus"], ["--bogus", "connect", "ws://127.0.0.1:1/"], ["--version", "-z"]):
+        r = subprocess.run([h.wsx, *argv], capture_output=True, timeout=10)
+        err = r.stderr.decode()
+        bad = [a for a in argv if a not in ("--version",)][0]
+        check(r.returncode == EXIT_USAGE, "%r: exit 2" % argv, err)
+        check("unknown option '%s'" % bad in err and "subcommand is required" not in err,
+              "%r: the option named" % argv, err)
+    r = subprocess.run([h.wsx, "--version"], capture_output=True, timeout=10)
+    check(r.returncode == EXIT_OK and r.stdout.startswith(b"wsx "), "--version still works")
+
+
+@case
 def usage_errors_exit_2(h):
     for args in (["-H", "no colon here", "ws://127.0.0.1:1/"], ["ftp://127.0.0.1:1/"],
                  ["ws://127.0.0.1:1/#fragment"], ["--client-max-window-bits", "9", "ws://h/"],

@@ -55,6 +55,17 @@ int unknown_subcommand(std::string_view name, const std::vector<std::string>& kn
   return wsx::tool::exit_usage;
 }
 
+// The first option before the subcommand that wsx itself does not take ("--bogus"), if any:
+// CLI11 checks for the required subcommand first and said only "A subcommand is required".
+std::string_view unknown_leading_option(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.empty() || arg[0] != '-' || arg == "-") return {};  // the subcommand (or a typo)
+    if (arg != "-h" && arg != "--help" && arg != "--version") return arg;
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,6 +108,13 @@ int main(int argc, char** argv) {
   if (argc >= 2 && argv[1][0] != '-' &&
       std::find(known.begin(), known.end(), argv[1]) == known.end()) {
     return unknown_subcommand(argv[1], known);
+  }
+  if (const std::string_view option = unknown_leading_option(argc, argv); !option.empty()) {
+    std::fprintf(stderr,
+                 "wsx: unknown option '%.*s' (wsx itself takes only --help and --version; a "
+                 "subcommand's options come after it)\nRun 'wsx --help' for more information.\n",
+                 static_cast<int>(option.size()), option.data());
+    return wsx::tool::exit_usage;
   }
   try {
     app.parse(argc, argv);
