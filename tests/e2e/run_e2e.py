@@ -454,6 +454,55 @@ def refused_404_prints_status_and_headers(h):
     check(r.out == "", "nothing on stdout", r.show)
 
 
+class OneAnswerServer:
+    """Answers one connection's request with `answer` (bytes), then closes it."""
+
+    def __init__(self, answer):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(RUN_TIMEOUT)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self.run, args=(answer,), daemon=True)
+        self.thread.start()
+
+    def run(self, answer):
+        try:
+            conn, _ = self.listener.accept()
+            with conn:
+                conn.settimeout(RUN_TIMEOUT)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                conn.sendall(answer)
+        except OSError:
+            pass
+        finally:
+            self.listener.close()
+
+
+@case
+def refusal_shows_a_short_safe_excerpt_of_the_body(h):
+    # A refusal with a whole HTML page: the page was printed in full on stderr (the status line
+    # scrolled away) with its bytes as sent (ESC and all). Now the start, escaped, and a count.
+    page = (b"<html><head><title>Not here</title></head><body>\x1b[2J" +
+            b"<p>nothing to see</p>\n" * 400 + b"</body></html>\n")
+    server = OneAnswerServer(b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(page) + page)
+    r = h.connect("-x", "x", "ws://127.0.0.1:%d/" % server.port)
+    check(r.returncode == EXIT_REFUSED and "HTTP/1.1 404 Not Found" in r.err, "exit 4, status",
+          r.show)
+    check("<title>Not here</title>" in r.err, "the start of the body", r.show)
+    check(b"\x1b" not in r.stderr and "\\x1b[2J" in r.err, "ESC escaped", r.show)
+    check(r.err.count("nothing to see") < 20 and len(r.err) < 2000, "an excerpt only", r.show)
+    match = re.search(r"\[(\d+) more bytes of the body not shown; (\d+) in all\]", r.err)
+    check(match is not None and int(match.group(2)) == len(page) and
+          0 < int(match.group(1)) < len(page), "how much was left out", r.show)
+
+
 @case
 def plain_http_server_is_named_as_such(h):
     # A 200 with a page is the most puzzling refusal: say what it means.

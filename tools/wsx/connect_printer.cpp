@@ -1,7 +1,11 @@
 #include "connect_printer.hpp"
 
+#include <strings.h>
+
+#include <charconv>
 #include <string>
 
+#include "body_excerpt.hpp"
 #include "client_error_hint.hpp"
 #include "connect_codecs.hpp"
 #include "connect_json.hpp"
@@ -76,6 +80,18 @@ std::string headers_json(const HeaderList& headers) {
     json += "[" + json_string(name) + "," + json_string(value) + "]";
   }
   return json + "]";
+}
+
+// The body's length as the response announced it (Content-Length), 0 when it did not: the
+// client keeps at most max_error_body bytes, so the excerpt's "more bytes" counts from this.
+std::size_t announced_length(const HeaderList& headers) {
+  for (const auto& [name, value] : headers) {
+    if (::strcasecmp(name.c_str(), "Content-Length") != 0) continue;
+    std::size_t length = 0;
+    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), length);
+    if (error == std::errc{} && end == value.data() + value.size()) return length;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -191,7 +207,9 @@ void EventPrinter::failed(const ClientError& error) {
       (error.kind == ClientErrorKind::handshake_invalid && error.status != 0)) {
     text += "\nHTTP/1.1 " + std::to_string(error.status) + " " + error.reason;
     for (const auto& [name, value] : error.headers) text += "\n" + name + ": " + value;
-    if (!error.body.empty()) text += "\n\n" + error.body;
+    if (!error.body.empty()) {
+      text += "\n\n" + body_excerpt(error.body, announced_length(error.headers));
+    }
     if (error.kind == ClientErrorKind::handshake_refused && error.status >= 300 &&
         error.status < 400 && error.message.find("not followed") != std::string::npos)
       text += "\n(-L follows redirects)";
