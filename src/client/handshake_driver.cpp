@@ -35,11 +35,23 @@ void call_trace(session::Session& session, const Trace& trace, std::string_view 
   }
 }
 
+// A plain-text request sent to a TLS server: it answers with a TLS record (an alert, 0x15, or
+// a handshake, 0x16, then the version's major byte 3), or it closes (or resets) without a byte
+// as soon as it has read ours (OpenSSL-based servers, wsx's own). Either way the likely mistake
+// is ws:// for wss://. A server that closes only after a while is more likely an idle timeout.
+constexpr auto closed_at_once = std::chrono::seconds(2);
+constexpr const char* tls_question = " (is it a wss:// (TLS) server?)";
+
+bool looks_like_tls_record(std::string_view bytes) {
+  return bytes.size() >= 2 && (bytes[0] == '\x15' || bytes[0] == '\x16') && bytes[1] == '\x03';
+}
+
 }  // namespace
 
 void HandshakeDriver::send_request(session::Session& session) {
   if (trace_ != nullptr && trace_->request)
     call_trace(session, trace_->request, handshake_.request());
+  request_sent_ = std::chrono::steady_clock::now();
   session.write_raw(handshake_.request());
 }
 
@@ -63,6 +75,9 @@ void HandshakeDriver::on_data(session::Session& session, std::span<std::uint8_t>
       error.kind = ClientErrorKind::handshake_invalid;
       error.message = "the server's answer is not a valid HTTP response: " +
                       std::string(proto::describe(parser_.error()));
+      if (session.carrier().tls() == nullptr && looks_like_tls_record(buffer_)) {
+        error.message += ": it looks like TLS" + std::string(tls_question);
+      }
       fail(session, std::move(error));
       return;
     }
@@ -185,6 +200,15 @@ void HandshakeDriver::on_failed(session::Session& session, std::string_view reas
                                                "handshake response";
     error.message = reason.empty() ? "the server closed the connection " + when
                                    : "the connection failed " + when + ": " + std::string(reason);
+    if (tls == nullptr) {
+      if (looks_like_tls_record(buffer_)) {
+        error.message = "the server answered in TLS, not HTTP, and closed the connection" +
+                        std::string(tls_question);
+      } else if (buffer_.empty() &&
+                 std::chrono::steady_clock::now() - request_sent_ < closed_at_once) {
+        error.message += tls_question;
+      }
+    }
   }
   listener_.handshake_failed(std::move(error));
   // The session releases itself after this returns.

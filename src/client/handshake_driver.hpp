@@ -67,6 +67,8 @@ class HandshakeDriver final : public session::Handshake {
   std::size_t body_wanted_ = 0;    // bytes of body to wait for (capped)
   bool body_until_close_ = false;  // no Content-Length: the body ends with the connection
   bool finished_ = false;
+  // When the request went out, for "closed at once" (see tls_hint in handshake_driver.cpp).
+  std::chrono::steady_clock::time_point request_sent_{};
 };
 
 }  // namespace wsx::client_detail

@@ -693,6 +693,26 @@ def echo_mode_reflects_with_the_type(h):
 
 
 @case
+def ws_to_a_tls_server_asks_about_wss(h):
+    # ws:// to a TLS server said only "closed the connection before answering the WebSocket
+    # handshake". A server that closes at once, or answers with a TLS record, is most likely
+    # one that wanted wss://: the message asks.
+    port = h.echo(tls=True)  # closes without a byte on reading our plain request
+    r = h.connect("-x", "x", "ws://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_CONNECT_FAILED, "exit 3", r.show)
+    check("is it a wss:// (TLS) server?" in r.err, "closed at once: the question", r.show)
+    alert = b"\x15\x03\x01\x00\x02\x02\x46"  # TLS alert: protocol_version
+    server = OneAnswerServer(alert)
+    r = h.connect("-x", "x", "ws://127.0.0.1:%d/" % server.port)
+    check(r.returncode != EXIT_OK and "is it a wss:// (TLS) server?" in r.err,
+          "a TLS record in answer: the question", r.show)
+    # An HTTP answer is not TLS: no such question.
+    server = OneAnswerServer(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    r = h.connect("-x", "x", "ws://127.0.0.1:%d/" % server.port)
+    check(r.returncode == EXIT_REFUSED and "wss://" not in r.err, "no question for HTTP", r.show)
+
+
+@case
 def wss_with_ca_and_insecure(h):
     port = h.echo(tls=True)
     ca, _, _ = h.certificates()
