@@ -829,6 +829,29 @@ def unknown_option_before_the_subcommand_is_named(h):
 
 
 @case
+def bench_latency_agrees_with_littles_law(h):
+    # With K messages always in flight, mean latency x throughput = K (Little's law), whatever
+    # the machine's speed: a check of the latency bookkeeping (send time to echo, FIFO per
+    # connection) that a timestamp taken at the wrong moment fails by a factor. Margins are wide
+    # for the run's edges (connecting counts in the duration, the drain at the end).
+    port = h.echo()
+    connections, in_flight = 2, 8
+    r = subprocess.run([h.wsx, "bench", "-c", str(connections), "-n", str(in_flight), "-d", "1",
+                        "--json", "ws://127.0.0.1:%d/" % port], capture_output=True,
+                       timeout=RUN_TIMEOUT, env=environment(), preexec_fn=orphan_proof)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    check(r.returncode == EXIT_OK, "exit 0", out, err)
+    report = json.loads(out)
+    latency = report["latency_us"]
+    check(latency["p50"] <= latency["max"] and 0 < latency["mean"] <= latency["max"],
+          "mean within the samples", out)
+    little = latency["mean"] / 1e6 * report["messages_per_s"]
+    expected = connections * in_flight
+    check(0.5 * expected <= little <= 1.5 * expected,
+          "mean latency x throughput = %.2f, %d in flight" % (little, expected), out)
+
+
+@case
 def usage_errors_exit_2(h):
     for args in (["-H", "no colon here", "ws://127.0.0.1:1/"], ["ftp://127.0.0.1:1/"],
                  ["ws://127.0.0.1:1/#fragment"], ["--client-max-window-bits", "9", "ws://h/"],

@@ -26,12 +26,14 @@ void LatencyHistogram::record(std::chrono::nanoseconds latency) noexcept {
   const std::uint64_t value = latency.count() > 0 ? static_cast<std::uint64_t>(latency.count()) : 0;
   ++counts_[static_cast<std::size_t>(bucket_of(value))];
   ++count_;
+  sum_ += value;
   max_ = std::max(max_, value);
 }
 
 void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
   for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
   count_ += other.count_;
+  sum_ += other.sum_;
   max_ = std::max(max_, other.max_);
 }
 

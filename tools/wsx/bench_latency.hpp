@@ -16,6 +16,12 @@ class LatencyHistogram {
 
   std::uint64_t count() const noexcept { return count_; }
   std::chrono::nanoseconds max() const noexcept { return std::chrono::nanoseconds(max_); }
+  // Exact (a sum, not buckets). With K messages always in flight, mean x throughput = K
+  // (Little's law): the check of the bookkeeping a reader can do; the median, well below the
+  // mean when stalls make a few echoes slow, cannot be checked that way.
+  std::chrono::nanoseconds mean() const noexcept {
+    return std::chrono::nanoseconds(count_ > 0 ? sum_ / count_ : 0);
+  }
   // The smallest recorded value v such that at least `quantile` (0..1] of the samples are <= v,
   // to the bucket's precision (never above max()). Zero when nothing was recorded.
   std::chrono::nanoseconds percentile(double quantile) const noexcept;
@@ -31,6 +37,7 @@ class LatencyHistogram {
   std::array<std::uint64_t, buckets> counts_{};
   std::uint64_t count_ = 0;
   std::uint64_t max_ = 0;
+  std::uint64_t sum_ = 0;
 };
 
 }  // namespace wsx::tool

@@ -60,7 +60,8 @@ std::string format_table(const BenchReport& report) {
   row("echoes", std::to_string(report.messages));
   row("throughput", printf_string("%.0f msg/s", report.messages_per_second()) + ", " +
                         printf_string("%.2f MB/s", report.megabytes_per_second()));
-  row("latency", printf_string("p50 %.0f us", microseconds(report.latency.percentile(0.50))) +
+  row("latency", printf_string("mean %.0f us", microseconds(report.latency.mean())) +
+                     printf_string("  p50 %.0f us", microseconds(report.latency.percentile(0.50))) +
                      printf_string("  p90 %.0f us", microseconds(report.latency.percentile(0.90))) +
                      printf_string("  p99 %.0f us", microseconds(report.latency.percentile(0.99))) +
                      printf_string("  max %.0f us", microseconds(report.latency.max())));
@@ -90,7 +91,8 @@ std::string format_json(const BenchReport& report) {
   out += ",\"messages_per_s\":" + printf_string("%.1f", report.messages_per_second());
   out += ",\"mb_per_s\":" + printf_string("%.3f", report.megabytes_per_second());
   out += ",\"latency_us\":{";
-  out += "\"p50\":" + printf_string("%.1f", microseconds(report.latency.percentile(0.50)));
+  out += "\"mean\":" + printf_string("%.1f", microseconds(report.latency.mean()));
+  out += ",\"p50\":" + printf_string("%.1f", microseconds(report.latency.percentile(0.50)));
   out += ",\"p90\":" + printf_string("%.1f", microseconds(report.latency.percentile(0.90)));
   out += ",\"p99\":" + printf_string("%.1f", microseconds(report.latency.percentile(0.99)));
   out += ",\"max\":" + printf_string("%.1f", microseconds(report.latency.max()));
