@@ -486,7 +486,6 @@ void Stream::flush() {
         blocked_ = true;
         break;
       }
-      if (owner_gathers_all_ && count < TcpSocket::max_write_buffers) break;  // all it had
     }
   }
   // A FIN in the middle of the TLS handshake would cut it (and any plaintext held for after

@@ -17,9 +17,6 @@ static_assert(sizeof(TcpSession) <= 200, "a member or base added to Session or T
 TcpCarrier::TcpCarrier([[maybe_unused]] Session& session, io::EventLoop& loop, io::TcpSocket socket,
                        std::optional<io::TlsSession> tls)
     : stream_(loop, std::move(socket), *this, std::move(tls)) {
-  // Session::carrier_gather gives all the session holds when it fills fewer buffers than it is
-  // offered, and every send that queues output requests a flush (sent(), after_output()).
-  stream_.owner_gathers_everything();
   assert(&this->session() == &session);  // constructed as TcpSession's carrier, nowhere else
 }
 

@@ -83,11 +83,6 @@ class WSX_API Stream final : private IoHandler {
 
   // Output is waiting: it is gathered at the end of this iteration.
   void request_flush();
-  // The owner's promise: gather_output() gives everything it holds whenever it fills fewer
-  // buffers than it is offered, and output it adds later is announced by request_flush(), also
-  // from inside consume_output(). A flush that wrote all it gathered then does not ask again
-  // only to hear there is nothing (per flush ~30 instructions).
-  void owner_gathers_everything() noexcept { owner_gathers_all_ = true; }
   // Writes `buffers` now, in one system call, when nothing can be waiting ahead of them: not
   // blocked, not shut down. Returns the bytes the kernel took (0 when it cannot write now; an
   // error is left for the next flush to report). With TLS (once its handshake is over) the
@@ -193,10 +188,9 @@ class WSX_API Stream final : private IoHandler {
   bool shutdown_done_ : 1 = false;
   bool lingering_ : 1 = false;  // close_gracefully(): input is dropped
   bool send_fin_ : 1 = true;
-  bool close_follows_ : 1 = false;      // close_after_output()
-  bool owner_gathers_all_ : 1 = false;  // owner_gathers_everything()
-  bool write_interest_ : 1 = false;     // blocked_ as update_interest() last told the loop
-  bool* destroyed_ = nullptr;           // set while a callback runs: it may destroy the stream
+  bool close_follows_ : 1 = false;   // close_after_output()
+  bool write_interest_ : 1 = false;  // blocked_ as update_interest() last told the loop
+  bool* destroyed_ = nullptr;        // set while a callback runs: it may destroy the stream
 };
 
 }  // namespace wsx::io

@@ -61,7 +61,6 @@ class Peer final : public StreamHandler {
     if (on_data) on_data();
   }
   std::size_t gather_output(std::span<ConstBuffer> out) override {
-    ++gathers;
     const auto rest =
         std::span(reinterpret_cast<const std::uint8_t*>(outgoing.data()), outgoing.size())
             .subspan(sent);
@@ -100,7 +99,6 @@ class Peer final : public StreamHandler {
   std::vector<std::uint8_t> room;
   std::size_t placed = 0;
   int placed_reads = 0;
-  int gathers = 0;
   int drained = 0;
   int secured = 0;
   std::size_t received_when_secured = SIZE_MAX;
@@ -322,34 +320,6 @@ TEST(Stream, TlsStreamAsksForKernelTlsAndFallsBackWhereTheKernelHasNone) {
       EXPECT_FALSE(tls.kernel_tls_receive());
     }
   }
-}
-
-// An owner that gathers everything it holds (Stream::owner_gathers_everything) is not asked
-// again by a flush that wrote all it gathered; output it adds while consuming, announced by
-// request_flush(), still leaves (in the next flush). An owner that did not promise it is asked
-// again in the same flush.
-TEST(Stream, FlushAsksAgainOnlyAnOwnerThatMayHoldMore) {
-  Link link(false, "from client", "from server");
-  link.on_client = [&] {
-    Peer& client = *link.client;
-    client.stream->owner_gathers_everything();
-    client.on_consumed = [&client] {
-      if (client.outgoing.size() != std::string_view("from client").size()) return;
-      EXPECT_EQ(client.gathers, 1);  // nothing asked after the write that took everything
-      client.outgoing += ", and more";
-      client.stream->request_flush();
-    };
-  };
-  link.on_server = [&] {
-    link.server->on_data = [&] {
-      if (link.server->received == "from client, and more") link.loop.stop();
-    };
-  };
-  link.loop.run();
-  ASSERT_TRUE(link.server && link.client);
-  EXPECT_EQ(link.server->received, "from client, and more");
-  EXPECT_EQ(link.client->gathers, 2);  // one per flush
-  EXPECT_EQ(link.server->gathers, 2);  // its one flush asked twice: the second found nothing
 }
 
 TEST(Stream, ReadsNoMoreThanTheHandlerAllows) {
