@@ -57,12 +57,35 @@ if ss -ltn | grep -q ":$port "; then
   echo "port $port is taken (--port)" >&2
   exit 1
 fi
-wait_for_port() {
+# Waits until the server started as $1 (valgrind itself, or strace's child) listens on $port.
+# Someone else's server on that port must not be profiled in its place: if ours exits (address in
+# use, a bad option) or another process listens there too, this fails and says so.
+wait_for_server() {
+  local launcher=$1 pid listeners line mine ours
   for _ in $(seq 150); do
-    ss -ltn | grep -q ":$port " && return 0
+    if ! kill -0 "$launcher" 2>/dev/null; then
+      echo "the server exited before it listened on $port; its output ($out/server.log):" >&2
+      tail -n 5 "$out/server.log" >&2
+      return 1
+    fi
+    listeners=$(ss -ltnpH "sport = :$port")
+    if [[ -n $listeners ]]; then
+      mapfile -t ours < <(echo "$launcher"; pgrep -P "$launcher")
+      while read -r line; do
+        mine=0
+        for pid in "${ours[@]}"; do [[ $line == *"pid=$pid,"* ]] && mine=1; done
+        if ((!mine)); then
+          echo "port $port is listened on by a process this script did not start:" >&2
+          echo "$line" >&2
+          return 1
+        fi
+      done <<<"$listeners"
+      return 0
+    fi
     sleep 0.2
   done
-  echo "the server did not listen on $port" >&2
+  echo "the server did not listen on $port; its output ($out/server.log):" >&2
+  tail -n 5 "$out/server.log" >&2
   return 1
 }
 
@@ -71,7 +94,7 @@ if [[ $mode == callgrind ]]; then
   valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.%p" "${server_cmd[@]}" \
     >"$out/server.log" 2>&1 &
   valgrind_pid=$!
-  wait_for_port
+  wait_for_server "$valgrind_pid" || { kill -TERM "$valgrind_pid" 2>/dev/null; exit 1; }
   # shellcheck disable=SC2086 # $load is a list of arguments
   "$loadgen" --port "$port" --mode echo $load --duration 12 --warmup 1 >"$out/loadgen.json" &
   loadgen_pid=$!
@@ -116,7 +139,7 @@ EOF
 else
   strace -c -f -o "$out/strace.txt" "${server_cmd[@]}" >"$out/server.log" 2>&1 &
   strace_pid=$!
-  wait_for_port
+  wait_for_server "$strace_pid" || { kill -TERM "$(pgrep -P "$strace_pid")" 2>/dev/null; exit 1; }
   rawflag=()
   ((raw)) && rawflag=(--raw)
   # shellcheck disable=SC2086
