@@ -58,9 +58,10 @@ class WSX_LAYER_API ConnectionMetrics {
   ConnectionMetrics(const ConnectionMetrics&) = delete;
   ConnectionMetrics& operator=(const ConnectionMetrics&) = delete;
 
-  void message_received(MessageKind kind, std::size_t bytes) noexcept {
+  // `count` whole messages of `bytes` in all (the messages of one read).
+  void messages_read(MessageKind kind, std::uint64_t count, std::uint64_t bytes) noexcept {
     const Pair& pair = received_[kind == MessageKind::text ? 0 : 1];
-    metrics_detail::bump(*pair.messages, 1);
+    metrics_detail::bump(*pair.messages, count);
     metrics_detail::bump(*pair.bytes, bytes);
   }
   // A piece of a message received in pieces (streaming receive): bytes now, the message once.

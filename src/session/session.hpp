@@ -190,8 +190,15 @@ class WSX_LAYER_API Session : public WebSocket,
   // a message costs one virtual call from the protocol core, not three calls.
   struct Events final : proto::EventHandler {
     explicit Events(Session& owner) noexcept : session_(owner) {}
+    ~Events();  // counts the messages of the read in the metrics
+    Events(const Events&) = delete;
+    Events& operator=(const Events&) = delete;
     void on_event(const proto::Event& event) override;
     Session& session_;
+    // The messages this read delivered and their bytes, [0] text, [1] binary: added to the
+    // metrics once when the read ends, not per message (dispatch.cpp).
+    std::uint64_t messages_[2] = {};
+    std::uint64_t bytes_[2] = {};
   };
   void on_event(const proto::Event& event);    // any event
   void on_message(const proto::Event& event);  // a message event (the usual one)

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +73,63 @@ TEST(ServerMetrics, StreamingReceiveCountsOneMessageWithAllItsBytes) {
   EXPECT_EQ(sample(text, "wsx_message_bytes_sent_total{kind=\"binary\"}"), 60);
   EXPECT_EQ(sample(text, "wsx_messages_received_total{kind=\"text\"}"), 0);
   EXPECT_EQ(sample(text, "wsx_connections_open"), 1);
+}
+
+// Short messages that arrive together are read in one go and counted once per read (the
+// relay's tally, Session::Events): every message and byte still counts, by kind.
+TEST(ServerMetrics, MessagesReadTogetherAreEachCountedWithTheirBytes) {
+  std::atomic<int> seen{0};
+  Server server({.threads = 1});
+  server.route("/in", {.message = [&](WebSocket&, Message) { ++seen; }});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake({}, "/in"));
+  // Queued, then written at once: text of 1..5 bytes (15), binary of 10, 20, 30 (60), mixed.
+  std::size_t text_bytes = 0;
+  std::size_t binary_bytes = 0;
+  for (std::size_t i = 1; i <= 5; ++i) {
+    ASSERT_EQ(client.connection().send_text(std::string(i, 'a')), proto::SendResult::ok);
+    text_bytes += i;
+    if (i <= 3) {
+      const std::vector<std::uint8_t> data = bytes(10 * i, static_cast<std::uint8_t>(i));
+      ASSERT_EQ(client.connection().send(proto::MessageKind::binary, data), proto::SendResult::ok);
+      binary_bytes += data.size();
+    }
+  }
+  ASSERT_TRUE(client.flush());
+  EXPECT_TRUE(reaches(server, "wsx_messages_received_total{kind=\"text\"}", 5));
+  EXPECT_TRUE(reaches(server, "wsx_messages_received_total{kind=\"binary\"}", 3));
+  const std::string text = server.metrics().scrape();
+  EXPECT_EQ(sample(text, "wsx_message_bytes_received_total{kind=\"text\"}"), 15) << text;
+  EXPECT_EQ(sample(text, "wsx_message_bytes_received_total{kind=\"binary\"}"), 60) << text;
+  EXPECT_EQ(text_bytes, 15u);
+  EXPECT_EQ(binary_bytes, 60u);
+  EXPECT_EQ(seen.load(), 8);
+}
+
+// A message whose handler throws is counted (before the handler, as ever); the messages after
+// it in the same read are not delivered, and not counted.
+TEST(ServerMetrics, AMessageWhoseHandlerThrowsIsCountedAndTheRestOfTheReadIsNot) {
+  std::atomic<int> seen{0};
+  Server server({.threads = 1});
+  server.route("/throw", {.message = [&](WebSocket&, Message) {
+                 if (++seen == 2) throw std::runtime_error("second");
+               }});
+  RunningServer running(server);
+  RawWsClient client(running.port());
+  ASSERT_TRUE(client.handshake({}, "/throw"));
+  for (const char* message : {"one", "two", "three", "four"}) {
+    ASSERT_EQ(client.connection().send_text(message), proto::SendResult::ok);
+  }
+  ASSERT_TRUE(client.flush());
+  const std::optional<test::RecordedEvent> close = client.next_event(10s);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->kind, proto::EventKind::close);
+  EXPECT_EQ(close->close_code, 1011);
+  EXPECT_TRUE(reaches(server, "wsx_messages_received_total{kind=\"text\"}", 2));
+  const std::string text = server.metrics().scrape();
+  EXPECT_EQ(sample(text, "wsx_message_bytes_received_total{kind=\"text\"}"), 6) << text;
+  EXPECT_EQ(seen.load(), 2);
 }
 
 TEST(ServerMetrics, BackpressureAndDropsAreCountedAsSendReportedThem) {
