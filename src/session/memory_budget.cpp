@@ -88,7 +88,11 @@ void BudgetLedger::update(Session& session) {
     charge(static_cast<std::int64_t>(footprint) - static_cast<std::int64_t>(charged));
     charged = footprint;
   }
-  const bool may_read = budget_.policy().may_read(used(), footprint);
+  const std::size_t used = this->used();
+  // Without pressure anyone may read (BudgetPolicy::read_allowance's first answer), decided
+  // inline: the usual case after every read and flush of a busy connection (callgrind, echo of
+  // 16-byte text: ~2 instructions per message less).
+  const bool may_read = !budget_.pressured(used) || budget_.policy().may_read(used, footprint);
   if (!may_read && !session.budget_stopped()) {
     stop(session);
   } else if (may_read && session.budget_stopped()) {
