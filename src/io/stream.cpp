@@ -212,8 +212,10 @@ void Stream::update_interest() {
   Interest interest = Interest::none;
   if (reading_ && !ended_) interest = interest | Interest::read;
   if (blocked_) interest = interest | Interest::write;
-  write_interest_ = blocked_;
-  loop_.modify(socket_.fd(), interest);
+  // A refused registration (EPOLL_CTL_ADD after the fd was parked: ENOSPC, ENOMEM) leaves the
+  // loop's record as it was, and so write_interest_: the next flush finds blocked_ unlike it
+  // and asks again, where recording the refused interest stalled the output for good.
+  if (!loop_.modify(socket_.fd(), interest)) write_interest_ = blocked_;
 }
 
 void Stream::fail(std::string_view reason) {

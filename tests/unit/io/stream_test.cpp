@@ -1,9 +1,11 @@
 #include "wsx/io/stream.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/tcp.h>  // struct tcp_info with the segment counters (glibc's lacks them)
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -647,6 +649,47 @@ TEST(Stream, PeerAddressAfterAnErrorHandlerThatThrewIsEmpty) {
   ASSERT_NE(link.server->error.find("reset"), std::string::npos) << link.server->error;
   EXPECT_FALSE(link.server->stream->is_open());
   EXPECT_TRUE(link.server->stream->peer_address().empty());
+}
+
+// A failed registration of the write interest (EventLoop::modify rolls its record back) must be
+// asked for again by the next flush, or the output stalls. The registration fails here because
+// the stream's descriptor number briefly names another, full socket: the write would block and
+// EPOLL_CTL_MOD finds no registration for that file (ENOENT).
+TEST(Stream, FlushAsksAgainForAWriteInterestTheLoopRefused) {
+  EventLoop loop;
+  test::arm_watchdog(loop, 10s);
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+  const std::string outgoing = pattern_text(4 << 20, 'w');  // more than the socket holds
+  Peer reader(loop, TcpSocket(pair[1]), std::nullopt, "");
+  reader.on_data = [&] {
+    if (reader.received.size() == outgoing.size()) loop.stop();
+  };
+  Peer writer(loop, TcpSocket(pair[0]), std::nullopt, outgoing);  // asks for a flush
+  const int fd = writer.stream->socket().fd();
+
+  int full[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, full), 0);
+  const std::string chunk(64 * 1024, 'x');
+  while (::send(full[0], chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0) {
+  }
+  const int saved = ::dup(fd);
+  ASSERT_GE(saved, 0);
+  ASSERT_EQ(::dup2(full[0], fd), fd);
+  loop.post([&] { loop.stop(); });
+  loop.run();  // one iteration: the flush blocks at once and the loop refuses its write interest
+  EXPECT_TRUE(writer.stream->write_blocked());
+  EXPECT_EQ(writer.sent, 0u);
+  ASSERT_EQ(::dup3(saved, fd, O_CLOEXEC), fd);  // the stream's own socket again
+  ::close(saved);
+  ::close(full[0]);
+  ::close(full[1]);
+
+  writer.stream->request_flush();  // as an owner with more output does
+  loop.run();
+  EXPECT_EQ(writer.sent, outgoing.size());
+  EXPECT_TRUE(reader.received == outgoing);
+  EXPECT_TRUE(writer.error.empty()) << writer.error;
 }
 
 // close_gracefully(): what was queued goes out, then the FIN; the input that follows is read and
