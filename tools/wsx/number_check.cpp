@@ -38,6 +38,13 @@ CLI::Validator whole_number(std::uint64_t min, std::uint64_t max) {
         if (input.empty() || error != std::errc() || last != end || value < min || value > max) {
           return input + wanted;
         }
+        // CLI11 then converts the string itself, with strtoull base 0: 010 would be 8 and 08 an
+        // error, not the 10 and 8 checked here. A check may not change the string (CLI11 gives
+        // it a copy), so the ambiguous spelling is refused.
+        if (input.size() > 1 && input.front() == '0') {
+          return input + " starts with 0, which would make it octal: write " +
+                 std::to_string(value);
+        }
         return {};
       },
       "", "WHOLE_NUMBER");

@@ -15,7 +15,7 @@ namespace wsx::tool {
 
 inline constexpr std::uint64_t no_upper_bound = std::numeric_limits<std::uint64_t>::max();
 
-// A whole number (digits only) from `min` to `max`.
+// A whole number (digits only, no leading 0) from `min` to `max`.
 CLI::Validator whole_number(std::uint64_t min, std::uint64_t max = no_upper_bound);
 
 // A number (decimals allowed) from `min` to `max`; with `above_min`, strictly greater than
