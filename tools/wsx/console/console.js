@@ -390,6 +390,14 @@ function send(text, kind) {
 // For this server the status is known: it lists recent refusals at /admin/connections (to
 // pages on this machine). For other servers, a fetch() of the same URL over http(s) tells
 // apart "nothing answered / TLS failed" (the fetch fails) from "an HTTP server refused".
+// Where the server of a WebSocket URL answers a plain GET. The URL may be one resolved against
+// this page, so already http: or https:; https: must stay https: (over http: a console loaded
+// over https would fetch another origin, which the browser blocks as mixed content).
+function plainHttpUrl(parsed) {
+  const url = new URL(parsed.href);
+  url.protocol = url.protocol === "wss:" || url.protocol === "https:" ? "https:" : "http:";
+  return url.href;
+}
 async function diagnose(url, since) {
   let target;
   let httpUrl;
@@ -399,8 +407,7 @@ async function diagnose(url, since) {
     const parsed = new URL(url, location.href);
     // The server lists refused targets with their CSRF token redacted (it is a credential).
     target = (parsed.pathname + parsed.search).replace(/([?&]csrf=)[^&]+/g, "$1[redacted]");
-    parsed.protocol = parsed.protocol === "wss:" ? "https:" : "http:";
-    httpUrl = parsed.href;
+    httpUrl = plainHttpUrl(parsed);
   } catch (e) {
     showFailure("Cannot connect:", "not a URL: " + url);
     return;
