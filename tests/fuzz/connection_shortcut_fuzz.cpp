@@ -18,62 +18,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <string>
 #include <vector>
 
+#include "acting_recorder.hpp"
 #include "wsx/proto/connection.hpp"
 
 namespace {
 
 using namespace wsx::proto;
-
-struct Seen {
-  EventKind kind;
-  MessageKind message_kind;
-  std::string data;
-  bool first, last, compressed;
-  std::uint64_t wire_size;
-  std::uint16_t close_code;
-  std::string close_reason;
-  ProtocolError error;
-  std::size_t assembling, buffered;
-  ConnectionState state;
-  bool operator==(const Seen&) const = default;
-};
-
-class ActingHandler : public EventHandler {
- public:
-  ActingHandler(Connection& connection, std::uint8_t seed) : c_(connection), seed_(seed) {}
-  void on_event(const Event& e) override {
-    seen.push_back({e.kind, e.message_kind, std::string(e.text()), e.first, e.last, e.compressed,
-                    e.wire_size, e.close_code, std::string(e.close_reason), e.error,
-                    c_.assembling_amount(), c_.buffered_amount(), c_.state()});
-    if (e.kind != EventKind::message) return;
-    switch ((seed_ + messages_++ * 7u) % 23) {
-      case 0:
-        c_.close(1000, "enough");
-        break;
-      case 1:
-        c_.fail(1011);
-        break;
-      case 2:
-        c_.ping(e.data);
-        break;
-      case 3:
-      case 4:
-        c_.send(e.message_kind, e.data);
-        break;
-      default:
-        break;
-    }
-  }
-  std::vector<Seen> seen;
-
- private:
-  Connection& c_;
-  std::uint8_t seed_;
-  unsigned messages_ = 0;
-};
 
 class Silent : public FrameObserver {
   void on_frame(bool, const FrameHeader&, std::span<const std::uint8_t>) override {}
@@ -138,8 +90,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Connection shortcut(options);
   options.frame_observer = &silent;
   Connection general(options);
-  ActingHandler shortcut_events(shortcut, seed);
-  ActingHandler general_events(general, seed);
+  // Acts on about one message in five.
+  constexpr wsx::test::ActingSchedule schedule{.step = 7, .period = 23, .sends = 2};
+  wsx::test::ActingRecorder shortcut_events(shortcut, seed, schedule);
+  wsx::test::ActingRecorder general_events(general, seed, schedule);
   const std::size_t step = piece == 0 ? wire.size() : piece;
   for (std::size_t pos = 0; pos < wire.size(); pos += step) {
     const std::size_t n = std::min(step, wire.size() - pos);

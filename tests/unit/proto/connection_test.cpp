@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <ostream>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -15,6 +14,7 @@
 
 #include "../../../src/proto/buffer_pool.hpp"
 #include "../../../src/proto/connection_internals.hpp"
+#include "acting_recorder.hpp"
 
 // Counts heap allocations, to check that the zero-copy receive path makes none, and records the
 // largest, to check that limits bound what is allocated.
@@ -2540,65 +2540,10 @@ TEST(ConnectionSending, ShortServerFramesAreTheGeneralEncodersBytes) {
   }
 }
 
-// Everything an event carries, and what the handler can see of the connection while it runs;
-// on some messages (by their number, the same on every path) the handler acts: it sends,
-// closes, fails the connection or pings, as applications do from inside a callback.
-struct ActingRecorder : EventHandler {
-  struct Seen {
-    EventKind kind;
-    MessageKind message_kind;
-    std::string data;
-    bool first, last, compressed;
-    std::uint64_t wire_size;
-    std::uint16_t close_code;
-    std::string close_reason;
-    ProtocolError error;
-    std::size_t assembling, buffered;
-    ConnectionState state;
-    bool operator==(const Seen&) const = default;
-    friend void PrintTo(const Seen& s, std::ostream* out) {
-      *out << "{kind " << int(s.kind) << ", "
-           << (s.message_kind == MessageKind::text ? "text" : "binary") << " \"" << s.data
-           << "\", first " << s.first << ", last " << s.last << ", compressed " << s.compressed
-           << ", wire_size " << s.wire_size << ", close " << s.close_code << " \"" << s.close_reason
-           << "\", error " << int(s.error) << ", assembling " << s.assembling << ", buffered "
-           << s.buffered << ", state " << int(s.state) << "}";
-    }
-  };
-  ActingRecorder(Connection& connection, std::uint32_t seed) : c(connection), seed(seed) {}
-  void on_event(const Event& e) override {
-    seen.push_back({e.kind, e.message_kind, std::string(e.text()), e.first, e.last, e.compressed,
-                    e.wire_size, e.close_code, std::string(e.close_reason), e.error,
-                    c.assembling_amount(), c.buffered_amount(), c.state()});
-    if (e.kind != EventKind::message) return;
-    switch ((seed + messages++ * 7919u) % 29) {
-      case 0:
-        c.close(1000, "enough");
-        break;
-      case 1:
-        c.fail(1011);
-        break;
-      case 2:
-        c.ping(e.data);
-        break;
-      case 3:
-      case 4:
-      case 5:
-        c.send(e.message_kind, e.data);
-        break;
-      default:
-        break;
-    }
-  }
-  Connection& c;
-  std::uint32_t seed;
-  std::uint32_t messages = 0;
-  std::vector<Seen> seen;
-};
-
-std::vector<ActingRecorder::Seen> feed_acting(Connection& c, const Bytes& bytes, std::size_t piece,
-                                              std::uint32_t seed) {
-  ActingRecorder r(c, seed);
+// Feeds the bytes in pieces to a handler that acts on about one message in five.
+std::vector<test::SeenEvent> feed_acting(Connection& c, const Bytes& bytes, std::size_t piece,
+                                         std::uint32_t seed) {
+  test::ActingRecorder r(c, seed, {.step = 7919, .period = 29, .sends = 3});
   for (std::size_t pos = 0; pos < bytes.size(); pos += piece) {
     Bytes part(bytes.begin() + static_cast<std::ptrdiff_t>(pos),
                bytes.begin() + static_cast<std::ptrdiff_t>(std::min(bytes.size(), pos + piece)));
