@@ -164,6 +164,59 @@ std::int32_t open_stream(RawWsClient& socket, H2TestClient& h2, std::string path
   return id;
 }
 
+// Asks for the page on a connection: answered (200) once the server let the connection in.
+void expect_page_served(RawWsClient& socket, H2TestClient& h2) {
+  const std::int32_t page = h2.request(testing::h2_get("/page", "http"));
+  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[page].ended; }));
+  ASSERT_EQ(status_of(h2, page), "200");
+}
+
+// A WebSocket stream whose session has stopped reading, as a peer that does not read makes it:
+// the client says "fill" (on /paced or /terminating) and gets of the 100 KiB answer only what
+// the stream's window (64 KiB) lets through; the rest waits, over the route's 16 KiB
+// backpressure limit. The client's windows are per stream: it reopens one only by reading it.
+struct PausedStream {
+  RawWsClient socket;
+  H2TestClient h2{nullptr, H2TestClient::Windows::stream_windows};
+  std::int32_t id = 0;
+  StreamWebSocket ws;
+  std::size_t read = 0;  // bytes of the stream's DATA the client has read
+
+  explicit PausedStream(LimitedH2Server& limited) : socket(limited.running->port()) {}
+
+  void open(const std::string& path) {  // under ASSERT_NO_FATAL_FAILURE
+    id = open_stream(socket, h2, path);
+    ASSERT_EQ(status_of(h2, id), "200");
+    ws.connection.send_text("fill");
+    ws.send_queued(h2, id);
+    ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].data.size() >= 65535; }));
+  }
+  // What `ws` has queued (messages, a close frame) goes out with END_STREAM, all of it written
+  // to the socket before the client does anything else.
+  void send_queued_and_end_stream() {
+    const std::span<const std::uint8_t> out = ws.connection.pending_output();
+    h2.send_more(id, std::string_view(reinterpret_cast<const char*>(out.data()), out.size()), true);
+    ws.connection.consume_output(out.size());
+    for (std::string bytes = h2.take_output(); !bytes.empty(); bytes = h2.take_output()) {
+      ASSERT_TRUE(socket.write_all(bytes));
+    }
+  }
+  // The client reads the stream (reopening its window) as its DATA comes, until `done`.
+  bool read_until(const std::function<bool(H2TestClient::Response&)>& done) {
+    return exchange_h2(socket, h2, [&] {
+      H2TestClient::Response& response = h2.responses[id];
+      h2.consume_stream(id, response.data.size() - read);
+      read = response.data.size();
+      return done(response);
+    });
+  }
+  // The client reads nothing more: waits until the stream is closed.
+  bool wait_closed() {
+    return exchange_h2(
+        socket, h2, [&] { return h2.responses[id].closed.has_value(); }, 20s);
+  }
+};
+
 TEST(ServerHttp2Limits, EachWebSocketStreamCountsAgainstItsClientsConnections) {
   // The connection is one, each WebSocket stream one more: the third stream is over.
   LimitedH2Server limited(with_address_limits(
@@ -182,9 +235,7 @@ TEST(ServerHttp2Limits, EachWebSocketStreamCountsAgainstItsClientsConnections) {
   EXPECT_EQ(limited.server->address_limit_stats().refused_connections, 1u);
   EXPECT_EQ(limited.server->connections(), 3u);
   // The refusal cost only its stream: a plain request on the same connection is answered.
-  const std::int32_t page = h2.request(testing::h2_get("/page", "http"));
-  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[page].ended; }));
-  EXPECT_EQ(status_of(h2, page), "200");
+  ASSERT_NO_FATAL_FAILURE(expect_page_served(socket, h2));
   EXPECT_FALSE(h2.goaway_code.has_value());
   // A WebSocket that ends (its stream reset) gives its place back.
   nghttp2_submit_rst_stream(h2.session(), NGHTTP2_FLAG_NONE, first, NGHTTP2_CANCEL);
@@ -218,9 +269,7 @@ TEST(ServerHttp2Limits, EachWebSocketStreamTakesAHandshakeToken) {
   EXPECT_EQ(h2.responses[refused].data, "handshake rate of this address exceeded\n");
   EXPECT_EQ(limited.server->address_limit_stats().refused_rate, 1u);
   // Plain requests are no handshakes: still answered.
-  const std::int32_t page = h2.request(testing::h2_get("/page", "http"));
-  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[page].ended; }));
-  EXPECT_EQ(status_of(h2, page), "200");
+  expect_page_served(socket, h2);
 }
 
 TEST(ServerHttp2Limits, MaxConnectionsCountsWebSocketStreams) {
@@ -475,26 +524,16 @@ void expect_refused_in_http2(LimitedH2Server& limited, int status) {
 // stream is reset, the connection and its other streams go on.
 TEST(ServerHttp2Limits, HeldDataThatEndsTheWebSocketIsHandledOutsideNghttp2sCallbacks) {
   LimitedH2Server limited(ServerOptions{});
-  RawWsClient socket(limited.running->port());
-  H2TestClient h2(nullptr, H2TestClient::Windows::stream_windows);
-  const std::int32_t id = open_stream(socket, h2, "/terminating");
-  ASSERT_EQ(status_of(h2, id), "200");
-  StreamWebSocket ws;
-  ws.connection.send_text("fill");
-  ws.send_queued(h2, id);
-  // The server sends what the stream's window (64 KiB) lets through; the rest of the 100 KiB
-  // waits, over the 16 KiB limit: the session stops reading.
-  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].data.size() >= 65535; }));
+  PausedStream stream(limited);
+  ASSERT_NO_FATAL_FAILURE(stream.open("/terminating"));
+  RawWsClient& socket = stream.socket;
+  H2TestClient& h2 = stream.h2;
+  StreamWebSocket& ws = stream.ws;
+  const std::int32_t id = stream.id;
   ws.connection.send_text("end");
   ws.send_queued(h2, id);  // before the client's first WINDOW_UPDATE: held by the server
   // The client reads: the rest flows in 16 KiB frames, and the pause ends while one is packed.
-  std::size_t read = 0;
-  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
-    H2TestClient::Response& response = h2.responses[id];
-    h2.consume_stream(id, response.data.size() - read);
-    read = response.data.size();
-    return response.closed.has_value();
-  }));
+  ASSERT_TRUE(stream.read_until([](H2TestClient::Response& r) { return r.closed.has_value(); }));
   EXPECT_EQ(h2.responses[id].closed, NGHTTP2_CANCEL);
   const std::optional<std::uint16_t> code = limited.wait_paced_close();
   ASSERT_TRUE(code);
@@ -522,33 +561,17 @@ TEST(ServerHttp2Limits, HeldDataThatEndsTheWebSocketIsHandledOutsideNghttp2sCall
 // the session (the held DATA's delivery was posted, and ran after it).
 TEST(ServerHttp2Limits, AnEndOfStreamBehindHeldDataEndsTheWebSocketAfterIt) {
   LimitedH2Server limited(ServerOptions{});
-  RawWsClient socket(limited.running->port());
-  H2TestClient h2(nullptr, H2TestClient::Windows::stream_windows);
-  const std::int32_t id = open_stream(socket, h2, "/paced");
-  ASSERT_EQ(status_of(h2, id), "200");
-  StreamWebSocket ws;
-  ws.connection.send_text("fill");
-  ws.send_queued(h2, id);
-  // The server sends what the stream's window (64 KiB) lets through; the rest of the 100 KiB
-  // waits, over the 16 KiB limit: the session stops reading.
-  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].data.size() >= 65535; }));
+  PausedStream stream(limited);
+  ASSERT_NO_FATAL_FAILURE(stream.open("/paced"));
+  StreamWebSocket& ws = stream.ws;
   constexpr std::size_t messages = 20;
   for (std::size_t i = 0; i < messages; ++i) ws.connection.send_text("m" + std::to_string(i));
   ws.connection.close(4001, "done");
-  const std::span<const std::uint8_t> out = ws.connection.pending_output();
-  h2.send_more(id, std::string_view(reinterpret_cast<const char*>(out.data()), out.size()), true);
-  ws.connection.consume_output(out.size());
-  for (std::string bytes = h2.take_output(); !bytes.empty(); bytes = h2.take_output()) {
-    ASSERT_TRUE(socket.write_all(bytes));
-  }
+  ASSERT_NO_FATAL_FAILURE(stream.send_queued_and_end_stream());
   // The client reads: its WINDOW_UPDATEs come behind the END_STREAM on the connection, so
   // the session is still paused when the END_STREAM arrives. It resumes and reads what it
   // held, then the end.
-  std::size_t read = 0;
-  ASSERT_TRUE(exchange_h2(socket, h2, [&] {
-    H2TestClient::Response& response = h2.responses[id];
-    h2.consume_stream(id, response.data.size() - read);
-    read = response.data.size();
+  ASSERT_TRUE(stream.read_until([&](H2TestClient::Response& response) {
     ws.take(response);
     return response.closed.has_value();
   }));
@@ -561,8 +584,8 @@ TEST(ServerHttp2Limits, AnEndOfStreamBehindHeldDataEndsTheWebSocketAfterIt) {
   }
   // The server answered the close (after the rest of its 100 KiB) and ended its side.
   EXPECT_EQ(ws.close_code, 4001);
-  EXPECT_EQ(h2.responses[id].closed, NGHTTP2_NO_ERROR);
-  EXPECT_FALSE(h2.goaway_code.has_value());
+  EXPECT_EQ(stream.h2.responses[stream.id].closed, NGHTTP2_NO_ERROR);
+  EXPECT_FALSE(stream.h2.goaway_code.has_value());
 }
 
 // The same, and the peer never reads again: nothing more can come after its END_STREAM, so the
@@ -573,23 +596,14 @@ TEST(ServerHttp2Limits, AnEndOfStreamBehindHeldDataEndsTheWebSocketAfterIt) {
 // then closed with 1001: the application saw 1006, not the peer's code, nor its message.)
 TEST(ServerHttp2Limits, AnEndOfStreamBehindDataHeldForeverDeliversItAndTheCloseTimeoutEndsIt) {
   LimitedH2Server limited(ServerOptions{}, [](Behavior& paced) { paced.close_timeout = 200ms; });
-  RawWsClient socket(limited.running->port());
-  H2TestClient h2(nullptr, H2TestClient::Windows::stream_windows);
-  const std::int32_t id = open_stream(socket, h2, "/paced");
-  ASSERT_EQ(status_of(h2, id), "200");
-  StreamWebSocket ws;
-  ws.connection.send_text("fill");
-  ws.send_queued(h2, id);
-  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].data.size() >= 65535; }));
-  ws.connection.send_text("m0");
-  ws.connection.close(4001, "done");
-  const std::span<const std::uint8_t> out = ws.connection.pending_output();
-  h2.send_more(id, std::string_view(reinterpret_cast<const char*>(out.data()), out.size()), true);
-  ws.connection.consume_output(out.size());
+  PausedStream stream(limited);
+  ASSERT_NO_FATAL_FAILURE(stream.open("/paced"));
+  stream.ws.connection.send_text("m0");
+  stream.ws.connection.close(4001, "done");
+  ASSERT_NO_FATAL_FAILURE(stream.send_queued_and_end_stream());
   // The client reads nothing more: the close timeout ends the stream.
-  ASSERT_TRUE(exchange_h2(
-      socket, h2, [&] { return h2.responses[id].closed.has_value(); }, 20s));
-  EXPECT_EQ(h2.responses[id].closed, NGHTTP2_CANCEL);
+  ASSERT_TRUE(stream.wait_closed());
+  EXPECT_EQ(stream.h2.responses[stream.id].closed, NGHTTP2_CANCEL);
   const std::optional<std::uint16_t> code = limited.wait_paced_close();
   ASSERT_TRUE(code);
   EXPECT_EQ(*code, 4001);
@@ -597,7 +611,7 @@ TEST(ServerHttp2Limits, AnEndOfStreamBehindDataHeldForeverDeliversItAndTheCloseT
     const std::lock_guard lock(limited.mutex);
     EXPECT_EQ(limited.paced_messages, 1u);
   }
-  EXPECT_FALSE(h2.goaway_code.has_value());
+  EXPECT_FALSE(stream.h2.goaway_code.has_value());
   // The stream's session is gone: what remains counted is the connection.
   EXPECT_TRUE(limited.wait_connections(1));
 }
@@ -609,23 +623,16 @@ TEST(ServerHttp2Limits, AnEndOfStreamBehindDataHeldForeverDeliversItAndTheCloseT
 // waited for the peer to read or for the session's idle timeouts (about 2 min 15 s).
 TEST(ServerHttp2Limits, AnEndOfStreamBehindHeldDataWithoutACloseFrameEndsAtOnce) {
   LimitedH2Server limited(ServerOptions{});
-  RawWsClient socket(limited.running->port());
-  H2TestClient h2(nullptr, H2TestClient::Windows::stream_windows);
-  const std::int32_t id = open_stream(socket, h2, "/paced");
-  ASSERT_EQ(status_of(h2, id), "200");
-  StreamWebSocket ws;
-  ws.connection.send_text("fill");
-  ws.send_queued(h2, id);
-  ASSERT_TRUE(exchange_h2(socket, h2, [&] { return h2.responses[id].data.size() >= 65535; }));
+  PausedStream stream(limited);
+  ASSERT_NO_FATAL_FAILURE(stream.open("/paced"));
   constexpr std::size_t messages = 20;
-  for (std::size_t i = 0; i < messages; ++i) ws.connection.send_text("m" + std::to_string(i));
-  const std::span<const std::uint8_t> out = ws.connection.pending_output();
-  h2.send_more(id, std::string_view(reinterpret_cast<const char*>(out.data()), out.size()), true);
-  ws.connection.consume_output(out.size());
+  for (std::size_t i = 0; i < messages; ++i) {
+    stream.ws.connection.send_text("m" + std::to_string(i));
+  }
+  ASSERT_NO_FATAL_FAILURE(stream.send_queued_and_end_stream());
   // The client reads nothing more.
-  ASSERT_TRUE(exchange_h2(
-      socket, h2, [&] { return h2.responses[id].closed.has_value(); }, 20s));
-  EXPECT_EQ(h2.responses[id].closed, NGHTTP2_CANCEL);
+  ASSERT_TRUE(stream.wait_closed());
+  EXPECT_EQ(stream.h2.responses[stream.id].closed, NGHTTP2_CANCEL);
   const std::optional<std::uint16_t> code = limited.wait_paced_close(5s);
   ASSERT_TRUE(code);
   EXPECT_EQ(*code, 1006);
@@ -633,7 +640,7 @@ TEST(ServerHttp2Limits, AnEndOfStreamBehindHeldDataWithoutACloseFrameEndsAtOnce)
     const std::lock_guard lock(limited.mutex);
     EXPECT_EQ(limited.paced_messages, messages);
   }
-  EXPECT_FALSE(h2.goaway_code.has_value());
+  EXPECT_FALSE(stream.h2.goaway_code.has_value());
   EXPECT_TRUE(limited.wait_connections(1));
 }
 
@@ -644,18 +651,14 @@ TEST(ServerHttp2Limits, AConnectionOverMaxConnectionsIsRefusedInHttp2) {
   // The one connection allowed, known to the server once its page is answered.
   RawWsClient first(limited.running->port());
   H2TestClient first_h2;
-  const std::int32_t page = first_h2.request(testing::h2_get("/page", "http"));
-  ASSERT_TRUE(exchange_h2(first, first_h2, [&] { return first_h2.responses[page].ended; }));
-  ASSERT_EQ(status_of(first_h2, page), "200");
+  ASSERT_NO_FATAL_FAILURE(expect_page_served(first, first_h2));
   expect_refused_in_http2(limited, 503);
   const std::vector<Logged> log = limited.snapshot();
   ASSERT_EQ(log.size(), 2u);
   EXPECT_EQ(log[1].status, 503);
   EXPECT_EQ(log[1].transport, Transport::http2);
   // The connection that was let in is still served.
-  const std::int32_t again = first_h2.request(testing::h2_get("/page", "http"));
-  ASSERT_TRUE(exchange_h2(first, first_h2, [&] { return first_h2.responses[again].ended; }));
-  EXPECT_EQ(status_of(first_h2, again), "200");
+  expect_page_served(first, first_h2);
 }
 
 TEST(ServerHttp2Limits, AConnectionOverItsAddressRateIsRefusedInHttp2WithRetryAfter) {
@@ -666,9 +669,7 @@ TEST(ServerHttp2Limits, AConnectionOverItsAddressRateIsRefusedInHttp2WithRetryAf
                                                .exempt_loopback = false}));
   RawWsClient first(limited.running->port());
   H2TestClient first_h2;
-  const std::int32_t page = first_h2.request(testing::h2_get("/page", "http"));
-  ASSERT_TRUE(exchange_h2(first, first_h2, [&] { return first_h2.responses[page].ended; }));
-  ASSERT_EQ(status_of(first_h2, page), "200");
+  ASSERT_NO_FATAL_FAILURE(expect_page_served(first, first_h2));
   RawWsClient socket(limited.running->port());
   H2TestClient h2;
   const std::int32_t id = h2.request(testing::h2_get("/page", "http"));
