@@ -14,12 +14,15 @@
 #
 # The load is scenario a's unless --args says otherwise: 100 connections, 16 B text, 8 in flight.
 # Output files stay in $WSX_PROFILE_DIR (default /tmp/wsx-echo-profile).
+# Without --server, echo_server is built in a directory of this script's own,
+# $WSX_ECHO_PROFILE_BUILD_DIR (default build-profile), configured as echo-bench.sh configures
+# build-rel: a developer's build-rel (tests on, another build type) is left as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 mode=${1:-}
 [[ $mode == callgrind || $mode == strace ]] || {
-  sed -n '2,16p' "$0" >&2
+  sed -n '2,19p' "$0" >&2
   exit 2
 }
 shift
@@ -36,7 +39,7 @@ while (($#)); do
 done
 out=${WSX_PROFILE_DIR:-/tmp/wsx-echo-profile}
 mkdir -p "$out"
-build=${WSX_ECHO_BENCH_BUILD_DIR:-build-rel}
+build=${WSX_ECHO_PROFILE_BUILD_DIR:-build-profile}
 harness=${WSX_HARNESS:-$repo/../shared/bench}
 [[ -d $harness ]] || harness=$(git rev-parse --path-format=absolute --git-common-dir)/../../shared/bench
 loadgen=$out/loadgen
