@@ -207,15 +207,30 @@ std::size_t Stream::unsent_bytes() const noexcept {
   return tls_ ? tls_->unsent_bytes() : 0;
 }
 
-void Stream::update_interest() {
-  if (!socket_.valid()) return;
+std::error_code Stream::update_interest() {
+  if (!socket_.valid()) return {};
+  const bool read = reading_ && !ended_;
   Interest interest = Interest::none;
-  if (reading_ && !ended_) interest = interest | Interest::read;
+  if (read) interest = interest | Interest::read;
   if (blocked_) interest = interest | Interest::write;
+  const std::error_code error = loop_.modify(socket_.fd(), interest);
+  if (!error) {
+    write_interest_ = blocked_;
+    read_interest_ = read;
+    return {};
+  }
   // A refused registration (EPOLL_CTL_ADD after the fd was parked: ENOSPC, ENOMEM) leaves the
   // loop's record as it was, and so write_interest_: the next flush finds blocked_ unlike it
   // and asks again, where recording the refused interest stalled the output for good.
-  if (!loop_.modify(socket_.fd(), interest)) write_interest_ = blocked_;
+  if (read == read_interest_) return {};
+  // The read interest has no such next time: refused, a resumed stream would never hear of its
+  // input again (a silent hang) and a paused one would be woken without end. Asked once more at
+  // the end of this iteration (flush), where a second refusal fails the stream.
+  if (!read_refused_) {
+    read_refused_ = true;
+    loop_.defer_flush(socket_.fd());
+  }
+  return error;
 }
 
 void Stream::fail(std::string_view reason) {
@@ -513,7 +528,17 @@ void Stream::flush() {
   // also from inside this flush, where blocked_ is false until the write: the loop needs asking
   // only when the write interest it was last given is not blocked_. Asking it every time cost
   // ~40 instructions per flush (a slot lookup), ~5 per message of a small-message echo.
-  if (blocked_ != write_interest_) update_interest();
+  // A read interest the loop refused (update_interest) is asked for once more here; refused
+  // again, the stream could never be told of its input: it fails rather than hang unseen.
+  if (read_refused_) {
+    read_refused_ = false;
+    if (const std::error_code error = update_interest()) {
+      fail("the event loop refused the socket's read interest: " + error.message());
+      return;
+    }
+  } else if (blocked_ != write_interest_) {
+    update_interest();
+  }
   if (was_blocked && !blocked_) handler_->on_stream_drained();
 }
 

@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "wsx/export.hpp"
 #include "wsx/io/event_loop.hpp"
@@ -168,7 +169,9 @@ class WSX_API Stream final : private IoHandler {
   std::size_t encrypt_now(std::span<const ConstBuffer> buffers) noexcept;  // write_now with TLS
   bool write_tls_output();  // false while the socket is full
   void fail(std::string_view reason);
-  void update_interest();
+  // Tells the loop what the stream now waits for. Returns the loop's refusal of a change of the
+  // read interest (a refused write interest is asked for again by the next flush that blocks).
+  std::error_code update_interest();
 
   // A TLS session and what only TLS uses (the options), behind one pointer: a plain
   // connection's stream is part of what an idle server holds per client (issue 13: 72 -> 56 bytes).
@@ -190,6 +193,9 @@ class WSX_API Stream final : private IoHandler {
   bool send_fin_ : 1 = true;
   bool close_follows_ : 1 = false;   // close_after_output()
   bool write_interest_ : 1 = false;  // blocked_ as update_interest() last told the loop
+  bool read_interest_ : 1 = true;    // reading as the loop last accepted it (added for reading)
+  bool read_refused_ : 1 = false;    // the loop refused a read interest: this iteration's flush
+                                     // asks once more
   bool* destroyed_ = nullptr;        // set while a callback runs: it may destroy the stream
 };
 

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "loop_watchdog.hpp"
@@ -690,6 +691,103 @@ TEST(Stream, FlushAsksAgainForAWriteInterestTheLoopRefused) {
   EXPECT_EQ(writer.sent, outgoing.size());
   EXPECT_TRUE(reader.received == outgoing);
   EXPECT_TRUE(writer.error.empty()) << writer.error;
+}
+
+// The read interest has no later flush to ask for it again: a change the loop refused is asked
+// for once more at the end of the iteration. The loop refuses here because the stream's
+// descriptor number briefly names another socket, as above: after pause_reading() the stream is
+// still in the epoll set (taken out before the next wait), so the change is EPOLL_CTL_MOD, which
+// finds no registration for that file (ENOENT).
+struct RefusingLoop {
+  RefusingLoop() {
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, other), 0);
+    test::arm_watchdog(loop, 10s);
+  }
+  ~RefusingLoop() {
+    for (const int descriptor : {pair[0], other[0], other[1], saved}) {
+      if (descriptor >= 0) ::close(descriptor);
+    }
+  }
+  // The stream's descriptor names `other` until restore_descriptor().
+  void swap_descriptor(const Stream& stream) {
+    fd = stream.socket().fd();
+    saved = ::dup(fd);
+    EXPECT_GE(saved, 0);
+    EXPECT_EQ(::dup2(other[0], fd), fd);
+  }
+  void restore_descriptor() {
+    EXPECT_EQ(::dup3(saved, fd, O_CLOEXEC), fd);
+    ::close(saved);
+    saved = -1;
+  }
+  void send_to_stream(std::string_view text) {
+    EXPECT_EQ(::send(pair[0], text.data(), text.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(text.size()));
+  }
+
+  EventLoop loop;
+  int pair[2] = {-1, -1};  // pair[1] is the stream's
+  int other[2] = {-1, -1};
+  int fd = -1;
+  int saved = -1;
+};
+
+TEST(Stream, ResumeReadingAsksAgainForAReadInterestTheLoopRefused) {
+  RefusingLoop refusing;
+  Peer reader(refusing.loop, TcpSocket(refusing.pair[1]), std::nullopt, "");
+  const std::string text = "sent after the refusal";
+  reader.on_data = [&] {
+    if (reader.received == text) refusing.loop.stop();
+  };
+  refusing.loop.post([&] {
+    reader.stream->pause_reading();
+    refusing.swap_descriptor(*reader.stream);
+    reader.stream->resume_reading();  // refused
+    refusing.restore_descriptor();
+    refusing.send_to_stream(text);
+  });
+  refusing.loop.run();
+  EXPECT_EQ(reader.received, text);
+  EXPECT_TRUE(reader.error.empty()) << reader.error;
+}
+
+TEST(Stream, CloseGracefullyAsksAgainForAReadInterestTheLoopRefused) {
+  RefusingLoop refusing;
+  Peer reader(refusing.loop, TcpSocket(refusing.pair[1]), std::nullopt, "");
+  reader.on_end = [&] { refusing.loop.stop(); };
+  refusing.loop.post([&] {
+    reader.stream->pause_reading();
+    refusing.swap_descriptor(*reader.stream);
+    reader.stream->close_gracefully(1024);  // reads until the peer's FIN; refused
+    refusing.restore_descriptor();
+    refusing.send_to_stream("dropped");
+    ::shutdown(refusing.pair[0], SHUT_WR);
+  });
+  refusing.loop.run();
+  EXPECT_TRUE(reader.ended);  // the linger saw the FIN
+  EXPECT_FALSE(reader.stream->is_open());
+  EXPECT_TRUE(reader.received.empty());
+  EXPECT_TRUE(reader.error.empty()) << reader.error;
+}
+
+// Refused twice, the stream could never be told of its input again: it fails and says why
+// instead of hanging unseen.
+TEST(Stream, AReadInterestTheLoopRefusesTwiceFailsTheStream) {
+  RefusingLoop refusing;
+  Peer reader(refusing.loop, TcpSocket(refusing.pair[1]), std::nullopt, "");
+  reader.on_error = [&] { refusing.loop.stop(); };
+  refusing.loop.post([&] {
+    reader.stream->pause_reading();
+    refusing.swap_descriptor(*reader.stream);
+    reader.stream->resume_reading();  // refused, and again at the end of the iteration
+  });
+  refusing.loop.run();
+  EXPECT_NE(reader.error.find("refused the socket's read interest"), std::string::npos)
+      << reader.error;
+  EXPECT_FALSE(reader.stream->is_open());
+  // The failed stream closed its descriptor number (then naming `other`); `saved` still holds
+  // the stream's own socket, closed by the destructor.
 }
 
 // close_gracefully(): what was queued goes out, then the FIN; the input that follows is read and
