@@ -169,11 +169,33 @@ struct Connection::Impl : detail::ConnectionHead {
   // ------------------------------------------------------------------ receiving
 
   void receive(std::uint8_t* data, std::size_t size, EventHandler& handler) {
-    {
+    try {
       Receiving receiving_now(receiving);
       receive_frames(data, size, handler);
+    } catch (...) {
+      fail_after_exception();
+      throw;
     }
     if (!reading()) release_receive_state();
+  }
+
+  // An exception left the handler (or the frame observer, or an allocation) in the middle of a
+  // receive: the frame or message it was in is half processed, and where the caller's bytes
+  // stopped being read is lost with the stack. Reading on would turn the rest into events that
+  // never were (a message half delivered came again, empty), so the connection fails as a
+  // Session fails it when a callback throws: 1011, nothing more read, what receiving held
+  // released. Called with the exception in flight, which goes on to the caller.
+  void fail_after_exception() noexcept {
+    state = ConnectionState::failed;
+    in_message = false;
+    lending_message = false;
+    release_receive_state();
+    if (close_sent) return;
+    try {
+      write_close(static_cast<std::uint16_t>(CloseCode::internal_error), "internal error");
+    } catch (...) {
+      // No memory for the close frame: the state says failed, the transport closes without it.
+    }
   }
 
   // While set, what receiving holds is in use (a message view handed to the handler, the
@@ -519,13 +541,16 @@ struct Connection::Impl : detail::ConnectionHead {
   // See Connection::receive_direct: the bytes are the next payload bytes of the frame being
   // read, already in place at message[assembled, assembled + size).
   void receive_direct(std::size_t size, EventHandler& handler) {
-    {
+    try {
       Receiving receiving_now(receiving);
       if (reading() && step == ReadStep::payload && !is_control(frame.opcode) &&
           !message_compressed && !options.deliver_fragments && size <= frame_remaining &&
           size <= message.size() - assembled) {
         receive_direct_payload(size, handler);
       }
+    } catch (...) {
+      fail_after_exception();
+      throw;
     }
     if (!reading()) release_receive_state();
   }

@@ -168,6 +168,11 @@ class WSX_API Connection {
   // After a close or failure, further bytes are ignored (the peer must send nothing after its
   // close frame, RFC 6455 §5.5.1). The handler may call the send functions of this connection,
   // but not receive() and must not destroy or move it.
+  // An exception from the handler (or the frame observer, or out of memory) leaves receive()
+  // with the connection failed, as a Session fails it when a callback throws: a close frame
+  // with 1011 is queued unless one was already sent, state() is failed, and no event follows,
+  // from these bytes or later ones (where reading them stopped is lost with the exception, so
+  // nothing after it could be read correctly). The same holds for receive_direct().
   void receive(std::span<std::uint8_t> bytes, EventHandler& handler);
   // Where the transport may read the next bytes from the peer straight into their final place,
   // instead of into its own buffer for receive() to copy them from: the rest of a large
