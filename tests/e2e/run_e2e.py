@@ -867,6 +867,13 @@ def usage_errors_exit_2(h):
             (["connect", "--max-message", "1M", "ws://h/"],
              "--max-message: 1M is not a whole number of 1 or more"),
             (["connect", "-w", "-1", "ws://h/"], "--wait: -1 is not a number of at least 0"),
+            # Seconds that overflowed their conversion to milliseconds (undefined behaviour).
+            (["connect", "--connect-timeout", "1e300", "ws://h/"],
+             "--connect-timeout: 1e300 is not a number above 0 and at most 1000000"),
+            (["connect", "--wait", "1e300", "ws://h/"],
+             "--wait: 1e300 is not a number of at least 0 and at most 1000000"),
+            (["connect", "-w", "1000001", "ws://h/"],
+             "--wait: 1000001 is not a number of at least 0 and at most 1000000"),
             (["bench", "-c", "abc", "ws://h/"],
              "--connections: abc is not a whole number from 1 to 100000"),
             (["serve", "--idle-timeout", "-5"],

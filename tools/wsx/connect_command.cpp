@@ -12,6 +12,16 @@
 #include "number_check.hpp"
 
 namespace wsx::tool {
+namespace {
+
+// The longest --connect-timeout and --wait. Their seconds become milliseconds (to_millis in
+// connect_session.cpp) and then a deadline on the loop's nanosecond clock: 1e300 overflowed the
+// conversion (undefined behaviour). A million seconds (11.5 days) is longer than anyone waits
+// for a connection or before closing, and far inside both; `wsx serve --idle-timeout` has the
+// same bound.
+constexpr double max_seconds = 1e6;
+
+}  // namespace
 
 Command add_connect_command(CLI::App& app) {
   auto settings = std::make_shared<ConnectSettings>();
@@ -130,10 +140,11 @@ Command add_connect_command(CLI::App& app) {
       ->type_name("N")
       ->group(handshake);
   cmd->add_option("--connect-timeout", settings->connect_timeout,
-                  "for the TCP connection, and again for the handshake (default 10)")
+                  "for the TCP connection, and again for the handshake (default 10, at most "
+                  "1000000)")
       ->type_name("SECONDS")
       ->group(handshake)
-      ->check(real_number(0, std::numeric_limits<double>::infinity(), true));
+      ->check(real_number(0, max_seconds, true));
   cmd->add_option("--max-message", settings->max_message,
                   "largest message either way (default 16 MiB): a larger one received closes "
                   "with 1009; a longer stdin line is not sent")
@@ -167,10 +178,10 @@ Command add_connect_command(CLI::App& app) {
           ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("-w,--wait", settings->wait,
                   "wait before closing, after -x (default 2) or after the end of stdin "
-                  "(default 0)")
+                  "(default 0); at most 1000000")
       ->type_name("SECONDS")
       ->group(input)
-      ->check(real_number(0));
+      ->check(real_number(0, max_seconds));
   cmd->add_flag("-b,--binary", settings->binary,
                 "send stdin lines (or, with --whole, all of stdin) as binary messages")
       ->group(input);

@@ -64,6 +64,7 @@ std::string seconds_text(std::chrono::milliseconds delay) {
   return text;
 }
 
+// `seconds` is at most connect_command.cpp's max_seconds (the options' checks).
 std::chrono::milliseconds to_millis(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
 }
