@@ -29,8 +29,12 @@ bool is_loopback(std::string_view host) {
 
 // "ws:/host/", "ws//host/", "wss:host:8443/", "http:\\host/": a scheme whose "://" was
 // mistyped. Taken as no scheme, the scheme's name would become the host name ("cannot resolve
-// \"ws\""), which sends the user looking at DNS. "ws:8080/path" stays what it is, the host
-// "ws" and its port. Returns the URL the user most likely meant, or nothing.
+// \"ws\""), which sends the user looking at DNS. What reads as a URL without a scheme stays
+// one, as "localhost:8080/x" does: "ws:8080/path" is the host "ws" and its port, "ws/path" the
+// host "ws" and its path (a host named so: a container's, say; "ws://path" would have lost
+// two characters). Not so "ws:" followed by no port, a path beginning "//", or a backslash,
+// which no URL typed without a scheme has. Returns the URL the user most likely meant, or
+// nothing.
 std::optional<std::string> mistyped_scheme(std::string_view text) {
   const std::string lowered = lower(text.substr(0, text.find_first_of(":/\\")));
   if (lowered != "ws" && lowered != "wss" && lowered != "http" && lowered != "https") {
@@ -39,10 +43,11 @@ std::optional<std::string> mistyped_scheme(std::string_view text) {
   std::string_view rest = text.substr(lowered.size());
   const bool colon = rest.starts_with(':');
   if (colon) rest.remove_prefix(1);
-  const bool slashes = rest.starts_with('/') || rest.starts_with('\\');
-  while (rest.starts_with('/') || rest.starts_with('\\')) rest.remove_prefix(1);
-  if (!colon && !slashes) return std::nullopt;  // "ws" alone, or "wss.example.com"
-  if (colon && !slashes) {
+  const std::string_view slashes = rest.substr(0, rest.find_first_not_of("/\\"));
+  rest.remove_prefix(slashes.size());
+  if (!colon && slashes.empty()) return std::nullopt;  // "ws" alone, or "wss.example.com"
+  if (!colon && slashes == "/") return std::nullopt;   // "ws/path": the host "ws"
+  if (colon && slashes.empty()) {
     // "ws:8080/path" is the host "ws" and its port; "ws:127.0.0.1:8080/" has lost its "//".
     const std::string_view port = rest.substr(0, rest.find_first_of("/?#"));
     const bool digits_only =

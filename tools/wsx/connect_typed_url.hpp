@@ -8,8 +8,8 @@
 //   ws://user:pass@host/               credentials for HTTP Basic, percent-decoded (a part
 //                                      that is not valid percent-encoding is taken as typed)
 // A mistyped "://" ("ws:/host", "ws//host", "wss:host:8443/") is refused with the URL meant,
-// as is an empty URL (std::invalid_argument). Anything else is left for the strict parser to
-// report.
+// as is an empty URL (std::invalid_argument); "ws/path" and "ws:8080/path" are URLs without a
+// scheme whose host is named "ws". Anything else is left for the strict parser to report.
 #pragma once
 
 #include <optional>
