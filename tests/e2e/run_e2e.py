@@ -815,6 +815,31 @@ def bench_takes_the_urls_connect_takes(h):
 
 
 @case
+def bench_names_the_side_that_refused_a_message_too_big(h):
+    # A server that sends more than our client takes (16 MiB, or --size if larger): the client
+    # closes with 1009. The report said "the server closed with 1009 (message too big) ... it
+    # takes no message of 32 bytes (--size)", blaming the server for our own limit.
+    def oversized(conn):
+        conn.sendall(bytes([0x82, 127]) + struct.pack("!Q", 32 << 20))  # the header is enough
+        while True:
+            opcode, _, payload = read_frame(conn)
+            if opcode == 0x8:
+                return payload
+
+    server = RawServer(oversized)
+    r = subprocess.run([h.wsx, "bench", "-d", "2", "ws://127.0.0.1:%d/" % server.port],
+                       capture_output=True, timeout=RUN_TIMEOUT, env=environment(),
+                       preexec_fn=orphan_proof)
+    closing = server.finish()
+    err = r.stderr.decode()
+    check(closing[:2] == struct.pack("!H", 1009), "the client closed with 1009", closing, err)
+    check(r.returncode == 6, "exit 6 (errors during the run)", r.returncode, err)
+    check("the server sent a message larger than this client takes (16777216 bytes)" in err and
+          "the client closed with 1009" in err and "(--size)" not in err,
+          "our limit named, not the server's", err)
+
+
+@case
 def unknown_option_before_the_subcommand_is_named(h):
     # `wsx --bogus` said "A subcommand is required", not what was wrong.
     for argv in (["--bogus"], ["--bogus", "connect", "ws://127.0.0.1:1/"], ["--version", "-z"]):

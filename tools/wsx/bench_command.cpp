@@ -54,6 +54,12 @@ struct BenchArguments {
   std::string proxy;  // empty: the environment's (as wsx connect)
 };
 
+// The largest message our client takes: the library's default, or --size if larger (an echo
+// of our own message always fits).
+std::size_t client_max_message(const BenchArguments& args) {
+  return std::max(WebSocketOptions{}.max_message_size, args.size);
+}
+
 std::string make_payload(std::size_t size, bool binary) {
   std::string payload(size, '\0');
   std::uint32_t state = 0x9e3779b9u;
@@ -76,6 +82,7 @@ struct ThreadStats {
   std::uint64_t errors = 0;
   std::vector<std::string> error_messages;
   std::map<std::uint16_t, std::uint64_t> close_codes;
+  std::uint64_t too_big_from_server = 0;  // BenchReport::too_big_from_server
   std::size_t opened = 0;
   Clock::time_point last_echo{};
   std::optional<ClientErrorKind> first_failure;
@@ -113,7 +120,7 @@ class BenchThread {
     } else {
       options.proxy_for = [](const Url& target) { return proxy_from_environment(target); };
     }
-    options.websocket.max_message_size = std::max(options.websocket.max_message_size, args.size);
+    options.websocket.max_message_size = client_max_message(args);
     options.websocket.max_backpressure =
         std::max(options.websocket.max_backpressure, 2 * args.in_flight * (args.size + 16));
     options.websocket.idle_timeout = std::chrono::milliseconds(0);
@@ -241,7 +248,13 @@ class BenchThread {
     };
     handlers.close = [this](WebSocket&, const CloseInfo& info) {
       ++stats_.close_codes[info.code];
-      if (info.code != 1000) {
+      // 1009 both ways: the server's close frame (clean: frames exchanged), or our client
+      // failing the connection on a message over its limit (no close frame of the server's).
+      if (info.code == 1009 && !info.clean) {
+        ++stats_.too_big_from_server;
+        stats_.error("closed with 1009: the server sent a message larger than this client takes (" +
+                     std::to_string(client_max_message(args_)) + " bytes)");
+      } else if (info.code != 1000) {
         stats_.error("closed with " + std::to_string(info.code) +
                      (info.reason.empty() ? "" : " " + std::string(info.reason)));
       }
@@ -283,6 +296,7 @@ BenchReport merge(const BenchArguments& args,
   report.binary = args.binary;
   report.in_flight = args.in_flight;
   report.compress = args.compress;
+  report.max_message_size = client_max_message(args);
   Clock::time_point last_echo = start;
   for (const auto& thread : threads) {
     const ThreadStats& stats = thread->stats();
@@ -299,6 +313,7 @@ BenchReport merge(const BenchArguments& args,
       }
     }
     for (const auto& [code, count] : stats.close_codes) report.close_codes[code] += count;
+    report.too_big_from_server += stats.too_big_from_server;
     last_echo = std::max(last_echo, stats.last_echo);
   }
   report.elapsed_seconds = std::chrono::duration<double>(last_echo - start).count();
@@ -334,11 +349,19 @@ std::string failure_reason(const BenchReport& report, const std::string& abort_r
     if (!report.error_messages.empty()) reason += ": " + report.error_messages.front();
     return reason;
   }
-  if (report.messages == 0 && report.close_codes.contains(1009)) {
-    // An echo endpoint with a smaller limit than --size: asking whether it echoes misleads.
-    return "the server closed with 1009 (message too big) before any echo: it takes no "
-           "message of " +
-           std::to_string(report.message_size) + " bytes (--size)";
+  const auto too_big = report.close_codes.find(1009);
+  if (report.messages == 0 && too_big != report.close_codes.end()) {
+    if (too_big->second > report.too_big_from_server) {
+      // An echo endpoint with a smaller limit than --size: asking whether it echoes misleads.
+      return "the server closed with 1009 (message too big) before any echo: it takes no "
+             "message of " +
+             std::to_string(report.message_size) + " bytes (--size)";
+    }
+    // Our own limit: an echo of our message always fits, so the server sent something else.
+    return "the server sent a message larger than this client takes (" +
+           std::to_string(report.max_message_size) +
+           " bytes) before any echo, and the client closed with 1009: is " + report.url +
+           " an echo endpoint?";
   }
   if (report.messages == 0) {
     char text[128];

@@ -26,6 +26,10 @@ struct BenchReport {
   std::uint64_t errors = 0;
   std::vector<std::string> error_messages;             // the first few, distinct
   std::map<std::uint16_t, std::uint64_t> close_codes;  // what ended each opened connection
+  // Of the closes with 1009, those our client made: the server sent a message larger than
+  // `max_message_size`, the client's limit (the others are the server's close frames).
+  std::uint64_t too_big_from_server = 0;
+  std::size_t max_message_size = 0;
 
   double messages_per_second() const;
   double megabytes_per_second() const;  // payload echoed, 10^6 bytes
