@@ -901,6 +901,9 @@ def usage_errors_exit_2(h):
              "--wait: 1000001 is not a number of at least 0 and at most 1000000"),
             (["bench", "-c", "abc", "ws://h/"],
              "--connections: abc is not a whole number from 1 to 100000"),
+            # CLI11 reads a whole number with strtoull base 0: 010 would have been 8 bytes.
+            (["bench", "--size", "010", "ws://h/"],
+             "--size: 010 starts with 0, which would make it octal: write 10"),
             (["serve", "--idle-timeout", "-5"],
              "--idle-timeout: -5 is not a number of at least 0 and at most 1000000")):
         r = subprocess.run([h.wsx, *command], capture_output=True, timeout=10)
