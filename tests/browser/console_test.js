@@ -167,6 +167,29 @@ const cases = {
     check(text.includes("HTTP 404") && !text.includes("not a URL"), "the refusal of /nope: " + text);
   },
 
+  // The same on a console served over https (wsx serve --cert, a self-signed certificate this
+  // browser is told to accept): the diagnosis fetches https://HOST/nope. It fetched http://,
+  // which the browser blocks as mixed content: "Cannot reach the server" instead of the 404.
+  async relative_url_https({ page, wsx }) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wsx-cert-"));
+    let tls = null;
+    try {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                               "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
+      tls = await startServe(wsx, ["--cert", path.join(dir, "cert.pem"), "--key", path.join(dir, "key.pem")]);
+      await openConsole(page, "https://127.0.0.1:" + tls.port);
+      await page.fill("#url", "nope");
+      await page.click("#connect");
+      await page.waitForSelector("#state.failed");
+      await page.waitForSelector("#failure:not([hidden])");
+      const text = await page.textContent("#failure");
+      check(text.includes("HTTP 404") && !text.includes("Cannot reach"), "the refusal of /nope over https: " + text);
+    } finally {
+      if (tls) tls.process.kill("SIGTERM");
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+
   // Nothing listens on the port: said so, not a status.
   async unreachable({ page, base }) {
     const port = await new Promise((resolve) => {
@@ -438,5 +461,7 @@ if (!cases[name]) {
 const refusedSocket = [/WebSocket connection to .* failed/, /Failed to load resource/, /Access to fetch at/, /net::ERR_/];
 runCase(name, cases[name], {
   serveArgs: name === "tour" ? ["--compress"] : ["csrf", "csrf_link_needs_a_click"].includes(name) ? ["--csrf"] : [],
-  allowedErrors: ["refused_status", "relative_url", "unreachable", "refused_other_origin", "untrusted_certificate", "tour", "csrf", "transport"].includes(name) ? refusedSocket : [],
+  // relative_url_https: the page's self-signed certificate (the case's own wsx serve).
+  chromiumArgs: name === "relative_url_https" ? ["--ignore-certificate-errors"] : [],
+  allowedErrors: ["refused_status", "relative_url", "relative_url_https", "unreachable", "refused_other_origin", "untrusted_certificate", "tour", "csrf", "transport"].includes(name) ? refusedSocket : [],
 });
