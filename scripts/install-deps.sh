@@ -10,6 +10,8 @@ packages=(
   libisal-dev
   # libdeflate: inflates whole compressed messages (src/proto/whole_message_inflate.cpp).
   libdeflate-dev
+  # liburing: a loop iteration's sends in one io_uring submission (src/io/send_batch.cpp).
+  liburing-dev
   python3 python3-websockets nodejs node-ws libcli11-dev libedit-dev doxygen
   # The metrics test parses /metrics with the Prometheus project's own text-format parser.
   python3-prometheus-client

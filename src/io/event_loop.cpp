@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "post_queue.hpp"
+#include "send_batch.hpp"
 #include "timer_queue.hpp"
+#include "wsx/io/tcp_socket.hpp"
 
 namespace wsx::io {
 namespace {
@@ -57,7 +59,9 @@ struct EventLoop::Impl {
   };
 
   explicit Impl(const EventLoopOptions& options, Clock::time_point start)
-      : wheel(start, options.timeouts), events(std::max(options.max_events, 1)) {}
+      : wheel(start, options.timeouts),
+        events(std::max(options.max_events, 1)),
+        batch_sends(options.batch_sends) {}
 
   Slot* find(int fd) noexcept {
     if (fd < 0 || static_cast<std::size_t>(fd) >= slots.size()) return nullptr;
@@ -77,6 +81,7 @@ struct EventLoop::Impl {
   }
   void dispatch(const epoll_event& event);
   void run_flushes();
+  void batch_flushes();
   void unpark();
 
   int epoll_fd = -1;
@@ -86,6 +91,8 @@ struct EventLoop::Impl {
   std::uint32_t next_generation = 1;
   std::vector<Flush> flushes;
   std::vector<Flush> running_flushes;
+  std::vector<Flush> unbatched;  // batch_flushes(): handlers that flush the usual way
+  detail::SendBatch batch;
   // Fds whose interest became none this iteration. Taking one out of the epoll set waits until
   // just before the next epoll_wait (no event can come before that): a connection that stops
   // reading at EOF and is closed in the same iteration then costs no epoll_ctl at all, since
@@ -97,6 +104,7 @@ struct EventLoop::Impl {
   std::atomic<bool> stop{false};
   std::atomic<std::thread::id> thread{};
   bool posts_ready = false;
+  bool batch_sends;  // EventLoopOptions::batch_sends
   // In an iteration: now_ is its wake-up time. Outside (before run(), between runs) it may be
   // long past, and arm() reads the clock instead.
   bool iterating = false;
@@ -131,13 +139,56 @@ void EventLoop::Impl::run_flushes() {
   // A flush may queue another (a handler writing to a peer it relays to): repeat until quiet.
   while (!flushes.empty()) {
     running_flushes.swap(flushes);
-    for (const Flush& flush : running_flushes) {
-      Slot* slot = find(flush.fd);
-      if (slot == nullptr || slot->generation != flush.generation || !slot->flush_queued) continue;
-      slot->flush_queued = false;
-      slot->handler->on_flush();
+    // One write gains nothing from a batch: it would cost a system call all the same.
+    if (batch_sends && running_flushes.size() > 1 && batch.available()) {
+      batch_flushes();
+    } else {
+      for (const Flush& flush : running_flushes) {
+        Slot* slot = find(flush.fd);
+        if (slot == nullptr || slot->generation != flush.generation || !slot->flush_queued) {
+          continue;
+        }
+        slot->flush_queued = false;
+        slot->handler->on_flush();
+      }
     }
     running_flushes.clear();
+  }
+}
+
+// The writes of this round's flushes are gathered first, with no application code running
+// meanwhile (the batch points into the handlers' output), and sent in one submission. Then
+// each handler hears how its write went (which may run application code), and the handlers
+// that added nothing flush the usual way.
+void EventLoop::Impl::batch_flushes() {
+  unbatched.clear();
+  ConstBuffer room[TcpSocket::max_write_buffers];
+  for (const Flush& flush : running_flushes) {
+    Slot* slot = find(flush.fd);
+    if (slot == nullptr || slot->generation != flush.generation || !slot->flush_queued) continue;
+    slot->flush_queued = false;
+    const std::size_t count = slot->handler->gather_batched(room);
+    if (count == 0) {
+      unbatched.push_back(flush);
+      continue;
+    }
+    batch.add(flush.fd, flush.generation, {room, std::min(count, TcpSocket::max_write_buffers)});
+  }
+  if (batch.size() > 0) {
+    for (const detail::SendBatch::Write& write : batch.submit()) {
+      // A handler told earlier in this loop may have closed this one (application code).
+      Slot* slot = find(write.fd);
+      if (slot == nullptr || slot->generation != write.generation) continue;
+      slot->handler->on_batched_write(write.result, write.total,
+                                      write.count == TcpSocket::max_write_buffers);
+    }
+    batch.clear();
+  }
+  for (const Flush& flush : unbatched) {
+    Slot* slot = find(flush.fd);
+    if (slot == nullptr || slot->generation != flush.generation) continue;
+    slot->flush_queued = false;  // (queued again meanwhile: this flush serves that too)
+    slot->handler->on_flush();
   }
 }
 

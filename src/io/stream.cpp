@@ -96,6 +96,7 @@ Stream::Stream(EventLoop& loop, TcpSocket socket, StreamHandler& handler,
       socket_(std::move(socket)),
       handler_(&handler),
       tls_(tls ? std::make_unique<Tls>(std::move(*tls), options) : nullptr) {
+  batchable_ = handler.gather_is_pure();
   if (!socket_.valid()) return;
   if (loop_.add(socket_.fd(), Interest::read, *this)) {
     socket_.close();  // is_open() tells the owner
@@ -422,6 +423,44 @@ void Stream::on_writable() {
 void Stream::on_flush() {
   DestroyGuard guard(destroyed_);
   flush();
+}
+
+// The loop's batch takes plain TCP output with nothing else to do: no TLS, no shutdown or close
+// to follow (their last bytes go with MSG_MORE, then the FIN), not waiting for room, and no more
+// than one write's worth (TcpSocket::write splits a larger one). The rest flushes the usual way.
+std::size_t Stream::gather_batched(std::span<ConstBuffer> out) {
+  if (!batchable_ || tls_ || blocked_ || shutdown_requested_ || close_follows_ ||
+      !socket_.valid()) {
+    return 0;
+  }
+  const std::size_t count = std::min(
+      handler_->gather_output(out.first(std::min(out.size(), TcpSocket::max_write_buffers))),
+      out.size());
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count; ++i) total += out[i].size();
+  if (total == 0 || total > TcpSocket::max_single_write) return 0;
+  return count;
+}
+
+// How the batched write of what gather_batched() gave went: as the end of flush() would take it.
+void Stream::on_batched_write(const IoResult& result, std::size_t total, bool more_may_wait) {
+  DestroyGuard guard(destroyed_);
+  if (!socket_.valid()) return;
+  if (result.status == IoStatus::error) {
+    fail(system_reason("write failed", result.error));
+    return;
+  }
+  if (result.bytes > 0) {
+    handler_->consume_output(result.bytes);
+    if (guard.destroyed || !socket_.valid()) return;
+  }
+  if (result.status == IoStatus::would_block || result.bytes < total) {
+    blocked_ = true;
+  } else if (more_may_wait || shutdown_requested_ || close_follows_) {
+    flush();  // the rest of the output, or what consume_output() asked for, the usual way
+    return;
+  }
+  if (blocked_ != write_interest_) update_interest();
 }
 
 bool Stream::write_tls_output() {

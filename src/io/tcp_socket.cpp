@@ -82,7 +82,7 @@ namespace {
 // more than it read (256 KiB) at once. The likely cause: one call holds the socket for the
 // whole copy, so transmission and the peer's acknowledgements wait behind it, while a short
 // first call gets the transfer going before the bulk is copied.
-constexpr std::size_t split_write_above = 256 * 1024;
+constexpr std::size_t split_write_above = TcpSocket::max_single_write;
 constexpr std::size_t lead_write_size = 128 * 1024;
 
 IoResult send_vectors(int fd, iovec* vectors, std::size_t count, int flags) noexcept {

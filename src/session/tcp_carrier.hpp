@@ -56,6 +56,7 @@ class WSX_LAYER_API TcpCarrier final : public Carrier, private io::StreamHandler
   void on_stream_data_placed(std::size_t n) override;
   std::size_t gather_output(std::span<io::ConstBuffer> out) override;
   void consume_output(std::size_t n) override;
+  bool gather_is_pure() const noexcept override { return true; }  // Session::carrier_gather
   void on_stream_drained() override;
   void on_stream_end() override;
   void on_stream_error(std::string_view reason) override;

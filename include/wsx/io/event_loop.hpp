@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <system_error>
 
 #include "wsx/export.hpp"
@@ -29,6 +30,8 @@ constexpr bool has(Interest set, Interest bit) noexcept {
   return (static_cast<std::uint8_t>(set) & static_cast<std::uint8_t>(bit)) != 0;
 }
 
+struct IoResult;
+
 // Receives the events of one registered fd. A virtual interface rather than std::function:
 // dispatch is one indirect call and registering allocates nothing. The destructor is protected
 // and not virtual: derive `final`, or give the derived class a virtual destructor.
@@ -41,6 +44,19 @@ class WSX_API IoHandler {
   virtual void on_error();
   // Runs once at the end of an iteration in which EventLoop::defer_flush(fd) was called.
   virtual void on_flush() {}
+  // Batched sends (EventLoopOptions::batch_sends): a handler with a flush due may be asked for
+  // the buffers it would write instead of being called on_flush(). They are written together
+  // with other handlers' in one system call, and on_batched_write() reports how it went
+  // (`more_may_wait`: the buffers filled all of `out`). Returning 0 means "not now": on_flush()
+  // follows instead, after the batch. While filling `out`, nothing may run that could change
+  // any handler's output (no application callback): the batch points into it until it is sent.
+  virtual std::size_t gather_batched(std::span<std::span<const std::uint8_t>> out) {
+    static_cast<void>(out);
+    return 0;
+  }
+  virtual void on_batched_write(const IoResult& result, std::size_t total, bool more_may_wait) {
+    static_cast<void>(result), static_cast<void>(total), static_cast<void>(more_may_wait);
+  }
 
  protected:
   ~IoHandler() = default;
@@ -68,6 +84,10 @@ using TimerId = std::uint64_t;  // 0 is never a valid id
 struct WSX_API EventLoopOptions {
   TimeoutWheelOptions timeouts;  // resolution and size of the coarse timeout wheel
   int max_events = 256;          // epoll events handled per wakeup
+  // The sends of one iteration's flushes go to the kernel in one io_uring submission instead
+  // of one system call per socket, where the kernel offers io_uring (else, and with false,
+  // each is written on its own). Same bytes, same order per socket.
+  bool batch_sends = true;
 };
 
 class WSX_API EventLoop {

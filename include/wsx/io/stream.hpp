@@ -49,6 +49,10 @@ class WSX_API StreamHandler {
   virtual std::size_t gather_output(std::span<ConstBuffer> out) = 0;
   // The first `n` bytes of what gather_output() returned are sent (or, with TLS, encrypted).
   virtual void consume_output(std::size_t n) = 0;
+  // Whether gather_output() only reports what is queued: it runs no callback and changes
+  // nothing. Then the stream's writes may join the other streams' in the loop's batch
+  // (EventLoopOptions::batch_sends), which holds the gathered buffers until it is sent.
+  virtual bool gather_is_pure() const noexcept { return false; }
   // The socket was full and now everything gathered has left.
   virtual void on_stream_drained() {}
   // The peer finished sending (FIN or TLS close_notify). Writing is still possible.
@@ -123,7 +127,10 @@ class WSX_API Stream final : private IoHandler {
   // From now on the stream's events go to `handler`, also from inside a callback: the rest of
   // what the current read brought goes to it. For a protocol chosen once the connection is up
   // (ALPN: HTTP/2 or HTTP/1.1), whose owner takes the stream over.
-  void set_handler(StreamHandler& handler) noexcept { handler_ = &handler; }
+  void set_handler(StreamHandler& handler) noexcept {
+    handler_ = &handler;
+    batchable_ = handler.gather_is_pure();
+  }
   // What release() hands back: the connection, ready for a new Stream.
   struct Released {
     TcpSocket socket;
@@ -157,6 +164,8 @@ class WSX_API Stream final : private IoHandler {
   void on_readable() override;
   void on_writable() override;
   void on_flush() override;
+  std::size_t gather_batched(std::span<ConstBuffer> out) override;
+  void on_batched_write(const IoResult& result, std::size_t total, bool more_may_wait) override;
   void discard_input();  // on_readable while lingering
   void read_tls(std::span<std::uint8_t> buffer, std::size_t allowance, const bool& destroyed);
   // Reads from the socket into `into`: the bytes read, or 0 when there are none to process
@@ -196,6 +205,7 @@ class WSX_API Stream final : private IoHandler {
   bool read_interest_ : 1 = true;    // reading as the loop last accepted it (added for reading)
   bool read_refused_ : 1 = false;    // the loop refused a read interest: this iteration's flush
                                      // asks once more
+  bool batchable_ : 1 = false;       // handler_->gather_is_pure()
   bool* destroyed_ = nullptr;        // set while a callback runs: it may destroy the stream
 };
 

@@ -31,6 +31,8 @@ class WSX_API TcpSocket {
  public:
   // Writes at most this many buffers per call (IOV_MAX is 1024 on Linux; more gains nothing).
   static constexpr std::size_t max_write_buffers = 64;
+  // write() makes a larger write in two system calls (tcp_socket.cpp says why).
+  static constexpr std::size_t max_single_write = 256 * 1024;
 
   TcpSocket() = default;
   explicit TcpSocket(int fd) noexcept : fd_(fd) {}  // takes ownership
