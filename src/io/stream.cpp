@@ -426,10 +426,11 @@ void Stream::on_flush() {
 }
 
 // The loop's batch takes plain TCP output with nothing else to do: no TLS, no shutdown or close
-// to follow (their last bytes go with MSG_MORE, then the FIN), not waiting for room, and no more
-// than one write's worth (TcpSocket::write splits a larger one). The rest flushes the usual way.
+// to follow (their last bytes go with MSG_MORE, then the FIN), not waiting for room, no refused
+// read interest to ask for again, and no more than one write's worth (TcpSocket::write splits a
+// larger one). The rest flushes the usual way.
 std::size_t Stream::gather_batched(std::span<ConstBuffer> out) {
-  if (!batchable_ || tls_ || blocked_ || shutdown_requested_ || close_follows_ ||
+  if (!batchable_ || tls_ || blocked_ || shutdown_requested_ || close_follows_ || read_refused_ ||
       !socket_.valid()) {
     return 0;
   }
