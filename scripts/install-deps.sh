@@ -24,6 +24,9 @@ packages=(
   # WebSocket over HTTP/2 (RFC 8441): nghttp2's sans-I/O session; its tests' independent peer for
   # plain requests is curl (--http2), for extended CONNECT Python's h2.
   libnghttp2-dev curl python3-h2
+  # liburing: bench/echo/uring_echo.cpp, the io_uring echo scripts/uring-bench.sh measures
+  # (issue 13 item 8); the library does not use it.
+  liburing-dev
 )
 missing=()
 for p in "${packages[@]}"; do
