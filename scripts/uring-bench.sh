@@ -17,7 +17,9 @@
 #                          [--servers raw,batch,uring,uring:32x65536] [--no-syscalls]
 # uring:COUNTxSIZE is uring_echo with other provided buffers (URING_ECHO_BUFFERS; the default is
 # 512 x 64 KiB): fewer buffers than data in flight make the recv stop for want of one (ENOBUFS)
-# and so read in larger batches.
+# and so read in larger batches. uring@N:USEC (also uring:COUNTxSIZE@N:USEC) waits for N
+# completions per loop pass, or at least one after USEC microseconds (URING_ECHO_BATCH, Linux
+# 6.12's min_wait): fewer io_uring_enter calls per message for some latency.
 # Scenarios (the harness's shapes): a = 100 conns x 16 B text, 8 in flight; b = 10 conns x
 # 64 KiB binary, 2 in flight; c = 1 conn x 1 MiB. Needs liburing-dev (scripts/install-deps.sh)
 # and perf (linux-perf) for the syscall count. Results: $WSX_URING_BENCH_DIR (default
@@ -68,7 +70,8 @@ g++ -std=c++20 -O2 -o "$work/null_syscall" "$work/null_syscall.cpp"
 taskset -c 0 "$work/null_syscall" >&2
 IFS=, read -ra names <<<"$servers"
 for name in "${names[@]}"; do
-  [[ -x $work/${name%%:*} ]] || { echo "unknown server $name (raw, batch, uring[:COUNTxSIZE])" >&2; exit 2; }
+  bin=${name%%@*}
+  [[ -x $work/${bin%%:*} ]] || { echo "unknown server $name (raw, batch, uring[:COUNTxSIZE][@N:USEC])" >&2; exit 2; }
 done
 
 scenario_args() {
@@ -90,13 +93,19 @@ stop_server() {
 trap stop_server EXIT
 # start_server NAME: our server on $port, pinned to CPU 0; sets server_pid.
 start_server() {
+  for _ in $(seq 30); do  # the previous server's listener may take a moment to go
+    ss -ltnH "sport = :$port" | grep -q . || break
+    sleep 0.1
+  done
   if ss -ltnH "sport = :$port" | grep -q .; then
     echo "port $port is in use: pass --port" >&2
     exit 1
   fi
-  local buffers=""
-  [[ $1 == *:* ]] && buffers=${1#*:}
-  URING_ECHO_BUFFERS=${buffers:-512x65536} taskset -c 0 "$work/${1%%:*}" "$port" >>"$work/server.log" 2>&1 &
+  local bin=${1%%@*} buffers="" batch=""
+  [[ $bin == *:* ]] && buffers=${bin#*:}
+  [[ $1 == *@* ]] && batch=${1#*@}
+  if [[ -n $batch ]]; then export URING_ECHO_BATCH=$batch; else unset URING_ECHO_BATCH; fi
+  URING_ECHO_BUFFERS=${buffers:-512x65536} taskset -c 0 "$work/${bin%%:*}" "$port" >>"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do
     ss -ltnH "sport = :$port" | grep -q . && return 0
@@ -154,8 +163,9 @@ for r in runs:
     res = r["result"]
     if res and res["server_cpu"] > 0 and res["msgs"] > 0:
         eff[(r["scenario"], r["server"], r["rep"])] = (res["msgs_per_s"], res["server_cpu"],
-                                                     res["msgs_per_s"] / res["server_cpu"])
-print(f"{'sc':3} {'server':15} {'msg/s':>9} {'srv cpu':>7} {'msg/cpu-s':>10} {'vs ' + base:>8}  per-repetition ratio to {base}")
+                                                     res["msgs_per_s"] / res["server_cpu"],
+                                                     res["lat_p50_us"])
+print(f"{'sc':3} {'server':15} {'msg/s':>9} {'srv cpu':>7} {'msg/cpu-s':>10} {'p50 us':>7} {'vs ' + base:>8}  per-repetition ratio to {base}")
 for sc in sorted({k[0] for k in eff}):
     for server in dict.fromkeys(r["server"] for r in runs):
         reps = sorted(k[2] for k in eff if k[0] == sc and k[1] == server)
@@ -166,7 +176,7 @@ for sc in sorted({k[0] for k in eff}):
                   if (sc, base, rep) in eff]
         med = lambda i: statistics.median(row[i] for row in rows)
         ratio = f"{statistics.median(ratios):8.3f}" if ratios else f"{'-':>8}"
-        print(f"{sc:3} {server:15} {med(0):9.0f} {med(1):7.3f} {med(2):10.0f} {ratio}  "
+        print(f"{sc:3} {server:15} {med(0):9.0f} {med(1):7.3f} {med(2):10.0f} {med(3):7.0f} {ratio}  "
               + " ".join(f"{x:.3f}" for x in ratios))
 EOF
 

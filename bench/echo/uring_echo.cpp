@@ -18,6 +18,8 @@
 // keeps the bytes in order.
 //
 // Usage: uring_echo PORT [BIND_ADDR]; URING_ECHO_BUFFERS=COUNTxSIZE sets the provided buffers.
+// URING_ECHO_BATCH=N:USEC trades latency for batching: each wait asks for N completions and
+// settles for fewer (at least one) after USEC microseconds (io_uring's min_wait, Linux 6.12).
 // At exit it prints how the work was cut up (loop passes, receives, sends) to stderr.
 #include <arpa/inet.h>
 #include <liburing.h>
@@ -27,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,6 +56,9 @@ constexpr unsigned kMaxIov = 16;  // provided buffers one sendmsg takes at most
 // order, so all of them cycle through the cache.
 unsigned g_buf_count = 512;
 size_t g_buf_size = 64 * 1024;
+// URING_ECHO_BATCH: completions a wait asks for, and how long it holds out for them (0: none).
+unsigned g_batch_wait_nr = 1;
+unsigned g_batch_min_wait_us = 0;
 
 // What a completion belongs to: the operation in the top byte of user_data, the fd below.
 enum Op : uint64_t { kAccept = 1, kRecv = 2, kSend = 3, kIgnore = 4 };
@@ -110,6 +116,7 @@ class Server {
   void submit_send(int fd);
   void close_conn(int fd);
   void maybe_release(int fd);
+  int submit_and_wait_batched();
 
   io_uring ring_{};
   io_uring_buf_ring* br_ = nullptr;
@@ -148,7 +155,12 @@ bool Server::init(int lfd) {
     std::fprintf(stderr, "io_uring_queue_init_params: %s\n", std::strerror(-rc));
     return false;
   }
-  io_uring_register_ring_fd(&ring_);  // io_uring_enter without an fd lookup; optional
+  io_uring_register_ring_fd(&ring_);               // io_uring_enter without an fd lookup; optional
+  constexpr unsigned feat_min_timeout = 1u << 15;  // IORING_FEAT_MIN_TIMEOUT, not in liburing 2.3
+  if (g_batch_min_wait_us > 0 && (p.features & feat_min_timeout) == 0) {
+    std::fprintf(stderr, "uring_echo: the kernel has no min_wait (URING_ECHO_BATCH)\n");
+    return false;
+  }
 
   // The provided-buffer ring: the ring of descriptors, and the buffers it hands out.
   size_t ring_bytes = g_buf_count * sizeof(io_uring_buf);
@@ -336,9 +348,32 @@ void Server::maybe_release(int fd) {
   c = Conn{};
 }
 
+// io_uring_submit_and_wait with a minimum wait, which liburing 2.3 cannot ask for: the
+// submission queue's new tail is published by hand, then one io_uring_enter submits and waits
+// (struct io_uring_getevents_arg's `pad` is min_wait_usec since Linux 6.12).
+int Server::submit_and_wait_batched() {
+  io_uring_sq& sq = ring_.sq;
+  const unsigned tail = sq.sqe_tail;
+  if (sq.sqe_head != tail) {
+    sq.sqe_head = tail;
+    io_uring_smp_store_release(sq.ktail, tail);
+  }
+  const unsigned to_submit = tail - io_uring_smp_load_acquire(sq.khead);
+  __kernel_timespec timeout{};
+  timeout.tv_sec = 1;  // without any completion for this long, the loop looks at g_stop
+  io_uring_getevents_arg arg{};
+  arg.pad = g_batch_min_wait_us;
+  arg.ts = reinterpret_cast<uintptr_t>(&timeout);
+  long rc = syscall(__NR_io_uring_enter, ring_.ring_fd, to_submit, g_batch_wait_nr,
+                    IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+  if (rc < 0) return errno == ETIME ? 0 : -errno;
+  return int(rc);
+}
+
 void Server::run() {
   while (!g_stop) {
-    int rc = io_uring_submit_and_wait(&ring_, 1);
+    int rc =
+        g_batch_min_wait_us > 0 ? submit_and_wait_batched() : io_uring_submit_and_wait(&ring_, 1);
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
       std::fprintf(stderr, "io_uring_submit_and_wait: %s\n", std::strerror(-rc));
       return;
@@ -406,6 +441,13 @@ int main(int argc, char** argv) {
     g_buf_count = count;
     g_buf_size = size;
   }
+  if (const char* b = std::getenv("URING_ECHO_BATCH")) {
+    if (std::sscanf(b, "%u:%u", &g_batch_wait_nr, &g_batch_min_wait_us) != 2 ||
+        g_batch_wait_nr == 0 || g_batch_min_wait_us == 0) {
+      std::fprintf(stderr, "URING_ECHO_BATCH wants N:USEC, both above 0\n");
+      return 2;
+    }
+  }
   signal(SIGPIPE, SIG_IGN);
   // Without SA_RESTART, so that a signal ends the wait in io_uring_enter.
   struct sigaction sa {};
@@ -440,6 +482,9 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(st.recv_bytes), static_cast<unsigned long long>(st.sends),
       static_cast<unsigned long long>(st.sendmsgs), static_cast<unsigned long long>(st.short_sends),
       static_cast<unsigned long long>(st.enobufs));
+  // The ring's multishot accept holds the listening socket, and the kernel tears the ring down
+  // after the process has gone: shut the listener now, so that the port is free at exit.
+  shutdown(lfd, SHUT_RDWR);
   close(lfd);
   return 0;
 }
