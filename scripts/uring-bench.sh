@@ -19,7 +19,8 @@
 # 512 x 64 KiB): fewer buffers than data in flight make the recv stop for want of one (ENOBUFS)
 # and so read in larger batches. uring@N:USEC (also uring:COUNTxSIZE@N:USEC) waits for N
 # completions per loop pass, or at least one after USEC microseconds (URING_ECHO_BATCH, Linux
-# 6.12's min_wait): fewer io_uring_enter calls per message for some latency.
+# 6.12's min_wait): fewer io_uring_enter calls per message for some latency. batch@N:USEC is
+# epoll_batch_echo sleeping USEC after a wait that brought fewer than N sockets (EPOLL_ECHO_BATCH).
 # Scenarios (the harness's shapes): a = 100 conns x 16 B text, 8 in flight; b = 10 conns x
 # 64 KiB binary, 2 in flight; c = 1 conn x 1 MiB. Needs liburing-dev (scripts/install-deps.sh)
 # and perf (linux-perf) for the syscall count. Results: $WSX_URING_BENCH_DIR (default
@@ -104,7 +105,11 @@ start_server() {
   local bin=${1%%@*} buffers="" batch=""
   [[ $bin == *:* ]] && buffers=${bin#*:}
   [[ $1 == *@* ]] && batch=${1#*@}
-  if [[ -n $batch ]]; then export URING_ECHO_BATCH=$batch; else unset URING_ECHO_BATCH; fi
+  if [[ -n $batch ]]; then
+    export URING_ECHO_BATCH=$batch EPOLL_ECHO_BATCH=$batch
+  else
+    unset URING_ECHO_BATCH EPOLL_ECHO_BATCH
+  fi
   URING_ECHO_BUFFERS=${buffers:-512x65536} taskset -c 0 "$work/${bin%%:*}" "$port" >>"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do

@@ -5,6 +5,9 @@
 // scripts/uring-bench.sh can tell a gain from that order apart from a gain from io_uring's fewer
 // system calls. Same behaviour otherwise: every byte echoed, TCP_NODELAY, reading stops while a
 // connection has 4 MiB or more unsent.
+// EPOLL_ECHO_BATCH=N:USEC waits as uring_echo's URING_ECHO_BATCH does: when a wait brings fewer
+// than N ready sockets, it sleeps USEC microseconds and collects what became ready meanwhile, so
+// that the effect of larger batches can be told apart from io_uring's fewer system calls.
 // Usage: epoll_batch_echo PORT [BIND_ADDR]
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,6 +17,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <time.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -78,6 +83,13 @@ int main(int argc, char** argv) {
   std::vector<char> buf(kBuf);
   std::vector<epoll_event> evs(1024);
   std::vector<int> to_send;
+  unsigned batch_n = 0, batch_us = 0;
+  if (const char* b = std::getenv("EPOLL_ECHO_BATCH")) {
+    if (std::sscanf(b, "%u:%u", &batch_n, &batch_us) != 2 || batch_n == 0 || batch_us == 0) {
+      std::fprintf(stderr, "EPOLL_ECHO_BATCH wants N:USEC, both above 0\n");
+      return 2;
+    }
+  }
 
   auto drop = [&](int fd) {
     close(fd);
@@ -97,6 +109,12 @@ int main(int argc, char** argv) {
 
   while (!g_stop) {
     int n = epoll_wait(ep, evs.data(), int(evs.size()), 500);
+    if (n > 0 && unsigned(n) < batch_n && size_t(n) < evs.size()) {
+      timespec pause{0, long(batch_us) * 1000};
+      nanosleep(&pause, nullptr);
+      int more = epoll_wait(ep, evs.data() + n, int(evs.size()) - n, 0);
+      if (more > 0) n += more;
+    }
     to_send.clear();
     // Pass 1: accept and read.
     for (int i = 0; i < n; ++i) {
