@@ -10,7 +10,8 @@ packages=(
   libisal-dev
   # libdeflate: inflates whole compressed messages (src/proto/whole_message_inflate.cpp).
   libdeflate-dev
-  # liburing: a loop iteration's sends in one io_uring submission (src/io/send_batch.cpp).
+  # liburing: a loop iteration's sends in one io_uring submission (src/io/send_batch.cpp), and
+  # bench/echo/uring_echo.cpp, the io_uring echo scripts/uring-bench.sh measures.
   liburing-dev
   python3 python3-websockets nodejs node-ws libcli11-dev libedit-dev doxygen
   # The metrics test parses /metrics with the Prometheus project's own text-format parser.
@@ -24,9 +25,6 @@ packages=(
   # WebSocket over HTTP/2 (RFC 8441): nghttp2's sans-I/O session; its tests' independent peer for
   # plain requests is curl (--http2), for extended CONNECT Python's h2.
   libnghttp2-dev curl python3-h2
-  # liburing: bench/echo/uring_echo.cpp, the io_uring echo scripts/uring-bench.sh measures
-  # (issue 13 item 8); the library does not use it.
-  liburing-dev
 )
 missing=()
 for p in "${packages[@]}"; do
