@@ -352,7 +352,8 @@ struct WSX_API ServerOptions {
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(5);
   // run(): SIGINT / SIGTERM start a graceful stop(), whichever thread takes them (threads the
   // application started before run() included); the previous handlers are back once run()
-  // returns. A watcher that cannot be installed or fails goes to error_hook (ErrorSource::signals).
+  // returns. Every server of the process that handles signals stops on the same signal. A
+  // watcher that cannot be installed or fails goes to error_hook (ErrorSource::signals).
   bool handle_signals = false;
   std::optional<ServerTlsOptions> tls;  // wss:// on every listener
   // HTTP/2 on the TLS listeners: ALPN offers h2 before http/1.1, and a client that picks it

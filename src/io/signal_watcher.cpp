@@ -5,32 +5,52 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <mutex>
 
 namespace wsx::io {
 
 static_assert(sizeof(sigset_t) <= 128 && alignof(sigset_t) <= 8);
-static_assert(sizeof(struct sigaction) <= 256 && alignof(struct sigaction) <= 8);
 static_assert(sizeof(pthread_t) == sizeof(unsigned long));
 
 namespace {
 
-// Per signal, the write end of the pipe its handler writes to, plus one (0: none, so that the
-// zero-initialised array needs no constructor). Lock-free atomics: the handler may read them.
-std::atomic<int> pipe_for_signal[NSIG];
+// Every live watcher of a signal gets it: a signal is process-wide, and two servers with
+// handle_signals in one process must both stop on one Ctrl-C. Per signal, the write ends of
+// the watchers' pipes, plus one (0: a free slot, so that the zero-initialised array needs no
+// constructor). Lock-free atomics: the handler reads them.
+constexpr std::size_t max_watchers_per_signal = 16;
+std::atomic<int> pipes_for_signal[NSIG][max_watchers_per_signal];
 static_assert(std::atomic<int>::is_always_lock_free);
+
+// Per signal, under registry_mutex(): how many watchers hold it, and the action the first one
+// found, put back when the last one goes — whatever order the watchers end in.
+struct SignalRegistration {
+  std::size_t watchers = 0;
+  struct sigaction original {};
+};
+SignalRegistration registrations[NSIG];
+
+std::mutex& registry_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
 
 // Signal-handler context: only async-signal-safe calls. A full pipe drops the byte, which loses
 // nothing — the signals it already holds lead to the same stop.
 extern "C" void forward_signal(int signal) {
   const int saved_errno = errno;
   if (signal > 0 && signal < NSIG) {
-    const int fd = pipe_for_signal[signal].load(std::memory_order_relaxed) - 1;
-    if (fd >= 0) {
-      const auto byte = static_cast<unsigned char>(signal);
-      [[maybe_unused]] const ssize_t written = ::write(fd, &byte, 1);
+    const auto byte = static_cast<unsigned char>(signal);
+    for (const std::atomic<int>& slot : pipes_for_signal[signal]) {
+      const int fd = slot.load(std::memory_order_relaxed) - 1;
+      if (fd >= 0) {
+        [[maybe_unused]] const ssize_t written = ::write(fd, &byte, 1);
+      }
     }
   }
   errno = saved_errno;
@@ -38,6 +58,42 @@ extern "C" void forward_signal(int signal) {
 
 std::error_code last_error() {
   return {errno, std::system_category()};
+}
+
+// Adds `write_fd` to the pipes `signal` is forwarded to, in a free slot (its index in `slot`);
+// the first watcher of a signal installs the handler.
+std::error_code add_pipe(int signal, int write_fd, int& slot) {
+  std::lock_guard lock(registry_mutex());
+  std::atomic<int>* const slots = pipes_for_signal[signal];
+  std::atomic<int>* const end = slots + max_watchers_per_signal;
+  std::atomic<int>* const free_slot =
+      std::find_if(slots, end, [](const std::atomic<int>& pipe) { return pipe.load() == 0; });
+  if (free_slot == end) return std::make_error_code(std::errc::resource_unavailable_try_again);
+  // The pipe first: a signal between sigaction() and this store would find no pipe.
+  free_slot->store(write_fd + 1);
+  SignalRegistration& registration = registrations[signal];
+  if (registration.watchers == 0) {
+    struct sigaction action {};
+    action.sa_handler = forward_signal;
+    sigfillset(&action.sa_mask);  // one handler at a time: the pipe gets whole bytes in order
+    action.sa_flags = SA_RESTART;
+    if (::sigaction(signal, &action, &registration.original) != 0) {
+      const std::error_code error = last_error();
+      free_slot->store(0);
+      return error;
+    }
+  }
+  ++registration.watchers;
+  slot = static_cast<int>(free_slot - slots);
+  return {};
+}
+
+// Undoes add_pipe(); the last watcher of a signal puts back what the first one found.
+void remove_pipe(int signal, int slot) noexcept {
+  std::lock_guard lock(registry_mutex());
+  pipes_for_signal[signal][slot].store(0);
+  SignalRegistration& registration = registrations[signal];
+  if (--registration.watchers == 0) ::sigaction(signal, &registration.original, nullptr);
 }
 
 }  // namespace
@@ -62,23 +118,13 @@ SignalWatcher::SignalWatcher(EventLoop& loop, std::initializer_list<int> signals
   sigemptyset(&set);
   for (const int signal : signals) {
     if (signal <= 0 || signal >= NSIG || sigismember(&set, signal) == 1) continue;  // unknown
-    struct sigaction action {};
-    action.sa_handler = forward_signal;
-    sigfillset(&action.sa_mask);  // one handler at a time: the pipe gets whole bytes in order
-    action.sa_flags = SA_RESTART;
-    Installed entry;
-    entry.signal = signal;
-    // The pipe first: a signal between sigaction() and this store would find no pipe.
-    entry.previous_pipe = pipe_for_signal[signal].exchange(write_fd_ + 1);
-    struct sigaction previous {};
-    if (::sigaction(signal, &action, &previous) != 0) {
-      error_ = last_error();
-      pipe_for_signal[signal].store(entry.previous_pipe);
+    int slot = 0;
+    if (const std::error_code error = add_pipe(signal, write_fd_, slot)) {
+      error_ = error;
       uninstall();
       return;
     }
-    std::memcpy(entry.previous_action, &previous, sizeof previous);
-    installed_.push_back(entry);
+    installed_.push_back({signal, slot});
     sigaddset(&set, signal);
   }
   sigset_t previous_mask;
@@ -105,12 +151,7 @@ void SignalWatcher::uninstall() noexcept {
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   }
   mask_changed_ = false;
-  for (auto entry = installed_.rbegin(); entry != installed_.rend(); ++entry) {
-    struct sigaction previous;
-    std::memcpy(&previous, entry->previous_action, sizeof previous);
-    ::sigaction(entry->signal, &previous, nullptr);
-    pipe_for_signal[entry->signal].store(entry->previous_pipe);
-  }
+  for (const Installed& entry : installed_) remove_pipe(entry.signal, entry.slot);
   installed_.clear();
   if (registered_) loop_.remove(read_fd_);
   registered_ = false;

@@ -10,9 +10,11 @@
 // calling thread (threads started afterwards inherit that), so a signal that arrived while
 // they were blocked — say before the server started — is delivered now.
 //
-// One watcher per signal at a time: a newer watcher takes the signal over, and each destructor
-// puts back what its constructor found (handler and mask), so watchers must end in reverse
-// order of creation.
+// Every live watcher of a signal gets it (two servers with handle_signals in one process both
+// stop on one Ctrl-C), at most 16 watchers per signal (more: error() is
+// resource_unavailable_try_again). The first watcher of a signal installs the handler; the last
+// one to end puts back the action the first one found, in whatever order they end. Each
+// destructor puts back its own thread's mask when it runs on the thread that created it.
 #pragma once
 
 #include <functional>
@@ -46,8 +48,7 @@ class WSX_API SignalWatcher final : private IoHandler {
  private:
   struct Installed {
     int signal = 0;
-    alignas(8) unsigned char previous_action[256] = {};  // a struct sigaction, kept opaque
-    int previous_pipe = 0;                               // as stored in the handler's table
+    int slot = 0;  // where this watcher's pipe is in the signal's table (signal_watcher.cpp)
   };
 
   void on_readable() override;

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -96,25 +98,55 @@ TEST(SignalWatcher, UnblocksItsSignalsWhileItLivesAndRestoresTheMask) {
   EXPECT_EQ(received, std::vector<int>{SIGUSR1});
 }
 
-TEST(SignalWatcher, NestedWatchersHandTheSignalBack) {
+TEST(SignalWatcher, EveryLiveWatcherGetsTheSignal) {
+  // Two servers with handle_signals in one process: one Ctrl-C must stop both. (Before, the
+  // newer watcher took the signal over and the older one heard nothing.)
   EventLoop loop;
   test::arm_watchdog(loop);
   std::vector<std::string> received;
-  SignalWatcher outer(loop, {SIGUSR1}, [&](int) {
-    received.emplace_back("outer");
-    loop.stop();
-  });
+  auto note = [&](const char* name) {
+    received.emplace_back(name);
+    if (received.size() == 2) loop.stop();
+  };
+  SignalWatcher outer(loop, {SIGUSR1}, [&](int) { note("outer"); });
   {
-    SignalWatcher inner(loop, {SIGUSR1}, [&](int) {
-      received.emplace_back("inner");
-      loop.stop();
-    });
+    SignalWatcher inner(loop, {SIGUSR1}, [&](int) { note("inner"); });
     ASSERT_EQ(::raise(SIGUSR1), 0);
     loop.run();
+    std::sort(received.begin(), received.end());
+    EXPECT_EQ(received, (std::vector<std::string>{"inner", "outer"}));
   }
+  received.clear();
+  ASSERT_EQ(::raise(SIGUSR1), 0);
   ASSERT_EQ(::raise(SIGUSR1), 0);
   loop.run();
-  EXPECT_EQ(received, (std::vector<std::string>{"inner", "outer"}));
+  EXPECT_EQ(received, (std::vector<std::string>{"outer", "outer"}));  // the inner one is gone
+}
+
+TEST(SignalWatcher, WatchersMayEndInAnyOrder) {
+  // The first watcher ending first (the first of two servers to return from run()) must not
+  // leave the handler installed with its closed pipe once both are gone: the signal would no
+  // longer do its default action, and its byte would go to whatever file reuses that descriptor.
+  ASSERT_EQ(handler_of(SIGUSR2), SIG_DFL);
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  std::vector<std::string> received;
+  std::optional<SignalWatcher> first(std::in_place, loop, std::initializer_list<int>{SIGUSR2},
+                                     [&](int) { received.emplace_back("first"); });
+  std::optional<SignalWatcher> second(std::in_place, loop, std::initializer_list<int>{SIGUSR2},
+                                      [&](int) {
+                                        received.emplace_back("second");
+                                        loop.stop();
+                                      });
+  ASSERT_FALSE(first->error());
+  ASSERT_FALSE(second->error());
+  first.reset();
+  EXPECT_NE(handler_of(SIGUSR2), SIG_DFL);  // the second one still watches
+  ASSERT_EQ(::raise(SIGUSR2), 0);
+  loop.run();
+  EXPECT_EQ(received, std::vector<std::string>{"second"});
+  second.reset();
+  EXPECT_EQ(handler_of(SIGUSR2), SIG_DFL);
 }
 
 TEST(SignalWatcher, ASignalThatCannotBeHandledIsAnError) {
