@@ -75,7 +75,9 @@ GateOutcome pass_gate(const ServerShared& shared, const proto::HttpHead& head) {
 bool admit(const Behavior& behavior, proto::UpgradeRequest& request, GateOutcome& refused) {
   if (!behavior.origin.permits(request.origin, request.host)) {
     refused.kind = GateOutcome::Kind::refuse;
-    refused.response = plain_response(403, "origin not allowed\n");
+    // In access_log too: a 403 may also be a CSRF refusal, and the log must tell which.
+    refused.reason = "origin not allowed";
+    refused.response = plain_response(403, std::string(refused.reason) + "\n");
     return false;
   }
   if (behavior.csrf) {

@@ -1,5 +1,6 @@
-// Behavior::csrf through a real server: 403 with the reason (body and access log), tokens in the
-// query and in Sec-WebSocket-Protocol, csrf.* entries never echoed nor shown to the application.
+// Behavior::csrf through a real server: 403 with the reason (body and access log; an Origin
+// refusal's too), tokens in the query and in Sec-WebSocket-Protocol, csrf.* entries never echoed
+// nor shown to the application.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -174,6 +175,9 @@ TEST(CsrfHandshake, RefusalsAre403WithTheReasonInBodyAndAccessLog) {
       {upgrade("/ws?csrf=" + token, cookie("s2")), "csrf token of another session"},
       {upgrade("/ws", cookie("s1") + "Sec-WebSocket-Protocol: csrf." + other.issue("s1") + "\r\n"),
        "csrf token forged"},
+      // Checked first, with a valid token: the log tells an Origin refusal from a CSRF one.
+      {upgrade("/ws?csrf=" + token, cookie("s1") + "Origin: https://evil.example\r\n"),
+       "origin not allowed"},
   };
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const std::string response = fetch(fixture.running->port(), cases[i].request);

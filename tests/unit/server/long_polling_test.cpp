@@ -163,7 +163,7 @@ TEST_F(LongPollingServer, OpenPassesTheChecksOfAnUpgrade) {
   EXPECT_EQ(bad_protocols->status, 400);
   const std::vector<std::string> lines = logged.all();
   ASSERT_GE(lines.size(), 5u);
-  EXPECT_EQ(lines[0], "403 POST /echo?wsx-poll=open ");
+  EXPECT_EQ(lines[0], "403 POST /echo?wsx-poll=open origin not allowed");
   EXPECT_EQ(lines[2], "403 POST /guarded?wsx-poll=open csrf token missing");
 }
 
