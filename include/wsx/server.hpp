@@ -5,8 +5,8 @@
 //   server.route("/echo", {.message = [](wsx::WebSocket& ws, wsx::Message msg) {
 //     ws.send(msg.data, msg.kind);
 //   }});
-//   server.listen("127.0.0.1", 9001);
-//   server.run();
+//   if (std::error_code error = server.listen("127.0.0.1", 9001)) return 1;  // or run() serves
+//   server.run();                                                            // nothing, forever
 //
 // Routes: "/chat" matches that path exactly; "/rooms/*" every path starting with "/rooms/";
 // "/*" every path. An exact route beats a prefix route; the longest prefix wins. Add routes

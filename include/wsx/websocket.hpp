@@ -203,6 +203,8 @@ class WSX_API WebSocket {
   WebSocket(const WebSocket&) = delete;
   WebSocket& operator=(const WebSocket&) = delete;
 
+  // A text message must be valid UTF-8: send() does not check it (that would cost a pass over
+  // every message), and a peer that does fails the connection with 1007.
   SendStatus send(std::span<const std::uint8_t> data, MessageKind kind = MessageKind::binary,
                   bool compress = true);
   SendStatus send(std::string_view text, MessageKind kind = MessageKind::text,
@@ -214,7 +216,10 @@ class WSX_API WebSocket {
   SendStatus ping(std::span<const std::uint8_t> payload = {});
   SendStatus pong(std::span<const std::uint8_t> payload = {});
   // Starts the closing handshake (1005 sends no code). The close callback fires when it ends;
-  // until then the peer's messages may still arrive.
+  // until then the peer's messages may still arrive. invalid (nothing sent, the connection
+  // stays open) for a code that may not be sent (RFC 6455 §7.4: below 1000, 1004, 1006,
+  // 1015-2999, 5000 and up; 1005 with a reason) or a reason over 123 bytes or not UTF-8;
+  // closed once our close frame went out.
   SendStatus close(std::uint16_t code = 1000, std::string_view reason = {});
   // Drops the TCP connection now, without a closing handshake (close callback: 1006).
   void terminate();
