@@ -350,6 +350,10 @@ struct WSX_API ServerOptions {
   std::chrono::milliseconds over_budget_timeout = std::chrono::seconds(2);
   // stop(): how long connections get to answer close 1001 before they are dropped.
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(5);
+  // Each thread sends what one pass of its event loop has for its connections in one io_uring
+  // submission instead of one system call per connection (io::EventLoopOptions::batch_sends),
+  // where the kernel offers io_uring; false writes each connection on its own.
+  bool batch_sends = true;
   // run(): SIGINT / SIGTERM start a graceful stop(), whichever thread takes them (threads the
   // application started before run() included); the previous handlers are back once run()
   // returns. Every server of the process that handles signals stops on the same signal. A

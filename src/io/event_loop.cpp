@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <exception>
 #include <thread>
 #include <vector>
 
@@ -93,6 +94,7 @@ struct EventLoop::Impl {
   std::vector<Flush> running_flushes;
   std::vector<Flush> unbatched;  // batch_flushes(): handlers that flush the usual way
   detail::SendBatch batch;
+  std::vector<detail::SendBatch::Write> reports;  // batch_flushes(): the batch's outcomes
   // Fds whose interest became none this iteration. Taking one out of the epoll set waits until
   // just before the next epoll_wait (no event can come before that): a connection that stops
   // reading at EOF and is closed in the same iteration then costs no epoll_ctl at all, since
@@ -161,28 +163,42 @@ void EventLoop::Impl::run_flushes() {
 // each handler hears how its write went (which may run application code), and the handlers
 // that added nothing flush the usual way.
 void EventLoop::Impl::batch_flushes() {
+  batch.clear();
   unbatched.clear();
   ConstBuffer room[TcpSocket::max_write_buffers];
   for (const Flush& flush : running_flushes) {
     Slot* slot = find(flush.fd);
     if (slot == nullptr || slot->generation != flush.generation || !slot->flush_queued) continue;
     slot->flush_queued = false;
-    const std::size_t count = slot->handler->gather_batched(room);
+    const std::size_t count =
+        std::min(slot->handler->gather_batched(room), TcpSocket::max_write_buffers);
     if (count == 0) {
       unbatched.push_back(flush);
       continue;
     }
-    batch.add(flush.fd, flush.generation, {room, std::min(count, TcpSocket::max_write_buffers)});
+    batch.add(flush.fd, flush.generation, {room, count}, count == TcpSocket::max_write_buffers);
   }
   if (batch.size() > 0) {
-    for (const detail::SendBatch::Write& write : batch.submit()) {
+    // The outcomes are taken out of the batch before any is reported: a report may throw (the
+    // application's code), and the loop may run again after that with a clean batch.
+    const std::span<const detail::SendBatch::Write> done = batch.submit();
+    reports.assign(done.begin(), done.end());
+    batch.clear();
+    // Every write is made: each must be reported, also after one report threw, or its bytes
+    // would be sent again by the next flush. The first exception goes on afterwards.
+    std::exception_ptr thrown;
+    for (const detail::SendBatch::Write& write : reports) {
       // A handler told earlier in this loop may have closed this one (application code).
       Slot* slot = find(write.fd);
       if (slot == nullptr || slot->generation != write.generation) continue;
-      slot->handler->on_batched_write(write.result, write.total,
-                                      write.count == TcpSocket::max_write_buffers);
+      try {
+        slot->handler->on_batched_write(write.result, write.total, write.more_may_wait);
+      } catch (...) {
+        if (!thrown) thrown = std::current_exception();
+      }
     }
-    batch.clear();
+    reports.clear();
+    if (thrown) std::rethrow_exception(thrown);
   }
   for (const Flush& flush : unbatched) {
     Slot* slot = find(flush.fd);
@@ -357,6 +373,10 @@ void EventLoop::forget(int fd) noexcept {
 
 bool EventLoop::registered(int fd) const noexcept {
   return impl_->find(fd) != nullptr;
+}
+
+std::uint64_t EventLoop::batched_writes() const noexcept {
+  return impl_->batch.ring_writes();
 }
 
 void EventLoop::defer_flush(int fd) {

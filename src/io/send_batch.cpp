@@ -1,7 +1,9 @@
 #include "send_batch.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
-#include <thread>
 
 #ifdef WSX_HAVE_LIBURING
 #include <liburing.h>
@@ -10,16 +12,19 @@
 namespace wsx::io::detail {
 namespace {
 
-// Each send is tried once: a full socket answers EAGAIN at once instead of the request being
-// parked in the kernel until there is room (the loop's write interest waits for that, as for
-// a plain send).
+// Each send is tried once: with MSG_DONTWAIT the kernel completes the request while it is
+// submitted (io_uring marks it REQ_F_NOWAIT: a full socket answers -EAGAIN at once instead of
+// the request being parked until there is room), so every completion is there when
+// io_uring_submit() returns and nothing is in flight afterwards.
 constexpr int send_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
-constexpr std::uint64_t cancel_token = UINT64_MAX;  // user_data of the cancel request
 
 IoResult result_of(int res) noexcept {
   if (res >= 0) return {IoStatus::ok, static_cast<std::size_t>(res), 0};
-  if (res == -EAGAIN || res == -EWOULDBLOCK || res == -ECANCELED)
+  // ENOMEM/ENOBUFS: no memory for the request now, which a later write may have; the stream
+  // waits for room as for a full socket and then writes on its own.
+  if (res == -EAGAIN || res == -EWOULDBLOCK || res == -ENOMEM || res == -ENOBUFS) {
     return {IoStatus::would_block, 0, 0};
+  }
   return {IoStatus::error, 0, -res};
 }
 
@@ -32,13 +37,15 @@ struct SendBatch::Ring {
   static constexpr unsigned entries = 256;
   io_uring ring{};
   bool ready = false;
-  std::thread::id owner = std::this_thread::get_id();
+  // The thread (and so the process: a fork's child differs) that set it up: SINGLE_ISSUER
+  // refuses any other, and a child must not touch the ring it shares with its parent.
+  pid_t owner = ::gettid();
 
   Ring() {
     io_uring_params params{};
     // One thread submits (the loop's), and completions are reaped right after submitting: the
     // kernel need not interrupt the thread to post them. SUBMIT_ALL: one failed entry does not
-    // leave the rest unsubmitted.
+    // stop the others. (5.18 for SUBMIT_ALL, 6.1 for DEFER_TASKRUN.)
     params.flags =
         IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
     if (io_uring_queue_init_params(entries, &ring, &params) != 0) {
@@ -48,8 +55,7 @@ struct SendBatch::Ring {
     }
     io_uring_probe* probe = io_uring_get_probe_ring(&ring);
     const bool sends = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_SEND) &&
-                       io_uring_opcode_supported(probe, IORING_OP_SENDMSG) &&
-                       io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL);
+                       io_uring_opcode_supported(probe, IORING_OP_SENDMSG);
     if (probe != nullptr) io_uring_free_probe(probe);
     if (!sends) {
       io_uring_queue_exit(&ring);
@@ -68,7 +74,7 @@ struct SendBatch::Ring {
 
 struct SendBatch::Ring {
   bool ready = false;
-  std::thread::id owner;
+  pid_t owner = 0;
 };
 
 #endif
@@ -77,10 +83,8 @@ SendBatch::SendBatch() = default;
 SendBatch::~SendBatch() = default;
 
 bool SendBatch::available() noexcept {
-  // The ring is its creator thread's alone (IORING_SETUP_SINGLE_ISSUER): a loop run by another
-  // thread later sets up a ring of its own.
-  if (ring_ != nullptr && ring_->owner != std::this_thread::get_id()) {
-    ring_.reset();
+  if (ring_ != nullptr && ring_->owner != ::gettid()) {
+    ring_.reset();  // another thread's, or the parent process's: a ring of our own
     tried_ = false;
   }
   if (!tried_) {
@@ -95,7 +99,8 @@ bool SendBatch::available() noexcept {
   return ring_ != nullptr;
 }
 
-void SendBatch::add(int fd, std::uint32_t generation, std::span<const ConstBuffer> buffers) {
+void SendBatch::add(int fd, std::uint32_t generation, std::span<const ConstBuffer> buffers,
+                    bool more_may_wait) {
   const std::size_t first = vectors_.size();
   std::size_t total = 0;
   for (const ConstBuffer& buffer : buffers) {
@@ -104,7 +109,7 @@ void SendBatch::add(int fd, std::uint32_t generation, std::span<const ConstBuffe
     vectors_.push_back({const_cast<std::uint8_t*>(buffer.data()), buffer.size()});
     total += buffer.size();
   }
-  writes_.push_back({fd, generation, total, vectors_.size() - first, {}});
+  writes_.push_back({fd, generation, total, vectors_.size() - first, more_may_wait, {}});
   first_vector_.push_back(first);
   messages_.emplace_back();  // room now: submit() must not allocate
 }
@@ -116,10 +121,13 @@ void SendBatch::clear() noexcept {
   messages_.clear();
 }
 
-std::span<SendBatch::Write> SendBatch::submit() noexcept {
+std::span<const SendBatch::Write> SendBatch::submit() noexcept {
   // IoStatus::closed marks a write not made yet (a send never reports it).
   for (Write& write : writes_) write.result = {IoStatus::closed, 0, 0};
-  if (ring_ != nullptr && !submit_through_ring()) ring_.reset();  // closing it drops the rest
+  // One write gains nothing from the ring: the same one system call.
+  if (writes_.size() > 1 && ring_ != nullptr && !submit_through_ring()) {
+    ring_.reset();  // closing it drops what it did not take
+  }
   write_the_rest();
   return writes_;
 }
@@ -148,14 +156,16 @@ void SendBatch::write_the_rest() noexcept {
 #ifdef WSX_HAVE_LIBURING
 
 // Returns false when the ring failed: batching ends for this loop, and the writes it did not
-// complete are still marked closed (they were not made).
+// take are still marked closed (not made) for write_the_rest(). Every write it took has its
+// result: the requests complete while they are submitted (send_flags), none is left in flight.
 bool SendBatch::submit_through_ring() noexcept {
   io_uring& ring = ring_->ring;
   std::size_t next = 0;
   while (next < writes_.size()) {
     const std::size_t end = std::min(writes_.size(), next + Ring::entries);
     for (std::size_t i = next; i < end; ++i) {
-      io_uring_sqe* sqe = io_uring_get_sqe(&ring);  // never null: the ring is empty between chunks
+      // Never null: the submission queue is empty here (every earlier chunk went in whole).
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring);
       const Write& write = writes_[i];
       iovec* vectors = vectors_.data() + first_vector_[i];
       if (write.count == 1) {
@@ -174,51 +184,39 @@ bool SendBatch::submit_through_ring() noexcept {
     do {
       submitted = io_uring_submit(&ring);
     } while (submitted == -EINTR);
-    if (submitted < 0) return false;  // none taken: they go with the ring
-    if (!reap(static_cast<std::size_t>(submitted))) return false;
+    // The kernel may take fewer than offered (no memory for requests): the rest stay in the
+    // submission queue, and are dropped with the ring, never submitted later behind our back.
+    const std::size_t taken = submitted > 0 ? static_cast<std::size_t>(submitted) : 0;
+    std::size_t reaped = 0;
+    while (reaped < taken) {
+      io_uring_cqe* cqe = nullptr;
+      const int got = io_uring_wait_cqe(&ring, &cqe);  // posted already: no system call
+      if (got == -EINTR) continue;
+      if (got != 0) {
+        // Not expected (the completions are posted). The writes taken but not reaped may have
+        // been made: they fail rather than go out twice.
+        for (std::size_t i = next; i < next + taken; ++i) {
+          if (writes_[i].result.status == IoStatus::closed)
+            writes_[i].result = {IoStatus::error, 0, EIO};
+        }
+        return false;
+      }
+      if (cqe->user_data >= next && cqe->user_data < end) {
+        writes_[cqe->user_data].result = result_of(cqe->res);
+        ++reaped;
+        ++ring_writes_;
+      }
+      io_uring_cqe_seen(&ring, cqe);
+    }
+    if (taken < end - next) return false;
     next = end;
   }
   return true;
 }
 
-// A send tried once completes while it is submitted. Should a kernel park one instead (not
-// expected with MSG_DONTWAIT), it gets 100 ms, then it is cancelled and counts as a full socket.
-bool SendBatch::reap(std::size_t count) noexcept {
-  io_uring& ring = ring_->ring;
-  bool cancelled = false;
-  std::size_t reaped = 0;
-  while (reaped < count) {
-    io_uring_cqe* cqe = nullptr;
-    __kernel_timespec wait{0, 100'000'000};
-    const int got = io_uring_wait_cqe_timeout(&ring, &cqe, &wait);
-    if (got == -EINTR) continue;
-    if (got == -ETIME && !cancelled) {
-      io_uring_sqe* cancel = io_uring_get_sqe(&ring);
-      if (cancel == nullptr) return false;
-      io_uring_prep_cancel64(cancel, 0, IORING_ASYNC_CANCEL_ANY);
-      cancel->user_data = cancel_token;
-      io_uring_submit(&ring);
-      cancelled = true;
-      continue;
-    }
-    // Still nothing after the cancel, or the ring failed: its requests are abandoned with it.
-    if (got != 0) return false;
-    if (cqe->user_data != cancel_token && cqe->user_data < writes_.size()) {
-      writes_[cqe->user_data].result = result_of(cqe->res);
-      ++reaped;
-    }
-    io_uring_cqe_seen(&ring, cqe);
-  }
-  return !cancelled;  // a kernel that parks sends is not used again
-}
-
 #else
 
 bool SendBatch::submit_through_ring() noexcept {
-  return false;
-}
-
-bool SendBatch::reap(std::size_t) noexcept {
   return false;
 }
 

@@ -23,7 +23,8 @@ class SendBatch {
     int fd;
     std::uint32_t generation;  // the loop's registration, checked before the result is used
     std::size_t total;         // bytes asked for
-    std::size_t count;         // buffers asked for (max_write_buffers: more may be waiting)
+    std::size_t count;         // non-empty buffers asked for
+    bool more_may_wait;        // the handler filled every buffer it was offered
     IoResult result;
   };
 
@@ -32,27 +33,32 @@ class SendBatch {
   SendBatch(const SendBatch&) = delete;
   SendBatch& operator=(const SendBatch&) = delete;
 
-  // Whether sends can be batched. The ring is set up on the first call; when the kernel or
-  // the build has no io_uring (ENOSYS, a seccomp filter, kernel.io_uring_disabled, a failed
-  // submission) this stays false and every flush writes on its own, as without it.
+  // Whether sends can be batched. The ring is set up on the first call (and again in a new
+  // thread or process: it is its creator's alone); when the kernel or the build has no
+  // io_uring (ENOSYS, a seccomp filter, kernel.io_uring_disabled, a kernel before 5.18) or a
+  // submission failed, this is false and every flush writes on its own, as without it.
   bool available() noexcept;
   // Queues a write of `buffers`; the bytes must stay where they are until submit() returns.
-  void add(int fd, std::uint32_t generation, std::span<const ConstBuffer> buffers);
+  void add(int fd, std::uint32_t generation, std::span<const ConstBuffer> buffers,
+           bool more_may_wait);
   std::size_t size() const noexcept { return writes_.size(); }
   // Writes everything queued, each write once and without waiting for room (a full socket
   // reports would_block, as send() with MSG_DONTWAIT does), and returns the outcomes in the
   // order of add(). Valid until the next add() or clear().
-  std::span<Write> submit() noexcept;
+  std::span<const Write> submit() noexcept;
   void clear() noexcept;
+
+  // Writes sent through the ring so far (tests: proof that batching is in use).
+  std::uint64_t ring_writes() const noexcept { return ring_writes_; }
 
  private:
   struct Ring;
   bool submit_through_ring() noexcept;
-  bool reap(std::size_t count) noexcept;
   void write_the_rest() noexcept;
 
   std::unique_ptr<Ring> ring_;
   bool tried_ = false;
+  std::uint64_t ring_writes_ = 0;
   std::vector<Write> writes_;
   std::vector<iovec> vectors_;             // every write's vectors, one after the other
   std::vector<std::size_t> first_vector_;  // per write: where its vectors start

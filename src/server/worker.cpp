@@ -13,10 +13,17 @@ std::size_t refusal_allowance(std::size_t max_connections) {
   return std::max<std::size_t>(64, max_connections / 8);
 }
 
+io::EventLoopOptions loop_options(const ServerOptions& options) {
+  io::EventLoopOptions loop;
+  loop.batch_sends = options.batch_sends;
+  return loop;
+}
+
 }  // namespace
 
 Worker::Worker(ServerShared& shared, std::uint16_t index)
     : shared_(shared),
+      loop_(loop_options(shared.options)),
       topics_(&shared.topics, &loop_),
       budget_(loop_, shared.memory),
       metrics_(*shared.options.metrics),

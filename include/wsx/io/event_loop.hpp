@@ -129,6 +129,9 @@ class WSX_API EventLoop {
   // Calls the fd's handler on_flush() once after this iteration's events, timers and posted
   // tasks: writes queued during one iteration leave in one writev per socket.
   void defer_flush(int fd);
+  // Writes this loop has made through the io_uring batch (EventLoopOptions::batch_sends): 0
+  // where the kernel offers no io_uring or batching is off.
+  std::uint64_t batched_writes() const noexcept;
 
   // The time this iteration woke up (outside run(): when the last one did, or construction).
   Clock::time_point now() const noexcept { return now_; }

@@ -51,7 +51,9 @@ class WSX_API StreamHandler {
   virtual void consume_output(std::size_t n) = 0;
   // Whether gather_output() only reports what is queued: it runs no callback and changes
   // nothing. Then the stream's writes may join the other streams' in the loop's batch
-  // (EventLoopOptions::batch_sends), which holds the gathered buffers until it is sent.
+  // (EventLoopOptions::batch_sends), which holds the gathered buffers until it is sent. The
+  // bytes are in the kernel before consume_output() reports them, and other handlers' callbacks
+  // may run in between: meanwhile the output may be appended to, never changed or freed.
   virtual bool gather_is_pure() const noexcept { return false; }
   // The socket was full and now everything gathered has left.
   virtual void on_stream_drained() {}
