@@ -157,6 +157,9 @@ class Reader final : public IoHandler {
 
 // Whether this process may use io_uring (the batch falls back to one write per socket where it
 // may not: no liburing at build time, seccomp, kernel.io_uring_disabled, an old kernel).
+#ifndef WSX_EXPECT_LIBURING
+#error "the build defines WSX_EXPECT_LIBURING: whether the library was built with liburing"
+#endif
 bool kernel_offers_io_uring() {
 #if WSX_EXPECT_LIBURING
   io_uring_params params{};
