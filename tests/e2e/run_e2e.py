@@ -877,6 +877,26 @@ def bench_latency_agrees_with_littles_law(h):
 
 
 @case
+def repeatable_options_before_the_url(h):
+    # -H, -s and -x take one value each: CLI11 let them take every argument up to the next
+    # option, so `wsx connect -x hi ws://...` took the URL as a second message ("URL is
+    # required", exit 2).
+    port = h.echo()
+    url = "ws://127.0.0.1:%d/" % port
+    r = h.connect("-H", "X-Trial: 1", url, "-w", "0.5", "--trace")
+    check(r.returncode == EXIT_OK and "> X-Trial: 1" in r.err, "-H then the URL", r.show)
+    r = h.connect("-s", "chat", url, "-x", "hi", "-w", "0.5", "--trace")
+    check(r.returncode == EXIT_OK and "> Sec-WebSocket-Protocol: chat" in r.err,
+          "-s then the URL", r.show)
+    r = h.connect("-x", "one", url, "-x", "two", "-w", "0.5")
+    check(r.returncode == EXIT_OK and r.out.splitlines() == ["< one", "< two"],
+          "-x then the URL, -x after it", r.show)
+    r = h.connect("-x", "one", url, "extra")
+    check(r.returncode == EXIT_USAGE and "extra" in r.err, "a second positional is refused",
+          r.show)
+
+
+@case
 def usage_errors_exit_2(h):
     for args in (["-H", "no colon here", "ws://127.0.0.1:1/"], ["ftp://127.0.0.1:1/"],
                  ["ws://127.0.0.1:1/#fragment"], ["--client-max-window-bits", "9", "ws://h/"],

@@ -21,6 +21,13 @@ namespace {
 // same bound.
 constexpr double max_seconds = 1e6;
 
+// A repeatable option (-H, -s, -x) takes one value each time it is given. CLI11 lets an option
+// that fills a vector take every argument up to the next option, so `wsx connect -H 'A: b'
+// ws://host/` took the URL as a second header and then said "URL is required".
+CLI::Option* repeatable(CLI::Option* option) {
+  return option->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->allow_extra_args(false);
+}
+
 }  // namespace
 
 Command add_connect_command(CLI::App& app) {
@@ -85,16 +92,15 @@ Command add_connect_command(CLI::App& app) {
   cmd->add_option("URL", settings->url, "the server's URL (see below)")->type_name("")->required();
 
   const char* handshake = "Handshake";
-  cmd->add_option("-H,--header", settings->headers,
-                  "extra request header \"Name: value\" (repeatable); a User-Agent given here "
-                  "replaces the default wsx/VERSION")
+  repeatable(cmd->add_option("-H,--header", settings->headers,
+                             "extra request header \"Name: value\" (repeatable); a User-Agent "
+                             "given here replaces the default wsx/VERSION"))
       ->type_name("HEADER")
-      ->group(handshake)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("-s,--subprotocol", settings->subprotocols, "offer this subprotocol (repeatable)")
+      ->group(handshake);
+  repeatable(cmd->add_option("-s,--subprotocol", settings->subprotocols,
+                             "offer this subprotocol (repeatable)"))
       ->type_name("NAME")
-      ->group(handshake)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      ->group(handshake);
   cmd->add_option("-o,--origin", settings->origin, "the Origin header")
       ->type_name("ORIGIN")
       ->group(handshake);
@@ -171,11 +177,11 @@ Command add_connect_command(CLI::App& app) {
 
   const char* input = "Input";
   auto* execute =
-      cmd->add_option("-x,--execute", settings->execute,
-                      "send this text message once connected (repeatable), wait, then close")
+      repeatable(cmd->add_option("-x,--execute", settings->execute,
+                                 "send this text message once connected (repeatable), wait, then "
+                                 "close"))
           ->type_name("MESSAGE")
-          ->group(input)
-          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+          ->group(input);
   cmd->add_option("-w,--wait", settings->wait,
                   "wait before closing, after -x (default 2) or after the end of stdin "
                   "(default 0); at most 1000000")
