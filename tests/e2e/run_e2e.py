@@ -854,6 +854,30 @@ def unknown_option_before_the_subcommand_is_named(h):
 
 
 @case
+def unknown_option_of_a_subcommand_is_named(h):
+    # CLI11 said "The following arguments were not expected: ws://h/ --conections": the URL
+    # listed too (the typo's value had taken its place), in no useful order, no suggestion.
+    for argv, expected in (
+            (["bench", "--conections", "3", "ws://h/"],
+             "wsx bench: unknown option '--conections'; did you mean '--connections'?"),
+            (["connect", "--heder", "A: b", "ws://h/"],
+             "wsx connect: unknown option '--heder'; did you mean '--header'?"),
+            (["connect", "-x", "hi", "--trace", "-Z", "ws://h/"], "wsx connect: unknown option '-Z'"),
+            (["serve", "--listen", "0", "--metric"],
+             "wsx serve: unknown option '--metric'; did you mean '--metrics'?"),
+            (["connect", "--frobnicate=1", "ws://h/"], "wsx connect: unknown option '--frobnicate'\n")):
+        r = subprocess.run([h.wsx, *argv], capture_output=True, timeout=10)
+        err = r.stderr.decode()
+        check(r.returncode == EXIT_USAGE and expected in err and "ws://h/" not in err and
+              "Run 'wsx %s --help' for more information." % argv[0] in err, "%r" % argv, err)
+    # An option's value is not taken for an option, whatever it looks like (CLI11 takes it).
+    port = h.echo()
+    r = h.connect("-w", "0.2", "-x", "--not-an-option", "ws://127.0.0.1:%d/" % port)
+    check(r.returncode == EXIT_OK and r.out.splitlines() == ["< --not-an-option"],
+          "-x's value sent as it is", r.show)
+
+
+@case
 def bench_latency_agrees_with_littles_law(h):
     # With K messages always in flight, mean latency x throughput = K (Little's law), whatever
     # the machine's speed: a check of the latency bookkeeping (send time to echo, FIFO per

@@ -66,6 +66,50 @@ std::string_view unknown_leading_option(int argc, char** argv) {
   return {};
 }
 
+// The first option after SUBCOMMAND that it does not have, if any ("--heder"), skipping the
+// values of the options it has. CLI11 named only the arguments it had left over, in its own
+// order and with the URL among them when an unknown option made a value take the URL's
+// place: `wsx bench --conections 3 URL` said "not expected: URL --conections".
+std::string_view unknown_subcommand_option(const CLI::App& subcommand, int first, int argc,
+                                           char** argv) {
+  for (int i = first; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") return {};  // what follows is positional
+    if (arg.size() < 2 || arg[0] != '-' || (arg[1] >= '0' && arg[1] <= '9')) continue;
+    const bool long_name = arg.starts_with("--");
+    // --name=value, -Xvalue and -rb (flags together) name their option in the first letters.
+    const std::string_view name = long_name ? arg.substr(0, arg.find('=')) : arg.substr(0, 2);
+    const CLI::Option* option = subcommand.get_option_no_throw(std::string(name));
+    if (option == nullptr) return name;
+    const bool value_attached = long_name ? name.size() < arg.size() : arg.size() > 2;
+    if (option->get_items_expected_min() > 0 && !value_attached) ++i;  // its value, whatever it is
+  }
+  return {};
+}
+
+// "wsx bench: unknown option '--conections'; did you mean '--connections'?"
+int unknown_option(const CLI::App& subcommand, std::string_view option) {
+  std::string best;
+  std::size_t best_distance = 3;  // as for subcommands: more than 2 edits is not a typo
+  if (option.starts_with("--")) {
+    for (const CLI::Option* candidate : subcommand.get_options()) {
+      for (const std::string& name : candidate->get_lnames()) {
+        const std::size_t distance = edit_distance(option.substr(2), name);
+        if (distance < best_distance) {
+          best = "--" + name;
+          best_distance = distance;
+        }
+      }
+    }
+  }
+  const std::string command = "wsx " + subcommand.get_name();
+  std::string message = command + ": unknown option '" + std::string(option) + "'";
+  if (!best.empty()) message += "; did you mean '" + best + "'?";
+  std::fprintf(stderr, "%s\nRun '%s --help' for more information.\n", message.c_str(),
+               command.c_str());
+  return wsx::tool::exit_usage;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,6 +159,14 @@ int main(int argc, char** argv) {
                  "subcommand's options come after it)\nRun 'wsx --help' for more information.\n",
                  static_cast<int>(option.size()), option.data());
     return wsx::tool::exit_usage;
+  }
+  // argv[1] is a known subcommand here when it is not an option (checked above).
+  if (argc >= 2 && argv[1][0] != '-' && std::string_view(argv[1]) != "help") {
+    const CLI::App& subcommand = *app.get_subcommand(argv[1]);
+    if (const std::string_view option = unknown_subcommand_option(subcommand, 2, argc, argv);
+        !option.empty()) {
+      return unknown_option(subcommand, option);
+    }
   }
   try {
     app.parse(argc, argv);
