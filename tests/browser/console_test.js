@@ -73,7 +73,19 @@ const cases = {
     await page.fill("#filter", "/^alpha$/");
     shown = await rows(page, true);
     check(shown.length === 2 && shown.every((r) => r.data === "alpha"), "regex filter: " + JSON.stringify(shown));
+    // A /regex/ that does not compile is searched as text and the field says so (it showed
+    // "0 of 8" as for a pattern that matches nothing: the "invalid" class had no style), and
+    // stops saying so once the text is no longer one (the class stayed).
+    const border = () => page.$eval("#filter", (field) => getComputedStyle(field).borderColor);
+    const validBorder = await border();
+    await page.fill("#filter", "/[unclosed/");
+    check(await page.getAttribute("#filter", "aria-invalid") === "true", "an invalid regex is marked");
+    check(await border() !== validBorder, "and looks different: " + validBorder);
+    check(/not a valid regular expression/.test(await page.textContent("#count")), "the count says why: " + await page.textContent("#count"));
     await page.fill("#filter", "");
+    check(await page.getAttribute("#filter", "aria-invalid") === "false" && await border() === validBorder,
+          "an empty filter is not marked invalid");
+    check(!/regular expression/.test(await page.textContent("#count")), "nor is the count");
     await page.click("[data-show=received]");
     shown = await rows(page, true);
     check(shown.length === 3 && shown.every((r) => r.dir === "received"), "received only: " + JSON.stringify(shown));

@@ -150,16 +150,26 @@ function renderRow(row) {
   tr.addEventListener("click", () => { select(row); $("list").focus({ preventScroll: true }); });
   return tr;
 }
+// A /regex/ that does not compile is searched for as text, and the field says so: without it,
+// "0 of 8" could not be told from a pattern that matches nothing.
+let filterProblem = "";
+function showFilterProblem(problem, detail = "") {
+  filterProblem = problem;  // short: it goes beside the count, on the toolbar's one line
+  const field = $("filter");
+  field.classList.toggle("invalid", problem !== "");
+  field.setAttribute("aria-invalid", problem !== "" ? "true" : "false");
+  field.title = detail;
+}
 function filterMatcher() {
   const text = $("filter").value;
   const regex = /^\/(.+)\/([imsu]*)$/.exec(text);
+  showFilterProblem("");
   if (regex) {
     try {
       const re = new RegExp(regex[1], regex[2]);
-      $("filter").classList.remove("invalid");
       return (row) => re.test(row.text) || re.test(row.kind);
     } catch (e) {
-      $("filter").classList.add("invalid");
+      showFilterProblem("not a valid regular expression: searched as text", e.message);
     }
   }
   const needle = text.toLowerCase();
@@ -172,7 +182,8 @@ function applyFilter(row) {
 }
 function updateCount() {
   const shown = shownCount;
-  $("count").textContent = shown === rows.length ? rows.length + " messages" : shown + " of " + rows.length;
+  $("count").textContent = (shown === rows.length ? rows.length + " messages" : shown + " of " + rows.length) +
+                           (filterProblem ? " · " + filterProblem : "");
   $("empty").hidden = rows.length > 0;
 }
 function refilter() {
