@@ -1041,6 +1041,28 @@ def interactive_prompt_on_a_terminal(h):
 
 
 @case
+def interactive_ping_shows_its_pong(h):
+    # A /ping typed at the prompt showed nothing without -P: whether the server answered was
+    # for the person to guess. Its pong is shown; the server's own pings still are not.
+    port = h.py_peer()
+    term = Terminal(h, "ws://127.0.0.1:%d/" % port)
+    try:
+        term.expect("/help for commands")
+        term.type("/ping héllo\r")
+        term.expect('< pong "héllo"')
+        term.type("!ping from-server\r")  # the peer pings us: answered, not shown
+        term.expect("< !pong from-server")  # the peer had our pong
+        screen = term.everything.decode("utf-8", "replace")
+        check('ping "from-server"' not in screen and 'pong "from-server"' not in screen,
+              "no -P: the server's ping and our answer are not shown", screen)
+        term.type("/quit\r")
+        term.expect("Disconnected (code 1000")
+        check(term.exit_status() == EXIT_OK, "exit 0", term.shown())
+    finally:
+        term.close()
+
+
+@case
 def interactive_line_survives_incoming_messages(h):
     # A message arriving while a line is half typed is printed above the prompt, and the half
     # line is drawn again after it, ready to be finished.

@@ -78,7 +78,8 @@ std::string_view prompt_help() {
   return "text             send a text message (start it with // to send a leading /)\n"
          "/binary HEX      send a binary message given in hex (\"/binary 01 ff 7e\")\n"
          "/base64 DATA     send a binary message given in base64\n"
-         "/ping [TEXT]     send a ping with an optional payload (at most 125 bytes)\n"
+         "/ping [TEXT]     send a ping with an optional payload (at most 125 bytes),\n"
+         "                 show its pong\n"
          "/close [CODE [REASON]]  start the closing handshake (default 1000)\n"
          "/help            this list\n"
          "/quit            close with 1000 and exit (also Ctrl-D)";

@@ -243,7 +243,13 @@ class Runner final : public proto::FrameObserver {
       if (show_received_control()) printer_.control(false, proto::Opcode::ping, payload);
     };
     h.pong = [this](WebSocket&, std::span<const std::uint8_t> payload) {
-      if (show_received_control()) printer_.control(false, proto::Opcode::pong, payload);
+      // A /ping typed at the prompt asks for its pong: it is shown without -P too (the pong
+      // frame is already in the --trace output).
+      const bool asked = prompt_pings_ > 0;
+      if (asked) --prompt_pings_;
+      if (show_received_control() || (asked && !settings_.trace)) {
+        printer_.control(false, proto::Opcode::pong, payload);
+      }
     };
     h.close = [this](WebSocket&, const CloseInfo& info) { on_close(info); };
     h.error = [this](const ClientError& error) {
@@ -277,6 +283,7 @@ class Runner final : public proto::FrameObserver {
     closed_ = false;
     failed_last_ = false;
     we_closed_ = false;
+    prompt_pings_ = 0;  // --reconnect: pongs of the lost connection will not come
     printer_.opened(client_->url().to_string(), ws.subprotocol(),
                     header_value(client_->response_headers(), "Sec-WebSocket-Extensions"));
     switch (mode_) {
@@ -427,6 +434,8 @@ class Runner final : public proto::FrameObserver {
         WebSocket* ws = client_->socket();
         if (ws == nullptr || ws->ping(action.data) != SendStatus::success) {
           printer_.problem("ping not sent: the connection is closing");
+        } else {
+          ++prompt_pings_;
         }
         return;
       }
@@ -550,7 +559,8 @@ class Runner final : public proto::FrameObserver {
   std::optional<std::pair<MessageKind, std::string>> held_line_;  // for the next connection
   std::size_t lines_ = 0;                                         // stdin lines read
   bool input_refused_ = false;
-  bool interrupted_ = false;  // SIGINT/SIGTERM: we are closing, stdin is no longer read
+  bool interrupted_ = false;      // SIGINT/SIGTERM: we are closing, stdin is no longer read
+  std::size_t prompt_pings_ = 0;  // /ping typed at the prompt whose pong has not come
 };
 
 }  // namespace
