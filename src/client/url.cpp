@@ -74,10 +74,18 @@ std::string check_name(std::string_view host) {
       return "a label of the host name starts or ends with '-'";
     }
     for (char c : label) {
-      if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_') {
-        return std::string("the host contains '") + c +
-               "', which a host name cannot have (percent-encoding is not allowed in a host)";
+      if (is_alpha(c) || is_digit(c) || c == '-' || c == '_') continue;
+      // Not the byte itself for these: one byte of a UTF-8 character printed alone is not a
+      // character ("the host contains '\xc3'" showed as U+FFFD), and a control character would
+      // reach the terminal.
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte >= 0x80) {
+        return "the host name is not ASCII: write an internationalized name in its ASCII form "
+               "(xn--..., punycode)";
       }
+      if (byte < 0x20 || byte == 0x7f) return "the host contains a control character";
+      return std::string("the host contains '") + c +
+             "', which a host name cannot have (percent-encoding is not allowed in a host)";
     }
     last_label = label;
     start = end + 1;

@@ -166,6 +166,18 @@ TEST(Url, RejectsBadHostNames) {
   EXPECT_NE(error_of("ws://" + long_name + "/").find("253"), std::string::npos);
 }
 
+// The error names what is wrong without printing a lone byte of a UTF-8 character (invalid
+// UTF-8 on the terminal) or a control character.
+TEST(Url, NonAsciiOrControlHostIsNamedNotPrinted) {
+  const std::string non_ascii = error_of("ws://\xc3\xbc.localhost:8080/");
+  EXPECT_NE(non_ascii.find("not ASCII"), std::string::npos) << non_ascii;
+  EXPECT_NE(non_ascii.find("xn--"), std::string::npos) << non_ascii;
+  EXPECT_EQ(non_ascii.find('\xc3'), std::string::npos) << non_ascii;
+  const std::string control = error_of("ws://a\x01b/");
+  EXPECT_NE(control.find("control character"), std::string::npos) << control;
+  EXPECT_EQ(control.find('\x01'), std::string::npos) << control;
+}
+
 TEST(Url, RejectsMalformedIpv4) {
   EXPECT_NE(error_of("ws://256.0.0.1/").find("IPv4"), std::string::npos);
   EXPECT_NE(error_of("ws://127.1/").find("IPv4"), std::string::npos);
