@@ -479,6 +479,13 @@ function adminHeaders() {
   const token = $("admin-token").value.trim();
   return token ? { Authorization: "Bearer " + token } : {};
 }
+// A list that cannot be had is shown empty, without a count: the last one would say a server
+// that stopped still holds its connections.
+function forgetConnections(why) {
+  $("connections").tBodies[0].textContent = "";
+  $("tab-connections").textContent = "Server connections";
+  $("connections-note").textContent = why;
+}
 async function refreshConnections() {
   const note = $("connections-note");
   let data;
@@ -486,16 +493,16 @@ async function refreshConnections() {
     const response = await fetch("/admin/connections", { cache: "no-store", headers: adminHeaders() });
     if (response.status === 401 || response.status === 403) {
       $("admin-token").hidden = false;
-      note.textContent = response.status === 401
+      forgetConnections(response.status === 401
         ? "This list needs the server's admin token (wsx serve --admin-token): enter it above."
-        : "Only clients on the server's machine may see this list (or start wsx serve with --admin-token).";
-      $("connections").tBodies[0].textContent = "";
+        : "Only clients on the server's machine may see this list (or start wsx serve with --admin-token).");
       return;
     }
     if (!response.ok) throw new Error("HTTP " + response.status);
     data = await response.json();
   } catch (e) {
-    note.textContent = "Cannot list the connections: " + e.message;
+    forgetConnections("Cannot list the connections: " + e.message +
+                      (e instanceof TypeError ? " (is the server still running?)" : ""));
     return;
   }
   const tbody = $("connections").tBodies[0];
