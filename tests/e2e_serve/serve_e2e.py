@@ -467,8 +467,10 @@ def case_bench():
         url = "ws://127.0.0.1:%d/echo" % serve.port
         report = bench_json(url, "--connections", "4", "--in-flight", "8", "--size", "100")
         check(report["opened"] == 4 and report["close_codes"] == {"1000": 4}, repr(report))
+        check(report["compressed"] == 0, "nothing offered, nothing compressed: %r" % report)
         report = bench_json(url, "-c", "3", "-t", "2", "--binary", "--compress", "--size", "5000")
         check(report["bytes"] == report["messages"] * 5000 and report["binary"], repr(report))
+        check(report["compress"] and report["compressed"] == 3, "deflate on all 3: %r" % report)
         table = subprocess.run([WSX, "bench", url, "-d", "0.3"], capture_output=True, text=True,
                                timeout=30)
         check(table.returncode == 0 and "msg/s" in table.stdout and "p99" in table.stdout,
@@ -478,6 +480,16 @@ def case_bench():
         check(refused.returncode == 4, "refused handshake: exit 4, got %d" % refused.returncode)
         check(json.loads(refused.stdout)["errors"] == 1, refused.stdout)
         check(serve.stop() == 0, "exit 0")
+    # A server without --compress declines the offer: the report says so (it said only
+    # "permessage-deflate offered", as if the run had measured compression).
+    with Serve("-q") as serve:
+        url = "ws://127.0.0.1:%d/echo" % serve.port
+        report = bench_json(url, "--compress", duration="0.3")
+        check(report["compress"] and report["compressed"] == 0, "declined: %r" % report)
+        table = subprocess.run([WSX, "bench", url, "--compress", "-d", "0.3"], capture_output=True,
+                               text=True, timeout=30)
+        check(table.returncode == 0 and "permessage-deflate offered, declined by the server"
+              in table.stdout, table.stdout)
 
 
 class PythonServer:

@@ -84,6 +84,7 @@ struct ThreadStats {
   std::map<std::uint16_t, std::uint64_t> close_codes;
   std::uint64_t too_big_from_server = 0;  // BenchReport::too_big_from_server
   std::size_t opened = 0;
+  std::size_t compressed = 0;  // opened with permessage-deflate negotiated
   Clock::time_point last_echo{};
   std::optional<ClientErrorKind> first_failure;
 
@@ -210,6 +211,7 @@ class BenchThread {
     ClientHandlers handlers;
     handlers.open = [this, &connection](WebSocket& ws) {
       ++stats_.opened;
+      if (ws.compressed()) ++stats_.compressed;
       connection.opened = true;
       if (!sending_) {
         ws.close(1000, "bench done");
@@ -301,6 +303,7 @@ BenchReport merge(const BenchArguments& args,
   for (const auto& thread : threads) {
     const ThreadStats& stats = thread->stats();
     report.opened += stats.opened;
+    report.compressed += stats.compressed;
     report.messages += stats.messages;
     report.bytes += stats.bytes;
     report.latency.merge(stats.latency);

@@ -43,6 +43,17 @@ double BenchReport::megabytes_per_second() const {
   return elapsed_seconds > 0 ? static_cast<double>(bytes) / elapsed_seconds / 1e6 : 0;
 }
 
+// Whether the numbers are of compressed messages: an offer the server declines is not
+// compression, and "offered" alone left that to guess.
+std::string deflate_outcome(const BenchReport& report) {
+  if (!report.compress) return {};
+  if (report.opened == 0) return ", permessage-deflate offered";
+  if (report.compressed == 0) return ", permessage-deflate offered, declined by the server";
+  if (report.compressed == report.opened) return ", permessage-deflate";
+  return ", permessage-deflate on " + std::to_string(report.compressed) + " of " +
+         std::to_string(report.opened) + " connections";
+}
+
 std::string format_table(const BenchReport& report) {
   std::string out;
   auto row = [&out](const char* name, const std::string& value) {
@@ -54,8 +65,7 @@ std::string format_table(const BenchReport& report) {
   row("connections", std::to_string(report.opened) + " of " + std::to_string(report.connections) +
                          " opened, " + std::to_string(report.in_flight) + " in flight each");
   row("messages", std::to_string(report.message_size) + " B " +
-                      (report.binary ? "binary" : "text") +
-                      (report.compress ? ", permessage-deflate offered" : ""));
+                      (report.binary ? "binary" : "text") + deflate_outcome(report));
   row("duration", printf_string("%.2f s", report.elapsed_seconds));
   row("echoes", std::to_string(report.messages));
   row("throughput", printf_string("%.0f msg/s", report.messages_per_second()) + ", " +
@@ -85,6 +95,7 @@ std::string format_json(const BenchReport& report) {
   out += std::string(",\"binary\":") + (report.binary ? "true" : "false");
   out += ",\"in_flight\":" + std::to_string(report.in_flight);
   out += std::string(",\"compress\":") + (report.compress ? "true" : "false");
+  out += ",\"compressed\":" + std::to_string(report.compressed);
   out += ",\"duration_s\":" + printf_string("%.6f", report.elapsed_seconds);
   out += ",\"messages\":" + std::to_string(report.messages);
   out += ",\"bytes\":" + std::to_string(report.bytes);

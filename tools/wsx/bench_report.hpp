@@ -18,7 +18,8 @@ struct BenchReport {
   std::size_t message_size = 0;
   bool binary = false;
   std::size_t in_flight = 0;
-  bool compress = false;
+  bool compress = false;       // permessage-deflate offered (--compress)
+  std::size_t compressed = 0;  // connections on which the server accepted it
   double elapsed_seconds = 0;  // from the start to the last echo
   std::uint64_t messages = 0;  // echoes received
   std::uint64_t bytes = 0;     // payload bytes echoed
