@@ -602,6 +602,12 @@ def case_usage():
                  ["--allow-origin", "app.example"], ["--allow-origin", "https://app.example/"]):
         result = subprocess.run([WSX, "serve", *args], capture_output=True, text=True, timeout=30)
         check(result.returncode == 2, "%r: exit 2, got %d" % (args, result.returncode))
+    # A port alone out of range: the error gives every form --listen takes and the port's
+    # range (it said "expected HOST:PORT or [IPv6]:PORT", not the PORT alone just typed).
+    result = subprocess.run([WSX, "serve", "--listen", "70000"], capture_output=True, text=True,
+                            timeout=30)
+    check(result.returncode == 2 and "a PORT alone, with PORT from 0 to 65535" in result.stderr,
+          result.stderr)
     result = subprocess.run([WSX, "serve", "--help"], capture_output=True, text=True, timeout=30)
     check(result.returncode == 0 and "--allow-origin" in result.stdout and
           "--allow-any-origin" in result.stdout and

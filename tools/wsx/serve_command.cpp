@@ -376,7 +376,11 @@ int serve(const ServeArguments& args) {
        args.listen.empty() ? std::vector<std::string>{"127.0.0.1:8080"} : args.listen) {
     std::optional<ListenAddress> address = parse_listen_address(text);
     if (!address) {
-      std::fprintf(stderr, "wsx serve: --listen %s: expected HOST:PORT or [IPv6]:PORT\n",
+      // All three forms --help gives, and the port's range: "--listen 70000" is a port alone,
+      // and said only "expected HOST:PORT or [IPv6]:PORT".
+      std::fprintf(stderr,
+                   "wsx serve: --listen %s: expected HOST:PORT, [IPv6]:PORT or a PORT alone, "
+                   "with PORT from 0 to 65535\n",
                    text.c_str());
       return exit_usage;
     }
