@@ -458,8 +458,12 @@
           return this.openFailed();
         }
         const protocol = typeof answer.protocol === "string" ? answer.protocol : "";
+        // Subprotocols offered and none chosen fails the connection, as the browser's WebSocket
+        // does: accepted here, a route that speaks none of them opened over polling after the
+        // WebSocket had failed for that very reason.
         if (typeof answer.sid !== "string" || !/^[A-Za-z0-9_-]{16,}$/.test(answer.sid) ||
-            (protocol !== "" && !this.protocols.includes(protocol))) {
+            (protocol !== "" && !this.protocols.includes(protocol)) ||
+            (protocol === "" && this.protocols.length > 0)) {
           return this.openFailed();
         }
         this.sid = answer.sid;

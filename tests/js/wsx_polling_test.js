@@ -314,6 +314,19 @@ const cases = {
     assert.equal(socket.readyState, WsxSocket.CLOSED);
   },
 
+  // Subprotocols offered, none chosen by the server: error, then close 1006, no open, as the
+  // browser's WebSocket fails such a handshake (polling opened with protocol "").
+  async subprotocol_not_chosen(server, WsxSocket) {
+    const socket = new WsxSocket("ws://127.0.0.1:" + server.port + "/echo", ["chat"], { transports: ["polling"] });
+    const order = [];
+    socket.onopen = () => order.push("open");
+    socket.onerror = () => order.push("error");
+    const event = await once(socket, "close");
+    assert.deepEqual(order, ["error"]);
+    assert.equal(event.code, 1006);
+    assert.deepEqual(server.session.offered, ["chat"], "the offer reached the server");
+  },
+
   // options.csrfToken goes in the open request's query and in Wsx-Csrf on every later one.
   async csrf_token(server, WsxSocket) {
     server.options.csrf = "t0ken-with+chars/=";

@@ -371,7 +371,7 @@ function connect() {
     setTimeout(refreshConnections, 300);
     if (!opened) {
       setState("failed");
-      diagnose(url, connectStarted);
+      diagnose(url, connectStarted, protocols);
     } else {
       setState("closed");
     }
@@ -409,7 +409,9 @@ function plainHttpUrl(parsed) {
   url.protocol = url.protocol === "wss:" || url.protocol === "https:" ? "https:" : "http:";
   return url.href;
 }
-async function diagnose(url, since) {
+// `protocols`: the subprotocols offered; a server that speaks none of them answers without one,
+// and the browser fails that handshake with no more detail than for any other refusal.
+async function diagnose(url, since, protocols = []) {
   let target;
   let httpUrl;
   try {
@@ -435,8 +437,13 @@ async function diagnose(url, since) {
   try {
     const response = await fetch(httpUrl, { mode: sameServer ? "same-origin" : "cors", cache: "no-store", credentials: "omit" });
     if (response.status === 426 || response.ok) {
+      // wsx connect --trace shows the request and response headers (wsx connect has no -v).
       showFailure("Handshake refused:", "the server answers HTTP at this URL but refused the WebSocket handshake (a plain GET gets " +
-                  response.status + "); its reason is in its log, or run wsx connect -v " + url);
+                  response.status + ")" +
+                  (protocols.length
+                    ? "; it may speak none of the subprotocols offered (" + protocols.join(", ") + "): try without them"
+                    : "") +
+                  "; its reason is in its log, or run wsx connect --trace " + url);
     } else {
       reportStatus(response.status, "a plain GET of this URL");
     }
@@ -447,7 +454,7 @@ async function diagnose(url, since) {
   try {
     await fetch(httpUrl, { mode: "no-cors", cache: "no-store", credentials: "omit" });
     showFailure("Handshake refused:", "an HTTP server answers at this address but refused the WebSocket handshake; " +
-                "the browser hides its status from pages of another origin (wsx connect -v " + url + " shows it)");
+                "the browser hides its status from pages of another origin (wsx connect --trace " + url + " shows it)");
   } catch (e) {
     showFailure("Cannot reach the server:", secure
       ? "nothing answered over TLS: connection refused, a name that does not resolve, or a certificate this browser " +
