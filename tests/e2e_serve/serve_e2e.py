@@ -602,6 +602,14 @@ def case_usage():
                  ["--allow-origin", "app.example"], ["--allow-origin", "https://app.example/"]):
         result = subprocess.run([WSX, "serve", *args], capture_output=True, text=True, timeout=30)
         check(result.returncode == 2, "%r: exit 2, got %d" % (args, result.returncode))
+    # A --cert or --key that is not there: a usage error naming the file (it was exit 6 with
+    # OpenSSL's "error:80000002:system library::No such file or directory; system lib").
+    for cert, key, missing in (("/nonexistent/c.pem", "/dev/null", "--cert"),
+                               ("/dev/null", "/nonexistent/k.pem", "--key")):
+        result = subprocess.run([WSX, "serve", "--cert", cert, "--key", key], capture_output=True,
+                                text=True, timeout=30)
+        check(result.returncode == 2 and "%s: File does not exist: /nonexistent/" % missing
+              in result.stderr, result.stderr)
     # A port alone out of range: the error gives every form --listen takes and the port's
     # range (it said "expected HOST:PORT or [IPv6]:PORT", not the PORT alone just typed).
     result = subprocess.run([WSX, "serve", "--listen", "70000"], capture_output=True, text=True,

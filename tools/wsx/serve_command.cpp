@@ -691,10 +691,16 @@ Command add_serve_command(CLI::App& app) {
       ->add_option("--static", args->static_dir,
                    "Serve files under DIR for plain GET (a directory: its index.html)")
       ->type_name("DIR");
+  // A file that is not there is a usage error (exit 2), as for wsx connect's --cert: it was
+  // exit 6 with OpenSSL's "error:80000002:system library::No such file or directory; system
+  // lib; system lib". Exit 6 stays for files that are there but do not load.
   command
       ->add_option("--cert", args->cert, "TLS certificate chain (PEM): serve wss:// and https://")
-      ->type_name("FILE");
-  command->add_option("--key", args->key, "TLS private key (PEM)")->type_name("FILE");
+      ->type_name("FILE")
+      ->check(quiet(CLI::ExistingFile));
+  command->add_option("--key", args->key, "TLS private key (PEM)")
+      ->type_name("FILE")
+      ->check(quiet(CLI::ExistingFile));
   command->add_flag("--http2", args->http2,
                     "With --cert: offer HTTP/2 (ALPN h2) too: pages, files, the console and "
                     "WebSockets (RFC 8441) share one connection");
