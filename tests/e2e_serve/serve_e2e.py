@@ -320,7 +320,8 @@ def case_access_log():
         get(serve.port, "/")
         check(serve.wait_line(r'"GET /" 200 origin="-" .* transport=h1$'), "plain GET logged")
         check(serve.stop() == 0, "exit 0")
-        check(serve.wait_line(r"stopped after .*: 1 connections, 1 messages received \(2 bytes\)"),
+        # In the singular for one ("1 connections, 1 messages" before).
+        check(serve.wait_line(r"stopped after .*: 1 connection, 1 message received \(2 bytes\)"),
               "summary: %r" % serve.lines)
 
 

@@ -632,12 +632,14 @@ int serve(const ServeArguments& args) {
   error_log.flush();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  // "1 connection, 1 message", not "1 connections, 1 messages": the line people read last.
+  const unsigned long long connections = totals.connections.load();
+  const unsigned long long messages = totals.messages.load();
   std::fprintf(stderr,
-               "wsx serve: stopped after %.1f s: %llu connections, %llu messages received "
+               "wsx serve: stopped after %.1f s: %llu connection%s, %llu message%s received "
                "(%llu bytes)\n",
-               seconds, static_cast<unsigned long long>(totals.connections.load()),
-               static_cast<unsigned long long>(totals.messages.load()),
-               static_cast<unsigned long long>(totals.bytes.load()));
+               seconds, connections, connections == 1 ? "" : "s", messages,
+               messages == 1 ? "" : "s", static_cast<unsigned long long>(totals.bytes.load()));
   const AddressLimitStats refused = server.address_limit_stats();
   if (refused.refused_rate + refused.refused_connections > 0) {
     std::fprintf(stderr,
