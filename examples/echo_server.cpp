@@ -2,7 +2,7 @@
 //   echo_server [--host 127.0.0.1] [--port 9001] [--threads N] [--compress [--zlib] [--window-bits
 //   9-15]]
 //               [--max-message BYTES] [--max-buffered BYTES] [--tls-cert FILE --tls-key FILE]
-//               [--allow-origin ORIGIN]...
+//               [--allow-origin ORIGIN]... [--coalesce-wait MICROSECONDS]
 // Browser pages of other origins than the server's get 403 unless listed with --allow-origin.
 
 #include <cstdio>
@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   unsigned long port = 9001, threads = 1, max_message = 16 * 1024 * 1024;
   unsigned long long max_buffered = wsx::ServerOptions{}.max_buffered_bytes;
   bool compress = false, zlib_only = false;
-  unsigned long window_bits = 0;  // 0: the library's default
+  unsigned long window_bits = 0;    // 0: the library's default
+  unsigned long coalesce_wait = 0;  // microseconds; 0: off (ServerOptions::coalesce_wait)
   std::vector<std::string> allowed_origins;
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
@@ -43,6 +44,8 @@ int main(int argc, char** argv) {
       cert = argv[++i];
     } else if (value != nullptr && flag == "--tls-key") {
       key = argv[++i];
+    } else if (value != nullptr && flag == "--coalesce-wait") {
+      coalesce_wait = std::strtoul(argv[++i], nullptr, 10);
     } else if (value != nullptr && flag == "--allow-origin") {
       allowed_origins.emplace_back(argv[++i]);
     } else {
@@ -50,7 +53,7 @@ int main(int argc, char** argv) {
                    "usage: %s [--host H] [--port N] [--threads N] [--compress [--zlib] "
                    "[--window-bits 9-15]] "
                    "[--max-message BYTES] [--max-buffered BYTES] [--tls-cert FILE --tls-key FILE] "
-                   "[--allow-origin ORIGIN]...\n",
+                   "[--allow-origin ORIGIN]... [--coalesce-wait MICROSECONDS]\n",
                    argv[0]);
       return 2;
     }
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
   wsx::ServerOptions options{.threads = static_cast<unsigned>(threads),
                              .max_buffered_bytes = max_buffered,
                              .handle_signals = true};
+  options.coalesce_wait = std::chrono::microseconds(coalesce_wait);
   if (!cert.empty() || !key.empty()) options.tls = wsx::ServerTlsOptions{cert, key};
   wsx::Server server(options);
   wsx::Behavior echo{

@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "coalescing_wait.hpp"
 #include "post_queue.hpp"
 #include "send_batch.hpp"
 #include "timer_queue.hpp"
@@ -62,7 +64,8 @@ struct EventLoop::Impl {
   explicit Impl(const EventLoopOptions& options, Clock::time_point start)
       : wheel(start, options.timeouts),
         events(std::max(options.max_events, 1)),
-        batch_sends(options.batch_sends) {}
+        batch_sends(options.batch_sends),
+        coalescing(options.coalesce_wait) {}
 
   Slot* find(int fd) noexcept {
     if (fd < 0 || static_cast<std::size_t>(fd) >= slots.size()) return nullptr;
@@ -84,6 +87,7 @@ struct EventLoop::Impl {
   void run_flushes();
   void batch_flushes();
   void unpark();
+  int pause_and_look_again(int ready);
 
   int epoll_fd = -1;
   std::shared_ptr<detail::PostQueue> posts = std::make_shared<detail::PostQueue>();
@@ -106,7 +110,8 @@ struct EventLoop::Impl {
   std::atomic<bool> stop{false};
   std::atomic<std::thread::id> thread{};
   bool posts_ready = false;
-  bool batch_sends;  // EventLoopOptions::batch_sends
+  bool batch_sends;                   // EventLoopOptions::batch_sends
+  detail::CoalescingWait coalescing;  // EventLoopOptions::coalesce_wait
   // In an iteration: now_ is its wake-up time. Outside (before run(), between runs) it may be
   // long past, and arm() reads the clock instead.
   bool iterating = false;
@@ -208,6 +213,19 @@ void EventLoop::Impl::batch_flushes() {
   }
 }
 
+// The first look found `ready` sockets: sleep, then look again, level-triggered, so the second
+// look reports those sockets again along with the ones that became ready meanwhile.
+int EventLoop::Impl::pause_and_look_again(int ready) {
+  const auto micros = coalescing.pause().count();
+  timespec pause{static_cast<time_t>(micros / 1'000'000),
+                 static_cast<long>(micros % 1'000'000) * 1000};
+  ::nanosleep(&pause, nullptr);  // a signal may cut it short: then less is gathered, no harm
+  const int again = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), 0);
+  coalescing.paused(ready, again);
+  // Nothing (EINTR, or readiness gone): the first look's events are still in place.
+  return again > 0 ? again : ready;
+}
+
 void EventLoop::Impl::unpark() {
   for (const Flush& entry : parked) {
     Slot* slot = find(entry.fd);
@@ -273,6 +291,7 @@ void EventLoop::run() {
     int count = ::epoll_wait(impl.epoll_fd, impl.events.data(),
                              static_cast<int>(impl.events.size()), timeout_ms);
     if (count < 0) count = 0;  // EINTR: a signal handler ran; just iterate
+    if (impl.coalescing.due(count) && !impl.stop.load()) count = impl.pause_and_look_again(count);
     now_ = Clock::now();
     impl.iterating = true;
     ++iterations_;
@@ -373,6 +392,10 @@ void EventLoop::forget(int fd) noexcept {
 
 bool EventLoop::registered(int fd) const noexcept {
   return impl_->find(fd) != nullptr;
+}
+
+std::uint64_t EventLoop::coalescing_pauses() const noexcept {
+  return impl_->coalescing.pauses();
 }
 
 std::uint64_t EventLoop::batched_writes() const noexcept {

@@ -16,6 +16,7 @@ std::size_t refusal_allowance(std::size_t max_connections) {
 io::EventLoopOptions loop_options(const ServerOptions& options) {
   io::EventLoopOptions loop;
   loop.batch_sends = options.batch_sends;
+  loop.coalesce_wait = options.coalesce_wait;
   return loop;
 }
 
