@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
       cert = argv[++i];
     } else if (value != nullptr && flag == "--tls-key") {
       key = argv[++i];
-    } else if (value != nullptr && flag == "--coalesce-wait") {
+    } else if (value != nullptr && flag == "--coalesce-wait" &&
+               std::strtoul(value, nullptr, 10) <= 10'000) {  // wsx::io::max_coalesce_wait
       coalesce_wait = std::strtoul(argv[++i], nullptr, 10);
     } else if (value != nullptr && flag == "--allow-origin") {
       allowed_origins.emplace_back(argv[++i]);
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
                    "usage: %s [--host H] [--port N] [--threads N] [--compress [--zlib] "
                    "[--window-bits 9-15]] "
                    "[--max-message BYTES] [--max-buffered BYTES] [--tls-cert FILE --tls-key FILE] "
-                   "[--allow-origin ORIGIN]... [--coalesce-wait MICROSECONDS]\n",
+                   "[--allow-origin ORIGIN]... [--coalesce-wait 0-10000 MICROSECONDS]\n",
                    argv[0]);
       return 2;
     }

@@ -354,11 +354,12 @@ struct WSX_API ServerOptions {
   // submission instead of one system call per connection (io::EventLoopOptions::batch_sends),
   // where the kernel offers io_uring; false writes each connection on its own.
   bool batch_sends = true;
-  // Throughput over latency (io::EventLoopOptions::coalesce_wait), off by default: each
-  // thread, woken by fewer than 16 ready connections, first sleeps this long so that one pass
-  // serves more. Saves CPU where many connections keep sending; adds up to this pause plus the
-  // kernel's timer slack to their messages' latency, and slows a peer that waits for each
-  // answer with few messages in flight.
+  // Throughput over latency (io::EventLoopOptions::coalesce_wait), off by default, at most
+  // 10 ms (the constructor throws std::invalid_argument beyond): each thread, woken by fewer
+  // than 16 ready descriptors, first sleeps this long so that one pass serves more. Saves CPU
+  // where many connections keep sending; adds up to this pause plus the kernel's timer slack
+  // to their messages' latency, and slows a peer that waits for each answer with few messages
+  // in flight.
   std::chrono::microseconds coalesce_wait{0};
   // run(): SIGINT / SIGTERM start a graceful stop(), whichever thread takes them (threads the
   // application started before run() included); the previous handlers are back once run()

@@ -11,9 +11,10 @@ namespace wsx::io::detail {
 // A wake-up that found few ready sockets costs the same system calls as one that found many.
 // Pausing a little before handling it lets more arrive, so one pass (one epoll_wait, one batch
 // of sends) serves more messages. The pause only pays while sockets keep becoming ready during
-// it; when a look after the pause finds no more than the first, the next pauses are skipped
-// for a number of wake-ups that doubles with each fruitless one, so a lone connection or a
-// quiet server pays for roughly one pause per 1024 wake-ups at most.
+// it; when the look after the pause finds fewer than twice as many as the first, or fewer than
+// two more (two connections taking turns gain nothing worth a pause), the next pauses are
+// skipped for a number of wake-ups that doubles with each fruitless one, so a lone connection
+// or a quiet server pays for roughly one pause per 1024 wake-ups at most.
 class CoalescingWait {
  public:
   // A wake-up with this many ready sockets or more is handled at once: it is a batch already.
@@ -34,10 +35,11 @@ class CoalescingWait {
     return true;
   }
 
-  // After a pause: the look before it found `before` ready sockets, the look after it `after`.
+  // After a pause: the look before it found `before` ready descriptors, the look after it
+  // `after`.
   void paused(int before, int after) noexcept {
     ++pauses_;
-    if (after > before) {
+    if (after >= 2 * before && after >= before + 2) {
       backoff_ = 0;
       return;
     }

@@ -1,5 +1,6 @@
 #include "wsx/io/event_loop.hpp"
 
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -10,6 +11,8 @@
 #include <cerrno>
 #include <climits>
 #include <exception>
+#include <optional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -87,7 +90,8 @@ struct EventLoop::Impl {
   void run_flushes();
   void batch_flushes();
   void unpark();
-  int pause_and_look_again(int ready);
+  int pause_and_look_again(int ready, std::optional<Clock::time_point> wake);
+  bool post_ready(int count) const noexcept;
 
   int epoll_fd = -1;
   std::shared_ptr<detail::PostQueue> posts = std::make_shared<detail::PostQueue>();
@@ -213,17 +217,29 @@ void EventLoop::Impl::batch_flushes() {
   }
 }
 
-// The first look found `ready` sockets: sleep, then look again, level-triggered, so the second
-// look reports those sockets again along with the ones that became ready meanwhile.
-int EventLoop::Impl::pause_and_look_again(int ready) {
-  const auto micros = coalescing.pause().count();
-  timespec pause{static_cast<time_t>(micros / 1'000'000),
-                 static_cast<long>(micros % 1'000'000) * 1000};
-  ::nanosleep(&pause, nullptr);  // a signal may cut it short: then less is gathered, no harm
+// The first look found `ready` descriptors, none of them the post queue: sleep, then look
+// again. Level-triggered, so the second look reports those descriptors again along with the
+// ones that became ready meanwhile. A post (stop() is one) ends the sleep at once, and so does
+// the loop's next timer: neither waits for the pause.
+int EventLoop::Impl::pause_and_look_again(int ready, std::optional<Clock::time_point> wake) {
+  auto pause = std::chrono::duration_cast<std::chrono::nanoseconds>(coalescing.pause());
+  if (wake) pause = std::min(pause, std::chrono::nanoseconds(*wake - Clock::now()));
+  if (pause.count() <= 0) return ready;  // a timer is due: no pause
+  const timespec timeout{static_cast<time_t>(pause.count() / 1'000'000'000),
+                         static_cast<long>(pause.count() % 1'000'000'000)};
+  pollfd post{posts->event_fd, POLLIN, 0};
+  ::ppoll(&post, 1, &timeout, nullptr);  // a signal may cut it short: then less is gathered
   const int again = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), 0);
   coalescing.paused(ready, again);
   // Nothing (EINTR, or readiness gone): the first look's events are still in place.
   return again > 0 ? again : ready;
+}
+
+bool EventLoop::Impl::post_ready(int count) const noexcept {
+  for (int i = 0; i < count; ++i) {
+    if (events[i].data.u64 == post_queue_token) return true;
+  }
+  return false;
 }
 
 void EventLoop::Impl::unpark() {
@@ -247,6 +263,9 @@ EventLoop::EventLoop(const EventLoopOptions& options)
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
     impl_->slots.reserve(static_cast<std::size_t>(std::min<rlim_t>(limit.rlim_cur, 1u << 20)));
+  }
+  if (options.coalesce_wait > max_coalesce_wait || options.coalesce_wait.count() < 0) {
+    throw std::invalid_argument("EventLoopOptions::coalesce_wait: 0 to 10 ms");
   }
   impl_->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (impl_->epoll_fd < 0) throw std::system_error(last_error(), "epoll_create1");
@@ -291,7 +310,12 @@ void EventLoop::run() {
     int count = ::epoll_wait(impl.epoll_fd, impl.events.data(),
                              static_cast<int>(impl.events.size()), timeout_ms);
     if (count < 0) count = 0;  // EINTR: a signal handler ran; just iterate
-    if (impl.coalescing.due(count) && !impl.stop.load()) count = impl.pause_and_look_again(count);
+    // Not while stopping, nor with a post ready (stop() from another thread, a shutdown): those
+    // are handled at once.
+    if (count < static_cast<int>(impl.events.size()) && !impl.stop.load() &&
+        impl.coalescing.due(count) && !impl.post_ready(count)) {
+      count = impl.pause_and_look_again(count, wake);
+    }
     now_ = Clock::now();
     impl.iterating = true;
     ++iterations_;

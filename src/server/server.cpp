@@ -84,6 +84,9 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   if (opts.broker) register_broker_metrics(*opts.metrics, opts.broker);
   // Long-polling session ids name their thread in 16 bits.
   if (opts.threads > 65536) throw std::invalid_argument("wsx::Server: at most 65536 threads");
+  if (opts.coalesce_wait.count() < 0 || opts.coalesce_wait > io::max_coalesce_wait) {
+    throw std::invalid_argument("wsx::Server: coalesce_wait is 0 to 10 ms");
+  }
   for (unsigned i = 0; i < opts.threads; ++i) {
     impl_->workers.push_back(
         std::make_unique<server::Worker>(impl_->shared, static_cast<std::uint16_t>(i)));

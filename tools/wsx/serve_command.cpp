@@ -745,9 +745,10 @@ Command add_serve_command(CLI::App& app) {
   command
       ->add_option("--coalesce-wait", args->coalesce_wait_us,
                    "Throughput over latency: a thread woken by fewer than 16 ready connections "
-                   "sleeps this long first, so one pass serves more (0: off, the default)")
+                   "sleeps this long first, so one pass serves more; adds up to this much to "
+                   "their latency (0: off, the default; at most 10000)")
       ->type_name("MICROSECONDS")
-      ->check(whole_number(0, 1000000));
+      ->check(whole_number(0, 10000));
   command->add_option("-t,--threads", args->threads, "Server threads (0: one per core; default 1)")
       ->type_name("N")
       ->check(whole_number(0, 1024));

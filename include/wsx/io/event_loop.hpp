@@ -5,7 +5,8 @@
 // buffer lent by the thread, so one busy peer cannot starve the others; with level triggering
 // an unread socket simply reports again next iteration, with no "still readable" list to keep.
 // Write interest is switched on only while output is blocked (backpressure), so the extra
-// epoll_ctl calls happen only in that rare case.
+// epoll_ctl calls happen only in that rare case. The coalescing pause (coalesce_wait) relies
+// on it too: the look after the pause reports the first look's descriptors again.
 #pragma once
 
 #include <chrono>
@@ -81,6 +82,8 @@ class WSX_API LoopHandle {
 
 using TimerId = std::uint64_t;  // 0 is never a valid id
 
+inline constexpr std::chrono::microseconds max_coalesce_wait{10'000};
+
 struct WSX_API EventLoopOptions {
   TimeoutWheelOptions timeouts;  // resolution and size of the coarse timeout wheel
   int max_events = 256;          // epoll events handled per wakeup
@@ -88,11 +91,13 @@ struct WSX_API EventLoopOptions {
   // of one system call per socket, where the kernel offers io_uring (else, and with false,
   // each is written on its own). Same bytes, same order per socket.
   bool batch_sends = true;
-  // Throughput over latency, off (0) by default: a wake-up that finds fewer than 16 sockets
-  // ready first sleeps this long and then takes all that are ready by then, so that one pass
-  // (one epoll_wait, one batch of sends) serves more messages. It saves CPU where many
-  // connections keep sending, and adds up to this pause plus the kernel's timer slack (50 us
-  // by default) to those messages' latency. Pauses that gather nothing more are skipped for a
+  // Throughput over latency, off (0) by default; at most max_coalesce_wait (the constructor
+  // throws std::invalid_argument beyond). A wake-up that finds fewer than 16 descriptors ready
+  // (connections, listeners) first sleeps this long, then takes all that are ready by then, so
+  // that one pass (one epoll_wait, one batch of sends) serves more messages. It saves CPU where
+  // many connections keep sending, and adds up to this pause plus the kernel's timer slack
+  // (50 us by default) to those messages' latency. A post (stop() included) or a due timer
+  // ends the pause at once. Pauses that do not at least double what is ready are skipped for a
   // growing number of wake-ups (up to 1024), so a lone connection seldom pays. A request/
   // response peer with few messages in flight waits on each pause: its throughput drops.
   std::chrono::microseconds coalesce_wait{0};
@@ -140,10 +145,12 @@ class WSX_API EventLoop {
   // Writes this loop has made through the io_uring batch (EventLoopOptions::batch_sends): 0
   // where the kernel offers no io_uring or batching is off.
   std::uint64_t batched_writes() const noexcept;
-  // Pauses taken before handling a wake-up (EventLoopOptions::coalesce_wait).
+  // Pauses taken before handling a wake-up (EventLoopOptions::coalesce_wait). Loop thread, or
+  // while the loop does not run.
   std::uint64_t coalescing_pauses() const noexcept;
 
-  // The time this iteration woke up (outside run(): when the last one did, or construction).
+  // The time this iteration began handling events, after any coalescing pause (outside run():
+  // when the last one did, or construction).
   Clock::time_point now() const noexcept { return now_; }
   std::uint64_t iterations() const noexcept { return iterations_; }
 
