@@ -48,6 +48,26 @@ struct UninitialisedAllocator : std::allocator<T> {
 // while bytes are buffered: SSL_MODE_RELEASE_BUFFERS gives it back once it is empty.
 constexpr std::size_t read_ahead_bytes = 4 * (16 * 1024 + 256);
 
+// How the server's name is matched. Only subjectAltName counts: OpenSSL otherwise falls back to
+// the subject's CN when the certificate has no DNS name in it, which browsers stopped accepting
+// and RFC 6125 §6.4.4 / the CA/Browser Forum deprecate; a CN-only certificate would pass here and
+// fail everywhere else. Wildcards cover a whole left-most label only ("*.example.com").
+constexpr unsigned int host_check_flags =
+    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+
+// OpenSSL's "hostname mismatch" leaves out what was expected, and a certificate whose subject
+// CN names the host fails too (host_check_flags): say which name was looked for, and where.
+std::string name_mismatch_detail(long verify, const std::string& host) {
+  if (verify == X509_V_ERR_HOSTNAME_MISMATCH) {
+    return " (" + host +
+           " is not among the certificate's subjectAltName DNS names; its subject CN is not used)";
+  }
+  if (verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+    return " (" + host + " is not among the certificate's subjectAltName IP addresses)";
+  }
+  return {};
+}
+
 std::string system_reason(const char* what, int error) {
   return std::string(what) + ": " + std::strerror(error);
 }
@@ -90,6 +110,7 @@ struct TlsSession::Impl {
   bool handshake_blocked = false;  // socket mode: a handshake flight waits for room
   bool close_blocked = false;      // socket mode: close_notify waits for room
   std::string error;
+  std::string expected_host;  // client: the name or address the certificate must list
 };
 
 bool TlsSession::Impl::start(TlsRole role) {
@@ -134,6 +155,9 @@ void TlsSession::Impl::set_server_name(std::string_view name) {
     return;
   }
   const std::string host(name);
+  expected_host = host;
+  // On the session's own parameters (an IP check uses them too), before either branch.
+  SSL_set_hostflags(ssl, host_check_flags);
   if (is_ip_literal(host)) {
     // No SNI for addresses (RFC 6066 §3); the certificate must list the IP instead.
     if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) != 1) {
@@ -141,7 +165,6 @@ void TlsSession::Impl::set_server_name(std::string_view name) {
     }
     return;
   }
-  SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
   if (SSL_set_tlsext_host_name(ssl, host.c_str()) != 1 || SSL_set1_host(ssl, host.c_str()) != 1) {
     fail_from_openssl("cannot set the server name");
   }
@@ -175,7 +198,8 @@ void TlsSession::Impl::fail_from_openssl(const char* what) {
     const long verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK) {
       ERR_clear_error();
-      fail(std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify));
+      fail(std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify) +
+           name_mismatch_detail(verify, expected_host));
       return;
     }
   }

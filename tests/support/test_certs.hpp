@@ -1,6 +1,7 @@
 // A throw-away PKI generated at run time with the OpenSSL API, for TLS tests: a CA, a server
-// certificate for localhost / 127.0.0.1 / ::1, a client certificate, and an unrelated CA with
-// its own server certificate. Files live in a temporary directory removed at exit.
+// certificate for localhost / 127.0.0.1 / ::1, a client certificate, an unrelated CA with its
+// own server certificate, and certificates of the trusted CA that name their host only in the
+// subject CN. Files live in a temporary directory removed at exit.
 #pragma once
 
 #include <openssl/evp.h>
@@ -26,6 +27,11 @@ struct TestPki {
   std::string other_ca_certificate;  // a CA nobody above trusts
   std::string other_server_chain;    // localhost, signed by the other CA
   std::string other_server_key;
+  // Signed by the trusted CA, CN "localhost", no subjectAltName: what browsers refuse.
+  std::string cn_only_server_chain;
+  // CN "localhost", subjectAltName IP:127.0.0.1 only (no DNS name for localhost).
+  std::string cn_and_ip_server_chain;
+  std::string cn_only_server_key;  // the key of both
 };
 
 namespace pki_detail {
@@ -107,6 +113,9 @@ struct Generated {
         make_certificate(other_ca_key, "wsx other CA", nullptr, nullptr, true, nullptr, 4);
     X509* other_server = make_certificate(other_server_key, "localhost", other_ca, other_ca_key,
                                           false, "DNS:localhost,IP:127.0.0.1", 5);
+    X509* cn_only = make_certificate(server_key, "localhost", ca, ca_key, false, nullptr, 6);
+    X509* cn_and_ip =
+        make_certificate(server_key, "localhost", ca, ca_key, false, "IP:127.0.0.1", 7);
 
     pki.ca_certificate = dir + "ca.pem";
     pki.server_chain = dir + "server.pem";
@@ -116,6 +125,9 @@ struct Generated {
     pki.other_ca_certificate = dir + "other-ca.pem";
     pki.other_server_chain = dir + "other-server.pem";
     pki.other_server_key = dir + "other-server.key";
+    pki.cn_only_server_chain = dir + "cn-only-server.pem";
+    pki.cn_and_ip_server_chain = dir + "cn-and-ip-server.pem";
+    pki.cn_only_server_key = pki.server_key;
     write_certificate(pki.ca_certificate, ca);
     write_certificate(pki.server_chain, server);
     write_key(pki.server_key, server_key);
@@ -124,8 +136,12 @@ struct Generated {
     write_certificate(pki.other_ca_certificate, other_ca);
     write_certificate(pki.other_server_chain, other_server);
     write_key(pki.other_server_key, other_server_key);
+    write_certificate(pki.cn_only_server_chain, cn_only);
+    write_certificate(pki.cn_and_ip_server_chain, cn_and_ip);
 
-    for (X509* certificate : {ca, server, client, other_ca, other_server}) X509_free(certificate);
+    for (X509* certificate : {ca, server, client, other_ca, other_server, cn_only, cn_and_ip}) {
+      X509_free(certificate);
+    }
     for (EVP_PKEY* key : {ca_key, server_key, client_key, other_ca_key, other_server_key}) {
       EVP_PKEY_free(key);
     }

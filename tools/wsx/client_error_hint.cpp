@@ -13,10 +13,11 @@ std::string client_error_hint(const ClientError& error) {
   if (error.kind != ClientErrorKind::tls_failed) return {};
   const std::string_view message = error.message;
   if (message.find("certificate verify failed") != std::string_view::npos) {
-    // Another CA does not help a certificate made for another name.
+    // Another CA does not help a certificate made for another name, nor one that names the
+    // host only in its subject CN, which is not checked (src/io/tls_session.cpp).
     if (message.find("mismatch") != std::string_view::npos) {
-      return " (the certificate is for another name; -k/--insecure skips verification, for "
-             "testing only)";
+      return " (the certificate must name the host in subjectAltName; -k/--insecure skips "
+             "verification, for testing only)";
     }
     return " (--ca FILE trusts the CA that signed it; -k/--insecure skips verification, for "
            "testing only)";

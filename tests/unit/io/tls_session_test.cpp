@@ -190,20 +190,50 @@ TEST(TlsSession, IpLiteralsAreCheckedAgainstTheCertificatesAddresses) {
   }
   Handshake wrong(trusting_test_ca(), "127.0.0.2");
   EXPECT_EQ(wrong.client.state(), TlsState::failed);
-  EXPECT_NE(wrong.client.error().find("IP address mismatch"), std::string::npos)
+  EXPECT_NE(wrong.client.error().find("IP address mismatch (127.0.0.2 is not among the "
+                                      "certificate's subjectAltName IP addresses)"),
+            std::string::npos)
       << wrong.client.error();
 }
 
 TEST(TlsSession, WrongHostNameFailsWithAClearReason) {
   Handshake h(trusting_test_ca(), "example.com");
   EXPECT_EQ(h.client.state(), TlsState::failed);
-  EXPECT_EQ(h.client.error(), "certificate verify failed: hostname mismatch");
+  EXPECT_EQ(h.client.error(),
+            "certificate verify failed: hostname mismatch (example.com is not among the "
+            "certificate's subjectAltName DNS names; its subject CN is not used)");
   // The client's alert tells the server why.
   EXPECT_EQ(h.server.state(), TlsState::failed);
   EXPECT_NE(h.server.error().find("alert"), std::string::npos) << h.server.error();
   EXPECT_FALSE(h.client.write("x"));
   std::uint8_t buffer[16];
   EXPECT_EQ(h.client.read(buffer).status, TlsReadStatus::failed);
+}
+
+// A trusted certificate whose only mention of localhost is its subject CN: OpenSSL's default
+// check falls back to the CN, browsers do not (RFC 6125 §6.4.4). Only subjectAltName counts.
+TEST(TlsSession, AHostNamedOnlyInTheSubjectCnIsAMismatch) {
+  const test::TestPki& pki = test::test_pki();
+  for (const std::string& chain : {pki.cn_only_server_chain, pki.cn_and_ip_server_chain}) {
+    TlsServerOptions cn_only = server_options();
+    cn_only.certificate_chain_file = chain;
+    cn_only.private_key_file = pki.cn_only_server_key;
+    Handshake h(trusting_test_ca(), "localhost", cn_only);
+    EXPECT_EQ(h.client.state(), TlsState::failed) << chain;
+    EXPECT_NE(h.client.error().find("hostname mismatch (localhost is not among the "
+                                    "certificate's subjectAltName DNS names"),
+              std::string::npos)
+        << chain << ": " << h.client.error();
+  }
+  // The same CA and CN with the name in subjectAltName: accepted.
+  Handshake with_san(trusting_test_ca(), "localhost");
+  EXPECT_EQ(with_san.client.state(), TlsState::open) << with_san.client.error();
+  // An address is matched against subjectAltName's IP entries.
+  TlsServerOptions ip_only = server_options();
+  ip_only.certificate_chain_file = pki.cn_and_ip_server_chain;
+  ip_only.private_key_file = pki.cn_only_server_key;
+  Handshake by_address(trusting_test_ca(), "127.0.0.1", ip_only);
+  EXPECT_EQ(by_address.client.state(), TlsState::open) << by_address.client.error();
 }
 
 TEST(TlsSession, UnknownCertificateAuthorityFails) {
