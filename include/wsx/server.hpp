@@ -365,6 +365,8 @@ struct WSX_API ServerOptions {
   // application started before run() included); the previous handlers are back once run()
   // returns. Every server of the process that handles signals stops on the same signal. A
   // watcher that cannot be installed or fails goes to error_hook (ErrorSource::signals).
+  // SIGINT found ignored at run() stays ignored (a background job of a shell script); SIGTERM
+  // is taken even then (io/signal_watcher.hpp).
   bool handle_signals = false;
   std::optional<ServerTlsOptions> tls;  // wss:// on every listener
   // HTTP/2 on the TLS listeners: ALPN offers h2 before http/1.1, and a client that picks it

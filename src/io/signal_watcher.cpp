@@ -60,10 +60,38 @@ std::error_code last_error() {
   return {errno, std::system_category()};
 }
 
+// The signals a terminal or a shell sends on the user's behalf. A shell starts a background job
+// (without job control: a script's `server &`) with SIGINT and SIGQUIT ignored, and nohup starts
+// its command with SIGHUP ignored, to say "not for you"; that SIG_IGN is inherited across exec
+// and is kept, as the classic `if (signal(SIGINT, SIG_IGN) != SIG_IGN)` idiom keeps it.
+// SIGTERM and the others are taken even when found ignored: SIGTERM is how kill, systemd and
+// container runtimes ask a service to stop, no shell convention ignores it, and a SIG_IGN
+// inherited for it is a parent's accident — honouring it would leave SIGKILL, with no closing
+// handshake, as the only way to stop the server.
+bool keeps_an_inherited_ignore(int signal) noexcept {
+  return signal == SIGHUP || signal == SIGINT || signal == SIGQUIT;
+}
+
+// Under registry_mutex(), before any watcher of `signal` installed our handler.
+bool found_ignored(int signal) noexcept {
+  struct sigaction current {};
+  return ::sigaction(signal, nullptr, &current) == 0 && (current.sa_flags & SA_SIGINFO) == 0 &&
+         current.sa_handler == SIG_IGN;
+}
+
+enum class Added : unsigned char { forwarded, left_ignored };
+
 // Adds `write_fd` to the pipes `signal` is forwarded to, in a free slot (its index in `slot`);
-// the first watcher of a signal installs the handler.
-std::error_code add_pipe(int signal, int write_fd, int& slot) {
+// the first watcher of a signal installs the handler. A terminal signal found ignored is left
+// so (keeps_an_inherited_ignore): no pipe, no handler, `added` says so.
+std::error_code add_pipe(int signal, int write_fd, int& slot, Added& added) {
   std::lock_guard lock(registry_mutex());
+  added = Added::forwarded;
+  if (registrations[signal].watchers == 0 && keeps_an_inherited_ignore(signal) &&
+      found_ignored(signal)) {
+    added = Added::left_ignored;
+    return {};
+  }
   std::atomic<int>* const slots = pipes_for_signal[signal];
   std::atomic<int>* const end = slots + max_watchers_per_signal;
   std::atomic<int>* const free_slot =
@@ -119,11 +147,13 @@ SignalWatcher::SignalWatcher(EventLoop& loop, std::initializer_list<int> signals
   for (const int signal : signals) {
     if (signal <= 0 || signal >= NSIG || sigismember(&set, signal) == 1) continue;  // unknown
     int slot = 0;
-    if (const std::error_code error = add_pipe(signal, write_fd_, slot)) {
+    Added added = Added::forwarded;
+    if (const std::error_code error = add_pipe(signal, write_fd_, slot, added)) {
       error_ = error;
       uninstall();
       return;
     }
+    if (added == Added::left_ignored) continue;  // nor unblocked: it stays as it was
     installed_.push_back({signal, slot});
     sigaddset(&set, signal);
   }

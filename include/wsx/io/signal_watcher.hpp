@@ -10,6 +10,13 @@
 // calling thread (threads started afterwards inherit that), so a signal that arrived while
 // they were blocked — say before the server started — is delivered now.
 //
+// SIGHUP, SIGINT and SIGQUIT found ignored (SIG_IGN) when no watcher holds them are left
+// ignored: a shell starts a background job with SIGINT and SIGQUIT ignored, nohup its command
+// with SIGHUP ignored, and a server started so must not stop on the terminal's Ctrl-C or hang-up.
+// SIGTERM and every other signal are watched even when found ignored: SIGTERM is how kill,
+// service managers and container runtimes stop a process, and an ignore inherited for it is
+// an accident of the parent (signal_watcher.cpp says more).
+//
 // Every live watcher of a signal gets it (two servers with handle_signals in one process both
 // stop on one Ctrl-C), at most 16 watchers per signal (more: error() is
 // resource_unavailable_try_again). The first watcher of a signal installs the handler; the last

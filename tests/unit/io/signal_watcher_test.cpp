@@ -149,6 +149,43 @@ TEST(SignalWatcher, WatchersMayEndInAnyOrder) {
   EXPECT_EQ(handler_of(SIGUSR2), SIG_DFL);
 }
 
+// A shell starts a background job with SIGINT and SIGQUIT ignored, nohup with SIGHUP ignored:
+// the watcher leaves those as they are (and blocked if they were). SIGTERM is watched even
+// when found ignored.
+TEST(SignalWatcher, TerminalSignalsFoundIgnoredStayIgnored) {
+  constexpr int terminal_signals[] = {SIGHUP, SIGINT, SIGQUIT};
+  for (const int signal : terminal_signals) ASSERT_EQ(handler_of(signal), SIG_DFL) << signal;
+  for (const int signal : terminal_signals) ::signal(signal, SIG_IGN);
+  ::signal(SIGTERM, SIG_IGN);
+  sigset_t blocked_int;
+  sigemptyset(&blocked_int);
+  sigaddset(&blocked_int, SIGINT);
+  sigset_t mask_before;
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &blocked_int, &mask_before), 0);
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  std::vector<int> received;
+  {
+    SignalWatcher watcher(loop, {SIGHUP, SIGINT, SIGQUIT, SIGTERM}, [&](int signal) {
+      received.push_back(signal);
+      loop.stop();
+    });
+    ASSERT_FALSE(watcher.error()) << watcher.error().message();
+    for (const int signal : terminal_signals) EXPECT_EQ(handler_of(signal), SIG_IGN) << signal;
+    EXPECT_TRUE(blocked(SIGINT));  // not unblocked either
+    EXPECT_NE(handler_of(SIGTERM), SIG_IGN);
+    ASSERT_EQ(::raise(SIGHUP), 0);  // discarded
+    ASSERT_EQ(::raise(SIGINT), 0);  // pending while blocked, discarded once unblocked
+    ASSERT_EQ(::raise(SIGQUIT), 0);
+    ASSERT_EQ(::raise(SIGTERM), 0);
+    loop.run();
+  }
+  EXPECT_EQ(received, std::vector<int>{SIGTERM});
+  EXPECT_EQ(handler_of(SIGTERM), SIG_IGN);  // put back as found
+  pthread_sigmask(SIG_SETMASK, &mask_before, nullptr);
+  for (const int signal : {SIGHUP, SIGINT, SIGQUIT, SIGTERM}) ::signal(signal, SIG_DFL);
+}
+
 TEST(SignalWatcher, ASignalThatCannotBeHandledIsAnError) {
   EventLoop loop;
   SignalWatcher watcher(loop, {SIGUSR2, SIGKILL}, [](int) {});
