@@ -264,7 +264,7 @@ void H2Connection::deliver(Stream& stream, bool end_stream) {
     proto::HttpResponse response;
     response.status = 431;
     response.body = "request header fields too large\n";
-    response.headers.emplace_back("content-type", "text/plain");
+    response.headers.emplace_back("content-type", proto::plain_text_content_type);
     respond(stream.id, response);
     return;
   }
@@ -484,6 +484,12 @@ void H2Connection::respond(std::int32_t stream_id, const proto::HttpResponse& re
   // RFC 9110 §6.4.1: 204 and 304 have no content.
   const bool has_content = response.status != 204 && response.status != 304;
   if (has_content) fields.emplace_back("content-length", std::to_string(response.body.size()));
+  // As serialize() for HTTP/1.1: a body is never left to a browser's sniffing.
+  const bool typed = std::any_of(fields.begin(), fields.end(),
+                                 [](const auto& field) { return field.first == "content-type"; });
+  if (has_content && !response.body.empty() && !typed) {
+    fields.emplace_back("content-type", proto::plain_text_content_type);
+  }
   std::vector<nghttp2_nv> nva;
   nva.reserve(fields.size());
   for (const auto& [name, value] : fields) nva.push_back(field(name, value));

@@ -72,7 +72,7 @@ HttpResponse rejection_for(UpgradeError error) {
     response.status = 400;
     if (error == UpgradeError::method_not_get) response.headers = {{"Allow", "GET"}};
   }
-  response.body = std::string(describe(error)) + "\n";
+  response.body = std::string(describe(error)) + "\n";  // serialize() declares it UTF-8 text
   return response;
 }
 
@@ -278,11 +278,13 @@ std::string serialize(const HttpResponse& response) {
 
   std::string connection;
   bool has_close = false;
+  bool has_type = false;
   for (const auto& [name, value] : response.headers) {
     if (!is_safe_header(name, value) || iequals(name, "Content-Length") ||
         iequals(name, "Transfer-Encoding")) {
       continue;
     }
+    has_type = has_type || iequals(name, "Content-Type");
     if (iequals(name, "Connection")) {
       for (const std::string_view option : split_list(value)) {
         if (!connection.empty()) connection += ", ";
@@ -298,6 +300,9 @@ std::string serialize(const HttpResponse& response) {
   // RFC 9110 §6.4.1: 1xx, 204 and 304 responses have no content.
   const bool has_content = status >= 200 && status != 204 && status != 304;
   if (has_content) append_header(out, "Content-Length", std::to_string(response.body.size()));
+  if (has_content && !response.body.empty() && !has_type) {
+    append_header(out, "Content-Type", plain_text_content_type);
+  }
   out += "\r\n";
   if (has_content) out += response.body;
   return out;

@@ -18,7 +18,9 @@ proto::HttpResponse plain_response(int status, std::string body) {
   proto::HttpResponse response;
   response.status = status;
   response.body = std::move(body);
-  if (!response.body.empty()) response.headers.emplace_back("Content-Type", "text/plain");
+  if (!response.body.empty()) {
+    response.headers.emplace_back("Content-Type", proto::plain_text_content_type);
+  }
   return response;
 }
 

@@ -57,6 +57,11 @@ struct WSX_API UpgradeRequest {
   std::vector<ExtensionOffer> extensions;      // in the client's order
 };
 
+// The type of a body that names none: wsx's own answers are UTF-8 text (their reasons quote RFC
+// sections, "§"), and an undeclared body is left to a browser's sniffing, which may take it
+// for HTML.
+inline constexpr std::string_view plain_text_content_type = "text/plain; charset=utf-8";
+
 // An HTTP response to send instead of 101.
 struct WSX_API HttpResponse {
   int status = 400;
@@ -64,7 +69,8 @@ struct WSX_API HttpResponse {
   HeaderList headers;
   std::string body;
 };
-// Adds Content-Length and Connection: close (joined to any Connection header given). Headers that
+// Adds Content-Length and Connection: close (joined to any Connection header given), and
+// Content-Type: plain_text_content_type to a body without a Content-Type. Headers that
 // would break the framing are dropped, never written: a name that is not a token, a value with
 // CR, LF or another control character, and Content-Length / Transfer-Encoding. A status outside
 // 100-599 becomes 500; an unsafe reason becomes the standard one.

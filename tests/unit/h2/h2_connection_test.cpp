@@ -215,6 +215,8 @@ TEST(H2Connection, HeadResponseAnnouncesTheLengthWithoutTheBody) {
   const std::int32_t id = client.request(fields);
   ASSERT_TRUE(pump(client, server));
   EXPECT_EQ(client.responses[id].header("content-length"), "5");
+  // The body it would have, given without a type, is declared as HTTP/1.1's serialize() does.
+  EXPECT_EQ(client.responses[id].header("content-type"), "text/plain; charset=utf-8");
   EXPECT_EQ(client.responses[id].data, "");
   EXPECT_TRUE(client.responses[id].ended);
 }
@@ -250,6 +252,7 @@ TEST(H2Connection, HeaderListOverTheLimitGets431) {
   ASSERT_TRUE(pump(client, server));
   EXPECT_TRUE(recorder.requests.empty());
   EXPECT_EQ(client.responses[id].header(":status"), "431");
+  EXPECT_EQ(client.responses[id].header("content-type"), "text/plain; charset=utf-8");
   // The connection goes on: the next request is served.
   recorder.answer = [&](H2Request& request) { server.respond(request.stream_id, {.status = 204}); };
   const std::int32_t next = client.request(get());

@@ -265,8 +265,8 @@ TEST(CheckUpgradeRequest, RejectionBodySaysWhy) {
   EXPECT_EQ(c.check.rejection.body, std::string(describe(UpgradeError::missing_key)) + "\n");
   EXPECT_EQ(serialize(c.check.rejection),
             "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: " +
-                std::to_string(c.check.rejection.body.size()) + "\r\n\r\n" +
-                c.check.rejection.body);
+                std::to_string(c.check.rejection.body.size()) +
+                "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + c.check.rejection.body);
 }
 
 TEST(Describe, EveryUpgradeErrorHasAMessage) {
@@ -285,7 +285,8 @@ TEST(Serialize, UpgradeRequiredWithHeaders) {
   r.body = "hi";
   EXPECT_EQ(serialize(r),
             "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nSec-WebSocket-Version: "
-            "13\r\nConnection: Upgrade, close\r\nContent-Length: 2\r\n\r\nhi");
+            "13\r\nConnection: Upgrade, close\r\nContent-Length: 2\r\nContent-Type: text/plain; "
+            "charset=utf-8\r\n\r\nhi");
 }
 
 TEST(Serialize, StandardAndCustomReasons) {
