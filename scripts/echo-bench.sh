@@ -11,9 +11,9 @@ repo=$(pwd)
 harness=${WSX_HARNESS:-$repo/../shared/bench}
 [[ -x $harness/run.sh ]] || { echo "no harness at $harness (set WSX_HARNESS)" >&2; exit 1; }
 bash scripts/install-deps.sh
-build=${WSX_ECHO_BENCH_BUILD_DIR:-build-rel}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWSX_TESTS=OFF -DWSX_BENCH=OFF >/dev/null
-cmake --build "$build" --target echo_server
+# Its own Release build directory (see scripts/bench-build.sh), not a developer's build-rel.
+build=${WSX_ECHO_BENCH_BUILD_DIR:-build-bench}
+bash scripts/bench-build.sh "$build" echo_server
 work=${WSX_HARNESS_COPY:-/tmp/wsx-echo-bench}
 mkdir -p "$work"
 # Keeps the copy's build/ and results/ across runs: the peers are built once.

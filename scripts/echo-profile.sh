@@ -15,8 +15,8 @@
 # The load is scenario a's unless --args says otherwise: 100 connections, 16 B text, 8 in flight.
 # Output files stay in $WSX_PROFILE_DIR (default /tmp/wsx-echo-profile).
 # Without --server, echo_server is built in a directory of this script's own,
-# $WSX_ECHO_PROFILE_BUILD_DIR (default build-profile), configured as echo-bench.sh configures
-# build-rel: a developer's build-rel (tests on, another build type) is left as it is.
+# $WSX_ECHO_PROFILE_BUILD_DIR (default build-profile), configured Release with tests and
+# benchmarks off: a developer's build-rel (tests on, another build type) is left as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)

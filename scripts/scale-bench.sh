@@ -40,9 +40,9 @@ while (($#)); do
   shift 2
 done
 
-build=${WSX_SCALE_BUILD_DIR:-build-rel}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWSX_TESTS=OFF -DWSX_BENCH=ON >/dev/null
-cmake --build "$build" --target scale_server scale_clients echo_server >/dev/null
+# Its own Release build directory (see scripts/bench-build.sh), not a developer's build-rel.
+build=${WSX_SCALE_BUILD_DIR:-build-bench}
+bash scripts/bench-build.sh "$build" scale_server scale_clients echo_server >/dev/null
 
 echo "kernel $(uname -r), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "descriptors: soft $(ulimit -Sn), hard $(ulimit -Hn), fs.nr_open $(cat /proc/sys/fs/nr_open)," \

@@ -28,10 +28,10 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1 (see the top of $0)" >&2; exit 2 ;;
   esac
 done
-build=${WSX_ECHO_BENCH_BUILD_DIR:-build-rel}
+# Its own Release build directory (see scripts/bench-build.sh), not a developer's build-rel.
+build=${WSX_ECHO_BENCH_BUILD_DIR:-build-bench}
 if [[ ${#servers[@]} == 0 ]]; then
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWSX_TESTS=OFF -DWSX_BENCH=OFF >/dev/null
-  cmake --build "$build" --target echo_server
+  bash scripts/bench-build.sh "$build" echo_server
   servers=("wsx=$repo/$build/examples/echo_server")
 fi
 for s in "${servers[@]}"; do
