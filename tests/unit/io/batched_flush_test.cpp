@@ -1,14 +1,12 @@
 // The sends of one loop iteration's flushes in one io_uring submission
 // (EventLoopOptions::batch_sends, src/io/send_batch.cpp): the same bytes in the same order as
 // writing each socket on its own, full sockets and failures handled as a plain flush handles
-// them, and a completion that destroys another stream of the batch.
+// them, a completion that destroys another stream of the batch or throws, a stream with a
+// refused read interest, and a forked child.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <linux/io_uring.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,11 +14,16 @@
 #include <cerrno>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "io_uring_probe.hpp"
 #include "loop_watchdog.hpp"
+#include "pattern_text.hpp"
+#include "tcp_pair.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/io/stream.hpp"
 
@@ -29,41 +32,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string pattern_text(std::size_t size, unsigned salt) {
-  std::string text(size, '\0');
-  for (std::size_t i = 0; i < size; ++i) text[i] = static_cast<char>(i * 31 + i / 977 + salt);
-  return text;
-}
-
-// A connected loopback TCP pair: [0] for the Stream, [1] for the reader.
-std::array<int, 2> tcp_pair(int buffer_size = 0) {
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  EXPECT_EQ(::listen(listener, 1), 0);
-  EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (buffer_size > 0) {
-    EXPECT_EQ(::setsockopt(client, SOL_SOCKET, SO_RCVBUF, &buffer_size, sizeof buffer_size), 0);
-  }
-  EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  const int server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  EXPECT_GE(server, 0);
-  ::close(listener);
-  const int one = 1;
-  ::setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (buffer_size > 0) {
-    EXPECT_EQ(::setsockopt(server, SOL_SOCKET, SO_SNDBUF, &buffer_size, sizeof buffer_size), 0);
-  }
-  ::fcntl(client, F_SETFL, ::fcntl(client, F_GETFL) | O_NONBLOCK);
-  return {server, client};
-}
+using test::kernel_offers_io_uring;
+using test::pattern_text;
+using test::tcp_pair;
 
 // Sends `outgoing` through a Stream, offered as up to three buffers per gather (the batch
 // writes several vectors with sendmsg, one with send). Its gather is pure: it may be batched.
+// What the peer sends is kept in `received`.
 class Sender final : public StreamHandler {
  public:
   Sender(EventLoop& loop, int fd, std::string outgoing, std::size_t pieces = 3)
@@ -72,7 +47,10 @@ class Sender final : public StreamHandler {
         stream(std::make_unique<Stream>(loop, TcpSocket(fd), *this)) {
     EXPECT_TRUE(stream->is_open());
   }
-  void on_stream_data(std::span<std::uint8_t>) override {}
+  void on_stream_data(std::span<std::uint8_t> data) override {
+    received.append(reinterpret_cast<const char*>(data.data()), data.size());
+    if (on_data) on_data();
+  }
   std::size_t gather_output(std::span<ConstBuffer> out) override {
     ++gathers;
     const auto rest =
@@ -114,7 +92,8 @@ class Sender final : public StreamHandler {
   int gathers = 0;
   int drained = 0;
   std::string error;
-  std::function<void()> on_consumed, on_error;
+  std::string received;
+  std::function<void()> on_consumed, on_error, on_data;
   std::unique_ptr<Stream> stream;
 };
 
@@ -129,6 +108,7 @@ class Reader final : public IoHandler {
     ::close(fd_);
   }
   void start() { EXPECT_FALSE(loop_.modify(fd_, Interest::read)); }
+  int fd() const { return fd_; }
   void on_readable() override {
     char buffer[65536];
     for (;;) {
@@ -155,24 +135,6 @@ class Reader final : public IoHandler {
   int fd_;
 };
 
-// Whether this process may use io_uring (the batch falls back to one write per socket where it
-// may not: no liburing at build time, seccomp, kernel.io_uring_disabled, an old kernel).
-#ifndef WSX_EXPECT_LIBURING
-#error "the build defines WSX_EXPECT_LIBURING: whether the library was built with liburing"
-#endif
-bool kernel_offers_io_uring() {
-#if WSX_EXPECT_LIBURING
-  io_uring_params params{};
-  params.flags = IORING_SETUP_SUBMIT_ALL;
-  const long fd = ::syscall(__NR_io_uring_setup, 4, &params);
-  if (fd < 0) return false;
-  ::close(static_cast<int>(fd));
-  return true;
-#else
-  return false;
-#endif
-}
-
 // Batched where it can be, and only there.
 void expect_batched_as_asked(const EventLoop& loop, bool asked) {
   if (asked && kernel_offers_io_uring()) {
@@ -190,6 +152,47 @@ void flush_all_in_one_iteration(EventLoop& loop, std::vector<std::unique_ptr<Sen
   });
 }
 
+// Senders, each with a Reader at the other end of its connection, on one loop; the loop stops
+// once every reader has all that its sender has to send so far.
+class Streams {
+ public:
+  explicit Streams(EventLoop& loop) : loop_(loop) {}
+
+  // `buffer_size` > 0: small socket buffers (tcp_pair); `paused`: the reader waits for start().
+  Sender& add(std::string outgoing, std::size_t pieces = 3, int buffer_size = 0,
+              bool paused = false) {
+    const auto [server, client] = tcp_pair(buffer_size);
+    senders.push_back(std::make_unique<Sender>(loop_, server, std::move(outgoing), pieces));
+    readers.push_back(std::make_unique<Reader>(loop_, client, paused));
+    readers.back()->on_data = [this] {
+      if (all_arrived()) loop_.stop();
+    };
+    return *senders.back();
+  }
+  bool all_arrived() const {
+    for (std::size_t i = 0; i < senders.size(); ++i) {
+      if (readers[i]->received.size() < senders[i]->outgoing.size()) return false;
+    }
+    return true;
+  }
+  // Each reader has exactly its sender's bytes: none lost, none twice, in order.
+  void expect_exactly_what_was_sent() const {
+    for (std::size_t i = 0; i < senders.size(); ++i) {
+      EXPECT_EQ(readers[i]->received.size(), senders[i]->outgoing.size()) << "stream " << i;
+      EXPECT_TRUE(readers[i]->received == senders[i]->outgoing) << "stream " << i;
+      EXPECT_EQ(senders[i]->error, "") << "stream " << i;
+    }
+  }
+  // Asks every stream to flush from inside one iteration: together, in one batch.
+  void flush_all() { flush_all_in_one_iteration(loop_, senders); }
+
+  std::vector<std::unique_ptr<Sender>> senders;
+  std::vector<std::unique_ptr<Reader>> readers;
+
+ private:
+  EventLoop& loop_;
+};
+
 class BatchedFlush : public ::testing::TestWithParam<bool> {
  protected:
   EventLoopOptions options() const {
@@ -197,6 +200,8 @@ class BatchedFlush : public ::testing::TestWithParam<bool> {
     options.batch_sends = GetParam();
     return options;
   }
+  // Whether this test's flushes go through the ring.
+  bool batching() const { return GetParam() && kernel_offers_io_uring(); }
 };
 
 INSTANTIATE_TEST_SUITE_P(Sends, BatchedFlush, ::testing::Values(true, false),
@@ -208,31 +213,19 @@ INSTANTIATE_TEST_SUITE_P(Sends, BatchedFlush, ::testing::Values(true, false),
 TEST_P(BatchedFlush, EveryStreamsBytesArriveWholeAndInOrder) {
   EventLoop loop(options());
   test::arm_watchdog(loop, 60s);
-  constexpr std::size_t count = 300;
-  std::vector<std::unique_ptr<Sender>> senders;
-  std::vector<std::unique_ptr<Reader>> readers;
-  std::size_t complete = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto [server, client] = tcp_pair();
+  Streams streams(loop);
+  for (std::size_t i = 0; i < 300; ++i) {
     // 1 B (one vector: send) or several vectors (sendmsg); then writes to 300 KiB.
     const std::size_t size =
         i < 270 ? (i % 7 == 0 ? 1 : (i * 131) % 4096 + 2) : (i - 269) * 10 * 1024 + i;
-    senders.push_back(std::make_unique<Sender>(loop, server, pattern_text(size, unsigned(i))));
-    readers.push_back(std::make_unique<Reader>(loop, client));
-    Reader* reader = readers.back().get();
-    reader->on_data = [&, reader, size] {
-      if (reader->received.size() == size && ++complete == count) loop.stop();
-    };
+    streams.add(pattern_text(size, unsigned(i)));
   }
-  flush_all_in_one_iteration(loop, senders);
+  streams.flush_all();
   loop.run();
-  ASSERT_EQ(complete, count);
-  for (std::size_t i = 0; i < count; ++i) {
-    EXPECT_TRUE(readers[i]->received == senders[i]->outgoing) << "stream " << i;
-    EXPECT_EQ(senders[i]->error, "");
-  }
+  ASSERT_TRUE(streams.all_arrived());
+  streams.expect_exactly_what_was_sent();
   expect_batched_as_asked(loop, GetParam());
-  if (GetParam() && kernel_offers_io_uring()) EXPECT_GE(loop.batched_writes(), 270u);
+  if (batching()) EXPECT_GE(loop.batched_writes(), 270u);
 }
 
 // A handler with more buffers than one write takes (64), or with an empty one among them: the
@@ -240,25 +233,16 @@ TEST_P(BatchedFlush, EveryStreamsBytesArriveWholeAndInOrder) {
 TEST_P(BatchedFlush, MoreBuffersThanOneWriteTakesAllArrive) {
   EventLoop loop(options());
   test::arm_watchdog(loop);
-  std::vector<std::unique_ptr<Sender>> senders;
-  std::vector<std::unique_ptr<Reader>> readers;
-  std::size_t complete = 0;
+  Streams streams(loop);
   const std::size_t pieces[] = {100, 100, 64, 65};
   for (std::size_t i = 0; i < 4; ++i) {
-    const auto [server, client] = tcp_pair();
-    senders.push_back(
-        std::make_unique<Sender>(loop, server, pattern_text(6400, unsigned(i)), pieces[i]));
-    senders.back()->empty_second = i == 1;  // 64 offered, 63 of them with bytes
-    readers.push_back(std::make_unique<Reader>(loop, client));
-    Reader* reader = readers.back().get();
-    reader->on_data = [&, reader] {
-      if (reader->received.size() == 6400 && ++complete == 4) loop.stop();
-    };
+    Sender& sender = streams.add(pattern_text(6400, unsigned(i)), pieces[i]);
+    sender.empty_second = i == 1;  // 64 offered, 63 of them with bytes
   }
-  flush_all_in_one_iteration(loop, senders);
+  streams.flush_all();
   loop.run();
-  ASSERT_EQ(complete, 4u);
-  for (std::size_t i = 0; i < 4; ++i) EXPECT_TRUE(readers[i]->received == senders[i]->outgoing);
+  ASSERT_TRUE(streams.all_arrived());
+  streams.expect_exactly_what_was_sent();
   expect_batched_as_asked(loop, GetParam());
 }
 
@@ -267,31 +251,21 @@ TEST_P(BatchedFlush, MoreBuffersThanOneWriteTakesAllArrive) {
 TEST_P(BatchedFlush, AFullSocketWaitsForRoomThenDrains) {
   EventLoop loop(options());
   test::arm_watchdog(loop, 60s);
-  constexpr std::size_t count = 8;
-  std::vector<std::unique_ptr<Sender>> senders;
-  std::vector<std::unique_ptr<Reader>> readers;
-  std::size_t complete = 0;
-  // Far more than the shrunk socket buffers hold, and no more than one batched write takes.
-  const std::size_t size = 200 * 1024;
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto [server, client] = tcp_pair(16 * 1024);
-    senders.push_back(std::make_unique<Sender>(loop, server, pattern_text(size, unsigned(i))));
-    readers.push_back(std::make_unique<Reader>(loop, client, /*paused=*/true));
-    Reader* reader = readers.back().get();
-    reader->on_data = [&, reader] {
-      if (reader->received.size() == size && ++complete == count) loop.stop();
-    };
+  Streams streams(loop);
+  for (std::size_t i = 0; i < 8; ++i) {
+    // Far more than the shrunk socket buffers hold, and no more than one batched write takes.
+    streams.add(pattern_text(200 * 1024, unsigned(i)), 3, 16 * 1024, /*paused=*/true);
   }
-  flush_all_in_one_iteration(loop, senders);
+  streams.flush_all();
   loop.run_after(200ms, [&] {
-    for (const auto& sender : senders) EXPECT_TRUE(sender->stream->write_blocked());
-    for (const auto& reader : readers) reader->start();
+    for (const auto& sender : streams.senders) EXPECT_TRUE(sender->stream->write_blocked());
+    for (const auto& reader : streams.readers) reader->start();
   });
   loop.run();
-  ASSERT_EQ(complete, count);
-  for (std::size_t i = 0; i < count; ++i) {
-    EXPECT_TRUE(readers[i]->received == senders[i]->outgoing) << "stream " << i;
-    EXPECT_GT(senders[i]->drained, 0) << "stream " << i;
+  ASSERT_TRUE(streams.all_arrived());
+  streams.expect_exactly_what_was_sent();
+  for (std::size_t i = 0; i < streams.senders.size(); ++i) {
+    EXPECT_GT(streams.senders[i]->drained, 0) << "stream " << i;
   }
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "loop_watchdog.hpp"
+#include "pattern_text.hpp"
 #include "test_certs.hpp"
 #include "wsx/io/connector.hpp"
 #include "wsx/io/listener.hpp"
@@ -25,11 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string pattern_text(std::size_t size, char salt) {
-  std::string text(size, '\0');
-  for (std::size_t i = 0; i < size; ++i) text[i] = static_cast<char>(i * 13 + i / 1000 + salt);
-  return text;
-}
+using test::pattern_text;
 
 // Owns a Stream; sends `outgoing` (offered as two buffers, to exercise gathering) and records
 // everything the stream reports.

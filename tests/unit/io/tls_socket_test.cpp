@@ -12,22 +12,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
 
+#include "pattern_text.hpp"
+#include "tcp_pair.hpp"
 #include "test_certs.hpp"
 #include "wsx/io/tls_session.hpp"
 
 namespace wsx::io {
 namespace {
 
-std::string pattern_text(std::size_t size, char salt) {
-  std::string text(size, '\0');
-  for (std::size_t i = 0; i < size; ++i) text[i] = static_cast<char>(i * 11 + i / 777 + salt);
-  return text;
-}
+using test::pattern_text;
 
 TlsServerOptions server_options() {
   TlsServerOptions options;
@@ -79,28 +78,6 @@ struct Side {
   Received received;
 };
 
-// A connected non-blocking TCP pair on loopback, with TCP_NODELAY as the server sets it.
-std::pair<int, int> tcp_pair() {
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  EXPECT_EQ(::listen(listener, 1), 0);
-  EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  const int server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-  ::close(listener);
-  for (const int fd : {server, client}) {
-    const int on = 1;
-    EXPECT_EQ(::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on), 0);
-    EXPECT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
-  }
-  return {server, client};
-}
-
 std::uint32_t segments_sent(int fd) {
   tcp_info info{};
   socklen_t length = sizeof info;
@@ -120,11 +97,12 @@ struct Pair {
   explicit Pair(Over over = Over::unix_socket)
       : server_context(TlsContext::server(server_options())),
         client_context(TlsContext::client(client_options())) {
-    int fds[2];
+    std::array<int, 2> fds;
     if (over == Over::tcp) {
-      std::tie(fds[0], fds[1]) = tcp_pair();
+      fds = test::tcp_pair();
     } else {
-      EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+      EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds.data()),
+                0);
     }
     server.emplace(TlsSession(server_context), fds[0]);
     client.emplace(TlsSession(client_context, "localhost"), fds[1]);
