@@ -87,7 +87,9 @@ struct EventLoop::Impl {
     return {};
   }
   void dispatch(const epoll_event& event);
+  void run_posts();
   void run_flushes();
+  void flush_one_by_one();
   void batch_flushes();
   void unpark();
   int pause_and_look_again(int ready, std::optional<Clock::time_point> wake);
@@ -146,24 +148,65 @@ void EventLoop::Impl::dispatch(const epoll_event& event) {
   if ((ready & EPOLLOUT) != 0 || ((ready & EPOLLHUP) != 0 && !reading)) handler->on_writable();
 }
 
+void EventLoop::Impl::run_posts() {
+  for (std::size_t i = 0; i < running_posts.size(); ++i) {
+    try {
+      running_posts[i]();
+    } catch (...) {
+      // The exception leaves run(). The tasks that ran (and this one) are done; the others run
+      // in the next iteration, ahead of newer ones (drain() appends those). Left here whole,
+      // every task of the drain would have run again.
+      running_posts.erase(running_posts.begin(),
+                          running_posts.begin() + static_cast<std::ptrdiff_t>(i + 1));
+      posts_ready = !running_posts.empty();
+      throw;
+    }
+  }
+  running_posts.clear();
+}
+
 void EventLoop::Impl::run_flushes() {
   // A flush may queue another (a handler writing to a peer it relays to): repeat until quiet.
   while (!flushes.empty()) {
     running_flushes.swap(flushes);
+    // Also when a handler throws (the exception leaves run()): the flushes of this round still
+    // due are back in `flushes` by then, and stale entries here would only be run through again.
+    const struct Done {
+      std::vector<Flush>& running;
+      ~Done() { running.clear(); }
+    } done{running_flushes};
     // One write gains nothing from a batch: it would cost a system call all the same.
     if (batch_sends && running_flushes.size() > 1 && batch.available()) {
       batch_flushes();
     } else {
-      for (const Flush& flush : running_flushes) {
-        Slot* slot = find(flush.fd);
-        if (slot == nullptr || slot->generation != flush.generation || !slot->flush_queued) {
-          continue;
-        }
-        slot->flush_queued = false;
-        slot->handler->on_flush();
-      }
+      flush_one_by_one();
     }
-    running_flushes.clear();
+  }
+}
+
+void EventLoop::Impl::flush_one_by_one() {
+  for (std::size_t i = 0; i < running_flushes.size(); ++i) {
+    const Flush flush = running_flushes[i];
+    Slot* slot = find(flush.fd);
+    if (slot == nullptr || slot->generation != flush.generation || !slot->flush_queued) continue;
+    slot->flush_queued = false;
+    try {
+      slot->handler->on_flush();
+    } catch (...) {
+      // The exception leaves run(); the handlers not reached yet flush in the next iteration.
+      // Dropped, their slots would stay marked queued in no list, and defer_flush() would
+      // ignore them for good: their output would never leave.
+      for (std::size_t j = i + 1; j < running_flushes.size(); ++j) {
+        const Flush& later = running_flushes[j];
+        const Slot* waiting = find(later.fd);
+        // Marked queued: not reached, and so in no other list (defer_flush() skipped it).
+        if (waiting != nullptr && waiting->generation == later.generation &&
+            waiting->flush_queued) {
+          flushes.push_back(later);
+        }
+      }
+      throw;
+    }
   }
 }
 
@@ -207,7 +250,17 @@ void EventLoop::Impl::batch_flushes() {
       }
     }
     reports.clear();
-    if (thrown) std::rethrow_exception(thrown);
+    if (thrown) {
+      // The exception leaves run(). The handlers that gathered nothing have not flushed yet:
+      // they flush in the next iteration (unless a report queued them again already).
+      for (const Flush& flush : unbatched) {
+        Slot* slot = find(flush.fd);
+        if (slot == nullptr || slot->generation != flush.generation || slot->flush_queued) continue;
+        slot->flush_queued = true;
+        flushes.push_back(flush);
+      }
+      std::rethrow_exception(thrown);
+    }
   }
   for (const Flush& flush : unbatched) {
     Slot* slot = find(flush.fd);
@@ -298,7 +351,10 @@ void EventLoop::run() {
     if (const auto check = impl.wheel.next_check(); check && (!wake || *check < *wake)) {
       wake = check;
     }
-    if (impl.stop.load()) {
+    // Flushes still due (left by a handler that threw out of the last run(), or asked for
+    // outside run()) and tasks left by a task that threw are done in this iteration, which
+    // must not wait for an event.
+    if (impl.stop.load() || !impl.flushes.empty() || impl.posts_ready) {
       timeout_ms = 0;
     } else if (wake) {
       // Rounded up: waking a little early would only spin until the deadline.
@@ -326,8 +382,7 @@ void EventLoop::run() {
       impl.posts_ready = false;
       impl.posts->drain(impl.running_posts);
       // Tasks posted by these tasks wait for the next wakeup: one drain per wakeup.
-      for (auto& task : impl.running_posts) task();
-      impl.running_posts.clear();
+      impl.run_posts();
     }
     impl.run_flushes();
   } while (!impl.stop.load());

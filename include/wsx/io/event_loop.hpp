@@ -113,6 +113,10 @@ class WSX_API EventLoop {
   // Runs iterations until stop(). Call from one thread; handlers, timers and posted tasks run
   // on it. A stop() that came before run() makes run() return after one iteration. Once run()
   // returns the loop may run again.
+  // An exception thrown by a handler, a timer or a posted task leaves run() at once: the rest of
+  // that iteration is not done. Run again, the loop does what was left due first: the flushes
+  // asked for and the posted tasks not run yet (the task that threw is not run again). The
+  // writes of a batch (batch_sends) are all reported before an exception from a report leaves.
   void run();
   void stop() noexcept;            // any thread
   bool stopping() const noexcept;  // stop() was called and run() has not returned yet
@@ -143,7 +147,7 @@ class WSX_API EventLoop {
   // tasks: writes queued during one iteration leave in one writev per socket.
   void defer_flush(int fd);
   // Writes this loop has made through the io_uring batch (EventLoopOptions::batch_sends): 0
-  // where the kernel offers no io_uring or batching is off.
+  // where the kernel offers no io_uring or batching is off. Any thread.
   std::uint64_t batched_writes() const noexcept;
   // Pauses taken before handling a wake-up (EventLoopOptions::coalesce_wait). Loop thread, or
   // while the loop does not run.

@@ -359,5 +359,63 @@ TEST_P(BatchedFlush, AShutdownAfterOutputLeavesTheBatchAndSendsTheFin) {
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(readers[i]->received == senders[i]->outgoing);
 }
 
+// Application code reached from a report (consume_output) throws for one stream of a batch.
+// The exception leaves run() (event_loop.hpp), after every other stream of the batch has heard
+// how its write went: a report lost to it would leave bytes that were sent in the stream's
+// output, sent again by its next flush. A stream of the same round that flushes the usual way
+// after the batch (too large for it), or that a one-by-one round had not reached yet, flushes in
+// the next iteration without being asked again.
+TEST_P(BatchedFlush, AReportThatThrowsLeavesRunAfterEveryOtherReport) {
+  EventLoop loop(options());
+  test::arm_watchdog(loop);
+  Streams streams(loop);
+  for (std::size_t i = 0; i < 4; ++i) streams.add(pattern_text(3000, unsigned(i)));
+  // More than one batched write takes (TcpSocket::max_single_write): after the batch, alone.
+  streams.add(pattern_text(300 * 1024, 4));
+  bool thrown = false;
+  streams.senders[0]->on_consumed = [&] {
+    if (std::exchange(thrown, true)) return;
+    throw std::runtime_error("from the application");
+  };
+  streams.flush_all();  // senders[0] first: reported first, flushed first
+  try {
+    loop.run();
+    ADD_FAILURE() << "run() returned without the exception";
+  } catch (const std::runtime_error& error) {
+    EXPECT_STREQ(error.what(), "from the application");
+  }
+  ASSERT_TRUE(thrown);
+  if (batching()) {
+    // Every write of the batch was made, and each has been reported.
+    for (std::size_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(streams.senders[i]->sent, 3000u) << "stream " << i;
+    }
+  }
+  // The loop runs again; nothing is asked of it: what the round left goes out by itself.
+  loop.run();
+  ASSERT_TRUE(streams.all_arrived());
+  for (const auto& sender : streams.senders) EXPECT_EQ(sender->sent, sender->outgoing.size());
+  // More output for every stream: each sends only the new bytes (a write whose report was lost
+  // would go out again here).
+  for (std::size_t i = 0; i < streams.senders.size(); ++i) {
+    streams.senders[i]->outgoing += pattern_text(500, unsigned(100 + i));
+  }
+  streams.flush_all();
+  loop.run();
+  ASSERT_TRUE(streams.all_arrived());
+  // The streams end, so that nothing more can be on its way: each reader has exactly its bytes.
+  std::size_t ended = 0;
+  for (const auto& reader : streams.readers) {
+    reader->on_data = [&, reader = reader.get()] {
+      if (reader->ended && ++ended == streams.readers.size()) loop.stop();
+    };
+  }
+  for (const auto& sender : streams.senders) sender->stream->close();
+  loop.run();
+  EXPECT_EQ(ended, streams.readers.size());
+  streams.expect_exactly_what_was_sent();
+  expect_batched_as_asked(loop, GetParam());
+}
+
 }  // namespace
 }  // namespace wsx::io

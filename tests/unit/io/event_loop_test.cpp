@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -223,6 +224,7 @@ class PipeHandler final : public IoHandler {
   void on_flush() override {
     ++flushes;
     flushed_at_iteration = loop_.iterations();
+    if (on_flushed) on_flushed();
   }
   int read_fd() const { return fds_[0]; }
   int write_fd() const { return fds_[1]; }
@@ -231,7 +233,7 @@ class PipeHandler final : public IoHandler {
   int writable = 0;
   int flushes = 0;
   std::uint64_t flushed_at_iteration = 0;
-  std::function<void()> on_read;
+  std::function<void()> on_read, on_flushed;
 
  private:
   EventLoop& loop_;
@@ -259,6 +261,44 @@ TEST(EventLoop, DeferredFlushRunsOnceAfterTheIterationsEvents) {
   EXPECT_EQ(pipe.readable, 1);
   EXPECT_EQ(pipe.flushes, 1);
   EXPECT_EQ(pipe.flushed_at_iteration, read_iteration);
+}
+
+// An exception from a posted task leaves run() (event_loop.hpp); run again, the loop runs the
+// tasks that were waiting behind it, once, and neither the one that threw nor those before it
+// again. Nothing else wakes the loop here: the tasks left over must not wait for an event.
+TEST(EventLoop, APostedTaskThatThrowsLeavesRunAndTheRestRunOnceOnTheNextRun) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  std::vector<int> ran;
+  loop.post([&] { ran.push_back(1); });
+  loop.post([&] {
+    ran.push_back(2);
+    throw std::runtime_error("from a task");
+  });
+  loop.post([&] { ran.push_back(3); });
+  loop.post([&] {
+    ran.push_back(4);
+    loop.stop();
+  });
+  EXPECT_THROW(loop.run(), std::runtime_error);
+  EXPECT_EQ(ran, (std::vector<int>{1, 2}));
+  loop.run();
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3, 4}));
+}
+
+// A flush asked for outside run() (a connection made before the loop runs, or left due by a
+// handler that threw out of run()) happens in the first iteration, which does not wait for an
+// event first: nothing else would come here before the watchdog.
+TEST(EventLoop, AFlushAskedForBeforeRunHappensInTheFirstIteration) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  PipeHandler pipe(loop);
+  ASSERT_FALSE(loop.add(pipe.read_fd(), Interest::read, pipe));
+  loop.defer_flush(pipe.read_fd());
+  pipe.on_flushed = [&] { loop.stop(); };
+  loop.run();
+  EXPECT_EQ(pipe.flushes, 1);
+  EXPECT_EQ(pipe.flushed_at_iteration, 1u);
 }
 
 TEST(EventLoop, HandlerRemovedDuringAnIterationGetsNoStaleEvents) {
