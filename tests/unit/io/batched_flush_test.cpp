@@ -417,5 +417,106 @@ TEST_P(BatchedFlush, AReportThatThrowsLeavesRunAfterEveryOtherReport) {
   expect_batched_as_asked(loop, GetParam());
 }
 
+// A stream whose read interest the loop refused (565d3d3) while it has output waiting in a round
+// that is batched: the refusal is asked about again by the stream's usual flush, which the batch
+// leaves it to, and the peer's bytes that follow reach it. From the batch (whose report asks
+// nothing about reading), the read interest would never be asked for again: the stream would
+// not hear of its input (the watchdog ends the test). The loop refuses as in stream_test.cpp's
+// RefusingLoop: after pause_reading() the stream is still in the epoll set until the next wait,
+// so resuming is EPOLL_CTL_MOD, which finds no registration while the descriptor number names
+// another socket (ENOENT).
+TEST_P(BatchedFlush, AReadInterestRefusedWhileOutputWaitsIsAskedForByTheUsualFlush) {
+  EventLoop loop(options());
+  test::arm_watchdog(loop);
+  Streams streams(loop);
+  for (std::size_t i = 0; i < 4; ++i) streams.add(pattern_text(2000, unsigned(i)));
+  Sender& refused = *streams.senders[0];
+  int other[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, other), 0);
+  const std::string text = "sent after the refusal";
+  const auto done = [&] {
+    if (streams.all_arrived() && refused.received == text) loop.stop();
+  };
+  refused.on_data = done;
+  for (const auto& reader : streams.readers) reader->on_data = done;
+  loop.post([&] {
+    refused.stream->pause_reading();
+    const int fd = refused.stream->socket().fd();
+    const int saved = ::dup(fd);
+    ASSERT_GE(saved, 0);
+    ASSERT_EQ(::dup2(other[0], fd), fd);
+    refused.stream->resume_reading();  // refused
+    ASSERT_EQ(::dup3(saved, fd, O_CLOEXEC), fd);
+    ::close(saved);
+    // Output waits in every stream, the refused one's too: they flush in one round.
+    for (const auto& sender : streams.senders) sender->stream->request_flush();
+    ASSERT_EQ(::send(streams.readers[0]->fd(), text.data(), text.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(text.size()));
+  });
+  loop.run();
+  EXPECT_EQ(refused.received, text);
+  streams.expect_exactly_what_was_sent();
+  expect_batched_as_asked(loop, GetParam());  // the others' writes were batched
+  ::close(other[0]);
+  ::close(other[1]);
+}
+
+// A forked child (a pre-fork server, a daemon) runs the loop its parent made, whose ring the
+// parent set up: the ring is the parent's alone (SINGLE_ISSUER refuses any other task, and its
+// queues are shared memory). The child's batch sets up a ring of its own and its streams' bytes
+// arrive; the parent's batching goes on unharmed afterwards.
+TEST_P(BatchedFlush, AForkedChildSendsWithARingOfItsOwn) {
+  EventLoop loop(options());
+  test::arm_watchdog(loop);
+  Streams streams(loop);
+  for (std::size_t i = 0; i < 4; ++i) streams.add(pattern_text(2000, unsigned(i)));
+  streams.flush_all();
+  loop.run();
+  ASSERT_TRUE(streams.all_arrived());
+  const std::uint64_t parent_writes = loop.batched_writes();
+  if (batching()) ASSERT_GT(parent_writes, 0u);  // the parent's ring exists
+  // Each round sends this much more on every stream.
+  const auto send_more = [&](unsigned salt) {
+    for (std::size_t i = 0; i < streams.senders.size(); ++i) {
+      streams.senders[i]->outgoing += pattern_text(1500, unsigned(salt + i));
+    }
+    streams.flush_all();
+  };
+
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // No GoogleTest assertion here (a child's failures reach nobody): the exit code says what
+    // went wrong. The parent's watchdog timer is still armed in the copied loop.
+    send_more(50);
+    loop.run();
+    int code = 0;
+    if (!streams.all_arrived()) {
+      code = 1;
+    } else {
+      for (std::size_t i = 0; i < streams.senders.size(); ++i) {
+        if (streams.readers[i]->received != streams.senders[i]->outgoing) code = 2;
+      }
+    }
+    const bool own_ring = loop.batched_writes() > parent_writes;
+    if (code == 0 && own_ring != batching()) code = 3;
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+  // 1: the bytes did not all arrive; 2: they arrived wrong; 3: the child's batch was not its
+  // own (it reached its parent's ring, which refused it) or it batched where it should not.
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+
+  // The child sent (and its readers read) its own additions on the shared sockets; the
+  // parent's streams and readers know nothing of them and go on from where they were.
+  send_more(80);
+  loop.run();
+  ASSERT_TRUE(streams.all_arrived());
+  streams.expect_exactly_what_was_sent();
+  if (batching()) EXPECT_GT(loop.batched_writes(), parent_writes);
+}
+
 }  // namespace
 }  // namespace wsx::io
