@@ -447,6 +447,10 @@ class WSX_API Server {
 
   std::size_t connections() const noexcept;                // open or handshaking, all threads
   AddressLimitStats address_limit_stats() const noexcept;  // refusals so far, all threads
+  // Any thread: writes the server threads made through their io_uring batch so far
+  // (ServerOptions::batch_sends; io::EventLoop::batched_writes), all threads. 0 where the kernel
+  // offers no io_uring or batching is off: how to tell that batched sends are in effect.
+  std::uint64_t batched_writes() const noexcept;
   unsigned threads() const noexcept;
   // The registry the server counts in (ServerOptions::metrics or its own); serve it with
   // metrics_response() (metrics_endpoint.hpp).

@@ -132,6 +132,12 @@ std::span<const SendBatch::Write> SendBatch::submit() noexcept {
   return writes_;
 }
 
+// One writer (the loop's thread): a plain store, no read-modify-write.
+void SendBatch::count_ring_writes(std::size_t writes) noexcept {
+  ring_writes_.store(ring_writes_.load(std::memory_order_relaxed) + writes,
+                     std::memory_order_relaxed);
+}
+
 // Plain sends for the writes the ring did not make (all of them without one).
 void SendBatch::write_the_rest() noexcept {
   for (std::size_t i = 0; i < writes_.size(); ++i) {
@@ -199,15 +205,16 @@ bool SendBatch::submit_through_ring() noexcept {
           if (writes_[i].result.status == IoStatus::closed)
             writes_[i].result = {IoStatus::error, 0, EIO};
         }
+        count_ring_writes(reaped);
         return false;
       }
       if (cqe->user_data >= next && cqe->user_data < end) {
         writes_[cqe->user_data].result = result_of(cqe->res);
         ++reaped;
-        ++ring_writes_;
       }
       io_uring_cqe_seen(&ring, cqe);
     }
+    count_ring_writes(reaped);
     if (taken < end - next) return false;
     next = end;
   }

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -48,17 +49,21 @@ class SendBatch {
   std::span<const Write> submit() noexcept;
   void clear() noexcept;
 
-  // Writes sent through the ring so far (tests: proof that batching is in use).
-  std::uint64_t ring_writes() const noexcept { return ring_writes_; }
+  // Writes sent through the ring so far (proof that batching is in use). Any thread: the
+  // loop's thread alone writes it, another (Server::batched_writes) may read it meanwhile.
+  std::uint64_t ring_writes() const noexcept {
+    return ring_writes_.load(std::memory_order_relaxed);
+  }
 
  private:
   struct Ring;
   bool submit_through_ring() noexcept;
   void write_the_rest() noexcept;
+  void count_ring_writes(std::size_t writes) noexcept;
 
   std::unique_ptr<Ring> ring_;
   bool tried_ = false;
-  std::uint64_t ring_writes_ = 0;
+  std::atomic<std::uint64_t> ring_writes_{0};
   std::vector<Write> writes_;
   std::vector<iovec> vectors_;             // every write's vectors, one after the other
   std::vector<std::size_t> first_vector_;  // per write: where its vectors start

@@ -208,6 +208,12 @@ AddressLimitStats Server::address_limit_stats() const noexcept {
   return impl_->shared.address_limits.stats();
 }
 
+std::uint64_t Server::batched_writes() const noexcept {
+  std::uint64_t writes = 0;
+  for (const auto& worker : impl_->workers) writes += worker->loop().batched_writes();
+  return writes;
+}
+
 unsigned Server::threads() const noexcept {
   return static_cast<unsigned>(impl_->workers.size());
 }
