@@ -91,6 +91,7 @@ struct EventLoop::Impl {
   void run_flushes();
   void flush_one_by_one();
   void batch_flushes();
+  void requeue_unbatched(std::size_t first);
   void unpark();
   int pause_and_look_again(int ready, std::optional<Clock::time_point> wake);
   bool post_ready(int count) const noexcept;
@@ -251,22 +252,34 @@ void EventLoop::Impl::batch_flushes() {
     }
     reports.clear();
     if (thrown) {
-      // The exception leaves run(). The handlers that gathered nothing have not flushed yet:
-      // they flush in the next iteration (unless a report queued them again already).
-      for (const Flush& flush : unbatched) {
-        Slot* slot = find(flush.fd);
-        if (slot == nullptr || slot->generation != flush.generation || slot->flush_queued) continue;
-        slot->flush_queued = true;
-        flushes.push_back(flush);
-      }
+      requeue_unbatched(0);
       std::rethrow_exception(thrown);
     }
   }
-  for (const Flush& flush : unbatched) {
+  for (std::size_t i = 0; i < unbatched.size(); ++i) {
+    const Flush flush = unbatched[i];
     Slot* slot = find(flush.fd);
     if (slot == nullptr || slot->generation != flush.generation) continue;
     slot->flush_queued = false;  // (queued again meanwhile: this flush serves that too)
-    slot->handler->on_flush();
+    try {
+      slot->handler->on_flush();
+    } catch (...) {
+      requeue_unbatched(i + 1);
+      throw;
+    }
+  }
+}
+
+// After an exception, which leaves run(): the handlers of `unbatched` from `first` on have not
+// flushed yet (their marks were cleared when gathering) and flush in the next iteration. Those
+// marked queued again meanwhile (by a report or an earlier flush) are in `flushes` already.
+void EventLoop::Impl::requeue_unbatched(std::size_t first) {
+  for (std::size_t i = first; i < unbatched.size(); ++i) {
+    const Flush& flush = unbatched[i];
+    Slot* slot = find(flush.fd);
+    if (slot == nullptr || slot->generation != flush.generation || slot->flush_queued) continue;
+    slot->flush_queued = true;
+    flushes.push_back(flush);
   }
 }
 
