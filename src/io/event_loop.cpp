@@ -379,9 +379,9 @@ void EventLoop::run() {
     int count = ::epoll_wait(impl.epoll_fd, impl.events.data(),
                              static_cast<int>(impl.events.size()), timeout_ms);
     if (count < 0) count = 0;  // EINTR: a signal handler ran; just iterate
-    // Not while stopping, nor with a post ready (stop() from another thread, a shutdown): those
-    // are handled at once.
-    if (count < static_cast<int>(impl.events.size()) && !impl.stop.load() &&
+    // Not while stopping, nor with a post ready (stop() from another thread, a shutdown) or
+    // work left due by an exception: those are handled at once.
+    if (timeout_ms != 0 && count < static_cast<int>(impl.events.size()) && !impl.stop.load() &&
         impl.coalescing.due(count) && !impl.post_ready(count)) {
       count = impl.pause_and_look_again(count, wake);
     }
