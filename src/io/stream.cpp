@@ -246,6 +246,35 @@ void Stream::fail(std::string_view reason) {
   handler_->on_stream_error(reason);        // may destroy this: the caller returns at once
 }
 
+// A write fails once the peer has reset the connection (it closed with our bytes unread), yet
+// what it sent before stays readable (Linux keeps the receive queue past the reset): unread
+// because the owner paused reading (a WebSocket server whose output is over max_backpressure)
+// or because the loop has not reported it yet. The peer's last words are there: a WebSocket
+// close frame says why it left (1009: our message was too big), and the owner must learn that
+// code (RFC 6455 §7.1.5), not "write failed: Broken pipe". So that input is delivered first,
+// paused or not, then the stream fails. Bounded: what the kernel holds, read into the thread's
+// read buffer and handed over as any read is (the read allowance still applies); nothing is
+// buffered here, and nothing changes where writes succeed. Not for TLS (OpenSSL reads nothing
+// more after a failed write), nor once the peer's FIN was read (all was delivered) or while
+// lingering (input is dropped).
+void Stream::fail_write(int error) {
+  bool* const destroyed = destroyed_;
+  if (!tls_ && !ended_ && !lingering_) {
+    const std::span<std::uint8_t> buffer = read_buffer();
+    for (;;) {
+      const std::size_t allowance = std::min(handler_->read_allowance(), buffer.size());
+      if (allowance == 0) break;
+      const IoResult result = socket_.read(buffer.first(allowance));
+      if (result.status != IoStatus::ok || result.bytes == 0) break;  // all read, or the reset
+      input_drained_ = result.bytes < allowance;
+      handler_->on_stream_data(buffer.first(result.bytes));
+      if (*destroyed || !socket_.valid()) return;  // the owner closed: it knows why it ended
+      if (input_drained_ || lingering_) break;
+    }
+  }
+  fail(system_reason("write failed", error));
+}
+
 SocketAddress Stream::peer_address() const {
   if (socket_.valid()) return socket_.peer_address();
   if (failing.stream == this) return failing.socket->peer_address();
@@ -448,7 +477,7 @@ void Stream::on_batched_write(const IoResult& result, std::size_t total, bool mo
   DestroyGuard guard(destroyed_);
   if (!socket_.valid()) return;
   if (result.status == IoStatus::error) {
-    fail(system_reason("write failed", result.error));
+    fail_write(result.error);
     return;
   }
   if (result.bytes > 0) {
@@ -532,7 +561,7 @@ void Stream::flush() {
       const bool fin_follows = close_follows_ || (shutdown_requested_ && send_fin_);
       const IoResult result = socket_.write(gathered, fin_follows);
       if (result.status == IoStatus::error) {
-        fail(system_reason("write failed", result.error));
+        fail_write(result.error);
         return;
       }
       if (result.bytes > 0) {

@@ -62,7 +62,9 @@ class WSX_API StreamHandler {
   // read) and the socket is closed.
   virtual void on_stream_end() {}
   // The stream failed and is closed (reset, TLS failure with its reason). Called once; any
-  // callback may destroy the stream.
+  // callback may destroy the stream. Before a failed write is reported, what the peer sent
+  // until then is delivered (on_stream_data, even while reading is paused; plain TCP): its last
+  // words, a WebSocket close frame say, may explain the failure.
   virtual void on_stream_error(std::string_view reason) = 0;
 
  protected:
@@ -180,6 +182,8 @@ class WSX_API Stream final : private IoHandler {
   std::size_t encrypt_now(std::span<const ConstBuffer> buffers) noexcept;  // write_now with TLS
   bool write_tls_output();  // false while the socket is full
   void fail(std::string_view reason);
+  // A write failed with `error`: the input the peer sent before is delivered, then fail().
+  void fail_write(int error);
   // Tells the loop what the stream now waits for. Returns the loop's refusal of a change of the
   // read interest (a refused write interest is asked for again by the next flush that blocks).
   std::error_code update_interest();

@@ -650,6 +650,34 @@ TEST(Stream, PeerAddressAfterAnErrorHandlerThatThrewIsEmpty) {
   EXPECT_TRUE(link.server->stream->peer_address().empty());
 }
 
+// A write that fails because the peer is gone reports the failure only after what the peer sent
+// before it, also while reading is paused (a WebSocket server over max_backpressure): its last
+// words (a close frame) say why it left.
+TEST(Stream, AFailedWriteDeliversWhatThePeerSentBeforeTheFailure) {
+  EventLoop loop;
+  test::arm_watchdog(loop, 10s);
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+  Peer writer(loop, TcpSocket(pair[1]), std::nullopt, "");
+  writer.stream->pause_reading();
+  const std::string last_words = "the peer's close frame";
+  ASSERT_EQ(::send(pair[0], last_words.data(), last_words.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(last_words.size()));
+  ::close(pair[0]);  // its input still unread: the stream's writes fail (EPIPE)
+  std::size_t received_at_error = SIZE_MAX;
+  writer.on_error = [&] {
+    received_at_error = writer.received.size();
+    loop.stop();
+  };
+  writer.outgoing = "output the peer never reads";
+  loop.post([&] { writer.stream->request_flush(); });
+  loop.run();
+  EXPECT_EQ(writer.received, last_words);
+  EXPECT_EQ(received_at_error, last_words.size());
+  EXPECT_NE(writer.error.find("write failed"), std::string::npos) << writer.error;
+  EXPECT_FALSE(writer.stream->is_open());
+}
+
 // A failed registration of the write interest (EventLoop::modify rolls its record back) must be
 // asked for again by the next flush, or the output stalls. The registration fails here because
 // the stream's descriptor number briefly names another, full socket: the write would block and
