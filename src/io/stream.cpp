@@ -221,14 +221,13 @@ std::error_code Stream::update_interest() {
     return {};
   }
   // A refused registration (EPOLL_CTL_ADD after the fd was parked: ENOSPC, ENOMEM) leaves the
-  // loop's record as it was, and so write_interest_: the next flush finds blocked_ unlike it
-  // and asks again, where recording the refused interest stalled the output for good.
-  if (read == read_interest_) return {};
-  // The read interest has no such next time: refused, a resumed stream would never hear of its
-  // input again (a silent hang) and a paused one would be woken without end. Asked once more at
-  // the end of this iteration (flush), where a second refusal fails the stream.
-  if (!read_refused_) {
-    read_refused_ = true;
+  // loop's record as it was, and so read_interest_ and write_interest_. Left at that, a resumed
+  // stream would never hear of its input again and a blocked one never of room for its output
+  // (an owner waiting for on_stream_drained() would wait for good: nothing asks again unless
+  // it flushes more), both silent hangs; a paused one would be woken without end. Asked once
+  // more at the end of this iteration (flush), where a second refusal fails the stream.
+  if (!interest_refused_) {
+    interest_refused_ = true;
     loop_.defer_flush(socket_.fd());
   }
   return error;
@@ -456,11 +455,11 @@ void Stream::on_flush() {
 
 // The loop's batch takes plain TCP output with nothing else to do: no TLS, no shutdown or close
 // to follow (their last bytes go with MSG_MORE, then the FIN), not waiting for room, no refused
-// read interest to ask for again, and no more than one write's worth (TcpSocket::write splits a
+// interest to ask for again, and no more than one write's worth (TcpSocket::write splits a
 // larger one). The rest flushes the usual way.
 std::size_t Stream::gather_batched(std::span<ConstBuffer> out) {
-  if (!batchable_ || tls_ || blocked_ || shutdown_requested_ || close_follows_ || read_refused_ ||
-      !socket_.valid()) {
+  if (!batchable_ || tls_ || blocked_ || shutdown_requested_ || close_follows_ ||
+      interest_refused_ || !socket_.valid()) {
     return 0;
   }
   const std::size_t count = std::min(
@@ -597,12 +596,15 @@ void Stream::flush() {
   // also from inside this flush, where blocked_ is false until the write: the loop needs asking
   // only when the write interest it was last given is not blocked_. Asking it every time cost
   // ~40 instructions per flush (a slot lookup), ~5 per message of a small-message echo.
-  // A read interest the loop refused (update_interest) is asked for once more here; refused
-  // again, the stream could never be told of its input: it fails rather than hang unseen.
-  if (read_refused_) {
-    read_refused_ = false;
+  // An interest the loop refused (update_interest) is asked for once more here; refused again,
+  // the stream could never be told of its input or of room for its output: it fails rather than
+  // hang unseen.
+  if (interest_refused_) {
+    interest_refused_ = false;
     if (const std::error_code error = update_interest()) {
-      fail("the event loop refused the socket's read interest: " + error.message());
+      const bool read_refused = (reading_ && !ended_) != read_interest_;
+      fail(std::string("the event loop refused the socket's ") + (read_refused ? "read" : "write") +
+           " interest: " + error.message());
       return;
     }
   } else if (blocked_ != write_interest_) {

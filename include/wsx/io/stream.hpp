@@ -184,8 +184,8 @@ class WSX_API Stream final : private IoHandler {
   void fail(std::string_view reason);
   // A write failed with `error`: the input the peer sent before is delivered, then fail().
   void fail_write(int error);
-  // Tells the loop what the stream now waits for. Returns the loop's refusal of a change of the
-  // read interest (a refused write interest is asked for again by the next flush that blocks).
+  // Tells the loop what the stream now waits for. Returns the loop's refusal, which this
+  // iteration's flush asks about once more (and fails the stream if refused again).
   std::error_code update_interest();
 
   // A TLS session and what only TLS uses (the options), behind one pointer: a plain
@@ -206,13 +206,13 @@ class WSX_API Stream final : private IoHandler {
   bool shutdown_done_ : 1 = false;
   bool lingering_ : 1 = false;  // close_gracefully(): input is dropped
   bool send_fin_ : 1 = true;
-  bool close_follows_ : 1 = false;   // close_after_output()
-  bool write_interest_ : 1 = false;  // blocked_ as update_interest() last told the loop
-  bool read_interest_ : 1 = true;    // reading as the loop last accepted it (added for reading)
-  bool read_refused_ : 1 = false;    // the loop refused a read interest: this iteration's flush
-                                     // asks once more
-  bool batchable_ : 1 = false;       // handler_->gather_is_pure()
-  bool* destroyed_ = nullptr;        // set while a callback runs: it may destroy the stream
+  bool close_follows_ : 1 = false;     // close_after_output()
+  bool write_interest_ : 1 = false;    // blocked_ as update_interest() last told the loop
+  bool read_interest_ : 1 = true;      // reading as the loop last accepted it (added for reading)
+  bool interest_refused_ : 1 = false;  // the loop refused an interest: this iteration's flush
+                                       // asks once more
+  bool batchable_ : 1 = false;         // handler_->gather_is_pure()
+  bool* destroyed_ = nullptr;          // set while a callback runs: it may destroy the stream
 };
 
 }  // namespace wsx::io

@@ -61,6 +61,8 @@ class Peer final : public StreamHandler {
     if (on_data) on_data();
   }
   std::size_t gather_output(std::span<ConstBuffer> out) override {
+    ++gathers;
+    if (on_gather) on_gather();
     const auto rest =
         std::span(reinterpret_cast<const std::uint8_t*>(outgoing.data()), outgoing.size())
             .subspan(sent);
@@ -99,13 +101,14 @@ class Peer final : public StreamHandler {
   std::vector<std::uint8_t> room;
   std::size_t placed = 0;
   int placed_reads = 0;
+  int gathers = 0;
   int drained = 0;
   int secured = 0;
   std::size_t received_when_secured = SIZE_MAX;
   std::string alpn_when_secured;
   bool ended = false;
   std::string error;
-  std::function<void()> on_data, on_end, on_error, on_consumed;
+  std::function<void()> on_data, on_end, on_error, on_consumed, on_gather;
   std::unique_ptr<Stream> stream;
 };
 
@@ -679,10 +682,41 @@ TEST(Stream, AFailedWriteDeliversWhatThePeerSentBeforeTheFailure) {
 }
 
 // A failed registration of the write interest (EventLoop::modify rolls its record back) must be
-// asked for again by the next flush, or the output stalls. The registration fails here because
-// the stream's descriptor number briefly names another, full socket: the write would block and
-// EPOLL_CTL_MOD finds no registration for that file (ENOENT).
-TEST(Stream, FlushAsksAgainForAWriteInterestTheLoopRefused) {
+// asked for again without the owner flushing more: an owner that waits for on_stream_drained()
+// would otherwise wait for good. The registration fails here because the stream's descriptor
+// number briefly names another, full socket: the write would block and EPOLL_CTL_MOD finds no
+// registration for that file (ENOENT). The descriptor is back before the loop asks again.
+struct FullSocketSwap {
+  FullSocketSwap() {
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, full), 0);
+    const std::string chunk(64 * 1024, 'x');
+    while (::send(full[0], chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0) {
+    }
+  }
+  ~FullSocketSwap() {
+    for (const int descriptor : {full[0], full[1], saved}) {
+      if (descriptor >= 0) ::close(descriptor);
+    }
+  }
+  // The stream's descriptor number names the full socket until restore().
+  void swap(int stream_fd) {
+    fd = stream_fd;
+    saved = ::dup(fd);
+    EXPECT_GE(saved, 0);
+    EXPECT_EQ(::dup2(full[0], fd), fd);
+  }
+  void restore() {
+    EXPECT_EQ(::dup3(saved, fd, O_CLOEXEC), fd);
+    ::close(saved);
+    saved = -1;
+  }
+
+  int full[2] = {-1, -1};
+  int fd = -1;
+  int saved = -1;  // the stream's own socket while swapped
+};
+
+TEST(Stream, AWriteInterestTheLoopRefusedIsAskedForAgainWithoutAnotherFlush) {
   EventLoop loop;
   test::arm_watchdog(loop, 10s);
   int pair[2];
@@ -693,30 +727,41 @@ TEST(Stream, FlushAsksAgainForAWriteInterestTheLoopRefused) {
     if (reader.received.size() == outgoing.size()) loop.stop();
   };
   Peer writer(loop, TcpSocket(pair[0]), std::nullopt, outgoing);  // asks for a flush
-  const int fd = writer.stream->socket().fd();
-
-  int full[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, full), 0);
-  const std::string chunk(64 * 1024, 'x');
-  while (::send(full[0], chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0) {
-  }
-  const int saved = ::dup(fd);
-  ASSERT_GE(saved, 0);
-  ASSERT_EQ(::dup2(full[0], fd), fd);
-  loop.post([&] { loop.stop(); });
-  loop.run();  // one iteration: the flush blocks at once and the loop refuses its write interest
-  EXPECT_TRUE(writer.stream->write_blocked());
-  EXPECT_EQ(writer.sent, 0u);
-  ASSERT_EQ(::dup3(saved, fd, O_CLOEXEC), fd);  // the stream's own socket again
-  ::close(saved);
-  ::close(full[0]);
-  ::close(full[1]);
-
-  writer.stream->request_flush();  // as an owner with more output does
+  FullSocketSwap swap;
+  swap.swap(writer.stream->socket().fd());
+  // The first flush blocks at once and the loop refuses its write interest; the stream's own
+  // socket is back before anything asks again. The owner never requests another flush.
+  writer.on_gather = [&] {
+    if (writer.gathers == 2) swap.restore();
+  };
+  loop.post([] {});  // the flushes run after the loop's first wait: this ends it
   loop.run();
+  EXPECT_GE(writer.gathers, 2);
   EXPECT_EQ(writer.sent, outgoing.size());
   EXPECT_TRUE(reader.received == outgoing);
   EXPECT_TRUE(writer.error.empty()) << writer.error;
+}
+
+// Refused twice, the stream could never be told of room for its output: it fails and says why
+// instead of hanging unseen.
+TEST(Stream, AWriteInterestTheLoopRefusesTwiceFailsTheStream) {
+  EventLoop loop;
+  test::arm_watchdog(loop, 10s);
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+  Peer reader(loop, TcpSocket(pair[1]), std::nullopt, "");
+  Peer writer(loop, TcpSocket(pair[0]), std::nullopt, pattern_text(1 << 20, 'w'));
+  FullSocketSwap swap;
+  swap.swap(writer.stream->socket().fd());  // left swapped: the flush that asks again blocks too
+  writer.on_error = [&] { loop.stop(); };
+  loop.post([] {});  // the flushes run after the loop's first wait: this ends it
+  loop.run();
+  EXPECT_NE(writer.error.find("refused the socket's write interest"), std::string::npos)
+      << writer.error;
+  EXPECT_FALSE(writer.stream->is_open());
+  EXPECT_EQ(writer.sent, 0u);
+  // The failed stream closed its descriptor number (then naming the full socket); `saved`
+  // still holds the stream's own socket, closed by the swap's destructor.
 }
 
 // The read interest has no later flush to ask for it again: a change the loop refused is asked
