@@ -361,15 +361,8 @@ void Stream::read_tls(std::span<std::uint8_t> buffer, std::size_t allowance,
     }
     if (got.status == TlsReadStatus::closed) {
       // close_notify, or the peer's FIN: the end of its stream either way, as over plain TCP.
-      ended_ = true;
-      update_interest();
-      if (!discarding()) {
-        handler_->on_stream_end();
-        if (destroyed || !socket_.valid()) return;
-      } else if (shutdown_done_) {
-        end_linger();  // else the flush that sends the rest ends it
-        return;
-      }
+      peer_ended();
+      if (destroyed || !socket_.valid()) return;
     }
     break;
   }
@@ -422,16 +415,28 @@ std::size_t Stream::read_socket(std::span<std::uint8_t> into, std::span<std::uin
       fail(system_reason("read failed", result.error));
       return 0;
     case IoStatus::closed:
-      ended_ = true;
-      update_interest();
-      if (!discarding()) {
-        handler_->on_stream_end();
-      } else if (shutdown_done_) {
-        end_linger();  // else the flush that sends the rest ends it
-      }
+      peer_ended();
       return 0;
   }
   return 0;
+}
+
+// Runs under on_readable's DestroyGuard.
+void Stream::peer_ended() {
+  ended_ = true;
+  // Refused, the read interest stays and the flush asks again (update_interest), failing the
+  // stream if refused once more: the end waits for that answer, so that the handler hears
+  // either the end or the failure, never the end and then the failure. (A lingering stream
+  // reports neither here unless its close is over: then the socket closes and nothing follows.)
+  if (update_interest() && !discarding()) {
+    end_deferred_ = true;
+    return;
+  }
+  if (!discarding()) {
+    handler_->on_stream_end();
+  } else if (shutdown_done_) {
+    end_linger();  // else the flush that sends the rest ends it
+  }
 }
 
 bool Stream::discarding() const noexcept {
@@ -606,6 +611,11 @@ void Stream::flush() {
       fail(std::string("the event loop refused the socket's ") + (read_refused ? "read" : "write") +
            " interest: " + error.message());
       return;
+    }
+    if (end_deferred_) {  // the peer's end, held back for this answer (peer_ended)
+      end_deferred_ = false;
+      handler_->on_stream_end();
+      if (*destroyed || !socket_.valid()) return;
     }
   } else if (blocked_ != write_interest_) {
     update_interest();

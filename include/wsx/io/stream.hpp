@@ -177,6 +177,7 @@ class WSX_API Stream final : private IoHandler {
   std::size_t read_socket(std::span<std::uint8_t> into, std::span<std::uint8_t> then = {});
   void read_into_destination(std::span<std::uint8_t> destination, std::size_t allowance);
   bool discarding() const noexcept;  // lingering, and past a TLS handshake: input is dropped
+  void peer_ended();                 // the peer's FIN or close_notify was read
   void end_linger();                 // output out and the peer's FIN read: close, tell the handler
   void flush();
   std::size_t encrypt_now(std::span<const ConstBuffer> buffers) noexcept;  // write_now with TLS
@@ -211,6 +212,7 @@ class WSX_API Stream final : private IoHandler {
   bool read_interest_ : 1 = true;      // reading as the loop last accepted it (added for reading)
   bool interest_refused_ : 1 = false;  // the loop refused an interest: this iteration's flush
                                        // asks once more
+  bool end_deferred_ : 1 = false;      // the peer's end waits for that answer (peer_ended)
   bool batchable_ : 1 = false;         // handler_->gather_is_pure()
   bool* destroyed_ = nullptr;          // set while a callback runs: it may destroy the stream
 };

@@ -861,6 +861,81 @@ TEST(Stream, AReadInterestTheLoopRefusesTwiceFailsTheStream) {
   // the stream's own socket, closed by the destructor.
 }
 
+// The peer's FIN while the stream waits for room: dropping the read interest is an EPOLL_CTL_MOD
+// (the write interest stays), which the loop may refuse. The stream must still report exactly
+// one terminal event: the end once the loop accepts the change, or the failure when it refuses
+// again, never the end and then the failure. The FIN is read from another socket that the
+// stream's descriptor number names meanwhile (as in RefusingLoop): its file is not in the epoll
+// set, so the change is refused (ENOENT); its output direction is full, so the flush that asks
+// again blocks as well.
+struct EndOfInputRefusal {
+  EndOfInputRefusal() {
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, other), 0);
+    const std::string chunk(64 * 1024, 'x');
+    while (::send(other[0], chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0) {
+    }
+    ::shutdown(other[1], SHUT_WR);  // reading other[0] finds the end at once
+    test::arm_watchdog(loop, 10s);
+  }
+  ~EndOfInputRefusal() {
+    for (const int descriptor : {pair[0], other[0], other[1], saved}) {
+      if (descriptor >= 0) ::close(descriptor);
+    }
+  }
+
+  // The terminal events (on_stream_end, on_stream_error) of a stream that reads the peer's FIN
+  // while blocked, with its descriptor given back before the end of the iteration or not.
+  int terminal_events(Peer& writer, bool restore_before_flush) {
+    loop.post([this] { loop.stop(); });
+    loop.run();  // one iteration: the flush fills the socket (pair[0] never reads)
+    EXPECT_TRUE(writer.stream->write_blocked());
+    int terminal = 0;
+    writer.on_end = writer.on_error = [&] {
+      ++terminal;
+      loop.stop();
+    };
+    loop.post([&] {
+      fd = writer.stream->socket().fd();
+      saved = ::dup(fd);
+      EXPECT_EQ(::dup2(other[0], fd), fd);
+      writer.stream->read_now();  // the end of input; the loop refuses to drop the read interest
+      if (restore_before_flush) {
+        EXPECT_EQ(::dup3(saved, fd, O_CLOEXEC), fd);
+        ::close(saved);
+        saved = -1;
+      }
+    });
+    loop.run();
+    return terminal;
+  }
+
+  EventLoop loop;
+  int pair[2] = {-1, -1};  // pair[1] is the stream's
+  int other[2] = {-1, -1};
+  int fd = -1;
+  int saved = -1;
+};
+
+TEST(Stream, AnEndOfInputWhoseInterestChangeIsRefusedTwiceReportsOnlyTheFailure) {
+  EndOfInputRefusal refusal;
+  Peer writer(refusal.loop, TcpSocket(refusal.pair[1]), std::nullopt, pattern_text(1 << 20, 'e'));
+  EXPECT_EQ(refusal.terminal_events(writer, false), 1);
+  EXPECT_FALSE(writer.ended);
+  EXPECT_NE(writer.error.find("refused the socket's read interest"), std::string::npos)
+      << writer.error;
+  EXPECT_FALSE(writer.stream->is_open());
+}
+
+TEST(Stream, AnEndOfInputWhoseInterestChangeIsRefusedOnceReportsOnlyTheEnd) {
+  EndOfInputRefusal refusal;
+  Peer writer(refusal.loop, TcpSocket(refusal.pair[1]), std::nullopt, pattern_text(1 << 20, 'e'));
+  EXPECT_EQ(refusal.terminal_events(writer, true), 1);
+  EXPECT_TRUE(writer.ended);
+  EXPECT_TRUE(writer.error.empty()) << writer.error;
+  EXPECT_TRUE(writer.stream->is_open());  // writing is still possible after the peer's FIN
+}
+
 // close_gracefully(): what was queued goes out, then the FIN; the input that follows is read and
 // dropped (never delivered) until the peer's FIN, and then the stream closes and says so.
 TEST(Stream, LingeringCloseDropsInputUntilThePeersFin) {
