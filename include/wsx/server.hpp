@@ -5,8 +5,8 @@
 //   server.route("/echo", {.message = [](wsx::WebSocket& ws, wsx::Message msg) {
 //     ws.send(msg.data, msg.kind);
 //   }});
-//   if (std::error_code error = server.listen("127.0.0.1", 9001)) return 1;  // or run() serves
-//   server.run();                                                            // nothing, forever
+//   if (std::error_code error = server.listen("127.0.0.1", 9001)) return 1;  // port taken, ...
+//   server.run();  // throws std::logic_error when no listen() succeeded
 //
 // Routes: "/chat" matches that path exactly; "/rooms/*" every path starting with "/rooms/";
 // "/*" every path. An exact route beats a prefix route; the longest prefix wins. Add routes
@@ -418,7 +418,8 @@ class WSX_API Server {
   // free port: see port(). Call before run(); may be called for several addresses. The threads
   // share the port (SO_REUSEPORT) with each other only: errc::address_in_use when any other
   // socket listens there (another process, another Server, this one's earlier listen()).
-  std::error_code listen(std::string_view host, std::uint16_t port);
+  // [[nodiscard]]: a failure left unchecked is a server that serves nothing.
+  [[nodiscard]] std::error_code listen(std::string_view host, std::uint16_t port);
   // The port of the first listen() (the one picked for port 0), 0 before it. Any thread; it
   // stays the same after stop().
   std::uint16_t port() const noexcept;
@@ -428,6 +429,9 @@ class WSX_API Server {
   // Serves until stop() (or a signal with handle_signals) and the graceful shutdown are done.
   // Thread 0 is the calling thread. A server runs once: once run() has returned, publish()
   // and the connections' handles return false (nothing is queued), and run() returns at once.
+  // Throws std::logic_error, and serves nothing, when no listen() has succeeded (not called,
+  // or its error went unchecked): it would otherwise wait for connections that cannot come,
+  // silently, forever. The server may still listen() and run() after that.
   void run();
   // Any thread: stop accepting, close every connection with 1001, wait for the answers up to
   // shutdown_timeout, then run() returns.

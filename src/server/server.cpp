@@ -51,7 +51,8 @@ struct Server::Impl {
   // Of the first listen(), kept here: port() may be called from any thread, while the loop
   // threads close their listeners at stop().
   std::uint16_t port = 0;
-  bool ran = false;  // run() was called: a server serves once
+  bool listening = false;  // a listen() succeeded: run() has something to serve
+  bool ran = false;        // run() was called: a server serves once
 };
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -136,6 +137,7 @@ std::error_code Server::listen(std::string_view host, std::uint16_t port) {
     return error;
   }
   if (impl_->port == 0) impl_->port = address->port();
+  impl_->listening = true;
   return {};
 }
 
@@ -149,6 +151,13 @@ const std::string& Server::tls_error() const noexcept {
 
 void Server::run() {
   if (impl_->ran) return;  // its loops no longer take work (see below): nothing to serve
+  // Its loops would wait for connections that cannot come, silently and forever: the usual
+  // cause is a listen() whose error was not checked, which its caller learns of here instead.
+  if (!impl_->listening) {
+    throw std::logic_error(
+        "wsx::Server::run(): nothing to serve, no listen() succeeded (check the error it "
+        "returns: port taken, bad address, TLS files)");
+  }
   impl_->ran = true;
   std::optional<io::SignalWatcher> signals;
   server::Worker& first = *impl_->workers.front();

@@ -43,7 +43,7 @@ class Worker final : private session::SessionOwner,
   ServerShared& shared() noexcept { return shared_; }
   session::ConnectionMetrics& metrics() noexcept { return metrics_; }
   PollHub& poll_hub() noexcept { return poll_hub_; }
-  std::error_code listen(const io::SocketAddress& address);
+  [[nodiscard]] std::error_code listen(const io::SocketAddress& address);
   // The listener the last successful listen() added: its descriptor, and undoing it when the
   // address turns out to be someone else's (Server::listen).
   int last_listener_fd() const noexcept;

@@ -46,7 +46,8 @@ class WSX_API Listener final : private IoHandler {
   Listener& operator=(const Listener&) = delete;
 
   // Binds (port 0 picks a free port: see local_address()), listens and registers. Loop thread.
-  std::error_code listen(const SocketAddress& address, const ListenOptions& options = {});
+  [[nodiscard]] std::error_code listen(const SocketAddress& address,
+                                       const ListenOptions& options = {});
   void close() noexcept;
   bool listening() const noexcept { return fd_ >= 0; }
   int native_handle() const noexcept { return fd_; }  // -1 when not listening

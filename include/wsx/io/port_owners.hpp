@@ -17,7 +17,7 @@ namespace wsx::io {
 // either side, a dual-stack IPv6 wildcard for an IPv4 address). {} when none does — or when the
 // table cannot be read (no sock_diag in this kernel or sandbox): then only the kernel's own bind
 // rules protect the port, as without this check.
-WSX_API std::error_code check_no_other_listener(const SocketAddress& address,
-                                                std::span<const int> own);
+[[nodiscard]] WSX_API std::error_code check_no_other_listener(const SocketAddress& address,
+                                                              std::span<const int> own);
 
 }  // namespace wsx::io

@@ -140,6 +140,7 @@ TEST(ServerSignals, AWatcherThatCannotStartIsReported) {
     {  // The same path once with descriptors to spare: UBSan's type checks open a pipe the
        // first time they meet a type, which they could not do below.
       Server warm_up({.threads = 1, .handle_signals = true});
+      if (warm_up.listen("127.0.0.1", 0)) ::_exit(3);  // run() needs something to serve
       warm_up.stop();
       warm_up.run();
       (void)std::error_code(EMFILE, std::system_category()).message();
@@ -151,6 +152,7 @@ TEST(ServerSignals, AWatcherThatCannotStartIsReported) {
              reports.emplace_back(report.message);
            }
          }});
+    if (server.listen("127.0.0.1", 0)) ::_exit(3);  // before the descriptors run out
     rlimit limit{};
     ::getrlimit(RLIMIT_NOFILE, &limit);
     limit.rlim_cur = 64;

@@ -12,9 +12,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -883,6 +885,43 @@ TEST(Server, PublishAndHandleSendsAfterRunReturnedKeepNothing) {
   }
   EXPECT_EQ(payload.use_count(), 1);  // no task holds it
   server.run();                       // a second run returns at once
+}
+
+// What run() does on another thread, or "still running" when it has not returned within 10 s
+// (then the server is stopped so that the test can go on).
+std::string run_outcome(Server& server) {
+  std::promise<std::string> outcome;
+  std::thread runner([&] {
+    try {
+      server.run();
+      outcome.set_value("returned");
+    } catch (const std::logic_error& error) {
+      outcome.set_value(std::string("threw: ") + error.what());
+    }
+  });
+  std::future<std::string> result = outcome.get_future();
+  if (result.wait_for(10s) != std::future_status::ready) {
+    server.stop();
+    runner.join();
+    return "still running";
+  }
+  runner.join();
+  return result.get();
+}
+
+// A server without a listener (listen() never called, or its error ignored) would wait for
+// connections that cannot come, silently and forever: run() says so at once instead, and the
+// server can still listen and run after that.
+TEST(Server, RunWithoutAListenerThrowsInsteadOfServingNothing) {
+  Server server({.threads = 2});
+  EXPECT_EQ(server.listen("not an address", 0), std::errc::invalid_argument);
+  const std::string outcome = run_outcome(server);
+  EXPECT_EQ(outcome.rfind("threw: ", 0), 0u) << outcome;
+  EXPECT_NE(outcome.find("no listen() succeeded"), std::string::npos) << outcome;
+
+  ASSERT_FALSE(server.listen("127.0.0.1", 0));
+  server.stop();  // run() returns once it has started
+  EXPECT_EQ(run_outcome(server), "returned");
 }
 
 // ---- Per-route options and hostile peers
