@@ -306,7 +306,7 @@ def case_access_log():
             async with websockets.connect("ws://127.0.0.1:%d/echo?x=1" % serve.port,
                                           origin="http://page.example",
                                           subprotocols=["chat.v1"]) as ws:
-                await ws.send("hi")
+                await ws.send("h")
                 await ws.recv()
         try:
             run(talk())
@@ -320,8 +320,8 @@ def case_access_log():
         get(serve.port, "/")
         check(serve.wait_line(r'"GET /" 200 origin="-" .* transport=h1$'), "plain GET logged")
         check(serve.stop() == 0, "exit 0")
-        # In the singular for one ("1 connections, 1 messages" before).
-        check(serve.wait_line(r"stopped after .*: 1 connection, 1 message received \(2 bytes\)"),
+        # In the singular for one ("1 connections, 1 messages received (1 bytes)" before).
+        check(serve.wait_line(r"stopped after .*: 1 connection, 1 message received \(1 byte\)$"),
               "summary: %r" % serve.lines)
 
 
@@ -442,7 +442,9 @@ def case_sigterm():
                     check(code == 1001, "close 1001 on SIGTERM, got %r" % code)
         run(talk())
         check(serve.stop() == 0, "exit 0 after SIGTERM")
-        check(serve.wait_line(r"stopped after"), "summary printed")
+        # The plural for more than one byte ("before": 6).
+        check(serve.wait_line(r"stopped after .*: 1 connection, 1 message received \(6 bytes\)$"),
+              "summary: %r" % serve.lines)
     with Serve() as serve:
         check(serve.stop(signal.SIGINT) == 0, "exit 0 after SIGINT")
 

@@ -634,14 +634,16 @@ int serve(const ServeArguments& args) {
   error_log.flush();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  // "1 connection, 1 message", not "1 connections, 1 messages": the line people read last.
+  // "1 connection, 1 message (1 byte)", not "1 connections, 1 messages (1 bytes)": the line
+  // people read last.
   const unsigned long long connections = totals.connections.load();
   const unsigned long long messages = totals.messages.load();
+  const unsigned long long bytes = totals.bytes.load();
   std::fprintf(stderr,
                "wsx serve: stopped after %.1f s: %llu connection%s, %llu message%s received "
-               "(%llu bytes)\n",
+               "(%llu byte%s)\n",
                seconds, connections, connections == 1 ? "" : "s", messages,
-               messages == 1 ? "" : "s", static_cast<unsigned long long>(totals.bytes.load()));
+               messages == 1 ? "" : "s", bytes, bytes == 1 ? "" : "s");
   const AddressLimitStats refused = server.address_limit_stats();
   if (refused.refused_rate + refused.refused_connections > 0) {
     std::fprintf(stderr,
