@@ -1042,6 +1042,33 @@ def interactive_prompt_on_a_terminal(h):
 
 
 @case
+def interactive_close_without_a_code(h):
+    # RFC 6455 7.4.1: 1005 is never sent in a close frame. "/close 1005" sent an empty close
+    # frame, while the error for 1006 listed the codes without it: /close alone sends the
+    # empty frame now, 1005 is refused as 1006 is, and both errors give the same list.
+    port = h.echo()
+    term = Terminal(h, "ws://127.0.0.1:%d/" % port)
+    codes = ("use 1000-1003, 1007-1014 or 3000-4999, a reason of at most 123 bytes, or none "
+             "(/close alone)")
+    try:
+        term.expect("/help for commands")
+        term.type("/help\r")
+        term.expect("/close [CODE [REASON]]  start the closing handshake (no CODE: a close frame")
+        term.type("/close 1005\r")
+        term.expect("cannot close with code 1005, which stands for no code and is never sent: " +
+                    codes)
+        term.type("/close 1006\r")
+        term.expect("cannot close with code 1006: " + codes)
+        term.type("hi\r")
+        term.expect("< hi")  # still open
+        term.type("/close\r")
+        term.expect("Disconnected (code 1005)")  # the server echoed a close without a code
+        check(term.exit_status() == EXIT_OK, "exit 0", term.shown())
+    finally:
+        term.close()
+
+
+@case
 def interactive_ping_shows_its_pong(h):
     # A /ping typed at the prompt showed nothing without -P: whether the server answered was
     # for the person to guess. Its pong is shown; the server's own pings still are not.

@@ -21,11 +21,21 @@ PromptAction parse_close(std::string_view args) {
   PromptAction action;
   action.kind = PromptAction::close;
   args = trim_left(args);
-  if (args.empty()) return action;
+  // No code: a close frame without one, as a browser's close() sends (WebSocket::close takes
+  // 1005 for that). 1005 itself is never sent in a close frame (RFC 6455 7.4.1), so it is not a
+  // code to type.
+  if (args.empty()) {
+    action.code = 1005;
+    return action;
+  }
   const std::string_view code_text = args.substr(0, args.find(' '));
   const std::optional<std::uint64_t> value = parse_number(code_text);
   if (!value || *value > 0xFFFF) {
     return invalid("/close takes a close code (1000, 3000-4999, ...) then an optional reason");
+  }
+  if (*value == 1005) {
+    return invalid("cannot close with code 1005, which stands for no code and is never sent: use " +
+                   std::string(prompt_close_codes()));
   }
   action.code = static_cast<std::uint16_t>(*value);
   if (code_text.size() < args.size())
@@ -80,9 +90,15 @@ std::string_view prompt_help() {
          "/base64 DATA     send a binary message given in base64\n"
          "/ping [TEXT]     send a ping with an optional payload (at most 125 bytes),\n"
          "                 show its pong\n"
-         "/close [CODE [REASON]]  start the closing handshake (default 1000)\n"
+         "/close [CODE [REASON]]  start the closing handshake (no CODE: a close frame\n"
+         "                 without one)\n"
          "/help            this list\n"
          "/quit            close with 1000 and exit (also Ctrl-D)";
+}
+
+std::string_view prompt_close_codes() {
+  return "1000-1003, 1007-1014 or 3000-4999, a reason of at most 123 bytes, or none (/close "
+         "alone)";
 }
 
 }  // namespace wsx::tool

@@ -15,12 +15,15 @@ struct PromptAction {
   Kind kind = nothing;
   std::string text;           // send_text; close: the reason; invalid: why
   Bytes data;                 // send_binary, ping
-  std::uint16_t code = 1000;  // close
+  std::uint16_t code = 1000;  // close (1005: no code)
 };
 
 PromptAction parse_prompt_line(std::string_view line);
 
 // The /help text, one command per line.
 std::string_view prompt_help();
+
+// The close codes /close takes, for its errors.
+std::string_view prompt_close_codes();
 
 }  // namespace wsx::tool

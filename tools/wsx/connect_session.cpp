@@ -465,8 +465,8 @@ class Runner final : public proto::FrameObserver {
     const SendStatus status = ws->close(code, reason);
     if (status == SendStatus::invalid) {
       printer_.problem("cannot close with code " + std::to_string(code) +
-                       (reason.empty() ? std::string() : " and that reason") +
-                       ": use 1000-1003, 1007-1014 or 3000-4999, a reason of at most 123 bytes");
+                       (reason.empty() ? std::string() : " and that reason") + ": use " +
+                       std::string(prompt_close_codes()));
       return;
     }
     if (status == SendStatus::success || status == SendStatus::backpressure) {
