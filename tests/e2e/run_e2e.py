@@ -1318,6 +1318,15 @@ def command_line_conventions(h):
             check(clutter not in options, "no %r in %s --help" % (clutter, name), r.out)
         long = [line for line in r.out.splitlines() if len(line) > 80]
         check(not long, "%s --help is wrapped at 80 columns" % name, long)
+        # One style in all three: an option's text starts in lower case unless with a name
+        # such as HOST:PORT or TLS (serve's started with capitals), and each paragraph below
+        # the options follows a blank line, the examples too (serve and bench had none).
+        capital = [l for l in r.out.splitlines() if l.startswith("  -") and len(l) > 31 and
+                   l[29] == " " and re.match(r"[A-Z][a-z]", l[30:32])]
+        check(not capital, "%s: option texts in lower case" % name, capital)
+        check(re.search(r"\n\nExamples?:\n", r.out) and "\nExit codes:" in r.out and
+              "\n\nExit codes:" in r.out, "%s: blank lines before Exit codes and Examples" % name,
+              r.out)
         check(h.wsx not in r.out or h.wsx == "wsx", "the usage says wsx, not the path")
     r = wsx("--help")
     check(r.returncode == 0 and "Usage: wsx " in r.out, "wsx --help", r.out)

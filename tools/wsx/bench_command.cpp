@@ -492,9 +492,11 @@ Command add_bench_command(CLI::App& app) {
       "Ctrl-C stops sending and prints what ran so far (twice: at once, still with the "
       "summary). An endpoint that answers with anything but the message sent, in order, stops "
       "the run at once: it is not an echo endpoint.\n"
+      "\n"
       "Exit codes: 0 every message echoed, 2 usage, 3 no connection could be made, 4 handshake "
       "refused, 6 errors during the run (a wrong echo, no echo at all, a close other than "
       "1000), 7 the proxy failed.\n"
+      "\n"
       "Example:\n"
       "  wsx bench ws://127.0.0.1:8080/echo -c 8 -n 16 -d 5");
   command

@@ -679,6 +679,7 @@ Command add_serve_command(CLI::App& app) {
       "in use, "
       "not local), 6 other errors (TLS files that do not load). A bad --path or an --exec "
       "command not found is a usage error (2).\n"
+      "\n"
       "Examples:\n"
       "  wsx serve --listen 9000\n"
       "  wsx serve --listen 0.0.0.0:8443 --cert c.pem --key k.pem --static ./public\n"
@@ -686,7 +687,6 @@ Command add_serve_command(CLI::App& app) {
       "  wsx serve --csrf-secret csrf.key --handshake-rate 5\n"
       "  tail -f app.log | wsx serve --broadcast-stdin --path /log\n"
       "  wsx serve --exec './count.sh --from 1' --path /count --max-processes 8\n"
-
       "  wsx serve --metrics --metrics-allow 10.0.0.0/8");
   command
       ->add_option("--listen", args->listen,
@@ -695,7 +695,7 @@ Command add_serve_command(CLI::App& app) {
       ->type_name("ADDR");
   command
       ->add_option("--static", args->static_dir,
-                   "Serve files under DIR for plain GET (a directory: its index.html)")
+                   "serve files under DIR for plain GET (a directory: its index.html)")
       ->type_name("DIR");
   // A file that is not there is a usage error (exit 2), as for wsx connect's --cert: it was
   // exit 6 with OpenSSL's "error:80000002:system library::No such file or directory; system
@@ -708,61 +708,61 @@ Command add_serve_command(CLI::App& app) {
       ->type_name("FILE")
       ->check(quiet(CLI::ExistingFile));
   command->add_flag("--http2", args->http2,
-                    "With --cert: offer HTTP/2 (ALPN h2) too: pages, files, the console and "
+                    "with --cert: offer HTTP/2 (ALPN h2) too: pages, files, the console and "
                     "WebSockets (RFC 8441) share one connection");
   command->add_flag("--h2c", args->h2c,
-                    "Without --cert: also take HTTP/2 from clients that start with its preface "
+                    "without --cert: also take HTTP/2 from clients that start with its preface "
                     "(prior knowledge, e.g. curl --http2-prior-knowledge); others get HTTP/1.1");
   CLI::Option* allow_origin =
       command
           ->add_option("--allow-origin", args->allowed_origins,
-                       "Also accept WebSockets from pages of this origin, e.g. "
+                       "also accept WebSockets from pages of this origin, e.g. "
                        "https://app.example (repeatable; by default only the server's own "
                        "origin, and clients that send no Origin; others get 403)")
           ->type_name("ORIGIN");
   command
       ->add_option("--allow-host", args->allowed_hosts,
-                   "On a loopback listener, also answer requests for this host name (repeatable; "
+                   "on a loopback listener, also answer requests for this host name (repeatable; "
                    "e.g. a reverse proxy's public name). By default a loopback listener answers "
                    "only Host: localhost or a loopback address, others get 421 (DNS rebinding)")
       ->type_name("NAME");
   command
       ->add_flag("--allow-any-origin", args->allow_any_origin,
-                 "Accept WebSockets from pages of any origin (cross-site pages can then use "
+                 "accept WebSockets from pages of any origin (cross-site pages can then use "
                  "their visitors' connections)")
       ->excludes(allow_origin);
   command
       ->add_option("--max-message", args->max_message,
-                   "Largest message; bigger closes with 1009 (default 16 MiB)")
+                   "largest message; bigger closes with 1009 (default 16 MiB)")
       ->type_name("BYTES")
       ->check(whole_number(1, std::uint64_t{1} << 40));
   command
       ->add_option("--max-buffered", args->max_buffered,
-                   "Bytes held for all connections together (messages being received, output "
+                   "bytes held for all connections together (messages being received, output "
                    "not yet sent); over it the heaviest stop being read, then close with 1013 "
                    "(0: no limit; default 134217728 = 128 MiB)")
       ->type_name("BYTES")
       ->check(whole_number(0, std::uint64_t{1} << 50));
-  command->add_flag("--compress", args->compress, "Accept permessage-deflate");
+  command->add_flag("--compress", args->compress, "accept permessage-deflate");
   command
       ->add_option("--coalesce-wait", args->coalesce_wait_us,
-                   "Throughput over latency: a thread woken by fewer than 16 ready connections "
+                   "throughput over latency: a thread woken by fewer than 16 ready connections "
                    "sleeps this long first, so one pass serves more; adds up to this much to "
                    "their latency (0: off, the default; at most 10000)")
       ->type_name("MICROSECONDS")
       ->check(whole_number(0, 10000));
-  command->add_option("-t,--threads", args->threads, "Server threads (0: one per core; default 1)")
+  command->add_option("-t,--threads", args->threads, "server threads (0: one per core; default 1)")
       ->type_name("N")
       ->check(whole_number(0, 1024));
   command
       ->add_option("--idle-timeout", args->idle_timeout,
-                   "Ping a silent peer after SECONDS, close 1001 if it stays silent (0: never; "
+                   "ping a silent peer after SECONDS, close 1001 if it stays silent (0: never; "
                    "default 120)")
       ->type_name("SECONDS")
       ->check(real_number(0.0, 1e6));
   command
       ->add_option("--admin-token", args->admin_token,
-                   "Also show the live connections (GET /admin/connections, the console's "
+                   "also show the live connections (GET /admin/connections, the console's "
                    "panel) to clients off this machine that send Authorization: Bearer TOKEN "
                    "(at least 16 characters; also from $WSX_ADMIN_TOKEN, which ps does not "
                    "show); without it, only clients on this machine see them")
@@ -770,31 +770,31 @@ Command add_serve_command(CLI::App& app) {
       ->envname("WSX_ADMIN_TOKEN");
   CLI::Option* csrf =
       command->add_flag("--csrf", args->csrf,
-                        "Require a CSRF token on /echo and /chat, with a secret generated at "
+                        "require a CSRF token on /echo and /chat, with a secret generated at "
                         "start (tokens end with the process). The console at / carries one, "
                         "bound to a session cookie the server sets; pages of other origins "
                         "cannot get one");
   command
       ->add_option("--csrf-secret", args->csrf_secret_file,
-                   "As --csrf, with the secret in FILE (at least 32 random bytes, as hex text or "
+                   "as --csrf, with the secret in FILE (at least 32 random bytes, as hex text or "
                    "raw: openssl rand -hex 32 > FILE): tokens stay valid across restarts and "
                    "servers sharing FILE")
       ->type_name("FILE")
       ->excludes(csrf);
   command
       ->add_option("--csrf-lifetime", args->csrf_lifetime,
-                   "How long a token is valid (default 3600)")
+                   "how long a token is valid (default 3600)")
       ->type_name("SECONDS")
       ->check(real_number(1.0, 1e7));
   command
       ->add_option("--max-per-address", args->address_limits.max_connections,
-                   "Connections a client address (IPv4, IPv6 /64) may hold, handshaking ones "
+                   "connections a client address (IPv4, IPv6 /64) may hold, handshaking ones "
                    "included; more get 503 (0: no limit; default 1024)")
       ->type_name("N")
       ->check(whole_number(0, std::uint64_t{1} << 32));
   command
       ->add_option("--handshake-rate", args->address_limits.handshakes_per_second,
-                   "Handshakes a second per client address, in bursts up to --handshake-burst; "
+                   "handshakes a second per client address, in bursts up to --handshake-burst; "
                    "faster gets 429 (0: no limit; default 50)")
       ->type_name("N")
       ->check(real_number(0.0, 1e9))
@@ -810,59 +810,59 @@ Command add_serve_command(CLI::App& app) {
           ""));
   command
       ->add_option("--handshake-burst", args->address_limits.handshake_burst,
-                   "Handshakes a client address may make at once (default 200)")
+                   "handshakes a client address may make at once (default 200)")
       ->type_name("N")
       ->check(real_number(1.0, 1e9));
   command->add_flag("--limit-loopback", args->limit_loopback,
-                    "Apply the per-address limits to loopback clients too (exempt by default: "
+                    "apply the per-address limits to loopback clients too (exempt by default: "
                     "they are this machine's browser, tools and proxies)");
-  command->add_flag("-q,--quiet", args->quiet, "No access lines");
+  command->add_flag("-q,--quiet", args->quiet, "no access lines");
   command
       ->add_option("--redis", args->redis,
-                   "Share /chat rooms with every wsx serve on this Redis (redis://[user:pass@]"
+                   "share /chat rooms with every wsx serve on this Redis (redis://[user:pass@]"
                    "HOST:PORT/, rediss:// for TLS); a message sent while Redis is unreachable "
                    "is refused, logged, and its sender gets \"!\\nnot delivered: REASON\"")
       ->type_name("URL");
   command
       ->add_option("--redis-ca", args->redis_ca,
-                   "With rediss://: trust this CA (PEM) for Redis's certificate instead of the "
+                   "with rediss://: trust this CA (PEM) for Redis's certificate instead of the "
                    "system's CAs")
       ->type_name("FILE");
   command
       ->add_option("--redis-cert", args->redis_cert,
-                   "With rediss://: client certificate (PEM) for a Redis that asks for one "
+                   "with rediss://: client certificate (PEM) for a Redis that asks for one "
                    "(tls-auth-clients)")
       ->type_name("FILE");
-  command->add_option("--redis-key", args->redis_key, "With rediss://: the client key (PEM)")
+  command->add_option("--redis-key", args->redis_key, "with rediss://: the client key (PEM)")
       ->type_name("FILE");
   command->add_flag("--redis-insecure", args->redis_insecure,
-                    "With rediss://: do not verify Redis's certificate or host name (tests "
+                    "with rediss://: do not verify Redis's certificate or host name (tests "
                     "only: anyone on the path can read and change the rooms)");
-  command->add_option("--node", args->node, "This node's name, shown in the console")
+  command->add_option("--node", args->node, "this node's name, shown in the console")
       ->type_name("NAME");
   command
       ->add_option("--history", args->history,
-                   "With --redis: keep the last N messages of each room, so a client that comes "
+                   "with --redis: keep the last N messages of each room, so a client that comes "
                    "back with ?since=POSITION gets what it missed (?positions: prefix each "
                    "message with its position)")
       ->type_name("N")
       ->check(whole_number(0, std::uint64_t{1} << 30));
   command
       ->add_option("--history-age", args->history_age,
-                   "With --history: also forget messages older than SECONDS (0: never)")
+                   "with --history: also forget messages older than SECONDS (0: never)")
       ->type_name("SECONDS")
       ->check(real_number(0.0, 1e9));
   command->add_flag("--trace", args->trace,
-                    "Print every WebSocket frame, both ways, with the peer's address");
+                    "print every WebSocket frame, both ways, with the peer's address");
   CLI::Option* broadcast =
       command->add_flag("--broadcast-stdin", args->broadcast_stdin,
-                        "Send each line of stdin to every client of --path (text when valid "
+                        "send each line of stdin to every client of --path (text when valid "
                         "UTF-8, else binary); print what clients send on stdout, one line per "
                         "message. At EOF the server goes on serving");
   CLI::Option* exec =
       command
           ->add_option("--exec", args->exec,
-                       "Run CMD for each client of --path: each line it prints is a message, "
+                       "run CMD for each client of --path: each line it prints is a message, "
                        "each message a line on its stdin; the request is in CGI variables "
                        "(REMOTE_ADDR, QUERY_STRING, HTTP_*...). Split into words like a shell "
                        "does ('...', \"...\", \\), never run by one. It exits: close 1000 "
@@ -871,7 +871,7 @@ Command add_serve_command(CLI::App& app) {
           ->excludes(broadcast);
   CLI::Option* path = command
                           ->add_option("--path", args->path,
-                                       "WebSocket path of --exec or --broadcast-stdin, and "
+                                       "the WebSocket path of --exec or --broadcast-stdin, and "
                                        "what lies under it (default /ws)")
                           ->type_name("PATH");
   command
@@ -887,11 +887,11 @@ Command add_serve_command(CLI::App& app) {
                  "message goes to its stdin as is")
       ->needs(exec);
   command->add_flag("--metrics", args->metrics,
-                    "Serve Prometheus metrics (text format) at /metrics, to loopback peers only "
+                    "serve Prometheus metrics (text format) at /metrics, to loopback peers only "
                     "unless --metrics-allow says otherwise; others get 403");
   command
       ->add_option("--metrics-allow", args->metrics_allow,
-                   "Peers allowed to read /metrics, as ADDRESS or ADDRESS/BITS (repeatable; "
+                   "peers allowed to read /metrics, as ADDRESS or ADDRESS/BITS (repeatable; "
                    "replaces the loopback default; implies --metrics)")
       ->type_name("CIDR");
   return [args, path] {
