@@ -1308,6 +1308,11 @@ def command_line_conventions(h):
     r = wsx("frobnicate")
     check(r.returncode == EXIT_USAGE and "unknown subcommand 'frobnicate'" in r.err and
           "connect" in r.err, "an unknown name lists the subcommands", r.err)
+    # An empty name is no typo of 'connect' (every name starts with "": it was suggested).
+    r = wsx("")
+    check(r.returncode == EXIT_USAGE and "wsx: the subcommand is empty (subcommands: "
+          "connect serve bench help)" in r.err and "did you mean" not in r.err,
+          "an empty name: said empty, the list given", r.err)
     for name in ("connect", "serve", "bench"):
         r = wsx("help", name)
         check(r.returncode == 0 and "Usage: wsx %s " % name in r.out, "wsx help " + name, r.out)

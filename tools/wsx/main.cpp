@@ -35,7 +35,9 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 // argument was not expected.
 int unknown_subcommand(std::string_view name, const std::vector<std::string>& known) {
   std::string best;
-  std::size_t best_distance = 3;  // more than 2 edits away is not a typo
+  // More than 2 edits away is not a typo; an empty name (`wsx ""`) is no typo of anything,
+  // though every name starts with it.
+  std::size_t best_distance = name.empty() ? 0 : 3;
   for (const std::string& candidate : known) {
     const std::size_t distance = candidate.starts_with(name) ? 0 : edit_distance(name, candidate);
     if (distance < best_distance) {
@@ -43,7 +45,8 @@ int unknown_subcommand(std::string_view name, const std::vector<std::string>& kn
       best_distance = distance;
     }
   }
-  std::string message = "wsx: unknown subcommand '" + std::string(name) + "'";
+  std::string message = name.empty() ? std::string("wsx: the subcommand is empty")
+                                     : "wsx: unknown subcommand '" + std::string(name) + "'";
   if (!best.empty()) {
     message += "; did you mean '" + best + "'?";
   } else {
