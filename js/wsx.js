@@ -458,13 +458,15 @@
           return this.openFailed();
         }
         const protocol = typeof answer.protocol === "string" ? answer.protocol : "";
+        if (typeof answer.sid !== "string" || !/^[A-Za-z0-9_-]{16,}$/.test(answer.sid)) {
+          return this.openFailed();
+        }
         // Subprotocols offered and none chosen fails the connection, as the browser's WebSocket
         // does: accepted here, a route that speaks none of them opened over polling after the
         // WebSocket had failed for that very reason.
-        if (typeof answer.sid !== "string" || !/^[A-Za-z0-9_-]{16,}$/.test(answer.sid) ||
-            (protocol !== "" && !this.protocols.includes(protocol)) ||
+        if ((protocol !== "" && !this.protocols.includes(protocol)) ||
             (protocol === "" && this.protocols.length > 0)) {
-          return this.openFailed();
+          return this.abandon(answer.sid);
         }
         this.sid = answer.sid;
         if (Number.isFinite(answer.poll) && answer.poll > 0) this.poll = answer.poll;
@@ -481,6 +483,20 @@
 
     openFailed() {
       this.shutdown();
+      this.owner._carrierFailed(this);
+    }
+
+    // An open answer refused after the server made its session: the session is closed as a
+    // client closes one (a close frame, the server's answer acknowledged up to its 410), or it
+    // would live on at the server until its timeout (60 s in wsx serve), in its connection
+    // list meanwhile. The application sees the failure at once; this carrier is no longer its.
+    abandon(sid) {
+      this.sid = sid;
+      this.state = "draining";
+      this.sentClose = true;
+      this.queueFrame(OP_CLOSE, closePayload(1002, encoder.encode("subprotocol not acceptable")), 0);
+      this.receiveLoop();
+      this.closingTimer();
       this.owner._carrierFailed(this);
     }
 

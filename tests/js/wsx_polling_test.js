@@ -325,6 +325,11 @@ const cases = {
     assert.deepEqual(order, ["error"]);
     assert.equal(event.code, 1006);
     assert.deepEqual(server.session.offered, ["chat"], "the offer reached the server");
+    // The session the open made is closed, not left to the server's timeout: a close frame
+    // (1002), the server's answer acknowledged, its 410.
+    await until(() => server.ended.includes(server.session), "the abandoned session to end");
+    assert.equal(server.session.closeReceived.code, 1002);
+    assert.equal(server.sessions.size, 0);
   },
 
   // options.csrfToken goes in the open request's query and in Wsx-Csrf on every later one.
