@@ -325,6 +325,18 @@ const cases = {
     const text = await page.textContent("#failure");
     check(text.includes("none of the subprotocols offered (chat, v2)") && text.includes("wsx connect --trace"),
           "explained: " + text);
+    // The polling session the open made is closed by the client, not left to the server's 60 s
+    // timeout (in the server's list meanwhile): gone within 20 s.
+    const left = await page.evaluate(async () => {
+      const deadline = Date.now() + 20000;
+      let connections;
+      do {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        connections = (await (await fetch("/admin/connections", { cache: "no-store" })).json()).connections;
+      } while (connections.length > 0 && Date.now() < deadline);
+      return connections.length;
+    });
+    check(left === 0, "the abandoned polling session closed: " + left + " left");
     await page.fill("#protocols", "");
     await page.click("#connect");
     await page.waitForSelector("#state.open");
