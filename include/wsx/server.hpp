@@ -455,6 +455,9 @@ class WSX_API Server {
   // (ServerOptions::batch_sends; io::EventLoop::batched_writes), all threads. 0 where the kernel
   // offers no io_uring or batching is off: how to tell that batched sends are in effect.
   std::uint64_t batched_writes() const noexcept;
+  // Any thread: pauses the server threads took before handling a wake-up
+  // (ServerOptions::coalesce_wait), all threads. 0 with the pause off.
+  std::uint64_t coalescing_pauses() const noexcept;
   unsigned threads() const noexcept;
   // The registry the server counts in (ServerOptions::metrics or its own); serve it with
   // metrics_response() (metrics_endpoint.hpp).

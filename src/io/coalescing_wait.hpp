@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -38,7 +39,8 @@ class CoalescingWait {
   // After a pause: the look before it found `before` ready descriptors, the look after it
   // `after`.
   void paused(int before, int after) noexcept {
-    ++pauses_;
+    // One writer (the loop thread); others may read (Server::coalescing_pauses()).
+    pauses_.store(pauses_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (after >= 2 * before && after >= before + 2) {
       backoff_ = 0;
       return;
@@ -47,13 +49,13 @@ class CoalescingWait {
     skip_ = backoff_;
   }
 
-  std::uint64_t pauses() const noexcept { return pauses_; }
+  std::uint64_t pauses() const noexcept { return pauses_.load(std::memory_order_relaxed); }
 
  private:
   std::chrono::microseconds pause_;
   std::uint32_t backoff_ = 0;  // the last skip, doubled by each fruitless pause
   std::uint32_t skip_ = 0;     // wake-ups left to handle at once
-  std::uint64_t pauses_ = 0;
+  std::atomic<std::uint64_t> pauses_{0};
 };
 
 }  // namespace wsx::io::detail

@@ -217,6 +217,12 @@ AddressLimitStats Server::address_limit_stats() const noexcept {
   return impl_->shared.address_limits.stats();
 }
 
+std::uint64_t Server::coalescing_pauses() const noexcept {
+  std::uint64_t pauses = 0;
+  for (const auto& worker : impl_->workers) pauses += worker->loop().coalescing_pauses();
+  return pauses;
+}
+
 std::uint64_t Server::batched_writes() const noexcept {
   std::uint64_t writes = 0;
   for (const auto& worker : impl_->workers) writes += worker->loop().batched_writes();

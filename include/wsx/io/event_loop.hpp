@@ -149,8 +149,7 @@ class WSX_API EventLoop {
   // Writes this loop has made through the io_uring batch (EventLoopOptions::batch_sends): 0
   // where the kernel offers no io_uring or batching is off. Any thread.
   std::uint64_t batched_writes() const noexcept;
-  // Pauses taken before handling a wake-up (EventLoopOptions::coalesce_wait). Loop thread, or
-  // while the loop does not run.
+  // Pauses taken before handling a wake-up (EventLoopOptions::coalesce_wait). Any thread.
   std::uint64_t coalescing_pauses() const noexcept;
 
   // The time this iteration began handling events, after any coalescing pause (outside run():
