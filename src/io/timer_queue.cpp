@@ -49,32 +49,54 @@ std::optional<Clock::time_point> TimerQueue::next_deadline() noexcept {
   return heap_.front().deadline;
 }
 
+// A periodic timer fires again one period after its deadline. Missed periods are skipped
+// rather than run in a burst.
+void TimerQueue::reschedule(const HeapEntry& fired, Clock::duration period,
+                            std::function<void()> callback, Clock::time_point now) {
+  const auto it = timers_.find(fired.id);
+  if (it == timers_.end()) return;  // cancelled by its own callback
+  Clock::time_point next = fired.deadline + period;
+  if (next <= now) next = now + period;
+  it->second.deadline = next;
+  it->second.callback = std::move(callback);
+  push(next, fired.id);
+}
+
 void TimerQueue::run_due(Clock::time_point now) {
   const TimerId first_new = next_id_;
   std::vector<HeapEntry> deferred;  // created during this call: not run now
-  for (pop_stale(); !heap_.empty() && heap_.front().deadline <= now; pop_stale()) {
-    const HeapEntry entry = heap_.front();
-    std::pop_heap(heap_.begin(), heap_.end(), Later{});
-    heap_.pop_back();
-    if (entry.id >= first_new) {
-      deferred.push_back(entry);
-      continue;
+  try {
+    for (pop_stale(); !heap_.empty() && heap_.front().deadline <= now; pop_stale()) {
+      const HeapEntry entry = heap_.front();
+      std::pop_heap(heap_.begin(), heap_.end(), Later{});
+      heap_.pop_back();
+      if (entry.id >= first_new) {
+        deferred.push_back(entry);
+        continue;
+      }
+      auto it = timers_.find(entry.id);
+      // The callback may cancel its own timer, so it runs from a local.
+      std::function<void()> callback = std::move(it->second.callback);
+      const Clock::duration period = it->second.period;
+      if (period == Clock::duration::zero()) {
+        timers_.erase(it);
+        callback();
+        continue;
+      }
+      // A periodic timer whose callback throws stays scheduled (event_loop.hpp): without
+      // this its entry would stay behind with no callback and no heap entry, never to fire.
+      try {
+        callback();
+      } catch (...) {
+        reschedule(entry, period, std::move(callback), now);
+        throw;
+      }
+      reschedule(entry, period, std::move(callback), now);
     }
-    auto it = timers_.find(entry.id);
-    // The callback may cancel its own timer, so it runs from a local.
-    std::function<void()> callback = std::move(it->second.callback);
-    const Clock::duration period = it->second.period;
-    if (period == Clock::duration::zero()) timers_.erase(it);
-    callback();
-    if (period == Clock::duration::zero()) continue;
-    it = timers_.find(entry.id);
-    if (it == timers_.end()) continue;  // cancelled by its own callback
-    // Missed periods are skipped rather than run in a burst.
-    Clock::time_point next = entry.deadline + period;
-    if (next <= now) next = now + period;
-    it->second.deadline = next;
-    it->second.callback = std::move(callback);
-    push(next, entry.id);
+  } catch (...) {
+    // The timers due and not reached yet are still in the heap; these were taken out of it.
+    for (const HeapEntry& entry : deferred) push(entry.deadline, entry.id);
+    throw;
   }
   for (const HeapEntry& entry : deferred) push(entry.deadline, entry.id);
 }

@@ -19,6 +19,8 @@ class TimerQueue {
   std::optional<Clock::time_point> next_deadline() noexcept;
   // Runs every timer due at `now`, earliest first, ties in creation order. Timers created by
   // the callbacks wait for the next call, so a zero-delay timer chain cannot spin here.
+  // An exception from a callback leaves at once; the queue stays whole: a periodic timer that
+  // threw is rescheduled, and the timers not run yet run in the next call.
   void run_due(Clock::time_point now);
   std::size_t size() const noexcept { return timers_.size(); }
 
@@ -34,6 +36,8 @@ class TimerQueue {
   };
   void push(Clock::time_point deadline, TimerId id);
   void pop_stale() noexcept;
+  void reschedule(const HeapEntry& fired, Clock::duration period, std::function<void()> callback,
+                  Clock::time_point now);
 
   std::vector<HeapEntry> heap_;
   std::unordered_map<TimerId, Timer> timers_;
