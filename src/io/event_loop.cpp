@@ -353,10 +353,16 @@ EventLoop::~EventLoop() {
 void EventLoop::run() {
   Impl& impl = *impl_;
   impl.thread.store(std::this_thread::get_id());
-  struct Idle {  // once run() returns, by an exception too
-    bool& iterating;
-    ~Idle() { iterating = false; }
-  } idle{impl.iterating};
+  // However run() ends, by an exception too: this thread is no longer the loop's, and this
+  // run's stop request is used up (a stop() that comes before the next run() counts for it).
+  struct Leaving {
+    Impl& impl;
+    ~Leaving() {
+      impl.iterating = false;
+      impl.thread.store(std::thread::id{});
+      impl.stop.store(false);
+    }
+  } leaving{impl};
   do {
     impl.iterating = false;
     int timeout_ms = -1;
@@ -399,8 +405,6 @@ void EventLoop::run() {
     }
     impl.run_flushes();
   } while (!impl.stop.load());
-  impl.thread.store(std::thread::id{});
-  impl.stop.store(false);  // the loop may run again
 }
 
 void EventLoop::stop() noexcept {

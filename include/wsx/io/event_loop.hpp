@@ -118,7 +118,8 @@ class WSX_API EventLoop {
   // asked for and the posted tasks not run yet (the task that threw is not run again). The
   // writes of a batch (batch_sends) are all reported before an exception from a report leaves.
   // A periodic timer whose callback threw stays scheduled: it fires again at its next period
-  // until cancel(); the timers due and not reached yet fire in the next iteration.
+  // until cancel(); the timers due and not reached yet fire in the next iteration. However
+  // run() ends (stop() or an exception), stopping() and in_loop_thread() are false afterwards.
   void run();
   void stop() noexcept;            // any thread
   bool stopping() const noexcept;  // stop() was called and run() has not returned yet

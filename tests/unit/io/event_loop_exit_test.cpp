@@ -13,6 +13,28 @@ namespace {
 
 using namespace std::chrono_literals;
 
+TEST(EventLoopExit, RunLeftByAnExceptionClearsTheLoopThreadAndTheStopRequest) {
+  EventLoop loop;
+  test::arm_watchdog(loop);
+  loop.run_after(0ms, [&] {
+    loop.stop();
+    throw std::runtime_error("from a timer, after stop()");
+  });
+  EXPECT_THROW(loop.run(), std::runtime_error);
+  EXPECT_FALSE(loop.in_loop_thread());
+  EXPECT_FALSE(loop.stopping());
+  // The stop() of the run that threw does not end the next one after its first iteration.
+  bool fired = false;
+  loop.run_after(1ms, [&] {
+    fired = true;
+    loop.stop();
+  });
+  loop.run();
+  EXPECT_TRUE(fired);
+  EXPECT_FALSE(loop.in_loop_thread());
+  EXPECT_FALSE(loop.stopping());
+}
+
 // The loop-level view of a periodic timer that throws (TimerQueue has the details): it stays
 // scheduled, so the next run() sees it fire again, and cancel() ends it.
 TEST(EventLoopExit, APeriodicTimerThatThrowsFiresAgainInTheNextRun) {
