@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "wsx/io/event_loop.hpp"
@@ -195,17 +196,41 @@ struct ExecSupervisor::Impl : std::enable_shared_from_this<ExecSupervisor::Impl>
       watch->child = &c;
       watch->kind = kind;
     }
-    loop.add(c.out_fd, io::Interest::read, c.out_watch);
-    loop.add(c.err_fd, io::Interest::read, c.err_watch);
-    loop.add(c.in_fd, io::Interest::none, c.in_watch);
-    loop.add(c.pidfd, io::Interest::read, c.exit_watch);
+    if (const std::error_code watch_error = watch(c)) {
+      // Unwatched, nobody would read the process's output nor see it exit, and the connection
+      // would wait forever: the process is ended now and the connection told why.
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      for (int* fd : {&c.out_fd, &c.err_fd, &c.in_fd, &c.pidfd}) stop_watch(*fd);
+      fail_connection(
+          c, remote,
+          "cannot watch the pipes of " + settings.argv.front() + ": " + watch_error.message());
+      return;
+    }
     if (!settings.quiet) write_stderr("wsx serve: " + c.label + " started\n");
     children.emplace(id, std::move(child));
     if (shutting_down) connection_gone(id);
   }
 
+  // The registration of a process's pipes and pidfd in the loop; it fails where epoll does
+  // (ENOSPC beyond fs.epoll.max_user_watches, ENOMEM), or where a test says so.
+  std::error_code watch(Child& c) {
+    if (settings.fail_watch_for_test) return settings.fail_watch_for_test;
+    for (auto [fd, interest, handler] : {std::tuple{c.out_fd, io::Interest::read, &c.out_watch},
+                                         {c.err_fd, io::Interest::read, &c.err_watch},
+                                         {c.in_fd, io::Interest::none, &c.in_watch},
+                                         {c.pidfd, io::Interest::read, &c.exit_watch}}) {
+      if (const std::error_code error = loop.add(fd, interest, *handler)) return error;
+    }
+    return {};
+  }
+
   void fail_start(Child& child, const std::string& remote, int error) {
-    const std::string reason = "cannot run " + settings.argv.front() + ": " + std::strerror(error);
+    fail_connection(child, remote,
+                    "cannot run " + settings.argv.front() + ": " + std::strerror(error));
+  }
+
+  void fail_connection(Child& child, const std::string& remote, const std::string& reason) {
     write_stderr("wsx serve: [" + remote + "] " + reason + "\n");
     // A close reason is at most 123 bytes.
     child.ws.close(1011, reason.size() > 123 ? reason.substr(0, 123) : reason);

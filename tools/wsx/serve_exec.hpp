@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "serve_exec_env.hpp"
@@ -41,6 +42,9 @@ struct ExecSettings {
   std::size_t max_line = 1024 * 1024;
   std::size_t max_stdin = 4 * 1024 * 1024;
   ExecSite site;
+  // Tests only: the registration of each process's pipes in the supervisor's loop fails with
+  // this error, as a full epoll set would (ENOSPC), which no test can cause for real.
+  std::error_code fail_watch_for_test;
 };
 
 // One --exec connection's state, in its user data; touched on its server thread only (the
