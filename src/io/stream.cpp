@@ -144,7 +144,12 @@ std::size_t Stream::encrypt_now(std::span<const ConstBuffer> buffers) noexcept {
     // A full socket: the caller keeps the rest (the session holds at most one buffer's worth).
     // A failure is left for the flush to report: it gathers what was not taken and fails.
     const bool more_follows = bytes_after(buffers, i);
-    if (tls_->output_waiting() || !tls_->write(buffers[i], more_follows)) break;
+    if (tls_->output_waiting()) break;
+    if (!tls_->write(buffers[i], more_follows)) {
+      // The peer's reset: the flush delivers what it sent, then fails (fail_write).
+      if (tls_->write_refused() != 0) loop_.defer_flush(socket_.fd());
+      break;
+    }
     taken += buffers[i].size();
   }
   if (tls_->output_waiting() || tls_->state() == TlsState::failed) loop_.defer_flush(socket_.fd());
@@ -253,11 +258,16 @@ void Stream::fail(std::string_view reason) {
 // code (RFC 6455 §7.1.5), not "write failed: Broken pipe". So that input is delivered first,
 // paused or not, then the stream fails. Bounded: what the kernel holds, read into the thread's
 // read buffer and handed over as any read is (the read allowance still applies); nothing is
-// buffered here, and nothing changes where writes succeed. Not for TLS (OpenSSL reads nothing
-// more after a failed write), nor once the peer's FIN was read (all was delivered) or while
+// buffered here, and nothing changes where writes succeed. Over TLS the session decrypts it
+// (its socket BIO keeps OpenSSL out of the fatal state a write error would leave it in: see
+// TlsSession::write_refused). Not once the peer's FIN was read (all was delivered) or while
 // lingering (input is dropped).
 void Stream::fail_write(int error) {
   bool* const destroyed = destroyed_;
+  if (tls_ && !ended_ && !lingering_) {
+    drain_tls_after_failed_write();
+    if (*destroyed || !socket_.valid()) return;  // the owner closed: it knows why it ended
+  }
   if (!tls_ && !ended_ && !lingering_) {
     const std::span<std::uint8_t> buffer = read_buffer();
     for (;;) {
@@ -272,6 +282,23 @@ void Stream::fail_write(int error) {
     }
   }
   fail(system_reason("write failed", error));
+}
+
+// What the TLS peer sent before its reset, decrypted and delivered as read_tls() does, with the
+// handler's read allowance as the bound of each read. Ends at the peer's close_notify, its
+// FIN, the reset itself, or a record the allowance cuts short.
+void Stream::drain_tls_after_failed_write() {
+  bool* const destroyed = destroyed_;
+  const std::span<std::uint8_t> buffer = read_buffer();
+  for (;;) {
+    const std::size_t allowance = std::min(handler_->read_allowance(), buffer.size());
+    if (allowance == 0) return;
+    tls_->allow_socket_reads(allowance);
+    const TlsReadResult got = tls_->read(buffer.first(allowance));
+    if (got.status != TlsReadStatus::ok || got.bytes == 0) return;
+    handler_->on_stream_data(buffer.first(got.bytes));
+    if (*destroyed || !socket_.valid() || lingering_) return;
+  }
 }
 
 SocketAddress Stream::peer_address() const {
@@ -506,7 +533,11 @@ bool Stream::write_tls_output() {
     }
     return true;
   }
-  if (tls_->state() == TlsState::failed) fail(tls_->error());
+  if (tls_->write_refused() != 0) {
+    fail_write(tls_->write_refused());
+  } else if (tls_->state() == TlsState::failed) {
+    fail(tls_->error());
+  }
   return false;
 }
 
@@ -547,7 +578,11 @@ void Stream::flush() {
           const bool more_follows =
               total + piece.size() < tls_->max_gather && bytes_after(gathered, i);
           if (!tls_->write(piece, more_follows)) {
-            fail(tls_->error().empty() ? "TLS write after close" : tls_->error());
+            if (tls_->write_refused() != 0) {
+              fail_write(tls_->write_refused());
+            } else {
+              fail(tls_->error().empty() ? "TLS write after close" : tls_->error());
+            }
             return;
           }
           total += piece.size();

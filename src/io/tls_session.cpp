@@ -92,6 +92,7 @@ struct TlsSession::Impl {
   bool send_raw_pending();
   bool send_backlog();
   bool peer_left() const noexcept { return socket.peer_finished && socket.error == 0; }
+  bool refuse_write();
 
   TlsContext context;  // keeps the SSL_CTX and its ALPN list alive
   SSL* ssl = nullptr;
@@ -211,6 +212,15 @@ void TlsSession::Impl::fail_from_openssl(const char* what) {
   fail(detail::take_openssl_errors(what));
 }
 
+// Socket mode: true when OpenSSL's "retry the write" means the peer reset the connection
+// (SocketBioState::write_refused). The session stays readable; error() says why writing ended.
+bool TlsSession::Impl::refuse_write() {
+  if (socket.write_refused == 0) return false;
+  ERR_clear_error();
+  if (error.empty()) error = system_reason("write failed", socket.write_refused);
+  return true;
+}
+
 void TlsSession::Impl::advance_handshake() {
   ERR_clear_error();
   const int result = SSL_do_handshake(ssl);
@@ -257,6 +267,7 @@ bool TlsSession::Impl::encrypt(const std::uint8_t* data, std::size_t size, bool 
     socket.more_follows = false;
     if (wrote != 1) {
       if (socket_mode() && SSL_get_error(ssl, 0) == SSL_ERROR_WANT_WRITE) {
+        if (refuse_write()) return false;
         // The socket is full: the rest waits, starting with the record OpenSSL holds.
         backlog.assign(data, data + size);
         backlog_head = 0;
@@ -435,6 +446,7 @@ TlsReadResult TlsSession::read(std::span<std::uint8_t> plaintext) {
 bool TlsSession::write(std::span<const std::uint8_t> plaintext, bool more_follows) {
   Impl& impl = *impl_;
   if (impl.state == TlsState::failed || impl.close_requested || impl.ssl == nullptr) return false;
+  if (impl.refuse_write()) return false;
   if (plaintext.empty()) return true;
   if (impl.state == TlsState::handshaking) {
     impl.held.insert(impl.held.end(), plaintext.begin(), plaintext.end());
@@ -536,6 +548,7 @@ std::uint64_t TlsSession::socket_bytes_read() const noexcept {
 bool TlsSession::flush_output() {
   Impl& impl = *impl_;
   if (!impl.socket_mode() || impl.ssl == nullptr) return impl.pending_head == impl.pending.size();
+  if (impl.refuse_write()) return false;
   if (!impl.send_raw_pending()) return false;
   if (impl.state == TlsState::failed) return false;
   if (impl.state == TlsState::handshaking) {
@@ -556,6 +569,10 @@ bool TlsSession::flush_output() {
     if (impl.close_blocked) return false;
   }
   return true;
+}
+
+int TlsSession::write_refused() const noexcept {
+  return impl_->socket.write_refused;
 }
 
 bool TlsSession::output_waiting() const noexcept {

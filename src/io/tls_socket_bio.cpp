@@ -95,6 +95,9 @@ int write_socket(BIO* bio, const char* in, int size) {
   if (n >= 0) return static_cast<int>(n);
   if (would_block(errno)) {
     BIO_set_retry_write(bio);
+  } else if (errno == EPIPE || errno == ECONNRESET) {
+    state.write_refused = errno;  // see SocketBioState::write_refused
+    BIO_set_retry_write(bio);
   } else {
     state.error = errno;
     state.error_in_write = true;

@@ -14,12 +14,17 @@ namespace wsx::io::detail {
 // Shared by the BIO and its session: the session says how much may be read, the BIO reports
 // what happened on the socket.
 struct SocketBioState {
-  int fd = -1;                   // not owned
-  std::size_t read_budget = 0;   // ciphertext that may still be read from the socket now
-  bool drained = false;          // a read found the socket empty (or emptied it): stop asking
-  bool peer_finished = false;    // the peer's FIN was read
-  int error = 0;                 // errno of a failed read or write (not EAGAIN)
-  bool error_in_write = false;   // which of the two it was
+  int fd = -1;                  // not owned
+  std::size_t read_budget = 0;  // ciphertext that may still be read from the socket now
+  bool drained = false;         // a read found the socket empty (or emptied it): stop asking
+  bool peer_finished = false;   // the peer's FIN was read
+  int error = 0;                // errno of a failed read or write (not EAGAIN)
+  bool error_in_write = false;  // which of the two it was
+  // errno of a write the peer's reset refused (EPIPE, ECONNRESET). The BIO tells OpenSSL
+  // "retry" instead of an error: a write error is fatal to an SSL (no SSL_read after it), yet
+  // what the peer sent before its reset is still in the kernel and may explain it (a WebSocket
+  // close frame with 1009). The session checks this wherever OpenSSL asks to retry a write.
+  int write_refused = 0;
   std::uint64_t bytes_read = 0;  // ciphertext read from the socket, all told
   // The session writes more records at once after this one: sent with MSG_MORE, so that the
   // kernel packs a message's records into full segments instead of one segment per record.

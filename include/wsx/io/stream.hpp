@@ -63,7 +63,7 @@ class WSX_API StreamHandler {
   virtual void on_stream_end() {}
   // The stream failed and is closed (reset, TLS failure with its reason). Called once; any
   // callback may destroy the stream. Before a failed write is reported, what the peer sent
-  // until then is delivered (on_stream_data, even while reading is paused; plain TCP): its last
+  // until then is delivered (on_stream_data, even while reading is paused; TLS too): its last
   // words, a WebSocket close frame say, may explain the failure.
   virtual void on_stream_error(std::string_view reason) = 0;
 
@@ -185,6 +185,7 @@ class WSX_API Stream final : private IoHandler {
   void fail(std::string_view reason);
   // A write failed with `error`: the input the peer sent before is delivered, then fail().
   void fail_write(int error);
+  void drain_tls_after_failed_write();  // fail_write's TLS part
   // Tells the loop what the stream now waits for. Returns the loop's refusal, which this
   // iteration's flush asks about once more (and fails the stream if refused again).
   std::error_code update_interest();

@@ -104,6 +104,11 @@ class WSX_API TlsSession {
   // close_notify the socket refused, plaintext written while it was full). True once nothing
   // waits; false while the socket is full, or when the session failed (see state()).
   bool flush_output();
+  // Socket mode: errno of a write the peer's reset refused (EPIPE, ECONNRESET), else 0. Once
+  // set, write() and flush_output() return false, yet the session is not failed: read() still
+  // decrypts what the peer sent before its reset (its last words may explain it), and the
+  // caller then ends the connection.
+  int write_refused() const noexcept;
   bool output_waiting() const noexcept;
   std::size_t unsent_bytes() const noexcept;  // waiting bytes (plaintext or ciphertext)
   // Kernel TLS. Requested: OpenSSL was asked to use it (socket mode). Send / receive: the kernel

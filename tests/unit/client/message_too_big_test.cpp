@@ -3,7 +3,8 @@
 // paused while its output is over max_backpressure, so the client's close frame waits unread in
 // its socket; the client, getting no close frame back, drains the server's message for a while
 // (linger_discard_limit) and then resets the connection, and the server's next write fails
-// (EPIPE). Before that failure is reported, the server must still read the close frame.
+// (EPIPE). Before that failure is reported, the server must still read the close frame; over
+// TLS too, where a failed write would otherwise leave OpenSSL unable to read anything more.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -14,6 +15,8 @@
 
 #include "loop_watchdog.hpp"
 #include "running_server.hpp"
+#include "test_certs.hpp"
+#include "test_tls_options.hpp"
 #include "wsx/client.hpp"
 #include "wsx/io/event_loop.hpp"
 #include "wsx/server.hpp"
@@ -35,9 +38,15 @@ struct Closed {
   bool clean = false;
 };
 
-TEST(MessageTooBig, TheServerHearsTheClients1009ThoughItsWriteFailedFirst) {
+void expect_both_ends_see_1009(bool tls) {
   std::promise<Closed> server_closed;
-  Server server({.threads = 1});
+  ServerOptions server_options{.threads = 1};
+  if (tls) {
+    const test::TestPki& pki = test::test_pki();
+    server_options.tls = ServerTlsOptions{.certificate_chain_file = pki.server_chain,
+                                          .private_key_file = pki.server_key};
+  }
+  Server server(server_options);
   Behavior behavior;
   // Small: the server stops reading right after the message is queued (Session::after_output).
   behavior.max_backpressure = 64 * 1024;
@@ -53,7 +62,9 @@ TEST(MessageTooBig, TheServerHearsTheClients1009ThoughItsWriteFailedFirst) {
   io::EventLoop loop;
   test::arm_watchdog(loop, 30s);
   ClientOptions options;
-  options.url = "ws://127.0.0.1:" + std::to_string(running.port()) + "/";
+  options.url =
+      std::string(tls ? "wss" : "ws") + "://127.0.0.1:" + std::to_string(running.port()) + "/";
+  if (tls) test::trust_test_ca_only(options.tls);
   options.connect_timeout = 10s;
   options.handshake_timeout = 10s;
   options.websocket.max_message_size = client_limit;
@@ -75,6 +86,16 @@ TEST(MessageTooBig, TheServerHearsTheClients1009ThoughItsWriteFailedFirst) {
   ASSERT_EQ(seen.wait_for(20s), std::future_status::ready);
   const Closed closed = seen.get();
   EXPECT_EQ(closed.code, 1009) << closed.reason;
+}
+
+TEST(MessageTooBig, TheServerHearsTheClients1009ThoughItsWriteFailedFirst) {
+  expect_both_ends_see_1009(/*tls=*/false);
+}
+
+// OpenSSL reads nothing after a write error: the session's socket BIO reports the peer's reset
+// as "retry" and the stream decrypts what the kernel still holds before it fails.
+TEST(MessageTooBig, OverTlsTheServerHearsTheClients1009ThoughItsWriteFailedFirst) {
+  expect_both_ends_see_1009(/*tls=*/true);
 }
 
 }  // namespace
