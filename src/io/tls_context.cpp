@@ -1,7 +1,11 @@
 #include "wsx/io/tls_context.hpp"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <fstream>
 
 #include "tls_error.hpp"
 
@@ -64,18 +68,84 @@ bool common_setup(SSL_CTX* ctx, const std::string& tls12_ciphers,
   return true;
 }
 
+// The start of a file (a PEM header is near its top), empty if it cannot be read.
+std::string file_start(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::string text(64 * 1024, '\0');
+  file.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(file.gcount()));
+  return text;
+}
+
+bool oldest_error_is(int library, int reason) {
+  const unsigned long code = ERR_peek_error();
+  return code != 0 && ERR_GET_LIB(code) == library && ERR_GET_REASON(code) == reason;
+}
+
+// OpenSSL's own words ("no start line; PEM lib", "key values mismatch") say what failed inside
+// it, not which file is wrong or what to do: the cases a user meets are named first, OpenSSL's
+// text follows as the detail. A missing or unreadable file keeps OpenSSL's system error.
+std::string certificate_error(const std::string& chain) {
+  if (oldest_error_is(ERR_LIB_PEM, PEM_R_NO_START_LINE)) {
+    return detail::take_openssl_errors(
+        chain + " is not a PEM certificate (no -----BEGIN CERTIFICATE----- line): give the " +
+        "certificate chain in PEM, leaf first (a DER file converts with `openssl x509 -inform " +
+        "der -in " + chain + " -out cert.pem`)");
+  }
+  return detail::take_openssl_errors("cannot load certificate chain " + chain);
+}
+
+// Asked for the password of an encrypted key: there is none to give. OpenSSL's default would
+// prompt on the terminal (or read standard input), which a server must not do: a service
+// would hang, and a test run would wait for a keyboard.
+int no_password(char*, int, int, void* asked) {
+  *static_cast<bool*>(asked) = true;
+  return -1;
+}
+
+std::string private_key_error(const std::string& chain, const std::string& key,
+                              bool password_asked) {
+  if (oldest_error_is(ERR_LIB_X509, X509_R_KEY_VALUES_MISMATCH) ||
+      oldest_error_is(ERR_LIB_X509, X509_R_KEY_TYPE_MISMATCH)) {
+    return detail::take_openssl_errors("the private key in " + key +
+                                       " does not belong to the certificate in " + chain +
+                                       ": give the key the certificate was made for");
+  }
+  if (password_asked) {
+    return detail::take_openssl_errors(
+        "the private key in " + key + " is password-protected, and wsx takes no password: " +
+        "decrypt it once with `openssl pkey -in " + key + " -out key.pem` (keep that file " +
+        "readable by the server only)");
+  }
+  if (ERR_GET_LIB(ERR_peek_error()) != ERR_LIB_SYS) {  // the file was read
+    if (file_start(key).find("PRIVATE KEY-----") == std::string::npos) {
+      return detail::take_openssl_errors(
+          key + " is not a PEM private key (no -----BEGIN PRIVATE KEY----- line): give the " +
+          "certificate's key in PEM");
+    }
+  }
+  return detail::take_openssl_errors("cannot load private key " + key);
+}
+
 bool load_certificate(SSL_CTX* ctx, const std::string& chain, const std::string& key,
                       std::string& error) {
   if (SSL_CTX_use_certificate_chain_file(ctx, chain.c_str()) != 1) {
-    error = detail::take_openssl_errors("cannot load certificate chain " + chain);
+    error = certificate_error(chain);
     return false;
   }
-  if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    error = detail::take_openssl_errors("cannot load private key " + key);
+  bool password_asked = false;
+  SSL_CTX_set_default_passwd_cb(ctx, no_password);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, &password_asked);
+  // A key that does not match the certificate fails here already (OpenSSL 3 compares them).
+  const int loaded = SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, nullptr);  // `password_asked` ends here
+  if (loaded != 1) {
+    error = private_key_error(chain, key, password_asked);
     return false;
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
-    error = detail::take_openssl_errors("private key does not match the certificate");
+    error = detail::take_openssl_errors("the private key in " + key +
+                                        " does not belong to the certificate in " + chain);
     return false;
   }
   return true;

@@ -2,6 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
 #include "test_certs.hpp"
 
 namespace wsx::io {
@@ -38,12 +45,79 @@ TEST(TlsContext, MissingFilesNameTheFile) {
   EXPECT_EQ(missing_key.native_handle(), nullptr);
 }
 
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// A file in the test PKI's directory holding `text`.
+std::string pki_file(const std::string& name, const std::string& text) {
+  const std::string path = test::test_pki().directory + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
 TEST(TlsContext, KeyOfAnotherCertificateIsRejected) {
   TlsServerOptions options = server_options();
   options.private_key_file = test::test_pki().client_key;
   const TlsContext context = TlsContext::server(options);
   EXPECT_FALSE(context.ok());
-  EXPECT_NE(context.error().find("mismatch"), std::string::npos) << context.error();
+  // Which file, which problem, then OpenSSL's own words as the detail.
+  EXPECT_TRUE(contains(context.error(), "the private key in " + test::test_pki().client_key +
+                                            " does not belong to the certificate in " +
+                                            test::test_pki().server_chain))
+      << context.error();
+  EXPECT_TRUE(contains(context.error(), "mismatch")) << context.error();
+}
+
+TEST(TlsContext, ACertificateFileThatIsNotPemSaysSo) {
+  TlsServerOptions options = server_options();
+  // A key where the certificate belongs: PEM, but no certificate in it.
+  for (const std::string& chain :
+       {pki_file("not-a-certificate.txt", "hello\n"), test::test_pki().server_key}) {
+    options.certificate_chain_file = chain;
+    const TlsContext context = TlsContext::server(options);
+    EXPECT_FALSE(context.ok());
+    EXPECT_TRUE(contains(context.error(), chain + " is not a PEM certificate (no -----BEGIN " +
+                                              "CERTIFICATE----- line)"))
+        << context.error();
+    EXPECT_TRUE(contains(context.error(), "no start line")) << context.error();
+  }
+}
+
+TEST(TlsContext, AKeyFileThatIsNotPemSaysSo) {
+  TlsServerOptions options = server_options();
+  for (const std::string& key :
+       {pki_file("not-a-key.txt", "hello\n"), test::test_pki().server_chain}) {
+    options.private_key_file = key;
+    const TlsContext context = TlsContext::server(options);
+    EXPECT_FALSE(context.ok());
+    EXPECT_TRUE(contains(context.error(),
+                         key + " is not a PEM private key (no -----BEGIN PRIVATE KEY----- line)"))
+        << context.error();
+  }
+}
+
+// Never a prompt for the password (a server would hang on it): an error that says what to do.
+TEST(TlsContext, APasswordProtectedKeySaysSo) {
+  const std::string key = test::test_pki().directory + "/encrypted.key";
+  EVP_PKEY* pkey = EVP_EC_gen("P-256");
+  ASSERT_NE(pkey, nullptr);
+  FILE* file = std::fopen(key.c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  static const char password[] = "secret";
+  const int written = PEM_write_PrivateKey(file, pkey, EVP_aes_256_cbc(),
+                                           reinterpret_cast<const unsigned char*>(password),
+                                           sizeof password - 1, nullptr, nullptr);
+  std::fclose(file);
+  EVP_PKEY_free(pkey);
+  ASSERT_EQ(written, 1);
+  TlsServerOptions options = server_options();
+  options.private_key_file = key;
+  const TlsContext context = TlsContext::server(options);
+  EXPECT_FALSE(context.ok());
+  EXPECT_TRUE(contains(context.error(), "the private key in " + key +
+                                            " is password-protected, and wsx takes no password"))
+      << context.error();
 }
 
 TEST(TlsContext, InvalidOptionsAreExplained) {
