@@ -424,11 +424,13 @@ int bench(const BenchArguments& args) {
   // Ctrl-C (or SIGTERM): stop and report what ran so far; a second one leaves at once. Made
   // before the other threads start, so that they inherit the blocked signals.
   std::atomic<bool> interrupted{false};
+  int interrupting_signal = 0;
   Clock::time_point interrupted_at{};
   int signals_seen = 0;
-  io::SignalWatcher signals(threads.front()->loop(), {SIGINT, SIGTERM}, [&](int) {
+  io::SignalWatcher signals(threads.front()->loop(), {SIGINT, SIGTERM}, [&](int number) {
     if (++signals_seen == 1) {
       interrupted = true;
+      interrupting_signal = number;
       interrupted_at = Clock::now();
       stop_all();
     } else {
@@ -476,6 +478,10 @@ int bench(const BenchArguments& args) {
     std::fwrite(text.data(), 1, text.size(), stdout);
   }
   std::fflush(stdout);
+  // Stopped by the user: the summary is out, yet the run is not the one asked for, and a
+  // script (`wsx bench ... && next`) must not go on as if it were. 128 + the signal, as a
+  // shell reports a command a signal ended: 130 for Ctrl-C, 143 for SIGTERM.
+  if (interrupted) return 128 + interrupting_signal;
   if (!reason.empty() && report.opened > 0) return exit_runtime_error;
   return exit_code(report, threads);
 }
@@ -495,7 +501,7 @@ Command add_bench_command(CLI::App& app) {
       "\n"
       "Exit codes: 0 every message echoed, 2 usage, 3 no connection could be made, 4 handshake "
       "refused, 6 errors during the run (a wrong echo, no echo at all, a close other than "
-      "1000), 7 the proxy failed.\n"
+      "1000), 7 the proxy failed, 130 (143) stopped by Ctrl-C (SIGTERM), after the summary.\n"
       "\n"
       "Example:\n"
       "  wsx bench ws://127.0.0.1:8080/echo -c 8 -n 16 -d 5");
